@@ -1,0 +1,1 @@
+//! The objectstore HTTP server (placeholder: being written).

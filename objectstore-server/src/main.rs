@@ -1,0 +1,3 @@
+//! The `objectstore` binary (placeholder: being written).
+
+fn main() {}

@@ -1,0 +1,37 @@
+//! The objectstore storage engine: no HTTP in here.
+//!
+//! # Architecture
+//!
+//! ```text
+//! StorageService        one spawned task per operation, concurrency limits, batches
+//!   TieredStorage       size routing, tombstones, revision keys, CAS commits,
+//!                       durable change log, cleanup, crash recovery, expiry sweeps
+//!     HighVolumeBackend   embedded (SQLite) | memory (tests) | ...
+//!     LongTermBackend     filesystem | memory (tests) | ...
+//! ```
+//!
+//! * [`backend`]: the contracts between the layers ([`backend::Backend`],
+//!   [`backend::HighVolumeBackend`], [`backend::LongTermBackend`]) and their implementations.
+//! * [`tiered`]: the heart: how one logical object spans both tiers consistently, without
+//!   locks. Its module docs give every protocol as numbered steps with each outcome.
+//! * [`service`]: what the HTTP layer calls.
+//! * [`expiry`]: TTL/TTI arithmetic shared by all backends.
+//!
+//! **Architecture invariants**
+//!
+//! * No acknowledged write is lost: every backend makes a write durable before returning.
+//! * A read never returns bytes of a different revision than its metadata.
+//! * No long-term blob stays unreferenced after recovery, beyond its grace period.
+
+pub mod backend;
+pub mod batch;
+pub mod clock;
+#[cfg(any(test, feature = "testing"))]
+pub mod conformance;
+pub mod error;
+pub mod expiry;
+pub mod service;
+pub mod stream;
+pub mod tiered;
+
+pub use error::{Error, Result};
