@@ -525,8 +525,8 @@ mod tests {
             scopes in proptest::collection::vec((scope_part(), scope_part()), 0..4),
             key in "[^\u{0}-\u{1f}\u{7f}-\u{9f}/]{1,10}(/[^\u{0}-\u{1f}\u{7f}-\u{9f}/]{1,10}){0,3}",
         ) {
-            let usecase = match Usecase::new(usecase) { Ok(u) => u, Err(_) => return Ok(()) };
-            let key = match ObjectKey::new(key) { Ok(k) => k, Err(_) => return Ok(()) };
+            let Ok(usecase) = Usecase::new(usecase) else { return Ok(()) };
+            let Ok(key) = ObjectKey::new(key) else { return Ok(()) };
             let scopes = Scopes::from_vec(
                 scopes.into_iter().map(|(n, v)| Scope::new(n, v).unwrap()).collect(),
             ).unwrap();

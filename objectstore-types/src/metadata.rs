@@ -286,10 +286,10 @@ impl Metadata {
             }
         }
         for (k, v) in &self.custom {
-            if let Ok(name) = HeaderName::from_bytes(format!("{CUSTOM_PREFIX}{k}").as_bytes()) {
-                if let Ok(value) = HeaderValue::from_str(&encode_free_form(v)) {
-                    h.insert(name, value);
-                }
+            if let Ok(name) = HeaderName::from_bytes(format!("{CUSTOM_PREFIX}{k}").as_bytes())
+                && let Ok(value) = HeaderValue::from_str(&encode_free_form(v))
+            {
+                h.insert(name, value);
             }
         }
         if let Some(size) = self.size {
