@@ -24,6 +24,10 @@ pub enum Error {
     #[error("request body failed: {0}")]
     ClientStream(#[source] io::Error),
 
+    /// The request or one of its parts exceeds a size or count limit (HTTP 413).
+    #[error("too large: {0}")]
+    TooLarge(String),
+
     /// The named upload, session or revision does not exist (HTTP 404).
     #[error("not found: {0}")]
     NotFound(String),

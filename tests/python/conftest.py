@@ -23,31 +23,14 @@ from objectstore_client import Client, Session, Usecase
 
 from support import (
     USECASE,
-    BinaryMissing,
     ServerProcess,
-    ServerStartError,
+    launch,
     make_client,
     scope_path,
     unique_id,
 )
 
 STORAGE_KINDS = ("tiered", "filesystem")
-
-
-def launch(
-    workdir: Path,
-    *,
-    storage: str = "tiered",
-    auth: Mapping[str, Any] | None = None,
-    extra: Mapping[str, Any] | None = None,
-    env: Mapping[str, str] | None = None,
-) -> ServerProcess:
-    """Start a server or fail the requesting test with the reason (and server output)."""
-    server = ServerProcess(workdir, storage=storage, auth=auth, extra=extra, env=env)
-    try:
-        return server.start()
-    except (BinaryMissing, ServerStartError) as error:
-        pytest.fail(str(error), pytrace=False)
 
 
 @pytest.fixture(scope="module", params=STORAGE_KINDS)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 import zstandard
 from objectstore_client import Client
 from objectstore_client.utils import encode_path
@@ -410,6 +411,22 @@ class ServerProcess:
             self.proc.kill()
             self.proc.wait()
         self.proc = None
+
+
+def launch(
+    workdir: Path,
+    *,
+    storage: str = "tiered",
+    auth: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> ServerProcess:
+    """Start a server, or fail the requesting test/fixture with the reason and output."""
+    server = ServerProcess(workdir, storage=storage, auth=auth, extra=extra, env=env)
+    try:
+        return server.start()
+    except (BinaryMissing, ServerStartError) as error:
+        pytest.fail(str(error), pytrace=False)
 
 
 # --------------------------------------------------------------------------------------
