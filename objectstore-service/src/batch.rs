@@ -37,7 +37,7 @@ pub enum BatchOp {
         /// The key, or `None` for a server-generated one.
         key: Option<ObjectKey>,
         /// Client metadata (not yet stamped).
-        metadata: Metadata,
+        metadata: Box<Metadata>,
         /// The payload.
         payload: Bytes,
     },
@@ -115,7 +115,7 @@ impl StorageService {
                 payload,
             } => {
                 let key = key.unwrap_or_else(ObjectKey::generate);
-                self.put(id(key.clone()), metadata, crate::stream::single(payload))
+                self.put(id(key.clone()), *metadata, crate::stream::single(payload))
                     .await?;
                 Ok(BatchOutcome::Insert { key })
             }
