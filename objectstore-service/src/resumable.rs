@@ -19,21 +19,27 @@
 //! text, checked on every use) of a compact binary record:
 //!
 //! ```text
-//! version (1 byte, = 1) | total length (u64, big endian) | path hash (8 bytes) | upload id
+//! version (1 byte, = 1) | total length (u64, big endian) | check (8 bytes) | upload id
 //! ```
 //!
-//! The *path hash* (first 8 bytes of the SHA-256 of [`ObjectId::as_storage_path`]) binds the
-//! token to its usecase, scopes and key: a token used on another object names no session of
-//! that object ([`Error::NotFound`]). (The tiered backend's upload ids also embed the revision
-//! key and are checked by the tiered layer; the hash makes standalone backends equally
-//! strict.) A token that does not decode is [`Error::InvalidRequest`] (400).
-//! Unguessability comes from the backend's upload id (UUIDs with at least 74 random bits);
-//! the token carries no secret and needs none to be resumed from another process.
+//! The *check* is the first 8 bytes of the SHA-256 of the object's
+//! [`ObjectId::as_storage_path`], the total and the upload id. It binds the token to its
+//! usecase, scopes and key: a token used on another object names no session of that object
+//! ([`Error::NotFound`]); it also turns a token altered in transit or by hand (another total,
+//! another upload id) into an unknown session instead of a different upload. (The tiered
+//! backend's upload ids also embed the revision key and are checked by the tiered layer; the
+//! check makes standalone backends equally strict.) A token that does not decode is
+//! [`Error::InvalidRequest`] (400).
+//!
+//! The check is not a MAC: it holds no secret, so it does not stop a client from forging a
+//! token for an upload id it knows. Unguessability comes from the backend's upload id
+//! (UUIDs with at least 74 random bits), which only the session's creator learns; and any
+//! process can resume a session from its token, as clients expect.
 //!
 //! # Write chunk (`write_chunk(id, token, offset, len, body)`), step by step
 //!
-//! 1. Decode the token (malformed → `InvalidRequest`) and check the path hash (another
-//!    object → `NotFound`).
+//! 1. Decode the token (malformed → `InvalidRequest`) and verify its check (another object,
+//!    altered token → `NotFound`).
 //! 2. `offset + len > total` → `InvalidRequest`; nothing changes.
 //! 3. Take a service permit and continue in a spawned task (runs to completion if the
 //!    client goes away). List the parts: unknown, completed or cancelled → `NotFound`.
@@ -76,10 +82,10 @@ use crate::stream::PayloadStream;
 
 /// Token format version.
 const TOKEN_VERSION: u8 = 1;
-/// Bytes of the storage path's SHA-256 kept in the token.
-const PATH_HASH_LEN: usize = 8;
-/// Fixed-size head of a token: version, total, path hash.
-const TOKEN_HEAD_LEN: usize = 1 + 8 + PATH_HASH_LEN;
+/// Bytes of the binding digest kept in the token.
+const CHECK_LEN: usize = 8;
+/// Fixed-size head of a token: version, total, check.
+const TOKEN_HEAD_LEN: usize = 1 + 8 + CHECK_LEN;
 /// Longest upload id a token may carry (tiered ids embed the revision key).
 const MAX_UPLOAD_ID_LEN: usize = 4096;
 
@@ -116,7 +122,7 @@ pub enum ChunkOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct SessionToken {
     total: u64,
-    path_hash: [u8; PATH_HASH_LEN],
+    check: [u8; CHECK_LEN],
     upload_id: String,
 }
 
@@ -124,7 +130,7 @@ impl SessionToken {
     fn new(id: &ObjectId, upload_id: String, total: u64) -> Self {
         Self {
             total,
-            path_hash: path_hash(id),
+            check: check(id, total, &upload_id),
             upload_id,
         }
     }
@@ -133,7 +139,7 @@ impl SessionToken {
         let mut raw = Vec::with_capacity(TOKEN_HEAD_LEN + self.upload_id.len());
         raw.push(TOKEN_VERSION);
         raw.extend_from_slice(&self.total.to_be_bytes());
-        raw.extend_from_slice(&self.path_hash);
+        raw.extend_from_slice(&self.check);
         raw.extend_from_slice(self.upload_id.as_bytes());
         URL_SAFE_NO_PAD.encode(raw)
     }
@@ -147,13 +153,13 @@ impl SessionToken {
         }
         let (head, upload_id) = raw.split_at(TOKEN_HEAD_LEN);
         let (version, rest) = head.split_at(1);
-        let (total, hash) = rest.split_at(8);
+        let (total, check) = rest.split_at(8);
         if version[0] != TOKEN_VERSION || !valid_upload_id(upload_id) {
             return Err(malformed());
         }
         Ok(Self {
             total: u64::from_be_bytes(total.try_into().map_err(|_| malformed())?),
-            path_hash: hash.try_into().map_err(|_| malformed())?,
+            check: check.try_into().map_err(|_| malformed())?,
             upload_id: String::from_utf8(upload_id.to_vec()).map_err(|_| malformed())?,
         })
     }
@@ -161,17 +167,25 @@ impl SessionToken {
     /// Decodes a token and checks that it belongs to `id`.
     fn for_object(token: &str, id: &ObjectId) -> Result<Self> {
         let token = Self::decode(token)?;
-        if token.path_hash != path_hash(id) {
+        if token.check != check(id, token.total, &token.upload_id) {
             return Err(unknown_session());
         }
         Ok(token)
     }
 }
 
-fn path_hash(id: &ObjectId) -> [u8; PATH_HASH_LEN] {
-    let digest = Sha256::digest(id.as_storage_path().as_bytes());
-    let mut out = [0; PATH_HASH_LEN];
-    out.copy_from_slice(&digest[..PATH_HASH_LEN]);
+/// The binding digest of a token (see the module docs).
+fn check(id: &ObjectId, total: u64, upload_id: &str) -> [u8; CHECK_LEN] {
+    let mut hasher = Sha256::new();
+    hasher.update(b"objectstore resumable session v1\0");
+    // Storage paths never contain NUL, so the separator keeps the fields apart.
+    hasher.update(id.as_storage_path().as_bytes());
+    hasher.update([0]);
+    hasher.update(total.to_be_bytes());
+    hasher.update(upload_id.as_bytes());
+    let digest = hasher.finalize();
+    let mut out = [0; CHECK_LEN];
+    out.copy_from_slice(&digest[..CHECK_LEN]);
     out
 }
 
