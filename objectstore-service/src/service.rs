@@ -346,3 +346,6 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".into());
     format!("storage operation panicked: {text}")
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

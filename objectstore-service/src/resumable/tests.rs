@@ -531,7 +531,7 @@ proptest! {
         let decoded = SessionToken::for_object(&text, &object).unwrap();
         prop_assert_eq!(decoded.total, total);
         prop_assert_eq!(&decoded.upload_id, &upload_id);
-        prop_assert_eq!(decoded.encode(), text);
+        prop_assert_eq!(&decoded.encode(), &text);
         let other = id(&format!("{key}x"));
         prop_assert!(matches!(SessionToken::for_object(&text, &other), Err(Error::NotFound(_))));
     }
