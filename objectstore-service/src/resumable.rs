@@ -55,9 +55,12 @@
 //! 8. **Commit point.** The chunk reached the total: list the parts again (they must be
 //!    contiguous and sum to exactly the total, else another writer of the same session
 //!    raced us: `Incomplete` at the listed sum) and complete the multipart upload with all
-//!    of them. Ok → `Complete` (the object is published; the session is gone). A rejection
-//!    or error → `Internal` / the error: the upload stays open with every byte, and a retry
-//!    of the last chunk (or a zero-length chunk) completes it through step 4.
+//!    of them. Ok → `Complete` (the object is published; the session is gone). A retryable
+//!    failure is retried at once (the backends' completion is idempotent or reports the
+//!    upload gone, which after a failed attempt means it committed: `Complete`). A
+//!    rejection or a lasting error → `Internal` / the error: the upload stays open with
+//!    every byte, and a retry of the last chunk (or a zero-length chunk) completes it
+//!    through step 4.
 //!
 //! Chunks of one session are meant to arrive one at a time (both clients do so). Concurrent
 //! chunks are not serialized: two chunks at the same offset both write the same part number
@@ -235,7 +238,15 @@ fn persisted(parts: &[PartInfo]) -> u64 {
     parts.iter().map(|p| p.size).sum()
 }
 
-/// Completes the upload with `parts` (all of them, in order).
+/// Attempts of the completion in step 8 (the first one and the retries).
+const COMPLETE_ATTEMPTS: usize = 3;
+
+/// Completes the upload with `parts` (all of them, in order), retrying retryable failures.
+///
+/// A retry that finds the upload gone reports `Complete`: the failed attempt committed
+/// before its answer was lost, or a duplicate of this chunk (a client retry) completed it
+/// with the same bytes. (A cancel racing the final chunk of its own session is the only
+/// other way, and no client does that.)
 async fn complete(
     backend: &dyn LongTermBackend,
     id: &ObjectId,
@@ -249,16 +260,23 @@ async fn complete(
             etag: p.etag.clone(),
         })
         .collect();
-    match backend
-        .complete_multipart(id, upload_id, &listed)
-        .await
-        .map_err(session_error)?
-    {
-        None => Ok(ChunkOutcome::Complete),
-        Some(rejection) => Err(Error::Internal(format!(
-            "assembling the resumable upload failed: {}: {}",
-            rejection.code, rejection.message
-        ))),
+    let mut attempt = 1;
+    loop {
+        match backend.complete_multipart(id, upload_id, &listed).await {
+            Ok(None) => return Ok(ChunkOutcome::Complete),
+            Ok(Some(rejection)) => {
+                return Err(Error::Internal(format!(
+                    "assembling the resumable upload failed: {}: {}",
+                    rejection.code, rejection.message
+                )));
+            }
+            Err(Error::NotFound(_)) if attempt > 1 => return Ok(ChunkOutcome::Complete),
+            Err(e) if e.is_retryable() && attempt < COMPLETE_ATTEMPTS => {
+                tracing::warn!(error = %e, attempt, "completing a resumable upload failed; retrying");
+                attempt += 1;
+            }
+            Err(e) => return Err(session_error(e)),
+        }
     }
 }
 

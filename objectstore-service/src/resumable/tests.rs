@@ -536,3 +536,73 @@ proptest! {
         prop_assert!(matches!(SessionToken::for_object(&text, &other), Err(Error::NotFound(_))));
     }
 }
+
+mod completion_failures {
+    use super::*;
+    use crate::backend::hooks::{Calls, Fault, Faults, HookBackend, Method};
+
+    fn faulty(faults: Faults) -> (StorageService, MemoryBackend) {
+        let clock: SharedClock = ManualClock::new();
+        let memory = MemoryBackend::new("memory", clock.clone());
+        let backend = HookBackend::new(memory.clone(), faults);
+        let service = StorageService::new(Arc::new(backend), clock, ServiceConfig::default());
+        (service, memory)
+    }
+
+    async fn upload(
+        service: &StorageService,
+        bytes: &'static [u8],
+    ) -> (String, Result<ChunkOutcome>) {
+        let session = service
+            .create_upload(id("k"), metadata(), bytes.len() as u64)
+            .await
+            .unwrap();
+        let outcome = service
+            .write_chunk(id("k"), &session.token, 0, bytes.len() as u64, body(bytes))
+            .await;
+        (session.token, outcome)
+    }
+
+    #[tokio::test]
+    async fn a_failed_attempt_is_retried() {
+        let faults = Faults::new().on(Method::CompleteMultipart, Calls::Nth(1), Fault::Fail);
+        let (service, memory) = faulty(faults.clone());
+        let (_, outcome) = upload(&service, b"abc").await;
+        assert_eq!(outcome.unwrap(), ChunkOutcome::Complete);
+        assert_eq!(faults.calls(Method::CompleteMultipart), 2);
+        assert_eq!(&memory.get(&id("k")).expect_object().1[..], b"abc");
+    }
+
+    #[tokio::test]
+    async fn a_lost_answer_of_a_committed_completion_is_complete() {
+        let faults = Faults::new().on(
+            Method::CompleteMultipart,
+            Calls::Nth(1),
+            Fault::FailAfterCommit,
+        );
+        let (service, memory) = faulty(faults.clone());
+        let (_, outcome) = upload(&service, b"abc").await;
+        assert_eq!(outcome.unwrap(), ChunkOutcome::Complete);
+        assert_eq!(faults.calls(Method::CompleteMultipart), 2);
+        assert_eq!(&memory.get(&id("k")).expect_object().1[..], b"abc");
+    }
+
+    #[tokio::test]
+    async fn a_lasting_failure_keeps_the_bytes_for_a_later_completion() {
+        let faults = Faults::new().on(Method::CompleteMultipart, Calls::All, Fault::Fail);
+        let (service, memory) = faulty(faults.clone());
+        let (token, outcome) = upload(&service, b"abc").await;
+        assert!(matches!(outcome, Err(Error::Backend { .. })), "{outcome:?}");
+        assert_eq!(faults.calls(Method::CompleteMultipart), COMPLETE_ATTEMPTS);
+        assert!(!memory.contains(&id("k")));
+        assert_eq!(service.query_offset(id("k"), &token).await.unwrap(), 3);
+
+        faults.clear();
+        let outcome = service
+            .write_chunk(id("k"), &token, 3, 0, crate::stream::empty())
+            .await
+            .unwrap();
+        assert_eq!(outcome, ChunkOutcome::Complete);
+        assert_eq!(&memory.get(&id("k")).expect_object().1[..], b"abc");
+    }
+}
