@@ -8,21 +8,21 @@
 //!
 //! # Structure
 //!
-//! * [`writer`]: one dedicated thread owns the only write connection. Every mutation is a job
+//! * `writer`: one dedicated thread owns the only write connection. Every mutation is a job
 //!   sent to it; it applies all queued jobs in one transaction, each inside a savepoint, and
 //!   commits once: **group commit**, one fsync for many writes. The numbered protocol, with
 //!   every outcome, is in that module.
-//! * [`reader`]: a few read-only connections on the blocking pool. WAL lets them read the
+//! * `reader`: a few read-only connections on the blocking pool. WAL lets them read the
 //!   last committed state while the writer works; the async runtime is never blocked.
-//! * [`schema`]: pragmas, the versioned schema (`PRAGMA user_version`), the row codec.
-//! * [`sql`]: the statements of every operation.
+//! * `schema`: pragmas, the versioned schema (`PRAGMA user_version`), the row codec.
+//! * `sql`: the statements of every operation.
 //!
 //! # Durability argument
 //!
 //! A call that returns `Ok` has made its effect durable against `kill -9` and power loss:
 //!
 //! 1. Writes happen only on the writer thread, inside a transaction. The requester is
-//!    answered only after `COMMIT` returned successfully (see [`writer`], step 5).
+//!    answered only after `COMMIT` returned successfully (see `writer`, step 5).
 //! 2. The database is in WAL mode with `synchronous = FULL`: SQLite fsyncs the WAL file as
 //!    part of every commit, before `COMMIT` returns. So the acknowledged transaction's
 //!    frames, including the commit frame, are on stable storage.
