@@ -43,7 +43,8 @@
 //! # Exclusivity
 //!
 //! [`EmbeddedBackend::open`] takes an exclusive lock on `LOCK` in the directory for the
-//! lifetime of the backend, so exactly one process uses the store:
+//! lifetime of the backend (retrying for a moment, see `lock_exclusively`), so exactly one
+//! process uses the store:
 //! [`HighVolumeBackend::is_exclusive`] is true and start-up recovery may take over every
 //! record.
 //!
@@ -70,7 +71,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -108,6 +109,8 @@ pub const DB_FILE: &str = "objectstore.sqlite3";
 pub const LOCK_FILE: &str = "LOCK";
 /// The largest body [`Backend::put_object`] accepts.
 pub const MAX_PUT_BYTES: usize = 2 * 1024 * 1024;
+/// How long [`EmbeddedBackend::open`] retries a taken lock before failing.
+const LOCK_WAIT: Duration = Duration::from_secs(1);
 /// Read-only connections in the pool.
 const READERS: usize = 4;
 /// Write requests that may wait for the writer thread before senders wait too.
@@ -160,27 +163,21 @@ fn io_error(operation: &'static str) -> impl FnOnce(io::Error) -> Error {
     move |e| Error::backend(NAME, operation, e)
 }
 
-fn stopped(operation: &'static str) -> Error {
-    Error::backend(NAME, operation, "the embedded store's writer has stopped")
-}
-
-impl EmbeddedBackend {
-    /// Opens (creating if needed) the store in `dir`.
-    ///
-    /// Fails if another process (or another open backend in this process) holds the store's
-    /// lock file, if the database is from a newer schema version, or on I/O errors.
-    pub fn open(dir: &Path, clock: SharedClock) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(io_error("create its directory"))?;
-        let lock_path = dir.join(LOCK_FILE);
-        let lock = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&lock_path)
-            .map_err(io_error("open its lock file"))?;
+/// Takes the store's exclusive lock, retrying for up to [`LOCK_WAIT`].
+///
+/// The retry covers a lock that is only held for a moment: a child forked by the process
+/// that held the store shares its lock until it calls `exec` (which closes the descriptor),
+/// so a store closed and reopened while a child process is being spawned may find its lock
+/// still taken for that short window. A store really used by another process fails after
+/// the wait.
+fn lock_exclusively(lock: &File, lock_path: &Path, dir: &Path) -> Result<()> {
+    let give_up = Instant::now() + LOCK_WAIT;
+    loop {
         match lock.try_lock() {
-            Ok(()) => {}
+            Ok(()) => return Ok(()),
+            Err(TryLockError::WouldBlock) if Instant::now() < give_up => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
             Err(TryLockError::WouldBlock) => {
                 return Err(Error::backend(
                     NAME,
@@ -194,6 +191,29 @@ impl EmbeddedBackend {
             }
             Err(TryLockError::Error(e)) => return Err(io_error("lock its directory")(e)),
         }
+    }
+}
+
+fn stopped(operation: &'static str) -> Error {
+    Error::backend(NAME, operation, "the embedded store's writer has stopped")
+}
+
+impl EmbeddedBackend {
+    /// Opens (creating if needed) the store in `dir`.
+    ///
+    /// Fails if another process (or another open backend in this process) holds the store's
+    /// lock file for longer than a second, if the database is from a newer schema version, or on I/O errors.
+    pub fn open(dir: &Path, clock: SharedClock) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(io_error("create its directory"))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(io_error("open its lock file"))?;
+        lock_exclusively(&lock, &lock_path, dir)?;
 
         let db_path = dir.join(DB_FILE);
         let mut conn = schema::open_writer(&db_path)?;
