@@ -45,11 +45,11 @@ fn unknown_upload(upload_id: &str) -> Error {
     Error::NotFound(format!("multipart upload {upload_id:?}"))
 }
 
-fn rejection(code: &str, message: String) -> Option<CompleteRejection> {
-    Some(CompleteRejection {
+fn rejection(code: &str, message: String) -> CompleteRejection {
+    CompleteRejection {
         code: code.into(),
         message,
-    })
+    }
 }
 
 /// Compares ETags ignoring surrounding double quotes (clients send back what they got, some
@@ -229,34 +229,34 @@ impl Store {
 
         // 2. Validate everything before writing anything.
         if parts.is_empty() {
-            return Ok(rejection(
+            return Ok(Some(rejection(
                 "InvalidPart",
                 "at least one part is required".into(),
-            ));
+            )));
         }
         if let Some(w) = parts
             .windows(2)
             .find(|w| w[0].part_number >= w[1].part_number)
         {
-            return Ok(rejection(
+            return Ok(Some(rejection(
                 "InvalidPartOrder",
                 format!(
                     "parts must be listed in strictly ascending order: {} is followed by {}",
                     w[0].part_number, w[1].part_number
                 ),
-            ));
+            )));
         }
         let mut digests = Vec::with_capacity(parts.len());
         for part in parts {
             let path = dir.join(layout::part_file_name(part.part_number));
             let Some((_, header)) = open_part(&path).map_err(io_error("read a part"))? else {
-                return Ok(rejection(
+                return Ok(Some(rejection(
                     "InvalidPart",
                     format!("part {} was not uploaded", part.part_number),
-                ));
+                )));
             };
             if !same_etag(&header.etag(), &part.etag) {
-                return Ok(rejection(
+                return Ok(Some(rejection(
                     "InvalidPart",
                     format!(
                         "etag mismatch for part {}: expected {}, got {}",
@@ -264,7 +264,7 @@ impl Store {
                         header.etag(),
                         part.etag
                     ),
-                ));
+                )));
             }
             digests.push(header.digest);
         }
@@ -285,10 +285,10 @@ impl Store {
             let Some((file, header)) = opened.filter(|(_, h)| h.digest == *digest) else {
                 // Re-uploaded or removed since step 2: the client raced itself.
                 self.load_upload(id, upload_id)?;
-                return Ok(rejection(
+                return Ok(Some(rejection(
                     "InvalidPart",
                     format!("part {} changed during completion", part.part_number),
-                ));
+                )));
             };
             let copied =
                 io::copy(&mut file.take(header.size), &mut out).map_err(io_error("assemble"))?;
