@@ -6,7 +6,8 @@
 //!
 //! # Layout and invariants
 //!
-//! See [`layout`] for the directory tree and [`format`] for the file formats. In short:
+//! The private modules `layout` (directory tree) and `format` (file formats) hold the details.
+//! In short:
 //!
 //! * **No path escapes the root, whatever the id.** Object files are named by the SHA-256 of
 //!   the storage path (`objects/ab/cd/<hash>`); the storage path itself is stored inside the
@@ -21,7 +22,7 @@
 //!   of the object file it belongs to. A sidecar of another write is ignored and removed on
 //!   overwrite, delete or sweep. Extensions are conditional on the write id (see
 //!   `Store::extend`, steps 1-3).
-//! * **Expired objects read as absent at once**; the sweeper ([`sweeper`]) reclaims their
+//! * **Expired objects read as absent at once**; the sweeper (below) reclaims their
 //!   space later, at a bounded rate, together with stale sidecars and multipart uploads older
 //!   than [`FilesystemConfig::multipart_max_age`].
 //! * One process per directory: [`FilesystemBackend::open`] takes an exclusive lock on
@@ -40,6 +41,23 @@
 //!    idempotent).
 //!
 //! # The background sweeper
+//!
+//! A sweep **pass** walks `objects/` in file-name order; a **step**
+//! ([`FilesystemBackend::sweep_once`]) examines at most `limit` entries after a cursor and
+//! remembers the last one, so the next step continues where this one stopped (the cursor is
+//! in memory: a restart begins a new pass). Each pass first removes multipart staging
+//! directories initiated more than [`FilesystemConfig::multipart_max_age`] ago (by the
+//! store's clock). Per entry:
+//!
+//! * an object expired at the clock's time is deleted with its sidecar, under the object's
+//!   commit lock and only if it is still the same write and still expired (a concurrent
+//!   overwrite or extension wins);
+//! * a sidecar whose object is gone or is another write is removed;
+//! * unknown names and corrupt files are logged and left alone.
+//!
+//! The background task runs one step of [`FilesystemConfig::sweep_files_per_second`] entries
+//! per second while a pass is running and waits [`FilesystemConfig::sweep_interval`] between
+//! passes. It holds only a weak reference to the store, so dropping every handle ends it.
 //!
 //! [`FilesystemBackend::open`] spawns it when called inside a tokio runtime and
 //! [`FilesystemConfig::background_sweeper`] is set (the default); otherwise call
@@ -219,7 +237,7 @@ impl FilesystemBackend {
 
     /// Runs one sweep step now: examines at most `limit` entries after the cursor, deleting
     /// expired objects and stale sidecars (a new pass first removes abandoned uploads). See
-    /// [`sweeper`](self::sweeper) for the rules.
+    /// the module docs ("The background sweeper") for the rules.
     pub async fn sweep_once(&self, limit: usize) -> Result<SweepStats> {
         let store = self.store.clone();
         let cursor = self.cursor.clone();

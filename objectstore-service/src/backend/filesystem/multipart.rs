@@ -156,7 +156,7 @@ impl Store {
         }
     }
 
-    /// Lists parts after `marker`, at most `max_parts`.
+    /// Lists parts after `marker`, at most `max_parts` (0 is an invalid request).
     pub(super) fn list_parts(
         &self,
         id: &ObjectId,
@@ -164,6 +164,9 @@ impl Store {
         max_parts: Option<u32>,
         marker: Option<u32>,
     ) -> Result<PartsPage> {
+        if max_parts == Some(0) {
+            return Err(Error::InvalidRequest("max_parts must be at least 1".into()));
+        }
         let (dir, _) = self.load_upload(id, upload_id)?;
         let mut numbers = Vec::new();
         for entry in fs::read_dir(&dir).map_err(io_error("list parts"))? {
@@ -198,11 +201,7 @@ impl Store {
                 size: header.size,
             });
         }
-        let next_marker = if truncated {
-            Some(parts.last().map_or(marker.unwrap_or(0), |p| p.part_number))
-        } else {
-            None
-        };
+        let next_marker = parts.last().filter(|_| truncated).map(|p| p.part_number);
         Ok(PartsPage { parts, next_marker })
     }
 

@@ -36,7 +36,7 @@ use super::store::{Store, io_error};
 use crate::error::Result;
 use objectstore_types::time;
 
-/// What one [`Store::sweep_once`] step did.
+/// What one sweep step (`FilesystemBackend::sweep_once`) did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SweepStats {
     /// Entries of `objects/` examined (object files and sidecars).

@@ -798,6 +798,10 @@ async fn list_parts_paginates_with_the_last_returned_number() {
     assert_eq!((numbers(&p), p.next_marker), (vec![1, 2, 3, 4, 5], None));
     let p = page(None, Some(5)).await.unwrap();
     assert_eq!((numbers(&p), p.next_marker), (vec![], None));
+    assert!(matches!(
+        page(Some(0), None).await.unwrap_err(),
+        Error::InvalidRequest(_)
+    ));
     let p = page(None, Some(1)).await.unwrap();
     assert_eq!((numbers(&p), p.next_marker), (vec![2, 3, 4, 5], None));
     assert_eq!(
