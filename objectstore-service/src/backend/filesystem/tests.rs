@@ -394,3 +394,70 @@ async fn objects_survive_a_reopen_and_corruption_is_an_error() {
     let err = f.fs.get_object(&id("kept"), None).await.unwrap_err();
     assert!(matches!(err, Error::Backend { .. }), "{err:?}");
 }
+
+#[derive(Debug, Clone)]
+enum Op {
+    Put(usize, Vec<u8>),
+    FailedPut(usize),
+    Delete(usize),
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (
+            0..KEYS.len(),
+            proptest::collection::vec(any::<u8>(), 0..300)
+        )
+            .prop_map(|(k, v)| Op::Put(k, v)),
+        (0..KEYS.len()).prop_map(Op::FailedPut),
+        (0..KEYS.len()).prop_map(Op::Delete),
+    ]
+}
+
+/// Keys chosen to collide in a naive layout (file vs directory, dots).
+const KEYS: [&str; 5] = ["a", "a/b", "a/b/c", "...", ".a"];
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config {
+        cases: 24,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(11),
+        ..proptest::test_runner::Config::default()
+    })]
+
+    /// The store behaves like a map under any sequence of puts, failed puts and deletes.
+    #[test]
+    fn behaves_like_a_map(ops in proptest::collection::vec(op(), 1..25)) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let f = fixture();
+            let mut model: std::collections::HashMap<usize, Vec<u8>> = Default::default();
+            for op in ops {
+                match op {
+                    Op::Put(k, v) => {
+                        f.put(&id(KEYS[k]), ExpirationPolicy::Manual, &v).await;
+                        model.insert(k, v);
+                    }
+                    Op::FailedPut(k) => {
+                        let m = f.stamped(ExpirationPolicy::Manual);
+                        let body = failing_body(&[b"junk"]);
+                        assert!(f.fs.put_object(&id(KEYS[k]), &m, body).await.is_err());
+                    }
+                    Op::Delete(k) => {
+                        f.fs.delete_object(&id(KEYS[k])).await.unwrap();
+                        model.remove(&k);
+                    }
+                }
+            }
+            for (k, key) in KEYS.iter().enumerate() {
+                let got = f.get(&id(key)).await.map(|(m, b)| {
+                    assert_eq!(m.size, Some(b.len() as u64));
+                    b
+                });
+                assert_eq!(got.as_ref(), model.get(&k), "{key}");
+            }
+            assert_eq!(f.files_under("objects").len(), model.len());
+            assert_eq!(f.files_under("tmp"), Vec::<PathBuf>::new());
+        });
+    }
+}
