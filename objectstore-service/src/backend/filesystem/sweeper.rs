@@ -123,6 +123,7 @@ impl Store {
         if loaded.metadata.is_expired(now) {
             drop(loaded.file);
             if self.delete_if_expired(name, &loaded.header.write_id, now)? {
+                tracing::debug!(path = loaded.header.path, "swept an expired object");
                 stats.objects_deleted += 1;
             }
         }
