@@ -29,7 +29,7 @@
 //! factory is called once per check: on-disk backends should hand out a new directory each
 //! time) together with the [`ManualClock`] the backend must read, and uses its own keys.
 //! Checks move that clock forward to test expiry; they never sleep. A failing check panics
-//! with `conformance check `<name>` failed: <why>`, the name saying which contract broke.
+//! with ``conformance check `NAME` failed: WHY``, the name saying which contract broke.
 //! Every check is also a `pub async fn` that can be called on its own while debugging.
 
 use std::future::Future;
