@@ -30,8 +30,8 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 pub async fn keda(State(state): State<AppState>) -> Response {
     let config = &state.config;
     let gauges = ServiceGauges {
-        tasks_running: 0,
-        tasks_limit: config.service.max_concurrency as u64,
+        tasks_running: state.service.tasks_running() as u64,
+        tasks_limit: state.service.tasks_limit() as u64,
     };
     let text = state.metrics.render(
         config.http.max_requests,

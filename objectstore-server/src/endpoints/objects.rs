@@ -82,7 +82,7 @@ pub async fn post_object(
             Ok((StatusCode::CREATED, Json(KeyBody { key })).into_response())
         }
         UploadRequest::Create => {
-            resumable::create(&state, &auth, context, None, &headers, body).await
+            resumable::create(&state, &auth, context, None, &headers).await
         }
         UploadRequest::Session(_) => Err(ApiError::client(
             "a resumable upload session is addressed by its object key: PUT or DELETE \
@@ -107,7 +107,7 @@ pub async fn put_object(
             Ok((StatusCode::OK, Json(KeyBody { key })).into_response())
         }
         UploadRequest::Create => {
-            resumable::create(&state, &auth, id.context, Some(id.key), &headers, body).await
+            resumable::create(&state, &auth, id.context, Some(id.key), &headers).await
         }
         UploadRequest::Session(token) => {
             resumable::write_or_query(&state, &auth, id, token, &headers, body).await

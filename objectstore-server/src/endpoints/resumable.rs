@@ -10,25 +10,27 @@
 //!
 //! # Operations
 //!
-//! Input is validated here (`Upload-Length`, `Upload-Offset`, `Content-Length`, the token's
-//! form, metadata, usecase policy, permission `object.write`) before the storage engine is
-//! asked. Until the storage service offers sessions, creation is declined with 501 (clients
-//! then fall back to a regular upload) and every session operation answers 404 ("session
-//! unavailable").
+//! Input is validated here (`Upload-Length`, `Upload-Offset`, `Content-Length`, metadata,
+//! usecase policy, permission `object.write`) before the storage engine is asked; the token
+//! and the session protocol belong to [`objectstore_service::resumable`]. Its errors map as
+//! everywhere ([`crate::error::service_status`]): malformed token 400, unknown, completed or
+//! cancelled session 404, declined creation (empty object, no multipart support) 501.
 
+use axum::Json;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http::{HeaderMap, StatusCode};
+use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use objectstore_service::resumable::ChunkOutcome;
 use objectstore_types::{ObjectContext, ObjectId, ObjectKey, Permission};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
+use super::KeyBody;
 use super::objects::insert_metadata;
 use crate::app::AppState;
 use crate::auth::Auth;
-use crate::error::ApiError;
-use crate::extract::{header_str, header_u64, parse_digits, required_content_length};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{header_str, header_u64, parse_digits, payload, required_content_length};
 
 /// Request header carrying the total length at creation.
 pub const UPLOAD_LENGTH: &str = "upload-length";
@@ -71,17 +73,6 @@ impl UploadQuery {
     }
 }
 
-/// Checks that a session token is canonical unpadded base64url (18.5.11); a malformed
-/// token is a client error (400), a well-formed unknown one is answered 404 later.
-fn check_token(token: &str) -> Result<Vec<u8>, ApiError> {
-    let bad = || ApiError::client("malformed upload session token");
-    let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
-    if bytes.is_empty() || URL_SAFE_NO_PAD.encode(&bytes) != token {
-        return Err(bad());
-    }
-    Ok(bytes)
-}
-
 /// The offset a chunk request names: a position, or `*` for "tell me the offset".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Offset {
@@ -100,54 +91,63 @@ fn offset(headers: &HeaderMap) -> Result<Offset, ApiError> {
         .ok_or_else(|| ApiError::client("Upload-Offset must be decimal digits or `*`"))
 }
 
-fn unavailable() -> ApiError {
-    ApiError::Service(objectstore_service::Error::NotFound(
-        "unknown upload session".into(),
-    ))
+#[derive(Debug, Serialize)]
+struct CreatedBody {
+    key: String,
+    session: String,
+    granularity: u64,
 }
 
 /// Creates a session (`?upload_type=resumable`): 200 + `{"key","session","granularity"}`,
-/// or 501 when the storage engine declines.
+/// or 501 when the storage engine declines (empty object, backend without sessions).
 pub async fn create(
     state: &AppState,
     auth: &Auth,
     context: ObjectContext,
     key: Option<ObjectKey>,
     headers: &HeaderMap,
-    _body: Body,
 ) -> Result<Response, ApiError> {
     let total = header_u64(headers, UPLOAD_LENGTH)?
         .ok_or_else(|| ApiError::client("Upload-Length header is required"))?;
-    if header_u64(headers, http::header::CONTENT_LENGTH.as_str())?.is_some_and(|n| n > 0) {
+    if header_u64(headers, CONTENT_LENGTH.as_str())?.is_some_and(|n| n > 0)
+        || headers.contains_key(TRANSFER_ENCODING)
+    {
         return Err(ApiError::client(
             "a resumable upload is created with an empty body; send the bytes as chunks",
         ));
     }
-    let _metadata = insert_metadata(state, &context, headers)?;
+    let metadata = insert_metadata(state, &context, headers)?;
     auth.require(Permission::Write, &context)?;
-    let _id = ObjectId::new(context, key.unwrap_or_else(ObjectKey::generate));
-    tracing::debug!(
-        total,
-        "resumable upload declined: not supported by the storage service"
-    );
-    Ok((
-        StatusCode::NOT_IMPLEMENTED,
-        "resumable uploads are not supported by this server",
-    )
-        .into_response())
+    let id = ObjectId::new(context, key.unwrap_or_else(ObjectKey::generate));
+    let session = state.service.create_upload(id, metadata, total).await?;
+    Ok(Json(CreatedBody {
+        key: session.key.as_str().to_owned(),
+        session: session.token,
+        granularity: session.granularity,
+    })
+    .into_response())
+}
+
+fn with_offset(status: StatusCode, offset: u64) -> Response {
+    let mut response = status.into_response();
+    response
+        .headers_mut()
+        .insert(UPLOAD_OFFSET, HeaderValue::from(offset));
+    response
 }
 
 /// Writes a chunk (`Upload-Offset: <n>`) or reports the persisted offset
-/// (`Upload-Offset: *`).
+/// (`Upload-Offset: *`): 204 + `upload-offset` while incomplete, 201 + `{"key"}` when the
+/// chunk completed the object, 409 + `upload-offset` when the chunk does not start at the
+/// persisted offset.
 pub async fn write_or_query(
-    _state: &AppState,
+    state: &AppState,
     auth: &Auth,
     id: ObjectId,
     token: String,
     headers: &HeaderMap,
-    _body: Body,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    check_token(&token)?;
     let offset = offset(headers)?;
     let length = required_content_length(headers)?;
     if offset == Offset::Query && length > 0 {
@@ -156,19 +156,49 @@ pub async fn write_or_query(
         ));
     }
     auth.require(Permission::Write, &id.context)?;
-    Err(unavailable())
+    let Offset::At(at) = offset else {
+        let persisted = state.service.query_offset(id, &token).await?;
+        return Ok(with_offset(StatusCode::NO_CONTENT, persisted));
+    };
+    let key = id.key.as_str().to_owned();
+    let outcome = state
+        .service
+        .write_chunk(id, &token, at, length, payload(state, body))
+        .await?;
+    Ok(match outcome {
+        ChunkOutcome::Incomplete { offset } => with_offset(StatusCode::NO_CONTENT, offset),
+        ChunkOutcome::Complete => (StatusCode::CREATED, Json(KeyBody { key })).into_response(),
+        ChunkOutcome::OffsetMismatch { offset } => {
+            let detail = format!(
+                "client error: the chunk starts at {at} but the upload has persisted {offset} bytes; \
+                 resend from {offset}"
+            );
+            let mut response = (
+                StatusCode::CONFLICT,
+                Json(ErrorBody {
+                    detail,
+                    causes: Vec::new(),
+                }),
+            )
+                .into_response();
+            response
+                .headers_mut()
+                .insert(UPLOAD_OFFSET, HeaderValue::from(offset));
+            response
+        }
+    })
 }
 
-/// Cancels a session: 204, or 404/410 when it is unknown or already finished.
+/// Cancels a session: 204, or 404 when it is unknown, completed or cancelled.
 pub async fn cancel(
-    _state: &AppState,
+    state: &AppState,
     auth: &Auth,
     id: ObjectId,
     token: String,
 ) -> Result<Response, ApiError> {
-    check_token(&token)?;
     auth.require(Permission::Write, &id.context)?;
-    Err(unavailable())
+    state.service.cancel_upload(id, &token).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[cfg(test)]
@@ -199,14 +229,5 @@ mod tests {
         );
         assert!(q(Some("tus"), None).classify().is_err());
         assert!(q(Some(""), None).classify().is_err());
-    }
-
-    #[test]
-    fn tokens_must_be_canonical_base64url() {
-        assert!(check_token("Li4vb3BhcXVlICs_IMO8").is_ok());
-        assert!(check_token("QQ").is_ok());
-        for bad in ["", "a", "Li4v=", "Li4vb3BhcXVlICs/IMO8", "QR"] {
-            assert!(check_token(bad).is_err(), "{bad}");
-        }
     }
 }
