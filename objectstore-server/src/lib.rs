@@ -1,1 +1,3 @@
 //! The objectstore HTTP server (placeholder: being written).
+
+pub mod batch;
