@@ -10,14 +10,14 @@
 //! 1. [`handle`] checks the request `content-type` (`multipart/form-data` with a boundary);
 //!    otherwise it answers `400` plain text and nothing else happens.
 //! 2. It answers `200` with a streamed body. Polling that body drives two things at once:
-//!    * the *parser* ([`request`]), which reads the request body part by part with `multer`,
+//!    * the *parser* (module `request`), which reads the request body part by part with `multer`,
 //!      validates each part (kind, key, metadata, limits), asks the [`BatchGuard`], and either
 //!      forwards a valid operation to the executor through a channel of capacity one, or
 //!      yields an error part directly;
 //!    * the *executor*, [`StorageService::batch`], which runs at most
 //!      [`objectstore_service::batch::BATCH_WINDOW`] operations at once and yields their
 //!      results as they complete.
-//! 3. Both are merged into one stream of parts ([`response`]), each framed as
+//! 3. Both are merged into one stream of parts (module `response`), each framed as
 //!    `--<boundary>\r\n<headers>\r\n<body>\r\n`, and the body ends with `--<boundary>--` once
 //!    the parser has finished and every forwarded operation has completed.
 //!
@@ -27,9 +27,10 @@
 //!   part from the parser or the executor's result. (A multipart syntax error ends parsing;
 //!   it yields one `400` part for the index being parsed, and later bytes are never read.)
 //! * **Memory is bounded by the window, not the batch:** the parser runs ahead of the executor
-//!   by at most one operation, insert payloads are buffered up to [`MAX_INSERT_SIZE`] and never
-//!   beyond (a larger payload is skipped, not stored), and get payloads are streamed from the
-//!   backend into the response.
+//!   by at most one operation, `multer` reads at most a few 64 KiB slices ahead of it
+//!   (module `intake`), insert payloads are buffered up to [`MAX_INSERT_SIZE`] and never beyond (a
+//!   larger payload is skipped, not stored), and get payloads are streamed from the backend
+//!   into the response.
 //! * Operations that reached the executor run to completion even if the client goes away
 //!   (the storage service spawns each one); the parser stops reading once the response is
 //!   dropped.
@@ -54,6 +55,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use objectstore_service::service::StorageService;
 use objectstore_types::{Metadata, ObjectContext};
 
+mod intake;
 mod request;
 mod response;
 #[cfg(test)]
@@ -67,6 +69,26 @@ pub const MAX_OPERATIONS: usize = 1000;
 pub const MAX_INSERT_SIZE: usize = 1024 * 1024;
 /// Largest request body accepted, in bytes (1 GiB).
 pub const MAX_BODY_SIZE: u64 = 1024 * 1024 * 1024;
+
+/// The limits of spec 7.1 as one value, so tests can shrink them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limits {
+    /// See [`MAX_OPERATIONS`].
+    pub max_operations: usize,
+    /// See [`MAX_INSERT_SIZE`].
+    pub max_insert_size: usize,
+    /// See [`MAX_BODY_SIZE`].
+    pub max_body_size: u64,
+}
+
+impl Limits {
+    /// The limits of the spec.
+    pub(crate) const SPEC: Self = Self {
+        max_operations: MAX_OPERATIONS,
+        max_insert_size: MAX_INSERT_SIZE,
+        max_body_size: MAX_BODY_SIZE,
+    };
+}
 
 /// The part header naming the operation kind.
 pub const HEADER_KIND: &str = "x-sn-batch-operation-kind";
@@ -148,6 +170,18 @@ pub async fn handle(
     body: Body,
     guard: Arc<dyn BatchGuard>,
 ) -> Response {
+    handle_with_limits(service, context, headers, body, guard, Limits::SPEC).await
+}
+
+/// [`handle`] with other limits.
+pub(crate) async fn handle_with_limits(
+    service: StorageService,
+    context: ObjectContext,
+    headers: &HeaderMap,
+    body: Body,
+    guard: Arc<dyn BatchGuard>,
+    limits: Limits,
+) -> Response {
     let Some(request_boundary) = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -160,7 +194,7 @@ pub async fn handle(
             .into_response();
     };
 
-    let (ops, errors) = request::parse(body, request_boundary, guard);
+    let (ops, errors) = request::parse(body, request_boundary, guard, limits);
     let results = service.batch(context, ops);
     let boundary = response::new_boundary();
     let content_type =

@@ -1,21 +1,25 @@
 //! The request side of a batch: reads the multipart body part by part and turns each part
 //! into an operation for the executor or an error part for the response.
 //!
-//! For every part, in order (index 0, 1, ...):
+//! For every part, in order (index 0, 1, ...), with the [`Limits`] of the request
+//! (normally [`MAX_OPERATIONS`](super::MAX_OPERATIONS),
+//! [`MAX_INSERT_SIZE`](super::MAX_INSERT_SIZE) and [`MAX_BODY_SIZE`](super::MAX_BODY_SIZE)):
 //!
-//! 1. Past [`MAX_OPERATIONS`]: its data is skipped; outcome `413`.
+//! 1. Past the operation limit: its data is skipped; outcome `413`.
 //! 2. Headers: `x-sn-batch-operation-kind` (required, case-insensitive), then
 //!    `x-sn-batch-operation-key` (required except for inserts; percent-decoded to UTF-8 and
 //!    validated as an [`ObjectKey`]), then for inserts the metadata headers. A problem makes
 //!    the outcome `400`; the part's data is skipped.
-//! 3. Data: an insert's payload is buffered up to [`MAX_INSERT_SIZE`]; beyond that nothing
-//!    more is buffered, the rest is skipped and the outcome is `413`. Other kinds' data is
+//! 3. Data: an insert's payload is buffered up to the insert limit; beyond that nothing more
+//!    is buffered, the rest is skipped and the outcome is `413`. Other kinds' data is
 //!    skipped.
 //! 4. The [`BatchGuard`] admits the operation, or its rejection is the outcome.
 //! 5. The operation goes to the executor (waiting while its window is full).
 //!
-//! A multipart syntax or transport error (including a body over [`MAX_BODY_SIZE`]) at any
-//! step ends parsing: the index being parsed gets a `400` part and nothing more is read.
+//! A multipart syntax or transport error (including a body over the body limit, or a part
+//! header block over [`HEADER_PHASE_LIMIT`](super::intake::HEADER_PHASE_LIMIT)) at any step
+//! ends parsing: the index being parsed gets a `400` part and nothing more is read. The body
+//! reaches `multer` through an [`Intake`], which bounds how far it reads ahead.
 
 use std::sync::Arc;
 
@@ -28,10 +32,9 @@ use objectstore_types::{Metadata, ObjectKey};
 use percent_encoding::percent_decode;
 use tokio::sync::mpsc;
 
+use super::intake::{HeaderPhase, Intake};
 use super::response::Part;
-use super::{
-    BatchGuard, HEADER_KEY, HEADER_KIND, MAX_BODY_SIZE, MAX_INSERT_SIZE, MAX_OPERATIONS, OpKind,
-};
+use super::{BatchGuard, HEADER_KEY, HEADER_KIND, Limits, OpKind};
 
 /// Starts parsing `body`. Returns the stream of valid operations (for the executor) and the
 /// stream of error parts. Parsing advances only while the error stream is polled; the
@@ -40,23 +43,23 @@ pub(super) fn parse(
     body: Body,
     boundary: String,
     guard: Arc<dyn BatchGuard>,
+    limits: Limits,
 ) -> (
     impl Stream<Item = (usize, BatchOp)> + Send + 'static,
     impl Stream<Item = Part> + Send + 'static,
 ) {
     // Capacity one: the parser runs at most one operation ahead of the executor's window.
     let (ops_tx, ops_rx) = mpsc::channel(1);
-    let constraints =
-        multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(MAX_BODY_SIZE));
+    let constraints = multer::Constraints::new()
+        .size_limit(multer::SizeLimit::new().whole_stream(limits.max_body_size));
+    let (intake, header_phase) = Intake::new(body.into_data_stream());
     let parser = Parser {
-        multipart: multer::Multipart::with_constraints(
-            body.into_data_stream(),
-            boundary,
-            constraints,
-        ),
+        multipart: multer::Multipart::with_constraints(intake, boundary, constraints),
+        header_phase,
         next_index: 0,
         ops: ops_tx,
         guard,
+        limits,
         done: false,
     };
     let ops = stream::unfold(ops_rx, |mut rx| async move {
@@ -83,9 +86,11 @@ enum Parsed {
 /// The parser's state, owned by the error stream.
 struct Parser {
     multipart: multer::Multipart<'static>,
+    header_phase: HeaderPhase,
     next_index: usize,
     ops: mpsc::Sender<(usize, BatchOp)>,
     guard: Arc<dyn BatchGuard>,
+    limits: Limits,
     done: bool,
 }
 
@@ -95,7 +100,10 @@ impl Parser {
     async fn next_error_part(&mut self) -> Option<Part> {
         while !self.done {
             let index = self.next_index;
-            let field = match self.multipart.next_field().await {
+            self.header_phase.start();
+            let next = self.multipart.next_field().await;
+            self.header_phase.end();
+            let field = match next {
                 Ok(Some(field)) => field,
                 Ok(None) => break,
                 Err(e) => {
@@ -124,12 +132,17 @@ impl Parser {
 
     /// Steps 1 to 4 of the module docs for one part.
     async fn parse_part(&self, index: usize, mut field: multer::Field<'static>) -> Parsed {
-        if index >= MAX_OPERATIONS {
+        let Limits {
+            max_operations,
+            max_insert_size,
+            ..
+        } = self.limits;
+        if index >= max_operations {
             return match drain(&mut field).await {
                 Ok(()) => Parsed::Rejected(Part::error(
                     index,
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("batch error: at most {MAX_OPERATIONS} operations per batch"),
+                    format!("batch error: at most {max_operations} operations per batch"),
                     Vec::new(),
                 )),
                 Err(e) => Parsed::Fatal(multipart_error(index, &e)),
@@ -137,25 +150,27 @@ impl Parser {
         }
 
         let op = match parse_headers(field.headers()) {
-            Ok(PartHeader::Insert { key, metadata }) => match read_bounded(&mut field).await {
-                Ok(Some(payload)) => BatchOp::Insert {
-                    key,
-                    metadata,
-                    payload,
-                },
-                Ok(None) => {
-                    return Parsed::Rejected(Part::error(
-                        index,
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        format!(
-                            "batch error: insert payload exceeds {MAX_INSERT_SIZE} bytes; \
+            Ok(PartHeader::Insert { key, metadata }) => {
+                match read_bounded(&mut field, max_insert_size).await {
+                    Ok(Some(payload)) => BatchOp::Insert {
+                        key,
+                        metadata,
+                        payload,
+                    },
+                    Ok(None) => {
+                        return Parsed::Rejected(Part::error(
+                            index,
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            format!(
+                                "batch error: insert payload exceeds {max_insert_size} bytes; \
                              upload it with a single request"
-                        ),
-                        Vec::new(),
-                    ));
+                            ),
+                            Vec::new(),
+                        ));
+                    }
+                    Err(e) => return Parsed::Fatal(multipart_error(index, &e)),
                 }
-                Err(e) => return Parsed::Fatal(multipart_error(index, &e)),
-            },
+            }
             Ok(PartHeader::Op(op)) => match drain(&mut field).await {
                 Ok(()) => op,
                 Err(e) => return Parsed::Fatal(multipart_error(index, &e)),
@@ -256,14 +271,15 @@ pub(super) fn decode_key(raw: &[u8]) -> Result<ObjectKey, String> {
     ObjectKey::new(decoded).map_err(|e| e.to_string())
 }
 
-/// Reads an insert payload of at most [`MAX_INSERT_SIZE`] bytes. `Ok(None)` when it is
-/// larger: nothing beyond the limit is buffered, and the rest of the part is skipped.
+/// Reads an insert payload of at most `limit` bytes. `Ok(None)` when it is larger: nothing
+/// beyond the limit is buffered, and the rest of the part is skipped.
 async fn read_bounded(
     field: &mut multer::Field<'static>,
+    limit: usize,
 ) -> Result<Option<bytes::Bytes>, multer::Error> {
     let mut payload = BytesMut::new();
     while let Some(chunk) = field.chunk().await? {
-        if payload.len() + chunk.len() > MAX_INSERT_SIZE {
+        if payload.len() + chunk.len() > limit {
             drop(payload);
             drain(field).await?;
             return Ok(None);

@@ -12,7 +12,9 @@ use http_body_util::BodyExt;
 use objectstore_service::stream as payload;
 use objectstore_types::{ExpirationPolicy, Metadata};
 
-use super::{AllowAll, MAX_INSERT_SIZE, MAX_OPERATIONS, OpKind, OpRejection, handle, status_for};
+use super::{
+    AllowAll, Limits, MAX_INSERT_SIZE, MAX_OPERATIONS, OpKind, OpRejection, handle, status_for,
+};
 use support::*;
 
 mod props;
@@ -182,6 +184,56 @@ async fn oversized_insert_is_413_and_others_succeed() {
 }
 
 #[tokio::test]
+async fn body_over_the_limit_stops_with_400_for_the_current_index() {
+    let (service, backend) = service();
+    // The limit falls inside part 1, well beyond the parser's read-ahead (a few 64 KiB
+    // slices) while it handles part 0.
+    let first = Op::insert("a", "1");
+    let limits = Limits {
+        max_body_size: multipart(std::slice::from_ref(&first)).len() as u64 + 400_000,
+        ..Limits::SPEC
+    };
+    let parts = run_limited(
+        &service,
+        &[first, Op::insert("b", vec![b'b'; 1_000_000]), Op::get("a")],
+        limits,
+    )
+    .await;
+    parts.assert_indexes(2);
+    assert_eq!(parts.statuses(), vec![201, 400]);
+    assert!(parts.get(1).detail().contains("multipart"));
+    assert!(backend.contains(&id("a")));
+    assert!(!backend.contains(&id("b")));
+}
+
+#[tokio::test]
+async fn oversized_payloads_are_skipped_with_small_limits() {
+    let (service, backend) = service();
+    let limits = Limits {
+        max_insert_size: 10,
+        max_operations: 4,
+        ..Limits::SPEC
+    };
+    let parts = run_limited(
+        &service,
+        &[
+            Op::insert("ten", vec![1u8; 10]),
+            Op::insert("eleven", vec![1u8; 11]),
+            Op::insert("huge", vec![1u8; 100_000]),
+            Op::get("x"),
+            Op::get("over-count"),
+            Op::insert("over-count", "y"),
+        ],
+        limits,
+    )
+    .await;
+    parts.assert_indexes(6);
+    assert_eq!(parts.statuses(), vec![201, 413, 413, 404, 413, 413]);
+    assert_eq!(backend.len(), 1);
+    assert!(backend.contains(&id("ten")));
+}
+
+#[tokio::test]
 async fn malformed_parts_are_400_and_do_not_stop_the_batch() {
     let (service, backend) = service();
     let mut no_kind = Op::raw("get", Some("a"));
@@ -251,6 +303,17 @@ async fn broken_multipart_stops_with_400_for_the_current_index() {
     .await;
     parts.assert_indexes(1);
     assert_eq!(parts.get(0).status, 400);
+
+    // A part header block that never ends is cut off at the header-phase limit, not
+    // buffered up to the body limit.
+    let mut body = multipart(&[Op::insert("a", "1")]);
+    body.truncate(body.len() - format!("--{BOUNDARY}--\r\n").len());
+    body.extend_from_slice(format!("--{BOUNDARY}\r\nx-snme-pad: ").as_bytes());
+    body.extend(std::iter::repeat_n(b'p', 3 * 1024 * 1024));
+    let parts = run_raw(&service, body).await;
+    parts.assert_indexes(2);
+    assert_eq!(parts.statuses(), vec![201, 400]);
+    assert!(parts.get(1).detail().contains("multipart"));
 
     // An empty batch is just the closing delimiter.
     let parts = run_raw(&service, format!("--{BOUNDARY}--\r\n").into_bytes()).await;

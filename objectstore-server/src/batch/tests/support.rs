@@ -15,7 +15,7 @@ use objectstore_service::service::{ServiceConfig, StorageService};
 use objectstore_types::{Metadata, ObjectContext, ObjectId, ObjectKey, Scopes, Usecase};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::batch::{AllowAll, BatchGuard, OpKind, OpRejection, handle};
+use crate::batch::{AllowAll, BatchGuard, Limits, OpKind, OpRejection, handle, handle_with_limits};
 
 /// The request boundary used by [`multipart`].
 pub const BOUNDARY: &str = "XyZ";
@@ -251,6 +251,20 @@ pub async fn run_with(service: &StorageService, ops: &[Op], guard: Arc<dyn Batch
         &multipart_headers(),
         chunked(&multipart(ops), 7),
         guard,
+    )
+    .await;
+    parse_response(response).await
+}
+
+/// Runs `ops` with other limits (and [`AllowAll`]).
+pub async fn run_limited(service: &StorageService, ops: &[Op], limits: Limits) -> Parts {
+    let response = handle_with_limits(
+        service.clone(),
+        context(),
+        &multipart_headers(),
+        chunked(&multipart(ops), 7),
+        Arc::new(AllowAll),
+        limits,
     )
     .await;
     parse_response(response).await
