@@ -603,3 +603,18 @@ async fn executes_while_the_request_is_still_arriving() {
     assert!(text.contains("x-sn-batch-operation-index: 1"));
     assert!(text.trim_end().ends_with("--"));
 }
+
+#[test]
+fn handler_future_is_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let (service, _) = service();
+    let headers = multipart_headers();
+    let future = handle(
+        service,
+        context(),
+        &headers,
+        Body::empty(),
+        Arc::new(AllowAll),
+    );
+    assert_send(&future);
+}
