@@ -25,6 +25,7 @@
 pub mod admission;
 pub mod app;
 pub mod auth;
+pub mod batch;
 pub mod body;
 pub mod cli;
 pub mod config;
