@@ -27,7 +27,7 @@ use objectstore_types::{ExpirationPolicy, Usecase};
 
 use crate::admission::limit_in_flight;
 use crate::config::Config;
-use crate::endpoints::{internal, multipart, objects};
+use crate::endpoints::{batch, internal, multipart, objects};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 
@@ -76,11 +76,6 @@ async fn add_server_header(mut response: Response) -> Response {
     response
 }
 
-/// The batch route until the batch module is merged.
-async fn batch_placeholder() -> http::StatusCode {
-    http::StatusCode::NOT_IMPLEMENTED
-}
-
 /// Builds the router with every route of the wire contract.
 pub fn router(state: AppState) -> Router {
     const COLLECTION: &str = "/v1/objects/{usecase}/{scopes}";
@@ -99,10 +94,7 @@ pub fn router(state: AppState) -> Router {
                 .patch(crate::endpoints::expiry::patch_object)
                 .delete(objects::delete_object),
         )
-        .route(
-            "/v1/objects:batch/{usecase}/{scopes}/",
-            post(batch_placeholder),
-        )
+        .route("/v1/objects:batch/{usecase}/{scopes}/", post(batch::batch))
         .route(MULTIPART, post(multipart::initiate_generated))
         .route(
             &format!("{MULTIPART}/"),

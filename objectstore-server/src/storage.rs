@@ -58,10 +58,8 @@ async fn open(
     Ok(match storage {
         StorageConfig::Filesystem { path } => {
             let c = clock.clone();
-            let fs = open_blocking("storage.path", path, move |p| {
-                FilesystemBackend::open(p, c)
-            })
-            .await?;
+            let fs =
+                open_blocking("storage.path", path, move |p| FilesystemBackend::open(p, c)).await?;
             // The sweeper needs the runtime, which the blocking thread does not have.
             fs.spawn_sweeper();
             Arc::new(fs)

@@ -5,10 +5,12 @@
 //! * [`expiry`]: PATCH `extend_expiry` (18.4);
 //! * [`resumable`]: resumable-upload classification and operations (18.5);
 //! * [`multipart`]: multipart uploads with the streamed completion (section 8);
+//! * [`batch`]: the batch route's request pipeline and per-operation guard (section 7);
 //! * [`internal`]: `/health`, `/ready`, `/keda` (section 11).
 
 use serde::Serialize;
 
+pub mod batch;
 pub mod expiry;
 pub mod internal;
 pub mod multipart;

@@ -81,9 +81,7 @@ pub async fn post_object(
             let key = insert(&state, &auth, id, &headers, body).await?;
             Ok((StatusCode::CREATED, Json(KeyBody { key })).into_response())
         }
-        UploadRequest::Create => {
-            resumable::create(&state, &auth, context, None, &headers).await
-        }
+        UploadRequest::Create => resumable::create(&state, &auth, context, None, &headers).await,
         UploadRequest::Session(_) => Err(ApiError::client(
             "a resumable upload session is addressed by its object key: PUT or DELETE \
              /v1/objects/{usecase}/{scopes}/{key}?session=...",
