@@ -108,8 +108,9 @@ fn run(config: Config) -> anyhow::Result<()> {
     crate::logging::init(&config.logging)?;
     let config = Arc::new(config);
     runtime(&config)?.block_on(async {
+        let shutdown = crate::server::shutdown_signal();
         let listener = crate::server::bind(&config)?;
-        crate::serve(listener, config, crate::server::shutdown_signal()).await
+        crate::serve(listener, config, shutdown).await
     })
 }
 

@@ -69,10 +69,12 @@ pub async fn serve_service(
     Ok(())
 }
 
-/// Completes on the first SIGINT, SIGTERM, SIGHUP or SIGQUIT.
-pub async fn shutdown_signal() {
+/// Completes on the first SIGINT, SIGTERM, SIGHUP or SIGQUIT. The handlers are installed
+/// when this function is called (inside the runtime), not when the future is first polled,
+/// so a signal arriving during start-up is not lost to the default disposition.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    {
+    let mut streams = {
         use tokio::signal::unix::{SignalKind, signal};
         let kinds = [
             SignalKind::interrupt(),
@@ -87,18 +89,19 @@ pub async fn shutdown_signal() {
                 Err(e) => tracing::warn!(error = %e, "cannot listen for a signal"),
             }
         }
-        if streams.is_empty() {
-            let _ = tokio::signal::ctrl_c().await;
-        } else {
+        streams
+    };
+    async move {
+        #[cfg(unix)]
+        if !streams.is_empty() {
             let waits = streams.iter_mut().map(|s| Box::pin(s.recv()));
             futures::future::select_all(waits).await;
+            tracing::info!("shutdown signal received");
+            return;
         }
-    }
-    #[cfg(not(unix))]
-    {
         let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown signal received");
     }
-    tracing::info!("shutdown signal received");
 }
 
 /// Binds the configured address (with `SO_REUSEADDR`, backlog 1024).

@@ -41,7 +41,12 @@ async fn extends_from_creation_and_never_shortens() {
     let before = head(&s, "k").await;
     let created = instant(&before, "x-sn-time-created");
 
-    let r = patch(&s, "k", r#"{"extend_expiry":{"after":"3d","from":"creation"}}"#).await;
+    let r = patch(
+        &s,
+        "k",
+        r#"{"extend_expiry":{"after":"3d","from":"creation"}}"#,
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert!(r.bytes().await.unwrap().is_empty());
     let after = head(&s, "k").await;
@@ -51,9 +56,18 @@ async fn extends_from_creation_and_never_shortens() {
     );
     assert_eq!(after["x-sn-expiration"], "ttl:3d");
 
-    let r = patch(&s, "k", r#"{"extend_expiry":{"after":"2d","from":"creation"}}"#).await;
+    let r = patch(
+        &s,
+        "k",
+        r#"{"extend_expiry":{"after":"2d","from":"creation"}}"#,
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    assert_eq!(head(&s, "k").await, after, "an already-sufficient deadline is kept");
+    assert_eq!(
+        head(&s, "k").await,
+        after,
+        "an already-sufficient deadline is kept"
+    );
 
     let at = time::format(created + Duration::from_secs(10 * 86_400));
     let r = patch(&s, "k", &format!(r#"{{"extend_expiry":{{"at":"{at}"}}}}"#)).await;
@@ -67,12 +81,27 @@ async fn extends_from_creation_and_never_shortens() {
 #[tokio::test]
 async fn missing_expired_and_manual_objects() {
     let s = Memory::start().await;
-    let r = patch(&s, "missing", r#"{"extend_expiry":{"after":"1d","from":"now"}}"#).await;
+    let r = patch(
+        &s,
+        "missing",
+        r#"{"extend_expiry":{"after":"1d","from":"now"}}"#,
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(r.bytes().await.unwrap().is_empty());
 
-    s.client.put(s.object("u", "_", "manual")).body("x").send().await.unwrap();
-    let r = patch(&s, "manual", r#"{"extend_expiry":{"after":"1d","from":"now"}}"#).await;
+    s.client
+        .put(s.object("u", "_", "manual"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    let r = patch(
+        &s,
+        "manual",
+        r#"{"extend_expiry":{"after":"1d","from":"now"}}"#,
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
 
     s.client
@@ -83,8 +112,17 @@ async fn missing_expired_and_manual_objects() {
         .await
         .unwrap();
     s.clock.advance(Duration::from_secs(60));
-    let r = patch(&s, "short", r#"{"extend_expiry":{"after":"1d","from":"now"}}"#).await;
-    assert_eq!(r.status(), StatusCode::NOT_FOUND, "expired objects are absent");
+    let r = patch(
+        &s,
+        "short",
+        r#"{"extend_expiry":{"after":"1d","from":"now"}}"#,
+    )
+    .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::NOT_FOUND,
+        "expired objects are absent"
+    );
 }
 
 #[tokio::test]
@@ -102,7 +140,10 @@ async fn bad_bodies_are_rejected() {
         (r#"{"extend_expiry":{}}"#, 422),
         (r#"{"extend_expiry":{"after":"1d"}}"#, 422),
         (r#"{"extend_expiry":{"after":"1d","from":"later"}}"#, 422),
-        (r#"{"extend_expiry":{"at":"2026-01-01T00:00:00+02:00"}}"#, 422),
+        (
+            r#"{"extend_expiry":{"at":"2026-01-01T00:00:00+02:00"}}"#,
+            422,
+        ),
         (r#"{"extend_expiry":{"after":"soon","from":"now"}}"#, 422),
         (r#"{"other":1}"#, 422),
     ] {

@@ -87,7 +87,10 @@ async fn full_upload_lists_completes_and_reads_back() {
     assert_eq!(parts[1]["etag"], e2.as_str());
     assert_eq!(parts[1]["size"], 10);
     let modified = parts[1]["last_modified"].as_str().unwrap();
-    assert!(objectstore_types::time::parse(modified).is_ok(), "{modified}");
+    assert!(
+        objectstore_types::time::parse(modified).is_ok(),
+        "{modified}"
+    );
 
     let page = json(s.client.get(url("&max_parts=2")).send().await.unwrap()).await;
     assert_eq!(page["is_truncated"], true);
@@ -167,7 +170,12 @@ async fn rejected_completion_reports_the_backend_code_and_leaves_no_object() {
     let code = doc["error"]["code"].as_str().unwrap();
     let message = doc["error"]["message"].as_str().unwrap();
     assert!(!code.is_empty() && !message.is_empty(), "{doc}");
-    let get = s.client.get(s.url("/v1/objects/u/org=1/k")).send().await.unwrap();
+    let get = s
+        .client
+        .get(s.url("/v1/objects/u/org=1/k"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(get.status(), StatusCode::NOT_FOUND);
 
     let (status, doc) = complete(
@@ -191,8 +199,14 @@ async fn abort_discards_the_upload() {
             .delete(s.url(&format!("/v1/objects:multipart/u/org=1/k?upload_id={id}")))
             .send()
     };
-    assert_eq!(abort(&upload_id).await.unwrap().status(), StatusCode::NO_CONTENT);
-    assert_eq!(abort("never-existed").await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        abort(&upload_id).await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        abort("never-existed").await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
     let list = s
         .client
         .get(s.url(&format!(
@@ -202,7 +216,12 @@ async fn abort_discards_the_upload() {
         .await
         .unwrap();
     assert_eq!(list.status(), StatusCode::NOT_FOUND);
-    let get = s.client.get(s.url("/v1/objects/u/org=1/k")).send().await.unwrap();
+    let get = s
+        .client
+        .get(s.url("/v1/objects/u/org=1/k"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(get.status(), StatusCode::NOT_FOUND);
 }
 
@@ -242,7 +261,12 @@ async fn bad_part_requests_are_4xx_with_a_message() {
             "Content-Length: 2\r\n\r\nab",
         )
         .await;
-        assert_eq!(r.status, status, "{query}: {:?}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.status,
+            status,
+            "{query}: {:?}",
+            String::from_utf8_lossy(&r.body)
+        );
         assert!(!r.body.is_empty(), "{query}: a message");
     }
     // Listing validates its query the same way.
@@ -252,7 +276,12 @@ async fn bad_part_requests_are_4xx_with_a_message() {
         ("?upload_id=x&max_parts=z", 400),
         ("?upload_id=x&part_number_marker=0", 400),
     ] {
-        let r = s.client.get(s.url(&format!("{base}{query}"))).send().await.unwrap();
+        let r = s
+            .client
+            .get(s.url(&format!("{base}{query}")))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), status, "list {query}");
     }
 }
@@ -266,8 +295,16 @@ async fn bad_complete_bodies_are_rejected_before_streaming() {
     ));
     for (content_type, body, status) in [
         (Some("application/json"), "{not json", 400),
-        (Some("application/json"), r#"{"parts": [{"part_number": 0, "etag": "x"}]}"#, 422),
-        (Some("application/json"), r#"{"parts": [{"part_number": "one", "etag": "x"}]}"#, 422),
+        (
+            Some("application/json"),
+            r#"{"parts": [{"part_number": 0, "etag": "x"}]}"#,
+            422,
+        ),
+        (
+            Some("application/json"),
+            r#"{"parts": [{"part_number": "one", "etag": "x"}]}"#,
+            422,
+        ),
         (Some("application/json"), r#"{"nothing": []}"#, 422),
         (Some("text/plain"), r#"{"parts": []}"#, 415),
         (None, r#"{"parts": []}"#, 415),

@@ -77,7 +77,11 @@ async fn max_requests_zero_rejects_object_routes_only() {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "{method} {path}");
+        assert_eq!(
+            r.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{method} {path}"
+        );
         assert!(r.bytes().await.unwrap().is_empty());
     }
     for path in ["/health", "/ready", "/keda"] {
@@ -126,15 +130,30 @@ async fn requests_beyond_max_requests_get_503_until_one_finishes() {
     let head = tokio::spawn(c.head(server.url("/v1/objects/u/_/k")).send());
     hooks.entered.notified().await;
 
-    let rejected = c.get(server.url("/v1/objects/u/_/other")).send().await.unwrap();
+    let rejected = c
+        .get(server.url("/v1/objects/u/_/other"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(rejected.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let keda = c.get(server.url("/keda")).send().await.unwrap().text().await.unwrap();
+    let keda = c
+        .get(server.url("/keda"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(keda.contains("objectstore_requests_in_flight 1"), "{keda}");
 
     hooks.release.notify_one();
     let first = head.await.unwrap().unwrap();
     assert_eq!(first.status(), StatusCode::NOT_FOUND);
-    let admitted = c.get(server.url("/v1/objects/u/_/other")).send().await.unwrap();
+    let admitted = c
+        .get(server.url("/v1/objects/u/_/other"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(admitted.status(), StatusCode::NOT_FOUND);
 }
 
@@ -155,7 +174,11 @@ async fn shutdown_finishes_in_flight_requests_then_stops_accepting() {
     server.begin_shutdown();
     hooks.release.notify_one();
     let response = head.await.unwrap().unwrap();
-    assert_eq!(response.status(), StatusCode::NO_CONTENT, "in-flight request completes");
+    assert_eq!(
+        response.status(),
+        StatusCode::NO_CONTENT,
+        "in-flight request completes"
+    );
     server.wait().await.unwrap();
 
     let after = client().get(server.url("/health")).send().await;
@@ -186,6 +209,11 @@ async fn json_errors_carry_detail() {
         .await
         .unwrap();
     let body = json(r).await;
-    assert!(body["detail"].as_str().unwrap().starts_with("client error: invalid header content-encoding"));
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("client error: invalid header content-encoding")
+    );
     assert!(body.get("causes").is_none(), "empty causes are omitted");
 }

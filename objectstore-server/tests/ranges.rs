@@ -34,7 +34,13 @@ async fn satisfiable_ranges_are_206_with_content_range() {
         ("BYTES=3-3", "bytes 3-3/22", "3"),
         ("bytes=21-21", "bytes 21-21/22", "l"),
     ] {
-        let r = s.client.get(&url).header("range", range).send().await.unwrap();
+        let r = s
+            .client
+            .get(&url)
+            .header("range", range)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT, "{range}");
         let h = r.headers();
         assert_eq!(h["content-range"], content_range, "{range}");
@@ -50,7 +56,13 @@ async fn satisfiable_ranges_are_206_with_content_range() {
 async fn unsatisfiable_ranges_are_416() {
     let (s, url) = server_with_object().await;
     for range in ["bytes=100-200", "bytes=22-", "bytes=22-30"] {
-        let r = s.client.get(&url).header("range", range).send().await.unwrap();
+        let r = s
+            .client
+            .get(&url)
+            .header("range", range)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE, "{range}");
         assert_eq!(r.headers()["content-range"], "bytes */22");
         assert_eq!(r.headers()["accept-ranges"], "bytes");
@@ -58,7 +70,13 @@ async fn unsatisfiable_ranges_are_416() {
     }
     let empty = s.object("u", "_", "empty");
     s.client.put(&empty).body("").send().await.unwrap();
-    let r = s.client.get(&empty).header("range", "bytes=0-").send().await.unwrap();
+    let r = s
+        .client
+        .get(&empty)
+        .header("range", "bytes=0-")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
     assert_eq!(r.headers()["content-range"], "bytes */0");
 }
@@ -77,7 +95,13 @@ async fn malformed_ranges_are_400_even_for_missing_objects() {
         "bytes=-",
     ] {
         for target in [&url, &missing] {
-            let r = s.client.get(target).header("range", range).send().await.unwrap();
+            let r = s
+                .client
+                .get(target)
+                .header("range", range)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{range}");
             let detail = json(r).await["detail"].as_str().unwrap().to_owned();
             assert!(detail.contains("invalid Range header"), "{detail}");
@@ -110,7 +134,13 @@ async fn missing_object_with_a_range_is_404_and_multi_ranges_are_ignored() {
 #[tokio::test]
 async fn head_ignores_range() {
     let (s, url) = server_with_object().await;
-    let r = s.client.head(&url).header("range", "bytes=100-").send().await.unwrap();
+    let r = s
+        .client
+        .head(&url)
+        .header("range", "bytes=100-")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(r.headers()["x-sn-size"], "22");
 }

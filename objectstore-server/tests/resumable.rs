@@ -37,7 +37,11 @@ async fn chunk(s: &Memory, key: &str, session: &str, offset: &str, data: &str) -
 }
 
 fn offset(r: &Response) -> u64 {
-    r.headers()["upload-offset"].to_str().unwrap().parse().unwrap()
+    r.headers()["upload-offset"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -76,15 +80,27 @@ async fn upload_in_chunks_with_offset_queries() {
 
     let done = chunk(&s, "resumable-client", &session, "3", "def").await;
     assert_eq!(done.status(), StatusCode::CREATED);
-    assert_eq!(json(done).await, serde_json::json!({"key": "resumable-client"}));
+    assert_eq!(
+        json(done).await,
+        serde_json::json!({"key": "resumable-client"})
+    );
 
-    let get = s.client.get(s.object("u", "_", "resumable-client")).send().await.unwrap();
+    let get = s
+        .client
+        .get(s.object("u", "_", "resumable-client"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(get.status(), StatusCode::OK);
     assert_eq!(get.headers()["x-sn-filename"], "f%C3%BCr.txt");
     assert_eq!(get.text().await.unwrap(), "abcdef");
 
     let after = chunk(&s, "resumable-client", &session, "*", "").await;
-    assert!(matches!(after.status().as_u16(), 404 | 410), "{}", after.status());
+    assert!(
+        matches!(after.status().as_u16(), 404 | 410),
+        "{}",
+        after.status()
+    );
 }
 
 #[tokio::test]
@@ -103,7 +119,10 @@ async fn post_creates_with_a_generated_key_and_cancel_discards() {
             .delete(format!("{}?session={token}", s.object("u", "_", &key)))
             .send()
     };
-    assert_eq!(cancel(session.clone()).await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        cancel(session.clone()).await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
     let again = cancel(session.clone()).await.unwrap();
     assert!(matches!(again.status().as_u16(), 404 | 410));
     let write = chunk(&s, &key, &session, "5", "67890").await;
@@ -129,7 +148,11 @@ async fn resumable_requests_never_store_or_delete_objects() {
         let r = s
             .client
             .request(
-                if target.ends_with("other") { reqwest::Method::POST } else { reqwest::Method::PUT },
+                if target.ends_with("other") {
+                    reqwest::Method::POST
+                } else {
+                    reqwest::Method::PUT
+                },
                 &target,
             )
             .body("overwrite?")
@@ -139,7 +162,11 @@ async fn resumable_requests_never_store_or_delete_objects() {
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{target}");
     }
     // Malformed and foreign tokens.
-    for (token, status) in [("!!!", 400), ("QR", 400), ("QUFBQUFBQUFBQUFBQUFBQUFBQUE", 400)] {
+    for (token, status) in [
+        ("!!!", 400),
+        ("QR", 400),
+        ("QUFBQUFBQUFBQUFBQUFBQUFBQUE", 400),
+    ] {
         let r = chunk(&s, "k", token, "0", "xx").await;
         assert_eq!(r.status().as_u16(), status, "{token}");
         let d = s
@@ -153,7 +180,11 @@ async fn resumable_requests_never_store_or_delete_objects() {
     let other = json(create(&s, Some("other"), 4).await).await;
     let foreign = other["session"].as_str().unwrap();
     let r = chunk(&s, "k", foreign, "0", "xxxx").await;
-    assert_eq!(r.status(), StatusCode::NOT_FOUND, "a token of another object");
+    assert_eq!(
+        r.status(),
+        StatusCode::NOT_FOUND,
+        "a token of another object"
+    );
     // Session POST on the collection route.
     let r = s
         .client
@@ -179,7 +210,12 @@ async fn resumable_requests_never_store_or_delete_objects() {
 async fn bad_resumable_headers_are_400() {
     let s = Memory::start().await;
     let url = format!("{}?upload_type=resumable", s.object("u", "_", "k"));
-    for (length, body) in [(None, ""), (Some("abc"), ""), (Some("-1"), ""), (Some("10"), "xx")] {
+    for (length, body) in [
+        (None, ""),
+        (Some("abc"), ""),
+        (Some("-1"), ""),
+        (Some("10"), "xx"),
+    ] {
         let mut r = s.client.put(&url).body(body);
         if let Some(l) = length {
             r = r.header("upload-length", l);
@@ -213,7 +249,11 @@ async fn bad_resumable_headers_are_400() {
         .send()
         .await
         .unwrap();
-    assert_eq!(missing.status(), StatusCode::BAD_REQUEST, "Upload-Offset required");
+    assert_eq!(
+        missing.status(),
+        StatusCode::BAD_REQUEST,
+        "Upload-Offset required"
+    );
     let query_with_body = chunk(&s, "k", &session, "*", "ab").await;
     assert_eq!(query_with_body.status(), StatusCode::BAD_REQUEST);
     let chunks: Vec<Result<&'static str, std::io::Error>> = vec![Ok("a"), Ok("b")];
@@ -225,6 +265,15 @@ async fn bad_resumable_headers_are_400() {
         .send()
         .await
         .unwrap();
-    assert_eq!(chunked.status(), StatusCode::BAD_REQUEST, "Content-Length required");
-    assert!(json(chunked).await["detail"].as_str().unwrap().contains("Content-Length"));
+    assert_eq!(
+        chunked.status(),
+        StatusCode::BAD_REQUEST,
+        "Content-Length required"
+    );
+    assert!(
+        json(chunked).await["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Content-Length")
+    );
 }

@@ -13,7 +13,9 @@ async fn exercise(server: &TestServer) {
     let c = client();
     let small = server.url("/v1/objects/app/org=1/small/key");
     let large = server.url("/v1/objects/app/org=1/large%20key");
-    let big: Vec<u8> = (0..(3 * 1024 * 1024 + 17)).map(|i| (i % 251) as u8).collect();
+    let big: Vec<u8> = (0..(3 * 1024 * 1024 + 17))
+        .map(|i| (i % 251) as u8)
+        .collect();
 
     let r = c
         .put(&small)
@@ -90,8 +92,15 @@ async fn exercise(server: &TestServer) {
         .await
         .unwrap();
     let text = r.text().await.unwrap();
-    assert_eq!(serde_json::from_str::<serde_json::Value>(text.trim()).unwrap(), json!({"key": "mp"}));
-    let r = c.get(server.url("/v1/objects/app/org=1/mp")).send().await.unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(text.trim()).unwrap(),
+        json!({"key": "mp"})
+    );
+    let r = c
+        .get(server.url("/v1/objects/app/org=1/mp"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.text().await.unwrap(), "first second");
 
     // Resumable.
@@ -129,7 +138,10 @@ async fn exercise(server: &TestServer) {
         let r = c.delete(url).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
     }
-    assert_eq!(c.get(&large).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        c.get(&large).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]

@@ -152,7 +152,7 @@ pub async fn raw(addr: std::net::SocketAddr, method: &str, target: &str, extra: 
     let mut body = buf[split + 4..].to_vec();
     let chunked = header_lines
         .iter()
-        .any(|l| l.to_ascii_lowercase() == "transfer-encoding: chunked");
+        .any(|l| l.eq_ignore_ascii_case("transfer-encoding: chunked"));
     if chunked {
         body = dechunk(&body);
     }
