@@ -66,6 +66,16 @@ async fn upload_in_chunks_with_offset_queries() {
     let q = chunk(&s, "resumable-client", &session, "*", "").await;
     assert_eq!(q.status(), StatusCode::NO_CONTENT);
     assert_eq!(offset(&q), 3);
+    // The Rust client's offset query carries no Content-Length at all.
+    let r = common::raw(
+        s.server.addr(),
+        "PUT",
+        &format!("/v1/objects/u/_/resumable-client?session={session}"),
+        "upload-offset: *\r\n",
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("upload-offset").as_deref(), Some("3"));
 
     let mismatch = chunk(&s, "resumable-client", &session, "1", "bcd").await;
     assert_eq!(mismatch.status(), StatusCode::CONFLICT);

@@ -91,6 +91,13 @@ fn offset(headers: &HeaderMap) -> Result<Offset, ApiError> {
         .ok_or_else(|| ApiError::client("Upload-Offset must be decimal digits or `*`"))
 }
 
+/// Whether the request declares an empty body: no chunked encoding and no or a zero
+/// `Content-Length`.
+fn body_is_empty(headers: &HeaderMap) -> Result<bool, ApiError> {
+    Ok(!headers.contains_key(TRANSFER_ENCODING)
+        && header_u64(headers, CONTENT_LENGTH.as_str())?.unwrap_or(0) == 0)
+}
+
 #[derive(Debug, Serialize)]
 struct CreatedBody {
     key: String,
@@ -109,9 +116,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let total = header_u64(headers, UPLOAD_LENGTH)?
         .ok_or_else(|| ApiError::client("Upload-Length header is required"))?;
-    if header_u64(headers, CONTENT_LENGTH.as_str())?.is_some_and(|n| n > 0)
-        || headers.contains_key(TRANSFER_ENCODING)
-    {
+    if !body_is_empty(headers)? {
         return Err(ApiError::client(
             "a resumable upload is created with an empty body; send the bytes as chunks",
         ));
@@ -148,18 +153,19 @@ pub async fn write_or_query(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let offset = offset(headers)?;
-    let length = required_content_length(headers)?;
-    if offset == Offset::Query && length > 0 {
-        return Err(ApiError::client(
-            "an offset query (`Upload-Offset: *`) must have an empty body",
-        ));
-    }
-    auth.require(Permission::Write, &id.context)?;
-    let Offset::At(at) = offset else {
+    let Offset::At(at) = offset(headers)? else {
+        // An offset query carries no body; `Content-Length: 0` is optional.
+        if !body_is_empty(headers)? {
+            return Err(ApiError::client(
+                "an offset query (`Upload-Offset: *`) must have an empty body",
+            ));
+        }
+        auth.require(Permission::Write, &id.context)?;
         let persisted = state.service.query_offset(id, &token).await?;
         return Ok(with_offset(StatusCode::NO_CONTENT, persisted));
     };
+    let length = required_content_length(headers)?;
+    auth.require(Permission::Write, &id.context)?;
     let key = id.key.as_str().to_owned();
     let outcome = state
         .service
