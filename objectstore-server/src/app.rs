@@ -17,7 +17,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::middleware::{from_fn_with_state, map_response};
+use axum::middleware::{from_fn, from_fn_with_state, map_response};
 use axum::response::Response;
 use axum::routing::{get, post, put};
 use http::HeaderValue;
@@ -25,7 +25,7 @@ use http::header::SERVER;
 use objectstore_service::service::StorageService;
 use objectstore_types::{ExpirationPolicy, Usecase};
 
-use crate::admission::limit_in_flight;
+use crate::admission::{close_if_body_unread, limit_in_flight};
 use crate::config::Config;
 use crate::endpoints::{batch, internal, multipart, objects};
 use crate::error::ApiError;
@@ -122,5 +122,6 @@ pub fn router(state: AppState) -> Router {
     object_routes
         .merge(internal_routes)
         .layer(map_response(add_server_header))
+        .layer(from_fn(close_if_body_unread))
         .with_state(state)
 }

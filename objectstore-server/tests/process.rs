@@ -217,3 +217,39 @@ async fn json_errors_carry_detail() {
     );
     assert!(body.get("causes").is_none(), "empty causes are omitted");
 }
+
+/// An error answered before the request body was read must not leave a keep-alive
+/// connection that the server then closes under the client's next request.
+#[tokio::test]
+async fn early_errors_close_the_connection_explicitly() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let s = Memory::start().await;
+    let mut stream = tokio::net::TcpStream::connect(s.server.addr())
+        .await
+        .unwrap();
+    let rejected = "PUT /v1/objects/u/_/k HTTP/1.1\r\nHost: x\r\ncontent-encoding: br\r\n\
+                    transfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    stream.write_all(rejected.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 400"), "{head}");
+    assert!(head.contains("\r\nconnection: close\r\n"), "{head}");
+
+    // A successful request keeps the connection.
+    let mut stream = tokio::net::TcpStream::connect(s.server.addr())
+        .await
+        .unwrap();
+    let ok = "PUT /v1/objects/u/_/k HTTP/1.1\r\nHost: x\r\ncontent-length: 5\r\n\r\nhello";
+    stream.write_all(ok.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = stream.read(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 200"), "{text}");
+    assert!(!text.contains("connection: close"), "{text}");
+}
