@@ -123,5 +123,6 @@ pub fn router(state: AppState) -> Router {
         .merge(internal_routes)
         .layer(map_response(add_server_header))
         .layer(from_fn(close_if_body_unread))
+        .layer(from_fn(crate::logging::log_request))
         .with_state(state)
 }

@@ -29,3 +29,32 @@ pub fn init(config: &LoggingConfig) -> anyhow::Result<()> {
     };
     result.map_err(|e| anyhow::anyhow!("cannot install the logger: {e}"))
 }
+
+/// Middleware: runs each request in a `request` span (method, path) and logs its status and
+/// latency at debug level (5xx at warn).
+pub async fn log_request(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use tracing::Instrument as _;
+
+    let span = tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+    );
+    let started = std::time::Instant::now();
+    async move {
+        let response = next.run(request).await;
+        let status = response.status().as_u16();
+        let elapsed = started.elapsed();
+        if response.status().is_server_error() {
+            tracing::warn!(status, ?elapsed, "request failed");
+        } else {
+            tracing::debug!(status, ?elapsed, "request served");
+        }
+        response
+    }
+    .instrument(span)
+    .await
+}
