@@ -222,6 +222,8 @@ impl Config {
     /// Checks cross-field rules deserialization cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.storage.validate()?;
+        tracing_subscriber::EnvFilter::try_new(self.logging.level.to_ascii_lowercase())
+            .map_err(|e| ConfigError::invalid("logging.level", e.to_string()))?;
         if !(1..=100).contains(&self.service.bulk_concurrency_pct) {
             return Err(ConfigError::invalid(
                 "service.bulk_concurrency_pct",

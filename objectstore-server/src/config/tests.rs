@@ -186,6 +186,7 @@ fn invalid_values_are_rejected_naming_the_key() {
             "max_permissions",
         ),
         (&[("OS__LOGGING__FORMAT", "xml")], "format"),
+        (&[("OS__LOGGING__LEVEL", "[bad")], "logging.level"),
         (
             &[("OS__STORAGE__LONG_TERM__PATH", "data/hv")],
             "storage.long_term.path",
