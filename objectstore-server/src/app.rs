@@ -25,11 +25,11 @@ use http::header::SERVER;
 use objectstore_service::service::StorageService;
 use objectstore_types::{ExpirationPolicy, Usecase};
 
-use crate::admission::{close_if_body_unread, limit_in_flight};
 use crate::config::Config;
 use crate::endpoints::{batch, internal, multipart, objects};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::middleware::{close_if_body_unread, limit_in_flight};
 
 /// Everything a request handler needs. Cheap to clone.
 #[derive(Debug, Clone)]

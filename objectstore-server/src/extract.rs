@@ -18,7 +18,7 @@ use http::{HeaderMap, header};
 use objectstore_service::stream::PayloadStream;
 use objectstore_types::{ObjectContext, ObjectId, ObjectKey, Scopes, Usecase};
 
-use crate::admission::Admission;
+use crate::access::Admission;
 use crate::app::AppState;
 use crate::error::ApiError;
 

@@ -4,17 +4,17 @@
 //! # A request's way through the server
 //!
 //! 1. [`server::serve`] accepts the connection (`TCP_NODELAY`, keep-alive, HTTP/1.1).
-//! 2. [`admission::limit_in_flight`]: more than `http.max_requests` object requests in
+//! 2. [`middleware::limit_in_flight`]: more than `http.max_requests` object requests in
 //!    flight → 503 with an empty body. Internal routes (`/health`, `/ready`, `/keda`) skip it.
 //! 3. Routing ([`app::router`]): unknown path → 404 (empty body), known path with another
 //!    method → 405 with `Allow`.
-//! 4. Authentication ([`auth::Auth`], the slot for token and pre-signed verification).
+//! 4. Authentication ([`access::Auth`], the slot for token and pre-signed verification).
 //! 5. Path extraction ([`extract::ContextPath`], [`extract::ObjectPath`]): each parameter is
 //!    percent-decoded once and validated (`..` keys are refused) → 400 plain text; then the
-//!    admission hook ([`admission::Admission`], killswitches and rate limits).
+//!    admission hook ([`access::Admission`], killswitches and rate limits).
 //! 6. The endpoint ([`endpoints`]): query and headers (400), metadata (400), usecase
 //!    expiration policy (400), the operation's [`objectstore_types::Permission`] through
-//!    [`auth::Authorization::require`] (403), then the storage call. Storage errors become
+//!    [`access::Authorization::require`] (403), then the storage call. Storage errors become
 //!    statuses in exactly one place, [`error::service_status`].
 //! 7. Bodies stream both ways: request bodies become a
 //!    [`objectstore_service::stream::PayloadStream`] without buffering, response bodies are
@@ -22,9 +22,8 @@
 //!
 //! Every response carries `server: objectstore/<version>` and lowercase header names.
 
-pub mod admission;
+pub mod access;
 pub mod app;
-pub mod auth;
 pub mod batch;
 pub mod body;
 pub mod cli;
@@ -34,6 +33,7 @@ pub mod error;
 pub mod extract;
 pub mod logging;
 pub mod metrics;
+pub mod middleware;
 pub mod server;
 pub mod storage;
 pub mod testing;

@@ -1,7 +1,7 @@
 //! Process metrics and their Prometheus text rendering for `/keda` (spec section 11).
 //!
 //! Counters only go up; the in-flight gauge is maintained by
-//! [`crate::admission::limit_in_flight`] (one increment and one decrement per admitted
+//! [`crate::middleware::limit_in_flight`] (one increment and one decrement per admitted
 //! request, the decrement when the response body is finished or dropped).
 
 use std::fmt::Write as _;

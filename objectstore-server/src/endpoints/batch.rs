@@ -14,8 +14,8 @@ use axum::response::Response;
 use http::HeaderMap;
 use objectstore_types::{Metadata, ObjectContext, Permission};
 
+use crate::access::{Auth, Authorization};
 use crate::app::AppState;
-use crate::auth::{Auth, Authorization};
 use crate::batch::{BatchGuard, OpKind, OpRejection};
 use crate::extract::ContextPath;
 

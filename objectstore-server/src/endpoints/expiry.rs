@@ -17,8 +17,8 @@ use objectstore_service::backend::{ExpiryTarget, ExtendOutcome};
 use objectstore_types::{Permission, expiration, time};
 use serde::Deserialize;
 
+use crate::access::Auth;
 use crate::app::AppState;
-use crate::auth::Auth;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ObjectPath;
 

@@ -33,8 +33,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::objects::insert_metadata;
+use crate::access::Auth;
 use crate::app::AppState;
-use crate::auth::Auth;
 use crate::error::{ApiError, service_status};
 use crate::extract::{ContextPath, ObjectPath, payload, required_content_length};
 

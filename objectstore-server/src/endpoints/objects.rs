@@ -18,8 +18,8 @@ use objectstore_types::{Metadata, ObjectId, ObjectKey, Permission};
 
 use super::KeyBody;
 use super::resumable::{self, UploadQuery, UploadRequest};
+use crate::access::Auth;
 use crate::app::AppState;
-use crate::auth::Auth;
 use crate::body::stream_body;
 use crate::error::ApiError;
 use crate::extract::{ContextPath, ObjectPath, header_str, payload};

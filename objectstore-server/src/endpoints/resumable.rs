@@ -27,8 +27,8 @@ use serde::{Deserialize, Serialize};
 
 use super::KeyBody;
 use super::objects::insert_metadata;
+use crate::access::Auth;
 use crate::app::AppState;
-use crate::auth::Auth;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{header_str, header_u64, parse_digits, payload, required_content_length};
 

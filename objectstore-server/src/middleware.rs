@@ -1,4 +1,4 @@
-//! Admission control: what decides whether a request is served at all (spec section 10).
+//! HTTP middleware: the in-flight limit (spec 10.1) and connection hygiene.
 //!
 //! * [`limit_in_flight`] (middleware on object routes only): a request arriving while
 //!   `http.max_requests` object requests are already in flight is answered 503 with an empty
@@ -6,9 +6,6 @@
 //!   streaming downloads count too.
 //! * [`close_if_body_unread`] (middleware on every route): errors answered before the
 //!   request body was read close the connection explicitly.
-//! * [`Admission::admit`] (called by the path extractors once usecase and scopes are known):
-//!   the slot for killswitches (403) and throughput/bandwidth limits (429). Today it only
-//!   counts the request.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -21,12 +18,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::header::CONNECTION;
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderValue, StatusCode};
 use http_body::{Frame, SizeHint};
-use objectstore_types::ObjectContext;
 
 use crate::app::AppState;
-use crate::error::ApiError;
 use crate::metrics::Metrics;
 
 /// Middleware: refuses object requests beyond `http.max_requests` with an empty 503.
@@ -141,22 +136,5 @@ impl http_body::Body for TrackedBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
-    }
-}
-
-/// The per-request admission checks that need the object's context.
-#[derive(Debug)]
-pub struct Admission;
-
-impl Admission {
-    /// Admits a request for `context`: killswitches (403) and rate limits (429) plug in
-    /// here. Counts the admitted request.
-    pub fn admit(
-        state: &AppState,
-        _context: &ObjectContext,
-        _headers: &HeaderMap,
-    ) -> Result<(), ApiError> {
-        state.metrics.add_request();
-        Ok(())
     }
 }

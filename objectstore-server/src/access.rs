@@ -16,6 +16,7 @@
 //! | DELETE, batch delete | `object.delete` |
 
 use axum::extract::FromRequestParts;
+use http::HeaderMap;
 use http::request::Parts;
 use objectstore_types::{ObjectContext, Permission, Permissions};
 
@@ -76,5 +77,22 @@ impl FromRequestParts<AppState> for Auth {
     ) -> Result<Self, Self::Rejection> {
         // Token and pre-signed URL verification (spec 9.2-9.5) plug in here.
         Ok(Self(Authorization::unrestricted()))
+    }
+}
+
+/// The per-request admission checks that need the object's context.
+#[derive(Debug)]
+pub struct Admission;
+
+impl Admission {
+    /// Admits a request for `context`: killswitches (403) and rate limits (429) plug in
+    /// here. Counts the admitted request.
+    pub fn admit(
+        state: &AppState,
+        _context: &ObjectContext,
+        _headers: &HeaderMap,
+    ) -> Result<(), ApiError> {
+        state.metrics.add_request();
+        Ok(())
     }
 }
