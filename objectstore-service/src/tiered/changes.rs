@@ -81,6 +81,7 @@ impl Inner {
     /// the returned error is the append's and the (dropped) guard still cleans up, since
     /// the append may have landed.
     pub(crate) async fn begin(self: &Arc<Self>, record: ChangeRecord) -> Result<ChangeGuard> {
+        self.ensure_lease().await?;
         let mut guard = ChangeGuard {
             inner: self.clone(),
             record: Some(record.clone()),
@@ -92,6 +93,22 @@ impl Inner {
             .step(async move { hv.log_append(&record).await })
             .await?;
         Ok(guard)
+    }
+
+    /// Whether the lease is known to be held for at least another third of its duration.
+    fn lease_is_comfortable(&self) -> bool {
+        let margin = self.config.lease_duration / 3;
+        let now = self.clock.now();
+        self.lease_until().is_some_and(|until| until > now + margin)
+    }
+
+    /// Renews the lease unless it is comfortably held, so that no record is appended (and
+    /// no commit made) by an instance whose records others may already take over.
+    async fn ensure_lease(&self) -> Result<()> {
+        if self.lease_is_comfortable() {
+            return Ok(());
+        }
+        self.renew_lease().await
     }
 
     /// Renews this instance's lease for `lease_duration` from now.

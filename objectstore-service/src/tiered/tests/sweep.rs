@@ -1,0 +1,1 @@
+//! Expiry sweeper tests.
