@@ -21,11 +21,12 @@ use objectstore_types::{Metadata, ObjectContext, ObjectId, ObjectKey, Scopes, Us
 use super::{TieredConfig, TieredStorage};
 use crate::backend::hooks::{HookBackend, Hooks};
 use crate::backend::memory::{Entry, MemoryBackend};
-use crate::backend::{Backend, GetResponse, HighVolumeBackend, LongTermBackend};
+use crate::backend::{Backend, CompletedPart, GetResponse, HighVolumeBackend, LongTermBackend};
 use crate::clock::{ManualClock, SharedClock};
 use crate::stream::{self, PayloadStream};
 
 mod crash;
+mod crash_hooks;
 mod guard;
 mod multipart;
 mod routing;
@@ -127,6 +128,13 @@ impl Env {
     /// every blob is referenced, the change log is empty and no upload is left open.
     #[track_caller]
     fn assert_consistent(&self) {
+        self.assert_blobs_and_log_consistent();
+        assert_eq!(self.lt.pending_uploads(), 0, "open multipart uploads");
+    }
+
+    /// [`Env::assert_consistent`] without the check of open uploads.
+    #[track_caller]
+    fn assert_blobs_and_log_consistent(&self) {
         let blobs: BTreeSet<ObjectId> = self.lt.ids().into_iter().collect();
         let referenced = self.referenced();
         let dangling: Vec<_> = referenced.difference(&blobs).collect();
@@ -134,7 +142,6 @@ impl Env {
         let orphans: Vec<_> = blobs.difference(&referenced).collect();
         assert!(orphans.is_empty(), "unreferenced blobs: {orphans:?}");
         assert_eq!(self.hv.log_records(), vec![], "change log not empty");
-        assert_eq!(self.lt.pending_uploads(), 0, "open multipart uploads");
     }
 }
 
@@ -164,6 +171,37 @@ async fn read(storage: &TieredStorage, id: &ObjectId) -> Option<Vec<u8>> {
 /// A body delivered in `chunks` chunks of `size` bytes, chunk `i` filled with `i`.
 fn chunked(chunks: usize, size: usize) -> PayloadStream {
     futures::stream::iter((0..chunks).map(move |i| Ok(Bytes::from(vec![i as u8; size])))).boxed()
+}
+
+/// Initiates an upload of `key` and uploads `parts` (numbered from 1).
+async fn upload(
+    storage: &TieredStorage,
+    key: &ObjectId,
+    parts: &[Vec<u8>],
+) -> (String, Vec<CompletedPart>) {
+    let upload_id = storage
+        .initiate_multipart(key, &Metadata::default())
+        .await
+        .unwrap();
+    let mut completed = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        let number = i as u32 + 1;
+        let etag = storage
+            .upload_part(
+                key,
+                &upload_id,
+                number,
+                part.len() as u64,
+                stream::single(part.clone()),
+            )
+            .await
+            .unwrap();
+        completed.push(CompletedPart {
+            part_number: number,
+            etag,
+        });
+    }
+    (upload_id, completed)
 }
 
 /// Waits for `storage`'s background cleanups (and releases its lease).

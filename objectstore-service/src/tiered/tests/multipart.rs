@@ -16,36 +16,6 @@ use crate::tiered::multipart::{decode, encode};
 /// Past every multipart deadline and grace of the defaults.
 const AFTER_DEADLINE: Duration = Duration::from_secs(26 * 3600);
 
-async fn upload(
-    storage: &TieredStorage,
-    key: &ObjectId,
-    parts: &[Vec<u8>],
-) -> (String, Vec<CompletedPart>) {
-    let upload_id = storage
-        .initiate_multipart(key, &Metadata::default())
-        .await
-        .unwrap();
-    let mut completed = Vec::new();
-    for (i, part) in parts.iter().enumerate() {
-        let number = i as u32 + 1;
-        let etag = storage
-            .upload_part(
-                key,
-                &upload_id,
-                number,
-                part.len() as u64,
-                stream::single(part.clone()),
-            )
-            .await
-            .unwrap();
-        completed.push(CompletedPart {
-            part_number: number,
-            etag,
-        });
-    }
-    (upload_id, completed)
-}
-
 /// Lets every deferred record come due and recovers with a fresh instance.
 async fn recover_after_deadline(env: &Env) {
     env.clock.advance(AFTER_DEADLINE);
