@@ -20,7 +20,10 @@
 //!
 //! [`HighVolumeBackend::log_append`]: crate::backend::HighVolumeBackend::log_append
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+
+use futures::FutureExt;
 
 use objectstore_types::ObjectId;
 use tokio::sync::oneshot;
@@ -143,7 +146,11 @@ impl Inner {
                     let _ = step.await;
                 }
                 let _permit = inner.cleanup_permits.clone().acquire_owned().await;
-                inner.cleanup(&record, outcome).await;
+                let cleanup = AssertUnwindSafe(inner.cleanup(&record, outcome)).catch_unwind();
+                if cleanup.await.is_err() {
+                    tracing::error!(change_id = %record.change_id, "tiered: cleanup panicked");
+                    inner.retry_set().insert(record.change_id);
+                }
             },
             &runtime,
         );

@@ -294,14 +294,15 @@ impl Inner {
             .zip(metadata.time_created)
             .map(|(duration, created)| created + duration);
 
-        // 7. Commit, only while the deferred record cannot be due yet.
+        // 7. Commit, only while the deferred record cannot be due yet (checked last, right
+        //    before the swap).
+        guard.ensure_owned().await?;
         if let Some(not_before) = limit
             && self.clock.now() + self.config.multipart_grace / 2 > not_before
         {
             guard.finish(Outcome::Lost);
             return Err(self.expired(&upload));
         }
-        guard.ensure_owned().await?;
         let tombstone = Tombstone {
             target: upload.revision.clone(),
             metadata,

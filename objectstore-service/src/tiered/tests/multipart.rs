@@ -570,3 +570,32 @@ async fn seed_001_race_loses_the_object_with_the_naive_design() {
 async fn seed_001_race_keeps_the_object_with_deferred_ownership() {
     assert_eq!(retry_race(false).await, Some(payload(LARGE, 7)));
 }
+
+/// A complete that started in time but reaches its commit too close to the deferred
+/// record's due time gives up instead of committing a revision recovery may be deleting.
+#[tokio::test]
+async fn a_complete_that_reaches_its_commit_too_late_does_not_commit() {
+    let env = Env::new();
+    let key = id("mp-too-late");
+    let (upload_id, parts) = upload(&env.storage(), &key, &[payload(100, 1)]).await;
+    let gate = Gate::new();
+    let storage = Arc::new(env.with_lt_hooks(Faults::new().on(
+        Method::GetMetadata,
+        Calls::All,
+        Fault::PauseAfter(gate.clone()),
+    )));
+    let completing = tokio::spawn({
+        let (storage, key) = (storage.clone(), key.clone());
+        async move { storage.complete_multipart(&key, &upload_id, &parts).await }
+    });
+    gate.reached().await;
+    // Deadline (24 h) plus more than half the grace (1 h) later.
+    env.clock.advance(Duration::from_secs(24 * 3600 + 31 * 60));
+    gate.release();
+    let result = completing.await.unwrap();
+    assert!(matches!(result, Err(Error::Gone(_))), "{result:?}");
+    env.hv.entry(&key).expect_not_found();
+    settle(&storage).await;
+    recover_after_deadline(&env).await;
+    env.assert_consistent();
+}

@@ -607,3 +607,19 @@ async fn extend_expiry_of_a_tombstone_reports_a_lost_race_as_conflict() {
         .unwrap();
     assert_eq!(outcome, ExtendOutcome::Conflict);
 }
+
+// --- Revision keys ---
+
+#[test]
+fn revision_keys_preserve_the_context_roundtrip_and_are_unique() {
+    let key = id("base/key");
+    let a = key.new_revision();
+    let b = key.new_revision();
+    assert_eq!(a.context, key.context);
+    assert!(a.key.as_str().starts_with("base/key/"), "{}", a.key);
+    assert_ne!(a, b);
+    let parsed = ObjectId::from_storage_path(&a.as_storage_path()).unwrap();
+    assert_eq!(parsed, a);
+    assert!(crate::tiered::changes::revision_uuid(&a).is_some());
+    assert!(crate::tiered::changes::revision_uuid(&key).is_none());
+}
