@@ -2,7 +2,8 @@
 //! [`HookBackend`]s (fault injection).
 //!
 //! * `routing`: size routing, overwrites, deletes, CAS conflicts, failures before and after
-//!   the commit, orphan tombstones, explicit targets, multi-chunk streams, reads and expiry.
+//!   the commit, orphan tombstones, explicit targets, multi-chunk streams, reads.
+//! * `expiry`: expired tombstones, TTI bumps, expiry extensions.
 //! * `guard`: the change guard (join, cancellation of the caller, drop without runtime) and
 //!   cleanup / recovery after failures.
 //! * `multipart`: every multipart case, including the seed-001 cleanup race.
@@ -14,6 +15,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
 use objectstore_types::{Metadata, ObjectContext, ObjectId, ObjectKey, Scopes, Usecase};
@@ -21,12 +23,15 @@ use objectstore_types::{Metadata, ObjectContext, ObjectId, ObjectKey, Scopes, Us
 use super::{TieredConfig, TieredStorage};
 use crate::backend::hooks::{HookBackend, Hooks};
 use crate::backend::memory::{Entry, MemoryBackend};
-use crate::backend::{Backend, CompletedPart, GetResponse, HighVolumeBackend, LongTermBackend};
+use crate::backend::{
+    Backend, CompletedPart, GetResponse, HighVolumeBackend, LongTermBackend, TieredWrite,
+};
 use crate::clock::{ManualClock, SharedClock};
 use crate::stream::{self, PayloadStream};
 
 mod crash;
 mod crash_hooks;
+mod expiry;
 mod guard;
 mod multipart;
 mod routing;
@@ -207,6 +212,23 @@ async fn upload(
 /// Waits for `storage`'s background cleanups (and releases its lease).
 async fn settle(storage: &TieredStorage) {
     storage.join().await;
+}
+
+/// Every compare-and-write reports a lost race.
+#[derive(Debug)]
+pub(super) struct CasConflict;
+
+#[async_trait]
+impl Hooks for CasConflict {
+    async fn compare_and_write(
+        &self,
+        _inner: &MemoryBackend,
+        _id: &ObjectId,
+        _current: Option<&ObjectId>,
+        _write: TieredWrite,
+    ) -> crate::Result<bool> {
+        Ok(false)
+    }
 }
 
 /// Long enough for any lease of the defaults to expire.
