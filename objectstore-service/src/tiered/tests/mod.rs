@@ -29,6 +29,7 @@ use crate::backend::{
 use crate::clock::{ManualClock, SharedClock};
 use crate::stream::{self, PayloadStream};
 
+mod conformance;
 mod crash;
 mod crash_hooks;
 mod expiry;

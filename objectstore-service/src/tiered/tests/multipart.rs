@@ -87,6 +87,13 @@ async fn an_upload_id_of_another_object_is_not_found() {
     assert!(matches!(result, Err(Error::NotFound(_))), "{result:?}");
     let result = storage.list_parts(&b, &upload_id, None, None).await;
     assert!(matches!(result, Err(Error::NotFound(_))), "{result:?}");
+    // Aborting it through B is a no-op (unknown upload of B): A's upload stays open.
+    storage.abort_multipart(&b, &upload_id).await.unwrap();
+    storage
+        .abort_multipart(&b, "not-even-base64!")
+        .await
+        .unwrap();
+    assert_eq!(env.lt.pending_uploads(), 1);
     assert_eq!(read(&storage, &b).await.unwrap(), b"b stays");
     assert_eq!(read(&storage, &a).await, None);
 }
