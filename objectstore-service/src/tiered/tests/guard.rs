@@ -186,6 +186,33 @@ async fn failed_cleanup_is_retried_by_the_next_recovery_pass() {
     env.assert_consistent();
 }
 
+/// A recovery pass that fails while reading the retry set keeps every entry for the next.
+#[tokio::test]
+async fn a_failing_recovery_pass_keeps_the_retry_set() {
+    let env = Env::new();
+    let hv_faults = Faults::new();
+    let lt_faults = Faults::new().on(Method::DeleteObject, Calls::All, Fault::Fail);
+    let storage = env.storage_on(
+        Arc::new(HookBackend::new(env.hv.clone(), hv_faults.clone())),
+        Arc::new(HookBackend::new(env.lt.clone(), lt_faults.clone())),
+    );
+    for key in [id("k1"), id("k2")] {
+        put(&storage, &key, &payload(LARGE, 1)).await.unwrap();
+        put(&storage, &key, &payload(LARGE, 2)).await.unwrap();
+    }
+    storage.inner().tracker.close();
+    storage.inner().tracker.wait().await;
+    assert_eq!(env.hv.log_records().len(), 2);
+
+    lt_faults.clear();
+    let next = hv_faults.calls(Method::LogGet) + 1;
+    hv_faults.add(Method::LogGet, Calls::Nth(next), Fault::Fail);
+    assert!(storage.recover_now(false).await.is_err());
+    let report = storage.recover_now(false).await.unwrap();
+    assert_eq!((report.retried, report.cleaned), (2, 2));
+    env.assert_consistent();
+}
+
 // --- Recovery across instances ---
 
 /// Leaves one record of a large overwrite behind: the instance loses its high-volume
