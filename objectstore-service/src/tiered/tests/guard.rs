@@ -316,3 +316,40 @@ async fn an_instance_that_lost_its_record_does_not_commit() {
     );
     env.assert_consistent();
 }
+
+/// The background loop renews the lease, retries failed cleanups and sweeps expired rows
+/// on its own (virtual time: the loop's timers fire as the test sleeps).
+#[tokio::test(start_paused = true)]
+async fn the_background_loop_recovers_and_sweeps() {
+    let env = Env::new();
+    let config = TieredConfig {
+        background: true,
+        ..Env::config()
+    };
+    let lt = HookBackend::new(
+        env.lt.clone(),
+        Faults::new().on(Method::DeleteObject, Calls::Nth(1), Fault::Fail),
+    );
+    let storage = env.storage_with(Arc::new(env.hv.clone()), Arc::new(lt), config);
+    let key = id("background");
+    put(&storage, &key, &payload(LARGE, 1)).await.unwrap();
+    put(&storage, &key, &payload(LARGE, 2)).await.unwrap();
+    let mut metadata = objectstore_types::Metadata {
+        expiration_policy: objectstore_types::ExpirationPolicy::TimeToLive(Duration::from_secs(5)),
+        ..objectstore_types::Metadata::default()
+    };
+    metadata.stamp(crate::clock::Clock::now(&*env.clock));
+    storage
+        .put_object(&id("expiring"), &metadata, stream::single(b"x".to_vec()))
+        .await
+        .unwrap();
+    env.clock.advance(Duration::from_secs(10));
+
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    assert!(env.hv.lease(storage.instance_id()).is_some());
+    assert!(!env.hv.contains(&id("expiring")), "not swept");
+    storage.join().await;
+    assert_eq!(env.hv.lease(storage.instance_id()), None, "lease released");
+    assert_eq!(read(&env.storage(), &key).await.unwrap(), payload(LARGE, 2));
+    env.assert_consistent();
+}
