@@ -1,1 +1,2 @@
 //! The objectstore HTTP server (placeholder: being written).
+pub mod auth;
