@@ -32,7 +32,7 @@
 //! deferral (`not_before = None`): from then on it is an ordinary record of the claimant, so
 //! another claimant can take it over only once the claimant's lease expired.
 //!
-//! **Multipart:** parts are kept in memory per upload; ETags are the quoted hex SHA-256 of
+//! **Multipart** ([`crate::backend::LongTermBackend`]): parts are kept in memory per upload; ETags are the quoted hex SHA-256 of
 //! the part; upload ids are UUID v7 in simple (32 hex digits) form.
 
 use std::collections::{BTreeMap, HashMap};
@@ -59,7 +59,7 @@ use crate::stream::{self, PayloadStream};
 mod multipart;
 
 /// An in-memory store implementing [`Backend`], [`HighVolumeBackend`] and
-/// [`LongTermBackend`]. Clones share state. See the module docs.
+/// [`LongTermBackend`](crate::backend::LongTermBackend). Clones share state. See the module docs.
 #[derive(Clone)]
 pub struct MemoryBackend {
     name: &'static str,
