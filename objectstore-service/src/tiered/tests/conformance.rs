@@ -35,3 +35,31 @@ async fn tiered_passes_the_suites_with_everything_in_long_term() {
     conformance::backend_suite(&make).await;
     conformance::long_term_suite(&make).await;
 }
+
+/// The default single-node long-term tier underneath: the tiered engine over the
+/// filesystem backend (memory standing in for the high-volume tier).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiered_over_the_filesystem_backend_passes_the_suites() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use crate::backend::filesystem::FilesystemBackend;
+
+    let root = tempfile::tempdir().unwrap();
+    let next = AtomicUsize::new(0);
+    let make = |clock: SharedClock| {
+        let dir = root
+            .path()
+            .join(next.fetch_add(1, Ordering::Relaxed).to_string());
+        async move {
+            let hv = MemoryBackend::new("hv", clock.clone());
+            let lt = FilesystemBackend::open(&dir, clock.clone()).unwrap();
+            let config = TieredConfig {
+                threshold: 16,
+                ..Env::config()
+            };
+            TieredStorage::new(Arc::new(hv), Arc::new(lt), clock, config)
+        }
+    };
+    conformance::backend_suite(&make).await;
+    conformance::long_term_suite(&make).await;
+}
