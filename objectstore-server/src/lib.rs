@@ -1,2 +1,3 @@
 //! The objectstore HTTP server (placeholder: being written).
+pub mod admission;
 pub mod auth;
