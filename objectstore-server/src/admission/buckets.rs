@@ -7,7 +7,7 @@
 //! * [`Gcra`]: a "debt" bucket in the generic cell rate algorithm. Its theoretical arrival
 //!   time (TAT) advances by `bytes / rate` seconds per charge, never starting before now; a
 //!   new request is admitted while `TAT <= now + burst`. Lock-free (one `AtomicU64`).
-//! * [`BoundedMap`]: at most `capacity` keys. When full, entries that are *idle* (their
+//! * `BoundedMap`: at most `capacity` keys. When full, entries that are *idle* (their
 //!   bucket is in the same state a fresh one would be: a full token bucket, a GCRA bucket
 //!   without debt and not held by a live stream) are dropped first, which loses nothing;
 //!   if that frees too little, the least recently used tenth is dropped (they restart full:

@@ -38,6 +38,16 @@ pub struct Killswitch {
     pub service: Option<String>,
 }
 
+/// The header naming the calling service.
+pub const DOWNSTREAM_SERVICE_HEADER: &str = "x-downstream-service";
+
+/// The raw `x-downstream-service` header value (`None` if absent or not visible ASCII).
+pub fn downstream_service(headers: &http::HeaderMap) -> Option<&str> {
+    headers
+        .get(DOWNSTREAM_SERVICE_HEADER)
+        .and_then(|v| v.to_str().ok())
+}
+
 /// Strips Kubernetes pod suffixes from an `x-downstream-service` value.
 ///
 /// 1. If the last `-`-segment is 5 characters of `[a-z0-9]`, the one before is 7 to 10

@@ -12,7 +12,8 @@
 //!    [`Admission::admit`]`(&context, downstream_service)` runs the killswitch check (403),
 //!    then the bandwidth check (429), then the throughput check (429). Turn the
 //!    [`Rejection`] into the response with `IntoResponse` (plain text, plus `retry-after`
-//!    for 429). `downstream_service` is the raw `x-downstream-service` header.
+//!    for 429). `downstream_service` is the raw `x-downstream-service` header, as returned
+//!    by [`downstream_service`]`(&headers)`; it is normalized inside.
 //! 3. **Bytes:** wrap request bodies of inserts/parts and response bodies of GETs with
 //!    [`Admission::meter`]; for a payload already in memory call [`Admission::charge`].
 //! 4. **Handler:** after parsing metadata, [`Admission::check_policy`] on every insert path
@@ -58,7 +59,9 @@ use objectstore_types::{ExpirationPolicy, ObjectContext};
 use serde::{Deserialize, Serialize};
 
 pub use bandwidth::{BandwidthConfig, BandwidthLimiter};
-pub use killswitch::{Killswitch, Killswitches, normalize_service};
+pub use killswitch::{
+    DOWNSTREAM_SERVICE_HEADER, Killswitch, Killswitches, downstream_service, normalize_service,
+};
 pub use rejection::{KILLSWITCHED_TEXT, RATE_LIMITED_TEXT, Rejection};
 pub use reload::{ConfigWatcher, ReloadCause, ReloadStatus, WatchOptions, watch_config};
 pub use throughput::{ThroughputConfig, ThroughputLimiter, ThroughputRule};

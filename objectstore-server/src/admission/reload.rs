@@ -4,7 +4,8 @@
 //!
 //! * the config file's contents change: the file is re-read every `interval` and compared
 //!   by content hash (portable, needs no inotify, and also catches edits within the same
-//!   mtime second and Kubernetes ConfigMap symlink swaps);
+//!   mtime second and Kubernetes ConfigMap symlink swaps; config files are small, so the
+//!   synchronous read every few seconds is cheap);
 //! * the process receives SIGHUP, if `options.sighup` is set (Unix only);
 //! * [`ConfigWatcher::trigger`] is called.
 //!

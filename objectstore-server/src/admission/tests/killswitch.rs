@@ -5,7 +5,10 @@ use http::StatusCode;
 use objectstore_types::ObjectContext;
 
 use super::ctx;
-use crate::admission::{KILLSWITCHED_TEXT, Killswitch, Killswitches, Rejection, normalize_service};
+use crate::admission::{
+    DOWNSTREAM_SERVICE_HEADER, KILLSWITCHED_TEXT, Killswitch, Killswitches, Rejection,
+    downstream_service, normalize_service,
+};
 
 fn switch(usecase: Option<&str>, scopes: &[(&str, &str)], service: Option<&str>) -> Killswitch {
     Killswitch {
@@ -90,6 +93,23 @@ fn matching_table() {
             );
         }
     }
+}
+
+#[test]
+fn the_header_is_read_raw_and_normalized_when_matching() {
+    let mut headers = http::HeaderMap::new();
+    assert_eq!(downstream_service(&headers), None);
+    headers.insert(
+        DOWNSTREAM_SERVICE_HEADER,
+        http::HeaderValue::from_static("web-12"),
+    );
+    assert_eq!(downstream_service(&headers), Some("web-12"));
+    let switches = Killswitches::new(vec![switch(None, &[], Some("web"))]);
+    assert!(
+        switches
+            .find(&ctx("aaa", "_"), downstream_service(&headers))
+            .is_some()
+    );
 }
 
 #[test]
