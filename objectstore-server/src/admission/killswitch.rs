@@ -31,7 +31,8 @@ pub struct Killswitch {
     /// Usecase that must be equal. Default: any usecase.
     pub usecase: Option<String>,
     /// Scopes that must be present with equal values; extra request scopes are ignored.
-    /// Default: `{}` (any scopes).
+    /// Default: `{}` (any scopes). Numeric values are accepted as their decimal text.
+    #[serde(deserialize_with = "super::lenient::scope_map")]
     pub scopes: BTreeMap<String, String>,
     /// Glob (globset syntax) over the normalized `x-downstream-service` header. Default: any
     /// service, including none.

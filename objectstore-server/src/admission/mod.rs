@@ -42,6 +42,7 @@
 mod bandwidth;
 pub mod buckets;
 mod killswitch;
+mod lenient;
 mod rejection;
 mod reload;
 mod throughput;

@@ -56,6 +56,8 @@ pub struct ThroughputRule {
     #[serde(default)]
     pub usecase: Option<String>,
     /// `[name, value]` pairs that must be present in the request (required, may be `[]`).
+    /// Numeric values are accepted as their decimal text.
+    #[serde(deserialize_with = "super::lenient::scope_pairs")]
     pub scopes: Vec<(String, String)>,
     /// Absolute limit in requests per second. Default: none.
     #[serde(default)]

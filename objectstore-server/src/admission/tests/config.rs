@@ -122,6 +122,20 @@ usecases:
 }
 
 #[test]
+fn numeric_scope_values_are_accepted_as_text() {
+    let s = load(
+        "killswitches: [ { scopes: { org: 123, flag: true } } ]\n\
+         rate_limits: { throughput: { rules: [ { scopes: [[org, 42]], rps: 1 } ] } }",
+    );
+    assert_eq!(s.killswitches[0].scopes["org"], "123");
+    assert_eq!(s.killswitches[0].scopes["flag"], "true");
+    assert_eq!(
+        s.rate_limits.throughput.rules[0].scopes,
+        vec![("org".to_owned(), "42".to_owned())]
+    );
+}
+
+#[test]
 fn a_rule_needs_its_scopes_list() {
     let err = Figment::from(Yaml::string(
         "rate_limits: { throughput: { rules: [ { usecase: a, rps: 1 } ] } }",
@@ -129,4 +143,35 @@ fn a_rule_needs_its_scopes_list() {
     .extract::<Sections>()
     .unwrap_err();
     assert!(err.to_string().contains("scopes"), "{err}");
+}
+
+/// Env vars are parsed by figment as TOML-like literals (spec 12.2); this is the value
+/// `OS__KILLSWITCHES=...` / `OS__RATE_LIMITS__THROUGHPUT__RULES=...` would produce.
+#[test]
+fn env_literal_forms() {
+    use figment::providers::Serialized;
+    use figment::value::Value;
+
+    let switches: Value = r#"[{usecase="attachments",scopes={org=123}},{service="web-*"}]"#
+        .parse()
+        .unwrap();
+    let rules: Value = r#"[{usecase="a",scopes=[["org","1"]],rps=5}]"#.parse().unwrap();
+    let s: Sections = Figment::new()
+        .merge(Serialized::default("killswitches", switches))
+        .merge(Serialized::default("rate_limits.throughput.rules", rules))
+        .merge(Serialized::default(
+            "usecases",
+            r#"{att={expiration={max="90d",manual={allowed=false}}}}"#
+                .parse::<Value>()
+                .unwrap(),
+        ))
+        .extract()
+        .unwrap();
+    assert_eq!(s.killswitches.len(), 2);
+    assert_eq!(s.killswitches[0].scopes["org"], "123");
+    assert_eq!(s.killswitches[1].service.as_deref(), Some("web-*"));
+    assert_eq!(s.rate_limits.throughput.rules[0].rps, Some(5));
+    let att = &s.usecases.0["att"].expiration;
+    assert_eq!(att.max, Some(Duration::from_secs(90 * 86_400)));
+    assert!(!att.manual.allowed);
 }
