@@ -14,7 +14,7 @@
 //! Violations are client errors: the handler answers 400 JSON `client error: …` with the
 //! [`PolicyViolation`] text.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use objectstore_service::backend::ExpiryTarget;
@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 /// Env: `OS__USECASES={attachments={expiration={manual={allowed=false},max="90d"}}}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct UsecasesConfig(pub HashMap<String, UsecaseConfig>);
+pub struct UsecasesConfig(pub BTreeMap<String, UsecaseConfig>);
 
 /// Config `usecases.<name>`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
