@@ -23,7 +23,9 @@
 //! Every response carries `server: objectstore/<version>` and lowercase header names.
 
 pub mod access;
+pub mod admission;
 pub mod app;
+pub mod auth;
 pub mod batch;
 pub mod body;
 pub mod cli;

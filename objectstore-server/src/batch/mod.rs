@@ -10,10 +10,10 @@
 //! 1. [`handle`] checks the request `content-type` (`multipart/form-data` with a boundary);
 //!    otherwise it answers `400` plain text and nothing else happens.
 //! 2. It answers `200` with a streamed body. Polling that body drives two things at once:
-//!    * the *parser* (module `request`), which reads the request body part by part with `multer`,
-//!      validates each part (kind, key, metadata, limits), asks the [`BatchGuard`], and either
-//!      forwards a valid operation to the executor through a channel of capacity one, or
-//!      yields an error part directly;
+//!    * the *parser* (module `request`), which reads the request body part by part with
+//!      `multer`, validates each part (kind, key, metadata, limits), asks the [`BatchGuard`],
+//!      and either forwards a valid operation to the executor through a channel of capacity
+//!      one, or yields an error part directly;
 //!    * the *executor*, [`StorageService::batch`], which runs at most
 //!      [`objectstore_service::batch::BATCH_WINDOW`] operations at once and yields their
 //!      results as they complete.
@@ -27,16 +27,23 @@
 //!   part from the parser or the executor's result. (A multipart syntax error ends parsing;
 //!   it yields one `400` part for the index being parsed, and later bytes are never read.)
 //! * **Memory is bounded by the window, not the batch:** the parser runs ahead of the executor
-//!   by at most one operation, `multer` reads at most a few 64 KiB slices ahead of it
-//!   (module `intake`), insert payloads are buffered up to [`MAX_INSERT_SIZE`] and never beyond (a
-//!   larger payload is skipped, not stored), and get payloads are streamed from the backend
-//!   into the response.
+//!   by at most one operation, `multer` reads at most a few 64 KiB slices ahead of the parser
+//!   (module `intake`), insert payloads are buffered up to [`MAX_INSERT_SIZE`] and never
+//!   beyond (a larger payload is skipped, not stored), and get payloads are streamed from the
+//!   backend into the response. Both directions stream at once, so a client must read the
+//!   response while it sends the request (the official clients do).
 //! * Operations that reached the executor run to completion even if the client goes away
 //!   (the storage service spawns each one); the parser stops reading once the response is
 //!   dropped.
 //! * A get payload that fails mid-stream aborts the whole response body (the part's `200`
 //!   status is already on the wire, so truncating it silently would hand the client wrong
 //!   bytes).
+//!
+//! # Keys
+//!
+//! Request key headers are percent-decoded (`%XX`, literal visible ASCII accepted, spec 18.6)
+//! to UTF-8 and validated as an [`objectstore_types::ObjectKey`]. Response key headers use the
+//! writer rule of spec 18.2.1 plus an escaped space, which both client generations decode.
 //!
 //! # Limits (spec 7.1)
 //!

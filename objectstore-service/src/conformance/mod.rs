@@ -31,6 +31,9 @@
 //! Checks move that clock forward to test expiry; they never sleep. A failing check panics
 //! with ``conformance check `NAME` failed: WHY``, the name saying which contract broke.
 //! Every check is also a `pub async fn` that can be called on its own while debugging.
+//!
+//! The suites must run inside a tokio runtime (the race checks spawn tasks); use the
+//! multi-thread flavor so that races really run in parallel.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;

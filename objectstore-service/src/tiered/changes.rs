@@ -20,7 +20,10 @@
 //!
 //! [`HighVolumeBackend::log_append`]: crate::backend::HighVolumeBackend::log_append
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+
+use futures::FutureExt;
 
 use objectstore_types::ObjectId;
 use tokio::sync::oneshot;
@@ -81,6 +84,7 @@ impl Inner {
     /// the returned error is the append's and the (dropped) guard still cleans up, since
     /// the append may have landed.
     pub(crate) async fn begin(self: &Arc<Self>, record: ChangeRecord) -> Result<ChangeGuard> {
+        self.ensure_lease().await?;
         let mut guard = ChangeGuard {
             inner: self.clone(),
             record: Some(record.clone()),
@@ -92,6 +96,22 @@ impl Inner {
             .step(async move { hv.log_append(&record).await })
             .await?;
         Ok(guard)
+    }
+
+    /// Whether the lease is known to be held for at least another third of its duration.
+    fn lease_is_comfortable(&self) -> bool {
+        let margin = self.config.lease_duration / 3;
+        let now = self.clock.now();
+        self.lease_until().is_some_and(|until| until > now + margin)
+    }
+
+    /// Renews the lease unless it is comfortably held, so that no record is appended (and
+    /// no commit made) by an instance whose records others may already take over.
+    async fn ensure_lease(&self) -> Result<()> {
+        if self.lease_is_comfortable() {
+            return Ok(());
+        }
+        self.renew_lease().await
     }
 
     /// Renews this instance's lease for `lease_duration` from now.
@@ -126,7 +146,11 @@ impl Inner {
                     let _ = step.await;
                 }
                 let _permit = inner.cleanup_permits.clone().acquire_owned().await;
-                inner.cleanup(&record, outcome).await;
+                let cleanup = AssertUnwindSafe(inner.cleanup(&record, outcome)).catch_unwind();
+                if cleanup.await.is_err() {
+                    tracing::error!(change_id = %record.change_id, "tiered: cleanup panicked");
+                    inner.retry_set().insert(record.change_id);
+                }
             },
             &runtime,
         );

@@ -199,9 +199,13 @@ impl Inner {
     }
 
     /// Abort: the long-term upload only. The deferred record stays until its due time
-    /// (removing it early could orphan a revision assembled by a concurrent complete).
+    /// (removing it early could orphan a revision assembled by a concurrent complete). An
+    /// id that is not an upload of `id` is unknown here, and aborting it succeeds without
+    /// touching anything.
     pub(crate) async fn abort_multipart(&self, id: &ObjectId, upload_id: &str) -> Result<()> {
-        let upload = decode(id, upload_id)?;
+        let Ok(upload) = decode(id, upload_id) else {
+            return Ok(());
+        };
         self.lt
             .abort_multipart(&upload.revision, &upload.lt_upload)
             .await
@@ -294,14 +298,15 @@ impl Inner {
             .zip(metadata.time_created)
             .map(|(duration, created)| created + duration);
 
-        // 7. Commit, only while the deferred record cannot be due yet.
+        // 7. Commit, only while the deferred record cannot be due yet (checked last, right
+        //    before the swap).
+        guard.ensure_owned().await?;
         if let Some(not_before) = limit
             && self.clock.now() + self.config.multipart_grace / 2 > not_before
         {
             guard.finish(Outcome::Lost);
             return Err(self.expired(&upload));
         }
-        guard.ensure_owned().await?;
         let tombstone = Tombstone {
             target: upload.revision.clone(),
             metadata,

@@ -46,12 +46,14 @@ impl Inner {
         // 1. This instance's failed cleanups (their operations are over).
         let retry: Vec<uuid::Uuid> = std::mem::take(&mut *self.retry_set()).into_iter().collect();
         let mut mine = Vec::new();
-        for change_id in retry {
-            match self.hv.log_get(&change_id).await {
+        for (i, change_id) in retry.iter().enumerate() {
+            match self.hv.log_get(change_id).await {
                 Ok(Some(record)) if record.owner == self.instance_id() => mine.push(record),
-                Ok(_) => {}
+                Ok(_) => {} // Done, or taken over by another instance.
                 Err(error) => {
-                    self.retry_set().insert(change_id);
+                    let mut set = self.retry_set();
+                    set.extend(&retry[i..]);
+                    set.extend(mine.iter().map(|r: &ChangeRecord| r.change_id));
                     return Err(error);
                 }
             }

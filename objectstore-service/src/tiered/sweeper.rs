@@ -83,7 +83,11 @@ impl Inner {
         Ok(report)
     }
 
-    async fn sweep_row(self: &Arc<Self>, row: &ExpiredRow, now: SystemTime) -> Result<Swept> {
+    pub(crate) async fn sweep_row(
+        self: &Arc<Self>,
+        row: &ExpiredRow,
+        now: SystemTime,
+    ) -> Result<Swept> {
         let Some(tombstone) = &row.tombstone else {
             return Ok(match self.hv.delete_if_expired(&row.id, now).await? {
                 None => Swept::Object,
@@ -134,8 +138,13 @@ impl Inner {
     }
 }
 
-enum Swept {
+/// What happened to one expired row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Swept {
+    /// Nothing (no longer expired, or gone).
     Nothing,
+    /// An inline row (deleted, or found no longer expired).
     Object,
+    /// A tombstone deleted; its blob is being cleaned.
     Tombstone,
 }

@@ -5,11 +5,8 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use bytes::Bytes;
-use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body_util::BodyExt;
-use objectstore_service::stream as payload;
 use objectstore_types::{ExpirationPolicy, Metadata};
 
 use super::{
@@ -17,6 +14,7 @@ use super::{
 };
 use support::*;
 
+mod execution;
 mod props;
 mod support;
 
@@ -533,75 +531,6 @@ fn service_errors_map_to_statuses() {
     for (error, status) in cases {
         assert_eq!(status_for(&error).as_u16(), status, "{error}");
     }
-}
-
-#[tokio::test]
-async fn large_get_payloads_stream_through() {
-    let (service, _) = service();
-    let big: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
-    service
-        .put(id("big"), Metadata::default(), payload::single(big.clone()))
-        .await
-        .unwrap();
-    let parts = run(&service, &[Op::get("big")]).await;
-    assert_eq!(parts.get(0).status, 200);
-    assert_eq!(parts.get(0).body.len(), big.len());
-    assert!(parts.get(0).body[..] == big[..]);
-}
-
-/// Parsing and execution overlap: the first operation's part is in the response before the
-/// client has sent the rest of the request. (A handler that collected the whole request
-/// first would never produce it: the generous timeout only turns that hang into a failure,
-/// a correct handler never comes near it.)
-#[tokio::test]
-async fn executes_while_the_request_is_still_arriving() {
-    let (service, _) = service();
-    // The first part up to the next delimiter (so its data is known to be complete), then
-    // the second part and the closing delimiter.
-    let whole = multipart(&[Op::insert("first", "1"), Op::insert("second", "2")]);
-    let split = 2
-        + String::from_utf8_lossy(&whole[2..])
-            .find(&format!("--{BOUNDARY}"))
-            .unwrap()
-        + 2
-        + BOUNDARY.len();
-    let (first, rest) = (whole[..split].to_vec(), whole[split..].to_vec());
-
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    let body = Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|chunk| (chunk, rx))
-    }));
-    tx.send(Ok(Bytes::from(first))).await.unwrap();
-
-    let response = handle(
-        service.clone(),
-        context(),
-        &multipart_headers(),
-        body,
-        Arc::new(AllowAll),
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let mut stream = response.into_body().into_data_stream();
-    let mut seen = Vec::new();
-    let wait_for_first = async {
-        while !String::from_utf8_lossy(&seen).contains("x-sn-batch-operation-index: 0") {
-            seen.extend_from_slice(&stream.next().await.unwrap().unwrap());
-        }
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(60), wait_for_first)
-        .await
-        .expect("the first part must arrive before the request is complete");
-    assert!(String::from_utf8_lossy(&seen).contains("201 Created"));
-
-    tx.send(Ok(Bytes::from(rest))).await.unwrap();
-    drop(tx);
-    while let Some(chunk) = stream.next().await {
-        seen.extend_from_slice(&chunk.unwrap());
-    }
-    let text = String::from_utf8_lossy(&seen);
-    assert!(text.contains("x-sn-batch-operation-index: 1"));
-    assert!(text.trim_end().ends_with("--"));
 }
 
 #[test]
