@@ -39,11 +39,21 @@ pub async fn serve_service(
     service: StorageService,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let state = AppState::new(service, config)?;
+    serve_state(listener, state, shutdown).await
+}
+
+/// Serves an already built application state.
+pub async fn serve_state(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let addr = listener
         .local_addr()
         .context("listener has no local address")?;
-    let shutdown_timeout = config.http.shutdown_timeout;
-    let state = AppState::new(service.clone(), config);
+    let shutdown_timeout = state.config.http.shutdown_timeout;
+    let service = state.service.clone();
     let app = router(state);
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
