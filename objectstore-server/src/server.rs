@@ -10,7 +10,11 @@
 //!    sweeps), at most `http.shutdown_timeout` (default 5 s); on timeout a warning is logged
 //!    and shutdown proceeds.
 //! 5. [`serve`] returns `Ok(())`; the binary exits 0.
+//!
+//! While running with a config file, [`watch_killswitches`] reloads `killswitches` when the
+//! file changes; every other setting needs a restart.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -19,7 +23,7 @@ use objectstore_service::service::StorageService;
 use tokio::net::TcpListener;
 
 use crate::app::{AppState, router};
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 
 /// Serves the configuration's storage on `listener` until `shutdown` completes, then shuts
 /// down gracefully (module docs).
@@ -77,6 +81,23 @@ pub async fn serve_state(
     }
     tracing::info!("shutdown complete");
     Ok(())
+}
+
+/// Reloads `killswitches` whenever the config file changes (checked every 5 s). A file
+/// that no longer loads keeps the current list (and logs a warning).
+pub fn watch_killswitches(
+    state: &AppState,
+    file: PathBuf,
+) -> anyhow::Result<crate::admission::ConfigWatcher> {
+    let killswitches = state.admission.killswitches().clone();
+    let path = file.clone();
+    crate::admission::watch_config(file, crate::admission::WatchOptions::default(), move || {
+        let config = Config::from_process(Some(&path))?;
+        killswitches.replace(config.killswitches);
+        tracing::info!("killswitches reloaded");
+        Ok::<(), ConfigError>(())
+    })
+    .context("cannot watch the config file")
 }
 
 /// Completes on the first SIGINT, SIGTERM, SIGHUP or SIGQUIT. The handlers are installed

@@ -202,3 +202,75 @@ async fn configured_filesystem_storage_via_yaml() {
     assert_eq!(status.code(), Some(0));
     assert!(dir.path().join("objects").is_dir());
 }
+
+#[tokio::test]
+async fn key_token_and_presign_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = objectstore(dir.path())
+        .args(["keygen", "ops"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let private = dir.path().join("ops.private.pem");
+    assert!(private.is_file() && dir.path().join("ops.public.pem").is_file());
+
+    let out = objectstore(dir.path())
+        .args([
+            "token",
+            "--kid",
+            "ops",
+            "--key",
+            "ops.private.pem",
+            "--usecase",
+            "app",
+        ])
+        .args(["--scopes", "org=1", "--permission", "object.read"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let jwt = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(jwt.trim().split('.').count(), 3, "{jwt}");
+
+    let out = objectstore(dir.path())
+        .args(["presign", "--kid", "ops", "--key", "ops.private.pem"])
+        .arg("http://127.0.0.1:8888/v1/objects/app/org=1/k")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        url.contains("?os_kid=ops&") && url.contains("&os_sig="),
+        "{url}"
+    );
+
+    let bad = objectstore(dir.path())
+        .args([
+            "presign",
+            "--kid",
+            "ops",
+            "--key",
+            "ops.private.pem",
+            "--method",
+            "PUT",
+        ])
+        .arg("http://127.0.0.1:8888/v1/objects/app/org=1/k")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+}

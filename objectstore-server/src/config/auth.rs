@@ -22,6 +22,10 @@ pub struct AuthConfig {
     /// `{test_kid={key_files=["/k.pem"],max_permissions=["object.read"]}}`).
     #[serde(skip_serializing)]
     pub keys: BTreeMap<String, KeyConfig>,
+    /// Serve a non-loopback `http_addr` without enforced auth. Default false: such a
+    /// configuration is refused at start-up, so that an open store is always a deliberate
+    /// choice. Env `OS__AUTH__ALLOW_UNAUTHENTICATED`.
+    pub allow_unauthenticated: bool,
 }
 
 impl AuthConfig {

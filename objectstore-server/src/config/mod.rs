@@ -234,6 +234,19 @@ impl Config {
                 "is true but `auth.keys` is empty: configure at least one key or unset enforce",
             ));
         }
+        if !self.http_addr.ip().is_loopback()
+            && !self.auth.is_enforced()
+            && !self.auth.allow_unauthenticated
+        {
+            return Err(ConfigError::invalid(
+                "http_addr",
+                format!(
+                    "{} is reachable from other hosts but auth is not enforced; configure \
+                     `auth.keys`, or set `auth.allow_unauthenticated: true` to serve without auth",
+                    self.http_addr
+                ),
+            ));
+        }
         for (kid, key) in &self.auth.keys {
             if key.key_files.is_empty() {
                 return Err(ConfigError::invalid(

@@ -181,6 +181,10 @@ fn invalid_values_are_rejected_naming_the_key() {
         (&[("OS__LOGGING__FORMAT", "xml")], "format"),
         (&[("OS__LOGGING__LEVEL", "[bad")], "logging.level"),
         (
+            &[("OS__HTTP_ADDR", "0.0.0.0:8888")],
+            "auth.allow_unauthenticated",
+        ),
+        (
             &[("OS__STORAGE__LONG_TERM__PATH", "data/hv")],
             "storage.long_term.path",
         ),
@@ -194,6 +198,40 @@ fn invalid_values_are_rejected_naming_the_key() {
         let err = Config::load(None, env(vars)).unwrap_err().to_string();
         assert!(err.contains(key), "{vars:?}: {err:?} does not name {key}");
     }
+}
+
+#[test]
+fn public_addresses_need_auth_or_an_explicit_opt_out() {
+    let open = Config::load(
+        None,
+        env(&[
+            ("OS__HTTP_ADDR", "0.0.0.0:8888"),
+            ("OS__AUTH__ALLOW_UNAUTHENTICATED", "true"),
+        ]),
+    )
+    .unwrap();
+    assert!(!open.auth.is_enforced());
+    let keyed = Config::load(
+        None,
+        env(&[
+            ("OS__HTTP_ADDR", "[::]:8888"),
+            ("OS__AUTH__KEYS", r#"{k={key_files=["/k.pem"]}}"#),
+        ]),
+    )
+    .unwrap();
+    assert!(keyed.auth.is_enforced());
+    let report_only = Config::load(
+        None,
+        env(&[
+            ("OS__HTTP_ADDR", "0.0.0.0:8888"),
+            ("OS__AUTH__ENFORCE", "false"),
+            ("OS__AUTH__KEYS", r#"{k={key_files=["/k.pem"]}}"#),
+        ]),
+    );
+    assert!(
+        report_only.is_err(),
+        "keys without enforcement do not protect"
+    );
 }
 
 #[test]
