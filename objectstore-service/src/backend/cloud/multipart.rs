@@ -22,9 +22,10 @@
 //! `content_length` bytes (at most `max_api_part_size`, buffered: the store needs the
 //! length and a retry needs the bytes), hashing it; a failing stream or a wrong length
 //! stores nothing; 3. `put_part` (a replaced S3 part is overwritten natively);
-//! 4. write the entry (**commit point**: the part is listed from now on); 5. delete older
-//! entries of the same number; 6. re-check the record: if the upload ended meanwhile, the
-//! entry is removed again and the answer is `NotFound`.
+//! 4. write the entry (**commit point**: the part is listed from now on); 5. delete the
+//! other entries of the same number (if a crash leaves several, the latest upload time
+//! wins); 6. re-check the record: if the upload ended meanwhile, the entry is removed again
+//! and the answer is `NotFound`.
 //!
 //! **Complete:** 1. read the record and the entries (latest per number); 2. validate the
 //! listed parts (non-empty, strictly ascending, uploaded, ETag matches) → rejection, nothing
@@ -400,15 +401,17 @@ impl LongTermBackend for CloudBackend {
             .put(&entry_path, PutPayload::new())
             .await
             .map_err(|e| self.fail("record a part", e))?;
-        // Older entries of this number are replaced (a newer concurrent one stays).
-        let older: Vec<Path> = self
+        // Every other entry of this number is replaced. With concurrent uploads of one
+        // number, the last to get here wins; its entry names a stored native part, and if S3
+        // kept the other upload's bytes, S3 refuses the completion (ETag mismatch).
+        let others: Vec<Path> = self
             .entries(&dir)
             .await?
             .into_iter()
-            .filter(|(other, _)| entry.newer_than(other))
             .map(|(_, path)| path)
+            .filter(|path| *path != entry_path)
             .collect();
-        self.delete_all(older).await?;
+        self.delete_all(others).await?;
         // The upload may have ended while the part was sent: do not leave the entry behind.
         if let Err(e) = self.load_upload(id, upload_id).await {
             self.delete_all(vec![entry_path]).await?;
