@@ -41,9 +41,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use objectstore_types::{ExpirationPolicy, Metadata, ObjectId};
 use object_store::path::Path;
 use object_store::{Attribute, AttributeValue, Attributes};
+use objectstore_types::{ExpirationPolicy, Metadata, ObjectId};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -376,7 +376,13 @@ mod tests {
         let attributes = encode_attributes(&m, "rev1", 2000).unwrap();
         let stored = decode_attributes(&attributes, 42).unwrap();
         assert_eq!(stored.revision, "rev1");
-        assert_eq!(stored.metadata, Metadata { size: Some(42), ..m.clone() });
+        assert_eq!(
+            stored.metadata,
+            Metadata {
+                size: Some(42),
+                ..m.clone()
+            }
+        );
         assert!(matches!(
             encode_attributes(&m, "rev1", 10),
             Err(Error::TooLarge(_))
@@ -413,7 +419,10 @@ mod tests {
     fn upload_ids_are_checked_before_use_in_names() {
         assert!(upload_dir("0190a1b2c3d4e5f6a7b8c9d0e1f2a3b4").is_ok());
         for bad in ["", "../x", "a/b", "a.b", &"x".repeat(65)] {
-            assert!(matches!(upload_dir(bad), Err(Error::NotFound(_))), "{bad:?}");
+            assert!(
+                matches!(upload_dir(bad), Err(Error::NotFound(_))),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -76,8 +76,8 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{
-    GetOptions, GetRange, GetResult, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
-    PutPayload, UpdateVersion, WriteMultipart,
+    GetOptions, GetRange, GetResult, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
+    UpdateVersion, WriteMultipart,
 };
 use objectstore_types::range::ByteRange;
 use objectstore_types::{Metadata, ObjectId};
@@ -198,7 +198,9 @@ impl CloudBackend {
             version: result.meta.version.clone(),
         };
         if result.meta.size > MAX_RECORD_BYTES as u64 {
-            return Err(Error::Internal(format!("expiry record {path} is too large")));
+            return Err(Error::Internal(format!(
+                "expiry record {path} is too large"
+            )));
         }
         let bytes = result
             .bytes()
@@ -276,7 +278,9 @@ impl CloudBackend {
             {
                 Ok(true) => {}
                 Ok(false) => tracing::debug!(%id, "TTI bump lost to a concurrent update"),
-                Err(e) => tracing::warn!(%id, error = &e as &dyn std::error::Error, "TTI bump failed"),
+                Err(e) => {
+                    tracing::warn!(%id, error = &e as &dyn std::error::Error, "TTI bump failed")
+                }
             }
         }
         Ok(Some(stored.metadata))
@@ -362,7 +366,9 @@ impl CloudBackend {
         };
         let result = match self.store.get_opts(path, options).await {
             Ok(result) => result,
-            Err(object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. }) => {
+            Err(
+                object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. },
+            ) => {
                 return Err(Error::Conflict(format!("{id} changed while it was read")));
             }
             Err(e) => {
@@ -406,11 +412,8 @@ impl Backend for CloudBackend {
         mut body: PayloadStream,
     ) -> Result<()> {
         let path = codec::object_path(id)?;
-        let attributes = codec::encode_attributes(
-            metadata,
-            &codec::new_revision(),
-            self.limits.metadata_bytes,
-        )?;
+        let attributes =
+            codec::encode_attributes(metadata, &codec::new_revision(), self.limits.metadata_bytes)?;
         // Read up to one part: a body that ends before is one PUT.
         let mut head = Vec::new();
         let mut buffered = 0;

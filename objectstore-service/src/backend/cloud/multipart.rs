@@ -158,7 +158,11 @@ impl CloudBackend {
             self.delete_all(paths.collect()).await
         };
         if let Err(e) = result.await {
-            tracing::warn!(upload_id, error = &e as &dyn std::error::Error, "multipart bookkeeping left behind");
+            tracing::warn!(
+                upload_id,
+                error = &e as &dyn std::error::Error,
+                "multipart bookkeeping left behind"
+            );
         }
     }
 
@@ -194,7 +198,11 @@ impl CloudBackend {
     /// uploads.)
     pub async fn cleanup_abandoned_uploads(&self, age: Duration) -> Result<usize> {
         let native = self.native()?;
-        let cutoff = self.clock.now().checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH);
+        let cutoff = self
+            .clock
+            .now()
+            .checked_sub(age)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
         let metas: Vec<_> = self
             .store
             .list(Some(&codec::uploads_root()))
@@ -203,8 +211,14 @@ impl CloudBackend {
             .map_err(|e| self.fail("list multipart uploads", e))?;
         let mut uploads: BTreeMap<String, (Option<SystemTime>, SystemTime)> = BTreeMap::new();
         for meta in metas {
-            let parts: Vec<String> = meta.location.parts().map(|p| p.as_ref().to_owned()).collect();
-            let Some(upload_id) = parts.get(2) else { continue };
+            let parts: Vec<String> = meta
+                .location
+                .parts()
+                .map(|p| p.as_ref().to_owned())
+                .collect();
+            let Some(upload_id) = parts.get(2) else {
+                continue;
+            };
             let modified = SystemTime::from(meta.last_modified);
             let slot = uploads
                 .entry(upload_id.clone())
@@ -220,7 +234,11 @@ impl CloudBackend {
                 Some(created) if created < cutoff => {
                     let path = codec::upload_record_path(&upload_id)?;
                     let record: UploadRecord = match self.store.get(&path).await {
-                        Ok(r) => match serde_json::from_slice(&r.bytes().await.map_err(|e| self.fail("read a multipart upload", e))?) {
+                        Ok(r) => match serde_json::from_slice(
+                            &r.bytes()
+                                .await
+                                .map_err(|e| self.fail("read a multipart upload", e))?,
+                        ) {
                             Ok(record) => record,
                             Err(_) => continue,
                         },
@@ -242,12 +260,21 @@ impl CloudBackend {
         Ok(removed)
     }
 
-    async fn abort_native(&self, native: &Native, id: &ObjectId, record: &UploadRecord) -> Result<()> {
+    async fn abort_native(
+        &self,
+        native: &Native,
+        id: &ObjectId,
+        record: &UploadRecord,
+    ) -> Result<()> {
         if native.flavor == Flavor::Azure {
             return Ok(());
         }
         let path = codec::object_path(id)?;
-        match native.multipart.abort_multipart(&path, &record.native_id).await {
+        match native
+            .multipart
+            .abort_multipart(&path, &record.native_id)
+            .await
+        {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.fail("abort a multipart upload", e)),
         }
@@ -341,7 +368,11 @@ impl LongTermBackend for CloudBackend {
         };
         let written = self
             .store
-            .put_opts(&codec::upload_record_path(&upload_id)?, json.into(), options)
+            .put_opts(
+                &codec::upload_record_path(&upload_id)?,
+                json.into(),
+                options,
+            )
             .await;
         if let Err(e) = written {
             if let Err(abort) = self.abort_native(native, id, &record).await {
@@ -530,9 +561,22 @@ impl LongTermBackend for CloudBackend {
                     .iter()
                     .map(|p| (p.part_number, p.native.as_str()))
                     .collect();
-                native
+                match native
                     .complete_numbered(&path, &record.native_id, &numbered)
                     .await?
+                {
+                    Assembled::Rejected(mut rejection) if rejection.code == "InvalidPart" => {
+                        // Our own checks passed, so the store refused the selection itself.
+                        rejection.message = format!(
+                            "the store refused to assemble this selection of the uploaded \
+                             parts ({}); some S3-compatible stores (Ceph radosgw 16) only \
+                             assemble the uploaded parts from the first on, without gaps",
+                            rejection.message
+                        );
+                        Assembled::Rejected(rejection)
+                    }
+                    other => other,
+                }
             }
         };
         match assembled {

@@ -103,13 +103,24 @@ impl Native {
             ));
         }
         body.push_str("</CompleteMultipartUpload>");
-        let options = object_store::signer::SignedUrlOptions::new()
-            .with_query([("uploadId", native_id)]);
-        self.send("complete multipart upload", Method::POST, path, &[], body, |signer, exp| {
-            let options = options.clone();
-            let path = path.clone();
-            async move { signer.signed_url_opts(Method::POST, &path, exp, &options).await }
-        })
+        let options =
+            object_store::signer::SignedUrlOptions::new().with_query([("uploadId", native_id)]);
+        self.send(
+            "complete multipart upload",
+            Method::POST,
+            path,
+            &[],
+            body,
+            |signer, exp| {
+                let options = options.clone();
+                let path = path.clone();
+                async move {
+                    signer
+                        .signed_url_opts(Method::POST, &path, exp, &options)
+                        .await
+                }
+            },
+        )
         .await
     }
 
@@ -133,14 +144,21 @@ impl Native {
             ("x-ms-blob-content-type", content_type),
             (meta_name.as_str(), meta_header.1),
         ];
-        self.send("commit block list", Method::PUT, path, &headers, body, |signer, exp| {
-            let path = path.clone();
-            async move {
-                let mut url = signer.signed_url(Method::PUT, &path, exp).await?;
-                url.query_pairs_mut().append_pair("comp", "blocklist");
-                Ok(url)
-            }
-        })
+        self.send(
+            "commit block list",
+            Method::PUT,
+            path,
+            &headers,
+            body,
+            |signer, exp| {
+                let path = path.clone();
+                async move {
+                    let mut url = signer.signed_url(Method::PUT, &path, exp).await?;
+                    url.query_pairs_mut().append_pair("comp", "blocklist");
+                    Ok(url)
+                }
+            },
+        )
         .await
     }
 
@@ -179,9 +197,11 @@ impl Native {
                     let status = response.status();
                     match response.into_body().bytes().await {
                         Ok(text) => match classify(status, &text) {
-                            Outcome::Final(result) => return result.map_err(|e| {
-                                Error::backend(self.name, operation, format!("{path}: {e}"))
-                            }),
+                            Outcome::Final(result) => {
+                                return result.map_err(|e| {
+                                    Error::backend(self.name, operation, format!("{path}: {e}"))
+                                });
+                            }
                             Outcome::Retry(why) => why.into(),
                         },
                         Err(e) => e.into(),
@@ -190,7 +210,8 @@ impl Native {
                 Err(e) => e.into(),
             };
             attempt += 1;
-            if attempt > self.settings.max_retries || started.elapsed() >= self.settings.retry_timeout
+            if attempt > self.settings.max_retries
+                || started.elapsed() >= self.settings.retry_timeout
             {
                 return Err(Error::backend(self.name, operation, failure));
             }
@@ -202,7 +223,9 @@ impl Native {
     /// The delay before retry `attempt` (1-based): exponential, capped, with full jitter.
     fn backoff(&self, attempt: usize) -> Duration {
         let s = &self.settings;
-        let exp = s.backoff_base.powi(attempt.saturating_sub(1).min(64) as i32);
+        let exp = s
+            .backoff_base
+            .powi(attempt.saturating_sub(1).min(64) as i32);
         let cap = s.backoff_initial.mul_f64(exp).min(s.backoff_max);
         cap.mul_f64(rand::rng().random_range(0.5..=1.0))
     }
@@ -276,11 +299,13 @@ pub(crate) fn rejection_in(error: &object_store::Error) -> Option<CompleteReject
         source = e.source();
     }
     let code = xml_element(&text, "Code")?;
-    REJECTION_CODES.contains(&code.as_str()).then(|| CompleteRejection {
-        message: xml_element(&text, "Message")
-            .unwrap_or_else(|| format!("the store refused the parts ({code})")),
-        code,
-    })
+    REJECTION_CODES
+        .contains(&code.as_str())
+        .then(|| CompleteRejection {
+            message: xml_element(&text, "Message")
+                .unwrap_or_else(|| format!("the store refused the parts ({code})")),
+            code,
+        })
 }
 
 #[cfg(test)]
@@ -294,19 +319,28 @@ mod tests {
         let body = b"<Error><Code>InvalidPart</Code><Message>part 2 &amp; 3</Message></Error>";
         match classify(StatusCode::BAD_REQUEST, body) {
             Outcome::Final(Ok(Assembled::Rejected(r))) => {
-                assert_eq!((r.code.as_str(), r.message.as_str()), ("InvalidPart", "part 2 & 3"));
+                assert_eq!(
+                    (r.code.as_str(), r.message.as_str()),
+                    ("InvalidPart", "part 2 & 3")
+                );
             }
             _ => panic!("expected a rejection"),
         }
         let slow = b"<Error><Code>SlowDown</Code></Error>";
         assert!(matches!(classify(StatusCode::OK, slow), Outcome::Retry(_)));
-        assert!(matches!(classify(StatusCode::SERVICE_UNAVAILABLE, b""), Outcome::Retry(_)));
+        assert!(matches!(
+            classify(StatusCode::SERVICE_UNAVAILABLE, b""),
+            Outcome::Retry(_)
+        ));
         let gone = b"<Error><Code>NoSuchUpload</Code></Error>";
         assert!(matches!(
             classify(StatusCode::NOT_FOUND, gone),
             Outcome::Final(Ok(Assembled::NoSuchUpload))
         ));
         let denied = b"<Error><Code>AccessDenied</Code></Error>";
-        assert!(matches!(classify(StatusCode::FORBIDDEN, denied), Outcome::Final(Err(_))));
+        assert!(matches!(
+            classify(StatusCode::FORBIDDEN, denied),
+            Outcome::Final(Err(_))
+        ));
     }
 }

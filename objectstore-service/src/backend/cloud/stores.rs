@@ -77,7 +77,15 @@ impl CloudBackend {
             max_part_number: 10_000,
             unquoted_if_match: config.unquoted_if_match,
         };
-        assemble(NAME, store, Flavor::S3, &config.common(), options, limits, clock)
+        assemble(
+            NAME,
+            store,
+            Flavor::S3,
+            &config.common(),
+            options,
+            limits,
+            clock,
+        )
     }
 
     /// A backend on Azure Blob Storage (or Azurite). Fails on an invalid config.
@@ -118,7 +126,15 @@ impl CloudBackend {
             max_part_number: 50_000,
             unquoted_if_match: false,
         };
-        assemble(NAME, store, Flavor::Azure, &config.common(), options, limits, clock)
+        assemble(
+            NAME,
+            store,
+            Flavor::Azure,
+            &config.common(),
+            options,
+            limits,
+            clock,
+        )
     }
 
     /// A backend on Google Cloud Storage. Fails on an invalid config.
@@ -162,7 +178,15 @@ impl CloudBackend {
             max_part_number: 10_000,
             unquoted_if_match: false,
         };
-        assemble(NAME, store, Flavor::Gcs, &config.common(), options, limits, clock)
+        assemble(
+            NAME,
+            store,
+            Flavor::Gcs,
+            &config.common(),
+            options,
+            limits,
+            clock,
+        )
     }
 }
 
@@ -182,17 +206,20 @@ where
     let http = ReqwestConnector::default()
         .connect(&options)
         .map_err(|e| Error::backend(name, "configure the client", e))?;
-    let (store, multipart, signer): (Arc<dyn ObjectStore>, Arc<dyn MultipartStore>, Arc<dyn Signer>) =
-        match common.prefix.map(|p| p.trim_matches('/')) {
-            Some(prefix) => {
-                let store = Arc::new(PrefixStore::new(store, prefix));
-                (store.clone(), store.clone(), store)
-            }
-            None => {
-                let store = Arc::new(store);
-                (store.clone(), store.clone(), store)
-            }
-        };
+    let (store, multipart, signer): (
+        Arc<dyn ObjectStore>,
+        Arc<dyn MultipartStore>,
+        Arc<dyn Signer>,
+    ) = match common.prefix.map(|p| p.trim_matches('/')) {
+        Some(prefix) => {
+            let store = Arc::new(PrefixStore::new(store, prefix));
+            (store.clone(), store.clone(), store)
+        }
+        None => {
+            let store = Arc::new(store);
+            (store.clone(), store.clone(), store)
+        }
+    };
     Ok(CloudBackend {
         name,
         store,
