@@ -130,7 +130,7 @@ impl ClientSettings {
     }
 
     fn validate(&self) -> Result<()> {
-        if !(self.backoff_base >= 1.0) {
+        if self.backoff_base.is_nan() || self.backoff_base < 1.0 {
             return Err(invalid("client.backoff_base must be at least 1"));
         }
         if self.request_timeout.is_zero() || self.connect_timeout.is_zero() {
@@ -350,6 +350,9 @@ macro_rules! common {
         }
     };
 }
+#[cfg(feature = "s3")]
 common!(S3Config);
+#[cfg(feature = "azure")]
 common!(AzureConfig);
+#[cfg(feature = "gcs")]
 common!(GcsConfig);

@@ -279,7 +279,7 @@ impl CloudBackend {
                 Ok(true) => {}
                 Ok(false) => tracing::debug!(%id, "TTI bump lost to a concurrent update"),
                 Err(e) => {
-                    tracing::warn!(%id, error = &e as &dyn std::error::Error, "TTI bump failed")
+                    tracing::warn!(%id, error = &e as &dyn std::error::Error, "TTI bump failed");
                 }
             }
         }

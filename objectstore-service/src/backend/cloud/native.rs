@@ -36,6 +36,10 @@ use crate::error::{BoxError, Error, Result};
 const AZURE_VERSION: &str = "2023-11-03";
 
 /// Which protocol the store speaks.
+#[allow(
+    dead_code,
+    reason = "which variants are constructed depends on the enabled store features"
+)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Flavor {
     /// Amazon S3 and S3-compatible stores.

@@ -39,7 +39,7 @@ impl CloudBackend {
             AmazonS3Builder::new()
         };
         builder = builder
-            .with_bucket_name(&config.bucket)
+            .with_bucket_name(config.bucket)
             .with_virtual_hosted_style_request(config.virtual_hosted_style);
         if let Some(endpoint) = &config.endpoint {
             builder = builder.with_endpoint(endpoint);
@@ -81,8 +81,12 @@ impl CloudBackend {
             NAME,
             store,
             Flavor::S3,
-            &config.common(),
-            options,
+            &Common {
+                prefix: config.prefix.as_deref(),
+                client: &config.client,
+                uploads: &config.uploads,
+            },
+            &options,
             limits,
             clock,
         )
@@ -103,7 +107,7 @@ impl CloudBackend {
             MicrosoftAzureBuilder::new()
         };
         builder = builder
-            .with_container_name(&config.container)
+            .with_container_name(config.container)
             .with_use_emulator(config.use_emulator);
         if let Some(account) = &config.account {
             builder = builder.with_account(account);
@@ -111,8 +115,8 @@ impl CloudBackend {
         if let Some(key) = &config.access_key {
             builder = builder.with_access_key(key.expose());
         }
-        if let Some(endpoint) = &config.endpoint {
-            builder = builder.with_endpoint(endpoint.clone());
+        if let Some(endpoint) = config.endpoint {
+            builder = builder.with_endpoint(endpoint);
         }
         let options = config.client.client_options(config.allow_http);
         let store = builder
@@ -130,8 +134,12 @@ impl CloudBackend {
             NAME,
             store,
             Flavor::Azure,
-            &config.common(),
-            options,
+            &Common {
+                prefix: config.prefix.as_deref(),
+                client: &config.client,
+                uploads: &config.uploads,
+            },
+            &options,
             limits,
             clock,
         )
@@ -153,7 +161,7 @@ impl CloudBackend {
         } else {
             GoogleCloudStorageBuilder::new()
         };
-        builder = builder.with_bucket_name(&config.bucket);
+        builder = builder.with_bucket_name(config.bucket);
         if let Some(endpoint) = &config.endpoint {
             builder = builder.with_base_url(endpoint);
         }
@@ -182,8 +190,12 @@ impl CloudBackend {
             NAME,
             store,
             Flavor::Gcs,
-            &config.common(),
-            options,
+            &Common {
+                prefix: config.prefix.as_deref(),
+                client: &config.client,
+                uploads: &config.uploads,
+            },
+            &options,
             limits,
             clock,
         )
@@ -196,7 +208,7 @@ fn assemble<T>(
     store: T,
     flavor: Flavor,
     common: &Common<'_>,
-    options: ClientOptions,
+    options: &ClientOptions,
     limits: Limits,
     clock: SharedClock,
 ) -> Result<CloudBackend>
@@ -204,7 +216,7 @@ where
     T: ObjectStore + MultipartStore + Signer,
 {
     let http = ReqwestConnector::default()
-        .connect(&options)
+        .connect(options)
         .map_err(|e| Error::backend(name, "configure the client", e))?;
     let (store, multipart, signer): (
         Arc<dyn ObjectStore>,
