@@ -19,11 +19,15 @@
 //! requests it signs itself, see `native`, through an equivalent loop):
 //!
 //! * **Retried:** 5xx responses, 429 Too Many Requests, connection errors, dropped
-//!   connections, and S3's "200 OK with an `InternalError`/`SlowDown` body".
-//! * **Retried on timeout only when idempotent:** GET/HEAD, PUT of a whole object or part,
-//!   DELETE, and multipart completion are idempotent and retried after a
-//!   [`ClientSettings::request_timeout`]; a non-idempotent request is not retried after a
-//!   timeout (its effect is unknown).
+//!   connections, and (for multipart completion) S3's "200 OK with an `InternalError` or
+//!   `SlowDown` body".
+//! * **Retried on timeout only when idempotent:** GET and HEAD, unconditional PUTs of
+//!   objects and parts, DELETE, and multipart creation and completion count as idempotent
+//!   and are retried after a [`ClientSettings::request_timeout`] (a retried creation may
+//!   leave an unused native upload behind: give S3 buckets an "abort incomplete multipart
+//!   uploads" lifecycle rule). Conditional PUTs (`If-Match`, `If-None-Match`: expiry
+//!   records, upload records) are not retried after a timeout, since their effect is
+//!   unknown; the caller sees a backend error and may retry the operation.
 //! * **Never retried:** other 4xx answers (not found, precondition failed, bad request,
 //!   denied): they are mapped to [`crate::Error`] variants at once.
 //! * **Bounds:** at most [`ClientSettings::max_retries`] retries per request, with

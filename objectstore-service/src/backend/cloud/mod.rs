@@ -361,7 +361,7 @@ impl CloudBackend {
         };
         let options = GetOptions {
             range: Some(GetRange::Bounded(resolved.start..resolved.end + 1)),
-            if_match: version.e_tag,
+            if_match: self.precondition(version).e_tag,
             ..GetOptions::default()
         };
         let result = match self.store.get_opts(path, options).await {

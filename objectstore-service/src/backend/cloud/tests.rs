@@ -134,3 +134,112 @@ fn gcs_builder_accepts_a_config_and_rejects_invalid_ones() {
         );
     }
 }
+
+/// `InMemory`, except that it refuses open and suffix ranges, as some stores refuse range
+/// forms: the backend must fall back to a HEAD and an explicit range.
+#[derive(Debug)]
+struct RefusesOpenRanges(InMemory);
+
+impl std::fmt::Display for RefusesOpenRanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RefusesOpenRanges")
+    }
+}
+
+#[async_trait]
+impl ObjectStore for RefusesOpenRanges {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<object_store::PutResult> {
+        self.0.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: object_store::PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+        self.0.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        if matches!(
+            options.range,
+            Some(GetRange::Offset(_) | GetRange::Suffix(_))
+        ) {
+            return Err(object_store::Error::Generic {
+                store: "RefusesOpenRanges",
+                source: "open ranges are not supported".into(),
+            });
+        }
+        self.0.get_opts(location, options).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: futures::stream::BoxStream<'static, object_store::Result<Path>>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<Path>> {
+        self.0.delete_stream(locations)
+    }
+
+    fn list(
+        &self,
+        prefix: Option<&Path>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+        self.0.list(prefix)
+    }
+
+    async fn list_with_delimiter(
+        &self,
+        prefix: Option<&Path>,
+    ) -> object_store::Result<object_store::ListResult> {
+        self.0.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: object_store::CopyOptions,
+    ) -> object_store::Result<()> {
+        self.0.copy_opts(from, to, options).await
+    }
+}
+
+/// Refused ranges are resolved by the backend: 416 from the HEAD's size, satisfiable ones
+/// asked again as explicit ranges; the whole backend suite passes on such a store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_ranges_fall_back_to_explicit_ranges() {
+    let make = |clock: SharedClock| async move {
+        CloudBackend::with_store(
+            "refuses",
+            Arc::new(RefusesOpenRanges(InMemory::new())),
+            clock,
+        )
+    };
+    conformance::backend_suite(&make).await;
+    let b = make(ManualClock::new()).await;
+    let key = id("refused");
+    let m = stamped(ExpirationPolicy::Manual, b.clock.now());
+    b.put_object(&key, &m, crate::stream::single("0123456789"))
+        .await
+        .unwrap();
+    for (range, want) in [(ByteRange::Suffix(3), "789"), (ByteRange::From(8), "89")] {
+        let response = b.get_object(&key, Some(range)).await.unwrap();
+        let (_, resolved, bytes) = conformance::read_found(response).await;
+        assert_eq!(bytes, want.as_bytes(), "{range:?}");
+        assert_eq!(resolved.map(|r| r.total), Some(10));
+    }
+    let response = b.get_object(&key, Some(ByteRange::From(10))).await.unwrap();
+    assert!(
+        matches!(response, GetResponse::RangeNotSatisfiable(_)),
+        "{response:?}"
+    );
+}
