@@ -90,6 +90,7 @@ use crate::error::{Error, Result};
 use crate::expiry::{ExtendPlan, plan_extension, tti_bump};
 use crate::stream::PayloadStream;
 
+mod cleanup;
 mod codec;
 pub mod config;
 mod multipart;

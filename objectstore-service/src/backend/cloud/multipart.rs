@@ -47,7 +47,6 @@
 //! revision name, so this cannot happen there.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
@@ -65,7 +64,7 @@ use crate::error::{Error, Result};
 use crate::stream::PayloadStream;
 
 impl CloudBackend {
-    fn native(&self) -> Result<&Native> {
+    pub(super) fn native(&self) -> Result<&Native> {
         self.native.as_ref().ok_or(Error::Unsupported {
             backend: self.name,
             operation: "multipart uploads",
@@ -76,25 +75,28 @@ impl CloudBackend {
         Error::NotFound(format!("multipart upload {upload_id:?} of {id}"))
     }
 
-    /// The record of `upload_id`, which must belong to `id`.
-    async fn load_upload(&self, id: &ObjectId, upload_id: &str) -> Result<UploadRecord> {
+    /// The record of `upload_id`, if there is one.
+    pub(super) async fn read_upload_record(&self, upload_id: &str) -> Result<Option<UploadRecord>> {
         let path = codec::upload_record_path(upload_id)?;
         let bytes = match self.store.get(&path).await {
             Ok(result) => result
                 .bytes()
                 .await
                 .map_err(|e| self.fail("read a multipart upload", e))?,
-            Err(object_store::Error::NotFound { .. }) => {
-                return Err(Self::upload_not_found(id, upload_id));
-            }
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(self.fail("read a multipart upload", e)),
         };
-        let record: UploadRecord = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Internal(format!("upload record {path} is unreadable: {e}")))?;
-        if record.path != id.as_storage_path() {
-            return Err(Self::upload_not_found(id, upload_id));
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::Internal(format!("upload record {path} is unreadable: {e}")))
+    }
+
+    /// The record of `upload_id`, which must belong to `id`.
+    async fn load_upload(&self, id: &ObjectId, upload_id: &str) -> Result<UploadRecord> {
+        match self.read_upload_record(upload_id).await? {
+            Some(record) if record.path == id.as_storage_path() => Ok(record),
+            _ => Err(Self::upload_not_found(id, upload_id)),
         }
-        Ok(record)
     }
 
     /// Every entry below `dir`, with its path.
@@ -149,13 +151,20 @@ impl CloudBackend {
 
     /// Ends an upload's bookkeeping: the record first (the upload has ended), then the
     /// entries. Failures leave garbage only; they are logged.
-    async fn remove_bookkeeping(&self, upload_id: &str) {
+    pub(super) async fn remove_bookkeeping(&self, upload_id: &str) {
         let result = async {
             self.delete_all(vec![codec::upload_record_path(upload_id)?])
                 .await?;
-            let dir = codec::parts_dir(upload_id)?;
-            let paths = self.entries(&dir).await?.into_iter().map(|(_, p)| p);
-            self.delete_all(paths.collect()).await
+            // Everything below the upload, parsable or not.
+            let dir = codec::upload_dir(upload_id)?;
+            let paths: Vec<Path> = self
+                .store
+                .list(Some(&dir))
+                .map_ok(|meta| meta.location)
+                .try_collect()
+                .await
+                .map_err(|e| self.fail("list multipart bookkeeping", e))?;
+            self.delete_all(paths).await
         };
         if let Err(e) = result.await {
             tracing::warn!(
@@ -190,77 +199,8 @@ impl CloudBackend {
         Ok((chunks.into_iter().collect(), hex::encode(hash.finalize())))
     }
 
-    /// Removes uploads whose record is older than `age` (aborting them natively), and
-    /// leftover bookkeeping of ended uploads. Returns how many uploads were removed.
-    ///
-    /// Uploads are kept open indefinitely otherwise: call this periodically in standalone
-    /// deployments. (Behind the tiered layer its own deferred change records abort abandoned
-    /// uploads.)
-    pub async fn cleanup_abandoned_uploads(&self, age: Duration) -> Result<usize> {
-        let native = self.native()?;
-        let cutoff = self
-            .clock
-            .now()
-            .checked_sub(age)
-            .unwrap_or(SystemTime::UNIX_EPOCH);
-        let metas: Vec<_> = self
-            .store
-            .list(Some(&codec::uploads_root()))
-            .try_collect()
-            .await
-            .map_err(|e| self.fail("list multipart uploads", e))?;
-        let mut uploads: BTreeMap<String, (Option<SystemTime>, SystemTime)> = BTreeMap::new();
-        for meta in metas {
-            let parts: Vec<String> = meta
-                .location
-                .parts()
-                .map(|p| p.as_ref().to_owned())
-                .collect();
-            let Some(upload_id) = parts.get(2) else {
-                continue;
-            };
-            let modified = SystemTime::from(meta.last_modified);
-            let slot = uploads
-                .entry(upload_id.clone())
-                .or_insert((None, SystemTime::UNIX_EPOCH));
-            if parts.get(3).is_some_and(|p| p == "upload") && parts.len() == 4 {
-                slot.0 = Some(modified);
-            }
-            slot.1 = slot.1.max(modified);
-        }
-        let mut removed = 0;
-        for (upload_id, (record, newest)) in uploads {
-            match record {
-                Some(created) if created < cutoff => {
-                    let path = codec::upload_record_path(&upload_id)?;
-                    let record: UploadRecord = match self.store.get(&path).await {
-                        Ok(r) => match serde_json::from_slice(
-                            &r.bytes()
-                                .await
-                                .map_err(|e| self.fail("read a multipart upload", e))?,
-                        ) {
-                            Ok(record) => record,
-                            Err(_) => continue,
-                        },
-                        Err(_) => continue,
-                    };
-                    if let Some(object) = ObjectId::from_storage_path(&record.path) {
-                        self.abort_native(native, &object, &record).await?;
-                    }
-                    self.remove_bookkeeping(&upload_id).await;
-                    removed += 1;
-                }
-                None if newest < cutoff => {
-                    self.remove_bookkeeping(&upload_id).await;
-                    removed += 1;
-                }
-                _ => {}
-            }
-        }
-        Ok(removed)
-    }
-
-    async fn abort_native(
+    /// Aborts the store's upload behind `record` (nothing to do on Azure).
+    pub(super) async fn abort_native(
         &self,
         native: &Native,
         id: &ObjectId,

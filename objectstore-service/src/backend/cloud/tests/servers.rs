@@ -362,12 +362,23 @@ where
             .len(),
         1
     );
+    // Bookkeeping an ended upload left behind (a part entry without a record).
+    let orphan = codec::part_dir("orphan", 1).unwrap().join("0.1.x.y");
+    b.store.put(&orphan, PutPayload::new()).await.unwrap();
+    assert_eq!(b.cleanup_abandoned_uploads(hour).await.unwrap(), 0);
     // Two hours later (by the backend's clock; the store's own clock dates the upload).
     clock.advance(2 * hour);
-    assert_eq!(b.cleanup_abandoned_uploads(hour).await.unwrap(), 1);
+    assert_eq!(b.cleanup_abandoned_uploads(hour).await.unwrap(), 2);
     let gone = b.list_parts(&key, &upload, None, None).await;
     assert!(matches!(gone, Err(Error::NotFound(_))), "{gone:?}");
     assert!(conformance::read_object(&b, &key).await.is_none());
+    let left: Vec<_> = b
+        .store
+        .list(None)
+        .map(|m| m.unwrap().location)
+        .collect()
+        .await;
+    assert!(left.is_empty(), "bookkeeping left behind: {left:?}");
 }
 
 /// Ceph radosgw 16 compares the listed parts with the uploaded ones in lockstep from the
