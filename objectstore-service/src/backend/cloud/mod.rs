@@ -9,14 +9,14 @@
 //! timeouts, upload sizes). [`CloudBackend::with_store`] wraps any other `object_store`
 //! store, without multipart uploads.
 //!
-//! # Layout and encoding (see [`codec`] for the details and the disjointness proof)
+//! # Layout and encoding (module `codec` has the details and the disjointness proof)
 //!
 //! * An object is one blob named by its [`ObjectId::as_storage_path`] (below the configured
 //!   prefix). Its [`Metadata`] and a random *revision* token travel with the blob as one
 //!   user-metadata attribute, so a GET or HEAD is one request. The size is the blob's length.
 //! * Expiry records (`.objectstore/expiry/<path>`) hold deadlines moved after the write.
 //! * Multipart bookkeeping lives under `.objectstore/multipart/<upload id>/` (see
-//!   [`multipart`]).
+//!   module `multipart`).
 //!
 //! # Operations
 //!
