@@ -116,6 +116,20 @@ const READERS: usize = 4;
 /// Write requests that may wait for the writer thread before senders wait too.
 const QUEUE: usize = 4096;
 
+/// What the writer thread has done since the store was opened: for metrics and benchmarks.
+///
+/// `jobs / commits` is the average group size; `commit_time / commits` the average time of
+/// one `COMMIT`, which is dominated by the WAL fsync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriterStats {
+    /// Transactions committed (or attempted).
+    pub commits: u64,
+    /// Write requests in those transactions.
+    pub jobs: u64,
+    /// Total time spent in `COMMIT`.
+    pub commit_time: Duration,
+}
+
 /// The embedded SQLite backend. Cheap to clone; clones share the store. See the module docs.
 #[derive(Clone)]
 pub struct EmbeddedBackend {
@@ -129,6 +143,7 @@ struct Inner {
     /// `None` only while dropping.
     sender: Option<mpsc::Sender<Message>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    counters: Arc<writer::Counters>,
     /// Held (locked) for the lifetime of the backend; dropped after the writer stopped.
     _lock: File,
 }
@@ -225,9 +240,11 @@ impl EmbeddedBackend {
         let readers = ReaderPool::open(&db_path, READERS)?;
 
         let (sender, receiver) = mpsc::channel(QUEUE);
+        let counters = Arc::new(writer::Counters::default());
+        let writer_counters = Arc::clone(&counters);
         let writer = std::thread::Builder::new()
             .name("objectstore-embedded-writer".into())
-            .spawn(move || writer::run(conn, receiver))
+            .spawn(move || writer::run(conn, receiver, &writer_counters))
             .map_err(io_error("start its writer thread"))?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -236,6 +253,7 @@ impl EmbeddedBackend {
                 readers,
                 sender: Some(sender),
                 writer: Mutex::new(Some(writer)),
+                counters,
                 _lock: lock,
             }),
         })
@@ -244,6 +262,11 @@ impl EmbeddedBackend {
     /// The store's directory.
     pub fn dir(&self) -> &Path {
         &self.inner.dir
+    }
+
+    /// What the writer thread has done so far.
+    pub fn writer_stats(&self) -> WriterStats {
+        self.inner.counters.snapshot()
     }
 
     fn sender(&self, operation: &'static str) -> Result<&mpsc::Sender<Message>> {

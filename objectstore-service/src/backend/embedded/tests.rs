@@ -526,9 +526,13 @@ fn a_failing_job_does_not_abort_its_group() {
         replies.push(reply);
     }
     tx.try_send(Message::Shutdown).unwrap();
-    std::thread::spawn(move || writer::run(conn, rx))
+    let counters = Arc::new(writer::Counters::default());
+    let stats = Arc::clone(&counters);
+    std::thread::spawn(move || writer::run(conn, rx, &counters))
         .join()
         .unwrap();
+    // One transaction for all five jobs.
+    assert_eq!((stats.snapshot().commits, stats.snapshot().jobs), (1, 5));
     let results: Vec<_> = replies
         .into_iter()
         .map(|r| r.blocking_recv().unwrap().is_ok())
