@@ -1,0 +1,183 @@
+//! [`LongTermBackend`] for [`MemoryBackend`]: multipart uploads kept in memory.
+//!
+//! Parts are read completely before the state lock is taken; `complete_multipart` validates
+//! the listed parts (strictly ascending, uploaded, matching ETag) and then assembles and
+//! stores the object and ends the upload in one locked step, so readers see the old object
+//! or the whole new one.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use bytes::BytesMut;
+use objectstore_types::{Metadata, ObjectId};
+
+use super::{MemoryBackend, Part, Row, Stored, Upload, etag, read_body, sized};
+use crate::backend::{CompleteRejection, CompletedPart, LongTermBackend, PartInfo, PartsPage};
+use crate::error::{Error, Result};
+use crate::stream::PayloadStream;
+
+#[async_trait]
+impl LongTermBackend for MemoryBackend {
+    async fn initiate_multipart(&self, id: &ObjectId, metadata: &Metadata) -> Result<String> {
+        let upload_id = uuid::Uuid::now_v7().simple().to_string();
+        let upload = Upload {
+            id: id.clone(),
+            metadata: metadata.clone(),
+            parts: BTreeMap::new(),
+        };
+        self.lock().uploads.insert(upload_id.clone(), upload);
+        Ok(upload_id)
+    }
+
+    async fn upload_part(
+        &self,
+        id: &ObjectId,
+        upload_id: &str,
+        part_number: u32,
+        content_length: u64,
+        body: PayloadStream,
+    ) -> Result<String> {
+        if part_number == 0 {
+            return Err(Error::InvalidRequest("part numbers start at 1".into()));
+        }
+        self.check_upload(id, upload_id)?;
+        let bytes = read_body(body, Some(content_length)).await?;
+        let etag = etag(&bytes);
+        let now = self.clock.now();
+        let mut state = self.lock();
+        // The upload may have been aborted or completed while the body streamed.
+        let upload = match state.uploads.get_mut(upload_id) {
+            Some(u) if u.id == *id => u,
+            _ => return Err(Self::upload_not_found(id, upload_id)),
+        };
+        let part = Part {
+            bytes,
+            etag: etag.clone(),
+            last_modified: now,
+        };
+        upload.parts.insert(part_number, part);
+        Ok(etag)
+    }
+
+    async fn list_parts(
+        &self,
+        id: &ObjectId,
+        upload_id: &str,
+        max_parts: Option<u32>,
+        marker: Option<u32>,
+    ) -> Result<PartsPage> {
+        if max_parts == Some(0) {
+            return Err(Error::InvalidRequest("max_parts must be at least 1".into()));
+        }
+        let state = self.lock();
+        let upload = match state.uploads.get(upload_id) {
+            Some(u) if u.id == *id => u,
+            _ => return Err(Self::upload_not_found(id, upload_id)),
+        };
+        let max = max_parts.map_or(usize::MAX, |n| n as usize);
+        let mut remaining = upload
+            .parts
+            .iter()
+            .filter(|(n, _)| marker.is_none_or(|m| **n > m));
+        let parts: Vec<PartInfo> = remaining
+            .by_ref()
+            .take(max)
+            .map(|(n, p)| PartInfo {
+                part_number: *n,
+                etag: p.etag.clone(),
+                last_modified: p.last_modified,
+                size: p.bytes.len() as u64,
+            })
+            .collect();
+        let next_marker = match (remaining.next(), parts.last()) {
+            (Some(_), Some(last)) => Some(last.part_number),
+            _ => None,
+        };
+        Ok(PartsPage { parts, next_marker })
+    }
+
+    async fn abort_multipart(&self, id: &ObjectId, upload_id: &str) -> Result<()> {
+        let mut state = self.lock();
+        if state.uploads.get(upload_id).is_some_and(|u| u.id == *id) {
+            state.uploads.remove(upload_id);
+        }
+        Ok(())
+    }
+
+    async fn complete_multipart(
+        &self,
+        id: &ObjectId,
+        upload_id: &str,
+        parts: &[CompletedPart],
+    ) -> Result<Option<CompleteRejection>> {
+        let mut state = self.lock();
+        let upload = match state.uploads.get(upload_id) {
+            Some(u) if u.id == *id => u,
+            _ => return Err(Self::upload_not_found(id, upload_id)),
+        };
+        if let Some(rejection) = check_parts(upload, parts) {
+            return Ok(Some(rejection));
+        }
+        let mut assembled = BytesMut::new();
+        for p in parts {
+            if let Some(part) = upload.parts.get(&p.part_number) {
+                assembled.extend_from_slice(&part.bytes);
+            }
+        }
+        let value = Stored::Object(sized(&upload.metadata, assembled.len()), assembled.freeze());
+        state.uploads.remove(upload_id);
+        state.rows.insert(
+            id.as_storage_path(),
+            Row {
+                id: id.clone(),
+                value,
+            },
+        );
+        Ok(None)
+    }
+}
+
+/// Why `parts` cannot complete `upload`, if they cannot.
+fn check_parts(upload: &Upload, parts: &[CompletedPart]) -> Option<CompleteRejection> {
+    let reject = |code: &str, message: String| {
+        Some(CompleteRejection {
+            code: code.into(),
+            message,
+        })
+    };
+    if parts.is_empty() {
+        return reject("InvalidPart", "at least one part is required".into());
+    }
+    let mut previous = 0;
+    for p in parts {
+        if p.part_number <= previous {
+            return reject(
+                "InvalidPartOrder",
+                format!(
+                    "parts must be listed in strictly ascending order; part {} follows part {previous}",
+                    p.part_number
+                ),
+            );
+        }
+        previous = p.part_number;
+        match upload.parts.get(&p.part_number) {
+            None => {
+                return reject(
+                    "InvalidPart",
+                    format!("part {} was not uploaded", p.part_number),
+                );
+            }
+            Some(stored) if stored.etag != p.etag => {
+                return reject(
+                    "InvalidPart",
+                    format!(
+                        "etag mismatch for part {}: expected {}, got {}",
+                        p.part_number, stored.etag, p.etag
+                    ),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    None
+}
