@@ -55,7 +55,9 @@
 //!   methods a tombstone reads as absent (a standalone store never writes any).
 //! * TTI: a read that makes a bump due (see [`crate::expiry::tti_bump`]) queues a
 //!   best-effort, conditional update (applied only if the metadata is still the one that was
-//!   read) and does not wait for it; if the writer's queue is full the bump is skipped.
+//!   read) and does not wait for its fsync; until it is committed, later reads see the bump
+//!   through an in-memory overlay (`tti` module). If the writer's queue is full the bump is
+//!   skipped.
 //! * Extensions and every conditional write run read-and-write inside one writer job, so they
 //!   are atomic by construction; [`ExtendOutcome::Conflict`] therefore never happens here.
 //! * Sizes: [`Backend::put_object`] buffers the body and refuses more than
@@ -77,7 +79,7 @@ use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use objectstore_types::range::ByteRange;
-use objectstore_types::{Metadata, ObjectId};
+use objectstore_types::{ExpirationPolicy, Metadata, ObjectId};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
@@ -87,7 +89,6 @@ use crate::backend::{
 };
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
-use crate::expiry::tti_bump;
 use crate::stream::{self, PayloadStream};
 
 mod reader;
@@ -95,10 +96,12 @@ mod schema;
 mod sql;
 #[cfg(test)]
 mod tests;
+mod tti;
 mod writer;
 
 use reader::ReaderPool;
 use sql::Stored;
+use tti::PendingBumps;
 use writer::{Message, Pending};
 
 /// The backend's name in logs and errors.
@@ -144,6 +147,7 @@ struct Inner {
     sender: Option<mpsc::Sender<Message>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     counters: Arc<writer::Counters>,
+    bumps: Arc<PendingBumps>,
     /// Held (locked) for the lifetime of the backend; dropped after the writer stopped.
     _lock: File,
 }
@@ -254,6 +258,7 @@ impl EmbeddedBackend {
                 sender: Some(sender),
                 writer: Mutex::new(Some(writer)),
                 counters,
+                bumps: Arc::default(),
                 _lock: lock,
             }),
         })
@@ -281,7 +286,7 @@ impl EmbeddedBackend {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let (reply, response) = oneshot::channel();
-        let job = Box::new(Pending::new(operation, f, Some(reply)));
+        let job = Box::new(Pending::new(operation, f, reply));
         self.sender(operation)?
             .send(Message::Job(job))
             .await
@@ -298,30 +303,6 @@ impl EmbeddedBackend {
         self.inner.readers.run(operation, f).await
     }
 
-    /// Queues a best-effort TTI bump of an object read with `metadata` (stored as `json`).
-    fn bump_tti(&self, path: String, metadata: &Metadata, json: &str, now: SystemTime) {
-        const OPERATION: &str = "bump a TTI deadline";
-        let Some(deadline) = tti_bump(metadata, now) else {
-            return;
-        };
-        let mut updated = metadata.clone();
-        updated.time_expires = Some(deadline);
-        let expected = json.to_owned();
-        let job = Pending::new(
-            OPERATION,
-            move |conn: &Connection| {
-                sql::update_metadata(conn, &path, &updated, Some(&expected)).map(drop)
-            },
-            None,
-        );
-        let queued = self
-            .sender(OPERATION)
-            .is_ok_and(|s| s.try_send(Message::Job(Box::new(job))).is_ok());
-        if !queued {
-            tracing::debug!("skipped a TTI bump: the embedded writer is busy or stopped");
-        }
-    }
-
     /// Reads a row, hides an expired inline object and bumps TTI for a live one.
     async fn load(&self, id: &ObjectId, with_payload: bool) -> Result<Option<Stored>> {
         let path = id.as_storage_path();
@@ -333,14 +314,25 @@ impl EmbeddedBackend {
             })
             .await?;
         match row {
-            Some(Stored::Object { metadata, .. }) if metadata.is_expired(now) => Ok(None),
             Some(Stored::Object {
-                ref metadata,
-                ref json,
-                ..
+                metadata,
+                json,
+                payload,
             }) => {
-                self.bump_tti(path, metadata, json, now);
-                Ok(row)
+                let bumps = &self.inner.bumps;
+                let metadata = match metadata.expiration_policy {
+                    ExpirationPolicy::TimeToIdle(_) => bumps.current(&path, metadata, &json),
+                    _ => metadata,
+                };
+                if metadata.is_expired(now) {
+                    return Ok(None);
+                }
+                bumps.bump(self.inner.sender.as_ref(), &path, &metadata, &json, now);
+                Ok(Some(Stored::Object {
+                    metadata,
+                    json,
+                    payload,
+                }))
             }
             other => Ok(other),
         }

@@ -354,14 +354,31 @@ async fn tti_reads_bump_the_deadline_in_the_background() {
     // Due: the response shows the deadline before the access.
     let (seen, _) = body(b.get_object(&id("k"), None).await.unwrap()).await;
     assert_eq!(seen, m);
-    // `join` runs every queued job, including the bump, before stopping the writer.
-    b.join().await;
-    let stored = b.get_metadata(&id("k")).await.unwrap().unwrap();
+    // The next read sees the bump at once, whether it is committed or still pending.
     let expected = time::ceil_to_second(clock.now()) + Duration::from_secs(400);
-    assert_eq!(stored.time_expires, Some(expected));
+    let next = b.get_metadata(&id("k")).await.unwrap().unwrap();
+    assert_eq!(next.time_expires, Some(expected));
+    // A bump never shows through on a replaced object.
+    let tti = ExpirationPolicy::TimeToIdle(Duration::from_secs(1000));
+    let mut replaced = metadata(tti, clock.now());
+    replaced.size = Some(1);
+    put(&b, "k", &replaced, b"y").await;
+    assert_eq!(
+        b.get_metadata(&id("k")).await.unwrap(),
+        Some(replaced.clone())
+    );
+    // `join` runs every queued job, including a bump, before stopping the writer.
+    clock.advance(Duration::from_secs(300));
+    assert_eq!(b.get_metadata(&id("k")).await.unwrap(), Some(replaced));
+    b.join().await;
     // After join, writes fail cleanly.
     let err = b.delete_object(&id("k")).await.unwrap_err();
     assert!(matches!(err, Error::Backend { .. }), "{err:?}");
+    drop(b);
+    let b = EmbeddedBackend::open(dir.path(), clock.clone()).unwrap();
+    let stored = b.get_metadata(&id("k")).await.unwrap().unwrap();
+    let expected = time::ceil_to_second(clock.now()) + Duration::from_secs(1000);
+    assert_eq!(stored.time_expires, Some(expected));
 }
 
 #[tokio::test]
@@ -499,10 +516,7 @@ fn job(key: &'static str, outcome: fn() -> Result<()>) -> (Message, oneshot::Rec
         sql::put_object(c, key, &m, b"x")?;
         outcome()
     };
-    (
-        Message::Job(Box::new(Pending::new("test", op, Some(tx)))),
-        rx,
-    )
+    (Message::Job(Box::new(Pending::new("test", op, tx))), rx)
 }
 
 #[test]
@@ -558,4 +572,30 @@ fn open_refuses_a_newer_schema() {
     drop(conn);
     let err = EmbeddedBackend::open(dir.path(), Arc::new(crate::clock::SystemClock)).unwrap_err();
     assert!(err.to_string().contains("schema version 99"), "{err}");
+}
+
+/// A factory handing out a fresh store (its own directory) per conformance check.
+fn fresh_stores(
+    root: &Path,
+) -> impl Fn(crate::clock::SharedClock) -> std::future::Ready<EmbeddedBackend> + '_ {
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    move |clock| {
+        let dir = root.join(
+            n.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                .to_string(),
+        );
+        std::future::ready(EmbeddedBackend::open(&dir, clock).unwrap())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_backend_suite() {
+    let root = tempfile::tempdir().unwrap();
+    crate::conformance::backend_suite(&fresh_stores(root.path())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_high_volume_suite() {
+    let root = tempfile::tempdir().unwrap();
+    crate::conformance::high_volume_suite(&fresh_stores(root.path())).await;
 }

@@ -90,13 +90,12 @@ pub(super) trait Job: Send {
     fn finish(self: Box<Self>, commit: Result<(), &Error>);
 }
 
-/// A job computing a `T` with a closure; replies through a oneshot (or not at all, for
-/// best-effort jobs).
+/// A job computing a `T` with a closure; replies through a oneshot.
 pub(super) struct Pending<T, F> {
     operation: &'static str,
     op: Option<F>,
     outcome: Option<Result<T>>,
-    reply: Option<oneshot::Sender<Result<T>>>,
+    reply: oneshot::Sender<Result<T>>,
 }
 
 impl<T, F> Pending<T, F>
@@ -104,12 +103,8 @@ where
     T: Send + 'static,
     F: FnOnce(&Connection) -> Result<T> + Send + 'static,
 {
-    /// A job that replies on `reply` (`None`: fire and forget).
-    pub(super) fn new(
-        operation: &'static str,
-        op: F,
-        reply: Option<oneshot::Sender<Result<T>>>,
-    ) -> Self {
+    /// A job that replies on `reply`.
+    pub(super) fn new(operation: &'static str, op: F, reply: oneshot::Sender<Result<T>>) -> Self {
         Self {
             operation,
             op: Some(op),
@@ -140,9 +135,6 @@ where
     }
 
     fn finish(self: Box<Self>, commit: Result<(), &Error>) {
-        let Some(reply) = self.reply else {
-            return;
-        };
         let result = match (self.outcome, commit) {
             (Some(Err(e)), _) => Err(e),
             (Some(Ok(v)), Ok(())) => Ok(v),
@@ -153,7 +145,7 @@ where
             ))),
         };
         // The requester may have gone away; the write stands regardless.
-        let _ = reply.send(result);
+        let _ = self.reply.send(result);
     }
 }
 
