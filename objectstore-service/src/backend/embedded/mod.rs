@@ -1,13 +1,14 @@
 //! The embedded high-volume backend: SQLite in WAL mode with group commit, the default for
 //! a single machine.
 //!
-//! [`EmbeddedBackend`] implements [`Backend`] and [`HighVolumeBackend`] on one SQLite file
-//! (`objectstore.sqlite3`) in its directory. Inline objects, redirect tombstones, the tiered
+//! [`EmbeddedBackend`] implements [`Backend`] and [`crate::backend::HighVolumeBackend`] on
+//! one SQLite file (`objectstore.sqlite3`) in its directory. Inline objects, redirect tombstones, the tiered
 //! layer's change log and instance leases share that file, so a change-log record and the
 //! data it protects live in one durability domain.
 //!
 //! # Structure
 //!
+//! * `high_volume`: the [`crate::backend::HighVolumeBackend`] impl.
 //! * `writer`: one dedicated thread owns the only write connection. Every mutation is a job
 //!   sent to it; it applies all queued jobs in one transaction, each inside a savepoint, and
 //!   commits once: **group commit**, one fsync for many writes. The numbered protocol, with
@@ -44,9 +45,8 @@
 //!
 //! [`EmbeddedBackend::open`] takes an exclusive lock on `LOCK` in the directory for the
 //! lifetime of the backend (retrying for a moment, see `lock_exclusively`), so exactly one
-//! process uses the store:
-//! [`HighVolumeBackend::is_exclusive`] is true and start-up recovery may take over every
-//! record.
+//! process uses the store: [`is_exclusive`](crate::backend::HighVolumeBackend::is_exclusive)
+//! is true and start-up recovery may take over every record.
 //!
 //! # Semantics worth knowing
 //!
@@ -83,14 +83,12 @@ use objectstore_types::{ExpirationPolicy, Metadata, ObjectId};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::backend::{
-    Backend, ChangeRecord, ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, GetResponse,
-    HighVolumeBackend, TieredGet, TieredMetadata, TieredWrite, Tombstone,
-};
+use crate::backend::{Backend, ExpiryTarget, ExtendOutcome, GetResponse};
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
 use crate::stream::{self, PayloadStream};
 
+mod high_volume;
 mod reader;
 mod schema;
 mod sql;
@@ -456,147 +454,5 @@ impl Backend for EmbeddedBackend {
                 _ => tracing::error!("the embedded store's writer thread panicked"),
             }
         }
-    }
-}
-
-#[async_trait]
-impl HighVolumeBackend for EmbeddedBackend {
-    async fn put_non_tombstone(
-        &self,
-        id: &ObjectId,
-        metadata: &Metadata,
-        payload: Bytes,
-    ) -> Result<Option<Tombstone>> {
-        let metadata = with_size(metadata, payload.len());
-        let path = id.as_storage_path();
-        self.write("write an object", move |c| {
-            sql::put_non_tombstone(c, &path, &metadata, &payload)
-        })
-        .await
-    }
-
-    async fn get_tiered(&self, id: &ObjectId, range: Option<ByteRange>) -> Result<TieredGet> {
-        Ok(match self.load(id, true).await? {
-            None => TieredGet::NotFound,
-            Some(Stored::Object {
-                metadata, payload, ..
-            }) => TieredGet::Object(respond(metadata, payload.unwrap_or_default(), range)),
-            Some(Stored::Tombstone(t)) => TieredGet::Tombstone(t),
-        })
-    }
-
-    async fn get_tiered_metadata(&self, id: &ObjectId) -> Result<TieredMetadata> {
-        Ok(match self.load(id, false).await? {
-            None => TieredMetadata::NotFound,
-            Some(Stored::Object { metadata, .. }) => TieredMetadata::Object(metadata),
-            Some(Stored::Tombstone(t)) => TieredMetadata::Tombstone(t),
-        })
-    }
-
-    async fn delete_non_tombstone(&self, id: &ObjectId) -> Result<Option<Tombstone>> {
-        let path = id.as_storage_path();
-        self.write("delete an object", move |c| {
-            sql::delete_non_tombstone(c, &path)
-        })
-        .await
-    }
-
-    async fn compare_and_write(
-        &self,
-        id: &ObjectId,
-        current: Option<&ObjectId>,
-        write: TieredWrite,
-    ) -> Result<bool> {
-        let path = id.as_storage_path();
-        let current = current.map(ObjectId::as_storage_path);
-        let write = match write {
-            TieredWrite::Object(metadata, payload) => {
-                TieredWrite::Object(with_size(&metadata, payload.len()), payload)
-            }
-            other => other,
-        };
-        self.write("compare and write", move |c| {
-            sql::compare_and_write(c, &path, current.as_deref(), &write)
-        })
-        .await
-    }
-
-    async fn delete_if_expired(&self, id: &ObjectId, now: SystemTime) -> Result<Option<Tombstone>> {
-        let path = id.as_storage_path();
-        self.write("delete an expired object", move |c| {
-            sql::delete_if_expired(c, &path, now)
-        })
-        .await
-    }
-
-    async fn scan_expired(
-        &self,
-        now: SystemTime,
-        after: Option<&ExpiryCursor>,
-        limit: usize,
-    ) -> Result<Vec<ExpiredRow>> {
-        let after = after.cloned();
-        self.read("scan expired rows", move |c| {
-            sql::scan_expired(c, now, after.as_ref(), limit)
-        })
-        .await
-    }
-
-    async fn log_append(&self, record: &ChangeRecord) -> Result<()> {
-        let record = record.clone();
-        self.write("append to the change log", move |c| {
-            sql::log_append(c, &record)
-        })
-        .await
-    }
-
-    async fn log_get(&self, change_id: &uuid::Uuid) -> Result<Option<ChangeRecord>> {
-        let change_id = *change_id;
-        self.read("read the change log", move |c| sql::log_get(c, &change_id))
-            .await
-    }
-
-    async fn log_remove(&self, change_id: &uuid::Uuid) -> Result<()> {
-        let change_id = *change_id;
-        self.write("remove from the change log", move |c| {
-            sql::log_remove(c, &change_id)
-        })
-        .await
-    }
-
-    async fn log_claim(
-        &self,
-        claimant: &str,
-        now: SystemTime,
-        ignore_leases: bool,
-        limit: usize,
-    ) -> Result<Vec<ChangeRecord>> {
-        let claimant = claimant.to_owned();
-        self.write("claim change-log records", move |c| {
-            sql::log_claim(c, &claimant, now, ignore_leases, limit)
-        })
-        .await
-    }
-
-    async fn log_len(&self) -> Result<u64> {
-        self.read("count the change log", sql::log_len).await
-    }
-
-    async fn lease_renew(&self, instance: &str, until: SystemTime) -> Result<()> {
-        let instance = instance.to_owned();
-        self.write("renew a lease", move |c| {
-            sql::lease_renew(c, &instance, until)
-        })
-        .await
-    }
-
-    async fn lease_release(&self, instance: &str) -> Result<()> {
-        let instance = instance.to_owned();
-        self.write("release a lease", move |c| sql::lease_release(c, &instance))
-            .await
-    }
-
-    fn is_exclusive(&self) -> bool {
-        true
     }
 }

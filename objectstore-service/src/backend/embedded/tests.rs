@@ -1,23 +1,25 @@
 //! Tests of the embedded backend: persistence, locking, atomicity of conditional writes,
-//! the group-commit savepoints, expiry and the change log. The crash test lives in
-//! `tests/durability.rs`.
+//! expiry, TTI and the change log. In `tests/`: the SIGKILL crash test (`durability`), the
+//! group commit's savepoints (`writer`) and the shared conformance suites (`conformance`).
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use futures::StreamExt;
 use objectstore_types::{ExpirationPolicy, Metadata, ObjectContext, ObjectId, ObjectKey};
 use objectstore_types::{Scopes, Usecase, range::ByteRange, time};
-use rusqlite::Connection;
-use tokio::sync::{mpsc, oneshot};
 
-use super::writer::{self, Message, Pending};
 use super::*;
-use crate::backend::{ChangeRecord, ExpiryTarget, ExtendOutcome, TieredWrite, Tombstone};
+use crate::backend::{
+    ChangeRecord, ExpiryTarget, ExtendOutcome, HighVolumeBackend, TieredGet, TieredMetadata,
+    TieredWrite, Tombstone,
+};
 use crate::clock::{Clock, ManualClock, system};
 use crate::stream;
 
+mod conformance;
 mod durability;
+mod writer;
 
 fn id(key: &str) -> ObjectId {
     ObjectId::new(
@@ -506,96 +508,4 @@ async fn change_log_claims_respect_leases_and_deferral() {
     b.log_remove(&live.change_id).await.unwrap();
     assert_eq!(b.log_len().await.unwrap(), 2);
     assert_eq!(b.log_get(&live.change_id).await.unwrap(), None);
-}
-
-/// A job that writes a row, then fails or panics.
-fn job(key: &'static str, outcome: fn() -> Result<()>) -> (Message, oneshot::Receiver<Result<()>>) {
-    let (tx, rx) = oneshot::channel();
-    let m = Metadata::default();
-    let op = move |c: &Connection| {
-        sql::put_object(c, key, &m, b"x")?;
-        outcome()
-    };
-    (Message::Job(Box::new(Pending::new("test", op, tx))), rx)
-}
-
-#[test]
-fn a_failing_job_does_not_abort_its_group() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db");
-    let mut conn = schema::open_writer(&path).unwrap();
-    schema::migrate(&mut conn).unwrap();
-    let (tx, rx) = mpsc::channel(16);
-    let jobs = [
-        job("a", || Ok(())),
-        job("b", || Err(Error::Internal("boom".into()))),
-        job("c", || Ok(())),
-        job("d", || panic!("job panics on purpose")),
-        job("e", || Ok(())),
-    ];
-    let mut replies = Vec::new();
-    // Everything is queued before the writer starts, so it all lands in one group.
-    for (message, reply) in jobs {
-        tx.try_send(message).unwrap();
-        replies.push(reply);
-    }
-    tx.try_send(Message::Shutdown).unwrap();
-    let counters = Arc::new(writer::Counters::default());
-    let stats = Arc::clone(&counters);
-    std::thread::spawn(move || writer::run(conn, rx, &counters))
-        .join()
-        .unwrap();
-    // One transaction for all five jobs.
-    assert_eq!((stats.snapshot().commits, stats.snapshot().jobs), (1, 5));
-    let results: Vec<_> = replies
-        .into_iter()
-        .map(|r| r.blocking_recv().unwrap().is_ok())
-        .collect();
-    assert_eq!(results, [true, false, true, false, true]);
-    let reader = schema::open_reader(&path).unwrap();
-    let mut keys: Vec<String> = reader
-        .prepare("SELECT path FROM objects ORDER BY path")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
-        .unwrap();
-    keys.sort();
-    assert_eq!(keys, ["a", "c", "e"]);
-}
-
-#[test]
-fn open_refuses_a_newer_schema() {
-    let dir = tempfile::tempdir().unwrap();
-    let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
-    conn.pragma_update(None, "user_version", 99).unwrap();
-    drop(conn);
-    let err = EmbeddedBackend::open(dir.path(), Arc::new(crate::clock::SystemClock)).unwrap_err();
-    assert!(err.to_string().contains("schema version 99"), "{err}");
-}
-
-/// A factory handing out a fresh store (its own directory) per conformance check.
-fn fresh_stores(
-    root: &Path,
-) -> impl Fn(crate::clock::SharedClock) -> std::future::Ready<EmbeddedBackend> + '_ {
-    let n = std::sync::atomic::AtomicUsize::new(0);
-    move |clock| {
-        let dir = root.join(
-            n.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                .to_string(),
-        );
-        std::future::ready(EmbeddedBackend::open(&dir, clock).unwrap())
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conformance_backend_suite() {
-    let root = tempfile::tempdir().unwrap();
-    crate::conformance::backend_suite(&fresh_stores(root.path())).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conformance_high_volume_suite() {
-    let root = tempfile::tempdir().unwrap();
-    crate::conformance::high_volume_suite(&fresh_stores(root.path())).await;
 }
