@@ -79,7 +79,7 @@ use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use objectstore_types::range::ByteRange;
-use objectstore_types::{ExpirationPolicy, Metadata, ObjectId};
+use objectstore_types::{Metadata, ObjectId};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
@@ -305,6 +305,9 @@ impl EmbeddedBackend {
     async fn load(&self, id: &ObjectId, with_payload: bool) -> Result<Option<Stored>> {
         let path = id.as_storage_path();
         let now = self.inner.clock.now();
+        // Before the read, so that a bump committed (and settled) in between is seen in the row.
+        let bumps = &self.inner.bumps;
+        let pending = bumps.snapshot(&path);
         let read_path = path.clone();
         let row = self
             .read("read an object", move |c| {
@@ -317,10 +320,9 @@ impl EmbeddedBackend {
                 json,
                 payload,
             }) => {
-                let bumps = &self.inner.bumps;
-                let metadata = match metadata.expiration_policy {
-                    ExpirationPolicy::TimeToIdle(_) => bumps.current(&path, metadata, &json),
-                    _ => metadata,
+                let metadata = match pending {
+                    Some(p) => p.current(metadata, &json),
+                    None => metadata,
                 };
                 if metadata.is_expired(now) {
                     return Ok(None);
@@ -431,8 +433,9 @@ impl Backend for EmbeddedBackend {
         now: SystemTime,
     ) -> Result<ExtendOutcome> {
         let path = id.as_storage_path();
+        let clock_now = self.inner.clock.now();
         self.write("extend an expiry", move |c| {
-            sql::extend_expiry(c, &path, target, now)
+            sql::extend_expiry(c, &path, target, now, clock_now)
         })
         .await
     }

@@ -11,6 +11,10 @@
 //!   bumping read saw (`expected`). Readers substitute the bumped metadata only while the row
 //!   still holds that state, i.e. before the bump is committed; once it is committed (or the
 //!   row was overwritten or deleted) the entry no longer matches and is ignored.
+//! * Reads are monotonic: a reader takes its [`PendingBumps::snapshot`] *before* reading the
+//!   row. An entry is settled only after its commit, so a reader that no longer finds the
+//!   entry reads the committed bump, and a reader that found it reads either the old state
+//!   (and substitutes the bump) or the bumped one.
 //! * The job writes conditionally on the same `expected` state, so a bump never touches an
 //!   object that was replaced after the read; it never shortens a deadline because
 //!   [`crate::expiry::tti_bump`] only moves forward from the state it saw.
@@ -22,7 +26,7 @@
 //!   a crash loses an uncommitted bump, like any unacknowledged write.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
@@ -40,11 +44,14 @@ use super::writer::{Job, Message};
 #[derive(Debug, Default)]
 pub(super) struct PendingBumps {
     entries: Mutex<HashMap<String, Pending>>,
+    /// `entries.len()`, readable without the lock (most reads find no pending bump).
+    len: AtomicUsize,
     next_seq: AtomicU64,
 }
 
-#[derive(Debug)]
-struct Pending {
+/// One pending bump.
+#[derive(Debug, Clone)]
+pub(super) struct Pending {
     seq: u64,
     /// The metadata column the bumping read saw.
     expected: String,
@@ -57,13 +64,12 @@ impl PendingBumps {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The current metadata of a TTI object whose row holds `json`: the pending bump's, if
-    /// one is queued for exactly this state, else `metadata` itself.
-    pub(super) fn current(&self, path: &str, metadata: Metadata, json: &str) -> Metadata {
-        match self.lock().get(path) {
-            Some(p) if p.expected == json => p.bumped.clone(),
-            _ => metadata,
+    /// The bump pending for `path`, if any. Take it before reading the row.
+    pub(super) fn snapshot(&self, path: &str) -> Option<Pending> {
+        if self.len.load(Ordering::SeqCst) == 0 {
+            return None;
         }
+        self.lock().get(path).cloned()
     }
 
     /// Queues a bump of the row at `path` (holding `json`, read as `metadata` at `now`) if
@@ -96,6 +102,7 @@ impl PendingBumps {
                 bumped: bumped.clone(),
             };
             entries.insert(path.to_owned(), pending);
+            self.len.store(entries.len(), Ordering::SeqCst);
         }
         let job = BumpJob {
             pending: Arc::clone(self),
@@ -115,6 +122,19 @@ impl PendingBumps {
         let mut entries = self.lock();
         if entries.get(path).is_some_and(|p| p.seq == seq) {
             entries.remove(path);
+            self.len.store(entries.len(), Ordering::SeqCst);
+        }
+    }
+}
+
+impl Pending {
+    /// The current metadata of an object whose row holds `json` (read as `metadata`): the
+    /// bumped one if this bump is still pending for exactly that state.
+    pub(super) fn current(self, metadata: Metadata, json: &str) -> Metadata {
+        if self.expected == json {
+            self.bumped
+        } else {
+            metadata
         }
     }
 }
