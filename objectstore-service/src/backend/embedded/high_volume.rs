@@ -28,7 +28,7 @@ impl HighVolumeBackend for EmbeddedBackend {
     ) -> Result<Option<Tombstone>> {
         let metadata = with_size(metadata, payload.len());
         let path = id.as_storage_path();
-        self.write("write an object", move |c| {
+        self.write_weighted("write an object", payload.len(), move |c| {
             sql::put_non_tombstone(c, &path, &metadata, &payload)
         })
         .await
@@ -68,13 +68,17 @@ impl HighVolumeBackend for EmbeddedBackend {
     ) -> Result<bool> {
         let path = id.as_storage_path();
         let current = current.map(ObjectId::as_storage_path);
-        let write = match write {
+        let (write, weight) = match write {
             TieredWrite::Object(metadata, payload) => {
-                TieredWrite::Object(with_size(&metadata, payload.len()), payload)
+                let weight = payload.len();
+                (
+                    TieredWrite::Object(with_size(&metadata, weight), payload),
+                    weight,
+                )
             }
-            other => other,
+            other => (other, 0),
         };
-        self.write("compare and write", move |c| {
+        self.write_weighted("compare and write", weight, move |c| {
             sql::compare_and_write(c, &path, current.as_deref(), &write)
         })
         .await

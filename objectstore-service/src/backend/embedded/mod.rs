@@ -64,8 +64,11 @@
 //!   [`MAX_PUT_BYTES`] with [`Error::TooLarge`] (the tiered layer routes large objects to
 //!   the long-term tier).
 //! * Shutdown: [`Backend::join`] lets the writer finish every queued job and stops it; later
-//!   writes fail. Dropping the last handle does the same and waits for the writer's last
-//!   group (bounded by one commit), which releases the lock file.
+//!   writes fail. Dropping the last handle does the same and (blocking the dropping thread)
+//!   waits for the queued jobs' commits, then releases the lock file, so the directory can
+//!   be reopened at once.
+//! * Memory: the write queue holds at most `QUEUE` (4096) requests; their payloads are the ones
+//!   their callers are waiting to store, so the queue adds no copy.
 
 use std::fmt;
 use std::fs::{File, OpenOptions, TryLockError};
@@ -219,7 +222,8 @@ impl EmbeddedBackend {
     /// Opens (creating if needed) the store in `dir`.
     ///
     /// Fails if another process (or another open backend in this process) holds the store's
-    /// lock file for longer than a second, if the database is from a newer schema version, or on I/O errors.
+    /// lock file for longer than a second, if the database is from a newer schema version, or
+    /// on I/O errors.
     pub fn open(dir: &Path, clock: SharedClock) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(io_error("create its directory"))?;
         let lock_path = dir.join(LOCK_FILE);
@@ -283,8 +287,17 @@ impl EmbeddedBackend {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        self.write_weighted(operation, 0, f).await
+    }
+
+    /// [`Self::write`] for a job storing `weight` payload bytes.
+    async fn write_weighted<T, F>(&self, operation: &'static str, weight: usize, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
         let (reply, response) = oneshot::channel();
-        let job = Box::new(Pending::new(operation, f, reply));
+        let job = Box::new(Pending::new(operation, weight, f, reply));
         self.sender(operation)?
             .send(Message::Job(job))
             .await
@@ -398,7 +411,7 @@ impl Backend for EmbeddedBackend {
         let payload = read_body(body, MAX_PUT_BYTES).await?;
         let metadata = with_size(metadata, payload.len());
         let path = id.as_storage_path();
-        self.write("write an object", move |c| {
+        self.write_weighted("write an object", payload.len(), move |c| {
             sql::put_object(c, &path, &metadata, &payload)
         })
         .await

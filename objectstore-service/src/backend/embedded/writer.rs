@@ -11,7 +11,7 @@
 //!    `RELEASE` on failure, so a failing job leaves no trace and does not disturb the others.
 //!    A panicking job counts as failed. Then take the next job already waiting in the
 //!    channel, without blocking; the group ends when none is waiting or it holds
-//!    [`MAX_GROUP`] jobs. (While the previous group was being fsynced and while this one is
+//!    [`MAX_GROUP`] jobs or [`MAX_GROUP_BYTES`] of payload. (While the previous group was being fsynced and while this one is
 //!    being applied, new requests pile up in the channel: the more concurrent writers, the
 //!    larger the group. A lone writer gets one job per group.) If SQLite rolled the whole
 //!    transaction back on its own (it does so on some I/O and out-of-memory errors), every
@@ -45,6 +45,9 @@ use super::{NAME, WriterStats};
 
 /// The most jobs committed in one transaction (bounds the transaction's size and latency).
 pub(super) const MAX_GROUP: usize = 512;
+/// A group takes no further job once its jobs carry this many payload bytes (bounds the WAL
+/// growth of one transaction).
+pub(super) const MAX_GROUP_BYTES: usize = 32 * 1024 * 1024;
 
 /// What the writer thread has done since open (see [`WriterStats`]).
 #[derive(Debug, Default)]
@@ -86,6 +89,11 @@ pub(super) trait Job: Send {
     /// savepoint is then rolled back).
     fn apply(&mut self, conn: &Connection) -> bool;
 
+    /// The payload bytes the job writes (for [`MAX_GROUP_BYTES`]).
+    fn weight(&self) -> usize {
+        0
+    }
+
     /// Delivers the outcome once the group's commit is known.
     fn finish(self: Box<Self>, commit: Result<(), &Error>);
 }
@@ -93,6 +101,7 @@ pub(super) trait Job: Send {
 /// A job computing a `T` with a closure; replies through a oneshot.
 pub(super) struct Pending<T, F> {
     operation: &'static str,
+    weight: usize,
     op: Option<F>,
     outcome: Option<Result<T>>,
     reply: oneshot::Sender<Result<T>>,
@@ -103,10 +112,16 @@ where
     T: Send + 'static,
     F: FnOnce(&Connection) -> Result<T> + Send + 'static,
 {
-    /// A job that replies on `reply`.
-    pub(super) fn new(operation: &'static str, op: F, reply: oneshot::Sender<Result<T>>) -> Self {
+    /// A job writing `weight` payload bytes that replies on `reply`.
+    pub(super) fn new(
+        operation: &'static str,
+        weight: usize,
+        op: F,
+        reply: oneshot::Sender<Result<T>>,
+    ) -> Self {
         Self {
             operation,
+            weight,
             op: Some(op),
             outcome: None,
             reply,
@@ -132,6 +147,10 @@ where
         let ok = outcome.is_ok();
         self.outcome = Some(outcome);
         ok
+    }
+
+    fn weight(&self) -> usize {
+        self.weight
     }
 
     fn finish(self: Box<Self>, commit: Result<(), &Error>) {
@@ -210,11 +229,12 @@ fn commit_group(
     let mut applied: Vec<Box<dyn Job>> = Vec::new();
     let mut open = false;
     let mut next = Some(first);
-    let mut taken = 0;
+    let (mut taken, mut bytes) = (0, 0);
     while let Some(mut job) = next.take() {
         taken += 1;
+        bytes += job.weight();
         // Jobs that arrive while this group is being applied join it.
-        if taken < MAX_GROUP {
+        if taken < MAX_GROUP && bytes < MAX_GROUP_BYTES {
             next = queue.next();
         }
         if !open {

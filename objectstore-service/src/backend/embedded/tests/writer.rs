@@ -18,7 +18,7 @@ fn job(key: &'static str, outcome: fn() -> Result<()>) -> (Message, oneshot::Rec
         sql::put_object(c, key, &m, b"x")?;
         outcome()
     };
-    (Message::Job(Box::new(Pending::new("test", op, tx))), rx)
+    (Message::Job(Box::new(Pending::new("test", 1, op, tx))), rx)
 }
 
 #[test]
