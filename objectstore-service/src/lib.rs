@@ -14,7 +14,8 @@
 //!   [`backend::HighVolumeBackend`], [`backend::LongTermBackend`]) and their implementations.
 //! * [`tiered`]: the heart: how one logical object spans both tiers consistently, without
 //!   locks. Its module docs give every protocol as numbered steps with each outcome.
-//! * [`service`]: what the HTTP layer calls.
+//! * [`service`]: what the HTTP layer calls; [`limiter`] bounds its backend work,
+//!   [`batch`] runs batches and [`resumable`] resumable uploads on top of it.
 //! * [`expiry`]: TTL/TTI arithmetic shared by all backends.
 //!
 //! **Architecture invariants**
@@ -30,6 +31,8 @@ pub mod clock;
 pub mod conformance;
 pub mod error;
 pub mod expiry;
+pub mod limiter;
+pub mod resumable;
 pub mod service;
 pub mod stream;
 pub mod tiered;

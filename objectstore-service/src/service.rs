@@ -9,11 +9,29 @@
 //!   operation only.
 //! * Metadata of every write is stamped here (`time_created`, `time_expires`) from the
 //!   service's clock, once, so all backends agree.
+//! * Every operation holds a [`Permit`] of the service's [`ConcurrencyLimiter`] (spec 10.4)
+//!   while it uses the backend. The permit is acquired *before* the task is spawned (a
+//!   refused or abandoned acquisition spawns nothing) and released when the task ends,
+//!   panics included.
+//!
+//! **GET bodies keep their permit until the body is consumed or dropped.** The limiter
+//! bounds the backend resources in use, and a body stream *is* backend work: it holds an
+//! open file, a database read or a long-term-store connection. Releasing the permit when the
+//! response starts would let any number of streaming downloads pile up behind a limit that
+//! reports them as finished, exactly under the load (large objects, slow readers) the limit
+//! exists for. A slow client therefore pins one permit for as long as it reads; a client that
+//! disconnects drops the body, which releases the permit at once, and the HTTP layer's
+//! timeouts bound how long a stalled reader can keep one. The same holds for GET bodies in
+//! batch results ([`crate::batch`]).
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
-use futures::FutureExt;
+use bytes::Bytes;
+
+use futures::{FutureExt, Stream};
 use objectstore_types::range::ByteRange;
 use objectstore_types::{Metadata, ObjectId};
 
@@ -23,6 +41,7 @@ use crate::backend::{
 };
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
+use crate::limiter::{ConcurrencyLimiter, LimiterConfig, Permit};
 use crate::stream::PayloadStream;
 
 /// Limits of the storage service (config section `service`).
@@ -37,6 +56,18 @@ pub struct ServiceConfig {
     /// Share of `max_concurrency` batch operations may use (`service.bulk_concurrency_pct`,
     /// default 60, clamped to 1..=100).
     pub bulk_concurrency_pct: u8,
+}
+
+impl ServiceConfig {
+    /// The limiter's part of the configuration.
+    pub fn limiter(&self) -> LimiterConfig {
+        LimiterConfig {
+            max_concurrency: self.max_concurrency,
+            concurrency_queue: self.concurrency_queue,
+            concurrency_timeout: self.concurrency_timeout,
+            bulk_concurrency_pct: self.bulk_concurrency_pct,
+        }
+    }
 }
 
 impl Default for ServiceConfig {
@@ -60,10 +91,7 @@ pub struct StorageService {
 struct Inner {
     backend: Arc<dyn LongTermBackend>,
     clock: SharedClock,
-    #[allow(
-        dead_code,
-        reason = "limits are enforced by the concurrency limiter (in progress)"
-    )]
+    limiter: ConcurrencyLimiter,
     config: ServiceConfig,
 }
 
@@ -79,9 +107,15 @@ impl StorageService {
             inner: Arc::new(Inner {
                 backend,
                 clock,
+                limiter: ConcurrencyLimiter::new(config.limiter()),
                 config,
             }),
         }
+    }
+
+    /// The configuration the service was built with.
+    pub fn config(&self) -> &ServiceConfig {
+        &self.inner.config
     }
 
     /// The backend's name.
@@ -94,19 +128,44 @@ impl StorageService {
         self.inner.clock.now()
     }
 
-    /// Runs `op` in its own task, to completion, with panics isolated.
-    async fn spawn<T, F>(&self, op: impl FnOnce(Arc<dyn LongTermBackend>) -> F) -> Result<T>
+    /// Operations holding a permit right now (gauge `tasks_running`), GET bodies still being
+    /// read included.
+    pub fn tasks_running(&self) -> usize {
+        self.inner.limiter.running()
+    }
+
+    /// The permit limit (gauge `tasks_limit`, = `max_concurrency`).
+    pub fn tasks_limit(&self) -> usize {
+        self.inner.limiter.limit()
+    }
+
+    /// The concurrency limiter (for more gauges: queued waiters, bulk permits).
+    pub fn limiter(&self) -> &ConcurrencyLimiter {
+        &self.inner.limiter
+    }
+
+    pub(crate) fn backend(&self) -> &Arc<dyn LongTermBackend> {
+        &self.inner.backend
+    }
+
+    /// Takes a single-operation permit, then runs `op` in its own task, to completion, with
+    /// panics isolated. The permit is released when the task ends.
+    pub(crate) async fn spawn<T, F>(
+        &self,
+        op: impl FnOnce(Arc<dyn LongTermBackend>) -> F,
+    ) -> Result<T>
     where
         T: Send + 'static,
         F: Future<Output = Result<T>> + Send + 'static,
     {
+        let permit = self.inner.limiter.acquire().await?;
         let fut = op(self.inner.backend.clone());
-        let task = tokio::spawn(std::panic::AssertUnwindSafe(fut).catch_unwind());
-        match task.await {
-            Ok(Ok(result)) => result,
-            Ok(Err(panic)) => Err(Error::Internal(panic_message(panic.as_ref()))),
-            Err(join) => Err(Error::Internal(format!("storage task failed: {join}"))),
-        }
+        spawn_isolated(async move {
+            let result = fut.await;
+            drop(permit);
+            result
+        })
+        .await
     }
 
     /// Stores an object (insert or overwrite). Stamps the metadata.
@@ -121,10 +180,16 @@ impl StorageService {
             .await
     }
 
-    /// Reads an object or a range of it.
+    /// Reads an object or a range of it. The returned body holds the operation's permit
+    /// until it ends or is dropped (see the module docs).
     pub async fn get(&self, id: ObjectId, range: Option<ByteRange>) -> Result<GetResponse> {
-        self.spawn(move |b| async move { b.get_object(&id, range).await })
-            .await
+        let permit = self.inner.limiter.acquire().await?;
+        let backend = self.inner.backend.clone();
+        spawn_isolated(async move {
+            let response = backend.get_object(&id, range).await?;
+            Ok(hold_permit(response, permit))
+        })
+        .await
     }
 
     /// Reads an object's metadata.
@@ -209,6 +274,70 @@ impl StorageService {
     }
 }
 
+/// Runs `fut` in its own task, to completion, with panics isolated.
+pub(crate) async fn spawn_isolated<T, F>(fut: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T>> + Send + 'static,
+{
+    let task = tokio::spawn(std::panic::AssertUnwindSafe(fut).catch_unwind());
+    match task.await {
+        Ok(Ok(result)) => result,
+        Ok(Err(panic)) => Err(Error::Internal(panic_message(panic.as_ref()))),
+        Err(join) => Err(Error::Internal(format!("storage task failed: {join}"))),
+    }
+}
+
+/// Moves `permit` into the body of a found object (released when the body ends or is
+/// dropped); other responses release it now.
+pub(crate) fn hold_permit(response: GetResponse, permit: Permit) -> GetResponse {
+    match response {
+        GetResponse::Found {
+            metadata,
+            range,
+            body,
+        } => GetResponse::Found {
+            metadata,
+            range,
+            body: Box::pin(PermitStream {
+                body,
+                permit: Some(permit),
+            }),
+        },
+        other => other,
+    }
+}
+
+/// A body stream that holds a permit until it ends (`None` or an error) or is dropped.
+struct PermitStream {
+    body: PayloadStream,
+    permit: Option<Permit>,
+}
+
+impl Stream for PermitStream {
+    type Item = std::io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.permit.is_none() {
+            return Poll::Ready(None);
+        }
+        let item = this.body.as_mut().poll_next(cx);
+        if matches!(item, Poll::Ready(None | Some(Err(_)))) {
+            this.permit = None;
+        }
+        item
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.permit.is_some() {
+            self.body.size_hint()
+        } else {
+            (0, Some(0))
+        }
+    }
+}
+
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     let text = panic
         .downcast_ref::<&str>()
@@ -217,3 +346,6 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".into());
     format!("storage operation panicked: {text}")
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,198 @@
+//! Authentication and authorization (spec section 9).
+//!
+//! [`Authenticator::authenticate`] turns a request's credentials into a [`Grant`];
+//! [`Grant::authorize`] decides each operation (a batch asks once per part).
+//!
+//! * **Activation:** auth is active when `enforce` is true or any key is configured. Inactive:
+//!   every request is allowed and credentials are ignored. Active but not enforcing:
+//!   credentials are verified, failures are logged, and the request proceeds as allowed.
+//!   `enforce: true` without keys is a configuration error.
+//! * **Which credential:** a raw query with a parameter named exactly `os_sig` selects the
+//!   pre-signed path ([`presign`]). Otherwise the JWT comes from `x-os-auth`, else
+//!   `Authorization` (only the first present is looked at; it must start with `Bearer `,
+//!   case-insensitively), else the `os_auth` query parameter. No token → 400.
+//! * **Authorization of a token:** the permission is in the effective set, the token's
+//!   usecase equals the request's, and every scope of the request path has a token entry of
+//!   the same name whose value is equal or `*` → else 403.
+//! * **Secrets:** tokens, signatures and key material never appear in logs or error texts.
+
+pub mod jwt;
+pub mod keys;
+pub mod presign;
+#[cfg(test)]
+mod tests;
+pub mod tools;
+
+use std::time::SystemTime;
+
+use http::HeaderMap;
+use objectstore_types::{Permission, Scopes, Usecase};
+use percent_encoding::percent_decode_str;
+
+pub use keys::{KeyConfig, KeyDirectory, KeyError};
+
+/// Why a request is not authenticated or not allowed. The HTTP layer maps `BadRequest` to
+/// 400, `Unauthorized` to 401 and `Forbidden` to 403.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// Credentials are missing or malformed in a way the client must fix.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Credentials are invalid, expired or unknown.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Valid credentials that do not allow this operation.
+    #[error("{0}")]
+    Forbidden(String),
+}
+
+/// What an authenticated request may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grant {
+    /// Everything (auth inactive, or active in report-only mode).
+    All,
+    /// What a verified token allows.
+    Token(jwt::TokenGrant),
+    /// Reads of exactly the signed path.
+    Presigned,
+}
+
+impl Grant {
+    /// Checks one operation on `usecase`/`scopes` that needs `permission`.
+    pub fn authorize(
+        &self,
+        permission: Permission,
+        usecase: &Usecase,
+        scopes: &Scopes,
+    ) -> Result<(), AuthError> {
+        let denied = || Err(AuthError::Forbidden("operation not allowed".into()));
+        match self {
+            Self::All => Ok(()),
+            Self::Presigned if permission == Permission::Read => Ok(()),
+            Self::Presigned => denied(),
+            Self::Token(grant) => {
+                if !grant.permissions.contains(permission) || grant.usecase != usecase.as_str() {
+                    return denied();
+                }
+                let scopes_ok = scopes.iter().all(|s| {
+                    grant
+                        .scopes
+                        .get(s.name())
+                        .is_some_and(|v| v == "*" || v == s.value())
+                });
+                if scopes_ok { Ok(()) } else { denied() }
+            }
+        }
+    }
+}
+
+/// How auth behaves, from `auth.enforce` and the configured keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Inactive,
+    ReportOnly,
+    Enforce,
+}
+
+/// Verifies credentials against the configured keys.
+#[derive(Debug, Clone)]
+pub struct Authenticator {
+    keys: KeyDirectory,
+    mode: Mode,
+}
+
+/// The parts of a request authentication looks at.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestCredentials<'a> {
+    /// The method, uppercase.
+    pub method: &'a str,
+    /// The path exactly as on the wire.
+    pub raw_path: &'a str,
+    /// The query exactly as on the wire.
+    pub raw_query: Option<&'a str>,
+    /// The request headers.
+    pub headers: &'a HeaderMap,
+}
+
+/// An invalid auth configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthConfigError {
+    /// `auth.enforce: true` with no key.
+    #[error(
+        "auth.enforce is true but auth.keys is empty: configure a key or set auth.enforce: false"
+    )]
+    EnforceWithoutKeys,
+}
+
+impl Authenticator {
+    /// Builds the authenticator; `enforce` without keys is rejected.
+    pub fn new(enforce: bool, keys: KeyDirectory) -> Result<Self, AuthConfigError> {
+        let mode = match (enforce, keys.is_empty()) {
+            (true, true) => return Err(AuthConfigError::EnforceWithoutKeys),
+            (true, false) => Mode::Enforce,
+            (false, false) => Mode::ReportOnly,
+            (false, true) => Mode::Inactive,
+        };
+        Ok(Self { keys, mode })
+    }
+
+    /// Whether requests are rejected on failed auth.
+    pub fn is_enforcing(&self) -> bool {
+        self.mode == Mode::Enforce
+    }
+
+    /// Authenticates a request at `now`.
+    pub fn authenticate(
+        &self,
+        request: RequestCredentials<'_>,
+        now: SystemTime,
+    ) -> Result<Grant, AuthError> {
+        if self.mode == Mode::Inactive {
+            return Ok(Grant::All);
+        }
+        let result = self.verify(request, now);
+        match (result, self.mode) {
+            (Ok(grant), _) => Ok(grant),
+            (Err(e), Mode::ReportOnly) => {
+                tracing::warn!(error = %e, "auth failed (not enforced)");
+                Ok(Grant::All)
+            }
+            (Err(e), _) => Err(e),
+        }
+    }
+
+    fn verify(&self, request: RequestCredentials<'_>, now: SystemTime) -> Result<Grant, AuthError> {
+        if presign::is_presigned(request.raw_query) {
+            let query = request.raw_query.unwrap_or("");
+            presign::verify(request.method, request.raw_path, query, &self.keys, now)?;
+            return Ok(Grant::Presigned);
+        }
+        let token = bearer_token(request.headers)
+            .or_else(|| query_token(request.raw_query))
+            .ok_or_else(|| AuthError::BadRequest("No authorization token provided".into()))?;
+        jwt::verify(&token, &self.keys, now).map(Grant::Token)
+    }
+}
+
+/// The token of `x-os-auth`, else `Authorization`; only the first present header counts, and
+/// only with a `Bearer ` prefix.
+fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    let value = headers
+        .get("x-os-auth")
+        .or_else(|| headers.get(http::header::AUTHORIZATION))?;
+    let value = value.to_str().ok()?;
+    let (scheme, token) = value.split_at_checked(7)?;
+    scheme
+        .eq_ignore_ascii_case("bearer ")
+        .then(|| token.trim().to_owned())
+}
+
+/// The `os_auth` query parameter, percent-decoded.
+fn query_token(raw_query: Option<&str>) -> Option<String> {
+    raw_query?
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| *k == "os_auth")
+        .and_then(|(_, v)| percent_decode_str(v).decode_utf8().ok())
+        .map(|s| s.into_owned())
+}
