@@ -18,6 +18,7 @@ use crate::clock::{Clock, ManualClock, system};
 use crate::stream;
 
 mod conformance;
+#[cfg(unix)]
 mod durability;
 mod writer;
 
