@@ -63,10 +63,19 @@
 //!
 //! # Stores
 //!
-//! Tested against moto (S3 emulator), a real single-node Ceph radosgw, and Azurite
-//! (`scripts/services/{moto,ceph,azurite}.sh`); see `tests.rs`. **GCS has no local emulator
-//! that works with `object_store`'s client** (the available one lacks the XML multipart
-//! API): only its configuration and builder are unit-tested.
+//! Tested against moto (S3 emulator), a real single-node Ceph radosgw 16 and Azurite
+//! (`scripts/services/{moto,ceph,azurite}.sh`; `tests.rs`): the backend and long-term
+//! conformance suites, on their own and as the long-term tier of
+//! [`crate::tiered::TieredStorage`]. Store quirks the backend absorbs or passes on:
+//!
+//! * Ceph radosgw compares `If-Match` with its unquoted ETag: set
+//!   [`S3Config::unquoted_if_match`].
+//! * Ceph radosgw 16 only assembles the uploaded parts from the first on, without gaps;
+//!   completing another selection is reported as its `InvalidPart` rejection.
+//! * S3 keeps 2 KiB of user metadata per object: larger metadata is refused as too large.
+//!
+//! **GCS has no local emulator that works with `object_store`'s client** (the available one
+//! lacks the XML multipart API): only its configuration and builder are unit-tested.
 
 use std::io;
 use std::sync::Arc;

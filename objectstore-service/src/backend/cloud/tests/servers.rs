@@ -107,65 +107,104 @@ where
     F: Fn(SharedClock) -> Factory,
 {
     conformance::backend_suite(make).await;
-    if subsets {
-        conformance::long_term_suite(make).await;
-    } else {
-        use conformance::long_term::*;
-        let checks: [(&str, Check); 11] = [
-            ("large_multi_chunk_objects", |cx| {
-                Box::pin(large_multi_chunk_objects(cx))
-            }),
-            ("multipart_round_trip", |cx| {
-                Box::pin(multipart_round_trip(cx))
-            }),
-            ("multipart_complete_replaces_an_existing_object", |cx| {
-                Box::pin(multipart_complete_replaces_an_existing_object(cx))
-            }),
-            ("multipart_list_parts_paginates", |cx| {
-                Box::pin(multipart_list_parts_paginates(cx))
-            }),
-            ("multipart_abort", |cx| Box::pin(multipart_abort(cx))),
-            ("multipart_rejections_change_nothing", |cx| {
-                Box::pin(multipart_rejections_change_nothing(cx))
-            }),
-            ("multipart_reupload_replaces_the_part", |cx| {
-                Box::pin(multipart_reupload_replaces_the_part(cx))
-            }),
-            ("multipart_content_length_must_match", |cx| {
-                Box::pin(multipart_content_length_must_match(cx))
-            }),
-            ("multipart_failed_part_stream_stores_nothing", |cx| {
-                Box::pin(multipart_failed_part_stream_stores_nothing(cx))
-            }),
-            ("multipart_unknown_upload_is_not_found", |cx| {
-                Box::pin(multipart_unknown_upload_is_not_found(cx))
-            }),
-            ("multipart_upload_ids_are_opaque_and_safe", |cx| {
-                Box::pin(multipart_upload_ids_are_opaque_and_safe(cx))
-            }),
-        ];
-        for (name, check) in checks {
-            let clock = ManualClock::new();
-            let backend = Arc::new(make(clock.clone()).await) as Arc<dyn LongTermBackend>;
-            let cx = conformance::Ctx { backend, clock };
-            if let Err(panic) = std::panic::AssertUnwindSafe(check(&cx))
-                .catch_unwind()
-                .await
-            {
-                let why = panic
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or_else(|| panic.downcast_ref::<&str>().copied())
-                    .unwrap_or("(non-string panic)");
-                panic!("conformance check `{name}` failed: {why}");
-            }
-        }
+    long_term_checks(make, subsets).await;
+    if !subsets {
         ceph_refuses_selections_with_gaps(make(ManualClock::new()).await).await;
     }
     large_streamed_round_trip(make(ManualClock::new())).await;
     failing_stream_leaves_nothing(make(ManualClock::new())).await;
     expiry_records_are_conditional(make(ManualClock::new())).await;
     abandoned_uploads_are_cleaned(make).await;
+    tiered_over_the_store(make, subsets).await;
+}
+
+/// The long-term suite, without the check that completes a selection with gaps unless
+/// `subsets`.
+async fn long_term_checks<B, F, Fut>(make: &F, subsets: bool)
+where
+    B: LongTermBackend,
+    F: Fn(SharedClock) -> Fut,
+    Fut: Future<Output = B>,
+{
+    if subsets {
+        conformance::long_term_suite(make).await;
+        return;
+    }
+    use conformance::long_term::*;
+    let checks: [(&str, Check); 11] = [
+        ("large_multi_chunk_objects", |cx| {
+            Box::pin(large_multi_chunk_objects(cx))
+        }),
+        ("multipart_round_trip", |cx| {
+            Box::pin(multipart_round_trip(cx))
+        }),
+        ("multipart_complete_replaces_an_existing_object", |cx| {
+            Box::pin(multipart_complete_replaces_an_existing_object(cx))
+        }),
+        ("multipart_list_parts_paginates", |cx| {
+            Box::pin(multipart_list_parts_paginates(cx))
+        }),
+        ("multipart_abort", |cx| Box::pin(multipart_abort(cx))),
+        ("multipart_rejections_change_nothing", |cx| {
+            Box::pin(multipart_rejections_change_nothing(cx))
+        }),
+        ("multipart_reupload_replaces_the_part", |cx| {
+            Box::pin(multipart_reupload_replaces_the_part(cx))
+        }),
+        ("multipart_content_length_must_match", |cx| {
+            Box::pin(multipart_content_length_must_match(cx))
+        }),
+        ("multipart_failed_part_stream_stores_nothing", |cx| {
+            Box::pin(multipart_failed_part_stream_stores_nothing(cx))
+        }),
+        ("multipart_unknown_upload_is_not_found", |cx| {
+            Box::pin(multipart_unknown_upload_is_not_found(cx))
+        }),
+        ("multipart_upload_ids_are_opaque_and_safe", |cx| {
+            Box::pin(multipart_upload_ids_are_opaque_and_safe(cx))
+        }),
+    ];
+    for (name, check) in checks {
+        let clock = ManualClock::new();
+        let backend = Arc::new(make(clock.clone()).await) as Arc<dyn LongTermBackend>;
+        let cx = conformance::Ctx { backend, clock };
+        if let Err(panic) = std::panic::AssertUnwindSafe(check(&cx))
+            .catch_unwind()
+            .await
+        {
+            let why = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("(non-string panic)");
+            panic!("conformance check `{name}` failed: {why}");
+        }
+    }
+}
+
+/// The tiered engine over the in-memory high-volume tier and this store as the long-term
+/// tier passes the suites: with a 16-byte threshold nearly every object is a revision in the
+/// store behind a tombstone, and multipart uploads go through the tiered protocol.
+async fn tiered_over_the_store<F>(make: &F, subsets: bool)
+where
+    F: Fn(SharedClock) -> Factory,
+{
+    use crate::backend::memory::MemoryBackend;
+    use crate::tiered::{TieredConfig, TieredStorage};
+
+    let tiered = |clock: SharedClock| {
+        let lt = make(clock.clone());
+        async move {
+            let hv = MemoryBackend::new("memory", clock.clone());
+            let config = TieredConfig {
+                threshold: 16,
+                ..TieredConfig::default()
+            };
+            TieredStorage::new(Arc::new(hv), Arc::new(lt.await), clock, config)
+        }
+    };
+    conformance::backend_suite(&tiered).await;
+    long_term_checks(&tiered, subsets).await;
 }
 
 #[cfg(feature = "s3")]
