@@ -6,7 +6,7 @@
 #
 # Idempotent: a second run finds the running server and prints the same exports.
 # Options (environment): AZURITE_PORT (default: a free port), OS_SERVICES_DIR (state, npm cache).
-# Stop it with: kill "$(cat "${OS_SERVICES_DIR:-$HOME/.cache/objectstore-services}/azurite/pid")"
+# Stop it with: scripts/services/azurite.sh stop
 #
 # Azurite keeps everything in memory (--inMemoryPersistence) and uses the well-known
 # development account `devstoreaccount1` with its published key.
@@ -20,12 +20,14 @@ ACCOUNT=devstoreaccount1
 KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
 mkdir -p "$DIR"
 
+if [ "${1:-}" = stop ]; then stop_pidfile "$DIR/pid"; log "stopped"; exit 0; fi
+
 if [ ! -x "$DIR/node_modules/.bin/azurite-blob" ]; then
   log "installing azurite@3.37.0 into $DIR"
   npm install --prefix "$DIR" --no-audit --no-fund --loglevel=error azurite@3.37.0 >&2
 fi
 
-if pid_alive "$DIR/pid" && [ -f "$DIR/port" ]; then
+if pid_alive "$DIR/pid" && [ -f "$DIR/port" ] && wait_port "$(cat "$DIR/port")" 2; then
   PORT=$(cat "$DIR/port")
   log "azurite already running (pid $(cat "$DIR/pid"), port $PORT)"
 else

@@ -25,15 +25,7 @@ mkdir -p "$DIR"
 
 stop() {
   # The gateway hangs on shutdown when the monitor is gone first: gateway, OSD, monitor.
-  for name in rgw osd mon; do
-    if pid_alive "$DIR/$name.pid"; then
-      local pid; pid=$(cat "$DIR/$name.pid")
-      kill "$pid" 2>/dev/null || true
-      for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -9 "$pid" 2>/dev/null || true
-    fi
-    rm -f "$DIR/$name.pid"
-  done
+  for name in rgw osd mon; do stop_pidfile "$DIR/$name.pid"; done
 }
 
 if [ "${1:-}" = stop ]; then stop; log "stopped"; exit 0; fi
@@ -45,7 +37,7 @@ if ! command -v radosgw >/dev/null || ! command -v ceph-mon >/dev/null || ! comm
     >"$DIR/apt.log" 2>&1 || { tail -20 "$DIR/apt.log" >&2; die "apt-get failed (see $DIR/apt.log)"; }
 fi
 
-if pid_alive "$DIR/rgw.pid" && [ -f "$DIR/port" ]; then
+if pid_alive "$DIR/rgw.pid" && [ -f "$DIR/port" ] && wait_port "$(cat "$DIR/port")" 2; then
   PORT=$(cat "$DIR/port")
   log "ceph gateway already running (pid $(cat "$DIR/rgw.pid"), port $PORT)"
 else

@@ -28,3 +28,14 @@ wait_port() {
   done
   return 1
 }
+
+# Stops the process in pid file $1 (TERM, then KILL after 10 s) and removes the file.
+stop_pidfile() {
+  if pid_alive "$1"; then
+    local pid; pid=$(cat "$1")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$1"
+}

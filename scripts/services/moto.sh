@@ -6,7 +6,7 @@
 #
 # Idempotent: a second run finds the running server and prints the same exports.
 # Options (environment): MOTO_PORT (default: a free port), OS_SERVICES_DIR (state and venv).
-# Stop it with: kill "$(cat "${OS_SERVICES_DIR:-$HOME/.cache/objectstore-services}/moto/pid")"
+# Stop it with: scripts/services/moto.sh stop
 #
 # The server runs with S3_UPLOAD_PART_MIN_SIZE=1: the conformance suite completes multipart
 # uploads of small parts, which real S3 rejects (EntityTooSmall, reported by the backend as a
@@ -18,13 +18,15 @@ DIR="$OS_SERVICES_DIR/moto"
 BUCKET=lt-test
 mkdir -p "$DIR"
 
+if [ "${1:-}" = stop ]; then stop_pidfile "$DIR/pid"; log "stopped"; exit 0; fi
+
 if [ ! -x "$DIR/venv/bin/moto_server" ]; then
   log "installing moto[server]==5.2.5 into $DIR/venv"
   python3 -m venv "$DIR/venv"
   "$DIR/venv/bin/pip" install --quiet 'moto[server]==5.2.5' >&2
 fi
 
-if pid_alive "$DIR/pid" && [ -f "$DIR/port" ]; then
+if pid_alive "$DIR/pid" && [ -f "$DIR/port" ] && wait_port "$(cat "$DIR/port")" 2; then
   PORT=$(cat "$DIR/port")
   log "moto already running (pid $(cat "$DIR/pid"), port $PORT)"
 else
