@@ -1,2 +1,4 @@
 //! The objectstore HTTP server (placeholder: being written).
+
 pub mod auth;
+pub mod batch;

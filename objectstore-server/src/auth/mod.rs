@@ -21,6 +21,7 @@ pub mod keys;
 pub mod presign;
 #[cfg(test)]
 mod tests;
+pub mod tools;
 
 use std::time::SystemTime;
 
