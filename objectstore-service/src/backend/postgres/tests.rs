@@ -6,6 +6,7 @@
 //! prefix, so tests run in parallel and repeatedly against one database; each test drops
 //! its tables at the end.
 
+use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,10 +21,6 @@ use crate::conformance;
 const URL_VAR: &str = "OS_TEST_POSTGRES_URL";
 
 /// The test server's URL; `None` (after one skip line) when not configured outside CI.
-#[allow(
-    clippy::print_stderr,
-    reason = "the skip notice is for the person running the tests"
-)]
 fn server_url(test: &str) -> Option<String> {
     match std::env::var(URL_VAR) {
         Ok(url) if !url.is_empty() => Some(url),
@@ -33,7 +30,10 @@ fn server_url(test: &str) -> Option<String> {
                 "{URL_VAR} is not set but CI=true: CI must start PostgreSQL \
                  (eval \"$(scripts/services/postgres.sh)\") before the tests"
             );
-            eprintln!(
+            // Written to the stream directly: the test harness captures `eprintln!` of
+            // passing tests, and a skip must be visible.
+            let _ = writeln!(
+                std::io::stderr(),
                 "skipped {test}: {URL_VAR} is not set; run `eval \"$(scripts/services/postgres.sh)\"`"
             );
             None
@@ -257,6 +257,67 @@ async fn claimants_on_two_instances_never_share_a_record() {
             stored.owner, r.owner,
             "stored owner differs from the claimant"
         );
+    }
+    db.cleanup().await;
+}
+
+/// A claim in flight (its transaction still open) holds row locks: a concurrent claimant
+/// skips those records instead of waiting or taking them, and once the first claim commits
+/// its records belong to a live claimant and are not due for anybody else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_skip_records_locked_by_a_claim_in_flight() {
+    let Some(db) = Db::new("claims_skip_records_locked_by_a_claim_in_flight") else {
+        return;
+    };
+    let prefix = db.prefix();
+    let clock = ManualClock::new();
+    let now = clock.now();
+    let (a, b) = (
+        db.on(&prefix, clock.clone()).await,
+        db.on(&prefix, clock.clone()).await,
+    );
+    let records: Vec<ChangeRecord> = (0..12)
+        .map(|i| conformance::change_log::record("dead", &format!("locked/{i}"), None))
+        .collect();
+    for r in &records {
+        a.log_append(r).await.unwrap();
+    }
+    for who in ["A", "B", "C"] {
+        a.lease_renew(who, now + Duration::from_secs(600))
+            .await
+            .unwrap();
+    }
+    // A claims 5 inside a transaction it does not commit yet.
+    let mut tx = a.pool().begin().await.unwrap();
+    let in_flight = q(&a.sql.log_claim)
+        .bind("A")
+        .bind(rows::nanos(now))
+        .bind(false)
+        .bind(5_i64)
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    let in_flight: Vec<ChangeRecord> = in_flight.iter().map(|r| rows::record(r).unwrap()).collect();
+    assert_eq!(in_flight.len(), 5);
+    // B must neither wait for A's locks (the guard only catches a hang) nor take A's records.
+    let got_b = tokio::time::timeout(Duration::from_secs(60), b.log_claim("B", now, false, 100))
+        .await
+        .expect("a claimant waited for the locks of a claim in flight")
+        .unwrap();
+    assert_eq!(got_b.len(), 7, "B must get exactly the unlocked records");
+    assert!(
+        got_b
+            .iter()
+            .all(|r| in_flight.iter().all(|f| f.change_id != r.change_id)),
+        "B took a record of the claim in flight"
+    );
+    tx.commit().await.unwrap();
+    assert!(
+        b.log_claim("C", now, false, 100).await.unwrap().is_empty(),
+        "records of live claimants were handed out again"
+    );
+    for r in &in_flight {
+        assert_eq!(a.log_get(&r.change_id).await.unwrap().unwrap().owner, "A");
     }
     db.cleanup().await;
 }
