@@ -15,7 +15,7 @@
 //! | `{p}schema_version` | `id = 1`, `version` | written by [`schema::migrate`] at start-up |
 //!
 //! Rows are keyed by [`ObjectId::as_storage_path`]; `COLLATE "C"` makes the order of paths
-//! the byte order the other backends use. Conversions are in [`rows`].
+//! the byte order the other backends use. Conversions are in the `rows` module.
 //!
 //! # Primitives: one statement each
 //!

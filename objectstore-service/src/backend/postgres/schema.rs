@@ -3,9 +3,9 @@
 //!
 //! **Invariants**
 //!
-//! * Table names are `{prefix}{table}` with a prefix validated by
-//!   [`super::PostgresConfig::validate`] (lowercase letters, digits, `_`), so the statements
-//!   built here by formatting contain no user input other than bind parameters.
+//! * Table names are `{prefix}{table}` with a prefix checked against the rules of
+//!   [`super::PostgresConfig::table_prefix`] (lowercase letters, digits, `_`), so the
+//!   statements built here by formatting contain no user input other than bind parameters.
 //! * [`migrate`] is idempotent and safe when several instances start at once: it runs in
 //!   one transaction holding a transaction-level advisory lock keyed by the prefix, reads
 //!   `{prefix}schema_version`, applies the missing steps and records the new version. A
@@ -302,7 +302,12 @@ enum Attempt {
 ///    duplicate-object or serialization error: retried (up to 5 attempts), the next attempt
 ///    sees the committed schema.
 pub async fn migrate(pool: &PgPool, p: &str) -> Result<()> {
-    let mut use_lock = true;
+    migrate_with(pool, p, true).await
+}
+
+/// [`migrate`], starting without the advisory lock when `use_lock` is false (what happens
+/// on clusters without advisory locks; tests force it).
+pub(crate) async fn migrate_with(pool: &PgPool, p: &str, mut use_lock: bool) -> Result<()> {
     let mut attempt = 0;
     loop {
         attempt += 1;
