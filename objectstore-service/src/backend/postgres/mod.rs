@@ -9,13 +9,17 @@
 //!
 //! | table | columns | notes |
 //! |---|---|---|
-//! | `{p}objects` | `path` (PK, `COLLATE "C"`), `kind` (`object`/`tombstone`), `metadata` (JSON text, size set), `payload` (BYTEA, objects only), `target` (storage path, tombstones only), `expires` (unix seconds or NULL), `version` (random BIGINT per write) | index `{p}objects_expires (expires, path) WHERE expires IS NOT NULL` |
+//! | `{p}objects` | `path` (PK), `kind` (`object`/`tombstone`), `metadata` (JSON text, size set), `payload` (BYTEA, objects only), `target` (storage path, tombstones only), `expires` (unix seconds or NULL), `version` (random BIGINT per write) | index `{p}objects_expires (expires, path) WHERE expires IS NOT NULL` |
 //! | `{p}change_log` | `change_id` (UUID PK), `owner`, `path`, `old_path`, `new_path`, `upload_id`, `not_before` (ns) | |
 //! | `{p}leases` | `instance` (PK), `expires` (ns) | |
 //! | `{p}schema_version` | `id = 1`, `version` | written by [`schema::migrate`] at start-up |
 //!
-//! Rows are keyed by [`ObjectId::as_storage_path`]; `COLLATE "C"` makes the order of paths
-//! the byte order the other backends use. Conversions are in the `rows` module.
+//! Rows are keyed by [`ObjectId::as_storage_path`]. Paths compare in the database's
+//! collation: byte order (as in the other backends) under `C`/`C.UTF-8`, which
+//! `scripts/services/postgres.sh` uses; any other deterministic collation orders and pages
+//! `scan_expired` consistently too, only ties of equal deadlines come in another order.
+//! (No `COLLATE "C"` on the column: CockroachDB cannot compare collated with plain
+//! strings.) Conversions are in the `rows` module.
 //!
 //! # Primitives: one statement each
 //!
@@ -97,6 +101,16 @@
 //! never handed to two claimants with live leases. Instants are nanoseconds.
 //! `lease_renew` upserts `{p}leases`; `lease_release` deletes the lease, so the instance's
 //! records are due at once. Not exclusive: any number of instances may share the tables.
+//!
+//! # Compatibility
+//!
+//! Tested against PostgreSQL 15 (`scripts/services/postgres.sh`). The SQL keeps to what
+//! the PostgreSQL-compatible clusters also offer: `INSERT … ON CONFLICT … DO UPDATE …
+//! WHERE`, data-modifying CTEs, `FOR UPDATE SKIP LOCKED`, partial indexes, `IS NOT DISTINCT
+//! FROM`; advisory locks are optional (see [`schema::migrate`]). The atomicity argument above
+//! is PostgreSQL's READ COMMITTED; under SERIALIZABLE (CockroachDB's default, or a server
+//! configured so) a conflicting statement may instead fail with a serialization error,
+//! which reaches the caller as a retryable [`Error::Backend`] and changed nothing.
 //!
 //! # Errors and secrets
 //!

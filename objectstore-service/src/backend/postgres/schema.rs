@@ -28,7 +28,7 @@ fn steps(p: &str) -> Vec<Vec<String>> {
     vec![vec![
         format!(
             "CREATE TABLE IF NOT EXISTS {p}objects (
-                path TEXT COLLATE \"C\" PRIMARY KEY,
+                path TEXT PRIMARY KEY,
                 kind TEXT NOT NULL CHECK (kind IN ('object', 'tombstone')),
                 metadata TEXT NOT NULL,
                 payload BYTEA,
@@ -174,7 +174,8 @@ impl Statements {
                         THEN EXCLUDED.expires ELSE o.expires END,
                     version = CASE WHEN o.kind = 'object'
                         THEN EXCLUDED.version ELSE o.version END
-                 RETURNING kind, metadata, target"
+                 RETURNING kind,
+                    CASE WHEN kind = 'tombstone' THEN metadata END AS metadata, target"
             )),
             get: sql(format!(
                 "SELECT kind, metadata, payload, target, expires, version FROM {o}
