@@ -154,6 +154,30 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// A connection failure whose text passed through [`PostgresUrl::scrub`].
+#[derive(Debug)]
+pub(crate) struct Scrubbed(String);
+
+impl fmt::Display for Scrubbed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Scrubbed {}
+
+/// The error chain of `e` as one line, with the URL's secrets removed.
+pub(crate) fn scrubbed(url: &PostgresUrl, e: &(dyn std::error::Error + 'static)) -> Scrubbed {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    Scrubbed(url.scrub(&text))
+}
+
 impl fmt::Debug for PostgresUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("PostgresUrl")
@@ -270,5 +294,80 @@ fn deserialize_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::
     match Raw::deserialize(d)? {
         Raw::Secs(s) => Ok(Duration::from_secs(s)),
         Raw::Text(t) => humantime::parse_duration(&t).map_err(serde::de::Error::custom),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        let cases = [
+            (
+                "postgres://app:hunter2@db.example:5432/store?sslmode=require",
+                "postgres://app:***@db.example:5432/store?sslmode=require",
+            ),
+            (
+                "postgresql://app@db/store?password=hunter2&sslmode=verify-full",
+                "postgresql://app@db/store?password=***&sslmode=verify-full",
+            ),
+            (
+                "postgres://app:p%40ss%3Aw0rd@db/store",
+                "postgres://app:***@db/store",
+            ),
+            ("postgres://db/store", "postgres://db/store"),
+            ("host=db password=hunter2", "<redacted>"),
+        ];
+        for (url, want) in cases {
+            let url = PostgresUrl::new(url);
+            assert_eq!(url.redacted(), want);
+            assert!(!format!("{url:?}").contains("hunter2"));
+        }
+        let url = PostgresUrl::new("postgres://app:p%40ss%3Aw0rd@db/store");
+        assert_eq!(
+            url.scrub("auth failed for p@ss:w0rd (p%40ss%3Aw0rd)"),
+            "auth failed for *** (***)"
+        );
+    }
+
+    #[test]
+    fn config_defaults_and_validation() {
+        let config: PostgresConfig = serde_json::from_str(
+            r#"{"url": "postgres://app:hunter2@db/store", "connect_timeout": "2s 500ms"}"#,
+        )
+        .unwrap();
+        assert_eq!(config.connect_timeout, Duration::from_millis(2500));
+        assert_eq!(config.max_connections, 16);
+        assert_eq!(config.min_connections, 0);
+        assert_eq!(config.idle_timeout, Duration::from_secs(600));
+        assert_eq!(config.table_prefix, "objectstore_");
+        assert!(config.validate().is_ok());
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("app:***@db"), "{debug}");
+
+        let config: PostgresConfig =
+            serde_json::from_str(r#"{"url": "postgres://db/x", "idle_timeout": 30}"#).unwrap();
+        assert_eq!(config.idle_timeout, Duration::from_secs(30));
+        assert!(serde_json::from_str::<PostgresConfig>(r#"{"url": "x", "typo": 1}"#).is_err());
+
+        for prefix in ["Upper_", "1abc", "semi;colon", "quote\"", &"x".repeat(41)] {
+            let config = PostgresConfig {
+                table_prefix: prefix.to_owned(),
+                ..PostgresConfig::new("postgres://db/x")
+            };
+            assert!(
+                matches!(config.validate(), Err(Error::InvalidRequest(_))),
+                "{prefix:?} accepted"
+            );
+        }
+        for prefix in ["", "_", "a1_", "objectstore_"] {
+            let config = PostgresConfig {
+                table_prefix: prefix.to_owned(),
+                ..PostgresConfig::new("postgres://db/x")
+            };
+            assert!(config.validate().is_ok(), "{prefix:?} rejected");
+        }
     }
 }

@@ -124,8 +124,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
-use futures::StreamExt;
+use bytes::Bytes;
 use objectstore_types::range::ByteRange;
 use objectstore_types::{Metadata, ObjectId};
 use sqlx::Row as _;
@@ -138,12 +137,16 @@ use super::{
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
 use crate::expiry::{ExtendPlan, plan_extension, tti_bump};
-use crate::stream::{self, PayloadStream};
+use crate::stream::PayloadStream;
 
+mod body;
 pub mod config;
+mod log;
 mod rows;
 pub mod schema;
 
+use body::{read_body, respond};
+use config::scrubbed;
 pub use config::{PostgresConfig, PostgresUrl};
 use rows::{Stored, WriteRow};
 use schema::{Statements, q};
@@ -161,30 +164,6 @@ const EXTEND_ROUNDS: usize = 4;
 /// A database failure, as the retryable backend error.
 pub(crate) fn map_err(operation: &'static str, e: sqlx::Error) -> Error {
     Error::backend(NAME, operation, e)
-}
-
-/// A connection failure whose text passed through [`PostgresUrl::scrub`].
-#[derive(Debug)]
-struct Scrubbed(String);
-
-impl fmt::Display for Scrubbed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Scrubbed {}
-
-/// The error chain of `e` as one line, with the URL's secrets removed.
-fn scrubbed(url: &PostgresUrl, e: &(dyn std::error::Error + 'static)) -> Scrubbed {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    Scrubbed(url.scrub(&text))
 }
 
 /// The PostgreSQL high-volume backend. See the module docs. Clones share the pool.
@@ -361,45 +340,6 @@ impl PostgresBackend {
             .bind(row.expires)
             .bind(row.version)
     }
-}
-
-/// `metadata`-carrying response to a GET of `bytes` (see [`crate::backend::memory`]).
-fn respond(metadata: Metadata, bytes: Bytes, range: Option<ByteRange>) -> GetResponse {
-    let Some(range) = range else {
-        return GetResponse::Found {
-            metadata,
-            range: None,
-            body: stream::single(bytes),
-        };
-    };
-    match range.resolve(bytes.len() as u64) {
-        None => GetResponse::RangeNotSatisfiable(metadata),
-        Some(cr) => {
-            // `resolve` keeps `start <= end < total`, and `total` is `bytes.len()`.
-            let body = bytes.slice(cr.start as usize..=cr.end as usize);
-            GetResponse::Found {
-                metadata,
-                range: Some(cr),
-                body: stream::single(body),
-            }
-        }
-    }
-}
-
-/// Reads a whole body of at most [`MAX_PUT_BYTES`]: a failing stream is
-/// [`Error::ClientStream`], a longer one [`Error::TooLarge`].
-async fn read_body(mut body: PayloadStream) -> Result<Bytes> {
-    let mut out = BytesMut::new();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(Error::ClientStream)?;
-        if out.len() + chunk.len() > MAX_PUT_BYTES {
-            return Err(Error::TooLarge(format!(
-                "the postgres backend stores objects of at most {MAX_PUT_BYTES} bytes"
-            )));
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out.freeze())
 }
 
 /// The tombstone of a row returned with `kind, metadata, target`, if it is one.
@@ -638,36 +578,15 @@ impl HighVolumeBackend for PostgresBackend {
     }
 
     async fn log_append(&self, record: &ChangeRecord) -> Result<()> {
-        q(&self.sql.log_append)
-            .bind(record.change_id)
-            .bind(record.owner.as_str())
-            .bind(record.id.as_storage_path())
-            .bind(record.old.as_ref().map(ObjectId::as_storage_path))
-            .bind(record.new.as_ref().map(ObjectId::as_storage_path))
-            .bind(record.upload_id.as_deref())
-            .bind(record.not_before.map(rows::nanos))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| map_err("append to the change log", e))?;
-        Ok(())
+        self.append_record(record).await
     }
 
     async fn log_get(&self, change_id: &uuid::Uuid) -> Result<Option<ChangeRecord>> {
-        let row = q(&self.sql.log_get)
-            .bind(*change_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| map_err("read the change log", e))?;
-        row.as_ref().map(rows::record).transpose()
+        self.get_record(change_id).await
     }
 
     async fn log_remove(&self, change_id: &uuid::Uuid) -> Result<()> {
-        q(&self.sql.log_remove)
-            .bind(*change_id)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| map_err("remove from the change log", e))?;
-        Ok(())
+        self.remove_record(change_id).await
     }
 
     async fn log_claim(
@@ -677,51 +596,20 @@ impl HighVolumeBackend for PostgresBackend {
         ignore_leases: bool,
         limit: usize,
     ) -> Result<Vec<ChangeRecord>> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let claimed = q(&self.sql.log_claim)
-            .bind(claimant)
-            .bind(rows::nanos(now))
-            .bind(ignore_leases)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
+        self.claim_records(claimant, now, ignore_leases, limit)
             .await
-            .map_err(|e| map_err("claim change-log records", e))?;
-        let mut records = claimed
-            .iter()
-            .map(rows::record)
-            .collect::<Result<Vec<_>>>()?;
-        records.sort_by_key(|r| r.change_id);
-        Ok(records)
     }
 
     async fn log_len(&self) -> Result<u64> {
-        let count: i64 = q(&self.sql.log_len)
-            .fetch_one(&self.pool)
-            .await
-            .and_then(|row| row.try_get(0))
-            .map_err(|e| map_err("count the change log", e))?;
-        Ok(u64::try_from(count).unwrap_or(0))
+        self.count_records().await
     }
 
     async fn lease_renew(&self, instance: &str, until: SystemTime) -> Result<()> {
-        q(&self.sql.lease_renew)
-            .bind(instance)
-            .bind(rows::nanos(until))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| map_err("renew a lease", e))?;
-        Ok(())
+        self.renew_lease(instance, until).await
     }
 
     async fn lease_release(&self, instance: &str) -> Result<()> {
-        q(&self.sql.lease_release)
-            .bind(instance)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| map_err("release a lease", e))?;
-        Ok(())
+        self.release_lease(instance).await
     }
 
     fn is_exclusive(&self) -> bool {
