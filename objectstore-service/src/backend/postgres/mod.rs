@@ -50,10 +50,12 @@
 //!   * `Some(c)` + delete: `DELETE … WHERE kind = 'tombstone' AND target = c`.
 //!
 //!   Exactly one of several racers can win, because each condition is re-checked on the row
-//!   the winner wrote. **Idempotency:** when nothing was written, the pre-statement row
-//!   decides: a tombstone with the written target (tombstone write), no row (delete), an
-//!   inline row (object write) mean a previous attempt already applied: `true`, nothing
-//!   written.
+//!   the winner wrote. **Idempotency:** when nothing was written, the row as the
+//!   statement's snapshot saw it decides: a tombstone with the written target (tombstone
+//!   write), no row (delete), an inline row (object write) mean a previous attempt already
+//!   applied: `true`, nothing written. (A retry starts after the earlier attempt committed,
+//!   so its snapshot contains it; a change committed after the snapshot orders after this
+//!   write.)
 //! * **`delete_if_expired`**: `DELETE … WHERE path = $1 AND expires < $now RETURNING …`.
 //! * **Deadline updates** (TTI bumps, `extend_expiry`): `UPDATE … SET metadata, expires
 //!   WHERE kind = 'object' AND version = $read AND expires IS NOT DISTINCT FROM $read`: they
@@ -198,7 +200,8 @@ impl PostgresBackend {
     /// the schema, and reads expiry deadlines from `clock`.
     ///
     /// Errors: [`Error::InvalidRequest`] for an invalid config or URL, [`Error::Backend`]
-    /// when the cluster cannot be reached or the migration fails. No error carries the URL.
+    /// when the cluster cannot be reached or the migration fails, [`Error::Internal`] when
+    /// the tables have a newer schema version than this build. No error carries the URL.
     pub async fn connect(config: PostgresConfig, clock: SharedClock) -> Result<Self> {
         config.validate()?;
         let url = &config.url;
@@ -325,7 +328,7 @@ impl PostgresBackend {
         Ok(updated.is_some())
     }
 
-    /// Runs a write statement that binds a whole row (`put`-style binds), plus `extra`.
+    /// `statement` with a whole row bound (`put`-style binds: path, then the row's columns).
     fn bind_row<'q>(
         statement: &Arc<str>,
         path: &'q str,
