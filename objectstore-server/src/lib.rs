@@ -1,4 +1,5 @@
 //! The objectstore HTTP server (placeholder: being written).
 
+pub mod admission;
 pub mod auth;
 pub mod batch;
