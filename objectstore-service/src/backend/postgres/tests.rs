@@ -139,6 +139,35 @@ async fn high_volume_suite() {
     db.cleanup().await;
 }
 
+/// The tiered engine with this backend as its high-volume tier (memory standing in for
+/// the long-term tier): with a 16-byte threshold most objects of the suites live behind
+/// tombstones, so every tiering primitive is exercised through the engine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiered_over_postgres_passes_the_suites() {
+    use crate::backend::memory::MemoryBackend;
+    use crate::tiered::{TieredConfig, TieredStorage};
+
+    let Some(db) = Db::new("tiered_over_postgres_passes_the_suites") else {
+        return;
+    };
+    let make = |clock: SharedClock| {
+        let db = &db;
+        async move {
+            let hv = db.fresh(clock.clone()).await;
+            let lt = MemoryBackend::new("lt", clock.clone());
+            let config = TieredConfig {
+                threshold: 16,
+                background: false,
+                ..TieredConfig::default()
+            };
+            TieredStorage::new(Arc::new(hv), Arc::new(lt), clock, config)
+        }
+    };
+    conformance::backend_suite(&make).await;
+    conformance::long_term_suite(&make).await;
+    db.cleanup().await;
+}
+
 // --- Several instances on the same tables ------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
