@@ -48,6 +48,8 @@ pub mod filesystem;
 pub mod hooks;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 
 /// The result of a GET.
 pub enum GetResponse {
