@@ -210,7 +210,10 @@ fn run(config: Config, file: Option<PathBuf>) -> anyhow::Result<()> {
         let state = crate::app::AppState::new(service, config)?;
         let _watcher = match file {
             Some(file) => Some(crate::server::watch_killswitches(&state, file)?),
-            None => None,
+            None => {
+                crate::server::ignore_hangup();
+                None
+            }
         };
         crate::server::serve_state(listener, state, shutdown).await
     })

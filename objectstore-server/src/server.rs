@@ -2,8 +2,9 @@
 //!
 //! # Shutdown protocol
 //!
-//! 1. The shutdown future completes (SIGINT, SIGTERM, SIGHUP or SIGQUIT in the binary; any
-//!    future in tests).
+//! 1. The shutdown future completes (SIGINT, SIGTERM or SIGQUIT in the binary; any future in
+//!    tests). SIGHUP does not stop the server: it reloads the killswitches from the config
+//!    file, as daemons conventionally do (the reference shuts down on SIGHUP).
 //! 2. The listener stops accepting; idle keep-alive connections are closed.
 //! 3. Requests in flight run to completion, their response bodies included.
 //! 4. [`StorageService::join`] waits for the storage engine's background work (cleanup,
@@ -83,15 +84,19 @@ pub async fn serve_state(
     Ok(())
 }
 
-/// Reloads `killswitches` whenever the config file changes (checked every 5 s). A file
-/// that no longer loads keeps the current list (and logs a warning).
+/// Reloads `killswitches` whenever the config file changes (checked every 5 s) and on
+/// SIGHUP. A file that no longer loads keeps the current list (and logs a warning).
 pub fn watch_killswitches(
     state: &AppState,
     file: PathBuf,
 ) -> anyhow::Result<crate::admission::ConfigWatcher> {
     let killswitches = state.admission.killswitches().clone();
     let path = file.clone();
-    crate::admission::watch_config(file, crate::admission::WatchOptions::default(), move || {
+    let options = crate::admission::WatchOptions {
+        sighup: true,
+        ..Default::default()
+    };
+    crate::admission::watch_config(file, options, move || {
         let config = Config::from_process(Some(&path))?;
         killswitches.replace(config.killswitches);
         tracing::info!("killswitches reloaded");
@@ -100,7 +105,24 @@ pub fn watch_killswitches(
     .context("cannot watch the config file")
 }
 
-/// Completes on the first SIGINT, SIGTERM, SIGHUP or SIGQUIT. The handlers are installed
+/// Without a config file there is nothing to reload: SIGHUP is logged and ignored (instead of
+/// terminating the process by its default disposition).
+pub fn ignore_hangup() {
+    #[cfg(unix)]
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(mut hangup) => {
+            tokio::spawn(async move {
+                while hangup.recv().await.is_some() {
+                    tracing::info!("SIGHUP ignored: no config file to reload");
+                }
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot listen for SIGHUP"),
+    }
+}
+
+/// Completes on the first SIGINT, SIGTERM or SIGQUIT (SIGHUP reloads, see
+/// [`watch_killswitches`]). The handlers are installed
 /// when this function is called (inside the runtime), not when the future is first polled,
 /// so a signal arriving during start-up is not lost to the default disposition.
 pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
@@ -110,7 +132,6 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
         let kinds = [
             SignalKind::interrupt(),
             SignalKind::terminate(),
-            SignalKind::hangup(),
             SignalKind::quit(),
         ];
         let mut streams = Vec::new();
