@@ -68,8 +68,6 @@ mod response;
 #[cfg(test)]
 mod tests;
 
-pub use response::status_for;
-
 /// Most operations executed in one batch; further parts are answered with `413`.
 pub const MAX_OPERATIONS: usize = 1000;
 /// Largest insert payload accepted in a batch, in bytes (1 MiB).

@@ -21,27 +21,13 @@ use objectstore_types::{Metadata, ObjectKey};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
 use super::{HEADER_INDEX, HEADER_KEY, HEADER_KIND, HEADER_STATUS, OpKind};
+use crate::error::service_status;
 
 /// Bytes escaped in response key headers: the writer rule of spec 18.2.1 (C0 controls, DEL,
 /// `%`, non-ASCII) plus space, so that a key with a leading or trailing space survives the
 /// whitespace trimming of header parsers. Both client generations percent-decode this header,
 /// so any escaping that decodes to the key is accepted (spec 18.6).
 const KEY_ESCAPES: &AsciiSet = &CONTROLS.add(b'%').add(b' ');
-
-/// The HTTP status for a storage error (spec 3.3).
-pub fn status_for(error: &Error) -> StatusCode {
-    match error {
-        Error::InvalidRequest(_) | Error::ClientStream(_) => StatusCode::BAD_REQUEST,
-        Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-        Error::NotFound(_) => StatusCode::NOT_FOUND,
-        Error::Gone(_) => StatusCode::GONE,
-        Error::Conflict(_) => StatusCode::CONFLICT,
-        Error::Unsupported { .. } => StatusCode::NOT_IMPLEMENTED,
-        Error::Overloaded => StatusCode::TOO_MANY_REQUESTS,
-        Error::Backend { .. } | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
 
 /// A fresh response boundary: `os-boundary-` and 32 lowercase hex digits.
 pub(super) fn new_boundary() -> String {
@@ -106,7 +92,7 @@ impl Part {
             causes.push(e.to_string());
             source = e.source();
         }
-        if status_for(error).is_server_error() {
+        if service_status(error).is_server_error() {
             tracing::error!(
                 error = error as &dyn std::error::Error,
                 index,
@@ -115,7 +101,7 @@ impl Part {
         }
         Self::error(
             index,
-            status_for(error),
+            service_status(error),
             format!("{prefix}: {error}"),
             causes,
         )

@@ -9,9 +9,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body_util::BodyExt;
 use objectstore_types::{ExpirationPolicy, Metadata};
 
-use super::{
-    AllowAll, Limits, MAX_INSERT_SIZE, MAX_OPERATIONS, OpKind, OpRejection, handle, status_for,
-};
+use super::{AllowAll, Limits, MAX_INSERT_SIZE, MAX_OPERATIONS, OpKind, OpRejection, handle};
 use support::*;
 
 mod execution;
@@ -529,7 +527,11 @@ fn service_errors_map_to_statuses() {
         (Error::Internal("x".into()), 500),
     ];
     for (error, status) in cases {
-        assert_eq!(status_for(&error).as_u16(), status, "{error}");
+        assert_eq!(
+            crate::error::service_status(&error).as_u16(),
+            status,
+            "{error}"
+        );
     }
 }
 
