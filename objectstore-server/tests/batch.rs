@@ -178,3 +178,102 @@ async fn batch_rejections() {
         "the trailing slash is required"
     );
 }
+
+fn keda_bytes(text: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix("objectstore_bytes_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no objectstore_bytes_total in {text}"))
+}
+
+#[tokio::test]
+async fn batch_payloads_are_charged_to_bandwidth() {
+    let payload = "x".repeat(5000);
+    let s = Memory::start_with(|c| {
+        c.rate_limits.bandwidth.global_bps = Some(1000);
+        c.rate_limits.bandwidth.burst_ms = 1000;
+    })
+    .await;
+    let keda = |s: &Memory| {
+        let (client, url) = (s.client.clone(), s.url("/keda"));
+        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let before = keda_bytes(&keda(&s).await);
+    let insert = body(&[(
+        &[
+            ("x-sn-batch-operation-kind", "insert"),
+            ("x-sn-batch-operation-key", "big"),
+        ],
+        &payload,
+    )]);
+    let r = s
+        .client
+        .post(s.url("/v1/objects:batch/bw/_/"))
+        .header("content-type", "multipart/form-data; boundary=XyZ")
+        .body(insert.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(statuses(&r.text().await.unwrap()), vec![(0, 201)]);
+    let after_insert = keda_bytes(&keda(&s).await);
+    assert!(
+        after_insert - before >= insert.len() as u64,
+        "request bytes charged: {before} -> {after_insert}"
+    );
+
+    // 5 s of debt at 1000 B/s exceeds the 1 s burst: the next request is limited.
+    let r = s
+        .client
+        .get(s.object("bw", "_", "big"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn batch_get_payloads_are_charged_in_report_only_mode() {
+    let payload = "y".repeat(4000);
+    let s = Memory::start_with(|c| {
+        c.rate_limits.bandwidth.global_bps = Some(1000);
+        c.rate_limits.bandwidth.report_only = true;
+    })
+    .await;
+    let put = s
+        .client
+        .put(s.object("bw", "_", "obj"))
+        .body(payload.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::OK);
+    let keda_url = s.url("/keda");
+    let read = |c: reqwest::Client, u: String| async move {
+        keda_bytes(&c.get(u).send().await.unwrap().text().await.unwrap())
+    };
+    let before = read(s.client.clone(), keda_url.clone()).await;
+    let get = body(&[(
+        &[
+            ("x-sn-batch-operation-kind", "get"),
+            ("x-sn-batch-operation-key", "obj"),
+        ],
+        "",
+    )]);
+    let r = s
+        .client
+        .post(s.url("/v1/objects:batch/bw/_/"))
+        .header("content-type", "multipart/form-data; boundary=XyZ")
+        .body(get.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "report_only never rejects");
+    let text = r.text().await.unwrap();
+    assert!(text.contains(&payload));
+    let after = read(s.client.clone(), keda_url).await;
+    assert!(
+        after - before >= (get.len() + payload.len()) as u64,
+        "request and response bytes charged: {before} -> {after}"
+    );
+}

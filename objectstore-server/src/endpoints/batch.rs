@@ -10,6 +10,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::Response;
+use futures::StreamExt as _;
 use http::HeaderMap;
 use objectstore_types::{Metadata, ObjectContext, Permission};
 
@@ -68,10 +69,20 @@ pub async fn batch(
     body: Body,
 ) -> Response {
     let service = state.service.clone();
+    let admission = state.admission.clone();
+    // Bandwidth: the request body (insert payloads) is charged as it is read, the response
+    // (get payloads) as it is sent.
+    let body = Body::from_stream(crate::extract::payload(&state, &context, body));
     let guard = Arc::new(RequestGuard {
         state,
         auth,
         context: context.clone(),
     });
-    crate::batch::handle(service, context, &headers, body, guard).await
+    let response = crate::batch::handle(service, context.clone(), &headers, body, guard).await;
+    let (parts, body) = response.into_parts();
+    let stream = body
+        .into_data_stream()
+        .map(|chunk| chunk.map_err(std::io::Error::other))
+        .boxed();
+    Response::from_parts(parts, Body::from_stream(admission.meter(&context, stream)))
 }
