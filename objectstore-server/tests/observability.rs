@@ -181,3 +181,41 @@ async fn request_ids_are_echoed_or_generated() {
         assert!(uuid::Uuid::parse_str(echoed).is_ok(), "{echoed}");
     }
 }
+
+#[tokio::test]
+async fn concurrency_rejections_are_counted() {
+    let clock = objectstore_service::clock::ManualClock::new();
+    let backend = objectstore_service::backend::memory::MemoryBackend::new("memory", clock.clone());
+    let config = objectstore_service::service::ServiceConfig {
+        max_concurrency: 0,
+        ..objectstore_service::service::ServiceConfig::default()
+    };
+    let service = objectstore_service::service::StorageService::new(
+        std::sync::Arc::new(backend),
+        clock,
+        config,
+    );
+    let server = objectstore_server::testing::TestServer::start(service).await;
+    let client = common::client();
+    let r = client
+        .put(server.url("/v1/objects/u/_/k"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let text = client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let n = sample(
+        &text,
+        "objectstore_admission_rejections_total",
+        &[("reason", "concurrency")],
+    );
+    assert!(n.unwrap_or(0.0) > 0.0, "{text}");
+}
