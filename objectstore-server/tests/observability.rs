@@ -219,3 +219,38 @@ async fn concurrency_rejections_are_counted() {
     );
     assert!(n.unwrap_or(0.0) > 0.0, "{text}");
 }
+
+#[tokio::test]
+async fn tiered_routing_decisions_are_counted() {
+    let server = objectstore_server::testing::TestServer::start_configured(|_| {})
+        .await
+        .unwrap();
+    let client = common::client();
+    let small = client
+        .put(server.url("/v1/objects/u/_/small"))
+        .body("tiny")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(small.status(), StatusCode::OK);
+    let large = client
+        .put(server.url("/v1/objects/u/_/large"))
+        .body(vec![7u8; 2 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(large.status(), StatusCode::OK);
+    let text = client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for tier in ["high_volume", "long_term"] {
+        let n = sample(&text, "objectstore_tiered_writes_total", &[("tier", tier)]);
+        assert!(n.unwrap_or(0.0) > 0.0, "{tier}:\n{text}");
+    }
+    server.shutdown().await.unwrap();
+}
