@@ -94,3 +94,45 @@ pub async fn log_request(
     .instrument(span)
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use http::{HeaderMap, HeaderValue};
+
+    use super::*;
+
+    fn id_for(value: &[u8]) -> String {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            REQUEST_ID_HEADER,
+            HeaderValue::from_bytes(value).expect("header value"),
+        );
+        request_id(&headers)
+    }
+
+    fn is_uuid(s: &str) -> bool {
+        uuid::Uuid::parse_str(s).is_ok()
+    }
+
+    #[test]
+    fn visible_ascii_ids_are_kept() {
+        assert_eq!(id_for(b"abc-123"), "abc-123");
+        let longest = "a".repeat(MAX_REQUEST_ID_LEN);
+        assert_eq!(id_for(longest.as_bytes()), longest);
+    }
+
+    #[test]
+    fn missing_empty_long_or_invisible_ids_are_replaced() {
+        assert!(is_uuid(&request_id(&HeaderMap::new())));
+        for bad in [
+            b"".to_vec(),
+            b"with space".to_vec(),
+            b"tab\there".to_vec(),
+            vec![b'a'; MAX_REQUEST_ID_LEN + 1],
+            "caf\u{e9}".as_bytes().to_vec(),
+        ] {
+            let id = id_for(&bad);
+            assert!(is_uuid(&id), "{bad:?} gave {id}");
+        }
+    }
+}
