@@ -6,8 +6,10 @@
 //! Every component records through the [`metrics`] facade (`metrics::counter!` and friends).
 //! [`install_recorder`] installs one process-wide `metrics-exporter-prometheus` recorder (no
 //! HTTP listener of its own) the first time an [`AppState`](crate::app::AppState) is built;
-//! [`render_metrics`] answers `GET /metrics` from it. The metric names recorded by the HTTP
-//! layer are the constants below; `docs/operations.md` lists every metric with its labels.
+//! [`render_metrics`] answers `GET /metrics` from it; a background thread runs the
+//! recorder's upkeep every few seconds so unscraped histograms stay bounded. The metric names
+//! recorded by the HTTP layer are the constants below; `docs/operations.md` lists every
+//! metric with its labels.
 //! Invariants: each request is counted exactly once in [`HTTP_REQUESTS`] and
 //! [`HTTP_REQUEST_DURATION`] (by [`crate::middleware::record_metrics`]), and
 //! [`HTTP_IN_FLIGHT`] goes up once and down once per request (down when the response body is
@@ -104,8 +106,29 @@ pub fn install_recorder() -> &'static PrometheusHandle {
         if let Err(e) = metrics::set_global_recorder(recorder) {
             tracing::warn!(error = %e, "a metrics recorder is already installed; /metrics stays empty");
         }
+        spawn_upkeep(handle.clone());
         handle
     })
+}
+
+/// How often histogram samples are folded into their buckets when nobody scrapes.
+const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Folds recorded histogram samples into their buckets every [`UPKEEP_INTERVAL`] on a
+/// process-lifetime thread (independent of any runtime), so that memory stays bounded even
+/// when `/metrics` is never scraped.
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_INTERVAL);
+                handle.run_upkeep();
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start metrics upkeep; histograms drain only on scrape");
+    }
 }
 
 /// `GET /metrics`: the Prometheus text exposition (format 0.0.4) of every metric recorded
