@@ -19,10 +19,11 @@ use http::HeaderMap;
 use http::request::Parts;
 use objectstore_types::{ObjectContext, Permission};
 
-use crate::admission::downstream_service;
+use crate::admission::{Rejection, downstream_service};
 use crate::app::AppState;
 use crate::auth::{Grant, RequestCredentials};
 use crate::error::ApiError;
+use crate::metrics::RejectionReason;
 
 /// Extractor: the authenticated request's [`Grant`]. Failures are answered 400 (missing or
 /// malformed credentials), 401 (invalid, expired, unknown key) as JSON `auth error: …`.
@@ -67,5 +68,11 @@ pub fn admit(
     state
         .admission
         .admit(context, downstream_service(headers))
-        .map_err(ApiError::Rejected)
+        .map_err(|rejection| {
+            crate::metrics::record_rejection(match rejection {
+                Rejection::Killswitched => RejectionReason::Killswitch,
+                Rejection::RateLimited { .. } => RejectionReason::RateLimit,
+            });
+            ApiError::Rejected(rejection)
+        })
 }

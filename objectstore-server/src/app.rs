@@ -12,7 +12,7 @@
 //! | `/v1/objects:multipart/{usecase}/{scopes}/{*key}` | PUT DELETE |
 //! | `/v1/objects:multipart:parts/{usecase}/{scopes}/{*key}` | PUT GET |
 //! | `/v1/objects:multipart:complete/{usecase}/{scopes}/{*key}` | POST |
-//! | `/health`, `/ready`, `/keda` | GET (exempt from the in-flight limit) |
+//! | `/health`, `/ready`, `/keda`, `/metrics` | GET (exempt from auth and the in-flight limit) |
 
 use std::sync::Arc;
 
@@ -30,7 +30,7 @@ use crate::auth::{Authenticator, KeyDirectory};
 use crate::config::Config;
 use crate::endpoints::{batch, internal, multipart, objects};
 use crate::metrics::Metrics;
-use crate::middleware::{close_if_body_unread, limit_in_flight};
+use crate::middleware::{close_if_body_unread, limit_in_flight, record_metrics};
 
 /// Everything a request handler needs. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -129,12 +129,14 @@ pub fn router(state: AppState) -> Router {
     let internal_routes = Router::new()
         .route("/health", get(internal::health))
         .route("/ready", get(internal::ready))
-        .route("/keda", get(internal::keda));
+        .route("/keda", get(internal::keda))
+        .route("/metrics", get(crate::metrics::render_metrics));
 
     object_routes
         .merge(internal_routes)
         .layer(map_response(add_server_header))
         .layer(from_fn(close_if_body_unread))
+        .layer(from_fn(record_metrics))
         .layer(from_fn(crate::logging::log_request))
         .with_state(state)
 }

@@ -140,6 +140,9 @@ pub fn json_error(status: StatusCode, error: &(dyn std::error::Error + 'static))
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        if matches!(self, Self::Service(ServiceError::Overloaded)) {
+            crate::metrics::record_rejection(crate::metrics::RejectionReason::Concurrency);
+        }
         if status.is_server_error() {
             tracing::error!(error = &self as &dyn std::error::Error, "request failed");
         } else {

@@ -5,7 +5,9 @@
 //!
 //! 1. [`server::serve`] accepts the connection (`TCP_NODELAY`, keep-alive, HTTP/1.1).
 //! 2. [`middleware::limit_in_flight`]: more than `http.max_requests` object requests in
-//!    flight → 503 with an empty body. Internal routes (`/health`, `/ready`, `/keda`) skip it.
+//!    flight → 503 with an empty body. Internal routes (`/health`, `/ready`, `/keda`,
+//!    `/metrics`) skip it and need no credentials. Around everything, [`logging::log_request`]
+//!    (request-id span) and [`middleware::record_metrics`] (request metrics).
 //! 3. Routing ([`app::router`]): unknown path → 404 (empty body), known path with another
 //!    method → 405 with `Allow`.
 //! 4. Authentication ([`access::Auth`] over [`auth`]: JWT or pre-signed URL → 400/401 JSON).

@@ -1,4 +1,11 @@
-//! Log output (`logging.level`, `logging.format`).
+//! Log output (`logging.level`, `logging.format`) and the per-request span.
+//!
+//! Every request runs in one `request` span carrying `request_id`, `method` and `path` (never
+//! the query string, so pre-signed `os_auth`/`os_sig` values stay out of the logs; headers
+//! are never logged, so neither are `x-os-auth` nor `authorization`). The request id is the
+//! client's `x-request-id` when that is 1 to [`MAX_REQUEST_ID_LEN`] visible ASCII characters,
+//! otherwise a generated UUID; it is echoed in the response's `x-request-id` header and
+//! available to handlers as the [`RequestId`] request extension.
 
 use std::io::IsTerminal as _;
 
@@ -30,22 +37,51 @@ pub fn init(config: &LoggingConfig) -> anyhow::Result<()> {
     result.map_err(|e| anyhow::anyhow!("cannot install the logger: {e}"))
 }
 
-/// Middleware: runs each request in a `request` span (method, path) and logs its status and
-/// latency at debug level (5xx at warn).
+/// The request and response header carrying the request id.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The longest client-supplied request id that is kept.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// The id of the request being served (a request extension).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+/// The client's request id when it is acceptable (1 to [`MAX_REQUEST_ID_LEN`] visible ASCII
+/// characters), otherwise a new UUID.
+pub fn request_id(headers: &http::HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID_HEADER)
+        .map(http::HeaderValue::as_bytes)
+        .filter(|v| !v.is_empty() && v.len() <= MAX_REQUEST_ID_LEN)
+        .filter(|v| v.iter().all(|b| b.is_ascii_graphic()))
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
+
+/// Middleware (outermost): runs each request in a `request` span (request id, method, path),
+/// echoes the request id, and logs the status and latency at debug level (5xx at warn).
 pub async fn log_request(
-    request: axum::extract::Request,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use tracing::Instrument as _;
 
+    let id = request_id(request.headers());
+    let header = http::HeaderValue::from_str(&id).ok();
     let span = tracing::info_span!(
         "request",
+        request_id = %id,
         method = %request.method(),
         path = %request.uri().path(),
     );
+    request.extensions_mut().insert(RequestId(id));
     let started = std::time::Instant::now();
     async move {
-        let response = next.run(request).await;
+        let mut response = next.run(request).await;
+        if let Some(value) = header {
+            response.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
         let status = response.status().as_u16();
         let elapsed = started.elapsed();
         if response.status().is_server_error() {
@@ -57,4 +93,46 @@ pub async fn log_request(
     }
     .instrument(span)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use http::{HeaderMap, HeaderValue};
+
+    use super::*;
+
+    fn id_for(value: &[u8]) -> String {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            REQUEST_ID_HEADER,
+            HeaderValue::from_bytes(value).expect("header value"),
+        );
+        request_id(&headers)
+    }
+
+    fn is_uuid(s: &str) -> bool {
+        uuid::Uuid::parse_str(s).is_ok()
+    }
+
+    #[test]
+    fn visible_ascii_ids_are_kept() {
+        assert_eq!(id_for(b"abc-123"), "abc-123");
+        let longest = "a".repeat(MAX_REQUEST_ID_LEN);
+        assert_eq!(id_for(longest.as_bytes()), longest);
+    }
+
+    #[test]
+    fn missing_empty_long_or_invisible_ids_are_replaced() {
+        assert!(is_uuid(&request_id(&HeaderMap::new())));
+        for bad in [
+            b"".to_vec(),
+            b"with space".to_vec(),
+            b"tab\there".to_vec(),
+            vec![b'a'; MAX_REQUEST_ID_LEN + 1],
+            "caf\u{e9}".as_bytes().to_vec(),
+        ] {
+            let id = id_for(&bad);
+            assert!(is_uuid(&id), "{bad:?} gave {id}");
+        }
+    }
 }

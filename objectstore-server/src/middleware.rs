@@ -1,5 +1,9 @@
-//! HTTP middleware: the in-flight limit (spec 10.1) and connection hygiene.
+//! HTTP middleware: request metrics, the in-flight limit (spec 10.1) and connection hygiene.
 //!
+//! * [`record_metrics`] (middleware on every route, inside the request span): counts each
+//!   request once by method, route template and status, observes its latency (until the
+//!   response head is ready), counts request and response body bytes as they stream, and keeps
+//!   the all-routes in-flight gauge (left when the response body is finished or dropped).
 //! * [`limit_in_flight`] (middleware on object routes only): a request arriving while
 //!   `http.max_requests` object requests are already in flight is answered 503 with an empty
 //!   body. A request stays "in flight" until its response body has been sent or dropped, so
@@ -13,16 +17,102 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::header::CONNECTION;
 use http::{HeaderValue, StatusCode};
 use http_body::{Frame, SizeHint};
+use metrics::{Counter, Gauge};
 
 use crate::app::AppState;
 use crate::metrics::Metrics;
+
+/// Middleware (every route): the request metrics of [`crate::metrics`] (module docs).
+pub async fn record_metrics(request: Request, next: Next) -> Response {
+    use crate::metrics::{
+        HTTP_IN_FLIGHT, HTTP_REQUEST_BYTES, HTTP_REQUEST_DURATION, HTTP_REQUESTS,
+        HTTP_RESPONSE_BYTES, UNMATCHED_ROUTE,
+    };
+
+    let started = std::time::Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| UNMATCHED_ROUTE.to_owned(), |p| p.as_str().to_owned());
+    let gauge = metrics::gauge!(HTTP_IN_FLIGHT);
+    gauge.increment(1.0);
+    let guard = GaugeGuard(gauge);
+    let request_bytes = metrics::counter!(HTTP_REQUEST_BYTES, "route" => route.clone());
+    let request = request.map(|inner| {
+        Body::new(CountedBody {
+            inner,
+            bytes: request_bytes,
+            _guard: None,
+        })
+    });
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    let labels = [
+        ("method", method),
+        ("route", route.clone()),
+        ("status", status),
+    ];
+    metrics::counter!(HTTP_REQUESTS, &labels).increment(1);
+    metrics::histogram!(HTTP_REQUEST_DURATION, &labels).record(started.elapsed().as_secs_f64());
+    let response_bytes = metrics::counter!(HTTP_RESPONSE_BYTES, "route" => route);
+    response.map(|inner| {
+        Body::new(CountedBody {
+            inner,
+            bytes: response_bytes,
+            _guard: Some(guard),
+        })
+    })
+}
+
+/// Decrements a gauge when dropped.
+struct GaugeGuard(Gauge);
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
+
+/// A body that counts its data bytes (and optionally holds a gauge until it is dropped).
+struct CountedBody {
+    inner: Body,
+    bytes: Counter,
+    _guard: Option<GaugeGuard>,
+}
+
+impl http_body::Body for CountedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            self.bytes.increment(data.len() as u64);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
 
 /// Middleware: refuses object requests beyond `http.max_requests` with an empty 503.
 pub async fn limit_in_flight(
@@ -34,6 +124,7 @@ pub async fn limit_in_flight(
     let before = metrics.enter();
     let guard = InFlight(metrics);
     if before >= state.config.http.max_requests {
+        crate::metrics::record_rejection(crate::metrics::RejectionReason::InFlight);
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
     let response = next.run(request).await;

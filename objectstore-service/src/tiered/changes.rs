@@ -160,10 +160,14 @@ impl Inner {
     pub(crate) async fn cleanup(&self, record: &ChangeRecord, outcome: Outcome) -> bool {
         match self.process(record, outcome).await {
             Ok(()) => {
+                metrics::counter!("objectstore_tiered_cleanups_total", "outcome" => "ok")
+                    .increment(1);
                 self.retry_set().remove(&record.change_id);
                 true
             }
             Err(error) => {
+                metrics::counter!("objectstore_tiered_cleanups_total", "outcome" => "failed")
+                    .increment(1);
                 tracing::warn!(
                     change_id = %record.change_id,
                     id = %record.id.as_storage_path(),

@@ -81,6 +81,17 @@ impl Inner {
         if report.claimed + report.retried > 0 {
             tracing::info!(?report, "tiered: recovery pass");
         }
+        metrics::counter!("objectstore_tiered_recovery_records_total", "result" => "cleaned")
+            .increment(report.cleaned as u64);
+        metrics::counter!("objectstore_tiered_recovery_records_total", "result" => "failed")
+            .increment(report.failed as u64);
+        // Sampled once per pass: records still waiting for cleanup or recovery.
+        match self.hv.log_len().await {
+            Ok(depth) => {
+                metrics::gauge!("objectstore_tiered_change_log_depth").set(depth as f64);
+            }
+            Err(error) => tracing::debug!(%error, "tiered: cannot sample the change-log depth"),
+        }
         Ok(report)
     }
 

@@ -76,10 +76,14 @@ impl Inner {
                 for chunk in prefix.chunks {
                     payload.extend_from_slice(&chunk);
                 }
+                metrics::counter!("objectstore_tiered_writes_total", "tier" => "high_volume")
+                    .increment(1);
                 self.put_small(id, metadata, payload.freeze()).await
             }
             Some(rest) => {
                 let head = futures::stream::iter(prefix.chunks.into_iter().map(Ok));
+                metrics::counter!("objectstore_tiered_writes_total", "tier" => "long_term")
+                    .increment(1);
                 self.put_large(id, metadata, head.chain(rest).boxed()).await
             }
         }
