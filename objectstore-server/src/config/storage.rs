@@ -126,21 +126,26 @@ impl Default for LongTermConfig {
     }
 }
 
-/// Every `type` of a level, with the cargo feature it needs (`None`: always built).
-const STORAGE_TYPES: &[(&str, Option<&str>)] = &[
-    ("tiered", None),
-    ("filesystem", None),
-    ("s3", Some("s3")),
-    ("azure", Some("azure")),
-    ("gcs", Some("gcs")),
+/// A `type` value of one level: its name, the cargo feature it needs (`None`: always
+/// built), and whether this build has it.
+type TypeEntry = (&'static str, Option<&'static str>, bool);
+
+const STORAGE_TYPES: &[TypeEntry] = &[
+    ("tiered", None, true),
+    ("filesystem", None, true),
+    ("s3", Some("s3"), cfg!(feature = "s3")),
+    ("azure", Some("azure"), cfg!(feature = "azure")),
+    ("gcs", Some("gcs"), cfg!(feature = "gcs")),
 ];
-const HIGH_VOLUME_TYPES: &[(&str, Option<&str>)] =
-    &[("embedded", None), ("postgres", Some("postgres"))];
-const LONG_TERM_TYPES: &[(&str, Option<&str>)] = &[
-    ("filesystem", None),
-    ("s3", Some("s3")),
-    ("azure", Some("azure")),
-    ("gcs", Some("gcs")),
+const HIGH_VOLUME_TYPES: &[TypeEntry] = &[
+    ("embedded", None, true),
+    ("postgres", Some("postgres"), cfg!(feature = "postgres")),
+];
+const LONG_TERM_TYPES: &[TypeEntry] = &[
+    ("filesystem", None, true),
+    ("s3", Some("s3"), cfg!(feature = "s3")),
+    ("azure", Some("azure"), cfg!(feature = "azure")),
+    ("gcs", Some("gcs"), cfg!(feature = "gcs")),
 ];
 
 /// One level of the storage section: its key path and fields, `type` removed.
@@ -156,7 +161,7 @@ impl Section {
     fn parse(
         key: &'static str,
         value: Option<Value>,
-        types: &[(&str, Option<&str>)],
+        types: &[TypeEntry],
         default: &str,
     ) -> Result<Self, String> {
         let mut fields = match value {
@@ -172,16 +177,16 @@ impl Section {
         let names = || {
             types
                 .iter()
-                .map(|(name, _)| *name)
+                .map(|(name, _, _)| *name)
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        match types.iter().find(|(name, _)| *name == kind) {
+        match types.iter().find(|(name, _, _)| *name == kind) {
             None => Err(format!(
                 "`{key}.type`: unknown type `{kind}`, expected one of {}",
                 names()
             )),
-            Some((_, Some(feature))) if !feature_enabled(feature) => Err(format!(
+            Some((_, Some(feature), false)) => Err(format!(
                 "`{key}.type: {kind}` is not available in this build: rebuild the server with \
                  the cargo feature `{feature}` (`cargo build -p objectstore-server --features \
                  {feature}`)"
@@ -214,16 +219,6 @@ impl Section {
     fn config<T: serde::de::DeserializeOwned>(self) -> Result<T, String> {
         serde_json::from_value(Value::Object(self.fields))
             .map_err(|e| format!("`{}` ({} config): {e}", self.key, self.kind))
-    }
-}
-
-fn feature_enabled(feature: &str) -> bool {
-    match feature {
-        "postgres" => cfg!(feature = "postgres"),
-        "s3" => cfg!(feature = "s3"),
-        "azure" => cfg!(feature = "azure"),
-        "gcs" => cfg!(feature = "gcs"),
-        _ => false,
     }
 }
 
