@@ -7,12 +7,18 @@
 //! the variables the test fails when `CI=true` and otherwise prints one skip line. Every run
 //! uses a fresh table prefix and a fresh bucket prefix.
 
+/// A skip line, written to the stream directly: the harness captures `eprintln!` of passing
+/// tests, and a skip must be visible.
+fn skip(why: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "skipped multi_instance: {why}");
+}
+
 #[cfg(not(all(feature = "postgres", feature = "s3")))]
 #[test]
 fn two_instances_agree_on_concurrent_writes() {
-    println!(
-        "skipped: multi_instance needs the cargo features `postgres` and `s3` \
-         (cargo test -p objectstore-server --all-features)"
+    skip(
+        "needs the cargo features `postgres` and `s3` (cargo test -p objectstore-server --all-features)",
     );
 }
 
@@ -57,10 +63,10 @@ mod distributed {
             std::env::var("CI").as_deref() != Ok("true"),
             "{missing:?} not set but CI=true: CI must start PostgreSQL and moto"
         );
-        println!(
-            "skipped: {missing:?} not set, run `eval \"$(scripts/services/postgres.sh)\"; \
+        super::skip(&format!(
+            "{missing:?} not set, run `eval \"$(scripts/services/postgres.sh)\"; \
              eval \"$(scripts/services/moto.sh)\"`"
-        );
+        ));
         None
     }
 
