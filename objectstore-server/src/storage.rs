@@ -2,18 +2,26 @@
 //!
 //! | `storage.type` | engine |
 //! |---|---|
-//! | `tiered` (default) | [`TieredStorage`] over an [`EmbeddedBackend`] (high volume) and a [`FilesystemBackend`] (long term) |
+//! | `tiered` (default) | [`TieredStorage`] over the high-volume tier (`embedded`: [`EmbeddedBackend`], `postgres`: `PostgresBackend`) and the long-term tier (`filesystem`: [`FilesystemBackend`], `s3`/`azure`/`gcs`: `CloudBackend`) |
 //! | `filesystem` | a standalone [`FilesystemBackend`] |
+//! | `s3`, `azure`, `gcs` | a standalone `CloudBackend` |
 //!
-//! Directories are created when missing. Failures name the configuration key and path.
+//! Directories are created when missing; PostgreSQL tables are created or migrated on
+//! connect; cloud buckets must exist (building a cloud backend does not contact the store,
+//! so wrong credentials show on the first request). Failures name the configuration key;
+//! errors never carry a password or key (the backends scrub them).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use objectstore_service::backend::LongTermBackend;
+#[cfg(any(feature = "s3", feature = "azure", feature = "gcs"))]
+use objectstore_service::backend::cloud::CloudBackend;
 use objectstore_service::backend::embedded::EmbeddedBackend;
 use objectstore_service::backend::filesystem::FilesystemBackend;
+#[cfg(feature = "postgres")]
+use objectstore_service::backend::postgres::PostgresBackend;
+use objectstore_service::backend::{HighVolumeBackend, LongTermBackend};
 use objectstore_service::clock::{self, SharedClock};
 use objectstore_service::service::StorageService;
 use objectstore_service::tiered::{TieredConfig, TieredStorage};
@@ -65,26 +73,78 @@ async fn open(
             Arc::new(fs)
         }
         StorageConfig::Tiered {
-            high_volume: HighVolumeConfig::Embedded { path: hv_path },
-            long_term: LongTermConfig::Filesystem { path: lt_path },
+            high_volume,
+            long_term,
         } => {
-            let c = clock.clone();
-            let hv = open_blocking("storage.high_volume.path", hv_path, move |p| {
-                EmbeddedBackend::open(p, c)
+            let hv = open_high_volume(high_volume, clock.clone()).await?;
+            let lt = open_long_term(long_term, clock.clone()).await?;
+            Arc::new(TieredStorage::new(hv, lt, clock, TieredConfig::default()))
+        }
+        #[cfg(feature = "s3")]
+        StorageConfig::S3(c) => cloud("storage", CloudBackend::s3(c.clone(), clock))?,
+        #[cfg(feature = "azure")]
+        StorageConfig::Azure(c) => cloud("storage", CloudBackend::azure(c.clone(), clock))?,
+        #[cfg(feature = "gcs")]
+        StorageConfig::Gcs(c) => cloud("storage", CloudBackend::gcs(c.clone(), clock))?,
+    })
+}
+
+async fn open_high_volume(
+    config: &HighVolumeConfig,
+    clock: SharedClock,
+) -> anyhow::Result<Arc<dyn HighVolumeBackend>> {
+    Ok(match config {
+        HighVolumeConfig::Embedded { path } => {
+            let hv = open_blocking("storage.high_volume.path", path, move |p| {
+                EmbeddedBackend::open(p, clock)
             })
             .await?;
+            Arc::new(hv)
+        }
+        #[cfg(feature = "postgres")]
+        HighVolumeConfig::Postgres(c) => {
+            // The error never carries the URL's password (the backend scrubs it).
+            let pg = PostgresBackend::connect(c.clone(), clock)
+                .await
+                .context("cannot open `storage.high_volume` (postgres)")?;
+            Arc::new(pg)
+        }
+    })
+}
+
+async fn open_long_term(
+    config: &LongTermConfig,
+    clock: SharedClock,
+) -> anyhow::Result<Arc<dyn LongTermBackend>> {
+    Ok(match config {
+        LongTermConfig::Filesystem { path } => {
             let c = clock.clone();
-            let lt = open_blocking("storage.long_term.path", lt_path, move |p| {
+            let lt = open_blocking("storage.long_term.path", path, move |p| {
                 FilesystemBackend::open(p, c)
             })
             .await?;
+            // The sweeper needs the runtime, which the blocking thread does not have.
             lt.spawn_sweeper();
-            Arc::new(TieredStorage::new(
-                Arc::new(hv),
-                Arc::new(lt),
-                clock,
-                TieredConfig::default(),
-            ))
+            Arc::new(lt)
         }
+        #[cfg(feature = "s3")]
+        LongTermConfig::S3(c) => cloud("storage.long_term", CloudBackend::s3(c.clone(), clock))?,
+        #[cfg(feature = "azure")]
+        LongTermConfig::Azure(c) => {
+            cloud("storage.long_term", CloudBackend::azure(c.clone(), clock))?
+        }
+        #[cfg(feature = "gcs")]
+        LongTermConfig::Gcs(c) => cloud("storage.long_term", CloudBackend::gcs(c.clone(), clock))?,
     })
+}
+
+/// A built cloud backend, or the builder's error naming `key`. Building does not contact
+/// the store: a wrong bucket or credentials show on the first request.
+#[cfg(any(feature = "s3", feature = "azure", feature = "gcs"))]
+fn cloud(
+    key: &str,
+    built: objectstore_service::Result<CloudBackend>,
+) -> anyhow::Result<Arc<dyn LongTermBackend>> {
+    let backend = built.with_context(|| format!("cannot open `{key}`"))?;
+    Ok(Arc::new(backend))
 }

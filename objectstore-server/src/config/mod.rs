@@ -35,6 +35,8 @@ mod auth;
 mod observability;
 mod storage;
 #[cfg(test)]
+mod storage_tests;
+#[cfg(test)]
 mod tests;
 
 pub use auth::AuthConfig;
@@ -52,6 +54,8 @@ pub struct Config {
     pub http_addr: SocketAddr,
     /// Where objects are stored. Default: tiered, embedded high-volume store under
     /// `./data/hv`, filesystem long-term store under `./data/lt`. Env `OS__STORAGE__*`.
+    /// Not in the serialized defaults: the section fills in its own (see [`StorageConfig`]).
+    #[serde(skip_serializing)]
     pub storage: StorageConfig,
     /// HTTP layer limits. Env `OS__HTTP__*`.
     pub http: HttpConfig,

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 /// Any URL `sqlx` accepts: `postgres://user:password@host:port/database?sslmode=require`.
 /// TLS (rustls, the webpki roots) follows `sslmode` (`disable`, `prefer` (the default),
 /// `require`, `verify-ca`, `verify-full`); `sslrootcert=/path/ca.pem` adds a CA.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
 pub struct PostgresUrl(String);
 
@@ -187,7 +187,7 @@ impl fmt::Debug for PostgresUrl {
 }
 
 /// Configuration of [`super::PostgresBackend`]. Every field but `url` has a default.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresConfig {
     /// The connection URL (secret, see [`PostgresUrl`]). Required.

@@ -1,0 +1,341 @@
+//! Tests of the `storage.*` section: every type in YAML and `OS__` form, defaults filled in
+//! per level, unknown and uncompiled types rejected naming the key, secrets redacted.
+
+use std::path::PathBuf;
+
+use super::tests::{env, yaml};
+use super::*;
+
+fn load_yaml(text: &str) -> Result<Config, ConfigError> {
+    let file = yaml(text);
+    Config::load(Some(file.path()), env(&[]))
+}
+
+fn err(result: Result<Config, ConfigError>) -> String {
+    result.unwrap_err().to_string()
+}
+
+#[test]
+fn partial_overrides_keep_the_other_defaults() {
+    let config = load_yaml("storage:\n  long_term:\n    path: /slow\n").unwrap();
+    assert_eq!(
+        config.storage,
+        StorageConfig::Tiered {
+            high_volume: HighVolumeConfig::Embedded {
+                path: PathBuf::from("data/hv")
+            },
+            long_term: LongTermConfig::Filesystem {
+                path: PathBuf::from("/slow")
+            },
+        }
+    );
+    // A standalone type ignores the tier sections of a tiered layout it overrides.
+    let file = yaml("storage:\n  high_volume:\n    path: /fast\n");
+    let config = Config::load(
+        Some(file.path()),
+        env(&[
+            ("OS__STORAGE__TYPE", "filesystem"),
+            ("OS__STORAGE__PATH", "/srv"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        config.storage,
+        StorageConfig::Filesystem {
+            path: "/srv".into()
+        }
+    );
+}
+
+#[test]
+fn unknown_types_name_the_key() {
+    let cases = [
+        ("storage:\n  type: bigtable\n", "`storage.type`"),
+        (
+            "storage:\n  high_volume:\n    type: redis\n",
+            "`storage.high_volume.type`",
+        ),
+        (
+            "storage:\n  long_term:\n    type: ftp\n",
+            "`storage.long_term.type`",
+        ),
+        (
+            "storage:\n  type: tiered\n  long_term: 3\n",
+            "`storage.long_term`",
+        ),
+    ];
+    for (text, key) in cases {
+        let e = err(load_yaml(text));
+        assert!(e.contains(key), "{text:?}: {e}");
+    }
+    let e = err(load_yaml("storage:\n  type: bigtable\n"));
+    assert!(e.contains("expected one of tiered, filesystem, s3"), "{e}");
+}
+
+#[cfg(not(feature = "postgres"))]
+#[test]
+fn uncompiled_postgres_names_the_key_and_feature() {
+    let e = err(Config::load(
+        None,
+        env(&[
+            ("OS__STORAGE__HIGH_VOLUME__TYPE", "postgres"),
+            ("OS__STORAGE__HIGH_VOLUME__URL", "postgres://db/x"),
+        ]),
+    ));
+    assert!(e.contains("storage.high_volume.type"), "{e}");
+    assert!(e.contains("feature `postgres`"), "{e}");
+}
+
+#[cfg(not(feature = "s3"))]
+#[test]
+fn uncompiled_s3_names_the_key_and_feature() {
+    let e = err(Config::load(
+        None,
+        env(&[("OS__STORAGE__LONG_TERM__TYPE", "s3")]),
+    ));
+    assert!(e.contains("storage.long_term.type"), "{e}");
+    assert!(e.contains("feature `s3`"), "{e}");
+    let e = err(Config::load(None, env(&[("OS__STORAGE__TYPE", "s3")])));
+    assert!(e.contains("`storage.type"), "{e}");
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn yaml_and_env_forms_agree() {
+        let from_yaml = load_yaml(
+            "storage:\n  high_volume:\n    type: postgres\n    \
+             url: postgres://app:hunter2@db:5432/store\n    max_connections: 8\n    \
+             connect_timeout: 3s\n    table_prefix: os_\n  long_term:\n    path: /lt\n",
+        )
+        .unwrap();
+        let from_env = Config::load(
+            None,
+            env(&[
+                ("OS__STORAGE__HIGH_VOLUME__TYPE", "postgres"),
+                (
+                    "OS__STORAGE__HIGH_VOLUME__URL",
+                    "postgres://app:hunter2@db:5432/store",
+                ),
+                ("OS__STORAGE__HIGH_VOLUME__MAX_CONNECTIONS", "8"),
+                ("OS__STORAGE__HIGH_VOLUME__CONNECT_TIMEOUT", "3s"),
+                ("OS__STORAGE__HIGH_VOLUME__TABLE_PREFIX", "os_"),
+                ("OS__STORAGE__LONG_TERM__PATH", "/lt"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(from_yaml.storage, from_env.storage);
+        let StorageConfig::Tiered {
+            high_volume: HighVolumeConfig::Postgres(pg),
+            long_term: LongTermConfig::Filesystem { path },
+        } = &from_yaml.storage
+        else {
+            panic!("not postgres + filesystem: {:?}", from_yaml.storage);
+        };
+        assert_eq!(path, &PathBuf::from("/lt"));
+        assert_eq!(pg.max_connections, 8);
+        assert_eq!(pg.connect_timeout, Duration::from_secs(3));
+        assert_eq!(pg.idle_timeout, Duration::from_secs(600));
+        assert_eq!(pg.table_prefix, "os_");
+        let debug = format!("{from_yaml:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("app:***@db"), "{debug}");
+    }
+
+    #[test]
+    fn field_errors_name_the_section() {
+        let e = err(Config::load(
+            None,
+            env(&[("OS__STORAGE__HIGH_VOLUME__TYPE", "postgres")]),
+        ));
+        assert!(
+            e.contains("storage.high_volume") && e.contains("url"),
+            "{e}"
+        );
+        let e = err(Config::load(
+            None,
+            env(&[
+                ("OS__STORAGE__HIGH_VOLUME__TYPE", "postgres"),
+                ("OS__STORAGE__HIGH_VOLUME__URL", "postgres://db/x"),
+                ("OS__STORAGE__HIGH_VOLUME__MAX_CONECTIONS", "8"),
+            ]),
+        ));
+        assert!(
+            e.contains("storage.high_volume") && e.contains("max_conections"),
+            "{e}"
+        );
+        // The default `path` of the embedded tier does not leak into the postgres config.
+        let file = yaml("storage:\n  high_volume:\n    path: /fast\n");
+        let config = Config::load(
+            Some(file.path()),
+            env(&[
+                ("OS__STORAGE__HIGH_VOLUME__TYPE", "postgres"),
+                ("OS__STORAGE__HIGH_VOLUME__URL", "postgres://db/x"),
+            ]),
+        );
+        let e = err(config);
+        assert!(e.contains("unknown field `path`"), "{e}");
+    }
+}
+
+#[cfg(feature = "s3")]
+mod s3 {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn tiered_yaml_and_env_forms_agree() {
+        let from_yaml = load_yaml(
+            "storage:\n  long_term:\n    type: s3\n    bucket: objects\n    \
+             endpoint: http://127.0.0.1:5000\n    allow_http: true\n    \
+             access_key_id: AKIA\n    secret_access_key: s3cr3t\n    prefix: lt\n    \
+             client:\n      max_retries: 3\n      request_timeout: 20s\n",
+        )
+        .unwrap();
+        let from_env = Config::load(
+            None,
+            env(&[
+                ("OS__STORAGE__LONG_TERM__TYPE", "s3"),
+                ("OS__STORAGE__LONG_TERM__BUCKET", "objects"),
+                ("OS__STORAGE__LONG_TERM__ENDPOINT", "http://127.0.0.1:5000"),
+                ("OS__STORAGE__LONG_TERM__ALLOW_HTTP", "true"),
+                ("OS__STORAGE__LONG_TERM__ACCESS_KEY_ID", "AKIA"),
+                ("OS__STORAGE__LONG_TERM__SECRET_ACCESS_KEY", "s3cr3t"),
+                ("OS__STORAGE__LONG_TERM__PREFIX", "lt"),
+                ("OS__STORAGE__LONG_TERM__CLIENT__MAX_RETRIES", "3"),
+                ("OS__STORAGE__LONG_TERM__CLIENT__REQUEST_TIMEOUT", "20s"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(from_yaml.storage, from_env.storage);
+        let StorageConfig::Tiered {
+            high_volume: HighVolumeConfig::Embedded { .. },
+            long_term: LongTermConfig::S3(s3),
+        } = &from_yaml.storage
+        else {
+            panic!("not embedded + s3: {:?}", from_yaml.storage);
+        };
+        assert_eq!(s3.bucket, "objects");
+        assert!(s3.allow_http);
+        assert_eq!(s3.client.max_retries, 3);
+        assert_eq!(s3.client.request_timeout, Duration::from_secs(20));
+        assert_eq!(s3.client.connect_timeout, Duration::from_secs(5));
+        let debug = format!("{from_yaml:?}");
+        assert!(!debug.contains("s3cr3t"), "{debug}");
+    }
+
+    #[test]
+    fn standalone_s3() {
+        let config = Config::load(
+            None,
+            env(&[
+                ("OS__STORAGE__TYPE", "s3"),
+                ("OS__STORAGE__BUCKET", "objects"),
+            ]),
+        )
+        .unwrap();
+        let StorageConfig::S3(s3) = &config.storage else {
+            panic!("not s3: {:?}", config.storage);
+        };
+        assert_eq!(s3.bucket, "objects");
+        assert!(s3.from_env);
+        let e = err(Config::load(None, env(&[("OS__STORAGE__TYPE", "s3")])));
+        assert!(
+            e.contains("`storage` (s3 config)") && e.contains("bucket"),
+            "{e}"
+        );
+        let e = err(load_yaml(
+            "storage:\n  type: s3\n  bucket: b\n  acess_key_id: typo\n",
+        ));
+        assert!(e.contains("acess_key_id"), "{e}");
+    }
+}
+
+#[cfg(feature = "azure")]
+mod azure {
+    use super::*;
+
+    #[test]
+    fn tiered_and_standalone_forms() {
+        let from_yaml = load_yaml(
+            "storage:\n  long_term:\n    type: azure\n    container: objects\n    \
+             account: devstoreaccount1\n    access_key: k3y\n    use_emulator: true\n",
+        )
+        .unwrap();
+        let from_env = Config::load(
+            None,
+            env(&[
+                ("OS__STORAGE__LONG_TERM__TYPE", "azure"),
+                ("OS__STORAGE__LONG_TERM__CONTAINER", "objects"),
+                ("OS__STORAGE__LONG_TERM__ACCOUNT", "devstoreaccount1"),
+                ("OS__STORAGE__LONG_TERM__ACCESS_KEY", "k3y"),
+                ("OS__STORAGE__LONG_TERM__USE_EMULATOR", "true"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(from_yaml.storage, from_env.storage);
+        let StorageConfig::Tiered {
+            long_term: LongTermConfig::Azure(azure),
+            ..
+        } = &from_yaml.storage
+        else {
+            panic!("not azure: {:?}", from_yaml.storage);
+        };
+        assert_eq!(azure.container, "objects");
+        assert!(azure.use_emulator);
+        assert!(!format!("{from_yaml:?}").contains("k3y"));
+        let standalone = Config::load(
+            None,
+            env(&[
+                ("OS__STORAGE__TYPE", "azure"),
+                ("OS__STORAGE__CONTAINER", "c"),
+            ]),
+        )
+        .unwrap();
+        assert!(matches!(standalone.storage, StorageConfig::Azure(_)));
+    }
+}
+
+#[cfg(feature = "gcs")]
+mod gcs {
+    use super::*;
+
+    #[test]
+    fn tiered_and_standalone_forms() {
+        let from_yaml = load_yaml(
+            "storage:\n  long_term:\n    type: gcs\n    bucket: objects\n    \
+             service_account_key: g00gle\n",
+        )
+        .unwrap();
+        let from_env = Config::load(
+            None,
+            env(&[
+                ("OS__STORAGE__LONG_TERM__TYPE", "gcs"),
+                ("OS__STORAGE__LONG_TERM__BUCKET", "objects"),
+                ("OS__STORAGE__LONG_TERM__SERVICE_ACCOUNT_KEY", "g00gle"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(from_yaml.storage, from_env.storage);
+        let StorageConfig::Tiered {
+            long_term: LongTermConfig::Gcs(gcs),
+            ..
+        } = &from_yaml.storage
+        else {
+            panic!("not gcs: {:?}", from_yaml.storage);
+        };
+        assert_eq!(gcs.bucket, "objects");
+        assert!(!format!("{from_yaml:?}").contains("g00gle"));
+        let standalone = Config::load(
+            None,
+            env(&[("OS__STORAGE__TYPE", "gcs"), ("OS__STORAGE__BUCKET", "b")]),
+        )
+        .unwrap();
+        assert!(matches!(standalone.storage, StorageConfig::Gcs(_)));
+    }
+}
