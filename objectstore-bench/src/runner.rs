@@ -10,7 +10,8 @@
 //!    sampler running when it has a `--pid`.
 //! 2. Then, if a reference is configured and the workload has a reference size that was not
 //!    measured yet in this run, a GET run of `/<size>.bin` on the reference with the same
-//!    connections and limits. Interleaving keeps each comparison close in time.
+//!    connections and limits, reported as workload `ref-get:<size>`. Interleaving keeps
+//!    each comparison close in time.
 //!
 //! A target that cannot be reached aborts the run (the figures would be meaningless); a
 //! workload whose set-up fails is reported with the set-up error and skipped for that target.
@@ -71,13 +72,18 @@ pub async fn run_all(
         {
             progress(&format!("reference GET /{size}.bin on {}", reference.label));
             let large = matches!(workload, Workload::PutLarge | Workload::GetLarge);
-            let result = run_reference(settings, reference, *workload, size, large)
+            let result = run_reference(settings, reference, size, large)
                 .await
                 .with_context(|| format!("reference GET /{size}.bin"))?;
             results.push(result);
         }
     }
     Ok(results)
+}
+
+/// The workload name of the reference GET of `size` (`ref-get:1KiB`).
+pub fn reference_name(size: u64) -> String {
+    format!("ref-get:{}", crate::size::format_size(size))
 }
 
 fn small_limits(settings: &Settings) -> Limits {
@@ -97,7 +103,6 @@ fn large_limits(settings: &Settings) -> Limits {
 async fn run_reference(
     settings: &Settings,
     reference: &Arc<Target>,
-    workload: Workload,
     size: u64,
     large: bool,
 ) -> anyhow::Result<WorkloadResult> {
@@ -115,7 +120,7 @@ async fn run_reference(
     let out = run(Arc::new(plan), conns, limits, settings.seed).await;
     let reconnects = out.reconnects;
     Ok(WorkloadResult {
-        workload: workload.name(),
+        workload: reference_name(size),
         target: reference.label.clone(),
         reference: true,
         size: Some(size),

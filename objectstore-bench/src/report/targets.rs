@@ -256,6 +256,39 @@ fn memory_row(workload: String, peak_kib: Option<u64>, max_mib: u64) -> TargetRo
     }
 }
 
+fn workload_rows(out: &mut String, report: &RunReport, r: &WorkloadResult) {
+    for o in &r.ops {
+        let vs = crate::report::ratio(&report.results, r, &o.op)
+            .map_or("-".to_owned(), |x| format!("{x:.2}"));
+        let rss = r.memory.map_or("-".to_owned(), |m| {
+            format!(
+                "{:.1} ({:.1})",
+                m.peak_rss_kib as f64 / 1024.0,
+                m.hwm_kib as f64 / 1024.0
+            )
+        });
+        let target = if r.reference {
+            format!("{} (reference, {})", r.target, r.workload)
+        } else {
+            r.target.clone()
+        };
+        let _ = writeln!(
+            out,
+            "| {target} | {} | {} | {} | {} | {:.1} | {:.2} | {:.3} | {:.3} | {:.3} | {:.3} | {vs} | {rss} |",
+            o.op,
+            r.connections,
+            o.count,
+            o.errors,
+            o.ops_per_s,
+            o.bytes_per_s / f64::from(1u32 << 20),
+            o.p50_ms,
+            o.p90_ms,
+            o.p99_ms,
+            o.max_ms
+        );
+    }
+}
+
 /// The markdown report: `notes` (one paragraph each), the summary table, the baselines and
 /// one table per workload.
 pub fn markdown(
@@ -311,49 +344,31 @@ pub fn markdown(
          this run; RSS is the server's peak sampled VmRSS during the workload (VmHWM, the \
          process-lifetime peak, in brackets).\n"
     );
-    let mut last = String::new();
-    for r in &report.results {
-        if r.workload != last {
-            let _ = writeln!(out, "\n### {}\n", r.workload);
-            let _ = writeln!(
-                out,
-                "| target | op | conns | count | errors | ops/s | MiB/s | p50 | p90 | p99 | max | vs ref | RSS MiB |"
-            );
-            let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-            last.clone_from(&r.workload);
+    let mut groups: Vec<(&str, Vec<&WorkloadResult>)> = Vec::new();
+    for r in report.results.iter().filter(|r| !r.reference) {
+        match groups.iter_mut().find(|(w, _)| *w == r.workload) {
+            Some((_, rows)) => rows.push(r),
+            None => groups.push((&r.workload, vec![r])),
         }
-        for o in &r.ops {
-            let vs = crate::report::ratio(&report.results, r, &o.op)
-                .map_or("-".to_owned(), |x| format!("{x:.2}"));
-            let rss = r.memory.map_or("-".to_owned(), |m| {
-                format!(
-                    "{:.1} ({:.1})",
-                    m.peak_rss_kib as f64 / 1024.0,
-                    m.hwm_kib as f64 / 1024.0
-                )
-            });
-            let target = if r.reference {
-                format!("{} (reference)", r.target)
-            } else {
-                r.target.clone()
-            };
-            let _ = writeln!(
-                out,
-                "| {target} | {} | {} | {} | {} | {:.1} | {:.2} | {:.3} | {:.3} | {:.3} | {:.3} | {vs} | {rss} |",
-                o.op,
-                r.connections,
-                o.count,
-                o.errors,
-                o.ops_per_s,
-                o.bytes_per_s / f64::from(1u32 << 20),
-                o.p50_ms,
-                o.p90_ms,
-                o.p99_ms,
-                o.max_ms
-            );
+    }
+    for (workload, rows) in groups {
+        let _ = writeln!(out, "\n### {workload}\n");
+        let _ = writeln!(
+            out,
+            "| target | op | conns | count | errors | ops/s | MiB/s | p50 | p90 | p99 | max | vs ref | RSS MiB |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        let reference = rows
+            .first()
+            .and_then(|r| r.compare_size)
+            .and_then(|size| reference_for(&report.results, size));
+        for r in rows.iter().copied().chain(reference) {
+            workload_rows(&mut out, report, r);
         }
-        if let Some(s) = r.speedup {
-            let _ = writeln!(out, "\nBatch speedup on {}: {s:.2} x.", r.target);
+        for r in rows {
+            if let Some(s) = r.speedup {
+                let _ = writeln!(out, "\nBatch speedup on {}: {s:.2} x.", r.target);
+            }
         }
     }
     let errors: Vec<String> = report

@@ -234,7 +234,7 @@ impl Settings {
 /// The figures of one workload on one target.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorkloadResult {
-    /// Workload name (for a reference run: the name of the workload that asked for it).
+    /// Workload name (`ref-get:<size>` for a reference run).
     pub workload: String,
     /// Target label.
     pub target: String,
