@@ -1,0 +1,289 @@
+#!/usr/bin/env bash
+# The objectstore benchmark, in one command, on a fresh clone:
+#
+#   scripts/bench.sh
+#
+# 1. Builds the release binaries (`objectstore`, `objectstore-bench`).
+# 2. Installs nginx and fio with apt-get when they are missing (root or passwordless sudo).
+# 3. In one temporary directory (so every figure comes from the same filesystem):
+#    writes the static files /<bytes>.bin, runs fio (sequential write of the large size with
+#    1 MiB blocks, once with `--end_fsync=1` = one fsync at the end, the PUT target's base,
+#    and once with `--fsync=1` = an fsync after every block, for information; then a
+#    buffered sequential read of the same file), starts nginx on a free 127.0.0.1 port
+#    (sendfile on, keep-alive, access log off, 2 workers) and our server on another
+#    (the default layout: tiered, embedded high-volume + filesystem long-term store, auth
+#    off, logging at WARN).
+# 4. Runs the standard workload set with `objectstore-bench` and writes the markdown report
+#    docs/benchmarks/report-<UTC date>.md (targets table, baselines, one table per workload).
+# 5. Profiles the server under the 1 KiB PUT and GET workloads (perf with the cpu-clock
+#    event, else callgrind) and appends the top symbols to the report.
+# 6. Stops everything it started and removes the temporary directory (trap on EXIT, also
+#    after Ctrl-C or a failure).
+#
+# Knobs (environment): BENCH_DURATION (seconds per throughput workload, default 5),
+# BENCH_CONNECTIONS (default 32), BENCH_LARGE_SIZE (bytes, default 268435456),
+# BENCH_LARGE_CONNECTIONS (default 8), BENCH_WORKLOADS (default "standard"),
+# BENCH_REPORT (report path), BENCH_JSON (also keep the raw figures as JSON there),
+# BENCH_TMP (parent of the temporary directory, default $TMPDIR or /tmp), BENCH_SERVER_BIN
+# (measure this server binary instead of building target/release/objectstore),
+# BENCH_PROFILE (0 skips step 5).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+duration=${BENCH_DURATION:-5}
+connections=${BENCH_CONNECTIONS:-32}
+large_size=${BENCH_LARGE_SIZE:-268435456}
+large_connections=${BENCH_LARGE_CONNECTIONS:-8}
+workloads=${BENCH_WORKLOADS:-standard}
+date_utc=$(date -u +%F)
+report=${BENCH_REPORT:-docs/benchmarks/report-$date_utc.md}
+target_dir=${CARGO_TARGET_DIR:-$root/target}
+started=$(date +%s)
+
+say() { echo "[bench.sh] $*" >&2; }
+
+# --- cleanup: everything started below is registered here -------------------------------
+work=""
+pids=()
+cleanup() {
+  local status=$?
+  for pid in "${pids[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${pids[@]}"; do
+    # Wait (at most ~10 s) for each process we started to exit, then insist.
+    for _ in $(seq 100); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  if [ -n "$work" ] && [ -d "$work" ]; then
+    rm -rf "$work"
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- 1. build -------------------------------------------------------------------------------
+if [ -n "${BENCH_SERVER_BIN:-}" ]; then
+  say "building objectstore-bench (release); server binary given: $BENCH_SERVER_BIN"
+  cargo build --release --locked -p objectstore-bench >&2
+  server_bin=$BENCH_SERVER_BIN
+  server_desc="\`$server_bin run\` (given with BENCH_SERVER_BIN)"
+else
+  say "building release binaries"
+  cargo build --release --locked -p objectstore-server -p objectstore-bench >&2
+  server_bin=$target_dir/release/objectstore
+  server_desc="\`objectstore run\`, release build of this commit"
+fi
+bench_bin=$target_dir/release/objectstore-bench
+
+# --- 2. tools -------------------------------------------------------------------------------
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo "$@"
+  else
+    say "need root (or passwordless sudo) to run: $*"; return 1
+  fi
+}
+nginx_bin=$(command -v nginx || true)
+[ -z "$nginx_bin" ] && [ -x /usr/sbin/nginx ] && nginx_bin=/usr/sbin/nginx
+missing=()
+[ -z "$nginx_bin" ] && missing+=(nginx)
+command -v fio >/dev/null || missing+=(fio)
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]} with apt-get"
+  as_root apt-get update -qq >&2
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+  nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+fi
+
+# --- 3. baselines and servers ---------------------------------------------------------------
+work=$(mktemp -d "${BENCH_TMP:-${TMPDIR:-/tmp}}/objectstore-bench.XXXXXX")
+# nginx workers run as an unprivileged user: they must be able to read the static files.
+chmod 0755 "$work"
+mkdir -p "$work/www" "$work/nginx" "$work/fio" "$work/data"
+say "working in $work ($(df -h --output=source,fstype,avail "$work" | tail -1 | tr -s ' '))"
+
+say "writing static files"
+for size in 1024 16384 102400 "$large_size"; do
+  head -c "$size" /dev/urandom >"$work/www/$size.bin"
+done
+chmod -R a+rX "$work/www"
+
+say "fio: sequential write of $large_size bytes, 1 MiB blocks (end_fsync=1, then fsync=1), then read"
+fio_common=(--directory="$work/fio" --filename=seq.dat --bs=1m --size="$large_size" --ioengine=psync
+  --numjobs=1 --output-format=json)
+fio --name=seqwrite-end-fsync --rw=write --end_fsync=1 "${fio_common[@]}" \
+  --output="$work/fio-write.json" >/dev/null
+rm -f "$work"/fio/*
+fio --name=seqwrite-fsync-each --rw=write --fsync=1 "${fio_common[@]}" \
+  --output="$work/fio-write-fsync.json" >/dev/null
+fio --name=seqread --rw=read "${fio_common[@]}" \
+  --output="$work/fio-read.json" >/dev/null
+rm -rf "$work/fio"
+
+nginx_port=$("$bench_bin" free-port)
+cat >"$work/nginx/nginx.conf" <<EOF
+worker_processes 2;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  keepalive_timeout 65s;
+  keepalive_requests 100000000;
+  default_type application/octet-stream;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  fastcgi_temp_path $work/nginx/fastcgi;
+  uwsgi_temp_path $work/nginx/uwsgi;
+  scgi_temp_path $work/nginx/scgi;
+  server {
+    listen 127.0.0.1:$nginx_port;
+    root $work/www;
+  }
+}
+EOF
+say "starting nginx on 127.0.0.1:$nginx_port"
+"$nginx_bin" -e "$work/nginx/error.log" -p "$work/nginx" -c "$work/nginx/nginx.conf" \
+  -g 'daemon off;' &
+pids+=($!)
+
+server_port=$("$bench_bin" free-port)
+cat >"$work/objectstore.yaml" <<EOF
+http_addr: "127.0.0.1:$server_port"
+storage:
+  type: tiered
+  high_volume:
+    type: embedded
+    path: "$work/data/hv"
+  long_term:
+    type: filesystem
+    path: "$work/data/lt"
+http:
+  down_marker: "$work/down"
+logging:
+  level: WARN
+EOF
+say "starting objectstore on 127.0.0.1:$server_port"
+"$server_bin" -c "$work/objectstore.yaml" run 2>"$work/objectstore.log" &
+server_pid=$!
+pids+=("$server_pid")
+
+"$bench_bin" wait "http://127.0.0.1:$nginx_port/1024.bin" --timeout 30
+if ! "$bench_bin" wait "http://127.0.0.1:$server_port/health" --timeout 60; then
+  say "objectstore did not start; its log:"; cat "$work/objectstore.log" >&2; exit 1
+fi
+
+# --- 4. run ---------------------------------------------------------------------------------
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD 2>/dev/null || commit="$commit (with uncommitted changes)"
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || echo unknown)
+mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
+nginx_version=$("$nginx_bin" -v 2>&1 | sed 's/.*: //')
+fio_version=$(fio --version)
+mkdir -p "$(dirname "$report")"
+json_out=${BENCH_JSON:-$work/figures.json}
+
+say "running workloads: $workloads"
+"$bench_bin" run \
+  --target "objectstore=http://127.0.0.1:$server_port" --pid "$server_pid" \
+  --reference "nginx=http://127.0.0.1:$nginx_port" \
+  --connections "$connections" --duration "$duration" \
+  --large-size "$large_size" --large-connections "$large_connections" \
+  --fio-write "$work/fio-write.json" --fio-write-fsync "$work/fio-write-fsync.json" \
+  --fio-read "$work/fio-read.json" \
+  --json "$json_out" --report "$report" \
+  --note "Date (UTC): $date_utc. Commit: \`$commit\`. Produced by \`scripts/bench.sh\`." \
+  --note "Machine: $(nproc) cores ($cpu), $mem RAM, Linux $(uname -r); load average at the start: $(cut -d' ' -f1-3 /proc/loadavg). The load generator, nginx and the server share these cores. Filesystem of the data, static files and fio: $(df --output=fstype "$work" | tail -1 | tr -d ' ')." \
+  --note "Reference: $nginx_version serving static files /<bytes>.bin (sendfile on, keep-alive, access log off, worker_processes 2). Disk baseline: $fio_version, sequential write of the large size in 1 MiB blocks with \`--end_fsync=1\` (one fsync at the end: what a durable streamed PUT has to do; the PUT target is measured against it) and with \`--fsync=1\` (for information), then a buffered sequential read." \
+  --note "Server: $server_desc, default layout (tiered: embedded high-volume store + filesystem long-term store, both in the temporary directory), auth off, logging at WARN. Load: $connections keep-alive connections (TCP_NODELAY) for the small-object workloads, ${duration} s each; $large_connections concurrent streams of $large_size bytes for the large ones; batch and multipart on one connection." \
+  $workloads
+
+# --- 5. profile ------------------------------------------------------------------------------
+# Where the server's CPU time goes under the 1 KiB PUT and GET workloads, appended to the
+# report: `perf record` with the software cpu-clock event (works where hardware counters are
+# "not supported"), else callgrind on a second, short-lived server instance.
+perf_top() { # $1 = data, $2 = sort keys, $3 = lines
+  perf report -i "$1" --stdio --sort "$2" --percent-limit 0.5 2>/dev/null \
+    | grep -v '^#' | grep -v '^$' \
+    | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//; s/[[:space:]]+$//' | head -"$3"
+}
+profile_perf() { # $1 = workload
+  local data=$work/perf-$1.data
+  perf record -q -e cpu-clock -F 999 -p "$server_pid" -o "$data" 2>/dev/null &
+  local perf_pid=$!
+  pids+=("$perf_pid")
+  sleep 0.5
+  "$bench_bin" run --target "objectstore=http://127.0.0.1:$server_port" --keys 200 \
+    --connections "$connections" --duration "$duration" "$1" >/dev/null 2>&1 || true
+  kill -INT "$perf_pid" 2>/dev/null || true
+  wait "$perf_pid" 2>/dev/null || true
+  {
+    echo
+    echo "### $1: top symbols (perf, cpu-clock samples of the server process)"
+    echo
+    echo '```'
+    echo "by shared object:"
+    perf_top "$data" dso 8
+    echo
+    echo "by symbol:"
+    perf_top "$data" dso,symbol 30
+    echo '```'
+  } >>"$report"
+}
+profile_callgrind() { # $1 = workload
+  local port out
+  port=$("$bench_bin" free-port)
+  out=$work/callgrind-$1.out
+  OS__HTTP_ADDR="127.0.0.1:$port" OS__STORAGE__HIGH_VOLUME__PATH="$work/cg-$1/hv" \
+    OS__STORAGE__LONG_TERM__PATH="$work/cg-$1/lt" \
+    valgrind --tool=callgrind --callgrind-out-file="$out" \
+    "$server_bin" -c "$work/objectstore.yaml" run 2>>"$work/callgrind.log" &
+  local vg_pid=$!
+  pids+=("$vg_pid")
+  "$bench_bin" wait "http://127.0.0.1:$port/health" --timeout 120 >/dev/null
+  "$bench_bin" run --target "objectstore=http://127.0.0.1:$port" --keys 200 \
+    --connections 8 --requests 3000 --duration 60 "$1" >/dev/null 2>&1 || true
+  kill -TERM "$vg_pid" 2>/dev/null || true
+  wait "$vg_pid" 2>/dev/null || true
+  {
+    echo
+    echo "### $1: top symbols (callgrind instruction counts, 3000 requests on 8 connections)"
+    echo
+    echo '```'
+    callgrind_annotate "$out" 2>/dev/null | sed -n '/Ir/,$p' | head -32
+    echo '```'
+  } >>"$report"
+}
+if [ "${BENCH_PROFILE:-1}" != 0 ]; then
+  profiler=""
+  if command -v perf >/dev/null && perf record -q -e cpu-clock -o "$work/probe.data" true 2>/dev/null; then
+    profiler=perf
+  elif command -v valgrind >/dev/null; then
+    profiler=callgrind
+  fi
+  if [ -n "$profiler" ]; then
+    say "profiling the server with $profiler"
+    {
+      echo
+      echo "## Profile"
+      echo
+      echo "Produced by \`scripts/bench.sh\` ($profiler) on the same server after the run above."
+    } >>"$report"
+    for w in put:1KiB get:1KiB; do
+      "profile_$profiler" "$w"
+    done
+  else
+    say "no profiler (perf or valgrind) available; skipping the profile"
+  fi
+fi
+
+say "report written to $report ($(( $(date +%s) - started )) s in all)"
