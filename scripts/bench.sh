@@ -26,7 +26,7 @@
 # BENCH_REPORT (report path), BENCH_JSON (also keep the raw figures as JSON there),
 # BENCH_TMP (parent of the temporary directory, default $TMPDIR or /tmp), BENCH_SERVER_BIN
 # (measure this server binary instead of building target/release/objectstore),
-# BENCH_PROFILE (0 skips step 5).
+# BENCH_PROFILE (0 skips step 5), BENCH_PROFILER (perf or callgrind: force one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -264,8 +264,10 @@ profile_callgrind() { # $1 = workload
   } >>"$report"
 }
 if [ "${BENCH_PROFILE:-1}" != 0 ]; then
-  profiler=""
-  if command -v perf >/dev/null && perf record -q -e cpu-clock -o "$work/probe.data" true 2>/dev/null; then
+  profiler=${BENCH_PROFILER:-}
+  if [ -n "$profiler" ]; then
+    :
+  elif command -v perf >/dev/null && perf record -q -e cpu-clock -o "$work/probe.data" true 2>/dev/null; then
     profiler=perf
   elif command -v valgrind >/dev/null; then
     profiler=callgrind
@@ -276,7 +278,11 @@ if [ "${BENCH_PROFILE:-1}" != 0 ]; then
       echo
       echo "## Profile"
       echo
-      echo "Produced by \`scripts/bench.sh\` ($profiler) on the same server after the run above."
+      if [ "$profiler" = perf ]; then
+        echo "Produced by \`scripts/bench.sh\`: \`perf record -e cpu-clock\` attached to the same server process after the run above, while the workload ran again for ${duration} s."
+      else
+        echo "Produced by \`scripts/bench.sh\`: a second server instance (same configuration, fresh data directory) under \`valgrind --tool=callgrind\`; instruction counts, repeatable whatever else the machine does."
+      fi
     } >>"$report"
     for w in put:1KiB get:1KiB; do
       "profile_$profiler" "$w"
