@@ -1,4 +1,48 @@
-//! The objectstore HTTP server (placeholder: being written).
+//! The objectstore HTTP server: the wire contract of `/work/shared/spec/http-api.md` on top of
+//! [`objectstore_service::service::StorageService`], and the `objectstore` binary's commands.
+//!
+//! # A request's way through the server
+//!
+//! 1. [`server::serve`] accepts the connection (`TCP_NODELAY`, keep-alive, HTTP/1.1).
+//! 2. [`middleware::limit_in_flight`]: more than `http.max_requests` object requests in
+//!    flight → 503 with an empty body. Internal routes (`/health`, `/ready`, `/keda`) skip it.
+//! 3. Routing ([`app::router`]): unknown path → 404 (empty body), known path with another
+//!    method → 405 with `Allow`.
+//! 4. Authentication ([`access::Auth`], the slot for token and pre-signed verification).
+//! 5. Path extraction ([`extract::ContextPath`], [`extract::ObjectPath`]): each parameter is
+//!    percent-decoded once and validated (`..` keys are refused) → 400 plain text; then the
+//!    admission hook ([`access::Admission`], killswitches and rate limits).
+//! 6. The endpoint ([`endpoints`]): query and headers (400), metadata (400), usecase
+//!    expiration policy (400), the operation's [`objectstore_types::Permission`] through
+//!    [`access::Authorization::require`] (403), then the storage call. Storage errors become
+//!    statuses in exactly one place, [`error::service_status`].
+//! 7. Bodies stream both ways: request bodies become a
+//!    [`objectstore_service::stream::PayloadStream`] without buffering, response bodies are
+//!    streamed with `content-length` when the size is known. Nothing is ever (de)compressed.
+//!
+//! Every response carries `server: objectstore/<version>` and lowercase header names.
 
+pub mod access;
+pub mod admission;
+pub mod app;
 pub mod auth;
 pub mod batch;
+pub mod body;
+pub mod cli;
+pub mod config;
+pub mod endpoints;
+pub mod error;
+pub mod extract;
+pub mod logging;
+pub mod metrics;
+pub mod middleware;
+pub mod server;
+pub mod storage;
+pub mod testing;
+
+pub use app::AppState;
+pub use config::Config;
+pub use server::serve;
+
+/// The server crate's version, as reported in the `server` header.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

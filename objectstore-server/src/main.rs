@@ -1,3 +1,5 @@
-//! The `objectstore` binary (placeholder: being written).
+//! The `objectstore` binary: see [`objectstore_server::cli`].
 
-fn main() {}
+fn main() -> std::process::ExitCode {
+    objectstore_server::cli::main()
+}

@@ -23,14 +23,26 @@ from objectstore_client import Client, Session, Usecase
 
 from support import (
     USECASE,
+    BinaryMissing,
     ServerProcess,
     launch,
+    require_binary,
     make_client,
     scope_path,
     unique_id,
 )
 
 STORAGE_KINDS = ("tiered", "filesystem")
+
+
+@pytest.fixture(scope="session")
+def objectstore_bin() -> Path:
+    """The server binary (OBJECTSTORE_BIN or target/debug/objectstore); fails clearly if missing."""
+    try:
+        return require_binary()
+    except BinaryMissing as error:
+        message = str(error)
+    pytest.fail(message, pytrace=False)
 
 
 @pytest.fixture(scope="module", params=STORAGE_KINDS)

@@ -210,7 +210,13 @@ def _yaml_lines(value: Any, indent: int, lines: list[str]) -> None:
                 lines.append(f"{pad}{name}: {_yaml_scalar(item)}")
     elif isinstance(value, list | tuple):
         for item in value:
-            if isinstance(item, Mapping | list | tuple) and item:
+            if isinstance(item, Mapping) and item:
+                # compact form: the first key goes on the dash line
+                nested: list[str] = []
+                _yaml_lines(item, indent + 1, nested)
+                nested[0] = f"{pad}- " + nested[0][len(pad) + 2 :]
+                lines.extend(nested)
+            elif isinstance(item, list | tuple) and item:
                 lines.append(f"{pad}-")
                 _yaml_lines(item, indent + 1, lines)
             else:
@@ -288,17 +294,19 @@ class ServerProcess:
         assert self.binary is not None
         return [str(self.binary), "-c", str(self.config_path), "run"]
 
-    def start(self, port: int | None = None) -> ServerProcess:
+    def start(self, port: int | None = None, listen_port: int | None = None) -> ServerProcess:
         """Start the server and wait until `GET /health` answers 200.
 
-        Retries with a new port when the chosen one was taken in the meantime.
+        `port` goes into config.yaml (a free one is picked when None, with retries if it
+        was taken in the meantime). `listen_port` is where the server is expected to
+        listen when that differs from the file (an `OS__HTTP_ADDR` override in `env`).
         """
         self.binary = require_binary()
         last_error: ServerStartError | None = None
         for _attempt in range(START_ATTEMPTS if port is None else 1):
             chosen = port if port is not None else free_port()
             try:
-                self._spawn(chosen)
+                self._spawn(chosen, listen_port)
                 self._wait_healthy()
                 return self
             except ServerStartError as error:
@@ -309,8 +317,8 @@ class ServerProcess:
         assert last_error is not None
         raise last_error
 
-    def _spawn(self, port: int) -> None:
-        self.port = port
+    def _spawn(self, port: int, listen_port: int | None = None) -> None:
+        self.port = listen_port if listen_port is not None else port
         self.config = build_config(
             self.workdir, port, storage=self.storage, auth=self.auth, extra=self.extra
         )
@@ -393,6 +401,23 @@ class ServerProcess:
                 f"{self.output_tail()}"
             ) from None
 
+    def wait_exit(self, timeout: float = SHUTDOWN_TIMEOUT_S) -> int:
+        """Wait for the process to exit on its own (after a signal sent by the test)."""
+        proc = self.proc
+        if proc is None:
+            raise AssertionError("server is not running (never started or already stopped)")
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            self.proc = None
+            raise AssertionError(
+                f"objectstore did not exit within {timeout:.0f}s\n{self.output_tail()}"
+            ) from None
+        self.proc = None
+        return code
+
     def stop_checked(self, sig: signal.Signals = signal.SIGINT) -> None:
         """Stop with `sig` and assert a clean exit (code 0 within the timeout)."""
         was_running = self.is_running()
@@ -426,7 +451,8 @@ def launch(
     try:
         return server.start()
     except (BinaryMissing, ServerStartError) as error:
-        pytest.fail(str(error), pytrace=False)
+        message = str(error)
+    pytest.fail(message, pytrace=False)  # outside `except`: no chained traceback
 
 
 # --------------------------------------------------------------------------------------

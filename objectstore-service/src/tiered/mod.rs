@@ -1,1 +1,500 @@
-//! (placeholder: being written)
+//! Tiered storage: small objects inline in the high-volume (HV) tier, large ones in the
+//! long-term (LT) tier behind a **redirect tombstone**, kept consistent without locks.
+//!
+//! [`TieredStorage`] implements [`Backend`] and [`LongTermBackend`] on top of one
+//! [`HighVolumeBackend`] and one [`LongTermBackend`]. Every read needs exactly one HV lookup:
+//! an inline object, a tombstone (whose metadata is authoritative: size, expiry, content
+//! type) pointing at an LT revision, or nothing.
+//!
+//! # Architecture invariants
+//!
+//! * **No acknowledged write is lost.** An operation returns `Ok` only after its commit
+//!   point (one atomic HV call) applied, and nothing deletes a revision a tombstone
+//!   references: cleanup deletes only revisions that are unreferenced for good.
+//! * **No unreferenced LT blob survives recovery** (beyond the multipart grace period):
+//!   before any LT side effect, a durable change record names every blob the operation may
+//!   leave behind; the record is removed only once its cleanup succeeded, and recovery
+//!   (this instance, or another after this one's lease expired) finishes it otherwise.
+//! * **A read never returns bytes of a different revision than its metadata**: the
+//!   tombstone names the exact revision (`{key}/{uuid_v7}`, written once, never
+//!   overwritten) and carries that revision's metadata.
+//!
+//! The crash matrix in the tests checks the first two after a crash before, after or
+//! inside every backend call of every protocol.
+//!
+//! # Revisions and the commit point
+//!
+//! A large write never overwrites a blob: it stores a fresh revision `{key}/{uuid_v7}` and
+//! swaps the tombstone with [`HighVolumeBackend::compare_and_write`] (CAS on the current
+//! revision), which is the commit point. CAS is atomic and idempotent (a retry after a lost
+//! response reports success), so each writer owns its revision and the CAS is an atomic
+//! pointer swap.
+//!
+//! **Last writer wins.** A CAS that finds another revision is not an error: the operation
+//! returns `Ok` (indistinguishable from succeeding a moment earlier and being overwritten)
+//! and the loser removes its own blob. A large write takes its precondition when it starts,
+//! so it loses to any write that committed while it was streaming.
+//!
+//! **Expiry lives in HV only.** LT revisions are stored with the object's metadata minus
+//! `time_expires`, so the LT backend never expires or bumps them on its own; the tombstone
+//! holds the deadline, TTI bumps and extensions move it there, and the sweeper deletes
+//! tombstone and blob together.
+//!
+//! # Protocols
+//!
+//! Outcomes: **ok** (the step did what it should), **conflict** (CAS found another state),
+//! **error** (failed, or unknown whether it applied). "Cleanup" is the background cleanup
+//! of the operation's change record, see [Change records](#change-records).
+//!
+//! ## Large write (body > threshold)
+//!
+//! 0. Buffer at most `threshold` bytes (plus the chunk that crosses it) to decide the route.
+//! 1. Read the HV row: `current` = the tombstone's target, or none. Error → fail, nothing
+//!    happened.
+//! 2. Append record `{old: current, new: revision}`. Error → fail (the dropped guard's
+//!    cleanup removes the record if the append landed).
+//! 3. Stream buffered prefix + rest to LT at `revision` (metadata without deadline). Error
+//!    (backend or client stream) → fail; cleanup deletes the partial revision.
+//! 4. Fencing (module `changes`): if the lease is not comfortably held, renew it and check the
+//!    record is still ours. Taken over → fail; cleanup.
+//! 5. **Commit**: CAS `current → Tombstone{revision, metadata with size}`.
+//!    * ok → `Ok`; cleanup deletes `old`.
+//!    * conflict → `Ok` (last writer wins); cleanup deletes `revision`.
+//!    * error → fail; cleanup reads the tombstone and deletes whichever of `old` /
+//!      `revision` it does not reference (a commit whose response was lost keeps
+//!      `revision`).
+//!
+//! ## Small write (body <= threshold)
+//!
+//! 1. `put_non_tombstone`. ok (no tombstone there) → `Ok`, done: **commit point**, no LT
+//!    involved, no record. Error → fail.
+//! 2. A tombstone of `old` is there: append record `{old}`, fencing.
+//! 3. **Commit**: CAS `old → inline object`. ok → `Ok`, cleanup deletes `old`; conflict →
+//!    `Ok`, nothing to delete (the winner cleans `old`); error → fail, cleanup reads the row.
+//!
+//! ## Delete
+//!
+//! 1. `delete_non_tombstone`. ok (no tombstone) → `Ok`: **commit point**. Error → fail.
+//! 2. A tombstone of `old`: append record `{old}`, fencing.
+//! 3. **Commit**: CAS `old → delete`. ok → `Ok`, cleanup deletes `old` (a failing cleanup
+//!    does not fail the delete: the object is unreachable, recovery removes the blob);
+//!    conflict → `Ok` (a concurrent write won); error → fail, cleanup reads the row.
+//!
+//! ## Reads, HEAD, expiry extension
+//!
+//! * GET: one HV lookup. Inline → served by HV (range, TTI handled there). Tombstone →
+//!   expired by the clock → absent; else the LT revision with the range passed through, the
+//!   tombstone's metadata in the response (`size` from it), then a best-effort TTI bump:
+//!   CAS `target → Tombstone{target, bumped metadata}` (skipped on conflict or error). A
+//!   missing revision (lost data) reads as absent.
+//! * HEAD: the tombstone's metadata, no LT call (so a tombstone whose blob was lost still
+//!   answers HEAD; GET then reports absent).
+//! * `extend_expiry`: inline → the HV backend's own (atomic); tombstone →
+//!   [`crate::expiry::plan_extension`], then CAS `target → Tombstone{target, new metadata}`:
+//!   ok → `Satisfied`, conflict (a concurrent write replaced the revision) → `Conflict`.
+//!
+//! ## Multipart upload
+//!
+//! The upload id is the unpadded base64url of `{"revision", "upload_id"}`; every call checks
+//! that the revision is `{id.key}/{uuid_v7}` of the requested object (undecodable →
+//! `InvalidRequest`, another object's → `NotFound`), so an upload id can never direct a write
+//! elsewhere. The revision's UUID is stamped with the engine's clock and fixes the
+//! **deadline** (`multipart_deadline` after initiation) for parts and completes.
+//!
+//! **Initiate:** (1) LT initiate at the revision; (2) append the **deferred record**
+//! `D = {change_id: revision uuid, new: revision, upload_id, not_before: deadline + grace}`;
+//! error → abort the LT upload, fail. Then hand out the id. `D` *owns* the revision: no
+//! other cleanup deletes it (they skip a revision whose deferred record exists), only `D`'s
+//! own cleanup does, once due: it aborts the upload and deletes the revision unless a
+//! tombstone references it. (A crash between (1) and (2) leaves an empty LT upload open,
+//! with no part and no blob: the client never received its id. This is the one LT state
+//! created before its record; LT lifecycle rules for abandoned uploads reclaim it.)
+//!
+//! **Upload part / list / abort:** validated, then passed through (parts refused with
+//! `Gone` after the deadline). Abort leaves `D` in place until due.
+//!
+//! **Complete** (retry-safe):
+//!
+//! 1. Read the HV row. The tombstone already targets the revision → `Ok` (an earlier
+//!    attempt committed).
+//! 2. The commit marker `M` (change id: the revision uuid as version 8) exists → `Ok` (an
+//!    earlier attempt committed and the object was overwritten since; do not resurrect).
+//! 3. `D` missing → `Gone` past the deadline, else `NotFound`. Past the deadline → `Gone`.
+//! 4. Append a normal record `{old: current, new: none}`: the new revision stays owned by
+//!    `D`, so a failed attempt's cleanup can never delete it.
+//! 5. LT complete. Rejection → proxied as `Ok(Some(rejection))`, upload stays open. Error →
+//!    remembered (the assembly may have happened, possibly in an earlier attempt).
+//! 6. LT metadata of the revision (existence check; the deadline is recomputed from
+//!    `time_created` as fixed at initiation). Missing → the step-5 error (or internal).
+//! 7. Fencing, then: refuse (`Gone`) if `now + grace/2 > D.not_before`; then **commit**:
+//!    CAS `current → Tombstone{revision, metadata}`. ok or conflict → continue; error →
+//!    fail (retryable: nothing of the revision was deleted).
+//! 8. Append `M` (best effort; due with `D`), finish the record (cleanup deletes `old` if
+//!    replaced), `Ok`.
+//!
+//! A failed complete stays retryable until the deadline: nothing but `D` ever deletes the
+//! revision, and `D` acts only after deadline + grace. **The seed-001 race** (the cleanup of
+//! a failed attempt deleting the fixed revision key while a retry commits it) cannot happen:
+//! no attempt's record names the revision. A concurrent retry racing a commit and an
+//! overwrite may commit the same revision again (if it checked step 2 before the marker
+//! landed); its blob is still owned by `D`, so this is an ordinary later write, never a
+//! tombstone to a deleted blob. Cost: an overwritten or deleted multipart revision stays in
+//! LT until its upload's deadline + grace.
+//!
+//! **Remaining window:** a complete passes step 7's time check, then its CAS lands only
+//! after another instance processed `D` (which it does at `D.not_before` by its own clock).
+//! That needs the CAS call's latency plus the clock skew between the instances to exceed
+//! `grace / 2` (30 min by default); the result would be a tombstone to a deleted revision
+//! (reads absent, the previous object is replaced). `multipart_grace` must be chosen above
+//! that bound.
+//!
+//! ## Expiry sweep
+//!
+//! See module `sweeper`: for each expired row at a bounded rate; for a tombstone: append
+//! `{old: target}`, fencing, **commit** `delete_if_expired`, cleanup deletes the blob only if
+//! the tombstone is gone (and no deferred record owns the revision).
+//!
+//! # Change records
+//!
+//! See module `changes` and module `recovery`. Every guarded operation holds a guard; finishing it or
+//! dropping it (error, panic, the caller's future cancelled) starts the cleanup in the
+//! background (tracked, so [`Backend::join`] waits): with a known outcome it deletes `old`
+//! (committed) or `new` (lost); otherwise it reads the current tombstone and deletes what it
+//! does not reference. Then it removes the record. Steps that may still run when the caller
+//! goes away (the LT write, the CAS) run as their own tasks, and the cleanup waits for them
+//! to settle first, so a cancelled caller never races its own in-flight write. A failed
+//! cleanup keeps the record: this instance retries it every recovery pass; another instance
+//! claims it once this one's lease expired.
+//!
+//! Recovery (at start-up, spawned by [`TieredStorage::new`] with `ignore_leases =
+//! hv.is_exclusive()`, then every `recovery_interval`): renew the lease, retry own failed
+//! cleanups, [`HighVolumeBackend::log_claim`] due records and process each like a cleanup
+//! with an unknown outcome.
+//!
+//! **Fencing window:** an instance that paused for longer than its lease may have its
+//! records taken over. It re-checks ownership before every commit when its lease is not
+//! comfortably held, so only a pause *between* that check and the commit landing (longer
+//! than the remaining lease) could let recovery delete a revision that is then committed.
+//!
+//! Other known limits: a TTI bump racing an extension of the same revision may undo the
+//! extension (the CAS compares revisions, not deadlines); a row that turns from inline into
+//! an already-expired tombstone between a sweep's scan and delete is deleted before its
+//! record is appended (a crash exactly then leaks that blob).
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use objectstore_types::range::ByteRange;
+use objectstore_types::{Metadata, ObjectId};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::backend::{
+    Backend, CompleteRejection, CompletedPart, ExpiryTarget, ExtendOutcome, GetResponse,
+    HighVolumeBackend, InstanceId, LongTermBackend, PartsPage,
+};
+use crate::clock::SharedClock;
+use crate::error::Result;
+use crate::stream::PayloadStream;
+
+mod changes;
+mod multipart;
+mod recovery;
+mod routing;
+mod sweeper;
+#[cfg(test)]
+mod tests;
+
+pub use recovery::RecoveryReport;
+pub use sweeper::SweepReport;
+
+/// Settings of [`TieredStorage`]. Every field has a production default ([`Default`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TieredConfig {
+    /// Largest object (bytes) stored inline in the high-volume tier; larger ones go to the
+    /// long-term tier behind a tombstone. Default 1 MiB.
+    pub threshold: usize,
+    /// This process's identity in the change log and the lease table. Must be unique per
+    /// process lifetime: recovery never takes over records of its own id. Default: a random
+    /// UUID v4.
+    pub instance_id: InstanceId,
+    /// How long a lease renewal keeps this instance's records away from other instances'
+    /// recovery. Default 30 s.
+    pub lease_duration: Duration,
+    /// How often the background loop renews the lease (well below `lease_duration`).
+    /// Default 10 s.
+    pub lease_renew_interval: Duration,
+    /// How often the background loop runs recovery (claims records of dead instances and
+    /// due deferred records, retries this instance's failed cleanups). Default 60 s.
+    pub recovery_interval: Duration,
+    /// Records claimed per `log_claim` call. Default 100.
+    pub recovery_batch: usize,
+    /// How often the background loop sweeps expired rows. Default 60 s.
+    pub sweep_interval: Duration,
+    /// Upper bound of expired rows the sweeper handles per second. Default 1000.
+    pub sweep_rows_per_second: u32,
+    /// How long after initiation a multipart upload may receive parts and be completed.
+    /// Default 24 h.
+    pub multipart_deadline: Duration,
+    /// Extra time after the multipart deadline before an unfinished upload is cleaned up;
+    /// must exceed the clock skew between instances plus the longest high-volume call.
+    /// Default 1 h.
+    pub multipart_grace: Duration,
+    /// Background cleanups (guards and recovery) running at once. Default 16.
+    pub cleanup_concurrency: usize,
+    /// Whether [`TieredStorage::new`] spawns the background loop (start-up recovery, lease
+    /// renewal, periodic recovery, sweeps). Tools and tests that drive
+    /// [`TieredStorage::recover_now`] and [`TieredStorage::sweep_expired`] themselves turn
+    /// it off. Default `true`.
+    pub background: bool,
+}
+
+impl Default for TieredConfig {
+    fn default() -> Self {
+        Self {
+            threshold: 1024 * 1024,
+            instance_id: uuid::Uuid::new_v4().to_string(),
+            lease_duration: Duration::from_secs(30),
+            lease_renew_interval: Duration::from_secs(10),
+            recovery_interval: Duration::from_secs(60),
+            recovery_batch: 100,
+            sweep_interval: Duration::from_secs(60),
+            sweep_rows_per_second: 1000,
+            multipart_deadline: Duration::from_secs(24 * 3600),
+            multipart_grace: Duration::from_secs(3600),
+            cleanup_concurrency: 16,
+            background: true,
+        }
+    }
+}
+
+/// The two-tier storage engine. See the module docs for the protocols.
+///
+/// Dropping it stops the background loop; call [`Backend::join`] first for a clean
+/// shutdown (it waits for cleanups and releases the lease).
+#[derive(Debug)]
+pub struct TieredStorage {
+    inner: Arc<Inner>,
+}
+
+/// State shared by the storage handle, its guards and its background tasks.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) hv: Arc<dyn HighVolumeBackend>,
+    pub(crate) lt: Arc<dyn LongTermBackend>,
+    pub(crate) clock: SharedClock,
+    pub(crate) config: TieredConfig,
+    /// Every background task (cleanups, protocol steps, the loop): `join` waits for them.
+    pub(crate) tracker: TaskTracker,
+    /// Stops the background loop.
+    pub(crate) shutdown: CancellationToken,
+    /// Bounds concurrent cleanups.
+    pub(crate) cleanup_permits: Arc<Semaphore>,
+    /// Until when this instance's lease is known to be held (as of the last renewal).
+    lease_until: Mutex<Option<SystemTime>>,
+    /// Records of this instance whose cleanup failed; retried by every recovery pass.
+    retry: Mutex<BTreeSet<uuid::Uuid>>,
+    /// Test-only: multipart complete as in the seed (the guard owns the new revision), to
+    /// reproduce the cleanup race our design removes.
+    #[cfg(test)]
+    pub(crate) naive_multipart: std::sync::atomic::AtomicBool,
+}
+
+impl Inner {
+    pub(crate) fn instance_id(&self) -> &str {
+        &self.config.instance_id
+    }
+
+    fn lease_until(&self) -> Option<SystemTime> {
+        *self
+            .lease_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn set_lease_until(&self, until: Option<SystemTime>) {
+        *self
+            .lease_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = until;
+    }
+
+    fn retry_set(&self) -> std::sync::MutexGuard<'_, BTreeSet<uuid::Uuid>> {
+        self.retry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn naive(&self) -> bool {
+        self.naive_multipart
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    #[cfg(not(test))]
+    pub(crate) fn naive(&self) -> bool {
+        false
+    }
+}
+
+impl TieredStorage {
+    /// Builds the engine over a high-volume and a long-term backend. Must be called inside a
+    /// tokio runtime: with `config.background`, it spawns the loop that first runs start-up
+    /// recovery (taking over every other instance's records at once when the high-volume
+    /// backend [is exclusive](HighVolumeBackend::is_exclusive)), then renews the lease, runs
+    /// recovery and sweeps expired rows periodically.
+    pub fn new(
+        hv: Arc<dyn HighVolumeBackend>,
+        lt: Arc<dyn LongTermBackend>,
+        clock: SharedClock,
+        config: TieredConfig,
+    ) -> TieredStorage {
+        let background = config.background;
+        let inner = Arc::new(Inner {
+            hv,
+            lt,
+            clock,
+            cleanup_permits: Arc::new(Semaphore::new(config.cleanup_concurrency.max(1))),
+            config,
+            tracker: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
+            lease_until: Mutex::new(None),
+            retry: Mutex::new(BTreeSet::new()),
+            #[cfg(test)]
+            naive_multipart: std::sync::atomic::AtomicBool::new(false),
+        });
+        if background {
+            inner.tracker.spawn(inner.clone().run_background());
+        }
+        TieredStorage { inner }
+    }
+
+    /// This instance's id in the change log.
+    pub fn instance_id(&self) -> &str {
+        self.inner.instance_id()
+    }
+
+    /// Runs one recovery pass now: renews the lease, retries this instance's failed
+    /// cleanups, then claims and processes every due record (deferred records past their
+    /// `not_before`, records of instances whose lease expired, or with `ignore_leases` of
+    /// every other instance; only safe when no other instance is alive).
+    pub async fn recover_now(&self, ignore_leases: bool) -> Result<RecoveryReport> {
+        self.inner.recover(ignore_leases).await
+    }
+
+    /// Runs one expiry sweep now (rate-bounded): deletes expired inline rows and expired
+    /// tombstones with their long-term blobs.
+    pub async fn sweep_expired(&self) -> Result<SweepReport> {
+        self.inner.sweep().await
+    }
+
+    #[cfg(test)]
+    pub(crate) fn inner(&self) -> &Arc<Inner> {
+        &self.inner
+    }
+}
+
+impl Drop for TieredStorage {
+    fn drop(&mut self) {
+        self.inner.shutdown.cancel();
+    }
+}
+
+#[async_trait]
+impl Backend for TieredStorage {
+    fn name(&self) -> &'static str {
+        "tiered"
+    }
+
+    async fn put_object(
+        &self,
+        id: &ObjectId,
+        metadata: &Metadata,
+        body: PayloadStream,
+    ) -> Result<()> {
+        self.inner.put(id, metadata, body).await
+    }
+
+    async fn get_object(&self, id: &ObjectId, range: Option<ByteRange>) -> Result<GetResponse> {
+        self.inner.get(id, range).await
+    }
+
+    async fn get_metadata(&self, id: &ObjectId) -> Result<Option<Metadata>> {
+        self.inner.head(id).await
+    }
+
+    async fn delete_object(&self, id: &ObjectId) -> Result<()> {
+        self.inner.delete(id).await
+    }
+
+    async fn extend_expiry(
+        &self,
+        id: &ObjectId,
+        target: ExpiryTarget,
+        now: SystemTime,
+    ) -> Result<ExtendOutcome> {
+        self.inner.extend(id, target, now).await
+    }
+
+    /// Stops the background loop, waits for every cleanup and in-flight protocol step,
+    /// releases the lease (so that records left by failed cleanups become recoverable at
+    /// once) and joins both backends. The storage stays usable afterwards (operations renew
+    /// the lease on demand), which tests use to drain cleanups.
+    async fn join(&self) {
+        let inner = &self.inner;
+        inner.shutdown.cancel();
+        inner.tracker.close();
+        inner.tracker.wait().await;
+        inner.set_lease_until(None);
+        if let Err(error) = inner.hv.lease_release(inner.instance_id()).await {
+            tracing::warn!(%error, "tiered: could not release the lease");
+        }
+        tokio::join!(inner.hv.join(), inner.lt.join());
+    }
+}
+
+#[async_trait]
+impl LongTermBackend for TieredStorage {
+    async fn initiate_multipart(&self, id: &ObjectId, metadata: &Metadata) -> Result<String> {
+        self.inner.initiate_multipart(id, metadata).await
+    }
+
+    async fn upload_part(
+        &self,
+        id: &ObjectId,
+        upload_id: &str,
+        part_number: u32,
+        content_length: u64,
+        body: PayloadStream,
+    ) -> Result<String> {
+        self.inner
+            .upload_part(id, upload_id, part_number, content_length, body)
+            .await
+    }
+
+    async fn list_parts(
+        &self,
+        id: &ObjectId,
+        upload_id: &str,
+        max_parts: Option<u32>,
+        marker: Option<u32>,
+    ) -> Result<PartsPage> {
+        self.inner
+            .list_parts(id, upload_id, max_parts, marker)
+            .await
+    }
+
+    async fn abort_multipart(&self, id: &ObjectId, upload_id: &str) -> Result<()> {
+        self.inner.abort_multipart(id, upload_id).await
+    }
+
+    async fn complete_multipart(
+        &self,
+        id: &ObjectId,
+        upload_id: &str,
+        parts: &[CompletedPart],
+    ) -> Result<Option<CompleteRejection>> {
+        self.inner.complete_multipart(id, upload_id, parts).await
+    }
+}

@@ -1,0 +1,128 @@
+//! The application: shared state and the router (spec sections 0 and 18).
+//!
+//! Route table (everything else: 404 with an empty body; a known path with another method:
+//! 405 with `Allow`):
+//!
+//! | path | methods |
+//! |---|---|
+//! | `/v1/objects/{usecase}/{scopes}[/]` | POST |
+//! | `/v1/objects/{usecase}/{scopes}/{*key}` | GET HEAD PUT PATCH DELETE |
+//! | `/v1/objects:batch/{usecase}/{scopes}/` | POST |
+//! | `/v1/objects:multipart/{usecase}/{scopes}[/]` | POST |
+//! | `/v1/objects:multipart/{usecase}/{scopes}/{*key}` | PUT DELETE |
+//! | `/v1/objects:multipart:parts/{usecase}/{scopes}/{*key}` | PUT GET |
+//! | `/v1/objects:multipart:complete/{usecase}/{scopes}/{*key}` | POST |
+//! | `/health`, `/ready`, `/keda` | GET (exempt from the in-flight limit) |
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::middleware::{from_fn, from_fn_with_state, map_response};
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use http::HeaderValue;
+use http::header::SERVER;
+use objectstore_service::service::StorageService;
+use objectstore_types::{ExpirationPolicy, Usecase};
+
+use crate::config::Config;
+use crate::endpoints::{batch, internal, multipart, objects};
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::middleware::{close_if_body_unread, limit_in_flight};
+
+/// Everything a request handler needs. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The storage engine.
+    pub service: StorageService,
+    /// The configuration the server was started with.
+    pub config: Arc<Config>,
+    /// Counters and gauges.
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// State for a service and configuration.
+    pub fn new(service: StorageService, config: Arc<Config>) -> Self {
+        Self {
+            service,
+            config,
+            metrics: Arc::new(Metrics::default()),
+        }
+    }
+
+    /// Checks an insert's expiration policy against the usecase's configured rules
+    /// (`usecases.<name>.expiration`); unconfigured usecases accept every policy.
+    pub fn check_policy(
+        &self,
+        usecase: &Usecase,
+        policy: &ExpirationPolicy,
+    ) -> Result<(), ApiError> {
+        match self.config.usecases.get(usecase.as_str()) {
+            Some(rules) => rules.check_policy(policy).map_err(ApiError::Client),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The `server` header value.
+fn server_header() -> HeaderValue {
+    HeaderValue::from_static(concat!("objectstore/", env!("CARGO_PKG_VERSION")))
+}
+
+async fn add_server_header(mut response: Response) -> Response {
+    response.headers_mut().insert(SERVER, server_header());
+    response
+}
+
+/// Builds the router with every route of the wire contract.
+pub fn router(state: AppState) -> Router {
+    const COLLECTION: &str = "/v1/objects/{usecase}/{scopes}";
+    const OBJECT: &str = "/v1/objects/{usecase}/{scopes}/{*key}";
+    const MULTIPART: &str = "/v1/objects:multipart/{usecase}/{scopes}";
+    const MULTIPART_OBJECT: &str = "/v1/objects:multipart/{usecase}/{scopes}/{*key}";
+
+    let object_routes = Router::new()
+        .route(COLLECTION, post(objects::post_object))
+        .route(&format!("{COLLECTION}/"), post(objects::post_object))
+        .route(
+            OBJECT,
+            get(objects::get_object)
+                .head(objects::head_object)
+                .put(objects::put_object)
+                .patch(crate::endpoints::expiry::patch_object)
+                .delete(objects::delete_object),
+        )
+        .route("/v1/objects:batch/{usecase}/{scopes}/", post(batch::batch))
+        .route(MULTIPART, post(multipart::initiate_generated))
+        .route(
+            &format!("{MULTIPART}/"),
+            post(multipart::initiate_generated),
+        )
+        .route(
+            MULTIPART_OBJECT,
+            put(multipart::initiate).delete(multipart::abort),
+        )
+        .route(
+            "/v1/objects:multipart:parts/{usecase}/{scopes}/{*key}",
+            put(multipart::upload_part).get(multipart::list_parts),
+        )
+        .route(
+            "/v1/objects:multipart:complete/{usecase}/{scopes}/{*key}",
+            post(multipart::complete),
+        )
+        .route_layer(from_fn_with_state(state.clone(), limit_in_flight));
+
+    let internal_routes = Router::new()
+        .route("/health", get(internal::health))
+        .route("/ready", get(internal::ready))
+        .route("/keda", get(internal::keda));
+
+    object_routes
+        .merge(internal_routes)
+        .layer(map_response(add_server_header))
+        .layer(from_fn(close_if_body_unread))
+        .layer(from_fn(crate::logging::log_request))
+        .with_state(state)
+}

@@ -1,0 +1,164 @@
+//! The `objectstore` command line (spec 12.1):
+//! `objectstore [-c FILE] run | healthcheck | version | sleep <secs> | down [secs]`.
+//!
+//! Exit codes: 0 on success (including a graceful shutdown after a signal), 1 when a
+//! command fails (healthcheck not healthy, server error), 2 for an invalid configuration or
+//! command line.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use crate::config::Config;
+
+/// Command line arguments.
+#[derive(Debug, Parser)]
+#[command(name = "objectstore", version, about = "Tiered blob storage over HTTP")]
+pub struct Cli {
+    /// YAML configuration file (overridden by `OS__*` environment variables).
+    #[arg(short, long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API until SIGINT/SIGTERM.
+    Run,
+    /// Exit 0 if the server at `http_addr` answers `/health` with 2xx, else 1.
+    Healthcheck,
+    /// Print `objectstore@<version>[+<git sha>]`.
+    Version,
+    /// Sleep for the given seconds (for container orchestration hooks).
+    Sleep {
+        /// Seconds to sleep.
+        secs: u64,
+    },
+    /// Mark the server as going down (`/ready` answers 503), then optionally sleep.
+    Down {
+        /// Seconds to sleep after creating the marker.
+        secs: Option<u64>,
+    },
+}
+
+/// The version string printed by `objectstore version`.
+pub fn version_string() -> String {
+    match option_env!("OBJECTSTORE_GIT_SHA") {
+        Some(sha) => format!("objectstore@{}+{sha}", crate::VERSION),
+        None => format!("objectstore@{}", crate::VERSION),
+    }
+}
+
+fn report(error: &anyhow::Error) {
+    let _ = writeln!(std::io::stderr(), "error: {error:#}");
+}
+
+/// Runs the command line; the binary's `main`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Version = cli.command {
+        let _ = writeln!(std::io::stdout(), "{}", version_string());
+        return ExitCode::SUCCESS;
+    }
+    if let Command::Sleep { secs } = cli.command {
+        std::thread::sleep(Duration::from_secs(secs));
+        return ExitCode::SUCCESS;
+    }
+    let config = match Config::from_process(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Run => run(config),
+        Command::Healthcheck => healthcheck(&config),
+        Command::Down { secs } => down(&config, secs),
+        Command::Version | Command::Sleep { .. } => Ok(()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&e);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime(config: &Config) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all().thread_name("objectstore");
+    if let Some(n) = config.runtime.worker_threads {
+        builder.worker_threads(n.max(1));
+    }
+    builder.build().context("cannot start the Tokio runtime")
+}
+
+fn run(config: Config) -> anyhow::Result<()> {
+    crate::logging::init(&config.logging)?;
+    let config = Arc::new(config);
+    runtime(&config)?.block_on(async {
+        let shutdown = crate::server::shutdown_signal();
+        let listener = crate::server::bind(&config)?;
+        crate::serve(listener, config, shutdown).await
+    })
+}
+
+fn healthcheck(config: &Config) -> anyhow::Result<()> {
+    let mut addr = config.http_addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the Tokio runtime")?;
+    let status = rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(5), async {
+            let mut stream = tokio::net::TcpStream::connect(addr)
+                .await
+                .with_context(|| format!("cannot connect to {addr}"))?;
+            let request =
+                format!("GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+            stream.write_all(request.as_bytes()).await?;
+            let mut response = Vec::new();
+            stream.read_to_end(&mut response).await?;
+            let head = String::from_utf8_lossy(&response);
+            head.split_whitespace()
+                .nth(1)
+                .and_then(|code| code.parse::<u16>().ok())
+                .context("malformed HTTP response")
+        })
+        .await
+        .context("health check timed out")?
+    })?;
+    if (200..300).contains(&status) {
+        Ok(())
+    } else {
+        anyhow::bail!("/health answered {status}")
+    }
+}
+
+fn down(config: &Config, secs: Option<u64>) -> anyhow::Result<()> {
+    let marker = &config.http.down_marker;
+    std::fs::write(marker, b"")
+        .with_context(|| format!("cannot create the down marker {}", marker.display()))?;
+    if let Some(secs) = secs {
+        std::thread::sleep(Duration::from_secs(secs));
+    }
+    Ok(())
+}

@@ -1,0 +1,73 @@
+//! `POST /v1/objects:batch/{usecase}/{scopes}/`: the HTTP side of the batch endpoint.
+//!
+//! The request pipeline (in-flight limit, authentication, path and admission) runs as for
+//! every object route; then [`crate::batch::handle`] parses and executes the operations.
+//! Each operation passes the [`RequestGuard`] first (spec 7.2): the per-operation rate-limit
+//! slot (429), the permission of its kind (403), and for inserts the usecase expiration
+//! policy (400).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::Response;
+use http::HeaderMap;
+use objectstore_types::{Metadata, ObjectContext, Permission};
+
+use crate::access::{Auth, Authorization};
+use crate::app::AppState;
+use crate::batch::{BatchGuard, OpKind, OpRejection};
+use crate::extract::ContextPath;
+
+/// The permission an operation kind needs.
+pub fn permission_for(kind: OpKind) -> Permission {
+    match kind {
+        OpKind::Get | OpKind::Head => Permission::Read,
+        OpKind::Insert => Permission::Write,
+        OpKind::Delete => Permission::Delete,
+    }
+}
+
+/// The per-operation checks of one batch request.
+#[derive(Debug)]
+pub struct RequestGuard {
+    state: AppState,
+    auth: Authorization,
+    context: ObjectContext,
+}
+
+impl BatchGuard for RequestGuard {
+    fn check(&self, kind: OpKind, metadata: Option<&Metadata>) -> Result<(), OpRejection> {
+        let reject = |e: crate::error::ApiError| OpRejection {
+            status: e.status(),
+            message: e.to_string(),
+        };
+        // Per-operation rate limits plug in here (429).
+        self.auth
+            .require(permission_for(kind), &self.context)
+            .map_err(reject)?;
+        if let Some(metadata) = metadata {
+            self.state
+                .check_policy(&self.context.usecase, &metadata.expiration_policy)
+                .map_err(reject)?;
+        }
+        Ok(())
+    }
+}
+
+/// Serves a batch request.
+pub async fn batch(
+    State(state): State<AppState>,
+    Auth(auth): Auth,
+    ContextPath(context): ContextPath,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let service = state.service.clone();
+    let guard = Arc::new(RequestGuard {
+        state,
+        auth,
+        context: context.clone(),
+    });
+    crate::batch::handle(service, context, &headers, body, guard).await
+}

@@ -1,0 +1,198 @@
+//! Object endpoints (spec sections 4, 5 and 18.2): POST/PUT insert, GET (optionally
+//! ranged), HEAD, DELETE.
+//!
+//! POST (collection), PUT and DELETE first classify the query (18.5.2): `session` or
+//! `upload_type` turn them into resumable-upload operations, handled by
+//! [`super::resumable`]; only requests with neither are ordinary inserts and deletes, so a
+//! resumable request can never store or delete an object by accident.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use http::header::{ACCEPT_RANGES, CONTENT_RANGE, RANGE};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use objectstore_service::backend::GetResponse;
+use objectstore_types::range::ByteRange;
+use objectstore_types::{Metadata, ObjectId, ObjectKey, Permission};
+
+use super::KeyBody;
+use super::resumable::{self, UploadQuery, UploadRequest};
+use crate::access::Auth;
+use crate::app::AppState;
+use crate::body::stream_body;
+use crate::error::ApiError;
+use crate::extract::{ContextPath, ObjectPath, header_str, payload};
+
+/// The response headers of a found object: its metadata (lowercase names, `x-sn-size`,
+/// `content-disposition`) and `accept-ranges`.
+pub fn object_headers(metadata: &Metadata) -> HeaderMap {
+    let mut headers = metadata.to_headers();
+    headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers
+}
+
+/// A header value the server formatted itself.
+pub fn header_value(text: String) -> Result<HeaderValue, ApiError> {
+    HeaderValue::try_from(text).map_err(|e| ApiError::Internal(format!("bad header value: {e}")))
+}
+
+/// Parses the client metadata of an insert and checks the usecase's expiration rules.
+pub fn insert_metadata(
+    state: &AppState,
+    id_context: &objectstore_types::ObjectContext,
+    headers: &HeaderMap,
+) -> Result<Metadata, ApiError> {
+    let metadata = Metadata::from_headers(headers).map_err(ApiError::client)?;
+    state.check_policy(&id_context.usecase, &metadata.expiration_policy)?;
+    Ok(metadata)
+}
+
+async fn insert(
+    state: &AppState,
+    auth: &Auth,
+    id: ObjectId,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<String, ApiError> {
+    let metadata = insert_metadata(state, &id.context, headers)?;
+    auth.require(Permission::Write, &id.context)?;
+    let key = id.key.as_str().to_owned();
+    state
+        .service
+        .put(id, metadata, payload(state, body))
+        .await?;
+    Ok(key)
+}
+
+/// `POST /v1/objects/{usecase}/{scopes}[/]`: insert under a generated key (201), or create
+/// a resumable upload (`?upload_type=resumable`).
+pub async fn post_object(
+    State(state): State<AppState>,
+    auth: Auth,
+    ContextPath(context): ContextPath,
+    Query(query): Query<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    match query.classify()? {
+        UploadRequest::Ordinary => {
+            let id = ObjectId::new(context, ObjectKey::generate());
+            let key = insert(&state, &auth, id, &headers, body).await?;
+            Ok((StatusCode::CREATED, Json(KeyBody { key })).into_response())
+        }
+        UploadRequest::Create => resumable::create(&state, &auth, context, None, &headers).await,
+        UploadRequest::Session(_) => Err(ApiError::client(
+            "a resumable upload session is addressed by its object key: PUT or DELETE \
+             /v1/objects/{usecase}/{scopes}/{key}?session=...",
+        )),
+    }
+}
+
+/// `PUT /v1/objects/{usecase}/{scopes}/{*key}`: insert or overwrite (200), or a resumable
+/// upload operation (create, write chunk, query offset).
+pub async fn put_object(
+    State(state): State<AppState>,
+    auth: Auth,
+    ObjectPath(id): ObjectPath,
+    Query(query): Query<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    match query.classify()? {
+        UploadRequest::Ordinary => {
+            let key = insert(&state, &auth, id, &headers, body).await?;
+            Ok((StatusCode::OK, Json(KeyBody { key })).into_response())
+        }
+        UploadRequest::Create => {
+            resumable::create(&state, &auth, id.context, Some(id.key), &headers).await
+        }
+        UploadRequest::Session(token) => {
+            resumable::write_or_query(&state, &auth, id, token, &headers, body).await
+        }
+    }
+}
+
+/// `GET /v1/objects/{usecase}/{scopes}/{*key}`: the object (200), a range of it (206, 416),
+/// or 404 with an empty body.
+pub async fn get_object(
+    State(state): State<AppState>,
+    auth: Auth,
+    ObjectPath(id): ObjectPath,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let range = match header_str(&headers, RANGE.as_str())? {
+        Some(value) => ByteRange::parse(value).map_err(ApiError::client)?,
+        None => None,
+    };
+    auth.require(Permission::Read, &id.context)?;
+    match state.service.get(id, range).await? {
+        GetResponse::NotFound => Err(ApiError::NotFound),
+        GetResponse::RangeNotSatisfiable(metadata) => {
+            let total = metadata.size.unwrap_or(0);
+            let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+            let headers = response.headers_mut();
+            headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+            headers.insert(CONTENT_RANGE, header_value(format!("bytes */{total}"))?);
+            Ok(response)
+        }
+        GetResponse::Found {
+            metadata,
+            range,
+            body,
+        } => {
+            let (status, len) = match range {
+                Some(r) => (StatusCode::PARTIAL_CONTENT, Some(r.len())),
+                None => (StatusCode::OK, metadata.size),
+            };
+            let mut response = Response::new(stream_body(body, len, state.metrics.clone()));
+            *response.status_mut() = status;
+            let headers = response.headers_mut();
+            headers.extend(object_headers(&metadata));
+            if let Some(r) = range {
+                headers.insert(CONTENT_RANGE, header_value(r.to_string())?);
+            }
+            Ok(response)
+        }
+    }
+}
+
+/// `HEAD /v1/objects/{usecase}/{scopes}/{*key}`: 204 with the metadata headers, or 404.
+/// `Range` is ignored.
+pub async fn head_object(
+    State(state): State<AppState>,
+    auth: Auth,
+    ObjectPath(id): ObjectPath,
+) -> Result<Response, ApiError> {
+    auth.require(Permission::Read, &id.context)?;
+    match state.service.head(id).await? {
+        None => Err(ApiError::NotFound),
+        Some(metadata) => {
+            let mut response = StatusCode::NO_CONTENT.into_response();
+            response.headers_mut().extend(object_headers(&metadata));
+            Ok(response)
+        }
+    }
+}
+
+/// `DELETE /v1/objects/{usecase}/{scopes}/{*key}`: 204, also for a missing object; or the
+/// cancellation of a resumable upload (`?session=`).
+pub async fn delete_object(
+    State(state): State<AppState>,
+    auth: Auth,
+    ObjectPath(id): ObjectPath,
+    Query(query): Query<UploadQuery>,
+) -> Result<Response, ApiError> {
+    match query.classify()? {
+        UploadRequest::Ordinary => {
+            auth.require(Permission::Delete, &id.context)?;
+            state.service.delete(id).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        UploadRequest::Create => Err(ApiError::client(
+            "`upload_type=resumable` creates an upload with POST or PUT; \
+             to cancel one, DELETE with `?session=`",
+        )),
+        UploadRequest::Session(token) => resumable::cancel(&state, &auth, id, token).await,
+    }
+}

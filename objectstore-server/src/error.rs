@@ -1,0 +1,143 @@
+//! The HTTP error type and the one place that maps storage errors to statuses.
+//!
+//! Two body formats exist (spec 3.2 and 3.3):
+//!
+//! * application errors answer with JSON `{"detail": "...", "causes": [...]}` where `detail`
+//!   is the display text of the top-level error (prefixed `client error:`, `auth error:`,
+//!   `service error:` or `internal error:`) and `causes` the source chain, outermost first
+//!   (omitted when empty);
+//! * path rejections answer with plain text starting `Invalid URL:`, like the reference
+//!   server's framework rejection; "not found" answers carry an empty body, which is what
+//!   both clients expect.
+//!
+//! **Invariant:** [`service_status`] is the only mapping from
+//! [`objectstore_service::Error`] to an HTTP status; everything else (the batch module
+//! included) calls it.
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use objectstore_service::Error as ServiceError;
+use serde::Serialize;
+
+/// An error answered to the client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The path (usecase, scopes or key) is malformed: 400, plain text.
+    #[error("Invalid URL: {0}")]
+    InvalidPath(String),
+
+    /// The request is invalid (bad header, range, query value...): 400, JSON.
+    #[error("client error: {0}")]
+    Client(String),
+
+    /// The object does not exist: 404, empty body.
+    #[error("not found")]
+    NotFound,
+
+    /// The caller may not perform this operation: 403, JSON.
+    #[error("auth error: {0}")]
+    Forbidden(String),
+
+    /// The storage engine failed or refused; the status comes from [`service_status`].
+    #[error("service error: {0}")]
+    Service(#[source] ServiceError),
+
+    /// A bug or an impossible state in the HTTP layer: 500, JSON.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A client error from anything displayable.
+    pub fn client(message: impl std::fmt::Display) -> Self {
+        Self::Client(message.to_string())
+    }
+
+    /// The status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidPath(_) | Self::Client(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Service(e) => service_status(e),
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        Self::Service(e)
+    }
+}
+
+/// The HTTP status of a storage error: the single mapping used by every endpoint.
+pub fn service_status(error: &ServiceError) -> StatusCode {
+    match error {
+        ServiceError::InvalidRequest(_) | ServiceError::ClientStream(_) => StatusCode::BAD_REQUEST,
+        ServiceError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+        ServiceError::Gone(_) => StatusCode::GONE,
+        ServiceError::Conflict(_) => StatusCode::CONFLICT,
+        ServiceError::Unsupported { .. } => StatusCode::NOT_IMPLEMENTED,
+        ServiceError::Overloaded => StatusCode::TOO_MANY_REQUESTS,
+        ServiceError::Backend { .. } | ServiceError::Internal(_) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The JSON error body of spec 3.2.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    /// Display text of the top-level error.
+    pub detail: String,
+    /// Display texts of the source chain, outermost first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub causes: Vec<String>,
+}
+
+impl ErrorBody {
+    /// The body for `error`: its text and its source chain.
+    pub fn new(error: &(dyn std::error::Error + 'static)) -> Self {
+        let mut causes = Vec::new();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            causes.push(cause.to_string());
+            source = cause.source();
+        }
+        Self {
+            detail: error.to_string(),
+            causes,
+        }
+    }
+}
+
+/// Answers `status` with the JSON error body of `error`.
+pub fn json_error(status: StatusCode, error: &(dyn std::error::Error + 'static)) -> Response {
+    (status, Json(ErrorBody::new(error))).into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = &self as &dyn std::error::Error, "request failed");
+        } else {
+            tracing::debug!(error = %self, %status, "request rejected");
+        }
+        match &self {
+            Self::InvalidPath(_) => (status, self.to_string()).into_response(),
+            Self::NotFound => status.into_response(),
+            // The service error's own text is the detail's suffix; report only its sources.
+            Self::Service(inner) => {
+                let mut body = ErrorBody::new(inner);
+                body.detail = self.to_string();
+                (status, Json(body)).into_response()
+            }
+            _ => json_error(status, &self),
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Request extractors shared by the endpoints: validated object addresses, request bodies
+//! as payload streams, and header helpers.
+//!
+//! **Invariants**
+//!
+//! * Path parameters are percent-decoded exactly once (by the router) and must be UTF-8;
+//!   `%2F` and `/` in a key are the same, `+` stays `+`.
+//! * A value of [`ContextPath`] or [`ObjectPath`] holds a validated usecase, scope list and
+//!   key (no `..`, no empty segments), and the request has passed [`Admission::admit`].
+//! * Request bodies are never buffered: [`payload`] hands the body to the storage engine as
+//!   a stream and counts its bytes.
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, RawPathParams};
+use futures::StreamExt;
+use http::request::Parts;
+use http::{HeaderMap, header};
+use objectstore_service::stream::PayloadStream;
+use objectstore_types::{ObjectContext, ObjectId, ObjectKey, Scopes, Usecase};
+
+use crate::access::Admission;
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// The usecase and scopes of a collection route (`/{usecase}/{scopes}`).
+#[derive(Debug, Clone)]
+pub struct ContextPath(pub ObjectContext);
+
+/// The full address of an object route (`/{usecase}/{scopes}/{*key}`).
+#[derive(Debug, Clone)]
+pub struct ObjectPath(pub ObjectId);
+
+/// Decoded path parameters by name.
+struct Params {
+    usecase: Option<String>,
+    scopes: Option<String>,
+    key: Option<String>,
+}
+
+async fn params(parts: &mut Parts, state: &AppState) -> Result<Params, ApiError> {
+    let raw = RawPathParams::from_request_parts(parts, state)
+        .await
+        .map_err(|e| ApiError::InvalidPath(e.body_text()))?;
+    let mut p = Params {
+        usecase: None,
+        scopes: None,
+        key: None,
+    };
+    for (name, value) in &raw {
+        match name {
+            "usecase" => p.usecase = Some(value.to_owned()),
+            "scopes" => p.scopes = Some(value.to_owned()),
+            "key" => p.key = Some(value.to_owned()),
+            _ => {}
+        }
+    }
+    Ok(p)
+}
+
+fn context(p: &Params) -> Result<ObjectContext, ApiError> {
+    let (Some(usecase), Some(scopes)) = (&p.usecase, &p.scopes) else {
+        return Err(ApiError::Internal(
+            "route lacks the usecase or scopes parameter".into(),
+        ));
+    };
+    let usecase =
+        Usecase::new(usecase.as_str()).map_err(|e| ApiError::InvalidPath(e.to_string()))?;
+    let scopes = Scopes::parse(scopes).map_err(|e| ApiError::InvalidPath(e.to_string()))?;
+    Ok(ObjectContext { usecase, scopes })
+}
+
+impl FromRequestParts<AppState> for ContextPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let context = context(&params(parts, state).await?)?;
+        Admission::admit(state, &context, &parts.headers)?;
+        Ok(Self(context))
+    }
+}
+
+impl FromRequestParts<AppState> for ObjectPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let p = params(parts, state).await?;
+        let context = context(&p)?;
+        let key = p
+            .key
+            .ok_or_else(|| ApiError::Internal("route lacks the key parameter".into()))?;
+        let key = ObjectKey::new(key).map_err(|e| ApiError::InvalidPath(e.to_string()))?;
+        Admission::admit(state, &context, &parts.headers)?;
+        Ok(Self(ObjectId::new(context, key)))
+    }
+}
+
+/// The request body as a payload stream, counting its bytes. Body errors (client went away,
+/// malformed chunked encoding) surface as stream errors, which the storage engine reports as
+/// [`objectstore_service::Error::ClientStream`].
+pub fn payload(state: &AppState, body: Body) -> PayloadStream {
+    let metrics = state.metrics.clone();
+    body.into_data_stream()
+        .map(move |chunk| {
+            chunk
+                .inspect(|c| metrics.add_bytes(c.len() as u64))
+                .map_err(std::io::Error::other)
+        })
+        .boxed()
+}
+
+/// The value of a header as text; a non-ASCII value is a client error naming the header.
+pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
+    let mut values = headers.get_all(name).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::client(format!(
+            "the {name} header must appear once"
+        )));
+    }
+    value
+        .to_str()
+        .map(Some)
+        .map_err(|_| ApiError::client(format!("the {name} header must be visible ASCII")))
+}
+
+/// Parses a header of plain ASCII decimal digits.
+pub fn header_u64(headers: &HeaderMap, name: &str) -> Result<Option<u64>, ApiError> {
+    let Some(text) = header_str(headers, name)? else {
+        return Ok(None);
+    };
+    parse_digits(text)
+        .map(Some)
+        .ok_or_else(|| ApiError::client(format!("the {name} header must be a decimal number")))
+}
+
+/// Parses a non-empty string of ASCII digits into a `u64`.
+pub fn parse_digits(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// The request's `Content-Length`, required (parts and resumable chunks).
+pub fn required_content_length(headers: &HeaderMap) -> Result<u64, ApiError> {
+    header_u64(headers, header::CONTENT_LENGTH.as_str())?
+        .ok_or_else(|| ApiError::client("Content-Length header is required"))
+}

@@ -1,0 +1,125 @@
+//! Serving: the accept loop, graceful shutdown and signals.
+//!
+//! # Shutdown protocol
+//!
+//! 1. The shutdown future completes (SIGINT, SIGTERM, SIGHUP or SIGQUIT in the binary; any
+//!    future in tests).
+//! 2. The listener stops accepting; idle keep-alive connections are closed.
+//! 3. Requests in flight run to completion, their response bodies included.
+//! 4. [`StorageService::join`] waits for the storage engine's background work (cleanup,
+//!    sweeps), at most `http.shutdown_timeout` (default 5 s); on timeout a warning is logged
+//!    and shutdown proceeds.
+//! 5. [`serve`] returns `Ok(())`; the binary exits 0.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::serve::ListenerExt;
+use objectstore_service::service::StorageService;
+use tokio::net::TcpListener;
+
+use crate::app::{AppState, router};
+use crate::config::Config;
+
+/// Serves the configuration's storage on `listener` until `shutdown` completes, then shuts
+/// down gracefully (module docs).
+pub async fn serve(
+    listener: TcpListener,
+    config: Arc<Config>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let service = crate::storage::build(&config).await?;
+    serve_service(listener, config, service, shutdown).await
+}
+
+/// Serves an already built storage service (tests use in-memory backends this way).
+pub async fn serve_service(
+    listener: TcpListener,
+    config: Arc<Config>,
+    service: StorageService,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let addr = listener
+        .local_addr()
+        .context("listener has no local address")?;
+    let shutdown_timeout = config.http.shutdown_timeout;
+    let state = AppState::new(service.clone(), config);
+    let app = router(state);
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
+    tracing::info!(%addr, backend = service.backend_name(), "objectstore listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("server failed")?;
+    tracing::info!("all requests finished; waiting for storage background work");
+    if tokio::time::timeout(shutdown_timeout, service.join())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            timeout = ?shutdown_timeout,
+            "storage background work did not finish in time; exiting anyway"
+        );
+    }
+    tracing::info!("shutdown complete");
+    Ok(())
+}
+
+/// Completes on the first SIGINT, SIGTERM, SIGHUP or SIGQUIT. The handlers are installed
+/// when this function is called (inside the runtime), not when the future is first polled,
+/// so a signal arriving during start-up is not lost to the default disposition.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    let mut streams = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let kinds = [
+            SignalKind::interrupt(),
+            SignalKind::terminate(),
+            SignalKind::hangup(),
+            SignalKind::quit(),
+        ];
+        let mut streams = Vec::new();
+        for kind in kinds {
+            match signal(kind) {
+                Ok(s) => streams.push(s),
+                Err(e) => tracing::warn!(error = %e, "cannot listen for a signal"),
+            }
+        }
+        streams
+    };
+    async move {
+        #[cfg(unix)]
+        if !streams.is_empty() {
+            let waits = streams.iter_mut().map(|s| Box::pin(s.recv()));
+            futures::future::select_all(waits).await;
+            tracing::info!("shutdown signal received");
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown signal received");
+    }
+}
+
+/// Binds the configured address (with `SO_REUSEADDR`, backlog 1024).
+pub fn bind(config: &Config) -> anyhow::Result<TcpListener> {
+    let addr = config.http_addr;
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .context("cannot create a socket")?;
+    socket
+        .set_reuseaddr(true)
+        .context("cannot set SO_REUSEADDR")?;
+    socket
+        .bind(addr)
+        .with_context(|| format!("cannot bind http_addr {addr}"))?;
+    socket
+        .listen(1024)
+        .with_context(|| format!("cannot listen on http_addr {addr}"))
+}

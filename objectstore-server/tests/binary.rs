@@ -1,0 +1,204 @@
+//! The real `objectstore` binary: commands, zero-config start-up, and a clean exit 0 on
+//! SIGINT.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+fn objectstore(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_objectstore"));
+    cmd.current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env("OS__HTTP__DOWN_MARKER", dir.join("down"))
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    cmd
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Starts `objectstore run` and waits for its "listening" log line.
+async fn start(dir: &std::path::Path, port: u16) -> Child {
+    let mut child = objectstore(dir)
+        .env("OS__HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let listening = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains("objectstore listening") {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap();
+    assert!(listening, "server exited before listening");
+    // Keep draining stderr so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    child
+}
+
+async fn sigint(child: &Child) {
+    let pid = child.id().unwrap().to_string();
+    let status = Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn zero_config_run_serves_and_exits_0_on_sigint() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = start(dir.path(), port).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let c = reqwest::Client::builder().no_proxy().build().unwrap();
+
+    let put = c
+        .put(format!("{base}/v1/objects/u/_/k"))
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let get = c
+        .get(format!("{base}/v1/objects/u/_/k"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.text().await.unwrap(), "hello");
+    assert!(
+        dir.path().join("data/hv").is_dir(),
+        "embedded store under ./data/hv"
+    );
+    assert!(
+        dir.path().join("data/lt").is_dir(),
+        "filesystem store under ./data/lt"
+    );
+
+    let health = objectstore(dir.path())
+        .env("OS__HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .arg("healthcheck")
+        .status()
+        .await
+        .unwrap();
+    assert!(health.success());
+
+    let down = objectstore(dir.path()).arg("down").status().await.unwrap();
+    assert!(down.success());
+    let ready = c.get(format!("{base}/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+
+    sigint(&child).await;
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits after SIGINT")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test]
+async fn version_healthcheck_and_config_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = objectstore(dir.path())
+        .arg("version")
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.trim()
+            .starts_with(&format!("objectstore@{}", objectstore_server::VERSION)),
+        "{text}"
+    );
+
+    let unhealthy = objectstore(dir.path())
+        .env("OS__HTTP_ADDR", format!("127.0.0.1:{}", free_port()))
+        .arg("healthcheck")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(unhealthy.status.code(), Some(1));
+
+    let bad = objectstore(dir.path())
+        .env("OS__HTTP__MAX_REQUESTS", "lots")
+        .arg("run")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8(bad.stderr).unwrap();
+    assert!(stderr.contains("http.max_requests"), "{stderr}");
+
+    let file = dir.path().join("config.yml");
+    std::fs::write(&file, "storage:\n  type: bigtable\n").unwrap();
+    let bad = objectstore(dir.path())
+        .args(["-c", file.to_str().unwrap(), "run"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8(bad.stderr).unwrap();
+    assert!(
+        stderr.contains("storage") && stderr.contains("bigtable"),
+        "{stderr}"
+    );
+
+    let usage = objectstore(dir.path()).arg("fly").output().await.unwrap();
+    assert_eq!(usage.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn configured_filesystem_storage_via_yaml() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let file = dir.path().join("config.yml");
+    std::fs::write(
+        &file,
+        format!(
+            "http_addr: 127.0.0.1:{port}\nstorage:\n  type: filesystem\n  path: {}\nlogging:\n  format: json\n",
+            dir.path().join("objects").display()
+        ),
+    )
+    .unwrap();
+    let mut child = objectstore(dir.path())
+        .args(["--config", file.to_str().unwrap(), "run"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let line = lines.next_line().await.unwrap().expect("a log line");
+            if line.contains("objectstore listening") {
+                return line;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&first).expect("JSON log line");
+    assert_eq!(parsed["fields"]["backend"], "filesystem");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    sigint(&child).await;
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(dir.path().join("objects").is_dir());
+}

@@ -1,0 +1,513 @@
+//! Object routes (spec sections 0, 1, 4, 6, 18.2): statuses, headers, bodies, keys and
+//! rejections, against an in-process server over the in-memory backend.
+
+mod common;
+
+use common::{Memory, json, python_path, raw, rust_path};
+use futures::StreamExt as _;
+use http::StatusCode;
+
+#[tokio::test]
+async fn put_get_head_delete_round_trip() {
+    let s = Memory::start().await;
+    let url = s.object("usecase", "org=1;project=2", "my/key");
+
+    let put = s
+        .client
+        .put(&url)
+        .header("content-type", "text/plain")
+        .header("x-sn-expiration", "ttl:1 days")
+        .header("x-sn-origin", "10.0.0.1")
+        .header("x-sn-filename", "r%C3%A9port-%F0%9F%93%84.pdf")
+        .header("x-snme-release", "v%C3%A9rsion-1.0")
+        .header("x-sn-time-created", "garbage is ignored")
+        .header("x-sn-size", "999")
+        .body("hello world")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::OK);
+    assert_eq!(put.headers()["content-type"], "application/json");
+    assert_eq!(json(put).await, serde_json::json!({"key": "my/key"}));
+
+    let get = s.client.get(&url).send().await.unwrap();
+    assert_eq!(get.status(), StatusCode::OK);
+    let h = get.headers().clone();
+    assert_eq!(h["content-type"], "text/plain");
+    assert_eq!(h["content-length"], "11");
+    assert_eq!(h["x-sn-size"], "11");
+    assert_eq!(h["accept-ranges"], "bytes");
+    assert_eq!(h["x-sn-expiration"], "ttl:1d");
+    assert_eq!(h["x-sn-origin"], "10.0.0.1");
+    assert_eq!(h["x-sn-filename"], "r%C3%A9port-%F0%9F%93%84.pdf");
+    assert_eq!(h["x-snme-release"], "v%C3%A9rsion-1.0");
+    assert!(
+        h["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment; filename=\"r_port-_.pdf\"; filename*=UTF-8''r%C3%A9port")
+    );
+    let created = h["x-sn-time-created"].to_str().unwrap();
+    assert!(created.ends_with('Z') && created.len() == 20, "{created}");
+    assert!(h.contains_key("x-sn-time-expires"));
+    assert!(!h.contains_key("content-encoding"));
+    assert_eq!(
+        h["server"],
+        format!("objectstore/{}", objectstore_server::VERSION)
+    );
+    assert_eq!(get.bytes().await.unwrap(), "hello world");
+
+    let head = s.client.head(&url).send().await.unwrap();
+    assert_eq!(head.status(), StatusCode::NO_CONTENT);
+    assert_eq!(head.headers()["x-sn-size"], "11");
+    assert_eq!(
+        head.headers()["x-sn-filename"],
+        "r%C3%A9port-%F0%9F%93%84.pdf"
+    );
+    assert_eq!(head.headers()["accept-ranges"], "bytes");
+
+    let delete = s.client.delete(&url).send().await.unwrap();
+    assert_eq!(delete.status(), StatusCode::NO_CONTENT);
+    assert!(delete.bytes().await.unwrap().is_empty());
+
+    let gone = s.client.get(&url).send().await.unwrap();
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    assert!(gone.bytes().await.unwrap().is_empty());
+    let gone = s.client.head(&url).send().await.unwrap();
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn post_generates_a_uuid_key_with_and_without_trailing_slash() {
+    let s = Memory::start().await;
+    for path in ["/v1/objects/usecase/_", "/v1/objects/usecase/_/"] {
+        let post = s
+            .client
+            .post(s.url(path))
+            .body("payload")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(post.status(), StatusCode::CREATED, "{path}");
+        let key = json(post).await["key"].as_str().unwrap().to_owned();
+        let uuid = uuid::Uuid::parse_str(&key).unwrap();
+        assert_eq!(uuid.get_version_num(), 4);
+        assert_eq!(key, uuid.hyphenated().to_string());
+        let get = s
+            .client
+            .get(s.object("usecase", "_", &key))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(get.status(), StatusCode::OK);
+        assert_eq!(
+            get.headers()["content-type"],
+            "application/octet-stream",
+            "default content type"
+        );
+        assert_eq!(get.bytes().await.unwrap(), "payload");
+    }
+}
+
+#[tokio::test]
+async fn overwrite_replaces_payload_and_all_metadata() {
+    let s = Memory::start().await;
+    let url = s.object("u", "_", "k");
+    s.client
+        .put(&url)
+        .header("x-snme-a", "1")
+        .header("content-encoding", "zstd")
+        .body("first")
+        .send()
+        .await
+        .unwrap();
+    s.client.put(&url).body("second").send().await.unwrap();
+    let get = s.client.get(&url).send().await.unwrap();
+    assert!(!get.headers().contains_key("x-snme-a"));
+    assert!(!get.headers().contains_key("content-encoding"));
+    assert_eq!(get.bytes().await.unwrap(), "second");
+}
+
+#[tokio::test]
+async fn compressed_payloads_are_stored_and_served_verbatim() {
+    let s = Memory::start().await;
+    for encoding in ["zstd", "gzip"] {
+        let url = s.object("u", "_", encoding);
+        let bytes: Vec<u8> = (0..=255u8).collect();
+        let put = s
+            .client
+            .put(&url)
+            .header("content-encoding", encoding)
+            .body(bytes.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status(), StatusCode::OK);
+        let get = s
+            .client
+            .get(&url)
+            .header("accept-encoding", "identity")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(get.headers()["content-encoding"], encoding);
+        assert_eq!(get.bytes().await.unwrap().to_vec(), bytes);
+    }
+}
+
+#[tokio::test]
+async fn chunked_request_bodies_stream_in() {
+    let s = Memory::start().await;
+    let url = s.object("u", "_", "streamed");
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..64).map(|i| Ok(vec![i as u8; 16 * 1024])).collect();
+    let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
+    let put = s.client.put(&url).body(body).send().await.unwrap();
+    assert_eq!(put.status(), StatusCode::OK);
+    let get = s.client.get(&url).send().await.unwrap();
+    assert_eq!(
+        get.headers()["content-length"],
+        (64 * 16 * 1024).to_string()
+    );
+    let mut stream = get.bytes_stream();
+    let mut received = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        received.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(received.len(), 64 * 16 * 1024);
+    assert!(
+        received
+            .chunks(16 * 1024)
+            .enumerate()
+            .all(|(i, c)| c.iter().all(|b| *b == i as u8))
+    );
+}
+
+/// Spec 1.3: keys the Python suite requires to round-trip byte-exactly, sent the way each
+/// client encodes them.
+#[tokio::test]
+async fn unusual_keys_round_trip() {
+    let s = Memory::start().await;
+    let keys = [
+        "plain-key",
+        "with space",
+        "café-unicode",
+        "emoji-😀",
+        "plus+sign",
+        "sub!$'()*+,=delims",
+        "tilde~dot.key",
+        "100%literal-percent",
+        "looks%20encoded",
+        "nested/path/segments",
+        "quote'apostrophe",
+        "at@sign",
+        "colon:separated",
+        "ampersand&inside",
+        "semi;colon",
+        "equals=sign",
+        "1/shard-0.json",
+        "test-key123!!",
+        "path/to/object",
+    ];
+    for (i, key) in keys.iter().enumerate() {
+        let body = format!("payload {i}");
+        let put_url = s.url(&format!("/v1/objects/u/_/{}", python_path(key)));
+        let put = s
+            .client
+            .put(&put_url)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status(), StatusCode::OK, "{key}");
+        assert_eq!(json(put).await["key"], *key, "echoed key");
+        let get_url = s.url(&format!("/v1/objects/u/_/{}", rust_path(key)));
+        let get = s.client.get(&get_url).send().await.unwrap();
+        assert_eq!(get.status(), StatusCode::OK, "{key}");
+        assert_eq!(get.text().await.unwrap(), body, "{key}");
+    }
+    // `%2F` and `/` address the same object; `+` is not a space.
+    let get = s
+        .client
+        .get(s.url("/v1/objects/u/_/nested%2Fpath%2Fsegments"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), StatusCode::OK);
+    let get = s
+        .client
+        .get(s.url("/v1/objects/u/_/plus%20sign"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), StatusCode::NOT_FOUND);
+    assert!(
+        s.backend
+            .ids()
+            .iter()
+            .any(|id| id.key.as_str() == "looks%20encoded")
+    );
+}
+
+#[tokio::test]
+async fn scopes_separate_namespaces() {
+    let s = Memory::start().await;
+    s.client
+        .put(s.object("u", "a=1;b=2", "k"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    for scopes in ["b=2;a=1", "a=1", "_"] {
+        let get = s
+            .client
+            .get(s.object("u", scopes, "k"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(get.status(), StatusCode::NOT_FOUND, "{scopes}");
+    }
+    let get = s
+        .client
+        .get(s.object("u", "a%3D1%3Bb%3D2", "k"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        get.status(),
+        StatusCode::OK,
+        "percent-encoded scopes decode once"
+    );
+}
+
+#[tokio::test]
+async fn malformed_paths_are_400_with_a_message() {
+    let s = Memory::start().await;
+    let addr = s.server.addr();
+    for (target, needle) in [
+        ("/v1/objects/u/org/k", "not of the form name=value"),
+        ("/v1/objects/u/org=/k", "must not be empty"),
+        ("/v1/objects/u/org.x=1/k", "contains '.'"),
+        ("/v1/objects/u/a=1;;b=2/k", "name=value"),
+        ("/v1/objects/u/_/a%2F..%2Fb", "`..`"),
+        ("/v1/objects/u/_/..%2Fetc%2Fpasswd", "`..`"),
+        ("/v1/objects/u/_/a//b", "`//`"),
+        ("/v1/objects/u/_/a/./b", "`.`"),
+        ("/v1/objects/u/_/%FF", "UTF-8"),
+        ("/v1/objects/u/_/a%0Ab", "control"),
+        ("/v1/objects/%2E%2E/_/k", "usecase"),
+        ("/v1/objects/a%2Fb/_/k", "usecase"),
+    ] {
+        for method in ["GET", "PUT", "DELETE", "HEAD"] {
+            let r = raw(addr, method, target, "Content-Length: 0\r\n").await;
+            assert_eq!(r.status, 400, "{method} {target}");
+            if method != "HEAD" {
+                let body = String::from_utf8_lossy(&r.body);
+                assert!(body.starts_with("Invalid URL:"), "{target}: {body}");
+                assert!(body.contains(needle), "{target}: {body:?} lacks {needle:?}");
+            }
+        }
+    }
+    let r = raw(
+        addr,
+        "POST",
+        "/v1/objects/u/x=%FF/",
+        "Content-Length: 0\r\n",
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert!(s.backend.is_empty());
+}
+
+#[tokio::test]
+async fn invalid_metadata_headers_are_400_json() {
+    let s = Memory::start().await;
+    let url = s.object("u", "_", "k");
+    for (name, value) in [
+        ("content-type", "not a type"),
+        ("content-encoding", "identity"),
+        ("content-encoding", "br"),
+        ("x-sn-expiration", "ttl:"),
+        ("x-sn-expiration", "forever"),
+        ("x-sn-filename", "%FF%FE"),
+        ("x-snme-", "x"),
+    ] {
+        let put = s
+            .client
+            .put(&url)
+            .header(name, value)
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status(), StatusCode::BAD_REQUEST, "{name}: {value}");
+        assert_eq!(put.headers()["content-type"], "application/json");
+        let body = json(put).await;
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.starts_with("client error:"), "{detail}");
+        assert!(detail.contains(name), "{detail}");
+    }
+    // Non-ASCII header bytes.
+    let r = raw(
+        s.server.addr(),
+        "PUT",
+        "/v1/objects/u/_/k",
+        "Content-Length: 1\r\nx-sn-origin: \u{e9}\r\n\r\nx",
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert!(s.backend.is_empty());
+}
+
+#[tokio::test]
+async fn delete_of_a_missing_object_is_204() {
+    let s = Memory::start().await;
+    let delete = s
+        .client
+        .delete(s.object("u", "_", "never"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
+    let s = Memory::start().await;
+    for path in [
+        "/",
+        "/v1",
+        "/v1/objects",
+        "/v1/objects/u",
+        "/v2/objects/u/_/k",
+        "/v1/objects:batch/u/_",
+        "/v1/objects:other/u/_/k",
+    ] {
+        let r = s.client.get(s.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+        assert!(r.bytes().await.unwrap().is_empty(), "{path}");
+    }
+    for (method, path, allow) in [
+        ("POST", "/v1/objects/u/_/k", "GET,HEAD,PUT,PATCH,DELETE"),
+        ("GET", "/v1/objects/u/_", "POST"),
+        ("GET", "/v1/objects/u/_/", "POST"),
+        ("PUT", "/v1/objects/u/_/", "POST"),
+        ("GET", "/v1/objects:batch/u/_/", "POST"),
+        ("GET", "/v1/objects:multipart/u/_/k", "PUT,DELETE"),
+        (
+            "DELETE",
+            "/v1/objects:multipart:parts/u/_/k",
+            "PUT,GET,HEAD",
+        ),
+        ("GET", "/v1/objects:multipart:complete/u/_/k", "POST"),
+        ("POST", "/health", "GET,HEAD"),
+    ] {
+        let r = s
+            .client
+            .request(method.parse().unwrap(), s.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        let got: std::collections::BTreeSet<String> = r.headers()["allow"]
+            .to_str()
+            .unwrap()
+            .split(',')
+            .map(|m| m.trim().to_owned())
+            .collect();
+        let want: std::collections::BTreeSet<String> =
+            allow.split(',').map(str::to_owned).collect();
+        assert_eq!(got, want, "{method} {path}");
+    }
+}
+
+#[tokio::test]
+async fn response_header_names_are_lowercase_on_the_wire() {
+    let s = Memory::start().await;
+    s.client
+        .put(s.object("u", "_", "k"))
+        .header("x-sn-filename", "f.txt")
+        .header("x-snme-Custom", "v")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    for method in ["GET", "HEAD"] {
+        let r = raw(s.server.addr(), method, "/v1/objects/u/_/k", "").await;
+        assert!(r.status < 300);
+        for line in &r.header_lines {
+            let name = line.split(':').next().unwrap();
+            assert_eq!(name, name.to_ascii_lowercase(), "{method}: {line}");
+        }
+        assert_eq!(r.header("x-snme-custom").as_deref(), Some("v"));
+        assert_eq!(
+            r.header("server"),
+            Some(format!("objectstore/{}", objectstore_server::VERSION))
+        );
+    }
+}
+
+#[tokio::test]
+async fn usecase_expiration_policy_is_enforced_on_inserts() {
+    let s = Memory::start_with(|c| {
+        let mut rules = objectstore_server::config::UsecaseConfig::default();
+        rules.expiration.manual.allowed = false;
+        rules.expiration.ttl.max = Some(std::time::Duration::from_secs(86_400));
+        c.usecases.insert("limited".into(), rules);
+    })
+    .await;
+    for (policy, ok) in [
+        (None, false),
+        (Some("manual"), false),
+        (Some("ttl:1d"), true),
+        (Some("ttl:1d 1s"), false),
+        (Some("tti:30d"), true),
+    ] {
+        let mut put = s.client.put(s.object("limited", "_", "k")).body("x");
+        if let Some(p) = policy {
+            put = put.header("x-sn-expiration", p);
+        }
+        let r = put.send().await.unwrap();
+        let want = if ok {
+            StatusCode::OK
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        assert_eq!(r.status(), want, "{policy:?}");
+        if !ok {
+            assert!(
+                json(r).await["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("usecase")
+            );
+        }
+    }
+    let other = s
+        .client
+        .put(s.object("free", "_", "k"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        other.status(),
+        StatusCode::OK,
+        "unconfigured usecases accept all"
+    );
+    let post = s
+        .client
+        .post(s.url("/v1/objects:multipart/limited/_/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        post.status(),
+        StatusCode::BAD_REQUEST,
+        "multipart initiate too"
+    );
+}

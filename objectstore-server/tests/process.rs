@@ -1,0 +1,255 @@
+//! Internal endpoints, the in-flight limit and graceful shutdown, in process (spec 10.1,
+//! 11, 12.1).
+
+mod common;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use common::{Memory, client, json};
+use http::StatusCode;
+use objectstore_server::testing::TestServer;
+use objectstore_service::backend::hooks::{HookBackend, Hooks};
+use objectstore_service::backend::memory::MemoryBackend;
+use objectstore_service::clock::ManualClock;
+use objectstore_service::service::{ServiceConfig, StorageService};
+use objectstore_types::{Metadata, ObjectId};
+use tokio::sync::Notify;
+
+#[tokio::test]
+async fn health_ready_and_keda() {
+    let s = Memory::start_with(|c| {
+        c.rate_limits.bandwidth.global_bps = Some(100);
+    })
+    .await;
+    let health = s.client.get(s.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    assert_eq!(health.text().await.unwrap(), "OK");
+
+    let ready = s.client.get(s.url("/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    assert_eq!(ready.text().await.unwrap(), "OK");
+    std::fs::write(&s.server.server_config().http.down_marker, b"").unwrap();
+    let down = s.client.get(s.url("/ready")).send().await.unwrap();
+    assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(down.text().await.unwrap(), "Shutting down");
+
+    s.client
+        .put(s.object("u", "_", "k"))
+        .body("12345")
+        .send()
+        .await
+        .unwrap();
+    let keda = s.client.get(s.url("/keda")).send().await.unwrap();
+    assert_eq!(keda.status(), StatusCode::OK);
+    assert_eq!(
+        keda.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = keda.text().await.unwrap();
+    for line in [
+        "# TYPE objectstore_requests_total counter",
+        "objectstore_requests_total 1",
+        "objectstore_bytes_total 5",
+        "objectstore_requests_in_flight 0",
+        "objectstore_requests_limit 10000",
+        "objectstore_tasks_running 0",
+        "objectstore_tasks_limit 500",
+        "objectstore_bandwidth_limit 100",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+    }
+    assert!(!text.contains("objectstore_throughput_limit"));
+}
+
+#[tokio::test]
+async fn max_requests_zero_rejects_object_routes_only() {
+    let s = Memory::start_with(|c| c.http.max_requests = 0).await;
+    for (method, path) in [
+        ("GET", "/v1/objects/u/_/k"),
+        ("PUT", "/v1/objects/u/_/k"),
+        ("POST", "/v1/objects:batch/u/_/"),
+        ("POST", "/v1/objects:multipart/u/_/"),
+    ] {
+        let r = s
+            .client
+            .request(method.parse().unwrap(), s.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{method} {path}"
+        );
+        assert!(r.bytes().await.unwrap().is_empty());
+    }
+    for path in ["/health", "/ready", "/keda"] {
+        let r = s.client.get(s.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+    }
+}
+
+/// Pauses every HEAD (metadata read) until released, announcing that it started.
+#[derive(Debug, Default)]
+struct Pause {
+    entered: Notify,
+    release: Notify,
+}
+
+#[derive(Debug, Clone, Default)]
+struct PauseHeads(Arc<Pause>);
+
+#[async_trait]
+impl Hooks for PauseHeads {
+    async fn get_metadata(
+        &self,
+        inner: &MemoryBackend,
+        id: &ObjectId,
+    ) -> objectstore_service::Result<Option<Metadata>> {
+        self.0.entered.notify_one();
+        self.0.release.notified().await;
+        objectstore_service::backend::Backend::get_metadata(inner, id).await
+    }
+}
+
+async fn paused_server(
+    configure: impl FnOnce(&mut objectstore_server::Config),
+) -> (TestServer, Arc<Pause>) {
+    let clock = ManualClock::new();
+    let hooks = PauseHeads::default();
+    let backend = HookBackend::new(MemoryBackend::new("memory", clock.clone()), hooks.clone());
+    let service = StorageService::new(Arc::new(backend), clock, ServiceConfig::default());
+    (TestServer::start_with(service, configure).await, hooks.0)
+}
+
+#[tokio::test]
+async fn requests_beyond_max_requests_get_503_until_one_finishes() {
+    let (server, hooks) = paused_server(|c| c.http.max_requests = 1).await;
+    let c = client();
+    let head = tokio::spawn(c.head(server.url("/v1/objects/u/_/k")).send());
+    hooks.entered.notified().await;
+
+    let rejected = c
+        .get(server.url("/v1/objects/u/_/other"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rejected.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let keda = c
+        .get(server.url("/keda"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(keda.contains("objectstore_requests_in_flight 1"), "{keda}");
+
+    hooks.release.notify_one();
+    let first = head.await.unwrap().unwrap();
+    assert_eq!(first.status(), StatusCode::NOT_FOUND);
+    let admitted = c
+        .get(server.url("/v1/objects/u/_/other"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admitted.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn shutdown_finishes_in_flight_requests_then_stops_accepting() {
+    let (mut server, hooks) = paused_server(|_| {}).await;
+    let c = client();
+    let put = c
+        .put(server.url("/v1/objects/u/_/k"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::OK);
+    let head = tokio::spawn(c.head(server.url("/v1/objects/u/_/k")).send());
+    hooks.entered.notified().await;
+
+    server.begin_shutdown();
+    hooks.release.notify_one();
+    let response = head.await.unwrap().unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::NO_CONTENT,
+        "in-flight request completes"
+    );
+    server.wait().await.unwrap();
+
+    let after = client().get(server.url("/health")).send().await;
+    assert!(after.is_err(), "no longer accepting connections");
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_do_not_block_shutdown() {
+    let s = Memory::start().await;
+    // The client keeps its connection in the pool after this request.
+    let r = s.client.get(s.url("/health")).send().await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "OK");
+    let mut server = s.server;
+    server.begin_shutdown();
+    server.wait().await.unwrap();
+    drop(s.client);
+}
+
+#[tokio::test]
+async fn json_errors_carry_detail() {
+    let s = Memory::start().await;
+    let r = s
+        .client
+        .put(s.object("u", "_", "k"))
+        .header("content-encoding", "deflate")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    let body = json(r).await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("client error: invalid header content-encoding")
+    );
+    assert!(body.get("causes").is_none(), "empty causes are omitted");
+}
+
+/// An error answered before the request body was read must not leave a keep-alive
+/// connection that the server then closes under the client's next request.
+#[tokio::test]
+async fn early_errors_close_the_connection_explicitly() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let s = Memory::start().await;
+    let mut stream = tokio::net::TcpStream::connect(s.server.addr())
+        .await
+        .unwrap();
+    let rejected = "PUT /v1/objects/u/_/k HTTP/1.1\r\nHost: x\r\ncontent-encoding: br\r\n\
+                    transfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    stream.write_all(rejected.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 400"), "{head}");
+    assert!(head.contains("\r\nconnection: close\r\n"), "{head}");
+
+    // A successful request keeps the connection.
+    let mut stream = tokio::net::TcpStream::connect(s.server.addr())
+        .await
+        .unwrap();
+    let ok = "PUT /v1/objects/u/_/k HTTP/1.1\r\nHost: x\r\ncontent-length: 5\r\n\r\nhello";
+    stream.write_all(ok.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = stream.read(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 200"), "{text}");
+    assert!(!text.contains("connection: close"), "{text}");
+}

@@ -1,0 +1,183 @@
+//! The on-disk format of the embedded store: connection settings, the versioned schema and the
+//! row codec.
+//!
+//! **Invariants**
+//!
+//! * Every connection runs in WAL mode with `synchronous = FULL`: a commit returns only after
+//!   the WAL frames of the transaction are fsynced (see the durability argument in
+//!   [`super`]).
+//! * The schema version lives in `PRAGMA user_version`; [`migrate`] brings a fresh file to
+//!   [`SCHEMA_VERSION`] in one transaction and refuses files from a newer version.
+//! * `objects.expires` always equals `unix_secs(metadata.time_expires)` of the row (NULL for
+//!   no deadline): every statement in [`super::sql`] that writes the metadata column writes
+//!   `expires` from the same value ([`expires_of`]).
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use objectstore_types::{Metadata, ObjectId, time};
+use rusqlite::{Connection, OpenFlags};
+
+use crate::error::{Error, Result};
+
+use super::NAME;
+
+/// The current schema version (`PRAGMA user_version`).
+pub(super) const SCHEMA_VERSION: i64 = 1;
+
+/// Row kind: an inline object.
+pub(super) const KIND_OBJECT: i64 = 0;
+/// Row kind: a redirect tombstone.
+pub(super) const KIND_TOMBSTONE: i64 = 1;
+
+/// Schema version 1.
+///
+/// * `objects`: one row per logical object, keyed by [`ObjectId::as_storage_path`]. The
+///   payload is the last column so that metadata-only reads never touch its overflow pages.
+/// * `objects_expires`: a partial index serving `scan_expired` in `(expires, path)` order.
+/// * `changelog`: the durable change log of the tiered layer. `deferred_until` (unix nanos) is
+///   the record's `not_before` while the record is still deferred; a claim clears it.
+/// * `leases`: instance leases (`until` in unix nanos).
+const SCHEMA_V1: &str = "
+CREATE TABLE objects (
+    path     TEXT    NOT NULL PRIMARY KEY,
+    kind     INTEGER NOT NULL,
+    metadata TEXT    NOT NULL,
+    expires  INTEGER,
+    target   TEXT,
+    payload  BLOB
+);
+CREATE INDEX objects_expires ON objects (expires, path) WHERE expires IS NOT NULL;
+CREATE TABLE changelog (
+    change_id      BLOB    NOT NULL PRIMARY KEY,
+    owner          TEXT    NOT NULL,
+    deferred_until INTEGER,
+    record         TEXT    NOT NULL
+);
+CREATE TABLE leases (
+    instance TEXT    NOT NULL PRIMARY KEY,
+    until    INTEGER NOT NULL
+);
+";
+
+/// Maps a SQLite failure to a backend error for `operation`.
+pub(super) fn db_error(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
+    move |e| Error::backend(NAME, operation, e)
+}
+
+/// Opens the write connection (creating the file) with the durable settings.
+pub(super) fn open_writer(path: &Path) -> Result<Connection> {
+    let err = db_error("open the database");
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(err)?;
+    let err = || db_error("configure the database");
+    conn.busy_timeout(Duration::from_secs(5)).map_err(err())?;
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(err())?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::Internal(format!(
+            "the embedded store could not switch to WAL mode (got {mode:?})"
+        )));
+    }
+    // FULL: fsync the WAL at every commit (durable against power loss, not only crashes).
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(err())?;
+    // macOS only: make fsync reach the platter (F_FULLFSYNC). A no-op elsewhere.
+    conn.pragma_update(None, "fullfsync", true).map_err(err())?;
+    conn.pragma_update(None, "checkpoint_fullfsync", true)
+        .map_err(err())?;
+    // Keep the WAL file from growing without bound after large transactions.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
+        .map_err(err())?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Opens a read-only connection to an existing store.
+pub(super) fn open_reader(path: &Path) -> Result<Connection> {
+    let err = || db_error("open a read connection");
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(err())?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(err())?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+/// Creates or checks the schema.
+pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
+    let err = || db_error("create the schema");
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(err())?;
+    let version: i64 = tx
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(err())?;
+    match version {
+        0 => {
+            tx.execute_batch(SCHEMA_V1).map_err(err())?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+                .map_err(err())?;
+        }
+        SCHEMA_VERSION => {}
+        newer => {
+            return Err(Error::Internal(format!(
+                "the embedded store has schema version {newer}, this build knows only up to \
+                 {SCHEMA_VERSION}: refusing to open it"
+            )));
+        }
+    }
+    tx.commit().map_err(err())
+}
+
+/// Seconds since the epoch as stored in `objects.expires`.
+pub(super) fn secs(t: SystemTime) -> i64 {
+    i64::try_from(time::unix_secs(t)).unwrap_or(i64::MAX)
+}
+
+/// The `expires` bound below which a row is expired at `now`: a deadline `e` (whole seconds)
+/// is earlier than `now` exactly when `e < ceil(now)`.
+pub(super) fn expired_below(now: SystemTime) -> i64 {
+    secs(time::ceil_to_second(now))
+}
+
+/// Nanoseconds since the epoch (0 before it), for lease and change-log instants.
+pub(super) fn nanos(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The `expires` column value of a metadata.
+pub(super) fn expires_of(metadata: &Metadata) -> Option<i64> {
+    metadata.time_expires.map(secs)
+}
+
+/// Encodes metadata for the `metadata` column.
+pub(super) fn encode_metadata(metadata: &Metadata) -> Result<String> {
+    serde_json::to_string(metadata)
+        .map_err(|e| Error::Internal(format!("cannot encode metadata: {e}")))
+}
+
+/// Decodes the `metadata` column.
+pub(super) fn decode_metadata(json: &str) -> Result<Metadata> {
+    serde_json::from_str(json)
+        .map_err(|e| Error::Internal(format!("corrupt metadata in the embedded store: {e}")))
+}
+
+/// Decodes the `target` column of a tombstone.
+pub(super) fn decode_target(path: Option<&str>) -> Result<ObjectId> {
+    path.and_then(ObjectId::from_storage_path).ok_or_else(|| {
+        Error::Internal(format!(
+            "corrupt tombstone target in the embedded store: {path:?}"
+        ))
+    })
+}

@@ -1,0 +1,557 @@
+//! Tests of the embedded backend: persistence, locking, atomicity of conditional writes,
+//! the group-commit savepoints, expiry and the change log. The crash test lives in
+//! `tests/durability.rs`.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use objectstore_types::{ExpirationPolicy, Metadata, ObjectContext, ObjectId, ObjectKey};
+use objectstore_types::{Scopes, Usecase, range::ByteRange, time};
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use super::writer::{self, Message, Pending};
+use super::*;
+use crate::backend::{ChangeRecord, ExpiryTarget, ExtendOutcome, TieredWrite, Tombstone};
+use crate::clock::{Clock, ManualClock, system};
+use crate::stream;
+
+mod durability;
+
+fn id(key: &str) -> ObjectId {
+    ObjectId::new(
+        ObjectContext {
+            usecase: Usecase::new("test").unwrap(),
+            scopes: Scopes::parse("org=1").unwrap(),
+        },
+        ObjectKey::new(key).unwrap(),
+    )
+}
+
+fn metadata(policy: ExpirationPolicy, now: SystemTime) -> Metadata {
+    let mut m = Metadata {
+        expiration_policy: policy,
+        ..Metadata::default()
+    };
+    m.stamp(now);
+    m
+}
+
+fn tombstone(key: &str, target: &str) -> Tombstone {
+    let mut m = metadata(ExpirationPolicy::Manual, SystemTime::now());
+    m.size = Some(5_000_000);
+    Tombstone {
+        target: id(&format!("{key}/{target}")),
+        metadata: m,
+    }
+}
+
+async fn put(b: &EmbeddedBackend, key: &str, m: &Metadata, bytes: &'static [u8]) {
+    b.put_object(&id(key), m, stream::single(bytes))
+        .await
+        .unwrap();
+}
+
+async fn body(r: GetResponse) -> (Metadata, Vec<u8>) {
+    match r {
+        GetResponse::Found { metadata, body, .. } => {
+            (metadata, stream::read_to_vec(body).await.unwrap())
+        }
+        other => panic!("expected an object, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn data_persists_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = metadata(ExpirationPolicy::Manual, SystemTime::now());
+    let record = ChangeRecord {
+        change_id: uuid::Uuid::now_v7(),
+        owner: "a".into(),
+        id: id("big"),
+        old: None,
+        new: Some(id("big/rev")),
+        upload_id: None,
+        not_before: None,
+    };
+    {
+        let b = EmbeddedBackend::open(dir.path(), system()).unwrap();
+        put(&b, "small", &m, b"hello").await;
+        let t = tombstone("big", "rev");
+        assert!(
+            b.compare_and_write(&id("big"), None, TieredWrite::Tombstone(t))
+                .await
+                .unwrap()
+        );
+        b.log_append(&record).await.unwrap();
+        b.join().await;
+    }
+    let b = EmbeddedBackend::open(dir.path(), system()).unwrap();
+    let (got, bytes) = body(b.get_object(&id("small"), None).await.unwrap()).await;
+    assert_eq!(bytes, b"hello");
+    assert_eq!(got.size, Some(5));
+    assert_eq!(Metadata { size: None, ..got }, m);
+    match b.get_tiered_metadata(&id("big")).await.unwrap() {
+        TieredMetadata::Tombstone(t) => assert_eq!(t.target, id("big/rev")),
+        other => panic!("expected the tombstone, got {other:?}"),
+    }
+    assert_eq!(b.log_get(&record.change_id).await.unwrap(), Some(record));
+    assert_eq!(b.log_len().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_second_open_of_the_same_directory_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = EmbeddedBackend::open(dir.path(), system()).unwrap();
+    assert!(first.is_exclusive());
+    let err = EmbeddedBackend::open(dir.path(), system()).unwrap_err();
+    let chain = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+    assert!(chain.contains("another process"), "{chain}");
+    assert!(chain.contains("is locked"), "{chain}");
+    // Dropping the last handle stops the writer and releases the lock.
+    drop(first);
+    EmbeddedBackend::open(dir.path(), system()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_compare_and_write_has_exactly_one_winner() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = EmbeddedBackend::open(dir.path(), system()).unwrap();
+    let mut current: Option<ObjectId> = None;
+    for round in 0..3 {
+        let tasks: Vec<_> = (0..32)
+            .map(|i| {
+                let b = b.clone();
+                let current = current.clone();
+                let t = tombstone("race", &format!("r{round}-{i}"));
+                tokio::spawn(async move {
+                    let won = b
+                        .compare_and_write(
+                            &id("race"),
+                            current.as_ref(),
+                            TieredWrite::Tombstone(t.clone()),
+                        )
+                        .await
+                        .unwrap();
+                    won.then_some(t.target)
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for task in tasks {
+            winners.extend(task.await.unwrap());
+        }
+        assert_eq!(winners.len(), 1, "round {round}: {winners:?}");
+        match b.get_tiered(&id("race"), None).await.unwrap() {
+            TieredGet::Tombstone(t) => assert_eq!(t.target, winners[0]),
+            _ => panic!("expected a tombstone"),
+        }
+        current = winners.pop();
+    }
+}
+
+#[tokio::test]
+async fn compare_and_write_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = EmbeddedBackend::open(dir.path(), system()).unwrap();
+    let key = id("k");
+    let t1 = tombstone("k", "one");
+    let write = TieredWrite::Tombstone(t1.clone());
+    assert!(
+        b.compare_and_write(&key, None, write.clone())
+            .await
+            .unwrap()
+    );
+    // A retry whose precondition no longer holds, but whose write is in place: success.
+    assert!(b.compare_and_write(&key, None, write).await.unwrap());
+    // A different target with a stale precondition: a lost race.
+    let t2 = tombstone("k", "two");
+    assert!(
+        !b.compare_and_write(&key, None, TieredWrite::Tombstone(t2))
+            .await
+            .unwrap()
+    );
+    // Tombstones block the non-tombstone primitives and are returned.
+    let m = metadata(ExpirationPolicy::Manual, SystemTime::now());
+    let got = b
+        .put_non_tombstone(&key, &m, Bytes::from_static(b"x"))
+        .await
+        .unwrap();
+    assert_eq!(got, Some(t1.clone()));
+    assert_eq!(
+        b.delete_non_tombstone(&key).await.unwrap(),
+        Some(t1.clone())
+    );
+    // Tombstone -> inline, then a retried inline write reports success.
+    let inline = TieredWrite::Object(m.clone(), Bytes::from_static(b"inline"));
+    assert!(
+        b.compare_and_write(&key, Some(&t1.target), inline.clone())
+            .await
+            .unwrap()
+    );
+    assert!(
+        b.compare_and_write(&key, Some(&t1.target), inline)
+            .await
+            .unwrap()
+    );
+    let (got, bytes) = body(b.get_object(&key, None).await.unwrap()).await;
+    assert_eq!((got.size, bytes.as_slice()), (Some(6), &b"inline"[..]));
+    // Inline rows are not protected: put/delete_non_tombstone act on them.
+    assert_eq!(
+        b.put_non_tombstone(&key, &m, Bytes::from_static(b"y"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(b.delete_non_tombstone(&key).await.unwrap(), None);
+    assert!(matches!(
+        b.get_tiered(&key, None).await.unwrap(),
+        TieredGet::NotFound
+    ));
+    // Delete of a missing row is already done.
+    assert!(
+        b.compare_and_write(&key, Some(&t1.target), TieredWrite::Delete)
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn ranges_slice_the_payload() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = EmbeddedBackend::open(dir.path(), system()).unwrap();
+    let m = metadata(ExpirationPolicy::Manual, SystemTime::now());
+    put(&b, "r", &m, b"0123456789").await;
+    match b
+        .get_object(&id("r"), Some(ByteRange::Bounded(2, 4)))
+        .await
+        .unwrap()
+    {
+        GetResponse::Found { range, body, .. } => {
+            assert_eq!(range.map(|r| (r.start, r.end, r.total)), Some((2, 4, 10)));
+            assert_eq!(stream::read_to_vec(body).await.unwrap(), b"234");
+        }
+        other => panic!("{other:?}"),
+    }
+    let (_, tail) = body(
+        b.get_object(&id("r"), Some(ByteRange::Suffix(3)))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(tail, b"789");
+    match b
+        .get_object(&id("r"), Some(ByteRange::From(10)))
+        .await
+        .unwrap()
+    {
+        GetResponse::RangeNotSatisfiable(m) => assert_eq!(m.size, Some(10)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn put_bounds_memory_and_keeps_the_old_object_on_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = EmbeddedBackend::open(dir.path(), system()).unwrap();
+    let m = metadata(ExpirationPolicy::Manual, SystemTime::now());
+    put(&b, "k", &m, b"old").await;
+    let chunk = Bytes::from(vec![7u8; 1024 * 1024]);
+    let huge = futures::stream::iter((0..3).map(move |_| Ok(chunk.clone()))).boxed();
+    let err = b.put_object(&id("k"), &m, huge).await.unwrap_err();
+    assert!(matches!(err, Error::TooLarge(_)), "{err:?}");
+    let failing = futures::stream::iter([
+        Ok(Bytes::from_static(b"new")),
+        Err(std::io::Error::other("client went away")),
+    ])
+    .boxed();
+    let err = b.put_object(&id("k"), &m, failing).await.unwrap_err();
+    assert!(matches!(err, Error::ClientStream(_)), "{err:?}");
+    assert_eq!(
+        body(b.get_object(&id("k"), None).await.unwrap()).await.1,
+        b"old"
+    );
+    b.delete_object(&id("k")).await.unwrap();
+    b.delete_object(&id("k")).await.unwrap();
+    assert!(b.get_metadata(&id("k")).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn expiry_hides_scans_and_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new();
+    let b = EmbeddedBackend::open(dir.path(), clock.clone()).unwrap();
+    let start = clock.now();
+    let ttl = |s| metadata(ExpirationPolicy::TimeToLive(Duration::from_secs(s)), start);
+    put(&b, "a", &ttl(10), b"a").await;
+    put(&b, "b", &ttl(20), b"b").await;
+    put(&b, "keep", &ttl(1000), b"k").await;
+    let mut t = tombstone("t", "rev");
+    t.metadata = ttl(10);
+    b.compare_and_write(&id("t"), None, TieredWrite::Tombstone(t.clone()))
+        .await
+        .unwrap();
+
+    clock.advance(Duration::from_secs(30));
+    let now = clock.now();
+    assert!(matches!(
+        b.get_object(&id("a"), None).await.unwrap(),
+        GetResponse::NotFound
+    ));
+    assert!(b.get_metadata(&id("b")).await.unwrap().is_none());
+    assert!(matches!(
+        b.get_tiered(&id("a"), None).await.unwrap(),
+        TieredGet::NotFound
+    ));
+    // Expired tombstones are still returned by the tiered primitives.
+    assert!(matches!(
+        b.get_tiered_metadata(&id("t")).await.unwrap(),
+        TieredMetadata::Tombstone(_)
+    ));
+
+    let first = b.scan_expired(now, None, 2).await.unwrap();
+    let names: Vec<_> = first
+        .iter()
+        .map(|r| r.id.key().as_str().to_owned())
+        .collect();
+    assert_eq!(names, ["a", "t"]);
+    assert_eq!(first[1].tombstone, Some(t.clone()));
+    assert_eq!(first[0].expires, ttl(10).time_expires.unwrap());
+    let cursor = (first[1].expires, first[1].id.as_storage_path());
+    let rest = b.scan_expired(now, Some(&cursor), 10).await.unwrap();
+    assert_eq!(
+        rest.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+        [id("b")]
+    );
+
+    assert_eq!(b.delete_if_expired(&id("t"), now).await.unwrap(), Some(t));
+    assert_eq!(b.delete_if_expired(&id("a"), now).await.unwrap(), None);
+    assert_eq!(b.delete_if_expired(&id("keep"), now).await.unwrap(), None);
+    assert!(b.get_metadata(&id("keep")).await.unwrap().is_some());
+    let left = b.scan_expired(now, None, 10).await.unwrap();
+    assert_eq!(
+        left.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+        [id("b")]
+    );
+}
+
+#[tokio::test]
+async fn tti_reads_bump_the_deadline_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new();
+    let b = EmbeddedBackend::open(dir.path(), clock.clone()).unwrap();
+    let mut m = metadata(
+        ExpirationPolicy::TimeToIdle(Duration::from_secs(400)),
+        clock.now(),
+    );
+    m.size = Some(1);
+    put(&b, "k", &m, b"x").await;
+    clock.advance(Duration::from_secs(50));
+    // Within the debounce: no bump.
+    assert_eq!(b.get_metadata(&id("k")).await.unwrap(), Some(m.clone()));
+    clock.advance(Duration::from_secs(100));
+    // Due: the response shows the deadline before the access.
+    let (seen, _) = body(b.get_object(&id("k"), None).await.unwrap()).await;
+    assert_eq!(seen, m);
+    // `join` runs every queued job, including the bump, before stopping the writer.
+    b.join().await;
+    let stored = b.get_metadata(&id("k")).await.unwrap().unwrap();
+    let expected = time::ceil_to_second(clock.now()) + Duration::from_secs(400);
+    assert_eq!(stored.time_expires, Some(expected));
+    // After join, writes fail cleanly.
+    let err = b.delete_object(&id("k")).await.unwrap_err();
+    assert!(matches!(err, Error::Backend { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn extend_expiry_follows_the_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new();
+    let b = EmbeddedBackend::open(dir.path(), clock.clone()).unwrap();
+    const DAY: Duration = Duration::from_secs(86_400);
+    let m = metadata(ExpirationPolicy::TimeToLive(DAY), clock.now());
+    put(&b, "k", &m, b"payload").await;
+    let now = clock.now();
+    let key = id("k");
+    let extend = |t| b.extend_expiry(&key, t, now);
+    assert_eq!(
+        extend(ExpiryTarget::AfterCreation(3 * DAY)).await.unwrap(),
+        ExtendOutcome::Satisfied
+    );
+    let after = b.get_metadata(&id("k")).await.unwrap().unwrap();
+    assert_eq!(after.time_expires, Some(m.time_created.unwrap() + 3 * DAY));
+    assert_eq!(
+        after.expiration_policy,
+        ExpirationPolicy::TimeToLive(3 * DAY)
+    );
+    assert_eq!(
+        extend(ExpiryTarget::AfterCreation(2 * DAY)).await.unwrap(),
+        ExtendOutcome::Satisfied
+    );
+    assert_eq!(b.get_metadata(&id("k")).await.unwrap().unwrap(), after);
+    assert_eq!(
+        body(b.get_object(&id("k"), None).await.unwrap()).await.1,
+        b"payload"
+    );
+    // The deadline column follows: the object outlives its original TTL.
+    clock.advance(2 * DAY);
+    assert!(b.get_metadata(&id("k")).await.unwrap().is_some());
+    assert!(
+        b.scan_expired(clock.now(), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let manual = metadata(ExpirationPolicy::Manual, clock.now());
+    put(&b, "manual", &manual, b"m").await;
+    let now = clock.now();
+    let target = ExpiryTarget::AfterNow(DAY);
+    assert_eq!(
+        b.extend_expiry(&id("manual"), target, now).await.unwrap(),
+        ExtendOutcome::Rejected
+    );
+    assert_eq!(
+        b.extend_expiry(&id("none"), target, now).await.unwrap(),
+        ExtendOutcome::NotFound
+    );
+}
+
+#[tokio::test]
+async fn change_log_claims_respect_leases_and_deferral() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new();
+    let b = EmbeddedBackend::open(dir.path(), clock.clone()).unwrap();
+    let now = clock.now();
+    let record = |owner: &str, not_before: Option<SystemTime>| ChangeRecord {
+        change_id: uuid::Uuid::now_v7(),
+        owner: owner.into(),
+        id: id("k"),
+        old: Some(id("k/old")),
+        new: Some(id("k/new")),
+        upload_id: None,
+        not_before,
+    };
+    let live = record("a", None);
+    let dead = record("b", None);
+    let deferred = record("a", Some(now + Duration::from_secs(60)));
+    for r in [&live, &dead, &deferred] {
+        b.log_append(r).await.unwrap();
+    }
+    b.lease_renew("a", now + Duration::from_secs(30))
+        .await
+        .unwrap();
+    b.lease_renew("b", now - Duration::from_secs(1))
+        .await
+        .unwrap();
+    b.lease_renew("c", now + Duration::from_secs(30))
+        .await
+        .unwrap();
+
+    // Only b's record is due: a's lease is live, the deferred one waits.
+    let claimed = b.log_claim("c", now, false, 10).await.unwrap();
+    let expected = ChangeRecord {
+        owner: "c".into(),
+        ..dead.clone()
+    };
+    assert_eq!(claimed, std::slice::from_ref(&expected));
+    assert_eq!(b.log_get(&dead.change_id).await.unwrap(), Some(expected));
+    // c's lease is live: nobody else gets it, and nothing else is due.
+    assert!(b.log_claim("d", now, false, 10).await.unwrap().is_empty());
+
+    // After 60 s a's lease expired and the deferral passed.
+    let later = now + Duration::from_secs(61);
+    b.lease_renew("c", later + Duration::from_secs(30))
+        .await
+        .unwrap();
+    let claimed = b.log_claim("d", later, false, 1).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let claimed = [claimed, b.log_claim("d", later, false, 10).await.unwrap()].concat();
+    let mut ids: Vec<_> = claimed.iter().map(|r| r.change_id).collect();
+    let mut expected = vec![live.change_id, deferred.change_id];
+    ids.sort();
+    expected.sort();
+    assert_eq!(ids, expected);
+    assert!(claimed.iter().all(|r| r.owner == "d"));
+    // A claimed deferred record is protected by its claimant's lease like any other.
+    b.lease_renew("d", later + Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(b.log_claim("e", later, false, 10).await.unwrap().is_empty());
+    // ignore_leases takes over everything owned by others.
+    assert_eq!(b.log_claim("e", later, true, 10).await.unwrap().len(), 3);
+    // Releasing a lease makes its records due at once.
+    b.lease_release("e").await.unwrap();
+    assert_eq!(b.log_claim("f", later, false, 10).await.unwrap().len(), 3);
+
+    b.log_remove(&live.change_id).await.unwrap();
+    b.log_remove(&live.change_id).await.unwrap();
+    assert_eq!(b.log_len().await.unwrap(), 2);
+    assert_eq!(b.log_get(&live.change_id).await.unwrap(), None);
+}
+
+/// A job that writes a row, then fails or panics.
+fn job(key: &'static str, outcome: fn() -> Result<()>) -> (Message, oneshot::Receiver<Result<()>>) {
+    let (tx, rx) = oneshot::channel();
+    let m = Metadata::default();
+    let op = move |c: &Connection| {
+        sql::put_object(c, key, &m, b"x")?;
+        outcome()
+    };
+    (
+        Message::Job(Box::new(Pending::new("test", op, Some(tx)))),
+        rx,
+    )
+}
+
+#[test]
+fn a_failing_job_does_not_abort_its_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let mut conn = schema::open_writer(&path).unwrap();
+    schema::migrate(&mut conn).unwrap();
+    let (tx, rx) = mpsc::channel(16);
+    let jobs = [
+        job("a", || Ok(())),
+        job("b", || Err(Error::Internal("boom".into()))),
+        job("c", || Ok(())),
+        job("d", || panic!("job panics on purpose")),
+        job("e", || Ok(())),
+    ];
+    let mut replies = Vec::new();
+    // Everything is queued before the writer starts, so it all lands in one group.
+    for (message, reply) in jobs {
+        tx.try_send(message).unwrap();
+        replies.push(reply);
+    }
+    tx.try_send(Message::Shutdown).unwrap();
+    std::thread::spawn(move || writer::run(conn, rx))
+        .join()
+        .unwrap();
+    let results: Vec<_> = replies
+        .into_iter()
+        .map(|r| r.blocking_recv().unwrap().is_ok())
+        .collect();
+    assert_eq!(results, [true, false, true, false, true]);
+    let reader = schema::open_reader(&path).unwrap();
+    let mut keys: Vec<String> = reader
+        .prepare("SELECT path FROM objects ORDER BY path")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    keys.sort();
+    assert_eq!(keys, ["a", "c", "e"]);
+}
+
+#[test]
+fn open_refuses_a_newer_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    let err = EmbeddedBackend::open(dir.path(), Arc::new(crate::clock::SystemClock)).unwrap_err();
+    assert!(err.to_string().contains("schema version 99"), "{err}");
+}

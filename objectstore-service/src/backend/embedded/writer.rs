@@ -1,0 +1,247 @@
+//! The writer thread: the only owner of the write connection, committing in groups.
+//!
+//! # Group commit
+//!
+//! Requesters send a [`Job`] over a bounded channel and await a oneshot reply. The thread
+//! loops:
+//!
+//! 1. Block for the first job; then take every job already queued, up to [`MAX_GROUP`].
+//!    (While the previous group was being fsynced, new requests piled up in the channel: the
+//!    more concurrent writers, the larger the next group. One writer gets one job per group.)
+//! 2. `BEGIN IMMEDIATE`.
+//! 3. For each job: `SAVEPOINT`, apply it, then `RELEASE` on success or `ROLLBACK TO` +
+//!    `RELEASE` on failure, so a failing job leaves no trace and does not disturb the others.
+//!    A panicking job counts as failed. If SQLite rolled the whole transaction back on its
+//!    own (it does so on some I/O and out-of-memory errors), every job applied so far in
+//!    this group fails with that error and a fresh transaction starts for the rest.
+//! 4. `COMMIT`: **the commit point** of every job in the group, made durable by one fsync of
+//!    the WAL (`synchronous = FULL`).
+//! 5. Reply: on commit success each job gets its own result (a failed job its error); on
+//!    commit failure the transaction is rolled back and every job gets the commit error (its
+//!    effect may or may not be durable, like any lost response; callers retry idempotently).
+//!
+//! A job's result is only delivered after step 4, so no caller ever sees `Ok` for a write
+//! that is not durable. Jobs are applied strictly one after another, which is what makes
+//! every read-then-write job (conditional writes, compare-and-write, claims) atomic.
+//!
+//! # Shutdown
+//!
+//! [`Message::Shutdown`] closes the channel: jobs already queued still run, later sends fail,
+//! then the thread drops its connection and exits. Dropping every sender has the same effect.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{Error, Result};
+
+use super::NAME;
+
+/// The most jobs committed in one transaction (bounds the transaction's size and latency).
+pub(super) const MAX_GROUP: usize = 512;
+
+/// What requesters send to the writer thread.
+pub(super) enum Message {
+    /// Apply a job in the next group.
+    Job(Box<dyn Job>),
+    /// Stop accepting jobs, finish the queued ones, exit.
+    Shutdown,
+}
+
+/// One write request.
+pub(super) trait Job: Send {
+    /// Applies the job inside the open transaction. Returns `false` when it failed (its
+    /// savepoint is then rolled back).
+    fn apply(&mut self, conn: &Connection) -> bool;
+
+    /// Delivers the outcome once the group's commit is known.
+    fn finish(self: Box<Self>, commit: Result<(), &Error>);
+}
+
+/// A job computing a `T` with a closure; replies through a oneshot (or not at all, for
+/// best-effort jobs).
+pub(super) struct Pending<T, F> {
+    operation: &'static str,
+    op: Option<F>,
+    outcome: Option<Result<T>>,
+    reply: Option<oneshot::Sender<Result<T>>>,
+}
+
+impl<T, F> Pending<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+{
+    /// A job that replies on `reply` (`None`: fire and forget).
+    pub(super) fn new(
+        operation: &'static str,
+        op: F,
+        reply: Option<oneshot::Sender<Result<T>>>,
+    ) -> Self {
+        Self {
+            operation,
+            op: Some(op),
+            outcome: None,
+            reply,
+        }
+    }
+}
+
+impl<T, F> Job for Pending<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+{
+    fn apply(&mut self, conn: &Connection) -> bool {
+        let Some(op) = self.op.take() else {
+            return false;
+        };
+        let outcome = catch_unwind(AssertUnwindSafe(|| op(conn))).unwrap_or_else(|_| {
+            Err(Error::Internal(format!(
+                "the embedded store panicked while trying to {}",
+                self.operation
+            )))
+        });
+        let ok = outcome.is_ok();
+        self.outcome = Some(outcome);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), &Error>) {
+        let Some(reply) = self.reply else {
+            return;
+        };
+        let result = match (self.outcome, commit) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(v)), Ok(())) => Ok(v),
+            (_, Err(e)) => Err(Error::backend(NAME, self.operation, e.to_string())),
+            (None, Ok(())) => Err(Error::Internal(format!(
+                "the embedded store skipped a request to {}",
+                self.operation
+            ))),
+        };
+        // The requester may have gone away; the write stands regardless.
+        let _ = reply.send(result);
+    }
+}
+
+/// Runs the writer loop until shutdown. Owns the connection.
+pub(super) fn run(mut conn: Connection, mut rx: mpsc::Receiver<Message>) {
+    let mut group: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_GROUP);
+    loop {
+        let Some(first) = rx.blocking_recv() else {
+            break;
+        };
+        let mut shutdown = push(&mut group, first);
+        while group.len() < MAX_GROUP && !shutdown {
+            match rx.try_recv() {
+                Ok(message) => shutdown = push(&mut group, message),
+                Err(_) => break,
+            }
+        }
+        if shutdown {
+            // Refuse new sends; queued jobs are still received (and run) below.
+            rx.close();
+        }
+        if !group.is_empty() {
+            commit_group(&mut conn, &mut group);
+        }
+    }
+    // Close the write connection (a final passive checkpoint) before the thread is joined.
+    if let Err((_, e)) = conn.close() {
+        tracing::warn!(error = %e, "closing the embedded store's write connection failed");
+    }
+}
+
+/// Adds a message to the group; returns whether it asked for shutdown.
+fn push(group: &mut Vec<Box<dyn Job>>, message: Message) -> bool {
+    match message {
+        Message::Job(job) => {
+            group.push(job);
+            false
+        }
+        Message::Shutdown => true,
+    }
+}
+
+fn exec(conn: &Connection, sql: &str) -> Result<()> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute([]))
+        .map(drop)
+        .map_err(|e| Error::backend(NAME, "commit a group of writes", e))
+}
+
+/// Steps 2-5 of the group commit protocol (see the module docs).
+fn commit_group(conn: &mut Connection, group: &mut Vec<Box<dyn Job>>) {
+    // Jobs whose outcome is settled, ready for their reply.
+    let mut done: Vec<(Box<dyn Job>, Option<Error>)> = Vec::with_capacity(group.len());
+    // Jobs applied in the currently open transaction.
+    let mut applied: Vec<Box<dyn Job>> = Vec::with_capacity(group.len());
+    let mut open = false;
+    for mut job in group.drain(..) {
+        if !open {
+            if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
+                done.push((job, Some(e)));
+                continue;
+            }
+            open = true;
+        }
+        let ok = match exec(conn, "SAVEPOINT job") {
+            Ok(()) => {
+                let ok = job.apply(conn);
+                let end = if ok {
+                    exec(conn, "RELEASE job")
+                } else {
+                    exec(conn, "ROLLBACK TO job").and_then(|()| exec(conn, "RELEASE job"))
+                };
+                end.map(|()| ok)
+            }
+            Err(e) => Err(e),
+        };
+        applied.push(job);
+        if let Err(e) = ok
+            && conn.is_autocommit()
+        {
+            // SQLite aborted the whole transaction: nothing applied so far survives.
+            tracing::warn!(error = %e, "the embedded store's group transaction was aborted");
+            let message = e.to_string();
+            done.extend(applied.drain(..).map(|j| {
+                (
+                    j,
+                    Some(Error::backend(
+                        NAME,
+                        "commit a group of writes",
+                        message.clone(),
+                    )),
+                )
+            }));
+            open = false;
+        }
+    }
+    if open {
+        let commit = exec(conn, "COMMIT");
+        if let Err(e) = &commit {
+            tracing::error!(error = %e, "the embedded store failed to commit a group of writes");
+            if !conn.is_autocommit() {
+                let _ = exec(conn, "ROLLBACK");
+            }
+        }
+        let error = commit.err();
+        done.extend(
+            applied
+                .drain(..)
+                .map(|j| (j, error.as_ref().map(clone_error))),
+        );
+    }
+    for (job, error) in done {
+        match error {
+            None => job.finish(Ok(())),
+            Some(e) => job.finish(Err(&e)),
+        }
+    }
+}
+
+fn clone_error(e: &Error) -> Error {
+    Error::backend(NAME, "commit a group of writes", e.to_string())
+}

@@ -1,0 +1,346 @@
+//! Multipart uploads through the long-term tier, with a retry-safe complete (the protocol
+//! and its remaining window are documented in the [module docs](super)).
+//!
+//! The upload id handed to clients is the unpadded base64url of the JSON
+//! `{"revision": "{key}/{uuid_v7}", "upload_id": "<long-term id>"}`. Every call decodes it
+//! and checks that the revision is a revision *of the requested object* (same context, key
+//! `{id.key}/{uuid}`): an id of another object can never direct a write elsewhere.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use objectstore_types::{Metadata, ObjectId};
+use serde::{Deserialize, Serialize};
+use uuid::{NoContext, Timestamp, Uuid};
+
+use super::Inner;
+use super::changes::Outcome;
+use super::routing::long_term_metadata;
+use crate::backend::{
+    ChangeRecord, CompleteRejection, CompletedPart, PartsPage, TieredWrite, Tombstone,
+};
+use crate::error::{Error, Result};
+use crate::stream::PayloadStream;
+
+/// The JSON inside a tiered upload id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Token {
+    revision: String,
+    upload_id: String,
+}
+
+/// A decoded, validated upload id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Upload {
+    /// The long-term revision the upload assembles into.
+    pub(crate) revision: ObjectId,
+    /// The revision's UUID: also the change id of the upload's deferred record.
+    pub(crate) uuid: Uuid,
+    /// The long-term backend's upload id.
+    pub(crate) lt_upload: String,
+}
+
+/// Encodes the client-facing upload id.
+pub(crate) fn encode(revision: &ObjectId, lt_upload: &str) -> Result<String> {
+    let token = Token {
+        revision: revision.key.as_str().to_owned(),
+        upload_id: lt_upload.to_owned(),
+    };
+    let json = serde_json::to_vec(&token)
+        .map_err(|e| Error::Internal(format!("encoding a multipart upload id: {e}")))?;
+    Ok(URL_SAFE_NO_PAD.encode(json))
+}
+
+/// Decodes an upload id and checks that it belongs to `id`: undecodable →
+/// [`Error::InvalidRequest`], a revision of another object → [`Error::NotFound`].
+pub(crate) fn decode(id: &ObjectId, upload_id: &str) -> Result<Upload> {
+    let invalid = |why: &str| Error::InvalidRequest(format!("invalid multipart upload id: {why}"));
+    let json = URL_SAFE_NO_PAD
+        .decode(upload_id.as_bytes())
+        .map_err(|_| invalid("not base64url"))?;
+    let token: Token = serde_json::from_slice(&json).map_err(|_| invalid("malformed"))?;
+    let not_found = || {
+        Error::NotFound(format!(
+            "multipart upload {upload_id:?} of {}",
+            id.as_storage_path()
+        ))
+    };
+    let suffix = token
+        .revision
+        .strip_prefix(id.key.as_str())
+        .and_then(|rest| rest.strip_prefix('/'))
+        .ok_or_else(not_found)?;
+    let uuid = Uuid::try_parse(suffix).map_err(|_| not_found())?;
+    let revision = ObjectId::new(id.context.clone(), id.key.with_revision(&uuid));
+    if revision.key.as_str() != token.revision || uuid.get_version_num() != 7 {
+        return Err(not_found());
+    }
+    Ok(Upload {
+        revision,
+        uuid,
+        lt_upload: token.upload_id,
+    })
+}
+
+/// A UUID v7 stamped with `now` (the engine's clock, so that deadlines follow it).
+fn uuid_at(now: SystemTime) -> Uuid {
+    let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    Uuid::new_v7(Timestamp::from_unix(
+        NoContext,
+        since.as_secs(),
+        since.subsec_nanos(),
+    ))
+}
+
+/// When the revision with this UUID v7 was created.
+fn created_at(uuid: &Uuid) -> SystemTime {
+    let (secs, nanos) = uuid
+        .get_timestamp()
+        .map(|t| t.to_unix())
+        .unwrap_or_default();
+    UNIX_EPOCH + Duration::new(secs, nanos)
+}
+
+/// The change id of the commit marker of an upload: the revision's UUID with the version
+/// nibble set to 8. Deterministic, and never equal to a v7 id.
+pub(crate) fn marker_id(uuid: &Uuid) -> Uuid {
+    uuid::Builder::from_custom_bytes(*uuid.as_bytes()).into_uuid()
+}
+
+impl Inner {
+    /// The last instant at which parts may be uploaded and a complete may start.
+    fn deadline(&self, upload: &Upload) -> SystemTime {
+        created_at(&upload.uuid) + self.config.multipart_deadline
+    }
+
+    fn expired(&self, upload: &Upload) -> Error {
+        Error::Gone(format!(
+            "multipart upload of {} passed its deadline",
+            upload.revision.as_storage_path()
+        ))
+    }
+
+    fn check_deadline(&self, upload: &Upload) -> Result<()> {
+        if self.clock.now() > self.deadline(upload) {
+            return Err(self.expired(upload));
+        }
+        Ok(())
+    }
+
+    /// Initiate: the long-term upload, then the deferred record that owns its revision.
+    pub(crate) async fn initiate_multipart(
+        self: &Arc<Self>,
+        id: &ObjectId,
+        metadata: &Metadata,
+    ) -> Result<String> {
+        let uuid = uuid_at(self.clock.now());
+        let revision = ObjectId::new(id.context.clone(), id.key.with_revision(&uuid));
+        let lt_upload = self
+            .lt
+            .initiate_multipart(&revision, &long_term_metadata(metadata))
+            .await?;
+        if !self.naive() {
+            let deferred = ChangeRecord {
+                change_id: uuid,
+                owner: self.instance_id().to_owned(),
+                id: id.clone(),
+                old: None,
+                new: Some(revision.clone()),
+                upload_id: Some(lt_upload.clone()),
+                not_before: Some(
+                    created_at(&uuid)
+                        + self.config.multipart_deadline
+                        + self.config.multipart_grace,
+                ),
+            };
+            if let Err(error) = self.hv.log_append(&deferred).await {
+                // No part exists yet and the client never sees this upload: drop it.
+                let _ = self.lt.abort_multipart(&revision, &lt_upload).await;
+                return Err(error);
+            }
+        }
+        encode(&revision, &lt_upload)
+    }
+
+    pub(crate) async fn upload_part(
+        &self,
+        id: &ObjectId,
+        upload_id: &str,
+        part_number: u32,
+        content_length: u64,
+        body: PayloadStream,
+    ) -> Result<String> {
+        let upload = decode(id, upload_id)?;
+        self.check_deadline(&upload)?;
+        self.lt
+            .upload_part(
+                &upload.revision,
+                &upload.lt_upload,
+                part_number,
+                content_length,
+                body,
+            )
+            .await
+    }
+
+    pub(crate) async fn list_parts(
+        &self,
+        id: &ObjectId,
+        upload_id: &str,
+        max_parts: Option<u32>,
+        marker: Option<u32>,
+    ) -> Result<PartsPage> {
+        let upload = decode(id, upload_id)?;
+        self.lt
+            .list_parts(&upload.revision, &upload.lt_upload, max_parts, marker)
+            .await
+    }
+
+    /// Abort: the long-term upload only. The deferred record stays until its due time
+    /// (removing it early could orphan a revision assembled by a concurrent complete). An
+    /// id that is not an upload of `id` is unknown here, and aborting it succeeds without
+    /// touching anything.
+    pub(crate) async fn abort_multipart(&self, id: &ObjectId, upload_id: &str) -> Result<()> {
+        let Ok(upload) = decode(id, upload_id) else {
+            return Ok(());
+        };
+        self.lt
+            .abort_multipart(&upload.revision, &upload.lt_upload)
+            .await
+    }
+
+    /// Complete: see the module docs for the numbered protocol.
+    pub(crate) async fn complete_multipart(
+        self: &Arc<Self>,
+        id: &ObjectId,
+        upload_id: &str,
+        parts: &[CompletedPart],
+    ) -> Result<Option<CompleteRejection>> {
+        let upload = decode(id, upload_id)?;
+        let naive = self.naive();
+
+        // 1. Already committed by an earlier attempt?
+        let current = self.current_target(id).await?;
+        if current.as_ref() == Some(&upload.revision) {
+            return Ok(None);
+        }
+        let limit = if naive {
+            None
+        } else {
+            // 2. Committed earlier and overwritten since?
+            if self.hv.log_get(&marker_id(&upload.uuid)).await?.is_some() {
+                return Ok(None);
+            }
+            // 3. The upload is still owned by its deferred record, and in time.
+            let deferred = self.hv.log_get(&upload.uuid).await?;
+            let Some(deferred) = deferred.filter(|d| d.new.as_ref() == Some(&upload.revision))
+            else {
+                self.check_deadline(&upload)?;
+                return Err(Error::NotFound(format!(
+                    "multipart upload of {}",
+                    upload.revision.as_storage_path()
+                )));
+            };
+            self.check_deadline(&upload)?;
+            // A claimed deferred record (no `not_before`) is being cleaned up: too late.
+            Some(deferred.not_before.ok_or_else(|| self.expired(&upload))?)
+        };
+
+        // 4. A normal guard for the revision being replaced; the new revision stays owned
+        //    by the deferred record (the naive design lets the guard own it).
+        let new = naive.then(|| upload.revision.clone());
+        let mut guard = self
+            .begin(self.new_record(id, current.clone(), new))
+            .await?;
+
+        // 5. Assemble. Rejections are proxied; errors may hide a success (lost response).
+        let (lt, revision, lt_upload, parts) = (
+            self.lt.clone(),
+            upload.revision.clone(),
+            upload.lt_upload.clone(),
+            parts.to_vec(),
+        );
+        let assembled = guard
+            .step(async move { lt.complete_multipart(&revision, &lt_upload, &parts).await })
+            .await;
+        let assemble_error = match assembled {
+            Ok(Some(rejection)) => {
+                guard.finish(Outcome::Lost);
+                return Ok(Some(rejection));
+            }
+            Ok(None) => None,
+            Err(error) => Some(error),
+        };
+
+        // 6. The revision must exist (assembled now or by an earlier attempt).
+        let (lt, revision) = (self.lt.clone(), upload.revision.clone());
+        let stored = guard
+            .step(async move { lt.get_metadata(&revision).await })
+            .await;
+        let mut metadata = match (stored, assemble_error) {
+            (Ok(Some(metadata)), _) => metadata,
+            (Ok(None), Some(error)) | (Err(_), Some(error)) | (Err(error), None) => {
+                return Err(error);
+            }
+            (Ok(None), None) => {
+                return Err(Error::Internal(format!(
+                    "assembled multipart revision {} is missing",
+                    upload.revision.as_storage_path()
+                )));
+            }
+        };
+        // The deadline is fixed at initiation (spec 8.1: metadata is not re-stamped).
+        metadata.time_expires = metadata
+            .expiration_policy
+            .duration()
+            .zip(metadata.time_created)
+            .map(|(duration, created)| created + duration);
+
+        // 7. Commit, only while the deferred record cannot be due yet (checked last, right
+        //    before the swap).
+        guard.ensure_owned().await?;
+        if let Some(not_before) = limit
+            && self.clock.now() + self.config.multipart_grace / 2 > not_before
+        {
+            guard.finish(Outcome::Lost);
+            return Err(self.expired(&upload));
+        }
+        let tombstone = Tombstone {
+            target: upload.revision.clone(),
+            metadata,
+        };
+        let (hv, object) = (self.hv.clone(), id.clone());
+        let written = guard
+            .step(async move {
+                let write = TieredWrite::Tombstone(tombstone);
+                hv.compare_and_write(&object, current.as_ref(), write).await
+            })
+            .await?;
+
+        // 8. Mark the upload committed, so that a retry after an overwrite reports success
+        //    instead of committing the revision again. Best effort: without the marker a
+        //    retry re-commits the same revision, whose blob the deferred record keeps.
+        if !naive {
+            let marker = ChangeRecord {
+                change_id: marker_id(&upload.uuid),
+                owner: self.instance_id().to_owned(),
+                id: id.clone(),
+                old: None,
+                new: None,
+                upload_id: None,
+                not_before: limit,
+            };
+            if let Err(error) = self.hv.log_append(&marker).await {
+                tracing::warn!(%error, "tiered: could not mark a multipart upload committed");
+            }
+        }
+        guard.finish(if written {
+            Outcome::Committed
+        } else {
+            Outcome::Lost
+        });
+        Ok(None)
+    }
+}

@@ -1,0 +1,236 @@
+//! Tests of the tiered engine, on [`MemoryBackend`]s (inspected directly) and
+//! [`HookBackend`]s (fault injection).
+//!
+//! * `routing`: size routing, overwrites, deletes, CAS conflicts, failures before and after
+//!   the commit, orphan tombstones, explicit targets, multi-chunk streams, reads.
+//! * `expiry`: expired tombstones, TTI bumps, expiry extensions.
+//! * `guard`: the change guard (join, cancellation of the caller, drop without runtime) and
+//!   cleanup / recovery after failures.
+//! * `multipart`: every multipart case, including the seed-001 cleanup race.
+//! * `crash`: a crash at every backend call of every protocol, then recovery by a new
+//!   instance.
+//! * `sweep`: the expiry sweeper.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use objectstore_types::{Metadata, ObjectContext, ObjectId, ObjectKey, Scopes, Usecase};
+
+use super::{TieredConfig, TieredStorage};
+use crate::backend::hooks::{HookBackend, Hooks};
+use crate::backend::memory::{Entry, MemoryBackend};
+use crate::backend::{
+    Backend, CompletedPart, GetResponse, HighVolumeBackend, LongTermBackend, TieredWrite,
+};
+use crate::clock::{ManualClock, SharedClock};
+use crate::stream::{self, PayloadStream};
+
+mod conformance;
+mod crash;
+mod crash_hooks;
+mod expiry;
+mod guard;
+mod multipart;
+mod routing;
+mod sweep;
+
+/// 2 MiB: over the default threshold.
+const LARGE: usize = 2 * 1024 * 1024;
+
+fn id(key: &str) -> ObjectId {
+    let context = ObjectContext {
+        usecase: Usecase::new("testing").unwrap(),
+        scopes: Scopes::parse("testing=value").unwrap(),
+    };
+    ObjectId::new(context, ObjectKey::new(key).unwrap())
+}
+
+/// Two shared memory backends and a manual clock: any number of storages (instances) can
+/// be built on them.
+struct Env {
+    clock: Arc<ManualClock>,
+    hv: MemoryBackend,
+    lt: MemoryBackend,
+}
+
+impl Env {
+    fn new() -> Self {
+        let clock = ManualClock::new();
+        let shared: SharedClock = clock.clone();
+        Self {
+            hv: MemoryBackend::new("hv", shared.clone()),
+            lt: MemoryBackend::new("lt", shared),
+            clock,
+        }
+    }
+
+    fn shared_clock(&self) -> SharedClock {
+        self.clock.clone()
+    }
+
+    /// Defaults, but no background loop (tests drive recovery and sweeps).
+    fn config() -> TieredConfig {
+        TieredConfig {
+            background: false,
+            ..TieredConfig::default()
+        }
+    }
+
+    /// A storage directly on the memory backends.
+    fn storage(&self) -> TieredStorage {
+        self.storage_on(Arc::new(self.hv.clone()), Arc::new(self.lt.clone()))
+    }
+
+    fn storage_on(
+        &self,
+        hv: Arc<dyn HighVolumeBackend>,
+        lt: Arc<dyn LongTermBackend>,
+    ) -> TieredStorage {
+        self.storage_with(hv, lt, Self::config())
+    }
+
+    fn storage_with(
+        &self,
+        hv: Arc<dyn HighVolumeBackend>,
+        lt: Arc<dyn LongTermBackend>,
+        config: TieredConfig,
+    ) -> TieredStorage {
+        TieredStorage::new(hv, lt, self.shared_clock(), config)
+    }
+
+    /// A storage whose high-volume calls go through `hooks`.
+    fn with_hv_hooks(&self, hooks: impl Hooks) -> TieredStorage {
+        let hv = HookBackend::new(self.hv.clone(), hooks);
+        self.storage_on(Arc::new(hv), Arc::new(self.lt.clone()))
+    }
+
+    /// A storage whose long-term calls go through `hooks`.
+    fn with_lt_hooks(&self, hooks: impl Hooks) -> TieredStorage {
+        let lt = HookBackend::new(self.lt.clone(), hooks);
+        self.storage_on(Arc::new(self.hv.clone()), Arc::new(lt))
+    }
+
+    fn tombstone_target(&self, id: &ObjectId) -> ObjectId {
+        self.hv.entry(id).expect_tombstone().target
+    }
+
+    /// The targets of all tombstones.
+    fn referenced(&self) -> BTreeSet<ObjectId> {
+        self.hv
+            .ids()
+            .into_iter()
+            .filter_map(|id| match self.hv.entry(&id) {
+                Entry::Tombstone(t) => Some(t.target),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The architecture invariants after all work settled: every tombstone's blob exists,
+    /// every blob is referenced, the change log is empty and no upload is left open.
+    #[track_caller]
+    fn assert_consistent(&self) {
+        self.assert_blobs_and_log_consistent();
+        assert_eq!(self.lt.pending_uploads(), 0, "open multipart uploads");
+    }
+
+    /// [`Env::assert_consistent`] without the check of open uploads.
+    #[track_caller]
+    fn assert_blobs_and_log_consistent(&self) {
+        let blobs: BTreeSet<ObjectId> = self.lt.ids().into_iter().collect();
+        let referenced = self.referenced();
+        let dangling: Vec<_> = referenced.difference(&blobs).collect();
+        assert!(dangling.is_empty(), "tombstones without blob: {dangling:?}");
+        let orphans: Vec<_> = blobs.difference(&referenced).collect();
+        assert!(orphans.is_empty(), "unreferenced blobs: {orphans:?}");
+        assert_eq!(self.hv.log_records(), vec![], "change log not empty");
+    }
+}
+
+fn payload(len: usize, fill: u8) -> Vec<u8> {
+    vec![fill; len]
+}
+
+async fn put(storage: &TieredStorage, id: &ObjectId, body: &[u8]) -> crate::Result<()> {
+    storage
+        .put_object(id, &Metadata::default(), stream::single(body.to_vec()))
+        .await
+}
+
+/// The whole object through the storage, `None` when absent.
+async fn read(storage: &TieredStorage, id: &ObjectId) -> Option<Vec<u8>> {
+    match storage.get_object(id, None).await.unwrap() {
+        GetResponse::Found { metadata, body, .. } => {
+            let bytes = stream::read_to_vec(body).await.unwrap();
+            assert_eq!(metadata.size, Some(bytes.len() as u64), "size metadata");
+            Some(bytes)
+        }
+        GetResponse::NotFound => None,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// A body delivered in `chunks` chunks of `size` bytes, chunk `i` filled with `i`.
+fn chunked(chunks: usize, size: usize) -> PayloadStream {
+    futures::stream::iter((0..chunks).map(move |i| Ok(Bytes::from(vec![i as u8; size])))).boxed()
+}
+
+/// Initiates an upload of `key` and uploads `parts` (numbered from 1).
+async fn upload(
+    storage: &TieredStorage,
+    key: &ObjectId,
+    parts: &[Vec<u8>],
+) -> (String, Vec<CompletedPart>) {
+    let upload_id = storage
+        .initiate_multipart(key, &Metadata::default())
+        .await
+        .unwrap();
+    let mut completed = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        let number = i as u32 + 1;
+        let etag = storage
+            .upload_part(
+                key,
+                &upload_id,
+                number,
+                part.len() as u64,
+                stream::single(part.clone()),
+            )
+            .await
+            .unwrap();
+        completed.push(CompletedPart {
+            part_number: number,
+            etag,
+        });
+    }
+    (upload_id, completed)
+}
+
+/// Waits for `storage`'s background cleanups (and releases its lease).
+async fn settle(storage: &TieredStorage) {
+    storage.join().await;
+}
+
+/// Every compare-and-write reports a lost race.
+#[derive(Debug)]
+pub(super) struct CasConflict;
+
+#[async_trait]
+impl Hooks for CasConflict {
+    async fn compare_and_write(
+        &self,
+        _inner: &MemoryBackend,
+        _id: &ObjectId,
+        _current: Option<&ObjectId>,
+        _write: TieredWrite,
+    ) -> crate::Result<bool> {
+        Ok(false)
+    }
+}
+
+/// Long enough for any lease of the defaults to expire.
+const AFTER_LEASES: Duration = Duration::from_secs(3600);
