@@ -178,6 +178,12 @@ server_pid=$!
 pids+=("$server_pid")
 
 "$bench_bin" wait "http://127.0.0.1:$nginx_port/1024.bin" --timeout 30
+# nginx's master and workers, for its CPU per request.
+nginx_pids=("${pids[0]}")
+while read -r child; do nginx_pids+=("$child"); done \
+  < <(awk -v p="${pids[0]}" '$4 == p { print $1 }' /proc/[0-9]*/stat 2>/dev/null)
+reference_pid_args=()
+for pid in "${nginx_pids[@]}"; do reference_pid_args+=(--reference-pid "$pid"); done
 if ! "$bench_bin" wait "http://127.0.0.1:$server_port/health" --timeout 60; then
   say "objectstore did not start; its log:"; cat "$work/objectstore.log" >&2; exit 1
 fi
@@ -195,14 +201,14 @@ json_out=${BENCH_JSON:-$work/figures.json}
 say "running workloads: $workloads"
 "$bench_bin" run \
   --target "objectstore=http://127.0.0.1:$server_port" --pid "$server_pid" \
-  --reference "nginx=http://127.0.0.1:$nginx_port" \
+  --reference "nginx=http://127.0.0.1:$nginx_port" "${reference_pid_args[@]}" \
   --connections "$connections" --duration "$duration" \
   --large-size "$large_size" --large-connections "$large_connections" \
   --fio-write "$work/fio-write.json" --fio-write-fsync "$work/fio-write-fsync.json" \
   --fio-read "$work/fio-read.json" \
   --json "$json_out" --report "$report" \
   --note "Date (UTC): $date_utc. Commit: \`$commit\`. Produced by \`scripts/bench.sh\`." \
-  --note "Machine: $(nproc) cores ($cpu), $mem RAM, Linux $(uname -r); load average at the start: $(cut -d' ' -f1-3 /proc/loadavg). The load generator, nginx and the server share these cores. Filesystem of the data, static files and fio: $(df --output=fstype "$work" | tail -1 | tr -d ' ')." \
+  --note "Machine: $(nproc) cores ($cpu), $mem RAM, Linux $(uname -r). The load generator, nginx and the server share these cores. Filesystem of the data, static files and fio: $(df --output=fstype "$work" | tail -1 | tr -d ' ')." \
   --note "Reference: $nginx_version serving static files /<bytes>.bin (sendfile on, keep-alive, access log off, worker_processes 2). Disk baseline: $fio_version, sequential write of the large size in 1 MiB blocks with \`--end_fsync=1\` (one fsync at the end: what a durable streamed PUT has to do; the PUT target is measured against it) and with \`--fsync=1\` (for information), then a buffered sequential read." \
   --note "Server: $server_desc, default layout (tiered: embedded high-volume store + filesystem long-term store, both in the temporary directory), auth off, logging at WARN. Load: $connections keep-alive connections (TCP_NODELAY) for the small-object workloads, ${duration} s each; $large_connections concurrent streams of $large_size bytes for the large ones; batch and multipart on one connection." \
   $workloads

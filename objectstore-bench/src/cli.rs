@@ -79,9 +79,12 @@ pub struct RunArgs {
     /// A server to measure: `URL` or `LABEL=URL` (loopback only). Give it once or twice.
     #[arg(long = "target", value_name = "[LABEL=]URL", required = true)]
     pub targets: Vec<String>,
-    /// Process id of each target's server, in `--target` order, for its peak memory.
+    /// Process id of each target's server, in `--target` order, for its memory and CPU.
     #[arg(long = "pid", value_name = "PID")]
     pub pids: Vec<u32>,
+    /// Process ids of the reference server (e.g. nginx master and workers; summed).
+    #[arg(long = "reference-pid", value_name = "PID")]
+    pub reference_pids: Vec<u32>,
     /// Static-file reference server: GETs read `/<bytes>.bin` (e.g. `/1024.bin`).
     #[arg(long, value_name = "[LABEL=]URL")]
     pub reference: Option<String>,
@@ -238,14 +241,20 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
         let default = if i == 0 { "objectstore" } else { "target-2" };
         measured.push(Measured {
             target: Arc::new(parse_labeled(default, text)?),
-            pid: args.pids.get(i).copied(),
+            pids: args.pids.get(i).copied().into_iter().collect(),
         });
     }
     let reference = args
         .reference
         .as_deref()
-        .map(|r| parse_labeled("reference", r).map(Arc::new))
+        .map(|r| {
+            parse_labeled("reference", r).map(|t| Measured {
+                target: Arc::new(t),
+                pids: args.reference_pids.clone(),
+            })
+        })
         .transpose()?;
+    let loadavg_start = crate::report::loadavg();
     let results = run_all(
         &settings,
         &measured,
@@ -264,6 +273,8 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
         fio_write: fio(&args.fio_write, "write")?,
         fio_write_fsync: fio(&args.fio_write_fsync, "write")?,
         fio_read: fio(&args.fio_read, "read")?,
+        loadavg_start,
+        loadavg_end: crate::report::loadavg(),
     };
     out_line(&text_table(&report));
     if let Some(path) = &args.json {

@@ -4,7 +4,8 @@
 //! (`--target`) and, for the GET workloads, against a static-file reference server
 //! (`--reference`, nginx in `scripts/bench.sh`) whose GETs read `/<bytes>.bin`. For every
 //! operation it reports throughput (ops/s), bytes/s and latency percentiles (p50, p90, p99,
-//! max), the server's peak resident memory when given its pid, and the ratio of each figure
+//! max), the server's peak resident memory and CPU time per request when given its pid, and
+//! the ratio of each figure
 //! to the reference figure of the same object size measured in the same run.
 //!
 //! # Invariants
@@ -25,7 +26,8 @@
 //!
 //! * [`cli`]: the command line; [`runner`]: runs the workloads over the targets in order.
 //! * [`engine`]: the closed-loop worker pool; [`workloads`]: what each workload sends.
-//! * [`stats`]: latency recording and percentiles; [`memory`]: `/proc/<pid>/status` sampling.
+//! * [`stats`]: latency recording and percentiles; [`process`]: server memory and CPU from
+//!   `/proc`.
 //! * [`report`]: the text table, the JSON dump and the markdown report with the targets.
 
 pub mod body;
@@ -33,7 +35,7 @@ pub mod cli;
 pub mod conn;
 pub mod engine;
 pub mod fio;
-pub mod memory;
+pub mod process;
 pub mod report;
 pub mod runner;
 pub mod size;

@@ -26,6 +26,21 @@ pub struct RunReport {
     pub fio_write_fsync: Option<FioFigure>,
     /// fio sequential read.
     pub fio_read: Option<FioFigure>,
+    /// `/proc/loadavg` (1, 5, 15 minutes) when the workloads started.
+    pub loadavg_start: Option<String>,
+    /// `/proc/loadavg` when the workloads ended.
+    pub loadavg_end: Option<String>,
+}
+
+/// The 1, 5 and 15 minute load averages, if this is Linux.
+pub fn loadavg() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    Some(
+        text.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
 }
 
 /// The reference result for comparison size `size`, if measured.
@@ -54,7 +69,7 @@ pub fn text_table(report: &RunReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<12} {:<12} {:<15} {:>5} {:>8} {:>5} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>8}",
+        "{:<14} {:<12} {:<15} {:>5} {:>8} {:>5} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>8} {:>9}",
         "workload",
         "target",
         "op",
@@ -68,19 +83,23 @@ pub fn text_table(report: &RunReport) -> String {
         "p99 ms",
         "max ms",
         "vs ref",
-        "RSS MiB"
+        "RSS MiB",
+        "CPU us/rq"
     );
     for r in &report.results {
         for o in &r.ops {
             let vs = ratio(&report.results, r, &o.op)
                 .map_or_else(|| "-".to_owned(), |x| format!("{x:.2}x"));
-            let rss = r.memory.map_or_else(
+            let rss = r.process.map_or_else(
                 || "-".to_owned(),
                 |m| format!("{:.1}", m.peak_rss_kib as f64 / 1024.0),
             );
+            let cpu = r
+                .cpu_us_per_request()
+                .map_or_else(|| "-".to_owned(), |c| format!("{c:.1}"));
             let _ = writeln!(
                 out,
-                "{:<12} {:<12} {:<15} {:>5} {:>8} {:>5} {:>10.1} {:>9.2} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>7} {:>8}",
+                "{:<14} {:<12} {:<15} {:>5} {:>8} {:>5} {:>10.1} {:>9.2} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>7} {:>8} {:>9}",
                 r.workload,
                 r.target,
                 o.op,
@@ -94,13 +113,14 @@ pub fn text_table(report: &RunReport) -> String {
                 o.p99_ms,
                 o.max_ms,
                 vs,
-                rss
+                rss,
+                cpu
             );
         }
         if let Some(s) = r.speedup {
             let _ = writeln!(
                 out,
-                "{:<12} {:<12} batch speedup over sequential PUTs: {s:.2}x",
+                "{:<14} {:<12} batch speedup over sequential PUTs: {s:.2}x",
                 r.workload, r.target
             );
         }

@@ -22,19 +22,23 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use crate::engine::{Limits, connect_all, run};
-use crate::memory::Sampler;
+use crate::process::Sampler;
 use crate::stats::{OpSummary, Recorder};
 use crate::target::Target;
 use crate::workloads::small::{MixedPlan, Paths, PutPlan, ReadPlan};
 use crate::workloads::{Settings, Workload, WorkloadResult, batch, multipart};
 
-/// A server to measure, with the pid whose memory to sample.
+/// A server to measure, with the pids whose memory and CPU to sample.
 #[derive(Debug, Clone)]
 pub struct Measured {
     /// Where it listens.
     pub target: Arc<Target>,
-    /// Its process id (`--pid`).
-    pub pid: Option<u32>,
+    /// Its process ids (`--pid`, `--reference-pid`); empty: not sampled.
+    pub pids: Vec<u32>,
+}
+
+fn start_sampler(pids: &[u32]) -> Option<Sampler> {
+    (!pids.is_empty()).then(|| Sampler::start(pids))
 }
 
 /// What a target already holds from earlier workloads of this run.
@@ -52,7 +56,7 @@ struct TargetState {
 pub async fn run_all(
     settings: &Settings,
     targets: &[Measured],
-    reference: Option<&Arc<Target>>,
+    reference: Option<&Measured>,
     workloads: &[Workload],
     progress: &(dyn Fn(&str) + Sync),
 ) -> anyhow::Result<Vec<WorkloadResult>> {
@@ -70,7 +74,10 @@ pub async fn run_all(
         if let (Some(reference), Some(size)) = (reference, workload.reference_size(settings))
             && reference_done.insert(size)
         {
-            progress(&format!("reference GET /{size}.bin on {}", reference.label));
+            progress(&format!(
+                "reference GET /{size}.bin on {}",
+                reference.target.label
+            ));
             let large = matches!(workload, Workload::PutLarge | Workload::GetLarge);
             let result = run_reference(settings, reference, size, large)
                 .await
@@ -102,7 +109,7 @@ fn large_limits(settings: &Settings) -> Limits {
 
 async fn run_reference(
     settings: &Settings,
-    reference: &Arc<Target>,
+    reference: &Measured,
     size: u64,
     large: bool,
 ) -> anyhow::Result<WorkloadResult> {
@@ -111,22 +118,24 @@ async fn run_reference(
     } else {
         (settings.connections, small_limits(settings))
     };
-    let conns = connect_all(reference, connections).await?;
+    let conns = connect_all(&reference.target, connections).await?;
     let plan = ReadPlan {
         paths: Arc::new(vec![format!("/{size}.bin")]),
         size,
         head: false,
     };
+    let sampler = start_sampler(&reference.pids);
     let out = run(Arc::new(plan), conns, limits, settings.seed).await;
+    let process = sampler.and_then(Sampler::finish);
     let reconnects = out.reconnects;
     Ok(WorkloadResult {
         workload: reference_name(size),
-        target: reference.label.clone(),
+        target: reference.target.label.clone(),
         reference: true,
         size: Some(size),
         connections,
         ops: out.summaries(),
-        memory: None,
+        process,
         speedup: None,
         reconnects,
         compare_size: Some(size),
@@ -188,7 +197,7 @@ async fn run_one(
                 paths: Paths::Distinct(settings.object_path(&format!("put-{run_id}-{s}"))),
                 size: s,
             };
-            sampler = measured.pid.map(Sampler::start);
+            sampler = start_sampler(&measured.pids);
             let out = run(Arc::new(plan), conns, small_limits(settings), settings.seed).await;
             reconnects = out.reconnects;
             ops = out.summaries();
@@ -213,7 +222,7 @@ async fn run_one(
                 size: s,
                 head: matches!(workload, Workload::Head(_)),
             };
-            sampler = measured.pid.map(Sampler::start);
+            sampler = start_sampler(&measured.pids);
             let out = run(Arc::new(plan), conns, small_limits(settings), settings.seed).await;
             reconnects = out.reconnects;
             ops = out.summaries();
@@ -246,7 +255,7 @@ async fn run_one(
                 size: settings.mixed_size,
                 mix: settings.mix,
             };
-            sampler = measured.pid.map(Sampler::start);
+            sampler = start_sampler(&measured.pids);
             let out = run(Arc::new(plan), conns, small_limits(settings), settings.seed).await;
             reconnects = out.reconnects;
             ops = out.summaries();
@@ -259,7 +268,7 @@ async fn run_one(
                 paths: Paths::Distinct(prefix.clone()),
                 size: settings.large_size,
             };
-            sampler = measured.pid.map(Sampler::start);
+            sampler = start_sampler(&measured.pids);
             let out = run(Arc::new(plan), conns, large_limits(settings), settings.seed).await;
             reconnects = out.reconnects;
             ops = out.summaries();
@@ -284,7 +293,7 @@ async fn run_one(
                 size: settings.large_size,
                 head: false,
             };
-            sampler = measured.pid.map(Sampler::start);
+            sampler = start_sampler(&measured.pids);
             let out = run(Arc::new(plan), conns, large_limits(settings), settings.seed).await;
             reconnects = out.reconnects;
             ops = out.summaries();
@@ -293,7 +302,7 @@ async fn run_one(
             connections = 1;
             size = Some(settings.batch_object_size);
             let mut conns = connect_all(target, 1).await?;
-            sampler = measured.pid.map(Sampler::start);
+            sampler = start_sampler(&measured.pids);
             let (rows, s) = match conns.first_mut() {
                 Some(conn) => batch::run(conn, settings).await,
                 None => (Vec::new(), None),
@@ -305,14 +314,14 @@ async fn run_one(
             connections = 1;
             size = Some(settings.part_size);
             let mut conns = connect_all(target, 1).await?;
-            sampler = measured.pid.map(Sampler::start);
+            sampler = start_sampler(&measured.pids);
             ops = match conns.first_mut() {
                 Some(conn) => multipart::run(conn, settings).await,
                 None => vec![Recorder::default().summarize("none", Default::default())],
             };
         }
     }
-    let memory = sampler.and_then(Sampler::finish);
+    let process = sampler.and_then(Sampler::finish);
     Ok(WorkloadResult {
         workload: workload.name(),
         target: target.label.clone(),
@@ -320,7 +329,7 @@ async fn run_one(
         size,
         connections,
         ops,
-        memory,
+        process,
         speedup,
         reconnects,
         compare_size: workload.reference_size(settings),

@@ -156,6 +156,9 @@ async fn tiny_run(
     }
     if let Some(pid) = pid {
         cmd.args(["--pid", &pid.to_string()]);
+        if reference.is_some() {
+            cmd.args(["--reference-pid", &pid.to_string()]);
+        }
     }
     let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
         .await
@@ -266,8 +269,12 @@ async fn runs_every_workload_against_a_mini_server_and_reports_fields() {
     let reference = result(&json, "ref-get:1KiB", true);
     assert_eq!(reference["target"], "nginx");
     assert_eq!(op(reference, "get")["count"], 6);
+    for field in ["cpu_ms", "runqueue_wait_ms", "hwm_kib"] {
+        assert!(result(&json, "put:1KiB", false)["process"][field].is_u64());
+        assert!(reference["process"][field].is_u64());
+    }
     assert!(
-        result(&json, "put:1KiB", false)["memory"]["peak_rss_kib"]
+        result(&json, "put:1KiB", false)["process"]["peak_rss_kib"]
             .as_u64()
             .unwrap()
             > 0
@@ -282,6 +289,7 @@ async fn runs_every_workload_against_a_mini_server_and_reports_fields() {
         "2MiB PUT, streamed",
         "batch of 5 x 1KiB inserts",
         "server peak RSS, small-object workloads",
+        "## Server CPU per request",
         "fio sequential write",
         "### get-large",
     ] {

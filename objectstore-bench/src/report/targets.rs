@@ -210,7 +210,7 @@ pub fn evaluate(report: &RunReport, settings: &Settings, labels: &[String]) -> V
         let small_peak = results
             .iter()
             .filter(|r| !r.reference && r.target == *label && is_small(&r.workload))
-            .filter_map(|r| r.memory.map(|m| m.peak_rss_kib))
+            .filter_map(|r| r.process.map(|m| m.peak_rss_kib))
             .max();
         rows.push(memory_row(
             tag("server peak RSS, small-object workloads"),
@@ -218,7 +218,7 @@ pub fn evaluate(report: &RunReport, settings: &Settings, labels: &[String]) -> V
             48,
         ));
         let large_peak = find(results, label, "put-large")
-            .and_then(|r| r.memory)
+            .and_then(|r| r.process)
             .map(|m| m.peak_rss_kib);
         rows.push(memory_row(
             tag(&format!(
@@ -256,17 +256,65 @@ fn memory_row(workload: String, peak_kib: Option<u64>, max_mib: u64) -> TargetRo
     }
 }
 
+/// Server CPU per request next to the reference's, for the workloads that have one: a
+/// comparison of efficiency that a busy machine disturbs much less than throughput.
+fn cpu_section(out: &mut String, report: &RunReport, labels: &[String]) {
+    let rows: Vec<String> = report
+        .results
+        .iter()
+        .filter(|r| !r.reference && labels.contains(&r.target))
+        .filter_map(|r| {
+            let ours = r.cpu_us_per_request()?;
+            let theirs = reference_for(&report.results, r.compare_size?)
+                .and_then(WorkloadResult::cpu_us_per_request);
+            let (theirs_text, ratio) = match theirs {
+                Some(t) if t > 0.0 => (format!("{t:.1}"), format!("{:.1}", ours / t)),
+                _ => ("-".to_owned(), "-".to_owned()),
+            };
+            Some(format!(
+                "| {} | {} | {ours:.1} | {theirs_text} | {ratio} |",
+                r.workload, r.target
+            ))
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n## Server CPU per request\n");
+    let _ = writeln!(
+        out,
+        "User + system CPU time of the server process during each workload divided by its \
+         requests, next to the reference's CPU per GET of the same size (nginx master and \
+         workers). Informational: no target, but it separates the server's own cost from the \
+         machine's load.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| workload | target | our CPU µs/req | reference CPU µs/GET | ours / reference |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    for row in rows {
+        let _ = writeln!(out, "{row}");
+    }
+}
+
 fn workload_rows(out: &mut String, report: &RunReport, r: &WorkloadResult) {
     for o in &r.ops {
         let vs = crate::report::ratio(&report.results, r, &o.op)
             .map_or("-".to_owned(), |x| format!("{x:.2}"));
-        let rss = r.memory.map_or("-".to_owned(), |m| {
+        let rss = r.process.map_or("-".to_owned(), |m| {
             format!(
                 "{:.1} ({:.1})",
                 m.peak_rss_kib as f64 / 1024.0,
                 m.hwm_kib as f64 / 1024.0
             )
         });
+        let cpu = r
+            .cpu_us_per_request()
+            .map_or("-".to_owned(), |c| format!("{c:.1}"));
+        let wait = r
+            .process
+            .map_or("-".to_owned(), |m| m.runqueue_wait_ms.to_string());
         let target = if r.reference {
             format!("{} (reference, {})", r.target, r.workload)
         } else {
@@ -274,7 +322,7 @@ fn workload_rows(out: &mut String, report: &RunReport, r: &WorkloadResult) {
         };
         let _ = writeln!(
             out,
-            "| {target} | {} | {} | {} | {} | {:.1} | {:.2} | {:.3} | {:.3} | {:.3} | {:.3} | {vs} | {rss} |",
+            "| {target} | {} | {} | {} | {} | {:.1} | {:.2} | {:.3} | {:.3} | {:.3} | {:.3} | {vs} | {rss} | {cpu} | {wait} |",
             o.op,
             r.connections,
             o.count,
@@ -302,6 +350,13 @@ pub fn markdown(
     for note in notes {
         let _ = writeln!(out, "{note}\n");
     }
+    if let (Some(start), Some(end)) = (&report.loadavg_start, &report.loadavg_end) {
+        let _ = writeln!(
+            out,
+            "Load average (1, 5, 15 min) when the workloads started: {start}; when they \
+             ended: {end}.\n"
+        );
+    }
     let _ = writeln!(out, "## Targets\n");
     let _ = writeln!(
         out,
@@ -320,6 +375,7 @@ pub fn markdown(
             row.verdict()
         );
     }
+    cpu_section(&mut out, report, labels);
     let _ = writeln!(out, "\n## Baselines\n");
     for (name, fio) in [
         (
@@ -342,7 +398,10 @@ pub fn markdown(
         out,
         "Latencies in ms; \"vs ref\" is ops/s divided by the reference GET of the same size in \
          this run; RSS is the server's peak sampled VmRSS during the workload (VmHWM, the \
-         process-lifetime peak, in brackets).\n"
+         process-lifetime peak, in brackets); CPU µs/req is the server's user + system CPU \
+         time during the workload divided by its requests; run-queue wait is the time the \
+         server's threads were runnable but found no free CPU (large values mean the machine \
+         was oversubscribed and throughput measures its load as much as the server).\n"
     );
     let mut groups: Vec<(&str, Vec<&WorkloadResult>)> = Vec::new();
     for r in report.results.iter().filter(|r| !r.reference) {
@@ -355,9 +414,12 @@ pub fn markdown(
         let _ = writeln!(out, "\n### {workload}\n");
         let _ = writeln!(
             out,
-            "| target | op | conns | count | errors | ops/s | MiB/s | p50 | p90 | p99 | max | vs ref | RSS MiB |"
+            "| target | op | conns | count | errors | ops/s | MiB/s | p50 | p90 | p99 | max | vs ref | RSS MiB | CPU µs/req | run-queue wait ms |"
         );
-        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(
+            out,
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        );
         let reference = rows
             .first()
             .and_then(|r| r.compare_size)

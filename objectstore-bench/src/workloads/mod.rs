@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::memory::MemoryFigures;
+use crate::process::ProcessFigures;
 use crate::size::{format_size, parse_size};
 use crate::stats::OpSummary;
 
@@ -245,8 +245,8 @@ pub struct WorkloadResult {
     pub connections: usize,
     /// One summary per operation.
     pub ops: Vec<OpSummary>,
-    /// Server memory while the workload ran (`--pid`).
-    pub memory: Option<MemoryFigures>,
+    /// What the server process used while the workload ran (`--pid`, `--reference-pid`).
+    pub process: Option<ProcessFigures>,
     /// Batch workload: mean time of the sequential PUTs / mean time of one batch request.
     pub speedup: Option<f64>,
     /// Idle connections the server closed and the workers reopened.
@@ -259,6 +259,13 @@ impl WorkloadResult {
     /// The summary of operation `op`.
     pub fn op(&self, op: &str) -> Option<&OpSummary> {
         self.ops.iter().find(|o| o.op == op)
+    }
+
+    /// Server CPU time per request (successful or not), in microseconds, when sampled.
+    pub fn cpu_us_per_request(&self) -> Option<f64> {
+        let requests: u64 = self.ops.iter().map(|o| o.count + o.errors).sum();
+        let p = self.process?;
+        (requests > 0).then(|| p.cpu_ms as f64 * 1000.0 / requests as f64)
     }
 }
 
