@@ -15,8 +15,8 @@
 #    off, logging at WARN).
 # 4. Runs the standard workload set with `objectstore-bench` and writes the markdown report
 #    docs/benchmarks/report-<UTC date>.md (targets table, baselines, one table per workload).
-# 5. Profiles the server under the 1 KiB PUT and GET workloads (perf with the cpu-clock
-#    event, else callgrind) and appends the top symbols to the report.
+# 5. Profiles the server under the 1 KiB PUT, 1 KiB GET and 100 KiB PUT workloads (perf with
+#    the cpu-clock event and callgrind, whichever work here) and appends the top symbols.
 # 6. Stops everything it started and removes the temporary directory (trap on EXIT, also
 #    after Ctrl-C or a failure).
 #
@@ -26,7 +26,7 @@
 # BENCH_REPORT (report path), BENCH_JSON (also keep the raw figures as JSON there),
 # BENCH_TMP (parent of the temporary directory, default $TMPDIR or /tmp), BENCH_SERVER_BIN
 # (measure this server binary instead of building target/release/objectstore),
-# BENCH_PROFILE (0 skips step 5), BENCH_PROFILER (perf or callgrind: force one).
+# BENCH_PROFILE (0 skips step 5), BENCH_PROFILER (perf, callgrind or both: the default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -214,13 +214,19 @@ say "running workloads: $workloads"
   $workloads
 
 # --- 5. profile ------------------------------------------------------------------------------
-# Where the server's CPU time goes under the 1 KiB PUT and GET workloads, appended to the
-# report: `perf record` with the software cpu-clock event (works where hardware counters are
-# "not supported"), else callgrind on a second, short-lived server instance.
+# Where the server's CPU goes under the small-object workloads, appended to the report:
+# * perf: `perf record` with the software cpu-clock event (works where hardware counters
+#   are "not supported") attached to the server above while the workload runs again;
+#   real time, kernel included.
+# * callgrind: a second, short-lived server instance (same configuration, fresh data
+#   directory) under valgrind, instrumented only while a fixed number of requests runs;
+#   instruction counts, user space only, repeatable whatever else the machine does.
+profile_workloads=(put:1KiB get:1KiB put:100KiB)
+callgrind_requests=2000
 perf_top() { # $1 = data, $2 = sort keys, $3 = lines
   perf report -i "$1" --stdio --sort "$2" --percent-limit 0.5 2>/dev/null \
     | grep -v '^#' | grep -v '^$' \
-    | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//; s/[[:space:]]+$//' | head -"$3"
+    | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//; s/[[:space:]]+$//' | head -"$3" || true
 }
 profile_perf() { # $1 = workload
   local data=$work/perf-$1.data
@@ -228,17 +234,17 @@ profile_perf() { # $1 = workload
   local perf_pid=$!
   pids+=("$perf_pid")
   sleep 0.5
-  "$bench_bin" run --target "objectstore=http://127.0.0.1:$server_port" --keys 200 \
+  "$bench_bin" run --target "objectstore=http://127.0.0.1:$server_port" --keys 50 \
     --connections "$connections" --duration "$duration" "$1" >/dev/null 2>&1 || true
   kill -INT "$perf_pid" 2>/dev/null || true
   wait "$perf_pid" 2>/dev/null || true
   {
     echo
-    echo "### $1: top symbols (perf, cpu-clock samples of the server process)"
+    echo "### $1: perf, cpu-clock samples of the server process ($connections connections, ${duration} s)"
     echo
     echo '```'
     echo "by shared object:"
-    perf_top "$data" dso 8
+    perf_top "$data" dso 6
     echo
     echo "by symbol:"
     perf_top "$data" dso,symbol 30
@@ -246,55 +252,62 @@ profile_perf() { # $1 = workload
   } >>"$report"
 }
 profile_callgrind() { # $1 = workload
-  local port out
+  local port out total
   port=$("$bench_bin" free-port)
-  out=$work/callgrind-$1.out
-  OS__HTTP_ADDR="127.0.0.1:$port" OS__STORAGE__HIGH_VOLUME__PATH="$work/cg-$1/hv" \
-    OS__STORAGE__LONG_TERM__PATH="$work/cg-$1/lt" \
-    valgrind --tool=callgrind --callgrind-out-file="$out" \
+  out=$work/callgrind-${1//:/-}.out
+  OS__HTTP_ADDR="127.0.0.1:$port" OS__STORAGE__HIGH_VOLUME__PATH="$work/cg-${1//:/-}/hv" \
+    OS__STORAGE__LONG_TERM__PATH="$work/cg-${1//:/-}/lt" \
+    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
     "$server_bin" -c "$work/objectstore.yaml" run 2>>"$work/callgrind.log" &
   local vg_pid=$!
   pids+=("$vg_pid")
   "$bench_bin" wait "http://127.0.0.1:$port/health" --timeout 120 >/dev/null
-  "$bench_bin" run --target "objectstore=http://127.0.0.1:$port" --keys 200 \
-    --connections 8 --requests 3000 --duration 60 "$1" >/dev/null 2>&1 || true
+  callgrind_control -i on "$vg_pid" >/dev/null 2>&1 || true
+  "$bench_bin" run --target "objectstore=http://127.0.0.1:$port" --keys 50 \
+    --connections 8 --requests "$callgrind_requests" --duration 120 "$1" >/dev/null 2>&1 || true
   kill -TERM "$vg_pid" 2>/dev/null || true
   wait "$vg_pid" 2>/dev/null || true
+  total=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }' || true)
   {
     echo
-    echo "### $1: top symbols (callgrind instruction counts, 3000 requests on 8 connections)"
+    echo "### $1: callgrind, $callgrind_requests requests on 8 connections"
     echo
+    if [ -n "$total" ]; then
+      echo "About $(( total / callgrind_requests )) instructions per request in the server's user space (GET includes writing its 50 objects first)."
+      echo
+    fi
     echo '```'
-    callgrind_annotate "$out" 2>/dev/null | sed -n '/Ir/,$p' | head -32
+    callgrind_annotate "$out" 2>/dev/null | sed -n '/file:function/,$p' | sed '1,2d' \
+      | grep -v '^$' | sed -E 's#\[/[^]]*/([^/]+)\]$#[\1]#' | head -25 || true
     echo '```'
   } >>"$report"
 }
 if [ "${BENCH_PROFILE:-1}" != 0 ]; then
-  profiler=${BENCH_PROFILER:-}
-  if [ -n "$profiler" ]; then
-    :
-  elif command -v perf >/dev/null && perf record -q -e cpu-clock -o "$work/probe.data" true 2>/dev/null; then
-    profiler=perf
-  elif command -v valgrind >/dev/null; then
-    profiler=callgrind
-  fi
-  if [ -n "$profiler" ]; then
-    say "profiling the server with $profiler"
+  profilers=()
+  case "${BENCH_PROFILER:-both}" in
+    perf | both)
+      if command -v perf >/dev/null && perf record -q -e cpu-clock -o "$work/probe.data" true 2>/dev/null; then
+        profilers+=(perf)
+      fi ;;&
+    callgrind | both)
+      command -v valgrind >/dev/null && command -v callgrind_annotate >/dev/null \
+        && profilers+=(callgrind) ;;
+  esac
+  if [ ${#profilers[@]} -gt 0 ]; then
+    say "profiling the server with ${profilers[*]}"
     {
       echo
       echo "## Profile"
       echo
-      if [ "$profiler" = perf ]; then
-        echo "Produced by \`scripts/bench.sh\`: \`perf record -e cpu-clock\` attached to the same server process after the run above, while the workload ran again for ${duration} s."
-      else
-        echo "Produced by \`scripts/bench.sh\`: a second server instance (same configuration, fresh data directory) under \`valgrind --tool=callgrind\`; instruction counts, repeatable whatever else the machine does."
-      fi
+      echo "Produced by \`scripts/bench.sh\` after the run above. perf: \`perf record -e cpu-clock\` attached to the same server process while the workload ran again (real time, kernel included). callgrind: a second server instance (same configuration, fresh data directory) under \`valgrind --tool=callgrind\`, instrumented only while the requests ran (instruction counts in user space, repeatable whatever else the machine does)."
     } >>"$report"
-    for w in put:1KiB get:1KiB; do
-      "profile_$profiler" "$w"
+    for profiler in "${profilers[@]}"; do
+      for w in "${profile_workloads[@]}"; do
+        "profile_$profiler" "$w"
+      done
     done
   else
-    say "no profiler (perf or valgrind) available; skipping the profile"
+    say "no usable profiler (perf or valgrind); skipping the profile"
   fi
 fi
 
