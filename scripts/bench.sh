@@ -21,6 +21,8 @@
 #    after Ctrl-C or a failure).
 #
 # Knobs (environment): BENCH_DURATION (seconds per throughput workload, default 5),
+# BENCH_ROUNDS (the workload list runs this many times, reference included; the report
+# takes medians; default 3),
 # BENCH_CONNECTIONS (default 32), BENCH_LARGE_SIZE (bytes, default 268435456),
 # BENCH_LARGE_CONNECTIONS (default 8), BENCH_WORKLOADS (default "standard"),
 # BENCH_REPORT (report path), BENCH_JSON (also keep the raw figures as JSON there),
@@ -32,6 +34,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 duration=${BENCH_DURATION:-5}
+rounds=${BENCH_ROUNDS:-3}
 connections=${BENCH_CONNECTIONS:-32}
 large_size=${BENCH_LARGE_SIZE:-268435456}
 large_connections=${BENCH_LARGE_CONNECTIONS:-8}
@@ -107,6 +110,14 @@ work=$(mktemp -d "${BENCH_TMP:-${TMPDIR:-/tmp}}/objectstore-bench.XXXXXX")
 chmod 0755 "$work"
 mkdir -p "$work/www" "$work/nginx" "$work/fio" "$work/data"
 say "working in $work ($(df -h --output=source,fstype,avail "$work" | tail -1 | tr -s ' '))"
+# Every round keeps its large objects until the end: make sure they fit.
+need_kib=$(( (rounds * large_connections + 3) * large_size / 1024 + 1024 * 1024 ))
+avail_kib=$(df --output=avail -k "$work" | tail -1 | tr -d ' ')
+if [ "$avail_kib" -lt "$need_kib" ]; then
+  say "not enough disk space in $work: need $(( need_kib / 1024 )) MiB, have $(( avail_kib / 1024 )) MiB"
+  say "(lower BENCH_ROUNDS, BENCH_LARGE_SIZE or BENCH_LARGE_CONNECTIONS, or set BENCH_TMP)"
+  exit 1
+fi
 
 say "writing static files"
 for size in 1024 16384 102400 "$large_size"; do
@@ -202,7 +213,7 @@ say "running workloads: $workloads"
 "$bench_bin" run \
   --target "objectstore=http://127.0.0.1:$server_port" --pid "$server_pid" \
   --reference "nginx=http://127.0.0.1:$nginx_port" "${reference_pid_args[@]}" \
-  --connections "$connections" --duration "$duration" \
+  --connections "$connections" --duration "$duration" --rounds "$rounds" \
   --large-size "$large_size" --large-connections "$large_connections" \
   --fio-write "$work/fio-write.json" --fio-write-fsync "$work/fio-write-fsync.json" \
   --fio-read "$work/fio-read.json" \
@@ -210,7 +221,7 @@ say "running workloads: $workloads"
   --note "Date (UTC): $date_utc. Commit: \`$commit\`. Produced by \`scripts/bench.sh\`." \
   --note "Machine: $(nproc) cores ($cpu), $mem RAM, Linux $(uname -r). The load generator, nginx and the server share these cores. Filesystem of the data, static files and fio: $(df --output=fstype "$work" | tail -1 | tr -d ' ')." \
   --note "Reference: $nginx_version serving static files /<bytes>.bin (sendfile on, keep-alive, access log off, worker_processes 2). Disk baseline: $fio_version, sequential write of the large size in 1 MiB blocks with \`--end_fsync=1\` (one fsync at the end: what a durable streamed PUT has to do; the PUT target is measured against it) and with \`--fsync=1\` (for information), then a buffered sequential read." \
-  --note "Server: $server_desc, default layout (tiered: embedded high-volume store + filesystem long-term store, both in the temporary directory), auth off, logging at WARN. Load: $connections keep-alive connections (TCP_NODELAY) for the small-object workloads, ${duration} s each; $large_connections concurrent streams of $large_size bytes for the large ones; batch and multipart on one connection." \
+  --note "Server: $server_desc, default layout (tiered: embedded high-volume store + filesystem long-term store, both in the temporary directory), auth off, logging at WARN. Load: $connections keep-alive connections (TCP_NODELAY) for the small-object workloads, ${duration} s each; the whole set ran $rounds times; $large_connections concurrent streams of $large_size bytes for the large ones; batch and multipart on one connection." \
   $workloads
 
 # --- 5. profile ------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ use http::Method;
 use crate::body::ReqBody;
 use crate::conn::{Conn, drain};
 use crate::fio::read_bandwidth;
-use crate::report::{RunReport, targets, text_table};
+use crate::report::{RunReport, markdown, text_table};
 use crate::runner::{Measured, run_all};
 use crate::size::parse_size;
 use crate::target::Target;
@@ -139,6 +139,10 @@ pub struct RunArgs {
     /// Multipart uploads.
     #[arg(long, default_value_t = 3)]
     pub multipart_rounds: usize,
+    /// Run the whole workload list this many times; the report takes the median of the
+    /// per-round figures and ratios (each round measures the reference again).
+    #[arg(long, default_value_t = 1)]
+    pub rounds: usize,
     /// Seed of the mixed workload's choices.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -260,9 +264,8 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
         &measured,
         reference.as_ref(),
         &workloads,
-        &|line| {
-            err_line(&format!("[bench] {line}"));
-        },
+        args.rounds,
+        &|line| err_line(&format!("[bench] {line}")),
     )
     .await?;
     let fio = |path: &Option<PathBuf>, dir: &str| {
@@ -283,7 +286,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
     }
     if let Some(path) = &args.report {
         let labels: Vec<String> = measured.iter().map(|m| m.target.label.clone()).collect();
-        let md = targets::markdown(&report, &settings, &labels, &args.notes);
+        let md = markdown::markdown(&report, &settings, &labels, &args.notes);
         std::fs::write(path, md).with_context(|| format!("writing {}", path.display()))?;
         err_line(&format!("[bench] report written to {}", path.display()));
     }

@@ -1,11 +1,12 @@
 //! Output: the text table on stdout, the JSON dump (`--json`) and the markdown report
-//! (`--report`, see [`targets`]).
+//! (`--report`, see [`markdown`]; the targets it checks are in [`targets`]).
 //!
 //! Ratios: every row of a workload with a comparison size (put/get/head of a size, the
 //! large-object workloads) is divided by the reference GET of that same size measured in the
 //! same run: ops/s by ops/s (equal to bytes/s by bytes/s for equal sizes). A ratio above 1
 //! means we were faster than the reference.
 
+pub mod markdown;
 pub mod targets;
 
 use std::fmt::Write as _;
@@ -43,11 +44,15 @@ pub fn loadavg() -> Option<String> {
     )
 }
 
-/// The reference result for comparison size `size`, if measured.
-pub fn reference_for(results: &[WorkloadResult], size: u64) -> Option<&WorkloadResult> {
+/// The reference result for comparison size `size` in round `round`, if measured.
+pub fn reference_for(
+    results: &[WorkloadResult],
+    size: u64,
+    round: usize,
+) -> Option<&WorkloadResult> {
     results
         .iter()
-        .find(|r| r.reference && r.compare_size == Some(size))
+        .find(|r| r.reference && r.compare_size == Some(size) && r.round == round)
 }
 
 /// The ratio of `ops_per_s` of row `op` of `result` to the reference GET of its size.
@@ -56,7 +61,7 @@ pub fn ratio(results: &[WorkloadResult], result: &WorkloadResult, op: &str) -> O
         return None;
     }
     let ours = result.op(op)?;
-    let theirs = reference_for(results, result.compare_size?)?.op("get")?;
+    let theirs = reference_for(results, result.compare_size?, result.round)?.op("get")?;
     (theirs.ops_per_s > 0.0).then(|| ours.ops_per_s / theirs.ops_per_s)
 }
 
@@ -69,7 +74,7 @@ pub fn text_table(report: &RunReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<14} {:<12} {:<15} {:>5} {:>8} {:>5} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>8} {:>9}",
+        "{:<18} {:<12} {:<15} {:>5} {:>8} {:>5} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>8} {:>9}",
         "workload",
         "target",
         "op",
@@ -86,7 +91,13 @@ pub fn text_table(report: &RunReport) -> String {
         "RSS MiB",
         "CPU us/rq"
     );
+    let several = report.results.iter().any(|r| r.round > 0);
     for r in &report.results {
+        let workload = if several {
+            format!("{} r{}", r.workload, r.round)
+        } else {
+            r.workload.clone()
+        };
         for o in &r.ops {
             let vs = ratio(&report.results, r, &o.op)
                 .map_or_else(|| "-".to_owned(), |x| format!("{x:.2}x"));
@@ -99,8 +110,8 @@ pub fn text_table(report: &RunReport) -> String {
                 .map_or_else(|| "-".to_owned(), |c| format!("{c:.1}"));
             let _ = writeln!(
                 out,
-                "{:<14} {:<12} {:<15} {:>5} {:>8} {:>5} {:>10.1} {:>9.2} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>7} {:>8} {:>9}",
-                r.workload,
+                "{:<18} {:<12} {:<15} {:>5} {:>8} {:>5} {:>10.1} {:>9.2} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>7} {:>8} {:>9}",
+                workload,
                 r.target,
                 o.op,
                 r.connections,
@@ -120,7 +131,7 @@ pub fn text_table(report: &RunReport) -> String {
         if let Some(s) = r.speedup {
             let _ = writeln!(
                 out,
-                "{:<14} {:<12} batch speedup over sequential PUTs: {s:.2}x",
+                "{:<18} {:<12} batch speedup over sequential PUTs: {s:.2}x",
                 r.workload, r.target
             );
         }

@@ -2,7 +2,10 @@
 //!
 //! # Order
 //!
-//! For each workload, in the order given:
+//! The whole list runs `rounds` times (round 0, 1, ...); each round has its own key prefix
+//! (so PUTs stay distinct) and measures the reference again, so every comparison pairs
+//! figures taken minutes apart at most. Within a round, for each workload, in the order
+//! given:
 //!
 //! 1. For each target (in `--target` order): the untimed set-up (objects for GET/HEAD, the
 //!    key pool for `mixed`, one large object for `get-large` unless `put-large` already
@@ -58,31 +61,45 @@ pub async fn run_all(
     targets: &[Measured],
     reference: Option<&Measured>,
     workloads: &[Workload],
+    rounds: usize,
     progress: &(dyn Fn(&str) + Sync),
 ) -> anyhow::Result<Vec<WorkloadResult>> {
     let mut states: Vec<TargetState> = targets.iter().map(|_| TargetState::default()).collect();
-    let mut reference_done: BTreeSet<u64> = BTreeSet::new();
     let mut results = Vec::new();
-    for workload in workloads {
-        for (measured, state) in targets.iter().zip(states.iter_mut()) {
-            progress(&format!("{} on {}", workload.name(), measured.target.label));
-            let result = run_one(settings, measured, state, *workload)
-                .await
-                .with_context(|| format!("{} on {}", workload.name(), measured.target.label))?;
-            results.push(result);
+    for round in 0..rounds.max(1) {
+        let mut settings = settings.clone();
+        if round > 0 {
+            settings.run_id = format!("{}r{round}", settings.run_id);
         }
-        if let (Some(reference), Some(size)) = (reference, workload.reference_size(settings))
-            && reference_done.insert(size)
-        {
-            progress(&format!(
-                "reference GET /{size}.bin on {}",
-                reference.target.label
-            ));
-            let large = matches!(workload, Workload::PutLarge | Workload::GetLarge);
-            let result = run_reference(settings, reference, size, large)
-                .await
-                .with_context(|| format!("reference GET /{size}.bin"))?;
-            results.push(result);
+        let settings = &settings;
+        let mut reference_done: BTreeSet<u64> = BTreeSet::new();
+        for workload in workloads {
+            for (measured, state) in targets.iter().zip(states.iter_mut()) {
+                progress(&format!(
+                    "round {round}: {} on {}",
+                    workload.name(),
+                    measured.target.label
+                ));
+                let mut result = run_one(settings, measured, state, *workload)
+                    .await
+                    .with_context(|| format!("{} on {}", workload.name(), measured.target.label))?;
+                result.round = round;
+                results.push(result);
+            }
+            if let (Some(reference), Some(size)) = (reference, workload.reference_size(settings))
+                && reference_done.insert(size)
+            {
+                progress(&format!(
+                    "round {round}: reference GET /{size}.bin on {}",
+                    reference.target.label
+                ));
+                let large = matches!(workload, Workload::PutLarge | Workload::GetLarge);
+                let mut result = run_reference(settings, reference, size, large)
+                    .await
+                    .with_context(|| format!("reference GET /{size}.bin"))?;
+                result.round = round;
+                results.push(result);
+            }
         }
     }
     Ok(results)
@@ -130,6 +147,7 @@ async fn run_reference(
     let reconnects = out.reconnects;
     Ok(WorkloadResult {
         workload: reference_name(size),
+        round: 0,
         target: reference.target.label.clone(),
         reference: true,
         size: Some(size),
@@ -324,6 +342,7 @@ async fn run_one(
     let process = sampler.and_then(Sampler::finish);
     Ok(WorkloadResult {
         workload: workload.name(),
+        round: 0,
         target: target.label.clone(),
         reference: false,
         size,

@@ -120,6 +120,7 @@ async fn tiny_run(
     target: &str,
     reference: Option<&str>,
     pid: Option<u32>,
+    rounds: usize,
 ) -> (serde_json::Value, String) {
     let json = dir.join("out.json");
     let report = dir.join("report.md");
@@ -149,6 +150,7 @@ async fn tiny_run(
         .args(["--json".as_ref(), json.as_os_str()])
         .args(["--report".as_ref(), report.as_os_str()])
         .args(["--note", "smoke run"])
+        .args(["--rounds", &rounds.to_string()])
         .arg("small,mixed")
         .args(["batch", "multipart", "put-large", "get-large"]);
     if let Some(r) = reference {
@@ -252,8 +254,32 @@ async fn runs_every_workload_against_a_mini_server_and_reports_fields() {
     let dir = tempfile::tempdir().unwrap();
     let url = mini_server().await;
     let pid = std::process::id();
-    let (json, report) = tiny_run(dir.path(), &url, Some(&format!("nginx={url}")), Some(pid)).await;
+    let (json, report) = tiny_run(
+        dir.path(),
+        &url,
+        Some(&format!("nginx={url}")),
+        Some(pid),
+        2,
+    )
+    .await;
     check_fields(&json, true);
+
+    // Two rounds: every workload and reference ran twice.
+    let results = json["results"].as_array().unwrap();
+    for round in [0, 1] {
+        for (workload, reference) in [
+            ("put:1KiB", false),
+            ("ref-get:1KiB", true),
+            ("batch", false),
+        ] {
+            assert!(
+                results.iter().any(|r| r["workload"] == workload
+                    && r["reference"] == reference
+                    && r["round"] == round),
+                "{workload} round {round} missing"
+            );
+        }
+    }
 
     // Exact request budgets: 6 PUTs, 6 GETs.
     assert_eq!(op(result(&json, "put:1KiB", false), "put")["count"], 6);
@@ -283,6 +309,7 @@ async fn runs_every_workload_against_a_mini_server_and_reports_fields() {
     for needle in [
         "smoke run",
         "## Targets",
+        "median over 2 rounds",
         "| 1 KiB GET, keep-alive (ops/s) |",
         "| 1 KiB GET p99 latency |",
         "100 KiB PUT",
@@ -375,7 +402,7 @@ async fn runs_against_the_real_binary_when_built() {
     }
     assert!(healthy, "server did not become healthy");
     let pid = server.id();
-    let (json, report) = tiny_run(dir.path(), &url, None, pid).await;
+    let (json, report) = tiny_run(dir.path(), &url, None, pid, 1).await;
     check_fields(&json, false);
     assert!(report.contains("## Targets"));
     server.kill().await.unwrap();

@@ -1,4 +1,4 @@
-//! The performance targets (issue 7) and the markdown report that checks them.
+//! The performance targets (issue 7), checked against the figures of a run.
 //!
 //! | workload | target |
 //! |---|---|
@@ -9,229 +9,192 @@
 //! | batch of N x 1 KiB inserts | >= 5 x faster than N sequential PUTs on one connection |
 //! | server peak memory | <= 48 MiB during the small-object workloads; <= 40 MiB during `put-large` |
 //!
-//! A figure measured with errors never meets its target ("no (errors)"): a fast failure is
-//! not throughput. A target whose workload did not run is reported as "not run".
-
-use std::fmt::Write as _;
+//! # How a verdict is reached
+//!
+//! 1. [`evaluate`] computes every row from the results of ONE round: our figure, the
+//!    reference figure of that same round, their ratio.
+//! 2. [`combine`] merges the rounds row by row: figures and ratios are the median over the
+//!    rounds (the range of the ratio is kept for the report), memory peaks the maximum (a
+//!    peak is a peak), errors if any round had errors.
+//! 3. The verdict is taken on the combined row: "yes" / "no"; "no (errors)" when a figure came
+//!    with failed requests (a fast failure is not throughput); "not run" when a figure is
+//!    missing.
 
 use crate::report::{RunReport, reference_for};
 use crate::size::format_size;
 use crate::stats::OpSummary;
 use crate::workloads::{Settings, WorkloadResult};
 
+/// How a row's figures are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// Operations per second.
+    Ops,
+    /// Bytes per second (shown in MiB/s).
+    Bytes,
+    /// Milliseconds.
+    Ms,
+    /// KiB (shown in MiB).
+    KiB,
+    /// Milliseconds per batch vs sequential.
+    Batch,
+}
+
+/// What the row must satisfy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Check {
+    /// `ratio >= x`.
+    MinRatio(f64),
+    /// `ours <= x`.
+    MaxValue(f64),
+}
+
 /// One line of the summary table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TargetRow {
     /// What is measured (with the target label when there are several).
     pub workload: String,
-    /// Our figure, formatted.
-    pub ours: String,
-    /// The reference figure, formatted.
-    pub reference: String,
-    /// ours / reference (or the figure itself for absolute targets).
+    /// Our figure.
+    pub ours: Option<f64>,
+    /// The reference figure.
+    pub reference: Option<f64>,
+    /// ours / reference (the batch row: sequential time / batch time).
     pub ratio: Option<f64>,
-    /// The target, formatted.
+    /// Smallest and largest per-round ratio, when several rounds were combined.
+    pub ratio_range: Option<(f64, f64)>,
+    /// How figures are shown.
+    pub unit: Unit,
+    /// What must hold.
+    pub check: Check,
+    /// The target as text.
     pub target: String,
-    /// `Some(true)` met, `Some(false)` missed, `None` not measured.
-    pub met: Option<bool>,
     /// Whether our figure came with errors.
     pub errors: bool,
+    /// Rounds combined into this row.
+    pub rounds: usize,
 }
 
 impl TargetRow {
+    /// `Some(true)` met, `Some(false)` missed, `None` not measured.
+    pub fn met(&self) -> Option<bool> {
+        match self.check {
+            Check::MinRatio(min) => self.ratio.map(|r| r >= min),
+            Check::MaxValue(max) => self.ours.map(|o| o <= max),
+        }
+    }
+
     /// "yes", "no", "no (errors)" or "not run".
     pub fn verdict(&self) -> &'static str {
-        match (self.met, self.errors) {
+        match (self.met(), self.errors) {
             (None, _) => "not run",
             (Some(_), true) => "no (errors)",
             (Some(true), false) => "yes",
             (Some(false), false) => "no",
         }
     }
-}
 
-fn mib(bps: f64) -> String {
-    format!("{:.1} MiB/s", bps / f64::from(1u32 << 20))
-}
+    fn format(&self, value: Option<f64>, reference: bool) -> String {
+        let Some(v) = value else {
+            return if reference && matches!(self.unit, Unit::KiB) {
+                "-".to_owned()
+            } else {
+                "not run".to_owned()
+            };
+        };
+        match (self.unit, reference) {
+            (Unit::Ops, _) => format!("{v:.0} ops/s"),
+            (Unit::Bytes, _) => format!("{:.1} MiB/s", v / f64::from(1u32 << 20)),
+            (Unit::Ms, _) => format!("{v:.2} ms"),
+            (Unit::KiB, _) => format!("{:.1} MiB", v / 1024.0),
+            (Unit::Batch, false) => format!("{v:.1} ms per batch"),
+            (Unit::Batch, true) => format!("{v:.1} ms sequential"),
+        }
+    }
 
-fn ops(x: f64) -> String {
-    format!("{x:.0} ops/s")
+    /// Our figure as text.
+    pub fn ours_text(&self) -> String {
+        self.format(self.ours, false)
+    }
+
+    /// The reference figure as text.
+    pub fn reference_text(&self) -> String {
+        self.format(self.reference, true)
+    }
+
+    /// The ratio as text, with the per-round range when there is one.
+    pub fn ratio_text(&self) -> String {
+        match (self.ratio, self.ratio_range) {
+            (Some(r), Some((lo, hi))) if self.rounds > 1 => format!("{r:.2} ({lo:.2}-{hi:.2})"),
+            (Some(r), _) => format!("{r:.2}"),
+            (None, _) => "-".to_owned(),
+        }
+    }
 }
 
 fn find<'a>(
     results: &'a [WorkloadResult],
     target: &str,
     workload: &str,
+    round: usize,
 ) -> Option<&'a WorkloadResult> {
     results
         .iter()
-        .find(|r| !r.reference && r.target == target && r.workload == workload)
+        .find(|r| !r.reference && r.target == target && r.workload == workload && r.round == round)
 }
 
-/// A relative target: `ours` against `reference` with `min` ratio.
+/// A row comparing `ours` with `theirs`.
 fn relative(
-    name: String,
+    workload: String,
     ours: Option<&OpSummary>,
     theirs: Option<f64>,
     min: f64,
-    figure: fn(&OpSummary) -> f64,
-    format: fn(f64) -> String,
+    unit: Unit,
 ) -> TargetRow {
-    let target = format!(">= {min} x reference");
-    match (ours, theirs) {
-        (Some(o), Some(t)) if t > 0.0 => {
-            let ratio = figure(o) / t;
-            TargetRow {
-                workload: name,
-                ours: format(figure(o)),
-                reference: format(t),
-                ratio: Some(ratio),
-                target,
-                met: Some(ratio >= min && o.errors == 0),
-                errors: o.errors > 0,
-            }
-        }
-        (o, t) => TargetRow {
-            workload: name,
-            ours: o.map_or("not run".to_owned(), |o| format(figure(o))),
-            reference: t.map_or("not run".to_owned(), format),
-            ratio: None,
-            target,
-            met: None,
-            errors: o.is_some_and(|o| o.errors > 0),
+    let figure = |o: &OpSummary| match unit {
+        Unit::Bytes => o.bytes_per_s,
+        _ => o.ops_per_s,
+    };
+    let ours_value = ours.map(figure);
+    TargetRow {
+        workload,
+        ours: ours_value,
+        reference: theirs,
+        ratio: match (ours_value, theirs) {
+            (Some(o), Some(t)) if t > 0.0 => Some(o / t),
+            _ => None,
         },
+        ratio_range: None,
+        unit,
+        check: Check::MinRatio(min),
+        target: format!(">= {min} x reference"),
+        errors: ours.is_some_and(|o| o.errors > 0),
+        rounds: 1,
     }
 }
 
-/// The summary rows for every measured target in `report`.
-pub fn evaluate(report: &RunReport, settings: &Settings, labels: &[String]) -> Vec<TargetRow> {
-    let results = &report.results;
-    let ref_get = |size: u64| reference_for(results, size).and_then(|r| r.op("get"));
-    let large = format_size(settings.large_size);
-    let mut rows = Vec::new();
-    for label in labels {
-        let tag = |s: &str| {
-            if labels.len() > 1 {
-                format!("{s} [{label}]")
-            } else {
-                s.to_owned()
-            }
-        };
-        let op = |workload: &str, op: &str| find(results, label, workload).and_then(|r| r.op(op));
-        let by_ops: fn(&OpSummary) -> f64 = |o| o.ops_per_s;
-        let by_bytes: fn(&OpSummary) -> f64 = |o| o.bytes_per_s;
-
-        let get1 = op("get:1KiB", "get");
-        rows.push(relative(
-            tag("1 KiB GET, keep-alive (ops/s)"),
-            get1,
-            ref_get(1024).map(|r| r.ops_per_s),
-            0.5,
-            by_ops,
-            ops,
-        ));
-        rows.push(TargetRow {
-            workload: tag("1 KiB GET p99 latency"),
-            ours: get1.map_or("not run".to_owned(), |o| format!("{:.2} ms", o.p99_ms)),
-            reference: ref_get(1024).map_or("-".to_owned(), |r| format!("{:.2} ms", r.p99_ms)),
-            ratio: None,
-            target: "<= 5 ms".to_owned(),
-            met: get1.map(|o| o.p99_ms <= 5.0 && o.errors == 0),
-            errors: get1.is_some_and(|o| o.errors > 0),
-        });
-        rows.push(relative(
-            tag("1 KiB PUT, distinct keys, durable (ops/s vs 1 KiB GET)"),
-            op("put:1KiB", "put"),
-            ref_get(1024).map(|r| r.ops_per_s),
-            0.3,
-            by_ops,
-            ops,
-        ));
-        rows.push(relative(
-            tag("100 KiB GET (bytes/s)"),
-            op("get:100KiB", "get"),
-            ref_get(100 * 1024).map(|r| r.bytes_per_s),
-            0.5,
-            by_bytes,
-            mib,
-        ));
-        rows.push(relative(
-            tag("100 KiB PUT (bytes/s vs 100 KiB GET)"),
-            op("put:100KiB", "put"),
-            ref_get(100 * 1024).map(|r| r.bytes_per_s),
-            0.25,
-            by_bytes,
-            mib,
-        ));
-        let mut put_large = relative(
-            tag(&format!(
-                "{large} PUT, streamed (bytes/s vs fio write, end_fsync)"
-            )),
-            op("put-large", "put"),
-            report.fio_write.as_ref().map(|f| f.bytes_per_s),
-            0.6,
-            by_bytes,
-            mib,
-        );
-        put_large.target = ">= 0.6 x fio write".to_owned();
-        rows.push(put_large);
-        rows.push(relative(
-            tag(&format!("{large} GET, streamed (bytes/s)")),
-            op("get-large", "get"),
-            ref_get(settings.large_size).map(|r| r.bytes_per_s),
-            0.5,
-            by_bytes,
-            mib,
-        ));
-
-        let batch = find(results, label, "batch");
-        let n = settings.batch_ops;
-        let seq = batch.and_then(|b| b.op(&format!("sequential-{n}")));
-        let one = batch.and_then(|b| b.op(&format!("batch-{n}")));
-        let batch_errors = seq.is_some_and(|s| s.errors > 0) || one.is_some_and(|s| s.errors > 0);
-        let speedup = batch.and_then(|b| b.speedup);
-        rows.push(TargetRow {
-            workload: tag(&format!(
-                "batch of {n} x {} inserts vs {n} sequential PUTs",
-                format_size(settings.batch_object_size)
-            )),
-            ours: one.map_or("not run".to_owned(), |o| {
-                format!("{:.1} ms per batch", o.mean_ms)
-            }),
-            reference: seq.map_or("not run".to_owned(), |o| {
-                format!("{:.1} ms sequential", o.mean_ms)
-            }),
-            ratio: speedup,
-            target: ">= 5 x faster".to_owned(),
-            met: speedup.map(|s| s >= 5.0 && !batch_errors),
-            errors: batch_errors,
-        });
-
-        let small_peak = results
-            .iter()
-            .filter(|r| !r.reference && r.target == *label && is_small(&r.workload))
-            .filter_map(|r| r.process.map(|m| m.peak_rss_kib))
-            .max();
-        rows.push(memory_row(
-            tag("server peak RSS, small-object workloads"),
-            small_peak,
-            48,
-        ));
-        let large_peak = find(results, label, "put-large")
-            .and_then(|r| r.process)
-            .map(|m| m.peak_rss_kib);
-        rows.push(memory_row(
-            tag(&format!(
-                "server peak RSS, {} x {large} uploads at once",
-                settings
-                    .large_connections
-                    .min(settings.large_requests as usize)
-            )),
-            large_peak,
-            40,
-        ));
+fn absolute(
+    workload: String,
+    ours: Option<f64>,
+    reference: Option<f64>,
+    max: f64,
+    unit: Unit,
+) -> TargetRow {
+    let target = match unit {
+        Unit::KiB => format!("<= {} MiB", max / 1024.0),
+        _ => format!("<= {max} ms"),
+    };
+    TargetRow {
+        workload,
+        ours,
+        reference,
+        ratio: None,
+        ratio_range: None,
+        unit,
+        check: Check::MaxValue(max),
+        target,
+        errors: false,
+        rounds: 1,
     }
-    rows
 }
 
 fn is_small(workload: &str) -> bool {
@@ -242,216 +205,216 @@ fn is_small(workload: &str) -> bool {
         || workload == "batch"
 }
 
-fn memory_row(workload: String, peak_kib: Option<u64>, max_mib: u64) -> TargetRow {
-    TargetRow {
-        workload,
-        ours: peak_kib.map_or("not measured".to_owned(), |k| {
-            format!("{:.1} MiB", k as f64 / 1024.0)
-        }),
-        reference: "-".to_owned(),
-        ratio: None,
-        target: format!("<= {max_mib} MiB"),
-        met: peak_kib.map(|k| k <= max_mib * 1024),
-        errors: false,
-    }
-}
-
-/// Server CPU per request next to the reference's, for the workloads that have one: a
-/// comparison of efficiency that a busy machine disturbs much less than throughput.
-fn cpu_section(out: &mut String, report: &RunReport, labels: &[String]) {
-    let rows: Vec<String> = report
-        .results
-        .iter()
-        .filter(|r| !r.reference && labels.contains(&r.target))
-        .filter_map(|r| {
-            let ours = r.cpu_us_per_request()?;
-            let theirs = reference_for(&report.results, r.compare_size?)
-                .and_then(WorkloadResult::cpu_us_per_request);
-            let (theirs_text, ratio) = match theirs {
-                Some(t) if t > 0.0 => (format!("{t:.1}"), format!("{:.1}", ours / t)),
-                _ => ("-".to_owned(), "-".to_owned()),
-            };
-            Some(format!(
-                "| {} | {} | {ours:.1} | {theirs_text} | {ratio} |",
-                r.workload, r.target
-            ))
-        })
-        .collect();
-    if rows.is_empty() {
-        return;
-    }
-    let _ = writeln!(out, "\n## Server CPU per request\n");
-    let _ = writeln!(
-        out,
-        "User + system CPU time of the server process during each workload divided by its \
-         requests, next to the reference's CPU per GET of the same size (nginx master and \
-         workers). Informational: no target, but it separates the server's own cost from the \
-         machine's load.\n"
-    );
-    let _ = writeln!(
-        out,
-        "| workload | target | our CPU µs/req | reference CPU µs/GET | ours / reference |"
-    );
-    let _ = writeln!(out, "|---|---|---|---|---|");
-    for row in rows {
-        let _ = writeln!(out, "{row}");
-    }
-}
-
-fn workload_rows(out: &mut String, report: &RunReport, r: &WorkloadResult) {
-    for o in &r.ops {
-        let vs = crate::report::ratio(&report.results, r, &o.op)
-            .map_or("-".to_owned(), |x| format!("{x:.2}"));
-        let rss = r.process.map_or("-".to_owned(), |m| {
-            format!(
-                "{:.1} ({:.1})",
-                m.peak_rss_kib as f64 / 1024.0,
-                m.hwm_kib as f64 / 1024.0
-            )
-        });
-        let cpu = r
-            .cpu_us_per_request()
-            .map_or("-".to_owned(), |c| format!("{c:.1}"));
-        let wait = r
-            .process
-            .map_or("-".to_owned(), |m| m.runqueue_wait_ms.to_string());
-        let target = if r.reference {
-            format!("{} (reference, {})", r.target, r.workload)
-        } else {
-            r.target.clone()
-        };
-        let _ = writeln!(
-            out,
-            "| {target} | {} | {} | {} | {} | {:.1} | {:.2} | {:.3} | {:.3} | {:.3} | {:.3} | {vs} | {rss} | {cpu} | {wait} |",
-            o.op,
-            r.connections,
-            o.count,
-            o.errors,
-            o.ops_per_s,
-            o.bytes_per_s / f64::from(1u32 << 20),
-            o.p50_ms,
-            o.p90_ms,
-            o.p99_ms,
-            o.max_ms
-        );
-    }
-}
-
-/// The markdown report: `notes` (one paragraph each), the summary table, the baselines and
-/// one table per workload.
-pub fn markdown(
-    report: &RunReport,
+/// The rows of one round for every measured target (`labels`), in a fixed order.
+pub fn evaluate(
+    results: &[WorkloadResult],
+    fio_write: Option<f64>,
     settings: &Settings,
     labels: &[String],
-    notes: &[String],
-) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "# objectstore benchmark report\n");
-    for note in notes {
-        let _ = writeln!(out, "{note}\n");
-    }
-    if let (Some(start), Some(end)) = (&report.loadavg_start, &report.loadavg_end) {
-        let _ = writeln!(
-            out,
-            "Load average (1, 5, 15 min) when the workloads started: {start}; when they \
-             ended: {end}.\n"
-        );
-    }
-    let _ = writeln!(out, "## Targets\n");
-    let _ = writeln!(
-        out,
-        "| workload | our figure | reference figure | ratio | target | met |"
-    );
-    let _ = writeln!(out, "|---|---|---|---|---|---|");
-    for row in evaluate(report, settings, labels) {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} |",
-            row.workload,
-            row.ours,
-            row.reference,
-            row.ratio.map_or("-".to_owned(), |r| format!("{r:.2}")),
-            row.target,
-            row.verdict()
-        );
-    }
-    cpu_section(&mut out, report, labels);
-    let _ = writeln!(out, "\n## Baselines\n");
-    for (name, fio) in [
-        (
-            "fio sequential write, 1 MiB blocks, one fsync at the end (`--end_fsync=1`; the PUT target's reference)",
-            &report.fio_write,
-        ),
-        (
-            "fio sequential write, 1 MiB blocks, fsync after every block (`--fsync=1`; for information)",
-            &report.fio_write_fsync,
-        ),
-        ("fio sequential read, 1 MiB blocks", &report.fio_read),
-    ] {
-        let figure = fio
-            .as_ref()
-            .map_or("not run".to_owned(), |f| mib(f.bytes_per_s));
-        let _ = writeln!(out, "* {name}: {figure}");
-    }
-    let _ = writeln!(out, "\n## Workloads\n");
-    let _ = writeln!(
-        out,
-        "Latencies in ms; \"vs ref\" is ops/s divided by the reference GET of the same size in \
-         this run; RSS is the server's peak sampled VmRSS during the workload (VmHWM, the \
-         process-lifetime peak, in brackets); CPU µs/req is the server's user + system CPU \
-         time during the workload divided by its requests; run-queue wait is the time the \
-         server's threads were runnable but found no free CPU (large values mean the machine \
-         was oversubscribed and throughput measures its load as much as the server).\n"
-    );
-    let mut groups: Vec<(&str, Vec<&WorkloadResult>)> = Vec::new();
-    for r in report.results.iter().filter(|r| !r.reference) {
-        match groups.iter_mut().find(|(w, _)| *w == r.workload) {
-            Some((_, rows)) => rows.push(r),
-            None => groups.push((&r.workload, vec![r])),
-        }
-    }
-    for (workload, rows) in groups {
-        let _ = writeln!(out, "\n### {workload}\n");
-        let _ = writeln!(
-            out,
-            "| target | op | conns | count | errors | ops/s | MiB/s | p50 | p90 | p99 | max | vs ref | RSS MiB | CPU µs/req | run-queue wait ms |"
-        );
-        let _ = writeln!(
-            out,
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-        );
-        let reference = rows
-            .first()
-            .and_then(|r| r.compare_size)
-            .and_then(|size| reference_for(&report.results, size));
-        for r in rows.iter().copied().chain(reference) {
-            workload_rows(&mut out, report, r);
-        }
-        for r in rows {
-            if let Some(s) = r.speedup {
-                let _ = writeln!(out, "\nBatch speedup on {}: {s:.2} x.", r.target);
+    round: usize,
+) -> Vec<TargetRow> {
+    let ref_get = |size: u64| reference_for(results, size, round).and_then(|r| r.op("get"));
+    let large = format_size(settings.large_size);
+    let mut rows = Vec::new();
+    for label in labels {
+        let tag = |s: &str| {
+            if labels.len() > 1 {
+                format!("{s} [{label}]")
+            } else {
+                s.to_owned()
             }
-        }
+        };
+        let op =
+            |workload: &str, op: &str| find(results, label, workload, round).and_then(|r| r.op(op));
+
+        let get1 = op("get:1KiB", "get");
+        rows.push(relative(
+            tag("1 KiB GET, keep-alive (ops/s)"),
+            get1,
+            ref_get(1024).map(|r| r.ops_per_s),
+            0.5,
+            Unit::Ops,
+        ));
+        let mut p99 = absolute(
+            tag("1 KiB GET p99 latency"),
+            get1.map(|o| o.p99_ms),
+            ref_get(1024).map(|r| r.p99_ms),
+            5.0,
+            Unit::Ms,
+        );
+        p99.errors = get1.is_some_and(|o| o.errors > 0);
+        rows.push(p99);
+        rows.push(relative(
+            tag("1 KiB PUT, distinct keys, durable (ops/s vs 1 KiB GET)"),
+            op("put:1KiB", "put"),
+            ref_get(1024).map(|r| r.ops_per_s),
+            0.3,
+            Unit::Ops,
+        ));
+        rows.push(relative(
+            tag("100 KiB GET (bytes/s)"),
+            op("get:100KiB", "get"),
+            ref_get(100 * 1024).map(|r| r.bytes_per_s),
+            0.5,
+            Unit::Bytes,
+        ));
+        rows.push(relative(
+            tag("100 KiB PUT (bytes/s vs 100 KiB GET)"),
+            op("put:100KiB", "put"),
+            ref_get(100 * 1024).map(|r| r.bytes_per_s),
+            0.25,
+            Unit::Bytes,
+        ));
+        let mut put_large = relative(
+            tag(&format!(
+                "{large} PUT, streamed (bytes/s vs fio write, end_fsync)"
+            )),
+            op("put-large", "put"),
+            fio_write,
+            0.6,
+            Unit::Bytes,
+        );
+        put_large.target = ">= 0.6 x fio write".to_owned();
+        rows.push(put_large);
+        rows.push(relative(
+            tag(&format!("{large} GET, streamed (bytes/s)")),
+            op("get-large", "get"),
+            ref_get(settings.large_size).map(|r| r.bytes_per_s),
+            0.5,
+            Unit::Bytes,
+        ));
+
+        let batch = find(results, label, "batch", round);
+        let n = settings.batch_ops;
+        let seq = batch.and_then(|b| b.op(&format!("sequential-{n}")));
+        let one = batch.and_then(|b| b.op(&format!("batch-{n}")));
+        rows.push(TargetRow {
+            workload: tag(&format!(
+                "batch of {n} x {} inserts vs {n} sequential PUTs",
+                format_size(settings.batch_object_size)
+            )),
+            ours: one.map(|o| o.mean_ms),
+            reference: seq.map(|o| o.mean_ms),
+            ratio: batch.and_then(|b| b.speedup),
+            ratio_range: None,
+            unit: Unit::Batch,
+            check: Check::MinRatio(5.0),
+            target: ">= 5 x faster".to_owned(),
+            errors: seq.is_some_and(|s| s.errors > 0) || one.is_some_and(|s| s.errors > 0),
+            rounds: 1,
+        });
+
+        let small_peak = results
+            .iter()
+            .filter(|r| {
+                !r.reference && r.target == *label && r.round == round && is_small(&r.workload)
+            })
+            .filter_map(|r| r.process.map(|m| m.peak_rss_kib as f64))
+            .reduce(f64::max);
+        rows.push(absolute(
+            tag("server peak RSS, small-object workloads"),
+            small_peak,
+            None,
+            48.0 * 1024.0,
+            Unit::KiB,
+        ));
+        let large_peak = find(results, label, "put-large", round)
+            .and_then(|r| r.process)
+            .map(|m| m.peak_rss_kib as f64);
+        rows.push(absolute(
+            tag(&format!(
+                "server peak RSS, {} x {large} uploads at once",
+                settings
+                    .large_connections
+                    .min(settings.large_requests as usize)
+            )),
+            large_peak,
+            None,
+            40.0 * 1024.0,
+            Unit::KiB,
+        ));
     }
-    let errors: Vec<String> = report
+    rows
+}
+
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    Some(if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    })
+}
+
+/// Merges the rows of several rounds (same order in each) into one row each (module docs).
+///
+/// ```
+/// use objectstore_bench::report::targets::{Check, TargetRow, Unit, combine};
+/// let row = |ratio: f64| TargetRow {
+///     workload: "w".into(), ours: Some(ratio * 10.0), reference: Some(10.0),
+///     ratio: Some(ratio), ratio_range: None, unit: Unit::Ops,
+///     check: Check::MinRatio(0.5), target: ">= 0.5 x reference".into(), errors: false, rounds: 1,
+/// };
+/// let rows = combine(vec![vec![row(0.4)], vec![row(0.7)], vec![row(0.6)]]);
+/// assert_eq!(rows[0].ratio, Some(0.6));
+/// assert_eq!(rows[0].ratio_range, Some((0.4, 0.7)));
+/// assert_eq!(rows[0].verdict(), "yes");
+/// ```
+pub fn combine(rounds: Vec<Vec<TargetRow>>) -> Vec<TargetRow> {
+    let n = rounds.len();
+    let mut iter = rounds.into_iter();
+    let Some(first) = iter.next() else {
+        return Vec::new();
+    };
+    let rest: Vec<Vec<TargetRow>> = iter.collect();
+    first
+        .into_iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let all: Vec<&TargetRow> = std::iter::once(&row)
+                .chain(rest.iter().filter_map(|r| r.get(i)))
+                .collect();
+            let ours: Vec<f64> = all.iter().filter_map(|r| r.ours).collect();
+            let reference: Vec<f64> = all.iter().filter_map(|r| r.reference).collect();
+            let ratios: Vec<f64> = all.iter().filter_map(|r| r.ratio).collect();
+            let peak = matches!(row.unit, Unit::KiB);
+            TargetRow {
+                ours: if peak {
+                    ours.iter().copied().reduce(f64::max)
+                } else {
+                    median(ours)
+                },
+                reference: median(reference),
+                ratio_range: ratios
+                    .iter()
+                    .copied()
+                    .reduce(f64::min)
+                    .zip(ratios.iter().copied().reduce(f64::max)),
+                ratio: median(ratios),
+                errors: all.iter().any(|r| r.errors),
+                rounds: n,
+                ..row.clone()
+            }
+        })
+        .collect()
+}
+
+/// The combined rows of `report` (all its rounds).
+pub fn summary(report: &RunReport, settings: &Settings, labels: &[String]) -> Vec<TargetRow> {
+    let rounds = report
         .results
         .iter()
-        .flat_map(|r| {
-            r.ops.iter().filter_map(move |o| {
-                o.first_error.as_ref().map(|e| {
-                    format!(
-                        "* {} on {}, {}: {} errors, first: `{e}`",
-                        r.workload, r.target, o.op, o.errors
-                    )
-                })
-            })
-        })
-        .collect();
-    if !errors.is_empty() {
-        let _ = writeln!(out, "\n## Errors\n");
-        for e in errors {
-            let _ = writeln!(out, "{e}");
-        }
-    }
-    out
+        .map(|r| r.round)
+        .max()
+        .map_or(0, |m| m + 1);
+    let fio = report.fio_write.as_ref().map(|f| f.bytes_per_s);
+    combine(
+        (0..rounds)
+            .map(|round| evaluate(&report.results, fio, settings, labels, round))
+            .collect(),
+    )
 }

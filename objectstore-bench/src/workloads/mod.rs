@@ -235,6 +235,8 @@ impl Settings {
 pub struct WorkloadResult {
     /// Workload name (`ref-get:<size>` for a reference run).
     pub workload: String,
+    /// Round of the run (0-based, `--rounds`).
+    pub round: usize,
     /// Target label.
     pub target: String,
     /// Whether this ran against the reference server.
