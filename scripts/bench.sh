@@ -284,12 +284,23 @@ profile_callgrind() { # $1 = workload
     echo "### $1: callgrind, $callgrind_requests requests on 8 connections"
     echo
     if [ -n "$total" ]; then
-      echo "About $(( total / callgrind_requests )) instructions per request in the server's user space (GET includes writing its 50 objects first)."
+      echo -n "About $(( total / callgrind_requests )) instructions per request in the server's user space"
+      case "$1" in get:* | head:*) echo " (including the set-up that writes the 50 objects read)." ;; *) echo "." ;; esac
       echo
     fi
     echo '```'
     callgrind_annotate "$out" 2>/dev/null | sed -n '/file:function/,$p' | sed '1,2d' \
-      | grep -v '^$' | sed -E 's#\[/[^]]*/([^/]+)\]$#[\1]#' | head -25 || true
+      | grep -v '^$' \
+      | sed -E 's#\[/[^]]*/([^/]+)\]$#[\1]#; s#([0-9]%\)  )[^ ]*/([^/ ]+:)#\1\2#' | head -25 || true
+    echo '```'
+    echo
+    echo "Who calls memcpy, memset and malloc (callers with at least 1 % of all instructions):"
+    echo
+    echo '```'
+    callgrind_annotate --tree=caller --auto=no "$out" 2>/dev/null \
+      | sed -E 's#\[/[^]]*/([^/]+)\]$#[\1]#; s#(%\)  [<*] +)[^ ]*/([^/ ]+:)#\1\2#' \
+      | awk 'BEGIN { RS = "" } /[*]  .*:(__memcpy[^ ]*|__memset[^ ]*|malloc) / { print; print "" }' \
+      | grep -E '^ *[0-9,]+ \( *[1-9][0-9]*\.[0-9]+%\)|^$' || true
     echo '```'
   } >>"$report"
 }
