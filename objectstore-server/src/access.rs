@@ -1,13 +1,12 @@
-//! Authentication and authorization slot of the request pipeline (spec section 9).
+//! The request pipeline's access checks, as extractors and helpers the endpoints call:
+//! authentication ([`Auth`]), authorization ([`Auth::require`]) and admission
+//! ([`admit`]). The logic lives in [`crate::auth`] and [`crate::admission`]; this module
+//! connects it to requests and maps its outcomes to [`ApiError`].
 //!
-//! * [`Auth`] is the extractor that authenticates a request (JWT from `x-os-auth` /
-//!   `Authorization` / `os_auth`, or a pre-signed URL) and yields an [`Authorization`].
-//! * Every endpoint calls [`Authorization::require`] with the [`Permission`] its operation
-//!   needs and the object's context, after validating its input and before touching storage.
-//!
-//! Today authentication is a no-op: every request is [`Authorization::unrestricted`]. When
-//! token verification lands, only this module changes; the call sites already state the
-//! permission each route needs:
+//! Order (spec 3.1): authentication runs first (an extractor before the path), then path
+//! parsing and [`admit`] (killswitch 403, bandwidth 429, throughput 429), then in the
+//! endpoint input validation, usecase policy, and [`Auth::require`] with the operation's
+//! permission:
 //!
 //! | operation | permission |
 //! |---|---|
@@ -18,81 +17,55 @@
 use axum::extract::FromRequestParts;
 use http::HeaderMap;
 use http::request::Parts;
-use objectstore_types::{ObjectContext, Permission, Permissions};
+use objectstore_types::{ObjectContext, Permission};
 
+use crate::admission::downstream_service;
 use crate::app::AppState;
+use crate::auth::{Grant, RequestCredentials};
 use crate::error::ApiError;
 
-/// What an authenticated request may do.
+/// Extractor: the authenticated request's [`Grant`]. Failures are answered 400 (missing or
+/// malformed credentials), 401 (invalid, expired, unknown key) as JSON `auth error: …`.
 #[derive(Debug, Clone)]
-pub struct Authorization {
-    permissions: Permissions,
-    /// `None`: any usecase and scopes (auth inactive).
-    restricted_to: Option<ObjectContext>,
-}
+pub struct Auth(pub Grant);
 
-impl Authorization {
-    /// Everything is allowed (auth inactive).
-    pub fn unrestricted() -> Self {
-        Self {
-            permissions: Permissions::ALL,
-            restricted_to: None,
-        }
-    }
-
-    /// Checks that this request may perform an operation needing `permission` on objects
-    /// of `context`; 403 otherwise.
+impl Auth {
+    /// Checks that the request may perform an operation needing `permission` on objects of
+    /// `context`; 403 otherwise.
     pub fn require(&self, permission: Permission, context: &ObjectContext) -> Result<(), ApiError> {
-        let allowed = self.permissions.contains(permission)
-            && self
-                .restricted_to
-                .as_ref()
-                .is_none_or(|granted| granted == context);
-        if allowed {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden("operation not allowed".into()))
-        }
-    }
-}
-
-/// Extractor: authenticates the request.
-#[derive(Debug, Clone)]
-pub struct Auth(pub Authorization);
-
-impl std::ops::Deref for Auth {
-    type Target = Authorization;
-
-    fn deref(&self) -> &Authorization {
-        &self.0
+        self.0
+            .authorize(permission, &context.usecase, &context.scopes)
+            .map_err(ApiError::Auth)
     }
 }
 
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        _parts: &mut Parts,
-        _state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        // Token and pre-signed URL verification (spec 9.2-9.5) plug in here.
-        Ok(Self(Authorization::unrestricted()))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let credentials = RequestCredentials {
+            method: parts.method.as_str(),
+            raw_path: parts.uri.path(),
+            raw_query: parts.uri.query(),
+            headers: &parts.headers,
+        };
+        state
+            .authenticator
+            .authenticate(credentials, state.service.now())
+            .map(Self)
+            .map_err(ApiError::Auth)
     }
 }
 
-/// The per-request admission checks that need the object's context.
-#[derive(Debug)]
-pub struct Admission;
-
-impl Admission {
-    /// Admits a request for `context`: killswitches (403) and rate limits (429) plug in
-    /// here. Counts the admitted request.
-    pub fn admit(
-        state: &AppState,
-        _context: &ObjectContext,
-        _headers: &HeaderMap,
-    ) -> Result<(), ApiError> {
-        state.metrics.add_request();
-        Ok(())
-    }
+/// Admits a request for `context`: killswitches (403), then bandwidth and throughput limits
+/// (429), as plain-text rejections.
+pub fn admit(
+    state: &AppState,
+    context: &ObjectContext,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    state
+        .admission
+        .admit(context, downstream_service(headers))
+        .map_err(ApiError::Rejected)
 }

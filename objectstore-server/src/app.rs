@@ -23,11 +23,12 @@ use axum::routing::{get, post, put};
 use http::HeaderValue;
 use http::header::SERVER;
 use objectstore_service::service::StorageService;
-use objectstore_types::{ExpirationPolicy, Usecase};
+
+use crate::admission::Admission;
+use crate::auth::{Authenticator, KeyDirectory};
 
 use crate::config::Config;
 use crate::endpoints::{batch, internal, multipart, objects};
-use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::middleware::{close_if_body_unread, limit_in_flight};
 
@@ -38,30 +39,41 @@ pub struct AppState {
     pub service: StorageService,
     /// The configuration the server was started with.
     pub config: Arc<Config>,
-    /// Counters and gauges.
+    /// Verifies credentials (`auth.*`).
+    pub authenticator: Arc<Authenticator>,
+    /// Killswitches, rate limits and usecase policies.
+    pub admission: Arc<Admission>,
+    /// Counters and gauges of the HTTP layer.
     pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
-    /// State for a service and configuration.
-    pub fn new(service: StorageService, config: Arc<Config>) -> Self {
+    /// State for a service and configuration: loads the auth keys (failures name the kid
+    /// and file) and builds admission control.
+    pub fn new(service: StorageService, config: Arc<Config>) -> anyhow::Result<Self> {
+        let keys = KeyDirectory::load(&config.auth.keys)?;
+        let authenticator = Authenticator::new(config.auth.is_enforced(), keys)?;
+        let admission = Admission::new(
+            config.killswitches.clone(),
+            config.rate_limits.clone(),
+            config.usecases.clone(),
+        );
+        Ok(Self::with_parts(service, config, authenticator, admission))
+    }
+
+    /// State from already built parts (tests use a manual rate-limit clock this way).
+    pub fn with_parts(
+        service: StorageService,
+        config: Arc<Config>,
+        authenticator: Authenticator,
+        admission: Admission,
+    ) -> Self {
         Self {
             service,
             config,
+            authenticator: Arc::new(authenticator),
+            admission: Arc::new(admission),
             metrics: Arc::new(Metrics::default()),
-        }
-    }
-
-    /// Checks an insert's expiration policy against the usecase's configured rules
-    /// (`usecases.<name>.expiration`); unconfigured usecases accept every policy.
-    pub fn check_policy(
-        &self,
-        usecase: &Usecase,
-        policy: &ExpirationPolicy,
-    ) -> Result<(), ApiError> {
-        match self.config.usecases.get(usecase.as_str()) {
-            Some(rules) => rules.check_policy(policy).map_err(ApiError::Client),
-            None => Ok(()),
         }
     }
 }

@@ -6,7 +6,6 @@
 //! than delivering a corrupt object.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
@@ -15,15 +14,11 @@ use futures::Stream;
 use http_body::{Frame, SizeHint};
 use objectstore_service::stream::PayloadStream;
 
-use crate::metrics::Metrics;
-
-/// A response body over `stream`, of exactly `len` bytes when given, counting the bytes
-/// sent in `metrics`.
-pub fn stream_body(stream: PayloadStream, len: Option<u64>, metrics: Arc<Metrics>) -> Body {
+/// A response body over `stream`, of exactly `len` bytes when given.
+pub fn stream_body(stream: PayloadStream, len: Option<u64>) -> Body {
     Body::new(PayloadBody {
         stream,
         remaining: len,
-        metrics,
     })
 }
 
@@ -31,7 +26,6 @@ struct PayloadBody {
     stream: PayloadStream,
     /// Bytes still to come, when known.
     remaining: Option<u64>,
-    metrics: Arc<Metrics>,
 }
 
 impl http_body::Body for PayloadBody {
@@ -66,7 +60,6 @@ impl http_body::Body for PayloadBody {
                     }
                     self.remaining = Some(left - n);
                 }
-                self.metrics.add_bytes(n);
                 Poll::Ready(Some(Ok(Frame::data(chunk))))
             }
         }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use objectstore_types::Permission;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::config::Config;
@@ -48,6 +49,50 @@ pub enum Command {
         /// Seconds to sleep after creating the marker.
         secs: Option<u64>,
     },
+    /// Write a new Ed25519 key pair: `<prefix>.private.pem` (mode 0600) and
+    /// `<prefix>.public.pem` (for `auth.keys.<kid>.key_files`).
+    Keygen {
+        /// Path prefix of the two files.
+        prefix: PathBuf,
+    },
+    /// Print a token (JWT) signed with a private key.
+    Token {
+        /// Key id the server knows the public key under.
+        #[arg(long)]
+        kid: String,
+        /// PKCS#8 PEM private key file.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Usecase the token is for.
+        #[arg(long)]
+        usecase: String,
+        /// Scopes in matrix syntax (`org=1;project=2`), `_` for none.
+        #[arg(long, default_value = "_")]
+        scopes: String,
+        /// Permissions granted (repeatable). Default: all three.
+        #[arg(long = "permission", value_name = "PERMISSION")]
+        permissions: Vec<Permission>,
+        /// Lifetime (humantime). Default 1h.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        expires_in: Duration,
+    },
+    /// Print a pre-signed URL for a GET or HEAD of an object URL.
+    Presign {
+        /// Key id the server knows the public key under.
+        #[arg(long)]
+        kid: String,
+        /// PKCS#8 PEM private key file.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// `GET` or `HEAD`.
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// Validity (humantime), at most 7 days. Default 1h.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        valid_for: Duration,
+        /// The object URL, path percent-encoded as clients send it, without query.
+        url: String,
+    },
 }
 
 /// The version string printed by `objectstore version`.
@@ -73,6 +118,18 @@ pub fn main() -> ExitCode {
         std::thread::sleep(Duration::from_secs(secs));
         return ExitCode::SUCCESS;
     }
+    if let Some(result) = auth_tool(&cli.command) {
+        return match result {
+            Ok(output) => {
+                let _ = writeln!(std::io::stdout(), "{output}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                report(&e);
+                ExitCode::FAILURE
+            }
+        };
+    }
     let config = match Config::from_process(cli.config.as_deref()) {
         Ok(config) => config,
         Err(e) => {
@@ -81,10 +138,10 @@ pub fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Run => run(config),
+        Command::Run => run(config, cli.config),
         Command::Healthcheck => healthcheck(&config),
         Command::Down { secs } => down(&config, secs),
-        Command::Version | Command::Sleep { .. } => Ok(()),
+        _ => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -104,13 +161,61 @@ fn runtime(config: &Config) -> anyhow::Result<tokio::runtime::Runtime> {
     builder.build().context("cannot start the Tokio runtime")
 }
 
-fn run(config: Config) -> anyhow::Result<()> {
+/// Runs the key and token tools; `None` for other commands.
+fn auth_tool(command: &Command) -> Option<anyhow::Result<String>> {
+    use crate::auth::tools;
+    let result = match command {
+        Command::Keygen { prefix } => tools::keygen(prefix).map(|(private, public)| {
+            format!(
+                "private key: {}\npublic key: {}",
+                private.display(),
+                public.display()
+            )
+        }),
+        Command::Token {
+            kid,
+            key,
+            usecase,
+            scopes,
+            permissions,
+            expires_in,
+        } => tools::read_private_key(key).and_then(|key| {
+            let permissions = if permissions.is_empty() {
+                Permission::ALL.to_vec()
+            } else {
+                permissions.clone()
+            };
+            tools::token(kid, &key, usecase, scopes, &permissions, *expires_in)
+        }),
+        Command::Presign {
+            kid,
+            key,
+            method,
+            valid_for,
+            url,
+        } => tools::read_private_key(key)
+            .and_then(|key| tools::presign_url(method, url, kid, &key, *valid_for)),
+        _ => return None,
+    };
+    Some(result.map_err(anyhow::Error::from))
+}
+
+fn run(config: Config, file: Option<PathBuf>) -> anyhow::Result<()> {
     crate::logging::init(&config.logging)?;
     let config = Arc::new(config);
     runtime(&config)?.block_on(async {
         let shutdown = crate::server::shutdown_signal();
         let listener = crate::server::bind(&config)?;
-        crate::serve(listener, config, shutdown).await
+        let service = crate::storage::build(&config).await?;
+        let state = crate::app::AppState::new(service, config)?;
+        let _watcher = match file {
+            Some(file) => Some(crate::server::watch_killswitches(&state, file)?),
+            None => {
+                crate::server::ignore_hangup();
+                None
+            }
+        };
+        crate::server::serve_state(listener, state, shutdown).await
     })
 }
 

@@ -18,6 +18,9 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use objectstore_service::Error as ServiceError;
+
+use crate::admission::{PolicyViolation, Rejection};
+use crate::auth::AuthError;
 use serde::Serialize;
 
 /// An error answered to the client.
@@ -35,9 +38,14 @@ pub enum ApiError {
     #[error("not found")]
     NotFound,
 
-    /// The caller may not perform this operation: 403, JSON.
+    /// Authentication or authorization failed: 400, 401 or 403, JSON.
     #[error("auth error: {0}")]
-    Forbidden(String),
+    Auth(#[source] AuthError),
+
+    /// Admission control turned the request away (killswitch 403, rate limit 429): plain
+    /// text, like the reference server's rejections.
+    #[error("{0}")]
+    Rejected(Rejection),
 
     /// The storage engine failed or refused; the status comes from [`service_status`].
     #[error("service error: {0}")]
@@ -59,10 +67,19 @@ impl ApiError {
         match self {
             Self::InvalidPath(_) | Self::Client(_) => StatusCode::BAD_REQUEST,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Auth(AuthError::BadRequest(_)) => StatusCode::BAD_REQUEST,
+            Self::Auth(AuthError::Unauthorized(_)) => StatusCode::UNAUTHORIZED,
+            Self::Auth(AuthError::Forbidden(_)) => StatusCode::FORBIDDEN,
+            Self::Rejected(r) => r.status(),
             Self::Service(e) => service_status(e),
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
+    }
+}
+
+impl From<PolicyViolation> for ApiError {
+    fn from(e: PolicyViolation) -> Self {
+        Self::Client(e.to_string())
     }
 }
 
@@ -130,6 +147,15 @@ impl IntoResponse for ApiError {
         }
         match &self {
             Self::InvalidPath(_) => (status, self.to_string()).into_response(),
+            Self::Rejected(rejection) => rejection.into_response(),
+            // The auth error's own text is the detail's suffix; it has no further causes.
+            Self::Auth(_) => {
+                let body = ErrorBody {
+                    detail: self.to_string(),
+                    causes: Vec::new(),
+                };
+                (status, Json(body)).into_response()
+            }
             Self::NotFound => status.into_response(),
             // The service error's own text is the detail's suffix; report only its sources.
             Self::Service(inner) => {

@@ -6,7 +6,7 @@
 //! * Path parameters are percent-decoded exactly once (by the router) and must be UTF-8;
 //!   `%2F` and `/` in a key are the same, `+` stays `+`.
 //! * A value of [`ContextPath`] or [`ObjectPath`] holds a validated usecase, scope list and
-//!   key (no `..`, no empty segments), and the request has passed [`Admission::admit`].
+//!   key (no `..`, no empty segments), and the request has passed [`admit`].
 //! * Request bodies are never buffered: [`payload`] hands the body to the storage engine as
 //!   a stream and counts its bytes.
 
@@ -18,7 +18,7 @@ use http::{HeaderMap, header};
 use objectstore_service::stream::PayloadStream;
 use objectstore_types::{ObjectContext, ObjectId, ObjectKey, Scopes, Usecase};
 
-use crate::access::Admission;
+use crate::access::admit;
 use crate::app::AppState;
 use crate::error::ApiError;
 
@@ -74,7 +74,7 @@ impl FromRequestParts<AppState> for ContextPath {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let context = context(&params(parts, state).await?)?;
-        Admission::admit(state, &context, &parts.headers)?;
+        admit(state, &context, &parts.headers)?;
         Ok(Self(context))
     }
 }
@@ -89,23 +89,20 @@ impl FromRequestParts<AppState> for ObjectPath {
             .key
             .ok_or_else(|| ApiError::Internal("route lacks the key parameter".into()))?;
         let key = ObjectKey::new(key).map_err(|e| ApiError::InvalidPath(e.to_string()))?;
-        Admission::admit(state, &context, &parts.headers)?;
+        admit(state, &context, &parts.headers)?;
         Ok(Self(ObjectId::new(context, key)))
     }
 }
 
-/// The request body as a payload stream, counting its bytes. Body errors (client went away,
-/// malformed chunked encoding) surface as stream errors, which the storage engine reports as
-/// [`objectstore_service::Error::ClientStream`].
-pub fn payload(state: &AppState, body: Body) -> PayloadStream {
-    let metrics = state.metrics.clone();
-    body.into_data_stream()
-        .map(move |chunk| {
-            chunk
-                .inspect(|c| metrics.add_bytes(c.len() as u64))
-                .map_err(std::io::Error::other)
-        })
-        .boxed()
+/// The request body as a payload stream, its bytes charged to `context`'s bandwidth.
+/// Body errors (client went away, malformed chunked encoding) surface as stream errors,
+/// which the storage engine reports as [`objectstore_service::Error::ClientStream`].
+pub fn payload(state: &AppState, context: &ObjectContext, body: Body) -> PayloadStream {
+    let stream = body
+        .into_data_stream()
+        .map(|chunk| chunk.map_err(std::io::Error::other))
+        .boxed();
+    state.admission.meter(context, stream)
 }
 
 /// The value of a header as text; a non-ASCII value is a client error naming the header.

@@ -8,17 +8,22 @@
 //!    flight → 503 with an empty body. Internal routes (`/health`, `/ready`, `/keda`) skip it.
 //! 3. Routing ([`app::router`]): unknown path → 404 (empty body), known path with another
 //!    method → 405 with `Allow`.
-//! 4. Authentication ([`access::Auth`], the slot for token and pre-signed verification).
+//! 4. Authentication ([`access::Auth`] over [`auth`]: JWT or pre-signed URL → 400/401 JSON).
 //! 5. Path extraction ([`extract::ContextPath`], [`extract::ObjectPath`]): each parameter is
-//!    percent-decoded once and validated (`..` keys are refused) → 400 plain text; then the
-//!    admission hook ([`access::Admission`], killswitches and rate limits).
+//!    percent-decoded once and validated (`..` keys are refused) → 400 plain text; then
+//!    [`access::admit`] over [`admission`]: killswitch 403, bandwidth and throughput 429
+//!    (plain text).
 //! 6. The endpoint ([`endpoints`]): query and headers (400), metadata (400), usecase
 //!    expiration policy (400), the operation's [`objectstore_types::Permission`] through
-//!    [`access::Authorization::require`] (403), then the storage call. Storage errors become
+//!    [`access::Auth::require`] (403), then the storage call. Storage errors become
 //!    statuses in exactly one place, [`error::service_status`].
 //! 7. Bodies stream both ways: request bodies become a
 //!    [`objectstore_service::stream::PayloadStream`] without buffering, response bodies are
-//!    streamed with `content-length` when the size is known. Nothing is ever (de)compressed.
+//!    streamed with `content-length` when the size is known; both are metered for the
+//!    bandwidth limits. Nothing is ever (de)compressed.
+//!
+//! Start here: [`config::Config`] (what can be set), [`app::router`] (the routes),
+//! [`server::serve`] (the process), [`testing::TestServer`] (tests).
 //!
 //! Every response carries `server: objectstore/<version>` and lowercase header names.
 

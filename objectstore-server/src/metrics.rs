@@ -1,40 +1,21 @@
 //! Process metrics and their Prometheus text rendering for `/keda` (spec section 11).
 //!
-//! Counters only go up; the in-flight gauge is maintained by
-//! [`crate::middleware::limit_in_flight`] (one increment and one decrement per admitted
-//! request, the decrement when the response body is finished or dropped).
+//! The HTTP layer keeps the in-flight gauge, maintained by
+//! [`crate::middleware::limit_in_flight`] (one increment and one decrement per request, the
+//! decrement when the response body is finished or dropped). Request and byte counters come
+//! from the rate limiter, task gauges from the storage service; [`KedaSnapshot`] gathers
+//! them for [`KedaSnapshot::render`].
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// The server's counters and gauges.
+/// The HTTP layer's own gauges.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    bytes: AtomicU64,
-    requests: AtomicU64,
     in_flight: AtomicUsize,
 }
 
-/// Values of the storage service shown on `/keda`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ServiceGauges {
-    /// Storage operations running now.
-    pub tasks_running: u64,
-    /// Storage operations allowed at once.
-    pub tasks_limit: u64,
-}
-
 impl Metrics {
-    /// Counts payload bytes moved (request and response bodies of object operations).
-    pub fn add_bytes(&self, n: u64) {
-        self.bytes.fetch_add(n, Ordering::Relaxed);
-    }
-
-    /// Counts an admitted object request.
-    pub fn add_request(&self) {
-        self.requests.fetch_add(1, Ordering::Relaxed);
-    }
-
     /// Increments the in-flight gauge; returns the value before.
     pub fn enter(&self) -> usize {
         self.in_flight.fetch_add(1, Ordering::SeqCst)
@@ -49,18 +30,35 @@ impl Metrics {
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::SeqCst)
     }
+}
 
-    /// The Prometheus text exposition (format 0.0.4) of every metric. Limit gauges for
-    /// bandwidth and throughput appear only when configured.
-    pub fn render(
-        &self,
-        requests_limit: usize,
-        service: ServiceGauges,
-        bandwidth_limit: Option<u64>,
-        throughput_limit: Option<f64>,
-    ) -> String {
+/// Every value `/keda` reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KedaSnapshot {
+    /// `objectstore_bytes_total`: payload bytes charged by the bandwidth limiter.
+    pub bytes_total: u64,
+    /// `objectstore_requests_total`: requests admitted by the throughput limiter.
+    pub requests_total: u64,
+    /// `objectstore_requests_in_flight`.
+    pub requests_in_flight: u64,
+    /// `objectstore_requests_limit` (`http.max_requests`).
+    pub requests_limit: u64,
+    /// `objectstore_tasks_running`: storage operations holding a permit.
+    pub tasks_running: u64,
+    /// `objectstore_tasks_limit` (`service.max_concurrency`).
+    pub tasks_limit: u64,
+    /// `objectstore_bandwidth_limit`, only when `global_bps` is configured.
+    pub bandwidth_limit: Option<u64>,
+    /// `objectstore_throughput_limit`, only when `global_rps` is configured.
+    pub throughput_limit: Option<u64>,
+}
+
+impl KedaSnapshot {
+    /// The Prometheus text exposition (format 0.0.4): `# HELP`, `# TYPE` and the value of
+    /// each metric.
+    pub fn render(&self) -> String {
         let mut out = String::with_capacity(1024);
-        let mut metric = |name: &str, kind: &str, help: &str, value: &dyn std::fmt::Display| {
+        let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} {kind}");
             let _ = writeln!(out, "{name} {value}");
@@ -69,52 +67,52 @@ impl Metrics {
             "objectstore_bytes_total",
             "counter",
             "Payload bytes transferred.",
-            &self.bytes.load(Ordering::Relaxed),
+            self.bytes_total,
         );
         metric(
             "objectstore_requests_total",
             "counter",
             "Object requests admitted.",
-            &self.requests.load(Ordering::Relaxed),
+            self.requests_total,
         );
         metric(
             "objectstore_requests_in_flight",
             "gauge",
             "Object requests being served.",
-            &self.in_flight(),
+            self.requests_in_flight,
         );
         metric(
             "objectstore_requests_limit",
             "gauge",
             "Object requests allowed in flight.",
-            &requests_limit,
+            self.requests_limit,
         );
         metric(
             "objectstore_tasks_running",
             "gauge",
             "Storage operations running.",
-            &service.tasks_running,
+            self.tasks_running,
         );
         metric(
             "objectstore_tasks_limit",
             "gauge",
             "Storage operations allowed at once.",
-            &service.tasks_limit,
+            self.tasks_limit,
         );
-        if let Some(bps) = bandwidth_limit {
+        if let Some(bps) = self.bandwidth_limit {
             metric(
                 "objectstore_bandwidth_limit",
                 "gauge",
                 "Configured global bandwidth limit in bytes per second.",
-                &bps,
+                bps,
             );
         }
-        if let Some(rps) = throughput_limit {
+        if let Some(rps) = self.throughput_limit {
             metric(
                 "objectstore_throughput_limit",
                 "gauge",
                 "Configured global throughput limit in requests per second.",
-                &rps,
+                rps,
             );
         }
         out
@@ -127,19 +125,19 @@ mod tests {
 
     #[test]
     fn renders_help_type_and_value_for_each_metric() {
-        let m = Metrics::default();
-        m.add_bytes(10);
-        m.add_request();
-        let text = m.render(
-            7,
-            ServiceGauges {
-                tasks_running: 1,
-                tasks_limit: 500,
-            },
-            Some(100),
-            None,
-        );
+        let text = KedaSnapshot {
+            bytes_total: 10,
+            requests_total: 1,
+            requests_in_flight: 0,
+            requests_limit: 7,
+            tasks_running: 1,
+            tasks_limit: 500,
+            bandwidth_limit: Some(100),
+            throughput_limit: None,
+        }
+        .render();
         for line in [
+            "# HELP objectstore_bytes_total Payload bytes transferred.",
             "# TYPE objectstore_bytes_total counter",
             "objectstore_bytes_total 10",
             "objectstore_requests_total 1",

@@ -2,15 +2,20 @@
 //!
 //! # Shutdown protocol
 //!
-//! 1. The shutdown future completes (SIGINT, SIGTERM, SIGHUP or SIGQUIT in the binary; any
-//!    future in tests).
+//! 1. The shutdown future completes (SIGINT, SIGTERM or SIGQUIT in the binary; any future in
+//!    tests). SIGHUP does not stop the server: it reloads the killswitches from the config
+//!    file, as daemons conventionally do (the reference shuts down on SIGHUP).
 //! 2. The listener stops accepting; idle keep-alive connections are closed.
 //! 3. Requests in flight run to completion, their response bodies included.
 //! 4. [`StorageService::join`] waits for the storage engine's background work (cleanup,
 //!    sweeps), at most `http.shutdown_timeout` (default 5 s); on timeout a warning is logged
 //!    and shutdown proceeds.
 //! 5. [`serve`] returns `Ok(())`; the binary exits 0.
+//!
+//! While running with a config file, [`watch_killswitches`] reloads `killswitches` when the
+//! file changes; every other setting needs a restart.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -19,7 +24,7 @@ use objectstore_service::service::StorageService;
 use tokio::net::TcpListener;
 
 use crate::app::{AppState, router};
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 
 /// Serves the configuration's storage on `listener` until `shutdown` completes, then shuts
 /// down gracefully (module docs).
@@ -39,11 +44,21 @@ pub async fn serve_service(
     service: StorageService,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let state = AppState::new(service, config)?;
+    serve_state(listener, state, shutdown).await
+}
+
+/// Serves an already built application state.
+pub async fn serve_state(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let addr = listener
         .local_addr()
         .context("listener has no local address")?;
-    let shutdown_timeout = config.http.shutdown_timeout;
-    let state = AppState::new(service.clone(), config);
+    let shutdown_timeout = state.config.http.shutdown_timeout;
+    let service = state.service.clone();
     let app = router(state);
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
@@ -69,7 +84,45 @@ pub async fn serve_service(
     Ok(())
 }
 
-/// Completes on the first SIGINT, SIGTERM, SIGHUP or SIGQUIT. The handlers are installed
+/// Reloads `killswitches` whenever the config file changes (checked every 5 s) and on
+/// SIGHUP. A file that no longer loads keeps the current list (and logs a warning).
+pub fn watch_killswitches(
+    state: &AppState,
+    file: PathBuf,
+) -> anyhow::Result<crate::admission::ConfigWatcher> {
+    let killswitches = state.admission.killswitches().clone();
+    let path = file.clone();
+    let options = crate::admission::WatchOptions {
+        sighup: true,
+        ..Default::default()
+    };
+    crate::admission::watch_config(file, options, move || {
+        let config = Config::from_process(Some(&path))?;
+        killswitches.replace(config.killswitches);
+        tracing::info!("killswitches reloaded");
+        Ok::<(), ConfigError>(())
+    })
+    .context("cannot watch the config file")
+}
+
+/// Without a config file there is nothing to reload: SIGHUP is logged and ignored (instead of
+/// terminating the process by its default disposition).
+pub fn ignore_hangup() {
+    #[cfg(unix)]
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(mut hangup) => {
+            tokio::spawn(async move {
+                while hangup.recv().await.is_some() {
+                    tracing::info!("SIGHUP ignored: no config file to reload");
+                }
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot listen for SIGHUP"),
+    }
+}
+
+/// Completes on the first SIGINT, SIGTERM or SIGQUIT (SIGHUP reloads, see
+/// [`watch_killswitches`]). The handlers are installed
 /// when this function is called (inside the runtime), not when the future is first polled,
 /// so a signal arriving during start-up is not lost to the default disposition.
 pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
@@ -79,7 +132,6 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
         let kinds = [
             SignalKind::interrupt(),
             SignalKind::terminate(),
-            SignalKind::hangup(),
             SignalKind::quit(),
         ];
         let mut streams = Vec::new();

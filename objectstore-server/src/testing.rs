@@ -85,12 +85,8 @@ impl TestServer {
             Some(s) => s,
             None => crate::storage::build(&config).await?,
         };
-        let task = tokio::spawn(crate::server::serve_service(
-            listener,
-            config.clone(),
-            service,
-            signal,
-        ));
+        let state = crate::app::AppState::new(service, config.clone())?;
+        let task = tokio::spawn(crate::server::serve_state(listener, state, signal));
         Ok(Self {
             addr,
             config,

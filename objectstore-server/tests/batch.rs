@@ -46,9 +46,9 @@ fn statuses(text: &str) -> Vec<(usize, u16)> {
 #[tokio::test]
 async fn batch_executes_operations_with_the_usecase_policy() {
     let s = Memory::start_with(|c| {
-        let mut rules = objectstore_server::config::UsecaseConfig::default();
+        let mut rules = objectstore_server::admission::UsecaseConfig::default();
         rules.expiration.manual.allowed = false;
-        c.usecases.insert("limited".into(), rules);
+        c.usecases.0.insert("limited".into(), rules);
     })
     .await;
     s.client

@@ -202,3 +202,161 @@ async fn configured_filesystem_storage_via_yaml() {
     assert_eq!(status.code(), Some(0));
     assert!(dir.path().join("objects").is_dir());
 }
+
+#[tokio::test]
+async fn key_token_and_presign_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = objectstore(dir.path())
+        .args(["keygen", "ops"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let private = dir.path().join("ops.private.pem");
+    assert!(private.is_file() && dir.path().join("ops.public.pem").is_file());
+
+    let out = objectstore(dir.path())
+        .args([
+            "token",
+            "--kid",
+            "ops",
+            "--key",
+            "ops.private.pem",
+            "--usecase",
+            "app",
+        ])
+        .args(["--scopes", "org=1", "--permission", "object.read"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let jwt = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(jwt.trim().split('.').count(), 3, "{jwt}");
+
+    let out = objectstore(dir.path())
+        .args(["presign", "--kid", "ops", "--key", "ops.private.pem"])
+        .arg("http://127.0.0.1:8888/v1/objects/app/org=1/k")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        url.contains("?os_kid=ops&") && url.contains("&os_sig="),
+        "{url}"
+    );
+
+    let bad = objectstore(dir.path())
+        .args([
+            "presign",
+            "--kid",
+            "ops",
+            "--key",
+            "ops.private.pem",
+            "--method",
+            "PUT",
+        ])
+        .arg("http://127.0.0.1:8888/v1/objects/app/org=1/k")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+}
+
+async fn signal(child: &Child, name: &str) {
+    let pid = child.id().unwrap().to_string();
+    let status = Command::new("kill")
+        .args([name, &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn sighup_reloads_killswitches_and_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, "killswitches: []\n").unwrap();
+    let mut child = objectstore(dir.path())
+        .env("OS__HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .arg("-c")
+        .arg(&config)
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let c = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = format!("http://127.0.0.1:{port}/v1/objects/blocked/_/k");
+    let mut up = false;
+    for _ in 0..600 {
+        if c.get(&url).send().await.is_ok_and(|r| r.status() == 404) {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "server did not come up");
+
+    std::fs::write(&config, "killswitches:\n  - usecase: blocked\n").unwrap();
+    signal(&child, "-HUP").await;
+    let mut status = 0;
+    for _ in 0..100 {
+        status = c.get(&url).send().await.unwrap().status().as_u16();
+        if status == 403 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 403, "the killswitch from the reloaded file applies");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "SIGHUP must not stop the server"
+    );
+
+    sigint(&child).await;
+    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits after SIGINT")
+        .unwrap();
+    assert_eq!(exit.code(), Some(0));
+}
+
+#[tokio::test]
+async fn sighup_without_a_config_file_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = start(dir.path(), port).await;
+    signal(&child, "-HUP").await;
+    let c = reqwest::Client::builder().no_proxy().build().unwrap();
+    let health = c
+        .get(format!("http://127.0.0.1:{port}/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "SIGHUP must not stop the server"
+    );
+    sigint(&child).await;
+    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits after SIGINT")
+        .unwrap();
+    assert_eq!(exit.code(), Some(0));
+}

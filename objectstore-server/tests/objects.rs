@@ -454,10 +454,10 @@ async fn response_header_names_are_lowercase_on_the_wire() {
 #[tokio::test]
 async fn usecase_expiration_policy_is_enforced_on_inserts() {
     let s = Memory::start_with(|c| {
-        let mut rules = objectstore_server::config::UsecaseConfig::default();
+        let mut rules = objectstore_server::admission::UsecaseConfig::default();
         rules.expiration.manual.allowed = false;
         rules.expiration.ttl.max = Some(std::time::Duration::from_secs(86_400));
-        c.usecases.insert("limited".into(), rules);
+        c.usecases.0.insert("limited".into(), rules);
     })
     .await;
     for (policy, ok) in [

@@ -253,3 +253,44 @@ async fn early_errors_close_the_connection_explicitly() {
     assert!(text.starts_with("http/1.1 200"), "{text}");
     assert!(!text.contains("connection: close"), "{text}");
 }
+
+#[tokio::test]
+async fn killswitches_reload_from_the_config_file() {
+    use objectstore_server::config::Config;
+    use objectstore_types::{ObjectContext, Scopes, Usecase};
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.yml");
+    std::fs::write(&file, "killswitches: []\n").unwrap();
+    let config = Arc::new(Config::load(Some(&file), Vec::new()).unwrap());
+    let clock = ManualClock::new();
+    let service = StorageService::new(
+        Arc::new(MemoryBackend::new("memory", clock.clone())),
+        clock,
+        ServiceConfig::default(),
+    );
+    let state = objectstore_server::AppState::new(service, config).unwrap();
+    let watcher = objectstore_server::server::watch_killswitches(&state, file.clone()).unwrap();
+    let mut status = watcher.subscribe();
+    let context = ObjectContext {
+        usecase: Usecase::new("blocked").unwrap(),
+        scopes: Scopes::empty(),
+    };
+    assert!(state.admission.admit(&context, None).is_ok());
+
+    std::fs::write(&file, "killswitches:\n  - usecase: blocked\n").unwrap();
+    watcher.trigger();
+    status.changed().await.unwrap();
+    assert!(state.admission.admit(&context, None).is_err());
+
+    // A file that no longer loads keeps the current list.
+    std::fs::write(
+        &file,
+        "killswitches: [{usecase: blocked}]\nhttp_addr: nonsense\n",
+    )
+    .unwrap();
+    watcher.trigger();
+    status.changed().await.unwrap();
+    assert!(status.borrow().last.as_ref().unwrap().1.is_err());
+    assert!(state.admission.admit(&context, None).is_err());
+}

@@ -100,12 +100,15 @@ pub fn verify(
         .parse::<u64>()
         .map_err(|_| AuthError::BadRequest("`os_duration` must be whole seconds".into()))?;
     let signature = decoded(raw_query, "os_sig")?;
+    // A signature that does not decode strictly (e.g. non-zero trailing bits after a
+    // tampered last character) is an invalid signature: 401, like one that does not verify
+    // (the official Python suite checks exactly this).
     let signature = URL_SAFE_NO_PAD
         .decode(signature.as_bytes())
         .ok()
         .and_then(|bytes| Signature::from_slice(&bytes).ok())
         .ok_or_else(|| {
-            AuthError::BadRequest("`os_sig` is not a base64url Ed25519 signature".into())
+            AuthError::Unauthorized("`os_sig` is not a base64url Ed25519 signature".into())
         })?;
 
     let key = keys

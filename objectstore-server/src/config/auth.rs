@@ -1,23 +1,31 @@
-//! Authentication configuration (`auth.*`, spec 9.1). Enforcement itself lives in the
-//! admission layer; this module only describes the keys.
+//! Authentication configuration (`auth.*`, spec 9.1). Verification lives in [`crate::auth`];
+//! this module only describes the keys and when auth is enforced.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
-use objectstore_types::Permission;
 use serde::{Deserialize, Serialize};
+
+use crate::auth::KeyConfig;
 
 /// `auth.*`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AuthConfig {
     /// Whether requests without valid credentials are refused. Default: unset, meaning
-    /// "enforce exactly when keys are configured"; `true` without keys is refused at
-    /// start-up. Env `OS__AUTH__ENFORCE`.
+    /// "enforce exactly when keys are configured" (the zero-config server runs without auth);
+    /// `false` with keys verifies and logs failures but lets requests through; `true`
+    /// without keys is refused at start-up. Env `OS__AUTH__ENFORCE`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enforce: Option<bool>,
-    /// Public keys by key id (`kid`). Default none. Env `OS__AUTH__KEYS` (inline table).
-    pub keys: BTreeMap<String, AuthKeyConfig>,
+    /// Ed25519 public keys by key id (`kid`): `key_files` (PEM, one per version) and
+    /// `max_permissions`. Default none. Env `OS__AUTH__KEYS` (inline table, e.g.
+    /// `{test_kid={key_files=["/k.pem"],max_permissions=["object.read"]}}`).
+    #[serde(skip_serializing)]
+    pub keys: BTreeMap<String, KeyConfig>,
+    /// Serve a non-loopback `http_addr` without enforced auth. Default false: such a
+    /// configuration is refused at start-up, so that an open store is always a deliberate
+    /// choice. Env `OS__AUTH__ALLOW_UNAUTHENTICATED`.
+    pub allow_unauthenticated: bool,
 }
 
 impl AuthConfig {
@@ -25,14 +33,9 @@ impl AuthConfig {
     pub fn is_active(&self) -> bool {
         self.enforce.unwrap_or(false) || !self.keys.is_empty()
     }
-}
 
-/// One key id.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct AuthKeyConfig {
-    /// PEM files of the Ed25519 public key versions (rotation: any version may verify).
-    pub key_files: Vec<PathBuf>,
-    /// The most a token signed with this key may do. Default none.
-    pub max_permissions: Vec<Permission>,
+    /// Whether failed authentication refuses the request.
+    pub fn is_enforced(&self) -> bool {
+        self.enforce.unwrap_or(!self.keys.is_empty())
+    }
 }

@@ -17,8 +17,8 @@
 //! Any failure in steps 2-5 aborts start-up with a message that names the offending key.
 //!
 //! Sections that the server parses but does not act on yet (`sentry`, `metrics`,
-//! `runtime.metrics_interval`, `killswitches`, `rate_limits`, parts of `auth`) are kept so
-//! that configurations stay valid as features land.
+//! `runtime.metrics_interval`) are kept so that configurations stay valid as features land.
+//! The `killswitches`, `rate_limits` and `usecases` types belong to [`crate::admission`].
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,19 +29,16 @@ use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize};
 
+use crate::admission::{Killswitch, RateLimitsConfig, UsecasesConfig};
+
 mod auth;
 mod observability;
-mod policy;
 mod storage;
 #[cfg(test)]
 mod tests;
 
-pub use auth::{AuthConfig, AuthKeyConfig};
+pub use auth::AuthConfig;
 pub use observability::{LogFormat, LoggingConfig, MetricsConfig, RuntimeConfig, SentryConfig};
-pub use policy::{
-    BandwidthLimits, ExpirationLimits, Killswitch, PolicyKindLimit, RateLimits, ThroughputLimits,
-    ThroughputRule, UsecaseConfig,
-};
 pub use storage::{HighVolumeConfig, LongTermConfig, StorageConfig};
 
 /// Prefix of configuration environment variables.
@@ -70,13 +67,14 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Authentication keys and enforcement. Env `OS__AUTH__*`.
     pub auth: AuthConfig,
-    /// Static killswitches (parsed, enforced by the admission layer). Env `OS__KILLSWITCHES`.
+    /// Killswitches: requests matching any entry are refused with 403. Default none;
+    /// reloaded from the config file while running. Env `OS__KILLSWITCHES`.
     pub killswitches: Vec<Killswitch>,
-    /// Throughput and bandwidth limits (parsed, enforced by the admission layer).
-    /// Env `OS__RATE_LIMITS__*`.
-    pub rate_limits: RateLimits,
-    /// Per-usecase rules, keyed by usecase name. Env `OS__USECASES`.
-    pub usecases: std::collections::BTreeMap<String, UsecaseConfig>,
+    /// Throughput and bandwidth limits (429). Default: unlimited. Env `OS__RATE_LIMITS__*`.
+    pub rate_limits: RateLimitsConfig,
+    /// Per-usecase expiration rules, keyed by usecase name. Default: every policy allowed.
+    /// Env `OS__USECASES`.
+    pub usecases: UsecasesConfig,
 }
 
 impl Default for Config {
@@ -92,7 +90,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             auth: AuthConfig::default(),
             killswitches: Vec::new(),
-            rate_limits: RateLimits::default(),
+            rate_limits: RateLimitsConfig::default(),
             usecases: Default::default(),
         }
     }
@@ -236,6 +234,19 @@ impl Config {
                 "is true but `auth.keys` is empty: configure at least one key or unset enforce",
             ));
         }
+        if !self.http_addr.ip().is_loopback()
+            && !self.auth.is_enforced()
+            && !self.auth.allow_unauthenticated
+        {
+            return Err(ConfigError::invalid(
+                "http_addr",
+                format!(
+                    "{} is reachable from other hosts but auth is not enforced; configure \
+                     `auth.keys`, or set `auth.allow_unauthenticated: true` to serve without auth",
+                    self.http_addr
+                ),
+            ));
+        }
         for (kid, key) in &self.auth.keys {
             if key.key_files.is_empty() {
                 return Err(ConfigError::invalid(
@@ -244,12 +255,13 @@ impl Config {
                 ));
             }
         }
-        for (name, usecase) in &self.usecases {
+        for name in self.usecases.0.keys() {
             objectstore_types::Usecase::new(name.as_str())
                 .map_err(|e| ConfigError::invalid(format!("usecases.{name}"), e.to_string()))?;
-            usecase.validate(name)?;
         }
-        self.rate_limits.validate()?;
+        self.rate_limits
+            .validate()
+            .map_err(|e| ConfigError::invalid("rate_limits", e))?;
         Ok(())
     }
 }

@@ -142,23 +142,16 @@ fn usecase_rules_check_policies() {
          ttl:\n        max: 90d\n",
     );
     let config = Config::load(Some(file.path()), env(&[])).unwrap();
-    let rules = &config.usecases["attachments"];
-    assert!(rules.check_policy(&ExpirationPolicy::Manual).is_err());
+    let usecase = objectstore_types::Usecase::new("attachments").unwrap();
+    let check = |p: ExpirationPolicy| config.usecases.check_policy(&usecase, &p);
+    assert!(check(ExpirationPolicy::Manual).is_err());
     let day = Duration::from_secs(86_400);
-    assert!(
-        rules
-            .check_policy(&ExpirationPolicy::TimeToLive(90 * day))
-            .is_ok()
-    );
-    let err = rules
-        .check_policy(&ExpirationPolicy::TimeToLive(91 * day))
-        .unwrap_err();
-    assert!(err.contains("maximum ttl of 90d"), "{err}");
-    assert!(
-        rules
-            .check_policy(&ExpirationPolicy::TimeToIdle(1000 * day))
-            .is_ok()
-    );
+    assert!(check(ExpirationPolicy::TimeToLive(90 * day)).is_ok());
+    let err = check(ExpirationPolicy::TimeToLive(91 * day))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("maximum of 90d"), "{err}");
+    assert!(check(ExpirationPolicy::TimeToIdle(1000 * day)).is_ok());
 }
 
 /// Every rejection names the offending key.
@@ -188,6 +181,10 @@ fn invalid_values_are_rejected_naming_the_key() {
         (&[("OS__LOGGING__FORMAT", "xml")], "format"),
         (&[("OS__LOGGING__LEVEL", "[bad")], "logging.level"),
         (
+            &[("OS__HTTP_ADDR", "0.0.0.0:8888")],
+            "auth.allow_unauthenticated",
+        ),
+        (
             &[("OS__STORAGE__LONG_TERM__PATH", "data/hv")],
             "storage.long_term.path",
         ),
@@ -201,6 +198,40 @@ fn invalid_values_are_rejected_naming_the_key() {
         let err = Config::load(None, env(vars)).unwrap_err().to_string();
         assert!(err.contains(key), "{vars:?}: {err:?} does not name {key}");
     }
+}
+
+#[test]
+fn public_addresses_need_auth_or_an_explicit_opt_out() {
+    let open = Config::load(
+        None,
+        env(&[
+            ("OS__HTTP_ADDR", "0.0.0.0:8888"),
+            ("OS__AUTH__ALLOW_UNAUTHENTICATED", "true"),
+        ]),
+    )
+    .unwrap();
+    assert!(!open.auth.is_enforced());
+    let keyed = Config::load(
+        None,
+        env(&[
+            ("OS__HTTP_ADDR", "[::]:8888"),
+            ("OS__AUTH__KEYS", r#"{k={key_files=["/k.pem"]}}"#),
+        ]),
+    )
+    .unwrap();
+    assert!(keyed.auth.is_enforced());
+    let report_only = Config::load(
+        None,
+        env(&[
+            ("OS__HTTP_ADDR", "0.0.0.0:8888"),
+            ("OS__AUTH__ENFORCE", "false"),
+            ("OS__AUTH__KEYS", r#"{k={key_files=["/k.pem"]}}"#),
+        ]),
+    );
+    assert!(
+        report_only.is_err(),
+        "keys without enforcement do not protect"
+    );
 }
 
 #[test]

@@ -2,9 +2,8 @@
 //!
 //! The request pipeline (in-flight limit, authentication, path and admission) runs as for
 //! every object route; then [`crate::batch::handle`] parses and executes the operations.
-//! Each operation passes the [`RequestGuard`] first (spec 7.2): the per-operation rate-limit
-//! slot (429), the permission of its kind (403), and for inserts the usecase expiration
-//! policy (400).
+//! Each operation passes the [`RequestGuard`] first (spec 7.2): a throughput token (429),
+//! the permission of its kind (403), and for inserts the usecase expiration policy (400).
 
 use std::sync::Arc;
 
@@ -14,9 +13,10 @@ use axum::response::Response;
 use http::HeaderMap;
 use objectstore_types::{Metadata, ObjectContext, Permission};
 
-use crate::access::{Auth, Authorization};
+use crate::access::Auth;
 use crate::app::AppState;
 use crate::batch::{BatchGuard, OpKind, OpRejection};
+use crate::error::ApiError;
 use crate::extract::ContextPath;
 
 /// The permission an operation kind needs.
@@ -32,24 +32,28 @@ pub fn permission_for(kind: OpKind) -> Permission {
 #[derive(Debug)]
 pub struct RequestGuard {
     state: AppState,
-    auth: Authorization,
+    auth: Auth,
     context: ObjectContext,
 }
 
 impl BatchGuard for RequestGuard {
     fn check(&self, kind: OpKind, metadata: Option<&Metadata>) -> Result<(), OpRejection> {
-        let reject = |e: crate::error::ApiError| OpRejection {
+        let reject = |e: ApiError| OpRejection {
             status: e.status(),
             message: e.to_string(),
         };
-        // Per-operation rate limits plug in here (429).
+        self.state
+            .admission
+            .admit_batch_op(&self.context)
+            .map_err(|r| reject(ApiError::Rejected(r)))?;
         self.auth
             .require(permission_for(kind), &self.context)
             .map_err(reject)?;
         if let Some(metadata) = metadata {
             self.state
-                .check_policy(&self.context.usecase, &metadata.expiration_policy)
-                .map_err(reject)?;
+                .admission
+                .check_policy(&self.context, &metadata.expiration_policy)
+                .map_err(|e| reject(e.into()))?;
         }
         Ok(())
     }
@@ -58,7 +62,7 @@ impl BatchGuard for RequestGuard {
 /// Serves a batch request.
 pub async fn batch(
     State(state): State<AppState>,
-    Auth(auth): Auth,
+    auth: Auth,
     ContextPath(context): ContextPath,
     headers: HeaderMap,
     body: Body,

@@ -90,11 +90,10 @@ pub async fn patch_object(
     Json(body): Json<PatchBody>,
 ) -> Result<Response, ApiError> {
     let now = state.service.now();
+    let target = body.extend_expiry.0;
+    state.admission.check_extension(&id.context, &target, now)?;
     auth.require(Permission::Write, &id.context)?;
-    let outcome = state
-        .service
-        .extend_expiry(id, body.extend_expiry.0, now)
-        .await?;
+    let outcome = state.service.extend_expiry(id, target, now).await?;
     let conflict = |detail: &str| {
         let body = ErrorBody {
             detail: format!("client error: {detail}"),

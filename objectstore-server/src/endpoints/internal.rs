@@ -7,7 +7,7 @@ use http::header::CONTENT_TYPE;
 use http::{HeaderValue, StatusCode};
 
 use crate::app::AppState;
-use crate::metrics::ServiceGauges;
+use crate::metrics::KedaSnapshot;
 
 /// `GET /health`: 200 `OK` while the process serves requests.
 pub async fn health() -> &'static str {
@@ -28,18 +28,18 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 
 /// `GET /keda`: Prometheus text of the server's gauges and counters.
 pub async fn keda(State(state): State<AppState>) -> Response {
-    let config = &state.config;
-    let gauges = ServiceGauges {
+    let limits = state.admission.rate_limiter();
+    let snapshot = KedaSnapshot {
+        bytes_total: limits.bytes_total(),
+        requests_total: limits.requests_admitted(),
+        requests_in_flight: state.metrics.in_flight() as u64,
+        requests_limit: state.config.http.max_requests as u64,
         tasks_running: state.service.tasks_running() as u64,
         tasks_limit: state.service.tasks_limit() as u64,
+        bandwidth_limit: limits.global_bps(),
+        throughput_limit: limits.global_rps(),
     };
-    let text = state.metrics.render(
-        config.http.max_requests,
-        gauges,
-        config.rate_limits.bandwidth.global_bps,
-        config.rate_limits.throughput.global_rps,
-    );
-    let mut response = text.into_response();
+    let mut response = snapshot.render().into_response();
     response.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

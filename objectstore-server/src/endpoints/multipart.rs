@@ -154,15 +154,10 @@ pub async fn upload_part(
     let upload_id = upload_id(query.upload_id)?;
     let length = required_content_length(&headers)?;
     auth.require(Permission::Write, &id.context)?;
+    let body = payload(&state, &id.context, body);
     let etag = state
         .service
-        .upload_part(
-            id,
-            upload_id,
-            query.part_number.get(),
-            length,
-            payload(&state, body),
-        )
+        .upload_part(id, upload_id, query.part_number.get(), length, body)
         .await?;
     Ok(Json(json!({ "etag": etag })).into_response())
 }

@@ -44,7 +44,9 @@ pub fn insert_metadata(
     headers: &HeaderMap,
 ) -> Result<Metadata, ApiError> {
     let metadata = Metadata::from_headers(headers).map_err(ApiError::client)?;
-    state.check_policy(&id_context.usecase, &metadata.expiration_policy)?;
+    state
+        .admission
+        .check_policy(id_context, &metadata.expiration_policy)?;
     Ok(metadata)
 }
 
@@ -58,10 +60,8 @@ async fn insert(
     let metadata = insert_metadata(state, &id.context, headers)?;
     auth.require(Permission::Write, &id.context)?;
     let key = id.key.as_str().to_owned();
-    state
-        .service
-        .put(id, metadata, payload(state, body))
-        .await?;
+    let body = payload(state, &id.context, body);
+    state.service.put(id, metadata, body).await?;
     Ok(key)
 }
 
@@ -126,6 +126,7 @@ pub async fn get_object(
         None => None,
     };
     auth.require(Permission::Read, &id.context)?;
+    let context = id.context.clone();
     match state.service.get(id, range).await? {
         GetResponse::NotFound => Err(ApiError::NotFound),
         GetResponse::RangeNotSatisfiable(metadata) => {
@@ -145,7 +146,8 @@ pub async fn get_object(
                 Some(r) => (StatusCode::PARTIAL_CONTENT, Some(r.len())),
                 None => (StatusCode::OK, metadata.size),
             };
-            let mut response = Response::new(stream_body(body, len, state.metrics.clone()));
+            let body = state.admission.meter(&context, body);
+            let mut response = Response::new(stream_body(body, len));
             *response.status_mut() = status;
             let headers = response.headers_mut();
             headers.extend(object_headers(&metadata));

@@ -167,9 +167,10 @@ pub async fn write_or_query(
     let length = required_content_length(headers)?;
     auth.require(Permission::Write, &id.context)?;
     let key = id.key.as_str().to_owned();
+    let body = payload(state, &id.context, body);
     let outcome = state
         .service
-        .write_chunk(id, &token, at, length, payload(state, body))
+        .write_chunk(id, &token, at, length, body)
         .await?;
     Ok(match outcome {
         ChunkOutcome::Incomplete { offset } => with_offset(StatusCode::NO_CONTENT, offset),

@@ -40,12 +40,16 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::stream::PayloadStream;
 
+#[cfg(any(feature = "s3", feature = "azure", feature = "gcs"))]
+pub mod cloud;
 pub mod embedded;
 pub mod filesystem;
 #[cfg(any(test, feature = "testing"))]
 pub mod hooks;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 
 /// The result of a GET.
 pub enum GetResponse {

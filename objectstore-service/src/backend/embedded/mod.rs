@@ -1,13 +1,14 @@
 //! The embedded high-volume backend: SQLite in WAL mode with group commit, the default for
 //! a single machine.
 //!
-//! [`EmbeddedBackend`] implements [`Backend`] and [`HighVolumeBackend`] on one SQLite file
-//! (`objectstore.sqlite3`) in its directory. Inline objects, redirect tombstones, the tiered
+//! [`EmbeddedBackend`] implements [`Backend`] and [`crate::backend::HighVolumeBackend`] on
+//! one SQLite file (`objectstore.sqlite3`) in its directory. Inline objects, redirect tombstones, the tiered
 //! layer's change log and instance leases share that file, so a change-log record and the
 //! data it protects live in one durability domain.
 //!
 //! # Structure
 //!
+//! * `high_volume`: the [`crate::backend::HighVolumeBackend`] impl.
 //! * `writer`: one dedicated thread owns the only write connection. Every mutation is a job
 //!   sent to it; it applies all queued jobs in one transaction, each inside a savepoint, and
 //!   commits once: **group commit**, one fsync for many writes. The numbered protocol, with
@@ -44,9 +45,8 @@
 //!
 //! [`EmbeddedBackend::open`] takes an exclusive lock on `LOCK` in the directory for the
 //! lifetime of the backend (retrying for a moment, see `lock_exclusively`), so exactly one
-//! process uses the store:
-//! [`HighVolumeBackend::is_exclusive`] is true and start-up recovery may take over every
-//! record.
+//! process uses the store: [`is_exclusive`](crate::backend::HighVolumeBackend::is_exclusive)
+//! is true and start-up recovery may take over every record.
 //!
 //! # Semantics worth knowing
 //!
@@ -55,15 +55,20 @@
 //!   methods a tombstone reads as absent (a standalone store never writes any).
 //! * TTI: a read that makes a bump due (see [`crate::expiry::tti_bump`]) queues a
 //!   best-effort, conditional update (applied only if the metadata is still the one that was
-//!   read) and does not wait for it; if the writer's queue is full the bump is skipped.
+//!   read) and does not wait for its fsync; until it is committed, later reads see the bump
+//!   through an in-memory overlay (`tti` module). If the writer's queue is full the bump is
+//!   skipped.
 //! * Extensions and every conditional write run read-and-write inside one writer job, so they
 //!   are atomic by construction; [`ExtendOutcome::Conflict`] therefore never happens here.
 //! * Sizes: [`Backend::put_object`] buffers the body and refuses more than
 //!   [`MAX_PUT_BYTES`] with [`Error::TooLarge`] (the tiered layer routes large objects to
 //!   the long-term tier).
 //! * Shutdown: [`Backend::join`] lets the writer finish every queued job and stops it; later
-//!   writes fail. Dropping the last handle does the same and waits for the writer's last
-//!   group (bounded by one commit), which releases the lock file.
+//!   writes fail. Dropping the last handle does the same and (blocking the dropping thread)
+//!   waits for the queued jobs' commits, then releases the lock file, so the directory can
+//!   be reopened at once.
+//! * Memory: the write queue holds at most `QUEUE` (4096) requests; their payloads are the ones
+//!   their callers are waiting to store, so the queue adds no copy.
 
 use std::fmt;
 use std::fs::{File, OpenOptions, TryLockError};
@@ -81,24 +86,23 @@ use objectstore_types::{Metadata, ObjectId};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::backend::{
-    Backend, ChangeRecord, ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, GetResponse,
-    HighVolumeBackend, TieredGet, TieredMetadata, TieredWrite, Tombstone,
-};
+use crate::backend::{Backend, ExpiryTarget, ExtendOutcome, GetResponse};
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
-use crate::expiry::tti_bump;
 use crate::stream::{self, PayloadStream};
 
+mod high_volume;
 mod reader;
 mod schema;
 mod sql;
 #[cfg(test)]
 mod tests;
+mod tti;
 mod writer;
 
 use reader::ReaderPool;
 use sql::Stored;
+use tti::PendingBumps;
 use writer::{Message, Pending};
 
 /// The backend's name in logs and errors.
@@ -116,6 +120,20 @@ const READERS: usize = 4;
 /// Write requests that may wait for the writer thread before senders wait too.
 const QUEUE: usize = 4096;
 
+/// What the writer thread has done since the store was opened: for metrics and benchmarks.
+///
+/// `jobs / commits` is the average group size; `commit_time / commits` the average time of
+/// one `COMMIT`, which is dominated by the WAL fsync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriterStats {
+    /// Transactions committed (or attempted).
+    pub commits: u64,
+    /// Write requests in those transactions.
+    pub jobs: u64,
+    /// Total time spent in `COMMIT`.
+    pub commit_time: Duration,
+}
+
 /// The embedded SQLite backend. Cheap to clone; clones share the store. See the module docs.
 #[derive(Clone)]
 pub struct EmbeddedBackend {
@@ -129,6 +147,8 @@ struct Inner {
     /// `None` only while dropping.
     sender: Option<mpsc::Sender<Message>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    counters: Arc<writer::Counters>,
+    bumps: Arc<PendingBumps>,
     /// Held (locked) for the lifetime of the backend; dropped after the writer stopped.
     _lock: File,
 }
@@ -202,7 +222,8 @@ impl EmbeddedBackend {
     /// Opens (creating if needed) the store in `dir`.
     ///
     /// Fails if another process (or another open backend in this process) holds the store's
-    /// lock file for longer than a second, if the database is from a newer schema version, or on I/O errors.
+    /// lock file for longer than a second, if the database is from a newer schema version, or
+    /// on I/O errors.
     pub fn open(dir: &Path, clock: SharedClock) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(io_error("create its directory"))?;
         let lock_path = dir.join(LOCK_FILE);
@@ -225,9 +246,11 @@ impl EmbeddedBackend {
         let readers = ReaderPool::open(&db_path, READERS)?;
 
         let (sender, receiver) = mpsc::channel(QUEUE);
+        let counters = Arc::new(writer::Counters::default());
+        let writer_counters = Arc::clone(&counters);
         let writer = std::thread::Builder::new()
             .name("objectstore-embedded-writer".into())
-            .spawn(move || writer::run(conn, receiver))
+            .spawn(move || writer::run(conn, receiver, &writer_counters))
             .map_err(io_error("start its writer thread"))?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -236,6 +259,8 @@ impl EmbeddedBackend {
                 readers,
                 sender: Some(sender),
                 writer: Mutex::new(Some(writer)),
+                counters,
+                bumps: Arc::default(),
                 _lock: lock,
             }),
         })
@@ -244,6 +269,11 @@ impl EmbeddedBackend {
     /// The store's directory.
     pub fn dir(&self) -> &Path {
         &self.inner.dir
+    }
+
+    /// What the writer thread has done so far.
+    pub fn writer_stats(&self) -> WriterStats {
+        self.inner.counters.snapshot()
     }
 
     fn sender(&self, operation: &'static str) -> Result<&mpsc::Sender<Message>> {
@@ -257,8 +287,17 @@ impl EmbeddedBackend {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        self.write_weighted(operation, 0, f).await
+    }
+
+    /// [`Self::write`] for a job storing `weight` payload bytes.
+    async fn write_weighted<T, F>(&self, operation: &'static str, weight: usize, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
         let (reply, response) = oneshot::channel();
-        let job = Box::new(Pending::new(operation, f, Some(reply)));
+        let job = Box::new(Pending::new(operation, weight, f, reply));
         self.sender(operation)?
             .send(Message::Job(job))
             .await
@@ -275,34 +314,13 @@ impl EmbeddedBackend {
         self.inner.readers.run(operation, f).await
     }
 
-    /// Queues a best-effort TTI bump of an object read with `metadata` (stored as `json`).
-    fn bump_tti(&self, path: String, metadata: &Metadata, json: &str, now: SystemTime) {
-        const OPERATION: &str = "bump a TTI deadline";
-        let Some(deadline) = tti_bump(metadata, now) else {
-            return;
-        };
-        let mut updated = metadata.clone();
-        updated.time_expires = Some(deadline);
-        let expected = json.to_owned();
-        let job = Pending::new(
-            OPERATION,
-            move |conn: &Connection| {
-                sql::update_metadata(conn, &path, &updated, Some(&expected)).map(drop)
-            },
-            None,
-        );
-        let queued = self
-            .sender(OPERATION)
-            .is_ok_and(|s| s.try_send(Message::Job(Box::new(job))).is_ok());
-        if !queued {
-            tracing::debug!("skipped a TTI bump: the embedded writer is busy or stopped");
-        }
-    }
-
     /// Reads a row, hides an expired inline object and bumps TTI for a live one.
     async fn load(&self, id: &ObjectId, with_payload: bool) -> Result<Option<Stored>> {
         let path = id.as_storage_path();
         let now = self.inner.clock.now();
+        // Before the read, so that a bump committed (and settled) in between is seen in the row.
+        let bumps = &self.inner.bumps;
+        let pending = bumps.snapshot(&path);
         let read_path = path.clone();
         let row = self
             .read("read an object", move |c| {
@@ -310,14 +328,24 @@ impl EmbeddedBackend {
             })
             .await?;
         match row {
-            Some(Stored::Object { metadata, .. }) if metadata.is_expired(now) => Ok(None),
             Some(Stored::Object {
-                ref metadata,
-                ref json,
-                ..
+                metadata,
+                json,
+                payload,
             }) => {
-                self.bump_tti(path, metadata, json, now);
-                Ok(row)
+                let metadata = match pending {
+                    Some(p) => p.current(metadata, &json),
+                    None => metadata,
+                };
+                if metadata.is_expired(now) {
+                    return Ok(None);
+                }
+                bumps.bump(self.inner.sender.as_ref(), &path, &metadata, &json, now);
+                Ok(Some(Stored::Object {
+                    metadata,
+                    json,
+                    payload,
+                }))
             }
             other => Ok(other),
         }
@@ -383,7 +411,7 @@ impl Backend for EmbeddedBackend {
         let payload = read_body(body, MAX_PUT_BYTES).await?;
         let metadata = with_size(metadata, payload.len());
         let path = id.as_storage_path();
-        self.write("write an object", move |c| {
+        self.write_weighted("write an object", payload.len(), move |c| {
             sql::put_object(c, &path, &metadata, &payload)
         })
         .await
@@ -418,8 +446,9 @@ impl Backend for EmbeddedBackend {
         now: SystemTime,
     ) -> Result<ExtendOutcome> {
         let path = id.as_storage_path();
+        let clock_now = self.inner.clock.now();
         self.write("extend an expiry", move |c| {
-            sql::extend_expiry(c, &path, target, now)
+            sql::extend_expiry(c, &path, target, now, clock_now)
         })
         .await
     }
@@ -441,147 +470,5 @@ impl Backend for EmbeddedBackend {
                 _ => tracing::error!("the embedded store's writer thread panicked"),
             }
         }
-    }
-}
-
-#[async_trait]
-impl HighVolumeBackend for EmbeddedBackend {
-    async fn put_non_tombstone(
-        &self,
-        id: &ObjectId,
-        metadata: &Metadata,
-        payload: Bytes,
-    ) -> Result<Option<Tombstone>> {
-        let metadata = with_size(metadata, payload.len());
-        let path = id.as_storage_path();
-        self.write("write an object", move |c| {
-            sql::put_non_tombstone(c, &path, &metadata, &payload)
-        })
-        .await
-    }
-
-    async fn get_tiered(&self, id: &ObjectId, range: Option<ByteRange>) -> Result<TieredGet> {
-        Ok(match self.load(id, true).await? {
-            None => TieredGet::NotFound,
-            Some(Stored::Object {
-                metadata, payload, ..
-            }) => TieredGet::Object(respond(metadata, payload.unwrap_or_default(), range)),
-            Some(Stored::Tombstone(t)) => TieredGet::Tombstone(t),
-        })
-    }
-
-    async fn get_tiered_metadata(&self, id: &ObjectId) -> Result<TieredMetadata> {
-        Ok(match self.load(id, false).await? {
-            None => TieredMetadata::NotFound,
-            Some(Stored::Object { metadata, .. }) => TieredMetadata::Object(metadata),
-            Some(Stored::Tombstone(t)) => TieredMetadata::Tombstone(t),
-        })
-    }
-
-    async fn delete_non_tombstone(&self, id: &ObjectId) -> Result<Option<Tombstone>> {
-        let path = id.as_storage_path();
-        self.write("delete an object", move |c| {
-            sql::delete_non_tombstone(c, &path)
-        })
-        .await
-    }
-
-    async fn compare_and_write(
-        &self,
-        id: &ObjectId,
-        current: Option<&ObjectId>,
-        write: TieredWrite,
-    ) -> Result<bool> {
-        let path = id.as_storage_path();
-        let current = current.map(ObjectId::as_storage_path);
-        let write = match write {
-            TieredWrite::Object(metadata, payload) => {
-                TieredWrite::Object(with_size(&metadata, payload.len()), payload)
-            }
-            other => other,
-        };
-        self.write("compare and write", move |c| {
-            sql::compare_and_write(c, &path, current.as_deref(), &write)
-        })
-        .await
-    }
-
-    async fn delete_if_expired(&self, id: &ObjectId, now: SystemTime) -> Result<Option<Tombstone>> {
-        let path = id.as_storage_path();
-        self.write("delete an expired object", move |c| {
-            sql::delete_if_expired(c, &path, now)
-        })
-        .await
-    }
-
-    async fn scan_expired(
-        &self,
-        now: SystemTime,
-        after: Option<&ExpiryCursor>,
-        limit: usize,
-    ) -> Result<Vec<ExpiredRow>> {
-        let after = after.cloned();
-        self.read("scan expired rows", move |c| {
-            sql::scan_expired(c, now, after.as_ref(), limit)
-        })
-        .await
-    }
-
-    async fn log_append(&self, record: &ChangeRecord) -> Result<()> {
-        let record = record.clone();
-        self.write("append to the change log", move |c| {
-            sql::log_append(c, &record)
-        })
-        .await
-    }
-
-    async fn log_get(&self, change_id: &uuid::Uuid) -> Result<Option<ChangeRecord>> {
-        let change_id = *change_id;
-        self.read("read the change log", move |c| sql::log_get(c, &change_id))
-            .await
-    }
-
-    async fn log_remove(&self, change_id: &uuid::Uuid) -> Result<()> {
-        let change_id = *change_id;
-        self.write("remove from the change log", move |c| {
-            sql::log_remove(c, &change_id)
-        })
-        .await
-    }
-
-    async fn log_claim(
-        &self,
-        claimant: &str,
-        now: SystemTime,
-        ignore_leases: bool,
-        limit: usize,
-    ) -> Result<Vec<ChangeRecord>> {
-        let claimant = claimant.to_owned();
-        self.write("claim change-log records", move |c| {
-            sql::log_claim(c, &claimant, now, ignore_leases, limit)
-        })
-        .await
-    }
-
-    async fn log_len(&self) -> Result<u64> {
-        self.read("count the change log", sql::log_len).await
-    }
-
-    async fn lease_renew(&self, instance: &str, until: SystemTime) -> Result<()> {
-        let instance = instance.to_owned();
-        self.write("renew a lease", move |c| {
-            sql::lease_renew(c, &instance, until)
-        })
-        .await
-    }
-
-    async fn lease_release(&self, instance: &str) -> Result<()> {
-        let instance = instance.to_owned();
-        self.write("release a lease", move |c| sql::lease_release(c, &instance))
-            .await
-    }
-
-    fn is_exclusive(&self) -> bool {
-        true
     }
 }

@@ -3,9 +3,10 @@
 //!
 //! **Invariants**
 //!
-//! * Every connection runs in WAL mode with `synchronous = FULL`: a commit returns only after
-//!   the WAL frames of the transaction are fsynced (see the durability argument in
-//!   [`super`]).
+//! * The database is in WAL mode (a persistent property of the file) and the write
+//!   connection runs with `synchronous = FULL`: a commit returns only after the WAL frames of
+//!   the transaction are fsynced (see the durability argument in [`super`]). Read
+//!   connections are read-only.
 //! * The schema version lives in `PRAGMA user_version`; [`migrate`] brings a fresh file to
 //!   [`SCHEMA_VERSION`] in one transaction and refuses files from a newer version.
 //! * `objects.expires` always equals `unix_secs(metadata.time_expires)` of the row (NULL for

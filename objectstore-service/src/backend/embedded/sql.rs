@@ -247,15 +247,17 @@ pub(super) fn delete_if_expired(
 }
 
 /// `extend_expiry` of an inline object (tombstones count as absent), read and written in one
-/// step.
+/// step. `now` is the request-start time, `clock_now` the backend clock's time (an object
+/// expired by either counts as absent).
 pub(super) fn extend_expiry(
     conn: &Connection,
     path: &str,
     target: ExpiryTarget,
     now: SystemTime,
+    clock_now: SystemTime,
 ) -> Result<ExtendOutcome> {
     let metadata = match read_row(conn, path, false)? {
-        Some(Stored::Object { metadata, .. }) => Some(metadata),
+        Some(Stored::Object { metadata, .. }) if !metadata.is_expired(clock_now) => Some(metadata),
         _ => None,
     };
     match plan_extension(metadata.as_ref(), target, now) {
@@ -391,9 +393,9 @@ pub(super) fn log_remove(conn: &Connection, change_id: &uuid::Uuid) -> Result<()
 
 /// `log_claim`: selects the due records and takes them over in the same transaction.
 ///
-/// A claimed record stops being deferred (`deferred_until` is cleared; the record keeps its
-/// `not_before` for information): from then on only the claimant's lease protects it, so no
-/// second live claimant can take it.
+/// A claimed record stops being deferred (`not_before` and `deferred_until` are cleared):
+/// from then on only the claimant's lease protects it, so no second live claimant can take
+/// it. A lease is live up to and including its `until`.
 pub(super) fn log_claim(
     conn: &Connection,
     claimant: &str,
@@ -410,7 +412,7 @@ pub(super) fn log_claim(
                 "SELECT c.change_id, c.record FROM changelog c
                  WHERE (c.deferred_until IS NOT NULL AND c.deferred_until <= ?2)
                     OR (c.deferred_until IS NULL AND c.owner <> ?1 AND (?3 OR NOT EXISTS (
-                        SELECT 1 FROM leases l WHERE l.instance = c.owner AND l.until > ?2)))
+                        SELECT 1 FROM leases l WHERE l.instance = c.owner AND l.until >= ?2)))
                  ORDER BY c.change_id LIMIT ?4",
             )
             .map_err(err())?;
@@ -431,6 +433,7 @@ pub(super) fn log_claim(
     for (change_id, json) in due {
         let mut record = decode_record(&json)?;
         record.owner = claimant.to_owned();
+        record.not_before = None;
         update
             .execute(params![change_id, claimant, encode_record(&record)?])
             .map_err(err())?;

@@ -1,23 +1,26 @@
 //! Tests of the embedded backend: persistence, locking, atomicity of conditional writes,
-//! the group-commit savepoints, expiry and the change log. The crash test lives in
-//! `tests/durability.rs`.
+//! expiry, TTI and the change log. In `tests/`: the SIGKILL crash test (`durability`), the
+//! group commit's savepoints (`writer`) and the shared conformance suites (`conformance`).
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use futures::StreamExt;
 use objectstore_types::{ExpirationPolicy, Metadata, ObjectContext, ObjectId, ObjectKey};
 use objectstore_types::{Scopes, Usecase, range::ByteRange, time};
-use rusqlite::Connection;
-use tokio::sync::{mpsc, oneshot};
 
-use super::writer::{self, Message, Pending};
 use super::*;
-use crate::backend::{ChangeRecord, ExpiryTarget, ExtendOutcome, TieredWrite, Tombstone};
+use crate::backend::{
+    ChangeRecord, ExpiryTarget, ExtendOutcome, HighVolumeBackend, TieredGet, TieredMetadata,
+    TieredWrite, Tombstone,
+};
 use crate::clock::{Clock, ManualClock, system};
 use crate::stream;
 
+mod conformance;
+#[cfg(unix)]
 mod durability;
+mod writer;
 
 fn id(key: &str) -> ObjectId {
     ObjectId::new(
@@ -354,14 +357,31 @@ async fn tti_reads_bump_the_deadline_in_the_background() {
     // Due: the response shows the deadline before the access.
     let (seen, _) = body(b.get_object(&id("k"), None).await.unwrap()).await;
     assert_eq!(seen, m);
-    // `join` runs every queued job, including the bump, before stopping the writer.
-    b.join().await;
-    let stored = b.get_metadata(&id("k")).await.unwrap().unwrap();
+    // The next read sees the bump at once, whether it is committed or still pending.
     let expected = time::ceil_to_second(clock.now()) + Duration::from_secs(400);
-    assert_eq!(stored.time_expires, Some(expected));
+    let next = b.get_metadata(&id("k")).await.unwrap().unwrap();
+    assert_eq!(next.time_expires, Some(expected));
+    // A bump never shows through on a replaced object.
+    let tti = ExpirationPolicy::TimeToIdle(Duration::from_secs(1000));
+    let mut replaced = metadata(tti, clock.now());
+    replaced.size = Some(1);
+    put(&b, "k", &replaced, b"y").await;
+    assert_eq!(
+        b.get_metadata(&id("k")).await.unwrap(),
+        Some(replaced.clone())
+    );
+    // `join` runs every queued job, including a bump, before stopping the writer.
+    clock.advance(Duration::from_secs(300));
+    assert_eq!(b.get_metadata(&id("k")).await.unwrap(), Some(replaced));
+    b.join().await;
     // After join, writes fail cleanly.
     let err = b.delete_object(&id("k")).await.unwrap_err();
     assert!(matches!(err, Error::Backend { .. }), "{err:?}");
+    drop(b);
+    let b = EmbeddedBackend::open(dir.path(), clock.clone()).unwrap();
+    let stored = b.get_metadata(&id("k")).await.unwrap().unwrap();
+    let expected = time::ceil_to_second(clock.now()) + Duration::from_secs(1000);
+    assert_eq!(stored.time_expires, Some(expected));
 }
 
 #[tokio::test]
@@ -489,69 +509,4 @@ async fn change_log_claims_respect_leases_and_deferral() {
     b.log_remove(&live.change_id).await.unwrap();
     assert_eq!(b.log_len().await.unwrap(), 2);
     assert_eq!(b.log_get(&live.change_id).await.unwrap(), None);
-}
-
-/// A job that writes a row, then fails or panics.
-fn job(key: &'static str, outcome: fn() -> Result<()>) -> (Message, oneshot::Receiver<Result<()>>) {
-    let (tx, rx) = oneshot::channel();
-    let m = Metadata::default();
-    let op = move |c: &Connection| {
-        sql::put_object(c, key, &m, b"x")?;
-        outcome()
-    };
-    (
-        Message::Job(Box::new(Pending::new("test", op, Some(tx)))),
-        rx,
-    )
-}
-
-#[test]
-fn a_failing_job_does_not_abort_its_group() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db");
-    let mut conn = schema::open_writer(&path).unwrap();
-    schema::migrate(&mut conn).unwrap();
-    let (tx, rx) = mpsc::channel(16);
-    let jobs = [
-        job("a", || Ok(())),
-        job("b", || Err(Error::Internal("boom".into()))),
-        job("c", || Ok(())),
-        job("d", || panic!("job panics on purpose")),
-        job("e", || Ok(())),
-    ];
-    let mut replies = Vec::new();
-    // Everything is queued before the writer starts, so it all lands in one group.
-    for (message, reply) in jobs {
-        tx.try_send(message).unwrap();
-        replies.push(reply);
-    }
-    tx.try_send(Message::Shutdown).unwrap();
-    std::thread::spawn(move || writer::run(conn, rx))
-        .join()
-        .unwrap();
-    let results: Vec<_> = replies
-        .into_iter()
-        .map(|r| r.blocking_recv().unwrap().is_ok())
-        .collect();
-    assert_eq!(results, [true, false, true, false, true]);
-    let reader = schema::open_reader(&path).unwrap();
-    let mut keys: Vec<String> = reader
-        .prepare("SELECT path FROM objects ORDER BY path")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
-        .unwrap();
-    keys.sort();
-    assert_eq!(keys, ["a", "c", "e"]);
-}
-
-#[test]
-fn open_refuses_a_newer_schema() {
-    let dir = tempfile::tempdir().unwrap();
-    let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
-    conn.pragma_update(None, "user_version", 99).unwrap();
-    drop(conn);
-    let err = EmbeddedBackend::open(dir.path(), Arc::new(crate::clock::SystemClock)).unwrap_err();
-    assert!(err.to_string().contains("schema version 99"), "{err}");
 }

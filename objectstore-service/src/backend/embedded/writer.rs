@@ -5,15 +5,18 @@
 //! Requesters send a [`Job`] over a bounded channel and await a oneshot reply. The thread
 //! loops:
 //!
-//! 1. Block for the first job; then take every job already queued, up to [`MAX_GROUP`].
-//!    (While the previous group was being fsynced, new requests piled up in the channel: the
-//!    more concurrent writers, the larger the next group. One writer gets one job per group.)
+//! 1. Block for the first job of the group.
 //! 2. `BEGIN IMMEDIATE`.
 //! 3. For each job: `SAVEPOINT`, apply it, then `RELEASE` on success or `ROLLBACK TO` +
 //!    `RELEASE` on failure, so a failing job leaves no trace and does not disturb the others.
-//!    A panicking job counts as failed. If SQLite rolled the whole transaction back on its
-//!    own (it does so on some I/O and out-of-memory errors), every job applied so far in
-//!    this group fails with that error and a fresh transaction starts for the rest.
+//!    A panicking job counts as failed. Then take the next job already waiting in the
+//!    channel, without blocking; the group ends when none is waiting or it holds
+//!    [`MAX_GROUP`] jobs or [`MAX_GROUP_BYTES`] of payload. (While the previous group was being fsynced and while this one is
+//!    being applied, new requests pile up in the channel: the more concurrent writers, the
+//!    larger the group. A lone writer gets one job per group.) If SQLite rolled the whole
+//!    transaction back on its own (it does so on some I/O and out-of-memory errors), every
+//!    job applied so far in this group fails with that error and a fresh transaction starts
+//!    for the rest.
 //! 4. `COMMIT`: **the commit point** of every job in the group, made durable by one fsync of
 //!    the WAL (`synchronous = FULL`).
 //! 5. Reply: on commit success each job gets its own result (a failed job its error); on
@@ -30,16 +33,47 @@
 //! then the thread drops its connection and exits. Dropping every sender has the same effect.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
 
-use super::NAME;
+use super::{NAME, WriterStats};
 
 /// The most jobs committed in one transaction (bounds the transaction's size and latency).
 pub(super) const MAX_GROUP: usize = 512;
+/// A group takes no further job once its jobs carry this many payload bytes (bounds the WAL
+/// growth of one transaction).
+pub(super) const MAX_GROUP_BYTES: usize = 32 * 1024 * 1024;
+
+/// What the writer thread has done since open (see [`WriterStats`]).
+#[derive(Debug, Default)]
+pub(super) struct Counters {
+    commits: AtomicU64,
+    jobs: AtomicU64,
+    commit_nanos: AtomicU64,
+}
+
+impl Counters {
+    /// A snapshot.
+    pub(super) fn snapshot(&self) -> WriterStats {
+        WriterStats {
+            commits: self.commits.load(Ordering::Relaxed),
+            jobs: self.jobs.load(Ordering::Relaxed),
+            commit_time: Duration::from_nanos(self.commit_nanos.load(Ordering::Relaxed)),
+        }
+    }
+
+    fn record(&self, jobs: usize, took: Duration) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.jobs.fetch_add(jobs as u64, Ordering::Relaxed);
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.commit_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+}
 
 /// What requesters send to the writer thread.
 pub(super) enum Message {
@@ -55,17 +89,22 @@ pub(super) trait Job: Send {
     /// savepoint is then rolled back).
     fn apply(&mut self, conn: &Connection) -> bool;
 
+    /// The payload bytes the job writes (for [`MAX_GROUP_BYTES`]).
+    fn weight(&self) -> usize {
+        0
+    }
+
     /// Delivers the outcome once the group's commit is known.
     fn finish(self: Box<Self>, commit: Result<(), &Error>);
 }
 
-/// A job computing a `T` with a closure; replies through a oneshot (or not at all, for
-/// best-effort jobs).
+/// A job computing a `T` with a closure; replies through a oneshot.
 pub(super) struct Pending<T, F> {
     operation: &'static str,
+    weight: usize,
     op: Option<F>,
     outcome: Option<Result<T>>,
-    reply: Option<oneshot::Sender<Result<T>>>,
+    reply: oneshot::Sender<Result<T>>,
 }
 
 impl<T, F> Pending<T, F>
@@ -73,14 +112,16 @@ where
     T: Send + 'static,
     F: FnOnce(&Connection) -> Result<T> + Send + 'static,
 {
-    /// A job that replies on `reply` (`None`: fire and forget).
+    /// A job writing `weight` payload bytes that replies on `reply`.
     pub(super) fn new(
         operation: &'static str,
+        weight: usize,
         op: F,
-        reply: Option<oneshot::Sender<Result<T>>>,
+        reply: oneshot::Sender<Result<T>>,
     ) -> Self {
         Self {
             operation,
+            weight,
             op: Some(op),
             outcome: None,
             reply,
@@ -108,10 +149,11 @@ where
         ok
     }
 
+    fn weight(&self) -> usize {
+        self.weight
+    }
+
     fn finish(self: Box<Self>, commit: Result<(), &Error>) {
-        let Some(reply) = self.reply else {
-            return;
-        };
         let result = match (self.outcome, commit) {
             (Some(Err(e)), _) => Err(e),
             (Some(Ok(v)), Ok(())) => Ok(v),
@@ -122,31 +164,22 @@ where
             ))),
         };
         // The requester may have gone away; the write stands regardless.
-        let _ = reply.send(result);
+        let _ = self.reply.send(result);
     }
 }
 
 /// Runs the writer loop until shutdown. Owns the connection.
-pub(super) fn run(mut conn: Connection, mut rx: mpsc::Receiver<Message>) {
-    let mut group: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_GROUP);
-    loop {
-        let Some(first) = rx.blocking_recv() else {
-            break;
-        };
-        let mut shutdown = push(&mut group, first);
-        while group.len() < MAX_GROUP && !shutdown {
-            match rx.try_recv() {
-                Ok(message) => shutdown = push(&mut group, message),
-                Err(_) => break,
+pub(super) fn run(mut conn: Connection, mut rx: mpsc::Receiver<Message>, counters: &Counters) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut queue = Queue { rx: &mut rx };
+        let first = match first {
+            Message::Job(job) => job,
+            Message::Shutdown => {
+                queue.close();
+                continue;
             }
-        }
-        if shutdown {
-            // Refuse new sends; queued jobs are still received (and run) below.
-            rx.close();
-        }
-        if !group.is_empty() {
-            commit_group(&mut conn, &mut group);
-        }
+        };
+        commit_group(&mut conn, first, &mut queue, counters);
     }
     // Close the write connection (a final passive checkpoint) before the thread is joined.
     if let Err((_, e)) = conn.close() {
@@ -154,14 +187,25 @@ pub(super) fn run(mut conn: Connection, mut rx: mpsc::Receiver<Message>) {
     }
 }
 
-/// Adds a message to the group; returns whether it asked for shutdown.
-fn push(group: &mut Vec<Box<dyn Job>>, message: Message) -> bool {
-    match message {
-        Message::Job(job) => {
-            group.push(job);
-            false
+/// The jobs already waiting in the channel.
+struct Queue<'a> {
+    rx: &'a mut mpsc::Receiver<Message>,
+}
+
+impl Queue<'_> {
+    /// The next waiting job, without blocking.
+    fn next(&mut self) -> Option<Box<dyn Job>> {
+        loop {
+            match self.rx.try_recv().ok()? {
+                Message::Job(job) => return Some(job),
+                Message::Shutdown => self.close(),
+            }
         }
-        Message::Shutdown => true,
+    }
+
+    /// Refuses new sends; jobs already queued are still received (and run).
+    fn close(&mut self) {
+        self.rx.close();
     }
 }
 
@@ -172,14 +216,27 @@ fn exec(conn: &Connection, sql: &str) -> Result<()> {
         .map_err(|e| Error::backend(NAME, "commit a group of writes", e))
 }
 
-/// Steps 2-5 of the group commit protocol (see the module docs).
-fn commit_group(conn: &mut Connection, group: &mut Vec<Box<dyn Job>>) {
+/// Steps 1 (after the first job) to 5 of the group commit protocol (see the module docs).
+fn commit_group(
+    conn: &mut Connection,
+    first: Box<dyn Job>,
+    queue: &mut Queue<'_>,
+    counters: &Counters,
+) {
     // Jobs whose outcome is settled, ready for their reply.
-    let mut done: Vec<(Box<dyn Job>, Option<Error>)> = Vec::with_capacity(group.len());
+    let mut done: Vec<(Box<dyn Job>, Option<Error>)> = Vec::new();
     // Jobs applied in the currently open transaction.
-    let mut applied: Vec<Box<dyn Job>> = Vec::with_capacity(group.len());
+    let mut applied: Vec<Box<dyn Job>> = Vec::new();
     let mut open = false;
-    for mut job in group.drain(..) {
+    let mut next = Some(first);
+    let (mut taken, mut bytes) = (0, 0);
+    while let Some(mut job) = next.take() {
+        taken += 1;
+        bytes += job.weight();
+        // Jobs that arrive while this group is being applied join it.
+        if taken < MAX_GROUP && bytes < MAX_GROUP_BYTES {
+            next = queue.next();
+        }
         if !open {
             if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
                 done.push((job, Some(e)));
@@ -220,7 +277,9 @@ fn commit_group(conn: &mut Connection, group: &mut Vec<Box<dyn Job>>) {
         }
     }
     if open {
+        let started = Instant::now();
         let commit = exec(conn, "COMMIT");
+        counters.record(applied.len(), started.elapsed());
         if let Err(e) = &commit {
             tracing::error!(error = %e, "the embedded store failed to commit a group of writes");
             if !conn.is_autocommit() {

@@ -1,0 +1,276 @@
+//! Authentication, authorization and admission through the HTTP pipeline (spec 3.1, 9, 10):
+//! statuses, body formats and the order of checks.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Memory, json};
+use http::StatusCode;
+use objectstore_server::admission::Killswitch;
+use objectstore_server::auth::KeyConfig;
+use objectstore_server::auth::tools::{keygen, presign_url, read_private_key, token};
+use objectstore_types::Permission;
+
+struct Keys {
+    _dir: tempfile::TempDir,
+    private: std::path::PathBuf,
+    public: std::path::PathBuf,
+}
+
+fn keys() -> Keys {
+    let dir = tempfile::tempdir().unwrap();
+    let (private, public) = keygen(&dir.path().join("test")).unwrap();
+    Keys {
+        _dir: dir,
+        private,
+        public,
+    }
+}
+
+async fn auth_server(keys: &Keys, max: &[Permission]) -> Memory {
+    let public = keys.public.clone();
+    let max = max.to_vec();
+    Memory::start_with(move |c| {
+        c.auth.keys.insert(
+            "test_kid".into(),
+            KeyConfig {
+                key_files: vec![public],
+                max_permissions: max,
+            },
+        );
+    })
+    .await
+}
+
+fn mint(keys: &Keys, usecase: &str, scopes: &str, permissions: &[Permission]) -> String {
+    let key = read_private_key(&keys.private).unwrap();
+    token(
+        "test_kid",
+        &key,
+        usecase,
+        scopes,
+        permissions,
+        Duration::from_secs(60),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn tokens_are_verified_and_authorize_each_operation() {
+    let keys = keys();
+    let s = auth_server(&keys, &Permission::ALL).await;
+    let url = s.object("u", "org=1", "k");
+    let all = mint(&keys, "u", "org=1;project=2", &Permission::ALL);
+    let read_only = objectstore_server::auth::jwt::mint(
+        "test_kid",
+        &read_private_key(&keys.private).unwrap(),
+        "u",
+        &[("org".to_owned(), "*".to_owned())],
+        &[Permission::Read],
+        std::time::SystemTime::now() + Duration::from_secs(60),
+    )
+    .unwrap();
+    let other_org = mint(&keys, "u", "org=2", &Permission::ALL);
+    let other_usecase = mint(&keys, "v", "org=1", &Permission::ALL);
+
+    let r = s.client.put(&url).body("x").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "no token");
+    assert!(
+        json(r).await["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("auth error:")
+    );
+    let r = s
+        .client
+        .put(&url)
+        .header("x-os-auth", "Bearer not.a.token")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    let r = s
+        .client
+        .put(&url)
+        .header("x-os-auth", format!("Bearer {all}"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "extra token scopes are ignored");
+    let narrower = s.object("u", "org=1;project=3", "k");
+    let r = s
+        .client
+        .get(&narrower)
+        .header("x-os-auth", format!("Bearer {all}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::FORBIDDEN,
+        "every request scope must be granted"
+    );
+    for (token, method, want) in [
+        (&read_only, "GET", StatusCode::OK),
+        (&read_only, "PUT", StatusCode::FORBIDDEN),
+        (&read_only, "DELETE", StatusCode::FORBIDDEN),
+        (&other_org, "GET", StatusCode::FORBIDDEN),
+        (&other_usecase, "GET", StatusCode::FORBIDDEN),
+    ] {
+        let r = s
+            .client
+            .request(method.parse().unwrap(), &url)
+            .header("authorization", format!("bearer {token}"))
+            .body("y")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), want, "{method}");
+    }
+    // `os_auth` query parameter.
+    let r = s
+        .client
+        .get(format!("{url}?os_auth={read_only}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Internal routes need no token.
+    let r = s.client.get(s.url("/health")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn key_permissions_cap_tokens() {
+    let keys = keys();
+    let s = auth_server(&keys, &[Permission::Read]).await;
+    let all = mint(&keys, "u", "_", &Permission::ALL);
+    let r = s
+        .client
+        .put(s.object("u", "_", "k"))
+        .header("x-os-auth", format!("Bearer {all}"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn presigned_urls_allow_reads_of_the_signed_path_only() {
+    let keys = keys();
+    let s = auth_server(&keys, &Permission::ALL).await;
+    let url = s.object("u", "_", "signed key");
+    let writer = mint(&keys, "u", "_", &Permission::ALL);
+    s.client
+        .put(&url)
+        .header("x-os-auth", format!("Bearer {writer}"))
+        .body("secret")
+        .send()
+        .await
+        .unwrap();
+    let key = read_private_key(&keys.private).unwrap();
+    let signed = presign_url("GET", &url, "test_kid", &key, Duration::from_secs(60)).unwrap();
+    let r = s.client.get(&signed).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().await.unwrap(), "secret");
+    let r = s.client.head(&signed).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = s.client.put(&signed).body("x").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let tampered = format!("{}A", &signed[..signed.len() - 1]);
+    let r = s.client.get(&tampered).send().await.unwrap();
+    assert!(matches!(r.status().as_u16(), 400 | 401), "{}", r.status());
+}
+
+#[tokio::test]
+async fn enforce_false_with_keys_lets_failures_through() {
+    let keys = keys();
+    let public = keys.public.clone();
+    let s = Memory::start_with(move |c| {
+        c.auth.enforce = Some(false);
+        c.auth.keys.insert(
+            "test_kid".into(),
+            KeyConfig {
+                key_files: vec![public],
+                max_permissions: vec![],
+            },
+        );
+    })
+    .await;
+    let r = s
+        .client
+        .put(s.object("u", "_", "k"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn killswitches_and_rate_limits_answer_plain_text() {
+    let s = Memory::start_with(|c| {
+        c.killswitches.push(Killswitch {
+            usecase: Some("blocked".into()),
+            ..Killswitch::default()
+        });
+        c.rate_limits.throughput.global_rps = Some(1);
+    })
+    .await;
+    let r = s
+        .client
+        .get(s.object("blocked", "_", "k"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        r.text().await.unwrap(),
+        "Object access is disabled for this scope through killswitches"
+    );
+    // The bucket holds one token: the first request passes, the second is limited.
+    let first = s.client.get(s.object("u", "_", "k")).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::NOT_FOUND);
+    let second = s.client.get(s.object("u", "_", "k")).send().await.unwrap();
+    assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(second.headers().contains_key("retry-after"));
+    assert_eq!(
+        second.text().await.unwrap(),
+        "Object access is rate limited"
+    );
+    let keda = s
+        .client
+        .get(s.url("/keda"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(keda.contains("objectstore_throughput_limit 1"), "{keda}");
+}
+
+#[tokio::test]
+async fn unloadable_keys_fail_start_up_naming_the_kid() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = objectstore_server::testing::TestServer::start_configured(|c| {
+        c.storage = objectstore_server::config::StorageConfig::Filesystem {
+            path: dir.path().join("fs"),
+        };
+        c.auth.keys.insert(
+            "broken".into(),
+            KeyConfig {
+                key_files: vec![dir.path().join("missing.pem")],
+                max_permissions: vec![],
+            },
+        );
+    })
+    .await
+    .unwrap_err();
+    assert!(format!("{err:#}").contains("auth.keys.broken"), "{err:#}");
+}

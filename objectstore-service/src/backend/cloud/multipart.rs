@@ -1,0 +1,538 @@
+//! Multipart uploads of the API ([`LongTermBackend`]) on the store's native multipart API
+//! (`object_store::multipart::MultipartStore`), with our own bookkeeping, since
+//! `object_store` has no "list parts".
+//!
+//! Bookkeeping (names in [`super::codec`]) under `.objectstore/multipart/<upload id>/`:
+//! `upload` holds the [`UploadRecord`] (object path, the store's upload id, metadata,
+//! revision); `parts/<number>/<entry>` is one empty object per uploaded part whose name
+//! encodes number, upload time, size, content hash and the store's part id ([`PartEntry`]).
+//! Upload ids we hand out are UUID v7 in simple form (`[0-9a-f]{32}`); the store's own id
+//! (arbitrary text for S3, none for Azure) stays in the record.
+//!
+//! Native parts: S3 and GCS store API part `n` as native part `n` (so part numbers are at
+//! most 10,000 there); Azure stages each upload of a part as a block with a fresh random id.
+//!
+//! # Protocols
+//!
+//! **Initiate:** 1. create the native upload with the object's attributes (S3, GCS; Azure
+//! has nothing to create); 2. write the record (**commit point**; on failure the native
+//! upload is aborted).
+//!
+//! **Upload part:** 1. read the record (absent → `NotFound`); 2. read the body, exactly
+//! `content_length` bytes (at most `max_api_part_size`, buffered: the store needs the
+//! length and a retry needs the bytes), hashing it; a failing stream or a wrong length
+//! stores nothing; 3. `put_part` (a replaced S3 part is overwritten natively);
+//! 4. write the entry (**commit point**: the part is listed from now on); 5. delete the
+//! other entries of the same number (if a crash leaves several, the latest upload time
+//! wins); 6. re-check the record: if the upload ended meanwhile, the entry is removed again
+//! and the answer is `NotFound`.
+//!
+//! **Complete:** 1. read the record and the entries (latest per number); 2. validate the
+//! listed parts (non-empty, strictly ascending, uploaded, ETag matches) → rejection, nothing
+//! changed; 3. assemble natively: S3/GCS `complete_multipart` when the list is exactly parts
+//! `1..=k`, else a signed `CompleteMultipartUpload` with the real numbers; Azure a signed
+//! `Put Block List` carrying the metadata (see `native`). **Commit point.** The store
+//! refusing the parts (`InvalidPart`, `EntityTooSmall`, `InvalidBlockList`, ...) is a
+//! rejection and the upload stays open. If the store no longer knows the upload, the
+//! object's revision decides: ours means an earlier attempt completed it (success), else
+//! `NotFound`. 4. Remove the bookkeeping (record first: the upload has ended), best effort.
+//!
+//! **Abort:** 1. read the record (absent: success); 2. abort natively (S3/GCS; Azure
+//! discards uncommitted blocks by itself after a week or on the next write of the name);
+//! 3. remove the bookkeeping.
+//!
+//! **Azure caveat:** uncommitted blocks belong to the blob name, and any write of that name
+//! (a put, another upload's completion) discards them; a later completion of the upload is
+//! then rejected (`InvalidBlockList`). Behind the tiered layer every upload has its own
+//! revision name, so this cannot happen there.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use futures::{StreamExt, TryStreamExt};
+use object_store::multipart::PartId;
+use object_store::path::Path;
+use object_store::{ObjectStoreExt, PutMode, PutMultipartOptions, PutOptions, PutPayload};
+use objectstore_types::{Metadata, ObjectId};
+use sha2::{Digest, Sha256};
+
+use super::CloudBackend;
+use super::codec::{self, PartEntry, UploadRecord};
+use super::native::{Assembled, Flavor, Native};
+use crate::backend::{CompleteRejection, CompletedPart, LongTermBackend, PartInfo, PartsPage};
+use crate::error::{Error, Result};
+use crate::stream::PayloadStream;
+
+impl CloudBackend {
+    pub(super) fn native(&self) -> Result<&Native> {
+        self.native.as_ref().ok_or(Error::Unsupported {
+            backend: self.name,
+            operation: "multipart uploads",
+        })
+    }
+
+    fn upload_not_found(id: &ObjectId, upload_id: &str) -> Error {
+        Error::NotFound(format!("multipart upload {upload_id:?} of {id}"))
+    }
+
+    /// The record of `upload_id`, if there is one.
+    pub(super) async fn read_upload_record(&self, upload_id: &str) -> Result<Option<UploadRecord>> {
+        let path = codec::upload_record_path(upload_id)?;
+        let bytes = match self.store.get(&path).await {
+            Ok(result) => result
+                .bytes()
+                .await
+                .map_err(|e| self.fail("read a multipart upload", e))?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(self.fail("read a multipart upload", e)),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::Internal(format!("upload record {path} is unreadable: {e}")))
+    }
+
+    /// The record of `upload_id`, which must belong to `id`.
+    async fn load_upload(&self, id: &ObjectId, upload_id: &str) -> Result<UploadRecord> {
+        match self.read_upload_record(upload_id).await? {
+            Some(record) if record.path == id.as_storage_path() => Ok(record),
+            _ => Err(Self::upload_not_found(id, upload_id)),
+        }
+    }
+
+    /// Every entry below `dir`, with its path.
+    async fn entries(&self, dir: &Path) -> Result<Vec<(PartEntry, Path)>> {
+        let metas: Vec<_> = self
+            .store
+            .list(Some(dir))
+            .try_collect()
+            .await
+            .map_err(|e| self.fail("list multipart parts", e))?;
+        let mut entries = Vec::with_capacity(metas.len());
+        for meta in metas {
+            let parts: Vec<_> = meta.location.parts().collect();
+            let parsed = match parts.as_slice() {
+                [.., number, file] => PartEntry::parse(number.as_ref(), file.as_ref()),
+                _ => None,
+            };
+            match parsed {
+                Some(entry) => entries.push((entry, meta.location)),
+                None => tracing::warn!(path = %meta.location, "ignoring a malformed part entry"),
+            }
+        }
+        Ok(entries)
+    }
+
+    /// The latest entry of every uploaded part number.
+    async fn latest_parts(&self, upload_id: &str) -> Result<BTreeMap<u32, PartEntry>> {
+        let mut latest: BTreeMap<u32, PartEntry> = BTreeMap::new();
+        for (entry, _) in self.entries(&codec::parts_dir(upload_id)?).await? {
+            match latest.get(&entry.part_number) {
+                Some(current) if !entry.newer_than(current) => {}
+                _ => {
+                    latest.insert(entry.part_number, entry);
+                }
+            }
+        }
+        Ok(latest)
+    }
+
+    /// Deletes `paths` (missing ones are fine).
+    async fn delete_all(&self, paths: Vec<Path>) -> Result<()> {
+        let paths = futures::stream::iter(paths.into_iter().map(Ok)).boxed();
+        let results: Vec<_> = self.store.delete_stream(paths).collect().await;
+        for result in results {
+            match result {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.fail("delete multipart bookkeeping", e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends an upload's bookkeeping: the record first (the upload has ended), then the
+    /// entries. Failures leave garbage only; they are logged.
+    pub(super) async fn remove_bookkeeping(&self, upload_id: &str) {
+        let result = async {
+            self.delete_all(vec![codec::upload_record_path(upload_id)?])
+                .await?;
+            // Everything below the upload, parsable or not.
+            let dir = codec::upload_dir(upload_id)?;
+            let paths: Vec<Path> = self
+                .store
+                .list(Some(&dir))
+                .map_ok(|meta| meta.location)
+                .try_collect()
+                .await
+                .map_err(|e| self.fail("list multipart bookkeeping", e))?;
+            self.delete_all(paths).await
+        };
+        if let Err(e) = result.await {
+            tracing::warn!(
+                upload_id,
+                error = &e as &dyn std::error::Error,
+                "multipart bookkeeping left behind"
+            );
+        }
+    }
+
+    /// Reads a part body of exactly `length` bytes, returning it and its SHA-256.
+    async fn read_part(mut body: PayloadStream, length: u64) -> Result<(PutPayload, String)> {
+        let mut chunks = Vec::new();
+        let mut read = 0u64;
+        let mut hash = Sha256::new();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(Error::ClientStream)?;
+            read += chunk.len() as u64;
+            if read > length {
+                return Err(Error::InvalidRequest(format!(
+                    "the part body is longer than its content length of {length} bytes"
+                )));
+            }
+            hash.update(&chunk);
+            chunks.push(chunk);
+        }
+        if read != length {
+            return Err(Error::InvalidRequest(format!(
+                "the part body has {read} bytes, its content length says {length}"
+            )));
+        }
+        Ok((chunks.into_iter().collect(), hex::encode(hash.finalize())))
+    }
+
+    /// Aborts the store's upload behind `record` (nothing to do on Azure).
+    pub(super) async fn abort_native(
+        &self,
+        native: &Native,
+        id: &ObjectId,
+        record: &UploadRecord,
+    ) -> Result<()> {
+        if native.flavor == Flavor::Azure {
+            return Ok(());
+        }
+        let path = codec::object_path(id)?;
+        match native
+            .multipart
+            .abort_multipart(&path, &record.native_id)
+            .await
+        {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.fail("abort a multipart upload", e)),
+        }
+    }
+}
+
+/// Why `parts` cannot complete an upload with the `uploaded` parts, if they cannot.
+fn check_parts(
+    uploaded: &BTreeMap<u32, PartEntry>,
+    parts: &[CompletedPart],
+) -> Option<CompleteRejection> {
+    let reject = |code: &str, message: String| {
+        Some(CompleteRejection {
+            code: code.into(),
+            message,
+        })
+    };
+    if parts.is_empty() {
+        return reject("InvalidPart", "at least one part is required".into());
+    }
+    let mut previous = 0;
+    for p in parts {
+        if p.part_number <= previous {
+            return reject(
+                "InvalidPartOrder",
+                format!(
+                    "parts must be listed in strictly ascending order; part {} follows part {previous}",
+                    p.part_number
+                ),
+            );
+        }
+        previous = p.part_number;
+        match uploaded.get(&p.part_number) {
+            None => {
+                return reject(
+                    "InvalidPart",
+                    format!("part {} was not uploaded", p.part_number),
+                );
+            }
+            Some(entry) if entry.etag() != p.etag => {
+                return reject(
+                    "InvalidPart",
+                    format!(
+                        "etag mismatch for part {}: expected {}, got {}",
+                        p.part_number,
+                        entry.etag(),
+                        p.etag
+                    ),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    None
+}
+
+#[async_trait]
+impl LongTermBackend for CloudBackend {
+    async fn initiate_multipart(&self, id: &ObjectId, metadata: &Metadata) -> Result<String> {
+        let native = self.native()?;
+        let path = codec::object_path(id)?;
+        let upload_id = uuid::Uuid::now_v7().simple().to_string();
+        let rev = codec::new_revision();
+        let attributes = codec::encode_attributes(metadata, &rev, self.limits.metadata_bytes)?;
+        let native_id = match native.flavor {
+            Flavor::Azure => String::new(),
+            Flavor::S3 | Flavor::Gcs => {
+                let options = PutMultipartOptions {
+                    attributes,
+                    ..PutMultipartOptions::default()
+                };
+                native
+                    .multipart
+                    .create_multipart_opts(&path, options)
+                    .await
+                    .map_err(|e| self.fail("start a multipart upload", e))?
+            }
+        };
+        let record = UploadRecord {
+            v: 1,
+            path: id.as_storage_path(),
+            native_id,
+            rev,
+            metadata: metadata.clone(),
+        };
+        let json = serde_json::to_vec(&record)
+            .map_err(|e| Error::Internal(format!("cannot encode an upload record: {e}")))?;
+        let options = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
+        let written = self
+            .store
+            .put_opts(
+                &codec::upload_record_path(&upload_id)?,
+                json.into(),
+                options,
+            )
+            .await;
+        if let Err(e) = written {
+            if let Err(abort) = self.abort_native(native, id, &record).await {
+                tracing::warn!(%id, error = &abort as &dyn std::error::Error, "could not abort a native upload");
+            }
+            return Err(self.fail("record a multipart upload", e));
+        }
+        Ok(upload_id)
+    }
+
+    async fn upload_part(
+        &self,
+        id: &ObjectId,
+        upload_id: &str,
+        part_number: u32,
+        content_length: u64,
+        body: PayloadStream,
+    ) -> Result<String> {
+        let native = self.native()?;
+        if part_number == 0 || part_number > self.limits.max_part_number {
+            return Err(Error::InvalidRequest(format!(
+                "part numbers range from 1 to {} on the {} backend",
+                self.limits.max_part_number, self.name
+            )));
+        }
+        if content_length > self.uploads.max_api_part_size {
+            return Err(Error::TooLarge(format!(
+                "parts are limited to {} bytes",
+                self.uploads.max_api_part_size
+            )));
+        }
+        let record = self.load_upload(id, upload_id).await?;
+        let (payload, sha256) = Self::read_part(body, content_length).await?;
+        let path = codec::object_path(id)?;
+        let idx = part_number as usize - 1;
+        let PartId { content_id } = match native
+            .multipart
+            .put_part(&path, &record.native_id, idx, payload)
+            .await
+        {
+            Ok(part) => part,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(Self::upload_not_found(id, upload_id));
+            }
+            Err(e) => return Err(self.fail("upload a part", e)),
+        };
+        let entry = PartEntry {
+            part_number,
+            uploaded: self.clock.now(),
+            size: content_length,
+            sha256,
+            native: content_id,
+        };
+        let dir = codec::part_dir(upload_id, part_number)?;
+        let entry_path = dir.clone().join(entry.file_name());
+        self.store
+            .put(&entry_path, PutPayload::new())
+            .await
+            .map_err(|e| self.fail("record a part", e))?;
+        // Every other entry of this number is replaced. With concurrent uploads of one
+        // number, the last to get here wins; its entry names a stored native part, and if S3
+        // kept the other upload's bytes, S3 refuses the completion (ETag mismatch).
+        let others: Vec<Path> = self
+            .entries(&dir)
+            .await?
+            .into_iter()
+            .map(|(_, path)| path)
+            .filter(|path| *path != entry_path)
+            .collect();
+        self.delete_all(others).await?;
+        // The upload may have ended while the part was sent: do not leave the entry behind.
+        if let Err(e) = self.load_upload(id, upload_id).await {
+            self.delete_all(vec![entry_path]).await?;
+            return Err(e);
+        }
+        Ok(entry.etag())
+    }
+
+    async fn list_parts(
+        &self,
+        id: &ObjectId,
+        upload_id: &str,
+        max_parts: Option<u32>,
+        marker: Option<u32>,
+    ) -> Result<PartsPage> {
+        self.native()?;
+        if max_parts == Some(0) {
+            return Err(Error::InvalidRequest("max_parts must be at least 1".into()));
+        }
+        self.load_upload(id, upload_id).await?;
+        let latest = self.latest_parts(upload_id).await?;
+        let max = max_parts.map_or(usize::MAX, |n| n as usize);
+        let mut remaining = latest
+            .into_values()
+            .filter(|p| marker.is_none_or(|m| p.part_number > m));
+        let parts: Vec<PartInfo> = remaining
+            .by_ref()
+            .take(max)
+            .map(|p| PartInfo {
+                part_number: p.part_number,
+                etag: p.etag(),
+                last_modified: p.uploaded,
+                size: p.size,
+            })
+            .collect();
+        let next_marker = match (remaining.next(), parts.last()) {
+            (Some(_), Some(last)) => Some(last.part_number),
+            _ => None,
+        };
+        Ok(PartsPage { parts, next_marker })
+    }
+
+    async fn abort_multipart(&self, id: &ObjectId, upload_id: &str) -> Result<()> {
+        let native = self.native()?;
+        if !codec::is_upload_id(upload_id) {
+            return Ok(());
+        }
+        let record = match self.load_upload(id, upload_id).await {
+            Ok(record) => record,
+            Err(Error::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        self.abort_native(native, id, &record).await?;
+        self.remove_bookkeeping(upload_id).await;
+        Ok(())
+    }
+
+    async fn complete_multipart(
+        &self,
+        id: &ObjectId,
+        upload_id: &str,
+        parts: &[CompletedPart],
+    ) -> Result<Option<CompleteRejection>> {
+        let native = self.native()?;
+        let record = self.load_upload(id, upload_id).await?;
+        let uploaded = self.latest_parts(upload_id).await?;
+        if let Some(rejection) = check_parts(&uploaded, parts) {
+            return Ok(Some(rejection));
+        }
+        let listed: Vec<&PartEntry> = parts
+            .iter()
+            .filter_map(|p| uploaded.get(&p.part_number))
+            .collect();
+        let path = codec::object_path(id)?;
+        let contiguous = listed
+            .iter()
+            .enumerate()
+            .all(|(i, p)| p.part_number as usize == i + 1);
+        let assembled = match native.flavor {
+            Flavor::Azure => {
+                let attributes =
+                    codec::encode_attributes(&record.metadata, &record.rev, usize::MAX)?;
+                let envelope = codec::encoded_envelope(&attributes).unwrap_or_default();
+                let blocks: Vec<&str> = listed.iter().map(|p| p.native.as_str()).collect();
+                native
+                    .put_block_list(
+                        &path,
+                        &blocks,
+                        &record.metadata.content_type,
+                        (codec::META_ATTRIBUTE, envelope),
+                    )
+                    .await?
+            }
+            Flavor::S3 | Flavor::Gcs if contiguous => {
+                let ids = listed
+                    .iter()
+                    .map(|p| PartId {
+                        content_id: p.native.clone(),
+                    })
+                    .collect();
+                match native
+                    .multipart
+                    .complete_multipart(&path, &record.native_id, ids)
+                    .await
+                {
+                    Ok(_) => Assembled::Done,
+                    Err(object_store::Error::NotFound { .. }) => Assembled::NoSuchUpload,
+                    Err(e) => match super::native::rejection_in(&e) {
+                        Some(rejection) => Assembled::Rejected(rejection),
+                        None => return Err(self.fail("complete a multipart upload", e)),
+                    },
+                }
+            }
+            Flavor::S3 | Flavor::Gcs => {
+                let numbered: Vec<(u32, &str)> = listed
+                    .iter()
+                    .map(|p| (p.part_number, p.native.as_str()))
+                    .collect();
+                match native
+                    .complete_numbered(&path, &record.native_id, &numbered)
+                    .await?
+                {
+                    Assembled::Rejected(mut rejection) if rejection.code == "InvalidPart" => {
+                        // Our own checks passed, so the store refused the selection itself.
+                        rejection.message = format!(
+                            "the store refused to assemble this selection of the uploaded \
+                             parts ({}); some S3-compatible stores (Ceph radosgw 16) only \
+                             assemble the uploaded parts from the first on, without gaps",
+                            rejection.message
+                        );
+                        Assembled::Rejected(rejection)
+                    }
+                    other => other,
+                }
+            }
+        };
+        match assembled {
+            Assembled::Done => {}
+            Assembled::Rejected(rejection) => return Ok(Some(rejection)),
+            Assembled::NoSuchUpload => {
+                let ours = self
+                    .head(&path)
+                    .await?
+                    .is_some_and(|(stored, _)| stored.revision == record.rev);
+                if !ours {
+                    return Err(Self::upload_not_found(id, upload_id));
+                }
+            }
+        }
+        self.remove_bookkeeping(upload_id).await;
+        Ok(None)
+    }
+}

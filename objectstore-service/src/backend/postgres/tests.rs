@@ -1,0 +1,619 @@
+//! Tests of the PostgreSQL backend.
+//!
+//! The ones that need a server read `OS_TEST_POSTGRES_URL` (start one with
+//! `eval "$(scripts/services/postgres.sh)"`). Without it they fail when `CI=true` and
+//! otherwise print one "skipped" line and pass. Every backend gets its own random table
+//! prefix, so tests run in parallel and repeatedly against one database; each test drops
+//! its tables at the end.
+
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use objectstore_types::{ExpirationPolicy, ObjectContext, ObjectKey, Scopes, Usecase};
+use sqlx::postgres::PgPoolOptions;
+
+use super::*;
+use crate::backend::ChangeRecord;
+use crate::clock::{Clock, ManualClock};
+use crate::conformance;
+use crate::stream;
+
+const URL_VAR: &str = "OS_TEST_POSTGRES_URL";
+
+/// The test server's URL; `None` (after one skip line) when not configured outside CI.
+fn server_url(test: &str) -> Option<String> {
+    match std::env::var(URL_VAR) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "{URL_VAR} is not set but CI=true: CI must start PostgreSQL \
+                 (eval \"$(scripts/services/postgres.sh)\") before the tests"
+            );
+            // Written to the stream directly: the test harness captures `eprintln!` of
+            // passing tests, and a skip must be visible.
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped {test}: {URL_VAR} is not set; run `eval \"$(scripts/services/postgres.sh)\"`"
+            );
+            None
+        }
+    }
+}
+
+/// Hands out backends on fresh table prefixes and drops their tables at the end.
+struct Db {
+    url: String,
+    prefixes: Mutex<Vec<String>>,
+}
+
+impl Db {
+    fn new(test: &str) -> Option<Self> {
+        Some(Self {
+            url: server_url(test)?,
+            prefixes: Mutex::default(),
+        })
+    }
+
+    /// A table prefix no other test uses.
+    fn prefix(&self) -> String {
+        let prefix = format!("os_t{}_", uuid::Uuid::new_v4().simple());
+        self.prefixes.lock().unwrap().push(prefix.clone());
+        prefix
+    }
+
+    fn config(&self, prefix: &str) -> PostgresConfig {
+        PostgresConfig {
+            max_connections: 8,
+            table_prefix: prefix.to_owned(),
+            ..PostgresConfig::new(self.url.clone())
+        }
+    }
+
+    /// A backend on tables of its own.
+    async fn fresh(&self, clock: SharedClock) -> PostgresBackend {
+        let prefix = self.prefix();
+        self.on(&prefix, clock).await
+    }
+
+    /// A backend on the tables of `prefix`.
+    async fn on(&self, prefix: &str, clock: SharedClock) -> PostgresBackend {
+        PostgresBackend::connect(self.config(prefix), clock)
+            .await
+            .expect("connect to the test server")
+    }
+
+    async fn cleanup(self) {
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&self.url)
+            .await
+            .expect("connect for cleanup");
+        for prefix in self.prefixes.into_inner().unwrap() {
+            schema::drop_tables(&pool, &prefix)
+                .await
+                .expect("drop the test tables");
+        }
+        pool.close().await;
+    }
+}
+
+fn id(key: &str) -> ObjectId {
+    ObjectId::new(
+        ObjectContext {
+            usecase: Usecase::new("testing").unwrap(),
+            scopes: Scopes::parse("org=1").unwrap(),
+        },
+        ObjectKey::new(key).unwrap(),
+    )
+}
+
+fn tombstone(target: &str) -> Tombstone {
+    Tombstone {
+        target: id(target),
+        metadata: Metadata {
+            size: Some(5 << 20),
+            ..Metadata::default()
+        },
+    }
+}
+
+// --- Conformance -------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_suite() {
+    let Some(db) = Db::new("backend_suite") else {
+        return;
+    };
+    conformance::backend_suite(&|clock| db.fresh(clock)).await;
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn high_volume_suite() {
+    let Some(db) = Db::new("high_volume_suite") else {
+        return;
+    };
+    conformance::high_volume_suite(&|clock| db.fresh(clock)).await;
+    db.cleanup().await;
+}
+
+/// The tiered engine with this backend as its high-volume tier (memory standing in for
+/// the long-term tier): with a 16-byte threshold most objects of the suites live behind
+/// tombstones, so every tiering primitive is exercised through the engine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiered_over_postgres_passes_the_suites() {
+    use crate::backend::memory::MemoryBackend;
+    use crate::tiered::{TieredConfig, TieredStorage};
+
+    let Some(db) = Db::new("tiered_over_postgres_passes_the_suites") else {
+        return;
+    };
+    let make = |clock: SharedClock| {
+        let db = &db;
+        async move {
+            let hv = db.fresh(clock.clone()).await;
+            let lt = MemoryBackend::new("lt", clock.clone());
+            let config = TieredConfig {
+                threshold: 16,
+                background: false,
+                ..TieredConfig::default()
+            };
+            TieredStorage::new(Arc::new(hv), Arc::new(lt), clock, config)
+        }
+    };
+    conformance::backend_suite(&make).await;
+    conformance::long_term_suite(&make).await;
+    db.cleanup().await;
+}
+
+// --- Several instances on the same tables ------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cas_racers_on_two_instances_have_one_winner() {
+    let Some(db) = Db::new("cas_racers_on_two_instances_have_one_winner") else {
+        return;
+    };
+    let prefix = db.prefix();
+    let clock: SharedClock = ManualClock::new();
+    let instances = [
+        Arc::new(db.on(&prefix, clock.clone()).await),
+        Arc::new(db.on(&prefix, clock.clone()).await),
+    ];
+    for round in 0..10 {
+        let key = id(&format!("race/{round}"));
+        // Odd rounds race from a tombstone, even rounds from an absent row.
+        let start = (round % 2 == 1).then(|| id(&format!("race/{round}/start")));
+        if let Some(start) = &start {
+            let t = Tombstone {
+                target: start.clone(),
+                ..tombstone("unused")
+            };
+            assert!(
+                instances[0]
+                    .compare_and_write(&key, None, TieredWrite::Tombstone(t))
+                    .await
+                    .unwrap()
+            );
+        }
+        let tasks: Vec<_> = (0..12)
+            .map(|i| {
+                let backend = Arc::clone(&instances[i % 2]);
+                let (key, start) = (key.clone(), start.clone());
+                let t = tombstone(&format!("race/{round}/{i}"));
+                tokio::spawn(async move {
+                    let won = backend
+                        .compare_and_write(&key, start.as_ref(), TieredWrite::Tombstone(t))
+                        .await
+                        .unwrap();
+                    (i, won)
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for task in tasks {
+            let (i, won) = task.await.unwrap();
+            if won {
+                winners.push(i);
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: winners {winners:?}");
+        let stored = instances[1].get_tiered_metadata(&key).await.unwrap();
+        assert_eq!(
+            stored,
+            TieredMetadata::Tombstone(tombstone(&format!("race/{round}/{}", winners[0]))),
+            "round {round}: the row does not hold the winner's write"
+        );
+    }
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claimants_on_two_instances_never_share_a_record() {
+    let Some(db) = Db::new("claimants_on_two_instances_never_share_a_record") else {
+        return;
+    };
+    let prefix = db.prefix();
+    let clock = ManualClock::new();
+    let now = clock.now();
+    let instances = [
+        Arc::new(db.on(&prefix, clock.clone()).await),
+        Arc::new(db.on(&prefix, clock.clone()).await),
+    ];
+    let records: Vec<ChangeRecord> = (0..120)
+        .map(|i| conformance::change_log::record("dead", &format!("claim/{i}"), None))
+        .collect();
+    for r in &records {
+        instances[0].log_append(r).await.unwrap();
+    }
+    let tasks: Vec<_> = (0..6)
+        .map(|i| {
+            let backend = Arc::clone(&instances[i % 2]);
+            tokio::spawn(async move {
+                let me = format!("claimant-{i}");
+                backend
+                    .lease_renew(&me, now + Duration::from_secs(600))
+                    .await
+                    .unwrap();
+                let mut mine = Vec::new();
+                loop {
+                    let got = backend.log_claim(&me, now, false, 4).await.unwrap();
+                    if got.is_empty() {
+                        break mine;
+                    }
+                    assert!(got.iter().all(|r| r.owner == me && r.not_before.is_none()));
+                    mine.extend(got);
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    let mut ids: Vec<_> = all.iter().map(|r| r.change_id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        all.len(),
+        records.len(),
+        "records handed out more than once"
+    );
+    assert_eq!(ids.len(), records.len(), "not every record was claimed");
+    for r in &all {
+        let stored = instances[1].log_get(&r.change_id).await.unwrap().unwrap();
+        assert_eq!(
+            stored.owner, r.owner,
+            "stored owner differs from the claimant"
+        );
+    }
+    db.cleanup().await;
+}
+
+/// A claim in flight (its transaction still open) holds row locks: a concurrent claimant
+/// skips those records instead of waiting or taking them, and once the first claim commits
+/// its records belong to a live claimant and are not due for anybody else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_skip_records_locked_by_a_claim_in_flight() {
+    let Some(db) = Db::new("claims_skip_records_locked_by_a_claim_in_flight") else {
+        return;
+    };
+    let prefix = db.prefix();
+    let clock = ManualClock::new();
+    let now = clock.now();
+    let (a, b) = (
+        db.on(&prefix, clock.clone()).await,
+        db.on(&prefix, clock.clone()).await,
+    );
+    let records: Vec<ChangeRecord> = (0..12)
+        .map(|i| conformance::change_log::record("dead", &format!("locked/{i}"), None))
+        .collect();
+    for r in &records {
+        a.log_append(r).await.unwrap();
+    }
+    for who in ["A", "B", "C"] {
+        a.lease_renew(who, now + Duration::from_secs(600))
+            .await
+            .unwrap();
+    }
+    // A claims 5 inside a transaction it does not commit yet.
+    let mut tx = a.pool().begin().await.unwrap();
+    let in_flight = q(&a.sql.log_claim)
+        .bind("A")
+        .bind(rows::nanos(now))
+        .bind(false)
+        .bind(5_i64)
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    let in_flight: Vec<ChangeRecord> = in_flight.iter().map(|r| rows::record(r).unwrap()).collect();
+    assert_eq!(in_flight.len(), 5);
+    // B must neither wait for A's locks (the guard only catches a hang) nor take A's records.
+    let got_b = tokio::time::timeout(Duration::from_secs(60), b.log_claim("B", now, false, 100))
+        .await
+        .expect("a claimant waited for the locks of a claim in flight")
+        .unwrap();
+    assert_eq!(got_b.len(), 7, "B must get exactly the unlocked records");
+    assert!(
+        got_b
+            .iter()
+            .all(|r| in_flight.iter().all(|f| f.change_id != r.change_id)),
+        "B took a record of the claim in flight"
+    );
+    tx.commit().await.unwrap();
+    assert!(
+        b.log_claim("C", now, false, 100).await.unwrap().is_empty(),
+        "records of live claimants were handed out again"
+    );
+    for r in &in_flight {
+        assert_eq!(a.log_get(&r.change_id).await.unwrap().unwrap().owner, "A");
+    }
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_migrations_agree() {
+    let Some(db) = Db::new("concurrent_migrations_agree") else {
+        return;
+    };
+    let db = Arc::new(db);
+    let prefix = db.prefix();
+    // Connected pools first, so that the migrations themselves overlap.
+    let mut pools = Vec::new();
+    for _ in 0..6 {
+        pools.push(
+            PgPoolOptions::new()
+                .max_connections(1)
+                .connect(&db.url)
+                .await
+                .unwrap(),
+        );
+    }
+    let results =
+        futures::future::join_all(pools.iter().map(|pool| schema::migrate(pool, &prefix))).await;
+    for result in results {
+        result.expect("a concurrent migration failed");
+    }
+    // Without advisory locks (clusters that lack them), racing migrators retry.
+    let lockless = db.prefix();
+    let results = futures::future::join_all(
+        pools
+            .iter()
+            .map(|pool| schema::migrate_with(pool, &lockless, false)),
+    )
+    .await;
+    for result in results {
+        result.expect("a concurrent lock-less migration failed");
+    }
+    for pool in pools {
+        pool.close().await;
+    }
+    // Connecting runs the (now empty) migration again, also concurrently.
+    let tasks: Vec<_> = (0..3)
+        .map(|_| {
+            let (db, prefix) = (Arc::clone(&db), prefix.clone());
+            tokio::spawn(async move {
+                PostgresBackend::connect(db.config(&prefix), ManualClock::new()).await
+            })
+        })
+        .collect();
+    let mut backends = Vec::new();
+    for task in tasks {
+        backends.push(task.await.unwrap().expect("connecting failed"));
+    }
+    // All of them use the same tables.
+    backends[0]
+        .put_object(&id("shared"), &Metadata::default(), stream::single("x"))
+        .await
+        .unwrap();
+    for b in &backends {
+        assert!(b.get_metadata(&id("shared")).await.unwrap().is_some());
+    }
+    let version: i32 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT version FROM {prefix}schema_version"
+    )))
+    .fetch_one(backends[0].pool())
+    .await
+    .unwrap();
+    assert_eq!(version, schema::SCHEMA_VERSION);
+    // Again, sequentially: nothing to do, data kept.
+    let again = db.on(&prefix, ManualClock::new()).await;
+    assert!(again.get_metadata(&id("shared")).await.unwrap().is_some());
+    // A newer schema is refused.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE {prefix}schema_version SET version = 99"
+    )))
+    .execute(again.pool())
+    .await
+    .unwrap();
+    let err = PostgresBackend::connect(db.config(&prefix), ManualClock::new())
+        .await
+        .expect_err("a newer schema must be refused");
+    assert!(matches!(err, Error::Internal(_)), "{err:?}");
+    drop((backends, again));
+    Arc::into_inner(db).unwrap().cleanup().await;
+}
+
+// --- Details beyond the conformance suite ------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadline_updates_apply_only_to_the_version_read() {
+    let Some(db) = Db::new("deadline_updates_apply_only_to_the_version_read") else {
+        return;
+    };
+    let clock = ManualClock::new();
+    let b = db.fresh(clock.clone()).await;
+    let key = id("deadline");
+    let path = key.as_storage_path();
+    let mut m = Metadata {
+        expiration_policy: ExpirationPolicy::TimeToLive(Duration::from_secs(3600)),
+        ..Metadata::default()
+    };
+    m.stamp(clock.now());
+    b.put_object(&key, &m, stream::single("one")).await.unwrap();
+    let (read, expires, version) = b.live_object(&path).await.unwrap().unwrap();
+    let mut later = read.clone();
+    later.time_expires = Some(read.time_expires.unwrap() + Duration::from_secs(60));
+
+    // Overwritten in between (same metadata, new payload): the update must not apply.
+    b.put_object(&key, &m, stream::single("two")).await.unwrap();
+    assert!(
+        !b.set_deadline(&path, &later, version, expires)
+            .await
+            .unwrap()
+    );
+    let (now_stored, _, new_version) = b.live_object(&path).await.unwrap().unwrap();
+    assert_eq!(now_stored.time_expires, m.time_expires);
+    assert_ne!(new_version, version);
+
+    // A stale deadline (someone moved it) does not apply either; the right one does.
+    assert!(
+        !b.set_deadline(&path, &later, new_version, Some(0))
+            .await
+            .unwrap()
+    );
+    assert!(
+        b.set_deadline(&path, &later, new_version, expires)
+            .await
+            .unwrap()
+    );
+    let (after, after_expires, after_version) = b.live_object(&path).await.unwrap().unwrap();
+    assert_eq!(after.time_expires, later.time_expires);
+    assert_eq!(after_expires, rows::deadline_secs(&later));
+    assert_eq!(
+        after_version, new_version,
+        "deadline updates keep the version"
+    );
+    // Deleted and re-created: the old version never matches again.
+    b.delete_object(&key).await.unwrap();
+    b.put_object(&key, &m, stream::single("three"))
+        .await
+        .unwrap();
+    assert!(
+        !b.set_deadline(&path, &later, new_version, expires)
+            .await
+            .unwrap()
+    );
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_are_rejected() {
+    let Some(db) = Db::new("oversized_bodies_are_rejected") else {
+        return;
+    };
+    let b = db.fresh(ManualClock::new()).await;
+    let key = id("big");
+    let body = conformance::chunked(&vec![7u8; MAX_PUT_BYTES + 1], 256 * 1024);
+    let err = b
+        .put_object(&key, &Metadata::default(), body)
+        .await
+        .expect_err("bodies over the limit must fail");
+    assert!(matches!(err, Error::TooLarge(_)), "{err:?}");
+    assert!(b.get_metadata(&key).await.unwrap().is_none());
+    // Exactly the limit is fine.
+    let body = conformance::chunked(&vec![7u8; MAX_PUT_BYTES], 256 * 1024);
+    b.put_object(&key, &Metadata::default(), body)
+        .await
+        .unwrap();
+    let size = b.get_metadata(&key).await.unwrap().unwrap().size;
+    assert_eq!(size, Some(MAX_PUT_BYTES as u64));
+    db.cleanup().await;
+}
+
+// --- Secrets -----------------------------------------------------------------------------
+
+/// Every piece of text an error can show: Display, Debug and the source chain.
+fn error_text(e: &Error) -> String {
+    let mut text = format!("{e} / {e:?}");
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(&format!(" / {s} / {s:?}"));
+        source = s.source();
+    }
+    text
+}
+
+#[tokio::test]
+async fn connection_errors_do_not_show_the_password() {
+    // A port nothing listens on.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let secret = "s3cret-Passw0rd";
+    let config = PostgresConfig {
+        connect_timeout: Duration::from_secs(2),
+        ..PostgresConfig::new(format!(
+            "postgres://app:{secret}@127.0.0.1:{port}/x?password={secret}"
+        ))
+    };
+    let err = PostgresBackend::connect(config, ManualClock::new())
+        .await
+        .expect_err("nothing listens there");
+    assert!(
+        matches!(
+            err,
+            Error::Backend {
+                backend: "postgres",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_retryable());
+    let text = error_text(&err);
+    assert!(!text.contains(secret), "{text}");
+
+    let err = PostgresBackend::connect(
+        PostgresConfig::new(format!("postgres://app:{secret}@127.0.0.1:99999999/x")),
+        ManualClock::new(),
+    )
+    .await
+    .expect_err("an invalid port must be refused");
+    assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
+    assert!(!error_text(&err).contains(secret), "{}", error_text(&err));
+}
+
+#[tokio::test]
+async fn server_errors_and_debug_do_not_show_the_password() {
+    let Some(db) = Db::new("server_errors_and_debug_do_not_show_the_password") else {
+        return;
+    };
+    // The wrong password for the test server's user.
+    let wrong = "wr0ng-Secret-pw";
+    let mut url = sqlx::postgres::PgConnectOptions::from_str(&db.url).unwrap();
+    url = url.password(wrong);
+    let user = url.get_username().to_owned();
+    let (host, port) = (url.get_host().to_owned(), url.get_port());
+    let database = url.get_database().unwrap_or("postgres").to_owned();
+    let config = PostgresConfig {
+        connect_timeout: Duration::from_secs(5),
+        ..PostgresConfig::new(format!(
+            "postgres://{user}:{wrong}@{host}:{port}/{database}"
+        ))
+    };
+    match PostgresBackend::connect(config, ManualClock::new()).await {
+        // A server that trusts every TCP connection accepts any password.
+        Ok(b) => b.close().await,
+        Err(err) => {
+            let text = error_text(&err);
+            assert!(!text.contains(wrong), "{text}");
+        }
+    }
+    // The real password appears in no Debug output.
+    let b = db.fresh(ManualClock::new()).await;
+    let debug = format!("{b:?} {:?}", db.config("x_"));
+    assert!(!debug.contains(&db.url), "{debug}");
+    let password = db
+        .url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .and_then(|(userinfo, _)| userinfo.split_once(':'))
+        .map(|(_, password)| password.to_owned());
+    if let Some(password) = password.filter(|p| !p.is_empty()) {
+        assert!(!debug.contains(&password), "{debug}");
+        assert!(debug.contains(":***@"), "{debug}");
+    }
+    db.cleanup().await;
+}
