@@ -1,0 +1,229 @@
+//! What a server process used while a workload ran, from `/proc`.
+//!
+//! Figures per workload ([`ProcessFigures`]), summed over the sampled pids (one for our
+//! server, master and workers for nginx):
+//!
+//! * `peak_rss_kib`: the largest `VmRSS` seen by a sampler thread polling
+//!   `/proc/<pid>/status` every [`SAMPLE_INTERVAL`] while the workload ran. It belongs to
+//!   that workload alone.
+//! * `hwm_kib`: `VmHWM` read when the workload ended: the kernel's exact peak, but over the
+//!   process's whole life (so it includes earlier workloads).
+//! * `cpu_ms`: user + system CPU time spent during the workload (`utime + stime` of
+//!   `/proc/<pid>/stat`, which include exited threads; in USER_HZ ticks of 10 ms, the value
+//!   on every mainstream Linux architecture). Divided by the requests, it is the server's
+//!   CPU cost per request: a figure that a busy machine disturbs much less than throughput.
+//! * `runqueue_wait_ms`: time the process's threads spent runnable but waiting for a CPU
+//!   (second field of `/proc/<pid>/task/*/schedstat`, threads alive at both ends only).
+//!   A large value next to `cpu_ms` means the CPUs were oversubscribed: throughput and
+//!   latency then measure the machine's load as much as the server.
+//!
+//! The sampler is a plain thread, not a runtime task, so a saturated load-generator runtime
+//! cannot starve it. Unreadable files (process gone, not Linux) yield `None`, never an
+//! error: these are extra figures, not a reason to abort a run.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// How often the sampler reads `VmRSS`.
+pub const SAMPLE_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Length of a `/proc/<pid>/stat` time tick (USER_HZ = 100).
+const TICK_MS: u64 = 10;
+
+/// Process figures of one workload run.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ProcessFigures {
+    /// Largest sampled `VmRSS` during the workload, KiB.
+    pub peak_rss_kib: u64,
+    /// `VmHWM` at the end of the workload (process lifetime peak), KiB.
+    pub hwm_kib: u64,
+    /// CPU time used during the workload, ms.
+    pub cpu_ms: u64,
+    /// Time runnable threads waited for a CPU during the workload, ms.
+    pub runqueue_wait_ms: u64,
+}
+
+/// `(VmRSS, VmHWM)` of `pid` in KiB.
+pub fn read_status(pid: u32) -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_status(&text)
+}
+
+/// `(VmRSS, VmHWM)` in KiB from the text of a `/proc/<pid>/status` file.
+///
+/// ```
+/// use objectstore_bench::process::parse_status;
+/// let text = "Name:\tx\nVmHWM:\t   20480 kB\nVmRSS:\t   10240 kB\n";
+/// assert_eq!(parse_status(text), Some((10240, 20480)));
+/// ```
+pub fn parse_status(text: &str) -> Option<(u64, u64)> {
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// `utime + stime` in ms from the text of a `/proc/<pid>/stat` file.
+///
+/// ```
+/// use objectstore_bench::process::parse_cpu_ms;
+/// let stat = "42 (my (odd) name) S 1 42 42 0 -1 4194560 100 0 0 0 250 30 0 0 20 0 3 0";
+/// assert_eq!(parse_cpu_ms(stat), Some(2800));
+/// ```
+pub fn parse_cpu_ms(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) * TICK_MS)
+}
+
+fn cpu_ms(pid: u32) -> Option<u64> {
+    parse_cpu_ms(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// Run-queue wait per live thread of `pid`, ns.
+fn waits(pid: u32) -> HashMap<String, u64> {
+    let mut out = HashMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        let wait = std::fs::read_to_string(task.path().join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok());
+        if let Some(w) = wait {
+            out.insert(task.file_name().to_string_lossy().into_owned(), w);
+        }
+    }
+    out
+}
+
+/// A running sampler; [`Sampler::finish`] stops it and returns the figures.
+pub struct Sampler {
+    pids: Vec<u32>,
+    stop: Arc<AtomicBool>,
+    peak: Arc<AtomicU64>,
+    cpu_start: Vec<Option<u64>>,
+    wait_start: Vec<HashMap<String, u64>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Sampler {
+    /// Starts sampling `pids` (their figures are summed).
+    pub fn start(pids: &[u32]) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let peak = Arc::new(AtomicU64::new(0));
+        let thread = {
+            let (stop, peak, pids) = (stop.clone(), peak.clone(), pids.to_vec());
+            std::thread::Builder::new()
+                .name("rss-sampler".to_owned())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let rss: u64 = pids
+                            .iter()
+                            .filter_map(|&p| read_status(p))
+                            .map(|(rss, _)| rss)
+                            .sum();
+                        peak.fetch_max(rss, Ordering::Relaxed);
+                        std::thread::sleep(SAMPLE_INTERVAL);
+                    }
+                })
+                .ok()
+        };
+        Self {
+            pids: pids.to_vec(),
+            stop,
+            peak,
+            cpu_start: pids.iter().map(|&p| cpu_ms(p)).collect(),
+            wait_start: pids.iter().map(|&p| waits(p)).collect(),
+            thread,
+        }
+    }
+
+    /// Stops sampling; `None` if no process status could be read at the end.
+    pub fn finish(mut self) -> Option<ProcessFigures> {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let mut figures = ProcessFigures {
+            peak_rss_kib: 0,
+            hwm_kib: 0,
+            cpu_ms: 0,
+            runqueue_wait_ms: 0,
+        };
+        let mut any = false;
+        let mut rss_now = 0;
+        for (i, &pid) in self.pids.iter().enumerate() {
+            let Some((rss, hwm)) = read_status(pid) else {
+                continue;
+            };
+            any = true;
+            rss_now += rss;
+            figures.hwm_kib += hwm;
+            if let (Some(Some(start)), Some(end)) = (self.cpu_start.get(i), cpu_ms(pid)) {
+                figures.cpu_ms += end.saturating_sub(*start);
+            }
+            if let Some(start) = self.wait_start.get(i) {
+                let waited: u64 = waits(pid)
+                    .into_iter()
+                    .filter_map(|(tid, end)| Some(end.saturating_sub(*start.get(&tid)?)))
+                    .sum();
+                figures.runqueue_wait_ms += waited / 1_000_000;
+            }
+        }
+        figures.peak_rss_kib = self.peak.load(Ordering::Relaxed).max(rss_now);
+        any.then_some(figures)
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_requires_both_fields() {
+        assert_eq!(parse_status("VmRSS:\t1 kB\n"), None);
+        assert_eq!(parse_status("VmHWM:\tx kB\nVmRSS:\t1 kB\n"), None);
+        assert_eq!(parse_cpu_ms("1 (x) S 1 2"), None);
+    }
+
+    #[test]
+    fn samples_this_process() {
+        let sampler = Sampler::start(&[std::process::id()]);
+        // Burn a little CPU so the figure is exercised (its value is not asserted).
+        let mut x = 0u64;
+        for i in 0..1_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+        let figures = sampler.finish().unwrap();
+        assert!(figures.peak_rss_kib > 0);
+        assert!(figures.hwm_kib >= figures.peak_rss_kib / 2);
+    }
+
+    #[test]
+    fn unknown_pids_yield_none() {
+        assert_eq!(Sampler::start(&[u32::MAX]).finish(), None);
+    }
+}

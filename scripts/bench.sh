@@ -1,0 +1,336 @@
+#!/usr/bin/env bash
+# The objectstore benchmark, in one command, on a fresh clone:
+#
+#   scripts/bench.sh
+#
+# 1. Builds the release binaries (`objectstore`, `objectstore-bench`).
+# 2. Installs nginx and fio with apt-get when they are missing (root or passwordless sudo).
+# 3. In one temporary directory (so every figure comes from the same filesystem):
+#    writes the static files /<bytes>.bin, runs fio (sequential write of the large size with
+#    1 MiB blocks, once with `--end_fsync=1` = one fsync at the end, the PUT target's base,
+#    and once with `--fsync=1` = an fsync after every block, for information; then a
+#    buffered sequential read of the same file), starts nginx on a free 127.0.0.1 port
+#    (sendfile on, keep-alive, access log off, 2 workers) and our server on another
+#    (the default layout: tiered, embedded high-volume + filesystem long-term store, auth
+#    off, logging at WARN).
+# 4. Runs the standard workload set with `objectstore-bench` and writes the markdown report
+#    docs/benchmarks/report-<UTC date>.md (targets table, baselines, one table per workload).
+# 5. Profiles the server under the 1 KiB PUT, 1 KiB GET and 100 KiB PUT workloads (perf with
+#    the cpu-clock event and callgrind, whichever work here) and appends the top symbols.
+# 6. Stops everything it started and removes the temporary directory (trap on EXIT, also
+#    after Ctrl-C or a failure).
+#
+# Knobs (environment): BENCH_DURATION (seconds per throughput workload, default 5),
+# BENCH_ROUNDS (the workload list runs this many times, reference included; the report
+# takes medians; default 3),
+# BENCH_CONNECTIONS (default 32), BENCH_LARGE_SIZE (bytes, default 268435456),
+# BENCH_LARGE_CONNECTIONS (default 8), BENCH_WORKLOADS (default "standard"),
+# BENCH_REPORT (report path), BENCH_JSON (also keep the raw figures as JSON there),
+# BENCH_TMP (parent of the temporary directory, default $TMPDIR or /tmp), BENCH_SERVER_BIN
+# (measure this server binary instead of building target/release/objectstore),
+# BENCH_PROFILE (0 skips step 5), BENCH_PROFILER (perf, callgrind or both: the default).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+duration=${BENCH_DURATION:-5}
+rounds=${BENCH_ROUNDS:-3}
+connections=${BENCH_CONNECTIONS:-32}
+large_size=${BENCH_LARGE_SIZE:-268435456}
+large_connections=${BENCH_LARGE_CONNECTIONS:-8}
+workloads=${BENCH_WORKLOADS:-standard}
+date_utc=$(date -u +%F)
+report=${BENCH_REPORT:-docs/benchmarks/report-$date_utc.md}
+target_dir=${CARGO_TARGET_DIR:-$root/target}
+started=$(date +%s)
+
+say() { echo "[bench.sh] $*" >&2; }
+
+# --- cleanup: everything started below is registered here -------------------------------
+work=""
+pids=()
+cleanup() {
+  local status=$?
+  for pid in "${pids[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${pids[@]}"; do
+    # Wait (at most ~10 s) for each process we started to exit, then insist.
+    for _ in $(seq 100); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  if [ -n "$work" ] && [ -d "$work" ]; then
+    rm -rf "$work"
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- 1. build -------------------------------------------------------------------------------
+if [ -n "${BENCH_SERVER_BIN:-}" ]; then
+  say "building objectstore-bench (release); server binary given: $BENCH_SERVER_BIN"
+  cargo build --release --locked -p objectstore-bench >&2
+  server_bin=$BENCH_SERVER_BIN
+  server_desc="\`$server_bin run\` (given with BENCH_SERVER_BIN)"
+else
+  say "building release binaries"
+  cargo build --release --locked -p objectstore-server -p objectstore-bench >&2
+  server_bin=$target_dir/release/objectstore
+  server_desc="\`objectstore run\`, release build of this commit"
+fi
+bench_bin=$target_dir/release/objectstore-bench
+
+# --- 2. tools -------------------------------------------------------------------------------
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo "$@"
+  else
+    say "need root (or passwordless sudo) to run: $*"; return 1
+  fi
+}
+nginx_bin=$(command -v nginx || true)
+[ -z "$nginx_bin" ] && [ -x /usr/sbin/nginx ] && nginx_bin=/usr/sbin/nginx
+missing=()
+[ -z "$nginx_bin" ] && missing+=(nginx)
+command -v fio >/dev/null || missing+=(fio)
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]} with apt-get"
+  as_root apt-get update -qq >&2
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+  nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+fi
+
+# --- 3. baselines and servers ---------------------------------------------------------------
+work=$(mktemp -d "${BENCH_TMP:-${TMPDIR:-/tmp}}/objectstore-bench.XXXXXX")
+# nginx workers run as an unprivileged user: they must be able to read the static files.
+chmod 0755 "$work"
+mkdir -p "$work/www" "$work/nginx" "$work/fio" "$work/data"
+say "working in $work ($(df -h --output=source,fstype,avail "$work" | tail -1 | tr -s ' '))"
+# Every round keeps its large objects until the end: make sure they fit.
+need_kib=$(( (rounds * large_connections + 3) * large_size / 1024 + 1024 * 1024 ))
+avail_kib=$(df --output=avail -k "$work" | tail -1 | tr -d ' ')
+if [ "$avail_kib" -lt "$need_kib" ]; then
+  say "not enough disk space in $work: need $(( need_kib / 1024 )) MiB, have $(( avail_kib / 1024 )) MiB"
+  say "(lower BENCH_ROUNDS, BENCH_LARGE_SIZE or BENCH_LARGE_CONNECTIONS, or set BENCH_TMP)"
+  exit 1
+fi
+
+say "writing static files"
+for size in 1024 16384 102400 "$large_size"; do
+  head -c "$size" /dev/urandom >"$work/www/$size.bin"
+done
+chmod -R a+rX "$work/www"
+
+say "fio: sequential write of $large_size bytes, 1 MiB blocks (end_fsync=1, then fsync=1), then read"
+fio_common=(--directory="$work/fio" --filename=seq.dat --bs=1m --size="$large_size" --ioengine=psync
+  --numjobs=1 --output-format=json)
+fio --name=seqwrite-end-fsync --rw=write --end_fsync=1 "${fio_common[@]}" \
+  --output="$work/fio-write.json" >/dev/null
+rm -f "$work"/fio/*
+fio --name=seqwrite-fsync-each --rw=write --fsync=1 "${fio_common[@]}" \
+  --output="$work/fio-write-fsync.json" >/dev/null
+fio --name=seqread --rw=read "${fio_common[@]}" \
+  --output="$work/fio-read.json" >/dev/null
+rm -rf "$work/fio"
+
+nginx_port=$("$bench_bin" free-port)
+cat >"$work/nginx/nginx.conf" <<EOF
+worker_processes 2;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  keepalive_timeout 65s;
+  keepalive_requests 100000000;
+  default_type application/octet-stream;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  fastcgi_temp_path $work/nginx/fastcgi;
+  uwsgi_temp_path $work/nginx/uwsgi;
+  scgi_temp_path $work/nginx/scgi;
+  server {
+    listen 127.0.0.1:$nginx_port;
+    root $work/www;
+  }
+}
+EOF
+say "starting nginx on 127.0.0.1:$nginx_port"
+"$nginx_bin" -e "$work/nginx/error.log" -p "$work/nginx" -c "$work/nginx/nginx.conf" \
+  -g 'daemon off;' &
+pids+=($!)
+
+server_port=$("$bench_bin" free-port)
+cat >"$work/objectstore.yaml" <<EOF
+http_addr: "127.0.0.1:$server_port"
+storage:
+  type: tiered
+  high_volume:
+    type: embedded
+    path: "$work/data/hv"
+  long_term:
+    type: filesystem
+    path: "$work/data/lt"
+http:
+  down_marker: "$work/down"
+logging:
+  level: WARN
+EOF
+say "starting objectstore on 127.0.0.1:$server_port"
+"$server_bin" -c "$work/objectstore.yaml" run 2>"$work/objectstore.log" &
+server_pid=$!
+pids+=("$server_pid")
+
+"$bench_bin" wait "http://127.0.0.1:$nginx_port/1024.bin" --timeout 30
+# nginx's master and workers, for its CPU per request.
+nginx_pids=("${pids[0]}")
+while read -r child; do nginx_pids+=("$child"); done \
+  < <(awk -v p="${pids[0]}" '$4 == p { print $1 }' /proc/[0-9]*/stat 2>/dev/null)
+reference_pid_args=()
+for pid in "${nginx_pids[@]}"; do reference_pid_args+=(--reference-pid "$pid"); done
+if ! "$bench_bin" wait "http://127.0.0.1:$server_port/health" --timeout 60; then
+  say "objectstore did not start; its log:"; cat "$work/objectstore.log" >&2; exit 1
+fi
+
+# --- 4. run ---------------------------------------------------------------------------------
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD 2>/dev/null || commit="$commit (with uncommitted changes)"
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || echo unknown)
+mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
+nginx_version=$("$nginx_bin" -v 2>&1 | sed 's/.*: //')
+fio_version=$(fio --version)
+mkdir -p "$(dirname "$report")"
+json_out=${BENCH_JSON:-$work/figures.json}
+
+say "running workloads: $workloads"
+"$bench_bin" run \
+  --target "objectstore=http://127.0.0.1:$server_port" --pid "$server_pid" \
+  --reference "nginx=http://127.0.0.1:$nginx_port" "${reference_pid_args[@]}" \
+  --connections "$connections" --duration "$duration" --rounds "$rounds" \
+  --large-size "$large_size" --large-connections "$large_connections" \
+  --fio-write "$work/fio-write.json" --fio-write-fsync "$work/fio-write-fsync.json" \
+  --fio-read "$work/fio-read.json" \
+  --json "$json_out" --report "$report" \
+  --note "Date (UTC): $date_utc. Commit: \`$commit\`. Produced by \`scripts/bench.sh\`." \
+  --note "Machine: $(nproc) cores ($cpu), $mem RAM, Linux $(uname -r). The load generator, nginx and the server share these cores. Filesystem of the data, static files and fio: $(df --output=fstype "$work" | tail -1 | tr -d ' ')." \
+  --note "Reference: $nginx_version serving static files /<bytes>.bin (sendfile on, keep-alive, access log off, worker_processes 2). Disk baseline: $fio_version, sequential write of the large size in 1 MiB blocks with \`--end_fsync=1\` (one fsync at the end: what a durable streamed PUT has to do; the PUT target is measured against it) and with \`--fsync=1\` (for information), then a buffered sequential read." \
+  --note "Server: $server_desc, default layout (tiered: embedded high-volume store + filesystem long-term store, both in the temporary directory), auth off, logging at WARN. Load: $connections keep-alive connections (TCP_NODELAY) for the small-object workloads, ${duration} s each; the whole set ran $rounds times; $large_connections concurrent streams of $large_size bytes for the large ones; batch and multipart on one connection." \
+  $workloads
+
+# --- 5. profile ------------------------------------------------------------------------------
+# Where the server's CPU goes under the small-object workloads, appended to the report:
+# * perf: `perf record` with the software cpu-clock event (works where hardware counters
+#   are "not supported") attached to the server above while the workload runs again;
+#   real time, kernel included.
+# * callgrind: a second, short-lived server instance (same configuration, fresh data
+#   directory) under valgrind, instrumented only while a fixed number of requests runs;
+#   instruction counts, user space only, repeatable whatever else the machine does.
+profile_workloads=(put:1KiB get:1KiB put:100KiB)
+callgrind_requests=2000
+perf_top() { # $1 = data, $2 = sort keys, $3 = lines
+  perf report -i "$1" --stdio --sort "$2" --percent-limit 0.5 2>/dev/null \
+    | grep -v '^#' | grep -v '^$' \
+    | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//; s/[[:space:]]+$//' | head -"$3" || true
+}
+profile_perf() { # $1 = workload
+  local data=$work/perf-$1.data
+  perf record -q -e cpu-clock -F 999 -p "$server_pid" -o "$data" 2>/dev/null &
+  local perf_pid=$!
+  pids+=("$perf_pid")
+  sleep 0.5
+  "$bench_bin" run --target "objectstore=http://127.0.0.1:$server_port" --keys 50 \
+    --connections "$connections" --duration "$duration" "$1" >/dev/null 2>&1 || true
+  kill -INT "$perf_pid" 2>/dev/null || true
+  wait "$perf_pid" 2>/dev/null || true
+  {
+    echo
+    echo "### $1: perf, cpu-clock samples of the server process ($connections connections, ${duration} s)"
+    echo
+    echo '```'
+    echo "by shared object:"
+    perf_top "$data" dso 6
+    echo
+    echo "by symbol:"
+    perf_top "$data" dso,symbol 30
+    echo '```'
+  } >>"$report"
+}
+profile_callgrind() { # $1 = workload
+  local port out total
+  port=$("$bench_bin" free-port)
+  out=$work/callgrind-${1//:/-}.out
+  OS__HTTP_ADDR="127.0.0.1:$port" OS__STORAGE__HIGH_VOLUME__PATH="$work/cg-${1//:/-}/hv" \
+    OS__STORAGE__LONG_TERM__PATH="$work/cg-${1//:/-}/lt" \
+    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
+    "$server_bin" -c "$work/objectstore.yaml" run 2>>"$work/callgrind.log" &
+  local vg_pid=$!
+  pids+=("$vg_pid")
+  "$bench_bin" wait "http://127.0.0.1:$port/health" --timeout 120 >/dev/null
+  callgrind_control -i on "$vg_pid" >/dev/null 2>&1 || true
+  "$bench_bin" run --target "objectstore=http://127.0.0.1:$port" --keys 50 \
+    --connections 8 --requests "$callgrind_requests" --duration 120 "$1" >/dev/null 2>&1 || true
+  kill -TERM "$vg_pid" 2>/dev/null || true
+  wait "$vg_pid" 2>/dev/null || true
+  total=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }' || true)
+  {
+    echo
+    echo "### $1: callgrind, $callgrind_requests requests on 8 connections"
+    echo
+    if [ -n "$total" ]; then
+      echo -n "About $(( total / callgrind_requests )) instructions per request in the server's user space"
+      case "$1" in get:* | head:*) echo " (including the set-up that writes the 50 objects read)." ;; *) echo "." ;; esac
+      echo
+    fi
+    echo '```'
+    callgrind_annotate "$out" 2>/dev/null | sed -n '/file:function/,$p' | sed '1,2d' \
+      | grep -v '^$' \
+      | sed -E 's#\[/[^]]*/([^/]+)\]$#[\1]#; s#([0-9]%\)  )[^ ]*/([^/ ]+:)#\1\2#' | head -25 || true
+    echo '```'
+    echo
+    echo "Who calls memcpy, memset and malloc (callers with at least 1 % of all instructions):"
+    echo
+    echo '```'
+    callgrind_annotate --tree=caller --auto=no "$out" 2>/dev/null \
+      | sed -E 's#\[/[^]]*/([^/]+)\]$#[\1]#; s#(%\)  [<*] +)[^ ]*/([^/ ]+:)#\1\2#' \
+      | awk 'BEGIN { RS = "" } /[*]  .*:(__memcpy[^ ]*|__memset[^ ]*|malloc) / { print; print "" }' \
+      | grep -E '^ *[0-9,]+ \( *[1-9][0-9]*\.[0-9]+%\)|^$' || true
+    echo '```'
+  } >>"$report"
+}
+if [ "${BENCH_PROFILE:-1}" != 0 ]; then
+  profilers=()
+  case "${BENCH_PROFILER:-both}" in
+    perf | both)
+      if command -v perf >/dev/null && perf record -q -e cpu-clock -o "$work/probe.data" true 2>/dev/null; then
+        profilers+=(perf)
+      fi ;;&
+    callgrind | both)
+      command -v valgrind >/dev/null && command -v callgrind_annotate >/dev/null \
+        && profilers+=(callgrind) ;;
+  esac
+  if [ ${#profilers[@]} -gt 0 ]; then
+    say "profiling the server with ${profilers[*]}"
+    {
+      echo
+      echo "## Profile"
+      echo
+      echo "Produced by \`scripts/bench.sh\` after the run above. perf: \`perf record -e cpu-clock\` attached to the same server process while the workload ran again (real time, kernel included). callgrind: a second server instance (same configuration, fresh data directory) under \`valgrind --tool=callgrind\`, instrumented only while the requests ran (instruction counts in user space, repeatable whatever else the machine does)."
+    } >>"$report"
+    for profiler in "${profilers[@]}"; do
+      for w in "${profile_workloads[@]}"; do
+        "profile_$profiler" "$w"
+      done
+    done
+  else
+    say "no usable profiler (perf or valgrind); skipping the profile"
+  fi
+fi
+
+say "report written to $report ($(( $(date +%s) - started )) s in all)"
