@@ -278,3 +278,192 @@ async fn unloadable_keys_fail_start_up_naming_the_kid() {
     .unwrap_err();
     assert!(format!("{err:#}").contains("auth.keys.broken"), "{err:#}");
 }
+
+/// Every permission subset against every operation: objects, PATCH, multipart, resumable
+/// uploads and batch parts. Denied → 403 (a 403 part inside a batch); allowed → anything
+/// but 403.
+#[tokio::test]
+async fn permission_matrix_over_every_operation() {
+    let keys = keys();
+    let s = auth_server(&keys, &Permission::ALL).await;
+    let admin = mint(&keys, "u", "org=1", &Permission::ALL);
+    let subsets: [&[Permission]; 8] = [
+        &[],
+        &[Permission::Read],
+        &[Permission::Write],
+        &[Permission::Delete],
+        &[Permission::Read, Permission::Write],
+        &[Permission::Read, Permission::Delete],
+        &[Permission::Write, Permission::Delete],
+        &Permission::ALL,
+    ];
+    let object = s.object("u", "org=1", "k");
+    let base = s.url("");
+    for granted in subsets {
+        let token = mint(&keys, "u", "org=1", granted);
+        let bearer = format!("Bearer {token}");
+        let admin_bearer = format!("Bearer {admin}");
+        // Fresh state for this subset: an object, a multipart upload and a resumable session.
+        let c = &s.client;
+        let put = c
+            .put(&object)
+            .header("x-os-auth", &admin_bearer)
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status(), StatusCode::OK);
+        let initiate = c
+            .put(format!("{base}/v1/objects:multipart/u/org=1/k"))
+            .header("x-os-auth", &admin_bearer)
+            .send()
+            .await
+            .unwrap();
+        let upload_id = json(initiate).await["upload_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let created = c
+            .put(format!("{object}?upload_type=resumable"))
+            .header("x-os-auth", &admin_bearer)
+            .header("upload-length", "3")
+            .send()
+            .await
+            .unwrap();
+        let session = json(created).await["session"].as_str().unwrap().to_owned();
+
+        let mp = |route: &str, query: &str| {
+            format!("{base}/v1/{route}/u/org=1/k?upload_id={upload_id}{query}")
+        };
+        let requests: Vec<(&str, Permission, reqwest::RequestBuilder)> = vec![
+            ("GET", Permission::Read, c.get(&object)),
+            ("HEAD", Permission::Read, c.head(&object)),
+            ("PUT", Permission::Write, c.put(&object).body("y")),
+            (
+                "POST",
+                Permission::Write,
+                c.post(format!("{base}/v1/objects/u/org=1/")).body("y"),
+            ),
+            (
+                "PATCH",
+                Permission::Write,
+                c.patch(&object)
+                    .header("content-type", "application/json")
+                    .body(r#"{"extend_expiry":{"after":"1d","from":"now"}}"#),
+            ),
+            (
+                "initiate",
+                Permission::Write,
+                c.post(format!("{base}/v1/objects:multipart/u/org=1/")),
+            ),
+            (
+                "part",
+                Permission::Write,
+                c.put(mp("objects:multipart:parts", "&part_number=1"))
+                    .body("p"),
+            ),
+            (
+                "list",
+                Permission::Write,
+                c.get(mp("objects:multipart:parts", "")),
+            ),
+            (
+                "complete",
+                Permission::Write,
+                c.post(mp("objects:multipart:complete", ""))
+                    .header("content-type", "application/json")
+                    .body(r#"{"parts":[]}"#),
+            ),
+            (
+                "abort",
+                Permission::Write,
+                c.delete(mp("objects:multipart", "")),
+            ),
+            (
+                "resumable create",
+                Permission::Write,
+                c.put(format!("{object}?upload_type=resumable"))
+                    .header("upload-length", "3"),
+            ),
+            (
+                "resumable query",
+                Permission::Write,
+                c.put(format!("{object}?session={session}"))
+                    .header("upload-offset", "*"),
+            ),
+            (
+                "resumable chunk",
+                Permission::Write,
+                c.put(format!("{object}?session={session}"))
+                    .header("upload-offset", "0")
+                    .body("abc"),
+            ),
+            (
+                "resumable cancel",
+                Permission::Write,
+                c.delete(format!("{object}?session={session}")),
+            ),
+            ("DELETE", Permission::Delete, c.delete(&object)),
+        ];
+        for (name, needed, request) in requests {
+            let status = request
+                .header("x-os-auth", &bearer)
+                .send()
+                .await
+                .unwrap()
+                .status();
+            if granted.contains(&needed) {
+                assert_ne!(status, StatusCode::FORBIDDEN, "{name} with {granted:?}");
+            } else {
+                assert_eq!(status, StatusCode::FORBIDDEN, "{name} with {granted:?}");
+            }
+        }
+
+        // Batch parts: each part is authorized on its own.
+        let mut batch = String::new();
+        for (kind, key) in [
+            ("get", "k"),
+            ("head", "k"),
+            ("insert", "b"),
+            ("delete", "b"),
+        ] {
+            batch.push_str(&format!(
+                "--XyZ\r\nx-sn-batch-operation-kind: {kind}\r\nx-sn-batch-operation-key: {key}\r\n\r\n\r\n"
+            ));
+        }
+        batch.push_str("--XyZ--\r\n");
+        let r = c
+            .post(format!("{base}/v1/objects:batch/u/org=1/"))
+            .header("x-os-auth", &bearer)
+            .header("content-type", "multipart/form-data; boundary=XyZ")
+            .body(batch)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let text = r.text().await.unwrap();
+        for (index, needed) in [
+            Permission::Read,
+            Permission::Read,
+            Permission::Write,
+            Permission::Delete,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let part = text
+                .split("--os-boundary-")
+                .find(|p| {
+                    p.to_ascii_lowercase()
+                        .contains(&format!("x-sn-batch-operation-index: {index}\r\n"))
+                })
+                .unwrap_or_else(|| panic!("no part {index} in {text}"));
+            let denied = part.contains("x-sn-batch-operation-status: 403");
+            assert_eq!(
+                denied,
+                !granted.contains(&needed),
+                "batch part {index} with {granted:?}: {part}"
+            );
+        }
+    }
+}
