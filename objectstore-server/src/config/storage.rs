@@ -49,6 +49,10 @@ pub use super::tiering::TieredSettings;
 
 /// The storage layout.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once at start-up; boxing the tiered settings would only complicate patterns"
+)]
 pub enum StorageConfig {
     /// A standalone filesystem store rooted at `path`.
     Filesystem {
