@@ -142,11 +142,16 @@ fn storage_types(env_var: &str) -> Vec<String> {
         .split("expected one of ")
         .nth(1)
         .unwrap_or_else(|| panic!("unexpected error for {env_var}: {error}"));
-    list.split(|c: char| c == ',' || c.is_whitespace())
-        .map(|s| s.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '_'))
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
+    // `a, b, c` and then free text: the words up to the first one without a comma.
+    let mut names = Vec::new();
+    for word in list.split_whitespace() {
+        let name = word.trim_end_matches(',');
+        names.push(name.trim_matches('`').to_owned());
+        if !word.ends_with(',') {
+            break;
+        }
+    }
+    names
 }
 
 /// The fields of a backend config, by `type` name; `None` for a type this test does not
