@@ -154,10 +154,10 @@ fn storage_types(env_var: &str) -> Vec<String> {
     names
 }
 
-/// The fields of a backend config, by `type` name; `None` for a type this test does not
-/// know yet.
-fn backend_fields(kind: &str) -> Option<Vec<&'static str>> {
-    Some(match kind {
+/// The keys of a backend config, by `type` name (nested sections as `client.x`); `None`
+/// for a type this test does not know yet.
+fn backend_fields(kind: &str) -> Option<Vec<String>> {
+    let top: Vec<&'static str> = match kind {
         "filesystem" | "embedded" => vec!["path"],
         "tiered" => vec![],
         #[cfg(feature = "postgres")]
@@ -169,7 +169,22 @@ fn backend_fields(kind: &str) -> Option<Vec<&'static str>> {
         #[cfg(feature = "gcs")]
         "gcs" => fields::<objectstore_service::backend::cloud::GcsConfig>(),
         _ => return None,
-    })
+    };
+    let mut out = Vec::new();
+    for field in top {
+        let nested: Option<Vec<&'static str>> = match field {
+            #[cfg(any(feature = "s3", feature = "azure", feature = "gcs"))]
+            "client" => Some(fields::<objectstore_service::backend::cloud::ClientSettings>()),
+            #[cfg(any(feature = "s3", feature = "azure", feature = "gcs"))]
+            "uploads" => Some(fields::<objectstore_service::backend::cloud::UploadSettings>()),
+            _ => None,
+        };
+        match nested {
+            Some(inner) => out.extend(inner.iter().map(|f| format!("{field}.{f}"))),
+            None => out.push(field.to_owned()),
+        }
+    }
+    Some(out)
 }
 
 /// Every key the server accepts (module docs).
@@ -218,15 +233,28 @@ fn derived_keys() -> BTreeSet<String> {
 }
 
 /// The keys documented in `docs/configuration.md`: the first column of every table row,
-/// when it is a backticked key.
+/// when it is a backticked key. `storage[.long_term].x` stands for both `storage.x` (a
+/// standalone store) and `storage.long_term.x` (the long-term tier).
 fn documented_keys() -> BTreeSet<String> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md");
     let text = std::fs::read_to_string(path).expect("docs/configuration.md exists");
-    text.lines()
+    let mut keys = BTreeSet::new();
+    for key in text
+        .lines()
         .filter_map(|line| line.strip_prefix("| `"))
         .filter_map(|rest| rest.split('`').next())
-        .map(str::to_owned)
-        .collect()
+    {
+        match key.strip_prefix("storage[.long_term].") {
+            Some(rest) => {
+                keys.insert(format!("storage.{rest}"));
+                keys.insert(format!("storage.long_term.{rest}"));
+            }
+            None => {
+                keys.insert(key.to_owned());
+            }
+        }
+    }
+    keys
 }
 
 #[test]
@@ -273,4 +301,16 @@ fn configuration_doc_lists_every_key_and_nothing_else() {
 fn field_recorder_sees_struct_fields() {
     let f = fields::<objectstore_server::config::HttpConfig>();
     assert!(f.contains(&"max_requests"), "{f:?}");
+}
+
+#[test]
+fn deploy_example_config_loads() {
+    let path = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/config.yaml"
+    ));
+    let config = objectstore_server::config::Config::load(Some(path), Vec::new())
+        .unwrap_or_else(|e| panic!("deploy/config.yaml: {e}"));
+    assert_eq!(config.http_addr.port(), 8888);
+    assert!(config.auth.is_enforced());
 }
