@@ -1,7 +1,8 @@
 //! Error reporting (`sentry.dsn`): an internal error produces a Sentry event at a fake
 //! ingest endpoint on 127.0.0.1, with the error's cause chain and the request id, and
-//! without the credentials the request carried. Its own test binary: the Sentry client is
-//! process-wide.
+//! without the credentials the request carried; the same error is logged exactly once, with
+//! its cause, and without the credentials. Its own test binary: the Sentry client and the
+//! log subscriber are process-wide.
 
 mod common;
 
@@ -68,10 +69,39 @@ async fn fake_ingest() -> (std::net::SocketAddr, Arc<Mutex<Vec<String>>>) {
     (addr, bodies)
 }
 
+/// Log output captured in memory.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
 const TOKEN: &str = "Bearer eyJhbGciOiJFZERTQSJ9.c2VjcmV0LXBheWxvYWQ.c2VjcmV0LXNpZ25hdHVyZQ";
 
 #[tokio::test]
 async fn internal_errors_are_reported_without_credentials() {
+    let logs = Captured::default();
+    tracing_subscriber::fmt()
+        .with_env_filter("info,objectstore_server=trace,objectstore_service=trace")
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .init();
     let (ingest, bodies) = fake_ingest().await;
     let config = SentryConfig {
         dsn: Some(format!("http://publickey@{ingest}/42")),
@@ -139,4 +169,28 @@ async fn internal_errors_are_reported_without_credentials() {
         assert!(!event.contains(secret), "{secret} leaked into {event}");
     }
     server.shutdown().await.unwrap();
+
+    let log = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let failures: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("sentry-req-1") && (l.contains("ERROR") || l.contains("WARN")))
+        .collect();
+    assert_eq!(failures.len(), 1, "logged once at error level:\n{log}");
+    assert!(failures[0].contains("request failed"), "{}", failures[0]);
+    assert!(
+        failures[0].contains("injected failure of get_object"),
+        "the cause chain: {}",
+        failures[0]
+    );
+    for secret in [
+        "eyJhbGciOiJFZERTQSJ9",
+        "c2VjcmV0",
+        "QUERYSECRET",
+        "SIGSECRET",
+    ] {
+        assert!(
+            !log.contains(secret),
+            "{secret} leaked into the log:\n{log}"
+        );
+    }
 }
