@@ -11,7 +11,8 @@
 //!
 //! Directories are created when missing; PostgreSQL tables are created or migrated on
 //! connect; cloud buckets must exist (building a cloud backend does not contact the store,
-//! so wrong credentials show on the first request). Failures name the configuration key;
+//! so wrong credentials show on the first request; their periodic cleanup of abandoned
+//! multipart uploads starts here). Failures name the configuration key;
 //! errors never carry a password or key (the backends scrub them).
 
 use std::path::Path;
@@ -98,10 +99,11 @@ async fn open(
         StorageConfig::Tiered {
             high_volume,
             long_term,
+            settings,
         } => {
             let hv = open_high_volume(high_volume, clock.clone()).await?;
             let lt = open_long_term(long_term, clock.clone()).await?;
-            Arc::new(tiered(hv, lt, clock, TieredConfig::default()))
+            Arc::new(tiered(hv, lt, clock, settings.to_tiered_config()))
         }
         #[cfg(feature = "s3")]
         StorageConfig::S3(c) => cloud("storage", CloudBackend::s3(c.clone(), clock))?,
@@ -169,5 +171,8 @@ fn cloud(
     built: objectstore_service::Result<CloudBackend>,
 ) -> anyhow::Result<Arc<dyn LongTermBackend>> {
     let backend = built.with_context(|| format!("cannot open `{key}`"))?;
+    // Uploads nobody completes or aborts (a client that went away, a lost tiered record)
+    // would stay in the bucket for good.
+    backend.spawn_upload_cleanup();
     Ok(Arc::new(backend))
 }

@@ -64,13 +64,19 @@ async fn stop_copy_start_restores_every_object() {
     // 3. Restore elsewhere: a server on the copy.
     let restored_root = backup.path().to_owned();
     let restored = TestServer::start_configured(move |c| {
-        c.storage = StorageConfig::Tiered {
-            high_volume: HighVolumeConfig::Embedded {
-                path: restored_root.join("hv"),
-            },
-            long_term: LongTermConfig::Filesystem {
-                path: restored_root.join("lt"),
-            },
+        let StorageConfig::Tiered {
+            high_volume,
+            long_term,
+            ..
+        } = &mut c.storage
+        else {
+            panic!("the test configuration is tiered");
+        };
+        *high_volume = HighVolumeConfig::Embedded {
+            path: restored_root.join("hv"),
+        };
+        *long_term = LongTermConfig::Filesystem {
+            path: restored_root.join("lt"),
         };
     })
     .await

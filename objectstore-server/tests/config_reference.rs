@@ -159,7 +159,7 @@ fn storage_types(env_var: &str) -> Vec<String> {
 fn backend_fields(kind: &str) -> Option<Vec<String>> {
     let top: Vec<&'static str> = match kind {
         "filesystem" | "embedded" => vec!["path"],
-        "tiered" => vec![],
+        "tiered" => fields::<objectstore_server::config::TieredSettings>(),
         #[cfg(feature = "postgres")]
         "postgres" => fields::<objectstore_service::backend::postgres::PostgresConfig>(),
         #[cfg(feature = "s3")]
