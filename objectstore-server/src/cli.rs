@@ -202,8 +202,11 @@ fn auth_tool(command: &Command) -> Option<anyhow::Result<String>> {
 
 fn run(config: Config, file: Option<PathBuf>) -> anyhow::Result<()> {
     crate::logging::init(&config.logging)?;
+    let _sentry = crate::error_reporting::init(&config.sentry)?;
     let config = Arc::new(config);
     runtime(&config)?.block_on(async {
+        // DogStatsD's exporter needs no runtime, but must be installed before any metric.
+        crate::metrics::init(&config.metrics)?;
         let shutdown = crate::server::shutdown_signal();
         let listener = crate::server::bind(&config)?;
         let service = crate::storage::build(&config).await?;

@@ -6,6 +6,9 @@
 //! | `filesystem` | a standalone [`FilesystemBackend`] |
 //! | `s3`, `azure`, `gcs` | a standalone `CloudBackend` |
 //!
+//! Every backend is wrapped in [`crate::metering`] (per-backend operation latency and
+//! errors): each tier of a tiered layout ([`tiered`]), or the standalone store.
+//!
 //! Directories are created when missing; PostgreSQL tables are created or migrated on
 //! connect; cloud buckets must exist (building a cloud backend does not contact the store,
 //! so wrong credentials show on the first request; their periodic cleanup of abandoned
@@ -25,9 +28,10 @@ use objectstore_service::backend::postgres::PostgresBackend;
 use objectstore_service::backend::{HighVolumeBackend, LongTermBackend};
 use objectstore_service::clock::{self, SharedClock};
 use objectstore_service::service::StorageService;
-use objectstore_service::tiered::TieredStorage;
+use objectstore_service::tiered::{TieredConfig, TieredStorage};
 
 use crate::config::{Config, HighVolumeConfig, LongTermConfig, StorageConfig};
+use crate::metering::{MeteredHighVolume, MeteredLongTerm};
 
 /// Opens the configured backends with the system clock and wraps them in a
 /// [`StorageService`]. Must run inside the Tokio runtime (background tasks start here).
@@ -41,11 +45,30 @@ pub async fn build_with_clock(
     clock: SharedClock,
 ) -> anyhow::Result<StorageService> {
     let backend = open(&config.storage, clock.clone()).await?;
+    // Tiered layouts meter each tier (see `tiered`); a standalone store is metered here.
+    let backend: Arc<dyn LongTermBackend> = match config.storage {
+        StorageConfig::Tiered { .. } => backend,
+        _ => Arc::new(MeteredLongTerm::new(backend, "standalone")),
+    };
     Ok(StorageService::new(
         backend,
         clock,
         config.service.to_service_config(),
     ))
+}
+
+/// A [`TieredStorage`] over `hv` and `lt`, each wrapped in its metering wrapper
+/// ([`crate::metering`]: per-backend operation latency and errors). Must run inside the
+/// Tokio runtime.
+pub fn tiered(
+    hv: Arc<dyn HighVolumeBackend>,
+    lt: Arc<dyn LongTermBackend>,
+    clock: SharedClock,
+    config: TieredConfig,
+) -> TieredStorage {
+    let hv = Arc::new(MeteredHighVolume::new(hv));
+    let lt = Arc::new(MeteredLongTerm::new(lt, "long_term"));
+    TieredStorage::new(hv, lt, clock, config)
 }
 
 async fn open_blocking<T: Send + 'static>(
@@ -80,12 +103,7 @@ async fn open(
         } => {
             let hv = open_high_volume(high_volume, clock.clone()).await?;
             let lt = open_long_term(long_term, clock.clone()).await?;
-            Arc::new(TieredStorage::new(
-                hv,
-                lt,
-                clock,
-                settings.to_tiered_config(),
-            ))
+            Arc::new(tiered(hv, lt, clock, settings.to_tiered_config()))
         }
         #[cfg(feature = "s3")]
         StorageConfig::S3(c) => cloud("storage", CloudBackend::s3(c.clone(), clock))?,
