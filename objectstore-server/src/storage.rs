@@ -106,11 +106,11 @@ async fn open(
             Arc::new(tiered(hv, lt, clock, settings.to_tiered_config()))
         }
         #[cfg(feature = "s3")]
-        StorageConfig::S3(c) => cloud("storage", CloudBackend::s3(c.clone(), clock))?,
+        StorageConfig::S3(c) => cloud("storage", CloudBackend::s3(c, clock))?,
         #[cfg(feature = "azure")]
-        StorageConfig::Azure(c) => cloud("storage", CloudBackend::azure(c.clone(), clock))?,
+        StorageConfig::Azure(c) => cloud("storage", CloudBackend::azure(c, clock))?,
         #[cfg(feature = "gcs")]
-        StorageConfig::Gcs(c) => cloud("storage", CloudBackend::gcs(c.clone(), clock))?,
+        StorageConfig::Gcs(c) => cloud("storage", CloudBackend::gcs(c, clock))?,
     })
 }
 
@@ -153,13 +153,13 @@ async fn open_long_term(
             Arc::new(lt)
         }
         #[cfg(feature = "s3")]
-        LongTermConfig::S3(c) => cloud("storage.long_term", CloudBackend::s3(c.clone(), clock))?,
+        LongTermConfig::S3(c) => cloud("storage.long_term", CloudBackend::s3(c, clock))?,
         #[cfg(feature = "azure")]
         LongTermConfig::Azure(c) => {
-            cloud("storage.long_term", CloudBackend::azure(c.clone(), clock))?
+            cloud("storage.long_term", CloudBackend::azure(c, clock))?
         }
         #[cfg(feature = "gcs")]
-        LongTermConfig::Gcs(c) => cloud("storage.long_term", CloudBackend::gcs(c.clone(), clock))?,
+        LongTermConfig::Gcs(c) => cloud("storage.long_term", CloudBackend::gcs(c, clock))?,
     })
 }
 

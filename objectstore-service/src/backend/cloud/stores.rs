@@ -28,7 +28,7 @@ impl CloudBackend {
     /// writes use ETags (`If-Match`, `If-None-Match: *`), which S3, Ceph radosgw and MinIO
     /// support.
     #[cfg(feature = "s3")]
-    pub fn s3(config: S3Config, clock: SharedClock) -> Result<CloudBackend> {
+    pub fn s3(config: &S3Config, clock: SharedClock) -> Result<CloudBackend> {
         use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 
         const NAME: &str = "s3";
@@ -92,7 +92,7 @@ impl CloudBackend {
     ///
     /// Unset credentials come from the `AZURE_*` environment (see [`AzureConfig`]).
     #[cfg(feature = "azure")]
-    pub fn azure(config: AzureConfig, clock: SharedClock) -> Result<CloudBackend> {
+    pub fn azure(config: &AzureConfig, clock: SharedClock) -> Result<CloudBackend> {
         use object_store::azure::MicrosoftAzureBuilder;
 
         const NAME: &str = "azure";
@@ -143,7 +143,7 @@ impl CloudBackend {
     /// credentials (see [`GcsConfig`]). Completing a multipart upload with a selection of
     /// parts other than `1..=n` signs a URL, which needs service account credentials.
     #[cfg(feature = "gcs")]
-    pub fn gcs(config: GcsConfig, clock: SharedClock) -> Result<CloudBackend> {
+    pub fn gcs(config: &GcsConfig, clock: SharedClock) -> Result<CloudBackend> {
         use object_store::gcp::GoogleCloudStorageBuilder;
 
         const NAME: &str = "gcs";

@@ -76,7 +76,7 @@ fn s3_factory(
     Some(move |clock: SharedClock| {
         let mut config: S3Config = serde_json::from_value(config.clone()).unwrap();
         config.prefix = Some(fresh_prefix());
-        std::future::ready(CloudBackend::s3(config, clock).unwrap())
+        std::future::ready(CloudBackend::s3(&config, clock).unwrap())
     })
 }
 
@@ -95,7 +95,7 @@ fn azurite_factory() -> Option<impl Fn(SharedClock) -> Factory> {
     Some(move |clock: SharedClock| {
         let mut config: AzureConfig = serde_json::from_value(config.clone()).unwrap();
         config.prefix = Some(fresh_prefix());
-        std::future::ready(CloudBackend::azure(config, clock).unwrap())
+        std::future::ready(CloudBackend::azure(&config, clock).unwrap())
     })
 }
 
