@@ -1,7 +1,9 @@
 //! The `objectstore` command line (spec 12.1):
-//! `objectstore [-c FILE] run | healthcheck | version | sleep <secs> | down [secs]`.
+//! `objectstore [-c FILE] run | healthcheck | version | sleep <secs> | down [secs]`, the
+//! key tools `keygen | token | presign`, and the HTTP client `put | get | head | rm`
+//! ([`crate::client`], with its own documented exit codes).
 //!
-//! Exit codes: 0 on success (including a graceful shutdown after a signal), 1 when a
+//! Exit codes of the other commands: 0 on success (including a graceful shutdown after a signal), 1 when a
 //! command fails (healthcheck not healthy, server error), 2 for an invalid configuration or
 //! command line.
 
@@ -76,13 +78,19 @@ pub enum Command {
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
         expires_in: Duration,
     },
-    /// Print a pre-signed URL for a GET or HEAD of an object URL.
+    /// Print a pre-signed URL for a GET or HEAD of an object URL (or, with `--usecase`, of
+    /// an object key on the server at `--url`).
     Presign {
         /// Key id the server knows the public key under.
-        #[arg(long)]
+        #[arg(long, env = "OBJECTSTORE_KID")]
         kid: String,
         /// PKCS#8 PEM private key file.
-        #[arg(long, value_name = "FILE")]
+        #[arg(
+            long,
+            alias = "private-key",
+            env = "OBJECTSTORE_PRIVATE_KEY",
+            value_name = "FILE"
+        )]
         key: PathBuf,
         /// `GET` or `HEAD`.
         #[arg(long, default_value = "GET")]
@@ -90,9 +98,16 @@ pub enum Command {
         /// Validity (humantime), at most 7 days. Default 1h.
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
         valid_for: Duration,
-        /// The object URL, path percent-encoded as clients send it, without query.
+        /// Object addressing (`--url`, `--usecase`, `--scope`, `--json`).
+        #[command(flatten)]
+        object: crate::client::args::PresignArgs,
+        /// The object URL, path percent-encoded as clients send it, without query; with
+        /// `--usecase`, the object key.
         url: String,
     },
+    /// HTTP client commands.
+    #[command(flatten)]
+    Client(crate::client::ClientCommand),
 }
 
 /// The version string printed by `objectstore version`.
@@ -110,6 +125,22 @@ fn report(error: &anyhow::Error) {
 /// Runs the command line; the binary's `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let cli = match cli.command {
+        Command::Client(command) => return crate::client::main(command),
+        command => Cli { command, ..cli },
+    };
+    if let Command::Presign {
+        kid,
+        key,
+        method,
+        valid_for,
+        object,
+        url,
+    } = &cli.command
+        && object.usecase.is_some()
+    {
+        return crate::client::presign(kid, key, method, *valid_for, object, url);
+    }
     if let Command::Version = cli.command {
         let _ = writeln!(std::io::stdout(), "{}", version_string());
         return ExitCode::SUCCESS;
@@ -193,6 +224,7 @@ fn auth_tool(command: &Command) -> Option<anyhow::Result<String>> {
             method,
             valid_for,
             url,
+            ..
         } => tools::read_private_key(key)
             .and_then(|key| tools::presign_url(method, url, kid, &key, *valid_for)),
         _ => return None,

@@ -1,0 +1,92 @@
+//! Progress bars (bytes, rate, ETA on stderr) and an optional rate limit for transfers.
+//!
+//! A bar is drawn only when stderr is a terminal and `--quiet` is not given; otherwise a
+//! hidden bar is used, so callers never branch on it. [`Metered`] wraps any reader to
+//! advance the bar and honour the rate limit as bytes flow through it.
+
+use std::io::{IsTerminal as _, Read};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// A progress bar for `total` bytes (a spinner when unknown).
+pub fn bar(total: Option<u64>, quiet: bool, what: &str) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = match total {
+        Some(total) => ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
+            .with_style(
+                ProgressStyle::with_template(
+                    "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            ),
+        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(
+            ProgressStyle::with_template("{msg} {spinner} {bytes} {binary_bytes_per_sec}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ),
+    };
+    bar.set_message(what.to_owned());
+    bar
+}
+
+/// A bandwidth cap shared by every reader of one transfer.
+#[derive(Debug, Clone)]
+pub struct RateLimit(Option<Arc<Mutex<(Instant, u64, u64)>>>);
+
+impl RateLimit {
+    /// `bytes_per_sec`, or unlimited.
+    pub fn new(bytes_per_sec: Option<u64>) -> Self {
+        Self(
+            bytes_per_sec
+                .filter(|r| *r > 0)
+                .map(|r| Arc::new(Mutex::new((Instant::now(), 0, r)))),
+        )
+    }
+
+    /// Accounts `n` bytes, sleeping until the average rate is back under the cap.
+    pub fn consume(&self, n: u64) {
+        let Some(state) = &self.0 else { return };
+        let wait = {
+            let Ok(mut s) = state.lock() else { return };
+            s.1 += n;
+            let due = Duration::from_secs_f64(s.1 as f64 / s.2 as f64);
+            due.saturating_sub(s.0.elapsed())
+        };
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
+    }
+}
+
+/// A reader that advances a progress bar and honours a rate limit.
+pub struct Metered<R> {
+    inner: R,
+    bar: ProgressBar,
+    limit: RateLimit,
+}
+
+impl<R> Metered<R> {
+    /// Wraps `inner`.
+    pub fn new(inner: R, bar: ProgressBar, limit: RateLimit) -> Self {
+        Self { inner, bar, limit }
+    }
+}
+
+impl<R: Read> Read for Metered<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // Small reads keep a rate limit smooth.
+        let max = if self.limit.0.is_some() {
+            buf.len().min(16 * 1024)
+        } else {
+            buf.len()
+        };
+        let n = self.inner.read(&mut buf[..max])?;
+        self.limit.consume(n as u64);
+        self.bar.inc(n as u64);
+        Ok(n)
+    }
+}
