@@ -9,7 +9,7 @@
 //! | 1 | any other error (I/O, malformed response, multipart completion refused, ...) |
 //! | 2 | usage: bad arguments, or the server rejected the request as malformed (400, 413, 422) |
 //! | 3 | not found (404, 410) |
-//! | 4 | authentication or permission (401, 403, missing/unreadable credentials) |
+//! | 4 | authentication or permission (401, 403, a 400 `auth error` such as a missing token, unreadable key file) |
 //! | 5 | conflict or precondition (409, 412, 416) |
 //! | 6 | server error or unavailable (5xx, 429, connection failure, timeout) |
 

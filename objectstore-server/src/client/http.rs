@@ -205,8 +205,14 @@ fn error_from_response(response: Response) -> ClientError {
     } else {
         format!("server answered {} {reason}: {detail}", status.as_u16())
     };
+    // A missing token is a 400 (spec 9.2), but for a script it is an auth problem.
+    let exit = if status.as_u16() == 400 && detail.starts_with("auth error") {
+        Exit::Auth
+    } else {
+        Exit::from_status(status.as_u16())
+    };
     ClientError {
-        exit: Exit::from_status(status.as_u16()),
+        exit,
         status: Some(status.as_u16()),
         message,
     }

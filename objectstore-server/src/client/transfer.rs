@@ -48,8 +48,12 @@ pub fn put(args: &PutArgs, out: &Output) -> Result<()> {
     let size = if stdin {
         None
     } else {
-        let meta =
-            std::fs::metadata(&args.source).map_err(|e| io_error(args.source.display(), &e))?;
+        let meta = std::fs::metadata(&args.source).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                ClientError::usage(format!("{}: no such file", args.source.display()))
+            }
+            _ => io_error(args.source.display(), &e),
+        })?;
         if !meta.is_file() {
             return Err(ClientError::usage(format!(
                 "{} is not a regular file",
