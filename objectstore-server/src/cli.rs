@@ -126,7 +126,7 @@ fn report(error: &anyhow::Error) {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let cli = match cli.command {
-        Command::Client(command) => return crate::client::main(command),
+        Command::Client(command) => return crate::client::main(&command),
         command => Cli { command, ..cli },
     };
     if let Command::Presign {

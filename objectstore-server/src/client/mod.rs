@@ -50,8 +50,8 @@ pub enum ClientCommand {
 }
 
 /// Runs a client command and returns the documented exit code.
-pub fn main(command: ClientCommand) -> ExitCode {
-    let connection = match &command {
+pub fn main(command: &ClientCommand) -> ExitCode {
+    let connection = match command {
         ClientCommand::Put(a) => &a.connection,
         ClientCommand::Get(a) => &a.connection,
         ClientCommand::Head(a) | ClientCommand::Rm(a) => &a.connection,
@@ -60,7 +60,7 @@ pub fn main(command: ClientCommand) -> ExitCode {
         json: connection.json,
         quiet: connection.quiet,
     };
-    let result = match &command {
+    let result = match command {
         ClientCommand::Put(a) => transfer::put(a, &out),
         ClientCommand::Get(a) => transfer::get(a, &out),
         ClientCommand::Head(a) => transfer::head(a, &out),
