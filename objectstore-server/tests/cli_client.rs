@@ -407,6 +407,34 @@ fn recorded_parts(dir: &Path) -> Option<(usize, String)> {
     ))
 }
 
+/// Runs `put` slowed down, kills it with SIGKILL once the state file records at least 4
+/// acknowledged parts, and returns that count and the upload id.
+fn interrupted_put(put: &mut Command, state_dir: &Path) -> (usize, String) {
+    let mut child = put
+        .args(["--limit-rate", "512KiB", "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let recorded = loop {
+        if let Some((n, id)) = recorded_parts(state_dir)
+            && n >= 4
+        {
+            break (n, id);
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the upload finished before it was killed"
+        );
+        assert!(Instant::now() < deadline, "no parts recorded in time");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    recorded
+}
+
 #[test]
 fn interrupted_large_upload_resumes_where_it_stopped() {
     let dir = tempfile::tempdir().unwrap();
@@ -419,32 +447,12 @@ fn interrupted_large_upload_resumes_where_it_stopped() {
     let small_parts = ["--part-size", "64KiB", "--multipart-threshold", "1MiB"];
 
     // First attempt, slowed down, killed (SIGKILL) once the server acknowledged some parts.
-    let mut first = cli(d, url)
-        .args([
-            "put", "big.bin", "big", "-u", "app", "-s", "org=1", "--quiet",
-        ])
-        .args(small_parts)
-        .args(["--limit-rate", "512KiB"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let (parts_before, upload_id) = loop {
-        if let Some((n, id)) = recorded_parts(&state_dir)
-            && n >= 4
-        {
-            break (n, id);
-        }
-        assert!(
-            first.try_wait().unwrap().is_none(),
-            "the upload finished before it was killed"
-        );
-        assert!(Instant::now() < deadline, "no parts recorded in time");
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    first.kill().unwrap();
-    first.wait().unwrap();
+    let (parts_before, upload_id) = interrupted_put(
+        cli(d, url)
+            .args(["put", "big.bin", "big", "-u", "app", "-s", "org=1"])
+            .args(small_parts),
+        &state_dir,
+    );
     let head = run(cli(d, url).args(["head", "big", "-u", "app", "-s", "org=1"]));
     fails(&head, 3);
 
@@ -459,7 +467,10 @@ fn interrupted_large_upload_resumes_where_it_stopped() {
     assert_eq!(resumed["upload_id"], upload_id.as_str());
     assert_eq!(resumed["parts"], payload.len().div_ceil(64 * 1024));
     let skipped = resumed["parts_skipped"].as_u64().unwrap() as usize;
-    assert!(skipped >= parts_before.min(4), "{resumed}");
+    assert!(
+        skipped >= parts_before,
+        "{parts_before} parts were acknowledged: {resumed}"
+    );
     assert!(
         resumed["bytes_sent"].as_u64().unwrap() < payload.len() as u64,
         "did not restart: {resumed}"
@@ -496,5 +507,40 @@ fn interrupted_large_upload_resumes_where_it_stopped() {
     assert_eq!(zipped["resumed"], false);
     let key = zipped["key"].as_str().unwrap();
     let got = run(cli(d, url).args(["get", key, "-u", "app"]));
+    assert_eq!(sha256(&ok(&got).stdout), sha256(&payload));
+}
+
+#[test]
+fn a_changed_input_starts_a_new_upload() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = ServerProcess::start(d, &[]);
+    let url = &server.url;
+    let mut payload = noise(2 * 1024 * 1024, 0xfeed);
+    std::fs::write(d.join("in.bin"), &payload).unwrap();
+    let state_dir = d.join("state");
+    let small_parts = ["--part-size", "64KiB", "--multipart-threshold", "1MiB"];
+    let (_, upload_id) = interrupted_put(
+        cli(d, url)
+            .args(["put", "in.bin", "k", "-u", "app"])
+            .args(small_parts),
+        &state_dir,
+    );
+
+    payload.extend_from_slice(b"appended");
+    std::fs::write(d.join("in.bin"), &payload).unwrap();
+    let out = run(cli(d, url)
+        .args(["put", "in.bin", "k", "-u", "app", "--json"])
+        .args(small_parts));
+    let result = json(&out);
+    assert_eq!(result["resumed"], false);
+    assert_eq!(result["parts_skipped"], 0);
+    assert_ne!(result["upload_id"], upload_id.as_str());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("starting over"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = run(cli(d, url).args(["get", "k", "-u", "app"]));
     assert_eq!(sha256(&ok(&got).stdout), sha256(&payload));
 }

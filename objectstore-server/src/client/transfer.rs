@@ -69,7 +69,7 @@ pub fn put(args: &PutArgs, out: &Output) -> Result<()> {
         ));
     }
     if multipart {
-        let outcome = Upload {
+        let upload = Upload {
             api: &api,
             key,
             headers: &headers,
@@ -79,25 +79,53 @@ pub fn put(args: &PutArgs, out: &Output) -> Result<()> {
             resume_only: args.upload.resume,
             restart: args.upload.restart,
             state_dir: args.upload.state_dir.as_deref(),
-            limit,
+            limit: limit.clone(),
+        };
+        match upload.run(out) {
+            Ok(outcome) => {
+                report_multipart(out, &outcome, size);
+                return Ok(());
+            }
+            // A backend without multipart (spec 8): one streamed request instead.
+            Err(e) if e.status == Some(501) && !args.upload.resume => {
+                out.note(
+                    "note: the server does not support multipart uploads; sending one request",
+                );
+            }
+            Err(e) => return Err(e),
         }
-        .run(out)?;
-        out.result(
-            &json!({
-                "key": outcome.key,
-                "size": size,
-                "bytes_sent": outcome.bytes_sent,
-                "multipart": true,
-                "upload_id": outcome.upload_id,
-                "parts": outcome.parts,
-                "parts_skipped": outcome.parts_skipped,
-                "resumed": outcome.resumed,
-            }),
-            &outcome.key,
-        );
-        return Ok(());
     }
+    single(&api, args, out, headers, size, limit)
+}
 
+fn report_multipart(out: &Output, outcome: &upload::Outcome, size: Option<u64>) {
+    out.result(
+        &json!({
+            "key": outcome.key,
+            "size": size,
+            "bytes_sent": outcome.bytes_sent,
+            "multipart": true,
+            "upload_id": outcome.upload_id,
+            "parts": outcome.parts,
+            "parts_skipped": outcome.parts_skipped,
+            "resumed": outcome.resumed,
+        }),
+        &outcome.key,
+    );
+}
+
+/// One streamed insert request (PUT with a key, POST without).
+fn single(
+    api: &Api,
+    args: &PutArgs,
+    out: &Output,
+    headers: http::HeaderMap,
+    size: Option<u64>,
+    limit: RateLimit,
+) -> Result<()> {
+    let key = args.key.as_deref();
+    let compress = args.metadata.compresses();
+    let stdin = size.is_none();
     let bar = progress::bar(size, out.quiet, "upload");
     let input: Box<dyn Read + Send> = if stdin {
         Box::new(std::io::stdin())

@@ -15,8 +15,10 @@
 //!    lists it with the ETag and size recorded locally; everything else is (re)sent.
 //! 3. Starting: initiate (`PUT`, or `POST` for a server-assigned key) with the metadata
 //!    headers; save the state with the upload id and key before sending any part.
-//! 4. Send each missing part with `Content-Length`; after each acknowledgement record it
-//!    and save the state. A failure here leaves the state for the next run.
+//! 4. Send each missing part with `Content-Length` (a transient failure — 5xx, 429, a
+//!    broken connection — is retried twice, after 2 s and 4 s); after each acknowledgement
+//!    record it and save the state. Any other failure stops here and leaves the state for
+//!    the next run.
 //! 5. Complete with the sorted part list. The streamed response (spaces, then JSON) is
 //!    either `{"key"}` (the commit point: the object is readable) or `{"error"}`
 //!    (exit 1; the state stays, so a re-run verifies the parts and retries).
@@ -24,6 +26,7 @@
 
 use std::io::{Read as _, Seek as _, SeekFrom};
 use std::path::Path;
+use std::time::Duration;
 
 use http::HeaderMap;
 use reqwest::Method;
@@ -36,6 +39,9 @@ use super::http::{Api, query_value, read_json};
 use super::output::Output;
 use super::progress::{self, Metered, RateLimit};
 use super::state::{FileIdentity, PartRecord, StateFile, UploadState};
+
+/// Attempts per part before the upload stops (and can be resumed later).
+const PART_ATTEMPTS: u32 = 3;
 
 /// zstd level used for client-side compression (the library default).
 pub const ZSTD_LEVEL: i32 = 3;
@@ -305,28 +311,45 @@ impl Upload<'_> {
             state,
             &format!("&part_number={n}"),
         );
+        let bytes = bytes::Bytes::from(bytes);
         let len = bytes.len() as u64;
-        // The bar counts input bytes: advance it while sending an uncompressed part, and
-        // after the acknowledgement for a compressed one.
-        let live = if self.compress {
-            indicatif::ProgressBar::hidden()
-        } else {
-            bar.clone()
-        };
-        let metered = Metered::new(std::io::Cursor::new(bytes), live, self.limit.clone());
-        let request = self
-            .api
-            .request(Method::PUT, &url)?
-            .body(Body::sized(metered, len));
-        let response = self
-            .api
-            .send(request)
-            .map_err(|e| e.context(format!("uploading part {n}")))?;
-        if self.compress {
-            bar.inc(input_len);
+        let start = bar.position();
+        let mut attempt = 1;
+        loop {
+            // The bar counts input bytes: advance it while sending an uncompressed part,
+            // and after the acknowledgement for a compressed one.
+            let live = if self.compress {
+                indicatif::ProgressBar::hidden()
+            } else {
+                bar.clone()
+            };
+            let body = Metered::new(
+                std::io::Cursor::new(bytes.clone()),
+                live,
+                self.limit.clone(),
+            );
+            let request = self
+                .api
+                .request(Method::PUT, &url)?
+                .body(Body::sized(body, len));
+            let result = self
+                .api
+                .send(request)
+                .and_then(|response| read_json::<Etag>(response, "part upload"));
+            match result {
+                Ok(etag) => {
+                    bar.set_position(start + input_len);
+                    return Ok(etag.etag);
+                }
+                // Transient failures (5xx, 429, connection): retry the part a few times.
+                Err(e) if e.exit == Exit::Unavailable && attempt < PART_ATTEMPTS => {
+                    bar.set_position(start);
+                    std::thread::sleep(Duration::from_secs(1 << attempt));
+                    attempt += 1;
+                }
+                Err(e) => return Err(e.context(format!("uploading part {n}"))),
+            }
         }
-        let etag: Etag = read_json(response, "part upload")?;
-        Ok(etag.etag)
     }
 
     fn list_parts(&self, state: &UploadState) -> Result<Vec<ListedPart>> {
