@@ -275,10 +275,15 @@ pub struct PresignArgs {
     #[arg(short = 'u', long)]
     pub usecase: Option<String>,
     /// Scope `NAME=VALUE`, repeatable, in order (with `--usecase`).
-    #[arg(short = 's', long = "scope", value_name = "NAME=VALUE")]
+    #[arg(
+        short = 's',
+        long = "scope",
+        value_name = "NAME=VALUE",
+        requires = "usecase"
+    )]
     pub scopes: Vec<String>,
     /// Print `{"url", "method", "expires_at"}` (with `--usecase`).
-    #[arg(long)]
+    #[arg(long, requires = "usecase")]
     pub json: bool,
 }
 

@@ -199,7 +199,8 @@ impl<R: Read> Read for Counted<R> {
 
 /// `get`.
 pub fn get(args: &GetArgs, out: &Output) -> Result<()> {
-    if out.json && args.output.is_none() {
+    let to_stdout = args.output.as_ref().is_none_or(|p| p.as_os_str() == "-");
+    if out.json && to_stdout {
         return Err(ClientError::usage(
             "--json needs --output FILE (stdout would mix payload and JSON)",
         ));
@@ -230,7 +231,7 @@ pub fn get(args: &GetArgs, out: &Output) -> Result<()> {
     if !args.raw && range.is_none() && metadata.compression == Some(Compression::Gzip) {
         out.note("note: the object is gzip-compressed; writing the stored bytes");
     }
-    let bar = progress::bar(length, out.quiet || args.output.is_none(), "download");
+    let bar = progress::bar(length, out.quiet || to_stdout, "download");
     let metered = Metered::new(response, bar.clone(), RateLimit::new(None));
     let mut reader: Box<dyn Read> = if decompress {
         Box::new(
