@@ -1,11 +1,12 @@
 //! The `objectstore` command line (spec 12.1):
-//! `objectstore [-c FILE] run | healthcheck | version | sleep <secs> | down [secs]`, the
-//! key tools `keygen | token | presign`, and the HTTP client `put | get | head | rm`
-//! ([`crate::client`], with its own documented exit codes).
+//! `objectstore [-c FILE] run | healthcheck | version | sleep <secs> | down [secs]`.
 //!
-//! Exit codes of the other commands: 0 on success (including a graceful shutdown after a signal), 1 when a
+//! Exit codes: 0 on success (including a graceful shutdown after a signal), 1 when a
 //! command fails (healthcheck not healthy, server error), 2 for an invalid configuration or
 //! command line.
+//!
+//! The HTTP client commands `put | get | head | rm` (and `presign --usecase`) live in
+//! [`crate::client`], with their own documented exit codes.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -51,6 +52,9 @@ pub enum Command {
         /// Seconds to sleep after creating the marker.
         secs: Option<u64>,
     },
+    /// HTTP client commands.
+    #[command(flatten)]
+    Client(crate::client::ClientCommand),
     /// Write a new Ed25519 key pair: `<prefix>.private.pem` (mode 0600) and
     /// `<prefix>.public.pem` (for `auth.keys.<kid>.key_files`).
     Keygen {
@@ -105,9 +109,6 @@ pub enum Command {
         /// `--usecase`, the object key.
         url: String,
     },
-    /// HTTP client commands.
-    #[command(flatten)]
-    Client(crate::client::ClientCommand),
 }
 
 /// The version string printed by `objectstore version`.
