@@ -80,8 +80,13 @@ impl Api {
         if usecase.is_empty() {
             return Err(ClientError::usage("--usecase must not be empty"));
         }
-        let credentials = match (&connection.token, &connection.kid, &connection.private_key) {
-            (Some(token), _, _) => Credentials::Token(token.trim().to_owned()),
+        let token = connection
+            .token
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        let credentials = match (token, &connection.kid, &connection.private_key) {
+            (Some(token), _, _) => Credentials::Token(token.to_owned()),
             (None, Some(kid), Some(file)) => {
                 let key = crate::auth::tools::read_private_key(file)
                     .map_err(|e| ClientError::new(Exit::Auth, e.to_string()))?;
