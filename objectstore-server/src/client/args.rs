@@ -199,6 +199,9 @@ pub struct UploadArgs {
     /// Directory of resume state files (default `$XDG_STATE_HOME/objectstore/uploads`).
     #[arg(long, env = "OBJECTSTORE_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Parts uploaded at once (each holds up to `--part-size` bytes in memory).
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub parallel: usize,
     /// Limit the upload rate, in bytes per second (e.g. `10MiB`).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub limit_rate: Option<u64>,

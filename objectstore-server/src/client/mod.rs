@@ -39,7 +39,7 @@ use self::output::Output;
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Upload a file or stdin as an object (large files resumably, in parts).
-    Put(PutArgs),
+    Put(Box<PutArgs>),
     /// Download an object to a file or stdout.
     Get(GetArgs),
     /// Print an object's metadata.

@@ -90,3 +90,38 @@ impl<R: Read> Read for Metered<R> {
         Ok(n)
     }
 }
+
+/// Counts bytes read through it (shared with the request body, which owns the reader).
+#[derive(Clone, Default)]
+pub struct Counter(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl Counter {
+    /// Wraps `inner`, counting what is read through it.
+    pub fn wrap<R: Read>(&self, inner: R) -> Counted<R> {
+        Counted {
+            inner,
+            count: self.clone(),
+        }
+    }
+
+    /// Bytes counted so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// A reader counted by a [`Counter`].
+pub struct Counted<R> {
+    inner: R,
+    count: Counter,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count
+            .0
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}

@@ -20,7 +20,7 @@ use super::args::{GetArgs, KeyArgs, PresignArgs, PutArgs, metadata_headers, pars
 use super::error::{ClientError, Exit, Result, io_error};
 use super::http::{Api, read_json};
 use super::output::{Output, metadata_json, metadata_text, response_metadata};
-use super::progress::{self, Metered, RateLimit};
+use super::progress::{self, Counter, Metered, RateLimit};
 use super::upload::{self, Upload};
 
 /// `put`.
@@ -80,6 +80,7 @@ pub fn put(args: &PutArgs, out: &Output) -> Result<()> {
             restart: args.upload.restart,
             state_dir: args.upload.state_dir.as_deref(),
             limit: limit.clone(),
+            parallel: args.upload.parallel,
         };
         match upload.run(out) {
             Ok(outcome) => {
@@ -163,38 +164,6 @@ fn single(
         key,
     );
     Ok(())
-}
-
-/// Counts bytes read through it (shared with the request body, which owns the reader).
-#[derive(Clone, Default)]
-struct Counter(std::sync::Arc<std::sync::atomic::AtomicU64>);
-
-impl Counter {
-    fn wrap<R: Read>(&self, inner: R) -> Counted<R> {
-        Counted {
-            inner,
-            count: self.clone(),
-        }
-    }
-
-    fn get(&self) -> u64 {
-        self.0.load(std::sync::atomic::Ordering::Relaxed)
-    }
-}
-
-struct Counted<R> {
-    inner: R,
-    count: Counter,
-}
-
-impl<R: Read> Read for Counted<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count
-            .0
-            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
-        Ok(n)
-    }
 }
 
 /// `get`.

@@ -2,9 +2,9 @@
 //!
 //! Part `n` (1-based) always carries input bytes `[(n-1)·part_size, n·part_size)`; with
 //! `--compress zstd` each part is compressed on its own into one zstd frame (the object is
-//! then a sequence of frames, which every zstd reader decodes as one stream). A part is
-//! read into memory (at most `part_size` bytes, plus the compressor's overhead), never the
-//! whole file.
+//! then a sequence of frames, which every zstd reader decodes as one stream). Each part in
+//! flight is read into memory (at most `part_size` bytes, plus the compressor's overhead,
+//! times `--parallel`), never the whole file.
 //!
 //! Protocol:
 //! 1. Identify the input (size, mtime, hash of the first MiB) and load the state file
@@ -15,7 +15,8 @@
 //!    lists it with the ETag and size recorded locally; everything else is (re)sent.
 //! 3. Starting: initiate (`PUT`, or `POST` for a server-assigned key) with the metadata
 //!    headers; save the state with the upload id and key before sending any part.
-//! 4. Send each missing part with `Content-Length` (a transient failure — 5xx, 429, a
+//! 4. Send the missing parts, `--parallel` at a time (each thread takes the next missing
+//!    part number; after any failure no thread starts another part), each with `Content-Length` (a transient failure — 5xx, 429, a
 //!    broken connection — is retried twice, after 2 s and 4 s); after each acknowledgement
 //!    record it and save the state. Any other failure stops here and leaves the state for
 //!    the next run.
@@ -26,6 +27,8 @@
 
 use std::io::{Read as _, Seek as _, SeekFrom};
 use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use http::HeaderMap;
@@ -37,7 +40,7 @@ use sha2::{Digest as _, Sha256};
 use super::error::{ClientError, Exit, Result, io_error};
 use super::http::{Api, query_value, read_json};
 use super::output::Output;
-use super::progress::{self, Metered, RateLimit};
+use super::progress::{self, Counter, Metered, RateLimit};
 use super::state::{FileIdentity, PartRecord, StateFile, UploadState};
 
 /// Attempts per part before the upload stops (and can be resumed later).
@@ -66,8 +69,28 @@ pub struct Upload<'a> {
     pub restart: bool,
     /// State directory override.
     pub state_dir: Option<&'a Path>,
-    /// Upload rate cap.
+    /// Upload rate cap (shared by all parts in flight).
     pub limit: RateLimit,
+    /// Parts in flight at once.
+    pub parallel: usize,
+}
+
+/// What the upload threads share, behind one lock.
+struct Shared {
+    state: UploadState,
+    bytes_sent: u64,
+    error: Option<ClientError>,
+}
+
+/// The plan the upload threads work through.
+struct Work<'a> {
+    todo: &'a [u32],
+    next: &'a AtomicUsize,
+    shared: &'a Mutex<Shared>,
+    part_url: &'a str,
+    size: u64,
+    bar: &'a indicatif::ProgressBar,
+    state_file: &'a StateFile,
 }
 
 /// The result of a multipart upload.
@@ -193,7 +216,7 @@ impl Upload<'_> {
         }
 
         // Step 3: initiate.
-        let mut state = match state {
+        let state = match state {
             Some(s) => s,
             None => {
                 let initiated = self.initiate()?;
@@ -225,33 +248,45 @@ impl Upload<'_> {
         let parts_skipped = u32::try_from(state.parts.len()).unwrap_or(u32::MAX);
         let bar = progress::bar(Some(size), out.quiet, "upload");
         bar.set_position(done_input);
-        let mut file =
-            std::fs::File::open(self.file).map_err(|e| io_error(self.file.display(), &e))?;
-        let mut bytes_sent = 0;
-        for n in 1..=parts {
-            if state.parts.contains_key(&n) {
-                continue;
+        let todo: Vec<u32> = (1..=parts)
+            .filter(|n| !state.parts.contains_key(n))
+            .collect();
+        let part_url = self.upload_url("objects:multipart:parts", &state, "");
+        let next = AtomicUsize::new(0);
+        let shared = Mutex::new(Shared {
+            state,
+            bytes_sent: 0,
+            error: None,
+        });
+        let work = Work {
+            todo: &todo,
+            next: &next,
+            shared: &shared,
+            part_url: &part_url,
+            size,
+            bar: &bar,
+            state_file: &state_file,
+        };
+        std::thread::scope(|scope| {
+            for _ in 0..self.parallel.clamp(1, todo.len().max(1)) {
+                scope.spawn(|| {
+                    if let Err(e) = self.worker(&work)
+                        && let Ok(mut s) = shared.lock()
+                    {
+                        s.error.get_or_insert(e);
+                    }
+                });
             }
-            let (offset, len) = self.part_range(n, size);
-            let mut buf = vec![
-                0;
-                usize::try_from(len)
-                    .map_err(|_| ClientError::usage("--part-size is too large"))?
-            ];
-            file.seek(SeekFrom::Start(offset))
-                .and_then(|_| file.read_exact(&mut buf))
-                .map_err(|e| io_error(self.file.display(), &e))?;
-            if self.compress {
-                buf = zstd::bulk::compress(&buf, ZSTD_LEVEL)
-                    .map_err(|e| ClientError::other(format!("compressing part {n}: {e}")))?;
-            }
-            let sent = buf.len() as u64;
-            let etag = self
-                .put_part(&state, n, buf, &bar, len)
-                .map_err(interrupted)?;
-            bytes_sent += sent;
-            state.parts.insert(n, PartRecord { etag, size: sent });
-            state_file.save(&state)?;
+        });
+        let Shared {
+            state,
+            bytes_sent,
+            error,
+        } = shared
+            .into_inner()
+            .map_err(|_| ClientError::other("a part upload thread failed"))?;
+        if let Some(e) = error {
+            return Err(interrupted(e));
         }
         bar.finish_and_clear();
 
@@ -298,22 +333,55 @@ impl Upload<'_> {
         read_json(response, "multipart initiation")
     }
 
+    /// One upload thread: takes the next missing part until none is left or any thread
+    /// failed; records every acknowledged part in the state file.
+    fn worker(&self, work: &Work<'_>) -> Result<()> {
+        let poisoned = || ClientError::other("a part upload thread failed");
+        let mut file =
+            std::fs::File::open(self.file).map_err(|e| io_error(self.file.display(), &e))?;
+        loop {
+            if work.shared.lock().map_err(|_| poisoned())?.error.is_some() {
+                return Ok(());
+            }
+            let Some(&n) = work.todo.get(work.next.fetch_add(1, Ordering::Relaxed)) else {
+                return Ok(());
+            };
+            let (offset, len) = self.part_range(n, work.size);
+            let mut buf = vec![
+                0;
+                usize::try_from(len)
+                    .map_err(|_| ClientError::usage("--part-size is too large"))?
+            ];
+            file.seek(SeekFrom::Start(offset))
+                .and_then(|_| file.read_exact(&mut buf))
+                .map_err(|e| io_error(self.file.display(), &e))?;
+            if self.compress {
+                buf = zstd::bulk::compress(&buf, ZSTD_LEVEL)
+                    .map_err(|e| ClientError::other(format!("compressing part {n}: {e}")))?;
+            }
+            let sent = buf.len() as u64;
+            let url = format!("{}&part_number={n}", work.part_url);
+            let etag = self.put_part(&url, n, buf, work.bar, len)?;
+            let mut shared = work.shared.lock().map_err(|_| poisoned())?;
+            shared.bytes_sent += sent;
+            shared
+                .state
+                .parts
+                .insert(n, PartRecord { etag, size: sent });
+            work.state_file.save(&shared.state)?;
+        }
+    }
+
     fn put_part(
         &self,
-        state: &UploadState,
+        url: &str,
         n: u32,
         bytes: Vec<u8>,
         bar: &indicatif::ProgressBar,
         input_len: u64,
     ) -> Result<String> {
-        let url = self.upload_url(
-            "objects:multipart:parts",
-            state,
-            &format!("&part_number={n}"),
-        );
         let bytes = bytes::Bytes::from(bytes);
         let len = bytes.len() as u64;
-        let start = bar.position();
         let mut attempt = 1;
         loop {
             // The bar counts input bytes: advance it while sending an uncompressed part,
@@ -323,27 +391,30 @@ impl Upload<'_> {
             } else {
                 bar.clone()
             };
-            let body = Metered::new(
+            let counter = Counter::default();
+            let body = counter.wrap(Metered::new(
                 std::io::Cursor::new(bytes.clone()),
                 live,
                 self.limit.clone(),
-            );
+            ));
             let request = self
                 .api
-                .request(Method::PUT, &url)?
+                .request(Method::PUT, url)?
                 .body(Body::sized(body, len));
             let result = self
                 .api
                 .send(request)
                 .and_then(|response| read_json::<Etag>(response, "part upload"));
+            if self.compress && result.is_ok() {
+                bar.inc(input_len);
+            }
             match result {
-                Ok(etag) => {
-                    bar.set_position(start + input_len);
-                    return Ok(etag.etag);
-                }
+                Ok(etag) => return Ok(etag.etag),
                 // Transient failures (5xx, 429, connection): retry the part a few times.
                 Err(e) if e.exit == Exit::Unavailable && attempt < PART_ATTEMPTS => {
-                    bar.set_position(start);
+                    if !self.compress {
+                        bar.dec(counter.get());
+                    }
                     std::thread::sleep(Duration::from_secs(1 << attempt));
                     attempt += 1;
                 }
