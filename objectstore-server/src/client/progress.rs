@@ -33,28 +33,39 @@ pub fn bar(total: Option<u64>, quiet: bool, what: &str) -> ProgressBar {
     bar
 }
 
-/// A bandwidth cap shared by every reader of one transfer.
+/// A bandwidth cap shared by every reader of one transfer. The clock starts at the first
+/// byte, so time spent before (initiation, listing) gives no burst credit.
 #[derive(Debug, Clone)]
-pub struct RateLimit(Option<Arc<Mutex<(Instant, u64, u64)>>>);
+pub struct RateLimit(Option<Arc<Mutex<Budget>>>);
+
+#[derive(Debug)]
+struct Budget {
+    start: Option<Instant>,
+    bytes: u64,
+    per_sec: u64,
+}
 
 impl RateLimit {
     /// `bytes_per_sec`, or unlimited.
     pub fn new(bytes_per_sec: Option<u64>) -> Self {
-        Self(
-            bytes_per_sec
-                .filter(|r| *r > 0)
-                .map(|r| Arc::new(Mutex::new((Instant::now(), 0, r)))),
-        )
+        Self(bytes_per_sec.filter(|r| *r > 0).map(|per_sec| {
+            Arc::new(Mutex::new(Budget {
+                start: None,
+                bytes: 0,
+                per_sec,
+            }))
+        }))
     }
 
     /// Accounts `n` bytes, sleeping until the average rate is back under the cap.
     pub fn consume(&self, n: u64) {
-        let Some(state) = &self.0 else { return };
+        let Some(budget) = &self.0 else { return };
         let wait = {
-            let Ok(mut s) = state.lock() else { return };
-            s.1 += n;
-            let due = Duration::from_secs_f64(s.1 as f64 / s.2 as f64);
-            due.saturating_sub(s.0.elapsed())
+            let Ok(mut b) = budget.lock() else { return };
+            let start = *b.start.get_or_insert_with(Instant::now);
+            b.bytes += n;
+            let due = Duration::from_secs_f64(b.bytes as f64 / b.per_sec as f64);
+            due.saturating_sub(start.elapsed())
         };
         if !wait.is_zero() {
             std::thread::sleep(wait);
