@@ -36,6 +36,7 @@ pub mod auth;
 pub mod batch;
 pub mod body;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod endpoints;
 pub mod error;

@@ -190,3 +190,6 @@ pub async fn json(response: reqwest::Response) -> serde_json::Value {
     let text = response.text().await.expect("body");
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"))
 }
+
+/// The real binary as a server process (synchronous helpers).
+pub mod binary;
