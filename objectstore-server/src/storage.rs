@@ -9,7 +9,8 @@
 //! Directories are created when missing; PostgreSQL tables are created or migrated on
 //! connect; a missing Bigtable table is created on an emulator only (on Google Cloud the
 //! table must exist); cloud buckets must exist (building a cloud backend does not contact
-//! the store, so wrong credentials show on the first request). Failures name the configuration key;
+//! the store, so wrong credentials show on the first request; their periodic cleanup of
+//! abandoned multipart uploads starts here). Failures name the configuration key;
 //! errors never carry a password or key (the backends scrub them).
 
 use std::path::Path;
@@ -27,7 +28,7 @@ use objectstore_service::backend::postgres::PostgresBackend;
 use objectstore_service::backend::{HighVolumeBackend, LongTermBackend};
 use objectstore_service::clock::{self, SharedClock};
 use objectstore_service::service::StorageService;
-use objectstore_service::tiered::{TieredConfig, TieredStorage};
+use objectstore_service::tiered::TieredStorage;
 
 use crate::config::{Config, HighVolumeConfig, LongTermConfig, StorageConfig};
 
@@ -78,10 +79,16 @@ async fn open(
         StorageConfig::Tiered {
             high_volume,
             long_term,
+            settings,
         } => {
             let hv = open_high_volume(high_volume, clock.clone()).await?;
             let lt = open_long_term(long_term, clock.clone()).await?;
-            Arc::new(TieredStorage::new(hv, lt, clock, TieredConfig::default()))
+            Arc::new(TieredStorage::new(
+                hv,
+                lt,
+                clock,
+                settings.to_tiered_config(),
+            ))
         }
         #[cfg(feature = "s3")]
         StorageConfig::S3(c) => cloud("storage", CloudBackend::s3(c.clone(), clock))?,
@@ -156,5 +163,8 @@ fn cloud(
     built: objectstore_service::Result<CloudBackend>,
 ) -> anyhow::Result<Arc<dyn LongTermBackend>> {
     let backend = built.with_context(|| format!("cannot open `{key}`"))?;
+    // Uploads nobody completes or aborts (a client that went away, a lost tiered record)
+    // would stay in the bucket for good.
+    backend.spawn_upload_cleanup();
     Ok(Arc::new(backend))
 }

@@ -90,6 +90,7 @@ mod emulator {
                 long_term: LongTermConfig::Filesystem {
                     path: c.http.down_marker.with_file_name("lt"),
                 },
+                settings: Default::default(),
             };
         })
         .await

@@ -38,10 +38,11 @@ mod storage;
 mod storage_tests;
 #[cfg(test)]
 mod tests;
+mod tiering;
 
 pub use auth::AuthConfig;
 pub use observability::{LogFormat, LoggingConfig, MetricsConfig, RuntimeConfig, SentryConfig};
-pub use storage::{HighVolumeConfig, LongTermConfig, StorageConfig};
+pub use storage::{HighVolumeConfig, LongTermConfig, StorageConfig, TieredSettings};
 
 /// Prefix of configuration environment variables.
 pub const ENV_PREFIX: &str = "OS__";
