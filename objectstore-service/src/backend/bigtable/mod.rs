@@ -620,7 +620,10 @@ impl HighVolumeBackend for BigtableBackend {
                         }
                     }
                     _ if rows::from_secs(secs) + STALE_GRACE < now => {
-                        self.table.mutate(key, vec![delete_row()]).await?;
+                        // Best effort: a later scan tries again.
+                        if let Err(error) = self.table.mutate(key, vec![delete_row()]).await {
+                            tracing::warn!(%error, "bigtable: cannot delete a stale index entry");
+                        }
                     }
                     _ => {}
                 }
