@@ -2,7 +2,7 @@
 //!
 //! | `storage.type` | engine |
 //! |---|---|
-//! | `tiered` (default) | [`TieredStorage`] over the high-volume tier (`embedded`: [`EmbeddedBackend`], `postgres`: `PostgresBackend`) and the long-term tier (`filesystem`: [`FilesystemBackend`], `s3`/`azure`/`gcs`: `CloudBackend`) |
+//! | `tiered` (default) | [`TieredStorage`] over the high-volume tier (`embedded`: [`EmbeddedBackend`], `postgres`: `PostgresBackend`, `bigtable`: `BigtableBackend`) and the long-term tier (`filesystem`: [`FilesystemBackend`], `s3`/`azure`/`gcs`: `CloudBackend`) |
 //! | `filesystem` | a standalone [`FilesystemBackend`] |
 //! | `s3`, `azure`, `gcs` | a standalone `CloudBackend` |
 //!
@@ -10,15 +10,18 @@
 //! errors): each tier of a tiered layout ([`tiered`]), or the standalone store.
 //!
 //! Directories are created when missing; PostgreSQL tables are created or migrated on
-//! connect; cloud buckets must exist (building a cloud backend does not contact the store,
-//! so wrong credentials show on the first request; their periodic cleanup of abandoned
-//! multipart uploads starts here). Failures name the configuration key;
+//! connect; a missing Bigtable table is created on an emulator only (on Google Cloud the
+//! table must exist); cloud buckets must exist (building a cloud backend does not contact
+//! the store, so wrong credentials show on the first request; their periodic cleanup of
+//! abandoned multipart uploads starts here). Failures name the configuration key;
 //! errors never carry a password or key (the backends scrub them).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+#[cfg(feature = "bigtable")]
+use objectstore_service::backend::bigtable::BigtableBackend;
 #[cfg(any(feature = "s3", feature = "azure", feature = "gcs"))]
 use objectstore_service::backend::cloud::CloudBackend;
 use objectstore_service::backend::embedded::EmbeddedBackend;
@@ -133,6 +136,13 @@ async fn open_high_volume(
                 .await
                 .context("cannot open `storage.high_volume` (postgres)")?;
             Arc::new(pg)
+        }
+        #[cfg(feature = "bigtable")]
+        HighVolumeConfig::Bigtable(c) => {
+            let bt = BigtableBackend::connect(c.clone(), clock)
+                .await
+                .context("cannot open `storage.high_volume` (bigtable)")?;
+            Arc::new(bt)
         }
     })
 }

@@ -9,8 +9,10 @@
 //! The tiered layout's own settings (leases, recovery, sweeper, multipart window) are the
 //! remaining keys of its section, see [`TieredSettings`]; unknown keys there are rejected.
 //!
-//! `storage.high_volume.type`: `embedded` (default, `path`) or `postgres` (feature `postgres`,
-//! fields of [`PostgresConfig`]). `storage.long_term.type`: `filesystem` (default, `path`),
+//! `storage.high_volume.type`: `embedded` (default, `path`), `postgres` (feature `postgres`,
+//! fields of [`PostgresConfig`]) or `bigtable` (feature `bigtable`, fields of
+//! `BigtableConfig`; a standalone `storage.type: bigtable` is not offered).
+//! `storage.long_term.type`: `filesystem` (default, `path`),
 //! `s3`, `azure` or `gcs` (features of the same names).
 //!
 //! # Defaults and merging
@@ -35,6 +37,8 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
+#[cfg(feature = "bigtable")]
+pub use objectstore_service::backend::bigtable::BigtableConfig;
 #[cfg(feature = "azure")]
 pub use objectstore_service::backend::cloud::AzureConfig;
 #[cfg(feature = "gcs")]
@@ -100,6 +104,9 @@ pub enum HighVolumeConfig {
     /// A PostgreSQL(-compatible) cluster, shared by any number of server instances.
     #[cfg(feature = "postgres")]
     Postgres(PostgresConfig),
+    /// A Bigtable table (or emulator), shared by any number of server instances.
+    #[cfg(feature = "bigtable")]
+    Bigtable(BigtableConfig),
 }
 
 impl Default for HighVolumeConfig {
@@ -167,6 +174,7 @@ const STORAGE_TYPES: &[TypeEntry] = &[
 const HIGH_VOLUME_TYPES: &[TypeEntry] = &[
     ("embedded", None, true),
     ("postgres", Some("postgres"), cfg!(feature = "postgres")),
+    ("bigtable", Some("bigtable"), cfg!(feature = "bigtable")),
 ];
 const LONG_TERM_TYPES: &[TypeEntry] = &[
     ("filesystem", None, true),
@@ -239,6 +247,7 @@ impl Section {
     /// The remaining fields as a backend config; errors name the section's key.
     #[cfg(any(
         feature = "postgres",
+        feature = "bigtable",
         feature = "s3",
         feature = "azure",
         feature = "gcs"
@@ -283,6 +292,8 @@ fn parse_storage(value: Value) -> Result<StorageConfig, String> {
         let high_volume = match hv.kind.as_str() {
             #[cfg(feature = "postgres")]
             "postgres" => HighVolumeConfig::Postgres(hv.config()?),
+            #[cfg(feature = "bigtable")]
+            "bigtable" => HighVolumeConfig::Bigtable(hv.config()?),
             _ => {
                 let mut hv = hv;
                 HighVolumeConfig::Embedded {
@@ -345,6 +356,8 @@ impl StorageConfig {
                     }
                     #[cfg(feature = "postgres")]
                     HighVolumeConfig::Postgres(_) => None,
+                    #[cfg(feature = "bigtable")]
+                    HighVolumeConfig::Bigtable(_) => None,
                 };
                 let lt = match long_term {
                     LongTermConfig::Filesystem { path } => {

@@ -423,3 +423,99 @@ fn invalid_tiered_settings_name_the_key() {
         assert!(e.contains(key), "{text:?}: {e}");
     }
 }
+
+#[cfg(not(feature = "bigtable"))]
+#[test]
+fn uncompiled_bigtable_names_the_key_and_feature() {
+    let e = err(Config::load(
+        None,
+        env(&[("OS__STORAGE__HIGH_VOLUME__TYPE", "bigtable")]),
+    ));
+    assert!(e.contains("storage.high_volume.type"), "{e}");
+    assert!(e.contains("feature `bigtable`"), "{e}");
+}
+
+#[cfg(feature = "bigtable")]
+mod bigtable {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn yaml_and_env_forms_agree() {
+        let from_yaml = load_yaml(
+            "storage:\n  high_volume:\n    type: bigtable\n    \
+             endpoint: 127.0.0.1:8086\n    project_id: proj\n    instance_name: inst\n    \
+             table_name: objects\n    connections: 4\n    timeout: 3s\n  \
+             long_term:\n    path: /lt\n",
+        )
+        .unwrap();
+        let from_env = Config::load(
+            None,
+            env(&[
+                ("OS__STORAGE__HIGH_VOLUME__TYPE", "bigtable"),
+                ("OS__STORAGE__HIGH_VOLUME__ENDPOINT", "127.0.0.1:8086"),
+                ("OS__STORAGE__HIGH_VOLUME__PROJECT_ID", "proj"),
+                ("OS__STORAGE__HIGH_VOLUME__INSTANCE_NAME", "inst"),
+                ("OS__STORAGE__HIGH_VOLUME__TABLE_NAME", "objects"),
+                ("OS__STORAGE__HIGH_VOLUME__CONNECTIONS", "4"),
+                ("OS__STORAGE__HIGH_VOLUME__TIMEOUT", "3s"),
+                ("OS__STORAGE__LONG_TERM__PATH", "/lt"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(from_yaml.storage, from_env.storage);
+        let StorageConfig::Tiered {
+            high_volume: HighVolumeConfig::Bigtable(bt),
+            long_term: LongTermConfig::Filesystem { path },
+            ..
+        } = &from_yaml.storage
+        else {
+            panic!("not bigtable + filesystem: {:?}", from_yaml.storage);
+        };
+        assert_eq!(path, &PathBuf::from("/lt"));
+        assert_eq!(bt.endpoint.as_deref(), Some("127.0.0.1:8086"));
+        assert_eq!(
+            (
+                bt.project_id.as_str(),
+                bt.instance_name.as_str(),
+                bt.table_name.as_str()
+            ),
+            ("proj", "inst", "objects")
+        );
+        assert_eq!(bt.connections, 4);
+        assert_eq!(bt.timeout, Duration::from_secs(3));
+        assert!(bt.create_table);
+    }
+
+    #[test]
+    fn field_errors_name_the_section() {
+        let e = err(Config::load(
+            None,
+            env(&[
+                ("OS__STORAGE__HIGH_VOLUME__TYPE", "bigtable"),
+                ("OS__STORAGE__HIGH_VOLUME__PROJECT_ID", "proj"),
+                ("OS__STORAGE__HIGH_VOLUME__INSTANCE_NAME", "inst"),
+            ]),
+        ));
+        assert!(
+            e.contains("storage.high_volume") && e.contains("table_name"),
+            "{e}"
+        );
+        // The default `path` of the embedded tier does not leak into the bigtable config.
+        let file = yaml("storage:\n  high_volume:\n    path: /fast\n");
+        let e = err(Config::load(
+            Some(file.path()),
+            env(&[
+                ("OS__STORAGE__HIGH_VOLUME__TYPE", "bigtable"),
+                ("OS__STORAGE__HIGH_VOLUME__PROJECT_ID", "p"),
+                ("OS__STORAGE__HIGH_VOLUME__INSTANCE_NAME", "i"),
+                ("OS__STORAGE__HIGH_VOLUME__TABLE_NAME", "t"),
+            ]),
+        ));
+        assert!(e.contains("unknown field `path`"), "{e}");
+        // Only as a tier: a standalone Bigtable store is not offered.
+        let e = err(load_yaml("storage:\n  type: bigtable\n"));
+        assert!(e.contains("`storage.type`"), "{e}");
+    }
+}

@@ -40,6 +40,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::stream::PayloadStream;
 
+#[cfg(feature = "bigtable")]
+pub mod bigtable;
 #[cfg(any(feature = "s3", feature = "azure", feature = "gcs"))]
 pub mod cloud;
 pub mod embedded;

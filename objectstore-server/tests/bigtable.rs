@@ -1,0 +1,145 @@
+//! The server (in process) on a Bigtable high-volume tier (the emulator) and a filesystem
+//! long-term tier: put, get, HEAD and delete of a small object (a Bigtable row) and a large
+//! one (a tombstone row in Bigtable, the bytes on the filesystem).
+//!
+//! Needs `OS_TEST_BIGTABLE_EMULATOR` (`eval "$(scripts/services/bigtable.sh)"`) and the cargo
+//! feature `bigtable`. Without the variable: when the emulator binary is not on this machine
+//! the test prints one line saying so and passes; otherwise it fails when `CI=true` and
+//! prints one skip line elsewhere. Every run uses a fresh table.
+
+#[cfg(feature = "bigtable")]
+mod common;
+
+/// One line, written to the stream directly: the harness captures `eprintln!` of passing
+/// tests, and a skip must be visible.
+fn say(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+#[cfg(not(feature = "bigtable"))]
+#[test]
+fn server_on_bigtable_and_filesystem() {
+    say(
+        "skipped server_on_bigtable_and_filesystem: needs the cargo feature `bigtable` \
+         (cargo test -p objectstore-server --all-features)",
+    );
+}
+
+#[cfg(feature = "bigtable")]
+mod emulator {
+    use crate::common::client;
+    use http::StatusCode;
+    use objectstore_server::config::{HighVolumeConfig, LongTermConfig, StorageConfig};
+    use objectstore_server::testing::TestServer;
+    use objectstore_service::backend::bigtable::BigtableConfig;
+
+    use super::say;
+
+    const VAR: &str = "OS_TEST_BIGTABLE_EMULATOR";
+
+    /// Whether the emulator binary of the Google Cloud CLI exists on this machine.
+    fn emulator_binary_present() -> bool {
+        let Some(path) = std::env::var_os("PATH") else {
+            return false;
+        };
+        std::env::split_paths(&path)
+            .filter_map(|dir| std::fs::canonicalize(dir.join("gcloud")).ok())
+            .any(|gcloud| {
+                gcloud
+                    .parent()
+                    .map(|bin| bin.join("../platform/bigtable-emulator/cbtemulator"))
+                    .is_some_and(|cbt| cbt.is_file())
+            })
+    }
+
+    fn endpoint() -> Option<String> {
+        if let Ok(endpoint) = std::env::var(VAR)
+            && !endpoint.is_empty()
+        {
+            return Some(endpoint);
+        }
+        if !emulator_binary_present() {
+            say("bigtable: emulator not present on this machine, Bigtable tests not run");
+            return None;
+        }
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{VAR} is not set but CI=true and the emulator is installed: CI must start it \
+             (eval \"$(scripts/services/bigtable.sh)\")"
+        );
+        say(&format!(
+            "skipped server_on_bigtable_and_filesystem: {VAR} is not set; run \
+             `eval \"$(scripts/services/bigtable.sh)\"`"
+        ));
+        None
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn server_on_bigtable_and_filesystem() {
+        let Some(endpoint) = endpoint() else {
+            return;
+        };
+        let table = format!("srv{}", uuid::Uuid::new_v4().simple());
+        let server = TestServer::start_configured(|c| {
+            c.storage = StorageConfig::Tiered {
+                high_volume: HighVolumeConfig::Bigtable(BigtableConfig {
+                    endpoint: Some(endpoint.clone()),
+                    ..BigtableConfig::new("test-project", "test-instance", table.clone())
+                }),
+                long_term: LongTermConfig::Filesystem {
+                    path: c.http.down_marker.with_file_name("lt"),
+                },
+                settings: Default::default(),
+            };
+        })
+        .await
+        .unwrap();
+        let c = client();
+        let small = server.url("/v1/objects/app/org=1/small");
+        let large = server.url("/v1/objects/app/org=1/large");
+        let big: Vec<u8> = (0..(3 * 1024 * 1024 + 17))
+            .map(|i| (i % 251) as u8)
+            .collect();
+
+        for (url, body, expiration) in [
+            (&small, b"tiny".to_vec(), "tti:1d"),
+            (&large, big.clone(), "ttl:30d"),
+        ] {
+            let r = c
+                .put(url)
+                .header("x-sn-expiration", expiration)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "PUT {url}");
+        }
+        let r = c.get(&small).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["x-sn-expiration"], "tti:1d");
+        assert_eq!(r.bytes().await.unwrap().as_ref(), b"tiny");
+        let r = c.get(&large).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["x-sn-expiration"], "ttl:30d");
+        assert_eq!(r.bytes().await.unwrap().to_vec(), big);
+        let r = c.head(&large).send().await.unwrap();
+        assert_eq!(r.headers()["x-sn-size"], big.len().to_string());
+
+        // Overwrite the large object with a small one (tombstone -> inline).
+        let r = c.put(&large).body("now small").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let r = c.get(&large).send().await.unwrap();
+        assert_eq!(r.text().await.unwrap(), "now small");
+
+        for url in [&small, &large, &server.url("/v1/objects/app/org=1/never")] {
+            let r = c.delete(url).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::NO_CONTENT, "DELETE {url}");
+        }
+        for url in [&small, &large] {
+            let r = c.get(url).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::NOT_FOUND, "GET {url} after delete");
+        }
+        server.shutdown().await.unwrap();
+    }
+}

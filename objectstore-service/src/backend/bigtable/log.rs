@@ -1,0 +1,173 @@
+//! The change log and the instance leases of [`BigtableBackend`] (see the module docs of
+//! [`super`], "Protocols", for the claim and why one record never goes to two live
+//! claimants).
+//!
+//! A record row `\0log/{change_id}` holds the whole [`ChangeRecord`] as JSON in `fm:r` and
+//! a state `fm:v` that every write of the row replaces (so a claim can be conditional on
+//! the record being unchanged since it was read). A lease row `\0lease/{instance}` holds
+//! the lease end in nanoseconds since the epoch (decimal) in `fm:u`.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use super::BigtableBackend;
+use super::client::{FM, delete_row, keys_only, latest, newest, range, set};
+use super::rows::{self, LEASE_PREFIX, LOG_PREFIX, STATE, prefix_end};
+use crate::backend::ChangeRecord;
+use crate::error::{Error, Result};
+
+/// The record column.
+const RECORD: &str = "r";
+/// The lease-end column.
+const UNTIL: &str = "u";
+/// Log rows read per page while claiming.
+const PAGE: usize = 256;
+
+fn corrupt(key: &[u8], what: impl std::fmt::Display) -> Error {
+    Error::Internal(format!(
+        "bigtable: the change-log row {:?} is corrupt: {what}",
+        String::from_utf8_lossy(key)
+    ))
+}
+
+/// The mutations that replace a record row with `record` and a fresh state.
+fn record_mutations(record: &ChangeRecord) -> Result<Vec<super::client::Mutation>> {
+    let json = serde_json::to_vec(record)
+        .map_err(|e| Error::Internal(format!("bigtable: cannot encode a change record: {e}")))?;
+    let ts = rows::wall_micros();
+    let state = format!("{:032x}", rand::random::<u128>()).into_bytes();
+    Ok(vec![
+        delete_row(),
+        set(FM, RECORD, ts, json),
+        set(FM, STATE, ts, state),
+    ])
+}
+
+/// A record and its state from a row's cells.
+fn decode(key: &[u8], cells: &[bigtable_rs::bigtable::RowCell]) -> Result<(ChangeRecord, Vec<u8>)> {
+    let column = |q: &str| {
+        cells
+            .iter()
+            .find(|c| c.family_name == FM && c.qualifier == q.as_bytes())
+            .ok_or_else(|| corrupt(key, format!("no column {q}")))
+    };
+    let record = serde_json::from_slice(&column(RECORD)?.value).map_err(|e| corrupt(key, e))?;
+    Ok((record, column(STATE)?.value.clone()))
+}
+
+impl BigtableBackend {
+    pub(super) async fn append_record(&self, record: &ChangeRecord) -> Result<()> {
+        self.table
+            .mutate(&rows::log_key(&record.change_id), record_mutations(record)?)
+            .await
+    }
+
+    pub(super) async fn get_record(&self, change_id: &uuid::Uuid) -> Result<Option<ChangeRecord>> {
+        let key = rows::log_key(change_id);
+        match self.table.read_row(&key, latest()).await? {
+            None => Ok(None),
+            Some(cells) => Ok(Some(decode(&key, &cells)?.0)),
+        }
+    }
+
+    /// Lease ends by instance.
+    async fn leases(&self) -> Result<HashMap<String, SystemTime>> {
+        let rows = self
+            .table
+            .read_rows(
+                range(LEASE_PREFIX.to_vec(), false, prefix_end(LEASE_PREFIX)),
+                latest(),
+                0,
+            )
+            .await?;
+        let mut leases = HashMap::new();
+        for (key, cells) in rows {
+            let instance = String::from_utf8_lossy(&key[LEASE_PREFIX.len()..]).into_owned();
+            let until = cells
+                .iter()
+                .find(|c| c.family_name == FM && c.qualifier == UNTIL.as_bytes())
+                .and_then(|c| std::str::from_utf8(&c.value).ok()?.parse::<u64>().ok())
+                .ok_or_else(|| corrupt(&key, "bad lease"))?;
+            leases.insert(instance, rows::from_nanos(until));
+        }
+        Ok(leases)
+    }
+
+    pub(super) async fn claim_records(
+        &self,
+        claimant: &str,
+        now: SystemTime,
+        ignore_leases: bool,
+        limit: usize,
+    ) -> Result<Vec<ChangeRecord>> {
+        let mut claimed = Vec::new();
+        if limit == 0 {
+            return Ok(claimed);
+        }
+        let leases = self.leases().await?;
+        let live = |owner: &str| leases.get(owner).is_some_and(|until| *until >= now);
+        let (mut start, mut open) = (LOG_PREFIX.to_vec(), false);
+        let end = prefix_end(LOG_PREFIX);
+        'pages: loop {
+            let page = self
+                .table
+                .read_rows(
+                    range(start.clone(), open, end.clone()),
+                    latest(),
+                    PAGE as i64,
+                )
+                .await?;
+            for (key, cells) in &page {
+                let (record, state) = decode(key, cells)?;
+                let due = match record.not_before {
+                    Some(not_before) => not_before <= now,
+                    None => record.owner != claimant && (ignore_leases || !live(&record.owner)),
+                };
+                if !due {
+                    continue;
+                }
+                let mut mine = record;
+                mine.owner = claimant.to_owned();
+                mine.not_before = None;
+                let unchanged = newest(Some(FM), STATE, Some(&state));
+                let applied = self
+                    .table
+                    .check_and_mutate(key, unchanged, record_mutations(&mine)?, vec![])
+                    .await?;
+                if applied {
+                    claimed.push(mine);
+                    if claimed.len() >= limit {
+                        break 'pages;
+                    }
+                }
+            }
+            match page.last() {
+                Some((last, _)) if page.len() >= PAGE => {
+                    start = last.clone();
+                    open = true;
+                }
+                _ => break,
+            }
+        }
+        claimed.sort_by_key(|r| r.change_id);
+        Ok(claimed)
+    }
+
+    pub(super) async fn count_records(&self) -> Result<u64> {
+        let rows = self
+            .table
+            .read_rows(
+                range(LOG_PREFIX.to_vec(), false, prefix_end(LOG_PREFIX)),
+                keys_only(),
+                0,
+            )
+            .await?;
+        Ok(rows.len() as u64)
+    }
+
+    pub(super) async fn renew_lease(&self, instance: &str, until: SystemTime) -> Result<()> {
+        let value = rows::nanos(until).to_string().into_bytes();
+        let write = vec![delete_row(), set(FM, UNTIL, rows::wall_micros(), value)];
+        self.table.mutate(&rows::lease_key(instance), write).await
+    }
+}

@@ -1,0 +1,686 @@
+//! [`BigtableBackend`]: the high-volume tier on Google Cloud Bigtable (or its emulator), over
+//! gRPC with `bigtable_rs` (tonic). Implements [`Backend`] and [`HighVolumeBackend`]; built
+//! with the cargo feature `bigtable`.
+//!
+//! # Table layout
+//!
+//! One table with two column families: `fg` (GC rule max-age 1 s: a cell goes once its
+//! timestamp is more than a second in the past) and `fm` (no GC). Rows ([`rows`]):
+//!
+//! | row key | columns | notes |
+//! |---|---|---|
+//! | [`ObjectId::as_storage_path`] | inline object: `m` (metadata JSON, size set), `p` (payload), `v` (state) | in `fg` with cell timestamp = deadline when the object expires, else in `fm` |
+//! | same | tombstone: `fm:t` (target path), `fm:m`, `fm:v` | always `fm`: an expired tombstone must stay until the sweeper has deleted its long-term blob |
+//! | `\0log/{change_id}` | `fm:r` (the [`ChangeRecord`] as JSON), `fm:v` (state) | the change log |
+//! | `\0lease/{instance}` | `fm:u` (lease end, ns) | instance leases |
+//! | `\0exp/{deadline secs:020}/{path}` | `fm:e` (empty) | expiry index entries |
+//!
+//! Object paths start with the usecase, which cannot contain control characters, so no
+//! object row can collide with the reserved `\0` rows. Every write of an object row is one
+//! atomic `MutateRow`/`CheckAndMutateRow` that starts with `DeleteFromRow`, so a row never
+//! mixes kinds or versions. The state `v` is `{random version}d{deadline}` (or `…n`): a new
+//! version per write, the same version when only the deadline moves.
+//!
+//! # Expiry
+//!
+//! Three layers: (1) **read-time check**: every read compares the stored deadline with the
+//! backend clock, so an expired inline object reads as absent at once (tombstones are
+//! returned raw to the tiered layer, as the contract says); (2) **cell timestamps + GC**:
+//! expiring inline objects live in `fg` with timestamp = deadline, so Bigtable's GC removes
+//! them by itself (a row whose cells the GC removed only in part reads as absent);
+//! (3) **the expiry index** for [`HighVolumeBackend::scan_expired`] (tombstones need the
+//! sweeper, which deletes their long-term blobs).
+//!
+//! **Index trade-off.** Bigtable has no secondary indexes. A filtered full-table scan would
+//! cost a read of the whole table per sweep; instead every write of a row with a deadline
+//! first writes the index row `\0exp/{deadline}/{path}` (idempotent, before the data row, so
+//! every expiring row has an entry at its current deadline). Entries can be stale (the row
+//! was rewritten with another deadline or deleted): a scan reads the index range
+//! `[after cursor, ceil(now))` in order, reads the rows it names in one batched `ReadRows`,
+//! and reports a row only if its current deadline equals the entry's. Stale entries are
+//! deleted by the scan once their deadline is more than [`STALE_GRACE`] (1 h) in the past
+//! (younger ones are skipped: a writer may have written the entry and not yet its row);
+//! `delete_if_expired` deletes the entry of the row it deleted. Costs: one extra small
+//! write per expiring write (TTI bumps included), and index rows of deleted objects until a
+//! scan passes them. A writer stalled for more than an hour between its index write and its
+//! row write could lose its entry to a scan; the row then still reads as absent once
+//! expired and (inline) is still removed by the GC, only a tombstone's blob would wait for
+//! another write of the row.
+//!
+//! # Protocols (each atomic step is one `CheckAndMutateRow`)
+//!
+//! Every predicate tests the *newest* cell of one column (`CellsColumnLimitFilter(1)` comes
+//! before the value test, [`client::newest`]), so an older cell version, should one exist,
+//! never satisfies it. `is_tombstone` = "`fm:t` has a cell"; `target_is(c)` = "the newest
+//! `fm:t` is exactly `c`"; `state_is(s)` = "the newest `v` is exactly `s`".
+//!
+//! **`compare_and_write(id, current, write)`**:
+//! 1. If the write carries a deadline, write its index entry (idempotent; an error here
+//!    changes nothing).
+//! 2. `CheckAndMutateRow`: for `current = None`, predicate `is_tombstone`, the write as
+//!    *false* mutations (absent or inline: written; tombstone: untouched); for `Some(c)`,
+//!    predicate `target_is(c)`, the write as *true* mutations. **Commit point.** Applied →
+//!    `true`. Of several racers exactly one can apply: the first changes `t` (or removes
+//!    it), so every later predicate is evaluated on the winner's row.
+//! 3. Not applied: read the row. Already in the written state (a tombstone with the written
+//!    target, which only this operation can have written since targets are fresh
+//!    revisions; no row for `Delete`; an inline row for `Object`) → `true` (a retry after a
+//!    lost response), else `false` (lost race).
+//!    An error in step 2 may or may not have applied; the caller retries, which step 3
+//!    makes safe.
+//!
+//! **`put_non_tombstone` / `delete_non_tombstone`**: 1. `CheckAndMutateRow(is_tombstone,
+//! -, write)`: not matched → written, `None` (commit point). 2. Matched: read the row; a
+//! tombstone → return it (nothing written; the operation is ordered at that read). 3. The
+//! tombstone vanished in between: back to 1, at most [`ROUNDS`] times, then a retryable
+//! error.
+//!
+//! **Deadline updates** (TTI bumps, `extend_expiry`, `delete_if_expired`) are conditional
+//! on the state read: `CheckAndMutateRow(state_is(read), rewrite or delete)`. An inline
+//! row's cells must move to the new timestamp, so a bump rewrites the whole row (payload
+//! included, read again for HEAD). A TTI bump that loses is dropped (best effort).
+//! `extend_expiry`: 1. read the live inline row (absent, tombstone or expired: `NotFound`);
+//! 2. [`plan_extension`]: an outcome without a change is returned; 3. write the index entry,
+//! then the conditional rewrite: applied → `Satisfied` (commit point); 4. not applied: read
+//! again; the same version (only the deadline moved) → back to 2, at most [`ROUNDS`] times;
+//! another version or gone → `Conflict`.
+//! `delete_if_expired(now)`: 1. read; absent or not expired at `now` → `None`; 2. conditional
+//! delete on the state read (commit point): applied → delete the index entry (best effort),
+//! return the tombstone if it was one; not applied (the row changed) → back to 1, at most
+//! [`ROUNDS`] times.
+//!
+//! **`log_claim(claimant, now)`** ([`log`]):
+//! 1. Read every lease row (instance → lease end).
+//! 2. Read the log rows in key order, in pages. A record is *due* when `not_before <= now`,
+//!    or `not_before` is unset, its owner is not the claimant and (with `ignore_leases`, or)
+//!    the owner has no lease ending at or after `now`.
+//! 3. For each due record: `CheckAndMutateRow(state_is(read state), rewrite with owner =
+//!    claimant, not_before unset, new state)`. **Commit point per record.** Applied → the
+//!    record is ours. Not applied → somebody changed it since step 2 (claimed, removed,
+//!    re-appended): skipped.
+//! 4. Stop at `limit` claimed records; return them by change id.
+//!
+//! Why a record never goes to two live claimants: a claim changes the record's state, so of
+//! two claims based on the same read only the first applies; a claimant that reads the
+//! record after a claim sees owner = the other claimant, whose lease is live (claimants
+//! renew their lease before claiming) and `not_before` unset, so the record is not due.
+//! An error in step 3 may or may not have applied; an unreported claim makes the record
+//! ours without our knowing, and it becomes due again for others when our lease ends.
+//!
+//! # Errors and credentials
+//!
+//! gRPC failures are [`Error::Backend`] with `backend: "bigtable"` (retryable), invalid
+//! arguments (e.g. a row key over Bigtable's 4 KiB limit) [`Error::InvalidRequest`], rows this
+//! build cannot decode [`Error::Internal`]. Credentials come from Application Default
+//! Credentials (`GOOGLE_APPLICATION_CREDENTIALS`), never from the config, and are never
+//! logged; the emulator (`endpoint` or `BIGTABLE_EMULATOR_HOST`) needs none.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use objectstore_types::range::ByteRange;
+use objectstore_types::{Metadata, ObjectId, time};
+
+use super::{
+    Backend, ChangeRecord, ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, GetResponse,
+    HighVolumeBackend, TieredGet, TieredMetadata, TieredWrite, Tombstone,
+};
+use crate::clock::SharedClock;
+use crate::error::{Error, Result};
+use crate::expiry::{ExtendPlan, plan_extension, tti_bump};
+use crate::stream::PayloadStream;
+
+mod body;
+mod client;
+pub mod config;
+mod log;
+mod rows;
+
+use body::{read_body, respond};
+use client::{FM, Table, delete_row, keys, keys_only, latest, latest_of, newest, range};
+pub use config::BigtableConfig;
+use rows::{STATE, Stored, TARGET};
+
+/// The backend name in errors and logs.
+const NAME: &str = "bigtable";
+
+/// The largest body [`Backend::put_object`] buffers (the high-volume tier stores up to about
+/// 1 MiB; twice that leaves room for standalone use; a Bigtable cell holds far more).
+pub const MAX_PUT_BYTES: usize = 2 * 1024 * 1024;
+
+/// Rounds of the retry loops in the protocols (see the module docs).
+const ROUNDS: usize = 4;
+
+/// Age past its deadline after which a scan deletes a stale expiry index entry.
+pub const STALE_GRACE: Duration = Duration::from_secs(3600);
+
+/// GC max-age of the `fg` family of tables this backend creates.
+pub const FG_MAX_AGE: Duration = Duration::from_secs(1);
+
+/// Index entries (and rows) a scan reads per page.
+const SCAN_PAGE: usize = 256;
+
+/// The Bigtable high-volume backend. See the module docs. Clones share the channels.
+#[derive(Clone)]
+pub struct BigtableBackend {
+    table: Table,
+    clock: SharedClock,
+    config: Arc<BigtableConfig>,
+}
+
+impl fmt::Debug for BigtableBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BigtableBackend")
+            .field("project_id", &self.config.project_id)
+            .field("instance_name", &self.config.instance_name)
+            .field("table_name", &self.config.table_name)
+            .field("emulator", &self.config.emulator())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a read found after expiry and TTI handling.
+enum Access {
+    Absent,
+    /// A live inline object: metadata from before the access, and the payload if selected.
+    Object(Metadata, Option<Bytes>),
+    Tombstone(Tombstone),
+}
+
+impl BigtableBackend {
+    /// Connects, creates the table on an emulator when missing (and `create_table` is set),
+    /// and checks that the table can be read. Expiry deadlines are read from `clock`.
+    ///
+    /// Errors: [`Error::InvalidRequest`] for an invalid config, [`Error::Backend`] when
+    /// Bigtable cannot be reached or the table is missing.
+    pub async fn connect(config: BigtableConfig, clock: SharedClock) -> Result<Self> {
+        Self::connect_with_gc(config, clock, FG_MAX_AGE).await
+    }
+
+    /// [`Self::connect`], creating a missing table with `fg_max_age` as the `fg` GC rule
+    /// (tests use a long one, so the emulator's GC, which runs on real time, never races a
+    /// manual test clock).
+    pub async fn connect_with_gc(
+        config: BigtableConfig,
+        clock: SharedClock,
+        fg_max_age: Duration,
+    ) -> Result<Self> {
+        config.validate()?;
+        if config.create_table
+            && let Some(endpoint) = config.emulator()
+        {
+            client::create_table(&endpoint, &config, fg_max_age).await?;
+        }
+        let table = Table::connect(&config).await?;
+        // Fails when the table or the instance is missing, or credentials are refused.
+        table
+            .read_rows(range(vec![], false, vec![0xff]), keys_only(), 1)
+            .await?;
+        Ok(Self {
+            table,
+            clock,
+            config: Arc::new(config),
+        })
+    }
+
+    /// The table the backend works on (for tests that write raw cells).
+    #[cfg(test)]
+    pub(crate) fn table(&self) -> &Table {
+        &self.table
+    }
+
+    /// Reads the object or tombstone row at `path` (the payload only when asked).
+    async fn read(&self, path: &str, with_payload: bool) -> Result<Option<Stored>> {
+        let filter = if with_payload {
+            latest()
+        } else {
+            latest_of("m|t|v")
+        };
+        match self.table.read_row(path.as_bytes(), filter).await? {
+            None => Ok(None),
+            Some(cells) => rows::decode(path.as_bytes(), &cells, with_payload),
+        }
+    }
+
+    /// Reads the row under `id` at the backend's clock; a live TTI object gets its deadline
+    /// bumped (best effort) and the pre-access metadata is returned.
+    async fn access(&self, id: &ObjectId, with_payload: bool) -> Result<Access> {
+        let now = self.clock.now();
+        let path = id.as_storage_path();
+        Ok(match self.read(&path, with_payload).await? {
+            None => Access::Absent,
+            Some(Stored::Tombstone { tombstone, .. }) => Access::Tombstone(tombstone),
+            Some(Stored::Object {
+                metadata,
+                payload,
+                state,
+            }) => {
+                if rows::expired(&metadata, now) {
+                    return Ok(Access::Absent);
+                }
+                if let Some(deadline) = tti_bump(&metadata, now) {
+                    let mut bumped = metadata.clone();
+                    bumped.time_expires = Some(deadline);
+                    let bump = self.set_deadline(&path, &bumped, &state, payload.clone());
+                    if let Err(error) = bump.await {
+                        tracing::warn!(%error, %id, "bigtable: TTI bump failed");
+                    }
+                }
+                Access::Object(metadata, payload)
+            }
+        })
+    }
+
+    /// Writes the expiry index entry of `path` for `metadata`'s deadline, if it has one.
+    async fn index(&self, path: &str, metadata: &Metadata) -> Result<()> {
+        let Some(secs) = rows::deadline_secs(metadata) else {
+            return Ok(());
+        };
+        let key = rows::index_key(secs, path);
+        let cell = client::set(FM, "e", 0, Vec::new());
+        self.table.mutate(&key, vec![cell]).await
+    }
+
+    /// Rewrites the inline row at `path` with `metadata` (deadline moved) iff its state is
+    /// still `state`. `payload`: the row's payload when the caller has it. Returns whether
+    /// it did.
+    async fn set_deadline(
+        &self,
+        path: &str,
+        metadata: &Metadata,
+        state: &[u8],
+        payload: Option<Bytes>,
+    ) -> Result<bool> {
+        let payload = match payload {
+            Some(p) => p,
+            None => match self.read(path, true).await? {
+                Some(Stored::Object {
+                    payload: Some(p),
+                    state: now,
+                    ..
+                }) if now == state => p,
+                _ => return Ok(false),
+            },
+        };
+        self.index(path, metadata).await?;
+        let rewrite =
+            rows::object_mutations(metadata, &payload, rows::moved_state(state, metadata))?;
+        self.table
+            .check_and_mutate(
+                path.as_bytes(),
+                newest(None, STATE, Some(state)),
+                rewrite,
+                vec![],
+            )
+            .await
+    }
+
+    /// The live inline row at `path`: metadata and state. Tombstones count as absent.
+    async fn live_object(&self, path: &str) -> Result<Option<(Metadata, Vec<u8>)>> {
+        Ok(match self.read(path, false).await? {
+            Some(Stored::Object {
+                metadata, state, ..
+            }) if !rows::expired(&metadata, self.clock.now()) => Some((metadata, state)),
+            _ => None,
+        })
+    }
+
+    /// Applies `write` unless the row is a tombstone, which is returned instead (the
+    /// `*_non_tombstone` protocol).
+    async fn unless_tombstone(
+        &self,
+        path: &str,
+        write: impl Fn() -> Result<Vec<client::Mutation>>,
+        operation: &'static str,
+    ) -> Result<Option<Tombstone>> {
+        for _ in 0..ROUNDS {
+            let is_tombstone = newest(Some(FM), TARGET, None);
+            let matched = self
+                .table
+                .check_and_mutate(path.as_bytes(), is_tombstone, vec![], write()?)
+                .await?;
+            if !matched {
+                return Ok(None);
+            }
+            if let Some(Stored::Tombstone { tombstone, .. }) = self.read(path, false).await? {
+                return Ok(Some(tombstone));
+            }
+        }
+        Err(Error::backend(
+            NAME,
+            operation,
+            "the row kept changing between tombstone and inline object",
+        ))
+    }
+}
+
+#[async_trait]
+impl Backend for BigtableBackend {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn put_object(
+        &self,
+        id: &ObjectId,
+        metadata: &Metadata,
+        body: PayloadStream,
+    ) -> Result<()> {
+        let bytes = read_body(body).await?;
+        let path = id.as_storage_path();
+        let metadata = rows::sized(metadata, bytes.len());
+        self.index(&path, &metadata).await?;
+        let write = rows::object_mutations(&metadata, &bytes, rows::new_state(&metadata))?;
+        self.table.mutate(path.as_bytes(), write).await
+    }
+
+    async fn get_object(&self, id: &ObjectId, range: Option<ByteRange>) -> Result<GetResponse> {
+        Ok(match self.access(id, true).await? {
+            Access::Absent | Access::Tombstone(_) => GetResponse::NotFound,
+            Access::Object(m, b) => respond(m, b.unwrap_or_default(), range),
+        })
+    }
+
+    async fn get_metadata(&self, id: &ObjectId) -> Result<Option<Metadata>> {
+        Ok(match self.access(id, false).await? {
+            Access::Absent | Access::Tombstone(_) => None,
+            Access::Object(m, _) => Some(m),
+        })
+    }
+
+    async fn delete_object(&self, id: &ObjectId) -> Result<()> {
+        let path = id.as_storage_path();
+        self.table.mutate(path.as_bytes(), vec![delete_row()]).await
+    }
+
+    async fn extend_expiry(
+        &self,
+        id: &ObjectId,
+        target: ExpiryTarget,
+        now: SystemTime,
+    ) -> Result<ExtendOutcome> {
+        let path = id.as_storage_path();
+        let mut lost: Option<Vec<u8>> = None;
+        for _ in 0..ROUNDS {
+            let live = self.live_object(&path).await?;
+            if let Some(lost) = &lost
+                && live
+                    .as_ref()
+                    .is_none_or(|(_, state)| !rows::same_version(state, lost))
+            {
+                return Ok(ExtendOutcome::Conflict);
+            }
+            let Some((metadata, state)) = live else {
+                return Ok(ExtendOutcome::NotFound);
+            };
+            match plan_extension(Some(&metadata), target, now) {
+                ExtendPlan::Done(outcome) => return Ok(outcome),
+                ExtendPlan::Update(updated) => {
+                    if self.set_deadline(&path, &updated, &state, None).await? {
+                        return Ok(ExtendOutcome::Satisfied);
+                    }
+                    lost = Some(state);
+                }
+            }
+        }
+        Ok(ExtendOutcome::Conflict)
+    }
+}
+
+#[async_trait]
+impl HighVolumeBackend for BigtableBackend {
+    async fn put_non_tombstone(
+        &self,
+        id: &ObjectId,
+        metadata: &Metadata,
+        payload: Bytes,
+    ) -> Result<Option<Tombstone>> {
+        let path = id.as_storage_path();
+        let metadata = rows::sized(metadata, payload.len());
+        self.index(&path, &metadata).await?;
+        let write = || rows::object_mutations(&metadata, &payload, rows::new_state(&metadata));
+        self.unless_tombstone(&path, write, "write an object").await
+    }
+
+    async fn get_tiered(&self, id: &ObjectId, range: Option<ByteRange>) -> Result<TieredGet> {
+        Ok(match self.access(id, true).await? {
+            Access::Absent => TieredGet::NotFound,
+            Access::Tombstone(t) => TieredGet::Tombstone(t),
+            Access::Object(m, b) => TieredGet::Object(respond(m, b.unwrap_or_default(), range)),
+        })
+    }
+
+    async fn get_tiered_metadata(&self, id: &ObjectId) -> Result<TieredMetadata> {
+        Ok(match self.access(id, false).await? {
+            Access::Absent => TieredMetadata::NotFound,
+            Access::Tombstone(t) => TieredMetadata::Tombstone(t),
+            Access::Object(m, _) => TieredMetadata::Object(m),
+        })
+    }
+
+    async fn delete_non_tombstone(&self, id: &ObjectId) -> Result<Option<Tombstone>> {
+        let path = id.as_storage_path();
+        let write = || Ok(vec![delete_row()]);
+        self.unless_tombstone(&path, write, "delete an object")
+            .await
+    }
+
+    async fn compare_and_write(
+        &self,
+        id: &ObjectId,
+        current: Option<&ObjectId>,
+        write: TieredWrite,
+    ) -> Result<bool> {
+        let path = id.as_storage_path();
+        let mutations = match &write {
+            TieredWrite::Object(m, b) => {
+                let m = rows::sized(m, b.len());
+                self.index(&path, &m).await?;
+                rows::object_mutations(&m, b, rows::new_state(&m))?
+            }
+            TieredWrite::Tombstone(t) => {
+                self.index(&path, &t.metadata).await?;
+                rows::tombstone_mutations(t)?
+            }
+            TieredWrite::Delete => vec![delete_row()],
+        };
+        let key = path.as_bytes();
+        let written = match current {
+            None => {
+                let is_tombstone = newest(Some(FM), TARGET, None);
+                !self
+                    .table
+                    .check_and_mutate(key, is_tombstone, vec![], mutations)
+                    .await?
+            }
+            Some(c) => {
+                let c = c.as_storage_path();
+                let target_is = newest(Some(FM), TARGET, Some(c.as_bytes()));
+                self.table
+                    .check_and_mutate(key, target_is, mutations, vec![])
+                    .await?
+            }
+        };
+        if written {
+            return Ok(true);
+        }
+        // Idempotency: the row may already hold what we were asked to write.
+        Ok(match (&write, self.read(&path, false).await?) {
+            (TieredWrite::Tombstone(t), Some(Stored::Tombstone { tombstone, .. })) => {
+                tombstone.target == t.target
+            }
+            (TieredWrite::Delete, None)
+            | (TieredWrite::Object(..), Some(Stored::Object { .. })) => true,
+            _ => false,
+        })
+    }
+
+    async fn delete_if_expired(&self, id: &ObjectId, now: SystemTime) -> Result<Option<Tombstone>> {
+        let path = id.as_storage_path();
+        for _ in 0..ROUNDS {
+            let Some(row) = self.read(&path, false).await? else {
+                return Ok(None);
+            };
+            if !rows::expired(row.metadata(), now) {
+                return Ok(None);
+            }
+            let state_is = newest(None, STATE, Some(row.state()));
+            let deleted = self
+                .table
+                .check_and_mutate(path.as_bytes(), state_is, vec![delete_row()], vec![])
+                .await?;
+            if !deleted {
+                continue;
+            }
+            if let Some(secs) = rows::deadline_secs(row.metadata()) {
+                let entry = rows::index_key(secs, &path);
+                if let Err(error) = self.table.mutate(&entry, vec![delete_row()]).await {
+                    tracing::warn!(%error, %id, "bigtable: cannot delete an expiry index entry");
+                }
+            }
+            return Ok(match row {
+                Stored::Tombstone { tombstone, .. } => Some(tombstone),
+                Stored::Object { .. } => None,
+            });
+        }
+        Ok(None)
+    }
+
+    async fn scan_expired(
+        &self,
+        now: SystemTime,
+        after: Option<&ExpiryCursor>,
+        limit: usize,
+    ) -> Result<Vec<ExpiredRow>> {
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        let end = rows::index_secs(time::unix_secs(time::ceil_to_second(now)));
+        // Deadlines are whole seconds: a cursor inside a second is past every row of it.
+        let (mut start, mut open) = match after {
+            None => (rows::EXP_PREFIX.to_vec(), false),
+            Some((t, path)) => {
+                let secs = time::unix_secs(*t);
+                if rows::from_secs(secs) == *t {
+                    (rows::index_key(secs, path), true)
+                } else {
+                    (rows::index_secs(secs.saturating_add(1)), false)
+                }
+            }
+        };
+        loop {
+            if start >= end {
+                return Ok(out);
+            }
+            let page = self
+                .table
+                .read_rows(
+                    range(start.clone(), open, end.clone()),
+                    keys_only(),
+                    SCAN_PAGE as i64,
+                )
+                .await?;
+            let entries = page
+                .iter()
+                .map(|(key, _)| rows::parse_index_key(key))
+                .collect::<Result<Vec<_>>>()?;
+            let mut paths: Vec<Vec<u8>> = entries.iter().map(|(_, p)| p.clone()).collect();
+            paths.sort();
+            paths.dedup();
+            let found: std::collections::HashMap<Vec<u8>, _> = if paths.is_empty() {
+                Default::default()
+            } else {
+                self.table
+                    .read_rows(keys(paths), latest_of("m|t|v"), 0)
+                    .await?
+                    .into_iter()
+                    .collect()
+            };
+            for ((secs, path), (key, _)) in entries.into_iter().zip(&page) {
+                let row = match found.get(&path) {
+                    Some(cells) => rows::decode(&path, cells, false)?,
+                    None => None,
+                };
+                match row {
+                    Some(row) if rows::deadline_secs(row.metadata()) == Some(secs) => {
+                        out.push(ExpiredRow {
+                            id: rows::parse_id(&path)?,
+                            expires: rows::from_secs(secs),
+                            tombstone: match row {
+                                Stored::Tombstone { tombstone, .. } => Some(tombstone),
+                                Stored::Object { .. } => None,
+                            },
+                        });
+                        if out.len() >= limit {
+                            return Ok(out);
+                        }
+                    }
+                    _ if rows::from_secs(secs) + STALE_GRACE < now => {
+                        // Best effort: a later scan tries again.
+                        if let Err(error) = self.table.mutate(key, vec![delete_row()]).await {
+                            tracing::warn!(%error, "bigtable: cannot delete a stale index entry");
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            match page.last() {
+                Some((last, _)) if page.len() >= SCAN_PAGE => {
+                    start = last.clone();
+                    open = true;
+                }
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    async fn log_append(&self, record: &ChangeRecord) -> Result<()> {
+        self.append_record(record).await
+    }
+
+    async fn log_get(&self, change_id: &uuid::Uuid) -> Result<Option<ChangeRecord>> {
+        self.get_record(change_id).await
+    }
+
+    async fn log_remove(&self, change_id: &uuid::Uuid) -> Result<()> {
+        self.table
+            .mutate(&rows::log_key(change_id), vec![delete_row()])
+            .await
+    }
+
+    async fn log_claim(
+        &self,
+        claimant: &str,
+        now: SystemTime,
+        ignore_leases: bool,
+        limit: usize,
+    ) -> Result<Vec<ChangeRecord>> {
+        self.claim_records(claimant, now, ignore_leases, limit)
+            .await
+    }
+
+    async fn log_len(&self) -> Result<u64> {
+        self.count_records().await
+    }
+
+    async fn lease_renew(&self, instance: &str, until: SystemTime) -> Result<()> {
+        self.renew_lease(instance, until).await
+    }
+
+    async fn lease_release(&self, instance: &str) -> Result<()> {
+        self.table
+            .mutate(&rows::lease_key(instance), vec![delete_row()])
+            .await
+    }
+
+    fn is_exclusive(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests;

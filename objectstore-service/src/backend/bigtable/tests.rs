@@ -1,0 +1,658 @@
+//! Tests of the Bigtable backend against the emulator.
+//!
+//! They read `OS_TEST_BIGTABLE_EMULATOR` (`host:port`; start one with
+//! `eval "$(scripts/services/bigtable.sh)"`). Without it: when the emulator binary is not on
+//! this machine at all they print "bigtable: emulator not present on this machine, Bigtable
+//! tests not run" and pass; when it is, they fail if `CI=true` and otherwise print one
+//! "skipped" line and pass. Every backend gets a table of its own (the emulator keeps
+//! tables in memory), created with a long `fg` GC age so that the emulator's GC, which runs
+//! on real time, never races the manual test clock.
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bigtable_rs::google::bigtable::v2::RowFilter;
+use bigtable_rs::google::bigtable::v2::row_filter::Filter;
+use objectstore_types::{ExpirationPolicy, ObjectContext, ObjectKey, Scopes, Usecase};
+
+use super::client::{FG, chain, set};
+use super::*;
+use crate::backend::ChangeRecord;
+use crate::clock::{Clock, ManualClock};
+use crate::conformance;
+use crate::stream;
+
+const VAR: &str = "OS_TEST_BIGTABLE_EMULATOR";
+
+/// `fg` GC age of test tables: ten years.
+const TEST_GC: Duration = Duration::from_secs(10 * 365 * 86_400);
+
+/// Whether the emulator binary of the Google Cloud CLI exists on this machine.
+fn emulator_binary_present() -> bool {
+    let Some(path) = std::env::var_os("PATH") else {
+        return false;
+    };
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("gcloud"))
+        .filter_map(|gcloud| std::fs::canonicalize(gcloud).ok())
+        .any(|gcloud| {
+            gcloud
+                .parent()
+                .map(|bin| bin.join("../platform/bigtable-emulator/cbtemulator"))
+                .is_some_and(|cbt| cbt.is_file())
+        })
+}
+
+/// The emulator's `host:port`; `None` (after one line saying why) when not configured.
+pub(crate) fn emulator(test: &str) -> Option<String> {
+    if let Ok(endpoint) = std::env::var(VAR)
+        && !endpoint.is_empty()
+    {
+        return Some(endpoint);
+    }
+    // Written to the stream directly: the test harness captures `eprintln!` of passing
+    // tests, and a skip must be visible.
+    if !emulator_binary_present() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "bigtable: emulator not present on this machine, Bigtable tests not run ({test})"
+        );
+        return None;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{VAR} is not set but CI=true and the emulator is installed: CI must start it \
+         (eval \"$(scripts/services/bigtable.sh)\") before the tests"
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped {test}: {VAR} is not set; run `eval \"$(scripts/services/bigtable.sh)\"`"
+    );
+    None
+}
+
+/// Hands out backends on fresh tables of the emulator.
+struct Emu {
+    endpoint: String,
+}
+
+impl Emu {
+    fn new(test: &str) -> Option<Self> {
+        Some(Self {
+            endpoint: emulator(test)?,
+        })
+    }
+
+    /// A table name no other test uses.
+    fn table(&self) -> String {
+        format!("t{}", uuid::Uuid::new_v4().simple())
+    }
+
+    fn config(&self, table: &str) -> BigtableConfig {
+        BigtableConfig {
+            endpoint: Some(self.endpoint.clone()),
+            connections: 2,
+            ..BigtableConfig::new("test-project", "test-instance", table)
+        }
+    }
+
+    /// A backend on a table of its own.
+    async fn fresh(&self, clock: SharedClock) -> BigtableBackend {
+        let table = self.table();
+        self.on(&table, clock).await
+    }
+
+    /// A backend on `table`.
+    async fn on(&self, table: &str, clock: SharedClock) -> BigtableBackend {
+        BigtableBackend::connect_with_gc(self.config(table), clock, TEST_GC)
+            .await
+            .expect("connect to the emulator")
+    }
+}
+
+fn id(key: &str) -> ObjectId {
+    ObjectId::new(
+        ObjectContext {
+            usecase: Usecase::new("testing").unwrap(),
+            scopes: Scopes::parse("org=1").unwrap(),
+        },
+        ObjectKey::new(key).unwrap(),
+    )
+}
+
+fn tombstone(target: &str) -> Tombstone {
+    Tombstone {
+        target: id(target),
+        metadata: Metadata {
+            size: Some(5 << 20),
+            ..Metadata::default()
+        },
+    }
+}
+
+fn ttl(clock: &ManualClock, secs: u64) -> Metadata {
+    let mut m = Metadata {
+        expiration_policy: ExpirationPolicy::TimeToLive(Duration::from_secs(secs)),
+        ..Metadata::default()
+    };
+    m.stamp(clock.now());
+    m
+}
+
+/// The raw newest cells of a row.
+async fn raw(b: &BigtableBackend, key: &[u8]) -> Option<Vec<bigtable_rs::bigtable::RowCell>> {
+    b.table().read_row(key, latest()).await.unwrap()
+}
+
+// --- Conformance -------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_suite() {
+    let Some(emu) = Emu::new("backend_suite") else {
+        return;
+    };
+    conformance::backend_suite(&|clock| emu.fresh(clock)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn high_volume_suite() {
+    let Some(emu) = Emu::new("high_volume_suite") else {
+        return;
+    };
+    conformance::high_volume_suite(&|clock| emu.fresh(clock)).await;
+}
+
+/// The tiered engine with this backend as its high-volume tier (memory standing in for the
+/// long-term tier): with a 16-byte threshold most objects of the suites live behind
+/// tombstones, so every tiering primitive is exercised through the engine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiered_over_bigtable_passes_the_suites() {
+    use crate::backend::memory::MemoryBackend;
+    use crate::tiered::{TieredConfig, TieredStorage};
+
+    let Some(emu) = Emu::new("tiered_over_bigtable_passes_the_suites") else {
+        return;
+    };
+    let make = |clock: SharedClock| {
+        let emu = &emu;
+        async move {
+            let hv = emu.fresh(clock.clone()).await;
+            let lt = MemoryBackend::new("lt", clock.clone());
+            let config = TieredConfig {
+                threshold: 16,
+                background: false,
+                ..TieredConfig::default()
+            };
+            TieredStorage::new(Arc::new(hv), Arc::new(lt), clock, config)
+        }
+    };
+    conformance::backend_suite(&make).await;
+    conformance::long_term_suite(&make).await;
+}
+
+// --- Bigtable specifics ------------------------------------------------------------------
+
+/// Older cell versions of a column (which our own writes never leave behind, but a table
+/// may hold) never satisfy a predicate: `CellsColumnLimitFilter(1)` comes first. The same
+/// predicate without it does match, so the emulator really keeps the old versions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cas_ignores_older_cell_versions() {
+    let Some(emu) = Emu::new("cas_ignores_older_cell_versions") else {
+        return;
+    };
+    let clock = ManualClock::new();
+    let b = emu.fresh(clock.clone()).await;
+    let key = id("versions");
+    let path = key.as_storage_path();
+    let (old, current) = (tombstone("versions/old"), tombstone("versions/current"));
+    assert!(
+        b.compare_and_write(&key, None, TieredWrite::Tombstone(current.clone()))
+            .await
+            .unwrap()
+    );
+    // An older version of the target column naming `old`.
+    let old_target = old.target.as_storage_path().into_bytes();
+    b.table()
+        .mutate(
+            path.as_bytes(),
+            vec![set(FM, TARGET, 1000, old_target.clone())],
+        )
+        .await
+        .unwrap();
+    let without_limit = chain(vec![
+        RowFilter {
+            filter: Some(Filter::FamilyNameRegexFilter(FM.into())),
+        },
+        RowFilter {
+            filter: Some(Filter::ColumnQualifierRegexFilter(
+                TARGET.as_bytes().to_vec(),
+            )),
+        },
+        RowFilter {
+            filter: Some(Filter::ValueRegexFilter(client::literal_regex(&old_target))),
+        },
+    ]);
+    assert!(
+        b.table()
+            .check_and_mutate(path.as_bytes(), without_limit, vec![], vec![])
+            .await
+            .unwrap(),
+        "the emulator did not keep the older version"
+    );
+    // A CAS expecting the old target must fail and change nothing.
+    let next = tombstone("versions/next");
+    assert!(
+        !b.compare_and_write(
+            &key,
+            Some(&old.target),
+            TieredWrite::Tombstone(next.clone())
+        )
+        .await
+        .unwrap()
+    );
+    assert_eq!(
+        b.get_tiered_metadata(&key).await.unwrap(),
+        TieredMetadata::Tombstone(current.clone())
+    );
+    assert!(
+        b.compare_and_write(
+            &key,
+            Some(&current.target),
+            TieredWrite::Tombstone(next.clone())
+        )
+        .await
+        .unwrap()
+    );
+    assert_eq!(
+        b.get_tiered_metadata(&key).await.unwrap(),
+        TieredMetadata::Tombstone(next)
+    );
+
+    // An inline row with an older state cell equal to a state read before a rewrite:
+    // conditional deadline updates and deletes keyed on that state must not apply.
+    let inline = id("versions/inline");
+    let ipath = inline.as_storage_path();
+    let m = ttl(&clock, 3600);
+    b.put_object(&inline, &m, stream::single("one"))
+        .await
+        .unwrap();
+    let (_, first_state) = b.live_object(&ipath).await.unwrap().unwrap();
+    b.put_object(&inline, &m, stream::single("two"))
+        .await
+        .unwrap();
+    let deadline_micros = i64::try_from(rows::deadline_secs(&m).unwrap() * 1_000_000).unwrap();
+    b.table()
+        .mutate(
+            ipath.as_bytes(),
+            vec![set(
+                FG,
+                STATE,
+                deadline_micros - 1_000_000,
+                first_state.clone(),
+            )],
+        )
+        .await
+        .unwrap();
+    let mut later = m.clone();
+    later.time_expires = Some(m.time_expires.unwrap() + Duration::from_secs(60));
+    assert!(
+        !b.set_deadline(
+            &ipath,
+            &later,
+            &first_state,
+            Some(Bytes::from_static(b"one"))
+        )
+        .await
+        .unwrap(),
+        "a deadline update matched an older state version"
+    );
+    let (metadata, body) = conformance::read_object(&b, &inline).await.unwrap();
+    assert_eq!(body, b"two");
+    assert_eq!(metadata.time_expires, m.time_expires);
+}
+
+/// Expiring inline objects are stored in `fg` with cell timestamp = deadline, manual ones
+/// and tombstones in `fm`; an expired object reads as absent at once although its cells
+/// are still there (the GC has not run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_by_cell_timestamp_and_read_time_check() {
+    let Some(emu) = Emu::new("expiry_by_cell_timestamp_and_read_time_check") else {
+        return;
+    };
+    let clock = ManualClock::new();
+    let b = emu.fresh(clock.clone()).await;
+    let (expiring, manual, tomb) = (id("exp/ttl"), id("exp/manual"), id("exp/tomb"));
+    let m = ttl(&clock, 120);
+    b.put_object(&expiring, &m, stream::single("x"))
+        .await
+        .unwrap();
+    let mut never = Metadata::default();
+    never.stamp(clock.now());
+    b.put_object(&manual, &never, stream::single("y"))
+        .await
+        .unwrap();
+    let t = Tombstone {
+        metadata: m.clone(),
+        ..tombstone("exp/tomb/rev")
+    };
+    assert!(
+        b.compare_and_write(&tomb, None, TieredWrite::Tombstone(t.clone()))
+            .await
+            .unwrap()
+    );
+
+    let deadline_micros = i64::try_from(rows::deadline_secs(&m).unwrap() * 1_000_000).unwrap();
+    let cells = raw(&b, expiring.as_storage_path().as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(cells.len(), 3);
+    assert!(
+        cells
+            .iter()
+            .all(|c| c.family_name == FG && c.timestamp_micros == deadline_micros),
+        "expiring cells must be in fg at the deadline"
+    );
+    let cells = raw(&b, manual.as_storage_path().as_bytes()).await.unwrap();
+    assert!(cells.iter().all(|c| c.family_name == FM));
+    let cells = raw(&b, tomb.as_storage_path().as_bytes()).await.unwrap();
+    assert!(cells.iter().all(|c| c.family_name == FM));
+    // The index entry exists.
+    let entry = rows::index_key(
+        rows::deadline_secs(&m).unwrap(),
+        &expiring.as_storage_path(),
+    );
+    assert!(raw(&b, &entry).await.is_some(), "no expiry index entry");
+
+    clock.advance(Duration::from_secs(121));
+    assert!(b.get_metadata(&expiring).await.unwrap().is_none());
+    assert!(matches!(
+        b.get_object(&expiring, None).await.unwrap(),
+        GetResponse::NotFound
+    ));
+    assert!(
+        raw(&b, expiring.as_storage_path().as_bytes())
+            .await
+            .is_some(),
+        "the cells are still stored (read-time check, not GC)"
+    );
+    assert!(b.get_metadata(&manual).await.unwrap().is_some());
+    // The expired tombstone is returned raw to the tiered layer.
+    assert_eq!(
+        b.get_tiered_metadata(&tomb).await.unwrap(),
+        TieredMetadata::Tombstone(t.clone())
+    );
+    let expired = b.scan_expired(clock.now(), None, 10).await.unwrap();
+    let keys: Vec<_> = expired.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(keys.contains(&expiring) && keys.contains(&tomb));
+    assert_eq!(
+        b.delete_if_expired(&tomb, clock.now()).await.unwrap(),
+        Some(t)
+    );
+    assert!(raw(&b, tomb.as_storage_path().as_bytes()).await.is_none());
+    let tomb_entry = rows::index_key(rows::deadline_secs(&m).unwrap(), &tomb.as_storage_path());
+    assert!(
+        raw(&b, &tomb_entry).await.is_none(),
+        "index entry left behind"
+    );
+}
+
+/// Index entries of rewritten or deleted rows are never reported, and a scan deletes them
+/// once they are older than the grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_index_entries_are_skipped_then_removed() {
+    let Some(emu) = Emu::new("stale_index_entries_are_skipped_then_removed") else {
+        return;
+    };
+    let clock = ManualClock::new();
+    let b = emu.fresh(clock.clone()).await;
+    let (moved, gone) = (id("stale/moved"), id("stale/gone"));
+    let first = ttl(&clock, 60);
+    b.put_object(&moved, &first, stream::single("1"))
+        .await
+        .unwrap();
+    b.put_object(&gone, &first, stream::single("1"))
+        .await
+        .unwrap();
+    let second = ttl(&clock, 600);
+    b.put_object(&moved, &second, stream::single("2"))
+        .await
+        .unwrap();
+    b.delete_object(&gone).await.unwrap();
+
+    clock.advance(Duration::from_secs(601));
+    let rows = b.scan_expired(clock.now(), None, 10).await.unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].id, moved);
+    assert_eq!(rows[0].expires, second.time_expires.unwrap());
+    let stale = [
+        rows::index_key(
+            rows::deadline_secs(&first).unwrap(),
+            &moved.as_storage_path(),
+        ),
+        rows::index_key(
+            rows::deadline_secs(&first).unwrap(),
+            &gone.as_storage_path(),
+        ),
+    ];
+    for entry in &stale {
+        assert!(
+            raw(&b, entry).await.is_some(),
+            "deleted within the grace period"
+        );
+    }
+    clock.advance(STALE_GRACE);
+    assert_eq!(
+        b.scan_expired(clock.now(), None, 10).await.unwrap().len(),
+        1
+    );
+    for entry in &stale {
+        assert!(
+            raw(&b, entry).await.is_none(),
+            "stale entry kept after the grace period"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cas_racers_on_two_instances_have_one_winner() {
+    let Some(emu) = Emu::new("cas_racers_on_two_instances_have_one_winner") else {
+        return;
+    };
+    let table = emu.table();
+    let clock: SharedClock = ManualClock::new();
+    let instances = [
+        Arc::new(emu.on(&table, clock.clone()).await),
+        Arc::new(emu.on(&table, clock.clone()).await),
+    ];
+    for round in 0..10 {
+        let key = id(&format!("race/{round}"));
+        // Odd rounds race from a tombstone, even rounds from an absent row.
+        let start = (round % 2 == 1).then(|| id(&format!("race/{round}/start")));
+        if let Some(start) = &start {
+            let t = Tombstone {
+                target: start.clone(),
+                ..tombstone("unused")
+            };
+            assert!(
+                instances[0]
+                    .compare_and_write(&key, None, TieredWrite::Tombstone(t))
+                    .await
+                    .unwrap()
+            );
+        }
+        let tasks: Vec<_> = (0..12)
+            .map(|i| {
+                let backend = Arc::clone(&instances[i % 2]);
+                let (key, start) = (key.clone(), start.clone());
+                let t = tombstone(&format!("race/{round}/{i}"));
+                tokio::spawn(async move {
+                    let won = backend
+                        .compare_and_write(&key, start.as_ref(), TieredWrite::Tombstone(t))
+                        .await
+                        .unwrap();
+                    (i, won)
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for task in tasks {
+            let (i, won) = task.await.unwrap();
+            if won {
+                winners.push(i);
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: winners {winners:?}");
+        let stored = instances[1].get_tiered_metadata(&key).await.unwrap();
+        assert_eq!(
+            stored,
+            TieredMetadata::Tombstone(tombstone(&format!("race/{round}/{}", winners[0]))),
+            "round {round}: the row does not hold the winner's write"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claimants_on_two_instances_never_share_a_record() {
+    let Some(emu) = Emu::new("claimants_on_two_instances_never_share_a_record") else {
+        return;
+    };
+    let table = emu.table();
+    let clock = ManualClock::new();
+    let now = clock.now();
+    let instances = [
+        Arc::new(emu.on(&table, clock.clone()).await),
+        Arc::new(emu.on(&table, clock.clone()).await),
+    ];
+    let records: Vec<ChangeRecord> = (0..60)
+        .map(|i| conformance::change_log::record("dead", &format!("claim/{i}"), None))
+        .collect();
+    for r in &records {
+        instances[0].log_append(r).await.unwrap();
+    }
+    let tasks: Vec<_> = (0..6)
+        .map(|i| {
+            let backend = Arc::clone(&instances[i % 2]);
+            tokio::spawn(async move {
+                let me = format!("claimant-{i}");
+                backend
+                    .lease_renew(&me, now + Duration::from_secs(600))
+                    .await
+                    .unwrap();
+                let mut mine = Vec::new();
+                loop {
+                    let got = backend.log_claim(&me, now, false, 4).await.unwrap();
+                    if got.is_empty() {
+                        break mine;
+                    }
+                    assert!(got.iter().all(|r| r.owner == me && r.not_before.is_none()));
+                    mine.extend(got);
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    let mut ids: Vec<_> = all.iter().map(|r| r.change_id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        all.len(),
+        records.len(),
+        "records handed out more than once"
+    );
+    assert_eq!(ids.len(), records.len(), "not every record was claimed");
+    for r in &all {
+        let stored = instances[1].log_get(&r.change_id).await.unwrap().unwrap();
+        assert_eq!(
+            stored.owner, r.owner,
+            "stored owner differs from the claimant"
+        );
+    }
+    assert_eq!(instances[0].log_len().await.unwrap(), records.len() as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_are_rejected() {
+    let Some(emu) = Emu::new("oversized_bodies_are_rejected") else {
+        return;
+    };
+    let b = emu.fresh(ManualClock::new()).await;
+    let key = id("big");
+    let body = conformance::chunked(&vec![7u8; MAX_PUT_BYTES + 1], 256 * 1024);
+    let err = b
+        .put_object(&key, &Metadata::default(), body)
+        .await
+        .expect_err("bodies over the limit must fail");
+    assert!(matches!(err, Error::TooLarge(_)), "{err:?}");
+    assert!(b.get_metadata(&key).await.unwrap().is_none());
+    let body = conformance::chunked(&vec![7u8; MAX_PUT_BYTES], 256 * 1024);
+    b.put_object(&key, &Metadata::default(), body)
+        .await
+        .unwrap();
+    let (metadata, bytes) = conformance::read_object(&b, &key).await.unwrap();
+    assert_eq!(metadata.size, Some(MAX_PUT_BYTES as u64));
+    assert_eq!(bytes.len(), MAX_PUT_BYTES);
+}
+
+/// Keys with regex metacharacters and non-ASCII text are matched literally by predicates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn predicates_match_targets_literally() {
+    let Some(emu) = Emu::new("predicates_match_targets_literally") else {
+        return;
+    };
+    let b = emu.fresh(ManualClock::new()).await;
+    let key = id("literal");
+    let t = tombstone("a.b*c+(d)[e]{f}|g^h$i?j\\k é 🚀 100%");
+    let similar = tombstone("aXb*c+(d)[e]{f}|g^h$i?j\\k é 🚀 100%");
+    assert!(
+        b.compare_and_write(&key, None, TieredWrite::Tombstone(t.clone()))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !b.compare_and_write(&key, Some(&similar.target), TieredWrite::Delete)
+            .await
+            .unwrap()
+    );
+    assert!(
+        b.compare_and_write(&key, Some(&t.target), TieredWrite::Delete)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        b.get_tiered_metadata(&key).await.unwrap(),
+        TieredMetadata::NotFound
+    );
+}
+
+/// An unreachable emulator is a retryable backend error, not a hang.
+#[tokio::test]
+async fn unreachable_endpoint_is_a_backend_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let config = BigtableConfig {
+        endpoint: Some(format!("127.0.0.1:{port}")),
+        timeout: Duration::from_secs(2),
+        create_table: false,
+        ..BigtableConfig::new("p", "i", "t")
+    };
+    let err = BigtableBackend::connect(config, ManualClock::new())
+        .await
+        .expect_err("nothing listens there");
+    assert!(
+        matches!(
+            err,
+            Error::Backend {
+                backend: "bigtable",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_retryable());
+}
