@@ -40,6 +40,7 @@ pub mod config;
 pub mod endpoints;
 pub mod error;
 pub mod extract;
+pub mod idle;
 pub mod logging;
 pub mod metrics;
 pub mod middleware;

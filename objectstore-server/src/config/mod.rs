@@ -115,6 +115,11 @@ pub struct HttpConfig {
     /// request finished. Default `5s`. Env `OS__HTTP__SHUTDOWN_TIMEOUT`.
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    /// A request body that sends nothing for this long fails with 408 and the request is
+    /// abandoned (its partial write cleaned up); `0s` disables it. Default `30s`. Env
+    /// `OS__HTTP__BODY_TIMEOUT`.
+    #[serde(with = "humantime_serde")]
+    pub body_timeout: Duration,
 }
 
 impl Default for HttpConfig {
@@ -123,6 +128,7 @@ impl Default for HttpConfig {
             max_requests: 10_000,
             down_marker: PathBuf::from("/tmp/objectstore.down"),
             shutdown_timeout: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(30),
         }
     }
 }
