@@ -58,7 +58,7 @@ proptest! {
             map.append(name, value);
         }
         if let Ok(metadata) = Metadata::from_headers(&map) {
-            let mut stamped = metadata.clone();
+            let mut stamped = metadata;
             stamped.stamp(SystemTime::UNIX_EPOCH);
             let again = Metadata::from_headers(&stamped.to_headers());
             prop_assert!(again.is_ok(), "{:?} -> {:?}", stamped, again);

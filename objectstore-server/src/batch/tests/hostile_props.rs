@@ -23,15 +23,15 @@ impl BatchGuard for AllowAll {
 }
 
 /// Runs one request through the batch handler and checks the answer.
-fn check(headers: HeaderMap, body: Vec<u8>, chunk: usize) -> Result<(), TestCaseError> {
+fn check(headers: &HeaderMap, body: &[u8], chunk: usize) -> Result<(), TestCaseError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
         let (service, _) = service();
-        let body = chunked(&body, chunk.max(1));
-        let response = handle(service, context(), &headers, body, Arc::new(AllowAll)).await;
+        let body = chunked(body, chunk.max(1));
+        let response = handle(service, context(), headers, body, Arc::new(AllowAll)).await;
         let status = response.status();
         prop_assert!(!status.is_server_error(), "request status {}", status);
         if status != StatusCode::OK {
@@ -118,7 +118,7 @@ fn mutation() -> impl Strategy<Value = Mutation> {
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: 96,
-        rng_seed: proptest::test_runner::RngSeed::Fixed(0x0b57_11e),
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x00b5_711e),
         failure_persistence: None,
         ..ProptestConfig::default()
     })]
@@ -128,7 +128,7 @@ proptest! {
         body in proptest::collection::vec(any::<u8>(), 0..512),
         chunk in 1usize..64,
     ) {
-        check(multipart_headers(), body, chunk)?;
+        check(&multipart_headers(), &body, chunk)?;
     }
 
     #[test]
@@ -137,7 +137,7 @@ proptest! {
         mutations in proptest::collection::vec(mutation(), 1..6),
         chunk in prop_oneof![Just(usize::MAX), 1usize..32],
     ) {
-        check(multipart_headers(), mutate(body, &mutations), chunk)?;
+        check(&multipart_headers(), &mutate(body, &mutations), chunk)?;
     }
 
     #[test]
@@ -149,7 +149,7 @@ proptest! {
         if let Ok(value) = HeaderValue::from_bytes(&content_type) {
             headers.insert(http::header::CONTENT_TYPE, value);
         }
-        check(headers, body, usize::MAX)?;
+        check(&headers, &body, usize::MAX)?;
     }
 }
 

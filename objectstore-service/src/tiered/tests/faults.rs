@@ -310,9 +310,7 @@ async fn check(protocol: Protocol, run: Run, label: &str) {
 /// the best-effort steps, the TTI bump (a compare-and-write after the read) and the
 /// multipart commit marker (the log append after the commit).
 fn best_effort(protocol: Protocol, trace: &[(&'static str, Method)], index: usize) -> bool {
-    let after_commit = trace[..index]
-        .iter()
-        .any(|call| *call == ("hv", Method::CompareAndWrite));
+    let after_commit = trace[..index].contains(&("hv", Method::CompareAndWrite));
     match protocol {
         Protocol::TtiBump => trace[index] == ("hv", Method::CompareAndWrite),
         Protocol::MultipartComplete => trace[index] == ("hv", Method::LogAppend) && after_commit,
