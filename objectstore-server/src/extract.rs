@@ -101,9 +101,8 @@ impl FromRequestParts<AppState> for ObjectPath {
 pub fn payload(state: &AppState, context: &ObjectContext, body: Body) -> PayloadStream {
     let stream = body
         .into_data_stream()
-        .map(|chunk| chunk.map_err(std::io::Error::other))
+        .map(|chunk| chunk.map_err(crate::idle::into_io))
         .boxed();
-    let stream = crate::idle::idle_timeout(stream, state.config.http.body_timeout);
     state.admission.meter(context, stream)
 }
 
