@@ -271,7 +271,7 @@ async fn stalled_bodies_time_out() {
     let json = "\r\nContent-Type: application/json";
     let batch = "\r\nContent-Type: multipart/form-data; boundary=b";
     // (what, method, target, extra headers, declared length, bytes sent, expected status)
-    let cases: Vec<(&str, &str, &str, &str, usize, Vec<u8>, Option<u16>)> = vec![
+    let cases: Vec<Stall<'_>> = vec![
         (
             "small PUT",
             "PUT",
@@ -361,6 +361,18 @@ async fn stalled_bodies_time_out() {
         "a stalled large body left a blob"
     );
 }
+
+/// A stalled request: what, method, target, extra headers, declared length, bytes sent,
+/// expected status (`None`: any but 5xx).
+type Stall<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    usize,
+    Vec<u8>,
+    Option<u16>,
+);
 
 /// The status codes in a batch response's parts (`<code> <reason>` lines of the part
 /// headers).
