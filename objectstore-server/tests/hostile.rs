@@ -656,3 +656,29 @@ async fn path_traversal_in_keys_and_scopes_stays_inside_the_data_directory() {
         files(&lt)
     );
 }
+
+#[tokio::test]
+async fn stalled_request_heads_are_dropped_and_do_not_block_shutdown() {
+    let h = Hostile::start_with(|config| {
+        config.http.header_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let partial = b"PUT /v1/objects/hostile/_/k HTTP/1.1\r\nHost: x\r\nx-snme-a: ";
+    // The server closes a connection whose head stalls (it may answer 408 first).
+    let mut stalled = TcpStream::connect(h.addr()).await.unwrap();
+    stalled.write_all(partial).await.unwrap();
+    let answer = answer(&mut stalled, Duration::from_secs(30)).await;
+    assert!(
+        matches!(answer, Answer::Closed | Answer::Status(408)),
+        "{answer:?}"
+    );
+    // A connection stuck in its head does not hold up a graceful stop.
+    let mut stuck = TcpStream::connect(h.addr()).await.unwrap();
+    stuck.write_all(partial).await.unwrap();
+    let stopped = tokio::time::timeout(Duration::from_secs(30), h.finish()).await;
+    assert!(
+        stopped.is_ok(),
+        "shutdown blocked by a connection stuck in its head"
+    );
+    drop(stuck);
+}

@@ -120,6 +120,11 @@ pub struct HttpConfig {
     /// `OS__HTTP__BODY_TIMEOUT`.
     #[serde(with = "humantime_serde")]
     pub body_timeout: Duration,
+    /// An HTTP/1 request head (request line and headers) must arrive within this long, or
+    /// the connection is closed; `0s` disables it. Default `30s`. Env
+    /// `OS__HTTP__HEADER_TIMEOUT`.
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
 }
 
 impl Default for HttpConfig {
@@ -129,6 +134,7 @@ impl Default for HttpConfig {
             down_marker: PathBuf::from("/tmp/objectstore.down"),
             shutdown_timeout: Duration::from_secs(5),
             body_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(30),
         }
     }
 }
