@@ -124,7 +124,11 @@ pub fn router(state: AppState) -> Router {
             "/v1/objects:multipart:complete/{usecase}/{scopes}/{*key}",
             post(multipart::complete),
         )
-        .route_layer(from_fn_with_state(state.clone(), limit_in_flight));
+        .route_layer(from_fn_with_state(state.clone(), limit_in_flight))
+        .route_layer(from_fn_with_state(
+            state.clone(),
+            crate::idle::limit_idle_bodies,
+        ));
 
     let internal_routes = Router::new()
         .route("/health", get(internal::health))

@@ -92,6 +92,9 @@ impl From<ServiceError> for ApiError {
 /// The HTTP status of a storage error: the single mapping used by every endpoint.
 pub fn service_status(error: &ServiceError) -> StatusCode {
     match error {
+        ServiceError::ClientStream(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            StatusCode::REQUEST_TIMEOUT
+        }
         ServiceError::InvalidRequest(_) | ServiceError::ClientStream(_) => StatusCode::BAD_REQUEST,
         ServiceError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         ServiceError::NotFound(_) => StatusCode::NOT_FOUND,

@@ -96,11 +96,12 @@ impl FromRequestParts<AppState> for ObjectPath {
 
 /// The request body as a payload stream, its bytes charged to `context`'s bandwidth.
 /// Body errors (client went away, malformed chunked encoding) surface as stream errors,
-/// which the storage engine reports as [`objectstore_service::Error::ClientStream`].
+/// which the storage engine reports as [`objectstore_service::Error::ClientStream`]; so
+/// does a body idle for `http.body_timeout` ([`crate::idle`]).
 pub fn payload(state: &AppState, context: &ObjectContext, body: Body) -> PayloadStream {
     let stream = body
         .into_data_stream()
-        .map(|chunk| chunk.map_err(std::io::Error::other))
+        .map(|chunk| chunk.map_err(crate::idle::into_io))
         .boxed();
     state.admission.meter(context, stream)
 }

@@ -3,8 +3,10 @@
 //!
 //! # A request's way through the server
 //!
-//! 1. [`server::serve`] accepts the connection (`TCP_NODELAY`, keep-alive, HTTP/1.1).
-//! 2. [`middleware::limit_in_flight`]: more than `http.max_requests` object requests in
+//! 1. [`server::serve`] accepts the connection (`TCP_NODELAY`, keep-alive, HTTP/1.1; the
+//!    request head must arrive within `http.header_timeout`).
+//! 2. [`idle::limit_idle_bodies`]: a request body silent for `http.body_timeout` fails.
+//!    [`middleware::limit_in_flight`]: more than `http.max_requests` object requests in
 //!    flight → 503 with an empty body. Internal routes (`/health`, `/ready`, `/keda`,
 //!    `/metrics`) skip it and need no credentials. Around everything, [`logging::log_request`]
 //!    (request-id span) and [`middleware::record_metrics`] (request metrics).
@@ -42,6 +44,7 @@ pub mod endpoints;
 pub mod error;
 pub mod error_reporting;
 pub mod extract;
+pub mod idle;
 pub mod logging;
 pub mod metering;
 pub mod metrics;

@@ -19,7 +19,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use axum::serve::ListenerExt;
 use objectstore_service::service::StorageService;
 use tokio::net::TcpListener;
 
@@ -59,17 +58,10 @@ pub async fn serve_state(
         .context("listener has no local address")?;
     let shutdown_timeout = state.config.http.shutdown_timeout;
     let service = state.service.clone();
+    let header_timeout = state.config.http.header_timeout;
     let app = router(state);
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
     tracing::info!(%addr, backend = service.backend_name(), "objectstore listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("server failed")?;
+    accept_loop(listener, app, header_timeout, shutdown).await;
     tracing::info!("all requests finished; waiting for storage background work");
     if tokio::time::timeout(shutdown_timeout, service.join())
         .await
@@ -82,6 +74,62 @@ pub async fn serve_state(
     }
     tracing::info!("shutdown complete");
     Ok(())
+}
+
+/// Serves connections until `shutdown` completes, then stops accepting, closes idle
+/// connections and waits for the requests in flight (steps 2-3 of the shutdown protocol).
+///
+/// HTTP/1 request heads must arrive within `header_timeout` (a client that trickles or
+/// stalls its headers is disconnected instead of holding the connection, and shutdown,
+/// forever); `0s` disables it.
+async fn accept_loop(
+    listener: TcpListener,
+    app: axum::Router,
+    header_timeout: std::time::Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+
+    let mut builder = Builder::new(TokioExecutor::new());
+    if !header_timeout.is_zero() {
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout);
+    }
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+        }
+        let service = TowerToHyperService::new(app.clone());
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 /// Reloads `killswitches` whenever the config file changes (checked every 5 s) and on

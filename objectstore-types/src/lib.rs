@@ -24,6 +24,9 @@ pub mod permission;
 pub mod range;
 pub mod time;
 
+#[cfg(test)]
+mod hostile_props;
+
 pub use expiration::ExpirationPolicy;
 pub use id::{ObjectContext, ObjectId, ObjectKey, Scope, Scopes, Usecase};
 pub use metadata::{Compression, Metadata};

@@ -16,6 +16,8 @@
 //!   the same name whose value is equal or `*` → else 403.
 //! * **Secrets:** tokens, signatures and key material never appear in logs or error texts.
 
+#[cfg(test)]
+mod hostile_props;
 pub mod jwt;
 pub mod keys;
 pub mod presign;

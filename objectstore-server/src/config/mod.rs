@@ -116,6 +116,16 @@ pub struct HttpConfig {
     /// request finished. Default `5s`. Env `OS__HTTP__SHUTDOWN_TIMEOUT`.
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    /// A request body that sends nothing for this long fails with 408 and the request is
+    /// abandoned (its partial write cleaned up); `0s` disables it. Default `30s`. Env
+    /// `OS__HTTP__BODY_TIMEOUT`.
+    #[serde(with = "humantime_serde")]
+    pub body_timeout: Duration,
+    /// An HTTP/1 request head (request line and headers) must arrive within this long, or
+    /// the connection is closed; `0s` disables it. Default `30s`. Env
+    /// `OS__HTTP__HEADER_TIMEOUT`.
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
 }
 
 impl Default for HttpConfig {
@@ -124,6 +134,8 @@ impl Default for HttpConfig {
             max_requests: 10_000,
             down_marker: PathBuf::from("/tmp/objectstore.down"),
             shutdown_timeout: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(30),
         }
     }
 }

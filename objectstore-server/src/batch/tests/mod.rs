@@ -13,6 +13,7 @@ use super::{AllowAll, Limits, MAX_INSERT_SIZE, MAX_OPERATIONS, OpKind, OpRejecti
 use support::*;
 
 mod execution;
+mod hostile_props;
 mod props;
 mod support;
 

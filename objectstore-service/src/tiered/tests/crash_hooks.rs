@@ -6,6 +6,10 @@
 //! instance fails, on both backends: to the storage, the instance is dead (its background
 //! cleanups cannot act any more, its lease is never released). A panic crash panics at
 //! call `i` and leaves the instance alive (panic isolation).
+//!
+//! The fault matrix (module `faults`) uses the same tracing with [`When::FailBefore`] and
+//! [`When::FailAfter`]: call `i` fails once (without or after its effect) and the instance
+//! keeps running, so its own cleanups and recovery act afterwards.
 
 use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -35,6 +39,10 @@ pub(super) enum When {
     After,
     /// The call panics; the instance lives on.
     Panic,
+    /// The call fails without effect; the instance lives on.
+    FailBefore,
+    /// The call takes effect, then fails; the instance lives on.
+    FailAfter,
 }
 
 #[derive(Debug, Default)]
@@ -88,7 +96,7 @@ impl Crash {
             state.trace.push((inner.name(), method));
             match state.point {
                 Some((at, when)) if at == index => {
-                    state.dead = when != When::Panic;
+                    state.dead = matches!(when, When::Before | When::After);
                     Some(when)
                 }
                 _ => None,
@@ -96,8 +104,8 @@ impl Crash {
         };
         match when {
             None => call.await,
-            Some(When::Before) => Err(Self::crashed(method)),
-            Some(When::After) => {
+            Some(When::Before | When::FailBefore) => Err(Self::crashed(method)),
+            Some(When::After | When::FailAfter) => {
                 let _ = call.await;
                 Err(Self::crashed(method))
             }

@@ -9,6 +9,7 @@
 //! * `multipart`: every multipart case, including the seed-001 cleanup race.
 //! * `crash`: a crash at every backend call of every protocol, then recovery by a new
 //!   instance.
+//! * `faults`: every backend call of every protocol fails once, the instance lives on.
 //! * `sweep`: the expiry sweeper.
 
 use std::collections::BTreeSet;
@@ -33,6 +34,7 @@ mod conformance;
 mod crash;
 mod crash_hooks;
 mod expiry;
+mod faults;
 mod guard;
 mod multipart;
 mod routing;
