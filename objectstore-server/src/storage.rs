@@ -165,9 +165,7 @@ async fn open_long_term(
         #[cfg(feature = "s3")]
         LongTermConfig::S3(c) => cloud("storage.long_term", CloudBackend::s3(c, clock))?,
         #[cfg(feature = "azure")]
-        LongTermConfig::Azure(c) => {
-            cloud("storage.long_term", CloudBackend::azure(c, clock))?
-        }
+        LongTermConfig::Azure(c) => cloud("storage.long_term", CloudBackend::azure(c, clock))?,
         #[cfg(feature = "gcs")]
         LongTermConfig::Gcs(c) => cloud("storage.long_term", CloudBackend::gcs(c, clock))?,
     })

@@ -162,6 +162,8 @@ fn backend_fields(kind: &str) -> Option<Vec<String>> {
         "tiered" => fields::<objectstore_server::config::TieredSettings>(),
         #[cfg(feature = "postgres")]
         "postgres" => fields::<objectstore_service::backend::postgres::PostgresConfig>(),
+        #[cfg(feature = "bigtable")]
+        "bigtable" => fields::<objectstore_service::backend::bigtable::BigtableConfig>(),
         #[cfg(feature = "s3")]
         "s3" => fields::<objectstore_service::backend::cloud::S3Config>(),
         #[cfg(feature = "azure")]
