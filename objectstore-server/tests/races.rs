@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use futures::StreamExt;
-use objectstore_server::config::{HighVolumeConfig, LongTermConfig, StorageConfig};
+use objectstore_server::config::{HighVolumeConfig, LongTermConfig, StorageConfig, TieredSettings};
 use objectstore_server::testing::TestServer;
 
 const THRESHOLD: usize = 1024 * 1024;
@@ -112,6 +112,7 @@ async fn concurrent_writers_and_deleters_leave_one_whole_write_per_key() {
             long_term: LongTermConfig::Filesystem {
                 path: data.path().join("lt"),
             },
+            settings: TieredSettings::default(),
         };
     })
     .await
