@@ -14,7 +14,6 @@ use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use objectstore_server::config::{HighVolumeConfig, LongTermConfig, StorageConfig};
 use objectstore_server::testing::TestServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -55,14 +54,7 @@ impl Hostile {
         let outer = tempfile::tempdir().unwrap();
         let data = outer.path().join("data");
         let server = TestServer::start_configured(|config| {
-            config.storage = StorageConfig::Tiered {
-                high_volume: HighVolumeConfig::Embedded {
-                    path: data.join("hv"),
-                },
-                long_term: LongTermConfig::Filesystem {
-                    path: data.join("lt"),
-                },
-            };
+            config.storage = TestServer::config(&data).storage;
             configure(config);
         })
         .await

@@ -19,7 +19,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use futures::StreamExt;
-use objectstore_server::config::{HighVolumeConfig, LongTermConfig, StorageConfig, TieredSettings};
 use objectstore_server::testing::TestServer;
 
 const THRESHOLD: usize = 1024 * 1024;
@@ -105,15 +104,7 @@ async fn concurrent_writers_and_deleters_leave_one_whole_write_per_key() {
     // The data directory outlives the server (its own temporary directory does not).
     let data = tempfile::tempdir().unwrap();
     let server = TestServer::start_configured(|config| {
-        config.storage = StorageConfig::Tiered {
-            high_volume: HighVolumeConfig::Embedded {
-                path: data.path().join("hv"),
-            },
-            long_term: LongTermConfig::Filesystem {
-                path: data.path().join("lt"),
-            },
-            settings: TieredSettings::default(),
-        };
+        config.storage = TestServer::config(data.path()).storage;
     })
     .await
     .unwrap();
