@@ -27,9 +27,9 @@ use objectstore_types::{Metadata, ObjectId};
 
 use super::memory::MemoryBackend;
 use super::{
-    Backend, ChangeRecord, CompleteRejection, CompletedPart, ExpiredRow, ExpiryCursor,
-    ExpiryTarget, ExtendOutcome, GetResponse, HighVolumeBackend, LongTermBackend, PartsPage,
-    TieredGet, TieredMetadata, TieredWrite, Tombstone,
+    Backend, BlobInfo, ChangeRecord, CompleteRejection, CompletedPart, ExpiredRow, ExpiryCursor,
+    ExpiryTarget, ExtendOutcome, GetResponse, HighVolumeBackend, Lease, LongTermBackend, PartsPage,
+    RowInfo, ScanPage, TieredGet, TieredMetadata, TieredWrite, Tombstone,
 };
 use crate::error::Result;
 use crate::stream::PayloadStream;
@@ -201,6 +201,28 @@ pub trait Hooks: Debug + Send + Sync + 'static {
         inner.lease_release(instance).await
     }
 
+    async fn scan_rows(
+        &self,
+        inner: &MemoryBackend,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<ScanPage<RowInfo>> {
+        inner.scan_rows(after, limit).await
+    }
+
+    async fn log_scan(
+        &self,
+        inner: &MemoryBackend,
+        after: Option<&uuid::Uuid>,
+        limit: usize,
+    ) -> Result<Vec<ChangeRecord>> {
+        inner.log_scan(after, limit).await
+    }
+
+    async fn lease_list(&self, inner: &MemoryBackend) -> Result<Vec<Lease>> {
+        inner.lease_list().await
+    }
+
     // --- LongTermBackend ---
 
     async fn initiate_multipart(
@@ -254,6 +276,15 @@ pub trait Hooks: Debug + Send + Sync + 'static {
         parts: &[CompletedPart],
     ) -> Result<Option<CompleteRejection>> {
         inner.complete_multipart(id, upload_id, parts).await
+    }
+
+    async fn list_blobs(
+        &self,
+        inner: &MemoryBackend,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<ScanPage<BlobInfo>> {
+        inner.list_blobs(after, limit).await
     }
 }
 
@@ -413,6 +444,22 @@ impl HighVolumeBackend for HookBackend {
     fn is_exclusive(&self) -> bool {
         self.inner.is_exclusive()
     }
+
+    async fn scan_rows(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<RowInfo>> {
+        self.hooks.scan_rows(&self.inner, after, limit).await
+    }
+
+    async fn log_scan(
+        &self,
+        after: Option<&uuid::Uuid>,
+        limit: usize,
+    ) -> Result<Vec<ChangeRecord>> {
+        self.hooks.log_scan(&self.inner, after, limit).await
+    }
+
+    async fn lease_list(&self) -> Result<Vec<Lease>> {
+        self.hooks.lease_list(&self.inner).await
+    }
 }
 
 #[async_trait]
@@ -469,5 +516,9 @@ impl LongTermBackend for HookBackend {
         self.hooks
             .complete_multipart(&self.inner, id, upload_id, parts)
             .await
+    }
+
+    async fn list_blobs(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<BlobInfo>> {
+        self.hooks.list_blobs(&self.inner, after, limit).await
     }
 }
