@@ -3,6 +3,8 @@
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
+pub mod bin;
+
 use std::sync::Arc;
 
 use objectstore_server::config::Config;
