@@ -24,7 +24,7 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::bin::{free_port, objectstore, sigint, start};
@@ -111,7 +111,16 @@ fn outcome(result: &reqwest::Result<reqwest::Response>) -> Outcome {
     }
 }
 
+/// Acknowledged and unknown operations, over the whole run.
+static ACKED: AtomicUsize = AtomicUsize::new(0);
+static UNKNOWN: AtomicUsize = AtomicUsize::new(0);
+
 fn settle(model: &mut Key, state: State, outcome: Outcome) {
+    let counter = match outcome {
+        Outcome::Acked => &ACKED,
+        Outcome::Unknown => &UNKNOWN,
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
     match outcome {
         Outcome::Acked => {
             model.acked = state;
@@ -435,7 +444,7 @@ async fn sigkill_loses_no_acknowledged_write_and_leaves_a_clean_store() {
                 tokio::spawn(worker(env.clone(), models.clone(), w, seed, stop.clone()))
             })
             .collect();
-        tokio::time::sleep(Duration::from_millis(rng.random_range(50..600))).await;
+        tokio::time::sleep(Duration::from_millis(rng.random_range(100..1000))).await;
         stop.store(true, Ordering::SeqCst);
         child.start_kill().expect("SIGKILL");
         child.wait().await.expect("killed server exits");
@@ -445,7 +454,15 @@ async fn sigkill_loses_no_acknowledged_write_and_leaves_a_clean_store() {
         done += 1;
         drop(env);
     }
-    println!("torture: {done} kill cycles in {:?}", began.elapsed());
+    let (acked, unknown) = (
+        ACKED.load(Ordering::Relaxed),
+        UNKNOWN.load(Ordering::Relaxed),
+    );
+    println!(
+        "torture: {done} kill cycles in {:?}: {acked} acknowledged and {unknown} unknown operations",
+        began.elapsed()
+    );
+    assert!(acked >= done, "the workload made progress");
 
     // Recovery on the last start, a final verification, then `check` on the stopped store.
     let port = free_port();
@@ -495,4 +512,8 @@ async fn sigkill_loses_no_acknowledged_write_and_leaves_a_clean_store() {
     assert_eq!(report["unreferenced_blobs"], serde_json::json!([]));
     assert_eq!(report["recent_unreferenced_blobs"], 0);
     assert_eq!(report["change_log"]["due"], 0);
+    println!(
+        "torture: check scanned {} rows ({} tombstones) and {} blobs",
+        report["rows"], report["tombstones"], report["blobs"]
+    );
 }
