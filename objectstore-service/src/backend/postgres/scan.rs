@@ -22,7 +22,7 @@ impl PostgresBackend {
         limit: usize,
     ) -> Result<ScanPage<RowInfo>> {
         let sql = format!(
-            "SELECT path, kind, metadata, target FROM {}objects
+            "SELECT path, kind, metadata, target, expires, version FROM {}objects
              WHERE $1::TEXT IS NULL OR path > $1 ORDER BY path LIMIT $2",
             self.prefix
         );
