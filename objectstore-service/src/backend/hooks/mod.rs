@@ -4,7 +4,8 @@
 //! a conflict, pause (on a [`Gate`]), panic, or fail after the inner call committed. Every
 //! method it does not override forwards to the inner backend, and `HookBackend`'s trait
 //! impls are checked by `clippy::missing_trait_methods`, so nothing silently falls back to a
-//! trait default.
+//! trait default. The scans (`scan_rows`, `log_scan`, `lease_list`, `list_blobs`, for
+//! offline tools) forward to the inner backend directly and are not hookable.
 //!
 //! For the common cases, [`Faults`] is a ready-made [`Hooks`]: a list of rules "on the n-th
 //! call of method X, do Y" plus per-method call counters.
@@ -201,28 +202,6 @@ pub trait Hooks: Debug + Send + Sync + 'static {
         inner.lease_release(instance).await
     }
 
-    async fn scan_rows(
-        &self,
-        inner: &MemoryBackend,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<ScanPage<RowInfo>> {
-        inner.scan_rows(after, limit).await
-    }
-
-    async fn log_scan(
-        &self,
-        inner: &MemoryBackend,
-        after: Option<&uuid::Uuid>,
-        limit: usize,
-    ) -> Result<Vec<ChangeRecord>> {
-        inner.log_scan(after, limit).await
-    }
-
-    async fn lease_list(&self, inner: &MemoryBackend) -> Result<Vec<Lease>> {
-        inner.lease_list().await
-    }
-
     // --- LongTermBackend ---
 
     async fn initiate_multipart(
@@ -276,15 +255,6 @@ pub trait Hooks: Debug + Send + Sync + 'static {
         parts: &[CompletedPart],
     ) -> Result<Option<CompleteRejection>> {
         inner.complete_multipart(id, upload_id, parts).await
-    }
-
-    async fn list_blobs(
-        &self,
-        inner: &MemoryBackend,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<ScanPage<BlobInfo>> {
-        inner.list_blobs(after, limit).await
     }
 }
 
@@ -446,7 +416,8 @@ impl HighVolumeBackend for HookBackend {
     }
 
     async fn scan_rows(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<RowInfo>> {
-        self.hooks.scan_rows(&self.inner, after, limit).await
+        // Scans are not hookable (the `Hooks` trait stays as it is for existing hook sets).
+        self.inner.scan_rows(after, limit).await
     }
 
     async fn log_scan(
@@ -454,11 +425,11 @@ impl HighVolumeBackend for HookBackend {
         after: Option<&uuid::Uuid>,
         limit: usize,
     ) -> Result<Vec<ChangeRecord>> {
-        self.hooks.log_scan(&self.inner, after, limit).await
+        self.inner.log_scan(after, limit).await
     }
 
     async fn lease_list(&self) -> Result<Vec<Lease>> {
-        self.hooks.lease_list(&self.inner).await
+        self.inner.lease_list().await
     }
 }
 
@@ -519,6 +490,6 @@ impl LongTermBackend for HookBackend {
     }
 
     async fn list_blobs(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<BlobInfo>> {
-        self.hooks.list_blobs(&self.inner, after, limit).await
+        self.inner.list_blobs(after, limit).await
     }
 }
