@@ -98,6 +98,7 @@ fn key_name(worker: usize, i: usize) -> String {
 }
 
 /// How one request ended.
+#[derive(Debug, Clone, Copy)]
 enum Outcome {
     Acked,
     /// Unknown (error answer, or no answer: the server died).
@@ -392,6 +393,13 @@ async fn verify(env: &Env, models: &[Mutex<Key>], cycle: usize) {
     }
 }
 
+/// A line on stderr, written directly so that it shows even when the test passes (the
+/// seed must be visible to replay a run).
+fn say(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 fn seed() -> u64 {
     match std::env::var("OS_TORTURE_SEED") {
         Ok(s) => s.parse().expect("OS_TORTURE_SEED is a u64"),
@@ -414,7 +422,9 @@ fn cycles() -> usize {
 async fn sigkill_loses_no_acknowledged_write_and_leaves_a_clean_store() {
     let seed = seed();
     let cycles = cycles();
-    println!("torture: seed {seed} (OS_TORTURE_SEED={seed} replays), {cycles} kill cycles");
+    say(&format!(
+        "torture: seed {seed} (OS_TORTURE_SEED={seed} replays), {cycles} kill cycles"
+    ));
     let mut rng = StdRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().unwrap();
     let client = reqwest::Client::builder()
@@ -458,10 +468,10 @@ async fn sigkill_loses_no_acknowledged_write_and_leaves_a_clean_store() {
         ACKED.load(Ordering::Relaxed),
         UNKNOWN.load(Ordering::Relaxed),
     );
-    println!(
+    say(&format!(
         "torture: {done} kill cycles in {:?}: {acked} acknowledged and {unknown} unknown operations",
         began.elapsed()
-    );
+    ));
     assert!(acked >= done, "the workload made progress");
 
     // Recovery on the last start, a final verification, then `check` on the stopped store.
@@ -512,8 +522,8 @@ async fn sigkill_loses_no_acknowledged_write_and_leaves_a_clean_store() {
     assert_eq!(report["unreferenced_blobs"], serde_json::json!([]));
     assert_eq!(report["recent_unreferenced_blobs"], 0);
     assert_eq!(report["change_log"]["due"], 0);
-    println!(
+    say(&format!(
         "torture: check scanned {} rows ({} tombstones) and {} blobs",
         report["rows"], report["tombstones"], report["blobs"]
-    );
+    ));
 }
