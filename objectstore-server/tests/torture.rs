@@ -527,3 +527,59 @@ async fn sigkill_loses_no_acknowledged_write_and_leaves_a_clean_store() {
         report["rows"], report["tombstones"], report["blobs"]
     ));
 }
+
+/// The exit codes of `check` on a damaged store: 1 while a problem is left, 0 once repaired.
+#[tokio::test]
+async fn check_reports_and_repairs_a_lost_blob() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = start(dir.path(), port).await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = format!("http://127.0.0.1:{port}/v1/objects/torture/_/big");
+    let put = client
+        .put(&url)
+        .body(vec![7u8; 1536 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    sigint(&child).await;
+    assert_eq!(child.wait().await.unwrap().code(), Some(0));
+
+    // Lose the long-term blob behind the tombstone.
+    let mut stack = vec![dir.path().join("data/lt/objects")];
+    let mut removed = 0;
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                std::fs::remove_file(path).unwrap();
+                removed += 1;
+            }
+        }
+    }
+    assert_eq!(removed, 1, "one blob");
+
+    let run = |args: &'static [&'static str]| {
+        let mut cmd = objectstore(dir.path());
+        cmd.arg("check").args(args);
+        async move { cmd.output().await.unwrap() }
+    };
+    let found = run(&[]).await;
+    let text = String::from_utf8_lossy(&found.stdout).into_owned();
+    assert_eq!(found.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("dangling tombstones (object lost): 1"),
+        "{text}"
+    );
+    let repaired = run(&["--repair"]).await;
+    let text = String::from_utf8_lossy(&repaired.stdout).into_owned();
+    assert_eq!(repaired.status.code(), Some(0), "{text}");
+    assert!(text.contains("(repaired)"), "{text}");
+    let clean = run(&["--json"]).await;
+    assert_eq!(clean.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&clean.stdout).unwrap();
+    assert_eq!(report["rows"], 0, "the lost object's tombstone is gone");
+}

@@ -461,7 +461,13 @@ async fn repair(
     {
         report.errors.push(format!("expiry sweep: {e}"));
     }
-    crate::backend::Backend::join(&tiered).await;
+    // Wait for the cleanups, but keep the backends open (no `join`: it closes them).
+    tiered.settle().await;
+    if let Err(e) = hv.lease_release(tiered.instance_id()).await {
+        report
+            .errors
+            .push(format!("release the check's lease: {e}"));
+    }
     if !report.expired_rows.is_empty() {
         match expired_paths(&*hv, clock.now(), page).await {
             Ok(still) => {

@@ -261,6 +261,13 @@ async fn records_of_dead_owners_are_recovered() {
         !env.lt.contains(&revision),
         "recovery deleted the uncommitted revision"
     );
+    let leases = env.hv.lease_list().await.unwrap();
+    assert!(
+        leases
+            .iter()
+            .all(|l| !l.instance.starts_with("objectstore-check-")),
+        "the check released its lease: {leases:?}"
+    );
     assert!(env.hv.log_records().is_empty());
     assert_eq!(env.run(false).await.problems(), 0);
 }

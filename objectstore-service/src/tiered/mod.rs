@@ -389,6 +389,16 @@ impl TieredStorage {
         self.inner.sweep().await
     }
 
+    /// Waits for every cleanup and protocol step started so far, leaving the backends open
+    /// (unlike [`Backend::join`]). For tools that drive the engine themselves with
+    /// `config.background` off (with the loop running this waits until shutdown).
+    pub async fn settle(&self) {
+        let tracker = &self.inner.tracker;
+        tracker.close();
+        tracker.wait().await;
+        tracker.reopen();
+    }
+
     #[cfg(test)]
     pub(crate) fn inner(&self) -> &Arc<Inner> {
         &self.inner
