@@ -4,6 +4,9 @@
 //! Exit codes: 0 on success (including a graceful shutdown after a signal), 1 when a
 //! command fails (healthcheck not healthy, server error), 2 for an invalid configuration or
 //! command line.
+//!
+//! The HTTP client commands `put | get | head | rm` (and `presign --usecase`) live in
+//! [`crate::client`], with their own documented exit codes.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -49,6 +52,9 @@ pub enum Command {
         /// Seconds to sleep after creating the marker.
         secs: Option<u64>,
     },
+    /// HTTP client commands.
+    #[command(flatten)]
+    Client(crate::client::ClientCommand),
     /// Write a new Ed25519 key pair: `<prefix>.private.pem` (mode 0600) and
     /// `<prefix>.public.pem` (for `auth.keys.<kid>.key_files`).
     Keygen {
@@ -76,13 +82,19 @@ pub enum Command {
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
         expires_in: Duration,
     },
-    /// Print a pre-signed URL for a GET or HEAD of an object URL.
+    /// Print a pre-signed URL for a GET or HEAD of an object URL (or, with `--usecase`, of
+    /// an object key on the server at `--url`).
     Presign {
         /// Key id the server knows the public key under.
-        #[arg(long)]
+        #[arg(long, env = "OBJECTSTORE_KID")]
         kid: String,
         /// PKCS#8 PEM private key file.
-        #[arg(long, value_name = "FILE")]
+        #[arg(
+            long,
+            alias = "private-key",
+            env = "OBJECTSTORE_PRIVATE_KEY",
+            value_name = "FILE"
+        )]
         key: PathBuf,
         /// `GET` or `HEAD`.
         #[arg(long, default_value = "GET")]
@@ -90,7 +102,11 @@ pub enum Command {
         /// Validity (humantime), at most 7 days. Default 1h.
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
         valid_for: Duration,
-        /// The object URL, path percent-encoded as clients send it, without query.
+        /// Object addressing (`--url`, `--usecase`, `--scope`, `--json`).
+        #[command(flatten)]
+        object: crate::client::args::PresignArgs,
+        /// The object URL, path percent-encoded as clients send it, without query; with
+        /// `--usecase`, the object key.
         url: String,
     },
     /// Check a stopped store's consistency (dangling tombstones, unreferenced blobs, expired
@@ -115,6 +131,22 @@ fn report(error: &anyhow::Error) {
 /// Runs the command line; the binary's `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let cli = match cli.command {
+        Command::Client(command) => return crate::client::main(&command),
+        command => Cli { command, ..cli },
+    };
+    if let Command::Presign {
+        kid,
+        key,
+        method,
+        valid_for,
+        object,
+        url,
+    } = &cli.command
+        && object.usecase.is_some()
+    {
+        return crate::client::presign(kid, key, method, *valid_for, object, url);
+    }
     if let Command::Version = cli.command {
         let _ = writeln!(std::io::stdout(), "{}", version_string());
         return ExitCode::SUCCESS;
@@ -199,6 +231,7 @@ fn auth_tool(command: &Command) -> Option<anyhow::Result<String>> {
             method,
             valid_for,
             url,
+            ..
         } => tools::read_private_key(key)
             .and_then(|key| tools::presign_url(method, url, kid, &key, *valid_for)),
         _ => return None,
@@ -208,8 +241,11 @@ fn auth_tool(command: &Command) -> Option<anyhow::Result<String>> {
 
 fn run(config: Config, file: Option<PathBuf>) -> anyhow::Result<()> {
     crate::logging::init(&config.logging)?;
+    let _sentry = crate::error_reporting::init(&config.sentry)?;
     let config = Arc::new(config);
     runtime(&config)?.block_on(async {
+        // DogStatsD's exporter needs no runtime, but must be installed before any metric.
+        crate::metrics::init(&config.metrics)?;
         let shutdown = crate::server::shutdown_signal();
         let listener = crate::server::bind(&config)?;
         let service = crate::storage::build(&config).await?;

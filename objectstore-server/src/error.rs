@@ -143,12 +143,20 @@ impl IntoResponse for ApiError {
         if matches!(self, Self::Service(ServiceError::Overloaded)) {
             crate::metrics::record_rejection(crate::metrics::RejectionReason::Concurrency);
         }
-        if status.is_server_error() {
-            tracing::error!(error = &self as &dyn std::error::Error, "request failed");
+        let logged = status.is_server_error();
+        if logged {
+            // Logged (with the cause chain) and reported here, once; the request log line
+            // sees `ErrorLogged` and does not repeat it.
+            tracing::error!(
+                error = %crate::logging::ErrorChain(&self),
+                %status,
+                "request failed"
+            );
+            crate::error_reporting::capture(&self);
         } else {
             tracing::debug!(error = %self, %status, "request rejected");
         }
-        match &self {
+        let mut response = match &self {
             Self::InvalidPath(_) => (status, self.to_string()).into_response(),
             Self::Rejected(rejection) => rejection.into_response(),
             // The auth error's own text is the detail's suffix; it has no further causes.
@@ -167,6 +175,12 @@ impl IntoResponse for ApiError {
                 (status, Json(body)).into_response()
             }
             _ => json_error(status, &self),
+        };
+        if logged {
+            response
+                .extensions_mut()
+                .insert(crate::logging::ErrorLogged);
         }
+        response
     }
 }

@@ -6,6 +6,11 @@
 //! client's `x-request-id` when that is 1 to [`MAX_REQUEST_ID_LEN`] visible ASCII characters,
 //! otherwise a generated UUID; it is echoed in the response's `x-request-id` header and
 //! available to handlers as the [`RequestId`] request extension.
+//!
+//! Errors are logged once: a 5xx answered from an [`crate::error::ApiError`] is logged at
+//! error level with its whole cause chain ([`ErrorChain`]) where it becomes a response, and
+//! reported to Sentry there ([`crate::error_reporting`]); the request's own log line then
+//! stays at debug level.
 
 use std::io::IsTerminal as _;
 
@@ -59,8 +64,30 @@ pub fn request_id(headers: &http::HeaderMap) -> String {
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
 }
 
-/// Middleware (outermost): runs each request in a `request` span (request id, method, path),
-/// echoes the request id, and logs the status and latency at debug level (5xx at warn).
+/// A response extension: the error behind this response was already logged (with its
+/// cause chain) and reported, so the request log line does not repeat it.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorLogged;
+
+/// Displays an error followed by its source chain: `outer: cause: root cause`.
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+/// Middleware (outermost): runs each request in a `request` span (request id, method, path)
+/// and, when Sentry is enabled, with its own Sentry hub; echoes the request id; logs the
+/// status and latency at debug level. A 5xx is logged at warn unless its error was already
+/// logged ([`ErrorLogged`]), so every failure appears exactly once at warn or error.
 pub async fn log_request(
     mut request: axum::extract::Request,
     next: axum::middleware::Next,
@@ -69,30 +96,32 @@ pub async fn log_request(
 
     let id = request_id(request.headers());
     let header = http::HeaderValue::from_str(&id).ok();
+    let method = request.method().clone();
     let span = tracing::info_span!(
         "request",
         request_id = %id,
-        method = %request.method(),
+        method = %method,
         path = %request.uri().path(),
     );
-    request.extensions_mut().insert(RequestId(id));
+    request.extensions_mut().insert(RequestId(id.clone()));
     let started = std::time::Instant::now();
-    async move {
+    let handle = async move {
         let mut response = next.run(request).await;
         if let Some(value) = header {
             response.headers_mut().insert(REQUEST_ID_HEADER, value);
         }
         let status = response.status().as_u16();
         let elapsed = started.elapsed();
-        if response.status().is_server_error() {
+        let logged = response.extensions().get::<ErrorLogged>().is_some();
+        if response.status().is_server_error() && !logged {
             tracing::warn!(status, ?elapsed, "request failed");
         } else {
             tracing::debug!(status, ?elapsed, "request served");
         }
         response
     }
-    .instrument(span)
-    .await
+    .instrument(span);
+    crate::error_reporting::bind_request(&id, method.as_str(), handle).await
 }
 
 #[cfg(test)]

@@ -8,8 +8,11 @@
 //! HTTP listener of its own) the first time an [`AppState`](crate::app::AppState) is built;
 //! [`render_metrics`] answers `GET /metrics` from it; a background thread runs the
 //! recorder's upkeep every few seconds so unscraped histograms stay bounded. The metric names
-//! recorded by the HTTP layer are the constants below; `docs/operations.md` lists every
-//! metric with its labels.
+//! recorded anywhere are listed in [`CATALOGUE`]; `docs/metrics.md` documents every one
+//! with its labels and suggested alerts (a test checks both against a real scrape).
+//!
+//! With `metrics.addr` set, [`init`] also installs a DogStatsD exporter behind a fan-out
+//! recorder ([`dogstatsd`]), so the same metrics go to both.
 //! Invariants: each request is counted exactly once in [`HTTP_REQUESTS`] and
 //! [`HTTP_REQUEST_DURATION`] (by [`crate::middleware::record_metrics`]), and
 //! [`HTTP_IN_FLIGHT`] goes up once and down once per request (down when the response body is
@@ -32,6 +35,8 @@ use axum::response::{IntoResponse, Response};
 use http::HeaderValue;
 use http::header::CONTENT_TYPE;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+pub mod dogstatsd;
 
 /// Counter `{method, route, status}`: requests answered.
 pub const HTTP_REQUESTS: &str = "objectstore_http_requests_total";
@@ -86,29 +91,62 @@ pub fn record_rejection(reason: RejectionReason) {
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
 
-/// Installs the process-wide Prometheus recorder (once; later calls return the same handle).
+/// Installs the process-wide recorder from `metrics.*`: Prometheus (for `/metrics`), plus
+/// DogStatsD when `metrics.addr` is set (both behind one fan-out recorder, see
+/// [`dogstatsd`]). Call it once at start-up, before anything records a metric.
 ///
-/// When another global recorder was installed first (an embedding application's), that one
-/// keeps receiving the metrics and `/metrics` renders only what this recorder sees (nothing);
-/// a warning is logged.
+/// When a recorder was installed before (a test server built an [`AppState`] first, or an
+/// embedding application installed its own), the existing one stays and a DogStatsD
+/// configuration is not applied (a warning is logged).
+///
+/// [`AppState`]: crate::app::AppState
+pub fn init(config: &crate::config::MetricsConfig) -> anyhow::Result<&'static PrometheusHandle> {
+    let statsd = dogstatsd::recorder(config)?;
+    let mut installed_here = false;
+    let handle = PROMETHEUS.get_or_init(|| {
+        installed_here = true;
+        install(statsd.map(|r| Box::new(r) as Box<dyn metrics::Recorder + Send + Sync>))
+    });
+    if !installed_here && config.addr.is_some() {
+        tracing::warn!("metrics recorder already installed; `metrics.addr` is not applied");
+    }
+    Ok(handle)
+}
+
+/// Installs the process-wide Prometheus recorder (once; later calls return the same handle).
+/// [`init`] does the same with the configured DogStatsD export.
 pub fn install_recorder() -> &'static PrometheusHandle {
-    PROMETHEUS.get_or_init(|| {
-        let builder = PrometheusBuilder::new();
-        let builder = match builder.set_buckets(LATENCY_BUCKETS) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(error = %e, "invalid histogram buckets; using summaries");
-                PrometheusBuilder::new()
-            }
-        };
-        let recorder = builder.build_recorder();
-        let handle = recorder.handle();
-        if let Err(e) = metrics::set_global_recorder(recorder) {
-            tracing::warn!(error = %e, "a metrics recorder is already installed; /metrics stays empty");
+    PROMETHEUS.get_or_init(|| install(None))
+}
+
+/// Builds the Prometheus recorder, fans out to `extra` when given, and sets the result as
+/// the global recorder.
+fn install(extra: Option<Box<dyn metrics::Recorder + Send + Sync>>) -> PrometheusHandle {
+    let builder = match PrometheusBuilder::new().set_buckets(LATENCY_BUCKETS) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(error = %e, "invalid histogram buckets; using summaries");
+            PrometheusBuilder::new()
         }
-        spawn_upkeep(handle.clone());
-        handle
-    })
+    };
+    let recorder = builder.build_recorder();
+    let handle = recorder.handle();
+    let result = match extra {
+        None => metrics::set_global_recorder(recorder).map_err(|e| e.to_string()),
+        Some(extra) => {
+            let fanout = metrics_util::layers::FanoutBuilder::default()
+                .add_recorder(recorder)
+                .add_recorder(extra)
+                .build();
+            metrics::set_global_recorder(fanout).map_err(|e| e.to_string())
+        }
+    };
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "a metrics recorder is already installed; /metrics stays empty");
+    }
+    describe();
+    spawn_upkeep(handle.clone());
+    handle
 }
 
 /// How often histogram samples are folded into their buckets when nobody scrapes.
@@ -131,10 +169,158 @@ fn spawn_upkeep(handle: PrometheusHandle) {
     }
 }
 
+/// Gauge: object requests in flight (the value `/keda` reports), set when scraped.
+pub const OBJECT_IN_FLIGHT: &str = "objectstore_object_requests_in_flight";
+/// Gauge: `http.max_requests`, set when scraped.
+pub const OBJECT_LIMIT: &str = "objectstore_object_requests_limit";
+/// Gauge: storage operations holding a concurrency permit, set when scraped.
+pub const TASKS_RUNNING: &str = "objectstore_storage_tasks_running";
+/// Gauge: `service.max_concurrency`, set when scraped.
+pub const TASKS_LIMIT: &str = "objectstore_storage_tasks_limit";
+
+/// The kind of a metric in [`CATALOGUE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Monotonic count.
+    Counter,
+    /// Value that goes up and down.
+    Gauge,
+    /// Distribution (Prometheus: `_bucket`, `_sum`, `_count`).
+    Histogram,
+}
+
+/// Every metric the server records: name, kind, help text. `docs/metrics.md` documents
+/// each one (a test keeps the two in step); [`install_recorder`] registers the help texts.
+pub const CATALOGUE: &[(&str, Kind, &str)] = &[
+    (
+        HTTP_REQUESTS,
+        Kind::Counter,
+        "Requests answered, by method, route template and status.",
+    ),
+    (
+        HTTP_REQUEST_DURATION,
+        Kind::Histogram,
+        "Seconds until the response head was ready.",
+    ),
+    (
+        HTTP_REQUEST_BYTES,
+        Kind::Counter,
+        "Request body bytes read, by route.",
+    ),
+    (
+        HTTP_RESPONSE_BYTES,
+        Kind::Counter,
+        "Response body bytes sent, by route.",
+    ),
+    (
+        HTTP_IN_FLIGHT,
+        Kind::Gauge,
+        "Requests (every route) whose response is not finished.",
+    ),
+    (
+        ADMISSION_REJECTIONS,
+        Kind::Counter,
+        "Requests turned away by admission control, by reason.",
+    ),
+    (
+        OBJECT_IN_FLIGHT,
+        Kind::Gauge,
+        "Object requests in flight (limited by http.max_requests).",
+    ),
+    (OBJECT_LIMIT, Kind::Gauge, "Configured http.max_requests."),
+    (
+        TASKS_RUNNING,
+        Kind::Gauge,
+        "Storage operations holding a concurrency permit.",
+    ),
+    (
+        TASKS_LIMIT,
+        Kind::Gauge,
+        "Configured service.max_concurrency.",
+    ),
+    (
+        crate::metering::BACKEND_DURATION,
+        Kind::Histogram,
+        "Seconds per backend call, by tier, backend, operation and result.",
+    ),
+    (
+        crate::metering::BACKEND_ERRORS,
+        Kind::Counter,
+        "Backend calls that returned an error, by tier, backend, operation and kind.",
+    ),
+    (
+        "objectstore_tiered_writes_total",
+        Kind::Counter,
+        "Tiered size-routing decisions, by tier.",
+    ),
+    (
+        "objectstore_tiered_cleanups_total",
+        Kind::Counter,
+        "Change-record cleanups, by outcome.",
+    ),
+    (
+        "objectstore_tiered_recovery_passes_total",
+        Kind::Counter,
+        "Recovery passes, by outcome.",
+    ),
+    (
+        "objectstore_tiered_recovery_records_total",
+        Kind::Counter,
+        "Change records processed by recovery, by result.",
+    ),
+    (
+        "objectstore_tiered_change_log_depth",
+        Kind::Gauge,
+        "Records in the change log, sampled after each recovery pass.",
+    ),
+    (
+        "objectstore_tiered_recovery_oldest_record_age_seconds",
+        Kind::Gauge,
+        "Age of the oldest change record the last recovery pass processed (0: none).",
+    ),
+    (
+        "objectstore_tiered_sweep_passes_total",
+        Kind::Counter,
+        "Expiry sweep passes, by outcome.",
+    ),
+    (
+        "objectstore_tiered_sweep_rows_total",
+        Kind::Counter,
+        "Expired high-volume rows handled by the sweeper, by result.",
+    ),
+    (
+        "objectstore_filesystem_sweep_passes_total",
+        Kind::Counter,
+        "Completed sweep passes of filesystem stores.",
+    ),
+    (
+        "objectstore_filesystem_sweep_entries_total",
+        Kind::Counter,
+        "Entries handled by filesystem sweeps, by result.",
+    ),
+];
+
+/// Registers the help texts of [`CATALOGUE`] with the installed recorder.
+fn describe() {
+    for (name, kind, help) in CATALOGUE {
+        match kind {
+            Kind::Counter => metrics::describe_counter!(*name, *help),
+            Kind::Gauge => metrics::describe_gauge!(*name, *help),
+            Kind::Histogram => metrics::describe_histogram!(*name, *help),
+        }
+    }
+}
+
 /// `GET /metrics`: the Prometheus text exposition (format 0.0.4) of every metric recorded
-/// through the `metrics` facade.
-pub async fn render_metrics() -> Response {
+/// through the `metrics` facade. The gauges that mirror `/keda` are set just before.
+pub async fn render_metrics(
+    axum::extract::State(state): axum::extract::State<crate::app::AppState>,
+) -> Response {
     let handle = install_recorder();
+    metrics::gauge!(OBJECT_IN_FLIGHT).set(state.metrics.in_flight() as f64);
+    metrics::gauge!(OBJECT_LIMIT).set(state.config.http.max_requests as f64);
+    metrics::gauge!(TASKS_RUNNING).set(state.service.tasks_running() as f64);
+    metrics::gauge!(TASKS_LIMIT).set(state.service.tasks_limit() as f64);
     handle.run_upkeep();
     let mut response = handle.render().into_response();
     response.headers_mut().insert(

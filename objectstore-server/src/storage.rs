@@ -6,9 +6,13 @@
 //! | `filesystem` | a standalone [`FilesystemBackend`] |
 //! | `s3`, `azure`, `gcs` | a standalone `CloudBackend` |
 //!
+//! Every backend is wrapped in [`crate::metering`] (per-backend operation latency and
+//! errors): each tier of a tiered layout ([`tiered`]), or the standalone store.
+//!
 //! Directories are created when missing; PostgreSQL tables are created or migrated on
 //! connect; cloud buckets must exist (building a cloud backend does not contact the store,
-//! so wrong credentials show on the first request). Failures name the configuration key;
+//! so wrong credentials show on the first request; their periodic cleanup of abandoned
+//! multipart uploads starts here). Failures name the configuration key;
 //! errors never carry a password or key (the backends scrub them).
 
 use std::path::Path;
@@ -27,6 +31,7 @@ use objectstore_service::service::StorageService;
 use objectstore_service::tiered::{TieredConfig, TieredStorage};
 
 use crate::config::{Config, HighVolumeConfig, LongTermConfig, StorageConfig};
+use crate::metering::{MeteredHighVolume, MeteredLongTerm};
 
 /// Opens the configured backends with the system clock and wraps them in a
 /// [`StorageService`]. Must run inside the Tokio runtime (background tasks start here).
@@ -40,11 +45,30 @@ pub async fn build_with_clock(
     clock: SharedClock,
 ) -> anyhow::Result<StorageService> {
     let backend = open(&config.storage, clock.clone()).await?;
+    // Tiered layouts meter each tier (see `tiered`); a standalone store is metered here.
+    let backend: Arc<dyn LongTermBackend> = match config.storage {
+        StorageConfig::Tiered { .. } => backend,
+        _ => Arc::new(MeteredLongTerm::new(backend, "standalone")),
+    };
     Ok(StorageService::new(
         backend,
         clock,
         config.service.to_service_config(),
     ))
+}
+
+/// A [`TieredStorage`] over `hv` and `lt`, each wrapped in its metering wrapper
+/// ([`crate::metering`]: per-backend operation latency and errors). Must run inside the
+/// Tokio runtime.
+pub fn tiered(
+    hv: Arc<dyn HighVolumeBackend>,
+    lt: Arc<dyn LongTermBackend>,
+    clock: SharedClock,
+    config: TieredConfig,
+) -> TieredStorage {
+    let hv = Arc::new(MeteredHighVolume::new(hv));
+    let lt = Arc::new(MeteredLongTerm::new(lt, "long_term"));
+    TieredStorage::new(hv, lt, clock, config)
 }
 
 async fn open_blocking<T: Send + 'static>(
@@ -75,17 +99,18 @@ async fn open(
         StorageConfig::Tiered {
             high_volume,
             long_term,
+            settings,
         } => {
             let hv = open_high_volume(high_volume, clock.clone()).await?;
             let lt = open_long_term(long_term, clock.clone()).await?;
-            Arc::new(TieredStorage::new(hv, lt, clock, TieredConfig::default()))
+            Arc::new(tiered(hv, lt, clock, settings.to_tiered_config()))
         }
         #[cfg(feature = "s3")]
-        StorageConfig::S3(c) => cloud("storage", CloudBackend::s3(c.clone(), clock))?,
+        StorageConfig::S3(c) => cloud("storage", CloudBackend::s3(c, clock))?,
         #[cfg(feature = "azure")]
-        StorageConfig::Azure(c) => cloud("storage", CloudBackend::azure(c.clone(), clock))?,
+        StorageConfig::Azure(c) => cloud("storage", CloudBackend::azure(c, clock))?,
         #[cfg(feature = "gcs")]
-        StorageConfig::Gcs(c) => cloud("storage", CloudBackend::gcs(c.clone(), clock))?,
+        StorageConfig::Gcs(c) => cloud("storage", CloudBackend::gcs(c, clock))?,
     })
 }
 
@@ -130,13 +155,11 @@ pub(crate) async fn open_long_term(
             Arc::new(lt)
         }
         #[cfg(feature = "s3")]
-        LongTermConfig::S3(c) => cloud("storage.long_term", CloudBackend::s3(c.clone(), clock))?,
+        LongTermConfig::S3(c) => cloud("storage.long_term", CloudBackend::s3(c, clock))?,
         #[cfg(feature = "azure")]
-        LongTermConfig::Azure(c) => {
-            cloud("storage.long_term", CloudBackend::azure(c.clone(), clock))?
-        }
+        LongTermConfig::Azure(c) => cloud("storage.long_term", CloudBackend::azure(c, clock))?,
         #[cfg(feature = "gcs")]
-        LongTermConfig::Gcs(c) => cloud("storage.long_term", CloudBackend::gcs(c.clone(), clock))?,
+        LongTermConfig::Gcs(c) => cloud("storage.long_term", CloudBackend::gcs(c, clock))?,
     })
 }
 
@@ -148,5 +171,8 @@ fn cloud(
     built: objectstore_service::Result<CloudBackend>,
 ) -> anyhow::Result<Arc<dyn LongTermBackend>> {
     let backend = built.with_context(|| format!("cannot open `{key}`"))?;
+    // Uploads nobody completes or aborts (a client that went away, a lost tiered record)
+    // would stay in the bucket for good.
+    backend.spawn_upload_cleanup();
     Ok(Arc::new(backend))
 }

@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::config::{Config, HighVolumeConfig, LongTermConfig, StorageConfig};
+use crate::config::{Config, HighVolumeConfig, LongTermConfig, StorageConfig, TieredSettings};
 
 /// A server running inside the test's runtime.
 #[derive(Debug)]
@@ -38,6 +38,7 @@ impl TestServer {
                 long_term: LongTermConfig::Filesystem {
                     path: dir.join("lt"),
                 },
+                settings: TieredSettings::default(),
             },
             ..Config::default()
         };

@@ -254,3 +254,289 @@ async fn tiered_routing_decisions_are_counted() {
     }
     server.shutdown().await.unwrap();
 }
+
+/// The metrics documented in docs/metrics.md: `(name, type)` of every table row between
+/// the `metrics:begin` and `metrics:end` markers.
+fn documented_metrics() -> Vec<(String, String)> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/metrics.md");
+    let text = std::fs::read_to_string(path).expect("docs/metrics.md exists");
+    let mut inside = false;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.contains("<!-- metrics:begin -->") {
+            inside = true;
+        } else if line.contains("<!-- metrics:end -->") {
+            inside = false;
+        } else if inside && let Some(rest) = line.strip_prefix("| `") {
+            let mut cols = rest.split('|');
+            let name = cols.next().unwrap_or_default().trim().trim_end_matches('`');
+            let kind = cols.next().unwrap_or_default().trim();
+            out.push((name.to_owned(), kind.to_owned()));
+        }
+    }
+    out
+}
+
+/// Metrics that the workload of [`every_documented_metric_is_exported`] leaves at zero
+/// (they count rare events: a failed cleanup or sweep, a recovered record).
+const MAY_BE_ZERO: &[&str] = &[
+    "objectstore_tiered_recovery_records_total",
+    "objectstore_tiered_change_log_depth",
+    "objectstore_tiered_recovery_oldest_record_age_seconds",
+    "objectstore_object_requests_in_flight",
+    "objectstore_storage_tasks_running",
+];
+
+/// A workload over the default layout (embedded high-volume + filesystem long-term, both
+/// metered) that touches every documented metric, then one scrape: every metric of
+/// docs/metrics.md is there with its documented type, counters that the workload must have
+/// moved are positive, histograms have samples, and every exported `objectstore_` metric is
+/// documented (and in the code's catalogue).
+#[tokio::test]
+async fn every_documented_metric_is_exported() {
+    use objectstore_service::backend::embedded::EmbeddedBackend;
+    use objectstore_service::backend::filesystem::FilesystemBackend;
+    use objectstore_service::clock::ManualClock;
+    use objectstore_service::service::{ServiceConfig, StorageService};
+    use objectstore_service::tiered::TieredConfig;
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new();
+    let hv = EmbeddedBackend::open(&dir.path().join("hv"), clock.clone()).unwrap();
+    let lt = FilesystemBackend::open(&dir.path().join("lt"), clock.clone()).unwrap();
+    let config = TieredConfig {
+        background: false,
+        ..TieredConfig::default()
+    };
+    let tiered = Arc::new(objectstore_server::storage::tiered(
+        Arc::new(hv),
+        Arc::new(lt.clone()),
+        clock.clone(),
+        config,
+    ));
+    let service = StorageService::new(tiered.clone(), clock.clone(), ServiceConfig::default());
+    let server = objectstore_server::testing::TestServer::start_with(service, |c| {
+        c.killswitches.push(Killswitch {
+            usecase: Some("docs-blocked".into()),
+            ..Killswitch::default()
+        });
+    })
+    .await;
+    let client = common::client();
+    let url = |path: &str| server.url(path);
+
+    // Objects: inline and long-term writes, an overwrite (cleanup), reads, a delete.
+    let small = client
+        .put(url("/v1/objects/docs/_/small"))
+        .body("tiny")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(small.status(), StatusCode::OK);
+    for _ in 0..2 {
+        let large = client
+            .put(url("/v1/objects/docs/_/large"))
+            .body(vec![1u8; 2 * 1024 * 1024])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(large.status(), StatusCode::OK);
+    }
+    for key in ["small", "large"] {
+        let got = client
+            .get(url(&format!("/v1/objects/docs/_/{key}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(got.status(), StatusCode::OK);
+        got.bytes().await.unwrap();
+    }
+    let head = client
+        .head(url("/v1/objects/docs/_/small"))
+        .send()
+        .await
+        .unwrap();
+    assert!(head.status().is_success(), "{}", head.status());
+    let deleted = client
+        .delete(url("/v1/objects/docs/_/small"))
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success());
+    // An admission rejection.
+    let blocked = client
+        .get(url("/v1/objects/docs-blocked/_/k"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(blocked.status(), StatusCode::FORBIDDEN);
+    // A long-term error: listing the parts of an aborted upload.
+    let initiated = client
+        .put(url("/v1/objects:multipart/docs/_/parts"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let initiated: serde_json::Value = serde_json::from_slice(&initiated).unwrap();
+    let upload_id = initiated["upload_id"].as_str().unwrap().to_owned();
+    let aborted = client
+        .delete(url(&format!(
+            "/v1/objects:multipart/docs/_/parts?upload_id={upload_id}"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert!(aborted.status().is_success());
+    let listed = client
+        .get(url(&format!(
+            "/v1/objects:multipart:parts/docs/_/parts?upload_id={upload_id}"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), StatusCode::NOT_FOUND);
+    // An expired object for the sweepers.
+    let ttl = client
+        .put(url("/v1/objects/docs/_/short"))
+        .header("x-sn-expiration", "ttl:1s")
+        .body("soon gone")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ttl.status(), StatusCode::OK);
+    clock.advance(std::time::Duration::from_secs(10));
+    let swept = tiered.sweep_expired().await.unwrap();
+    assert!(swept.objects >= 1, "{swept:?}");
+    tiered.recover_now(false).await.unwrap();
+    let stats = lt.sweep_once(1000).await.unwrap();
+    assert!(stats.pass_complete, "{stats:?}");
+
+    // Background cleanups (the overwritten large object) have run once `join` returns.
+    objectstore_service::backend::Backend::join(tiered.as_ref()).await;
+
+    let text = client
+        .get(url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let documented = documented_metrics();
+    assert!(documented.len() >= 20, "{documented:?}");
+    let mut problems = Vec::new();
+    for (name, kind) in &documented {
+        let type_line = format!("# TYPE {name} {kind}");
+        if !text.contains(&type_line) {
+            problems.push(format!("{name}: no `{type_line}` in the scrape"));
+            continue;
+        }
+        let value = match kind.as_str() {
+            "histogram" => sample(&text, &format!("{name}_count"), &[]),
+            _ => sample(&text, name, &[]),
+        };
+        let Some(value) = value else {
+            problems.push(format!("{name}: no sample"));
+            continue;
+        };
+        // Every series of a counter summed would be better; one positive series suffices.
+        let positive = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter(|l| {
+                let series = if kind == "histogram" {
+                    format!("{name}_count")
+                } else {
+                    name.clone()
+                };
+                l.starts_with(&format!("{series}{{")) || l.starts_with(&format!("{series} "))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .any(|v| v > 0.0);
+        if !MAY_BE_ZERO.contains(&name.as_str()) && !positive {
+            problems.push(format!("{name}: no positive sample (first: {value})"));
+        }
+    }
+    // Specific series the workload must have produced.
+    for (name, labels) in [
+        (
+            "objectstore_backend_operation_duration_seconds_count",
+            &[("tier", "high_volume"), ("backend", "embedded")][..],
+        ),
+        (
+            "objectstore_backend_operation_duration_seconds_count",
+            &[
+                ("tier", "long_term"),
+                ("backend", "filesystem"),
+                ("operation", "put"),
+            ][..],
+        ),
+        (
+            "objectstore_backend_errors_total",
+            &[
+                ("tier", "long_term"),
+                ("operation", "list_parts"),
+                ("kind", "not_found"),
+            ][..],
+        ),
+        (
+            "objectstore_tiered_writes_total",
+            &[("tier", "long_term")][..],
+        ),
+        (
+            "objectstore_tiered_cleanups_total",
+            &[("outcome", "ok")][..],
+        ),
+        (
+            "objectstore_tiered_sweep_rows_total",
+            &[("result", "object_deleted")][..],
+        ),
+        (
+            "objectstore_tiered_recovery_passes_total",
+            &[("outcome", "ok")][..],
+        ),
+        (
+            "objectstore_admission_rejections_total",
+            &[("reason", "killswitch")][..],
+        ),
+    ] {
+        if sample(&text, name, labels).unwrap_or(0.0) <= 0.0 {
+            problems.push(format!("{name}{labels:?}: missing or zero"));
+        }
+    }
+    // Nothing exported is undocumented, and the code's catalogue matches the doc.
+    let names: Vec<&str> = documented.iter().map(|(n, _)| n.as_str()).collect();
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("# TYPE objectstore_"))
+    {
+        let name = line.split(' ').nth(2).unwrap_or_default();
+        if !names.contains(&name) {
+            problems.push(format!("{name}: exported but not in docs/metrics.md"));
+        }
+    }
+    let catalogue: Vec<&str> = objectstore_server::metrics::CATALOGUE
+        .iter()
+        .map(|(n, _, _)| *n)
+        .collect();
+    for name in &names {
+        if !catalogue.contains(name) {
+            problems.push(format!("{name}: documented but not in metrics::CATALOGUE"));
+        }
+    }
+    for name in &catalogue {
+        if !names.contains(name) {
+            problems.push(format!(
+                "{name}: in metrics::CATALOGUE but not in docs/metrics.md"
+            ));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{}\n\nscrape:\n{text}",
+        problems.join("\n")
+    );
+}

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::bin::{free_port, objectstore, sigint, start};
+use common::binary::{ServerProcess, objectstore};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::Mutex;
@@ -440,11 +440,10 @@ async fn sigkill_loses_no_acknowledged_write_and_leaves_a_clean_store() {
     let began = Instant::now();
     let mut done = 0;
     while done < cycles && began.elapsed() < BUDGET {
-        let port = free_port();
-        let mut child = start(dir.path(), port).await;
+        let mut server = ServerProcess::start(dir.path(), &[]);
         let env = Arc::new(Env {
             client: client.clone(),
-            base: format!("http://127.0.0.1:{port}"),
+            base: server.url.clone(),
         });
         verify(&env, &models, done).await;
         let stop = Arc::new(AtomicBool::new(false));
@@ -456,8 +455,7 @@ async fn sigkill_loses_no_acknowledged_write_and_leaves_a_clean_store() {
             .collect();
         tokio::time::sleep(Duration::from_millis(rng.random_range(100..1000))).await;
         stop.store(true, Ordering::SeqCst);
-        child.start_kill().expect("SIGKILL");
-        child.wait().await.expect("killed server exits");
+        tokio::task::block_in_place(|| server.kill());
         for task in tasks {
             task.await.expect("worker");
         }
@@ -475,18 +473,13 @@ async fn sigkill_loses_no_acknowledged_write_and_leaves_a_clean_store() {
     assert!(acked >= done, "the workload made progress");
 
     // Recovery on the last start, a final verification, then `check` on the stopped store.
-    let port = free_port();
-    let child = start(dir.path(), port).await;
+    let mut server = ServerProcess::start(dir.path(), &[]);
     let env = Env {
         client: client.clone(),
-        base: format!("http://127.0.0.1:{port}"),
+        base: server.url.clone(),
     };
     verify(&env, &models, done).await;
-    let locked = objectstore(dir.path())
-        .args(["check"])
-        .output()
-        .await
-        .unwrap();
+    let locked = objectstore(dir.path()).args(["check"]).output().unwrap();
     assert_eq!(
         locked.status.code(),
         Some(2),
@@ -497,18 +490,12 @@ async fn sigkill_loses_no_acknowledged_write_and_leaves_a_clean_store() {
         stderr.contains("stop the objectstore server first"),
         "{stderr}"
     );
-    sigint(&child).await;
-    let mut child = child;
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .expect("graceful stop")
-        .unwrap();
-    assert_eq!(status.code(), Some(0));
+    let status = tokio::task::block_in_place(|| server.interrupt());
+    assert_eq!(status.code(), Some(0), "graceful stop");
 
     let out = objectstore(dir.path())
         .args(["check", "--json", "--grace", "0s"])
         .output()
-        .await
         .unwrap();
     let report = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
@@ -532,10 +519,9 @@ async fn sigkill_loses_no_acknowledged_write_and_leaves_a_clean_store() {
 #[tokio::test]
 async fn check_reports_and_repairs_a_lost_blob() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut child = start(dir.path(), port).await;
+    let mut server = ServerProcess::start(dir.path(), &[]);
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let url = format!("http://127.0.0.1:{port}/v1/objects/torture/_/big");
+    let url = format!("{}/v1/objects/torture/_/big", server.url);
     let put = client
         .put(&url)
         .body(vec![7u8; 1536 * 1024])
@@ -543,8 +529,7 @@ async fn check_reports_and_repairs_a_lost_blob() {
         .await
         .unwrap();
     assert_eq!(put.status(), 200);
-    sigint(&child).await;
-    assert_eq!(child.wait().await.unwrap().code(), Some(0));
+    assert_eq!(server.interrupt().code(), Some(0));
 
     // Lose the long-term blob behind the tombstone.
     let mut stack = vec![dir.path().join("data/lt/objects")];
@@ -562,23 +547,25 @@ async fn check_reports_and_repairs_a_lost_blob() {
     }
     assert_eq!(removed, 1, "one blob");
 
-    let run = |args: &'static [&'static str]| {
-        let mut cmd = objectstore(dir.path());
-        cmd.arg("check").args(args);
-        async move { cmd.output().await.unwrap() }
+    let run = |args: &[&str]| {
+        objectstore(dir.path())
+            .arg("check")
+            .args(args)
+            .output()
+            .unwrap()
     };
-    let found = run(&[]).await;
+    let found = run(&[]);
     let text = String::from_utf8_lossy(&found.stdout).into_owned();
     assert_eq!(found.status.code(), Some(1), "{text}");
     assert!(
         text.contains("dangling tombstones (object lost): 1"),
         "{text}"
     );
-    let repaired = run(&["--repair"]).await;
+    let repaired = run(&["--repair"]);
     let text = String::from_utf8_lossy(&repaired.stdout).into_owned();
     assert_eq!(repaired.status.code(), Some(0), "{text}");
     assert!(text.contains("(repaired)"), "{text}");
-    let clean = run(&["--json"]).await;
+    let clean = run(&["--json"]);
     assert_eq!(clean.status.code(), Some(0));
     let report: serde_json::Value = serde_json::from_slice(&clean.stdout).unwrap();
     assert_eq!(report["rows"], 0, "the lost object's tombstone is gone");

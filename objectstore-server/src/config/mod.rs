@@ -16,8 +16,8 @@
 //!
 //! Any failure in steps 2-5 aborts start-up with a message that names the offending key.
 //!
-//! Sections that the server parses but does not act on yet (`sentry`, `metrics`,
-//! `runtime.metrics_interval`) are kept so that configurations stay valid as features land.
+//! `runtime.metrics_interval` is parsed but not acted on yet (kept so that reference
+//! configurations stay valid).
 //! The `killswitches`, `rate_limits` and `usecases` types belong to [`crate::admission`].
 
 use std::net::SocketAddr;
@@ -38,10 +38,11 @@ mod storage;
 mod storage_tests;
 #[cfg(test)]
 mod tests;
+mod tiering;
 
 pub use auth::AuthConfig;
 pub use observability::{LogFormat, LoggingConfig, MetricsConfig, RuntimeConfig, SentryConfig};
-pub use storage::{HighVolumeConfig, LongTermConfig, StorageConfig};
+pub use storage::{HighVolumeConfig, LongTermConfig, StorageConfig, TieredSettings};
 
 /// Prefix of configuration environment variables.
 pub const ENV_PREFIX: &str = "OS__";
@@ -65,9 +66,9 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     /// Log output. Env `OS__LOGGING__*`.
     pub logging: LoggingConfig,
-    /// Error reporting (parsed, not used yet). Env `OS__SENTRY__*`.
+    /// Error reporting to Sentry. Env `OS__SENTRY__*`.
     pub sentry: SentryConfig,
-    /// StatsD metrics (parsed, not used yet). Env `OS__METRICS__*`.
+    /// DogStatsD metrics export. Env `OS__METRICS__*`.
     pub metrics: MetricsConfig,
     /// Authentication keys and enforcement. Env `OS__AUTH__*`.
     pub auth: AuthConfig,

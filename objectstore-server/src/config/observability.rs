@@ -64,7 +64,7 @@ pub enum LogFormat {
     Json,
 }
 
-/// `sentry.*` (parsed and kept; error reporting is not wired yet).
+/// `sentry.*`: error reporting (see [`crate::error_reporting`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SentryConfig {
@@ -105,7 +105,7 @@ impl Default for SentryConfig {
     }
 }
 
-/// `metrics.*` (parsed and kept; StatsD export is not wired yet).
+/// `metrics.*`: DogStatsD export beside `/metrics` (see [`crate::metrics::dogstatsd`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MetricsConfig {
@@ -120,6 +120,10 @@ pub struct MetricsConfig {
     pub buffer_size: Option<usize>,
     /// Tags added to every metric. Env `OS__METRICS__TAGS`.
     pub tags: BTreeMap<String, String>,
+    /// How often aggregated metrics are sent. Default `3s`.
+    /// Env `OS__METRICS__FLUSH_INTERVAL`.
+    #[serde(with = "humantime_serde")]
+    pub flush_interval: Duration,
 }
 
 impl Default for MetricsConfig {
@@ -129,6 +133,7 @@ impl Default for MetricsConfig {
             prefix: "objectstore".into(),
             buffer_size: None,
             tags: BTreeMap::new(),
+            flush_interval: Duration::from_secs(3),
         }
     }
 }

@@ -6,6 +6,9 @@
 //! | `filesystem` | a standalone filesystem store at `path` | - |
 //! | `s3`, `azure`, `gcs` | a standalone cloud store (fields of the matching `backend::cloud` config) | `s3`, `azure`, `gcs` |
 //!
+//! The tiered layout's own settings (leases, recovery, sweeper, multipart window) are the
+//! remaining keys of its section, see [`TieredSettings`]; unknown keys there are rejected.
+//!
 //! `storage.high_volume.type`: `embedded` (default, `path`) or `postgres` (feature `postgres`,
 //! fields of [`PostgresConfig`]). `storage.long_term.type`: `filesystem` (default, `path`),
 //! `s3`, `azure` or `gcs` (features of the same names).
@@ -42,9 +45,14 @@ pub use objectstore_service::backend::cloud::S3Config;
 pub use objectstore_service::backend::postgres::PostgresConfig;
 
 use super::ConfigError;
+pub use super::tiering::TieredSettings;
 
 /// The storage layout.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once at start-up; boxing the tiered settings would only complicate patterns"
+)]
 pub enum StorageConfig {
     /// A standalone filesystem store rooted at `path`.
     Filesystem {
@@ -57,6 +65,8 @@ pub enum StorageConfig {
         high_volume: HighVolumeConfig,
         /// The long-term tier. Env `OS__STORAGE__LONG_TERM__*`.
         long_term: LongTermConfig,
+        /// Leases, recovery, sweeper and multipart window (`storage.lease_duration`, ...).
+        settings: TieredSettings,
     },
     /// A standalone S3 (or S3-compatible) store. Env `OS__STORAGE__BUCKET`, ...
     #[cfg(feature = "s3")]
@@ -74,6 +84,7 @@ impl Default for StorageConfig {
         Self::Tiered {
             high_volume: HighVolumeConfig::default(),
             long_term: LongTermConfig::default(),
+            settings: TieredSettings::default(),
         }
     }
 }
@@ -122,6 +133,22 @@ impl Default for LongTermConfig {
     fn default() -> Self {
         Self::Filesystem {
             path: PathBuf::from("data/lt"),
+        }
+    }
+}
+
+#[cfg(any(feature = "s3", feature = "azure", feature = "gcs"))]
+impl LongTermConfig {
+    /// The upload settings of a cloud store.
+    fn uploads(&self) -> Option<&objectstore_service::backend::cloud::UploadSettings> {
+        match self {
+            Self::Filesystem { .. } => None,
+            #[cfg(feature = "s3")]
+            Self::S3(c) => Some(&c.uploads),
+            #[cfg(feature = "azure")]
+            Self::Azure(c) => Some(&c.uploads),
+            #[cfg(feature = "gcs")]
+            Self::Gcs(c) => Some(&c.uploads),
         }
     }
 }
@@ -263,9 +290,14 @@ fn parse_storage(value: Value) -> Result<StorageConfig, String> {
                 }
             }
         };
+        // What is left are the tiered settings; a standalone store's fields (`path`, ...)
+        // do not belong here and are rejected by name.
+        let settings = serde_json::from_value(Value::Object(top.fields))
+            .map_err(|e| format!("`storage` (tiered settings): {e}"))?;
         return Ok(StorageConfig::Tiered {
             high_volume,
             long_term: long_term(lt, Some("data/lt"))?,
+            settings,
         });
     }
     // A standalone store: the tier sections of an overridden tiered layout do not apply.
@@ -303,7 +335,9 @@ impl StorageConfig {
             Self::Tiered {
                 high_volume,
                 long_term,
+                settings,
             } => {
+                settings.validate()?;
                 let hv = match high_volume {
                     HighVolumeConfig::Embedded { path } => {
                         empty("storage.high_volume.path", path)?;
@@ -320,6 +354,20 @@ impl StorageConfig {
                     #[cfg(any(feature = "s3", feature = "azure", feature = "gcs"))]
                     _ => None,
                 };
+                #[cfg(any(feature = "s3", feature = "azure", feature = "gcs"))]
+                if let Some(uploads) = long_term.uploads() {
+                    let window = settings.multipart_deadline + settings.multipart_grace;
+                    if uploads.abandoned_after <= window {
+                        return Err(ConfigError::invalid(
+                            "storage.long_term.uploads.abandoned_after",
+                            format!(
+                                "must exceed storage.multipart_deadline + \
+                                 storage.multipart_grace ({}), or live uploads are aborted",
+                                humantime::format_duration(window)
+                            ),
+                        ));
+                    }
+                }
                 if hv.is_some() && hv == lt {
                     return Err(ConfigError::invalid(
                         "storage.long_term.path",

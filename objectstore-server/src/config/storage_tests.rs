@@ -27,6 +27,7 @@ fn partial_overrides_keep_the_other_defaults() {
             long_term: LongTermConfig::Filesystem {
                 path: PathBuf::from("/slow")
             },
+            settings: TieredSettings::default(),
         }
     );
     // A standalone type ignores the tier sections of a tiered layout it overrides.
@@ -132,6 +133,7 @@ mod postgres {
         let StorageConfig::Tiered {
             high_volume: HighVolumeConfig::Postgres(pg),
             long_term: LongTermConfig::Filesystem { path },
+            ..
         } = &from_yaml.storage
         else {
             panic!("not postgres + filesystem: {:?}", from_yaml.storage);
@@ -189,6 +191,29 @@ mod s3 {
     use super::*;
 
     #[test]
+    fn abandoned_upload_age_must_exceed_the_multipart_window() {
+        let base = "storage:\n  multipart_deadline: 2h\n  multipart_grace: 1h\n  long_term:\n    \
+                    type: s3\n    bucket: objects\n    uploads:\n      abandoned_after: ";
+        let e = err(load_yaml(&format!("{base}3h\n")));
+        assert!(
+            e.contains("storage.long_term.uploads.abandoned_after") && e.contains("3h"),
+            "{e}"
+        );
+        let config = load_yaml(&format!("{base}4h\n")).unwrap();
+        let StorageConfig::Tiered {
+            long_term: LongTermConfig::S3(s3),
+            ..
+        } = &config.storage
+        else {
+            panic!("not s3: {:?}", config.storage);
+        };
+        assert_eq!(s3.uploads.abandoned_after, Duration::from_secs(4 * 3600));
+        assert_eq!(s3.uploads.cleanup_interval, Duration::from_secs(3600));
+        // The defaults (7 days against 25 hours) are consistent.
+        load_yaml("storage:\n  long_term:\n    type: s3\n    bucket: objects\n").unwrap();
+    }
+
+    #[test]
     fn tiered_yaml_and_env_forms_agree() {
         let from_yaml = load_yaml(
             "storage:\n  long_term:\n    type: s3\n    bucket: objects\n    \
@@ -216,6 +241,7 @@ mod s3 {
         let StorageConfig::Tiered {
             high_volume: HighVolumeConfig::Embedded { .. },
             long_term: LongTermConfig::S3(s3),
+            ..
         } = &from_yaml.storage
         else {
             panic!("not embedded + s3: {:?}", from_yaml.storage);
@@ -337,5 +363,63 @@ mod gcs {
         )
         .unwrap();
         assert!(matches!(standalone.storage, StorageConfig::Gcs(_)));
+    }
+}
+
+#[test]
+fn tiered_settings_come_from_yaml_and_env() {
+    let from_yaml = load_yaml(
+        "storage:\n  lease_duration: 5s\n  lease_renew_interval: 1s\n  recovery_interval: 2s\n  \
+         multipart_grace: 10m\n  cleanup_concurrency: 4\n",
+    )
+    .unwrap();
+    let from_env = Config::load(
+        None,
+        env(&[
+            ("OS__STORAGE__LEASE_DURATION", "5s"),
+            ("OS__STORAGE__LEASE_RENEW_INTERVAL", "1s"),
+            ("OS__STORAGE__RECOVERY_INTERVAL", "2s"),
+            ("OS__STORAGE__MULTIPART_GRACE", "10m"),
+            ("OS__STORAGE__CLEANUP_CONCURRENCY", "4"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(from_yaml.storage, from_env.storage);
+    let StorageConfig::Tiered { settings, .. } = &from_yaml.storage else {
+        panic!("not tiered: {:?}", from_yaml.storage);
+    };
+    let engine = settings.to_tiered_config();
+    assert_eq!(engine.lease_duration, std::time::Duration::from_secs(5));
+    assert_eq!(
+        engine.lease_renew_interval,
+        std::time::Duration::from_secs(1)
+    );
+    assert_eq!(engine.recovery_interval, std::time::Duration::from_secs(2));
+    assert_eq!(engine.multipart_grace, std::time::Duration::from_secs(600));
+    assert_eq!(engine.cleanup_concurrency, 4);
+    // Untouched keys keep the engine's defaults.
+    let defaults = objectstore_service::tiered::TieredConfig::default();
+    assert_eq!(engine.sweep_interval, defaults.sweep_interval);
+    assert_eq!(engine.multipart_deadline, defaults.multipart_deadline);
+    assert_eq!(engine.threshold, defaults.threshold);
+    assert!(engine.background);
+}
+
+#[test]
+fn invalid_tiered_settings_name_the_key() {
+    let cases = [
+        ("storage:\n  lease_duration: 0s\n", "storage.lease_duration"),
+        (
+            "storage:\n  lease_duration: 10s\n  lease_renew_interval: 10s\n",
+            "storage.lease_renew_interval",
+        ),
+        ("storage:\n  recovery_batch: 0\n", "storage.recovery_batch"),
+        ("storage:\n  lease_durration: 5s\n", "lease_durration"),
+        ("storage:\n  path: /srv\n", "path"),
+        ("storage:\n  sweep_interval: soon\n", "storage"),
+    ];
+    for (text, key) in cases {
+        let e = err(load_yaml(text));
+        assert!(e.contains(key), "{text:?}: {e}");
     }
 }

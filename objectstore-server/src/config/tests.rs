@@ -33,6 +33,7 @@ fn zero_config_is_tiered_under_data_on_loopback() {
             long_term: LongTermConfig::Filesystem {
                 path: PathBuf::from("data/lt")
             },
+            settings: TieredSettings::default(),
         }
     );
     assert_eq!(config.http.max_requests, 10_000);
@@ -116,6 +117,7 @@ fn env_overrides_nested_storage_fields() {
             long_term: LongTermConfig::Filesystem {
                 path: "data/lt".into()
             },
+            settings: TieredSettings::default(),
         }
     );
     assert_eq!(config.http_addr.port(), 1234);

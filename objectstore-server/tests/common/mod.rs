@@ -3,8 +3,6 @@
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
-pub mod bin;
-
 use std::sync::Arc;
 
 use objectstore_server::config::Config;
@@ -192,3 +190,6 @@ pub async fn json(response: reqwest::Response) -> serde_json::Value {
     let text = response.text().await.expect("body");
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"))
 }
+
+/// The real binary as a server process (synchronous helpers).
+pub mod binary;

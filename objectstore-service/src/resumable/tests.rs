@@ -76,6 +76,27 @@ impl Fixture {
             .await
     }
 
+    /// The persisted offset of the session.
+    async fn offset(&self, key: &str, token: &str) -> u64 {
+        self.service.query_offset(id(key), token).await.unwrap()
+    }
+
+    /// Sends the last chunk and checks that the object now holds exactly `whole`.
+    async fn finish(
+        &self,
+        key: &str,
+        token: &str,
+        offset: u64,
+        bytes: &'static [u8],
+        whole: &[u8],
+    ) {
+        assert_eq!(
+            self.chunk(key, token, offset, bytes).await.unwrap(),
+            ChunkOutcome::Complete
+        );
+        assert_eq!(self.read(key).await.expect("object missing").1, whole);
+    }
+
     async fn read(&self, key: &str) -> Option<(Metadata, Vec<u8>)> {
         match self.service.get(id(key), None).await.unwrap() {
             GetResponse::Found { metadata, body, .. } => {
@@ -146,7 +167,7 @@ async fn chunks_in_order_then_the_last_one_publishes_the_object() {
     f.clock.advance(Duration::from_secs(100));
 
     assert_eq!(f.chunk("k", token, 0, b"abc").await.unwrap(), incomplete(3));
-    assert_eq!(f.service.query_offset(id("k"), token).await.unwrap(), 3);
+    assert_eq!(f.offset("k", token).await, 3);
     assert_eq!(f.chunk("k", token, 3, b"de").await.unwrap(), incomplete(5));
     assert!(f.read("k").await.is_none());
     assert_eq!(
@@ -219,12 +240,8 @@ async fn a_chunk_at_the_wrong_offset_reports_the_persisted_offset() {
             "chunk at {offset}"
         );
     }
-    assert_eq!(f.service.query_offset(id("k"), token).await.unwrap(), 3);
-    assert_eq!(
-        f.chunk("k", token, 3, b"def").await.unwrap(),
-        ChunkOutcome::Complete
-    );
-    assert_eq!(f.read("k").await.unwrap().1, b"abcdef");
+    assert_eq!(f.offset("k", token).await, 3);
+    f.finish("k", token, 3, b"def", b"abcdef").await;
 }
 
 #[tokio::test]
@@ -244,12 +261,8 @@ async fn a_chunk_beyond_the_total_is_invalid_and_changes_nothing() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
-    assert_eq!(f.service.query_offset(id("k"), token).await.unwrap(), 3);
-    assert_eq!(
-        f.chunk("k", token, 3, b"def").await.unwrap(),
-        ChunkOutcome::Complete
-    );
-    assert_eq!(f.read("k").await.unwrap().1, b"abcdef");
+    assert_eq!(f.offset("k", token).await, 3);
+    f.finish("k", token, 3, b"def", b"abcdef").await;
 }
 
 #[tokio::test]
@@ -266,7 +279,7 @@ async fn a_zero_length_chunk_writes_nothing_and_reports_the_offset() {
             "empty chunk at {offset}"
         );
     }
-    assert_eq!(f.service.query_offset(id("k"), token).await.unwrap(), 2);
+    assert_eq!(f.offset("k", token).await, 2);
 }
 
 #[tokio::test]
@@ -288,7 +301,7 @@ async fn a_body_that_breaks_midway_persists_nothing_of_the_chunk() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::ClientStream(_)), "{err:?}");
-    assert_eq!(f.service.query_offset(id("k"), token).await.unwrap(), 2);
+    assert_eq!(f.offset("k", token).await, 2);
     // A body shorter than its declared length is refused the same way.
     let err = f
         .service
@@ -296,13 +309,9 @@ async fn a_body_that_breaks_midway_persists_nothing_of_the_chunk() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
-    assert_eq!(f.service.query_offset(id("k"), token).await.unwrap(), 2);
+    assert_eq!(f.offset("k", token).await, 2);
     // The retry from the persisted offset completes the upload.
-    assert_eq!(
-        f.chunk("k", token, 2, b"cdef").await.unwrap(),
-        ChunkOutcome::Complete
-    );
-    assert_eq!(f.read("k").await.unwrap().1, b"abcdef");
+    f.finish("k", token, 2, b"cdef", b"abcdef").await;
 }
 
 #[tokio::test]
@@ -390,7 +399,7 @@ async fn a_token_for_another_object_names_no_session() {
             .unwrap_err();
         assert!(matches!(err, Error::NotFound(_)), "{other}: {err:?}");
     }
-    assert_eq!(f.service.query_offset(id("k"), token).await.unwrap(), 0);
+    assert_eq!(f.offset("k", token).await, 0);
     assert!(f.read("other").await.is_none());
 }
 
@@ -436,7 +445,7 @@ async fn malformed_tokens_are_invalid_requests() {
         let err = f.service.cancel_upload(id("k"), bad).await.unwrap_err();
         assert!(matches!(err, Error::InvalidRequest(_)), "{bad:?}: {err:?}");
     }
-    assert_eq!(f.service.query_offset(id("k"), token).await.unwrap(), 0);
+    assert_eq!(f.offset("k", token).await, 0);
 }
 
 #[tokio::test]

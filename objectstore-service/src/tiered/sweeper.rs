@@ -48,8 +48,29 @@ pub struct SweepReport {
 }
 
 impl Inner {
-    /// One sweep pass. See the module docs.
+    /// One sweep pass. See the module docs. Counts the pass in
+    /// `objectstore_tiered_sweep_passes_total` by outcome and its rows in
+    /// `objectstore_tiered_sweep_rows_total` by result.
     pub(crate) async fn sweep(self: &Arc<Self>) -> Result<SweepReport> {
+        let result = self.sweep_pass().await;
+        let outcome = if result.is_ok() { "ok" } else { "failed" };
+        metrics::counter!("objectstore_tiered_sweep_passes_total", "outcome" => outcome)
+            .increment(1);
+        if let Ok(report) = &result {
+            for (kind, n) in [
+                ("scanned", report.scanned),
+                ("object_deleted", report.objects),
+                ("tombstone_deleted", report.tombstones),
+                ("failed", report.failed),
+            ] {
+                metrics::counter!("objectstore_tiered_sweep_rows_total", "result" => kind)
+                    .increment(n as u64);
+            }
+        }
+        result
+    }
+
+    async fn sweep_pass(self: &Arc<Self>) -> Result<SweepReport> {
         let rate = self.config.sweep_rows_per_second.max(1);
         let batch = rate.min(1000) as usize;
         let mut report = SweepReport::default();

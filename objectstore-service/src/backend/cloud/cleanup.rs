@@ -5,6 +5,11 @@
 //! after a failed cleanup or a crash) is removed once its newest entry is that old. Ages
 //! compare the store's modification times with the backend's clock, so the age should
 //! dwarf any clock skew (hours, not seconds).
+//!
+//! [`CloudBackend::spawn_upload_cleanup`] runs it periodically (`uploads.cleanup_interval`,
+//! age `uploads.abandoned_after`); the server starts it for every cloud store with a native
+//! multipart API. A failed pass is logged and retried at the next tick; passes never
+//! overlap.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -25,6 +30,43 @@ struct Seen {
 }
 
 impl CloudBackend {
+    /// Starts the periodic cleanup of abandoned uploads on the current runtime: one pass
+    /// right away, then one every `uploads.cleanup_interval`. Returns `None` (and starts
+    /// nothing) when the store has no native multipart API or no runtime is current. The
+    /// task ends when the handle is aborted or the runtime shuts down.
+    pub fn spawn_upload_cleanup(&self) -> Option<tokio::task::JoinHandle<()>> {
+        self.native.as_ref()?;
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        let backend = self.clone();
+        Some(runtime.spawn(async move {
+            let mut ticks = tokio::time::interval(backend.uploads.cleanup_interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                match backend
+                    .cleanup_abandoned_uploads(backend.uploads.abandoned_after)
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(removed) => {
+                        metrics::counter!("objectstore_lt_abandoned_uploads_removed_total")
+                            .increment(removed as u64);
+                        tracing::info!(
+                            backend = backend.name,
+                            removed,
+                            "removed abandoned multipart uploads"
+                        );
+                    }
+                    Err(e) => tracing::warn!(
+                        backend = backend.name,
+                        error = &e as &dyn std::error::Error,
+                        "abandoned upload cleanup failed; retrying at the next interval"
+                    ),
+                }
+            }
+        }))
+    }
+
     /// Removes multipart uploads started more than `age` ago (aborting them natively), and
     /// leftover bookkeeping of ended uploads. Returns how many uploads were removed.
     ///

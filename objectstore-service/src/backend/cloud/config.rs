@@ -159,6 +159,15 @@ pub struct UploadSettings {
     /// memory before it is sent, since the store needs its length and a retry needs its
     /// bytes. Larger parts are refused as too large. Default 128 MiB.
     pub max_api_part_size: u64,
+    /// Multipart uploads (of the multipart API) older than this are aborted by the
+    /// periodic cleanup ([`super::CloudBackend::spawn_upload_cleanup`]). Behind the tiered
+    /// layer it must exceed `storage.multipart_deadline + storage.multipart_grace`, which
+    /// the server checks at start-up. Default `7d`.
+    #[serde(with = "humantime_serde")]
+    pub abandoned_after: Duration,
+    /// How often the periodic cleanup lists the uploads. Default `1h`.
+    #[serde(with = "humantime_serde")]
+    pub cleanup_interval: Duration,
 }
 
 /// The S3 minimum part size (all parts but the last).
@@ -170,6 +179,8 @@ impl Default for UploadSettings {
             part_size: 8 * 1024 * 1024,
             max_parts_in_flight: 4,
             max_api_part_size: 128 * 1024 * 1024,
+            abandoned_after: Duration::from_secs(7 * 24 * 3600),
+            cleanup_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -184,6 +195,11 @@ impl UploadSettings {
         }
         if self.max_api_part_size == 0 {
             return Err(invalid("uploads.max_api_part_size must not be zero"));
+        }
+        if self.abandoned_after.is_zero() || self.cleanup_interval.is_zero() {
+            return Err(invalid(
+                "uploads.abandoned_after and uploads.cleanup_interval must not be zero",
+            ));
         }
         Ok(())
     }

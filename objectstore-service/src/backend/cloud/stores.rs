@@ -7,7 +7,7 @@ use object_store::client::{HttpConnector, ReqwestConnector};
 use object_store::multipart::MultipartStore;
 use object_store::prefix::PrefixStore;
 use object_store::signer::Signer;
-use object_store::{ClientOptions, ObjectStore};
+use object_store::{ClientOptions, ObjectStore, RetryConfig};
 
 #[cfg(feature = "azure")]
 use super::config::AzureConfig;
@@ -28,7 +28,7 @@ impl CloudBackend {
     /// writes use ETags (`If-Match`, `If-None-Match: *`), which S3, Ceph radosgw and MinIO
     /// support.
     #[cfg(feature = "s3")]
-    pub fn s3(config: S3Config, clock: SharedClock) -> Result<CloudBackend> {
+    pub fn s3(config: &S3Config, clock: SharedClock) -> Result<CloudBackend> {
         use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 
         const NAME: &str = "s3";
@@ -39,7 +39,7 @@ impl CloudBackend {
             AmazonS3Builder::new()
         };
         builder = builder
-            .with_bucket_name(config.bucket)
+            .with_bucket_name(&config.bucket)
             .with_virtual_hosted_style_request(config.virtual_hosted_style);
         if let Some(endpoint) = &config.endpoint {
             builder = builder.with_endpoint(endpoint);
@@ -65,30 +65,26 @@ impl CloudBackend {
                     .into(),
             ));
         }
-        let options = config.client.client_options(config.allow_http);
-        let store = builder
-            .with_client_options(options.clone())
-            .with_retry(config.client.retry_config())
-            .build()
-            .map_err(|e| Error::backend(NAME, "configure the client", e))?;
         let limits = Limits {
             // S3 keeps 2 KiB of user metadata, names included.
             metadata_bytes: 2000,
             max_part_number: 10_000,
             unquoted_if_match: config.unquoted_if_match,
         };
+        let common = config.common();
         assemble(
             NAME,
-            store,
             Flavor::S3,
-            &Common {
-                prefix: config.prefix.as_deref(),
-                client: &config.client,
-                uploads: &config.uploads,
-            },
-            &options,
+            &common,
+            config.allow_http,
             limits,
             clock,
+            |options, retry| {
+                builder
+                    .with_client_options(options)
+                    .with_retry(retry)
+                    .build()
+            },
         )
     }
 
@@ -96,7 +92,7 @@ impl CloudBackend {
     ///
     /// Unset credentials come from the `AZURE_*` environment (see [`AzureConfig`]).
     #[cfg(feature = "azure")]
-    pub fn azure(config: AzureConfig, clock: SharedClock) -> Result<CloudBackend> {
+    pub fn azure(config: &AzureConfig, clock: SharedClock) -> Result<CloudBackend> {
         use object_store::azure::MicrosoftAzureBuilder;
 
         const NAME: &str = "azure";
@@ -107,7 +103,7 @@ impl CloudBackend {
             MicrosoftAzureBuilder::new()
         };
         builder = builder
-            .with_container_name(config.container)
+            .with_container_name(&config.container)
             .with_use_emulator(config.use_emulator);
         if let Some(account) = &config.account {
             builder = builder.with_account(account);
@@ -115,33 +111,29 @@ impl CloudBackend {
         if let Some(key) = &config.access_key {
             builder = builder.with_access_key(key.expose());
         }
-        if let Some(endpoint) = config.endpoint {
-            builder = builder.with_endpoint(endpoint);
+        if let Some(endpoint) = &config.endpoint {
+            builder = builder.with_endpoint(endpoint.clone());
         }
-        let options = config.client.client_options(config.allow_http);
-        let store = builder
-            .with_client_options(options.clone())
-            .with_retry(config.client.retry_config())
-            .build()
-            .map_err(|e| Error::backend(NAME, "configure the client", e))?;
         let limits = Limits {
             // Azure keeps 8 KiB of metadata per blob; a block blob has at most 50,000 blocks.
             metadata_bytes: 7 * 1024,
             max_part_number: 50_000,
             unquoted_if_match: false,
         };
+        let common = config.common();
         assemble(
             NAME,
-            store,
             Flavor::Azure,
-            &Common {
-                prefix: config.prefix.as_deref(),
-                client: &config.client,
-                uploads: &config.uploads,
-            },
-            &options,
+            &common,
+            config.allow_http,
             limits,
             clock,
+            |options, retry| {
+                builder
+                    .with_client_options(options)
+                    .with_retry(retry)
+                    .build()
+            },
         )
     }
 
@@ -151,7 +143,7 @@ impl CloudBackend {
     /// credentials (see [`GcsConfig`]). Completing a multipart upload with a selection of
     /// parts other than `1..=n` signs a URL, which needs service account credentials.
     #[cfg(feature = "gcs")]
-    pub fn gcs(config: GcsConfig, clock: SharedClock) -> Result<CloudBackend> {
+    pub fn gcs(config: &GcsConfig, clock: SharedClock) -> Result<CloudBackend> {
         use object_store::gcp::GoogleCloudStorageBuilder;
 
         const NAME: &str = "gcs";
@@ -161,7 +153,7 @@ impl CloudBackend {
         } else {
             GoogleCloudStorageBuilder::new()
         };
-        builder = builder.with_bucket_name(config.bucket);
+        builder = builder.with_bucket_name(&config.bucket);
         if let Some(endpoint) = &config.endpoint {
             builder = builder.with_base_url(endpoint);
         }
@@ -174,49 +166,50 @@ impl CloudBackend {
         if let Some(path) = &config.application_credentials {
             builder = builder.with_application_credentials(path);
         }
-        let options = config.client.client_options(config.allow_http);
-        let store = builder
-            .with_client_options(options.clone())
-            .with_retry(config.client.retry_config())
-            .build()
-            .map_err(|e| Error::backend(NAME, "configure the client", e))?;
         let limits = Limits {
             // GCS keeps 8 KiB of custom metadata per object.
             metadata_bytes: 7 * 1024,
             max_part_number: 10_000,
             unquoted_if_match: false,
         };
+        let common = config.common();
         assemble(
             NAME,
-            store,
             Flavor::Gcs,
-            &Common {
-                prefix: config.prefix.as_deref(),
-                client: &config.client,
-                uploads: &config.uploads,
-            },
-            &options,
+            &common,
+            config.allow_http,
             limits,
             clock,
+            |options, retry| {
+                builder
+                    .with_client_options(options)
+                    .with_retry(retry)
+                    .build()
+            },
         )
     }
 }
 
-/// Wraps a store client (below the configured prefix) into a backend.
+/// Builds the store client with the configured client options and retry policy (`build`
+/// gets both; each store has its own builder type) and wraps it, below the configured
+/// prefix, into a backend.
 fn assemble<T>(
     name: &'static str,
-    store: T,
     flavor: Flavor,
     common: &Common<'_>,
-    options: &ClientOptions,
+    allow_http: bool,
     limits: Limits,
     clock: SharedClock,
+    build: impl FnOnce(ClientOptions, RetryConfig) -> object_store::Result<T>,
 ) -> Result<CloudBackend>
 where
     T: ObjectStore + MultipartStore + Signer,
 {
+    let options = common.client.client_options(allow_http);
+    let store = build(options.clone(), common.client.retry_config())
+        .map_err(|e| Error::backend(name, "configure the client", e))?;
     let http = ReqwestConnector::default()
-        .connect(options)
+        .connect(&options)
         .map_err(|e| Error::backend(name, "configure the client", e))?;
     let (store, multipart, signer): (
         Arc<dyn ObjectStore>,

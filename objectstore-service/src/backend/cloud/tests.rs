@@ -111,7 +111,7 @@ fn gcs_config(extra: serde_json::Value) -> GcsConfig {
 #[test]
 fn gcs_builder_accepts_a_config_and_rejects_invalid_ones() {
     let b = CloudBackend::gcs(
-        gcs_config(serde_json::json!({ "prefix": "tenant/a" })),
+        &gcs_config(serde_json::json!({ "prefix": "tenant/a" })),
         ManualClock::new(),
     )
     .unwrap();
@@ -127,7 +127,7 @@ fn gcs_builder_accepts_a_config_and_rejects_invalid_ones() {
     let bad_prefix = gcs_config(serde_json::json!({ "prefix": "a/../b" }));
     let bad_backoff = gcs_config(serde_json::json!({ "client": { "backoff_base": 0.5 } }));
     for config in [small_parts, bad_prefix, bad_backoff] {
-        let result = CloudBackend::gcs(config.clone(), ManualClock::new());
+        let result = CloudBackend::gcs(&config, ManualClock::new());
         assert!(
             matches!(result, Err(Error::InvalidRequest(_))),
             "{config:?} was accepted"

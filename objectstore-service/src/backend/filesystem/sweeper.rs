@@ -98,6 +98,18 @@ impl Store {
             }
         }
         stats.pass_complete = names.len() < limit;
+        for (kind, n) in [
+            ("examined", stats.examined),
+            ("object_deleted", stats.objects_deleted),
+            ("sidecar_removed", stats.sidecars_removed),
+            ("upload_removed", stats.uploads_removed),
+        ] {
+            metrics::counter!("objectstore_filesystem_sweep_entries_total", "result" => kind)
+                .increment(n as u64);
+        }
+        if stats.pass_complete {
+            metrics::counter!("objectstore_filesystem_sweep_passes_total").increment(1);
+        }
         *cursor = if stats.pass_complete {
             None
         } else {

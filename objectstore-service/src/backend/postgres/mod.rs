@@ -243,6 +243,12 @@ impl PostgresBackend {
         self.pool.close().await;
     }
 
+    /// Drops this backend's tables (tests clean up with it). Later calls fail.
+    #[cfg(any(test, feature = "testing"))]
+    pub async fn drop_tables(&self) -> Result<()> {
+        schema::drop_tables(&self.pool, &self.prefix).await
+    }
+
     #[cfg(test)]
     pub(crate) fn pool(&self) -> &PgPool {
         &self.pool

@@ -413,7 +413,7 @@ async fn ddl(tx: &mut Transaction<'static, Postgres>, statement: &str) -> Result
 }
 
 /// Drops every table of prefix `p` (tests clean up with it).
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 pub async fn drop_tables(pool: &PgPool, p: &str) -> Result<()> {
     for table in ["objects", "change_log", "leases", "schema_version"] {
         sqlx::query(AssertSqlSafe(format!("DROP TABLE IF EXISTS {p}{table}")))

@@ -22,6 +22,22 @@ async fn recover_after_deadline(env: &Env) {
     env.storage().recover_now(false).await.unwrap();
 }
 
+/// Completes once expecting an error, then again expecting success, settling the
+/// background work after each call.
+async fn complete_fails_then_succeeds(
+    storage: &TieredStorage,
+    key: &ObjectId,
+    upload_id: &str,
+    parts: &[CompletedPart],
+) {
+    let first = storage.complete_multipart(key, upload_id, parts).await;
+    assert!(first.is_err(), "the first complete must fail: {first:?}");
+    settle(storage).await;
+    let retry = storage.complete_multipart(key, upload_id, parts).await;
+    assert_eq!(retry.unwrap(), None, "the retried complete must succeed");
+    settle(storage).await;
+}
+
 // --- Upload id ---
 
 #[test]
@@ -319,21 +335,7 @@ async fn complete_succeeds_on_retry_after_a_long_term_error() {
     let (upload_id, parts) = upload(&env.storage(), &key, &[payload(LARGE, 1)]).await;
     let storage =
         env.with_lt_hooks(Faults::new().on(Method::CompleteMultipart, Calls::Nth(1), Fault::Fail));
-    assert!(
-        storage
-            .complete_multipart(&key, &upload_id, &parts)
-            .await
-            .is_err()
-    );
-    settle(&storage).await;
-    assert_eq!(
-        storage
-            .complete_multipart(&key, &upload_id, &parts)
-            .await
-            .unwrap(),
-        None
-    );
-    settle(&storage).await;
+    complete_fails_then_succeeds(&storage, &key, &upload_id, &parts).await;
     assert_eq!(read(&storage, &key).await.unwrap(), payload(LARGE, 1));
 
     recover_after_deadline(&env).await;
@@ -354,21 +356,7 @@ async fn complete_succeeds_on_retry_if_the_metadata_read_fails() {
     let (upload_id, parts) = upload(&env.storage(), &key, &[payload(LARGE, 1)]).await;
     let storage =
         env.with_lt_hooks(Faults::new().on(Method::GetMetadata, Calls::Nth(1), Fault::Fail));
-    assert!(
-        storage
-            .complete_multipart(&key, &upload_id, &parts)
-            .await
-            .is_err()
-    );
-    settle(&storage).await;
-    assert_eq!(
-        storage
-            .complete_multipart(&key, &upload_id, &parts)
-            .await
-            .unwrap(),
-        None
-    );
-    settle(&storage).await;
+    complete_fails_then_succeeds(&storage, &key, &upload_id, &parts).await;
     assert_eq!(read(&storage, &key).await.unwrap(), payload(LARGE, 1));
 
     recover_after_deadline(&env).await;
@@ -387,20 +375,7 @@ async fn complete_retry_after_a_lost_commit_response_succeeds() {
         Calls::Nth(1),
         Fault::FailAfterCommit,
     ));
-    assert!(
-        storage
-            .complete_multipart(&key, &upload_id, &parts)
-            .await
-            .is_err()
-    );
-    settle(&storage).await;
-    assert_eq!(
-        storage
-            .complete_multipart(&key, &upload_id, &parts)
-            .await
-            .unwrap(),
-        None
-    );
+    complete_fails_then_succeeds(&storage, &key, &upload_id, &parts).await;
     recover_after_deadline(&env).await;
     assert_eq!(read(&storage, &key).await.unwrap(), payload(LARGE, 1));
     env.assert_consistent();

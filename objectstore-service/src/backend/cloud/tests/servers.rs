@@ -76,7 +76,7 @@ fn s3_factory(
     Some(move |clock: SharedClock| {
         let mut config: S3Config = serde_json::from_value(config.clone()).unwrap();
         config.prefix = Some(fresh_prefix());
-        std::future::ready(CloudBackend::s3(config, clock).unwrap())
+        std::future::ready(CloudBackend::s3(&config, clock).unwrap())
     })
 }
 
@@ -95,7 +95,7 @@ fn azurite_factory() -> Option<impl Fn(SharedClock) -> Factory> {
     Some(move |clock: SharedClock| {
         let mut config: AzureConfig = serde_json::from_value(config.clone()).unwrap();
         config.prefix = Some(fresh_prefix());
-        std::future::ready(CloudBackend::azure(config, clock).unwrap())
+        std::future::ready(CloudBackend::azure(&config, clock).unwrap())
     })
 }
 
@@ -115,6 +115,7 @@ where
     failing_stream_leaves_nothing(make(ManualClock::new())).await;
     expiry_records_are_conditional(make(ManualClock::new())).await;
     abandoned_uploads_are_cleaned(make).await;
+    periodic_cleanup_removes_abandoned_uploads(make).await;
     tiered_over_the_store(make, subsets).await;
 }
 
@@ -418,6 +419,48 @@ where
         .collect()
         .await;
     assert!(left.is_empty(), "bookkeeping left behind: {left:?}");
+}
+
+/// The periodic cleanup finds an abandoned upload without being called.
+async fn periodic_cleanup_removes_abandoned_uploads<F>(make: &F)
+where
+    F: Fn(SharedClock) -> Factory,
+{
+    let clock = ManualClock::new();
+    let b = make(clock.clone()).await.with_uploads(UploadSettings {
+        abandoned_after: Duration::from_secs(3600),
+        cleanup_interval: Duration::from_millis(50),
+        ..UploadSettings::default()
+    });
+    let metadata = stamped(ExpirationPolicy::Manual, b.clock.now());
+    let key = id("mp/periodic");
+    let upload = b.initiate_multipart(&key, &metadata).await.unwrap();
+    b.upload_part(&key, &upload, 1, 4, crate::stream::single("part"))
+        .await
+        .unwrap();
+    let task = b
+        .spawn_upload_cleanup()
+        .expect("a native store runs the cleanup");
+    // Young uploads survive passes (several run while this one is checked).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(b.list_parts(&key, &upload, None, None).await.is_ok());
+    clock.advance(Duration::from_secs(2 * 3600));
+    let mut gone = false;
+    for _ in 0..200 {
+        if matches!(
+            b.list_parts(&key, &upload, None, None).await,
+            Err(Error::NotFound(_))
+        ) {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    task.abort();
+    assert!(
+        gone,
+        "the periodic cleanup never removed the abandoned upload"
+    );
 }
 
 /// Ceph radosgw 16 compares the listed parts with the uploaded ones in lockstep from the

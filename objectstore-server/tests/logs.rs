@@ -1,0 +1,132 @@
+//! Logs of the real binary: `logging.format: json` gives one JSON object per line, every
+//! request's lines carry its request id, and no credential (token header, pre-signed query) ever reaches the log, even at trace level
+//! for the server's own crates.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use objectstore_server::auth::tools;
+use objectstore_types::Permission;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn json_logs_carry_request_ids_and_never_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, public) = tools::keygen(&dir.path().join("server")).unwrap();
+    // A token for the configured kid, signed with a different key: authentication fails.
+    let (wrong_private, _) = tools::keygen(&dir.path().join("wrong")).unwrap();
+    let wrong = tools::read_private_key(&wrong_private).unwrap();
+    let token = tools::token(
+        "kid1",
+        &wrong,
+        "logs-u",
+        "_",
+        &Permission::ALL,
+        Duration::from_secs(600),
+    )
+    .unwrap();
+    let signature = token.rsplit('.').next().unwrap().to_owned();
+    let port = free_port();
+    let keys = format!(
+        "{{kid1={{key_files=[\"{}\"],max_permissions=[\"object.read\",\"object.write\"]}}}}",
+        public.display()
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_objectstore"))
+        .current_dir(dir.path())
+        .env(
+            "RUST_LOG",
+            "info,objectstore_server=trace,objectstore_service=trace",
+        )
+        .env("OS__LOGGING__FORMAT", "json")
+        .env("OS__HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("OS__HTTP__DOWN_MARKER", dir.path().join("down"))
+        .env("OS__AUTH__KEYS", keys)
+        .env("OS__AUTH__ENFORCE", "true")
+        .arg("run")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log = Vec::new();
+    let started = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let listening = line.contains("objectstore listening");
+            log.push(line);
+            if listening {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap();
+    assert!(
+        started,
+        "server exited before listening:\n{}",
+        log.join("\n")
+    );
+
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let rejected = client
+        .get(format!("{base}/v1/objects/logs-u/_/k"))
+        .header("x-os-auth", format!("Bearer {token}"))
+        .header("x-request-id", "logs-req-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rejected.status(), 401);
+    let presigned = client
+        .get(format!(
+            "{base}/v1/objects/logs-u/_/k?os_kid=kid1&os_exp=9999999999&os_sig=SIGSECRETVALUE"
+        ))
+        .header("x-request-id", "logs-req-2")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        presigned.status().is_client_error(),
+        "{}",
+        presigned.status()
+    );
+
+    let pid = child.id().unwrap().to_string();
+    let killed = Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            log.push(line);
+        }
+    })
+    .await
+    .unwrap();
+    assert!(child.wait().await.unwrap().success());
+
+    let text = log.join("\n");
+    for line in &log {
+        let parsed: Result<serde_json::Value, _> = serde_json::from_str(line);
+        assert!(parsed.is_ok(), "not a JSON log line: {line}");
+    }
+    for id in ["logs-req-1", "logs-req-2"] {
+        assert!(text.contains(id), "no log line of {id}:\n{text}");
+    }
+    for secret in [token.as_str(), signature.as_str(), "SIGSECRETVALUE"] {
+        assert!(
+            !text.contains(secret),
+            "a credential leaked into the log:\n{text}"
+        );
+    }
+}
