@@ -92,6 +92,7 @@ async fn run(config: &Config, args: &CheckArgs) -> anyhow::Result<CheckReport> {
     let StorageConfig::Tiered {
         high_volume,
         long_term,
+        ..
     } = &config.storage
     else {
         anyhow::bail!(
