@@ -1,5 +1,5 @@
 //! The `objectstore` command line (spec 12.1):
-//! `objectstore [-c FILE] run | healthcheck | version | sleep <secs> | down [secs]`.
+//! `objectstore [-c FILE] run | healthcheck | version | sleep <secs> | down [secs] | check`.
 //!
 //! Exit codes: 0 on success (including a graceful shutdown after a signal), 1 when a
 //! command fails (healthcheck not healthy, server error), 2 for an invalid configuration or
@@ -109,6 +109,11 @@ pub enum Command {
         /// `--usecase`, the object key.
         url: String,
     },
+    /// Check a stopped store's consistency (dangling tombstones, unreferenced blobs, expired
+    /// rows, change-log records of dead instances), optionally repair it. Exit 0: clean (or
+    /// all repaired); 1: problems left; 2: usage, configuration or backend error (e.g. the
+    /// embedded store is locked by a running server).
+    Check(crate::check::CheckArgs),
 }
 
 /// The version string printed by `objectstore version`.
@@ -173,6 +178,7 @@ pub fn main() -> ExitCode {
         Command::Run => run(config, cli.config),
         Command::Healthcheck => healthcheck(&config),
         Command::Down { secs } => down(&config, secs),
+        Command::Check(args) => return crate::check::main(&config, &args),
         _ => Ok(()),
     };
     match result {

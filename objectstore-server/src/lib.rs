@@ -37,6 +37,7 @@ pub mod app;
 pub mod auth;
 pub mod batch;
 pub mod body;
+pub mod check;
 pub mod cli;
 pub mod client;
 pub mod config;

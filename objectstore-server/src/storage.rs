@@ -117,7 +117,8 @@ async fn open(
     })
 }
 
-async fn open_high_volume(
+/// Opens the high-volume tier (also used by `objectstore check`).
+pub(crate) async fn open_high_volume(
     config: &HighVolumeConfig,
     clock: SharedClock,
 ) -> anyhow::Result<Arc<dyn HighVolumeBackend>> {
@@ -147,7 +148,8 @@ async fn open_high_volume(
     })
 }
 
-async fn open_long_term(
+/// Opens the long-term tier (also used by `objectstore check`).
+pub(crate) async fn open_long_term(
     config: &LongTermConfig,
     clock: SharedClock,
 ) -> anyhow::Result<Arc<dyn LongTermBackend>> {

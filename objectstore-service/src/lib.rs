@@ -26,6 +26,7 @@
 
 pub mod backend;
 pub mod batch;
+pub mod check;
 pub mod clock;
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;

@@ -77,3 +77,21 @@ impl Drop for ServerProcess {
         let _ = self.child.wait();
     }
 }
+
+impl ServerProcess {
+    /// SIGKILL (a crash), then waits for the process to be gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGINT (graceful shutdown), then waits for the exit; its status.
+    pub fn interrupt(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -INT failed");
+        self.child.wait().expect("wait for the server")
+    }
+}

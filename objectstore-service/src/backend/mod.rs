@@ -26,6 +26,12 @@
 //! 6. **No path escapes:** backends may use [`ObjectId::as_storage_path`] as a name; it is
 //!    validated. A filesystem backend still must never produce a path outside its root.
 //!
+//! 7. **Scans** (`scan_rows`, `log_scan`, `lease_list`, `list_blobs`) see the store as
+//!    stored, expired entries included, and page with an opaque cursor: a scan that pages
+//!    to the end reports every entry that existed throughout it exactly once (entries
+//!    written or removed meanwhile may or may not appear). They serve `objectstore check`
+//!    and other offline tools, never the request path.
+//!
 //! The shared conformance suite ([`crate::conformance`]) checks these for every
 //! implementation.
 
@@ -236,6 +242,79 @@ pub struct ExpiredRow {
     pub tombstone: Option<Tombstone>,
 }
 
+/// Where a paginated scan continues: an opaque, backend-defined token taken from
+/// [`ScanPage::next`]. Callers never build or compare cursors.
+pub type ScanCursor = String;
+
+/// One page of a scan ([`HighVolumeBackend::scan_rows`], [`LongTermBackend::list_blobs`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanPage<T> {
+    /// At most `limit` entries, in the backend's stable scan order.
+    pub items: Vec<T>,
+    /// Pass this as `after` to continue; `None` once the scan is complete. A page may be
+    /// empty while `next` is still set.
+    pub next: Option<ScanCursor>,
+}
+
+impl<T> ScanPage<T> {
+    /// A page cut at `limit`: `next` is the cursor of the last item when the page is full.
+    pub fn cut(items: Vec<T>, limit: usize, cursor: impl Fn(&T) -> ScanCursor) -> Self {
+        let next = if items.len() >= limit.max(1) {
+            items.last().map(cursor)
+        } else {
+            None
+        };
+        Self { items, next }
+    }
+}
+
+/// A high-volume row found by [`HighVolumeBackend::scan_rows`] (possibly expired).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowInfo {
+    /// The object.
+    pub id: ObjectId,
+    /// The row's metadata as stored (size set; of the inline object, or of the tombstone).
+    pub metadata: Metadata,
+    /// The long-term revision, when the row is a redirect tombstone; `None` for inline data.
+    pub target: Option<ObjectId>,
+}
+
+impl RowInfo {
+    /// The row's deadline, if any.
+    pub fn expires(&self) -> Option<SystemTime> {
+        self.metadata.time_expires
+    }
+
+    /// The row as a tombstone, if it is one.
+    pub fn tombstone(&self) -> Option<Tombstone> {
+        self.target.clone().map(|target| Tombstone {
+            target,
+            metadata: self.metadata.clone(),
+        })
+    }
+}
+
+/// An instance lease, as listed by [`HighVolumeBackend::lease_list`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The instance.
+    pub instance: InstanceId,
+    /// Until when the lease is live (inclusive).
+    pub until: SystemTime,
+}
+
+/// A stored object found by [`LongTermBackend::list_blobs`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobInfo {
+    /// The object (for the long-term tier of a tiered store: a revision `{key}/{uuid_v7}`).
+    pub id: ObjectId,
+    /// Stored payload bytes.
+    pub size: u64,
+    /// When the object was last written, by the backend's clock or the storage system's
+    /// own (a filesystem's mtime, a cloud store's last-modified).
+    pub last_modified: SystemTime,
+}
+
 /// The tiering primitives and the change-log storage. See the module docs.
 ///
 /// Expiry: the tiered primitives return tombstones *even when expired* (so that writers can
@@ -329,6 +408,49 @@ pub trait HighVolumeBackend: Backend {
     fn is_exclusive(&self) -> bool {
         false
     }
+
+    /// Lists rows (inline objects and tombstones, expired or not) in a stable order,
+    /// starting after the cursor `after` (from an earlier page's [`ScanPage::next`]), at
+    /// most `limit` (at least one) per page. Never bumps TTI. See contract 7.
+    ///
+    /// The default reports [`crate::Error::Unsupported`]; every backend of this crate
+    /// overrides it.
+    async fn scan_rows(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<RowInfo>> {
+        let _ = (after, limit);
+        Err(crate::Error::Unsupported {
+            backend: self.name(),
+            operation: "scan rows",
+        })
+    }
+
+    /// Lists change-log records in `change_id` order, starting after `after`, at most
+    /// `limit` (at least one). Reads only: ownership and deferral stay as they are.
+    ///
+    /// The default reports [`crate::Error::Unsupported`]; every backend of this crate
+    /// overrides it.
+    async fn log_scan(
+        &self,
+        after: Option<&uuid::Uuid>,
+        limit: usize,
+    ) -> Result<Vec<ChangeRecord>> {
+        let _ = (after, limit);
+        Err(crate::Error::Unsupported {
+            backend: self.name(),
+            operation: "scan the change log",
+        })
+    }
+
+    /// Lists every stored lease (live or expired; released ones are gone), in instance
+    /// order.
+    ///
+    /// The default reports [`crate::Error::Unsupported`]; every backend of this crate
+    /// overrides it.
+    async fn lease_list(&self) -> Result<Vec<Lease>> {
+        Err(crate::Error::Unsupported {
+            backend: self.name(),
+            operation: "list leases",
+        })
+    }
 }
 
 /// A part reported by [`LongTermBackend::list_parts`].
@@ -415,4 +537,18 @@ pub trait LongTermBackend: Backend {
         upload_id: &str,
         parts: &[CompletedPart],
     ) -> Result<Option<CompleteRejection>>;
+
+    /// Lists stored objects (expired or not; not the parts of open multipart uploads) in a
+    /// stable order, starting after the cursor `after` (from an earlier page's
+    /// [`ScanPage::next`]), at most `limit` (at least one) per page. See contract 7.
+    ///
+    /// The default reports [`crate::Error::Unsupported`]; every backend of this crate
+    /// overrides it.
+    async fn list_blobs(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<BlobInfo>> {
+        let _ = (after, limit);
+        Err(crate::Error::Unsupported {
+            backend: self.name(),
+            operation: "list objects",
+        })
+    }
 }

@@ -23,7 +23,8 @@
 //! * [`high_volume_suite`]: the tiering primitives, compare-and-write (including idempotency
 //!   and a race with exactly one winner; [`high_volume`], [`compare_and_write`]), expiry
 //!   scans, the change log and leases ([`change_log`]).
-//! * [`long_term_suite`]: multipart uploads and objects larger than 1 MiB.
+//! * [`long_term_suite`]: multipart uploads, objects larger than 1 MiB, and `list_blobs`.
+//! * Both trait suites check their scans ([`scan`]).
 //!
 //! **How the suites run:** every check gets a *fresh* backend from the factory (so the
 //! factory is called once per check: on-disk backends should hand out a new directory each
@@ -56,6 +57,7 @@ pub mod change_log;
 pub mod compare_and_write;
 pub mod high_volume;
 pub mod long_term;
+pub mod scan;
 #[cfg(test)]
 mod tests;
 
@@ -182,6 +184,12 @@ where
         log_claim_concurrent_claimants_never_share,
         lease_release_frees_records,
     );
+    use scan::*;
+    run_checks!(make as dyn HighVolumeBackend:
+        scan_rows_lists_every_row_once,
+        log_scan_pages_in_change_id_order,
+        lease_list_reports_leases,
+    );
 }
 
 /// Runs every [`LongTermBackend`] check (see [`long_term`]). Call [`backend_suite`] too.
@@ -206,6 +214,7 @@ where
         multipart_unknown_upload_is_not_found,
         multipart_upload_ids_are_opaque_and_safe,
     );
+    run_checks!(make as dyn LongTermBackend: scan::list_blobs_lists_every_object_once);
 }
 
 // --- Helpers shared by the checks ---------------------------------------------------------

@@ -193,8 +193,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::backend::{
-    Backend, CompleteRejection, CompletedPart, ExpiryTarget, ExtendOutcome, GetResponse,
-    HighVolumeBackend, InstanceId, LongTermBackend, PartsPage,
+    Backend, BlobInfo, CompleteRejection, CompletedPart, ExpiryTarget, ExtendOutcome, GetResponse,
+    HighVolumeBackend, InstanceId, LongTermBackend, PartsPage, ScanPage,
 };
 use crate::clock::SharedClock;
 use crate::error::Result;
@@ -389,6 +389,16 @@ impl TieredStorage {
         self.inner.sweep().await
     }
 
+    /// Waits for every cleanup and protocol step started so far, leaving the backends open
+    /// (unlike [`Backend::join`]). For tools that drive the engine themselves with
+    /// `config.background` off (with the loop running this waits until shutdown).
+    pub async fn settle(&self) {
+        let tracker = &self.inner.tracker;
+        tracker.close();
+        tracker.wait().await;
+        tracker.reopen();
+    }
+
     #[cfg(test)]
     pub(crate) fn inner(&self) -> &Arc<Inner> {
         &self.inner
@@ -496,5 +506,25 @@ impl LongTermBackend for TieredStorage {
         parts: &[CompletedPart],
     ) -> Result<Option<CompleteRejection>> {
         self.inner.complete_multipart(id, upload_id, parts).await
+    }
+
+    /// The logical objects (inline rows and tombstones, expired or not) in the high-volume
+    /// tier's scan order; `last_modified` is the object's `time_created` (the epoch when it
+    /// has none). The long-term revisions themselves are listed by the long-term backend.
+    async fn list_blobs(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<BlobInfo>> {
+        let page = self.inner.hv.scan_rows(after, limit).await?;
+        let items = page
+            .items
+            .into_iter()
+            .map(|row| BlobInfo {
+                size: row.metadata.size.unwrap_or(0),
+                last_modified: row.metadata.time_created.unwrap_or(SystemTime::UNIX_EPOCH),
+                id: row.id,
+            })
+            .collect();
+        Ok(ScanPage {
+            items,
+            next: page.next,
+        })
     }
 }

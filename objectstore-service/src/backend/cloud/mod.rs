@@ -104,6 +104,7 @@ mod codec;
 pub mod config;
 mod multipart;
 mod native;
+mod scan;
 mod stores;
 #[cfg(test)]
 mod tests;

@@ -59,7 +59,9 @@ use sha2::{Digest, Sha256};
 use super::CloudBackend;
 use super::codec::{self, PartEntry, UploadRecord};
 use super::native::{Assembled, Flavor, Native};
-use crate::backend::{CompleteRejection, CompletedPart, LongTermBackend, PartInfo, PartsPage};
+use crate::backend::{
+    BlobInfo, CompleteRejection, CompletedPart, LongTermBackend, PartInfo, PartsPage, ScanPage,
+};
 use crate::error::{Error, Result};
 use crate::stream::PayloadStream;
 
@@ -273,6 +275,10 @@ fn check_parts(
 
 #[async_trait]
 impl LongTermBackend for CloudBackend {
+    async fn list_blobs(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<BlobInfo>> {
+        self.list_blobs_page(after, limit).await
+    }
+
     async fn initiate_multipart(&self, id: &ObjectId, metadata: &Metadata) -> Result<String> {
         let native = self.native()?;
         let path = codec::object_path(id)?;

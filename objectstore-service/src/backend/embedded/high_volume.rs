@@ -10,11 +10,12 @@ use objectstore_types::range::ByteRange;
 use objectstore_types::{Metadata, ObjectId};
 
 use crate::backend::{
-    ChangeRecord, ExpiredRow, ExpiryCursor, HighVolumeBackend, TieredGet, TieredMetadata,
-    TieredWrite, Tombstone,
+    ChangeRecord, ExpiredRow, ExpiryCursor, HighVolumeBackend, Lease, RowInfo, ScanPage, TieredGet,
+    TieredMetadata, TieredWrite, Tombstone,
 };
 use crate::error::Result;
 
+use super::scan;
 use super::sql::{self, Stored};
 use super::{EmbeddedBackend, respond, with_size};
 
@@ -161,5 +162,29 @@ impl HighVolumeBackend for EmbeddedBackend {
 
     fn is_exclusive(&self) -> bool {
         true
+    }
+
+    async fn scan_rows(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<RowInfo>> {
+        let after = after.map(str::to_owned);
+        self.read("scan rows", move |c| {
+            scan::scan_rows(c, after.as_deref(), limit)
+        })
+        .await
+    }
+
+    async fn log_scan(
+        &self,
+        after: Option<&uuid::Uuid>,
+        limit: usize,
+    ) -> Result<Vec<ChangeRecord>> {
+        let after = after.copied();
+        self.read("scan the change log", move |c| {
+            scan::log_scan(c, after.as_ref(), limit)
+        })
+        .await
+    }
+
+    async fn lease_list(&self) -> Result<Vec<Lease>> {
+        self.read("list leases", scan::lease_list).await
     }
 }

@@ -93,6 +93,7 @@ use crate::stream::{self, PayloadStream};
 
 mod high_volume;
 mod reader;
+mod scan;
 mod schema;
 mod sql;
 #[cfg(test)]

@@ -67,6 +67,7 @@
 mod format;
 mod layout;
 mod multipart;
+mod scan;
 mod store;
 mod sweeper;
 #[cfg(test)]
@@ -90,8 +91,8 @@ use self::layout::TempFile;
 use self::store::{NAME, Store, io_error};
 pub use self::sweeper::SweepStats;
 use crate::backend::{
-    Backend, CompleteRejection, CompletedPart, ExpiryTarget, ExtendOutcome, GetResponse,
-    LongTermBackend, PartsPage,
+    Backend, BlobInfo, CompleteRejection, CompletedPart, ExpiryTarget, ExtendOutcome, GetResponse,
+    LongTermBackend, PartsPage, ScanPage,
 };
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
@@ -352,6 +353,11 @@ impl Backend for FilesystemBackend {
 
 #[async_trait]
 impl LongTermBackend for FilesystemBackend {
+    async fn list_blobs(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<BlobInfo>> {
+        let (store, after) = (self.store.clone(), after.map(str::to_owned));
+        blocking(move || store.list_blobs(after.as_deref(), limit)).await
+    }
+
     async fn initiate_multipart(&self, id: &ObjectId, metadata: &Metadata) -> Result<String> {
         let (store, id, metadata) = (self.store.clone(), id.clone(), metadata.clone());
         blocking(move || store.initiate(&id, &metadata)).await

@@ -144,7 +144,11 @@ impl Store {
 
     /// Up to `limit` entry names of `objects/*/*/` after `cursor`, in name order. Because
     /// shard directories are prefixes of the names they hold, name order is walk order.
-    fn entries_after(&self, cursor: Option<&str>, limit: usize) -> io::Result<Vec<String>> {
+    pub(super) fn entries_after(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> io::Result<Vec<String>> {
         let mut out = Vec::new();
         if limit == 0 {
             return Ok(out);

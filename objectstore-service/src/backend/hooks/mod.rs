@@ -4,7 +4,8 @@
 //! a conflict, pause (on a [`Gate`]), panic, or fail after the inner call committed. Every
 //! method it does not override forwards to the inner backend, and `HookBackend`'s trait
 //! impls are checked by `clippy::missing_trait_methods`, so nothing silently falls back to a
-//! trait default.
+//! trait default. The scans (`scan_rows`, `log_scan`, `lease_list`, `list_blobs`, for
+//! offline tools) forward to the inner backend directly and are not hookable.
 //!
 //! For the common cases, [`Faults`] is a ready-made [`Hooks`]: a list of rules "on the n-th
 //! call of method X, do Y" plus per-method call counters.
@@ -27,9 +28,9 @@ use objectstore_types::{Metadata, ObjectId};
 
 use super::memory::MemoryBackend;
 use super::{
-    Backend, ChangeRecord, CompleteRejection, CompletedPart, ExpiredRow, ExpiryCursor,
-    ExpiryTarget, ExtendOutcome, GetResponse, HighVolumeBackend, LongTermBackend, PartsPage,
-    TieredGet, TieredMetadata, TieredWrite, Tombstone,
+    Backend, BlobInfo, ChangeRecord, CompleteRejection, CompletedPart, ExpiredRow, ExpiryCursor,
+    ExpiryTarget, ExtendOutcome, GetResponse, HighVolumeBackend, Lease, LongTermBackend, PartsPage,
+    RowInfo, ScanPage, TieredGet, TieredMetadata, TieredWrite, Tombstone,
 };
 use crate::error::Result;
 use crate::stream::PayloadStream;
@@ -413,6 +414,23 @@ impl HighVolumeBackend for HookBackend {
     fn is_exclusive(&self) -> bool {
         self.inner.is_exclusive()
     }
+
+    async fn scan_rows(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<RowInfo>> {
+        // Scans are not hookable (the `Hooks` trait stays as it is for existing hook sets).
+        self.inner.scan_rows(after, limit).await
+    }
+
+    async fn log_scan(
+        &self,
+        after: Option<&uuid::Uuid>,
+        limit: usize,
+    ) -> Result<Vec<ChangeRecord>> {
+        self.inner.log_scan(after, limit).await
+    }
+
+    async fn lease_list(&self) -> Result<Vec<Lease>> {
+        self.inner.lease_list().await
+    }
 }
 
 #[async_trait]
@@ -469,5 +487,9 @@ impl LongTermBackend for HookBackend {
         self.hooks
             .complete_multipart(&self.inner, id, upload_id, parts)
             .await
+    }
+
+    async fn list_blobs(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<BlobInfo>> {
+        self.inner.list_blobs(after, limit).await
     }
 }

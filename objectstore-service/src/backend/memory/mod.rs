@@ -49,7 +49,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     Backend, ChangeRecord, ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, GetResponse,
-    HighVolumeBackend, TieredGet, TieredMetadata, TieredWrite, Tombstone,
+    HighVolumeBackend, Lease, RowInfo, ScanPage, TieredGet, TieredMetadata, TieredWrite, Tombstone,
 };
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
@@ -57,6 +57,7 @@ use crate::expiry::{ExtendPlan, plan_extension, tti_bump};
 use crate::stream::{self, PayloadStream};
 
 mod multipart;
+mod scan;
 
 /// An in-memory store implementing [`Backend`], [`HighVolumeBackend`] and
 /// [`LongTermBackend`](crate::backend::LongTermBackend). Clones share state. See the module docs.
@@ -79,6 +80,8 @@ struct State {
 struct Row {
     id: ObjectId,
     value: Stored,
+    /// When the row was last written (by the backend's clock), for `list_blobs`.
+    modified: SystemTime,
 }
 
 #[derive(Clone)]
@@ -237,6 +240,7 @@ impl MemoryBackend {
         let row = Row {
             id: id.clone(),
             value,
+            modified: self.clock.now(),
         };
         self.lock().rows.insert(id.as_storage_path(), row);
     }
@@ -298,6 +302,7 @@ impl MemoryBackend {
         let row = Row {
             id: id.clone(),
             value,
+            modified: self.clock.now(),
         };
         self.lock().rows.insert(id.as_storage_path(), row);
     }
@@ -459,6 +464,7 @@ impl HighVolumeBackend for MemoryBackend {
             Row {
                 id: id.clone(),
                 value,
+                modified: self.clock.now(),
             },
         );
         Ok(None)
@@ -532,6 +538,7 @@ impl HighVolumeBackend for MemoryBackend {
             Row {
                 id: id.clone(),
                 value,
+                modified: self.clock.now(),
             },
         );
         Ok(true)
@@ -643,6 +650,22 @@ impl HighVolumeBackend for MemoryBackend {
 
     fn is_exclusive(&self) -> bool {
         self.exclusive
+    }
+
+    async fn scan_rows(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<RowInfo>> {
+        Ok(self.scan_rows_page(after, limit))
+    }
+
+    async fn log_scan(
+        &self,
+        after: Option<&uuid::Uuid>,
+        limit: usize,
+    ) -> Result<Vec<ChangeRecord>> {
+        Ok(self.log_scan_page(after, limit))
+    }
+
+    async fn lease_list(&self) -> Result<Vec<Lease>> {
+        Ok(self.lease_list_all())
     }
 }
 

@@ -12,12 +12,18 @@ use bytes::BytesMut;
 use objectstore_types::{Metadata, ObjectId};
 
 use super::{MemoryBackend, Part, Row, Stored, Upload, etag, read_body, sized};
-use crate::backend::{CompleteRejection, CompletedPart, LongTermBackend, PartInfo, PartsPage};
+use crate::backend::{
+    BlobInfo, CompleteRejection, CompletedPart, LongTermBackend, PartInfo, PartsPage, ScanPage,
+};
 use crate::error::{Error, Result};
 use crate::stream::PayloadStream;
 
 #[async_trait]
 impl LongTermBackend for MemoryBackend {
+    async fn list_blobs(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<BlobInfo>> {
+        Ok(self.list_blobs_page(after, limit))
+    }
+
     async fn initiate_multipart(&self, id: &ObjectId, metadata: &Metadata) -> Result<String> {
         let upload_id = uuid::Uuid::now_v7().simple().to_string();
         let upload = Upload {
@@ -131,6 +137,7 @@ impl LongTermBackend for MemoryBackend {
             Row {
                 id: id.clone(),
                 value,
+                modified: self.clock.now(),
             },
         );
         Ok(None)

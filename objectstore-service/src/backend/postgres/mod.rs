@@ -134,7 +134,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 
 use super::{
     Backend, ChangeRecord, ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, GetResponse,
-    HighVolumeBackend, TieredGet, TieredMetadata, TieredWrite, Tombstone,
+    HighVolumeBackend, Lease, RowInfo, ScanPage, TieredGet, TieredMetadata, TieredWrite, Tombstone,
 };
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
@@ -145,6 +145,7 @@ mod body;
 pub mod config;
 mod log;
 mod rows;
+mod scan;
 pub mod schema;
 
 use body::{read_body, respond};
@@ -623,6 +624,22 @@ impl HighVolumeBackend for PostgresBackend {
 
     fn is_exclusive(&self) -> bool {
         false
+    }
+
+    async fn scan_rows(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<RowInfo>> {
+        self.scan_rows_page(after, limit).await
+    }
+
+    async fn log_scan(
+        &self,
+        after: Option<&uuid::Uuid>,
+        limit: usize,
+    ) -> Result<Vec<ChangeRecord>> {
+        self.log_scan_page(after, limit).await
+    }
+
+    async fn lease_list(&self) -> Result<Vec<Lease>> {
+        self.lease_list_all().await
     }
 }
 

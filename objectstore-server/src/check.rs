@@ -1,0 +1,223 @@
+//! `objectstore check [--repair] [--json] [--grace D]`: the command-line wrapper of
+//! [`objectstore_service::check`].
+//!
+//! It opens the two tiers named by `storage.*` (the default: embedded high-volume store in
+//! `data/hv`, filesystem long-term store in `data/lt`), runs the check, prints the report
+//! (human-readable, or JSON with `--json`) and maps it to the exit code:
+//!
+//! * **0**: no problem found, or every problem repaired;
+//! * **1**: problems found and not (all) repaired;
+//! * **2**: bad command line or configuration, a store that cannot be opened (the embedded
+//!   store is **locked while a server runs**: stop it first), or a backend error during the
+//!   scans.
+//!
+//! Local stores (embedded, filesystem) must already exist: a mistyped path is an error, not
+//! an empty, clean store.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use objectstore_service::check::{CheckOptions, CheckReport};
+use objectstore_service::clock;
+
+use crate::config::{Config, HighVolumeConfig, LongTermConfig, StorageConfig};
+
+/// Most findings of one kind the human-readable report lists (`--json` lists all).
+const LISTED: usize = 20;
+
+/// Options of the `check` subcommand.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CheckArgs {
+    /// Fix what is safe: recover change records of dead instances, sweep expired rows,
+    /// delete unreferenced blobs older than the grace, remove dangling tombstones (their
+    /// objects are lost and reported as such).
+    #[arg(long)]
+    pub repair: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Unreferenced long-term blobs younger than this are not reported as problems (they
+    /// may belong to writes in flight on a live, shared store).
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub grace: Duration,
+}
+
+/// Runs the check; the exit code as documented in the module docs.
+pub fn main(config: &Config, args: &CheckArgs) -> ExitCode {
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(2)
+        .build()
+        .context("cannot start the Tokio runtime")
+        .and_then(|rt| rt.block_on(run(config, args)));
+    match result {
+        Ok(report) => {
+            let mut out = std::io::stdout().lock();
+            let printed = if args.json {
+                serde_json::to_writer_pretty(&mut out, &report)
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| writeln!(out))
+            } else {
+                write_human(&mut out, &report)
+            };
+            if let Err(e) = printed {
+                let _ = writeln!(std::io::stderr(), "error: cannot print the report: {e}");
+                return ExitCode::from(2);
+            }
+            if report.is_clean() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn require_dir(key: &str, path: &Path) -> anyhow::Result<()> {
+    if path.is_dir() {
+        Ok(())
+    } else {
+        anyhow::bail!("`{key}`: no store at {}", path.display())
+    }
+}
+
+async fn run(config: &Config, args: &CheckArgs) -> anyhow::Result<CheckReport> {
+    let StorageConfig::Tiered {
+        high_volume,
+        long_term,
+        ..
+    } = &config.storage
+    else {
+        anyhow::bail!(
+            "`objectstore check` checks tiered stores; `storage.type` names a standalone store"
+        );
+    };
+    #[allow(
+        irrefutable_let_patterns,
+        reason = "the only variant in builds without distributed backends"
+    )]
+    if let HighVolumeConfig::Embedded { path } = high_volume {
+        require_dir("storage.high_volume.path", path)?;
+    }
+    #[allow(
+        irrefutable_let_patterns,
+        reason = "the only variant in builds without cloud backends"
+    )]
+    if let LongTermConfig::Filesystem { path } = long_term {
+        require_dir("storage.long_term.path", path)?;
+    }
+    let clock = clock::system();
+    let hv = crate::storage::open_high_volume(high_volume, clock.clone())
+        .await
+        .map_err(|e| {
+            if format!("{e:#}").contains("is locked") {
+                e.context(
+                    "the store is in use: stop the objectstore server first \
+                     (check runs on a stopped store)",
+                )
+            } else {
+                e
+            }
+        })?;
+    let lt = crate::storage::open_long_term(long_term, clock.clone()).await?;
+    let options = CheckOptions {
+        repair: args.repair,
+        grace: args.grace,
+        ..CheckOptions::default()
+    };
+    let report = objectstore_service::check::check(hv.clone(), lt.clone(), clock, &options)
+        .await
+        .context("the check failed")?;
+    tokio::join!(hv.join(), lt.join());
+    Ok(report)
+}
+
+/// The human-readable report.
+fn write_human(out: &mut impl std::io::Write, r: &CheckReport) -> std::io::Result<()> {
+    let mark = |repaired: bool| if repaired { " (repaired)" } else { "" };
+    writeln!(
+        out,
+        "scanned: {} rows ({} tombstones), {} long-term blobs",
+        r.rows, r.tombstones, r.blobs
+    )?;
+    writeln!(
+        out,
+        "dangling tombstones (object lost): {}",
+        r.dangling_tombstones.len()
+    )?;
+    for f in r.dangling_tombstones.iter().take(LISTED) {
+        writeln!(out, "  {} -> {}{}", f.id, f.target, mark(f.repaired))?;
+    }
+    writeln!(
+        out,
+        "unreferenced blobs: {} (plus {} younger than the grace)",
+        r.unreferenced_blobs.len(),
+        r.recent_unreferenced_blobs
+    )?;
+    for f in r.unreferenced_blobs.iter().take(LISTED) {
+        writeln!(
+            out,
+            "  {} ({} bytes, {} s old){}",
+            f.id,
+            f.size,
+            f.age_secs,
+            mark(f.repaired)
+        )?;
+    }
+    writeln!(out, "expired rows still stored: {}", r.expired_rows.len())?;
+    for f in r.expired_rows.iter().take(LISTED) {
+        let kind = if f.tombstone { "tombstone" } else { "inline" };
+        writeln!(
+            out,
+            "  {} ({kind}, expired {} s ago){}",
+            f.id,
+            f.expired_secs,
+            mark(f.repaired)
+        )?;
+    }
+    let log = &r.change_log;
+    writeln!(
+        out,
+        "change log: {} records ({} deferred, {} due for recovery), oldest {}",
+        log.records,
+        log.deferred,
+        log.due,
+        log.oldest_age_secs
+            .map_or_else(|| "-".to_owned(), |s| format!("{s} s old"))
+    )?;
+    for o in &log.owners {
+        let lease = if o.lease_live { "live" } else { "dead" };
+        writeln!(
+            out,
+            "  owner {}: lease {lease}, {} records, {} due",
+            o.owner, o.records, o.due
+        )?;
+    }
+    if r.repair && log.due > 0 {
+        writeln!(
+            out,
+            "  recovered {} records ({} failed)",
+            log.recovered, log.recovery_failed
+        )?;
+    }
+    for e in &r.errors {
+        writeln!(out, "repair error: {e}")?;
+    }
+    let verdict = if r.is_clean() {
+        if r.problems() == 0 {
+            "clean".to_owned()
+        } else {
+            format!("{} problems, all repaired", r.problems())
+        }
+    } else {
+        format!("{} problems not repaired", r.unrepaired())
+    };
+    writeln!(out, "result: {verdict}")
+}

@@ -1,0 +1,409 @@
+//! Tests of [`check`] on memory backends: every problem kind is constructed deliberately,
+//! found, repaired, and a second check is clean.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use objectstore_types::{ExpirationPolicy, Metadata, ObjectId};
+
+use super::{CheckOptions, CheckReport, check};
+use crate::backend::memory::{Entry, MemoryBackend};
+use crate::backend::{Backend, ChangeRecord, HighVolumeBackend, LongTermBackend, Tombstone};
+use crate::clock::{Clock, ManualClock, SharedClock};
+use crate::conformance::{id, pattern, stamped};
+use crate::stream;
+use crate::tiered::{TieredConfig, TieredStorage};
+
+const LARGE: usize = 2 * 1024 * 1024;
+const HOUR: Duration = Duration::from_secs(3600);
+
+struct Env {
+    clock: Arc<ManualClock>,
+    hv: MemoryBackend,
+    lt: MemoryBackend,
+}
+
+impl Env {
+    fn new() -> Self {
+        let clock = ManualClock::new();
+        let shared: SharedClock = clock.clone();
+        Self {
+            hv: MemoryBackend::new("hv", shared.clone()),
+            lt: MemoryBackend::new("lt", shared),
+            clock,
+        }
+    }
+
+    fn tiered(&self) -> TieredStorage {
+        TieredStorage::new(
+            Arc::new(self.hv.clone()),
+            Arc::new(self.lt.clone()),
+            self.clock.clone(),
+            TieredConfig {
+                background: false,
+                instance_id: "writer".into(),
+                ..TieredConfig::default()
+            },
+        )
+    }
+
+    async fn run(&self, repair: bool) -> CheckReport {
+        let options = CheckOptions {
+            repair,
+            page_size: 2, // exercise the paging
+            ..CheckOptions::default()
+        };
+        check(
+            Arc::new(self.hv.clone()),
+            Arc::new(self.lt.clone()),
+            self.clock.clone(),
+            &options,
+        )
+        .await
+        .expect("check runs")
+    }
+
+    /// Writes through a tiered storage and waits for its cleanups.
+    async fn put(&self, key: &str, len: usize, policy: ExpirationPolicy) -> ObjectId {
+        let tiered = self.tiered();
+        let id = id(key);
+        let metadata = stamped(policy, self.clock.now());
+        tiered
+            .put_object(&id, &metadata, stream::single(pattern(len, 7)))
+            .await
+            .unwrap();
+        tiered.join().await;
+        id
+    }
+
+    fn target(&self, id: &ObjectId) -> ObjectId {
+        self.hv.entry(id).expect_tombstone().target
+    }
+}
+
+#[tokio::test]
+async fn a_healthy_store_is_clean() {
+    let env = Env::new();
+    env.put("small", 10, ExpirationPolicy::Manual).await;
+    env.put("large", LARGE, ExpirationPolicy::Manual).await;
+    env.put("large2", LARGE, ExpirationPolicy::Manual).await;
+    let report = env.run(false).await;
+    assert_eq!((report.rows, report.tombstones, report.blobs), (3, 2, 2));
+    assert_eq!(report.problems(), 0, "{report:#?}");
+    assert!(report.is_clean());
+    assert_eq!(report.change_log.records, 0);
+}
+
+#[tokio::test]
+async fn dangling_tombstones_are_found_and_removed() {
+    let env = Env::new();
+    let lost = env.put("lost", LARGE, ExpirationPolicy::Manual).await;
+    let kept = env.put("kept", LARGE, ExpirationPolicy::Manual).await;
+    let target = env.target(&lost);
+    assert!(env.lt.remove(&target));
+
+    let report = env.run(false).await;
+    assert_eq!(report.dangling_tombstones.len(), 1, "{report:#?}");
+    assert_eq!(report.dangling_tombstones[0].id, lost.as_storage_path());
+    assert_eq!(
+        report.dangling_tombstones[0].target,
+        target.as_storage_path()
+    );
+    assert!(!report.dangling_tombstones[0].repaired);
+    assert!(!report.is_clean());
+    env.hv.entry(&lost).expect_tombstone();
+
+    let report = env.run(true).await;
+    assert!(report.dangling_tombstones[0].repaired, "{report:#?}");
+    assert!(report.is_clean(), "{report:#?}");
+    env.hv.entry(&lost).expect_not_found();
+    env.hv.entry(&kept).expect_tombstone();
+    assert!(env.run(false).await.problems() == 0);
+}
+
+#[tokio::test]
+async fn unreferenced_blobs_are_deleted_after_the_grace_only() {
+    let env = Env::new();
+    let live = env.put("live", LARGE, ExpirationPolicy::Manual).await;
+    let live_target = env.target(&live);
+    // A leaked revision of the same object and a foreign blob of another key.
+    let leaked = live.new_revision();
+    let stray = id("stray").new_revision();
+    for blob in [&leaked, &stray] {
+        env.lt
+            .put_object(blob, &Metadata::default(), stream::single(pattern(5, 1)))
+            .await
+            .unwrap();
+    }
+
+    let young = env.run(true).await;
+    assert_eq!(young.recent_unreferenced_blobs, 2, "{young:#?}");
+    assert!(young.unreferenced_blobs.is_empty());
+    assert!(young.is_clean());
+    assert!(env.lt.contains(&leaked) && env.lt.contains(&stray));
+
+    env.clock.advance(HOUR + Duration::from_secs(1));
+    let report = env.run(false).await;
+    let mut found: Vec<_> = report
+        .unreferenced_blobs
+        .iter()
+        .map(|b| b.id.clone())
+        .collect();
+    found.sort();
+    let mut expected = vec![leaked.as_storage_path(), stray.as_storage_path()];
+    expected.sort();
+    assert_eq!(found, expected, "{report:#?}");
+    assert!(
+        report
+            .unreferenced_blobs
+            .iter()
+            .all(|b| b.size == 5 && !b.repaired)
+    );
+    assert!(!report.is_clean());
+
+    let report = env.run(true).await;
+    assert!(
+        report.unreferenced_blobs.iter().all(|b| b.repaired),
+        "{report:#?}"
+    );
+    assert!(report.is_clean());
+    assert!(!env.lt.contains(&leaked) && !env.lt.contains(&stray));
+    assert!(
+        env.lt.contains(&live_target),
+        "the referenced revision stays"
+    );
+    assert_eq!(env.run(false).await.problems(), 0);
+}
+
+#[tokio::test]
+async fn blobs_named_by_change_records_are_not_unreferenced() {
+    let env = Env::new();
+    let object = id("pending");
+    let revision = object.new_revision();
+    env.lt
+        .put_object(
+            &revision,
+            &Metadata::default(),
+            stream::single(pattern(3, 1)),
+        )
+        .await
+        .unwrap();
+    // A live owner's record (an operation in flight) names the revision.
+    let until = env.clock.now() + HOUR * 10;
+    env.hv.lease_renew("alive", until).await.unwrap();
+    let record = ChangeRecord {
+        change_id: uuid::Uuid::now_v7(),
+        owner: "alive".into(),
+        id: object.clone(),
+        old: None,
+        new: Some(revision.clone()),
+        upload_id: None,
+        not_before: None,
+    };
+    env.hv.log_append(&record).await.unwrap();
+    env.clock.advance(HOUR * 2);
+
+    let report = env.run(true).await;
+    assert!(report.unreferenced_blobs.is_empty(), "{report:#?}");
+    assert_eq!(report.change_log.records, 1);
+    assert_eq!(report.change_log.due, 0);
+    assert_eq!(report.change_log.owners.len(), 1);
+    assert!(report.change_log.owners[0].lease_live);
+    // The record's age comes from its UUID v7 (the system clock at creation), the check's
+    // time from the manual clock: within a second of the two hours advanced.
+    let age = report.change_log.oldest_age_secs.expect("an age");
+    assert!((2 * 3600 - 1..=2 * 3600).contains(&age), "{age}");
+    assert!(report.is_clean());
+    assert!(env.lt.contains(&revision));
+    assert_eq!(env.hv.log_records(), vec![record]);
+}
+
+#[tokio::test]
+async fn records_of_dead_owners_are_recovered() {
+    let env = Env::new();
+    let object = id("crashed");
+    let revision = object.new_revision();
+    env.lt
+        .put_object(
+            &revision,
+            &Metadata::default(),
+            stream::single(pattern(3, 1)),
+        )
+        .await
+        .unwrap();
+    // A crashed large write: its lease expired, the revision was never committed.
+    env.hv
+        .lease_renew("dead", env.clock.now() + Duration::from_secs(30))
+        .await
+        .unwrap();
+    env.hv
+        .log_append(&ChangeRecord {
+            change_id: uuid::Uuid::now_v7(),
+            owner: "dead".into(),
+            id: object.clone(),
+            old: None,
+            new: Some(revision.clone()),
+            upload_id: None,
+            not_before: None,
+        })
+        .await
+        .unwrap();
+    env.clock.advance(Duration::from_secs(60));
+
+    let report = env.run(false).await;
+    assert_eq!(report.change_log.due, 1, "{report:#?}");
+    assert_eq!(report.change_log.owners[0].owner, "dead");
+    assert!(!report.change_log.owners[0].lease_live);
+    assert!(!report.is_clean());
+    assert!(env.lt.contains(&revision));
+
+    let report = env.run(true).await;
+    assert_eq!(report.change_log.recovered, 1, "{report:#?}");
+    assert!(report.is_clean());
+    assert!(
+        !env.lt.contains(&revision),
+        "recovery deleted the uncommitted revision"
+    );
+    let leases = env.hv.lease_list().await.unwrap();
+    assert!(
+        leases
+            .iter()
+            .all(|l| !l.instance.starts_with("objectstore-check-")),
+        "the check released its lease: {leases:?}"
+    );
+    assert!(env.hv.log_records().is_empty());
+    assert_eq!(env.run(false).await.problems(), 0);
+}
+
+#[tokio::test]
+async fn deferred_records_wait_for_their_time() {
+    let env = Env::new();
+    let tiered = env.tiered();
+    let object = id("upload");
+    let metadata = stamped(ExpirationPolicy::Manual, env.clock.now());
+    tiered.initiate_multipart(&object, &metadata).await.unwrap();
+    tiered.join().await;
+
+    let report = env.run(false).await;
+    assert_eq!(
+        (report.change_log.records, report.change_log.deferred),
+        (1, 1)
+    );
+    assert_eq!(report.change_log.due, 0, "{report:#?}");
+    assert!(report.is_clean());
+
+    env.clock.advance(HOUR * 26);
+    let report = env.run(true).await;
+    assert_eq!(report.change_log.due, 1, "{report:#?}");
+    assert_eq!(report.change_log.recovered, 1);
+    assert!(report.is_clean());
+    assert!(env.hv.log_records().is_empty());
+}
+
+#[tokio::test]
+async fn expired_rows_are_swept_with_their_blobs() {
+    let env = Env::new();
+    let ttl = ExpirationPolicy::TimeToLive(Duration::from_secs(60));
+    let small = env.put("small", 10, ttl).await;
+    let large = env.put("large", LARGE, ttl).await;
+    let keep = env.put("keep", 10, ExpirationPolicy::Manual).await;
+    let target = env.target(&large);
+    env.clock.advance(Duration::from_secs(120));
+
+    let report = env.run(false).await;
+    let mut expired: Vec<_> = report
+        .expired_rows
+        .iter()
+        .map(|f| (f.id.clone(), f.tombstone, f.repaired))
+        .collect();
+    expired.sort();
+    let mut want = vec![
+        (large.as_storage_path(), true, false),
+        (small.as_storage_path(), false, false),
+    ];
+    want.sort();
+    assert_eq!(expired, want, "{report:#?}");
+    assert!(report.expired_rows.iter().all(|f| f.expired_secs >= 59));
+    assert!(!report.is_clean());
+
+    let report = env.run(true).await;
+    assert!(
+        report.expired_rows.iter().all(|f| f.repaired),
+        "{report:#?}"
+    );
+    assert!(report.is_clean());
+    assert_eq!(env.hv.entry(&small), Entry::NotFound);
+    assert_eq!(env.hv.entry(&large), Entry::NotFound);
+    assert!(
+        !env.lt.contains(&target),
+        "the blob went with its tombstone"
+    );
+    assert!(env.hv.contains(&keep));
+    assert!(env.hv.log_records().is_empty());
+    assert_eq!(env.run(false).await.problems(), 0);
+}
+
+#[tokio::test]
+async fn exclusive_stores_treat_every_plain_record_as_due() {
+    let env = Env::new();
+    // A server killed a moment ago: its lease still looks live.
+    env.hv
+        .lease_renew("killed", env.clock.now() + Duration::from_secs(30))
+        .await
+        .unwrap();
+    let object = id("x");
+    env.hv
+        .log_append(&ChangeRecord {
+            change_id: uuid::Uuid::now_v7(),
+            owner: "killed".into(),
+            id: object.clone(),
+            old: None,
+            new: Some(object.new_revision()),
+            upload_id: None,
+            not_before: None,
+        })
+        .await
+        .unwrap();
+    let exclusive = env.hv.clone().with_exclusive(true);
+    let report = check(
+        Arc::new(exclusive),
+        Arc::new(env.lt.clone()),
+        env.clock.clone(),
+        &CheckOptions {
+            repair: true,
+            ..CheckOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.change_log.due, 1, "{report:#?}");
+    assert_eq!(report.change_log.recovered, 1);
+    assert!(report.is_clean());
+    assert!(env.hv.log_records().is_empty());
+}
+
+#[tokio::test]
+async fn a_tombstone_is_not_dangling_when_rewritten_during_the_check() {
+    // The candidate re-read: a tombstone whose target exists only under a new revision.
+    let env = Env::new();
+    let object = env.put("moving", LARGE, ExpirationPolicy::Manual).await;
+    let tombstone: Tombstone = env.hv.entry(&object).expect_tombstone();
+    assert!(
+        !super::is_dangling(&env.hv, &env.lt, &object, &tombstone.target)
+            .await
+            .unwrap()
+    );
+    env.lt.remove(&tombstone.target);
+    assert!(
+        super::is_dangling(&env.hv, &env.lt, &object, &tombstone.target)
+            .await
+            .unwrap()
+    );
+    env.hv.insert_raw(&object, Entry::NotFound);
+    assert!(
+        !super::is_dangling(&env.hv, &env.lt, &object, &tombstone.target)
+            .await
+            .unwrap()
+    );
+    let _ = env.hv.scan_rows(None, 1).await.unwrap();
+}
