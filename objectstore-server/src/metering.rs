@@ -26,9 +26,9 @@ use bytes::Bytes;
 use objectstore_service::Error;
 use objectstore_service::Result;
 use objectstore_service::backend::{
-    Backend, ChangeRecord, CompleteRejection, CompletedPart, ExpiredRow, ExpiryCursor,
-    ExpiryTarget, ExtendOutcome, GetResponse, HighVolumeBackend, LongTermBackend, PartsPage,
-    TieredGet, TieredMetadata, TieredWrite, Tombstone,
+    Backend, BlobInfo, ChangeRecord, CompleteRejection, CompletedPart, ExpiredRow, ExpiryCursor,
+    ExpiryTarget, ExtendOutcome, GetResponse, HighVolumeBackend, Lease, LongTermBackend, PartsPage,
+    RowInfo, ScanPage, TieredGet, TieredMetadata, TieredWrite, Tombstone,
 };
 use objectstore_service::stream::PayloadStream;
 use objectstore_types::range::ByteRange;
@@ -287,6 +287,26 @@ impl HighVolumeBackend for MeteredHighVolume {
         self.labels.time("lease_release", call).await
     }
 
+    async fn scan_rows(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<RowInfo>> {
+        let call = self.inner.scan_rows(after, limit);
+        self.labels.time("scan_rows", call).await
+    }
+
+    async fn log_scan(
+        &self,
+        after: Option<&uuid::Uuid>,
+        limit: usize,
+    ) -> Result<Vec<ChangeRecord>> {
+        let call = self.inner.log_scan(after, limit);
+        self.labels.time("log_scan", call).await
+    }
+
+    async fn lease_list(&self) -> Result<Vec<Lease>> {
+        self.labels
+            .time("lease_list", self.inner.lease_list())
+            .await
+    }
+
     fn is_exclusive(&self) -> bool {
         self.inner.is_exclusive()
     }
@@ -294,6 +314,11 @@ impl HighVolumeBackend for MeteredHighVolume {
 
 #[async_trait]
 impl LongTermBackend for MeteredLongTerm {
+    async fn list_blobs(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<BlobInfo>> {
+        let call = self.inner.list_blobs(after, limit);
+        self.labels.time("list_blobs", call).await
+    }
+
     async fn initiate_multipart(&self, id: &ObjectId, metadata: &Metadata) -> Result<String> {
         let call = self.inner.initiate_multipart(id, metadata);
         self.labels.time("initiate_multipart", call).await

@@ -412,45 +412,16 @@ pub trait HighVolumeBackend: Backend {
     /// Lists rows (inline objects and tombstones, expired or not) in a stable order,
     /// starting after the cursor `after` (from an earlier page's [`ScanPage::next`]), at
     /// most `limit` (at least one) per page. Never bumps TTI. See contract 7.
-    ///
-    /// The default reports [`crate::Error::Unsupported`]; every backend of this crate
-    /// overrides it.
-    async fn scan_rows(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<RowInfo>> {
-        let _ = (after, limit);
-        Err(crate::Error::Unsupported {
-            backend: self.name(),
-            operation: "scan rows",
-        })
-    }
+    async fn scan_rows(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<RowInfo>>;
 
     /// Lists change-log records in `change_id` order, starting after `after`, at most
     /// `limit` (at least one). Reads only: ownership and deferral stay as they are.
-    ///
-    /// The default reports [`crate::Error::Unsupported`]; every backend of this crate
-    /// overrides it.
-    async fn log_scan(
-        &self,
-        after: Option<&uuid::Uuid>,
-        limit: usize,
-    ) -> Result<Vec<ChangeRecord>> {
-        let _ = (after, limit);
-        Err(crate::Error::Unsupported {
-            backend: self.name(),
-            operation: "scan the change log",
-        })
-    }
+    async fn log_scan(&self, after: Option<&uuid::Uuid>, limit: usize)
+    -> Result<Vec<ChangeRecord>>;
 
     /// Lists every stored lease (live or expired; released ones are gone), in instance
     /// order.
-    ///
-    /// The default reports [`crate::Error::Unsupported`]; every backend of this crate
-    /// overrides it.
-    async fn lease_list(&self) -> Result<Vec<Lease>> {
-        Err(crate::Error::Unsupported {
-            backend: self.name(),
-            operation: "list leases",
-        })
-    }
+    async fn lease_list(&self) -> Result<Vec<Lease>>;
 }
 
 /// A part reported by [`LongTermBackend::list_parts`].
@@ -541,14 +512,5 @@ pub trait LongTermBackend: Backend {
     /// Lists stored objects (expired or not; not the parts of open multipart uploads) in a
     /// stable order, starting after the cursor `after` (from an earlier page's
     /// [`ScanPage::next`]), at most `limit` (at least one) per page. See contract 7.
-    ///
-    /// The default reports [`crate::Error::Unsupported`]; every backend of this crate
-    /// overrides it.
-    async fn list_blobs(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<BlobInfo>> {
-        let _ = (after, limit);
-        Err(crate::Error::Unsupported {
-            backend: self.name(),
-            operation: "list objects",
-        })
-    }
+    async fn list_blobs(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<BlobInfo>>;
 }

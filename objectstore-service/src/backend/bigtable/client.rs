@@ -306,6 +306,21 @@ pub fn range(start: Vec<u8>, start_open: bool, end: Vec<u8>) -> RowSet {
     }
 }
 
+/// The rows from `start` (exclusive when `start_open`) to the end of the table.
+pub fn range_from(start: Vec<u8>, start_open: bool) -> RowSet {
+    RowSet {
+        row_keys: vec![],
+        row_ranges: vec![RowRange {
+            start_key: Some(if start_open {
+                StartKey::StartKeyOpen(start)
+            } else {
+                StartKey::StartKeyClosed(start)
+            }),
+            end_key: None,
+        }],
+    }
+}
+
 /// The rows with exactly these keys.
 pub fn keys(keys: Vec<Vec<u8>>) -> RowSet {
     RowSet {

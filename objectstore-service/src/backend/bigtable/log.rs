@@ -5,7 +5,8 @@
 //! A record row `\0log/{change_id}` holds the whole [`ChangeRecord`] as JSON in `fm:r` and
 //! a state `fm:v` that every write of the row replaces (so a claim can be conditional on
 //! the record being unchanged since it was read). A lease row `\0lease/{instance}` holds
-//! the lease end in nanoseconds since the epoch (decimal) in `fm:u`.
+//! the lease end in nanoseconds since the epoch (decimal) in `fm:u`. Scans of records and
+//! leases (for `objectstore check`) only read.
 
 use std::collections::HashMap;
 use std::time::SystemTime;
@@ -151,6 +152,42 @@ impl BigtableBackend {
         }
         claimed.sort_by_key(|r| r.change_id);
         Ok(claimed)
+    }
+
+    /// Records in `change_id` order after `after` (the hyphenated UUID text of the row key
+    /// sorts like the UUID), at most `limit`. Reads only.
+    pub(super) async fn scan_records(
+        &self,
+        after: Option<&uuid::Uuid>,
+        limit: usize,
+    ) -> Result<Vec<ChangeRecord>> {
+        let (start, open) = match after {
+            Some(change_id) => (rows::log_key(change_id), true),
+            None => (LOG_PREFIX.to_vec(), false),
+        };
+        let page = self
+            .table
+            .read_rows(
+                range(start, open, prefix_end(LOG_PREFIX)),
+                latest(),
+                i64::try_from(limit.max(1)).unwrap_or(i64::MAX),
+            )
+            .await?;
+        page.iter()
+            .map(|(key, cells)| Ok(decode(key, cells)?.0))
+            .collect()
+    }
+
+    /// Every stored lease, in instance order.
+    pub(super) async fn list_leases(&self) -> Result<Vec<crate::backend::Lease>> {
+        let mut leases: Vec<_> = self
+            .leases()
+            .await?
+            .into_iter()
+            .map(|(instance, until)| crate::backend::Lease { instance, until })
+            .collect();
+        leases.sort_by(|a, b| a.instance.cmp(&b.instance));
+        Ok(leases)
     }
 
     pub(super) async fn count_records(&self) -> Result<u64> {

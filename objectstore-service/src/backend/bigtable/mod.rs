@@ -126,7 +126,7 @@ use objectstore_types::{Metadata, ObjectId, time};
 
 use super::{
     Backend, ChangeRecord, ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, GetResponse,
-    HighVolumeBackend, TieredGet, TieredMetadata, TieredWrite, Tombstone,
+    HighVolumeBackend, Lease, RowInfo, ScanPage, TieredGet, TieredMetadata, TieredWrite, Tombstone,
 };
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
@@ -140,7 +140,9 @@ mod log;
 mod rows;
 
 use body::{read_body, respond};
-use client::{FM, Table, delete_row, keys, keys_only, latest, latest_of, newest, range};
+use client::{
+    FM, Table, delete_row, keys, keys_only, latest, latest_of, newest, range, range_from,
+};
 pub use config::BigtableConfig;
 use rows::{STATE, Stored, TARGET};
 
@@ -675,6 +677,61 @@ impl HighVolumeBackend for BigtableBackend {
         self.table
             .mutate(&rows::lease_key(instance), vec![delete_row()])
             .await
+    }
+
+    async fn scan_rows(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<RowInfo>> {
+        // Object paths start with a usecase name; the reserved rows (`\0...`) sort first.
+        let rows = match after {
+            Some(path) => range_from(path.as_bytes().to_vec(), true),
+            None => range_from(vec![1], false),
+        };
+        let limit = limit.max(1);
+        let page = self
+            .table
+            .read_rows(
+                rows,
+                latest_of("m|t|v"),
+                i64::try_from(limit).unwrap_or(i64::MAX),
+            )
+            .await?;
+        let mut items = Vec::with_capacity(page.len());
+        for (key, cells) in &page {
+            // A row the GC removed only in part (an expired inline object) is skipped.
+            let info = match rows::decode(key, cells, false)? {
+                None => continue,
+                Some(Stored::Tombstone { tombstone, .. }) => RowInfo {
+                    id: rows::parse_id(key)?,
+                    metadata: tombstone.metadata,
+                    target: Some(tombstone.target),
+                },
+                Some(Stored::Object { metadata, .. }) => RowInfo {
+                    id: rows::parse_id(key)?,
+                    metadata,
+                    target: None,
+                },
+            };
+            items.push(info);
+        }
+        // The cursor follows the rows read, skipped ones included.
+        let next = match page.last() {
+            Some((last, _)) if page.len() >= limit => {
+                Some(String::from_utf8_lossy(last).into_owned())
+            }
+            _ => None,
+        };
+        Ok(ScanPage { items, next })
+    }
+
+    async fn log_scan(
+        &self,
+        after: Option<&uuid::Uuid>,
+        limit: usize,
+    ) -> Result<Vec<ChangeRecord>> {
+        self.scan_records(after, limit).await
+    }
+
+    async fn lease_list(&self) -> Result<Vec<Lease>> {
+        self.list_leases().await
     }
 
     fn is_exclusive(&self) -> bool {
