@@ -17,9 +17,14 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use objectstore_server::testing::TestServer;
+use objectstore_service::backend::embedded::EmbeddedBackend;
+use objectstore_service::backend::filesystem::FilesystemBackend;
+use objectstore_service::check::{CheckOptions, check};
 
 const THRESHOLD: usize = 1024 * 1024;
 const KEYS: usize = 3;
@@ -235,6 +240,22 @@ async fn concurrent_writers_and_deleters_leave_one_whole_write_per_key() {
         large,
         "unreferenced (or missing) long-term blobs"
     );
+
+    // And the consistency checker agrees: no dangling tombstone, no unreferenced blob of
+    // any age, nothing due in the change log.
+    let clock = objectstore_service::clock::system();
+    let hv = EmbeddedBackend::open(&data.path().join("hv"), clock.clone()).unwrap();
+    let lt = FilesystemBackend::open(&data.path().join("lt"), clock.clone()).unwrap();
+    let options = CheckOptions {
+        grace: Duration::ZERO,
+        ..CheckOptions::default()
+    };
+    let report = check(Arc::new(hv), Arc::new(lt), clock, &options)
+        .await
+        .unwrap();
+    assert!(report.is_clean(), "check after the races: {report:?}");
+    assert_eq!(report.problems(), 0, "{report:?}");
+    assert_eq!(report.blobs, large as u64, "{report:?}");
 }
 
 /// The object files of the filesystem long-term store under `lt` (not sidecars, temp
