@@ -14,6 +14,7 @@
 //! | `/v1/objects:multipart:complete/{usecase}/{scopes}/{*key}` | POST |
 //! | `/health`, `/ready`, `/keda`, `/metrics` | GET (exempt from auth and the in-flight limit) |
 
+use std::ops::Deref;
 use std::sync::Arc;
 
 use axum::Router;
@@ -32,9 +33,15 @@ use crate::endpoints::{batch, internal, multipart, objects};
 use crate::metrics::Metrics;
 use crate::middleware::{close_if_body_unread, limit_in_flight, record_metrics};
 
-/// Everything a request handler needs. Cheap to clone.
+/// Everything a request handler needs, behind one [`Arc`]: the router clones the state for
+/// every request (each `State` extractor and stateful middleware), and one reference count
+/// is cheaper than one per field. Fields are reached through [`Deref`] to [`AppParts`].
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+/// The parts of [`AppState`].
+#[derive(Debug)]
+pub struct AppParts {
     /// The storage engine.
     pub service: StorageService,
     /// The configuration the server was started with.
@@ -45,6 +52,14 @@ pub struct AppState {
     pub admission: Arc<Admission>,
     /// Counters and gauges of the HTTP layer.
     pub metrics: Arc<Metrics>,
+}
+
+impl Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
 }
 
 impl AppState {
@@ -68,13 +83,13 @@ impl AppState {
         authenticator: Authenticator,
         admission: Admission,
     ) -> Self {
-        Self {
+        Self(Arc::new(AppParts {
             service,
             config,
             authenticator: Arc::new(authenticator),
             admission: Arc::new(admission),
             metrics: Arc::new(Metrics::default()),
-        }
+        }))
     }
 }
 

@@ -259,7 +259,7 @@ pub async fn complete(
         })
         .collect();
     let key = id.key.as_str().to_owned();
-    let service = state.service;
+    let service = state.service.clone();
     let work = async move {
         let document = match service.complete_multipart(id, upload_id, parts).await {
             Ok(None) => json!({ "key": key }),

@@ -13,8 +13,11 @@
 //!   sent to it; it applies all queued jobs in one transaction, each inside a savepoint, and
 //!   commits once: **group commit**, one fsync for many writes. The numbered protocol, with
 //!   every outcome, is in that module.
-//! * `reader`: a few read-only connections on the blocking pool. WAL lets them read the
-//!   last committed state while the writer works; the async runtime is never blocked.
+//! * `checkpoint`: a thread with its own connection copies the WAL into the database file
+//!   (passive checkpoints), so the writer does not stop for it between groups.
+//! * `reader`: a few read-only connections. WAL lets them read the last committed state
+//!   while the writer works. Scans run on the blocking pool; point lookups of one row run on
+//!   the calling thread when a connection is free (see that module).
 //! * `schema`: pragmas, the versioned schema (`PRAGMA user_version`), the row codec.
 //! * `sql`: the statements of every operation.
 //!
@@ -91,6 +94,7 @@ use crate::clock::SharedClock;
 use crate::error::{Error, Result};
 use crate::stream::{self, PayloadStream};
 
+mod checkpoint;
 mod high_volume;
 mod reader;
 mod scan;
@@ -245,13 +249,18 @@ impl EmbeddedBackend {
             .and_then(|d| d.sync_all())
             .map_err(io_error("sync its directory"))?;
         let readers = ReaderPool::open(&db_path, READERS)?;
+        let checkpointer = checkpoint::Checkpointer::start(&db_path);
+        if checkpointer.is_some() {
+            conn.pragma_update(None, "wal_autocheckpoint", checkpoint::BACKSTOP_PAGES)
+                .map_err(schema::db_error("configure the database"))?;
+        }
 
         let (sender, receiver) = mpsc::channel(QUEUE);
         let counters = Arc::new(writer::Counters::default());
         let writer_counters = Arc::clone(&counters);
         let writer = std::thread::Builder::new()
             .name("objectstore-embedded-writer".into())
-            .spawn(move || writer::run(conn, receiver, &writer_counters))
+            .spawn(move || writer::run(conn, receiver, &writer_counters, checkpointer))
             .map_err(io_error("start its writer thread"))?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -324,7 +333,9 @@ impl EmbeddedBackend {
         let pending = bumps.snapshot(&path);
         let read_path = path.clone();
         let row = self
-            .read("read an object", move |c| {
+            .inner
+            .readers
+            .run_point("read an object", move |c| {
                 sql::read_row(c, &read_path, with_payload)
             })
             .await?;

@@ -41,6 +41,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
 
+use super::checkpoint::Checkpointer;
 use super::{NAME, WriterStats};
 
 /// The most jobs committed in one transaction (bounds the transaction's size and latency).
@@ -48,6 +49,9 @@ pub(super) const MAX_GROUP: usize = 512;
 /// A group takes no further job once its jobs carry this many payload bytes (bounds the WAL
 /// growth of one transaction).
 pub(super) const MAX_GROUP_BYTES: usize = 32 * 1024 * 1024;
+
+/// The WAL bytes a job writes besides its payload (its leaf page, roughly).
+const PAGE_ESTIMATE: usize = 4096;
 
 /// What the writer thread has done since open (see [`WriterStats`]).
 #[derive(Debug, Default)]
@@ -168,8 +172,14 @@ where
     }
 }
 
-/// Runs the writer loop until shutdown. Owns the connection.
-pub(super) fn run(mut conn: Connection, mut rx: mpsc::Receiver<Message>, counters: &Counters) {
+/// Runs the writer loop until shutdown. Owns the connection and the checkpointer (stopped
+/// and joined before the connection is closed).
+pub(super) fn run(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<Message>,
+    counters: &Counters,
+    mut checkpointer: Option<Checkpointer>,
+) {
     while let Some(first) = rx.blocking_recv() {
         let mut queue = Queue { rx: &mut rx };
         let first = match first {
@@ -179,8 +189,12 @@ pub(super) fn run(mut conn: Connection, mut rx: mpsc::Receiver<Message>, counter
                 continue;
             }
         };
-        commit_group(&mut conn, first, &mut queue, counters);
+        let written = commit_group(&mut conn, first, &mut queue, counters);
+        if let Some(checkpointer) = &mut checkpointer {
+            checkpointer.committed(written);
+        }
     }
+    drop(checkpointer);
     // Close the write connection (a final passive checkpoint) before the thread is joined.
     if let Err((_, e)) = conn.close() {
         tracing::warn!(error = %e, "closing the embedded store's write connection failed");
@@ -217,12 +231,13 @@ fn exec(conn: &Connection, sql: &str) -> Result<()> {
 }
 
 /// Steps 1 (after the first job) to 5 of the group commit protocol (see the module docs).
+/// Returns an estimate of the bytes the group wrote to the WAL (payloads plus a page per job).
 fn commit_group(
     conn: &mut Connection,
     first: Box<dyn Job>,
     queue: &mut Queue<'_>,
     counters: &Counters,
-) {
+) -> usize {
     // Jobs whose outcome is settled, ready for their reply.
     let mut done: Vec<(Box<dyn Job>, Option<Error>)> = Vec::new();
     // Jobs applied in the currently open transaction.
@@ -299,6 +314,7 @@ fn commit_group(
             Some(e) => job.finish(Err(&e)),
         }
     }
+    bytes + taken * PAGE_ESTIMATE
 }
 
 fn clone_error(e: &Error) -> Error {

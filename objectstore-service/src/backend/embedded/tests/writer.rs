@@ -44,7 +44,7 @@ fn a_failing_job_does_not_abort_its_group() {
     tx.try_send(Message::Shutdown).unwrap();
     let counters = Arc::new(writer::Counters::default());
     let stats = Arc::clone(&counters);
-    std::thread::spawn(move || writer::run(conn, rx, &counters))
+    std::thread::spawn(move || writer::run(conn, rx, &counters, None))
         .join()
         .unwrap();
     // One transaction for all five jobs.

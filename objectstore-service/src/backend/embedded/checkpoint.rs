@@ -1,0 +1,120 @@
+//! WAL checkpoints off the commit path.
+//!
+//! SQLite's automatic checkpoint runs on the connection that commits, right after its
+//! commit: the writer thread would copy the WAL into the database file and fsync it while
+//! every queued write waits. Instead a dedicated thread with its own connection runs a
+//! `PASSIVE` checkpoint whenever the writer has committed about [`EVERY_BYTES`] since the
+//! last signal, so the copy and its fsync overlap with the next groups.
+//!
+//! **Invariants**
+//!
+//! * The checkpointer's connection uses the writer's durable settings (`synchronous = FULL`,
+//!   `checkpoint_fullfsync`): a checkpoint fsyncs the database file before SQLite may reuse
+//!   the WAL, so no acknowledged frame is lost (durability argument in [`super`], step 4).
+//! * A `PASSIVE` checkpoint never blocks the writer or the readers; it copies the frames
+//!   committed when it started.
+//! * The writer keeps an automatic checkpoint at [`BACKSTOP_PAGES`] on its own connection:
+//!   under sustained writes the checkpointer never catches up completely, and only a
+//!   checkpoint that did (run by the writer, between its groups) lets the next transaction
+//!   restart the WAL from its beginning. The backstop then has only the frames since the
+//!   checkpointer's last run left to copy.
+//! * The writer thread starts the checkpointer and joins it before it exits, so a joined
+//!   writer means every connection that writes is closed.
+
+use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::thread::JoinHandle;
+
+use rusqlite::Connection;
+
+use crate::error::Result;
+
+use super::schema::{db_error, open_writer};
+
+/// Committed bytes (payloads plus a page per job) after which the writer signals a checkpoint:
+/// the size at which SQLite's automatic checkpoint would run (1000 pages of 4 KiB).
+pub(super) const EVERY_BYTES: usize = 4 * 1000 * 4096;
+/// The writer connection's own automatic checkpoint, in WAL pages (64 MiB of 4 KiB pages).
+pub(super) const BACKSTOP_PAGES: i64 = 16 * 1024;
+
+/// The writer's handle on the checkpointer thread.
+pub(super) struct Checkpointer {
+    signal: Option<SyncSender<()>>,
+    thread: Option<JoinHandle<()>>,
+    /// Bytes committed since the last signal.
+    pending: usize,
+}
+
+impl Checkpointer {
+    /// Starts the checkpointer on its own connection to `path`. `None` when that fails; the
+    /// writer then keeps SQLite's automatic checkpoint (a warning is logged).
+    pub(super) fn start(path: &Path) -> Option<Self> {
+        let conn = match open_writer(path) {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::warn!(error = %e, "embedded store: no background checkpointer");
+                return None;
+            }
+        };
+        // One pending signal is enough: signals that arrive while a checkpoint runs coalesce.
+        let (signal, wake) = sync_channel(1);
+        match std::thread::Builder::new()
+            .name("objectstore-embedded-checkpoint".into())
+            .spawn(move || run(conn, &wake))
+        {
+            Ok(thread) => Some(Self {
+                signal: Some(signal),
+                thread: Some(thread),
+                pending: 0,
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "embedded store: no background checkpointer");
+                None
+            }
+        }
+    }
+
+    /// Records a committed group of `bytes`; signals a checkpoint every [`EVERY_BYTES`].
+    pub(super) fn committed(&mut self, bytes: usize) {
+        self.pending += bytes;
+        if self.pending < EVERY_BYTES {
+            return;
+        }
+        self.pending = 0;
+        if let Some(signal) = &self.signal {
+            match signal.try_send(()) {
+                // Full: a checkpoint is already due and will copy these frames too.
+                Ok(()) | Err(TrySendError::Full(())) => {}
+                Err(TrySendError::Disconnected(())) => self.signal = None,
+            }
+        }
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.signal.take());
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the embedded store's checkpoint thread panicked");
+        }
+    }
+}
+
+/// Runs a passive checkpoint per signal until the writer drops its sender.
+fn run(conn: Connection, wake: &Receiver<()>) {
+    while wake.recv().is_ok() {
+        if let Err(e) = checkpoint(&conn) {
+            tracing::warn!(error = %e, "embedded store: background checkpoint failed");
+        }
+    }
+    if let Err((_, e)) = conn.close() {
+        tracing::warn!(error = %e, "closing the embedded store's checkpoint connection failed");
+    }
+}
+
+fn checkpoint(conn: &Connection) -> Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+        .map_err(db_error("checkpoint the WAL"))
+}
