@@ -54,6 +54,8 @@ pub mod embedded;
 pub mod filesystem;
 #[cfg(any(test, feature = "testing"))]
 pub mod hooks;
+#[cfg(any(test, feature = "testing", feature = "postgres", feature = "bigtable"))]
+mod inline;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
 #[cfg(feature = "postgres")]

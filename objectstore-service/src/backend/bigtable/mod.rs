@@ -133,13 +133,12 @@ use crate::error::{Error, Result};
 use crate::expiry::{ExtendPlan, plan_extension, tti_bump};
 use crate::stream::PayloadStream;
 
-mod body;
 mod client;
 pub mod config;
 mod log;
 mod rows;
 
-use body::{read_body, respond};
+use crate::backend::inline::respond;
 use client::{
     FM, Table, delete_row, keys, keys_only, latest, latest_of, newest, range, range_from,
 };
@@ -371,7 +370,7 @@ impl Backend for BigtableBackend {
         metadata: &Metadata,
         body: PayloadStream,
     ) -> Result<()> {
-        let bytes = read_body(body).await?;
+        let bytes = crate::backend::inline::read_body(body, MAX_PUT_BYTES, NAME).await?;
         let path = id.as_storage_path();
         let metadata = rows::sized(metadata, bytes.len());
         self.index(&path, &metadata).await?;

@@ -51,10 +51,11 @@ use super::{
     Backend, ChangeRecord, ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, GetResponse,
     HighVolumeBackend, Lease, RowInfo, ScanPage, TieredGet, TieredMetadata, TieredWrite, Tombstone,
 };
+use crate::backend::inline::respond;
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
 use crate::expiry::{ExtendPlan, plan_extension, tti_bump};
-use crate::stream::{self, PayloadStream};
+use crate::stream::PayloadStream;
 
 mod multipart;
 mod scan;
@@ -325,29 +326,6 @@ fn sized(metadata: &Metadata, len: usize) -> Metadata {
     let mut m = metadata.clone();
     m.size = Some(len as u64);
     m
-}
-
-/// The answer to a GET of `bytes` with `metadata` (pre-access, size set).
-fn respond(metadata: Metadata, bytes: Bytes, range: Option<ByteRange>) -> GetResponse {
-    let Some(range) = range else {
-        return GetResponse::Found {
-            metadata,
-            range: None,
-            body: stream::single(bytes),
-        };
-    };
-    match range.resolve(bytes.len() as u64) {
-        None => GetResponse::RangeNotSatisfiable(metadata),
-        Some(cr) => {
-            // `resolve` keeps `start <= end < total`, and `total` is `bytes.len()`.
-            let body = bytes.slice(cr.start as usize..=cr.end as usize);
-            GetResponse::Found {
-                metadata,
-                range: Some(cr),
-                body: stream::single(body),
-            }
-        }
-    }
 }
 
 /// Reads a whole body; a failing stream becomes [`Error::ClientStream`]. With `expected`,

@@ -6,6 +6,7 @@ use objectstore_types::{ExpirationPolicy, ObjectContext, ObjectKey, Scopes, Usec
 
 use super::*;
 use crate::clock::{Clock, ManualClock};
+use crate::stream;
 
 fn id(key: &str) -> ObjectId {
     ObjectId::new(

@@ -141,14 +141,13 @@ use crate::error::{Error, Result};
 use crate::expiry::{ExtendPlan, plan_extension, tti_bump};
 use crate::stream::PayloadStream;
 
-mod body;
 pub mod config;
 mod log;
 mod rows;
 mod scan;
 pub mod schema;
 
-use body::{read_body, respond};
+use crate::backend::inline::respond;
 use config::scrubbed;
 pub use config::{PostgresConfig, PostgresUrl};
 use rows::{Stored, WriteRow};
@@ -376,7 +375,7 @@ impl Backend for PostgresBackend {
         metadata: &Metadata,
         body: PayloadStream,
     ) -> Result<()> {
-        let bytes = read_body(body).await?;
+        let bytes = crate::backend::inline::read_body(body, MAX_PUT_BYTES, NAME).await?;
         let path = id.as_storage_path();
         let row = WriteRow::object(metadata, &bytes)?;
         Self::bind_row(&self.sql.put, &path, &row)
