@@ -50,7 +50,8 @@ pub fn init(config: &SentryConfig) -> anyhow::Result<Option<sentry::ClientInitGu
         .debug(config.debug)
         .send_default_pii(false)
         .attach_stacktrace(false)
-        .before_send(|event| Some(scrub(event)));
+        .before_send(|event| Some(scrub(event)))
+        .transport(BoundedTransport);
     options.dsn = Some(dsn);
     if let Some(environment) = &config.environment {
         options = options.environment(environment.clone());
@@ -67,6 +68,31 @@ pub fn init(config: &SentryConfig) -> anyhow::Result<Option<sentry::ClientInitGu
     });
     tracing::info!("error reporting to Sentry enabled");
     Ok(Some(guard))
+}
+
+/// How long one delivery to Sentry may take, connection included.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The reqwest transport with a bounded HTTP client. Sentry's default client has no timeout,
+/// and dropping the client joins its sender thread: an ingest endpoint that accepts the
+/// connection but never answers would hang shutdown forever.
+struct BoundedTransport;
+
+impl sentry::TransportFactory for BoundedTransport {
+    fn create_transport_with_options(
+        &self,
+        options: sentry::TransportOptions,
+    ) -> Arc<dyn sentry::Transport> {
+        let builder = sentry_reqwest::Client::builder()
+            .connect_timeout(SEND_TIMEOUT)
+            .timeout(SEND_TIMEOUT);
+        let transport = sentry::transports::ReqwestHttpTransportOptions::from(options);
+        match builder.build() {
+            Ok(client) => Arc::new(transport.with_client(client).build()),
+            // Only fails without a TLS backend, which the `rustls` feature provides.
+            Err(_) => Arc::new(transport.build()),
+        }
+    }
 }
 
 /// Whether a Sentry client is active.

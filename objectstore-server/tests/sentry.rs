@@ -94,7 +94,9 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
 
 const TOKEN: &str = "Bearer eyJhbGciOiJFZERTQSJ9.c2VjcmV0LXBheWxvYWQ.c2VjcmV0LXNpZ25hdHVyZQ";
 
-#[tokio::test]
+// Multi-threaded: the fake ingest endpoint must keep answering while this test blocks in
+// `flush` (on a single-threaded runtime, the two deadlock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn internal_errors_are_reported_without_credentials() {
     let logs = Captured::default();
     tracing_subscriber::fmt()
@@ -138,10 +140,10 @@ async fn internal_errors_are_reported_without_credentials() {
         .unwrap();
     assert!(missing.status().is_client_error());
 
-    let flushed = sentry::Hub::main()
-        .client()
-        .expect("client")
-        .flush(Some(Duration::from_secs(30)));
+    let client = sentry::Hub::main().client().expect("client");
+    let flushed = tokio::task::spawn_blocking(move || client.flush(Some(Duration::from_secs(30))))
+        .await
+        .unwrap();
     assert!(flushed, "events not delivered to the fake ingest endpoint");
 
     let bodies = bodies.lock().unwrap().clone();
