@@ -18,11 +18,8 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::middleware::{from_fn, from_fn_with_state, map_response};
-use axum::response::Response;
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post, put};
-use http::HeaderValue;
-use http::header::SERVER;
 use objectstore_service::service::StorageService;
 
 use crate::admission::Admission;
@@ -31,7 +28,7 @@ use crate::auth::{Authenticator, KeyDirectory};
 use crate::config::Config;
 use crate::endpoints::{batch, internal, multipart, objects};
 use crate::metrics::Metrics;
-use crate::middleware::{close_if_body_unread, limit_in_flight, record_metrics};
+use crate::middleware::envelope;
 
 /// Everything a request handler needs, behind one [`Arc`]: the router clones the state for
 /// every request (each `State` extractor and stateful middleware), and one reference count
@@ -93,16 +90,6 @@ impl AppState {
     }
 }
 
-/// The `server` header value.
-fn server_header() -> HeaderValue {
-    HeaderValue::from_static(concat!("objectstore/", env!("CARGO_PKG_VERSION")))
-}
-
-async fn add_server_header(mut response: Response) -> Response {
-    response.headers_mut().insert(SERVER, server_header());
-    response
-}
-
 /// Builds the router with every route of the wire contract.
 pub fn router(state: AppState) -> Router {
     const COLLECTION: &str = "/v1/objects/{usecase}/{scopes}";
@@ -138,12 +125,7 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/objects:multipart:complete/{usecase}/{scopes}/{*key}",
             post(multipart::complete),
-        )
-        .route_layer(from_fn_with_state(state.clone(), limit_in_flight))
-        .route_layer(from_fn_with_state(
-            state.clone(),
-            crate::idle::limit_idle_bodies,
-        ));
+        );
 
     let internal_routes = Router::new()
         .route("/health", get(internal::health))
@@ -153,9 +135,6 @@ pub fn router(state: AppState) -> Router {
 
     object_routes
         .merge(internal_routes)
-        .layer(map_response(add_server_header))
-        .layer(from_fn(close_if_body_unread))
-        .layer(from_fn(record_metrics))
-        .layer(from_fn(crate::logging::log_request))
+        .layer(from_fn_with_state(state.clone(), envelope))
         .with_state(state)
 }

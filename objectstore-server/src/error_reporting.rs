@@ -8,7 +8,7 @@
 //!   reported once, as an exception event carrying the error and its cause chain
 //!   ([`capture`], called where the error is logged);
 //! * a panic while serving a request is reported by the panic integration;
-//! * each request runs with its own hub ([`bind_request`]) whose scope carries the tags
+//! * each request runs with its own hub ([`request_hub`]) whose scope carries the tags
 //!   `request_id` and `method`, so an event can be matched with the log lines of
 //!   its request.
 //!
@@ -109,19 +109,18 @@ pub fn capture(error: &(dyn std::error::Error + 'static)) {
     }
 }
 
-/// Runs `future` (one request) with its own hub whose scope carries the request's tags.
-/// Without a client, `future` runs unchanged.
-pub async fn bind_request<F: Future>(request_id: &str, method: &str, future: F) -> F::Output {
-    use sentry::SentryFutureExt as _;
+/// A hub for one request whose scope carries the request's tags; `None` without a client
+/// (the request then runs on the current hub, at no cost).
+pub fn request_hub(request_id: &str, method: &str) -> Option<Arc<sentry::Hub>> {
     if !enabled() {
-        return future.await;
+        return None;
     }
     let hub = Arc::new(sentry::Hub::new_from_top(sentry::Hub::main()));
     hub.configure_scope(|scope| {
         scope.set_tag("request_id", request_id);
         scope.set_tag("method", method);
     });
-    future.bind_hub(hub).await
+    Some(hub)
 }
 
 /// Markers after which the rest of a word is a credential.

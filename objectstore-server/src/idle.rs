@@ -3,7 +3,7 @@
 //! trickling client cannot hold a connection, a concurrency permit and a half-written
 //! revision forever.
 //!
-//! [`limit_idle_bodies`] wraps the body of every object-route request (object data, batch,
+//! [`idle_timeout`] (applied by [`crate::middleware::envelope`]) wraps the body of every object-route request (object data, batch,
 //! multipart parts and completes, resumable chunks, `PATCH` documents).
 //!
 //! **Invariants**
@@ -23,25 +23,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
-
-use crate::app::AppState;
-
-/// Middleware: applies `http.body_timeout` to the request body.
-pub async fn limit_idle_bodies(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let timeout = state.config.http.body_timeout;
-    next.run(request.map(|body| idle_timeout(body, timeout)))
-        .await
-}
 
 /// `body`, failing once it is idle for `timeout` (zero: never).
 pub fn idle_timeout(body: Body, timeout: Duration) -> Body {

@@ -5,11 +5,10 @@
 //!
 //! 1. [`server::serve`] accepts the connection (`TCP_NODELAY`, keep-alive, HTTP/1.1; the
 //!    request head must arrive within `http.header_timeout`).
-//! 2. [`idle::limit_idle_bodies`]: a request body silent for `http.body_timeout` fails.
-//!    [`middleware::limit_in_flight`]: more than `http.max_requests` object requests in
-//!    flight → 503 with an empty body. Internal routes (`/health`, `/ready`, `/keda`,
-//!    `/metrics`) skip it and need no credentials. Around everything, [`logging::log_request`]
-//!    (request-id span) and [`middleware::record_metrics`] (request metrics).
+//! 2. [`middleware::envelope`] (one layer around every route): request id and span,
+//!    request metrics; for object routes, more than `http.max_requests` in flight → 503 with
+//!    an empty body, and a request body silent for `http.body_timeout` fails. Internal
+//!    routes (`/health`, `/ready`, `/keda`, `/metrics`) skip both and need no credentials.
 //! 3. Routing ([`app::router`]): unknown path → 404 (empty body), known path with another
 //!    method → 405 with `Allow`.
 //! 4. Authentication ([`access::Auth`] over [`auth`]: JWT or pre-signed URL → 400/401 JSON).

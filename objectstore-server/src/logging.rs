@@ -2,10 +2,10 @@
 //!
 //! Every request runs in one `request` span carrying `request_id`, `method` and `path` (never
 //! the query string, so pre-signed `os_auth`/`os_sig` values stay out of the logs; headers
-//! are never logged, so neither are `x-os-auth` nor `authorization`). The request id is the
+//! are never logged, so neither are `x-os-auth` nor `authorization`); the span and the
+//! request's log line come from [`crate::middleware::envelope`]. The request id is the
 //! client's `x-request-id` when that is 1 to [`MAX_REQUEST_ID_LEN`] visible ASCII characters,
-//! otherwise a generated UUID; it is echoed in the response's `x-request-id` header and
-//! available to handlers as the [`RequestId`] request extension.
+//! otherwise a generated UUID; it is echoed in the response's `x-request-id` header.
 //!
 //! Errors are logged once: a 5xx answered from an [`crate::error::ApiError`] is logged at
 //! error level with its whole cause chain ([`ErrorChain`]) where it becomes a response, and
@@ -48,10 +48,6 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// The longest client-supplied request id that is kept.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
 
-/// The id of the request being served (a request extension).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestId(pub String);
-
 /// The client's request id when it is acceptable (1 to [`MAX_REQUEST_ID_LEN`] visible ASCII
 /// characters), otherwise a new UUID.
 pub fn request_id(headers: &http::HeaderMap) -> String {
@@ -61,7 +57,15 @@ pub fn request_id(headers: &http::HeaderMap) -> String {
         .filter(|v| !v.is_empty() && v.len() <= MAX_REQUEST_ID_LEN)
         .filter(|v| v.iter().all(|b| b.is_ascii_graphic()))
         .and_then(|v| std::str::from_utf8(v).ok())
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+        .map_or_else(generated_id, str::to_owned)
+}
+
+/// A random (version 4) UUID from the thread's generator: `Uuid::new_v4` asks the kernel
+/// for entropy on every call, a system call per request without an `x-request-id`.
+fn generated_id() -> String {
+    uuid::Builder::from_random_bytes(rand::random())
+        .into_uuid()
+        .to_string()
 }
 
 /// A response extension: the error behind this response was already logged (with its
@@ -82,46 +86,6 @@ impl std::fmt::Display for ErrorChain<'_> {
         }
         Ok(())
     }
-}
-
-/// Middleware (outermost): runs each request in a `request` span (request id, method, path)
-/// and, when Sentry is enabled, with its own Sentry hub; echoes the request id; logs the
-/// status and latency at debug level. A 5xx is logged at warn unless its error was already
-/// logged ([`ErrorLogged`]), so every failure appears exactly once at warn or error.
-pub async fn log_request(
-    mut request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use tracing::Instrument as _;
-
-    let id = request_id(request.headers());
-    let header = http::HeaderValue::from_str(&id).ok();
-    let method = request.method().clone();
-    let span = tracing::info_span!(
-        "request",
-        request_id = %id,
-        method = %method,
-        path = %request.uri().path(),
-    );
-    request.extensions_mut().insert(RequestId(id.clone()));
-    let started = std::time::Instant::now();
-    let handle = async move {
-        let mut response = next.run(request).await;
-        if let Some(value) = header {
-            response.headers_mut().insert(REQUEST_ID_HEADER, value);
-        }
-        let status = response.status().as_u16();
-        let elapsed = started.elapsed();
-        let logged = response.extensions().get::<ErrorLogged>().is_some();
-        if response.status().is_server_error() && !logged {
-            tracing::warn!(status, ?elapsed, "request failed");
-        } else {
-            tracing::debug!(status, ?elapsed, "request served");
-        }
-        response
-    }
-    .instrument(span);
-    crate::error_reporting::bind_request(&id, method.as_str(), handle).await
 }
 
 #[cfg(test)]

@@ -14,22 +14,22 @@
 //! With `metrics.addr` set, [`init`] also installs a DogStatsD exporter behind a fan-out
 //! recorder ([`dogstatsd`]), so the same metrics go to both.
 //! Invariants: each request is counted exactly once in [`HTTP_REQUESTS`] and
-//! [`HTTP_REQUEST_DURATION`] (by [`crate::middleware::record_metrics`]), and
+//! [`HTTP_REQUEST_DURATION`] (by [`crate::middleware::envelope`]), and
 //! [`HTTP_IN_FLIGHT`] goes up once and down once per request (down when the response body is
 //! finished or dropped).
 //!
 //! # `/keda`
 //!
 //! The HTTP layer keeps the in-flight gauge of object requests, maintained by
-//! [`crate::middleware::limit_in_flight`] (one increment and one decrement per request, the
+//! [`crate::middleware::envelope`] (one increment and one decrement per request, the
 //! decrement when the response body is finished or dropped). Request and byte counters come
 //! from the rate limiter, task gauges from the storage service; [`KedaSnapshot`] gathers
 //! them for [`KedaSnapshot::render`]. Its format is fixed by the spec and does not change with
 //! `/metrics`.
 
 use std::fmt::Write as _;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use axum::response::{IntoResponse, Response};
 use http::HeaderValue;
@@ -37,6 +37,9 @@ use http::header::CONTENT_TYPE;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 pub mod dogstatsd;
+mod routes;
+
+pub use routes::{Outcome, RouteMetrics};
 
 /// Counter `{method, route, status}`: requests answered.
 pub const HTTP_REQUESTS: &str = "objectstore_http_requests_total";
@@ -335,6 +338,8 @@ pub async fn render_metrics(
 #[derive(Debug)]
 pub struct Metrics {
     in_flight: AtomicUsize,
+    http_in_flight: metrics::Gauge,
+    routes: routes::RouteTable,
 }
 
 impl Default for Metrics {
@@ -342,11 +347,23 @@ impl Default for Metrics {
         install_recorder();
         Self {
             in_flight: AtomicUsize::new(0),
+            http_in_flight: metrics::gauge!(HTTP_IN_FLIGHT),
+            routes: routes::RouteTable::default(),
         }
     }
 }
 
 impl Metrics {
+    /// The handle of [`HTTP_IN_FLIGHT`].
+    pub fn http_in_flight(&self) -> &metrics::Gauge {
+        &self.http_in_flight
+    }
+
+    /// The request metric handles of a route template (`None`: no route matched).
+    pub fn route(&self, template: Option<&str>) -> Arc<RouteMetrics> {
+        self.routes.get(template)
+    }
+
     /// Increments the in-flight gauge; returns the value before.
     pub fn enter(&self) -> usize {
         self.in_flight.fetch_add(1, Ordering::SeqCst)

@@ -1,94 +1,221 @@
-//! HTTP middleware: request metrics, the in-flight limit (spec 10.1) and connection hygiene.
+//! HTTP middleware: everything that happens to every request around its handler, in one
+//! layer ([`envelope`]), so a request pays for one boxed future and at most one body wrapper
+//! each way (profiles of the earlier five-layer stack: `docs/benchmarks/`).
 //!
-//! * [`record_metrics`] (middleware on every route, inside the request span): counts each
-//!   request once by method, route template and status, observes its latency (until the
-//!   response head is ready), counts request and response body bytes as they stream, and keeps
-//!   the all-routes in-flight gauge (left when the response body is finished or dropped).
-//! * [`limit_in_flight`] (middleware on object routes only): a request arriving while
-//!   `http.max_requests` object requests are already in flight is answered 503 with an empty
-//!   body. A request stays "in flight" until its response body has been sent or dropped, so
-//!   streaming downloads count too.
-//! * [`close_if_body_unread`] (middleware on every route): errors answered before the
-//!   request body was read close the connection explicitly.
+//! For each request, in order:
+//!
+//! 1. **Request id and span**: the client's `x-request-id` when acceptable, else a generated
+//!    UUID ([`crate::logging::request_id`]); the request runs in a `request` span
+//!    (`request_id`, `method`, `path`, never the query) and, when Sentry is enabled, with its
+//!    own hub ([`crate::error_reporting::request_hub`]).
+//! 2. **Metrics**: the all-routes in-flight gauge goes up; request body bytes are counted as
+//!    they stream. Metric handles are resolved once per route template and outcome
+//!    ([`crate::metrics::RouteMetrics`]), not looked up per request.
+//! 3. **Object routes only** (route templates under `/v1/`; the internal routes `/health`,
+//!    `/ready`, `/keda` and `/metrics` skip this): a request arriving while
+//!    `http.max_requests` object requests are in flight is answered 503 with an empty body;
+//!    otherwise its body fails once silent for `http.body_timeout` ([`crate::idle`]). A
+//!    request stays "in flight" until its response body has been sent or dropped, so
+//!    streaming downloads count too.
+//! 4. The handler.
+//! 5. **Response**: `server` and `x-request-id` headers; `connection: close` when an error is
+//!    answered before the request body was read to its end (otherwise the server would have
+//!    to drain an arbitrary amount of unread body to reuse the connection, and a client that
+//!    reuses it, urllib3 does and never retries a request it already sent, would see its
+//!    next request fail); the request is counted exactly once by method, route and status,
+//!    with its latency until the response head is ready; response bytes are counted as they
+//!    stream; both in-flight gauges go down when the response body is finished or dropped.
+//! 6. **Log line**: a 5xx whose error was not already logged ([`ErrorLogged`]) at warn,
+//!    anything else at debug, so every failure appears exactly once at warn or error.
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::header::CONNECTION;
+use http::header::{CONNECTION, SERVER};
 use http::{HeaderValue, StatusCode};
 use http_body::{Frame, SizeHint};
 use metrics::{Counter, Gauge};
+use tracing::Instrument as _;
 
 use crate::app::AppState;
+use crate::logging::{ErrorLogged, REQUEST_ID_HEADER, request_id};
 use crate::metrics::Metrics;
 
-/// Middleware (every route): the request metrics of [`crate::metrics`] (module docs).
-pub async fn record_metrics(request: Request, next: Next) -> Response {
-    use crate::metrics::{
-        HTTP_IN_FLIGHT, HTTP_REQUEST_BYTES, HTTP_REQUEST_DURATION, HTTP_REQUESTS,
-        HTTP_RESPONSE_BYTES, UNMATCHED_ROUTE,
-    };
+/// The `server` header value.
+fn server_header() -> HeaderValue {
+    HeaderValue::from_static(concat!("objectstore/", env!("CARGO_PKG_VERSION")))
+}
 
-    let started = std::time::Instant::now();
-    let method = request.method().as_str().to_owned();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| UNMATCHED_ROUTE.to_owned(), |p| p.as_str().to_owned());
-    let gauge = metrics::gauge!(HTTP_IN_FLIGHT);
-    gauge.increment(1.0);
-    let guard = GaugeGuard(gauge);
-    let request_bytes = metrics::counter!(HTTP_REQUEST_BYTES, "route" => route.clone());
-    let request = request.map(|inner| {
-        Body::new(CountedBody {
-            inner,
-            bytes: request_bytes,
-            _guard: None,
-        })
-    });
+/// Middleware (every route): the request life cycle of the module docs.
+pub async fn envelope(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = request_id(request.headers());
+    let echoed = HeaderValue::from_str(&id).ok();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    );
+    let hub = crate::error_reporting::request_hub(&id, request.method().as_str());
+    drop(id);
+    let handled = async move {
+        let mut response = handle(&state, started, request, next).await;
+        if let Some(value) = echoed {
+            response.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
+        let status = response.status().as_u16();
+        let elapsed = started.elapsed();
+        if response.status().is_server_error()
+            && response.extensions().get::<ErrorLogged>().is_none()
+        {
+            tracing::warn!(status, ?elapsed, "request failed");
+        } else {
+            tracing::debug!(status, ?elapsed, "request served");
+        }
+        response
+    }
+    .instrument(span);
+    match hub {
+        Some(hub) => {
+            use sentry::SentryFutureExt as _;
+            handled.bind_hub(hub).await
+        }
+        None => handled.await,
+    }
+}
+
+/// Steps 2 to 5 of the module docs.
+async fn handle(state: &AppState, started: Instant, request: Request, next: Next) -> Response {
+    let route = state.metrics.route(
+        request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str),
+    );
+    let method = request.method().clone();
+    // A bodyless request (most GETs) needs no wrapper: nothing to count, nothing unread.
+    let has_body = !http_body::Body::is_end_stream(request.body());
+    let gauges = InFlight::enter(state, route.is_object());
+    if route.is_object() && gauges.object_before >= state.config.http.max_requests {
+        crate::metrics::record_rejection(crate::metrics::RejectionReason::InFlight);
+        return finish(
+            StatusCode::SERVICE_UNAVAILABLE.into_response(),
+            &route,
+            &method,
+            started,
+            gauges,
+            !has_body,
+        );
+    }
+
+    let finished = has_body.then(|| Arc::new(AtomicBool::new(false)));
+    let request = match &finished {
+        None => request,
+        Some(flag) => {
+            let timeout = state.config.http.body_timeout;
+            let object = route.is_object();
+            let bytes = route.request_bytes.clone();
+            let flag = flag.clone();
+            request.map(|inner| {
+                let body = Body::new(RequestBody {
+                    inner,
+                    bytes,
+                    finished: flag,
+                });
+                // Outermost, so its timed-out error reaches the handler with its kind (408).
+                if object {
+                    crate::idle::idle_timeout(body, timeout)
+                } else {
+                    body
+                }
+            })
+        }
+    };
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    let labels = [
-        ("method", method),
-        ("route", route.clone()),
-        ("status", status),
-    ];
-    metrics::counter!(HTTP_REQUESTS, &labels).increment(1);
-    metrics::histogram!(HTTP_REQUEST_DURATION, &labels).record(started.elapsed().as_secs_f64());
-    let response_bytes = metrics::counter!(HTTP_RESPONSE_BYTES, "route" => route);
+    let read_to_end = finished.is_none_or(|flag| flag.load(Ordering::Acquire));
+    finish(response, &route, &method, started, gauges, read_to_end)
+}
+
+/// Step 5 of the module docs.
+fn finish(
+    mut response: Response,
+    route: &crate::metrics::RouteMetrics,
+    method: &http::Method,
+    started: Instant,
+    gauges: InFlight,
+    read_to_end: bool,
+) -> Response {
+    let status = response.status();
+    let headers = response.headers_mut();
+    headers.insert(SERVER, server_header());
+    if !read_to_end && (status.is_client_error() || status.is_server_error()) {
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    let outcome = route.outcome(method, status);
+    outcome.requests.increment(1);
+    outcome.duration.record(started.elapsed().as_secs_f64());
+    let bytes = route.response_bytes.clone();
     response.map(|inner| {
-        Body::new(CountedBody {
+        Body::new(ResponseBody {
             inner,
-            bytes: response_bytes,
-            _guard: Some(guard),
+            bytes,
+            _gauges: gauges,
         })
     })
 }
 
-/// Decrements a gauge when dropped.
-struct GaugeGuard(Gauge);
+/// The two in-flight gauges of one request: the all-routes metric and, for object routes,
+/// the count behind `http.max_requests` and `/keda`. Both go down when this is dropped.
+struct InFlight {
+    http: Gauge,
+    object: Option<Arc<Metrics>>,
+    /// Object requests in flight before this one.
+    object_before: usize,
+}
 
-impl Drop for GaugeGuard {
-    fn drop(&mut self) {
-        self.0.decrement(1.0);
+impl InFlight {
+    fn enter(state: &AppState, object: bool) -> Self {
+        let http = state.metrics.http_in_flight().clone();
+        http.increment(1.0);
+        let (object, object_before) = if object {
+            (Some(state.metrics.clone()), state.metrics.enter())
+        } else {
+            (None, 0)
+        };
+        Self {
+            http,
+            object,
+            object_before,
+        }
     }
 }
 
-/// A body that counts its data bytes (and optionally holds a gauge until it is dropped).
-struct CountedBody {
-    inner: Body,
-    bytes: Counter,
-    _guard: Option<GaugeGuard>,
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.http.decrement(1.0);
+        if let Some(metrics) = &self.object {
+            metrics.leave();
+        }
+    }
 }
 
-impl http_body::Body for CountedBody {
+/// A request body that counts its data bytes and records when it has been read to its end.
+struct RequestBody {
+    inner: Body,
+    bytes: Counter,
+    finished: Arc<AtomicBool>,
+}
+
+impl http_body::Body for RequestBody {
     type Data = Bytes;
     type Error = axum::Error;
 
@@ -97,10 +224,17 @@ impl http_body::Body for CountedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &polled
-            && let Some(data) = frame.data_ref()
-        {
-            self.bytes.increment(data.len() as u64);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.bytes.increment(data.len() as u64);
+                }
+            }
+            Poll::Ready(None) => self.finished.store(true, Ordering::Release),
+            _ => {}
+        }
+        if self.inner.is_end_stream() {
+            self.finished.store(true, Ordering::Release);
         }
         polled
     }
@@ -114,99 +248,15 @@ impl http_body::Body for CountedBody {
     }
 }
 
-/// Middleware: refuses object requests beyond `http.max_requests` with an empty 503.
-pub async fn limit_in_flight(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let metrics = state.metrics.clone();
-    let before = metrics.enter();
-    let guard = InFlight(metrics);
-    if before >= state.config.http.max_requests {
-        crate::metrics::record_rejection(crate::metrics::RejectionReason::InFlight);
-        return StatusCode::SERVICE_UNAVAILABLE.into_response();
-    }
-    let response = next.run(request).await;
-    response.map(|inner| {
-        Body::new(GuardedBody {
-            inner,
-            _guard: guard,
-        })
-    })
-}
-
-/// Leaves the in-flight gauge when dropped.
-#[derive(Debug)]
-struct InFlight(Arc<Metrics>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.leave();
-    }
-}
-
-/// A response body that keeps its request counted as in flight until it is done.
-struct GuardedBody {
+/// A response body that counts its data bytes and keeps its request's in-flight gauges up
+/// until it is finished or dropped.
+struct ResponseBody {
     inner: Body,
-    _guard: InFlight,
+    bytes: Counter,
+    _gauges: InFlight,
 }
 
-impl http_body::Body for GuardedBody {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-/// Middleware (outermost, every route): when an error is answered before the request body
-/// was read to its end, the response carries `connection: close`.
-///
-/// Otherwise the server would have to drain an arbitrary amount of unread body to reuse the
-/// connection; it closes it instead, and without the header a client that reuses the
-/// connection (urllib3 does, and it never retries a request it already sent) would see the
-/// next request fail with "connection closed". Success responses always consume the body
-/// (or stream while consuming it, like batch), so they keep the connection.
-pub async fn close_if_body_unread(request: Request, next: Next) -> Response {
-    let has_body = !http_body::Body::is_end_stream(request.body());
-    let finished = Arc::new(AtomicBool::new(!has_body));
-    let flag = finished.clone();
-    let request = request.map(|inner| {
-        Body::new(TrackedBody {
-            inner,
-            finished: flag,
-        })
-    });
-    let mut response = next.run(request).await;
-    let unread = !finished.load(Ordering::Acquire);
-    if unread && (response.status().is_client_error() || response.status().is_server_error()) {
-        response
-            .headers_mut()
-            .insert(CONNECTION, HeaderValue::from_static("close"));
-    }
-    response
-}
-
-/// A request body that records when it has been read to its end.
-struct TrackedBody {
-    inner: Body,
-    finished: Arc<AtomicBool>,
-}
-
-impl http_body::Body for TrackedBody {
+impl http_body::Body for ResponseBody {
     type Data = Bytes;
     type Error = axum::Error;
 
@@ -215,8 +265,10 @@ impl http_body::Body for TrackedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
-            self.finished.store(true, Ordering::Release);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            self.bytes.increment(data.len() as u64);
         }
         polled
     }
