@@ -16,6 +16,7 @@ use futures::StreamExt;
 use http::request::Parts;
 use http::{HeaderMap, header};
 use objectstore_service::stream::PayloadStream;
+use objectstore_types::range::ByteRange;
 use objectstore_types::{ObjectContext, ObjectId, ObjectKey, Scopes, Usecase};
 
 use crate::access::admit;
@@ -91,6 +92,23 @@ impl FromRequestParts<AppState> for ObjectPath {
         let key = ObjectKey::new(key).map_err(|e| ApiError::InvalidPath(e.to_string()))?;
         admit(state, &context, &parts.headers)?;
         Ok(Self(ObjectId::new(context, key)))
+    }
+}
+
+/// The parsed `Range` header of a GET (`None`: absent or not a single byte range, which
+/// the spec ignores); malformed is a 400. An extractor so that the handler need not clone
+/// the request's whole header map for one header.
+#[derive(Debug)]
+pub struct RequestedRange(pub Option<ByteRange>);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestedRange {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        match header_str(&parts.headers, header::RANGE.as_str())? {
+            Some(value) => ByteRange::parse(value).map(Self).map_err(ApiError::client),
+            None => Ok(Self(None)),
+        }
     }
 }
 

@@ -2,11 +2,14 @@
 //!
 //! **Invariants**
 //!
-//! * Every operation runs in its own spawned task and runs to completion even if the caller
-//!   (the HTTP request) goes away: a client disconnect never leaves a half-done commit
-//!   protocol behind.
+//! * Every operation that changes state runs in its own spawned task and runs to completion
+//!   even if the caller (the HTTP request) goes away: a client disconnect never leaves a
+//!   half-done commit protocol behind. Reads (`get`, `head`) change nothing a caller could
+//!   leave half-done (a TTI bump is queued, not awaited), so they run in the caller's task:
+//!   a spawn per read cost a task allocation and, on a multi-threaded runtime, often a
+//!   cross-thread wake-up (`docs/benchmarks/`).
 //! * A panic inside an operation is isolated: it becomes [`Error::Internal`] for that
-//!   operation only.
+//!   operation only (reads included: their future runs under `catch_unwind`).
 //! * Metadata of every write is stamped here (`time_created`, `time_expires`) from the
 //!   service's clock, once, so all backends agree.
 //! * Every operation holds a [`Permit`] of the service's [`ConcurrencyLimiter`] (spec 10.4)
@@ -184,8 +187,8 @@ impl StorageService {
     /// until it ends or is dropped (see the module docs).
     pub async fn get(&self, id: ObjectId, range: Option<ByteRange>) -> Result<GetResponse> {
         let permit = self.inner.limiter.acquire().await?;
-        let backend = self.inner.backend.clone();
-        spawn_isolated(async move {
+        let backend = &self.inner.backend;
+        run_isolated(async move {
             let response = backend.get_object(&id, range).await?;
             Ok(hold_permit(response, permit))
         })
@@ -194,8 +197,14 @@ impl StorageService {
 
     /// Reads an object's metadata.
     pub async fn head(&self, id: ObjectId) -> Result<Option<Metadata>> {
-        self.spawn(move |b| async move { b.get_metadata(&id).await })
-            .await
+        let permit = self.inner.limiter.acquire().await?;
+        let backend = &self.inner.backend;
+        run_isolated(async move {
+            let metadata = backend.get_metadata(&id).await;
+            drop(permit);
+            metadata
+        })
+        .await
     }
 
     /// Deletes an object; deleting a missing one succeeds.
@@ -271,6 +280,17 @@ impl StorageService {
     /// shutdown, after the last request finished.
     pub async fn join(&self) {
         self.inner.backend.join().await;
+    }
+}
+
+/// Runs `fut` in the caller's task with panics isolated (reads: see the module docs).
+async fn run_isolated<T, F>(fut: F) -> Result<T>
+where
+    F: Future<Output = Result<T>>,
+{
+    match std::panic::AssertUnwindSafe(fut).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => Err(Error::Internal(panic_message(panic.as_ref()))),
     }
 }
 

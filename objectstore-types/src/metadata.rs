@@ -257,6 +257,13 @@ impl Metadata {
     /// Emits the response headers of a GET/HEAD (lowercase names).
     pub fn to_headers(&self) -> HeaderMap {
         let mut h = HeaderMap::with_capacity(8 + self.custom.len());
+        self.write_headers(&mut h);
+        h
+    }
+
+    /// Writes the headers of [`Metadata::to_headers`] into `h` (replacing values of the same
+    /// names), e.g. straight into a response's map without an intermediate one.
+    pub fn write_headers(&self, h: &mut HeaderMap) {
         let ct = HeaderValue::from_str(&self.content_type)
             .unwrap_or_else(|_| HeaderValue::from_static(DEFAULT_CONTENT_TYPE));
         h.insert(CONTENT_TYPE, ct);
@@ -264,23 +271,19 @@ impl Metadata {
             h.insert(CONTENT_ENCODING, HeaderValue::from_static(c.as_str()));
         }
         if !self.expiration_policy.is_manual() {
-            insert_str(
-                &mut h,
-                HEADER_EXPIRATION,
-                &self.expiration_policy.to_string(),
-            );
+            insert_str(h, HEADER_EXPIRATION, &self.expiration_policy.to_string());
         }
         if let Some(t) = self.time_created {
-            insert_str(&mut h, HEADER_TIME_CREATED, &time::format(t));
+            insert_str(h, HEADER_TIME_CREATED, &time::format(t));
         }
         if let Some(t) = self.time_expires {
-            insert_str(&mut h, HEADER_TIME_EXPIRES, &time::format(t));
+            insert_str(h, HEADER_TIME_EXPIRES, &time::format(t));
         }
         if let Some(o) = &self.origin {
-            insert_str(&mut h, HEADER_ORIGIN, &encode_free_form(o));
+            insert_str(h, HEADER_ORIGIN, &encode_free_form(o));
         }
         if let Some(f) = &self.filename {
-            insert_str(&mut h, HEADER_FILENAME, &encode_free_form(f));
+            insert_str(h, HEADER_FILENAME, &encode_free_form(f));
             if let Some(cd) = content_disposition(f) {
                 h.insert(CONTENT_DISPOSITION, cd);
             }
@@ -298,7 +301,6 @@ impl Metadata {
                 HeaderValue::from(size),
             );
         }
-        h
     }
 }
 

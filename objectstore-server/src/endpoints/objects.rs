@@ -10,10 +10,9 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use http::header::{ACCEPT_RANGES, CONTENT_RANGE, RANGE};
+use http::header::{ACCEPT_RANGES, CONTENT_RANGE};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use objectstore_service::backend::GetResponse;
-use objectstore_types::range::ByteRange;
 use objectstore_types::{Metadata, ObjectId, ObjectKey, Permission};
 
 use super::KeyBody;
@@ -22,14 +21,13 @@ use crate::access::Auth;
 use crate::app::AppState;
 use crate::body::stream_body;
 use crate::error::ApiError;
-use crate::extract::{ContextPath, ObjectPath, header_str, payload};
+use crate::extract::{ContextPath, ObjectPath, RequestedRange, payload};
 
-/// The response headers of a found object: its metadata (lowercase names, `x-sn-size`,
-/// `content-disposition`) and `accept-ranges`.
-pub fn object_headers(metadata: &Metadata) -> HeaderMap {
-    let mut headers = metadata.to_headers();
+/// Writes the response headers of a found object into `headers`: its metadata (lowercase
+/// names, `x-sn-size`, `content-disposition`) and `accept-ranges`.
+pub fn write_object_headers(metadata: &Metadata, headers: &mut HeaderMap) {
+    metadata.write_headers(headers);
     headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    headers
 }
 
 /// A header value the server formatted itself.
@@ -119,12 +117,8 @@ pub async fn get_object(
     State(state): State<AppState>,
     auth: Auth,
     ObjectPath(id): ObjectPath,
-    headers: HeaderMap,
+    RequestedRange(range): RequestedRange,
 ) -> Result<Response, ApiError> {
-    let range = match header_str(&headers, RANGE.as_str())? {
-        Some(value) => ByteRange::parse(value).map_err(ApiError::client)?,
-        None => None,
-    };
     auth.require(Permission::Read, &id.context)?;
     let context = id.context.clone();
     match state.service.get(id, range).await? {
@@ -150,7 +144,7 @@ pub async fn get_object(
             let mut response = Response::new(stream_body(body, len));
             *response.status_mut() = status;
             let headers = response.headers_mut();
-            headers.extend(object_headers(&metadata));
+            write_object_headers(&metadata, headers);
             if let Some(r) = range {
                 headers.insert(CONTENT_RANGE, header_value(r.to_string())?);
             }
@@ -171,7 +165,7 @@ pub async fn head_object(
         None => Err(ApiError::NotFound),
         Some(metadata) => {
             let mut response = StatusCode::NO_CONTENT.into_response();
-            response.headers_mut().extend(object_headers(&metadata));
+            write_object_headers(&metadata, response.headers_mut());
             Ok(response)
         }
     }
