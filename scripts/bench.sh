@@ -15,7 +15,7 @@
 #    off, logging at WARN).
 # 4. Runs the standard workload set with `objectstore-bench` and writes the markdown report
 #    docs/benchmarks/report-<UTC date>.md (targets table, baselines, one table per workload).
-# 5. Profiles the server under the 1 KiB PUT, 1 KiB GET and 100 KiB PUT workloads (perf with
+# 5. Profiles the server under the 1 KiB and 100 KiB PUT and GET workloads (perf with
 #    the cpu-clock event and callgrind, whichever work here) and appends the top symbols.
 # 6. Stops everything it started and removes the temporary directory (trap on EXIT, also
 #    after Ctrl-C or a failure).
@@ -232,7 +232,7 @@ say "running workloads: $workloads"
 # * callgrind: a second, short-lived server instance (same configuration, fresh data
 #   directory) under valgrind, instrumented only while a fixed number of requests runs;
 #   instruction counts, user space only, repeatable whatever else the machine does.
-profile_workloads=(put:1KiB get:1KiB put:100KiB)
+profile_workloads=(put:1KiB get:1KiB put:100KiB get:100KiB)
 callgrind_requests=2000
 perf_top() { # $1 = data, $2 = sort keys, $3 = lines
   perf report -i "$1" --stdio --sort "$2" --percent-limit 0.5 2>/dev/null \
