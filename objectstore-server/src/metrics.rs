@@ -152,8 +152,10 @@ fn install(extra: Option<Box<dyn metrics::Recorder + Send + Sync>>) -> Prometheu
     handle
 }
 
-/// How often histogram samples are folded into their buckets when nobody scrapes.
-const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often histogram samples are folded into their buckets when nobody scrapes. Samples
+/// wait in memory until then (8 bytes each, a few per request): at 30 000 requests per
+/// second, a 5 s interval held several MiB of them at peak.
+const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Folds recorded histogram samples into their buckets every [`UPKEEP_INTERVAL`] on a
 /// process-lifetime thread (independent of any runtime), so that memory stays bounded even
