@@ -259,6 +259,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
         })
         .transpose()?;
     let loadavg_start = crate::report::loadavg();
+    let cpu_start = crate::report::CpuTimes::now();
     let results = run_all(
         &settings,
         &measured,
@@ -278,6 +279,9 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
         fio_read: fio(&args.fio_read, "read")?,
         loadavg_start,
         loadavg_end: crate::report::loadavg(),
+        steal_share: cpu_start
+            .zip(crate::report::CpuTimes::now())
+            .and_then(|(start, end)| start.steal_share(end)),
     };
     out_line(&text_table(&report));
     if let Some(path) = &args.json {

@@ -31,6 +31,42 @@ pub struct RunReport {
     pub loadavg_start: Option<String>,
     /// `/proc/loadavg` when the workloads ended.
     pub loadavg_end: Option<String>,
+    /// The share of the machine's CPU time the hypervisor gave to others while the
+    /// workloads ran (`steal` in `/proc/stat`), 0 to 1.
+    pub steal_share: Option<f64>,
+}
+
+/// The machine's CPU time counters (`cpu` line of `/proc/stat`), if this is Linux.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuTimes {
+    total: u64,
+    steal: u64,
+}
+
+impl CpuTimes {
+    /// The counters now.
+    pub fn now() -> Option<Self> {
+        let text = std::fs::read_to_string("/proc/stat").ok()?;
+        let line = text.lines().find(|l| l.starts_with("cpu "))?;
+        let fields: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        // user nice system idle iowait irq softirq steal (guest time is inside user).
+        let steal = *fields.get(7)?;
+        Some(Self {
+            total: fields.iter().take(8).sum(),
+            steal,
+        })
+    }
+
+    /// The share of CPU time stolen between `self` and `later`.
+    pub fn steal_share(self, later: Self) -> Option<f64> {
+        let total = later.total.checked_sub(self.total)?;
+        let steal = later.steal.checked_sub(self.steal)?;
+        (total > 0).then(|| steal as f64 / total as f64)
+    }
 }
 
 /// The 1, 5 and 15 minute load averages, if this is Linux.
@@ -157,4 +193,33 @@ pub fn text_table(report: &RunReport) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CpuTimes;
+
+    #[test]
+    fn steal_share_is_the_stolen_part_of_the_elapsed_cpu_time() {
+        let start = CpuTimes {
+            total: 1_000,
+            steal: 100,
+        };
+        let end = CpuTimes {
+            total: 1_400,
+            steal: 200,
+        };
+        assert_eq!(start.steal_share(end), Some(0.25));
+        // Counters that went backwards (or no time at all) give no figure.
+        assert_eq!(end.steal_share(start), None);
+        assert_eq!(start.steal_share(start), None);
+    }
+
+    #[test]
+    fn this_machine_reports_cpu_times() {
+        if cfg!(target_os = "linux") {
+            let now = CpuTimes::now().expect("/proc/stat has a cpu line");
+            assert!(now.total >= now.steal);
+        }
+    }
 }

@@ -7,7 +7,7 @@
 //! [`install_recorder`] installs one process-wide `metrics-exporter-prometheus` recorder (no
 //! HTTP listener of its own) the first time an [`AppState`](crate::app::AppState) is built;
 //! [`render_metrics`] answers `GET /metrics` from it; a background thread runs the
-//! recorder's upkeep every few seconds so unscraped histograms stay bounded. The metric names
+//! recorder's upkeep every second so unscraped histograms stay bounded. The metric names
 //! recorded anywhere are listed in [`CATALOGUE`]; `docs/metrics.md` documents every one
 //! with its labels and suggested alerts (a test checks both against a real scrape).
 //!

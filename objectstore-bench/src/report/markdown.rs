@@ -37,6 +37,16 @@ pub fn markdown(
              ended: {end}.\n"
         );
     }
+    if let Some(steal) = report.steal_share {
+        let _ = writeln!(
+            out,
+            "CPU time stolen by the hypervisor while the workloads ran (`steal` in \
+             `/proc/stat`): {:.0} % of the machine's CPU time. Wall-clock figures (ops/s, \
+             latency) shrink with it and vary with it between rounds; CPU per request and \
+             the callgrind counts below do not.\n",
+            steal * 100.0
+        );
+    }
     let _ = writeln!(out, "## Targets\n");
     if rounds > 1 {
         let _ = writeln!(
