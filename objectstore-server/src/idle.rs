@@ -3,8 +3,9 @@
 //! trickling client cannot hold a connection, a concurrency permit and a half-written
 //! revision forever.
 //!
-//! [`idle_timeout`] (applied by [`crate::middleware::envelope`]) wraps the body of every object-route request (object data, batch,
-//! multipart parts and completes, resumable chunks, `PATCH` documents).
+//! [`idle_timeout`] (applied by [`crate::middleware::envelope`]) wraps the body of every
+//! object-route request that has one (object data, batch, multipart parts and completes,
+//! resumable chunks, `PATCH` documents).
 //!
 //! **Invariants**
 //!

@@ -116,24 +116,13 @@ impl RouteMetrics {
 
 /// The `method` label: the standard methods by name, anything else as `OTHER`.
 fn method_label(method: &Method) -> &'static str {
-    const STANDARD: [Method; 9] = [
-        Method::GET,
-        Method::HEAD,
-        Method::PUT,
-        Method::POST,
-        Method::DELETE,
-        Method::PATCH,
-        Method::OPTIONS,
-        Method::CONNECT,
-        Method::TRACE,
-    ];
-    const NAMES: [&str; 9] = [
+    const STANDARD: [&str; 9] = [
         "GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
     ];
     STANDARD
-        .iter()
-        .position(|m| m == method)
-        .map_or("OTHER", |i| NAMES[i])
+        .into_iter()
+        .find(|name| *name == method.as_str())
+        .unwrap_or("OTHER")
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
