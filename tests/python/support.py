@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import urllib3
 import zstandard
 from objectstore_client import Client
 from objectstore_client.utils import encode_path
@@ -460,10 +461,20 @@ def launch(
 # --------------------------------------------------------------------------------------
 
 
+# The client's connect timeout (100 ms by default) is also urllib3's socket timeout while the
+# request body is sent: an upload fails as soon as the server drains nothing for 100 ms once
+# the socket buffers are full. On a shared CI host a vCPU pause or a slow disk write does that
+# (seen: 5 of 576 tests failing, the release binary of the previous commit failing 10 of 20
+# 20 MiB uploads in a row). Deployments uploading large objects should raise it the same
+# way (docs/deployment.md); the tests use 10 s, still failing a hung server.
+CLIENT_TIMEOUT = urllib3.Timeout(connect=10.0, read=60.0)
+
+
 def make_client(url: str, **kwargs: Any) -> Client:
-    """An official client with a read timeout, so a hanging server fails instead of hangs."""
-    kwargs.setdefault("timeout_ms", 60_000)
-    return Client(url, **kwargs)
+    """An official client with connect and read timeouts (see `CLIENT_TIMEOUT`), so a
+    hanging server fails instead of hangs."""
+    connection_kwargs = {"timeout": CLIENT_TIMEOUT, **(kwargs.pop("connection_kwargs", None) or {})}
+    return Client(url, connection_kwargs=connection_kwargs, **kwargs)
 
 
 def unique_id() -> str:
