@@ -1,0 +1,340 @@
+//! [`S3Front`]: the S3 listener's request handling, a `tower::Service` the server runs on its
+//! own accept loop (same header timeout and graceful shutdown as the objectstore API).
+//!
+//! For each request, in order:
+//!
+//! 1. A request id (`x-amz-request-id` on the response) and a `s3` tracing span
+//!    (`request_id`, `method`, `path`; never the query, which may hold a signature).
+//! 2. [`Hooks::request`]: the server's in-flight limit (503 `ServiceUnavailable`) and
+//!    metrics scope.
+//! 3. The request body is counted and fails once silent for `body_timeout`
+//!    ([`IdleBody`], 400 `RequestTimeout`).
+//! 4. Before s3s: browser `POST` uploads (`multipart/form-data`) are refused with
+//!    `NotImplemented` before s3s would buffer them; without credentials signatures are
+//!    removed and aws-chunked bodies decoded ([`crate::normalize`]); with credentials a SigV2
+//!    header's date is checked ([`crate::auth::check_sigv2_date`]).
+//! 5. s3s: routing, signature checks, XML, then the operation ([`crate::handler`]). The
+//!    operation's name is recorded in an [`OperationSlot`] for the metrics.
+//! 6. Response: `server` and `x-amz-request-id`; metrics once the head is ready
+//!    ([`RequestScope::responded`]); byte counts as the body streams; the scope (and the
+//!    in-flight count) ends when the body is finished or dropped. A 5xx is logged at warn.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http::{HeaderValue, Request, Response};
+use http_body::{Frame, SizeHint};
+use s3s::service::S3Service;
+use s3s::{S3Error, S3ErrorCode, StdError};
+use tracing::Instrument as _;
+
+use crate::body::IdleBody;
+use crate::hooks::{Hooks, RequestScope};
+
+/// Where the access check records the routed operation's name (for metrics).
+#[derive(Debug, Clone, Default)]
+pub struct OperationSlot(Arc<OnceLock<String>>);
+
+impl OperationSlot {
+    /// Records the name (the first one wins).
+    pub fn set(&self, name: &str) {
+        let _ = self.0.set(name.to_owned());
+    }
+
+    /// The name, or `unknown` when the request failed before it was routed.
+    pub fn get(&self) -> &str {
+        self.0.get().map_or("unknown", String::as_str)
+    }
+}
+
+/// The S3 listener's service (module docs). Cheap to clone.
+#[derive(Clone)]
+pub struct S3Front {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    s3s: S3Service,
+    hooks: Arc<dyn Hooks>,
+    open: bool,
+    body_timeout: Duration,
+}
+
+impl std::fmt::Debug for S3Front {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Front")
+            .field("open", &self.inner.open)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The `server` header value.
+const SERVER: &str = concat!("objectstore/", env!("CARGO_PKG_VERSION"));
+
+impl S3Front {
+    pub(crate) fn from_parts(
+        s3s: S3Service,
+        hooks: Arc<dyn Hooks>,
+        open: bool,
+        body_timeout: Duration,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                s3s,
+                hooks,
+                open,
+                body_timeout,
+            }),
+        }
+    }
+
+    /// Whether requests are served without signature checks (zero-config).
+    pub fn is_open(&self) -> bool {
+        self.inner.open
+    }
+
+    /// Handles one request (module docs).
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<FrontBody>
+    where
+        B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<StdError>,
+    {
+        let started = Instant::now();
+        let request_id = uuid::Uuid::new_v4().simple().to_string();
+        let span = tracing::info_span!(
+            "s3",
+            request_id = %request_id,
+            method = %req.method(),
+            path = %req.uri().path(),
+        );
+        self.respond(req, started, request_id)
+            .instrument(span)
+            .await
+    }
+
+    async fn respond<B>(
+        &self,
+        req: Request<B>,
+        started: Instant,
+        request_id: String,
+    ) -> Response<FrontBody>
+    where
+        B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<StdError>,
+    {
+        let read = Arc::new(AtomicU64::new(0));
+        let slot = OperationSlot::default();
+        let scope = match self.inner.hooks.request(req.method()) {
+            Ok(scope) => scope,
+            Err(refusal) => {
+                let response = error_response(refusal.into());
+                return finish(response, None, &slot, started, &request_id, read);
+            }
+        };
+        let (mut parts, body) = req.into_parts();
+        parts.extensions.insert(slot.clone());
+        let body = Counted {
+            inner: IdleBody::new(body, self.inner.body_timeout),
+            read: read.clone(),
+        };
+        let mut req = Request::from_parts(parts, s3s::Body::http_body_unsync(body));
+        let response = match self.before_s3s(&mut req) {
+            Err(e) => error_response(e),
+            Ok(()) => match self.inner.s3s.call(req).await {
+                Ok(response) => response,
+                Err(e) => {
+                    tracing::error!(error = ?e, "the S3 request failed outside any operation");
+                    error_response(S3Error::with_message(
+                        S3ErrorCode::InternalError,
+                        "internal error",
+                    ))
+                }
+            },
+        };
+        finish(response, Some(scope), &slot, started, &request_id, read)
+    }
+
+    /// Step 4 of the module docs.
+    fn before_s3s(&self, req: &mut Request<s3s::Body>) -> Result<(), S3Error> {
+        let form_post = req.method() == http::Method::POST
+            && req
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| {
+                    v.trim_start()
+                        .to_ascii_lowercase()
+                        .starts_with("multipart/form-data")
+                });
+        if form_post {
+            return Err(crate::errors::not_implemented(
+                "browser POST uploads (multipart/form-data) are not supported",
+            ));
+        }
+        if self.inner.open {
+            crate::normalize::strip_signature(req)
+        } else {
+            crate::auth::check_sigv2_date(req.headers(), SystemTime::now())
+        }
+    }
+}
+
+fn error_response(error: S3Error) -> Response<s3s::Body> {
+    error.to_http_response().unwrap_or_else(|_| {
+        let mut response = Response::new(s3s::Body::empty());
+        *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+        response
+    })
+}
+
+/// Step 6 of the module docs.
+fn finish(
+    response: Response<s3s::Body>,
+    scope: Option<Box<dyn RequestScope>>,
+    slot: &OperationSlot,
+    started: Instant,
+    request_id: &str,
+    read: Arc<AtomicU64>,
+) -> Response<FrontBody> {
+    let (mut parts, body) = response.into_parts();
+    parts
+        .headers
+        .insert(http::header::SERVER, HeaderValue::from_static(SERVER));
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        parts.headers.insert("x-amz-request-id", id);
+    }
+    let status = parts.status;
+    let elapsed = started.elapsed();
+    if status.is_server_error() {
+        tracing::warn!(
+            status = status.as_u16(),
+            ?elapsed,
+            operation = slot.get(),
+            "S3 request failed"
+        );
+    } else {
+        tracing::debug!(
+            status = status.as_u16(),
+            ?elapsed,
+            operation = slot.get(),
+            "S3 request served"
+        );
+    }
+    let mut scope = scope;
+    if let Some(scope) = &mut scope {
+        scope.responded(slot.get(), status, elapsed);
+    }
+    Response::from_parts(
+        parts,
+        FrontBody {
+            inner: body,
+            scope,
+            read,
+        },
+    )
+}
+
+/// A request body that counts its bytes.
+struct Counted<B> {
+    inner: IdleBody<B>,
+    read: Arc<AtomicU64>,
+}
+
+impl<B> http_body::Body for Counted<B>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<StdError>,
+{
+    type Data = Bytes;
+    type Error = StdError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, StdError>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            self.read.fetch_add(data.len() as u64, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The response body: counts bytes and keeps the request's metrics scope until it is
+/// finished or dropped.
+pub struct FrontBody {
+    inner: s3s::Body,
+    scope: Option<Box<dyn RequestScope>>,
+    read: Arc<AtomicU64>,
+}
+
+impl http_body::Body for FrontBody {
+    type Data = Bytes;
+    type Error = StdError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, StdError>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+            && let Some(scope) = &mut this.scope
+        {
+            scope.response_bytes(data.len() as u64);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for FrontBody {
+    fn drop(&mut self) {
+        if let Some(scope) = &mut self.scope {
+            scope.request_bytes(self.read.load(Ordering::Relaxed));
+        }
+    }
+}
+
+impl<B> tower::Service<Request<B>> for S3Front
+where
+    B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<StdError>,
+{
+    type Response = Response<FrontBody>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let front = self.clone();
+        Box::pin(async move { Ok(front.handle(req).await) })
+    }
+}

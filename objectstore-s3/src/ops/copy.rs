@@ -1,0 +1,258 @@
+//! `CopyObject` and `UploadPartCopy`: a streaming read of the source, written to the
+//! destination, with bounded memory (the body streams from the engine back into it).
+//!
+//! 1. The source (`x-amz-copy-source`) needs `object.read` on its bucket, the destination
+//!    `object.write`; both are validated and admitted like any object.
+//! 2. One GET of the source (a range for `UploadPartCopy`): its metadata and bytes are of the
+//!    same revision. Missing → `NoSuchKey`; the `x-amz-copy-source-if-*` conditions are
+//!    evaluated on that metadata (412 `PreconditionFailed`).
+//! 3. `CopyObject`: with the `COPY` directive (default) the destination gets the source's
+//!    content type, compression, custom metadata, origin, filename and expiration policy
+//!    (the deadline restarts: the copy is a new object); `REPLACE` takes them from the
+//!    request. Copying an object onto itself with `COPY` is refused (`InvalidRequest`, as in
+//!    S3: it would change nothing). Then the engine's PUT of the stream.
+//! 4. `UploadPartCopy`: `x-amz-copy-source-range: bytes=a-b` (or the whole source) streams
+//!    into the part; an unsatisfiable range is 416 `InvalidRange`.
+
+use objectstore_service::backend::GetResponse;
+use objectstore_service::stream::PayloadStream;
+use objectstore_types::range::ByteRange;
+use objectstore_types::{Metadata, ObjectId, Permission};
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+
+use super::{non_private_acl, non_standard_class, refuse_options};
+use crate::conditions::Conditions;
+use crate::errors::{invalid_argument, not_implemented, service_error};
+use crate::handler::Handler;
+use crate::metadata::{ObjectHeaders, WriteFields, etag, last_modified};
+use crate::ops::multipart::{part_number, upload_id};
+
+/// The source's bucket and key, or `NotImplemented` for access points and versions.
+fn source(copy_source: &CopySource) -> S3Result<(&str, &str)> {
+    match copy_source {
+        CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } => {
+            super::check_version(version_id.as_deref().map(str::to_owned).as_ref())?;
+            Ok((bucket, key))
+        }
+        _ => Err(not_implemented(
+            "access points and outposts are not supported",
+        )),
+    }
+}
+
+/// Step 2 of the module docs: the source's metadata and bytes.
+async fn read_source(
+    handler: &Handler,
+    id: ObjectId,
+    range: Option<ByteRange>,
+    conditions: Conditions<'_>,
+) -> S3Result<(Metadata, u64, PayloadStream)> {
+    let response = handler
+        .service
+        .get(id, range)
+        .await
+        .map_err(service_error)?;
+    match response {
+        GetResponse::NotFound => Err(S3Error::with_message(
+            S3ErrorCode::NoSuchKey,
+            "The specified copy source does not exist.",
+        )),
+        GetResponse::RangeNotSatisfiable(metadata) => {
+            conditions.check_copy_source(&etag(&metadata), last_modified(&metadata))?;
+            Err(S3Error::with_message(
+                S3ErrorCode::InvalidRange,
+                "The x-amz-copy-source-range is not satisfiable",
+            ))
+        }
+        GetResponse::Found {
+            metadata,
+            range,
+            body,
+        } => {
+            conditions.check_copy_source(&etag(&metadata), last_modified(&metadata))?;
+            let length = range.map_or(metadata.size.unwrap_or(0), |r| r.len());
+            Ok((metadata, length, body))
+        }
+    }
+}
+
+/// The metadata a `COPY` directive carries over (step 3).
+fn copied(source: &Metadata) -> Metadata {
+    Metadata {
+        content_type: source.content_type.clone(),
+        compression: source.compression,
+        expiration_policy: source.expiration_policy,
+        origin: source.origin.clone(),
+        filename: source.filename.clone(),
+        custom: source.custom.clone(),
+        ..Metadata::default()
+    }
+}
+
+/// `PUT /<bucket>/<key>` with `x-amz-copy-source`.
+pub async fn copy_object(
+    handler: &Handler,
+    req: S3Request<CopyObjectInput>,
+) -> S3Result<S3Response<CopyObjectOutput>> {
+    let input = &req.input;
+    let (src_bucket, src_key) = source(&input.copy_source)?;
+    let src = handler
+        .object(&req, src_bucket, src_key, Permission::Read)
+        .await?;
+    let dst = handler
+        .object(&req, &input.bucket, &input.key, Permission::Write)
+        .await?;
+    refuse_options(&[
+        (
+            non_private_acl(input.acl.as_ref()),
+            "an object ACL other than private",
+        ),
+        (
+            non_standard_class(input.storage_class.as_ref()),
+            "a storage class other than STANDARD",
+        ),
+        (
+            input.server_side_encryption.is_some()
+                || input.sse_customer_algorithm.is_some()
+                || input.copy_source_sse_customer_algorithm.is_some()
+                || input.ssekms_key_id.is_some(),
+            "server-side encryption",
+        ),
+        (
+            input.tagging.is_some() || input.tagging_directive.is_some(),
+            "object tagging",
+        ),
+        (
+            input.object_lock_mode.is_some() || input.object_lock_legal_hold_status.is_some(),
+            "object lock",
+        ),
+        (
+            input.website_redirect_location.is_some(),
+            "website redirects",
+        ),
+    ])?;
+    let replace = match input
+        .metadata_directive
+        .as_ref()
+        .map(MetadataDirective::as_str)
+    {
+        None | Some(MetadataDirective::COPY) => false,
+        Some(MetadataDirective::REPLACE) => true,
+        Some(other) => {
+            return Err(invalid_argument(format!(
+                "unknown metadata directive {other:?}"
+            )));
+        }
+    };
+    if src == dst && !replace {
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidRequest,
+            "This copy request is illegal because it is trying to copy an object to itself \
+             without changing the object's metadata.",
+        ));
+    }
+    let new_metadata = if replace {
+        let m = WriteFields {
+            content_type: input.content_type.as_deref(),
+            content_encoding: input.content_encoding.as_deref(),
+            content_disposition: input.content_disposition.as_deref(),
+            content_language: input.content_language.as_deref(),
+            cache_control: input.cache_control.as_deref(),
+            expires: input.expires.is_some(),
+            metadata: input.metadata.as_ref(),
+        }
+        .into_metadata(&req.headers)?;
+        Some(m)
+    } else {
+        None
+    };
+    let conditions = Conditions {
+        if_match: input.copy_source_if_match.as_ref(),
+        if_none_match: input.copy_source_if_none_match.as_ref(),
+        if_modified_since: input.copy_source_if_modified_since.as_ref(),
+        if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
+    };
+    let (source_metadata, _, body) = read_source(handler, src, None, conditions).await?;
+    let metadata = new_metadata.unwrap_or_else(|| copied(&source_metadata));
+    handler
+        .hooks
+        .check_policy(&dst.context, &metadata.expiration_policy)
+        .map_err(invalid_argument)?;
+    let body = handler.hooks.meter(&dst.context, body);
+    handler
+        .service
+        .put(dst.clone(), metadata, body)
+        .await
+        .map_err(service_error)?;
+    let written = handler.service.head(dst).await.map_err(service_error)?;
+    let result = written.as_ref().map(|m| {
+        let headers = ObjectHeaders::of(m);
+        CopyObjectResult {
+            e_tag: Some(headers.e_tag),
+            last_modified: headers.last_modified,
+            ..CopyObjectResult::default()
+        }
+    });
+    Ok(S3Response::new(CopyObjectOutput {
+        copy_object_result: result,
+        ..CopyObjectOutput::default()
+    }))
+}
+
+/// `PUT /<bucket>/<key>?partNumber=&uploadId=` with `x-amz-copy-source`.
+pub async fn upload_part_copy(
+    handler: &Handler,
+    req: S3Request<UploadPartCopyInput>,
+) -> S3Result<S3Response<UploadPartCopyOutput>> {
+    let input = &req.input;
+    let number = part_number(input.part_number)?;
+    let upload = upload_id(&input.upload_id)?;
+    let (src_bucket, src_key) = source(&input.copy_source)?;
+    let src = handler
+        .object(&req, src_bucket, src_key, Permission::Read)
+        .await?;
+    let dst = handler
+        .object(&req, &input.bucket, &input.key, Permission::Write)
+        .await?;
+    if input.copy_source_sse_customer_algorithm.is_some() || input.sse_customer_algorithm.is_some()
+    {
+        return Err(not_implemented("server-side encryption is not supported"));
+    }
+    let range = match input.copy_source_range.as_deref() {
+        None => None,
+        Some(r) => match ByteRange::parse(r) {
+            Ok(Some(ByteRange::Bounded(a, b))) => Some(ByteRange::Bounded(a, b)),
+            _ => {
+                return Err(invalid_argument(format!(
+                    "x-amz-copy-source-range {r:?} must be bytes=first-last"
+                )));
+            }
+        },
+    };
+    let conditions = Conditions {
+        if_match: input.copy_source_if_match.as_ref(),
+        if_none_match: input.copy_source_if_none_match.as_ref(),
+        if_modified_since: input.copy_source_if_modified_since.as_ref(),
+        if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
+    };
+    let (source_metadata, length, body) = read_source(handler, src, range, conditions).await?;
+    let body = handler.hooks.meter(&dst.context, body);
+    let etag = handler
+        .service
+        .upload_part(dst, upload, number, length, body)
+        .await
+        .map_err(service_error)?;
+    Ok(S3Response::new(UploadPartCopyOutput {
+        copy_part_result: Some(CopyPartResult {
+            e_tag: Some(ETag::Strong(etag.trim_matches('"').to_owned())),
+            last_modified: source_metadata.time_created.map(Timestamp::from),
+            ..CopyPartResult::default()
+        }),
+        ..UploadPartCopyOutput::default()
+    }))
+}

@@ -1,0 +1,108 @@
+//! The operations, by resource. Shared here: request body preparation (checksums, metering),
+//! the refusal of S3 options the engine has no counterpart for, and the ETag of a write.
+
+pub mod buckets;
+pub mod copy;
+pub mod delete;
+pub mod multipart;
+pub mod objects;
+
+use objectstore_service::stream::PayloadStream;
+use objectstore_types::{ObjectContext, ObjectId};
+use s3s::dto::{ETag, StreamingBlob};
+use s3s::{S3Request, S3Result};
+
+use crate::body::payload;
+use crate::checksum::{Algorithm, Computed, ComputedHandle, Expected, Trailers, verify};
+use crate::chunked::OwnTrailers;
+use crate::errors::{not_implemented, service_error};
+use crate::handler::Handler;
+use crate::metadata::etag;
+
+/// Refuses a request that sets an option the engine has no counterpart for (ACLs other
+/// than `private`, storage classes other than `STANDARD`, encryption, tagging, object lock,
+/// redirects): `NotImplemented`, never silently ignored.
+pub fn refuse_options(options: &[(bool, &str)]) -> S3Result<()> {
+    match options.iter().find(|(present, _)| *present) {
+        Some((_, what)) => Err(not_implemented(format!("{what} is not supported"))),
+        None => Ok(()),
+    }
+}
+
+/// Whether a canned ACL is something other than the default `private`.
+pub fn non_private_acl(acl: Option<&s3s::dto::ObjectCannedACL>) -> bool {
+    acl.is_some_and(|a| a.as_str() != s3s::dto::ObjectCannedACL::PRIVATE)
+}
+
+/// Whether a storage class is something other than `STANDARD`.
+pub fn non_standard_class(class: Option<&s3s::dto::StorageClass>) -> bool {
+    class.is_some_and(|c| c.as_str() != s3s::dto::StorageClass::STANDARD)
+}
+
+/// Objects are not versioned: only the version id `null` (the one every object of an
+/// unversioned bucket has) is accepted.
+pub fn check_version(version_id: Option<&String>) -> S3Result<()> {
+    match version_id {
+        Some(v) if v != "null" => Err(not_implemented("object versions are not supported")),
+        _ => Ok(()),
+    }
+}
+
+/// The request body of a write, verified against the checksums the client sent and metered
+/// for `context`'s bandwidth limits.
+pub fn write_body<T>(
+    handler: &Handler,
+    req: &S3Request<T>,
+    blob: Option<StreamingBlob>,
+    context: &ObjectContext,
+) -> S3Result<(PayloadStream, ComputedHandle)> {
+    let trailers = match &req.trailing_headers {
+        Some(t) => Some(Trailers::S3s(t.clone())),
+        None => req
+            .extensions
+            .get::<OwnTrailers>()
+            .cloned()
+            .map(Trailers::Own),
+    };
+    let expected = Expected::from_headers(&req.headers, trailers, handler.verify_payload_sha256)?;
+    let body = match blob {
+        Some(blob) => payload(blob),
+        None => objectstore_service::stream::empty(),
+    };
+    let (body, computed) = verify(body, expected);
+    Ok((handler.hooks.meter(context, body), computed))
+}
+
+/// The ETag of the object just written (phase 1: read back from its metadata; `None` if it
+/// is gone again already).
+pub async fn written_etag(handler: &Handler, id: ObjectId) -> S3Result<Option<ETag>> {
+    let metadata = handler.service.head(id).await.map_err(service_error)?;
+    Ok(metadata.as_ref().map(etag))
+}
+
+/// The response fields of the checksums computed over a body.
+#[derive(Debug, Default)]
+pub struct ChecksumFields {
+    /// `x-amz-checksum-crc32`.
+    pub crc32: Option<String>,
+    /// `x-amz-checksum-crc32c`.
+    pub crc32c: Option<String>,
+    /// `x-amz-checksum-crc64nvme`.
+    pub crc64nvme: Option<String>,
+    /// `x-amz-checksum-sha1`.
+    pub sha1: Option<String>,
+    /// `x-amz-checksum-sha256`.
+    pub sha256: Option<String>,
+}
+
+impl From<&Computed> for ChecksumFields {
+    fn from(c: &Computed) -> Self {
+        Self {
+            crc32: c.get(Algorithm::Crc32),
+            crc32c: c.get(Algorithm::Crc32c),
+            crc64nvme: c.get(Algorithm::Crc64Nvme),
+            sha1: c.get(Algorithm::Sha1),
+            sha256: c.get(Algorithm::Sha256),
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! `PutObject`, `GetObject`, `HeadObject`.
+//!
+//! * **PUT**: options without a counterpart are refused (`NotImplemented`); conditional
+//!   writes wait for the engine ([`crate::phase2`]); metadata is mapped
+//!   ([`crate::metadata`]) and checked against the usecase's expiration rules; the body
+//!   streams to the engine through the checksum verifier ([`crate::checksum`]): a mismatch
+//!   stores nothing. The response carries the object's ETag (read back, phase 1) and the
+//!   checksum computed over the body.
+//! * **GET** / **HEAD**: ranges `a-b`, `a-`, `-n` (416 `InvalidRange` with
+//!   `Content-Range: bytes */<size>` when unsatisfiable), then the conditions
+//!   ([`crate::conditions`]), evaluated before the range as RFC 9110 orders them. GET bodies
+//!   stream from the engine, metered. `partNumber` needs stored part boundaries: refused.
+
+use objectstore_service::backend::GetResponse;
+use objectstore_types::range::ByteRange;
+use objectstore_types::{ContentRange, Metadata, Permission};
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+
+use super::{ChecksumFields, check_version, non_private_acl, non_standard_class, refuse_options};
+use crate::body::blob;
+use crate::conditions::Conditions;
+use crate::errors::{invalid_argument, not_implemented, service_error};
+use crate::handler::Handler;
+use crate::metadata::{ObjectHeaders, WriteFields, last_modified};
+
+/// `PUT /<bucket>/<key>`.
+pub async fn put_object(
+    handler: &Handler,
+    mut req: S3Request<PutObjectInput>,
+) -> S3Result<S3Response<PutObjectOutput>> {
+    let input = &req.input;
+    let id = handler
+        .object(&req, &input.bucket, &input.key, Permission::Write)
+        .await?;
+    if input.if_match.is_some() || input.if_none_match.is_some() {
+        return Err(crate::phase2::conditional_write());
+    }
+    refuse_options(&[
+        (
+            non_private_acl(input.acl.as_ref()),
+            "an object ACL other than private",
+        ),
+        (
+            non_standard_class(input.storage_class.as_ref()),
+            "a storage class other than STANDARD",
+        ),
+        (
+            input.server_side_encryption.is_some()
+                || input.sse_customer_algorithm.is_some()
+                || input.ssekms_key_id.is_some(),
+            "server-side encryption",
+        ),
+        (input.tagging.is_some(), "object tagging"),
+        (
+            input.object_lock_mode.is_some()
+                || input.object_lock_legal_hold_status.is_some()
+                || input.object_lock_retain_until_date.is_some(),
+            "object lock",
+        ),
+        (
+            input.website_redirect_location.is_some(),
+            "website redirects",
+        ),
+        (
+            input.grant_full_control.is_some()
+                || input.grant_read.is_some()
+                || input.grant_read_acp.is_some()
+                || input.grant_write_acp.is_some(),
+            "ACL grants",
+        ),
+    ])?;
+    let metadata = WriteFields {
+        content_type: input.content_type.as_deref(),
+        content_encoding: input.content_encoding.as_deref(),
+        content_disposition: input.content_disposition.as_deref(),
+        content_language: input.content_language.as_deref(),
+        cache_control: input.cache_control.as_deref(),
+        expires: input.expires.is_some(),
+        metadata: input.metadata.as_ref(),
+    }
+    .into_metadata(&req.headers)?;
+    handler
+        .hooks
+        .check_policy(&id.context, &metadata.expiration_policy)
+        .map_err(invalid_argument)?;
+    let blob = req.input.body.take();
+    let (body, computed) = super::write_body(handler, &req, blob, &id.context)?;
+    handler
+        .service
+        .put(id.clone(), metadata, body)
+        .await
+        .map_err(service_error)?;
+    let checksums = ChecksumFields::from(&computed.get());
+    Ok(S3Response::new(PutObjectOutput {
+        e_tag: super::written_etag(handler, id).await?,
+        checksum_crc32: checksums.crc32,
+        checksum_crc32c: checksums.crc32c,
+        checksum_crc64nvme: checksums.crc64nvme,
+        checksum_sha1: checksums.sha1,
+        checksum_sha256: checksums.sha256,
+        ..PutObjectOutput::default()
+    }))
+}
+
+/// The engine's range for an S3 `Range`.
+pub fn byte_range(range: &Range) -> ByteRange {
+    match *range {
+        Range::Int {
+            first,
+            last: Some(last),
+        } => ByteRange::Bounded(first, last),
+        Range::Int { first, last: None } => ByteRange::From(first),
+        Range::Suffix { length } => ByteRange::Suffix(length),
+    }
+}
+
+/// 416 with the size, as S3 answers an unsatisfiable range.
+fn range_not_satisfiable(size: u64) -> S3Error {
+    let mut e = S3Error::with_message(
+        S3ErrorCode::InvalidRange,
+        "The requested range is not satisfiable",
+    );
+    let mut headers = http::HeaderMap::new();
+    if let Ok(v) = http::HeaderValue::from_str(&format!("bytes */{size}")) {
+        headers.insert(http::header::CONTENT_RANGE, v);
+    }
+    e.set_headers(headers);
+    e
+}
+
+fn no_such_key() -> S3Error {
+    S3Error::with_message(S3ErrorCode::NoSuchKey, "The specified key does not exist.")
+}
+
+fn refuse_read_options(
+    part_number: Option<i32>,
+    version_id: Option<&String>,
+    sse: bool,
+) -> S3Result<()> {
+    check_version(version_id)?;
+    if part_number.is_some() {
+        return Err(not_implemented(
+            "GET/HEAD by partNumber needs stored part boundaries (not kept by the engine)",
+        ));
+    }
+    if sse {
+        return Err(not_implemented("server-side encryption is not supported"));
+    }
+    Ok(())
+}
+
+/// `GET /<bucket>/<key>`.
+pub async fn get_object(
+    handler: &Handler,
+    req: S3Request<GetObjectInput>,
+) -> S3Result<S3Response<GetObjectOutput>> {
+    let input = &req.input;
+    refuse_read_options(
+        input.part_number,
+        input.version_id.as_ref(),
+        input.sse_customer_algorithm.is_some(),
+    )?;
+    let id = handler
+        .object(&req, &input.bucket, &input.key, Permission::Read)
+        .await?;
+    let conditions = Conditions {
+        if_match: input.if_match.as_ref(),
+        if_none_match: input.if_none_match.as_ref(),
+        if_modified_since: input.if_modified_since.as_ref(),
+        if_unmodified_since: input.if_unmodified_since.as_ref(),
+    };
+    let range = input.range.as_ref().map(byte_range);
+    let context = id.context.clone();
+    let response = handler
+        .service
+        .get(id, range)
+        .await
+        .map_err(service_error)?;
+    let (metadata, content_range, body) = match response {
+        GetResponse::NotFound => return Err(no_such_key()),
+        GetResponse::RangeNotSatisfiable(metadata) => {
+            let headers = ObjectHeaders::of(&metadata);
+            conditions.check_read(&headers.e_tag, last_modified(&metadata))?;
+            return Err(range_not_satisfiable(headers.size));
+        }
+        GetResponse::Found {
+            metadata,
+            range,
+            body,
+        } => (metadata, range, body),
+    };
+    let headers = ObjectHeaders::of(&metadata);
+    conditions.check_read(&headers.e_tag, last_modified(&metadata))?;
+    let length = content_range.map_or(headers.size, |r| r.len());
+    let body = handler.hooks.meter(&context, body);
+    let output = GetObjectOutput {
+        accept_ranges: Some("bytes".into()),
+        body: Some(blob(body, length)),
+        content_length: i64::try_from(length).ok(),
+        content_range: content_range.map(|r| r.to_string()),
+        content_type: Some(headers.content_type),
+        content_encoding: headers.content_encoding,
+        content_disposition: headers.content_disposition,
+        e_tag: Some(headers.e_tag),
+        last_modified: headers.last_modified,
+        metadata: headers.metadata,
+        ..GetObjectOutput::default()
+    };
+    let mut response = S3Response::new(output);
+    response.headers = headers.extra;
+    Ok(response)
+}
+
+/// `HEAD /<bucket>/<key>` (a `Range` is honoured as S3 does: 206 with `Content-Range`).
+pub async fn head_object(
+    handler: &Handler,
+    req: S3Request<HeadObjectInput>,
+) -> S3Result<S3Response<HeadObjectOutput>> {
+    let input = &req.input;
+    refuse_read_options(
+        input.part_number,
+        input.version_id.as_ref(),
+        input.sse_customer_algorithm.is_some(),
+    )?;
+    let id = handler
+        .object(&req, &input.bucket, &input.key, Permission::Read)
+        .await?;
+    let metadata: Metadata = handler
+        .service
+        .head(id)
+        .await
+        .map_err(service_error)?
+        .ok_or_else(no_such_key)?;
+    let headers = ObjectHeaders::of(&metadata);
+    Conditions {
+        if_match: input.if_match.as_ref(),
+        if_none_match: input.if_none_match.as_ref(),
+        if_modified_since: input.if_modified_since.as_ref(),
+        if_unmodified_since: input.if_unmodified_since.as_ref(),
+    }
+    .check_read(&headers.e_tag, last_modified(&metadata))?;
+    let content_range: Option<ContentRange> = match &input.range {
+        None => None,
+        Some(r) => Some(
+            byte_range(r)
+                .resolve(headers.size)
+                .ok_or_else(|| range_not_satisfiable(headers.size))?,
+        ),
+    };
+    let length = content_range.map_or(headers.size, |r| r.len());
+    let output = HeadObjectOutput {
+        accept_ranges: Some("bytes".into()),
+        content_length: i64::try_from(length).ok(),
+        content_range: content_range.map(|r| r.to_string()),
+        content_type: Some(headers.content_type),
+        content_encoding: headers.content_encoding,
+        content_disposition: headers.content_disposition,
+        e_tag: Some(headers.e_tag),
+        last_modified: headers.last_modified,
+        metadata: headers.metadata,
+        ..HeadObjectOutput::default()
+    };
+    let mut response = S3Response::new(output);
+    response.headers = headers.extra;
+    if content_range.is_some() {
+        response.status = Some(http::StatusCode::PARTIAL_CONTENT);
+    }
+    Ok(response)
+}
