@@ -1,0 +1,186 @@
+//! An in-process S3 front for tests: tiered storage (embedded high-volume store, filesystem
+//! long-term store) in a temporary directory, served on `127.0.0.1:0` with the same
+//! `S3Front` service the server runs; plus an `object_store` client and raw HTTP helpers.
+
+#![allow(
+    dead_code,
+    reason = "each test binary uses a part of the support module"
+)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use objectstore_s3::{FrontConfig, Hooks, NoHooks};
+use objectstore_service::backend::embedded::EmbeddedBackend;
+use objectstore_service::backend::filesystem::FilesystemBackend;
+use objectstore_service::clock::{ManualClock, SharedClock};
+use objectstore_service::service::{ServiceConfig, StorageService};
+use objectstore_service::tiered::{TieredConfig, TieredStorage};
+use tokio::sync::oneshot;
+
+/// Access key and secret of the credentialed harnesses.
+pub const ACCESS_KEY: &str = "AKTEST";
+/// Its secret.
+pub const SECRET: &str = "test-secret-key";
+
+/// A running front.
+pub struct Harness {
+    pub addr: SocketAddr,
+    pub service: StorageService,
+    pub clock: Arc<ManualClock>,
+    shutdown: Option<oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+/// Tiered storage over an embedded store and a filesystem store in `dir`, on `clock`.
+pub fn tiered_service(dir: &std::path::Path, clock: SharedClock) -> StorageService {
+    let hv = EmbeddedBackend::open(&dir.join("hv"), clock.clone()).expect("embedded store");
+    let lt = FilesystemBackend::open(&dir.join("lt"), clock.clone()).expect("filesystem store");
+    let tiered = TieredStorage::new(
+        Arc::new(hv),
+        Arc::new(lt),
+        clock.clone(),
+        TieredConfig::default(),
+    );
+    StorageService::new(Arc::new(tiered), clock, ServiceConfig::default())
+}
+
+impl Harness {
+    /// Zero-config front (no credentials), no admission hooks.
+    pub async fn open() -> Self {
+        Self::start(FrontConfig::default(), Arc::new(NoHooks)).await
+    }
+
+    /// A front with one full-access credential ([`ACCESS_KEY`], [`SECRET`]) and more from
+    /// `extra`.
+    pub async fn signed(extra: &[(&str, objectstore_s3::auth::CredentialConfig)]) -> Self {
+        let mut config = FrontConfig::default();
+        config.credentials.insert(
+            ACCESS_KEY.into(),
+            objectstore_s3::auth::CredentialConfig {
+                secret_access_key: Some(objectstore_s3::auth::Secret::new(SECRET)),
+                ..Default::default()
+            },
+        );
+        for (id, c) in extra {
+            config.credentials.insert((*id).into(), c.clone());
+        }
+        Self::start(config, Arc::new(NoHooks)).await
+    }
+
+    /// A front with `config` and `hooks`, over fresh tiered storage on a manual clock.
+    pub async fn start(config: FrontConfig, hooks: Arc<dyn Hooks>) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let clock = ManualClock::new();
+        let service = tiered_service(dir.path(), clock.clone());
+        let front = objectstore_s3::build(service.clone(), hooks, &config).expect("front builds");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, mut rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+            loop {
+                let (tcp, _) = tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok(a) => a,
+                        Err(_) => continue,
+                    },
+                    _ = &mut rx => break,
+                };
+                let service = TowerToHyperService::new(front.clone());
+                let connection = Builder::new(TokioExecutor::new())
+                    .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+                    .into_owned();
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+            }
+            graceful.shutdown().await;
+        });
+        Self {
+            addr,
+            service,
+            clock,
+            shutdown: Some(tx),
+            _dir: dir,
+        }
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// An `object_store` S3 client for `bucket`, signing with `key` / `secret`.
+    pub fn store_as(&self, bucket: &str, key: &str, secret: &str) -> AmazonS3 {
+        AmazonS3Builder::new()
+            .with_endpoint(self.endpoint())
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_bucket_name(bucket)
+            .with_access_key_id(key)
+            .with_secret_access_key(secret)
+            .with_retry(object_store::RetryConfig {
+                max_retries: 0,
+                ..Default::default()
+            })
+            .build()
+            .expect("object_store client")
+    }
+
+    /// An `object_store` S3 client for `bucket` (signed with the test credential, which
+    /// zero-config fronts ignore).
+    pub fn store(&self, bucket: &str) -> AmazonS3 {
+        self.store_as(bucket, ACCESS_KEY, SECRET)
+    }
+
+    /// Creates `bucket` with an unsigned request (zero-config fronts only).
+    pub async fn create_bucket(&self, bucket: &str) {
+        let response = http()
+            .put(self.url(&format!("/{bucket}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "create bucket {bucket}");
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A plain HTTP client.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// An S3 error response's `<Code>`.
+pub async fn error_code(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    let code = text
+        .split("<Code>")
+        .nth(1)
+        .and_then(|rest| rest.split("</Code>").next())
+        .unwrap_or("")
+        .to_owned();
+    (status, code)
+}
