@@ -107,10 +107,5 @@ pub fn build(
             s3s::host::SingleDomain::new(domain).map_err(|_| BuildError::Domain(domain.clone()))?;
         builder.set_host(host);
     }
-    Ok(S3Front::from_parts(
-        builder.build(),
-        hooks,
-        open,
-        config.body_timeout,
-    ))
+    Ok(S3Front::from_parts(builder.build(), hooks, open, config))
 }

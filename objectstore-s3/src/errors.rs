@@ -197,6 +197,10 @@ fn client_stream_error(error: &std::io::Error) -> S3Error {
 }
 
 /// The S3 error of a storage engine error (module docs).
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "called as `.map_err(service_error)`"
+)]
 pub fn service_error(error: ServiceError) -> S3Error {
     let message = error.to_string();
     match &error {
@@ -227,6 +231,10 @@ pub fn service_error(error: ServiceError) -> S3Error {
 }
 
 /// The S3 error of a bucket or key without an objectstore counterpart.
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "called as `.map_err(name_error)`"
+)]
 pub fn name_error(error: NameError) -> S3Error {
     match error {
         NameError::Bucket(_) => {

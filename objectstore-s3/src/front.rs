@@ -64,6 +64,8 @@ struct Inner {
     hooks: Arc<dyn Hooks>,
     open: bool,
     body_timeout: Duration,
+    max_xml_body: usize,
+    path_style_only: bool,
 }
 
 impl std::fmt::Debug for S3Front {
@@ -82,14 +84,16 @@ impl S3Front {
         s3s: S3Service,
         hooks: Arc<dyn Hooks>,
         open: bool,
-        body_timeout: Duration,
+        config: &crate::FrontConfig,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 s3s,
                 hooks,
                 open,
-                body_timeout,
+                body_timeout: config.body_timeout,
+                max_xml_body: config.max_xml_body,
+                path_style_only: config.virtual_host_domain.is_none(),
             }),
         }
     }
@@ -144,7 +148,7 @@ impl S3Front {
             read: read.clone(),
         };
         let mut req = Request::from_parts(parts, s3s::Body::http_body_unsync(body));
-        let response = match self.before_s3s(&mut req) {
+        let response = match self.before_s3s(&mut req).await {
             Err(e) => error_response(e),
             Ok(()) => match self.inner.s3s.call(req).await {
                 Ok(response) => response,
@@ -161,7 +165,7 @@ impl S3Front {
     }
 
     /// Step 4 of the module docs.
-    fn before_s3s(&self, req: &mut Request<s3s::Body>) -> Result<(), S3Error> {
+    async fn before_s3s(&self, req: &mut Request<s3s::Body>) -> Result<(), S3Error> {
         let form_post = req.method() == http::Method::POST
             && req
                 .headers()
@@ -178,10 +182,61 @@ impl S3Front {
             ));
         }
         if self.inner.open {
-            crate::normalize::strip_signature(req)
+            crate::normalize::strip_signature(req)?;
         } else {
-            crate::auth::check_sigv2_date(req.headers(), SystemTime::now())
+            crate::auth::check_sigv2_date(req.headers(), SystemTime::now())?;
         }
+        if self.is_xml_request(req) {
+            self.buffer_xml(req).await?;
+        }
+        Ok(())
+    }
+
+    /// Requests whose body is an XML document s3s reads whole: every `POST`
+    /// (`DeleteObjects`, `CompleteMultipartUpload`, …) and, in path style, bucket-level
+    /// `PUT`s (`CreateBucket`).
+    fn is_xml_request(&self, req: &Request<s3s::Body>) -> bool {
+        match *req.method() {
+            http::Method::POST => true,
+            http::Method::PUT => {
+                self.inner.path_style_only
+                    && !req.uri().path().trim_start_matches('/').contains('/')
+            }
+            _ => false,
+        }
+    }
+
+    /// Reads an XML body here, bounded by `max_xml_body`: s3s reports an oversized streamed
+    /// body as an internal error, and an idle one too; here they are
+    /// `MaxMessageLengthExceeded` and `RequestTimeout`.
+    async fn buffer_xml(&self, req: &mut Request<s3s::Body>) -> Result<(), S3Error> {
+        let limit = self.inner.max_xml_body;
+        let too_large = || {
+            S3Error::with_message(
+                S3ErrorCode::MaxMessageLengthExceeded,
+                format!("the request body exceeds {limit} bytes"),
+            )
+        };
+        let announced = req
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if announced.is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        let mut body = std::mem::take(req.body_mut());
+        let mut buffer = bytes::BytesMut::new();
+        while let Some(chunk) = futures::StreamExt::next(&mut body).await {
+            let chunk =
+                chunk.map_err(|e| S3Error::from(crate::errors::BodyError::classify(e.as_ref())))?;
+            if buffer.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            buffer.extend_from_slice(&chunk);
+        }
+        *req.body_mut() = s3s::Body::from(buffer.freeze());
+        Ok(())
     }
 }
 

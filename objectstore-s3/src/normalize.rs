@@ -50,7 +50,7 @@ fn strip_query(query: &str) -> Option<String> {
         .copied()
         .filter(|p| {
             let name = param_name(p);
-            !SIGNATURE_PARAMS.contains(&name) && !(v2 && SIGV2_PARAMS.contains(&name))
+            !(SIGNATURE_PARAMS.contains(&name) || v2 && SIGV2_PARAMS.contains(&name))
         })
         .collect();
     (keep.len() != pairs.len()).then(|| keep.join("&"))

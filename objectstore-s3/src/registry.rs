@@ -161,7 +161,7 @@ impl Registry {
         };
         let bytes = stream::read_bounded(body, MAX_INDEX)
             .await
-            .map_err(|e| s3s::S3Error::internal_error(e))?;
+            .map_err(s3s::S3Error::internal_error)?;
         match serde_json::from_slice(&bytes) {
             Ok(index) => Ok(index),
             Err(e) => {

@@ -57,9 +57,15 @@ impl Harness {
     }
 
     /// A front with one full-access credential ([`ACCESS_KEY`], [`SECRET`]) and more from
-    /// `extra`.
-    pub async fn signed(extra: &[(&str, objectstore_s3::auth::CredentialConfig)]) -> Self {
-        let mut config = FrontConfig::default();
+    /// `extra`; `buckets` exist from the start (as configured usecases do).
+    pub async fn signed(
+        extra: &[(&str, objectstore_s3::auth::CredentialConfig)],
+        buckets: &[&str],
+    ) -> Self {
+        let mut config = FrontConfig {
+            buckets: buckets.iter().map(|b| (*b).to_owned()).collect(),
+            ..FrontConfig::default()
+        };
         config.credentials.insert(
             ACCESS_KEY.into(),
             objectstore_s3::auth::CredentialConfig {

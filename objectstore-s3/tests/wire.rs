@@ -1,0 +1,622 @@
+//! The S3 wire contract with raw HTTP (zero-config front, unsigned requests): buckets,
+//! bad input (every answer an S3 error document with the right code, never a 500, nothing
+//! stored), checksums, aws-chunked framing, multipart edge cases, conditional reads,
+//! metadata, expiry.
+
+mod support;
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use s3s::crypto::{Checksum as _, Crc32, Md5};
+use support::{Harness, error_code, http};
+
+async fn put(h: &Harness, path: &str, body: &'static [u8]) -> reqwest::Response {
+    http().put(h.url(path)).body(body).send().await.unwrap()
+}
+
+/// A PUT written to the socket as is (no client-side path normalization).
+async fn raw_put(h: &Harness, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut tcp = tokio::net::TcpStream::connect(h.addr).await.unwrap();
+    let request = format!(
+        "PUT {path} HTTP/1.1\r\nhost: {}\r\ncontent-length: 1\r\nconnection: close\r\n\r\nx",
+        h.addr
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).await.unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let code = response
+        .split("<Code>")
+        .nth(1)
+        .and_then(|r| r.split("</Code>").next())
+        .unwrap_or("")
+        .to_owned();
+    (status, code)
+}
+
+async fn status_of_get(h: &Harness, path: &str) -> u16 {
+    http()
+        .get(h.url(path))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn buckets_are_created_idempotently_and_listed() {
+    let h = Harness::open().await;
+    for _ in 0..2 {
+        h.create_bucket("Team_Photos-1").await;
+    }
+    let head = http().head(h.url("/Team_Photos-1")).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    let list = http()
+        .get(h.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(list.contains("<Name>Team_Photos-1</Name>"), "{list}");
+
+    let (status, code) = error_code(http().put(h.url("/a.b")).send().await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (400, "InvalidBucketName"));
+    let (status, code) = error_code(http().put(h.url("/ab")).send().await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (400, "InvalidBucketName"));
+    assert_eq!(
+        http()
+            .head(h.url("/missing"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let (status, code) = error_code(put(&h, "/missing/key", b"x").await).await;
+    assert_eq!((status, code.as_str()), (404, "NoSuchBucket"));
+    let location = http()
+        .get(h.url("/Team_Photos-1?location"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location.status(), 200);
+}
+
+#[tokio::test]
+async fn invalid_keys_are_refused_and_nothing_is_stored() {
+    let h = Harness::open().await;
+    h.create_bucket("keys").await;
+    // HTTP clients resolve `..` segments themselves; `%2F` keeps them in one segment,
+    // which s3s decodes back into the key.
+    for key in [
+        "a%2F..%2Fb",
+        "..%2Fx",
+        "a//b",
+        "dir/",
+        "ctl%01x",
+        "x%2F.%2Fy",
+    ] {
+        let (status, code) = error_code(put(&h, &format!("/keys/{key}"), b"x").await).await;
+        assert_eq!((status, code.as_str()), (400, "InvalidArgument"), "{key}");
+    }
+    let (status, code) = raw_put(&h, "/keys/..").await;
+    assert_eq!(
+        (status, code.as_str()),
+        (400, "InvalidArgument"),
+        "a bare `..` key"
+    );
+    let long = "k".repeat(1025);
+    let (status, code) = error_code(put(&h, &format!("/keys/{long}"), b"x").await).await;
+    assert_eq!((status, code.as_str()), (400, "KeyTooLongError"));
+    let too_many_scopes = format!("{}k", "a=1/".repeat(17));
+    let (status, _) = error_code(put(&h, &format!("/keys/{too_many_scopes}"), b"x").await).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn xml_bodies_are_parsed_strictly_and_bounded() {
+    let h = Harness::open().await;
+    h.create_bucket("xml").await;
+    let post = |body: Vec<u8>| http().post(h.url("/xml?delete")).body(body).send();
+    let (status, code) = error_code(post(b"<Delete><Object>".to_vec()).await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (400, "MalformedXML"));
+    let huge = format!(
+        "<Delete>{}</Delete>",
+        "<Object><Key>k</Key></Object>".repeat(200_000)
+    );
+    let (status, code) = error_code(post(huge.into_bytes()).await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (400, "MaxMessageLengthExceeded"));
+    let over = format!(
+        "<Delete>{}</Delete>",
+        (0..1001)
+            .map(|i| format!("<Object><Key>k{i}</Key></Object>"))
+            .collect::<String>()
+    );
+    let (status, code) = error_code(post(over.into_bytes()).await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (400, "MalformedXML"));
+
+    // Quiet mode: only errors are reported; a bad key is an error entry, the rest goes on.
+    put(&h, "/xml/keep", b"x").await;
+    let quiet = "<Delete><Quiet>true</Quiet><Object><Key>keep</Key></Object><Object><Key>a/../b</Key></Object></Delete>";
+    let response = post(quiet.as_bytes().to_vec()).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    assert!(!text.contains("<Deleted>"), "{text}");
+    assert!(text.contains("<Code>InvalidArgument</Code>"), "{text}");
+    assert_eq!(status_of_get(&h, "/xml/keep").await, 404);
+}
+
+#[tokio::test]
+async fn checksums_are_verified_before_the_write_commits() {
+    let h = Harness::open().await;
+    h.create_bucket("sums").await;
+    assert_eq!(put(&h, "/sums/obj", b"original").await.status(), 200);
+    let body: &[u8] = b"replacement";
+    let wrong_md5 = STANDARD.encode(Md5::checksum(b"something else"));
+    let response = http()
+        .put(h.url("/sums/obj"))
+        .header("content-md5", wrong_md5)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(response).await, (400, "BadDigest".into()));
+    let wrong_crc = STANDARD.encode(Crc32::checksum(b"something else"));
+    let response = http()
+        .put(h.url("/sums/obj"))
+        .header("x-amz-checksum-crc32", wrong_crc)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(response).await, (400, "BadDigest".into()));
+    let response = http()
+        .put(h.url("/sums/obj"))
+        .header("content-md5", "not-base64")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(response).await, (400, "InvalidDigest".into()));
+    let stored = http().get(h.url("/sums/obj")).send().await.unwrap();
+    assert_eq!(stored.bytes().await.unwrap().as_ref(), b"original");
+
+    let right = STANDARD.encode(Crc32::checksum(body));
+    let response = http()
+        .put(h.url("/sums/obj"))
+        .header("x-amz-checksum-crc32", right.clone())
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-amz-checksum-crc32"], right.as_str());
+}
+
+fn chunked(data: &[u8], trailer: Option<String>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for piece in data.chunks(4) {
+        out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        out.extend_from_slice(piece);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n");
+    if let Some(t) = trailer {
+        out.extend_from_slice(t.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+async fn put_chunked(h: &Harness, path: &str, body: Vec<u8>, decoded: usize) -> reqwest::Response {
+    http()
+        .put(h.url(path))
+        .header("x-amz-content-sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+        .header("content-encoding", "aws-chunked")
+        .header("x-amz-decoded-content-length", decoded.to_string())
+        .header("x-amz-trailer", "x-amz-checksum-crc32")
+        .header("authorization", "AWS4-HMAC-SHA256 Credential=any/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn aws_chunked_bodies_with_trailers() {
+    let h = Harness::open().await;
+    h.create_bucket("chunks").await;
+    let data = b"streamed with a checksum trailer";
+    let good = format!(
+        "x-amz-checksum-crc32:{}",
+        STANDARD.encode(Crc32::checksum(data))
+    );
+    let response = put_chunked(&h, "/chunks/ok", chunked(data, Some(good)), data.len()).await;
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    let stored = http().get(h.url("/chunks/ok")).send().await.unwrap();
+    assert_eq!(stored.bytes().await.unwrap().as_ref(), data);
+
+    let bad = format!(
+        "x-amz-checksum-crc32:{}",
+        STANDARD.encode(Crc32::checksum(b"nope"))
+    );
+    let response = put_chunked(&h, "/chunks/bad", chunked(data, Some(bad)), data.len()).await;
+    assert_eq!(error_code(response).await, (400, "BadDigest".into()));
+    assert_eq!(status_of_get(&h, "/chunks/bad").await, 404);
+
+    let mut broken = chunked(data, None);
+    broken[0] = b'z';
+    let response = put_chunked(&h, "/chunks/broken", broken, data.len()).await;
+    let (status, code) = error_code(response).await;
+    assert_eq!(status, 400, "{code}");
+    assert_eq!(status_of_get(&h, "/chunks/broken").await, 404);
+
+    let response = put_chunked(&h, "/chunks/short", chunked(data, None), data.len() + 5).await;
+    assert_eq!(error_code(response).await.0, 400);
+    assert_eq!(status_of_get(&h, "/chunks/short").await, 404);
+}
+
+#[tokio::test]
+async fn multipart_input_is_checked_before_the_engine() {
+    let h = Harness::open().await;
+    h.create_bucket("parts").await;
+    let created = http()
+        .post(h.url("/parts/big?uploads"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let upload = created
+        .split("<UploadId>")
+        .nth(1)
+        .and_then(|r| r.split("</UploadId>").next())
+        .expect("an upload id")
+        .to_owned();
+    for number in ["0", "10001", "-1", "abc"] {
+        let response = http()
+            .put(h.url(&format!("/parts/big?partNumber={number}&uploadId={upload}")))
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        let (status, _) = error_code(response).await;
+        assert_eq!(status, 400, "part number {number}");
+    }
+    let response = http()
+        .put(h.url("/parts/big?partNumber=1&uploadId=not.an.id"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(response).await, (404, "NoSuchUpload".into()));
+    let part = http()
+        .put(h.url(&format!("/parts/big?partNumber=1&uploadId={upload}")))
+        .body("part one")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 200);
+    let etag = part.headers()["etag"].to_str().unwrap().to_owned();
+    let list = http()
+        .get(h.url(&format!("/parts/big?uploadId={upload}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(list.contains("<PartNumber>1</PartNumber>"), "{list}");
+    let empty = http()
+        .post(h.url(&format!("/parts/big?uploadId={upload}")))
+        .body("<CompleteMultipartUpload></CompleteMultipartUpload>")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(empty).await.0, 400);
+    let wrong = "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"0000\"</ETag></Part></CompleteMultipartUpload>";
+    let response = http()
+        .post(h.url(&format!("/parts/big?uploadId={upload}")))
+        .body(wrong)
+        .send()
+        .await
+        .unwrap();
+    let text = response.text().await.unwrap();
+    assert!(text.contains("<Code>InvalidPart</Code>"), "{text}");
+    let right = format!(
+        "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{etag}</ETag></Part></CompleteMultipartUpload>"
+    );
+    let response = http()
+        .post(h.url(&format!("/parts/big?uploadId={upload}")))
+        .body(right)
+        .send()
+        .await
+        .unwrap();
+    let text = response.text().await.unwrap();
+    assert!(text.contains("<ETag>"), "{text}");
+    let stored = http().get(h.url("/parts/big")).send().await.unwrap();
+    assert_eq!(stored.bytes().await.unwrap().as_ref(), b"part one");
+    let abort = http()
+        .delete(h.url(&format!("/parts/other?uploadId={upload}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        abort.status().as_u16() < 500,
+        "abort of another object's upload"
+    );
+}
+
+#[tokio::test]
+async fn conditional_reads_and_ranges() {
+    let h = Harness::open().await;
+    h.create_bucket("cond").await;
+    let put_response = put(&h, "/cond/obj", b"0123456789").await;
+    let etag = put_response.headers()["etag"].to_str().unwrap().to_owned();
+    let get = |headers: Vec<(&'static str, String)>| {
+        let mut request = http().get(h.url("/cond/obj"));
+        for (k, v) in headers {
+            request = request.header(k, v);
+        }
+        request.send()
+    };
+    assert_eq!(
+        get(vec![("if-none-match", etag.clone())])
+            .await
+            .unwrap()
+            .status(),
+        304
+    );
+    assert_eq!(
+        get(vec![("if-match", etag.clone())])
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        get(vec![("if-match", "\"other\"".into())])
+            .await
+            .unwrap()
+            .status(),
+        412
+    );
+    let future = "Fri, 01 Jan 2100 00:00:00 GMT".to_owned();
+    let past = "Mon, 01 Jan 2001 00:00:00 GMT".to_owned();
+    assert_eq!(
+        get(vec![("if-modified-since", future.clone())])
+            .await
+            .unwrap()
+            .status(),
+        304
+    );
+    assert_eq!(
+        get(vec![("if-unmodified-since", past)])
+            .await
+            .unwrap()
+            .status(),
+        412
+    );
+    let range = get(vec![("range", "bytes=-3".into())]).await.unwrap();
+    assert_eq!(range.status(), 206);
+    assert_eq!(range.headers()["content-range"], "bytes 7-9/10");
+    assert_eq!(range.bytes().await.unwrap().as_ref(), b"789");
+    let beyond = get(vec![("range", "bytes=20-30".into())]).await.unwrap();
+    assert_eq!(beyond.status(), 416);
+    assert_eq!(beyond.headers()["content-range"], "bytes */10");
+    let (status, code) = error_code(get(vec![("range", "bytes=50-".into())]).await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (416, "InvalidRange"));
+}
+
+#[tokio::test]
+async fn metadata_round_trips_and_unstorable_fields_are_refused() {
+    let h = Harness::open().await;
+    h.create_bucket("meta").await;
+    let response = http()
+        .put(h.url("/meta/doc"))
+        .header("content-type", "application/pdf")
+        .header("content-encoding", "gzip")
+        .header("x-amz-meta-Reviewer", "Zoë")
+        .header("x-sn-expiration", "ttl:1h")
+        .header("content-disposition", "attachment; filename=\"report.pdf\"")
+        .body("pdf")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let head = http().head(h.url("/meta/doc")).send().await.unwrap();
+    let headers = head.headers();
+    assert_eq!(headers["content-type"], "application/pdf");
+    assert_eq!(headers["content-encoding"], "gzip");
+    assert_eq!(headers["x-sn-expiration"], "ttl:1h");
+    assert!(headers.contains_key("x-sn-time-expires"));
+    assert_eq!(
+        headers["content-disposition"],
+        "attachment; filename=\"report.pdf\""
+    );
+    assert!(headers.contains_key("x-amz-meta-reviewer"));
+    assert!(headers.contains_key("last-modified"));
+
+    for (name, value) in [
+        ("cache-control", "no-cache"),
+        ("content-language", "de"),
+        ("content-encoding", "br"),
+        ("content-disposition", "inline"),
+        ("x-amz-storage-class", "GLACIER"),
+        ("x-amz-server-side-encryption", "AES256"),
+    ] {
+        let response = http()
+            .put(h.url("/meta/refused"))
+            .header(name, value)
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            error_code(response).await,
+            (501, "NotImplemented".into()),
+            "{name}"
+        );
+    }
+    assert_eq!(status_of_get(&h, "/meta/refused").await, 404);
+    let bad = http()
+        .put(h.url("/meta/bad"))
+        .header("x-sn-expiration", "sometimes")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(bad).await, (400, "InvalidArgument".into()));
+}
+
+#[tokio::test]
+async fn ttl_objects_expire_through_s3() {
+    let h = Harness::open().await;
+    h.create_bucket("ttl").await;
+    let response = http()
+        .put(h.url("/ttl/short"))
+        .header("x-sn-expiration", "ttl:30s")
+        .body("soon gone")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(status_of_get(&h, "/ttl/short").await, 200);
+    h.clock.advance(Duration::from_secs(31));
+    assert_eq!(status_of_get(&h, "/ttl/short").await, 404);
+    assert_eq!(
+        http()
+            .head(h.url("/ttl/short"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn phase_two_operations_answer_not_implemented() {
+    let h = Harness::open().await;
+    h.create_bucket("later").await;
+    for (method, path) in [
+        ("GET", "/later?list-type=2"),
+        ("GET", "/later"),
+        ("DELETE", "/later"),
+        ("GET", "/later?uploads"),
+        ("GET", "/later?acl"),
+    ] {
+        let response = http()
+            .request(method.parse().unwrap(), h.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            error_code(response).await,
+            (501, "NotImplemented".into()),
+            "{method} {path}"
+        );
+    }
+    let conditional = http()
+        .put(h.url("/later/x"))
+        .header("if-none-match", "*")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(conditional).await,
+        (501, "NotImplemented".into())
+    );
+    assert_eq!(status_of_get(&h, "/later/x").await, 404);
+    let form = http()
+        .post(h.url("/later"))
+        .header("content-type", "multipart/form-data; boundary=x")
+        .body("--x--")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(form).await, (501, "NotImplemented".into()));
+}
+
+#[tokio::test]
+async fn copy_directives_and_source_conditions() {
+    let h = Harness::open().await;
+    h.create_bucket("cp1").await;
+    h.create_bucket("cp2").await;
+    let response = http()
+        .put(h.url("/cp1/src"))
+        .header("content-type", "text/plain")
+        .header("x-amz-meta-a", "1")
+        .body("copy me")
+        .send()
+        .await
+        .unwrap();
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    let copy = |dst: &str, headers: Vec<(&'static str, &str)>| {
+        let mut request = http()
+            .put(h.url(dst))
+            .header("x-amz-copy-source", "/cp1/src");
+        for (k, v) in headers {
+            request = request.header(k, v.to_owned());
+        }
+        request.send()
+    };
+    let ok = copy("/cp2/dst", vec![]).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(ok.text().await.unwrap().contains("<ETag>"));
+    let head = http().head(h.url("/cp2/dst")).send().await.unwrap();
+    assert_eq!(head.headers()["content-type"], "text/plain");
+    assert_eq!(head.headers()["x-amz-meta-a"], "1");
+
+    let replaced = copy(
+        "/cp2/replaced",
+        vec![
+            ("x-amz-metadata-directive", "REPLACE"),
+            ("content-type", "text/csv"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(replaced.status(), 200);
+    let head = http().head(h.url("/cp2/replaced")).send().await.unwrap();
+    assert_eq!(head.headers()["content-type"], "text/csv");
+    assert!(!head.headers().contains_key("x-amz-meta-a"));
+
+    let failed = copy("/cp2/no", vec![("x-amz-copy-source-if-match", "\"other\"")])
+        .await
+        .unwrap();
+    assert_eq!(error_code(failed).await, (412, "PreconditionFailed".into()));
+    let failed = copy(
+        "/cp2/no",
+        vec![("x-amz-copy-source-if-none-match", etag.as_str())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(error_code(failed).await, (412, "PreconditionFailed".into()));
+    assert_eq!(status_of_get(&h, "/cp2/no").await, 404);
+    let onto_itself = copy("/cp1/src", vec![]).await.unwrap();
+    assert_eq!(
+        error_code(onto_itself).await,
+        (400, "InvalidRequest".into())
+    );
+    let missing = http()
+        .put(h.url("/cp2/x"))
+        .header("x-amz-copy-source", "/cp1/missing")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(missing).await, (404, "NoSuchKey".into()));
+}
