@@ -266,7 +266,7 @@ profile_callgrind() { # $1 = workload
   local port out total
   port=$("$bench_bin" free-port)
   out=$work/callgrind-${1//:/-}.out
-  OS__HTTP_ADDR="127.0.0.1:$port" OS__STORAGE__HIGH_VOLUME__PATH="$work/cg-${1//:/-}/hv" \
+  OS__HTTP_ADDR="127.0.0.1:$port" OS__S3__ENABLED=false OS__STORAGE__HIGH_VOLUME__PATH="$work/cg-${1//:/-}/hv" \
     OS__STORAGE__LONG_TERM__PATH="$work/cg-${1//:/-}/lt" \
     valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
     "$server_bin" -c "$work/objectstore.yaml" run 2>>"$work/callgrind.log" &

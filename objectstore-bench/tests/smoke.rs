@@ -368,6 +368,7 @@ async fn runs_against_the_real_binary_when_built() {
         .arg("run")
         .current_dir(dir.path())
         .env("OS__HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("OS__S3__ENABLED", "false")
         .env("OS__HTTP__DOWN_MARKER", dir.path().join("down"))
         .env("OS__LOGGING__LEVEL", "WARN")
         .stdout(Stdio::null())

@@ -125,6 +125,28 @@ pub enum Authority {
     Credentials(std::sync::Arc<HashMap<String, Grant>>),
 }
 
+impl CredentialConfig {
+    /// Checks the credential's shape without reading files (for configuration validation):
+    /// the access key id, exactly one secret source, a non-empty inline secret, bucket-name
+    /// usecases.
+    pub fn check(&self, id: &str) -> Result<(), CredentialError> {
+        if !valid_access_key_id(id) {
+            return Err(CredentialError::AccessKeyId(id.to_owned()));
+        }
+        match (&self.secret_access_key, &self.secret_access_key_file) {
+            (Some(s), None) if s.0.is_empty() => {
+                return Err(CredentialError::EmptySecret(id.to_owned()));
+            }
+            (Some(_), None) | (None, Some(_)) => {}
+            _ => return Err(CredentialError::SecretSource(id.to_owned())),
+        }
+        if let Some(bad) = self.usecases.iter().flatten().find(|u| !is_bucket_name(u)) {
+            return Err(CredentialError::Usecase(id.to_owned(), bad.clone()));
+        }
+        Ok(())
+    }
+}
+
 fn valid_access_key_id(id: &str) -> bool {
     (1..=128).contains(&id.len())
         && id
@@ -141,9 +163,7 @@ impl Authority {
         }
         let mut grants = HashMap::new();
         for (id, c) in config {
-            if !valid_access_key_id(id) {
-                return Err(CredentialError::AccessKeyId(id.clone()));
-            }
+            c.check(id)?;
             let secret = match (&c.secret_access_key, &c.secret_access_key_file) {
                 (Some(s), None) => s.0.clone(),
                 (None, Some(path)) => std::fs::read_to_string(path)
@@ -159,15 +179,10 @@ impl Authority {
             if secret.is_empty() {
                 return Err(CredentialError::EmptySecret(id.clone()));
             }
-            let usecases = match &c.usecases {
-                None => None,
-                Some(list) => {
-                    if let Some(bad) = list.iter().find(|u| !is_bucket_name(u)) {
-                        return Err(CredentialError::Usecase(id.clone(), bad.clone()));
-                    }
-                    Some(list.iter().cloned().collect())
-                }
-            };
+            let usecases = c
+                .usecases
+                .as_ref()
+                .map(|list| list.iter().cloned().collect());
             let permissions = match &c.permissions {
                 None => Permissions::ALL,
                 Some(list) => list.iter().copied().collect(),

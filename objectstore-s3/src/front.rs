@@ -110,7 +110,11 @@ impl S3Front {
         B::Error: Into<StdError>,
     {
         let started = Instant::now();
-        let request_id = uuid::Uuid::new_v4().simple().to_string();
+        // From the thread's generator: `Uuid::new_v4` would ask the kernel on every request.
+        let request_id = uuid::Builder::from_random_bytes(rand::random())
+            .into_uuid()
+            .simple()
+            .to_string();
         let span = tracing::info_span!(
             "s3",
             request_id = %request_id,

@@ -248,6 +248,7 @@ fn run(config: Config, file: Option<PathBuf>) -> anyhow::Result<()> {
         crate::metrics::init(&config.metrics)?;
         let shutdown = crate::server::shutdown_signal();
         let listener = crate::server::bind(&config)?;
+        let s3_listener = crate::s3::bind(&config)?;
         let service = crate::storage::build(&config).await?;
         let state = crate::app::AppState::new(service, config)?;
         let _watcher = match file {
@@ -257,7 +258,7 @@ fn run(config: Config, file: Option<PathBuf>) -> anyhow::Result<()> {
                 None
             }
         };
-        crate::server::serve_state(listener, state, shutdown).await
+        crate::server::serve_with_s3(listener, s3_listener, state, shutdown).await
     })
 }
 

@@ -49,6 +49,7 @@ pub mod logging;
 pub mod metering;
 pub mod metrics;
 pub mod middleware;
+pub mod s3;
 pub mod server;
 pub mod storage;
 pub mod testing;

@@ -23,7 +23,8 @@ use crate::config::{LogFormat, LoggingConfig};
 pub fn init(config: &LoggingConfig) -> anyhow::Result<()> {
     let filter = match std::env::var("RUST_LOG") {
         Ok(directives) if !directives.is_empty() => EnvFilter::try_new(directives),
-        _ => EnvFilter::try_new(config.level.to_ascii_lowercase()),
+        // s3s logs every S3 client error at error level; the S3 front logs its failures.
+        _ => EnvFilter::try_new(format!("{},s3s=off", config.level.to_ascii_lowercase())),
     }
     .map_err(|e| anyhow::anyhow!("invalid configuration: `logging.level`: {e}"))?;
     let format = match config.format {

@@ -53,15 +53,48 @@ pub async fn serve_state(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    serve_with_s3(listener, None, state, shutdown).await
+}
+
+/// Serves the objectstore API on `listener` and, when given, the S3 API on `s3`
+/// ([`crate::s3`]): one shutdown stops both accept loops, and the storage engine's
+/// background work is awaited only after the requests of both have finished.
+pub async fn serve_with_s3(
+    listener: TcpListener,
+    s3: Option<TcpListener>,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let addr = listener
         .local_addr()
         .context("listener has no local address")?;
     let shutdown_timeout = state.config.http.shutdown_timeout;
     let service = state.service.clone();
     let header_timeout = state.config.http.header_timeout;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let s3_loop = match s3 {
+        Some(s3) => {
+            let s3_addr = s3
+                .local_addr()
+                .context("S3 listener has no local address")?;
+            let app = axum::Router::new().fallback_service(crate::s3::front(&state)?);
+            tracing::info!(addr = %s3_addr, "S3 API listening");
+            let stopped = stop.clone().cancelled_owned();
+            Some(tokio::spawn(accept_loop(s3, app, header_timeout, stopped)))
+        }
+        None => None,
+    };
     let app = router(state);
     tracing::info!(%addr, backend = service.backend_name(), "objectstore listening");
+    let stopping = stop.clone();
+    let shutdown = async move {
+        shutdown.await;
+        stopping.cancel();
+    };
     accept_loop(listener, app, header_timeout, shutdown).await;
+    if let Some(s3_loop) = s3_loop {
+        s3_loop.await.context("the S3 accept loop panicked")?;
+    }
     tracing::info!("all requests finished; waiting for storage background work");
     if tokio::time::timeout(shutdown_timeout, service.join())
         .await
@@ -206,7 +239,11 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
 
 /// Binds the configured address (with `SO_REUSEADDR`, backlog 1024).
 pub fn bind(config: &Config) -> anyhow::Result<TcpListener> {
-    let addr = config.http_addr;
+    bind_addr(config.http_addr, "http_addr")
+}
+
+/// Binds `addr`, the value of config key `key` (with `SO_REUSEADDR`, backlog 1024).
+pub fn bind_addr(addr: std::net::SocketAddr, key: &str) -> anyhow::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()
     } else {
@@ -218,8 +255,8 @@ pub fn bind(config: &Config) -> anyhow::Result<TcpListener> {
         .context("cannot set SO_REUSEADDR")?;
     socket
         .bind(addr)
-        .with_context(|| format!("cannot bind http_addr {addr}"))?;
+        .with_context(|| format!("cannot bind {key} {addr}"))?;
     socket
         .listen(1024)
-        .with_context(|| format!("cannot listen on http_addr {addr}"))
+        .with_context(|| format!("cannot listen on {key} {addr}"))
 }

@@ -12,6 +12,8 @@ fn objectstore(dir: &std::path::Path) -> Command {
     cmd.current_dir(dir)
         .env_remove("RUST_LOG")
         .env("OS__HTTP__DOWN_MARKER", dir.join("down"))
+        // The S3 listener's default port is fixed; any free one will do here.
+        .env("OS__S3__ADDR", "127.0.0.1:0")
         .stdin(Stdio::null())
         .kill_on_drop(true);
     cmd

@@ -76,8 +76,8 @@ fn sections() -> Vec<(&'static str, Vec<&'static str>)> {
     };
     use objectstore_server::auth::KeyConfig;
     use objectstore_server::config::{
-        AuthConfig, Config, HttpConfig, LoggingConfig, MetricsConfig, RuntimeConfig, SentryConfig,
-        ServiceSection,
+        AuthConfig, Config, HttpConfig, LoggingConfig, MetricsConfig, RuntimeConfig, S3Section,
+        SentryConfig, ServiceSection,
     };
     vec![
         ("", fields::<Config>()),
@@ -108,6 +108,11 @@ fn sections() -> Vec<(&'static str, Vec<&'static str>)> {
             "usecases.<name>.expiration.tti",
             fields::<DurationPolicyConfig>(),
         ),
+        ("s3", fields::<S3Section>()),
+        (
+            "s3.credentials.<access_key_id>",
+            fields::<objectstore_s3::auth::CredentialConfig>(),
+        ),
     ]
 }
 
@@ -120,6 +125,7 @@ const CONTAINERS: &[(&str, &str)] = &[
         "rate_limits.throughput.rules[]",
     ),
     ("usecases", "usecases.<name>"),
+    ("s3.credentials", "s3.credentials.<access_key_id>"),
 ];
 
 fn join(prefix: &str, field: &str) -> String {

@@ -45,6 +45,7 @@ async fn json_logs_carry_request_ids_and_never_credentials() {
         )
         .env("OS__LOGGING__FORMAT", "json")
         .env("OS__HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("OS__S3__ENABLED", "false")
         .env("OS__HTTP__DOWN_MARKER", dir.path().join("down"))
         .env("OS__AUTH__KEYS", keys)
         .env("OS__AUTH__ENFORCE", "true")

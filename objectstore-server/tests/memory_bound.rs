@@ -35,6 +35,7 @@ async fn start(dir: &std::path::Path, port: u16) -> Child {
         .env_remove("RUST_LOG")
         .env("OS__HTTP__DOWN_MARKER", dir.join("down"))
         .env("OS__HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("OS__S3__ENABLED", "false")
         .arg("run")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

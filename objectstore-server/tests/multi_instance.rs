@@ -97,6 +97,7 @@ mod distributed {
             .env_remove("RUST_LOG")
             .env("OS__HTTP__DOWN_MARKER", dir.join("down"))
             .env("OS__HTTP_ADDR", format!("127.0.0.1:{port}"))
+            .env("OS__S3__ENABLED", "false")
             .envs(storage.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .arg("run")
             .stdin(Stdio::null())

@@ -171,6 +171,8 @@ def build_config(
         "http_addr": f"127.0.0.1:{port}",
         "auth": dict(auth) if auth is not None else {"enforce": False},
         "storage": storage_config(storage, root),
+        # The S3 listener's default port is fixed; these servers do not use it.
+        "s3": {"enabled": False},
     }
     if extra:
         config = deep_merge(config, extra)

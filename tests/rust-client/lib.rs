@@ -38,7 +38,7 @@ impl TestServer {
             .port();
         let root = dir.path().display();
         let config = format!(
-            "http_addr: \"127.0.0.1:{port}\"\nauth:\n  enforce: false\nstorage:\n  type: tiered\n  high_volume: {{type: embedded, path: \"{root}/hv\"}}\n  long_term: {{type: filesystem, path: \"{root}/lt\"}}\n"
+            "http_addr: \"127.0.0.1:{port}\"\nauth:\n  enforce: false\nstorage:\n  type: tiered\n  high_volume: {{type: embedded, path: \"{root}/hv\"}}\n  long_term: {{type: filesystem, path: \"{root}/lt\"}}\ns3:\n  enabled: false\n"
         );
         let config_path = dir.path().join("config.yaml");
         std::fs::write(&config_path, config).expect("write config");

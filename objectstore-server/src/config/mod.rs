@@ -33,6 +33,7 @@ use crate::admission::{Killswitch, RateLimitsConfig, UsecasesConfig};
 
 mod auth;
 mod observability;
+mod s3;
 mod storage;
 #[cfg(test)]
 mod storage_tests;
@@ -42,6 +43,7 @@ mod tiering;
 
 pub use auth::AuthConfig;
 pub use observability::{LogFormat, LoggingConfig, MetricsConfig, RuntimeConfig, SentryConfig};
+pub use s3::S3Section;
 pub use storage::{HighVolumeConfig, LongTermConfig, StorageConfig, TieredSettings};
 
 /// Prefix of configuration environment variables.
@@ -80,6 +82,8 @@ pub struct Config {
     /// Per-usecase expiration rules, keyed by usecase name. Default: every policy allowed.
     /// Env `OS__USECASES`.
     pub usecases: UsecasesConfig,
+    /// The S3-compatible listener. Default: on, `127.0.0.1:8889`. Env `OS__S3__*`.
+    pub s3: S3Section,
 }
 
 impl Default for Config {
@@ -97,6 +101,7 @@ impl Default for Config {
             killswitches: Vec::new(),
             rate_limits: RateLimitsConfig::default(),
             usecases: Default::default(),
+            s3: S3Section::default(),
         }
     }
 }
@@ -279,6 +284,7 @@ impl Config {
         self.rate_limits
             .validate()
             .map_err(|e| ConfigError::invalid("rate_limits", e))?;
+        self.s3.validate(self.http_addr)?;
         Ok(())
     }
 }

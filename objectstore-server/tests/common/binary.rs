@@ -18,6 +18,8 @@ pub fn objectstore(dir: &Path) -> Command {
     cmd.current_dir(dir)
         .env_remove("RUST_LOG")
         .env("OS__HTTP__DOWN_MARKER", dir.join("down"))
+        // The S3 listener would take the fixed default port 8889 in every test server.
+        .env("OS__S3__ENABLED", "false")
         .stdin(Stdio::null());
     cmd
 }
