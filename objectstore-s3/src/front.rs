@@ -289,12 +289,16 @@ fn finish(
     if let Some(scope) = &mut scope {
         scope.responded(slot.get(), status, elapsed);
     }
+    let repeated_declaration =
+        status == http::StatusCode::OK && slot.get() == "CompleteMultipartUpload";
     Response::from_parts(
         parts,
         FrontBody {
             inner: body,
             scope,
             read,
+            repeated_declaration,
+            sent_data: false,
         },
     )
 }
@@ -337,10 +341,28 @@ where
 
 /// The response body: counts bytes and keeps the request's metrics scope until it is
 /// finished or dropped.
+///
+/// It also repairs one s3s 0.14.1 defect: a `CompleteMultipartUpload` answered with
+/// keep-alive whitespace starts its body with the XML declaration, and an error at the end
+/// is serialized *with another declaration* (`<?xml …?>   <?xml …?><Error>…`), which no XML
+/// parser accepts (boto3 then reports an unparsable 500 instead of `InvalidPart`). The
+/// second declaration is dropped.
 pub struct FrontBody {
     inner: s3s::Body,
     scope: Option<Box<dyn RequestScope>>,
     read: Arc<AtomicU64>,
+    repeated_declaration: bool,
+    sent_data: bool,
+}
+
+/// `chunk` without a leading XML declaration.
+fn strip_declaration(chunk: Bytes) -> Bytes {
+    if chunk.starts_with(b"<?xml")
+        && let Some(end) = chunk.windows(2).position(|w| w == b"?>")
+    {
+        return chunk.slice(end + 2..);
+    }
+    chunk
 }
 
 impl http_body::Body for FrontBody {
@@ -352,7 +374,16 @@ impl http_body::Body for FrontBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, StdError>>> {
         let this = &mut *self;
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        let mut polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if this.repeated_declaration
+            && let Poll::Ready(Some(Ok(frame))) = &mut polled
+            && let Some(data) = frame.data_mut()
+        {
+            if this.sent_data {
+                *data = strip_declaration(std::mem::take(data));
+            }
+            this.sent_data = true;
+        }
         if let Poll::Ready(Some(Ok(frame))) = &polled
             && let Some(data) = frame.data_ref()
             && let Some(scope) = &mut this.scope

@@ -335,6 +335,11 @@ async fn multipart_input_is_checked_before_the_engine() {
         .unwrap();
     let text = response.text().await.unwrap();
     assert!(text.contains("<Code>InvalidPart</Code>"), "{text}");
+    assert_eq!(
+        text.matches("<?xml").count(),
+        1,
+        "one XML declaration: {text}"
+    );
     let right = format!(
         "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{etag}</ETag></Part></CompleteMultipartUpload>"
     );
