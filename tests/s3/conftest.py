@@ -12,6 +12,7 @@ stops with the objectstore API).
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import signal
@@ -246,6 +247,26 @@ def s3(
         verify=str(tls.cert) if tls else None,
         config=Config(**options),
     )
+
+
+class Unseekable(io.RawIOBase):
+    """A file object that can only be read forward (a pipe, a socket)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._at = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def readinto(self, buffer) -> int:
+        n = min(len(buffer), len(self._data) - self._at)
+        buffer[:n] = self._data[self._at : self._at + n]
+        self._at += n
+        return n
 
 
 def error_code(excinfo: pytest.ExceptionInfo) -> str:

@@ -15,29 +15,9 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from conftest import S3Server, TlsProxy, error_code, s3
+from conftest import S3Server, TlsProxy, Unseekable, error_code, s3
 
 MiB = 1024 * 1024
-
-
-class Unseekable(io.RawIOBase):
-    """A file object that can only be read forward (a pipe, a socket)."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._at = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def readinto(self, buffer) -> int:
-        n = min(len(buffer), len(self._data) - self._at)
-        buffer[:n] = self._data[self._at : self._at + n]
-        self._at += n
-        return n
 
 
 def bucket(client, name: str) -> str:

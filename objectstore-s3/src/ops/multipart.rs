@@ -145,9 +145,17 @@ pub async fn upload_part(
             "server-side encryption is not supported",
         ));
     }
+    // A signed aws-chunked part sent with `Transfer-Encoding: chunked` has no
+    // `Content-Length`; its length is `x-amz-decoded-content-length` (which s3s enforced).
+    let decoded = req
+        .headers
+        .get("x-amz-decoded-content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     let length = input
         .content_length
         .and_then(|l| u64::try_from(l).ok())
+        .or(decoded)
         .ok_or_else(|| S3Error::new(S3ErrorCode::MissingContentLength))?;
     let blob = req.input.body.take();
     let (body, computed) = super::write_body(handler, &req, blob, &id.context)?;
