@@ -203,8 +203,7 @@ impl S3Front {
         match *req.method() {
             http::Method::POST => true,
             http::Method::PUT => {
-                self.inner.path_style_only
-                    && !req.uri().path().trim_start_matches('/').contains('/')
+                self.inner.path_style_only && !req.uri().path().trim_matches('/').contains('/')
             }
             _ => false,
         }

@@ -50,16 +50,22 @@ pub struct Registry {
     index_lock: tokio::sync::Mutex<()>,
 }
 
-fn registry_id(key: &str) -> ObjectId {
-    let usecase = Usecase::new(REGISTRY_USECASE).unwrap_or_else(|_| unreachable!("valid usecase"));
-    let key = ObjectKey::new(key).unwrap_or_else(|_| unreachable!("bucket names are valid keys"));
-    ObjectId::new(
+/// The registry object `key` (a bucket name or [`INDEX_KEY`]; both are valid keys, so the
+/// error case is unreachable in practice, but answered as a client error, never a panic).
+fn registry_id(key: &str) -> S3Result<ObjectId> {
+    let invalid = |_| {
+        s3s::S3Error::with_message(
+            s3s::S3ErrorCode::InvalidBucketName,
+            format!("{key:?} cannot be registered"),
+        )
+    };
+    Ok(ObjectId::new(
         ObjectContext {
-            usecase,
+            usecase: Usecase::new(REGISTRY_USECASE).map_err(invalid)?,
             scopes: Scopes::empty(),
         },
-        key,
-    )
+        ObjectKey::new(key).map_err(invalid)?,
+    ))
 }
 
 impl Registry {
@@ -89,7 +95,7 @@ impl Registry {
     /// The marker's metadata, if the bucket was created.
     async fn marker(&self, bucket: &str) -> S3Result<Option<Metadata>> {
         self.service
-            .head(registry_id(bucket))
+            .head(registry_id(bucket)?)
             .await
             .map_err(service_error)
     }
@@ -124,7 +130,7 @@ impl Registry {
             Some(m) => m.time_created,
             None => {
                 self.service
-                    .put(registry_id(bucket), Metadata::default(), stream::empty())
+                    .put(registry_id(bucket)?, Metadata::default(), stream::empty())
                     .await
                     .map_err(service_error)?;
                 self.marker(bucket).await?.and_then(|m| m.time_created)
@@ -143,7 +149,7 @@ impl Registry {
                 ..Metadata::default()
             };
             self.service
-                .put(registry_id(INDEX_KEY), metadata, stream::single(json))
+                .put(registry_id(INDEX_KEY)?, metadata, stream::single(json))
                 .await
                 .map_err(service_error)?;
         }
@@ -153,7 +159,7 @@ impl Registry {
     async fn read_index(&self) -> S3Result<BTreeMap<String, u64>> {
         let response = self
             .service
-            .get(registry_id(INDEX_KEY), None)
+            .get(registry_id(INDEX_KEY)?, None)
             .await
             .map_err(service_error)?;
         let GetResponse::Found { body, .. } = response else {

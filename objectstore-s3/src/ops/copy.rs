@@ -21,11 +21,10 @@ use objectstore_types::{Metadata, ObjectId, Permission};
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
-use super::{non_private_acl, non_standard_class, refuse_options};
 use crate::conditions::Conditions;
 use crate::errors::{invalid_argument, not_implemented, service_error};
 use crate::handler::Handler;
-use crate::metadata::{ObjectHeaders, WriteFields, etag, last_modified};
+use crate::metadata::{ObjectHeaders, etag, last_modified};
 use crate::ops::multipart::{part_number, upload_id};
 
 /// The source's bucket and key, or `NotImplemented` for access points and versions.
@@ -107,35 +106,12 @@ pub async fn copy_object(
     let dst = handler
         .object(&req, &input.bucket, &input.key, Permission::Write)
         .await?;
-    refuse_options(&[
-        (
-            non_private_acl(input.acl.as_ref()),
-            "an object ACL other than private",
-        ),
-        (
-            non_standard_class(input.storage_class.as_ref()),
-            "a storage class other than STANDARD",
-        ),
-        (
-            input.server_side_encryption.is_some()
-                || input.sse_customer_algorithm.is_some()
-                || input.copy_source_sse_customer_algorithm.is_some()
-                || input.ssekms_key_id.is_some(),
-            "server-side encryption",
-        ),
-        (
-            input.tagging.is_some() || input.tagging_directive.is_some(),
-            "object tagging",
-        ),
-        (
-            input.object_lock_mode.is_some() || input.object_lock_legal_hold_status.is_some(),
-            "object lock",
-        ),
-        (
-            input.website_redirect_location.is_some(),
-            "website redirects",
-        ),
-    ])?;
+    refuse_write_options!(input)?;
+    if input.copy_source_sse_customer_algorithm.is_some() || input.tagging_directive.is_some() {
+        return Err(not_implemented(
+            "encrypted copy sources and tagging directives are not supported",
+        ));
+    }
     let replace = match input
         .metadata_directive
         .as_ref()
@@ -157,26 +133,12 @@ pub async fn copy_object(
         ));
     }
     let new_metadata = if replace {
-        let m = WriteFields {
-            content_type: input.content_type.as_deref(),
-            content_encoding: input.content_encoding.as_deref(),
-            content_disposition: input.content_disposition.as_deref(),
-            content_language: input.content_language.as_deref(),
-            cache_control: input.cache_control.as_deref(),
-            expires: input.expires.is_some(),
-            metadata: input.metadata.as_ref(),
-        }
-        .into_metadata(&req.headers)?;
+        let m = write_fields!(input).into_metadata(&req.headers)?;
         Some(m)
     } else {
         None
     };
-    let conditions = Conditions {
-        if_match: input.copy_source_if_match.as_ref(),
-        if_none_match: input.copy_source_if_none_match.as_ref(),
-        if_modified_since: input.copy_source_if_modified_since.as_ref(),
-        if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
-    };
+    let conditions = conditions!(copy_source input);
     let (source_metadata, _, body) = read_source(handler, src, None, conditions).await?;
     let metadata = new_metadata.unwrap_or_else(|| copied(&source_metadata));
     handler
@@ -234,12 +196,7 @@ pub async fn upload_part_copy(
             }
         },
     };
-    let conditions = Conditions {
-        if_match: input.copy_source_if_match.as_ref(),
-        if_none_match: input.copy_source_if_none_match.as_ref(),
-        if_modified_since: input.copy_source_if_modified_since.as_ref(),
-        if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
-    };
+    let conditions = conditions!(copy_source input);
     let (source_metadata, length, body) = read_source(handler, src, range, conditions).await?;
     let body = handler.hooks.meter(&dst.context, body);
     let etag = handler

@@ -1,5 +1,86 @@
 //! The operations, by resource. Shared here: request body preparation (checksums, metering),
 //! the refusal of S3 options the engine has no counterpart for, and the ETag of a write.
+//!
+//! The write inputs of s3s (`PutObjectInput`, `CreateMultipartUploadInput`,
+//! `CopyObjectInput`) are distinct types with the same field names, as are the condition
+//! fields of reads and of copy sources; the macros below read those fields once for all.
+
+/// The [`crate::metadata::WriteFields`] of a write input.
+macro_rules! write_fields {
+    ($input:expr) => {
+        crate::metadata::WriteFields {
+            content_type: $input.content_type.as_deref(),
+            content_encoding: $input.content_encoding.as_deref(),
+            content_disposition: $input.content_disposition.as_deref(),
+            content_language: $input.content_language.as_deref(),
+            cache_control: $input.cache_control.as_deref(),
+            expires: $input.expires.is_some(),
+            metadata: $input.metadata.as_ref(),
+        }
+    };
+}
+
+/// Refuses the options of a write input that the engine cannot honour (see
+/// [`refuse_options`]).
+macro_rules! refuse_write_options {
+    ($input:expr) => {
+        $crate::ops::refuse_options(&[
+            (
+                $crate::ops::non_private_acl($input.acl.as_ref()),
+                "an object ACL other than private",
+            ),
+            (
+                $crate::ops::non_standard_class($input.storage_class.as_ref()),
+                "a storage class other than STANDARD",
+            ),
+            (
+                $input.server_side_encryption.is_some()
+                    || $input.sse_customer_algorithm.is_some()
+                    || $input.ssekms_key_id.is_some(),
+                "server-side encryption",
+            ),
+            ($input.tagging.is_some(), "object tagging"),
+            (
+                $input.object_lock_mode.is_some()
+                    || $input.object_lock_legal_hold_status.is_some()
+                    || $input.object_lock_retain_until_date.is_some(),
+                "object lock",
+            ),
+            (
+                $input.website_redirect_location.is_some(),
+                "website redirects",
+            ),
+            (
+                $input.grant_full_control.is_some()
+                    || $input.grant_read.is_some()
+                    || $input.grant_read_acp.is_some()
+                    || $input.grant_write_acp.is_some(),
+                "ACL grants",
+            ),
+        ])
+    };
+}
+
+/// The [`crate::conditions::Conditions`] of a read (`if_*` fields) or of a copy source
+/// (`copy_source_if_*` fields).
+macro_rules! conditions {
+    (read $input:expr) => {
+        crate::conditions::Conditions {
+            if_match: $input.if_match.as_ref(),
+            if_none_match: $input.if_none_match.as_ref(),
+            if_modified_since: $input.if_modified_since.as_ref(),
+            if_unmodified_since: $input.if_unmodified_since.as_ref(),
+        }
+    };
+    (copy_source $input:expr) => {
+        crate::conditions::Conditions {
+            if_match: $input.copy_source_if_match.as_ref(),
+            if_none_match: $input.copy_source_if_none_match.as_ref(),
+            if_modified_since: $input.copy_source_if_modified_since.as_ref(),
+            if_unmodified_since: $input.copy_source_if_unmodified_since.as_ref(),
+        }
+    };
+}
 
 pub mod buckets;
 pub mod copy;

@@ -21,10 +21,10 @@ use objectstore_types::Permission;
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
-use super::{ChecksumFields, non_private_acl, non_standard_class, refuse_options};
+use super::ChecksumFields;
 use crate::errors::{invalid_argument, service_error};
 use crate::handler::Handler;
-use crate::metadata::{WriteFields, etag};
+use crate::metadata::etag;
 
 /// Highest part number.
 pub const MAX_PART_NUMBER: i32 = 10_000;
@@ -69,48 +69,15 @@ pub async fn create(
     let id = handler
         .object(&req, &input.bucket, &input.key, Permission::Write)
         .await?;
-    refuse_options(&[
-        (
-            non_private_acl(input.acl.as_ref()),
-            "an object ACL other than private",
-        ),
-        (
-            non_standard_class(input.storage_class.as_ref()),
-            "a storage class other than STANDARD",
-        ),
-        (
-            input.server_side_encryption.is_some()
-                || input.sse_customer_algorithm.is_some()
-                || input.ssekms_key_id.is_some(),
-            "server-side encryption",
-        ),
-        (input.tagging.is_some(), "object tagging"),
-        (
-            input.object_lock_mode.is_some() || input.object_lock_legal_hold_status.is_some(),
-            "object lock",
-        ),
-        (
-            input.website_redirect_location.is_some(),
-            "website redirects",
-        ),
-        (
-            input
-                .checksum_type
-                .as_ref()
-                .is_some_and(|t| t.as_str() == ChecksumType::FULL_OBJECT),
-            "a full-object checksum (phase 2)",
-        ),
-    ])?;
-    let metadata = WriteFields {
-        content_type: input.content_type.as_deref(),
-        content_encoding: input.content_encoding.as_deref(),
-        content_disposition: input.content_disposition.as_deref(),
-        content_language: input.content_language.as_deref(),
-        cache_control: input.cache_control.as_deref(),
-        expires: input.expires.is_some(),
-        metadata: input.metadata.as_ref(),
+    refuse_write_options!(input)?;
+    if input
+        .checksum_type
+        .as_ref()
+        .is_some_and(|t| t.as_str() == ChecksumType::FULL_OBJECT)
+    {
+        return Err(crate::phase2::complete_checksum());
     }
-    .into_metadata(&req.headers)?;
+    let metadata = write_fields!(input).into_metadata(&req.headers)?;
     handler
         .hooks
         .check_policy(&id.context, &metadata.expiration_policy)

@@ -17,12 +17,11 @@ use objectstore_types::{ContentRange, Metadata, Permission};
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
-use super::{ChecksumFields, check_version, non_private_acl, non_standard_class, refuse_options};
+use super::{ChecksumFields, check_version};
 use crate::body::blob;
-use crate::conditions::Conditions;
 use crate::errors::{invalid_argument, not_implemented, service_error};
 use crate::handler::Handler;
-use crate::metadata::{ObjectHeaders, WriteFields, last_modified};
+use crate::metadata::{ObjectHeaders, last_modified};
 
 /// `PUT /<bucket>/<key>`.
 pub async fn put_object(
@@ -36,50 +35,8 @@ pub async fn put_object(
     if input.if_match.is_some() || input.if_none_match.is_some() {
         return Err(crate::phase2::conditional_write());
     }
-    refuse_options(&[
-        (
-            non_private_acl(input.acl.as_ref()),
-            "an object ACL other than private",
-        ),
-        (
-            non_standard_class(input.storage_class.as_ref()),
-            "a storage class other than STANDARD",
-        ),
-        (
-            input.server_side_encryption.is_some()
-                || input.sse_customer_algorithm.is_some()
-                || input.ssekms_key_id.is_some(),
-            "server-side encryption",
-        ),
-        (input.tagging.is_some(), "object tagging"),
-        (
-            input.object_lock_mode.is_some()
-                || input.object_lock_legal_hold_status.is_some()
-                || input.object_lock_retain_until_date.is_some(),
-            "object lock",
-        ),
-        (
-            input.website_redirect_location.is_some(),
-            "website redirects",
-        ),
-        (
-            input.grant_full_control.is_some()
-                || input.grant_read.is_some()
-                || input.grant_read_acp.is_some()
-                || input.grant_write_acp.is_some(),
-            "ACL grants",
-        ),
-    ])?;
-    let metadata = WriteFields {
-        content_type: input.content_type.as_deref(),
-        content_encoding: input.content_encoding.as_deref(),
-        content_disposition: input.content_disposition.as_deref(),
-        content_language: input.content_language.as_deref(),
-        cache_control: input.cache_control.as_deref(),
-        expires: input.expires.is_some(),
-        metadata: input.metadata.as_ref(),
-    }
-    .into_metadata(&req.headers)?;
+    refuse_write_options!(input)?;
+    let metadata = write_fields!(input).into_metadata(&req.headers)?;
     handler
         .hooks
         .check_policy(&id.context, &metadata.expiration_policy)
@@ -164,12 +121,7 @@ pub async fn get_object(
     let id = handler
         .object(&req, &input.bucket, &input.key, Permission::Read)
         .await?;
-    let conditions = Conditions {
-        if_match: input.if_match.as_ref(),
-        if_none_match: input.if_none_match.as_ref(),
-        if_modified_since: input.if_modified_since.as_ref(),
-        if_unmodified_since: input.if_unmodified_since.as_ref(),
-    };
+    let conditions = conditions!(read input);
     let range = input.range.as_ref().map(byte_range);
     let context = id.context.clone();
     let response = handler
@@ -233,13 +185,7 @@ pub async fn head_object(
         .map_err(service_error)?
         .ok_or_else(no_such_key)?;
     let headers = ObjectHeaders::of(&metadata);
-    Conditions {
-        if_match: input.if_match.as_ref(),
-        if_none_match: input.if_none_match.as_ref(),
-        if_modified_since: input.if_modified_since.as_ref(),
-        if_unmodified_since: input.if_unmodified_since.as_ref(),
-    }
-    .check_read(&headers.e_tag, last_modified(&metadata))?;
+    conditions!(read input).check_read(&headers.e_tag, last_modified(&metadata))?;
     let content_range: Option<ContentRange> = match &input.range {
         None => None,
         Some(r) => Some(
