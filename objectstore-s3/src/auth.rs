@@ -292,7 +292,7 @@ pub struct AccessCheck(pub Authority);
 impl S3Access for AccessCheck {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let name = cx.s3_op().name().to_owned();
-        if let Some(slot) = cx.extensions_mut().get::<crate::front::OperationSlot>() {
+        if let Some(slot) = cx.extensions_mut().get::<crate::hooks::OperationSlot>() {
             slot.set(&name);
         }
         if !self.0.is_open() && cx.credentials().is_none() {

@@ -21,8 +21,8 @@
 
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -35,23 +35,7 @@ use s3s::{S3Error, S3ErrorCode, StdError};
 use tracing::Instrument as _;
 
 use crate::body::IdleBody;
-use crate::hooks::{Hooks, RequestScope};
-
-/// Where the access check records the routed operation's name (for metrics).
-#[derive(Debug, Clone, Default)]
-pub struct OperationSlot(Arc<OnceLock<String>>);
-
-impl OperationSlot {
-    /// Records the name (the first one wins).
-    pub fn set(&self, name: &str) {
-        let _ = self.0.set(name.to_owned());
-    }
-
-    /// The name, or `unknown` when the request failed before it was routed.
-    pub fn get(&self) -> &str {
-        self.0.get().map_or("unknown", String::as_str)
-    }
-}
+use crate::hooks::{Hooks, OperationSlot, RequestScope};
 
 /// The S3 listener's service (module docs). Cheap to clone.
 #[derive(Clone)]

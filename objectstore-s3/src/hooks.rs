@@ -12,6 +12,7 @@
 //! bodies of reads; [`RequestScope::responded`] once the response head is ready; the scope
 //! is dropped when the response body has been sent or dropped.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use http::{Method, StatusCode};
@@ -63,6 +64,22 @@ pub trait RequestScope: Send {
 
     /// Response body bytes sent.
     fn response_bytes(&mut self, n: u64);
+}
+
+/// Where the access check records the routed operation's name (for metrics).
+#[derive(Debug, Clone, Default)]
+pub struct OperationSlot(Arc<OnceLock<String>>);
+
+impl OperationSlot {
+    /// Records the name (the first one wins).
+    pub fn set(&self, name: &str) {
+        let _ = self.0.set(name.to_owned());
+    }
+
+    /// The name, or `unknown` when the request failed before it was routed.
+    pub fn get(&self) -> &str {
+        self.0.get().map_or("unknown", String::as_str)
+    }
 }
 
 /// Hooks that admit everything and record nothing.

@@ -258,7 +258,11 @@ fn run(config: Config, file: Option<PathBuf>) -> anyhow::Result<()> {
                 None
             }
         };
-        crate::server::serve_with_s3(listener, s3_listener, state, shutdown).await
+        let s3 = match s3_listener {
+            Some(s3_listener) => Some((s3_listener, crate::s3::front(&state)?)),
+            None => None,
+        };
+        crate::server::serve_with_s3(listener, s3, state, shutdown).await
     })
 }
 

@@ -56,12 +56,13 @@ pub async fn serve_state(
     serve_with_s3(listener, None, state, shutdown).await
 }
 
-/// Serves the objectstore API on `listener` and, when given, the S3 API on `s3`
-/// ([`crate::s3`]): one shutdown stops both accept loops, and the storage engine's
-/// background work is awaited only after the requests of both have finished.
+/// Serves the objectstore API on `listener` and, when given, the S3 API (built by
+/// [`crate::s3::front`]) on its listener: one shutdown stops both accept loops, and the
+/// storage engine's background work is awaited only after the requests of both have
+/// finished.
 pub async fn serve_with_s3(
     listener: TcpListener,
-    s3: Option<TcpListener>,
+    s3: Option<(TcpListener, objectstore_s3::S3Front)>,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -73,11 +74,11 @@ pub async fn serve_with_s3(
     let header_timeout = state.config.http.header_timeout;
     let stop = tokio_util::sync::CancellationToken::new();
     let s3_loop = match s3 {
-        Some(s3) => {
+        Some((s3, front)) => {
             let s3_addr = s3
                 .local_addr()
                 .context("S3 listener has no local address")?;
-            let app = axum::Router::new().fallback_service(crate::s3::front(&state)?);
+            let app = axum::Router::new().fallback_service(front);
             tracing::info!(addr = %s3_addr, "S3 API listening");
             let stopped = stop.clone().cancelled_owned();
             Some(tokio::spawn(accept_loop(s3, app, header_timeout, stopped)))
