@@ -625,3 +625,23 @@ async fn copy_directives_and_source_conditions() {
         .unwrap();
     assert_eq!(error_code(missing).await, (404, "NoSuchKey".into()));
 }
+
+#[tokio::test]
+async fn virtual_hosted_style_with_a_domain() {
+    let config = objectstore_s3::FrontConfig {
+        virtual_host_domain: Some("s3.example.test".into()),
+        ..objectstore_s3::FrontConfig::default()
+    };
+    let h = Harness::start(config, std::sync::Arc::new(objectstore_s3::NoHooks)).await;
+    h.create_bucket("vhost").await;
+    let put = http()
+        .put(h.url("/dir/key"))
+        .header("host", "vhost.s3.example.test")
+        .body("virtual")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let path_style = http().get(h.url("/vhost/dir/key")).send().await.unwrap();
+    assert_eq!(path_style.bytes().await.unwrap().as_ref(), b"virtual");
+}

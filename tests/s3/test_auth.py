@@ -147,3 +147,13 @@ def test_presigned_sigv4_urls(signed_server: S3Server) -> None:
         "get_object", Params={"Bucket": name, "Key": "shared"}
     )
     assert http_error(wrong) == (403, "SignatureDoesNotMatch")
+
+
+def test_sigv2_header_signatures(signed_server: S3Server) -> None:
+    name = ensure_bucket(signed_server, "sigv2-headers")
+    client = s3(signed_server, signature_version="s3")
+    client.put_object(Bucket=name, Key="v2", Body=b"signed with v2")
+    assert client.get_object(Bucket=name, Key="v2")["Body"].read() == b"signed with v2"
+    with pytest.raises(ClientError) as e:
+        s3(signed_server, secret="wrong", signature_version="s3").get_object(Bucket=name, Key="v2")
+    assert error_code(e) == "SignatureDoesNotMatch"
