@@ -54,7 +54,7 @@ pub fn recorder(config: &MetricsConfig) -> anyhow::Result<Option<Renamed<DogStat
     Ok(Some(Renamed(recorder)))
 }
 
-/// A recorder that strips [`NAME_PREFIX`] from every metric name before passing it on.
+/// A recorder that strips the `objectstore_` prefix from every metric name before passing it on.
 #[derive(Debug)]
 pub struct Renamed<R>(R);
 

@@ -5,7 +5,7 @@
 //! # Table layout
 //!
 //! One table with two column families: `fg` (GC rule max-age 1 s: a cell goes once its
-//! timestamp is more than a second in the past) and `fm` (no GC). Rows ([`rows`]):
+//! timestamp is more than a second in the past) and `fm` (no GC). Rows (module `rows`):
 //!
 //! | row key | columns | notes |
 //! |---|---|---|
@@ -50,7 +50,7 @@
 //! # Protocols (each atomic step is one `CheckAndMutateRow`)
 //!
 //! Every predicate tests the *newest* cell of one column (`CellsColumnLimitFilter(1)` comes
-//! before the value test, [`client::newest`]), so an older cell version, should one exist,
+//! before the value test, `client::newest`), so an older cell version, should one exist,
 //! never satisfies it. `is_tombstone` = "`fm:t` has a cell"; `target_is(c)` = "the newest
 //! `fm:t` is exactly `c`"; `state_is(s)` = "the newest `v` is exactly `s`".
 //!
@@ -72,7 +72,7 @@
 //! **`put_non_tombstone` / `delete_non_tombstone`**: 1. `CheckAndMutateRow(is_tombstone,
 //! -, write)`: not matched → written, `None` (commit point). 2. Matched: read the row; a
 //! tombstone → return it (nothing written; the operation is ordered at that read). 3. The
-//! tombstone vanished in between: back to 1, at most [`ROUNDS`] times, then a retryable
+//! tombstone vanished in between: back to 1, at most `ROUNDS` (4) times, then a retryable
 //! error.
 //!
 //! **Deadline updates** (TTI bumps, `extend_expiry`, `delete_if_expired`) are conditional
@@ -82,14 +82,14 @@
 //! `extend_expiry`: 1. read the live inline row (absent, tombstone or expired: `NotFound`);
 //! 2. [`plan_extension`]: an outcome without a change is returned; 3. write the index entry,
 //! then the conditional rewrite: applied → `Satisfied` (commit point); 4. not applied: read
-//! again; the same version (only the deadline moved) → back to 2, at most [`ROUNDS`] times;
+//! again; the same version (only the deadline moved) → back to 2, at most `ROUNDS` times;
 //! another version or gone → `Conflict`.
 //! `delete_if_expired(now)`: 1. read; absent or not expired at `now` → `None`; 2. conditional
 //! delete on the state read (commit point): applied → delete the index entry (best effort),
 //! return the tombstone if it was one; not applied (the row changed) → back to 1, at most
-//! [`ROUNDS`] times.
+//! `ROUNDS` times.
 //!
-//! **`log_claim(claimant, now)`** ([`log`]):
+//! **`log_claim(claimant, now)`** (module `log`):
 //! 1. Read every lease row (instance → lease end).
 //! 2. Read the log rows in key order, in pages. A record is *due* when `not_before <= now`,
 //!    or `not_before` is unset, its owner is not the claimant and (with `ignore_leases`, or)
