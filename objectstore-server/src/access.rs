@@ -20,10 +20,10 @@ use http::request::Parts;
 use objectstore_types::{ObjectContext, Permission};
 
 use crate::admission::{Rejection, downstream_service};
-use crate::app::AppState;
 use crate::auth::{Grant, RequestCredentials};
 use crate::error::ApiError;
 use crate::metrics::RejectionReason;
+use crate::state::AppState;
 
 /// Extractor: the authenticated request's [`Grant`]. Failures are answered 400 (missing or
 /// malformed credentials), 401 (invalid, expired, unknown key) as JSON `auth error: …`.

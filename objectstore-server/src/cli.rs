@@ -249,7 +249,7 @@ fn run(config: Config, file: Option<PathBuf>) -> anyhow::Result<()> {
         let shutdown = crate::server::shutdown_signal();
         let listener = crate::server::bind(&config)?;
         let service = crate::storage::build(&config).await?;
-        let state = crate::app::AppState::new(service, config)?;
+        let state = crate::state::AppState::new(service, config)?;
         let _watcher = match file {
             Some(file) => Some(crate::server::watch_killswitches(&state, file)?),
             None => {

@@ -17,11 +17,11 @@ use http::request::Parts;
 use http::{HeaderMap, header};
 use objectstore_service::stream::PayloadStream;
 use objectstore_types::range::ByteRange;
-use objectstore_types::{ObjectContext, ObjectId, ObjectKey, Scopes, Usecase};
+use objectstore_types::{Metadata, ObjectContext, ObjectId, ObjectKey, Scopes, Usecase};
 
 use crate::access::admit;
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The usecase and scopes of a collection route (`/{usecase}/{scopes}`).
 #[derive(Debug, Clone)]
@@ -122,6 +122,19 @@ pub fn payload(state: &AppState, context: &ObjectContext, body: Body) -> Payload
         .map(|chunk| chunk.map_err(crate::idle::into_io))
         .boxed();
     state.admission.meter(context, stream)
+}
+
+/// Parses the client metadata of an insert and checks the usecase's expiration rules.
+pub fn insert_metadata(
+    state: &AppState,
+    context: &ObjectContext,
+    headers: &HeaderMap,
+) -> Result<Metadata, ApiError> {
+    let metadata = Metadata::from_headers(headers).map_err(ApiError::client)?;
+    state
+        .admission
+        .check_policy(context, &metadata.expiration_policy)?;
+    Ok(metadata)
 }
 
 /// The value of a header as text; a non-ASCII value is a client error naming the header.

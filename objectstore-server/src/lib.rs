@@ -50,12 +50,13 @@ pub mod metering;
 pub mod metrics;
 pub mod middleware;
 pub mod server;
+pub mod state;
 pub mod storage;
 pub mod testing;
 
-pub use app::AppState;
 pub use config::Config;
 pub use server::serve;
+pub use state::AppState;
 
 /// The server crate's version, as reported in the `server` header.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

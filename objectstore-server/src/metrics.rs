@@ -5,8 +5,8 @@
 //!
 //! Every component records through the [`metrics`] facade (`metrics::counter!` and friends).
 //! [`install_recorder`] installs one process-wide `metrics-exporter-prometheus` recorder (no
-//! HTTP listener of its own) the first time an [`AppState`](crate::app::AppState) is built;
-//! [`render_metrics`] answers `GET /metrics` from it; a background thread runs the
+//! HTTP listener of its own) the first time an [`AppState`](crate::state::AppState) is built;
+//! `GET /metrics` (`crate::endpoints::internal`) renders it; a background thread runs the
 //! recorder's upkeep every second so unscraped histograms stay bounded. The metric names
 //! recorded anywhere are listed in [`CATALOGUE`]; `docs/metrics.md` documents every one
 //! with its labels and suggested alerts (a test checks both against a real scrape).
@@ -31,9 +31,6 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use axum::response::{IntoResponse, Response};
-use http::HeaderValue;
-use http::header::CONTENT_TYPE;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 pub mod dogstatsd;
@@ -98,11 +95,9 @@ static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
 /// DogStatsD when `metrics.addr` is set (both behind one fan-out recorder, see
 /// [`dogstatsd`]). Call it once at start-up, before anything records a metric.
 ///
-/// When a recorder was installed before (a test server built an [`AppState`] first, or an
+/// When a recorder was installed before (a test server built an `AppState` first, or an
 /// embedding application installed its own), the existing one stays and a DogStatsD
 /// configuration is not applied (a warning is logged).
-///
-/// [`AppState`]: crate::app::AppState
 pub fn init(config: &crate::config::MetricsConfig) -> anyhow::Result<&'static PrometheusHandle> {
     let statsd = dogstatsd::recorder(config)?;
     let mut installed_here = false;
@@ -314,25 +309,6 @@ fn describe() {
             Kind::Histogram => metrics::describe_histogram!(*name, *help),
         }
     }
-}
-
-/// `GET /metrics`: the Prometheus text exposition (format 0.0.4) of every metric recorded
-/// through the `metrics` facade. The gauges that mirror `/keda` are set just before.
-pub async fn render_metrics(
-    axum::extract::State(state): axum::extract::State<crate::app::AppState>,
-) -> Response {
-    let handle = install_recorder();
-    metrics::gauge!(OBJECT_IN_FLIGHT).set(state.metrics.in_flight() as f64);
-    metrics::gauge!(OBJECT_LIMIT).set(state.config.http.max_requests as f64);
-    metrics::gauge!(TASKS_RUNNING).set(state.service.tasks_running() as f64);
-    metrics::gauge!(TASKS_LIMIT).set(state.service.tasks_limit() as f64);
-    handle.run_upkeep();
-    let mut response = handle.render().into_response();
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    response
 }
 
 /// The HTTP layer's own gauges. Building one installs the Prometheus recorder

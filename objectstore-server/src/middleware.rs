@@ -45,9 +45,9 @@ use http_body::{Frame, SizeHint};
 use metrics::{Counter, Gauge};
 use tracing::Instrument as _;
 
-use crate::app::AppState;
 use crate::logging::{ErrorLogged, REQUEST_ID_HEADER, request_id};
 use crate::metrics::Metrics;
+use crate::state::AppState;
 
 /// The `server` header value.
 fn server_header() -> HeaderValue {

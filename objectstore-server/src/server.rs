@@ -22,8 +22,9 @@ use anyhow::Context as _;
 use objectstore_service::service::StorageService;
 use tokio::net::TcpListener;
 
-use crate::app::{AppState, router};
+use crate::app::router;
 use crate::config::{Config, ConfigError};
+use crate::state::AppState;
 
 /// Serves the configuration's storage on `listener` until `shutdown` completes, then shuts
 /// down gracefully (module docs).

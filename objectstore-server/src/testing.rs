@@ -86,7 +86,7 @@ impl TestServer {
             Some(s) => s,
             None => crate::storage::build(&config).await?,
         };
-        let state = crate::app::AppState::new(service, config.clone())?;
+        let state = crate::state::AppState::new(service, config.clone())?;
         let task = tokio::spawn(crate::server::serve_state(listener, state, signal));
         Ok(Self {
             addr,

@@ -15,10 +15,10 @@ use http::HeaderMap;
 use objectstore_types::{Metadata, ObjectContext, Permission};
 
 use crate::access::Auth;
-use crate::app::AppState;
 use crate::batch::{BatchGuard, OpKind, OpRejection};
 use crate::error::ApiError;
 use crate::extract::ContextPath;
+use crate::state::AppState;
 
 /// The permission an operation kind needs.
 pub fn permission_for(kind: OpKind) -> Permission {

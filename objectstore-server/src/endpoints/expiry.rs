@@ -18,9 +18,9 @@ use objectstore_types::{Permission, expiration, time};
 use serde::Deserialize;
 
 use crate::access::Auth;
-use crate::app::AppState;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ObjectPath;
+use crate::state::AppState;
 
 /// The PATCH body.
 #[derive(Debug, Deserialize)]

@@ -1,13 +1,15 @@
-//! Internal endpoints (spec section 11). They are exempt from the in-flight limit and need
-//! no authentication.
+//! Internal endpoints (spec section 11): `/health`, `/ready`, `/keda` and `/metrics`. They
+//! are exempt from the in-flight limit and need no authentication.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::header::CONTENT_TYPE;
 use http::{HeaderValue, StatusCode};
 
-use crate::app::AppState;
-use crate::metrics::KedaSnapshot;
+use crate::metrics::{
+    KedaSnapshot, OBJECT_IN_FLIGHT, OBJECT_LIMIT, TASKS_LIMIT, TASKS_RUNNING, install_recorder,
+};
+use crate::state::AppState;
 
 /// `GET /health`: 200 `OK` while the process serves requests.
 pub async fn health() -> &'static str {
@@ -40,6 +42,23 @@ pub async fn keda(State(state): State<AppState>) -> Response {
         throughput_limit: limits.global_rps(),
     };
     let mut response = snapshot.render().into_response();
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+/// `GET /metrics`: the Prometheus text exposition (format 0.0.4) of every metric recorded
+/// through the `metrics` facade. The gauges that mirror `/keda` are set just before.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let handle = install_recorder();
+    metrics::gauge!(OBJECT_IN_FLIGHT).set(state.metrics.in_flight() as f64);
+    metrics::gauge!(OBJECT_LIMIT).set(state.config.http.max_requests as f64);
+    metrics::gauge!(TASKS_RUNNING).set(state.service.tasks_running() as f64);
+    metrics::gauge!(TASKS_LIMIT).set(state.service.tasks_limit() as f64);
+    handle.run_upkeep();
+    let mut response = handle.render().into_response();
     response.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

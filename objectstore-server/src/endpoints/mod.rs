@@ -6,7 +6,7 @@
 //! * [`resumable`]: resumable-upload classification and operations (18.5);
 //! * [`multipart`]: multipart uploads with the streamed completion (section 8);
 //! * [`batch`]: the batch route's request pipeline and per-operation guard (section 7);
-//! * [`internal`]: `/health`, `/ready`, `/keda` (section 11).
+//! * [`internal`]: `/health`, `/ready`, `/keda`, `/metrics` (section 11).
 
 use serde::Serialize;
 

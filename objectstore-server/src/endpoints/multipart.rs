@@ -32,11 +32,10 @@ use objectstore_types::{ObjectContext, ObjectId, ObjectKey, Permission, time};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::objects::insert_metadata;
 use crate::access::Auth;
-use crate::app::AppState;
 use crate::error::{ApiError, service_status};
-use crate::extract::{ContextPath, ObjectPath, payload, required_content_length};
+use crate::extract::{ContextPath, ObjectPath, insert_metadata, payload, required_content_length};
+use crate::state::AppState;
 
 /// How often the complete response sends a keep-alive space.
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);

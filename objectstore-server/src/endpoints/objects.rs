@@ -18,10 +18,10 @@ use objectstore_types::{Metadata, ObjectId, ObjectKey, Permission};
 use super::KeyBody;
 use super::resumable::{self, UploadQuery, UploadRequest};
 use crate::access::Auth;
-use crate::app::AppState;
 use crate::body::stream_body;
 use crate::error::ApiError;
-use crate::extract::{ContextPath, ObjectPath, RequestedRange, payload};
+use crate::extract::{ContextPath, ObjectPath, RequestedRange, insert_metadata, payload};
+use crate::state::AppState;
 
 /// Writes the response headers of a found object into `headers`: its metadata (lowercase
 /// names, `x-sn-size`, `content-disposition`) and `accept-ranges`.
@@ -33,19 +33,6 @@ pub fn write_object_headers(metadata: &Metadata, headers: &mut HeaderMap) {
 /// A header value the server formatted itself.
 pub fn header_value(text: String) -> Result<HeaderValue, ApiError> {
     HeaderValue::try_from(text).map_err(|e| ApiError::Internal(format!("bad header value: {e}")))
-}
-
-/// Parses the client metadata of an insert and checks the usecase's expiration rules.
-pub fn insert_metadata(
-    state: &AppState,
-    id_context: &objectstore_types::ObjectContext,
-    headers: &HeaderMap,
-) -> Result<Metadata, ApiError> {
-    let metadata = Metadata::from_headers(headers).map_err(ApiError::client)?;
-    state
-        .admission
-        .check_policy(id_context, &metadata.expiration_policy)?;
-    Ok(metadata)
 }
 
 async fn insert(

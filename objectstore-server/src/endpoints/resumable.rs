@@ -26,11 +26,12 @@ use objectstore_types::{ObjectContext, ObjectId, ObjectKey, Permission};
 use serde::{Deserialize, Serialize};
 
 use super::KeyBody;
-use super::objects::insert_metadata;
 use crate::access::Auth;
-use crate::app::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{header_str, header_u64, parse_digits, payload, required_content_length};
+use crate::extract::{
+    header_str, header_u64, insert_metadata, parse_digits, payload, required_content_length,
+};
+use crate::state::AppState;
 
 /// Request header carrying the total length at creation.
 pub const UPLOAD_LENGTH: &str = "upload-length";
