@@ -1,7 +1,7 @@
 //! The router (spec sections 0 and 18): every route of the wire contract and its handler.
 //!
-//! Route table (everything else: 404 with an empty body; a known path with another method:
-//! 405 with `Allow`):
+//! Route table (the templates are named in `paths.rs`; everything else: 404 with an empty
+//! body; a known path with another method: 405 with `Allow`):
 //!
 //! | path | methods |
 //! |---|---|
@@ -20,18 +20,17 @@ use axum::routing::{get, post, put};
 
 use crate::endpoints::{batch, expiry, internal, multipart, objects};
 use crate::middleware::envelope;
+use crate::paths::{
+    BATCH, COLLECTION, MULTIPART, MULTIPART_COMPLETE, MULTIPART_OBJECT, MULTIPART_PARTS, OBJECT,
+    with_slash,
+};
 use crate::state::AppState;
 
 /// Builds the router with every route of the wire contract.
 pub fn router(state: AppState) -> Router {
-    const COLLECTION: &str = "/v1/objects/{usecase}/{scopes}";
-    const OBJECT: &str = "/v1/objects/{usecase}/{scopes}/{*key}";
-    const MULTIPART: &str = "/v1/objects:multipart/{usecase}/{scopes}";
-    const MULTIPART_OBJECT: &str = "/v1/objects:multipart/{usecase}/{scopes}/{*key}";
-
     let object_routes = Router::new()
         .route(COLLECTION, post(objects::post_object))
-        .route(&format!("{COLLECTION}/"), post(objects::post_object))
+        .route(&with_slash(COLLECTION), post(objects::post_object))
         .route(
             OBJECT,
             get(objects::get_object)
@@ -40,24 +39,18 @@ pub fn router(state: AppState) -> Router {
                 .patch(expiry::patch_object)
                 .delete(objects::delete_object),
         )
-        .route("/v1/objects:batch/{usecase}/{scopes}/", post(batch::batch))
+        .route(BATCH, post(batch::batch))
         .route(MULTIPART, post(multipart::initiate_generated))
-        .route(
-            &format!("{MULTIPART}/"),
-            post(multipart::initiate_generated),
-        )
+        .route(&with_slash(MULTIPART), post(multipart::initiate_generated))
         .route(
             MULTIPART_OBJECT,
             put(multipart::initiate).delete(multipart::abort),
         )
         .route(
-            "/v1/objects:multipart:parts/{usecase}/{scopes}/{*key}",
+            MULTIPART_PARTS,
             put(multipart::upload_part).get(multipart::list_parts),
         )
-        .route(
-            "/v1/objects:multipart:complete/{usecase}/{scopes}/{*key}",
-            post(multipart::complete),
-        );
+        .route(MULTIPART_COMPLETE, post(multipart::complete));
 
     let internal_routes = Router::new()
         .route("/health", get(internal::health))

@@ -49,6 +49,7 @@ pub mod logging;
 pub mod metering;
 pub mod metrics;
 pub mod middleware;
+mod paths;
 pub mod server;
 pub mod state;
 pub mod storage;

@@ -1,6 +1,9 @@
 //! Logs of the real binary: `logging.format: json` gives one JSON object per line, every
 //! request's lines carry its request id, and no credential (token header, pre-signed query) ever reaches the log, even at trace level
-//! for the server's own crates.
+//! for the server's own crates. In process: a request shed by the in-flight limit is logged
+//! like any other request.
+
+mod common;
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -10,10 +13,7 @@ use objectstore_types::Permission;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
+use common::binary::free_port;
 
 #[tokio::test]
 async fn json_logs_carry_request_ids_and_never_credentials() {
@@ -129,4 +129,41 @@ async fn json_logs_carry_request_ids_and_never_credentials() {
             "a credential leaked into the log:\n{text}"
         );
     }
+}
+
+/// A request answered 503 by `http.max_requests` (shed before any handler runs) has a log
+/// line with its `request_id`, `method` and `path`, like every other request.
+#[tokio::test]
+async fn shed_requests_are_logged_with_their_request_fields() {
+    let logs = common::Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter("objectstore_server=debug")
+        .with_writer(logs.clone())
+        .finish();
+    // This test's runtime is single-threaded: the server's tasks log on this thread.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let s = common::Memory::start_with(|c| c.http.max_requests = 0).await;
+    let shed = s
+        .client
+        .put(s.object("shed-u", "_", "k"))
+        .header("x-request-id", "shed-req-1")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shed.status(), 503);
+    s.server.shutdown().await.unwrap();
+
+    let text = logs.text();
+    let line = text
+        .lines()
+        .find(|l| l.contains("shed-req-1"))
+        .unwrap_or_else(|| panic!("no log line of the shed request:\n{text}"));
+    let line: serde_json::Value = serde_json::from_str(line).unwrap();
+    let span = &line["span"];
+    assert_eq!(span["request_id"], "shed-req-1", "{line}");
+    assert_eq!(span["method"], "PUT", "{line}");
+    assert_eq!(span["path"], "/v1/objects/shed-u/_/k", "{line}");
+    assert_eq!(line["fields"]["status"], 503, "{line}");
 }

@@ -6,7 +6,8 @@
 //! handles of a route are looked up the first time the route is seen and then shared.
 //!
 //! Invariant: the label sets are bounded. Route labels are the router's path templates (a
-//! fixed set) or [`UNMATCHED_ROUTE`]; method labels are the standard methods or `OTHER`, so
+//! fixed set; a route registered with and without a trailing `/` has one label) or
+//! [`UNMATCHED_ROUTE`]; method labels are the standard methods or `OTHER`, so
 //! a client sending made-up methods cannot grow the registry; statuses are the three-digit
 //! codes the server answers with.
 
@@ -27,9 +28,10 @@ pub struct RouteTable {
 }
 
 impl RouteTable {
-    /// The handles of `template` (`None`: no route matched).
+    /// The handles of `template` (`None`: no route matched), under its label
+    /// ([`crate::paths::metric_label`]: the `/` form of a route counts as the route).
     pub fn get(&self, template: Option<&str>) -> Arc<RouteMetrics> {
-        let template = template.unwrap_or(UNMATCHED_ROUTE);
+        let template = template.map_or(UNMATCHED_ROUTE, crate::paths::metric_label);
         if let Some(route) = read(&self.routes).get(template) {
             return route.clone();
         }
