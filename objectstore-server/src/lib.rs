@@ -38,7 +38,6 @@ pub mod batch;
 pub mod body;
 pub mod check;
 pub mod cli;
-pub mod client;
 pub mod config;
 pub mod endpoints;
 pub mod error;

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use common::{Memory, json};
 use http::StatusCode;
+use objectstore_auth::tools::{keygen, presign_url, read_private_key, token};
 use objectstore_server::admission::Killswitch;
 use objectstore_server::auth::KeyConfig;
-use objectstore_server::auth::tools::{keygen, presign_url, read_private_key, token};
 use objectstore_types::Permission;
 
 struct Keys {
@@ -62,7 +62,7 @@ async fn tokens_are_verified_and_authorize_each_operation() {
     let s = auth_server(&keys, &Permission::ALL).await;
     let url = s.object("u", "org=1", "k");
     let all = mint(&keys, "u", "org=1;project=2", &Permission::ALL);
-    let read_only = objectstore_server::auth::jwt::mint(
+    let read_only = objectstore_auth::jwt::mint(
         "test_kid",
         &read_private_key(&keys.private).unwrap(),
         "u",

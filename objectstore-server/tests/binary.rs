@@ -275,6 +275,127 @@ async fn key_token_and_presign_tools() {
     assert_eq!(bad.status.code(), Some(1));
 }
 
+/// Command line and configuration errors of the server-side commands exit 2 (docs/cli.md),
+/// also those that only show when the key file is read or the server starts.
+#[tokio::test]
+async fn usage_and_configuration_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let keygen = objectstore(d)
+        .args(["keygen", "ops"])
+        .output()
+        .await
+        .unwrap();
+    assert!(keygen.status.success());
+    let signer = ["--kid", "ops", "--key", "ops.private.pem"];
+    let missing = ["--kid", "ops", "--key", "missing.pem"];
+    let url = "http://127.0.0.1:8888/v1/objects/app/_/k";
+    let cases: [(&str, Vec<&str>); 4] = [
+        (
+            "a scope without a value",
+            [
+                &["token"][..],
+                &signer,
+                &["--usecase", "app", "--scopes", "org"],
+            ]
+            .concat(),
+        ),
+        (
+            "token with a missing key file",
+            [&["token"][..], &missing, &["--usecase", "app"]].concat(),
+        ),
+        (
+            "an object key without -u",
+            [&["presign"][..], &signer, &["k"]].concat(),
+        ),
+        (
+            "presign with a missing key file",
+            [&["presign"][..], &missing, &[url]].concat(),
+        ),
+    ];
+    for (what, args) in cases {
+        let out = objectstore(d).args(&args).output().await.unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+        assert!(out.stdout.is_empty(), "{what}");
+        assert!(stderr.starts_with("error: "), "{what}: {stderr}");
+    }
+
+    let keys = format!(
+        "{{k={{key_files=[\"{}\"],max_permissions=[\"object.read\"]}}}}",
+        d.join("missing.pem").display()
+    );
+    for (what, var, value, named) in [
+        (
+            "metrics.addr",
+            "OS__METRICS__ADDR",
+            "ftp://nowhere".to_owned(),
+            "metrics.addr",
+        ),
+        ("a missing key file", "OS__AUTH__KEYS", keys, "missing.pem"),
+    ] {
+        let out = objectstore(d)
+            .env("OS__HTTP_ADDR", format!("127.0.0.1:{}", free_port()))
+            .env(var, value)
+            .arg("run")
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+        assert!(stderr.contains(named), "{what}: {stderr}");
+    }
+}
+
+/// `token` takes the key, usecase and scopes like `presign` and the client commands: `-u`,
+/// repeated `-s`, `--private-key`, and the `OBJECTSTORE_*` variables.
+#[tokio::test]
+async fn token_takes_the_options_of_presign_and_the_client() {
+    use base64::Engine as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let keygen = objectstore(d)
+        .args(["keygen", "ops"])
+        .output()
+        .await
+        .unwrap();
+    assert!(keygen.status.success());
+    let out = objectstore(d)
+        .env("OBJECTSTORE_KID", "ops")
+        .env("OBJECTSTORE_USECASE", "app")
+        .args(["token", "--private-key", "ops.private.pem"])
+        .args([
+            "-s",
+            "org=1",
+            "-s",
+            "project=2",
+            "--permission",
+            "object.read",
+        ])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let token = String::from_utf8(out.stdout).unwrap();
+    let parts: Vec<&str> = token.trim().split('.').collect();
+    assert_eq!(parts.len(), 3, "{token}");
+    let decode = |part: &str| -> serde_json::Value {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    assert_eq!(decode(parts[0])["kid"], "ops");
+    let claims = decode(parts[1]);
+    assert_eq!(
+        claims["res"],
+        serde_json::json!({"os:usecase": "app", "org": "1", "project": "2"})
+    );
+    assert_eq!(claims["permissions"], serde_json::json!(["object.read"]));
+}
+
 async fn signal(child: &Child, name: &str) {
     let pid = child.id().unwrap().to_string();
     let status = Command::new("kill")

@@ -8,7 +8,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use objectstore_server::auth::tools;
+use objectstore_auth::tools;
 use objectstore_types::Permission;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;

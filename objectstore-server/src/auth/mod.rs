@@ -23,7 +23,6 @@ pub mod keys;
 pub mod presign;
 #[cfg(test)]
 mod tests;
-pub mod tools;
 
 use std::time::SystemTime;
 

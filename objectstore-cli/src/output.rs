@@ -11,7 +11,7 @@ use objectstore_types::Metadata;
 use objectstore_types::metadata::{HEADER_SIZE, HEADER_TIME_CREATED, HEADER_TIME_EXPIRES};
 use serde_json::{Value, json};
 
-use super::error::{ClientError, Exit, Result};
+use crate::error::{ClientError, Exit, Result};
 
 /// How results are printed.
 #[derive(Debug, Clone, Copy)]
@@ -31,6 +31,11 @@ impl Output {
         } else if !text.is_empty() {
             let _ = writeln!(stdout, "{}", text.trim_end_matches('\n'));
         }
+    }
+
+    /// Prints a result that has one form only, text (`keygen`, `token`).
+    pub fn text(&self, text: &str) {
+        self.result(&Value::String(text.to_owned()), text);
     }
 
     /// A note for people on stderr (suppressed by `--quiet`).

@@ -8,13 +8,13 @@
 
 use std::time::Duration;
 
-use ed25519_dalek::SigningKey;
+use objectstore_auth::SigningKey;
 use objectstore_types::{Permission, Scopes};
 use percent_encoding::{AsciiSet, CONTROLS, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::blocking::{Client, RequestBuilder, Response};
 
-use super::args::{Connection, TOKEN_LIFETIME};
-use super::error::{ClientError, Exit, Result};
+use crate::args::{Connection, TOKEN_LIFETIME};
+use crate::error::{ClientError, Exit, Result};
 
 /// The `url` crate's path-segment set (what the official Rust client escapes).
 const SEGMENT: &AsciiSet = &CONTROLS
@@ -88,7 +88,7 @@ impl Api {
         let credentials = match (token, &connection.kid, &connection.private_key) {
             (Some(token), _, _) => Credentials::Token(token.to_owned()),
             (None, Some(kid), Some(file)) => {
-                let key = crate::auth::tools::read_private_key(file)
+                let key = objectstore_auth::tools::read_private_key(file)
                     .map_err(|e| ClientError::new(Exit::Auth, e.to_string()))?;
                 Credentials::Mint {
                     kid: kid.clone(),
@@ -152,7 +152,7 @@ impl Api {
             Credentials::None => builder,
             Credentials::Token(token) => builder.header("x-os-auth", format!("Bearer {token}")),
             Credentials::Mint { kid, key } => {
-                let token = crate::auth::tools::token(
+                let token = objectstore_auth::tools::token(
                     kid,
                     key,
                     &self.usecase,

@@ -37,11 +37,11 @@ use reqwest::blocking::Body;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
-use super::error::{ClientError, Exit, Result, io_error};
-use super::http::{Api, query_value, read_json};
-use super::output::Output;
-use super::progress::{self, Counter, Metered, RateLimit};
-use super::state::{FileIdentity, PartRecord, StateFile, UploadState};
+use crate::error::{ClientError, Exit, Result, io_error};
+use crate::http::{Api, query_value, read_json};
+use crate::output::Output;
+use crate::progress::{self, Counter, Metered, RateLimit};
+use crate::state::{FileIdentity, PartRecord, StateFile, UploadState};
 
 /// Attempts per part before the upload stops (and can be resumed later).
 const PART_ATTEMPTS: u32 = 3;

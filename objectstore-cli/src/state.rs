@@ -23,7 +23,7 @@ use std::time::UNIX_EPOCH;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use super::error::{ClientError, Result, io_error};
+use crate::error::{ClientError, Result, io_error};
 
 /// Bytes hashed at the start of the input to detect a replaced file.
 const HEAD_BYTES: u64 = 1 << 20;

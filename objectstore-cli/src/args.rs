@@ -1,5 +1,5 @@
-//! Command line arguments of the client commands (`put`, `get`, `head`, `rm`, and the
-//! object-addressing form of `presign`), and their validation into wire values.
+//! Command line arguments of the client commands (`put`, `get`, `head`, `rm`), and their
+//! validation into wire values (the signing commands' own are in `tools.rs`).
 //!
 //! Everything a user can get wrong is checked here, before any request is sent, and
 //! reported as a usage error (exit 2): scopes (`--scope org=1`, spec 1.2), custom metadata
@@ -14,7 +14,8 @@ use http::HeaderMap;
 use http::header::CONTENT_DISPOSITION;
 use objectstore_types::{ByteRange, Compression, ExpirationPolicy, Metadata, Scope, Scopes};
 
-use super::error::{ClientError, Result};
+use crate::error::{ClientError, Result};
+use crate::output::Output;
 
 /// Where the server is and how to authenticate; how to print.
 #[derive(Debug, Clone, Args)]
@@ -42,6 +43,16 @@ pub struct Connection {
     /// No progress bar and no notes on stderr (errors are still printed).
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+impl Connection {
+    /// How results and errors are printed.
+    pub fn output(&self) -> Output {
+        Output {
+            json: self.json,
+            quiet: self.quiet,
+        }
+    }
 }
 
 /// The usecase and scopes of an object.
@@ -216,7 +227,8 @@ pub struct GetArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Byte range: `A-B`, `A-` or `-N` (`bytes=` prefix optional). Implies `--raw`.
-    #[arg(short, long, value_name = "RANGE")]
+    /// A suffix range is a value, not a flag: `--range -1000` reads the last 1000 bytes.
+    #[arg(short, long, value_name = "RANGE", allow_hyphen_values = true)]
     pub range: Option<String>,
     /// Write the stored bytes without decompressing them.
     #[arg(long)]
@@ -261,33 +273,6 @@ pub struct KeyArgs {
     #[command(flatten)]
     /// Server, credentials and output.
     pub connection: Connection,
-}
-
-/// The object-addressing flags of `presign` (the positional then names the object key).
-#[derive(Debug, Clone, Args)]
-pub struct PresignArgs {
-    /// Server base URL (with `--usecase`).
-    #[arg(
-        long = "url",
-        id = "server_url",
-        env = "OBJECTSTORE_URL",
-        value_name = "URL"
-    )]
-    pub server_url: Option<String>,
-    /// Usecase; when given, the positional argument is an object key, not a URL.
-    #[arg(short = 'u', long)]
-    pub usecase: Option<String>,
-    /// Scope `NAME=VALUE`, repeatable, in order (with `--usecase`).
-    #[arg(
-        short = 's',
-        long = "scope",
-        value_name = "NAME=VALUE",
-        requires = "usecase"
-    )]
-    pub scopes: Vec<String>,
-    /// Print `{"url", "method", "expires_at"}` (with `--usecase`).
-    #[arg(long, requires = "usecase")]
-    pub json: bool,
 }
 
 fn parse_expiration(s: &str) -> std::result::Result<ExpirationPolicy, String> {
