@@ -57,7 +57,7 @@ impl Output {
 }
 
 /// The metadata of a GET/HEAD response, including server-owned times and size.
-pub fn response_metadata(headers: &HeaderMap) -> Result<Metadata> {
+pub(crate) fn response_metadata(headers: &HeaderMap) -> Result<Metadata> {
     let malformed = |what: String| {
         ClientError::new(Exit::Other, format!("malformed response metadata: {what}"))
     };
@@ -84,7 +84,7 @@ pub fn response_metadata(headers: &HeaderMap) -> Result<Metadata> {
 }
 
 /// The JSON form of an object's metadata.
-pub fn metadata_json(key: &str, metadata: &Metadata) -> Value {
+pub(crate) fn metadata_json(key: &str, metadata: &Metadata) -> Value {
     json!({
         "key": key,
         "size": metadata.size,
@@ -100,7 +100,7 @@ pub fn metadata_json(key: &str, metadata: &Metadata) -> Value {
 }
 
 /// The human form of an object's metadata: one `name: value` line per field that is set.
-pub fn metadata_text(key: &str, metadata: &Metadata) -> String {
+pub(crate) fn metadata_text(key: &str, metadata: &Metadata) -> String {
     let mut lines = vec![format!("key: {key}")];
     if let Some(size) = metadata.size {
         lines.push(format!("size: {size}"));

@@ -32,7 +32,7 @@ use crate::output::Output;
 pub struct Signer {
     /// Key id the server knows the public key under.
     #[arg(long, env = "OBJECTSTORE_KID")]
-    pub kid: String,
+    pub(crate) kid: String,
     /// PKCS#8 PEM private key file.
     #[arg(
         long,
@@ -40,14 +40,14 @@ pub struct Signer {
         env = "OBJECTSTORE_PRIVATE_KEY",
         value_name = "FILE"
     )]
-    pub key: PathBuf,
+    pub(crate) key: PathBuf,
 }
 
 /// `keygen` arguments.
 #[derive(Debug, Clone, Args)]
 pub struct KeygenArgs {
     /// Path prefix of the two files.
-    pub prefix: PathBuf,
+    pub(crate) prefix: PathBuf,
 }
 
 /// `token` arguments.
@@ -55,10 +55,10 @@ pub struct KeygenArgs {
 pub struct TokenArgs {
     /// The key that signs.
     #[command(flatten)]
-    pub signer: Signer,
+    pub(crate) signer: Signer,
     /// Usecase the token is for.
     #[arg(short = 'u', long, env = "OBJECTSTORE_USECASE")]
-    pub usecase: String,
+    pub(crate) usecase: String,
     /// Scope `NAME=VALUE`, repeatable, in order (`org=1;project=2` is accepted too; `*`
     /// as a value allows any). None: `_`.
     #[arg(
@@ -67,13 +67,13 @@ pub struct TokenArgs {
         visible_alias = "scopes",
         value_name = "NAME=VALUE"
     )]
-    pub scopes: Vec<String>,
+    pub(crate) scopes: Vec<String>,
     /// Permissions granted (repeatable). Default: all three.
     #[arg(long = "permission", value_name = "PERMISSION")]
-    pub permissions: Vec<Permission>,
+    pub(crate) permissions: Vec<Permission>,
     /// Lifetime (humantime). Default 1h.
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
-    pub expires_in: Duration,
+    pub(crate) expires_in: Duration,
 }
 
 /// `presign` arguments.
@@ -81,13 +81,13 @@ pub struct TokenArgs {
 pub struct PresignArgs {
     /// The key that signs.
     #[command(flatten)]
-    pub signer: Signer,
+    pub(crate) signer: Signer,
     /// `GET` or `HEAD` (one URL serves both).
     #[arg(long, default_value = "GET")]
-    pub method: String,
+    pub(crate) method: String,
     /// Validity (humantime), at most 7 days. Default 1h.
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
-    pub valid_for: Duration,
+    pub(crate) valid_for: Duration,
     /// Server base URL (with `--usecase`).
     #[arg(
         long = "url",
@@ -95,10 +95,10 @@ pub struct PresignArgs {
         env = "OBJECTSTORE_URL",
         value_name = "URL"
     )]
-    pub server_url: Option<String>,
+    pub(crate) server_url: Option<String>,
     /// Usecase; when given, the positional argument is an object key, not a URL.
     #[arg(short = 'u', long)]
-    pub usecase: Option<String>,
+    pub(crate) usecase: Option<String>,
     /// Scope `NAME=VALUE`, repeatable, in order (with `--usecase`).
     #[arg(
         short = 's',
@@ -106,21 +106,21 @@ pub struct PresignArgs {
         value_name = "NAME=VALUE",
         requires = "usecase"
     )]
-    pub scopes: Vec<String>,
+    pub(crate) scopes: Vec<String>,
     /// Print `{"url", "method", "expires_at"}`.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
     /// No notes on stderr (errors are still printed).
     #[arg(short, long)]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
     /// The object URL, path percent-encoded as clients send it, without query; with
     /// `--usecase`, the object key.
-    pub url: String,
+    pub(crate) url: String,
 }
 
 /// `keygen`: the two file names.
 pub(crate) fn keygen(args: &KeygenArgs) -> Result<String> {
-    let (private, public) = signing::keygen(&args.prefix).map_err(failure)?;
+    let (private, public) = signing::keygen(&args.prefix).map_err(|e| failure(&e))?;
     Ok(format!(
         "private key: {}\npublic key: {}",
         private.display(),
@@ -147,7 +147,7 @@ pub(crate) fn token(args: &TokenArgs) -> Result<String> {
         &permissions,
         args.expires_in,
     )
-    .map_err(failure)
+    .map_err(|e| failure(&e))
 }
 
 /// `presign`: the URL and its JSON form.
@@ -182,7 +182,7 @@ fn presign_url(args: &PresignArgs) -> Result<String> {
         ToolError::NotAUrl(_) => ClientError::usage(format!(
             "{e} (to sign an object key, give its usecase with -u/--usecase)"
         )),
-        other => failure(other),
+        other => failure(&other),
     })
 }
 
@@ -217,6 +217,6 @@ fn read_key(signer: &Signer, exit: Exit) -> Result<objectstore_auth::SigningKey>
 }
 
 /// A signing failure that is not the command line's fault (exit 1).
-fn failure(e: ToolError) -> ClientError {
+fn failure(e: &ToolError) -> ClientError {
     ClientError::other(e.to_string())
 }

@@ -23,7 +23,7 @@ use crate::progress::{self, Counter, Metered, RateLimit};
 use crate::upload::{self, Upload};
 
 /// `put`.
-pub fn put(args: &PutArgs, out: &Output) -> Result<()> {
+pub(crate) fn put(args: &PutArgs, out: &Output) -> Result<()> {
     let api = Api::new(
         &args.connection,
         &args.namespace.usecase,
@@ -166,7 +166,7 @@ fn single(
 }
 
 /// `get`.
-pub fn get(args: &GetArgs, out: &Output) -> Result<()> {
+pub(crate) fn get(args: &GetArgs, out: &Output) -> Result<()> {
     let to_stdout = args.output.as_ref().is_none_or(|p| p.as_os_str() == "-");
     if out.json && to_stdout {
         return Err(ClientError::usage(
@@ -305,7 +305,7 @@ fn not_found(e: ClientError, api: &Api, key: &str) -> ClientError {
 }
 
 /// `head`.
-pub fn head(args: &KeyArgs, out: &Output) -> Result<()> {
+pub(crate) fn head(args: &KeyArgs, out: &Output) -> Result<()> {
     let api = Api::new(
         &args.connection,
         &args.namespace.usecase,
@@ -324,7 +324,7 @@ pub fn head(args: &KeyArgs, out: &Output) -> Result<()> {
 }
 
 /// `rm` (deleting a missing object succeeds, as the server answers 204 either way).
-pub fn rm(args: &KeyArgs, out: &Output) -> Result<()> {
+pub(crate) fn rm(args: &KeyArgs, out: &Output) -> Result<()> {
     let api = Api::new(
         &args.connection,
         &args.namespace.usecase,

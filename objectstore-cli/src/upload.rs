@@ -47,10 +47,10 @@ use crate::state::{FileIdentity, PartRecord, StateFile, UploadState};
 const PART_ATTEMPTS: u32 = 3;
 
 /// zstd level used for client-side compression (the library default).
-pub const ZSTD_LEVEL: i32 = 3;
+pub(crate) const ZSTD_LEVEL: i32 = 3;
 
 /// What to upload and how.
-pub struct Upload<'a> {
+pub(crate) struct Upload<'a> {
     /// The connection.
     pub api: &'a Api,
     /// Requested key; `None` for a server-assigned one.
@@ -95,7 +95,7 @@ struct Work<'a> {
 
 /// The result of a multipart upload.
 #[derive(Debug)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// The object key.
     pub key: String,
     /// The server's upload id.
@@ -164,7 +164,7 @@ impl Upload<'_> {
     }
 
     /// Runs the protocol of the module docs.
-    pub fn run(&self, out: &Output) -> Result<Outcome> {
+    pub(crate) fn run(&self, out: &Output) -> Result<Outcome> {
         let identity = FileIdentity::of(self.file)?;
         let size = identity.size;
         let parts = u32::try_from(size.div_ceil(self.part_size).max(1))

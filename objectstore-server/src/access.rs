@@ -28,12 +28,16 @@ use crate::state::AppState;
 /// Extractor: the authenticated request's [`Grant`]. Failures are answered 400 (missing or
 /// malformed credentials), 401 (invalid, expired, unknown key) as JSON `auth error: …`.
 #[derive(Debug, Clone)]
-pub struct Auth(pub Grant);
+pub(crate) struct Auth(pub Grant);
 
 impl Auth {
     /// Checks that the request may perform an operation needing `permission` on objects of
     /// `context`; 403 otherwise.
-    pub fn require(&self, permission: Permission, context: &ObjectContext) -> Result<(), ApiError> {
+    pub(crate) fn require(
+        &self,
+        permission: Permission,
+        context: &ObjectContext,
+    ) -> Result<(), ApiError> {
         self.0
             .authorize(permission, &context.usecase, &context.scopes)
             .map_err(ApiError::Auth)
@@ -60,7 +64,7 @@ impl FromRequestParts<AppState> for Auth {
 
 /// Admits a request for `context`: killswitches (403), then bandwidth and throughput limits
 /// (429), as plain-text rejections.
-pub fn admit(
+pub(crate) fn admit(
     state: &AppState,
     context: &ObjectContext,
     headers: &HeaderMap,

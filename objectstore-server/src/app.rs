@@ -27,7 +27,7 @@ use crate::paths::{
 use crate::state::AppState;
 
 /// Builds the router with every route of the wire contract.
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     let object_routes = Router::new()
         .route(COLLECTION, post(objects::post_object))
         .route(&with_slash(COLLECTION), post(objects::post_object))

@@ -30,7 +30,7 @@ const LISTED: usize = 20;
 
 /// Options of the `check` subcommand.
 #[derive(Debug, Clone, clap::Args)]
-pub struct CheckArgs {
+pub(crate) struct CheckArgs {
     /// Fix what is safe: recover change records of dead instances, sweep expired rows,
     /// delete unreferenced blobs older than the grace, remove dangling tombstones (their
     /// objects are lost and reported as such).
@@ -46,7 +46,7 @@ pub struct CheckArgs {
 }
 
 /// Runs the check; the exit code as documented in the module docs.
-pub fn main(config: &Config, args: &CheckArgs) -> ExitCode {
+pub(crate) fn main(config: &Config, args: &CheckArgs) -> ExitCode {
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(2)

@@ -25,18 +25,18 @@ use crate::config::Config;
 /// Command line arguments.
 #[derive(Debug, Parser)]
 #[command(name = "objectstore", version, about = "Tiered blob storage over HTTP")]
-pub struct Cli {
+pub(crate) struct Cli {
     /// YAML configuration file (overridden by `OS__*` environment variables).
     #[arg(short, long, global = true, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    config: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
-    pub command: Command,
+    command: Command,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Serve the HTTP API until SIGINT/SIGTERM.
     Run,
     /// Exit 0 if the server at `http_addr` answers `/health` with 2xx, else 1.
@@ -55,7 +55,7 @@ pub enum Command {
     },
     /// Client and signing commands (`objectstore-cli`).
     #[command(flatten)]
-    Client(objectstore_cli::Command),
+    Client(Box<objectstore_cli::Command>),
     /// Check a stopped store's consistency (dangling tombstones, unreferenced blobs, expired
     /// rows, change-log records of dead instances), optionally repair it. Exit 0: clean (or
     /// all repaired); 1: problems left; 2: usage, configuration or backend error (e.g. the
@@ -64,7 +64,7 @@ pub enum Command {
 }
 
 /// The version string printed by `objectstore version`.
-pub fn version_string() -> String {
+pub(crate) fn version_string() -> String {
     match option_env!("OBJECTSTORE_GIT_SHA") {
         Some(sha) => format!("objectstore@{}+{sha}", crate::VERSION),
         None => format!("objectstore@{}", crate::VERSION),

@@ -3,7 +3,7 @@
 //!
 //! # A request's way through the server
 //!
-//! 1. [`server::serve`] accepts the connection (`TCP_NODELAY`, keep-alive, HTTP/1.1; the
+//! 1. `server::serve_state` accepts the connection (`TCP_NODELAY`, keep-alive, HTTP/1.1; the
 //!    request head must arrive within `http.header_timeout`).
 //! 2. [`middleware::envelope`] (one layer around every route): request id and span,
 //!    request metrics; for object routes, more than `http.max_requests` in flight → 503 with
@@ -25,38 +25,40 @@
 //!    streamed with `content-length` when the size is known; both are metered for the
 //!    bandwidth limits. Nothing is ever (de)compressed.
 //!
-//! Start here: [`config::Config`] (what can be set), [`app::router`] (the routes),
-//! [`server::serve`] (the process), [`testing::TestServer`] (tests).
+//! Start here: [`cli::main`] (the binary: start-up of `run` and the other commands),
+//! [`config::Config`] (what can be set), `app::router` (the routes), `server` (serving and
+//! shutdown); `testing::TestServer` (cargo feature `testing`, turned
+//! on for this crate's own tests only) serves in process for tests.
 //!
 //! Every response carries `server: objectstore/<version>` and lowercase header names.
 
-pub mod access;
+mod access;
 pub mod admission;
-pub mod app;
+mod app;
 pub mod auth;
-pub mod batch;
-pub mod body;
-pub mod check;
+mod batch;
+mod body;
+mod check;
 pub mod cli;
 pub mod config;
-pub mod endpoints;
-pub mod error;
+mod endpoints;
+mod error;
 pub mod error_reporting;
-pub mod extract;
-pub mod idle;
-pub mod logging;
+mod extract;
+mod idle;
+mod logging;
 pub mod metering;
 pub mod metrics;
-pub mod middleware;
+mod middleware;
 mod paths;
 pub mod server;
-pub mod state;
+mod state;
 pub mod storage;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use config::Config;
-pub use server::serve;
-pub use state::AppState;
+pub use state::{AppParts, AppState};
 
 /// The server crate's version, as reported in the `server` header.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -55,7 +55,11 @@ fn server_header() -> HeaderValue {
 }
 
 /// Middleware (every route): the request life cycle of the module docs.
-pub async fn envelope(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub(crate) async fn envelope(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let id = request_id(request.headers());
     let echoed = HeaderValue::from_str(&id).ok();

@@ -24,15 +24,15 @@ pub struct AppState(Arc<AppParts>);
 #[derive(Debug)]
 pub struct AppParts {
     /// The storage engine.
-    pub service: StorageService,
+    pub(crate) service: StorageService,
     /// The configuration the server was started with.
-    pub config: Arc<Config>,
+    pub(crate) config: Arc<Config>,
     /// Verifies credentials (`auth.*`).
-    pub authenticator: Arc<Authenticator>,
+    pub(crate) authenticator: Arc<Authenticator>,
     /// Killswitches, rate limits and usecase policies.
     pub admission: Arc<Admission>,
     /// Counters and gauges of the HTTP layer.
-    pub metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl Deref for AppState {
@@ -58,7 +58,7 @@ impl AppState {
     }
 
     /// State from already built parts (tests use a manual rate-limit clock this way).
-    pub fn with_parts(
+    pub(crate) fn with_parts(
         service: StorageService,
         config: Arc<Config>,
         authenticator: Authenticator,

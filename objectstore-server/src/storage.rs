@@ -38,12 +38,12 @@ use crate::metering::{MeteredHighVolume, MeteredLongTerm};
 
 /// Opens the configured backends with the system clock and wraps them in a
 /// [`StorageService`]. Must run inside the Tokio runtime (background tasks start here).
-pub async fn build(config: &Config) -> anyhow::Result<StorageService> {
+pub(crate) async fn build(config: &Config) -> anyhow::Result<StorageService> {
     build_with_clock(config, clock::system()).await
 }
 
 /// [`build`] with an explicit clock (tests control time this way).
-pub async fn build_with_clock(
+pub(crate) async fn build_with_clock(
     config: &Config,
     clock: SharedClock,
 ) -> anyhow::Result<StorageService> {

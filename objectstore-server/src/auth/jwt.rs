@@ -27,11 +27,11 @@ use super::AuthError;
 use super::keys::KeyDirectory;
 
 /// Leeway on `exp`.
-pub const EXP_LEEWAY_SECS: u64 = 60;
+pub(super) const EXP_LEEWAY_SECS: u64 = 60;
 
 /// What a verified token grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenGrant {
+pub(crate) struct TokenGrant {
     /// The usecase (`res["os:usecase"]`).
     pub usecase: String,
     /// Scope name → value or `*`.
@@ -57,7 +57,11 @@ fn invalid(why: impl Into<String>) -> AuthError {
 }
 
 /// Verifies a JWT against the directory at `now`.
-pub fn verify(token: &str, keys: &KeyDirectory, now: SystemTime) -> Result<TokenGrant, AuthError> {
+pub(super) fn verify(
+    token: &str,
+    keys: &KeyDirectory,
+    now: SystemTime,
+) -> Result<TokenGrant, AuthError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed token"))?;
     if header.alg != ALGORITHM {
         return Err(invalid("token algorithm must be EdDSA"));

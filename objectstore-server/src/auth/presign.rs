@@ -25,11 +25,11 @@ use super::AuthError;
 use super::keys::KeyDirectory;
 
 /// Tolerated clock skew before the signing time.
-pub const CLOCK_SKEW: Duration = Duration::from_secs(60);
+pub(super) const CLOCK_SKEW: Duration = Duration::from_secs(60);
 
 /// Whether the raw query carries a parameter named exactly `os_sig` (case-sensitive), which
 /// selects the pre-signed path.
-pub fn is_presigned(raw_query: Option<&str>) -> bool {
+pub(super) fn is_presigned(raw_query: Option<&str>) -> bool {
     raw_query.is_some_and(|q| {
         q.split('&')
             .any(|p| p.split_once('=').map_or(p, |(k, _)| k) == SIGNATURE)
@@ -53,7 +53,7 @@ fn decoded(raw_query: &str, name: &str) -> Result<String, AuthError> {
 }
 
 /// Verifies a pre-signed request; `Ok(())` means it may read exactly this path.
-pub fn verify(
+pub(super) fn verify(
     method: &str,
     raw_path: &str,
     raw_query: &str,

@@ -38,15 +38,15 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
 #[cfg(feature = "bigtable")]
-pub use objectstore_service::backend::bigtable::BigtableConfig;
+pub(super) use objectstore_service::backend::bigtable::BigtableConfig;
 #[cfg(feature = "azure")]
-pub use objectstore_service::backend::cloud::AzureConfig;
+pub(super) use objectstore_service::backend::cloud::AzureConfig;
 #[cfg(feature = "gcs")]
-pub use objectstore_service::backend::cloud::GcsConfig;
+pub(super) use objectstore_service::backend::cloud::GcsConfig;
 #[cfg(feature = "s3")]
-pub use objectstore_service::backend::cloud::S3Config;
+pub(super) use objectstore_service::backend::cloud::S3Config;
 #[cfg(feature = "postgres")]
-pub use objectstore_service::backend::postgres::PostgresConfig;
+pub(super) use objectstore_service::backend::postgres::PostgresConfig;
 
 use super::ConfigError;
 pub use super::tiering::TieredSettings;

@@ -12,13 +12,13 @@ use crate::metrics::{
 use crate::state::AppState;
 
 /// `GET /health`: 200 `OK` while the process serves requests.
-pub async fn health() -> &'static str {
+pub(crate) async fn health() -> &'static str {
     "OK"
 }
 
 /// `GET /ready`: 200 `OK`, or 503 `Shutting down` while the down marker file
 /// (`http.down_marker`, created by `objectstore down`) exists.
-pub async fn ready(State(state): State<AppState>) -> Response {
+pub(crate) async fn ready(State(state): State<AppState>) -> Response {
     let marker = state.config.http.down_marker.clone();
     let down = tokio::fs::try_exists(&marker).await.unwrap_or(false);
     if down {
@@ -29,7 +29,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /keda`: Prometheus text of the server's gauges and counters.
-pub async fn keda(State(state): State<AppState>) -> Response {
+pub(crate) async fn keda(State(state): State<AppState>) -> Response {
     let limits = state.admission.rate_limiter();
     let snapshot = KedaSnapshot {
         bytes_total: limits.bytes_total(),
@@ -51,7 +51,7 @@ pub async fn keda(State(state): State<AppState>) -> Response {
 
 /// `GET /metrics`: the Prometheus text exposition (format 0.0.4) of every metric recorded
 /// through the `metrics` facade. The gauges that mirror `/keda` are set just before.
-pub async fn metrics(State(state): State<AppState>) -> Response {
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     let handle = install_recorder();
     metrics::gauge!(OBJECT_IN_FLIGHT).set(state.metrics.in_flight() as f64);
     metrics::gauge!(OBJECT_LIMIT).set(state.config.http.max_requests as f64);

@@ -10,16 +10,16 @@
 
 use serde::Serialize;
 
-pub mod batch;
-pub mod expiry;
-pub mod internal;
-pub mod multipart;
-pub mod objects;
-pub mod resumable;
+pub(crate) mod batch;
+pub(crate) mod expiry;
+pub(crate) mod internal;
+pub(crate) mod multipart;
+pub(crate) mod objects;
+pub(crate) mod resumable;
 
 /// The `{"key": ...}` body of inserts.
 #[derive(Debug, Serialize)]
-pub struct KeyBody {
+pub(crate) struct KeyBody {
     /// The key as stored.
     pub key: String,
 }
