@@ -178,7 +178,10 @@ impl Api {
 }
 
 /// Reads a JSON response body (leading whitespace allowed, as in multipart completion).
-pub(crate) fn read_json<T: serde::de::DeserializeOwned>(response: Response, what: &str) -> Result<T> {
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
+    response: Response,
+    what: &str,
+) -> Result<T> {
     let text = response
         .text()
         .map_err(|e| ClientError::from(e).context(format!("reading the {what} response")))?;

@@ -99,17 +99,9 @@ async fn run(config: &Config, args: &CheckArgs) -> anyhow::Result<CheckReport> {
             "`objectstore check` checks tiered stores; `storage.type` names a standalone store"
         );
     };
-    #[allow(
-        irrefutable_let_patterns,
-        reason = "the only variant in builds without distributed backends"
-    )]
     if let HighVolumeConfig::Embedded { path } = high_volume {
         require_dir("storage.high_volume.path", path)?;
     }
-    #[allow(
-        irrefutable_let_patterns,
-        reason = "the only variant in builds without cloud backends"
-    )]
     if let LongTermConfig::Filesystem { path } = long_term {
         require_dir("storage.long_term.path", path)?;
     }
@@ -126,7 +118,7 @@ async fn run(config: &Config, args: &CheckArgs) -> anyhow::Result<CheckReport> {
                 e
             }
         })?;
-    let lt = crate::storage::open_long_term(long_term, clock.clone()).await?;
+    let lt = crate::storage::open_long_term("storage.long_term", long_term, clock.clone()).await?;
     let options = CheckOptions {
         repair: args.repair,
         grace: args.grace,

@@ -263,9 +263,11 @@ async fn killswitches_and_rate_limits_answer_plain_text() {
 async fn unloadable_keys_fail_start_up_naming_the_kid() {
     let dir = tempfile::tempdir().unwrap();
     let err = objectstore_server::testing::TestServer::start_configured(|c| {
-        c.storage = objectstore_server::config::StorageConfig::Filesystem {
-            path: dir.path().join("fs"),
-        };
+        c.storage = objectstore_server::config::StorageConfig::Standalone(
+            objectstore_server::config::LongTermConfig::Filesystem {
+                path: dir.path().join("fs"),
+            },
+        );
         c.auth.keys.insert(
             "broken".into(),
             KeyConfig {
