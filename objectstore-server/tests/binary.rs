@@ -1,63 +1,14 @@
 //! The real `objectstore` binary: commands, zero-config start-up, and a clean exit 0 on
 //! SIGINT.
 
+mod common;
+
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::binary::free_port;
+use common::process::{objectstore, signal, start};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-fn objectstore(dir: &std::path::Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_objectstore"));
-    cmd.current_dir(dir)
-        .env_remove("RUST_LOG")
-        .env("OS__HTTP__DOWN_MARKER", dir.join("down"))
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    cmd
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// Starts `objectstore run` and waits for its "listening" log line.
-async fn start(dir: &std::path::Path, port: u16) -> Child {
-    let mut child = objectstore(dir)
-        .env("OS__HTTP_ADDR", format!("127.0.0.1:{port}"))
-        .arg("run")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let listening = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.contains("objectstore listening") {
-                return true;
-            }
-        }
-        false
-    })
-    .await
-    .unwrap();
-    assert!(listening, "server exited before listening");
-    // Keep draining stderr so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    child
-}
-
-async fn sigint(child: &Child) {
-    let pid = child.id().unwrap().to_string();
-    let status = Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .await
-        .unwrap();
-    assert!(status.success());
-}
 
 #[tokio::test]
 async fn zero_config_run_serves_and_exits_0_on_sigint() {
@@ -65,7 +16,7 @@ async fn zero_config_run_serves_and_exits_0_on_sigint() {
     let port = free_port();
     let mut child = start(dir.path(), port).await;
     let base = format!("http://127.0.0.1:{port}");
-    let c = reqwest::Client::builder().no_proxy().build().unwrap();
+    let c = common::client();
 
     let put = c
         .put(format!("{base}/v1/objects/u/_/k"))
@@ -102,7 +53,7 @@ async fn zero_config_run_serves_and_exits_0_on_sigint() {
     let ready = c.get(format!("{base}/ready")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
 
-    sigint(&child).await;
+    signal(&child, "INT").await;
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
         .expect("exits after SIGINT")
@@ -194,7 +145,7 @@ async fn configured_filesystem_storage_via_yaml() {
     let parsed: serde_json::Value = serde_json::from_str(&first).expect("JSON log line");
     assert_eq!(parsed["fields"]["backend"], "filesystem");
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    sigint(&child).await;
+    signal(&child, "INT").await;
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
         .unwrap()
@@ -396,16 +347,6 @@ async fn token_takes_the_options_of_presign_and_the_client() {
     assert_eq!(claims["permissions"], serde_json::json!(["object.read"]));
 }
 
-async fn signal(child: &Child, name: &str) {
-    let pid = child.id().unwrap().to_string();
-    let status = Command::new("kill")
-        .args([name, &pid])
-        .status()
-        .await
-        .unwrap();
-    assert!(status.success());
-}
-
 #[tokio::test]
 async fn sighup_reloads_killswitches_and_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
@@ -421,7 +362,7 @@ async fn sighup_reloads_killswitches_and_keeps_serving() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let c = reqwest::Client::builder().no_proxy().build().unwrap();
+    let c = common::client();
     let url = format!("http://127.0.0.1:{port}/v1/objects/blocked/_/k");
     let mut up = false;
     for _ in 0..600 {
@@ -434,7 +375,7 @@ async fn sighup_reloads_killswitches_and_keeps_serving() {
     assert!(up, "server did not come up");
 
     std::fs::write(&config, "killswitches:\n  - usecase: blocked\n").unwrap();
-    signal(&child, "-HUP").await;
+    signal(&child, "HUP").await;
     let mut status = 0;
     for _ in 0..100 {
         status = c.get(&url).send().await.unwrap().status().as_u16();
@@ -449,7 +390,7 @@ async fn sighup_reloads_killswitches_and_keeps_serving() {
         "SIGHUP must not stop the server"
     );
 
-    sigint(&child).await;
+    signal(&child, "INT").await;
     let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
         .expect("exits after SIGINT")
@@ -462,8 +403,8 @@ async fn sighup_without_a_config_file_is_ignored() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut child = start(dir.path(), port).await;
-    signal(&child, "-HUP").await;
-    let c = reqwest::Client::builder().no_proxy().build().unwrap();
+    signal(&child, "HUP").await;
+    let c = common::client();
     let health = c
         .get(format!("http://127.0.0.1:{port}/health"))
         .send()
@@ -474,7 +415,7 @@ async fn sighup_without_a_config_file_is_ignored() {
         child.try_wait().unwrap().is_none(),
         "SIGHUP must not stop the server"
     );
-    sigint(&child).await;
+    signal(&child, "INT").await;
     let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
         .expect("exits after SIGINT")

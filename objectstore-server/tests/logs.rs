@@ -8,7 +8,6 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use objectstore_auth::tools;
 use objectstore_types::Permission;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
@@ -18,41 +17,33 @@ use common::binary::free_port;
 #[tokio::test]
 async fn json_logs_carry_request_ids_and_never_credentials() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, public) = tools::keygen(&dir.path().join("server")).unwrap();
+    let server_keys = common::auth::keys();
     // A token for the configured kid, signed with a different key: authentication fails.
-    let (wrong_private, _) = tools::keygen(&dir.path().join("wrong")).unwrap();
-    let wrong = tools::read_private_key(&wrong_private).unwrap();
-    let token = tools::token(
+    let token = common::auth::keys().token(
         "kid1",
-        &wrong,
         "logs-u",
         "_",
         &Permission::ALL,
         Duration::from_secs(600),
-    )
-    .unwrap();
+    );
     let signature = token.rsplit('.').next().unwrap().to_owned();
     let port = free_port();
     let keys = format!(
         "{{kid1={{key_files=[\"{}\"],max_permissions=[\"object.read\",\"object.write\"]}}}}",
-        public.display()
+        server_keys.public.display()
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_objectstore"))
-        .current_dir(dir.path())
+    let mut child = common::process::objectstore(dir.path())
         .env(
             "RUST_LOG",
             "info,objectstore_server=trace,objectstore_service=trace",
         )
         .env("OS__LOGGING__FORMAT", "json")
         .env("OS__HTTP_ADDR", format!("127.0.0.1:{port}"))
-        .env("OS__HTTP__DOWN_MARKER", dir.path().join("down"))
         .env("OS__AUTH__KEYS", keys)
         .env("OS__AUTH__ENFORCE", "true")
         .arg("run")
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
@@ -76,7 +67,7 @@ async fn json_logs_carry_request_ids_and_never_credentials() {
     );
 
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = common::client();
     let rejected = client
         .get(format!("{base}/v1/objects/logs-u/_/k"))
         .header("x-os-auth", format!("Bearer {token}"))

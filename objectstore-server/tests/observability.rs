@@ -215,19 +215,12 @@ async fn request_ids_are_echoed_or_generated() {
 
 #[tokio::test]
 async fn concurrency_rejections_are_counted() {
-    let clock = objectstore_service::clock::ManualClock::new();
-    let backend = objectstore_service::backend::memory::MemoryBackend::new("memory", clock.clone());
     let config = objectstore_service::service::ServiceConfig {
         max_concurrency: 0,
         ..objectstore_service::service::ServiceConfig::default()
     };
-    let service = objectstore_service::service::StorageService::new(
-        std::sync::Arc::new(backend),
-        clock,
-        config,
-    );
-    let server = objectstore_server::testing::TestServer::start(service).await;
-    let client = common::client();
+    let server = Memory::start_with_service(config, |_| {}).await;
+    let client = &server.client;
     let r = client
         .put(server.url("/v1/objects/u/_/k"))
         .body("x")

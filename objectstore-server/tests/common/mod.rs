@@ -27,13 +27,17 @@ impl Memory {
     }
 
     pub async fn start_with(configure: impl FnOnce(&mut Config)) -> Self {
+        Self::start_with_service(ServiceConfig::default(), configure).await
+    }
+
+    /// With the storage service's own limits (`service`) too.
+    pub async fn start_with_service(
+        service: ServiceConfig,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
         let clock = ManualClock::new();
         let backend = MemoryBackend::new("memory", clock.clone());
-        let service = StorageService::new(
-            Arc::new(backend.clone()),
-            clock.clone(),
-            ServiceConfig::default(),
-        );
+        let service = StorageService::new(Arc::new(backend.clone()), clock.clone(), service);
         let server = TestServer::start_with(service, configure).await;
         Self {
             server,
@@ -221,5 +225,9 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
     }
 }
 
+/// Keys and tokens for tests with auth.
+pub mod auth;
 /// The real binary as a server process (synchronous helpers).
 pub mod binary;
+/// The real binary under tokio (async helpers).
+pub mod process;
