@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::binary::free_port;
-use common::process::{objectstore, signal, start};
+use common::process::{keygen, objectstore, signal, start};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[tokio::test]
@@ -232,12 +232,7 @@ async fn key_token_and_presign_tools() {
 async fn usage_and_configuration_errors_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let keygen = objectstore(d)
-        .args(["keygen", "ops"])
-        .output()
-        .await
-        .unwrap();
-    assert!(keygen.status.success());
+    keygen(d, "ops").await;
     let signer = ["--kid", "ops", "--key", "ops.private.pem"];
     let missing = ["--kid", "ops", "--key", "missing.pem"];
     let url = "http://127.0.0.1:8888/v1/objects/app/_/k";
@@ -306,12 +301,7 @@ async fn token_takes_the_options_of_presign_and_the_client() {
 
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let keygen = objectstore(d)
-        .args(["keygen", "ops"])
-        .output()
-        .await
-        .unwrap();
-    assert!(keygen.status.success());
+    keygen(d, "ops").await;
     let out = objectstore(d)
         .env("OBJECTSTORE_KID", "ops")
         .env("OBJECTSTORE_USECASE", "app")

@@ -56,3 +56,17 @@ pub async fn signal(child: &Child, name: &str) {
         .unwrap();
     assert!(status.success(), "kill -{name} failed");
 }
+
+/// `objectstore keygen <prefix>` in `dir`, which must succeed.
+pub async fn keygen(dir: &Path, prefix: &str) {
+    let out = objectstore(dir)
+        .args(["keygen", prefix])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
