@@ -4,17 +4,17 @@
 //! `reqwest`, TLS through rustls; plain `http://` DSNs work too, e.g. a relay on loopback)
 //! and the panic integration. Then:
 //!
-//! * every response with a 5xx status that comes from an [`crate::error::ApiError`] is
+//! * every response with a 5xx status that comes from an `crate::error::ApiError` is
 //!   reported once, as an exception event carrying the error and its cause chain
-//!   ([`capture`], called where the error is logged);
+//!   (`capture`, called where the error is logged);
 //! * a panic while serving a request is reported by the panic integration;
-//! * each request runs with its own hub ([`request_hub`]) whose scope carries the tags
+//! * each request runs with its own hub (`request_hub`) whose scope carries the tags
 //!   `request_id` and `method`, so an event can be matched with the log lines of
 //!   its request.
 //!
 //! **Invariant: no credential reaches Sentry.** Events carry no request headers, no query
 //! string and no body (`send_default_pii` is off and no HTTP request context is attached);
-//! as a second line of defence [`scrub`] rewrites every event before it is sent, replacing
+//! as a second line of defence `scrub` rewrites every event before it is sent, replacing
 //! anything that looks like a bearer token, a JWT or a pre-signed URL signature
 //! (`os_auth=`, `os_sig=`) with `[redacted]`.
 //!

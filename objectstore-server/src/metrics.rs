@@ -4,7 +4,7 @@
 //! # `/metrics`
 //!
 //! Every component records through the [`metrics`] facade (`metrics::counter!` and friends).
-//! [`install_recorder`] installs one process-wide `metrics-exporter-prometheus` recorder (no
+//! `install_recorder` installs one process-wide `metrics-exporter-prometheus` recorder (no
 //! HTTP listener of its own) the first time an [`AppState`](crate::state::AppState) is built;
 //! `GET /metrics` (`crate::endpoints::internal`) renders it; a background thread runs the
 //! recorder's upkeep every second so unscraped histograms stay bounded. The metric names
@@ -12,19 +12,19 @@
 //! with its labels and suggested alerts (a test checks both against a real scrape).
 //!
 //! With `metrics.addr` set, [`init`] also installs a DogStatsD exporter behind a fan-out
-//! recorder ([`dogstatsd`]), so the same metrics go to both.
-//! Invariants: each request is counted exactly once in [`HTTP_REQUESTS`] and
-//! [`HTTP_REQUEST_DURATION`] (by [`crate::middleware::envelope`]), and
-//! [`HTTP_IN_FLIGHT`] goes up once and down once per request (down when the response body is
+//! recorder (`dogstatsd`), so the same metrics go to both.
+//! Invariants: each request is counted exactly once in `HTTP_REQUESTS` and
+//! `HTTP_REQUEST_DURATION` (by `crate::middleware::envelope`), and
+//! `HTTP_IN_FLIGHT` goes up once and down once per request (down when the response body is
 //! finished or dropped).
 //!
 //! # `/keda`
 //!
 //! The HTTP layer keeps the in-flight gauge of object requests, maintained by
-//! [`crate::middleware::envelope`] (one increment and one decrement per request, the
+//! `crate::middleware::envelope` (one increment and one decrement per request, the
 //! decrement when the response body is finished or dropped). Request and byte counters come
-//! from the rate limiter, task gauges from the storage service; [`KedaSnapshot`] gathers
-//! them for [`KedaSnapshot::render`]. Its format is fixed by the spec and does not change with
+//! from the rate limiter, task gauges from the storage service; `KedaSnapshot` gathers
+//! them for `KedaSnapshot::render`. Its format is fixed by the spec and does not change with
 //! `/metrics`.
 
 use std::fmt::Write as _;
@@ -93,7 +93,7 @@ static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Installs the process-wide recorder from `metrics.*`: Prometheus (for `/metrics`), plus
 /// DogStatsD when `metrics.addr` is set (both behind one fan-out recorder, see
-/// [`dogstatsd`]). Call it once at start-up, before anything records a metric.
+/// `dogstatsd`). Call it once at start-up, before anything records a metric.
 ///
 /// When a recorder was installed before (a test server built an `AppState` first, or an
 /// embedding application installed its own), the existing one stays and a DogStatsD
@@ -190,7 +190,7 @@ pub enum Kind {
 }
 
 /// Every metric the server records: name, kind, help text. `docs/metrics.md` documents
-/// each one (a test keeps the two in step); [`install_recorder`] registers the help texts.
+/// each one (a test keeps the two in step); `install_recorder` registers the help texts.
 pub const CATALOGUE: &[(&str, Kind, &str)] = &[
     (
         HTTP_REQUESTS,

@@ -2,10 +2,10 @@
 //!
 //! | `storage.type` | engine |
 //! |---|---|
-//! | `tiered` (default) | [`TieredStorage`] over the high-volume tier ([`open_high_volume`]: `embedded`: [`EmbeddedBackend`], `postgres`: `PostgresBackend`, `bigtable`: `BigtableBackend`) and the long-term tier ([`open_long_term`]: `filesystem`: [`FilesystemBackend`], `s3`/`azure`/`gcs`: `CloudBackend`) |
-//! | a long-term type | that store standalone ([`open_long_term`]) |
+//! | `tiered` (default) | [`TieredStorage`] over the high-volume tier (`open_high_volume`: `embedded`: [`EmbeddedBackend`], `postgres`: `PostgresBackend`, `bigtable`: `BigtableBackend`) and the long-term tier (`open_long_term`: `filesystem`: [`FilesystemBackend`], `s3`/`azure`/`gcs`: `CloudBackend`) |
+//! | a long-term type | that store standalone (`open_long_term`) |
 //!
-//! A new backend is an arm of [`open_high_volume`] or [`open_long_term`] (and a variant of
+//! A new backend is an arm of `open_high_volume` or `open_long_term` (and a variant of
 //! its config enum, see `config/storage.rs`).
 //!
 //! Every backend is wrapped in [`crate::metering`] (per-backend operation latency and

@@ -13,21 +13,21 @@
 //!    then the bandwidth check (429), then the throughput check (429). Turn the
 //!    [`Rejection`] into the response with `IntoResponse` (plain text, plus `retry-after`
 //!    for 429). `downstream_service` is the raw `x-downstream-service` header, as returned
-//!    by [`downstream_service`]`(&headers)`; it is normalized inside.
+//!    by `downstream_service``(&headers)`; it is normalized inside.
 //! 3. **Bytes:** wrap request bodies of inserts/parts and response bodies of GETs with
-//!    [`Admission::meter`]; for a payload already in memory call [`Admission::charge`].
-//! 4. **Handler:** after parsing metadata, [`Admission::check_policy`] on every insert path
+//!    `Admission::meter`; for a payload already in memory call `Admission::charge`.
+//! 4. **Handler:** after parsing metadata, `Admission::check_policy` on every insert path
 //!    (POST/PUT, batch insert, multipart initiate, resumable create) and
-//!    [`Admission::check_extension`] for PATCH `extend_expiry`; a [`PolicyViolation`] is a
+//!    `Admission::check_extension` for PATCH `extend_expiry`; a `PolicyViolation` is a
 //!    400 JSON `client error: …`.
-//! 5. **Batch**, per operation (spec 7.2): [`Admission::admit_batch_op`] (throughput only;
-//!    → 429 part), permission check, [`Admission::check_policy`] for inserts (→ 400 part),
-//!    [`Admission::charge`] / [`Admission::meter`] for insert and get payloads.
-//! 6. **Reload:** [`watch_config`] with a closure that re-reads the config file and calls
+//! 5. **Batch**, per operation (spec 7.2): `Admission::admit_batch_op` (throughput only;
+//!    → 429 part), permission check, `Admission::check_policy` for inserts (→ 400 part),
+//!    `Admission::charge` / `Admission::meter` for insert and get payloads.
+//! 6. **Reload:** `watch_config` with a closure that re-reads the config file and calls
 //!    `admission.killswitches().replace(new_list)`; keep the returned [`ConfigWatcher`]
 //!    alive for the life of the server.
-//! 7. **`/keda`:** [`RateLimiter::requests_admitted`], [`RateLimiter::bytes_total`],
-//!    [`RateLimiter::global_rps`], [`RateLimiter::global_bps`].
+//! 7. **`/keda`:** `RateLimiter::requests_admitted`, `RateLimiter::bytes_total`,
+//!    `RateLimiter::global_rps`, `RateLimiter::global_bps`.
 //!
 //! # Invariants
 //!
@@ -35,8 +35,8 @@
 //!   bucket update.
 //! * Tokens taken by a rejected request are not refunded; bandwidth is charged only for
 //!   bytes that actually flowed.
-//! * Memory is bounded: at most [`MAX_TRACKED_KEYS`] usecases and as many scope lists are
-//!   tracked per limiter (see [`buckets`] for eviction).
+//! * Memory is bounded: at most `MAX_TRACKED_KEYS` usecases and as many scope lists are
+//!   tracked per limiter (see `buckets` for eviction).
 //! * All rate-limit time comes from a `Ticker` (module `ticker`); tests use a manual one.
 
 mod bandwidth;

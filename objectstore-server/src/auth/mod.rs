@@ -1,14 +1,14 @@
 //! Authentication and authorization (spec section 9).
 //!
-//! [`Authenticator::authenticate`] turns a request's credentials into a [`Grant`];
-//! [`Grant::authorize`] decides each operation (a batch asks once per part).
+//! `Authenticator::authenticate` turns a request's credentials into a `Grant`;
+//! `Grant::authorize` decides each operation (a batch asks once per part).
 //!
 //! * **Activation:** auth is active when `enforce` is true or any key is configured. Inactive:
 //!   every request is allowed and credentials are ignored. Active but not enforcing:
 //!   credentials are verified, failures are logged, and the request proceeds as allowed.
 //!   `enforce: true` without keys is a configuration error.
 //! * **Which credential:** a raw query with a parameter named exactly `os_sig` selects the
-//!   pre-signed path ([`presign`]). Otherwise the JWT comes from `x-os-auth`, else
+//!   pre-signed path (`presign`). Otherwise the JWT comes from `x-os-auth`, else
 //!   `Authorization` (only the first present is looked at; it must start with `Bearer `,
 //!   case-insensitively), else the `os_auth` query parameter. No token → 400.
 //! * **Authorization of a token:** the permission is in the effective set, the token's
