@@ -29,7 +29,7 @@ use http_body::{Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
 /// `body`, failing once it is idle for `timeout` (zero: never).
-pub fn idle_timeout(body: Body, timeout: Duration) -> Body {
+pub(crate) fn idle_timeout(body: Body, timeout: Duration) -> Body {
     if timeout.is_zero() {
         return body;
     }
@@ -104,7 +104,7 @@ impl http_body::Body for IdleBody {
 
 /// A body error as an I/O error, keeping the kind of an I/O error inside it (such as this
 /// module's timeout).
-pub fn into_io(error: axum::Error) -> io::Error {
+pub(crate) fn into_io(error: axum::Error) -> io::Error {
     match error.into_inner().downcast::<io::Error>() {
         Ok(io) => *io,
         Err(other) => io::Error::other(other),

@@ -45,9 +45,9 @@ use http_body::{Frame, SizeHint};
 use metrics::{Counter, Gauge};
 use tracing::Instrument as _;
 
-use crate::app::AppState;
 use crate::logging::{ErrorLogged, REQUEST_ID_HEADER, request_id};
 use crate::metrics::Metrics;
+use crate::state::AppState;
 
 /// The `server` header value.
 fn server_header() -> HeaderValue {
@@ -55,7 +55,11 @@ fn server_header() -> HeaderValue {
 }
 
 /// Middleware (every route): the request life cycle of the module docs.
-pub async fn envelope(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub(crate) async fn envelope(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let id = request_id(request.headers());
     let echoed = HeaderValue::from_str(&id).ok();

@@ -5,55 +5,30 @@ mod common;
 
 use std::time::Duration;
 
+use common::auth::{Keys, keys};
 use common::{Memory, json};
 use http::StatusCode;
+use objectstore_auth::tools::{presign_url, read_private_key};
 use objectstore_server::admission::Killswitch;
 use objectstore_server::auth::KeyConfig;
-use objectstore_server::auth::tools::{keygen, presign_url, read_private_key, token};
 use objectstore_types::Permission;
 
-struct Keys {
-    _dir: tempfile::TempDir,
-    private: std::path::PathBuf,
-    public: std::path::PathBuf,
-}
-
-fn keys() -> Keys {
-    let dir = tempfile::tempdir().unwrap();
-    let (private, public) = keygen(&dir.path().join("test")).unwrap();
-    Keys {
-        _dir: dir,
-        private,
-        public,
-    }
-}
-
 async fn auth_server(keys: &Keys, max: &[Permission]) -> Memory {
-    let public = keys.public.clone();
-    let max = max.to_vec();
+    let entry = keys.config(max);
     Memory::start_with(move |c| {
-        c.auth.keys.insert(
-            "test_kid".into(),
-            KeyConfig {
-                key_files: vec![public],
-                max_permissions: max,
-            },
-        );
+        c.auth.keys.insert("test_kid".into(), entry);
     })
     .await
 }
 
 fn mint(keys: &Keys, usecase: &str, scopes: &str, permissions: &[Permission]) -> String {
-    let key = read_private_key(&keys.private).unwrap();
-    token(
+    keys.token(
         "test_kid",
-        &key,
         usecase,
         scopes,
         permissions,
         Duration::from_secs(60),
     )
-    .unwrap()
 }
 
 #[tokio::test]
@@ -62,7 +37,7 @@ async fn tokens_are_verified_and_authorize_each_operation() {
     let s = auth_server(&keys, &Permission::ALL).await;
     let url = s.object("u", "org=1", "k");
     let all = mint(&keys, "u", "org=1;project=2", &Permission::ALL);
-    let read_only = objectstore_server::auth::jwt::mint(
+    let read_only = objectstore_auth::jwt::mint(
         "test_kid",
         &read_private_key(&keys.private).unwrap(),
         "u",
@@ -263,9 +238,11 @@ async fn killswitches_and_rate_limits_answer_plain_text() {
 async fn unloadable_keys_fail_start_up_naming_the_kid() {
     let dir = tempfile::tempdir().unwrap();
     let err = objectstore_server::testing::TestServer::start_configured(|c| {
-        c.storage = objectstore_server::config::StorageConfig::Filesystem {
-            path: dir.path().join("fs"),
-        };
+        c.storage = objectstore_server::config::StorageConfig::Standalone(
+            objectstore_server::config::LongTermConfig::Filesystem {
+                path: dir.path().join("fs"),
+            },
+        );
         c.auth.keys.insert(
             "broken".into(),
             KeyConfig {

@@ -69,36 +69,13 @@ async fn fake_ingest() -> (std::net::SocketAddr, Arc<Mutex<Vec<String>>>) {
     (addr, bodies)
 }
 
-/// Log output captured in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 const TOKEN: &str = "Bearer eyJhbGciOiJFZERTQSJ9.c2VjcmV0LXBheWxvYWQ.c2VjcmV0LXNpZ25hdHVyZQ";
 
 // Multi-threaded: the fake ingest endpoint must keep answering while this test blocks in
 // `flush` (on a single-threaded runtime, the two deadlock).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn internal_errors_are_reported_without_credentials() {
-    let logs = Captured::default();
+    let logs = common::Captured::default();
     tracing_subscriber::fmt()
         .with_env_filter("info,objectstore_server=trace,objectstore_service=trace")
         .with_writer(logs.clone())
@@ -172,7 +149,7 @@ async fn internal_errors_are_reported_without_credentials() {
     }
     server.shutdown().await.unwrap();
 
-    let log = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let log = logs.text();
     let failures: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("sentry-req-1") && (l.contains("ERROR") || l.contains("WARN")))

@@ -1,14 +1,14 @@
 //! Authentication and authorization (spec section 9).
 //!
-//! [`Authenticator::authenticate`] turns a request's credentials into a [`Grant`];
-//! [`Grant::authorize`] decides each operation (a batch asks once per part).
+//! `Authenticator::authenticate` turns a request's credentials into a `Grant`;
+//! `Grant::authorize` decides each operation (a batch asks once per part).
 //!
 //! * **Activation:** auth is active when `enforce` is true or any key is configured. Inactive:
 //!   every request is allowed and credentials are ignored. Active but not enforcing:
 //!   credentials are verified, failures are logged, and the request proceeds as allowed.
 //!   `enforce: true` without keys is a configuration error.
 //! * **Which credential:** a raw query with a parameter named exactly `os_sig` selects the
-//!   pre-signed path ([`presign`]). Otherwise the JWT comes from `x-os-auth`, else
+//!   pre-signed path (`presign`). Otherwise the JWT comes from `x-os-auth`, else
 //!   `Authorization` (only the first present is looked at; it must start with `Bearer `,
 //!   case-insensitively), else the `os_auth` query parameter. No token → 400.
 //! * **Authorization of a token:** the permission is in the effective set, the token's
@@ -18,12 +18,11 @@
 
 #[cfg(test)]
 mod hostile_props;
-pub mod jwt;
-pub mod keys;
-pub mod presign;
+mod jwt;
+mod keys;
+mod presign;
 #[cfg(test)]
 mod tests;
-pub mod tools;
 
 use std::time::SystemTime;
 
@@ -31,12 +30,13 @@ use http::HeaderMap;
 use objectstore_types::{Permission, Scopes, Usecase};
 use percent_encoding::percent_decode_str;
 
-pub use keys::{KeyConfig, KeyDirectory, KeyError};
+pub use keys::KeyConfig;
+pub(crate) use keys::KeyDirectory;
 
 /// Why a request is not authenticated or not allowed. The HTTP layer maps `BadRequest` to
 /// 400, `Unauthorized` to 401 and `Forbidden` to 403.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AuthError {
+pub(crate) enum AuthError {
     /// Credentials are missing or malformed in a way the client must fix.
     #[error("{0}")]
     BadRequest(String),
@@ -50,7 +50,7 @@ pub enum AuthError {
 
 /// What an authenticated request may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Grant {
+pub(crate) enum Grant {
     /// Everything (auth inactive, or active in report-only mode).
     All,
     /// What a verified token allows.
@@ -61,7 +61,7 @@ pub enum Grant {
 
 impl Grant {
     /// Checks one operation on `usecase`/`scopes` that needs `permission`.
-    pub fn authorize(
+    pub(crate) fn authorize(
         &self,
         permission: Permission,
         usecase: &Usecase,
@@ -98,27 +98,27 @@ enum Mode {
 
 /// Verifies credentials against the configured keys.
 #[derive(Debug, Clone)]
-pub struct Authenticator {
+pub(crate) struct Authenticator {
     keys: KeyDirectory,
     mode: Mode,
 }
 
 /// The parts of a request authentication looks at.
 #[derive(Debug, Clone, Copy)]
-pub struct RequestCredentials<'a> {
+pub(crate) struct RequestCredentials<'a> {
     /// The method, uppercase.
-    pub method: &'a str,
+    pub(crate) method: &'a str,
     /// The path exactly as on the wire.
-    pub raw_path: &'a str,
+    pub(crate) raw_path: &'a str,
     /// The query exactly as on the wire.
-    pub raw_query: Option<&'a str>,
+    pub(crate) raw_query: Option<&'a str>,
     /// The request headers.
-    pub headers: &'a HeaderMap,
+    pub(crate) headers: &'a HeaderMap,
 }
 
 /// An invalid auth configuration.
 #[derive(Debug, thiserror::Error)]
-pub enum AuthConfigError {
+pub(crate) enum AuthConfigError {
     /// `auth.enforce: true` with no key.
     #[error(
         "auth.enforce is true but auth.keys is empty: configure a key or set auth.enforce: false"
@@ -128,7 +128,7 @@ pub enum AuthConfigError {
 
 impl Authenticator {
     /// Builds the authenticator; `enforce` without keys is rejected.
-    pub fn new(enforce: bool, keys: KeyDirectory) -> Result<Self, AuthConfigError> {
+    pub(crate) fn new(enforce: bool, keys: KeyDirectory) -> Result<Self, AuthConfigError> {
         let mode = match (enforce, keys.is_empty()) {
             (true, true) => return Err(AuthConfigError::EnforceWithoutKeys),
             (true, false) => Mode::Enforce,
@@ -138,13 +138,8 @@ impl Authenticator {
         Ok(Self { keys, mode })
     }
 
-    /// Whether requests are rejected on failed auth.
-    pub fn is_enforcing(&self) -> bool {
-        self.mode == Mode::Enforce
-    }
-
     /// Authenticates a request at `now`.
-    pub fn authenticate(
+    pub(crate) fn authenticate(
         &self,
         request: RequestCredentials<'_>,
         now: SystemTime,

@@ -36,13 +36,14 @@ mod observability;
 mod storage;
 #[cfg(test)]
 mod storage_tests;
+mod tagged;
 #[cfg(test)]
 mod tests;
 mod tiering;
 
 pub use auth::AuthConfig;
 pub use observability::{LogFormat, LoggingConfig, MetricsConfig, RuntimeConfig, SentryConfig};
-pub use storage::{HighVolumeConfig, LongTermConfig, StorageConfig, TieredSettings};
+pub use storage::{HighVolumeConfig, LongTermConfig, NotBuilt, StorageConfig, TieredSettings};
 
 /// Prefix of configuration environment variables.
 pub const ENV_PREFIX: &str = "OS__";

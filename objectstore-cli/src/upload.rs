@@ -37,20 +37,20 @@ use reqwest::blocking::Body;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
-use super::error::{ClientError, Exit, Result, io_error};
-use super::http::{Api, query_value, read_json};
-use super::output::Output;
-use super::progress::{self, Counter, Metered, RateLimit};
-use super::state::{FileIdentity, PartRecord, StateFile, UploadState};
+use crate::error::{ClientError, Exit, Result, io_error};
+use crate::http::{Api, query_value, read_json};
+use crate::output::Output;
+use crate::progress::{self, Counter, Metered, RateLimit};
+use crate::state::{FileIdentity, PartRecord, StateFile, UploadState};
 
 /// Attempts per part before the upload stops (and can be resumed later).
 const PART_ATTEMPTS: u32 = 3;
 
 /// zstd level used for client-side compression (the library default).
-pub const ZSTD_LEVEL: i32 = 3;
+pub(crate) const ZSTD_LEVEL: i32 = 3;
 
 /// What to upload and how.
-pub struct Upload<'a> {
+pub(crate) struct Upload<'a> {
     /// The connection.
     pub api: &'a Api,
     /// Requested key; `None` for a server-assigned one.
@@ -95,7 +95,7 @@ struct Work<'a> {
 
 /// The result of a multipart upload.
 #[derive(Debug)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// The object key.
     pub key: String,
     /// The server's upload id.
@@ -164,7 +164,7 @@ impl Upload<'_> {
     }
 
     /// Runs the protocol of the module docs.
-    pub fn run(&self, out: &Output) -> Result<Outcome> {
+    pub(crate) fn run(&self, out: &Output) -> Result<Outcome> {
         let identity = FileIdentity::of(self.file)?;
         let size = identity.size;
         let parts = u32::try_from(size.div_ceil(self.part_size).max(1))

@@ -1,5 +1,5 @@
-//! Command line arguments of the client commands (`put`, `get`, `head`, `rm`, and the
-//! object-addressing form of `presign`), and their validation into wire values.
+//! Command line arguments of the client commands (`put`, `get`, `head`, `rm`), and their
+//! validation into wire values (the signing commands' own are in `tools.rs`).
 //!
 //! Everything a user can get wrong is checked here, before any request is sent, and
 //! reported as a usage error (exit 2): scopes (`--scope org=1`, spec 1.2), custom metadata
@@ -14,7 +14,8 @@ use http::HeaderMap;
 use http::header::CONTENT_DISPOSITION;
 use objectstore_types::{ByteRange, Compression, ExpirationPolicy, Metadata, Scope, Scopes};
 
-use super::error::{ClientError, Result};
+use crate::error::{ClientError, Result};
+use crate::output::Output;
 
 /// Where the server is and how to authenticate; how to print.
 #[derive(Debug, Clone, Args)]
@@ -26,22 +27,32 @@ pub struct Connection {
         default_value = "http://127.0.0.1:8888",
         value_name = "URL"
     )]
-    pub url: String,
+    pub(crate) url: String,
     /// Token (JWT) sent as `x-os-auth: Bearer <token>`.
     #[arg(long, env = "OBJECTSTORE_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    pub(crate) token: Option<String>,
     /// Key id for minting a token per request (with `--private-key`), like `objectstore token`.
     #[arg(long, env = "OBJECTSTORE_KID")]
-    pub kid: Option<String>,
+    pub(crate) kid: Option<String>,
     /// PKCS#8 PEM private key to mint tokens with (used when no `--token` is given).
     #[arg(long, env = "OBJECTSTORE_PRIVATE_KEY", value_name = "FILE")]
-    pub private_key: Option<PathBuf>,
+    pub(crate) private_key: Option<PathBuf>,
     /// Print one JSON document on stdout (errors as JSON on stderr).
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
     /// No progress bar and no notes on stderr (errors are still printed).
     #[arg(short, long)]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
+}
+
+impl Connection {
+    /// How results and errors are printed.
+    pub(crate) fn output(&self) -> Output {
+        Output {
+            json: self.json,
+            quiet: self.quiet,
+        }
+    }
 }
 
 /// The usecase and scopes of an object.
@@ -49,21 +60,21 @@ pub struct Connection {
 pub struct Namespace {
     /// Usecase (top-level namespace).
     #[arg(short = 'u', long, env = "OBJECTSTORE_USECASE")]
-    pub usecase: String,
+    pub(crate) usecase: String,
     /// Scope `NAME=VALUE`, repeatable, in order (`org=1;project=2` is accepted too).
     #[arg(short = 's', long = "scope", value_name = "NAME=VALUE")]
-    pub scopes: Vec<String>,
+    pub(crate) scopes: Vec<String>,
 }
 
 impl Namespace {
     /// The validated scopes, in the order given.
-    pub fn scopes(&self) -> Result<Scopes> {
+    pub(crate) fn scopes(&self) -> Result<Scopes> {
         parse_scopes(&self.scopes)
     }
 }
 
 /// Parses repeated `--scope` values into [`Scopes`].
-pub fn parse_scopes(values: &[String]) -> Result<Scopes> {
+pub(crate) fn parse_scopes(values: &[String]) -> Result<Scopes> {
     let mut scopes: Vec<Scope> = Vec::new();
     for value in values {
         let parsed = Scopes::parse(value)
@@ -78,25 +89,25 @@ pub fn parse_scopes(values: &[String]) -> Result<Scopes> {
 pub struct MetadataArgs {
     /// Media type of the object (default `application/octet-stream`).
     #[arg(short = 't', long, value_name = "MEDIA-TYPE")]
-    pub content_type: Option<String>,
+    pub(crate) content_type: Option<String>,
     /// Compress with zstd before sending (and record `content-encoding: zstd`).
     #[arg(long, value_enum, default_value = "none")]
-    pub compress: CompressArg,
+    pub(crate) compress: CompressArg,
     /// The input is already compressed: record this encoding and send the bytes as they are.
     #[arg(long, value_name = "zstd|gzip", conflicts_with = "compress", value_parser = parse_compression)]
-    pub precompressed: Option<Compression>,
+    pub(crate) precompressed: Option<Compression>,
     /// Expiration policy: `manual`, `ttl:<duration>` or `tti:<duration>` (e.g. `ttl:30d`).
     #[arg(short = 'e', long, value_name = "POLICY", value_parser = parse_expiration)]
-    pub expiration: Option<ExpirationPolicy>,
+    pub(crate) expiration: Option<ExpirationPolicy>,
     /// Origin (free text, e.g. the uploader's address).
     #[arg(long)]
-    pub origin: Option<String>,
+    pub(crate) origin: Option<String>,
     /// Filename stored with the object (used in `content-disposition` on reads).
     #[arg(long)]
-    pub filename: Option<String>,
+    pub(crate) filename: Option<String>,
     /// Custom metadata `NAME=VALUE` (repeatable; names are case-insensitive).
     #[arg(short = 'm', long = "meta", value_name = "NAME=VALUE")]
-    pub meta: Vec<String>,
+    pub(crate) meta: Vec<String>,
 }
 
 /// `--compress`.
@@ -110,7 +121,7 @@ pub enum CompressArg {
 
 impl MetadataArgs {
     /// The metadata to send, validated with the shared header codec.
-    pub fn metadata(&self) -> Result<Metadata> {
+    pub(crate) fn metadata(&self) -> Result<Metadata> {
         let mut metadata = Metadata::default();
         if let Some(ct) = &self.content_type {
             ct.parse::<mime::Mime>().map_err(|e| {
@@ -147,14 +158,14 @@ impl MetadataArgs {
     }
 
     /// Whether the client compresses the input itself.
-    pub fn compresses(&self) -> bool {
+    pub(crate) fn compresses(&self) -> bool {
         self.compress == CompressArg::Zstd
     }
 }
 
 /// The request headers of an insert carrying `metadata` (the shared codec's output, minus
 /// the response-only `content-disposition`).
-pub fn metadata_headers(metadata: &Metadata) -> HeaderMap {
+pub(crate) fn metadata_headers(metadata: &Metadata) -> HeaderMap {
     let mut headers = metadata.to_headers();
     headers.remove(CONTENT_DISPOSITION);
     headers
@@ -164,21 +175,21 @@ pub fn metadata_headers(metadata: &Metadata) -> HeaderMap {
 #[derive(Debug, Clone, Args)]
 pub struct PutArgs {
     /// File to upload, or `-` for stdin.
-    pub source: PathBuf,
+    pub(crate) source: PathBuf,
     /// Object key; without it the server assigns one (printed on success).
-    pub key: Option<String>,
+    pub(crate) key: Option<String>,
     #[command(flatten)]
     /// Usecase and scopes.
-    pub namespace: Namespace,
+    pub(crate) namespace: Namespace,
     #[command(flatten)]
     /// Metadata to store.
-    pub metadata: MetadataArgs,
+    pub(crate) metadata: MetadataArgs,
     #[command(flatten)]
     /// Large-file upload settings.
-    pub upload: UploadArgs,
+    pub(crate) upload: UploadArgs,
     #[command(flatten)]
     /// Server, credentials and output.
-    pub connection: Connection,
+    pub(crate) connection: Connection,
 }
 
 /// Large-file upload tuning of `put`.
@@ -186,52 +197,53 @@ pub struct PutArgs {
 pub struct UploadArgs {
     /// Files at least this large go through a resumable multipart upload.
     #[arg(long, default_value = "64MiB", value_name = "SIZE", value_parser = parse_size)]
-    pub multipart_threshold: u64,
+    pub(crate) multipart_threshold: u64,
     /// Size of each multipart part (of the input, before compression).
     #[arg(long, default_value = "16MiB", value_name = "SIZE", value_parser = parse_size)]
-    pub part_size: u64,
+    pub(crate) part_size: u64,
     /// Require an interrupted upload of this file to continue (fail with exit 3 if none).
     #[arg(long)]
-    pub resume: bool,
+    pub(crate) resume: bool,
     /// Discard (and abort) any interrupted upload of this file and start over.
     #[arg(long, conflicts_with = "resume")]
-    pub restart: bool,
+    pub(crate) restart: bool,
     /// Directory of resume state files (default `$XDG_STATE_HOME/objectstore/uploads`).
     #[arg(long, env = "OBJECTSTORE_STATE_DIR", value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
+    pub(crate) state_dir: Option<PathBuf>,
     /// Parts uploaded at once (each holds up to `--part-size` bytes in memory).
     #[arg(long, default_value_t = 4, value_name = "N")]
-    pub parallel: usize,
+    pub(crate) parallel: usize,
     /// Limit the upload rate, in bytes per second (e.g. `10MiB`).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-    pub limit_rate: Option<u64>,
+    pub(crate) limit_rate: Option<u64>,
 }
 
 /// `get` arguments.
 #[derive(Debug, Clone, Args)]
 pub struct GetArgs {
     /// Object key.
-    pub key: String,
+    pub(crate) key: String,
     /// Write the payload to this file (default: stdout).
     #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
     /// Byte range: `A-B`, `A-` or `-N` (`bytes=` prefix optional). Implies `--raw`.
-    #[arg(short, long, value_name = "RANGE")]
-    pub range: Option<String>,
+    /// A suffix range is a value, not a flag: `--range -1000` reads the last 1000 bytes.
+    #[arg(short, long, value_name = "RANGE", allow_hyphen_values = true)]
+    pub(crate) range: Option<String>,
     /// Write the stored bytes without decompressing them.
     #[arg(long)]
-    pub raw: bool,
+    pub(crate) raw: bool,
     #[command(flatten)]
     /// Usecase and scopes.
-    pub namespace: Namespace,
+    pub(crate) namespace: Namespace,
     #[command(flatten)]
     /// Server, credentials and output.
-    pub connection: Connection,
+    pub(crate) connection: Connection,
 }
 
 impl GetArgs {
     /// The `Range` header value, validated.
-    pub fn range_header(&self) -> Result<Option<String>> {
+    pub(crate) fn range_header(&self) -> Result<Option<String>> {
         let Some(range) = &self.range else {
             return Ok(None);
         };
@@ -254,40 +266,13 @@ impl GetArgs {
 #[derive(Debug, Clone, Args)]
 pub struct KeyArgs {
     /// Object key.
-    pub key: String,
+    pub(crate) key: String,
     #[command(flatten)]
     /// Usecase and scopes.
-    pub namespace: Namespace,
+    pub(crate) namespace: Namespace,
     #[command(flatten)]
     /// Server, credentials and output.
-    pub connection: Connection,
-}
-
-/// The object-addressing flags of `presign` (the positional then names the object key).
-#[derive(Debug, Clone, Args)]
-pub struct PresignArgs {
-    /// Server base URL (with `--usecase`).
-    #[arg(
-        long = "url",
-        id = "server_url",
-        env = "OBJECTSTORE_URL",
-        value_name = "URL"
-    )]
-    pub server_url: Option<String>,
-    /// Usecase; when given, the positional argument is an object key, not a URL.
-    #[arg(short = 'u', long)]
-    pub usecase: Option<String>,
-    /// Scope `NAME=VALUE`, repeatable, in order (with `--usecase`).
-    #[arg(
-        short = 's',
-        long = "scope",
-        value_name = "NAME=VALUE",
-        requires = "usecase"
-    )]
-    pub scopes: Vec<String>,
-    /// Print `{"url", "method", "expires_at"}` (with `--usecase`).
-    #[arg(long, requires = "usecase")]
-    pub json: bool,
+    pub(crate) connection: Connection,
 }
 
 fn parse_expiration(s: &str) -> std::result::Result<ExpirationPolicy, String> {
@@ -302,7 +287,7 @@ fn parse_compression(s: &str) -> std::result::Result<Compression, String> {
 
 /// Parses a byte size: `1048576`, `512KiB`, `64MiB`, `1GiB` (`K`, `M`, `G` are binary too;
 /// `KB`, `MB`, `GB` decimal).
-pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
+pub(crate) fn parse_size(s: &str) -> std::result::Result<u64, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
@@ -325,7 +310,7 @@ pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
 }
 
 /// Default validity of minted tokens (a fresh one is minted for every request).
-pub const TOKEN_LIFETIME: Duration = Duration::from_secs(600);
+pub(crate) const TOKEN_LIFETIME: Duration = Duration::from_secs(600);
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,5 @@
 //! The object commands: `put` (single request, or multipart via `upload.rs` for large
-//! files), `get`, `head` and `rm`, and `presign` by object address.
+//! files), `get`, `head` and `rm`.
 //!
 //! Bodies are streamed both ways: uploads read the file or stdin as the request is sent
 //! (compressed on the fly with `--compress zstd`), downloads are written as they arrive
@@ -9,22 +9,21 @@
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::time::{Duration, SystemTime};
 
 use objectstore_types::Compression;
 use reqwest::Method;
 use reqwest::blocking::Body;
 use serde_json::json;
 
-use super::args::{GetArgs, KeyArgs, PresignArgs, PutArgs, metadata_headers, parse_scopes};
-use super::error::{ClientError, Exit, Result, io_error};
-use super::http::{Api, read_json};
-use super::output::{Output, metadata_json, metadata_text, response_metadata};
-use super::progress::{self, Counter, Metered, RateLimit};
-use super::upload::{self, Upload};
+use crate::args::{GetArgs, KeyArgs, PutArgs, metadata_headers};
+use crate::error::{ClientError, Exit, Result, io_error};
+use crate::http::{Api, read_json};
+use crate::output::{Output, metadata_json, metadata_text, response_metadata};
+use crate::progress::{self, Counter, Metered, RateLimit};
+use crate::upload::{self, Upload};
 
 /// `put`.
-pub fn put(args: &PutArgs, out: &Output) -> Result<()> {
+pub(crate) fn put(args: &PutArgs, out: &Output) -> Result<()> {
     let api = Api::new(
         &args.connection,
         &args.namespace.usecase,
@@ -167,7 +166,7 @@ fn single(
 }
 
 /// `get`.
-pub fn get(args: &GetArgs, out: &Output) -> Result<()> {
+pub(crate) fn get(args: &GetArgs, out: &Output) -> Result<()> {
     let to_stdout = args.output.as_ref().is_none_or(|p| p.as_os_str() == "-");
     if out.json && to_stdout {
         return Err(ClientError::usage(
@@ -306,7 +305,7 @@ fn not_found(e: ClientError, api: &Api, key: &str) -> ClientError {
 }
 
 /// `head`.
-pub fn head(args: &KeyArgs, out: &Output) -> Result<()> {
+pub(crate) fn head(args: &KeyArgs, out: &Output) -> Result<()> {
     let api = Api::new(
         &args.connection,
         &args.namespace.usecase,
@@ -325,7 +324,7 @@ pub fn head(args: &KeyArgs, out: &Output) -> Result<()> {
 }
 
 /// `rm` (deleting a missing object succeeds, as the server answers 204 either way).
-pub fn rm(args: &KeyArgs, out: &Output) -> Result<()> {
+pub(crate) fn rm(args: &KeyArgs, out: &Output) -> Result<()> {
     let api = Api::new(
         &args.connection,
         &args.namespace.usecase,
@@ -335,46 +334,4 @@ pub fn rm(args: &KeyArgs, out: &Output) -> Result<()> {
     api.send(request)?;
     out.result(&json!({ "key": args.key, "deleted": true }), "");
     Ok(())
-}
-
-/// `presign` with an object address: signs `{url}/v1/objects/{usecase}/{scopes}/{key}`.
-pub fn presign(
-    kid: &str,
-    key_file: &Path,
-    method: &str,
-    valid_for: Duration,
-    address: &PresignArgs,
-    object_key: &str,
-) -> Result<(String, serde_json::Value)> {
-    let usecase = address.usecase.as_deref().unwrap_or_default();
-    let base = address
-        .server_url
-        .as_deref()
-        .unwrap_or("http://127.0.0.1:8888");
-    let connection = super::args::Connection {
-        url: base.to_owned(),
-        token: None,
-        kid: None,
-        private_key: None,
-        json: address.json,
-        quiet: true,
-    };
-    let api = Api::new(&connection, usecase, parse_scopes(&address.scopes)?)?;
-    let signing_key = crate::auth::tools::read_private_key(key_file)
-        .map_err(|e| ClientError::new(Exit::Auth, e.to_string()))?;
-    let url = crate::auth::tools::presign_url(
-        method,
-        &api.object_url(object_key),
-        kid,
-        &signing_key,
-        valid_for,
-    )
-    .map_err(|e| ClientError::usage(e.to_string()))?;
-    let expires = objectstore_types::time::format(SystemTime::now() + valid_for);
-    let json = json!({
-        "url": url,
-        "method": method.to_ascii_uppercase(),
-        "expires_at": expires,
-    });
-    Ok((url, json))
 }

@@ -11,7 +11,7 @@ use objectstore_types::Metadata;
 use objectstore_types::metadata::{HEADER_SIZE, HEADER_TIME_CREATED, HEADER_TIME_EXPIRES};
 use serde_json::{Value, json};
 
-use super::error::{ClientError, Exit, Result};
+use crate::error::{ClientError, Exit, Result};
 
 /// How results are printed.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +33,11 @@ impl Output {
         }
     }
 
+    /// Prints a result that has one form only, text (`keygen`, `token`).
+    pub fn text(&self, text: &str) {
+        self.result(&Value::String(text.to_owned()), text);
+    }
+
     /// A note for people on stderr (suppressed by `--quiet`).
     pub fn note(&self, text: &str) {
         if !self.quiet {
@@ -52,7 +57,7 @@ impl Output {
 }
 
 /// The metadata of a GET/HEAD response, including server-owned times and size.
-pub fn response_metadata(headers: &HeaderMap) -> Result<Metadata> {
+pub(crate) fn response_metadata(headers: &HeaderMap) -> Result<Metadata> {
     let malformed = |what: String| {
         ClientError::new(Exit::Other, format!("malformed response metadata: {what}"))
     };
@@ -79,7 +84,7 @@ pub fn response_metadata(headers: &HeaderMap) -> Result<Metadata> {
 }
 
 /// The JSON form of an object's metadata.
-pub fn metadata_json(key: &str, metadata: &Metadata) -> Value {
+pub(crate) fn metadata_json(key: &str, metadata: &Metadata) -> Value {
     json!({
         "key": key,
         "size": metadata.size,
@@ -95,7 +100,7 @@ pub fn metadata_json(key: &str, metadata: &Metadata) -> Value {
 }
 
 /// The human form of an object's metadata: one `name: value` line per field that is set.
-pub fn metadata_text(key: &str, metadata: &Metadata) -> String {
+pub(crate) fn metadata_text(key: &str, metadata: &Metadata) -> String {
     let mut lines = vec![format!("key: {key}")];
     if let Some(size) = metadata.size {
         lines.push(format!("size: {size}"));

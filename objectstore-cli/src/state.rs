@@ -23,7 +23,7 @@ use std::time::UNIX_EPOCH;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use super::error::{ClientError, Result, io_error};
+use crate::error::{ClientError, Result, io_error};
 
 /// Bytes hashed at the start of the input to detect a replaced file.
 const HEAD_BYTES: u64 = 1 << 20;
@@ -33,7 +33,7 @@ const VERSION: u32 = 1;
 
 /// What identifies the input file across runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileIdentity {
+pub(crate) struct FileIdentity {
     /// Canonical path.
     pub path: PathBuf,
     /// Size in bytes.
@@ -48,7 +48,7 @@ pub struct FileIdentity {
 
 impl FileIdentity {
     /// Reads the identity of `path`.
-    pub fn of(path: &Path) -> Result<Self> {
+    pub(crate) fn of(path: &Path) -> Result<Self> {
         let canonical = path
             .canonicalize()
             .map_err(|e| io_error(path.display(), &e))?;
@@ -74,7 +74,7 @@ impl FileIdentity {
 
 /// A part the server acknowledged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PartRecord {
+pub(crate) struct PartRecord {
     /// ETag returned by the part upload.
     pub etag: String,
     /// Bytes sent for the part (after compression).
@@ -83,7 +83,7 @@ pub struct PartRecord {
 
 /// The persisted state of one multipart upload.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct UploadState {
+pub(crate) struct UploadState {
     /// Format version.
     pub version: u32,
     /// Server, namespace and requested key this upload is for.
@@ -104,7 +104,7 @@ pub struct UploadState {
 
 impl UploadState {
     /// A fresh state for a just-initiated upload.
-    pub fn new(
+    pub(crate) fn new(
         target: String,
         file: FileIdentity,
         part_size: u64,
@@ -125,7 +125,7 @@ impl UploadState {
     }
 
     /// Whether this state continues an upload of exactly this input with these settings.
-    pub fn matches(
+    pub(crate) fn matches(
         &self,
         target: &str,
         file: &FileIdentity,
@@ -142,12 +142,12 @@ impl UploadState {
 
 /// The state file of one upload target.
 #[derive(Debug, Clone)]
-pub struct StateFile {
+pub(crate) struct StateFile {
     path: PathBuf,
 }
 
 /// The default state directory (see the module docs).
-pub fn default_dir() -> Option<PathBuf> {
+pub(crate) fn default_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(dir).join("objectstore").join("uploads"));
     }
@@ -159,7 +159,7 @@ pub fn default_dir() -> Option<PathBuf> {
 impl StateFile {
     /// The state file for `target` and the input at `canonical_path`, in `dir` or the
     /// default directory.
-    pub fn locate(dir: Option<&Path>, target: &str, canonical_path: &Path) -> Result<Self> {
+    pub(crate) fn locate(dir: Option<&Path>, target: &str, canonical_path: &Path) -> Result<Self> {
         let dir = match dir {
             Some(d) => d.to_owned(),
             None => default_dir().ok_or_else(|| {
@@ -179,19 +179,19 @@ impl StateFile {
     }
 
     /// Where the state lives.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// The saved state; `None` when there is none (an unreadable or foreign file counts as
     /// none and is replaced later).
-    pub fn load(&self) -> Option<UploadState> {
+    pub(crate) fn load(&self) -> Option<UploadState> {
         let text = std::fs::read_to_string(&self.path).ok()?;
         serde_json::from_str(&text).ok()
     }
 
     /// Replaces the saved state atomically.
-    pub fn save(&self, state: &UploadState) -> Result<()> {
+    pub(crate) fn save(&self, state: &UploadState) -> Result<()> {
         let fail =
             |e: std::io::Error| io_error(format!("resume state {}", self.path.display()), &e);
         let dir = self.path.parent().unwrap_or(Path::new("."));
@@ -204,7 +204,7 @@ impl StateFile {
     }
 
     /// Removes the saved state (missing is fine).
-    pub fn remove(&self) {
+    pub(crate) fn remove(&self) {
         let _ = std::fs::remove_file(&self.path);
     }
 }

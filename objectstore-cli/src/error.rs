@@ -17,7 +17,7 @@ use std::fmt;
 
 /// The exit code class of a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
+pub(crate) enum Exit {
     /// 1: anything not covered below.
     Other = 1,
     /// 2: bad command line or a request the server found malformed.
@@ -34,7 +34,7 @@ pub enum Exit {
 
 impl Exit {
     /// The exit code class of an HTTP error status.
-    pub fn from_status(status: u16) -> Self {
+    pub(crate) fn from_status(status: u16) -> Self {
         match status {
             400 | 411 | 413 | 414 | 415 | 422 => Self::Usage,
             401 | 403 => Self::Auth,
@@ -46,7 +46,7 @@ impl Exit {
     }
 
     /// The process exit code.
-    pub fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         self as u8
     }
 }
@@ -54,18 +54,18 @@ impl Exit {
 /// A failure of a client command: its class, the HTTP status if a response caused it, and a
 /// message for people (including the server's own error text when it sent one).
 #[derive(Debug)]
-pub struct ClientError {
+pub(crate) struct ClientError {
     /// Exit code class.
-    pub exit: Exit,
+    pub(crate) exit: Exit,
     /// HTTP status of the failing response, if any.
-    pub status: Option<u16>,
+    pub(crate) status: Option<u16>,
     /// What went wrong.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl ClientError {
     /// A failure of the given class without an HTTP status.
-    pub fn new(exit: Exit, message: impl Into<String>) -> Self {
+    pub(crate) fn new(exit: Exit, message: impl Into<String>) -> Self {
         Self {
             exit,
             status: None,
@@ -74,24 +74,24 @@ impl ClientError {
     }
 
     /// A usage error (exit 2).
-    pub fn usage(message: impl Into<String>) -> Self {
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
         Self::new(Exit::Usage, message)
     }
 
     /// Any other error (exit 1).
-    pub fn other(message: impl Into<String>) -> Self {
+    pub(crate) fn other(message: impl Into<String>) -> Self {
         Self::new(Exit::Other, message)
     }
 
     /// Adds context in front of the message.
     #[must_use]
-    pub fn context(mut self, what: impl fmt::Display) -> Self {
+    pub(crate) fn context(mut self, what: impl fmt::Display) -> Self {
         self.message = format!("{what}: {}", self.message);
         self
     }
 
     /// The JSON form printed with `--json`.
-    pub fn to_json(&self) -> serde_json::Value {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "error": {
                 "exit_code": self.exit.code(),
@@ -135,12 +135,12 @@ impl From<reqwest::Error> for ClientError {
 }
 
 /// An I/O failure on a local file (exit 1), naming the file.
-pub fn io_error(what: impl fmt::Display, e: &std::io::Error) -> ClientError {
+pub(crate) fn io_error(what: impl fmt::Display, e: &std::io::Error) -> ClientError {
     ClientError::other(format!("{what}: {e}"))
 }
 
 /// Result of client operations.
-pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = ClientError> = std::result::Result<T, E>;
 
 #[cfg(test)]
 mod tests {

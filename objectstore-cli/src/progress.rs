@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// A progress bar for `total` bytes (a spinner when unknown).
-pub fn bar(total: Option<u64>, quiet: bool, what: &str) -> ProgressBar {
+pub(crate) fn bar(total: Option<u64>, quiet: bool, what: &str) -> ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
@@ -36,7 +36,7 @@ pub fn bar(total: Option<u64>, quiet: bool, what: &str) -> ProgressBar {
 /// A bandwidth cap shared by every reader of one transfer. The clock starts at the first
 /// byte, so time spent before (initiation, listing) gives no burst credit.
 #[derive(Debug, Clone)]
-pub struct RateLimit(Option<Arc<Mutex<Budget>>>);
+pub(crate) struct RateLimit(Option<Arc<Mutex<Budget>>>);
 
 #[derive(Debug)]
 struct Budget {
@@ -47,7 +47,7 @@ struct Budget {
 
 impl RateLimit {
     /// `bytes_per_sec`, or unlimited.
-    pub fn new(bytes_per_sec: Option<u64>) -> Self {
+    pub(crate) fn new(bytes_per_sec: Option<u64>) -> Self {
         Self(bytes_per_sec.filter(|r| *r > 0).map(|per_sec| {
             Arc::new(Mutex::new(Budget {
                 start: None,
@@ -58,7 +58,7 @@ impl RateLimit {
     }
 
     /// Accounts `n` bytes, sleeping until the average rate is back under the cap.
-    pub fn consume(&self, n: u64) {
+    pub(crate) fn consume(&self, n: u64) {
         let Some(budget) = &self.0 else { return };
         let wait = {
             let Ok(mut b) = budget.lock() else { return };
@@ -74,7 +74,7 @@ impl RateLimit {
 }
 
 /// A reader that advances a progress bar and honours a rate limit.
-pub struct Metered<R> {
+pub(crate) struct Metered<R> {
     inner: R,
     bar: ProgressBar,
     limit: RateLimit,
@@ -82,7 +82,7 @@ pub struct Metered<R> {
 
 impl<R> Metered<R> {
     /// Wraps `inner`.
-    pub fn new(inner: R, bar: ProgressBar, limit: RateLimit) -> Self {
+    pub(crate) fn new(inner: R, bar: ProgressBar, limit: RateLimit) -> Self {
         Self { inner, bar, limit }
     }
 }
@@ -104,11 +104,11 @@ impl<R: Read> Read for Metered<R> {
 
 /// Counts bytes read through it (shared with the request body, which owns the reader).
 #[derive(Clone, Default)]
-pub struct Counter(std::sync::Arc<std::sync::atomic::AtomicU64>);
+pub(crate) struct Counter(std::sync::Arc<std::sync::atomic::AtomicU64>);
 
 impl Counter {
     /// Wraps `inner`, counting what is read through it.
-    pub fn wrap<R: Read>(&self, inner: R) -> Counted<R> {
+    pub(crate) fn wrap<R: Read>(&self, inner: R) -> Counted<R> {
         Counted {
             inner,
             count: self.clone(),
@@ -116,13 +116,13 @@ impl Counter {
     }
 
     /// Bytes counted so far.
-    pub fn get(&self) -> u64 {
+    pub(crate) fn get(&self) -> u64 {
         self.0.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
 /// A reader counted by a [`Counter`].
-pub struct Counted<R> {
+pub(crate) struct Counted<R> {
     inner: R,
     count: Counter,
 }

@@ -8,13 +8,13 @@
 
 use std::time::Duration;
 
-use ed25519_dalek::SigningKey;
+use objectstore_auth::SigningKey;
 use objectstore_types::{Permission, Scopes};
 use percent_encoding::{AsciiSet, CONTROLS, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::blocking::{Client, RequestBuilder, Response};
 
-use super::args::{Connection, TOKEN_LIFETIME};
-use super::error::{ClientError, Exit, Result};
+use crate::args::{Connection, TOKEN_LIFETIME};
+use crate::error::{ClientError, Exit, Result};
 
 /// The `url` crate's path-segment set (what the official Rust client escapes).
 const SEGMENT: &AsciiSet = &CONTROLS
@@ -39,12 +39,12 @@ const QUERY: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// Percent-encodes a query value.
-pub fn query_value(value: &str) -> String {
+pub(crate) fn query_value(value: &str) -> String {
     utf8_percent_encode(value, QUERY).to_string()
 }
 
 /// The encoded path of `key` (segments split on `/`, each escaped).
-pub fn key_path(key: &str) -> String {
+pub(crate) fn key_path(key: &str) -> String {
     key.split('/')
         .map(|s| utf8_percent_encode(s, SEGMENT).to_string())
         .collect::<Vec<_>>()
@@ -59,7 +59,7 @@ enum Credentials {
 }
 
 /// A connection to one usecase and scopes of a server.
-pub struct Api {
+pub(crate) struct Api {
     http: Client,
     base: String,
     usecase: String,
@@ -69,7 +69,7 @@ pub struct Api {
 
 impl Api {
     /// Builds the client from the command line. Fails (exit 2/4) on a bad URL or key file.
-    pub fn new(connection: &Connection, usecase: &str, scopes: Scopes) -> Result<Self> {
+    pub(crate) fn new(connection: &Connection, usecase: &str, scopes: Scopes) -> Result<Self> {
         let base = connection.url.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ClientError::usage(format!(
@@ -88,7 +88,7 @@ impl Api {
         let credentials = match (token, &connection.kid, &connection.private_key) {
             (Some(token), _, _) => Credentials::Token(token.to_owned()),
             (None, Some(kid), Some(file)) => {
-                let key = crate::auth::tools::read_private_key(file)
+                let key = objectstore_auth::tools::read_private_key(file)
                     .map_err(|e| ClientError::new(Exit::Auth, e.to_string()))?;
                 Credentials::Mint {
                     kid: kid.clone(),
@@ -119,18 +119,18 @@ impl Api {
     }
 
     /// `usecase/scopes` for messages.
-    pub fn namespace(&self) -> String {
+    pub(crate) fn namespace(&self) -> String {
         format!("{}/{}", self.usecase, self.scopes.as_api_path())
     }
 
     /// The base URL without a trailing slash.
-    pub fn base(&self) -> &str {
+    pub(crate) fn base(&self) -> &str {
         &self.base
     }
 
     /// `{base}/v1/{route}/{usecase}/{scopes}/{key}`; without a key the collection URL
     /// (ending in `/`).
-    pub fn url(&self, route: &str, key: Option<&str>) -> String {
+    pub(crate) fn url(&self, route: &str, key: Option<&str>) -> String {
         format!(
             "{}/v1/{route}/{}/{}/{}",
             self.base,
@@ -141,18 +141,18 @@ impl Api {
     }
 
     /// The object URL of `key`.
-    pub fn object_url(&self, key: &str) -> String {
+    pub(crate) fn object_url(&self, key: &str) -> String {
         self.url("objects", Some(key))
     }
 
     /// A request with credentials.
-    pub fn request(&self, method: reqwest::Method, url: &str) -> Result<RequestBuilder> {
+    pub(crate) fn request(&self, method: reqwest::Method, url: &str) -> Result<RequestBuilder> {
         let builder = self.http.request(method, url);
         Ok(match &self.credentials {
             Credentials::None => builder,
             Credentials::Token(token) => builder.header("x-os-auth", format!("Bearer {token}")),
             Credentials::Mint { kid, key } => {
-                let token = crate::auth::tools::token(
+                let token = objectstore_auth::tools::token(
                     kid,
                     key,
                     &self.usecase,
@@ -167,7 +167,7 @@ impl Api {
     }
 
     /// Sends `request`; a status ≥ 400 becomes a [`ClientError`] with the server's message.
-    pub fn send(&self, request: RequestBuilder) -> Result<Response> {
+    pub(crate) fn send(&self, request: RequestBuilder) -> Result<Response> {
         let response = request.send()?;
         let status = response.status();
         if status.as_u16() < 400 {
@@ -178,7 +178,10 @@ impl Api {
 }
 
 /// Reads a JSON response body (leading whitespace allowed, as in multipart completion).
-pub fn read_json<T: serde::de::DeserializeOwned>(response: Response, what: &str) -> Result<T> {
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
+    response: Response,
+    what: &str,
+) -> Result<T> {
     let text = response
         .text()
         .map_err(|e| ClientError::from(e).context(format!("reading the {what} response")))?;
