@@ -7,7 +7,8 @@
 //!    request head must arrive within `http.header_timeout`).
 //! 2. [`middleware::envelope`] (one layer around every route): request id and span,
 //!    request metrics; for object routes, more than `http.max_requests` in flight → 503 with
-//!    an empty body, and a request body silent for `http.body_timeout` fails. Internal
+//!    an empty body, and a request body silent for `http.body_timeout` or slower than
+//!    `http.min_body_rate` fails. Internal
 //!    routes (`/health`, `/ready`, `/keda`, `/metrics`) skip both and need no credentials.
 //! 3. Routing ([`app::router`]): unknown path → 404 (empty body), known path with another
 //!    method → 405 with `Allow`.
@@ -36,6 +37,7 @@ pub mod app;
 pub mod auth;
 pub mod batch;
 pub mod body;
+pub mod body_rate;
 pub mod check;
 pub mod cli;
 pub mod client;

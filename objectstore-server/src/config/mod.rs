@@ -121,6 +121,16 @@ pub struct HttpConfig {
     /// `OS__HTTP__BODY_TIMEOUT`.
     #[serde(with = "humantime_serde")]
     pub body_timeout: Duration,
+    /// A request body slower than this many bytes per second, averaged over
+    /// `min_body_rate_window` of waiting for the client, fails with 408 and the request is
+    /// abandoned (see [`crate::body_rate`]); `0` disables it. Default 1024 (8 kbit/s).
+    /// Env `OS__HTTP__MIN_BODY_RATE`.
+    pub min_body_rate: u64,
+    /// The averaging window of `min_body_rate`, also its grace period: nothing is cut off
+    /// before the client has been waited for this long. Default `30s`. Env
+    /// `OS__HTTP__MIN_BODY_RATE_WINDOW`.
+    #[serde(with = "humantime_serde")]
+    pub min_body_rate_window: Duration,
     /// An HTTP/1 request head (request line and headers) must arrive within this long, or
     /// the connection is closed; `0s` disables it. Default `30s`. Env
     /// `OS__HTTP__HEADER_TIMEOUT`.
@@ -135,6 +145,8 @@ impl Default for HttpConfig {
             down_marker: PathBuf::from("/tmp/objectstore.down"),
             shutdown_timeout: Duration::from_secs(5),
             body_timeout: Duration::from_secs(30),
+            min_body_rate: 1024,
+            min_body_rate_window: Duration::from_secs(30),
             header_timeout: Duration::from_secs(30),
         }
     }
