@@ -216,6 +216,49 @@ async fn enforce_false_with_keys_lets_failures_through() {
     assert_eq!(r.status(), StatusCode::OK);
 }
 
+/// Report-only mode treats a valid token that does not allow the operation like a missing
+/// one: logged, let through (what `auth.enforce: false` is documented to do).
+#[tokio::test]
+async fn enforce_false_lets_tokens_beyond_their_permissions_through() {
+    let keys = keys();
+    let public = keys.public.clone();
+    let s = Memory::start_with(move |c| {
+        c.auth.enforce = Some(false);
+        c.auth.keys.insert(
+            "test_kid".into(),
+            KeyConfig {
+                key_files: vec![public],
+                max_permissions: vec![Permission::Read],
+            },
+        );
+    })
+    .await;
+    let writer = mint(&keys, "u", "org=1", &Permission::ALL);
+    let other_usecase = mint(&keys, "v", "org=1", &Permission::ALL);
+    for (what, token) in [
+        ("beyond max_permissions", &writer),
+        ("other usecase", &other_usecase),
+    ] {
+        let r = s
+            .client
+            .put(s.object("u", "org=1", "k"))
+            .header("x-os-auth", format!("Bearer {token}"))
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{what}");
+        let r = s
+            .client
+            .delete(s.object("u", "org=1", "k"))
+            .header("x-os-auth", format!("Bearer {token}"))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{what}: {}", r.status());
+    }
+}
+
 #[tokio::test]
 async fn killswitches_and_rate_limits_answer_plain_text() {
     let s = Memory::start_with(|c| {
