@@ -1,5 +1,6 @@
 //! The `objectstore` command line (spec 12.1):
-//! `objectstore [-c FILE] run | healthcheck | version | sleep <secs> | down [secs] | check`.
+//! `objectstore [-c FILE] run [--strict-config] | healthcheck | version | sleep <secs> |
+//! down [secs] | check | config check`.
 //!
 //! Exit codes: 0 on success (including a graceful shutdown after a signal), 1 when a
 //! command fails (healthcheck not healthy, server error), 2 for an invalid configuration or
@@ -37,7 +38,15 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API until SIGINT/SIGTERM.
-    Run,
+    Run {
+        /// Refuse to start (exit 2) when the configuration has keys nothing reads (typos);
+        /// without it each is logged as a warning.
+        #[arg(long)]
+        strict_config: bool,
+    },
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Exit 0 if the server at `http_addr` answers `/health` with 2xx, else 1.
     Healthcheck,
     /// Print `objectstore@<version>[+<git sha>]`.
@@ -116,6 +125,15 @@ pub enum Command {
     Check(crate::check::CheckArgs),
 }
 
+/// `objectstore config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Load the configuration (`-c FILE` and the `OS__` variables) as `run` would and print
+    /// every problem: invalid values, unreadable key files, unknown keys (with the closest
+    /// valid key). Exit 0: clean; 2: any problem.
+    Check,
+}
+
 /// The version string printed by `objectstore version`.
 pub fn version_string() -> String {
     match option_env!("OBJECTSTORE_GIT_SHA") {
@@ -167,6 +185,22 @@ pub fn main() -> ExitCode {
             }
         };
     }
+    if let Command::Config(ConfigCommand::Check) = cli.command {
+        return crate::config_check::check_main(cli.config.as_deref());
+    }
+    if let Command::Run { strict_config } = cli.command {
+        let file = cli.config.as_deref();
+        return match crate::config_check::load_for_run(file, strict_config) {
+            Ok((config, unknown)) => match run(config, cli.config, &unknown) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    report(&e);
+                    ExitCode::FAILURE
+                }
+            },
+            Err(code) => code,
+        };
+    }
     let config = match Config::from_process(cli.config.as_deref()) {
         Ok(config) => config,
         Err(e) => {
@@ -175,7 +209,6 @@ pub fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Run => run(config, cli.config),
         Command::Healthcheck => healthcheck(&config),
         Command::Down { secs } => down(&config, secs),
         Command::Check(args) => return crate::check::main(&config, &args),
@@ -239,8 +272,13 @@ fn auth_tool(command: &Command) -> Option<anyhow::Result<String>> {
     Some(result.map_err(anyhow::Error::from))
 }
 
-fn run(config: Config, file: Option<PathBuf>) -> anyhow::Result<()> {
+fn run(
+    config: Config,
+    file: Option<PathBuf>,
+    unknown: &[crate::config::UnknownKey],
+) -> anyhow::Result<()> {
     crate::logging::init(&config.logging)?;
+    crate::config_check::log_unknown(unknown);
     let _sentry = crate::error_reporting::init(&config.sentry)?;
     let config = Arc::new(config);
     runtime(&config)?.block_on(async {

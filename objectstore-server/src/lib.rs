@@ -42,6 +42,7 @@ pub mod check;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod config_check;
 pub mod endpoints;
 pub mod error;
 pub mod error_reporting;
