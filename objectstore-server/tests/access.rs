@@ -191,21 +191,27 @@ async fn presigned_urls_allow_reads_of_the_signed_path_only() {
     assert!(matches!(r.status().as_u16(), 400 | 401), "{}", r.status());
 }
 
-#[tokio::test]
-async fn enforce_false_with_keys_lets_failures_through() {
-    let keys = keys();
+/// A server in report-only mode (`auth.enforce: false`) with `keys` as `test_kid`.
+async fn report_only_server(keys: &Keys, max: &[Permission]) -> Memory {
     let public = keys.public.clone();
-    let s = Memory::start_with(move |c| {
+    let max = max.to_vec();
+    Memory::start_with(move |c| {
         c.auth.enforce = Some(false);
         c.auth.keys.insert(
             "test_kid".into(),
             KeyConfig {
                 key_files: vec![public],
-                max_permissions: vec![],
+                max_permissions: max,
             },
         );
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn enforce_false_with_keys_lets_failures_through() {
+    let keys = keys();
+    let s = report_only_server(&keys, &[]).await;
     let r = s
         .client
         .put(s.object("u", "_", "k"))
@@ -221,18 +227,7 @@ async fn enforce_false_with_keys_lets_failures_through() {
 #[tokio::test]
 async fn enforce_false_lets_tokens_beyond_their_permissions_through() {
     let keys = keys();
-    let public = keys.public.clone();
-    let s = Memory::start_with(move |c| {
-        c.auth.enforce = Some(false);
-        c.auth.keys.insert(
-            "test_kid".into(),
-            KeyConfig {
-                key_files: vec![public],
-                max_permissions: vec![Permission::Read],
-            },
-        );
-    })
-    .await;
+    let s = report_only_server(&keys, &[Permission::Read]).await;
     let writer = mint(&keys, "u", "org=1", &Permission::ALL);
     let other_usecase = mint(&keys, "v", "org=1", &Permission::ALL);
     for (what, token) in [

@@ -36,7 +36,7 @@ use crate::admission::{Killswitch, RateLimitsConfig, UsecasesConfig};
 
 mod auth;
 mod observability;
-mod schema;
+pub mod schema;
 mod storage;
 #[cfg(test)]
 mod storage_tests;

@@ -30,8 +30,8 @@ use crate::admission::{
 use crate::auth::KeyConfig;
 
 /// Containers whose children are names the operator chooses or list indices, and the
-/// pattern of their items.
-const CONTAINERS: &[(&str, &str)] = &[
+/// pattern of their items in [`sections`].
+pub const CONTAINERS: &[(&str, &str)] = &[
     ("auth.keys", "auth.keys.<kid>"),
     ("killswitches", "killswitches[]"),
     (
@@ -41,8 +41,10 @@ const CONTAINERS: &[(&str, &str)] = &[
     ("usecases", "usecases.<name>"),
 ];
 
-/// The field names of the struct `T` deserializes as.
-fn fields<T: DeserializeOwned>() -> Vec<&'static str> {
+/// The field names of the struct `T` deserializes as (empty when `T` is not a struct):
+/// `T::deserialize` against a deserializer that records the `fields` argument of
+/// `deserialize_struct` and then fails.
+pub fn struct_fields<T: DeserializeOwned>() -> Vec<&'static str> {
     struct Recorder<'a>(&'a mut Vec<&'static str>);
 
     #[derive(Debug)]
@@ -88,32 +90,55 @@ fn fields<T: DeserializeOwned>() -> Vec<&'static str> {
     out
 }
 
-/// The fields of the section at `pattern` (key path with `<kid>`, `<name>`, `[]`); `None`
-/// when `pattern` is not a described section.
+/// Every struct-typed section outside `storage`: its key path (`<kid>`, `<name>` for the
+/// names the operator chooses, `[]` for list items) and its fields.
+pub fn sections() -> Vec<(&'static str, Vec<&'static str>)> {
+    vec![
+        ("", struct_fields::<Config>()),
+        ("http", struct_fields::<HttpConfig>()),
+        ("service", struct_fields::<ServiceSection>()),
+        ("runtime", struct_fields::<RuntimeConfig>()),
+        ("logging", struct_fields::<LoggingConfig>()),
+        ("sentry", struct_fields::<SentryConfig>()),
+        ("metrics", struct_fields::<MetricsConfig>()),
+        ("auth", struct_fields::<AuthConfig>()),
+        ("auth.keys.<kid>", struct_fields::<KeyConfig>()),
+        ("killswitches[]", struct_fields::<Killswitch>()),
+        ("rate_limits", struct_fields::<RateLimitsConfig>()),
+        (
+            "rate_limits.throughput",
+            struct_fields::<ThroughputConfig>(),
+        ),
+        (
+            "rate_limits.throughput.rules[]",
+            struct_fields::<ThroughputRule>(),
+        ),
+        ("rate_limits.bandwidth", struct_fields::<BandwidthConfig>()),
+        ("usecases.<name>", struct_fields::<UsecaseConfig>()),
+        (
+            "usecases.<name>.expiration",
+            struct_fields::<ExpirationConfig>(),
+        ),
+        (
+            "usecases.<name>.expiration.manual",
+            struct_fields::<PolicyConfig>(),
+        ),
+        (
+            "usecases.<name>.expiration.ttl",
+            struct_fields::<DurationPolicyConfig>(),
+        ),
+        (
+            "usecases.<name>.expiration.tti",
+            struct_fields::<DurationPolicyConfig>(),
+        ),
+    ]
+}
+
+/// The fields of the section at `pattern` (a key path of [`sections`]).
 fn section(pattern: &str) -> Option<Vec<&'static str>> {
-    Some(match pattern {
-        "" => fields::<Config>(),
-        "http" => fields::<HttpConfig>(),
-        "service" => fields::<ServiceSection>(),
-        "runtime" => fields::<RuntimeConfig>(),
-        "logging" => fields::<LoggingConfig>(),
-        "sentry" => fields::<SentryConfig>(),
-        "metrics" => fields::<MetricsConfig>(),
-        "auth" => fields::<AuthConfig>(),
-        "auth.keys.<kid>" => fields::<KeyConfig>(),
-        "killswitches[]" => fields::<Killswitch>(),
-        "rate_limits" => fields::<RateLimitsConfig>(),
-        "rate_limits.throughput" => fields::<ThroughputConfig>(),
-        "rate_limits.throughput.rules[]" => fields::<ThroughputRule>(),
-        "rate_limits.bandwidth" => fields::<BandwidthConfig>(),
-        "usecases.<name>" => fields::<UsecaseConfig>(),
-        "usecases.<name>.expiration" => fields::<ExpirationConfig>(),
-        "usecases.<name>.expiration.manual" => fields::<PolicyConfig>(),
-        "usecases.<name>.expiration.ttl" | "usecases.<name>.expiration.tti" => {
-            fields::<DurationPolicyConfig>()
-        }
-        _ => return None,
-    })
+    sections()
+        .into_iter()
+        .find_map(|(path, fields)| (path == pattern).then_some(fields))
 }
 
 /// The `type` of the storage section at `path` in the merged configuration (`default`
@@ -138,7 +163,7 @@ pub(super) fn children(merged: &Value, parent: &[&str]) -> Option<Vec<&'static s
             return match storage_kind(merged, &["storage"], "tiered").as_str() {
                 "tiered" => {
                     let mut keys = vec!["type", "high_volume", "long_term"];
-                    keys.extend(fields::<TieredSettings>());
+                    keys.extend(struct_fields::<TieredSettings>());
                     Some(keys)
                 }
                 "filesystem" => Some(vec!["type", "path", "high_volume", "long_term"]),

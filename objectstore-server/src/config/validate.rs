@@ -1,7 +1,7 @@
 //! Value checks that types cannot express, and the whole-configuration report of
 //! `objectstore config check` and `objectstore run` ([`Config::check`]).
 //!
-//! [`values`] finds every well-typed but unusable value, each error naming its key:
+//! `values` finds every well-typed but unusable value, each error naming its key:
 //!
 //! * `logging.level` is a level (`trace`, `debug`, `info`, `warn`, `error`, `off`, any case)
 //!   or a `tracing` directive list whose bare words are levels (`info,objectstore=debug`). A
