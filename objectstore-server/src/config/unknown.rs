@@ -221,9 +221,10 @@ fn suggest(merged: &Value, path: &[&str]) -> Option<String> {
                 continue;
             }
         };
+        let lower = segment.to_ascii_lowercase();
         let (best, score) = valid
             .iter()
-            .map(|v| (*v, strsim::jaro_winkler(segment, v)))
+            .map(|v| (*v, strsim::jaro_winkler(&lower, v)))
             .max_by(|a, b| a.1.total_cmp(&b.1))?;
         if score < SIMILAR {
             return None;

@@ -143,6 +143,23 @@ fn extra_keys_of_path_only_stores_are_found() {
 }
 
 #[test]
+fn keys_differing_only_in_case_or_dashes_are_suggested() {
+    let found = unknown(
+        Some("HTTP_ADDR: 127.0.0.1:1\nhttp:\n  max-requests: 5\n"),
+        &[],
+    );
+    let mut named = keys(&found);
+    named.sort();
+    assert_eq!(
+        named,
+        vec![
+            pair("HTTP_ADDR", "http_addr"),
+            pair("http.max-requests", "http.max_requests"),
+        ]
+    );
+}
+
+#[test]
 fn unlike_keys_get_no_suggestion() {
     let found = unknown(Some("zzzzqqqq: 1\n"), &[]);
     assert_eq!(keys(&found), vec![("zzzzqqqq".to_owned(), None)]);
