@@ -1,5 +1,6 @@
 //! The `objectstore` command line (spec 12.1):
-//! `objectstore [-c FILE] run | healthcheck | version | sleep <secs> | down [secs] | check`.
+//! `objectstore [-c FILE] run [--strict-config] | healthcheck | version | sleep <secs> |
+//! down [secs] | check | config check`.
 //!
 //! Exit codes: 0 on success (including a graceful shutdown after a signal), 1 when a
 //! command fails (healthcheck not healthy, server error), 2 for an invalid configuration or
@@ -38,7 +39,15 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Serve the HTTP API until SIGINT/SIGTERM.
-    Run,
+    Run {
+        /// Refuse to start (exit 2) when the configuration has keys nothing reads (typos);
+        /// without it each is logged as a warning.
+        #[arg(long)]
+        strict_config: bool,
+    },
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Exit 0 if the server at `http_addr` answers `/health` with 2xx, else 1.
     Healthcheck,
     /// Print `objectstore@<version>[+<git sha>]`.
@@ -61,6 +70,15 @@ pub(crate) enum Command {
     /// all repaired); 1: problems left; 2: usage, configuration or backend error (e.g. the
     /// embedded store is locked by a running server).
     Check(crate::check::CheckArgs),
+}
+
+/// `objectstore config ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Load the configuration (`-c FILE` and the `OS__` variables) as `run` would and print
+    /// every problem: invalid values, unreadable key files, unknown keys (with the closest
+    /// valid key). Exit 0: clean; 2: any problem.
+    Check,
 }
 
 /// The version string printed by `objectstore version`.
@@ -106,6 +124,18 @@ pub fn main() -> ExitCode {
         }
         command => command,
     };
+    if let Command::Config(ConfigCommand::Check) = command {
+        return crate::config_check::check_main(cli.config.as_deref());
+    }
+    if let Command::Run { strict_config } = command {
+        return match crate::config_check::load_for_run(cli.config.as_deref(), strict_config) {
+            Ok((config, unknown)) => match run(config, cli.config, &unknown) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(failure) => failure.report(),
+            },
+            Err(code) => code,
+        };
+    }
     let config = match Config::from_process(cli.config.as_deref()) {
         Ok(config) => config,
         Err(e) => {
@@ -114,11 +144,14 @@ pub fn main() -> ExitCode {
         }
     };
     let result = match command {
-        Command::Run => run(config, cli.config),
         Command::Healthcheck => healthcheck(&config).map_err(Failure::Failed),
         Command::Down { secs } => down(&config, secs).map_err(Failure::Failed),
         Command::Check(args) => return crate::check::main(&config, &args),
-        Command::Client(_) | Command::Version | Command::Sleep { .. } => Ok(()),
+        Command::Client(_)
+        | Command::Version
+        | Command::Sleep { .. }
+        | Command::Run { .. }
+        | Command::Config(_) => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -137,8 +170,13 @@ fn runtime(config: &Config) -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// `run`: start-up in order (logging, error reporting, metrics, listener, storage, auth
 /// keys), then serve until a shutdown signal.
-fn run(config: Config, file: Option<PathBuf>) -> Result<(), Failure> {
+fn run(
+    config: Config,
+    file: Option<PathBuf>,
+    unknown: &[crate::config::UnknownKey],
+) -> Result<(), Failure> {
     crate::logging::init(&config.logging).map_err(Failure::Config)?;
+    crate::config_check::log_unknown(unknown);
     let _sentry = crate::error_reporting::init(&config.sentry).map_err(Failure::Config)?;
     let config = Arc::new(config);
     let runtime = runtime(&config).map_err(Failure::Failed)?;

@@ -24,8 +24,9 @@
 //!    head must arrive within `http.header_timeout`).
 //! 2. `middleware::envelope` (one layer around every route): request id and span, request
 //!    metrics; for object routes, more than `http.max_requests` in flight → 503 with an
-//!    empty body, and a request body silent for `http.body_timeout` fails. Internal routes
-//!    (`/health`, `/ready`, `/keda`, `/metrics`) skip both and need no credentials.
+//!    empty body, and a request body silent for `http.body_timeout` or slower than
+//!    `http.min_body_rate` fails. Internal routes (`/health`, `/ready`, `/keda`, `/metrics`)
+//!    skip both and need no credentials.
 //! 3. Routing (`app::router`): unknown path → 404 (empty body), known path with another
 //!    method → 405 with `Allow`.
 //! 4. Authentication (`access::Auth` over [`auth`]: JWT or pre-signed URL → 400/401 JSON).
@@ -50,9 +51,11 @@ mod app;
 pub mod auth;
 mod batch;
 mod body;
+mod body_rate;
 mod check;
 pub mod cli;
 pub mod config;
+mod config_check;
 mod endpoints;
 mod error;
 pub mod error_reporting;

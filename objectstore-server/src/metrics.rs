@@ -50,6 +50,8 @@ pub(crate) const HTTP_RESPONSE_BYTES: &str = "objectstore_http_response_bytes_to
 pub(crate) const HTTP_IN_FLIGHT: &str = "objectstore_http_requests_in_flight";
 /// Counter `{reason}`: requests turned away by admission control.
 pub(crate) const ADMISSION_REJECTIONS: &str = "objectstore_admission_rejections_total";
+/// Counter `{reason}`: request bodies cut off by the body limits (`idle`, `min_rate`).
+pub(crate) const BODY_CUTOFFS: &str = "objectstore_http_request_body_cutoffs_total";
 
 /// The `route` label of requests that matched no route (404s).
 pub(crate) const UNMATCHED_ROUTE: &str = "unmatched";
@@ -87,6 +89,14 @@ impl RejectionReason {
 /// Counts one admission rejection.
 pub(crate) fn record_rejection(reason: RejectionReason) {
     metrics::counter!(ADMISSION_REJECTIONS, "reason" => reason.as_str()).increment(1);
+}
+
+/// The `reason` values of [`BODY_CUTOFFS`].
+pub const BODY_CUTOFF_REASONS: [&str; 2] = ["idle", "min_rate"];
+
+/// Counts one request body cut off for `reason` (one of [`BODY_CUTOFF_REASONS`]).
+pub fn record_body_cutoff(reason: &'static str) {
+    metrics::counter!(BODY_CUTOFFS, "reason" => reason).increment(1);
 }
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -143,6 +153,10 @@ fn install(extra: Option<Box<dyn metrics::Recorder + Send + Sync>>) -> Prometheu
         tracing::warn!(error = %e, "a metrics recorder is already installed; /metrics stays empty");
     }
     describe();
+    // Rare events: registered at zero so dashboards and alerts see the series at once.
+    for reason in BODY_CUTOFF_REASONS {
+        let _registered = metrics::counter!(BODY_CUTOFFS, "reason" => reason);
+    }
     spawn_upkeep(handle.clone());
     handle
 }
@@ -221,6 +235,11 @@ pub const CATALOGUE: &[(&str, Kind, &str)] = &[
         ADMISSION_REJECTIONS,
         Kind::Counter,
         "Requests turned away by admission control, by reason.",
+    ),
+    (
+        BODY_CUTOFFS,
+        Kind::Counter,
+        "Request bodies cut off as too slow, by reason (idle, min_rate).",
     ),
     (
         OBJECT_IN_FLIGHT,

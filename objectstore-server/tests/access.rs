@@ -166,21 +166,27 @@ async fn presigned_urls_allow_reads_of_the_signed_path_only() {
     assert!(matches!(r.status().as_u16(), 400 | 401), "{}", r.status());
 }
 
-#[tokio::test]
-async fn enforce_false_with_keys_lets_failures_through() {
-    let keys = keys();
+/// A server in report-only mode (`auth.enforce: false`) with `keys` as `test_kid`.
+async fn report_only_server(keys: &Keys, max: &[Permission]) -> Memory {
     let public = keys.public.clone();
-    let s = Memory::start_with(move |c| {
+    let max = max.to_vec();
+    Memory::start_with(move |c| {
         c.auth.enforce = Some(false);
         c.auth.keys.insert(
             "test_kid".into(),
             KeyConfig {
                 key_files: vec![public],
-                max_permissions: vec![],
+                max_permissions: max,
             },
         );
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn enforce_false_with_keys_lets_failures_through() {
+    let keys = keys();
+    let s = report_only_server(&keys, &[]).await;
     let r = s
         .client
         .put(s.object("u", "_", "k"))
@@ -189,6 +195,38 @@ async fn enforce_false_with_keys_lets_failures_through() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// Report-only mode treats a valid token that does not allow the operation like a missing
+/// one: logged, let through (what `auth.enforce: false` is documented to do).
+#[tokio::test]
+async fn enforce_false_lets_tokens_beyond_their_permissions_through() {
+    let keys = keys();
+    let s = report_only_server(&keys, &[Permission::Read]).await;
+    let writer = mint(&keys, "u", "org=1", &Permission::ALL);
+    let other_usecase = mint(&keys, "v", "org=1", &Permission::ALL);
+    for (what, token) in [
+        ("beyond max_permissions", &writer),
+        ("other usecase", &other_usecase),
+    ] {
+        let r = s
+            .client
+            .put(s.object("u", "org=1", "k"))
+            .header("x-os-auth", format!("Bearer {token}"))
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{what}");
+        let r = s
+            .client
+            .delete(s.object("u", "org=1", "k"))
+            .header("x-os-auth", format!("Bearer {token}"))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{what}: {}", r.status());
+    }
 }
 
 #[tokio::test]

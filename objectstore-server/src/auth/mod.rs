@@ -4,8 +4,11 @@
 //! `Grant::authorize` decides each operation (a batch asks once per part).
 //!
 //! * **Activation:** auth is active when `enforce` is true or any key is configured. Inactive:
-//!   every request is allowed and credentials are ignored. Active but not enforcing:
-//!   credentials are verified, failures are logged, and the request proceeds as allowed.
+//!   every request is allowed and credentials are ignored. Active but not enforcing
+//!   (report-only, `enforce: false` with keys): credentials are verified and authorized
+//!   exactly as when enforcing, but every failure (a missing or invalid credential, or a
+//!   valid one that does not allow the operation) is logged at warn and the request proceeds,
+//!   so turning enforcement on later refuses exactly what was logged.
 //!   `enforce: true` without keys is a configuration error.
 //! * **Which credential:** a raw query with a parameter named exactly `os_sig` selects the
 //!   pre-signed path (`presign`). Otherwise the JWT comes from `x-os-auth`, else
@@ -51,12 +54,15 @@ pub(crate) enum AuthError {
 /// What an authenticated request may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Grant {
-    /// Everything (auth inactive, or active in report-only mode).
+    /// Everything (auth inactive, or a failed credential in report-only mode).
     All,
     /// What a verified token allows.
     Token(jwt::TokenGrant),
     /// Reads of exactly the signed path.
     Presigned,
+    /// A verified credential in report-only mode: operations are checked as for the inner
+    /// grant, but one it does not allow is logged and allowed.
+    Unenforced(Box<Grant>),
 }
 
 impl Grant {
@@ -70,6 +76,17 @@ impl Grant {
         let denied = || Err(AuthError::Forbidden("operation not allowed".into()));
         match self {
             Self::All => Ok(()),
+            Self::Unenforced(inner) => {
+                if let Err(e) = inner.authorize(permission, usecase, scopes) {
+                    tracing::warn!(
+                        error = %e,
+                        permission = permission.as_str(),
+                        usecase = usecase.as_str(),
+                        "authorization failed (not enforced)"
+                    );
+                }
+                Ok(())
+            }
             Self::Presigned if permission == Permission::Read => Ok(()),
             Self::Presigned => denied(),
             Self::Token(grant) => {
@@ -149,6 +166,7 @@ impl Authenticator {
         }
         let result = self.verify(request, now);
         match (result, self.mode) {
+            (Ok(grant), Mode::ReportOnly) => Ok(Grant::Unenforced(Box::new(grant))),
             (Ok(grant), _) => Ok(grant),
             (Err(e), Mode::ReportOnly) => {
                 tracing::warn!(error = %e, "auth failed (not enforced)");

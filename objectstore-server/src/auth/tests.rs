@@ -395,6 +395,53 @@ fn inactive_and_report_only_modes() {
     assert!(Authenticator::new(true, KeyDirectory::default()).is_err());
 }
 
+/// Report-only mode (`enforce: false` with keys) logs what enforcing would refuse and lets
+/// it through, for a valid credential as for an invalid one; enforcing refuses the same.
+#[test]
+fn report_only_lets_valid_tokens_through_beyond_their_permissions() {
+    let exp = now() + Duration::from_secs(60);
+    // A read-write token of the read-only key: its effective permissions are `object.read`.
+    let asked = [Permission::Read, Permission::Write];
+    let capped = bearer(&token("ro", 3, &[("org", "1")], &asked, exp));
+    let creds = |h| RequestCredentials {
+        method: "PUT",
+        raw_path: "/v1/objects/attachments/org=1/k",
+        raw_query: None,
+        headers: h,
+    };
+    let org1 = Scopes::parse("org=1").unwrap();
+    let org2 = Scopes::parse("org=2").unwrap();
+    let cases = [
+        (Permission::Write, "attachments", &org1), // beyond max_permissions
+        (Permission::Read, "other", &org1),        // another usecase
+        (Permission::Read, "attachments", &org2),  // another scope
+    ];
+    let enforcing = auth().authenticate(creds(&capped), now()).unwrap();
+    let report = Authenticator::new(false, directory())
+        .unwrap()
+        .authenticate(creds(&capped), now())
+        .unwrap();
+    assert!(matches!(report, Grant::Unenforced(_)), "{report:?}");
+    for (permission, u, scopes) in cases {
+        assert!(
+            enforcing
+                .authorize(permission, &usecase(u), scopes)
+                .is_err(),
+            "{permission:?} {u} {scopes:?}"
+        );
+        assert_eq!(
+            report.authorize(permission, &usecase(u), scopes),
+            Ok(()),
+            "{permission:?} {u} {scopes:?}"
+        );
+    }
+    // What the token does allow is allowed either way.
+    assert_eq!(
+        enforcing.authorize(Permission::Read, &usecase("attachments"), &org1),
+        Ok(())
+    );
+}
+
 const PATH: &str = "/v1/objects/testing/org=17;project=42/foo/bar";
 
 fn presigned_query(kid: &str, seed: u8, ts: SystemTime, secs: u64) -> String {
