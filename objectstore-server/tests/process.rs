@@ -102,14 +102,14 @@ struct PauseHeads(Arc<Pause>);
 
 #[async_trait]
 impl Hooks for PauseHeads {
-    async fn get_metadata(
+    async fn head(
         &self,
         inner: &MemoryBackend,
         id: &ObjectId,
     ) -> objectstore_service::Result<Option<Metadata>> {
         self.0.entered.notify_one();
         self.0.release.notified().await;
-        objectstore_service::backend::Backend::get_metadata(inner, id).await
+        objectstore_service::backend::Backend::head(inner, id).await
     }
 }
 

@@ -75,9 +75,9 @@ pub async fn compare_and_write_applies_on_matching_revision(cx: &Ctx<dyn HighVol
     assert!(cas(b, &key, Some("cas/apply/3"), TieredWrite::Delete).await);
     assert_eq!(row(b, &key).await, TieredMetadata::NotFound);
     // Inline -> delete.
-    b.put_non_tombstone(&key, &m, Bytes::from_static(b"x"))
+    b.put(&key, &m, Bytes::from_static(b"x"))
         .await
-        .expect("put_non_tombstone failed");
+        .expect("put failed");
     assert!(
         cas(b, &key, None, TieredWrite::Delete).await,
         "inline -> delete"
@@ -143,7 +143,7 @@ pub async fn compare_and_write_rejects_stale_revisions(cx: &Ctx<dyn HighVolumeBa
         assert_eq!(row(b, &absent).await, TieredMetadata::NotFound);
     }
     let inline = id("cas/stale-inline");
-    b.put_non_tombstone(&inline, &m, Bytes::from_static(b"keep"))
+    b.put(&inline, &m, Bytes::from_static(b"keep"))
         .await
         .expect("put failed");
     for write in [TieredWrite::Tombstone(t3), TieredWrite::Delete] {

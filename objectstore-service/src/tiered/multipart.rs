@@ -155,7 +155,7 @@ impl Inner {
                         + self.config.multipart_grace,
                 ),
             };
-            if let Err(error) = self.hv.log_append(&deferred).await {
+            if let Err(error) = self.log.append_record(&deferred).await {
                 // No part exists yet and the client never sees this upload: drop it.
                 let _ = self.lt.abort_multipart(&revision, &lt_upload).await;
                 return Err(error);
@@ -230,11 +230,16 @@ impl Inner {
             None
         } else {
             // 2. Committed earlier and overwritten since?
-            if self.hv.log_get(&marker_id(&upload.uuid)).await?.is_some() {
+            if self
+                .log
+                .get_record(&marker_id(&upload.uuid))
+                .await?
+                .is_some()
+            {
                 return Ok(None);
             }
             // 3. The upload is still owned by its deferred record, and in time.
-            let deferred = self.hv.log_get(&upload.uuid).await?;
+            let deferred = self.log.get_record(&upload.uuid).await?;
             let Some(deferred) = deferred.filter(|d| d.new.as_ref() == Some(&upload.revision))
             else {
                 self.check_deadline(&upload)?;
@@ -276,9 +281,7 @@ impl Inner {
 
         // 6. The revision must exist (assembled now or by an earlier attempt).
         let (lt, revision) = (self.lt.clone(), upload.revision.clone());
-        let stored = guard
-            .step(async move { lt.get_metadata(&revision).await })
-            .await;
+        let stored = guard.step(async move { lt.head(&revision).await }).await;
         let mut metadata = match (stored, assemble_error) {
             (Ok(Some(metadata)), _) => metadata,
             (Ok(None), Some(error)) | (Err(_), Some(error)) | (Err(error), None) => {
@@ -332,7 +335,7 @@ impl Inner {
                 upload_id: None,
                 not_before: limit,
             };
-            if let Err(error) = self.hv.log_append(&marker).await {
+            if let Err(error) = self.log.append_record(&marker).await {
                 tracing::warn!(%error, "tiered: could not mark a multipart upload committed");
             }
         }

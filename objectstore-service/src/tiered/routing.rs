@@ -98,11 +98,7 @@ impl Inner {
     ) -> Result<()> {
         let mut metadata = metadata.clone();
         metadata.size = Some(payload.len() as u64);
-        let Some(tombstone) = self
-            .hv
-            .put_non_tombstone(id, &metadata, payload.clone())
-            .await?
-        else {
+        let Some(tombstone) = self.hv.put(id, &metadata, payload.clone()).await? else {
             return Ok(());
         };
         let old = tombstone.target;
@@ -153,7 +149,7 @@ impl Inner {
             long_term_metadata(metadata),
         );
         guard
-            .step(async move { lt.put_object(&target, &lt_metadata, body).await })
+            .step(async move { lt.put(&target, &lt_metadata, body).await })
             .await?;
 
         let mut metadata = metadata.clone();
@@ -184,7 +180,7 @@ impl Inner {
         id: &ObjectId,
         range: Option<ByteRange>,
     ) -> Result<GetResponse> {
-        let tombstone = match self.hv.get_tiered(id, range).await? {
+        let tombstone = match self.hv.get(id, range).await? {
             TieredGet::NotFound => return Ok(GetResponse::NotFound),
             TieredGet::Object(response) => return Ok(response),
             TieredGet::Tombstone(tombstone) => tombstone,
@@ -193,7 +189,7 @@ impl Inner {
         if tombstone.metadata.is_expired(now) {
             return Ok(GetResponse::NotFound);
         }
-        let response = match self.lt.get_object(&tombstone.target, range).await? {
+        let response = match self.lt.get(&tombstone.target, range).await? {
             // The blob of a referenced revision is gone (lost data): absent.
             GetResponse::NotFound => return Ok(GetResponse::NotFound),
             GetResponse::RangeNotSatisfiable(_) => {
@@ -211,7 +207,7 @@ impl Inner {
 
     /// HEAD: the tombstone's metadata is authoritative; no long-term call.
     pub(crate) async fn head(self: &Arc<Self>, id: &ObjectId) -> Result<Option<Metadata>> {
-        let tombstone = match self.hv.get_tiered_metadata(id).await? {
+        let tombstone = match self.hv.head(id).await? {
             TieredMetadata::NotFound => return Ok(None),
             TieredMetadata::Object(metadata) => return Ok(Some(metadata)),
             TieredMetadata::Tombstone(tombstone) => tombstone,
@@ -244,7 +240,7 @@ impl Inner {
 
     /// DELETE: inline rows directly; a tombstone through the CAS delete protocol.
     pub(crate) async fn delete(self: &Arc<Self>, id: &ObjectId) -> Result<()> {
-        let Some(tombstone) = self.hv.delete_non_tombstone(id).await? else {
+        let Some(tombstone) = self.hv.delete(id).await? else {
             return Ok(());
         };
         let old = tombstone.target;
@@ -274,7 +270,7 @@ impl Inner {
         target: ExpiryTarget,
         now: SystemTime,
     ) -> Result<ExtendOutcome> {
-        let tombstone = match self.hv.get_tiered_metadata(id).await? {
+        let tombstone = match self.hv.head(id).await? {
             TieredMetadata::NotFound => return Ok(ExtendOutcome::NotFound),
             TieredMetadata::Object(_) => {
                 return match self.hv.extend_expiry(id, target, now).await? {

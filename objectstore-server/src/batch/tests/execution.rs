@@ -151,7 +151,7 @@ struct BrokenBodies;
 
 #[async_trait]
 impl Hooks for BrokenBodies {
-    async fn get_object(
+    async fn get(
         &self,
         _inner: &MemoryBackend,
         _id: &ObjectId,

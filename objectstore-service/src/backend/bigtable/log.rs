@@ -1,6 +1,6 @@
-//! The change log and the instance leases of [`BigtableBackend`] (see the module docs of
-//! [`super`], "Protocols", for the claim and why one record never goes to two live
-//! claimants).
+//! [`ChangeLog`] for [`BigtableBackend`]: the change log and the instance leases (see the
+//! module docs of [`super`], "Protocols", for the claim and why one record never goes to
+//! two live claimants).
 //!
 //! A record row `\0log/{change_id}` holds the whole [`ChangeRecord`] as JSON in `fm:r` and
 //! a state `fm:v` that every write of the row replaces (so a claim can be conditional on
@@ -11,10 +11,12 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
+use async_trait::async_trait;
+
 use super::BigtableBackend;
 use super::client::{FM, delete_row, keys_only, latest, newest, range, set};
 use super::rows::{self, LEASE_PREFIX, LOG_PREFIX, STATE, prefix_end};
-use crate::backend::ChangeRecord;
+use crate::backend::{ChangeLog, ChangeRecord, Lease};
 use crate::error::{Error, Result};
 
 /// The record column.
@@ -57,20 +59,6 @@ fn decode(key: &[u8], cells: &[bigtable_rs::bigtable::RowCell]) -> Result<(Chang
 }
 
 impl BigtableBackend {
-    pub(super) async fn append_record(&self, record: &ChangeRecord) -> Result<()> {
-        self.table
-            .mutate(&rows::log_key(&record.change_id), record_mutations(record)?)
-            .await
-    }
-
-    pub(super) async fn get_record(&self, change_id: &uuid::Uuid) -> Result<Option<ChangeRecord>> {
-        let key = rows::log_key(change_id);
-        match self.table.read_row(&key, latest()).await? {
-            None => Ok(None),
-            Some(cells) => Ok(Some(decode(&key, &cells)?.0)),
-        }
-    }
-
     /// Lease ends by instance.
     async fn leases(&self) -> Result<HashMap<String, SystemTime>> {
         let rows = self
@@ -93,8 +81,31 @@ impl BigtableBackend {
         }
         Ok(leases)
     }
+}
 
-    pub(super) async fn claim_records(
+#[async_trait]
+impl ChangeLog for BigtableBackend {
+    async fn append_record(&self, record: &ChangeRecord) -> Result<()> {
+        self.table
+            .mutate(&rows::log_key(&record.change_id), record_mutations(record)?)
+            .await
+    }
+
+    async fn get_record(&self, change_id: &uuid::Uuid) -> Result<Option<ChangeRecord>> {
+        let key = rows::log_key(change_id);
+        match self.table.read_row(&key, latest()).await? {
+            None => Ok(None),
+            Some(cells) => Ok(Some(decode(&key, &cells)?.0)),
+        }
+    }
+
+    async fn remove_record(&self, change_id: &uuid::Uuid) -> Result<()> {
+        self.table
+            .mutate(&rows::log_key(change_id), vec![delete_row()])
+            .await
+    }
+
+    async fn claim_records(
         &self,
         claimant: &str,
         now: SystemTime,
@@ -156,7 +167,7 @@ impl BigtableBackend {
 
     /// Records in `change_id` order after `after` (the hyphenated UUID text of the row key
     /// sorts like the UUID), at most `limit`. Reads only.
-    pub(super) async fn scan_records(
+    async fn scan_records(
         &self,
         after: Option<&uuid::Uuid>,
         limit: usize,
@@ -179,18 +190,18 @@ impl BigtableBackend {
     }
 
     /// Every stored lease, in instance order.
-    pub(super) async fn list_leases(&self) -> Result<Vec<crate::backend::Lease>> {
+    async fn list_leases(&self) -> Result<Vec<Lease>> {
         let mut leases: Vec<_> = self
             .leases()
             .await?
             .into_iter()
-            .map(|(instance, until)| crate::backend::Lease { instance, until })
+            .map(|(instance, until)| Lease { instance, until })
             .collect();
         leases.sort_by(|a, b| a.instance.cmp(&b.instance));
         Ok(leases)
     }
 
-    pub(super) async fn count_records(&self) -> Result<u64> {
+    async fn count_records(&self) -> Result<u64> {
         let rows = self
             .table
             .read_rows(
@@ -202,9 +213,19 @@ impl BigtableBackend {
         Ok(rows.len() as u64)
     }
 
-    pub(super) async fn renew_lease(&self, instance: &str, until: SystemTime) -> Result<()> {
+    async fn renew_lease(&self, instance: &str, until: SystemTime) -> Result<()> {
         let value = rows::nanos(until).to_string().into_bytes();
         let write = vec![delete_row(), set(FM, UNTIL, rows::wall_micros(), value)];
         self.table.mutate(&rows::lease_key(instance), write).await
+    }
+
+    async fn release_lease(&self, instance: &str) -> Result<()> {
+        self.table
+            .mutate(&rows::lease_key(instance), vec![delete_row()])
+            .await
+    }
+
+    fn is_exclusive(&self) -> bool {
+        false
     }
 }

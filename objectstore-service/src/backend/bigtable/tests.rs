@@ -14,14 +14,16 @@ use std::time::Duration;
 
 use bigtable_rs::google::bigtable::v2::RowFilter;
 use bigtable_rs::google::bigtable::v2::row_filter::Filter;
+use bytes::Bytes;
 use objectstore_types::{ExpirationPolicy, ObjectContext, ObjectKey, Scopes, Usecase};
 
 use super::client::{FG, chain, set};
 use super::*;
-use crate::backend::ChangeRecord;
+use crate::backend::{
+    ChangeLog, ChangeRecord, GetResponse, HighVolumeBackend, TieredMetadata, TieredWrite,
+};
 use crate::clock::{Clock, ManualClock};
 use crate::conformance;
-use crate::stream;
 
 const VAR: &str = "OS_TEST_BIGTABLE_EMULATOR";
 
@@ -152,7 +154,8 @@ async fn backend_suite() {
     let Some(emu) = Emu::new("backend_suite") else {
         return;
     };
-    conformance::backend_suite(&|clock| emu.fresh(clock)).await;
+    let make = |clock| emu.fresh(clock);
+    conformance::backend_suite(&conformance::tiered_over(&make)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -252,7 +255,7 @@ async fn cas_ignores_older_cell_versions() {
         .unwrap()
     );
     assert_eq!(
-        b.get_tiered_metadata(&key).await.unwrap(),
+        b.head(&key).await.unwrap(),
         TieredMetadata::Tombstone(current.clone())
     );
     assert!(
@@ -264,23 +267,16 @@ async fn cas_ignores_older_cell_versions() {
         .await
         .unwrap()
     );
-    assert_eq!(
-        b.get_tiered_metadata(&key).await.unwrap(),
-        TieredMetadata::Tombstone(next)
-    );
+    assert_eq!(b.head(&key).await.unwrap(), TieredMetadata::Tombstone(next));
 
     // An inline row with an older state cell equal to a state read before a rewrite:
     // conditional deadline updates and deletes keyed on that state must not apply.
     let inline = id("versions/inline");
     let ipath = inline.as_storage_path();
     let m = ttl(&clock, 3600);
-    b.put_object(&inline, &m, stream::single("one"))
-        .await
-        .unwrap();
+    b.put(&inline, &m, Bytes::from("one")).await.unwrap();
     let (_, first_state) = b.live_object(&ipath).await.unwrap().unwrap();
-    b.put_object(&inline, &m, stream::single("two"))
-        .await
-        .unwrap();
+    b.put(&inline, &m, Bytes::from("two")).await.unwrap();
     let deadline_micros = i64::try_from(rows::deadline_secs(&m).unwrap() * 1_000_000).unwrap();
     b.table()
         .mutate(
@@ -307,7 +303,7 @@ async fn cas_ignores_older_cell_versions() {
         .unwrap(),
         "a deadline update matched an older state version"
     );
-    let (metadata, body) = conformance::read_object(&b, &inline).await.unwrap();
+    let (metadata, body) = conformance::read_inline(&b, &inline).await.unwrap();
     assert_eq!(body, b"two");
     assert_eq!(metadata.time_expires, m.time_expires);
 }
@@ -324,14 +320,10 @@ async fn expiry_by_cell_timestamp_and_read_time_check() {
     let b = emu.fresh(clock.clone()).await;
     let (expiring, manual, tomb) = (id("exp/ttl"), id("exp/manual"), id("exp/tomb"));
     let m = ttl(&clock, 120);
-    b.put_object(&expiring, &m, stream::single("x"))
-        .await
-        .unwrap();
+    b.put(&expiring, &m, Bytes::from("x")).await.unwrap();
     let mut never = Metadata::default();
     never.stamp(clock.now());
-    b.put_object(&manual, &never, stream::single("y"))
-        .await
-        .unwrap();
+    b.put(&manual, &never, Bytes::from("y")).await.unwrap();
     let t = Tombstone {
         metadata: m.clone(),
         ..tombstone("exp/tomb/rev")
@@ -365,9 +357,9 @@ async fn expiry_by_cell_timestamp_and_read_time_check() {
     assert!(raw(&b, &entry).await.is_some(), "no expiry index entry");
 
     clock.advance(Duration::from_secs(121));
-    assert!(b.get_metadata(&expiring).await.unwrap().is_none());
+    assert!(b.head(&expiring).await.unwrap().into_object().is_none());
     assert!(matches!(
-        b.get_object(&expiring, None).await.unwrap(),
+        b.get(&expiring, None).await.unwrap().into_object(),
         GetResponse::NotFound
     ));
     assert!(
@@ -376,10 +368,10 @@ async fn expiry_by_cell_timestamp_and_read_time_check() {
             .is_some(),
         "the cells are still stored (read-time check, not GC)"
     );
-    assert!(b.get_metadata(&manual).await.unwrap().is_some());
+    assert!(b.head(&manual).await.unwrap().into_object().is_some());
     // The expired tombstone is returned raw to the tiered layer.
     assert_eq!(
-        b.get_tiered_metadata(&tomb).await.unwrap(),
+        b.head(&tomb).await.unwrap(),
         TieredMetadata::Tombstone(t.clone())
     );
     let expired = b.scan_expired(clock.now(), None, 10).await.unwrap();
@@ -409,17 +401,11 @@ async fn stale_index_entries_are_skipped_then_removed() {
     let b = emu.fresh(clock.clone()).await;
     let (moved, gone) = (id("stale/moved"), id("stale/gone"));
     let first = ttl(&clock, 60);
-    b.put_object(&moved, &first, stream::single("1"))
-        .await
-        .unwrap();
-    b.put_object(&gone, &first, stream::single("1"))
-        .await
-        .unwrap();
+    b.put(&moved, &first, Bytes::from("1")).await.unwrap();
+    b.put(&gone, &first, Bytes::from("1")).await.unwrap();
     let second = ttl(&clock, 600);
-    b.put_object(&moved, &second, stream::single("2"))
-        .await
-        .unwrap();
-    b.delete_object(&gone).await.unwrap();
+    b.put(&moved, &second, Bytes::from("2")).await.unwrap();
+    b.delete(&gone).await.unwrap();
 
     clock.advance(Duration::from_secs(601));
     let rows = b.scan_expired(clock.now(), None, 10).await.unwrap();
@@ -504,7 +490,7 @@ async fn cas_racers_on_two_instances_have_one_winner() {
             }
         }
         assert_eq!(winners.len(), 1, "round {round}: winners {winners:?}");
-        let stored = instances[1].get_tiered_metadata(&key).await.unwrap();
+        let stored = instances[1].head(&key).await.unwrap();
         assert_eq!(
             stored,
             TieredMetadata::Tombstone(tombstone(&format!("race/{round}/{}", winners[0]))),
@@ -529,7 +515,7 @@ async fn claimants_on_two_instances_never_share_a_record() {
         .map(|i| conformance::change_log::record("dead", &format!("claim/{i}"), None))
         .collect();
     for r in &records {
-        instances[0].log_append(r).await.unwrap();
+        instances[0].append_record(r).await.unwrap();
     }
     let tasks: Vec<_> = (0..6)
         .map(|i| {
@@ -537,12 +523,12 @@ async fn claimants_on_two_instances_never_share_a_record() {
             tokio::spawn(async move {
                 let me = format!("claimant-{i}");
                 backend
-                    .lease_renew(&me, now + Duration::from_secs(600))
+                    .renew_lease(&me, now + Duration::from_secs(600))
                     .await
                     .unwrap();
                 let mut mine = Vec::new();
                 loop {
-                    let got = backend.log_claim(&me, now, false, 4).await.unwrap();
+                    let got = backend.claim_records(&me, now, false, 4).await.unwrap();
                     if got.is_empty() {
                         break mine;
                     }
@@ -566,36 +552,20 @@ async fn claimants_on_two_instances_never_share_a_record() {
     );
     assert_eq!(ids.len(), records.len(), "not every record was claimed");
     for r in &all {
-        let stored = instances[1].log_get(&r.change_id).await.unwrap().unwrap();
+        let stored = instances[1]
+            .get_record(&r.change_id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(
             stored.owner, r.owner,
             "stored owner differs from the claimant"
         );
     }
-    assert_eq!(instances[0].log_len().await.unwrap(), records.len() as u64);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversized_bodies_are_rejected() {
-    let Some(emu) = Emu::new("oversized_bodies_are_rejected") else {
-        return;
-    };
-    let b = emu.fresh(ManualClock::new()).await;
-    let key = id("big");
-    let body = conformance::chunked(&vec![7u8; MAX_PUT_BYTES + 1], 256 * 1024);
-    let err = b
-        .put_object(&key, &Metadata::default(), body)
-        .await
-        .expect_err("bodies over the limit must fail");
-    assert!(matches!(err, Error::TooLarge(_)), "{err:?}");
-    assert!(b.get_metadata(&key).await.unwrap().is_none());
-    let body = conformance::chunked(&vec![7u8; MAX_PUT_BYTES], 256 * 1024);
-    b.put_object(&key, &Metadata::default(), body)
-        .await
-        .unwrap();
-    let (metadata, bytes) = conformance::read_object(&b, &key).await.unwrap();
-    assert_eq!(metadata.size, Some(MAX_PUT_BYTES as u64));
-    assert_eq!(bytes.len(), MAX_PUT_BYTES);
+    assert_eq!(
+        instances[0].count_records().await.unwrap(),
+        records.len() as u64
+    );
 }
 
 /// Keys with regex metacharacters and non-ASCII text are matched literally by predicates.
@@ -623,10 +593,7 @@ async fn predicates_match_targets_literally() {
             .await
             .unwrap()
     );
-    assert_eq!(
-        b.get_tiered_metadata(&key).await.unwrap(),
-        TieredMetadata::NotFound
-    );
+    assert_eq!(b.head(&key).await.unwrap(), TieredMetadata::NotFound);
 }
 
 /// An unreachable emulator is a retryable backend error, not a hang.

@@ -530,7 +530,7 @@ impl LongTermBackend for CloudBackend {
             Assembled::Rejected(rejection) => return Ok(Some(rejection)),
             Assembled::NoSuchUpload => {
                 let ours = self
-                    .head(&path)
+                    .head_path(&path)
                     .await?
                     .is_some_and(|(stored, _)| stored.revision == record.rev);
                 if !ours {

@@ -10,14 +10,14 @@ use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use objectstore_types::{ExpirationPolicy, ObjectContext, ObjectKey, Scopes, Usecase};
 use sqlx::postgres::PgPoolOptions;
 
 use super::*;
-use crate::backend::ChangeRecord;
+use crate::backend::{ChangeLog, ChangeRecord, HighVolumeBackend, TieredMetadata, TieredWrite};
 use crate::clock::{Clock, ManualClock};
 use crate::conformance;
-use crate::stream;
 
 const URL_VAR: &str = "OS_TEST_POSTGRES_URL";
 
@@ -126,7 +126,8 @@ async fn backend_suite() {
     let Some(db) = Db::new("backend_suite") else {
         return;
     };
-    conformance::backend_suite(&|clock| db.fresh(clock)).await;
+    let make = |clock| db.fresh(clock);
+    conformance::backend_suite(&conformance::tiered_over(&make)).await;
     db.cleanup().await;
 }
 
@@ -219,7 +220,7 @@ async fn cas_racers_on_two_instances_have_one_winner() {
             }
         }
         assert_eq!(winners.len(), 1, "round {round}: winners {winners:?}");
-        let stored = instances[1].get_tiered_metadata(&key).await.unwrap();
+        let stored = instances[1].head(&key).await.unwrap();
         assert_eq!(
             stored,
             TieredMetadata::Tombstone(tombstone(&format!("race/{round}/{}", winners[0]))),
@@ -245,7 +246,7 @@ async fn claimants_on_two_instances_never_share_a_record() {
         .map(|i| conformance::change_log::record("dead", &format!("claim/{i}"), None))
         .collect();
     for r in &records {
-        instances[0].log_append(r).await.unwrap();
+        instances[0].append_record(r).await.unwrap();
     }
     let tasks: Vec<_> = (0..6)
         .map(|i| {
@@ -253,12 +254,12 @@ async fn claimants_on_two_instances_never_share_a_record() {
             tokio::spawn(async move {
                 let me = format!("claimant-{i}");
                 backend
-                    .lease_renew(&me, now + Duration::from_secs(600))
+                    .renew_lease(&me, now + Duration::from_secs(600))
                     .await
                     .unwrap();
                 let mut mine = Vec::new();
                 loop {
-                    let got = backend.log_claim(&me, now, false, 4).await.unwrap();
+                    let got = backend.claim_records(&me, now, false, 4).await.unwrap();
                     if got.is_empty() {
                         break mine;
                     }
@@ -282,7 +283,11 @@ async fn claimants_on_two_instances_never_share_a_record() {
     );
     assert_eq!(ids.len(), records.len(), "not every record was claimed");
     for r in &all {
-        let stored = instances[1].log_get(&r.change_id).await.unwrap().unwrap();
+        let stored = instances[1]
+            .get_record(&r.change_id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(
             stored.owner, r.owner,
             "stored owner differs from the claimant"
@@ -310,16 +315,16 @@ async fn claims_skip_records_locked_by_a_claim_in_flight() {
         .map(|i| conformance::change_log::record("dead", &format!("locked/{i}"), None))
         .collect();
     for r in &records {
-        a.log_append(r).await.unwrap();
+        a.append_record(r).await.unwrap();
     }
     for who in ["A", "B", "C"] {
-        a.lease_renew(who, now + Duration::from_secs(600))
+        a.renew_lease(who, now + Duration::from_secs(600))
             .await
             .unwrap();
     }
     // A claims 5 inside a transaction it does not commit yet.
     let mut tx = a.pool().begin().await.unwrap();
-    let in_flight = q(&a.sql.log_claim)
+    let in_flight = q(&a.sql.claim_records)
         .bind("A")
         .bind(rows::nanos(now))
         .bind(false)
@@ -330,10 +335,13 @@ async fn claims_skip_records_locked_by_a_claim_in_flight() {
     let in_flight: Vec<ChangeRecord> = in_flight.iter().map(|r| rows::record(r).unwrap()).collect();
     assert_eq!(in_flight.len(), 5);
     // B must neither wait for A's locks (the guard only catches a hang) nor take A's records.
-    let got_b = tokio::time::timeout(Duration::from_secs(60), b.log_claim("B", now, false, 100))
-        .await
-        .expect("a claimant waited for the locks of a claim in flight")
-        .unwrap();
+    let got_b = tokio::time::timeout(
+        Duration::from_secs(60),
+        b.claim_records("B", now, false, 100),
+    )
+    .await
+    .expect("a claimant waited for the locks of a claim in flight")
+    .unwrap();
     assert_eq!(got_b.len(), 7, "B must get exactly the unlocked records");
     assert!(
         got_b
@@ -343,11 +351,17 @@ async fn claims_skip_records_locked_by_a_claim_in_flight() {
     );
     tx.commit().await.unwrap();
     assert!(
-        b.log_claim("C", now, false, 100).await.unwrap().is_empty(),
+        b.claim_records("C", now, false, 100)
+            .await
+            .unwrap()
+            .is_empty(),
         "records of live claimants were handed out again"
     );
     for r in &in_flight {
-        assert_eq!(a.log_get(&r.change_id).await.unwrap().unwrap().owner, "A");
+        assert_eq!(
+            a.get_record(&r.change_id).await.unwrap().unwrap().owner,
+            "A"
+        );
     }
     db.cleanup().await;
 }
@@ -404,11 +418,11 @@ async fn concurrent_migrations_agree() {
     }
     // All of them use the same tables.
     backends[0]
-        .put_object(&id("shared"), &Metadata::default(), stream::single("x"))
+        .put(&id("shared"), &Metadata::default(), Bytes::from("x"))
         .await
         .unwrap();
     for b in &backends {
-        assert!(b.get_metadata(&id("shared")).await.unwrap().is_some());
+        assert!(b.head(&id("shared")).await.unwrap().into_object().is_some());
     }
     let version: i32 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT version FROM {prefix}schema_version"
@@ -419,7 +433,14 @@ async fn concurrent_migrations_agree() {
     assert_eq!(version, schema::SCHEMA_VERSION);
     // Again, sequentially: nothing to do, data kept.
     let again = db.on(&prefix, ManualClock::new()).await;
-    assert!(again.get_metadata(&id("shared")).await.unwrap().is_some());
+    assert!(
+        again
+            .head(&id("shared"))
+            .await
+            .unwrap()
+            .into_object()
+            .is_some()
+    );
     // A newer schema is refused.
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE {prefix}schema_version SET version = 99"
@@ -451,13 +472,13 @@ async fn deadline_updates_apply_only_to_the_version_read() {
         ..Metadata::default()
     };
     m.stamp(clock.now());
-    b.put_object(&key, &m, stream::single("one")).await.unwrap();
+    b.put(&key, &m, Bytes::from("one")).await.unwrap();
     let (read, expires, version) = b.live_object(&path).await.unwrap().unwrap();
     let mut later = read.clone();
     later.time_expires = Some(read.time_expires.unwrap() + Duration::from_secs(60));
 
     // Overwritten in between (same metadata, new payload): the update must not apply.
-    b.put_object(&key, &m, stream::single("two")).await.unwrap();
+    b.put(&key, &m, Bytes::from("two")).await.unwrap();
     assert!(
         !b.set_deadline(&path, &later, version, expires)
             .await
@@ -486,39 +507,13 @@ async fn deadline_updates_apply_only_to_the_version_read() {
         "deadline updates keep the version"
     );
     // Deleted and re-created: the old version never matches again.
-    b.delete_object(&key).await.unwrap();
-    b.put_object(&key, &m, stream::single("three"))
-        .await
-        .unwrap();
+    b.delete(&key).await.unwrap();
+    b.put(&key, &m, Bytes::from("three")).await.unwrap();
     assert!(
         !b.set_deadline(&path, &later, new_version, expires)
             .await
             .unwrap()
     );
-    db.cleanup().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversized_bodies_are_rejected() {
-    let Some(db) = Db::new("oversized_bodies_are_rejected") else {
-        return;
-    };
-    let b = db.fresh(ManualClock::new()).await;
-    let key = id("big");
-    let body = conformance::chunked(&vec![7u8; MAX_PUT_BYTES + 1], 256 * 1024);
-    let err = b
-        .put_object(&key, &Metadata::default(), body)
-        .await
-        .expect_err("bodies over the limit must fail");
-    assert!(matches!(err, Error::TooLarge(_)), "{err:?}");
-    assert!(b.get_metadata(&key).await.unwrap().is_none());
-    // Exactly the limit is fine.
-    let body = conformance::chunked(&vec![7u8; MAX_PUT_BYTES], 256 * 1024);
-    b.put_object(&key, &Metadata::default(), body)
-        .await
-        .unwrap();
-    let size = b.get_metadata(&key).await.unwrap().unwrap().size;
-    assert_eq!(size, Some(MAX_PUT_BYTES as u64));
     db.cleanup().await;
 }
 

@@ -9,7 +9,7 @@ use objectstore_types::{ExpirationPolicy, Metadata};
 use super::*;
 use crate::Error;
 use crate::backend::CompletedPart;
-use crate::backend::hooks::{Calls, Fault, Faults, Gate, Method};
+use crate::backend::around::faults::{Calls, Fault, Faults, Gate};
 use crate::clock::Clock as _;
 use crate::tiered::multipart::{decode, encode};
 
@@ -297,14 +297,14 @@ async fn orphan_of_a_failed_complete_is_cleaned_after_the_deadline() {
     let key = id("mp-orphan");
     let (upload_id, parts) = upload(&env.storage(), &key, &[payload(LARGE, 1)]).await;
     let revision = decode(&key, &upload_id).unwrap().revision;
-    let broken = env.with_lt_hooks(
+    let broken = env.with_lt_around(
         Faults::new()
             .on(
                 Method::CompleteMultipart,
                 Calls::All,
                 Fault::FailAfterCommit,
             )
-            .on(Method::GetMetadata, Calls::All, Fault::Fail),
+            .on(Method::Head, Calls::All, Fault::Fail),
     );
     assert!(
         broken
@@ -334,7 +334,7 @@ async fn complete_succeeds_on_retry_after_a_long_term_error() {
     let key = id("mp-retry");
     let (upload_id, parts) = upload(&env.storage(), &key, &[payload(LARGE, 1)]).await;
     let storage =
-        env.with_lt_hooks(Faults::new().on(Method::CompleteMultipart, Calls::Nth(1), Fault::Fail));
+        env.with_lt_around(Faults::new().on(Method::CompleteMultipart, Calls::Nth(1), Fault::Fail));
     complete_fails_then_succeeds(&storage, &key, &upload_id, &parts).await;
     assert_eq!(read(&storage, &key).await.unwrap(), payload(LARGE, 1));
 
@@ -354,8 +354,7 @@ async fn complete_succeeds_on_retry_if_the_metadata_read_fails() {
     let env = Env::new();
     let key = id("mp-retry-meta");
     let (upload_id, parts) = upload(&env.storage(), &key, &[payload(LARGE, 1)]).await;
-    let storage =
-        env.with_lt_hooks(Faults::new().on(Method::GetMetadata, Calls::Nth(1), Fault::Fail));
+    let storage = env.with_lt_around(Faults::new().on(Method::Head, Calls::Nth(1), Fault::Fail));
     complete_fails_then_succeeds(&storage, &key, &upload_id, &parts).await;
     assert_eq!(read(&storage, &key).await.unwrap(), payload(LARGE, 1));
 
@@ -370,7 +369,7 @@ async fn complete_retry_after_a_lost_commit_response_succeeds() {
     let env = Env::new();
     let key = id("mp-lost-response");
     let (upload_id, parts) = upload(&env.storage(), &key, &[payload(LARGE, 1)]).await;
-    let storage = env.with_hv_hooks(Faults::new().on(
+    let storage = env.with_hv_around(Faults::new().on(
         Method::CompareAndWrite,
         Calls::Nth(1),
         Fault::FailAfterCommit,
@@ -422,7 +421,7 @@ async fn retry_without_marker_recommits_the_same_revision_safely() {
     let key = id("mp-no-marker");
     // Appends: 1 deferred record, 2 guard, 3 marker.
     let storage =
-        env.with_hv_hooks(Faults::new().on(Method::LogAppend, Calls::Nth(3), Fault::Fail));
+        env.with_hv_around(Faults::new().on(Method::AppendRecord, Calls::Nth(3), Fault::Fail));
     let (upload_id, parts) = upload(&storage, &key, &[payload(LARGE, 1)]).await;
     assert_eq!(
         storage
@@ -496,19 +495,15 @@ async fn retry_race(naive: bool) -> Option<Vec<u8>> {
     let env = Env::new();
     let key = id("race");
     let gate = Gate::new();
-    let hv = HookBackend::new(
-        env.hv.clone(),
+    let hv = decorate(
+        &env.hv,
         Faults::new().on(Method::CompareAndWrite, Calls::Nth(1), Fault::Fail),
     );
-    let lt = HookBackend::new(
-        env.lt.clone(),
-        Faults::new().on(
-            Method::DeleteObject,
-            Calls::All,
-            Fault::PauseBefore(gate.clone()),
-        ),
+    let lt = decorate(
+        &env.lt,
+        Faults::new().on(Method::Delete, Calls::All, Fault::PauseBefore(gate.clone())),
     );
-    let storage = env.storage_on(Arc::new(hv), Arc::new(lt));
+    let storage = env.storage_on(hv, lt);
     storage
         .inner()
         .naive_multipart
@@ -561,8 +556,8 @@ async fn a_complete_that_reaches_its_commit_too_late_does_not_commit() {
     let key = id("mp-too-late");
     let (upload_id, parts) = upload(&env.storage(), &key, &[payload(100, 1)]).await;
     let gate = Gate::new();
-    let storage = Arc::new(env.with_lt_hooks(Faults::new().on(
-        Method::GetMetadata,
+    let storage = Arc::new(env.with_lt_around(Faults::new().on(
+        Method::Head,
         Calls::All,
         Fault::PauseAfter(gate.clone()),
     )));

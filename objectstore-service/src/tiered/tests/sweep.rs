@@ -5,7 +5,7 @@ use std::time::Duration;
 use objectstore_types::{ExpirationPolicy, Metadata};
 
 use super::*;
-use crate::backend::hooks::{Calls, Fault, Faults, Method};
+use crate::backend::around::faults::{Calls, Fault, Faults};
 use crate::clock::Clock as _;
 
 fn ttl(env: &Env, secs: u64) -> Metadata {
@@ -19,7 +19,7 @@ fn ttl(env: &Env, secs: u64) -> Metadata {
 
 async fn put_with(storage: &TieredStorage, key: &ObjectId, metadata: &Metadata, body: Vec<u8>) {
     storage
-        .put_object(key, metadata, stream::single(body))
+        .put(key, metadata, stream::single(body))
         .await
         .unwrap();
 }
@@ -94,7 +94,7 @@ async fn failed_blob_cleanup_of_a_swept_tombstone_is_recovered() {
     let key = id("sweep-fail");
     put_with(&env.storage(), &key, &ttl(&env, 60), payload(LARGE, 1)).await;
     env.clock.advance(Duration::from_secs(61));
-    let broken = env.with_lt_hooks(Faults::new().on(Method::DeleteObject, Calls::All, Fault::Fail));
+    let broken = env.with_lt_around(Faults::new().on(Method::Delete, Calls::All, Fault::Fail));
     broken.sweep_expired().await.unwrap();
     settle(&broken).await;
     assert!(!env.hv.contains(&key));
@@ -123,11 +123,11 @@ async fn a_failing_row_does_not_stall_the_pass() {
         sweep_rows_per_second: 2,
         ..Env::config()
     };
-    let hv = HookBackend::new(
-        env.hv.clone(),
+    let hv = decorate(
+        &env.hv,
         Faults::new().on(Method::DeleteIfExpired, Calls::Nth(1), Fault::Fail),
     );
-    let storage = env.storage_with(Arc::new(hv), Arc::new(env.lt.clone()), config);
+    let storage = env.storage_with(hv, Arc::new(env.lt.clone()), config);
     tokio::time::pause();
     let report = storage.sweep_expired().await.unwrap();
     assert_eq!((report.scanned, report.objects, report.failed), (5, 4, 1));

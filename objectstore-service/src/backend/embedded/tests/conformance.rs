@@ -17,10 +17,13 @@ fn fresh_stores(root: &Path) -> impl Fn(SharedClock) -> std::future::Ready<Embed
     }
 }
 
+/// The plain contract through the tiered layer over the store (see
+/// [`crate::conformance::tiered_over`]).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_backend_suite() {
     let root = tempfile::tempdir().unwrap();
-    crate::conformance::backend_suite(&fresh_stores(root.path())).await;
+    let make = fresh_stores(root.path());
+    crate::conformance::backend_suite(&crate::conformance::tiered_over(&make)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
