@@ -46,7 +46,6 @@ pub mod error_reporting;
 pub mod extract;
 pub mod idle;
 pub mod logging;
-pub mod metering;
 pub mod metrics;
 pub mod middleware;
 pub mod server;

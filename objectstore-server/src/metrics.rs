@@ -244,12 +244,12 @@ pub const CATALOGUE: &[(&str, Kind, &str)] = &[
         "Configured service.max_concurrency.",
     ),
     (
-        crate::metering::BACKEND_DURATION,
+        objectstore_service::backend::around::metering::BACKEND_DURATION,
         Kind::Histogram,
         "Seconds per backend call, by tier, backend, operation and result.",
     ),
     (
-        crate::metering::BACKEND_ERRORS,
+        objectstore_service::backend::around::metering::BACKEND_ERRORS,
         Kind::Counter,
         "Backend calls that returned an error, by tier, backend, operation and kind.",
     ),

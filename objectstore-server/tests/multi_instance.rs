@@ -41,7 +41,7 @@ mod distributed {
     use std::process::Stdio;
     use std::time::Duration;
 
-    use objectstore_service::backend::HighVolumeBackend as _;
+    use objectstore_service::backend::ChangeLog as _;
     use objectstore_service::backend::postgres::{PostgresBackend, PostgresConfig};
     use tokio::io::{AsyncBufReadExt, BufReader};
     use tokio::process::{Child, Command};
@@ -485,7 +485,7 @@ mod distributed {
         .await;
         assert!(orphans_written, "A never wrote the blocked writes' blobs");
         let logged = eventually(Duration::from_secs(60), || async {
-            hv.log_len().await.unwrap() == 2 * u64::from(KEYS)
+            hv.count_records().await.unwrap() == 2 * u64::from(KEYS)
         })
         .await;
         assert!(logged, "A's change log does not hold one record per write");
@@ -495,7 +495,7 @@ mod distributed {
         drop(senders);
         drop(lock);
         assert_eq!(
-            hv.log_len().await.unwrap(),
+            hv.count_records().await.unwrap(),
             2 * u64::from(KEYS),
             "the killed instance's records vanished before its lease expired"
         );
@@ -503,7 +503,7 @@ mod distributed {
         // 3. B's recovery takes the records over once A's lease has expired, and deletes
         //    the blobs nothing references.
         let recovered = eventually(Duration::from_secs(60), || async {
-            hv.log_len().await.unwrap() == 0
+            hv.count_records().await.unwrap() == 0
         })
         .await;
         assert!(recovered, "B never recovered A's change-log records");

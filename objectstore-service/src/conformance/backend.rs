@@ -23,7 +23,7 @@ pub async fn round_trip_keeps_every_metadata_field(cx: &Ctx<dyn Backend>) {
     let payload = pattern(1000, 1);
     b.put(&key, &metadata, stream::single(payload.clone()))
         .await
-        .expect("put_object failed");
+        .expect("put failed");
     let (got, bytes) = read_object(b, &key)
         .await
         .expect("the object was not found");
@@ -33,7 +33,7 @@ pub async fn round_trip_keeps_every_metadata_field(cx: &Ctx<dyn Backend>) {
         with_size(&metadata, 1000),
         "metadata changed or size not set"
     );
-    let head = b.head(&key).await.expect("get_metadata failed");
+    let head = b.head(&key).await.expect("head failed");
     assert_eq!(
         head,
         Some(with_size(&metadata, 1000)),
@@ -46,16 +46,16 @@ pub async fn missing_objects_read_as_absent(cx: &Ctx<dyn Backend>) {
     let b = &*cx.backend;
     let key = id("missing");
     assert!(matches!(
-        b.get(&key, None).await.expect("get_object failed"),
+        b.get(&key, None).await.expect("get failed"),
         GetResponse::NotFound
     ));
     assert!(matches!(
         b.get(&key, Some(ByteRange::From(0)))
             .await
-            .expect("get_object failed"),
+            .expect("get failed"),
         GetResponse::NotFound
     ));
-    assert_eq!(b.head(&key).await.expect("get_metadata failed"), None);
+    assert_eq!(b.head(&key).await.expect("head failed"), None);
 }
 
 /// An overwrite replaces the payload and *all* metadata (no field of the old revision

@@ -192,7 +192,7 @@ async fn compare_and_write_is_idempotent() {
     );
     let (got, bytes) = body(b.get(&key, None).await.unwrap().into_object()).await;
     assert_eq!((got.size, bytes.as_slice()), (Some(6), &b"inline"[..]));
-    // Inline rows are not protected: put/delete_non_tombstone act on them.
+    // Inline rows are not protected: put/delete act on them.
     assert_eq!(
         b.put(&key, &m, Bytes::from_static(b"y")).await.unwrap(),
         None
