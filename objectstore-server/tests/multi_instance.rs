@@ -14,6 +14,7 @@
 
 /// A skip line, written to the stream directly: the harness captures `eprintln!` of passing
 /// tests, and a skip must be visible.
+#[cfg(not(all(feature = "postgres", feature = "s3")))]
 fn skip(why: &str) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr(), "skipped multi_instance: {why}");
@@ -57,32 +58,10 @@ mod distributed {
 
     /// The service variables, or `None` after one skip line (a failure under `CI=true`).
     fn services() -> Option<Vec<(&'static str, String)>> {
-        let found: Vec<_> = VARS
-            .iter()
-            .map(|name| (*name, std::env::var(name).ok()))
-            .collect();
-        let missing: Vec<_> = found
-            .iter()
-            .filter(|(_, v)| v.is_none())
-            .map(|(n, _)| *n)
-            .collect();
-        if missing.is_empty() {
-            return Some(
-                found
-                    .into_iter()
-                    .map(|(n, v)| (n, v.unwrap_or_default()))
-                    .collect(),
-            );
-        }
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{missing:?} not set but CI=true: CI must start PostgreSQL and moto"
-        );
-        super::skip(&format!(
-            "{missing:?} not set, run `eval \"$(scripts/services/postgres.sh)\"; \
-             eval \"$(scripts/services/moto.sh)\"`"
-        ));
-        None
+        let fix = "run `eval \"$(scripts/services/postgres.sh)\"; \
+                   eval \"$(scripts/services/moto.sh)\"`";
+        let values = objectstore_service::testing::external("multi_instance", &VARS, fix)?;
+        Some(VARS.into_iter().zip(values).collect())
     }
 
     /// Starts one instance on a free port with the shared storage; returns it and its base URL.

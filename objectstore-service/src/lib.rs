@@ -36,6 +36,8 @@ pub mod limiter;
 pub mod resumable;
 pub mod service;
 pub mod stream;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod tiered;
 
 pub use error::{Error, Result};

@@ -18,6 +18,41 @@ use async_trait::async_trait;
 use super::{ChangeRecord, Component, Lease};
 use crate::error::Result;
 
+/// A request to take over due change-log records ([`ChangeLog::claim_records`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim<'a> {
+    /// The instance taking the records over.
+    pub claimant: &'a str,
+    /// When the claim happens: deferrals and leases are judged at this instant.
+    pub now: SystemTime,
+    /// Take over every other instance's records whatever their leases (only for stores
+    /// that are [`ChangeLog::is_exclusive`]).
+    pub ignore_leases: bool,
+    /// At most this many records.
+    pub limit: usize,
+}
+
+impl<'a> Claim<'a> {
+    /// A claim of at most `limit` records by `claimant` at `now`.
+    pub fn new(claimant: &'a str, now: SystemTime, ignore_leases: bool, limit: usize) -> Self {
+        Self {
+            claimant,
+            now,
+            ignore_leases,
+            limit,
+        }
+    }
+
+    /// Whether `record` is due for this claim (the rule of [`ChangeLog::claim_records`]),
+    /// given whether its owner holds a lease that is live at `now`.
+    pub fn is_due(&self, record: &ChangeRecord, owner_lease_live: bool) -> bool {
+        match record.not_before {
+            Some(not_before) => not_before <= self.now,
+            None => record.owner != self.claimant && (self.ignore_leases || !owner_lease_live),
+        }
+    }
+}
+
 /// The change log and the leases. See the module docs.
 #[async_trait]
 pub trait ChangeLog: Component {
@@ -31,19 +66,14 @@ pub trait ChangeLog: Component {
     /// Removes a record (missing is fine).
     async fn remove_record(&self, change_id: &uuid::Uuid) -> Result<()>;
 
-    /// Atomically takes ownership (sets `owner = claimant`) of up to `limit` records that are
-    /// due for recovery and returns them. A record is due when `not_before` is unset or
-    /// passed, and either it is deferred (`not_before` set) or its owner is another instance
-    /// whose lease has expired (or, with `ignore_leases`, any other instance: only for
-    /// backends that are [`ChangeLog::is_exclusive`]). Never hands one record to two
-    /// claimants whose leases are live.
-    async fn claim_records(
-        &self,
-        claimant: &str,
-        now: SystemTime,
-        ignore_leases: bool,
-        limit: usize,
-    ) -> Result<Vec<ChangeRecord>>;
+    /// Atomically takes ownership (sets `owner = claimant` and clears `not_before`) of up to
+    /// `limit` records that are due for recovery and returns them. A record is due
+    /// ([`Claim::is_due`]) when `not_before` is set and passed (a deferred record), or
+    /// `not_before` is unset and its owner is another instance whose lease has expired (or,
+    /// with `ignore_leases`, any other instance: only for backends that are
+    /// [`ChangeLog::is_exclusive`]). Never hands one record to two claimants whose leases are
+    /// live.
+    async fn claim_records(&self, claim: &Claim<'_>) -> Result<Vec<ChangeRecord>>;
 
     /// Number of records in the log (for metrics and `check`).
     async fn count_records(&self) -> Result<u64>;

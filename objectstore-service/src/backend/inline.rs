@@ -10,6 +10,8 @@ use objectstore_types::Metadata;
 use objectstore_types::range::ByteRange;
 
 use crate::backend::{GetResponse, MAX_INLINE_BYTES};
+#[cfg(any(test, feature = "testing", feature = "postgres", feature = "bigtable"))]
+use crate::backend::{TieredGet, TieredMetadata, Tombstone};
 use crate::error::{Error, Result};
 use crate::stream;
 
@@ -32,6 +34,40 @@ pub(crate) fn respond(metadata: Metadata, bytes: Bytes, range: Option<ByteRange>
                 range: Some(cr),
                 body: stream::single(body),
             }
+        }
+    }
+}
+
+/// What a read of one row found, after expiry and TTI handling: the engines (memory,
+/// PostgreSQL, Bigtable) answer the reads of the row contract from it.
+#[cfg(any(test, feature = "testing", feature = "postgres", feature = "bigtable"))]
+pub(crate) enum Access {
+    /// No row, or an expired inline object.
+    Absent,
+    /// A live inline object: metadata from before the access (size set), and the payload
+    /// when it was read.
+    Object(Metadata, Option<Bytes>),
+    /// A redirect tombstone, raw (even when expired).
+    Tombstone(Tombstone),
+}
+
+#[cfg(any(test, feature = "testing", feature = "postgres", feature = "bigtable"))]
+impl Access {
+    /// The row as `HighVolumeBackend::get` answers it (the payload must have been read).
+    pub(crate) fn into_get(self, range: Option<ByteRange>) -> TieredGet {
+        match self {
+            Self::Absent => TieredGet::NotFound,
+            Self::Tombstone(t) => TieredGet::Tombstone(t),
+            Self::Object(m, b) => TieredGet::Object(respond(m, b.unwrap_or_default(), range)),
+        }
+    }
+
+    /// The row as `HighVolumeBackend::head` answers it.
+    pub(crate) fn into_head(self) -> TieredMetadata {
+        match self {
+            Self::Absent => TieredMetadata::NotFound,
+            Self::Tombstone(t) => TieredMetadata::Tombstone(t),
+            Self::Object(m, _) => TieredMetadata::Object(m),
         }
     }
 }

@@ -58,3 +58,60 @@ pub trait LongTermBackend: Backend {
     /// [`ScanPage::next`]), at most `limit` (at least one) per page. See contract 7.
     async fn list_blobs(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<BlobInfo>>;
 }
+
+/// Why the listed `parts` cannot complete an upload, if they cannot: none listed, numbers
+/// not strictly ascending, a part not uploaded, or an ETag that differs from the uploaded
+/// part's (`etag_of(n)`: the ETag of uploaded part `n`, `None` when it was not uploaded).
+#[cfg(any(
+    test,
+    feature = "testing",
+    feature = "s3",
+    feature = "azure",
+    feature = "gcs"
+))]
+pub(crate) fn check_parts(
+    parts: &[CompletedPart],
+    etag_of: impl Fn(u32) -> Option<String>,
+) -> Option<CompleteRejection> {
+    let reject = |code: &str, message: String| {
+        Some(CompleteRejection {
+            code: code.into(),
+            message,
+        })
+    };
+    if parts.is_empty() {
+        return reject("InvalidPart", "at least one part is required".into());
+    }
+    let mut previous = 0;
+    for p in parts {
+        if p.part_number <= previous {
+            return reject(
+                "InvalidPartOrder",
+                format!(
+                    "parts must be listed in strictly ascending order; part {} follows part {previous}",
+                    p.part_number
+                ),
+            );
+        }
+        previous = p.part_number;
+        match etag_of(p.part_number) {
+            None => {
+                return reject(
+                    "InvalidPart",
+                    format!("part {} was not uploaded", p.part_number),
+                );
+            }
+            Some(etag) if etag != p.etag => {
+                return reject(
+                    "InvalidPart",
+                    format!(
+                        "etag mismatch for part {}: expected {etag}, got {}",
+                        p.part_number, p.etag
+                    ),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    None
+}

@@ -65,6 +65,8 @@ pub mod bigtable;
 pub mod change_log;
 #[cfg(any(feature = "s3", feature = "azure", feature = "gcs"))]
 pub mod cloud;
+#[cfg(any(feature = "postgres", feature = "bigtable"))]
+mod duration;
 pub mod embedded;
 pub mod filesystem;
 pub mod high_volume;
@@ -76,7 +78,7 @@ pub mod memory;
 pub mod postgres;
 pub mod types;
 
-pub use change_log::ChangeLog;
+pub use change_log::{ChangeLog, Claim};
 pub use high_volume::HighVolumeBackend;
 pub use long_term::LongTermBackend;
 pub use types::*;

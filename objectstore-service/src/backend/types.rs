@@ -283,10 +283,6 @@ pub struct BlobInfo {
     pub last_modified: SystemTime,
 }
 
-/// The tiering primitives and the change-log storage. See the module docs.
-///
-/// Expiry: the tiered primitives return tombstones *even when expired* (so that writers can
-
 /// A part reported by [`LongTermBackend::list_parts`](super::LongTermBackend::list_parts).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartInfo {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::{Ctx, id};
-use crate::backend::{ChangeLog, ChangeRecord};
+use crate::backend::{ChangeLog, ChangeRecord, Claim};
 
 /// A change record with every field set.
 pub fn record(owner: &str, key: &str, not_before: Option<SystemTime>) -> ChangeRecord {
@@ -28,7 +28,7 @@ fn ids(records: &[ChangeRecord]) -> BTreeSet<uuid::Uuid> {
 }
 
 async fn claim(b: &dyn ChangeLog, who: &str, now: SystemTime, ignore: bool) -> Vec<ChangeRecord> {
-    b.claim_records(who, now, ignore, 100)
+    b.claim_records(&Claim::new(who, now, ignore, 100))
         .await
         .expect("claim_records failed")
 }
@@ -215,7 +215,7 @@ pub async fn claim_records_limit(cx: &Ctx<dyn ChangeLog>) {
     let mut seen = Vec::new();
     for want in [2, 2, 1, 0] {
         let got = b
-            .claim_records("me", now, false, 2)
+            .claim_records(&Claim::new("me", now, false, 2))
             .await
             .expect("claim_records failed");
         assert_eq!(got.len(), want, "claim sizes with limit 2 over 5 records");
@@ -249,7 +249,7 @@ pub async fn claim_records_concurrent_claimants_never_share(cx: &Ctx<dyn ChangeL
                 let mut mine = Vec::new();
                 loop {
                     let got = b
-                        .claim_records(&me, now, false, 3)
+                        .claim_records(&Claim::new(&me, now, false, 3))
                         .await
                         .expect("claim_records failed");
                     if got.is_empty() {

@@ -7,11 +7,8 @@
 //! #[tokio::test]
 //! async fn conformance() {
 //!     let root = tempfile::tempdir().unwrap();
-//!     let n = std::sync::atomic::AtomicUsize::new(0);
-//!     let make = |clock: SharedClock| {
-//!         let dir = root.path().join(n.fetch_add(1, Ordering::Relaxed).to_string());
-//!         async move { EmbeddedBackend::open(&dir, clock).unwrap() }
-//!     };
+//!     let dirs = Dirs::new(root.path());
+//!     let make = |clock| std::future::ready(EmbeddedBackend::open(&dirs.next(), clock).unwrap());
 //!     conformance::backend_suite(&tiered_over(&make)).await;
 //!     conformance::high_volume_suite(&make).await;
 //! }
@@ -26,6 +23,9 @@
 //!   and the [`ChangeLog`] (records, claims, leases; [`change_log`]).
 //! * [`long_term_suite`]: multipart uploads, objects larger than 1 MiB, and `list_blobs`.
 //! * The suites check the scans of their contracts ([`scan`]).
+//! * [`shared_store_suite`]: two handles (instances) on one store: compare-and-write races
+//!   and change-log claims across handles ([`shared`]). Every store that several server
+//!   processes share runs it.
 //!
 //! **High-volume engines and the plain contract.** A high-volume engine is no [`Backend`]:
 //! it serves objects through the tiered layer. [`tiered_over`] builds a
@@ -51,10 +51,13 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt, stream};
 use objectstore_types::{
     Compression, ContentRange, ExpirationPolicy, Metadata, ObjectContext, ObjectId, ObjectKey,
@@ -65,7 +68,7 @@ use crate::backend::around::Decorated;
 use crate::backend::around::metering::Metering;
 use crate::backend::memory::MemoryBackend;
 use crate::backend::{
-    Backend, ChangeLog, GetResponse, HighVolumeBackend, HighVolumeStore, LongTermBackend,
+    Backend, ChangeLog, Component, GetResponse, HighVolumeBackend, HighVolumeStore, LongTermBackend,
 };
 use crate::clock::{Clock, ManualClock, SharedClock};
 use crate::stream::PayloadStream;
@@ -77,8 +80,11 @@ pub mod compare_and_write;
 pub mod high_volume;
 pub mod long_term;
 pub mod scan;
+pub mod shared;
 #[cfg(test)]
 mod tests;
+
+pub use shared::shared_store_suite;
 
 /// What a check works with: the backend under test and the clock it reads.
 pub struct Ctx<B: ?Sized> {
@@ -108,16 +114,24 @@ impl<B: ?Sized> Ctx<B> {
     }
 }
 
+/// `backend` wrapped in the metering decorator.
+fn metered<B: Component>(backend: B) -> Arc<Decorated<B, Metering>> {
+    Arc::new(Decorated::new(
+        Arc::new(backend),
+        Metering::new("conformance"),
+    ))
+}
+
 /// Builds a fresh backend, wrapped in the metering decorator, and its clock.
 async fn fresh<B, F, Fut>(make: &F) -> (Arc<Decorated<B, Metering>>, Arc<ManualClock>)
 where
+    B: Component,
     F: Fn(SharedClock) -> Fut,
     Fut: Future<Output = B>,
 {
     let clock = ManualClock::new();
     let backend = make(Arc::clone(&clock) as SharedClock).await;
-    let metered = Decorated::new(Arc::new(backend), Metering::new("conformance"));
-    (Arc::new(metered), clock)
+    (metered(backend), clock)
 }
 
 /// A factory of [`TieredStorage`]s over the high-volume stores `make` hands out, with an
@@ -125,23 +139,83 @@ where
 /// high-volume engine runs [`backend_suite`] (see the module docs).
 pub fn tiered_over<'a, S, F, Fut>(
     make: &'a F,
-) -> impl Fn(SharedClock) -> futures::future::BoxFuture<'a, TieredStorage> + 'a
+) -> impl Fn(SharedClock) -> BoxFuture<'a, TieredStorage> + 'a
 where
     S: HighVolumeStore,
     F: Fn(SharedClock) -> Fut + Sync,
     Fut: Future<Output = S> + Send + 'a,
 {
+    tiered_with(make, TieredConfig::default().threshold)
+}
+
+/// [`tiered_over`] with another routing threshold (a tiny one puts nearly every object of
+/// the suites behind a tombstone, so the tiering protocols run against the engine).
+pub fn tiered_with<'a, S, F, Fut>(
+    make: &'a F,
+    threshold: usize,
+) -> impl Fn(SharedClock) -> BoxFuture<'a, TieredStorage> + 'a
+where
+    S: HighVolumeStore,
+    F: Fn(SharedClock) -> Fut + Sync,
+    Fut: Future<Output = S> + Send + 'a,
+{
+    tiered_on(make, &memory_lt, threshold)
+}
+
+/// [`tiered_with`] over the long-term backends `make_lt` hands out.
+pub fn tiered_on<'a, S, L, F, G, Fs, Fl>(
+    make_hv: &'a F,
+    make_lt: &'a G,
+    threshold: usize,
+) -> impl Fn(SharedClock) -> BoxFuture<'a, TieredStorage> + 'a
+where
+    S: HighVolumeStore,
+    L: LongTermBackend,
+    F: Fn(SharedClock) -> Fs + Sync,
+    G: Fn(SharedClock) -> Fl + Sync,
+    Fs: Future<Output = S> + Send + 'a,
+    Fl: Future<Output = L> + Send + 'a,
+{
     move |clock: SharedClock| {
         async move {
-            let hv = make(clock.clone()).await;
-            let lt = MemoryBackend::new("lt", clock.clone());
+            let hv = make_hv(clock.clone()).await;
+            let lt = make_lt(clock.clone()).await;
             let config = TieredConfig {
+                threshold,
                 background: false,
                 ..TieredConfig::default()
             };
             TieredStorage::new(Arc::new(hv), Arc::new(lt), clock, config)
         }
         .boxed()
+    }
+}
+
+fn memory_lt(clock: SharedClock) -> std::future::Ready<MemoryBackend> {
+    std::future::ready(MemoryBackend::new("lt", clock))
+}
+
+/// Fresh directories for on-disk stores, one per call of [`Dirs::next`] (`0`, `1`, ...
+/// below `root`): how their factories hand out a fresh store per check.
+#[derive(Debug)]
+pub struct Dirs {
+    root: PathBuf,
+    next: AtomicUsize,
+}
+
+impl Dirs {
+    /// Directories below `root` (which the caller owns and removes).
+    pub fn new(root: &Path) -> Self {
+        Self {
+            root: root.to_owned(),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// A directory no earlier call returned.
+    pub fn next(&self) -> PathBuf {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        self.root.join(n.to_string())
     }
 }
 

@@ -1,6 +1,6 @@
-//! The suites against the in-memory backend (the reference implementation), against the
-//! fault decorator with no rules (which must be indistinguishable from its inner backend),
-//! and the backend suite against the tiered engine built by [`tiered_over`].
+//! The suites against the in-memory backend (the reference implementation; two clones of
+//! one store for the shared-store suite) and against the fault decorator with no
+//! rules (which must be indistinguishable from its inner backend).
 
 use super::*;
 use crate::backend::around::faults::Faults;
@@ -38,6 +38,10 @@ async fn fault_decorator_passes_every_suite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tiered_over_memory_passes_the_backend_suite() {
-    backend_suite(&tiered_over(&memory)).await;
+async fn two_handles_on_one_memory_store_pass_the_shared_suite() {
+    shared_store_suite(&|clock| {
+        let store = MemoryBackend::new("memory", clock);
+        std::future::ready([store.clone(), store])
+    })
+    .await;
 }

@@ -31,7 +31,7 @@ use tokio::task::JoinHandle;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use super::Inner;
-use crate::backend::{ChangeRecord, TieredMetadata};
+use crate::backend::{ChangeRecord, TieredMetadata, TieredWrite};
 use crate::error::{Error, Result};
 
 /// What the commit step of an operation did, as far as the operation knows.
@@ -292,6 +292,41 @@ impl ChangeGuard {
                 "this instance's lease lapsed and recovery took over the change; nothing was committed",
             )),
         }
+    }
+
+    /// The commit point of a guarded write: fencing ([`ChangeGuard::ensure_owned`]), then
+    /// the compare-and-write ([`ChangeGuard::compare_and_write`]).
+    pub(crate) async fn commit(
+        &mut self,
+        id: &ObjectId,
+        current: Option<ObjectId>,
+        write: TieredWrite,
+    ) -> Result<bool> {
+        self.ensure_owned().await?;
+        self.compare_and_write(id, current, write).await
+    }
+
+    /// The high-volume compare-and-write of `id` as a protocol step ([`ChangeGuard::step`]);
+    /// whether the row now holds `write`.
+    pub(crate) async fn compare_and_write(
+        &mut self,
+        id: &ObjectId,
+        current: Option<ObjectId>,
+        write: TieredWrite,
+    ) -> Result<bool> {
+        let (hv, id) = (self.inner.hv.clone(), id.clone());
+        self.step(async move { hv.compare_and_write(&id, current.as_ref(), write).await })
+            .await
+    }
+
+    /// Ends a write after its commit point: committed when `written`, else lost to a
+    /// concurrent write.
+    pub(crate) fn finish_write(self, written: bool) {
+        self.finish(if written {
+            Outcome::Committed
+        } else {
+            Outcome::Lost
+        });
     }
 
     /// Ends the operation with a known outcome and starts the cleanup.

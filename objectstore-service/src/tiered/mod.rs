@@ -187,20 +187,17 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use objectstore_types::range::ByteRange;
-use objectstore_types::{Metadata, ObjectId};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+#[cfg(doc)]
+use crate::backend::Backend;
 use crate::backend::{
-    Backend, BlobInfo, ChangeLog, CompleteRejection, CompletedPart, Component, ExpiryTarget,
-    ExtendOutcome, GetResponse, HighVolumeBackend, HighVolumeStore, InstanceId, LongTermBackend,
-    PartsPage, ScanPage,
+    ChangeLog, Component, HighVolumeBackend, HighVolumeStore, InstanceId, LongTermBackend,
 };
 use crate::clock::SharedClock;
 use crate::error::Result;
-use crate::stream::PayloadStream;
 
 mod changes;
 mod multipart;
@@ -437,98 +434,5 @@ impl Component for TieredStorage {
             tracing::warn!(%error, "tiered: could not release the lease");
         }
         tokio::join!(inner.hv.join(), inner.lt.join());
-    }
-}
-
-#[async_trait]
-impl Backend for TieredStorage {
-    async fn put(&self, id: &ObjectId, metadata: &Metadata, body: PayloadStream) -> Result<()> {
-        self.inner.put(id, metadata, body).await
-    }
-
-    async fn get(&self, id: &ObjectId, range: Option<ByteRange>) -> Result<GetResponse> {
-        self.inner.get(id, range).await
-    }
-
-    async fn head(&self, id: &ObjectId) -> Result<Option<Metadata>> {
-        self.inner.head(id).await
-    }
-
-    async fn delete(&self, id: &ObjectId) -> Result<()> {
-        self.inner.delete(id).await
-    }
-
-    async fn extend_expiry(
-        &self,
-        id: &ObjectId,
-        target: ExpiryTarget,
-        now: SystemTime,
-    ) -> Result<ExtendOutcome> {
-        self.inner.extend(id, target, now).await
-    }
-}
-
-#[async_trait]
-impl LongTermBackend for TieredStorage {
-    async fn initiate_multipart(&self, id: &ObjectId, metadata: &Metadata) -> Result<String> {
-        self.inner.initiate_multipart(id, metadata).await
-    }
-
-    async fn upload_part(
-        &self,
-        id: &ObjectId,
-        upload_id: &str,
-        part_number: u32,
-        content_length: u64,
-        body: PayloadStream,
-    ) -> Result<String> {
-        self.inner
-            .upload_part(id, upload_id, part_number, content_length, body)
-            .await
-    }
-
-    async fn list_parts(
-        &self,
-        id: &ObjectId,
-        upload_id: &str,
-        max_parts: Option<u32>,
-        marker: Option<u32>,
-    ) -> Result<PartsPage> {
-        self.inner
-            .list_parts(id, upload_id, max_parts, marker)
-            .await
-    }
-
-    async fn abort_multipart(&self, id: &ObjectId, upload_id: &str) -> Result<()> {
-        self.inner.abort_multipart(id, upload_id).await
-    }
-
-    async fn complete_multipart(
-        &self,
-        id: &ObjectId,
-        upload_id: &str,
-        parts: &[CompletedPart],
-    ) -> Result<Option<CompleteRejection>> {
-        self.inner.complete_multipart(id, upload_id, parts).await
-    }
-
-    /// The logical objects (inline rows and tombstones, expired or not) in the high-volume
-    /// tier's scan order; `last_modified` is the object's `time_created` (the epoch when it
-    /// has none). The long-term revisions themselves are listed by the long-term backend.
-    async fn list_blobs(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<BlobInfo>> {
-        let page = self.inner.hv.scan_rows(after, limit).await?;
-        let items = page
-            .items
-            .into_iter()
-            .map(|row| BlobInfo {
-                size: row.metadata.size.unwrap_or(0),
-                last_modified: row.metadata.time_created.unwrap_or(SystemTime::UNIX_EPOCH),
-                id: row.id,
-            })
-            .collect();
-        Ok(ScanPage {
-            items,
-            next: page.next,
-        })
     }
 }

@@ -21,7 +21,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::Inner;
 use super::changes::Outcome;
-use crate::backend::ChangeRecord;
+use crate::backend::{ChangeRecord, Claim};
 use crate::error::Result;
 
 /// What one recovery pass did.
@@ -77,7 +77,7 @@ impl Inner {
             let now = self.clock.now();
             let claimed = self
                 .log
-                .claim_records(self.instance_id(), now, ignore_leases, batch)
+                .claim_records(&Claim::new(self.instance_id(), now, ignore_leases, batch))
                 .await?;
             let full = claimed.len() >= batch;
             report.claimed += claimed.len();

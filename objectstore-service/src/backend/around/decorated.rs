@@ -11,7 +11,7 @@ use objectstore_types::{Metadata, ObjectId};
 
 use super::{Around, Call, Decorated, Method};
 use crate::backend::{
-    Backend, BlobInfo, ChangeLog, ChangeRecord, CompleteRejection, CompletedPart, Component,
+    Backend, BlobInfo, ChangeLog, ChangeRecord, Claim, CompleteRejection, CompletedPart, Component,
     ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, GetResponse, HighVolumeBackend, Lease,
     LongTermBackend, PartsPage, RowInfo, ScanPage, TieredGet, TieredMetadata, TieredWrite,
     Tombstone,
@@ -229,14 +229,8 @@ impl<B: ChangeLog + ?Sized, A: Around> ChangeLog for Decorated<B, A> {
         self.run(Method::RemoveRecord, None, inner).await
     }
 
-    async fn claim_records(
-        &self,
-        claimant: &str,
-        now: SystemTime,
-        ignore_leases: bool,
-        limit: usize,
-    ) -> Result<Vec<ChangeRecord>> {
-        let inner = (self.inner).claim_records(claimant, now, ignore_leases, limit);
+    async fn claim_records(&self, claim: &Claim<'_>) -> Result<Vec<ChangeRecord>> {
+        let inner = self.inner.claim_records(claim);
         self.run(Method::ClaimRecords, None, inner).await
     }
 

@@ -58,36 +58,34 @@ impl Metering {
 }
 
 impl Around for Metering {
-    fn around<'a, T: Send + 'static>(
+    async fn around<'a, T: Send + 'static>(
         &'a self,
         call: Call<'a>,
         inner: BoxFuture<'a, Result<T>>,
-    ) -> impl Future<Output = Result<T>> + Send + 'a {
-        async move {
-            let started = Instant::now();
-            let result = inner.await;
-            let elapsed = started.elapsed().as_secs_f64();
-            let operation = call.method.as_str();
-            let outcome = if result.is_ok() { "ok" } else { "error" };
-            metrics::histogram!(
-                BACKEND_DURATION,
+    ) -> Result<T> {
+        let started = Instant::now();
+        let result = inner.await;
+        let elapsed = started.elapsed().as_secs_f64();
+        let operation = call.method.as_str();
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        metrics::histogram!(
+            BACKEND_DURATION,
+            "tier" => self.tier,
+            "backend" => call.backend,
+            "operation" => operation,
+            "result" => outcome,
+        )
+        .record(elapsed);
+        if let Err(error) = &result {
+            metrics::counter!(
+                BACKEND_ERRORS,
                 "tier" => self.tier,
                 "backend" => call.backend,
                 "operation" => operation,
-                "result" => outcome,
+                "kind" => error_kind(error),
             )
-            .record(elapsed);
-            if let Err(error) = &result {
-                metrics::counter!(
-                    BACKEND_ERRORS,
-                    "tier" => self.tier,
-                    "backend" => call.backend,
-                    "operation" => operation,
-                    "kind" => error_kind(error),
-                )
-                .increment(1);
-            }
-            result
+            .increment(1);
         }
+        result
     }
 }

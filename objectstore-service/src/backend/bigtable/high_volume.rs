@@ -13,8 +13,8 @@ use objectstore_types::{Metadata, ObjectId, time};
 
 use super::client::{FM, delete_row, keys, keys_only, latest_of, newest, range, range_from};
 use super::rows::{self, STATE, Stored, TARGET};
-use super::{Access, BigtableBackend, NAME, ROUNDS, SCAN_PAGE, STALE_GRACE};
-use crate::backend::inline::{check_inline, respond, sized};
+use super::{BigtableBackend, NAME, ROUNDS, SCAN_PAGE, STALE_GRACE};
+use crate::backend::inline::{check_inline, sized};
 use crate::backend::{
     ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, HighVolumeBackend, RowInfo, ScanPage,
     TieredGet, TieredMetadata, TieredWrite, Tombstone,
@@ -39,19 +39,11 @@ impl HighVolumeBackend for BigtableBackend {
     }
 
     async fn get(&self, id: &ObjectId, range: Option<ByteRange>) -> Result<TieredGet> {
-        Ok(match self.access(id, true).await? {
-            Access::Absent => TieredGet::NotFound,
-            Access::Tombstone(t) => TieredGet::Tombstone(t),
-            Access::Object(m, b) => TieredGet::Object(respond(m, b.unwrap_or_default(), range)),
-        })
+        Ok(self.access(id, true).await?.into_get(range))
     }
 
     async fn head(&self, id: &ObjectId) -> Result<TieredMetadata> {
-        Ok(match self.access(id, false).await? {
-            Access::Absent => TieredMetadata::NotFound,
-            Access::Tombstone(t) => TieredMetadata::Tombstone(t),
-            Access::Object(m, _) => TieredMetadata::Object(m),
-        })
+        Ok(self.access(id, false).await?.into_head())
     }
 
     async fn delete(&self, id: &ObjectId) -> Result<Option<Tombstone>> {

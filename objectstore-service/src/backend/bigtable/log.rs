@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use super::BigtableBackend;
 use super::client::{FM, delete_row, keys_only, latest, newest, range, set};
 use super::rows::{self, LEASE_PREFIX, LOG_PREFIX, STATE, prefix_end};
-use crate::backend::{ChangeLog, ChangeRecord, Lease};
+use crate::backend::{ChangeLog, ChangeRecord, Claim, Lease};
 use crate::error::{Error, Result};
 
 /// The record column.
@@ -105,19 +105,13 @@ impl ChangeLog for BigtableBackend {
             .await
     }
 
-    async fn claim_records(
-        &self,
-        claimant: &str,
-        now: SystemTime,
-        ignore_leases: bool,
-        limit: usize,
-    ) -> Result<Vec<ChangeRecord>> {
+    async fn claim_records(&self, claim: &Claim<'_>) -> Result<Vec<ChangeRecord>> {
         let mut claimed = Vec::new();
-        if limit == 0 {
+        if claim.limit == 0 {
             return Ok(claimed);
         }
         let leases = self.leases().await?;
-        let live = |owner: &str| leases.get(owner).is_some_and(|until| *until >= now);
+        let live = |owner: &str| leases.get(owner).is_some_and(|until| *until >= claim.now);
         let (mut start, mut open) = (LOG_PREFIX.to_vec(), false);
         let end = prefix_end(LOG_PREFIX);
         'pages: loop {
@@ -131,15 +125,11 @@ impl ChangeLog for BigtableBackend {
                 .await?;
             for (key, cells) in &page {
                 let (record, state) = decode(key, cells)?;
-                let due = match record.not_before {
-                    Some(not_before) => not_before <= now,
-                    None => record.owner != claimant && (ignore_leases || !live(&record.owner)),
-                };
-                if !due {
+                if !claim.is_due(&record, live(&record.owner)) {
                     continue;
                 }
                 let mut mine = record;
-                mine.owner = claimant.to_owned();
+                mine.owner = claim.claimant.to_owned();
                 mine.not_before = None;
                 let unchanged = newest(Some(FM), STATE, Some(&state));
                 let applied = self
@@ -148,7 +138,7 @@ impl ChangeLog for BigtableBackend {
                     .await?;
                 if applied {
                     claimed.push(mine);
-                    if claimed.len() >= limit {
+                    if claimed.len() >= claim.limit {
                         break 'pages;
                     }
                 }

@@ -136,6 +136,7 @@ mod high_volume;
 mod log;
 mod rows;
 
+use crate::backend::inline::Access;
 use client::{FM, Table, keys_only, latest, latest_of, newest, range};
 pub use config::BigtableConfig;
 use rows::{STATE, Stored, TARGET};
@@ -172,14 +173,6 @@ impl fmt::Debug for BigtableBackend {
             .field("emulator", &self.config.emulator())
             .finish_non_exhaustive()
     }
-}
-
-/// What a read found after expiry and TTI handling.
-enum Access {
-    Absent,
-    /// A live inline object: metadata from before the access, and the payload if selected.
-    Object(Metadata, Option<Bytes>),
-    Tombstone(Tombstone),
 }
 
 impl BigtableBackend {

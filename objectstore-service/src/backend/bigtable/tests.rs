@@ -9,7 +9,6 @@
 //! on real time, never races the manual test clock.
 
 use std::io::Write as _;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bigtable_rs::google::bigtable::v2::RowFilter;
@@ -19,59 +18,29 @@ use objectstore_types::{ExpirationPolicy, ObjectContext, ObjectKey, Scopes, Usec
 
 use super::client::{FG, chain, set};
 use super::*;
-use crate::backend::{
-    ChangeLog, ChangeRecord, GetResponse, HighVolumeBackend, TieredMetadata, TieredWrite,
-};
+use crate::backend::{GetResponse, HighVolumeBackend, TieredMetadata, TieredWrite};
 use crate::clock::{Clock, ManualClock};
-use crate::conformance;
+use crate::{conformance, testing};
 
 const VAR: &str = "OS_TEST_BIGTABLE_EMULATOR";
 
 /// `fg` GC age of test tables: ten years.
 const TEST_GC: Duration = Duration::from_secs(10 * 365 * 86_400);
 
-/// Whether the emulator binary of the Google Cloud CLI exists on this machine.
-fn emulator_binary_present() -> bool {
-    let Some(path) = std::env::var_os("PATH") else {
-        return false;
-    };
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("gcloud"))
-        .filter_map(|gcloud| std::fs::canonicalize(gcloud).ok())
-        .any(|gcloud| {
-            gcloud
-                .parent()
-                .map(|bin| bin.join("../platform/bigtable-emulator/cbtemulator"))
-                .is_some_and(|cbt| cbt.is_file())
-        })
-}
-
 /// The emulator's `host:port`; `None` (after one line saying why) when not configured.
-pub(crate) fn emulator(test: &str) -> Option<String> {
-    if let Ok(endpoint) = std::env::var(VAR)
-        && !endpoint.is_empty()
-    {
-        return Some(endpoint);
-    }
-    // Written to the stream directly: the test harness captures `eprintln!` of passing
-    // tests, and a skip must be visible.
-    if !emulator_binary_present() {
+fn emulator(test: &str) -> Option<String> {
+    let unset = std::env::var(VAR).map_or(true, |v| v.is_empty());
+    if unset && !testing::bigtable_emulator_installed() {
+        // Written to the stream directly: the test harness captures `eprintln!` of passing
+        // tests, and the line must be visible.
         let _ = writeln!(
             std::io::stderr(),
             "bigtable: emulator not present on this machine, Bigtable tests not run ({test})"
         );
         return None;
     }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{VAR} is not set but CI=true and the emulator is installed: CI must start it \
-         (eval \"$(scripts/services/bigtable.sh)\") before the tests"
-    );
-    let _ = writeln!(
-        std::io::stderr(),
-        "skipped {test}: {VAR} is not set; run `eval \"$(scripts/services/bigtable.sh)\"`"
-    );
-    None
+    let fix = "run `eval \"$(scripts/services/bigtable.sh)\"`";
+    Some(testing::external(test, &[VAR], fix)?.remove(0))
 }
 
 /// Hands out backends on fresh tables of the emulator.
@@ -103,6 +72,15 @@ impl Emu {
     async fn fresh(&self, clock: SharedClock) -> BigtableBackend {
         let table = self.table();
         self.on(&table, clock).await
+    }
+
+    /// Two backends (instances) on the same fresh table.
+    async fn pair(&self, clock: SharedClock) -> [BigtableBackend; 2] {
+        let table = self.table();
+        [
+            self.on(&table, clock.clone()).await,
+            self.on(&table, clock).await,
+        ]
     }
 
     /// A backend on `table`.
@@ -166,32 +144,27 @@ async fn high_volume_suite() {
     conformance::high_volume_suite(&|clock| emu.fresh(clock)).await;
 }
 
-/// The tiered engine with this backend as its high-volume tier (memory standing in for the
-/// long-term tier): with a 16-byte threshold most objects of the suites live behind
+/// The tiered engine with this backend as its high-volume tier (memory standing in for
+/// the long-term tier): with a 16-byte threshold most objects of the suites live behind
 /// tombstones, so every tiering primitive is exercised through the engine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tiered_over_bigtable_passes_the_suites() {
-    use crate::backend::memory::MemoryBackend;
-    use crate::tiered::{TieredConfig, TieredStorage};
-
     let Some(emu) = Emu::new("tiered_over_bigtable_passes_the_suites") else {
         return;
     };
-    let make = |clock: SharedClock| {
-        let emu = &emu;
-        async move {
-            let hv = emu.fresh(clock.clone()).await;
-            let lt = MemoryBackend::new("lt", clock.clone());
-            let config = TieredConfig {
-                threshold: 16,
-                background: false,
-                ..TieredConfig::default()
-            };
-            TieredStorage::new(Arc::new(hv), Arc::new(lt), clock, config)
-        }
+    let make = |clock| emu.fresh(clock);
+    let tiered = conformance::tiered_with(&make, 16);
+    conformance::backend_suite(&tiered).await;
+    conformance::long_term_suite(&tiered).await;
+}
+
+/// Two instances on the same table ([`conformance::shared`]).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_store_suite() {
+    let Some(emu) = Emu::new("shared_store_suite") else {
+        return;
     };
-    conformance::backend_suite(&make).await;
-    conformance::long_term_suite(&make).await;
+    conformance::shared_store_suite(&|clock| emu.pair(clock)).await;
 }
 
 // --- Bigtable specifics ------------------------------------------------------------------
@@ -439,133 +412,6 @@ async fn stale_index_entries_are_skipped_then_removed() {
             "stale entry kept after the grace period"
         );
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cas_racers_on_two_instances_have_one_winner() {
-    let Some(emu) = Emu::new("cas_racers_on_two_instances_have_one_winner") else {
-        return;
-    };
-    let table = emu.table();
-    let clock: SharedClock = ManualClock::new();
-    let instances = [
-        Arc::new(emu.on(&table, clock.clone()).await),
-        Arc::new(emu.on(&table, clock.clone()).await),
-    ];
-    for round in 0..10 {
-        let key = id(&format!("race/{round}"));
-        // Odd rounds race from a tombstone, even rounds from an absent row.
-        let start = (round % 2 == 1).then(|| id(&format!("race/{round}/start")));
-        if let Some(start) = &start {
-            let t = Tombstone {
-                target: start.clone(),
-                ..tombstone("unused")
-            };
-            assert!(
-                instances[0]
-                    .compare_and_write(&key, None, TieredWrite::Tombstone(t))
-                    .await
-                    .unwrap()
-            );
-        }
-        let tasks: Vec<_> = (0..12)
-            .map(|i| {
-                let backend = Arc::clone(&instances[i % 2]);
-                let (key, start) = (key.clone(), start.clone());
-                let t = tombstone(&format!("race/{round}/{i}"));
-                tokio::spawn(async move {
-                    let won = backend
-                        .compare_and_write(&key, start.as_ref(), TieredWrite::Tombstone(t))
-                        .await
-                        .unwrap();
-                    (i, won)
-                })
-            })
-            .collect();
-        let mut winners = Vec::new();
-        for task in tasks {
-            let (i, won) = task.await.unwrap();
-            if won {
-                winners.push(i);
-            }
-        }
-        assert_eq!(winners.len(), 1, "round {round}: winners {winners:?}");
-        let stored = instances[1].head(&key).await.unwrap();
-        assert_eq!(
-            stored,
-            TieredMetadata::Tombstone(tombstone(&format!("race/{round}/{}", winners[0]))),
-            "round {round}: the row does not hold the winner's write"
-        );
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn claimants_on_two_instances_never_share_a_record() {
-    let Some(emu) = Emu::new("claimants_on_two_instances_never_share_a_record") else {
-        return;
-    };
-    let table = emu.table();
-    let clock = ManualClock::new();
-    let now = clock.now();
-    let instances = [
-        Arc::new(emu.on(&table, clock.clone()).await),
-        Arc::new(emu.on(&table, clock.clone()).await),
-    ];
-    let records: Vec<ChangeRecord> = (0..60)
-        .map(|i| conformance::change_log::record("dead", &format!("claim/{i}"), None))
-        .collect();
-    for r in &records {
-        instances[0].append_record(r).await.unwrap();
-    }
-    let tasks: Vec<_> = (0..6)
-        .map(|i| {
-            let backend = Arc::clone(&instances[i % 2]);
-            tokio::spawn(async move {
-                let me = format!("claimant-{i}");
-                backend
-                    .renew_lease(&me, now + Duration::from_secs(600))
-                    .await
-                    .unwrap();
-                let mut mine = Vec::new();
-                loop {
-                    let got = backend.claim_records(&me, now, false, 4).await.unwrap();
-                    if got.is_empty() {
-                        break mine;
-                    }
-                    assert!(got.iter().all(|r| r.owner == me && r.not_before.is_none()));
-                    mine.extend(got);
-                }
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for task in tasks {
-        all.extend(task.await.unwrap());
-    }
-    let mut ids: Vec<_> = all.iter().map(|r| r.change_id).collect();
-    ids.sort();
-    ids.dedup();
-    assert_eq!(
-        all.len(),
-        records.len(),
-        "records handed out more than once"
-    );
-    assert_eq!(ids.len(), records.len(), "not every record was claimed");
-    for r in &all {
-        let stored = instances[1]
-            .get_record(&r.change_id)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            stored.owner, r.owner,
-            "stored owner differs from the claimant"
-        );
-    }
-    assert_eq!(
-        instances[0].count_records().await.unwrap(),
-        records.len() as u64
-    );
 }
 
 /// Keys with regex metacharacters and non-ASCII text are matched literally by predicates.

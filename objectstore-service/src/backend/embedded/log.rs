@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
-use crate::backend::{ChangeLog, ChangeRecord, Lease};
+use crate::backend::{ChangeLog, ChangeRecord, Claim, Lease};
 use crate::error::Result;
 
 use super::EmbeddedBackend;
@@ -38,14 +38,14 @@ impl ChangeLog for EmbeddedBackend {
         .await
     }
 
-    async fn claim_records(
-        &self,
-        claimant: &str,
-        now: SystemTime,
-        ignore_leases: bool,
-        limit: usize,
-    ) -> Result<Vec<ChangeRecord>> {
-        let claimant = claimant.to_owned();
+    async fn claim_records(&self, claim: &Claim<'_>) -> Result<Vec<ChangeRecord>> {
+        let Claim {
+            now,
+            ignore_leases,
+            limit,
+            ..
+        } = *claim;
+        let claimant = claim.claimant.to_owned();
         self.write("claim change-log records", move |c| {
             sql::claim_records(c, &claimant, now, ignore_leases, limit)
         })

@@ -11,7 +11,7 @@ use objectstore_types::{Scopes, Usecase, range::ByteRange, time};
 
 use super::*;
 use crate::backend::{
-    ChangeLog, ChangeRecord, ExpiryTarget, ExtendOutcome, GetResponse, HighVolumeBackend,
+    ChangeLog, ChangeRecord, Claim, ExpiryTarget, ExtendOutcome, GetResponse, HighVolumeBackend,
     TieredGet, TieredMetadata, TieredWrite, Tombstone,
 };
 use crate::clock::{Clock, ManualClock, system};
@@ -480,7 +480,10 @@ async fn change_log_claims_respect_leases_and_deferral() {
         .unwrap();
 
     // Only b's record is due: a's lease is live, the deferred one waits.
-    let claimed = b.claim_records("c", now, false, 10).await.unwrap();
+    let claimed = b
+        .claim_records(&Claim::new("c", now, false, 10))
+        .await
+        .unwrap();
     let expected = ChangeRecord {
         owner: "c".into(),
         ..dead.clone()
@@ -489,7 +492,7 @@ async fn change_log_claims_respect_leases_and_deferral() {
     assert_eq!(b.get_record(&dead.change_id).await.unwrap(), Some(expected));
     // c's lease is live: nobody else gets it, and nothing else is due.
     assert!(
-        b.claim_records("d", now, false, 10)
+        b.claim_records(&Claim::new("d", now, false, 10))
             .await
             .unwrap()
             .is_empty()
@@ -500,11 +503,16 @@ async fn change_log_claims_respect_leases_and_deferral() {
     b.renew_lease("c", later + Duration::from_secs(30))
         .await
         .unwrap();
-    let claimed = b.claim_records("d", later, false, 1).await.unwrap();
+    let claimed = b
+        .claim_records(&Claim::new("d", later, false, 1))
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 1);
     let claimed = [
         claimed,
-        b.claim_records("d", later, false, 10).await.unwrap(),
+        b.claim_records(&Claim::new("d", later, false, 10))
+            .await
+            .unwrap(),
     ]
     .concat();
     let mut ids: Vec<_> = claimed.iter().map(|r| r.change_id).collect();
@@ -518,20 +526,26 @@ async fn change_log_claims_respect_leases_and_deferral() {
         .await
         .unwrap();
     assert!(
-        b.claim_records("e", later, false, 10)
+        b.claim_records(&Claim::new("e", later, false, 10))
             .await
             .unwrap()
             .is_empty()
     );
     // ignore_leases takes over everything owned by others.
     assert_eq!(
-        b.claim_records("e", later, true, 10).await.unwrap().len(),
+        b.claim_records(&Claim::new("e", later, true, 10))
+            .await
+            .unwrap()
+            .len(),
         3
     );
     // Releasing a lease makes its records due at once.
     b.release_lease("e").await.unwrap();
     assert_eq!(
-        b.claim_records("f", later, false, 10).await.unwrap().len(),
+        b.claim_records(&Claim::new("f", later, false, 10))
+            .await
+            .unwrap()
+            .len(),
         3
     );
 

@@ -463,35 +463,23 @@ proptest::proptest! {
 // ---------------------------------------------------------------------------------------------
 // The shared conformance suites
 
-/// Hands out a fresh store directory per conformance check.
-struct Dirs {
-    root: tempfile::TempDir,
-    next: std::sync::atomic::AtomicUsize,
-}
-
-impl Dirs {
-    fn new() -> Self {
-        Self {
-            root: tempfile::tempdir().unwrap(),
-            next: std::sync::atomic::AtomicUsize::new(0),
-        }
-    }
-
-    fn make(&self, clock: SharedClock) -> std::future::Ready<FilesystemBackend> {
-        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = self.root.path().join(n.to_string());
-        std::future::ready(FilesystemBackend::open(&dir, clock).unwrap())
-    }
+fn filesystem(
+    dirs: &crate::conformance::Dirs,
+    clock: SharedClock,
+) -> std::future::Ready<FilesystemBackend> {
+    std::future::ready(FilesystemBackend::open(&dirs.next(), clock).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_backend_suite() {
-    let dirs = Dirs::new();
-    crate::conformance::backend_suite(&|clock| dirs.make(clock)).await;
+    let root = tempfile::tempdir().unwrap();
+    let dirs = crate::conformance::Dirs::new(root.path());
+    crate::conformance::backend_suite(&|clock| filesystem(&dirs, clock)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_long_term_suite() {
-    let dirs = Dirs::new();
-    crate::conformance::long_term_suite(&|clock| dirs.make(clock)).await;
+    let root = tempfile::tempdir().unwrap();
+    let dirs = crate::conformance::Dirs::new(root.path());
+    crate::conformance::long_term_suite(&|clock| filesystem(&dirs, clock)).await;
 }

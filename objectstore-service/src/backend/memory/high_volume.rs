@@ -10,8 +10,8 @@ use bytes::Bytes;
 use objectstore_types::range::ByteRange;
 use objectstore_types::{Metadata, ObjectId};
 
-use super::{Access, MemoryBackend, Row, Stored};
-use crate::backend::inline::{check_inline, respond, sized};
+use super::{MemoryBackend, Row, Stored};
+use crate::backend::inline::{check_inline, sized};
 use crate::backend::{
     ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, HighVolumeBackend, RowInfo, ScanPage,
     TieredGet, TieredMetadata, TieredWrite, Tombstone,
@@ -21,19 +21,11 @@ use crate::error::Result;
 #[async_trait]
 impl HighVolumeBackend for MemoryBackend {
     async fn get(&self, id: &ObjectId, range: Option<ByteRange>) -> Result<TieredGet> {
-        Ok(match self.access(id) {
-            Access::Absent => TieredGet::NotFound,
-            Access::Tombstone(t) => TieredGet::Tombstone(t),
-            Access::Object(m, b) => TieredGet::Object(respond(m, b, range)),
-        })
+        Ok(self.access(id).into_get(range))
     }
 
     async fn head(&self, id: &ObjectId) -> Result<TieredMetadata> {
-        Ok(match self.access(id) {
-            Access::Absent => TieredMetadata::NotFound,
-            Access::Tombstone(t) => TieredMetadata::Tombstone(t),
-            Access::Object(m, _) => TieredMetadata::Object(m),
-        })
+        Ok(self.access(id).into_head())
     }
 
     async fn put(

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 
 use super::{MemoryBackend, State};
-use crate::backend::{ChangeLog, ChangeRecord, Lease};
+use crate::backend::{ChangeLog, ChangeRecord, Claim, Lease};
 use crate::error::Result;
 
 #[async_trait]
@@ -27,27 +27,17 @@ impl ChangeLog for MemoryBackend {
         Ok(())
     }
 
-    async fn claim_records(
-        &self,
-        claimant: &str,
-        now: SystemTime,
-        ignore_leases: bool,
-        limit: usize,
-    ) -> Result<Vec<ChangeRecord>> {
+    async fn claim_records(&self, claim: &Claim<'_>) -> Result<Vec<ChangeRecord>> {
         let mut state = self.lock();
         let State { log, leases, .. } = &mut *state;
-        let lease_live = |owner: &str| leases.get(owner).is_some_and(|until| *until >= now);
+        let lease_live = |owner: &str| leases.get(owner).is_some_and(|until| *until >= claim.now);
         let mut claimed = Vec::new();
         for record in log.values_mut() {
-            if claimed.len() >= limit {
+            if claimed.len() >= claim.limit {
                 break;
             }
-            let due = match record.not_before {
-                Some(not_before) => not_before <= now,
-                None => record.owner != claimant && (ignore_leases || !lease_live(&record.owner)),
-            };
-            if due {
-                record.owner = claimant.to_owned();
+            if claim.is_due(record, lease_live(&record.owner)) {
+                record.owner = claim.claimant.to_owned();
                 record.not_before = None;
                 claimed.push(record.clone());
             }

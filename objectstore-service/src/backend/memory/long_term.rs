@@ -15,6 +15,7 @@ use objectstore_types::{Metadata, ObjectId};
 
 use super::{MemoryBackend, Part, Stored, Upload, etag};
 use crate::backend::inline::{read_body, sized};
+use crate::backend::long_term::check_parts;
 use crate::backend::{
     BlobInfo, CompleteRejection, CompletedPart, LongTermBackend, PartInfo, PartsPage, ScanPage,
 };
@@ -145,7 +146,9 @@ impl LongTermBackend for MemoryBackend {
             Some(u) if u.id == *id => u,
             _ => return Err(Self::upload_not_found(id, upload_id)),
         };
-        if let Some(rejection) = check_parts(upload, parts) {
+        if let Some(rejection) =
+            check_parts(parts, |n| upload.parts.get(&n).map(|p| p.etag.clone()))
+        {
             return Ok(Some(rejection));
         }
         let mut assembled = BytesMut::new();
@@ -159,49 +162,4 @@ impl LongTermBackend for MemoryBackend {
         state.insert(id, value, self.clock.now());
         Ok(None)
     }
-}
-
-/// Why `parts` cannot complete `upload`, if they cannot.
-fn check_parts(upload: &Upload, parts: &[CompletedPart]) -> Option<CompleteRejection> {
-    let reject = |code: &str, message: String| {
-        Some(CompleteRejection {
-            code: code.into(),
-            message,
-        })
-    };
-    if parts.is_empty() {
-        return reject("InvalidPart", "at least one part is required".into());
-    }
-    let mut previous = 0;
-    for p in parts {
-        if p.part_number <= previous {
-            return reject(
-                "InvalidPartOrder",
-                format!(
-                    "parts must be listed in strictly ascending order; part {} follows part {previous}",
-                    p.part_number
-                ),
-            );
-        }
-        previous = p.part_number;
-        match upload.parts.get(&p.part_number) {
-            None => {
-                return reject(
-                    "InvalidPart",
-                    format!("part {} was not uploaded", p.part_number),
-                );
-            }
-            Some(stored) if stored.etag != p.etag => {
-                return reject(
-                    "InvalidPart",
-                    format!(
-                        "etag mismatch for part {}: expected {}, got {}",
-                        p.part_number, stored.etag, p.etag
-                    ),
-                );
-            }
-            Some(_) => {}
-        }
-    }
-    None
 }

@@ -59,7 +59,7 @@ use super::HighVolumeBackend;
 use super::{
     Backend, ChangeRecord, Component, ExpiryTarget, ExtendOutcome, GetResponse, Tombstone,
 };
-use crate::backend::inline::{read_body, respond, sized};
+use crate::backend::inline::{Access, read_body, sized};
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
 use crate::expiry::{ExtendPlan, plan_extension, tti_bump};
@@ -170,14 +170,6 @@ impl Entry {
             panic!("expected no row, found {self:?}");
         }
     }
-}
-
-/// What a read found under the lock, after expiry and TTI handling.
-enum Access {
-    Absent,
-    /// A live inline object: metadata from before the access, and the bytes.
-    Object(Metadata, Bytes),
-    Tombstone(Tombstone),
 }
 
 impl fmt::Debug for MemoryBackend {
@@ -305,7 +297,7 @@ impl MemoryBackend {
                 if let Some(deadline) = tti_bump(m, now) {
                     m.time_expires = Some(deadline);
                 }
-                Access::Object(before, b.clone())
+                Access::Object(before, Some(b.clone()))
             }
         }
     }
@@ -370,17 +362,11 @@ impl Backend for MemoryBackend {
     }
 
     async fn get(&self, id: &ObjectId, range: Option<ByteRange>) -> Result<GetResponse> {
-        Ok(match self.access(id) {
-            Access::Absent | Access::Tombstone(_) => GetResponse::NotFound,
-            Access::Object(m, b) => respond(m, b, range),
-        })
+        Ok(self.access(id).into_get(range).into_object())
     }
 
     async fn head(&self, id: &ObjectId) -> Result<Option<Metadata>> {
-        Ok(match self.access(id) {
-            Access::Absent | Access::Tombstone(_) => None,
-            Access::Object(m, _) => Some(m),
-        })
+        Ok(self.access(id).into_head().into_object())
     }
 
     async fn delete(&self, id: &ObjectId) -> Result<()> {

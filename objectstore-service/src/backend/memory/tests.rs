@@ -5,7 +5,7 @@ use std::time::Duration;
 use objectstore_types::{ExpirationPolicy, ObjectContext, ObjectKey, Scopes, Usecase};
 
 use super::*;
-use crate::backend::{ChangeLog, HighVolumeBackend, TieredWrite};
+use crate::backend::{ChangeLog, Claim, HighVolumeBackend, TieredWrite};
 use crate::clock::{Clock, ManualClock};
 use crate::stream;
 
@@ -95,7 +95,10 @@ async fn claimed_deferred_records_lose_their_deferral() {
         .await
         .unwrap();
     m.append_record(&record).await.unwrap();
-    let claimed = m.claim_records("b", clock.now(), false, 10).await.unwrap();
+    let claimed = m
+        .claim_records(&Claim::new("b", clock.now(), false, 10))
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].owner, "b");
     assert_eq!(claimed[0].not_before, None);
@@ -104,7 +107,7 @@ async fn claimed_deferred_records_lose_their_deferral() {
         .await
         .unwrap();
     assert!(
-        m.claim_records("c", clock.now(), false, 10)
+        m.claim_records(&Claim::new("c", clock.now(), false, 10))
             .await
             .unwrap()
             .is_empty()

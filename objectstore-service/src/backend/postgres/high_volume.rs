@@ -16,8 +16,8 @@ use sqlx::postgres::PgRow;
 
 use super::rows::{self, WriteRow, limit_param};
 use super::schema::q;
-use super::{Access, EXTEND_ROUNDS, NAME, PostgresBackend, map_err};
-use crate::backend::inline::{check_inline, respond};
+use super::{EXTEND_ROUNDS, NAME, PostgresBackend, map_err};
+use crate::backend::inline::check_inline;
 use crate::backend::{
     ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, HighVolumeBackend, RowInfo, ScanPage,
     TieredGet, TieredMetadata, TieredWrite, Tombstone,
@@ -56,19 +56,11 @@ impl HighVolumeBackend for PostgresBackend {
     }
 
     async fn get(&self, id: &ObjectId, range: Option<ByteRange>) -> Result<TieredGet> {
-        Ok(match self.access(id, true).await? {
-            Access::Absent => TieredGet::NotFound,
-            Access::Tombstone(t) => TieredGet::Tombstone(t),
-            Access::Object(m, b) => TieredGet::Object(respond(m, b.unwrap_or_default(), range)),
-        })
+        Ok(self.access(id, true).await?.into_get(range))
     }
 
     async fn head(&self, id: &ObjectId) -> Result<TieredMetadata> {
-        Ok(match self.access(id, false).await? {
-            Access::Absent => TieredMetadata::NotFound,
-            Access::Tombstone(t) => TieredMetadata::Tombstone(t),
-            Access::Object(m, _) => TieredMetadata::Object(m),
-        })
+        Ok(self.access(id, false).await?.into_head())
     }
 
     async fn delete(&self, id: &ObjectId) -> Result<Option<Tombstone>> {

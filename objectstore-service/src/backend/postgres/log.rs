@@ -14,7 +14,7 @@ use sqlx::Row as _;
 use super::rows::{self, limit_param};
 use super::schema::q;
 use super::{PostgresBackend, map_err};
-use crate::backend::{ChangeLog, ChangeRecord, Lease};
+use crate::backend::{ChangeLog, ChangeRecord, Claim, Lease};
 use crate::error::{Error, Result};
 
 #[async_trait]
@@ -52,21 +52,15 @@ impl ChangeLog for PostgresBackend {
         Ok(())
     }
 
-    async fn claim_records(
-        &self,
-        claimant: &str,
-        now: SystemTime,
-        ignore_leases: bool,
-        limit: usize,
-    ) -> Result<Vec<ChangeRecord>> {
-        if limit == 0 {
+    async fn claim_records(&self, claim: &Claim<'_>) -> Result<Vec<ChangeRecord>> {
+        if claim.limit == 0 {
             return Ok(Vec::new());
         }
         let claimed = q(&self.sql.claim_records)
-            .bind(claimant)
-            .bind(rows::nanos(now))
-            .bind(ignore_leases)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(claim.claimant)
+            .bind(rows::nanos(claim.now))
+            .bind(claim.ignore_leases)
+            .bind(i64::try_from(claim.limit).unwrap_or(i64::MAX))
             .fetch_all(&self.pool)
             .await
             .map_err(|e| map_err("claim change-log records", e))?;

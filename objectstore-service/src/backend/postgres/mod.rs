@@ -123,13 +123,12 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use objectstore_types::{Metadata, ObjectId};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
+use super::Component;
 #[cfg(doc)]
 use super::{ChangeLog, HighVolumeBackend};
-use super::{Component, Tombstone};
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
 use crate::expiry::tti_bump;
@@ -140,6 +139,7 @@ mod log;
 mod rows;
 pub mod schema;
 
+use crate::backend::inline::Access;
 use config::scrubbed;
 pub use config::{PostgresConfig, PostgresUrl};
 use rows::{Stored, WriteRow};
@@ -173,14 +173,6 @@ impl fmt::Debug for PostgresBackend {
             .field("pool_idle", &self.pool.num_idle())
             .finish_non_exhaustive()
     }
-}
-
-/// What a read found after expiry and TTI handling.
-enum Access {
-    Absent,
-    /// A live inline object: metadata from before the access, and the payload if selected.
-    Object(Metadata, Option<Bytes>),
-    Tombstone(Tombstone),
 }
 
 impl PostgresBackend {

@@ -6,7 +6,6 @@
 //! prefix, so tests run in parallel and repeatedly against one database; each test drops
 //! its tables at the end.
 
-use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,31 +14,16 @@ use objectstore_types::{ExpirationPolicy, ObjectContext, ObjectKey, Scopes, Usec
 use sqlx::postgres::PgPoolOptions;
 
 use super::*;
-use crate::backend::{ChangeLog, ChangeRecord, HighVolumeBackend, TieredMetadata, TieredWrite};
+use crate::backend::{ChangeLog, ChangeRecord, Claim, HighVolumeBackend};
 use crate::clock::{Clock, ManualClock};
-use crate::conformance;
+use crate::{conformance, testing};
 
 const URL_VAR: &str = "OS_TEST_POSTGRES_URL";
 
 /// The test server's URL; `None` (after one skip line) when not configured outside CI.
 fn server_url(test: &str) -> Option<String> {
-    match std::env::var(URL_VAR) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "{URL_VAR} is not set but CI=true: CI must start PostgreSQL \
-                 (eval \"$(scripts/services/postgres.sh)\") before the tests"
-            );
-            // Written to the stream directly: the test harness captures `eprintln!` of
-            // passing tests, and a skip must be visible.
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipped {test}: {URL_VAR} is not set; run `eval \"$(scripts/services/postgres.sh)\"`"
-            );
-            None
-        }
-    }
+    let fix = "run `eval \"$(scripts/services/postgres.sh)\"`";
+    Some(testing::external(test, &[URL_VAR], fix)?.remove(0))
 }
 
 /// Hands out backends on fresh table prefixes and drops their tables at the end.
@@ -77,6 +61,15 @@ impl Db {
         self.on(&prefix, clock).await
     }
 
+    /// Two backends (instances) on the same fresh tables.
+    async fn pair(&self, clock: SharedClock) -> [PostgresBackend; 2] {
+        let prefix = self.prefix();
+        [
+            self.on(&prefix, clock.clone()).await,
+            self.on(&prefix, clock).await,
+        ]
+    }
+
     /// A backend on the tables of `prefix`.
     async fn on(&self, prefix: &str, clock: SharedClock) -> PostgresBackend {
         PostgresBackend::connect(self.config(prefix), clock)
@@ -109,16 +102,6 @@ fn id(key: &str) -> ObjectId {
     )
 }
 
-fn tombstone(target: &str) -> Tombstone {
-    Tombstone {
-        target: id(target),
-        metadata: Metadata {
-            size: Some(5 << 20),
-            ..Metadata::default()
-        },
-    }
-}
-
 // --- Conformance -------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,156 +128,28 @@ async fn high_volume_suite() {
 /// tombstones, so every tiering primitive is exercised through the engine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tiered_over_postgres_passes_the_suites() {
-    use crate::backend::memory::MemoryBackend;
-    use crate::tiered::{TieredConfig, TieredStorage};
-
     let Some(db) = Db::new("tiered_over_postgres_passes_the_suites") else {
         return;
     };
-    let make = |clock: SharedClock| {
-        let db = &db;
-        async move {
-            let hv = db.fresh(clock.clone()).await;
-            let lt = MemoryBackend::new("lt", clock.clone());
-            let config = TieredConfig {
-                threshold: 16,
-                background: false,
-                ..TieredConfig::default()
-            };
-            TieredStorage::new(Arc::new(hv), Arc::new(lt), clock, config)
-        }
+    let make = |clock| db.fresh(clock);
+    let tiered = conformance::tiered_with(&make, 16);
+    conformance::backend_suite(&tiered).await;
+    conformance::long_term_suite(&tiered).await;
+    drop(tiered);
+    db.cleanup().await;
+}
+
+/// Two instances on the same tables ([`conformance::shared`]).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_store_suite() {
+    let Some(db) = Db::new("shared_store_suite") else {
+        return;
     };
-    conformance::backend_suite(&make).await;
-    conformance::long_term_suite(&make).await;
+    conformance::shared_store_suite(&|clock| db.pair(clock)).await;
     db.cleanup().await;
 }
 
 // --- Several instances on the same tables ------------------------------------------------
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cas_racers_on_two_instances_have_one_winner() {
-    let Some(db) = Db::new("cas_racers_on_two_instances_have_one_winner") else {
-        return;
-    };
-    let prefix = db.prefix();
-    let clock: SharedClock = ManualClock::new();
-    let instances = [
-        Arc::new(db.on(&prefix, clock.clone()).await),
-        Arc::new(db.on(&prefix, clock.clone()).await),
-    ];
-    for round in 0..10 {
-        let key = id(&format!("race/{round}"));
-        // Odd rounds race from a tombstone, even rounds from an absent row.
-        let start = (round % 2 == 1).then(|| id(&format!("race/{round}/start")));
-        if let Some(start) = &start {
-            let t = Tombstone {
-                target: start.clone(),
-                ..tombstone("unused")
-            };
-            assert!(
-                instances[0]
-                    .compare_and_write(&key, None, TieredWrite::Tombstone(t))
-                    .await
-                    .unwrap()
-            );
-        }
-        let tasks: Vec<_> = (0..12)
-            .map(|i| {
-                let backend = Arc::clone(&instances[i % 2]);
-                let (key, start) = (key.clone(), start.clone());
-                let t = tombstone(&format!("race/{round}/{i}"));
-                tokio::spawn(async move {
-                    let won = backend
-                        .compare_and_write(&key, start.as_ref(), TieredWrite::Tombstone(t))
-                        .await
-                        .unwrap();
-                    (i, won)
-                })
-            })
-            .collect();
-        let mut winners = Vec::new();
-        for task in tasks {
-            let (i, won) = task.await.unwrap();
-            if won {
-                winners.push(i);
-            }
-        }
-        assert_eq!(winners.len(), 1, "round {round}: winners {winners:?}");
-        let stored = instances[1].head(&key).await.unwrap();
-        assert_eq!(
-            stored,
-            TieredMetadata::Tombstone(tombstone(&format!("race/{round}/{}", winners[0]))),
-            "round {round}: the row does not hold the winner's write"
-        );
-    }
-    db.cleanup().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn claimants_on_two_instances_never_share_a_record() {
-    let Some(db) = Db::new("claimants_on_two_instances_never_share_a_record") else {
-        return;
-    };
-    let prefix = db.prefix();
-    let clock = ManualClock::new();
-    let now = clock.now();
-    let instances = [
-        Arc::new(db.on(&prefix, clock.clone()).await),
-        Arc::new(db.on(&prefix, clock.clone()).await),
-    ];
-    let records: Vec<ChangeRecord> = (0..120)
-        .map(|i| conformance::change_log::record("dead", &format!("claim/{i}"), None))
-        .collect();
-    for r in &records {
-        instances[0].append_record(r).await.unwrap();
-    }
-    let tasks: Vec<_> = (0..6)
-        .map(|i| {
-            let backend = Arc::clone(&instances[i % 2]);
-            tokio::spawn(async move {
-                let me = format!("claimant-{i}");
-                backend
-                    .renew_lease(&me, now + Duration::from_secs(600))
-                    .await
-                    .unwrap();
-                let mut mine = Vec::new();
-                loop {
-                    let got = backend.claim_records(&me, now, false, 4).await.unwrap();
-                    if got.is_empty() {
-                        break mine;
-                    }
-                    assert!(got.iter().all(|r| r.owner == me && r.not_before.is_none()));
-                    mine.extend(got);
-                }
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for task in tasks {
-        all.extend(task.await.unwrap());
-    }
-    let mut ids: Vec<_> = all.iter().map(|r| r.change_id).collect();
-    ids.sort();
-    ids.dedup();
-    assert_eq!(
-        all.len(),
-        records.len(),
-        "records handed out more than once"
-    );
-    assert_eq!(ids.len(), records.len(), "not every record was claimed");
-    for r in &all {
-        let stored = instances[1]
-            .get_record(&r.change_id)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            stored.owner, r.owner,
-            "stored owner differs from the claimant"
-        );
-    }
-    db.cleanup().await;
-}
 
 /// A claim in flight (its transaction still open) holds row locks: a concurrent claimant
 /// skips those records instead of waiting or taking them, and once the first claim commits
@@ -337,7 +192,7 @@ async fn claims_skip_records_locked_by_a_claim_in_flight() {
     // B must neither wait for A's locks (the guard only catches a hang) nor take A's records.
     let got_b = tokio::time::timeout(
         Duration::from_secs(60),
-        b.claim_records("B", now, false, 100),
+        b.claim_records(&Claim::new("B", now, false, 100)),
     )
     .await
     .expect("a claimant waited for the locks of a claim in flight")
@@ -351,7 +206,7 @@ async fn claims_skip_records_locked_by_a_claim_in_flight() {
     );
     tx.commit().await.unwrap();
     assert!(
-        b.claim_records("C", now, false, 100)
+        b.claim_records(&Claim::new("C", now, false, 100))
             .await
             .unwrap()
             .is_empty(),

@@ -192,23 +192,39 @@ async fn upload(
         .unwrap();
     let mut completed = Vec::new();
     for (i, part) in parts.iter().enumerate() {
-        let number = i as u32 + 1;
-        let etag = storage
-            .upload_part(
-                key,
-                &upload_id,
-                number,
-                part.len() as u64,
-                stream::single(part.clone()),
-            )
-            .await
-            .unwrap();
-        completed.push(CompletedPart {
-            part_number: number,
-            etag,
-        });
+        completed.push(upload_part(storage, key, &upload_id, i as u32 + 1, part).await);
     }
     (upload_id, completed)
+}
+
+/// Uploads part `number` of an upload; the part as a complete names it.
+async fn upload_part(
+    storage: &TieredStorage,
+    key: &ObjectId,
+    upload_id: &str,
+    number: u32,
+    part: &[u8],
+) -> CompletedPart {
+    let body = stream::single(part.to_vec());
+    let etag = (storage
+        .upload_part(key, upload_id, number, part.len() as u64, body)
+        .await)
+        .expect("upload_part failed");
+    CompletedPart {
+        part_number: number,
+        etag,
+    }
+}
+
+/// Completes an upload, which must succeed (no rejection).
+async fn complete(
+    storage: &TieredStorage,
+    key: &ObjectId,
+    upload_id: &str,
+    parts: &[CompletedPart],
+) {
+    let result = storage.complete_multipart(key, upload_id, parts).await;
+    assert_eq!(result.unwrap(), None, "the complete must succeed");
 }
 
 /// Waits for `storage`'s background cleanups (and releases its lease).

@@ -143,13 +143,7 @@ async fn multipart_single_part_roundtrip() {
         part_number: 1,
         etag,
     }];
-    assert_eq!(
-        storage
-            .complete_multipart(&key, &upload_id, &parts)
-            .await
-            .unwrap(),
-        None
-    );
+    complete(&storage, &key, &upload_id, &parts).await;
 
     assert_eq!(read(&storage, &key).await.unwrap(), body);
     let tombstone = env.hv.entry(&key).expect_tombstone();
@@ -174,29 +168,10 @@ async fn multipart_upload_assembles_parts_in_order() {
     let mut completed = Vec::new();
     for number in [3u32, 2, 1] {
         let part = &parts[number as usize - 1];
-        let etag = storage
-            .upload_part(
-                &key,
-                &upload_id,
-                number,
-                part.len() as u64,
-                stream::single(part.clone()),
-            )
-            .await
-            .unwrap();
-        completed.push(CompletedPart {
-            part_number: number,
-            etag,
-        });
+        completed.push(upload_part(&storage, &key, &upload_id, number, part).await);
     }
     completed.sort_by_key(|p| p.part_number);
-    assert_eq!(
-        storage
-            .complete_multipart(&key, &upload_id, &completed)
-            .await
-            .unwrap(),
-        None
-    );
+    complete(&storage, &key, &upload_id, &completed).await;
     assert_eq!(read(&storage, &key).await.unwrap(), parts.concat());
 }
 
@@ -243,13 +218,7 @@ async fn multipart_overwrites_existing_tombstone() {
         old,
         "not visible before complete"
     );
-    assert_eq!(
-        storage
-            .complete_multipart(&key, &upload_id, &parts)
-            .await
-            .unwrap(),
-        None
-    );
+    complete(&storage, &key, &upload_id, &parts).await;
     let new = env.tombstone_target(&key);
     assert_ne!(new, old);
     settle(&storage).await;
@@ -276,13 +245,7 @@ async fn rejected_complete_is_proxied_and_retryable() {
         .unwrap();
     assert!(rejection.is_some_and(|r| !r.code.is_empty()));
     env.hv.entry(&key).expect_not_found();
-    assert_eq!(
-        storage
-            .complete_multipart(&key, &upload_id, &parts)
-            .await
-            .unwrap(),
-        None
-    );
+    complete(&storage, &key, &upload_id, &parts).await;
     assert_eq!(read(&storage, &key).await.unwrap(), payload(100, 1));
 }
 
@@ -389,24 +352,12 @@ async fn retry_after_an_overwrite_reports_success_without_recommitting() {
     let key = id("mp-overwritten");
     let (upload_id, parts) = upload(&storage, &key, &[payload(LARGE, 1)]).await;
     let revision = decode(&key, &upload_id).unwrap().revision;
-    assert_eq!(
-        storage
-            .complete_multipart(&key, &upload_id, &parts)
-            .await
-            .unwrap(),
-        None
-    );
+    complete(&storage, &key, &upload_id, &parts).await;
     put(&storage, &key, &payload(LARGE, 2)).await.unwrap();
     settle(&storage).await;
     env.lt.entry(&revision).expect_object(); // owned by the deferred record until due
 
-    assert_eq!(
-        storage
-            .complete_multipart(&key, &upload_id, &parts)
-            .await
-            .unwrap(),
-        None
-    );
+    complete(&storage, &key, &upload_id, &parts).await;
     assert_eq!(read(&storage, &key).await.unwrap(), payload(LARGE, 2));
     recover_after_deadline(&env).await;
     env.lt.entry(&revision).expect_not_found();
@@ -423,21 +374,9 @@ async fn retry_without_marker_recommits_the_same_revision_safely() {
     let storage =
         env.with_hv_around(Faults::new().on(Method::AppendRecord, Calls::Nth(3), Fault::Fail));
     let (upload_id, parts) = upload(&storage, &key, &[payload(LARGE, 1)]).await;
-    assert_eq!(
-        storage
-            .complete_multipart(&key, &upload_id, &parts)
-            .await
-            .unwrap(),
-        None
-    );
+    complete(&storage, &key, &upload_id, &parts).await;
     put(&storage, &key, &payload(LARGE, 2)).await.unwrap();
-    assert_eq!(
-        storage
-            .complete_multipart(&key, &upload_id, &parts)
-            .await
-            .unwrap(),
-        None
-    );
+    complete(&storage, &key, &upload_id, &parts).await;
     settle(&storage).await;
     assert_eq!(read(&storage, &key).await.unwrap(), payload(LARGE, 1));
     recover_after_deadline(&env).await;
@@ -522,13 +461,7 @@ async fn retry_race(naive: bool) -> Option<Vec<u8>> {
         () = gate.reached() => assert!(naive, "our cleanup must not delete the revision"),
         () = storage.join() => {}
     }
-    assert_eq!(
-        storage
-            .complete_multipart(&key, &upload_id, &parts)
-            .await
-            .unwrap(),
-        None
-    );
+    complete(&storage, &key, &upload_id, &parts).await;
     gate.release();
     storage.join().await;
     read(&storage, &key).await

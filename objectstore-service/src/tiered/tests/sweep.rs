@@ -105,24 +105,25 @@ async fn failed_blob_cleanup_of_a_swept_tombstone_is_recovered() {
     assert!(env.lt.is_empty());
 }
 
+/// Stores `count` small objects that expired a second ago; returns the test config with a
+/// sweep rate of `rows_per_second`.
+async fn expired_objects(env: &Env, count: usize, rows_per_second: u32) -> TieredConfig {
+    for i in 0..count {
+        let key = id(&format!("k{i}"));
+        put_with(&env.storage(), &key, &ttl(env, 60), b"x".to_vec()).await;
+    }
+    env.clock.advance(Duration::from_secs(61));
+    TieredConfig {
+        sweep_rows_per_second: rows_per_second,
+        ..Env::config()
+    }
+}
+
 /// A row that cannot be deleted does not stall the pass: the cursor moves on.
 #[tokio::test]
 async fn a_failing_row_does_not_stall_the_pass() {
     let env = Env::new();
-    for i in 0..5 {
-        put_with(
-            &env.storage(),
-            &id(&format!("k{i}")),
-            &ttl(&env, 60),
-            b"x".to_vec(),
-        )
-        .await;
-    }
-    env.clock.advance(Duration::from_secs(61));
-    let config = TieredConfig {
-        sweep_rows_per_second: 2,
-        ..Env::config()
-    };
+    let config = expired_objects(&env, 5, 2).await;
     let hv = decorate(
         &env.hv,
         Faults::new().on(Method::DeleteIfExpired, Calls::Nth(1), Fault::Fail),
@@ -143,20 +144,7 @@ async fn a_failing_row_does_not_stall_the_pass() {
 #[tokio::test(start_paused = true)]
 async fn the_pass_is_rate_bounded() {
     let env = Env::new();
-    for i in 0..10 {
-        put_with(
-            &env.storage(),
-            &id(&format!("k{i}")),
-            &ttl(&env, 60),
-            b"x".to_vec(),
-        )
-        .await;
-    }
-    env.clock.advance(Duration::from_secs(61));
-    let config = TieredConfig {
-        sweep_rows_per_second: 4,
-        ..Env::config()
-    };
+    let config = expired_objects(&env, 10, 4).await;
     let storage = env.storage_with(Arc::new(env.hv.clone()), Arc::new(env.lt.clone()), config);
     let started = tokio::time::Instant::now();
     let report = storage.sweep_expired().await.unwrap();

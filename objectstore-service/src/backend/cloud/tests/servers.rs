@@ -23,21 +23,9 @@ type Check = fn(&Ctx) -> BoxFuture<'_, ()>;
 type Factory = std::future::Ready<CloudBackend>;
 
 /// The value of `var`, or `None` after printing why the test is skipped. Fails under CI.
-#[allow(
-    clippy::print_stderr,
-    reason = "the one line that says why a test is skipped"
-)]
 fn server(var: &str, script: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(value) if !value.is_empty() => Some(value),
-        _ if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("{var} is not set: CI must start scripts/services/{script}")
-        }
-        _ => {
-            eprintln!("skipped: {var} is not set, run `eval \"$(scripts/services/{script})\"`");
-            None
-        }
-    }
+    let fix = format!("run `eval \"$(scripts/services/{script})\"`");
+    Some(crate::testing::external("cloud", &[var], &fix)?.remove(0))
 }
 
 fn env(var: &str) -> String {
