@@ -66,7 +66,7 @@ mod tests {
     #[test]
     fn set_variables_are_returned_in_order() {
         // The test binary's own environment: PATH is set everywhere.
-        let values = external("t", &["PATH", "PATH"], "-").expect("PATH is set");
+        let values = external("testing self-test", &["PATH", "PATH"], "-").expect("PATH is set");
         assert_eq!(values.len(), 2);
         assert_eq!(values[0], std::env::var("PATH").unwrap());
     }
@@ -74,7 +74,13 @@ mod tests {
     #[test]
     fn a_missing_variable_skips_or_fails_in_ci() {
         let var = "OS_TEST_SURELY_NOT_SET_ANYWHERE";
-        let outcome = std::panic::catch_unwind(|| external("t", &["PATH", var], "-"));
+        let outcome = std::panic::catch_unwind(|| {
+            external(
+                "testing self-test",
+                &["PATH", var],
+                "this variable is never set",
+            )
+        });
         match outcome {
             Ok(values) => {
                 assert!(!in_ci(), "CI must fail");

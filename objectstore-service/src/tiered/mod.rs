@@ -181,6 +181,13 @@
 //! extension (the CAS compares revisions, not deadlines); a row that turns from inline into
 //! an already-expired tombstone between a sweep's scan and delete is deleted before its
 //! record is appended (a crash exactly then leaks that blob).
+//!
+//! # Code
+//!
+//! `routing` implements [`Backend`] for [`TieredStorage`] (writes by size, reads, deletes,
+//! extensions), `multipart` implements [`LongTermBackend`] (multipart, `list_blobs`); both
+//! run the protocols on the shared `Inner` state. `changes` holds the change guard and
+//! cleanup, `recovery` the recovery pass and the background loop, `sweeper` the expiry sweep.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};

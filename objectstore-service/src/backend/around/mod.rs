@@ -8,7 +8,8 @@
 //! [`Around::body_in`]) and coming out of it (GET bodies, [`Around::body_out`]).
 //!
 //! ```ignore
-//! let hv: Arc<dyn HighVolumeStore> = Arc::new(Decorated::new(engine, Metering::new("high_volume")));
+//! let metered = Decorated::new(engine, Metering::new("high_volume"));
+//! let hv: Arc<dyn HighVolumeStore> = Arc::new(metered);
 //! ```
 //!
 //! **Invariants**

@@ -80,10 +80,10 @@
 //! row's cells must move to the new timestamp, so a bump rewrites the whole row (payload
 //! included, read again for HEAD). A TTI bump that loses is dropped (best effort).
 //! `extend_expiry`: 1. read the live inline row (absent, tombstone or expired: `NotFound`);
-//! 2. [`plan_extension`]: an outcome without a change is returned; 3. write the index entry,
-//! then the conditional rewrite: applied → `Satisfied` (commit point); 4. not applied: read
-//! again; the same version (only the deadline moved) → back to 2, at most [`ROUNDS`] times;
-//! another version or gone → `Conflict`.
+//! 2. [`plan_extension`](crate::expiry::plan_extension): an outcome without a change is
+//! returned; 3. write the index entry, then the conditional rewrite: applied → `Satisfied`
+//! (commit point); 4. not applied: read again; the same version (only the deadline moved)
+//! → back to 2, at most [`ROUNDS`] times; another version or gone → `Conflict`.
 //! `delete_if_expired(now)`: 1. read; absent or not expired at `now` → `None`; 2. conditional
 //! delete on the state read (commit point): applied → delete the index entry (best effort),
 //! return the tombstone if it was one; not applied (the row changed) → back to 1, at most

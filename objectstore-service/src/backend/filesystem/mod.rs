@@ -61,7 +61,7 @@
 //!
 //! [`FilesystemBackend::open`] spawns it when called inside a tokio runtime and
 //! [`FilesystemConfig::background_sweeper`] is set (the default); otherwise call
-//! [`FilesystemBackend::spawn_sweeper`] from inside a runtime. [`Backend::join`] stops it and
+//! [`FilesystemBackend::spawn_sweeper`] from inside a runtime. [`Component::join`] stops it and
 //! waits. Tests switch it off and drive sweeps with [`FilesystemBackend::sweep_once`].
 
 mod format;
@@ -210,7 +210,7 @@ impl FilesystemBackend {
 
     /// Starts the background sweeper on the current tokio runtime. Returns `false` (and does
     /// nothing) when no runtime is current, when it is already running, or after
-    /// [`Backend::join`].
+    /// [`Component::join`].
     pub fn spawn_sweeper(&self) -> bool {
         if tokio::runtime::Handle::try_current().is_err() || *self.sweeper.stop.borrow() {
             return false;

@@ -196,8 +196,8 @@ impl MemoryBackend {
         }
     }
 
-    /// This handle reports [`ChangeLog::is_exclusive`](crate::backend::ChangeLog::is_exclusive) as `exclusive` (default
-    /// `false`; the state is shared with the original either way).
+    /// This handle reports [`ChangeLog::is_exclusive`](crate::backend::ChangeLog::is_exclusive)
+    /// as `exclusive` (default `false`; the state is shared with the original either way).
     pub fn with_exclusive(mut self, exclusive: bool) -> Self {
         self.exclusive = exclusive;
         self

@@ -62,7 +62,8 @@
 //!   with deadline updates. A TTI bump that loses is dropped (best effort).
 //!   `extend_expiry`:
 //!   1. Read the row (absent, tombstone or expired at the backend's clock: `NotFound`).
-//!   2. [`plan_extension`]: an outcome without a change is returned as is.
+//!   2. [`plan_extension`](crate::expiry::plan_extension): an outcome without a change is
+//!      returned as is.
 //!   3. Conditional update: applied → `Satisfied` (the commit point).
 //!   4. Not applied: read again. Same `version` (only the deadline moved, by a TTI bump or
 //!      another extension): back to 2, at most 4 rounds. Other `version`, or gone:
