@@ -62,7 +62,6 @@ pub mod error_reporting;
 mod extract;
 mod idle;
 mod logging;
-pub mod metering;
 pub mod metrics;
 mod middleware;
 mod paths;

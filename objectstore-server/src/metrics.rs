@@ -91,7 +91,7 @@ pub(crate) fn record_rejection(reason: RejectionReason) {
     metrics::counter!(ADMISSION_REJECTIONS, "reason" => reason.as_str()).increment(1);
 }
 
-/// The `reason` values of [`BODY_CUTOFFS`].
+/// The `reason` values of `objectstore_http_request_body_cutoffs_total`.
 pub const BODY_CUTOFF_REASONS: [&str; 2] = ["idle", "min_rate"];
 
 /// Counts one request body cut off for `reason` (one of [`BODY_CUTOFF_REASONS`]).
@@ -258,12 +258,12 @@ pub const CATALOGUE: &[(&str, Kind, &str)] = &[
         "Configured service.max_concurrency.",
     ),
     (
-        crate::metering::BACKEND_DURATION,
+        objectstore_service::backend::around::metering::BACKEND_DURATION,
         Kind::Histogram,
         "Seconds per backend call, by tier, backend, operation and result.",
     ),
     (
-        crate::metering::BACKEND_ERRORS,
+        objectstore_service::backend::around::metering::BACKEND_ERRORS,
         Kind::Counter,
         "Backend calls that returned an error, by tier, backend, operation and kind.",
     ),

@@ -8,8 +8,8 @@
 //! A new backend is an arm of `open_high_volume` or `open_long_term` (and a variant of
 //! its config enum, see `config/storage.rs`).
 //!
-//! Every backend is wrapped in [`crate::metering`] (per-backend operation latency and
-//! errors): each tier of a tiered layout ([`tiered`]), or the standalone store.
+//! Every backend is wrapped in the metering decorator ([`Metering`]: per-backend operation
+//! latency and errors): each tier of a tiered layout ([`tiered`]), or the standalone store.
 //!
 //! Directories are created when missing; PostgreSQL tables are created or migrated on
 //! connect; a missing Bigtable table is created on an emulator only (on Google Cloud the
@@ -22,6 +22,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use objectstore_service::backend::around::Decorated;
+use objectstore_service::backend::around::metering::Metering;
 #[cfg(feature = "bigtable")]
 use objectstore_service::backend::bigtable::BigtableBackend;
 #[cfg(any(feature = "s3", feature = "azure", feature = "gcs"))]
@@ -30,13 +32,12 @@ use objectstore_service::backend::embedded::EmbeddedBackend;
 use objectstore_service::backend::filesystem::FilesystemBackend;
 #[cfg(feature = "postgres")]
 use objectstore_service::backend::postgres::PostgresBackend;
-use objectstore_service::backend::{HighVolumeBackend, LongTermBackend};
+use objectstore_service::backend::{HighVolumeStore, LongTermBackend};
 use objectstore_service::clock::{self, SharedClock};
 use objectstore_service::service::StorageService;
 use objectstore_service::tiered::{TieredConfig, TieredStorage};
 
 use crate::config::{Config, HighVolumeConfig, LongTermConfig, StorageConfig};
-use crate::metering::{MeteredHighVolume, MeteredLongTerm};
 
 /// Opens the configured backends with the system clock and wraps them in a
 /// [`StorageService`]. Must run inside the Tokio runtime (background tasks start here).
@@ -53,7 +54,7 @@ pub(crate) async fn build_with_clock(
     // Tiered layouts meter each tier (see `tiered`); a standalone store is metered here.
     let backend: Arc<dyn LongTermBackend> = match config.storage {
         StorageConfig::Tiered { .. } => backend,
-        _ => Arc::new(MeteredLongTerm::new(backend, "standalone")),
+        _ => Arc::new(Decorated::new(backend, Metering::new("standalone"))),
     };
     Ok(StorageService::new(
         backend,
@@ -62,17 +63,17 @@ pub(crate) async fn build_with_clock(
     ))
 }
 
-/// A [`TieredStorage`] over `hv` and `lt`, each wrapped in its metering wrapper
-/// ([`crate::metering`]: per-backend operation latency and errors). Must run inside the
-/// Tokio runtime.
+/// A [`TieredStorage`] over `hv` and `lt`, each wrapped in the metering decorator
+/// ([`Metering`]: per-backend operation latency and errors). Must run inside the Tokio
+/// runtime.
 pub fn tiered(
-    hv: Arc<dyn HighVolumeBackend>,
+    hv: Arc<dyn HighVolumeStore>,
     lt: Arc<dyn LongTermBackend>,
     clock: SharedClock,
     config: TieredConfig,
 ) -> TieredStorage {
-    let hv = Arc::new(MeteredHighVolume::new(hv));
-    let lt = Arc::new(MeteredLongTerm::new(lt, "long_term"));
+    let hv = Arc::new(Decorated::new(hv, Metering::new("high_volume")));
+    let lt = Arc::new(Decorated::new(lt, Metering::new("long_term")));
     TieredStorage::new(hv, lt, clock, config)
 }
 
@@ -111,7 +112,7 @@ async fn open(
 pub(crate) async fn open_high_volume(
     config: &HighVolumeConfig,
     clock: SharedClock,
-) -> anyhow::Result<Arc<dyn HighVolumeBackend>> {
+) -> anyhow::Result<Arc<dyn HighVolumeStore>> {
     Ok(match config {
         HighVolumeConfig::Embedded { path } => {
             let hv = open_blocking("storage.high_volume", path, move |p| {

@@ -441,7 +441,7 @@ async fn every_documented_metric_is_exported() {
     assert!(stats.pass_complete, "{stats:?}");
 
     // Background cleanups (the overwritten large object) have run once `join` returns.
-    objectstore_service::backend::Backend::join(tiered.as_ref()).await;
+    objectstore_service::backend::Component::join(tiered.as_ref()).await;
 
     let text = client
         .get(url("/metrics"))

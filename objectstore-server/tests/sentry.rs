@@ -12,7 +12,8 @@ use std::time::Duration;
 use http::StatusCode;
 use objectstore_server::config::SentryConfig;
 use objectstore_server::testing::TestServer;
-use objectstore_service::backend::hooks::{Calls, Fault, Faults, HookBackend, Method};
+use objectstore_service::backend::around::faults::{Calls, Fault, Faults};
+use objectstore_service::backend::around::{Decorated, Method};
 use objectstore_service::backend::memory::MemoryBackend;
 use objectstore_service::clock::ManualClock;
 use objectstore_service::service::{ServiceConfig, StorageService};
@@ -93,8 +94,9 @@ async fn internal_errors_are_reported_without_credentials() {
         .expect("a client");
 
     let clock = ManualClock::new();
-    let faults = Faults::new().on(Method::GetObject, Calls::All, Fault::Fail);
-    let backend = HookBackend::new(MemoryBackend::new("memory", clock.clone()), faults);
+    let faults = Faults::new().on(Method::Get, Calls::All, Fault::Fail);
+    let memory = MemoryBackend::new("memory", clock.clone());
+    let backend = Decorated::new(Arc::new(memory), faults);
     let service = StorageService::new(Arc::new(backend), clock, ServiceConfig::default());
     let server = TestServer::start(service).await;
     let client = common::client();
@@ -157,7 +159,7 @@ async fn internal_errors_are_reported_without_credentials() {
     assert_eq!(failures.len(), 1, "logged once at error level:\n{log}");
     assert!(failures[0].contains("request failed"), "{}", failures[0]);
     assert!(
-        failures[0].contains("injected failure of get_object"),
+        failures[0].contains("injected failure of get"),
         "the cause chain: {}",
         failures[0]
     );

@@ -134,7 +134,7 @@ pub struct HttpConfig {
     pub body_timeout: Duration,
     /// A request body slower than this many bytes per second, averaged over
     /// `min_body_rate_window` of waiting for the client, fails with 408 and the request is
-    /// abandoned (see [`crate::body_rate`]); `0` disables it. Default 1024 (8 kbit/s).
+    /// abandoned (see the `body_rate` module); `0` disables it. Default 1024 (8 kbit/s).
     /// Env `OS__HTTP__MIN_BODY_RATE`.
     pub min_body_rate: u64,
     /// The averaging window of `min_body_rate`, also its grace period: nothing is cut off

@@ -1,4 +1,5 @@
-//! [`LongTermBackend`] for [`MemoryBackend`]: multipart uploads kept in memory.
+//! [`LongTermBackend`] for [`MemoryBackend`]: multipart uploads kept in memory, and the
+//! blob listing (the inline objects in storage-path order; a tombstone is no blob).
 //!
 //! Parts are read completely before the state lock is taken; `complete_multipart` validates
 //! the listed parts (strictly ascending, uploaded, matching ETag) and then assembles and
@@ -6,12 +7,15 @@
 //! or the whole new one.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
 use async_trait::async_trait;
 use bytes::BytesMut;
 use objectstore_types::{Metadata, ObjectId};
 
-use super::{MemoryBackend, Part, Row, Stored, Upload, etag, read_body, sized};
+use super::{MemoryBackend, Part, Stored, Upload, etag};
+use crate::backend::inline::{read_body, sized};
+use crate::backend::long_term::check_parts;
 use crate::backend::{
     BlobInfo, CompleteRejection, CompletedPart, LongTermBackend, PartInfo, PartsPage, ScanPage,
 };
@@ -21,7 +25,28 @@ use crate::stream::PayloadStream;
 #[async_trait]
 impl LongTermBackend for MemoryBackend {
     async fn list_blobs(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<BlobInfo>> {
-        Ok(self.list_blobs_page(after, limit))
+        let limit = limit.max(1);
+        let state = self.lock();
+        let lower = after.map_or(Bound::Unbounded, |a| Bound::Excluded(a.to_owned()));
+        // The cursor is the last storage path *looked at*, so that a page of tombstones
+        // still moves on.
+        let mut items = Vec::new();
+        let mut last = None;
+        for (path, row) in state.rows.range((lower, Bound::Unbounded)) {
+            if items.len() >= limit {
+                break;
+            }
+            last = Some(path.clone());
+            if let Stored::Object(metadata, bytes) = &row.value {
+                items.push(BlobInfo {
+                    id: row.id.clone(),
+                    size: metadata.size.unwrap_or(bytes.len() as u64),
+                    last_modified: row.modified,
+                });
+            }
+        }
+        let next = if items.len() >= limit { last } else { None };
+        Ok(ScanPage { items, next })
     }
 
     async fn initiate_multipart(&self, id: &ObjectId, metadata: &Metadata) -> Result<String> {
@@ -121,7 +146,9 @@ impl LongTermBackend for MemoryBackend {
             Some(u) if u.id == *id => u,
             _ => return Err(Self::upload_not_found(id, upload_id)),
         };
-        if let Some(rejection) = check_parts(upload, parts) {
+        if let Some(rejection) =
+            check_parts(parts, |n| upload.parts.get(&n).map(|p| p.etag.clone()))
+        {
             return Ok(Some(rejection));
         }
         let mut assembled = BytesMut::new();
@@ -132,59 +159,7 @@ impl LongTermBackend for MemoryBackend {
         }
         let value = Stored::Object(sized(&upload.metadata, assembled.len()), assembled.freeze());
         state.uploads.remove(upload_id);
-        state.rows.insert(
-            id.as_storage_path(),
-            Row {
-                id: id.clone(),
-                value,
-                modified: self.clock.now(),
-            },
-        );
+        state.insert(id, value, self.clock.now());
         Ok(None)
     }
-}
-
-/// Why `parts` cannot complete `upload`, if they cannot.
-fn check_parts(upload: &Upload, parts: &[CompletedPart]) -> Option<CompleteRejection> {
-    let reject = |code: &str, message: String| {
-        Some(CompleteRejection {
-            code: code.into(),
-            message,
-        })
-    };
-    if parts.is_empty() {
-        return reject("InvalidPart", "at least one part is required".into());
-    }
-    let mut previous = 0;
-    for p in parts {
-        if p.part_number <= previous {
-            return reject(
-                "InvalidPartOrder",
-                format!(
-                    "parts must be listed in strictly ascending order; part {} follows part {previous}",
-                    p.part_number
-                ),
-            );
-        }
-        previous = p.part_number;
-        match upload.parts.get(&p.part_number) {
-            None => {
-                return reject(
-                    "InvalidPart",
-                    format!("part {} was not uploaded", p.part_number),
-                );
-            }
-            Some(stored) if stored.etag != p.etag => {
-                return reject(
-                    "InvalidPart",
-                    format!(
-                        "etag mismatch for part {}: expected {}, got {}",
-                        p.part_number, stored.etag, p.etag
-                    ),
-                );
-            }
-            Some(_) => {}
-        }
-    }
-    None
 }
