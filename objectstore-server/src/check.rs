@@ -30,7 +30,7 @@ const LISTED: usize = 20;
 
 /// Options of the `check` subcommand.
 #[derive(Debug, Clone, clap::Args)]
-pub struct CheckArgs {
+pub(crate) struct CheckArgs {
     /// Fix what is safe: recover change records of dead instances, sweep expired rows,
     /// delete unreferenced blobs older than the grace, remove dangling tombstones (their
     /// objects are lost and reported as such).
@@ -46,7 +46,7 @@ pub struct CheckArgs {
 }
 
 /// Runs the check; the exit code as documented in the module docs.
-pub fn main(config: &Config, args: &CheckArgs) -> ExitCode {
+pub(crate) fn main(config: &Config, args: &CheckArgs) -> ExitCode {
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(2)
@@ -99,17 +99,9 @@ async fn run(config: &Config, args: &CheckArgs) -> anyhow::Result<CheckReport> {
             "`objectstore check` checks tiered stores; `storage.type` names a standalone store"
         );
     };
-    #[allow(
-        irrefutable_let_patterns,
-        reason = "the only variant in builds without distributed backends"
-    )]
     if let HighVolumeConfig::Embedded { path } = high_volume {
         require_dir("storage.high_volume.path", path)?;
     }
-    #[allow(
-        irrefutable_let_patterns,
-        reason = "the only variant in builds without cloud backends"
-    )]
     if let LongTermConfig::Filesystem { path } = long_term {
         require_dir("storage.long_term.path", path)?;
     }
@@ -126,7 +118,7 @@ async fn run(config: &Config, args: &CheckArgs) -> anyhow::Result<CheckReport> {
                 e
             }
         })?;
-    let lt = crate::storage::open_long_term(long_term, clock.clone()).await?;
+    let lt = crate::storage::open_long_term("storage.long_term", long_term, clock.clone()).await?;
     let options = CheckOptions {
         repair: args.repair,
         grace: args.grace,

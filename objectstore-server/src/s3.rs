@@ -25,13 +25,13 @@ use objectstore_types::{ExpirationPolicy, ObjectContext};
 use tokio::net::TcpListener;
 
 use crate::admission::Rejection;
-use crate::app::AppState;
 use crate::config::Config;
 use crate::metrics::{RejectionReason, RouteMetrics, record_rejection};
+use crate::state::AppState;
 
 /// Admission control and metrics of the server, for the S3 front (module docs).
 #[derive(Debug, Clone)]
-pub struct ServerHooks {
+pub(crate) struct ServerHooks {
     state: AppState,
 }
 
@@ -151,7 +151,7 @@ impl Drop for Scope {
 }
 
 /// Builds the S3 front over the server's state. Logs how requests are authenticated.
-pub fn front(state: &AppState) -> anyhow::Result<S3Front> {
+pub(crate) fn front(state: &AppState) -> anyhow::Result<S3Front> {
     let config = &state.config;
     let buckets = config.usecases.0.keys().cloned().collect();
     let front_config = config.s3.front_config(config.http.body_timeout, buckets);
@@ -175,7 +175,7 @@ pub fn front(state: &AppState) -> anyhow::Result<S3Front> {
 }
 
 /// Binds `s3.addr` when the S3 listener is enabled (`SO_REUSEADDR`, backlog 1024).
-pub fn bind(config: &Config) -> anyhow::Result<Option<TcpListener>> {
+pub(crate) fn bind(config: &Config) -> anyhow::Result<Option<TcpListener>> {
     if !config.s3.enabled {
         return Ok(None);
     }

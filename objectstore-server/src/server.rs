@@ -7,60 +7,29 @@
 //!    file, as daemons conventionally do (the reference shuts down on SIGHUP).
 //! 2. The listener stops accepting; idle keep-alive connections are closed.
 //! 3. Requests in flight run to completion, their response bodies included.
-//! 4. [`StorageService::join`] waits for the storage engine's background work (cleanup,
+//! 4. `StorageService::join` waits for the storage engine's background work (cleanup,
 //!    sweeps), at most `http.shutdown_timeout` (default 5 s); on timeout a warning is logged
 //!    and shutdown proceeds.
-//! 5. [`serve`] returns `Ok(())`; the binary exits 0.
+//! 5. [`serve_with_s3`] returns `Ok(())`; the binary exits 0.
 //!
 //! While running with a config file, [`watch_killswitches`] reloads `killswitches` when the
 //! file changes; every other setting needs a restart.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context as _;
-use objectstore_service::service::StorageService;
 use tokio::net::TcpListener;
 
-use crate::app::{AppState, router};
+use crate::app::router;
 use crate::config::{Config, ConfigError};
+use crate::state::AppState;
 
-/// Serves the configuration's storage on `listener` until `shutdown` completes, then shuts
-/// down gracefully (module docs).
-pub async fn serve(
-    listener: TcpListener,
-    config: Arc<Config>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let service = crate::storage::build(&config).await?;
-    serve_service(listener, config, service, shutdown).await
-}
-
-/// Serves an already built storage service (tests use in-memory backends this way).
-pub async fn serve_service(
-    listener: TcpListener,
-    config: Arc<Config>,
-    service: StorageService,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let state = AppState::new(service, config)?;
-    serve_state(listener, state, shutdown).await
-}
-
-/// Serves an already built application state.
-pub async fn serve_state(
-    listener: TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    serve_with_s3(listener, None, state, shutdown).await
-}
-
-/// Serves the objectstore API on `listener` and, when given, the S3 API (built by
+/// Serves `state` on `listener` until `shutdown` completes, then shuts down gracefully
+/// (module docs). Serves the objectstore API on `listener` and, when given, the S3 API (built by
 /// [`crate::s3::front`]) on its listener: one shutdown stops both accept loops, and the
 /// storage engine's background work is awaited only after the requests of both have
 /// finished.
-pub async fn serve_with_s3(
+pub(crate) async fn serve_with_s3(
     listener: TcpListener,
     s3: Option<(TcpListener, objectstore_s3::S3Front)>,
     state: AppState,
@@ -189,7 +158,7 @@ pub fn watch_killswitches(
 
 /// Without a config file there is nothing to reload: SIGHUP is logged and ignored (instead of
 /// terminating the process by its default disposition).
-pub fn ignore_hangup() {
+pub(crate) fn ignore_hangup() {
     #[cfg(unix)]
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(mut hangup) => {
@@ -207,7 +176,7 @@ pub fn ignore_hangup() {
 /// [`watch_killswitches`]). The handlers are installed
 /// when this function is called (inside the runtime), not when the future is first polled,
 /// so a signal arriving during start-up is not lost to the default disposition.
-pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+pub(crate) fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     let mut streams = {
         use tokio::signal::unix::{SignalKind, signal};
@@ -239,12 +208,12 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
 }
 
 /// Binds the configured address (with `SO_REUSEADDR`, backlog 1024).
-pub fn bind(config: &Config) -> anyhow::Result<TcpListener> {
+pub(crate) fn bind(config: &Config) -> anyhow::Result<TcpListener> {
     bind_addr(config.http_addr, "http_addr")
 }
 
 /// Binds `addr`, the value of config key `key` (with `SO_REUSEADDR`, backlog 1024).
-pub fn bind_addr(addr: std::net::SocketAddr, key: &str) -> anyhow::Result<TcpListener> {
+pub(crate) fn bind_addr(addr: std::net::SocketAddr, key: &str) -> anyhow::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()
     } else {

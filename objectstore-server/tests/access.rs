@@ -5,55 +5,30 @@ mod common;
 
 use std::time::Duration;
 
+use common::auth::{Keys, keys};
 use common::{Memory, json};
 use http::StatusCode;
+use objectstore_auth::tools::{presign_url, read_private_key};
 use objectstore_server::admission::Killswitch;
 use objectstore_server::auth::KeyConfig;
-use objectstore_server::auth::tools::{keygen, presign_url, read_private_key, token};
 use objectstore_types::Permission;
 
-struct Keys {
-    _dir: tempfile::TempDir,
-    private: std::path::PathBuf,
-    public: std::path::PathBuf,
-}
-
-fn keys() -> Keys {
-    let dir = tempfile::tempdir().unwrap();
-    let (private, public) = keygen(&dir.path().join("test")).unwrap();
-    Keys {
-        _dir: dir,
-        private,
-        public,
-    }
-}
-
 async fn auth_server(keys: &Keys, max: &[Permission]) -> Memory {
-    let public = keys.public.clone();
-    let max = max.to_vec();
+    let entry = keys.config(max);
     Memory::start_with(move |c| {
-        c.auth.keys.insert(
-            "test_kid".into(),
-            KeyConfig {
-                key_files: vec![public],
-                max_permissions: max,
-            },
-        );
+        c.auth.keys.insert("test_kid".into(), entry);
     })
     .await
 }
 
 fn mint(keys: &Keys, usecase: &str, scopes: &str, permissions: &[Permission]) -> String {
-    let key = read_private_key(&keys.private).unwrap();
-    token(
+    keys.token(
         "test_kid",
-        &key,
         usecase,
         scopes,
         permissions,
         Duration::from_secs(60),
     )
-    .unwrap()
 }
 
 #[tokio::test]
@@ -62,7 +37,7 @@ async fn tokens_are_verified_and_authorize_each_operation() {
     let s = auth_server(&keys, &Permission::ALL).await;
     let url = s.object("u", "org=1", "k");
     let all = mint(&keys, "u", "org=1;project=2", &Permission::ALL);
-    let read_only = objectstore_server::auth::jwt::mint(
+    let read_only = objectstore_auth::jwt::mint(
         "test_kid",
         &read_private_key(&keys.private).unwrap(),
         "u",
@@ -191,21 +166,27 @@ async fn presigned_urls_allow_reads_of_the_signed_path_only() {
     assert!(matches!(r.status().as_u16(), 400 | 401), "{}", r.status());
 }
 
-#[tokio::test]
-async fn enforce_false_with_keys_lets_failures_through() {
-    let keys = keys();
+/// A server in report-only mode (`auth.enforce: false`) with `keys` as `test_kid`.
+async fn report_only_server(keys: &Keys, max: &[Permission]) -> Memory {
     let public = keys.public.clone();
-    let s = Memory::start_with(move |c| {
+    let max = max.to_vec();
+    Memory::start_with(move |c| {
         c.auth.enforce = Some(false);
         c.auth.keys.insert(
             "test_kid".into(),
             KeyConfig {
                 key_files: vec![public],
-                max_permissions: vec![],
+                max_permissions: max,
             },
         );
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn enforce_false_with_keys_lets_failures_through() {
+    let keys = keys();
+    let s = report_only_server(&keys, &[]).await;
     let r = s
         .client
         .put(s.object("u", "_", "k"))
@@ -214,6 +195,38 @@ async fn enforce_false_with_keys_lets_failures_through() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// Report-only mode treats a valid token that does not allow the operation like a missing
+/// one: logged, let through (what `auth.enforce: false` is documented to do).
+#[tokio::test]
+async fn enforce_false_lets_tokens_beyond_their_permissions_through() {
+    let keys = keys();
+    let s = report_only_server(&keys, &[Permission::Read]).await;
+    let writer = mint(&keys, "u", "org=1", &Permission::ALL);
+    let other_usecase = mint(&keys, "v", "org=1", &Permission::ALL);
+    for (what, token) in [
+        ("beyond max_permissions", &writer),
+        ("other usecase", &other_usecase),
+    ] {
+        let r = s
+            .client
+            .put(s.object("u", "org=1", "k"))
+            .header("x-os-auth", format!("Bearer {token}"))
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{what}");
+        let r = s
+            .client
+            .delete(s.object("u", "org=1", "k"))
+            .header("x-os-auth", format!("Bearer {token}"))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{what}: {}", r.status());
+    }
 }
 
 #[tokio::test]
@@ -263,9 +276,11 @@ async fn killswitches_and_rate_limits_answer_plain_text() {
 async fn unloadable_keys_fail_start_up_naming_the_kid() {
     let dir = tempfile::tempdir().unwrap();
     let err = objectstore_server::testing::TestServer::start_configured(|c| {
-        c.storage = objectstore_server::config::StorageConfig::Filesystem {
-            path: dir.path().join("fs"),
-        };
+        c.storage = objectstore_server::config::StorageConfig::Standalone(
+            objectstore_server::config::LongTermConfig::Filesystem {
+                path: dir.path().join("fs"),
+            },
+        );
         c.auth.keys.insert(
             "broken".into(),
             KeyConfig {

@@ -38,41 +38,15 @@ mod emulator {
 
     const VAR: &str = "OS_TEST_BIGTABLE_EMULATOR";
 
-    /// Whether the emulator binary of the Google Cloud CLI exists on this machine.
-    fn emulator_binary_present() -> bool {
-        let Some(path) = std::env::var_os("PATH") else {
-            return false;
-        };
-        std::env::split_paths(&path)
-            .filter_map(|dir| std::fs::canonicalize(dir.join("gcloud")).ok())
-            .any(|gcloud| {
-                gcloud
-                    .parent()
-                    .map(|bin| bin.join("../platform/bigtable-emulator/cbtemulator"))
-                    .is_some_and(|cbt| cbt.is_file())
-            })
-    }
-
     fn endpoint() -> Option<String> {
-        if let Ok(endpoint) = std::env::var(VAR)
-            && !endpoint.is_empty()
-        {
-            return Some(endpoint);
-        }
-        if !emulator_binary_present() {
+        let unset = std::env::var(VAR).map_or(true, |v| v.is_empty());
+        if unset && !objectstore_service::testing::bigtable_emulator_installed() {
             say("bigtable: emulator not present on this machine, Bigtable tests not run");
             return None;
         }
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{VAR} is not set but CI=true and the emulator is installed: CI must start it \
-             (eval \"$(scripts/services/bigtable.sh)\")"
-        );
-        say(&format!(
-            "skipped server_on_bigtable_and_filesystem: {VAR} is not set; run \
-             `eval \"$(scripts/services/bigtable.sh)\"`"
-        ));
-        None
+        let fix = "run `eval \"$(scripts/services/bigtable.sh)\"`";
+        let test = "server_on_bigtable_and_filesystem";
+        Some(objectstore_service::testing::external(test, &[VAR], fix)?.remove(0))
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

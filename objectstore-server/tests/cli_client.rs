@@ -394,6 +394,79 @@ fn auth_tokens_presigned_urls_and_permission_errors() {
     assert_eq!(http.head(text.trim()).send().unwrap().status(), 204);
 }
 
+/// The rough edges of docs/cli.md's own examples: `get --range -N` (a suffix range that
+/// looks like a flag), `presign --quiet`, and `presign --method HEAD` saying that its URL is
+/// the GET URL.
+#[test]
+fn documented_examples_work_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&run(objectstore(d).args(["keygen", "ops"])));
+    let server = ServerProcess::start(d, &[]);
+    let url = &server.url;
+    let payload = noise(3000, 7);
+    std::fs::write(d.join("log"), &payload).unwrap();
+    ok(&run(cli(d, url).args([
+        "put",
+        "log",
+        "logs/today",
+        "-u",
+        "app",
+    ])));
+
+    let tail = run(cli(d, url).args(["get", "logs/today", "-u", "app", "--range", "-1000"]));
+    assert_eq!(ok(&tail).stdout, &payload[2000..]);
+
+    let signer = ["--kid", "ops", "--key", "ops.private.pem"];
+    let object = format!("{url}/v1/objects/app/_/logs/today");
+    let get = run(cli(d, url).arg("presign").args(signer).arg(&object));
+    let get_url = String::from_utf8(ok(&get).stdout.clone()).unwrap();
+    assert!(
+        get.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&get.stderr)
+    );
+    let head = run(cli(d, url)
+        .arg("presign")
+        .args(signer)
+        .args(["--method", "HEAD", &object]));
+    let head_url = String::from_utf8(ok(&head).stdout.clone()).unwrap();
+    let note = String::from_utf8_lossy(&head.stderr);
+    assert!(
+        note.contains("GET"),
+        "HEAD gives the GET URL without saying so: {note:?}"
+    );
+    // Signed in the same second, the two URLs are the same.
+    let stamp = |u: &str| u.split("os_timestamp=").nth(1).unwrap()[..20].to_owned();
+    if stamp(&get_url) == stamp(&head_url) {
+        assert_eq!(get_url, head_url);
+    }
+    let quiet = run(cli(d, url).arg("presign").args(signer).args([
+        "--method",
+        "HEAD",
+        "--quiet",
+        "-u",
+        "app",
+        "logs/today",
+    ]));
+    assert!(
+        String::from_utf8(ok(&quiet).stdout.clone())
+            .unwrap()
+            .starts_with(url.as_str())
+    );
+    assert!(
+        quiet.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&quiet.stderr)
+    );
+    let http = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap();
+    let signed = String::from_utf8(quiet.stdout).unwrap();
+    assert_eq!(http.head(signed.trim()).send().unwrap().status(), 204);
+}
+
 /// The number of parts recorded in the only state file under `dir`, with its upload id.
 fn recorded_parts(dir: &Path) -> Option<(usize, String)> {
     let entry = std::fs::read_dir(dir)

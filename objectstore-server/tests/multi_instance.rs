@@ -14,6 +14,7 @@
 
 /// A skip line, written to the stream directly: the harness captures `eprintln!` of passing
 /// tests, and a skip must be visible.
+#[cfg(not(all(feature = "postgres", feature = "s3")))]
 fn skip(why: &str) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr(), "skipped multi_instance: {why}");
@@ -41,7 +42,7 @@ mod distributed {
     use std::process::Stdio;
     use std::time::Duration;
 
-    use objectstore_service::backend::HighVolumeBackend as _;
+    use objectstore_service::backend::ChangeLog as _;
     use objectstore_service::backend::postgres::{PostgresBackend, PostgresConfig};
     use tokio::io::{AsyncBufReadExt, BufReader};
     use tokio::process::{Child, Command};
@@ -57,32 +58,10 @@ mod distributed {
 
     /// The service variables, or `None` after one skip line (a failure under `CI=true`).
     fn services() -> Option<Vec<(&'static str, String)>> {
-        let found: Vec<_> = VARS
-            .iter()
-            .map(|name| (*name, std::env::var(name).ok()))
-            .collect();
-        let missing: Vec<_> = found
-            .iter()
-            .filter(|(_, v)| v.is_none())
-            .map(|(n, _)| *n)
-            .collect();
-        if missing.is_empty() {
-            return Some(
-                found
-                    .into_iter()
-                    .map(|(n, v)| (n, v.unwrap_or_default()))
-                    .collect(),
-            );
-        }
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{missing:?} not set but CI=true: CI must start PostgreSQL and moto"
-        );
-        super::skip(&format!(
-            "{missing:?} not set, run `eval \"$(scripts/services/postgres.sh)\"; \
-             eval \"$(scripts/services/moto.sh)\"`"
-        ));
-        None
+        let fix = "run `eval \"$(scripts/services/postgres.sh)\"; \
+                   eval \"$(scripts/services/moto.sh)\"`";
+        let values = objectstore_service::testing::external("multi_instance", &VARS, fix)?;
+        Some(VARS.into_iter().zip(values).collect())
     }
 
     /// Starts one instance on a free port with the shared storage; returns it and its base URL.
@@ -486,7 +465,7 @@ mod distributed {
         .await;
         assert!(orphans_written, "A never wrote the blocked writes' blobs");
         let logged = eventually(Duration::from_secs(60), || async {
-            hv.log_len().await.unwrap() == 2 * u64::from(KEYS)
+            hv.count_records().await.unwrap() == 2 * u64::from(KEYS)
         })
         .await;
         assert!(logged, "A's change log does not hold one record per write");
@@ -496,7 +475,7 @@ mod distributed {
         drop(senders);
         drop(lock);
         assert_eq!(
-            hv.log_len().await.unwrap(),
+            hv.count_records().await.unwrap(),
             2 * u64::from(KEYS),
             "the killed instance's records vanished before its lease expired"
         );
@@ -504,7 +483,7 @@ mod distributed {
         // 3. B's recovery takes the records over once A's lease has expired, and deletes
         //    the blobs nothing references.
         let recovered = eventually(Duration::from_secs(60), || async {
-            hv.log_len().await.unwrap() == 0
+            hv.count_records().await.unwrap() == 0
         })
         .await;
         assert!(recovered, "B never recovered A's change-log records");

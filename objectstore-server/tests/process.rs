@@ -5,16 +5,14 @@ mod common;
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use common::{Memory, client, json};
 use http::StatusCode;
 use objectstore_server::testing::TestServer;
-use objectstore_service::backend::hooks::{HookBackend, Hooks};
+use objectstore_service::backend::around::faults::{Calls, Fault, Faults, Gate};
+use objectstore_service::backend::around::{Decorated, Method};
 use objectstore_service::backend::memory::MemoryBackend;
 use objectstore_service::clock::ManualClock;
 use objectstore_service::service::{ServiceConfig, StorageService};
-use objectstore_types::{Metadata, ObjectId};
-use tokio::sync::Notify;
 
 #[tokio::test]
 async fn health_ready_and_keda() {
@@ -90,37 +88,18 @@ async fn max_requests_zero_rejects_object_routes_only() {
     }
 }
 
-/// Pauses every HEAD (metadata read) until released, announcing that it started.
-#[derive(Debug, Default)]
-struct Pause {
-    entered: Notify,
-    release: Notify,
-}
-
-#[derive(Debug, Clone, Default)]
-struct PauseHeads(Arc<Pause>);
-
-#[async_trait]
-impl Hooks for PauseHeads {
-    async fn get_metadata(
-        &self,
-        inner: &MemoryBackend,
-        id: &ObjectId,
-    ) -> objectstore_service::Result<Option<Metadata>> {
-        self.0.entered.notify_one();
-        self.0.release.notified().await;
-        objectstore_service::backend::Backend::get_metadata(inner, id).await
-    }
-}
-
+/// A server whose every HEAD (metadata read) waits at the returned gate until released,
+/// announcing that it started.
 async fn paused_server(
     configure: impl FnOnce(&mut objectstore_server::Config),
-) -> (TestServer, Arc<Pause>) {
+) -> (TestServer, Arc<Gate>) {
     let clock = ManualClock::new();
-    let hooks = PauseHeads::default();
-    let backend = HookBackend::new(MemoryBackend::new("memory", clock.clone()), hooks.clone());
+    let gate = Gate::new();
+    let faults = Faults::new().on(Method::Head, Calls::All, Fault::PauseBefore(gate.clone()));
+    let memory = MemoryBackend::new("memory", clock.clone());
+    let backend = Decorated::new(Arc::new(memory), faults);
     let service = StorageService::new(Arc::new(backend), clock, ServiceConfig::default());
-    (TestServer::start_with(service, configure).await, hooks.0)
+    (TestServer::start_with(service, configure).await, gate)
 }
 
 #[tokio::test]
@@ -128,7 +107,7 @@ async fn requests_beyond_max_requests_get_503_until_one_finishes() {
     let (server, hooks) = paused_server(|c| c.http.max_requests = 1).await;
     let c = client();
     let head = tokio::spawn(c.head(server.url("/v1/objects/u/_/k")).send());
-    hooks.entered.notified().await;
+    hooks.reached().await;
 
     let rejected = c
         .get(server.url("/v1/objects/u/_/other"))
@@ -146,7 +125,7 @@ async fn requests_beyond_max_requests_get_503_until_one_finishes() {
         .unwrap();
     assert!(keda.contains("objectstore_requests_in_flight 1"), "{keda}");
 
-    hooks.release.notify_one();
+    hooks.release();
     let first = head.await.unwrap().unwrap();
     assert_eq!(first.status(), StatusCode::NOT_FOUND);
     let admitted = c
@@ -169,10 +148,10 @@ async fn shutdown_finishes_in_flight_requests_then_stops_accepting() {
         .unwrap();
     assert_eq!(put.status(), StatusCode::OK);
     let head = tokio::spawn(c.head(server.url("/v1/objects/u/_/k")).send());
-    hooks.entered.notified().await;
+    hooks.reached().await;
 
     server.begin_shutdown();
-    hooks.release.notify_one();
+    hooks.release();
     let response = head.await.unwrap().unwrap();
     assert_eq!(
         response.status(),

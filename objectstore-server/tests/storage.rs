@@ -5,7 +5,7 @@ mod common;
 
 use common::{client, json};
 use http::StatusCode;
-use objectstore_server::config::StorageConfig;
+use objectstore_server::config::{LongTermConfig, StorageConfig};
 use objectstore_server::testing::TestServer;
 use serde_json::json;
 
@@ -160,9 +160,9 @@ async fn default_tiered_storage() {
 #[tokio::test]
 async fn standalone_filesystem_storage() {
     let server = TestServer::start_configured(|c| {
-        c.storage = StorageConfig::Filesystem {
+        c.storage = StorageConfig::Standalone(LongTermConfig::Filesystem {
             path: c.http.down_marker.with_file_name("fs"),
-        };
+        });
     })
     .await
     .unwrap();
@@ -173,9 +173,9 @@ async fn standalone_filesystem_storage() {
 #[tokio::test]
 async fn unopenable_storage_names_the_key() {
     let err = TestServer::start_configured(|c| {
-        c.storage = StorageConfig::Filesystem {
+        c.storage = StorageConfig::Standalone(LongTermConfig::Filesystem {
             path: "/proc/forbidden/objectstore".into(),
-        };
+        });
     })
     .await
     .unwrap_err();

@@ -41,17 +41,17 @@ HEALTH_TIMEOUT_S = 20.0
 SHUTDOWN_TIMEOUT_S = 10.0
 START_ATTEMPTS = 3
 
-# Usecase used by most tests (3-64 chars of [A-Za-z0-9_-], spec 18.3).
+# Usecase used by most tests (3-64 chars of [A-Za-z0-9_-], docs/http-api.md §2.1).
 USECASE = "python-compat"
 
-# The tiering threshold of spec 12.4: objects up to 1 MiB stay in high-volume storage.
+# The tiering threshold (docs/http-api.md §15.4): objects up to 1 MiB stay in high-volume storage.
 TIER_THRESHOLD = 1024 * 1024
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 ALL_PERMISSIONS = ["object.read", "object.write", "object.delete"]
 
-# Keys that must round-trip byte-exactly (spec 1.3).
+# Keys that must round-trip byte-exactly (docs/http-api.md §2.3).
 ROUNDTRIP_KEYS = [
     "plain-key",
     "with space",
@@ -485,12 +485,12 @@ def unique_id() -> str:
 
 
 def scope_path(**scopes: object) -> str:
-    """The scopes path segment, formatted like the Python client (spec 1.2)."""
+    """The scopes path segment, formatted like the Python client (docs/http-api.md §2.2)."""
     return ";".join(f"{k}={v}" for k, v in scopes.items()) or "_"
 
 
 def object_path(usecase: str, scopes: str, key: str = "", resource: str = "objects") -> str:
-    """A request path encoded exactly like the Python client (spec 2)."""
+    """A request path encoded exactly like the Python client (docs/http-api.md §2.5)."""
     return encode_path(f"/v1/{resource}/{usecase}/{scopes}/{key}")
 
 
@@ -636,7 +636,7 @@ _B64URL = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 def is_canonical_base64url(text: str) -> bool:
-    """Unpadded base64url whose re-encoding gives back the same text (spec 18.5.3)."""
+    """Unpadded base64url whose re-encoding gives back the same text (docs/http-api.md §10.3)."""
     if not _B64URL.match(text) or len(text) % 4 == 1:
         return False
     decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

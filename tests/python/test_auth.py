@@ -1,4 +1,4 @@
-"""Authentication and authorization (spec 9): JWTs, read-only URLs, pre-signed URLs.
+"""Authentication and authorization (docs/http-api.md §11): JWTs, read-only URLs, pre-signed URLs.
 
 The module's server enforces auth with Ed25519 keys generated here:
 
@@ -166,7 +166,7 @@ def presign(
     duration: int = 3600,
     omit: str | None = None,
 ) -> str:
-    """Build a pre-signed URL by hand (same canonical form as the client, spec 9.5)."""
+    """Build a pre-signed URL by hand (the client's canonical form, docs/http-api.md §11.6)."""
     moment = timestamp or datetime.now(tz=UTC)
     params = [
         ("os_kid", kid or key.kid),
@@ -628,7 +628,7 @@ def test_keys_without_enforcement(server_factory, keys: dict[str, KeyPair], scop
 def test_keys_from_environment_inline_table(
     server_factory, keys: dict[str, KeyPair], scope_id: str
 ) -> None:
-    # The form used by the official Python tests (spec 12.2).
+    # The form used by the official Python tests (docs/http-api.md §15.2).
     public = keys["test_kid"].public_path
     env_keys = (
         f'{{{KID}={{key_files=["{public}"],'

@@ -1,5 +1,5 @@
-"""Expiration: TTL/TTI behaviour, `Session.extend_expiry` (spec 6.3, 18.4) and
-usecase expiration limits from the server configuration (spec 6.3, 12.3)."""
+"""Expiration: TTL/TTI behaviour, `Session.extend_expiry` (docs/http-api.md §6.9, §7) and
+usecase expiration limits from the server configuration (docs/http-api.md §6.10)."""
 
 from __future__ import annotations
 

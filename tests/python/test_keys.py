@@ -1,4 +1,5 @@
-"""Object keys: URL-encoding corner cases must round-trip byte-exactly (spec 1.3, 2)."""
+"""Object keys: URL-encoding corner cases must round-trip byte-exactly
+(docs/http-api.md §2.3, §2.5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Objects above and around the 1 MiB tiering threshold (spec 12.4, architecture).
+"""Objects above and around the 1 MiB tiering threshold (docs/http-api.md §15.4, architecture).
 
 With tiered storage, objects larger than 1 MiB live in long-term storage behind a
 redirect tombstone; these tests check that this is invisible to the client.

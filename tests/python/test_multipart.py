@@ -1,4 +1,4 @@
-"""Multipart uploads through the official client (spec 8, 14.1, 18.7)."""
+"""Multipart uploads through the official client (docs/http-api.md §9, §16)."""
 
 from __future__ import annotations
 

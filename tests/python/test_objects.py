@@ -212,7 +212,7 @@ def test_no_optional_metadata_when_not_set(session: Session) -> None:
 
 
 def test_custom_metadata_names_are_lowercased(session: Session) -> None:
-    # Header names are case-insensitive, so names come back lowercase (spec 6.1).
+    # Header names are case-insensitive, so names come back lowercase (docs/http-api.md §6.2).
     session.put(b"x", key="camel", metadata={"CamelCase": "Value-Stays"})
     head = session.head("camel")
     assert head is not None
@@ -220,7 +220,7 @@ def test_custom_metadata_names_are_lowercased(session: Session) -> None:
 
 
 def test_unicode_metadata_roundtrip(session: Session) -> None:
-    # Spec 18.2.1: free-form values are percent-escaped on the wire and must come back.
+    # docs/http-api.md §6.3: free-form values are percent-escaped on the wire and must come back.
     custom = {"release": "vérsion-1.0-🚀", "note": "100% done"}
     key = session.put(
         b"unicode", origin="Ünknown-源", filename="réport-📄.pdf", metadata=custom
@@ -254,7 +254,7 @@ def test_ascii_punctuation_and_control_characters_in_metadata(session: Session) 
 
 def test_filename_with_control_characters(session: Session) -> None:
     # The stored filename must not break the response headers (Content-Disposition
-    # is derived from it, spec 6.4 / 18.2.1); x-sn-filename carries it escaped.
+    # is derived from it, docs/http-api.md §6.8); x-sn-filename carries it escaped.
     filename = "line1\r\nline2\t.txt"
     key = session.put(b"ctl", filename=filename)
     result = session.get(key)

@@ -1,4 +1,4 @@
-"""Resumable uploads (spec 18.5).
+"""Resumable uploads (docs/http-api.md §10).
 
 Client 0.2.10 uses them automatically from `Session.put` when the payload size is
 known and at least `resumable_threshold_bytes` (default 256 MiB; set per `Usecase`
@@ -6,10 +6,10 @@ or per `put`). The low-level calls are `Session._create_upload` (returns None wh
 the server declines with 501), `Session._resume_upload`, and on the handle `put`,
 `progress` and `cancel`.
 
-A server may decline resumable uploads entirely (501 on creation, spec 18.5.13);
+A server may decline resumable uploads entirely (501 on creation, docs/http-api.md §10.3);
 `put` then falls back to a regular upload. The low-level tests skip, with that
 reason, when creation is declined. The request-classification tests at the end
-(spec 18.5.2) apply to every server.
+(docs/http-api.md §10.2) apply to every server.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def spy_create(session: Session, monkeypatch: pytest.MonkeyPatch) -> Mock:
 def create_or_skip(session: Session, length: int, **kwargs) -> ResumableUpload:
     upload = session._create_upload(length, **kwargs)
     if upload is None:
-        pytest.skip("server declines resumable uploads with 501 (allowed, spec 18.5.13)")
+        pytest.skip("server declines resumable uploads with 501 (allowed, docs/http-api.md §10.3)")
     return upload
 
 

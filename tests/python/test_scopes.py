@@ -1,4 +1,4 @@
-"""Scopes (matrix syntax, spec 1.2): each scope list is its own namespace."""
+"""Scopes (matrix syntax, docs/http-api.md §2.2): each scope list is its own namespace."""
 
 from __future__ import annotations
 
@@ -75,7 +75,8 @@ def test_many_scopes(client: Client, scope_id: str) -> None:
 
 
 def test_scope_special_characters_and_value_types(client: Client, scope_id: str) -> None:
-    # Allowed characters: A-Z a-z 0-9 _ - ( ) $ ! + '  (spec 1.2); bools become True/False.
+    # Allowed characters: A-Z a-z 0-9 _ - ( ) $ ! + '  (docs/http-api.md §2.2);
+    # bools become True/False.
     session = client.session(
         Usecase(USECASE),
         run=scope_id,

@@ -1,5 +1,5 @@
 """The server process: shutdown on signals, restart on the same data, CLI, config layering
-(spec 12)."""
+(docs/http-api.md §15)."""
 
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ def test_data_survives_restart(tmp_path, storage: str) -> None:
 
 
 def test_environment_overrides_config_file(tmp_path) -> None:
-    # Layering: defaults -> YAML -> OS__ environment variables (spec 12.2).
+    # Layering: defaults -> YAML -> OS__ environment variables (docs/http-api.md §15.2).
     file_port = free_port()
     env_port = free_port()
     while env_port == file_port:

@@ -42,9 +42,9 @@ fn partial_overrides_keep_the_other_defaults() {
     .unwrap();
     assert_eq!(
         config.storage,
-        StorageConfig::Filesystem {
+        StorageConfig::Standalone(LongTermConfig::Filesystem {
             path: "/srv".into()
-        }
+        })
     );
 }
 
@@ -265,7 +265,7 @@ mod s3 {
             ]),
         )
         .unwrap();
-        let StorageConfig::S3(s3) = &config.storage else {
+        let StorageConfig::Standalone(LongTermConfig::S3(s3)) = &config.storage else {
             panic!("not s3: {:?}", config.storage);
         };
         assert_eq!(s3.bucket, "objects");
@@ -323,7 +323,10 @@ mod azure {
             ]),
         )
         .unwrap();
-        assert!(matches!(standalone.storage, StorageConfig::Azure(_)));
+        assert!(matches!(
+            standalone.storage,
+            StorageConfig::Standalone(LongTermConfig::Azure(_))
+        ));
     }
 }
 
@@ -362,7 +365,10 @@ mod gcs {
             env(&[("OS__STORAGE__TYPE", "gcs"), ("OS__STORAGE__BUCKET", "b")]),
         )
         .unwrap();
-        assert!(matches!(standalone.storage, StorageConfig::Gcs(_)));
+        assert!(matches!(
+            standalone.storage,
+            StorageConfig::Standalone(LongTermConfig::Gcs(_))
+        ));
     }
 }
 

@@ -65,9 +65,9 @@ fn yaml_then_env_layering() {
     assert_eq!(config.http_addr.to_string(), "127.0.0.1:9000");
     assert_eq!(
         config.storage,
-        StorageConfig::Filesystem {
+        StorageConfig::Standalone(LongTermConfig::Filesystem {
             path: "/srv/objects".into()
-        }
+        })
     );
     assert_eq!(config.http.max_requests, 7);
     assert_eq!(config.service.max_concurrency, 3);
@@ -131,9 +131,9 @@ fn env_overrides_nested_storage_fields() {
     .unwrap();
     assert_eq!(
         standalone.storage,
-        StorageConfig::Filesystem {
+        StorageConfig::Standalone(LongTermConfig::Filesystem {
             path: "/srv".into()
-        }
+        })
     );
 }
 

@@ -27,13 +27,17 @@ impl Memory {
     }
 
     pub async fn start_with(configure: impl FnOnce(&mut Config)) -> Self {
+        Self::start_with_service(ServiceConfig::default(), configure).await
+    }
+
+    /// With the storage service's own limits (`service`) too.
+    pub async fn start_with_service(
+        service: ServiceConfig,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
         let clock = ManualClock::new();
         let backend = MemoryBackend::new("memory", clock.clone());
-        let service = StorageService::new(
-            Arc::new(backend.clone()),
-            clock.clone(),
-            ServiceConfig::default(),
-        );
+        let service = StorageService::new(Arc::new(backend.clone()), clock.clone(), service);
         let server = TestServer::start_with(service, configure).await;
         Self {
             server,
@@ -191,5 +195,39 @@ pub async fn json(response: reqwest::Response) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"))
 }
 
+/// Log output captured in memory, for a `tracing_subscriber` writer.
+#[derive(Clone, Default)]
+pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Captured {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Keys and tokens for tests with auth.
+pub mod auth;
 /// The real binary as a server process (synchronous helpers).
 pub mod binary;
+/// The real binary under tokio (async helpers).
+pub mod process;

@@ -8,7 +8,7 @@ use objectstore_types::{ExpirationPolicy, Metadata, ObjectId};
 
 use super::{CheckOptions, CheckReport, check};
 use crate::backend::memory::{Entry, MemoryBackend};
-use crate::backend::{Backend, ChangeRecord, HighVolumeBackend, LongTermBackend, Tombstone};
+use crate::backend::{Backend, ChangeLog, ChangeRecord, Component, LongTermBackend, Tombstone};
 use crate::clock::{Clock, ManualClock, SharedClock};
 use crate::conformance::{id, pattern, stamped};
 use crate::stream;
@@ -69,7 +69,7 @@ impl Env {
         let id = id(key);
         let metadata = stamped(policy, self.clock.now());
         tiered
-            .put_object(&id, &metadata, stream::single(pattern(len, 7)))
+            .put(&id, &metadata, stream::single(pattern(len, 7)))
             .await
             .unwrap();
         tiered.join().await;
@@ -131,7 +131,7 @@ async fn unreferenced_blobs_are_deleted_after_the_grace_only() {
     let stray = id("stray").new_revision();
     for blob in [&leaked, &stray] {
         env.lt
-            .put_object(blob, &Metadata::default(), stream::single(pattern(5, 1)))
+            .put(blob, &Metadata::default(), stream::single(pattern(5, 1)))
             .await
             .unwrap();
     }
@@ -181,7 +181,7 @@ async fn blobs_named_by_change_records_are_not_unreferenced() {
     let object = id("pending");
     let revision = object.new_revision();
     env.lt
-        .put_object(
+        .put(
             &revision,
             &Metadata::default(),
             stream::single(pattern(3, 1)),
@@ -190,7 +190,7 @@ async fn blobs_named_by_change_records_are_not_unreferenced() {
         .unwrap();
     // A live owner's record (an operation in flight) names the revision.
     let until = env.clock.now() + HOUR * 10;
-    env.hv.lease_renew("alive", until).await.unwrap();
+    env.hv.renew_lease("alive", until).await.unwrap();
     let record = ChangeRecord {
         change_id: uuid::Uuid::now_v7(),
         owner: "alive".into(),
@@ -200,7 +200,7 @@ async fn blobs_named_by_change_records_are_not_unreferenced() {
         upload_id: None,
         not_before: None,
     };
-    env.hv.log_append(&record).await.unwrap();
+    env.hv.append_record(&record).await.unwrap();
     env.clock.advance(HOUR * 2);
 
     let report = env.run(true).await;
@@ -224,7 +224,7 @@ async fn records_of_dead_owners_are_recovered() {
     let object = id("crashed");
     let revision = object.new_revision();
     env.lt
-        .put_object(
+        .put(
             &revision,
             &Metadata::default(),
             stream::single(pattern(3, 1)),
@@ -233,11 +233,11 @@ async fn records_of_dead_owners_are_recovered() {
         .unwrap();
     // A crashed large write: its lease expired, the revision was never committed.
     env.hv
-        .lease_renew("dead", env.clock.now() + Duration::from_secs(30))
+        .renew_lease("dead", env.clock.now() + Duration::from_secs(30))
         .await
         .unwrap();
     env.hv
-        .log_append(&ChangeRecord {
+        .append_record(&ChangeRecord {
             change_id: uuid::Uuid::now_v7(),
             owner: "dead".into(),
             id: object.clone(),
@@ -264,7 +264,7 @@ async fn records_of_dead_owners_are_recovered() {
         !env.lt.contains(&revision),
         "recovery deleted the uncommitted revision"
     );
-    let leases = env.hv.lease_list().await.unwrap();
+    let leases = env.hv.list_leases().await.unwrap();
     assert!(
         leases
             .iter()
@@ -348,12 +348,12 @@ async fn exclusive_stores_treat_every_plain_record_as_due() {
     let env = Env::new();
     // A server killed a moment ago: its lease still looks live.
     env.hv
-        .lease_renew("killed", env.clock.now() + Duration::from_secs(30))
+        .renew_lease("killed", env.clock.now() + Duration::from_secs(30))
         .await
         .unwrap();
     let object = id("x");
     env.hv
-        .log_append(&ChangeRecord {
+        .append_record(&ChangeRecord {
             change_id: uuid::Uuid::now_v7(),
             owner: "killed".into(),
             id: object.clone(),
@@ -405,5 +405,7 @@ async fn a_tombstone_is_not_dangling_when_rewritten_during_the_check() {
             .await
             .unwrap()
     );
-    let _ = env.hv.scan_rows(None, 1).await.unwrap();
+    let _ = crate::backend::HighVolumeBackend::scan_rows(&env.hv, None, 1)
+        .await
+        .unwrap();
 }

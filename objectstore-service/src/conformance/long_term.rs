@@ -69,7 +69,7 @@ pub async fn large_multi_chunk_objects(cx: &Ctx<dyn LongTermBackend>) {
     let key = id("large/3mib");
     let payload = pattern(3 * MIB, 5);
     let metadata = full_metadata(cx.now());
-    b.put_object(&key, &metadata, chunked(&payload, 64 * KIB))
+    b.put(&key, &metadata, chunked(&payload, 64 * KIB))
         .await
         .expect("put failed");
     let (m, bytes) = read_object(b, &key)
@@ -79,7 +79,7 @@ pub async fn large_multi_chunk_objects(cx: &Ctx<dyn LongTermBackend>) {
     assert!(bytes == payload, "a 3 MiB object changed");
     let (start, end) = (MIB - 10, 2 * MIB + 10);
     let response = b
-        .get_object(&key, Some(ByteRange::Bounded(start as u64, end as u64)))
+        .get(&key, Some(ByteRange::Bounded(start as u64, end as u64)))
         .await
         .expect("get failed");
     let (_, range, bytes) = read_found(response).await;
@@ -193,7 +193,7 @@ pub async fn multipart_complete_uses_listed_parts_in_order(cx: &Ctx<dyn LongTerm
 pub async fn multipart_complete_replaces_an_existing_object(cx: &Ctx<dyn LongTermBackend>) {
     let b = &*cx.backend;
     let key = id("mp/replace");
-    b.put_object(&key, &full_metadata(cx.now()), stream::single("old"))
+    b.put(&key, &full_metadata(cx.now()), stream::single("old"))
         .await
         .expect("put failed");
     let metadata = Metadata {
@@ -293,7 +293,7 @@ pub async fn multipart_rejections_change_nothing(cx: &Ctx<dyn LongTermBackend>) 
     let b = &*cx.backend;
     let key = id("mp/reject");
     let old = full_metadata(cx.now());
-    b.put_object(&key, &old, stream::single("old"))
+    b.put(&key, &old, stream::single("old"))
         .await
         .expect("put failed");
     let metadata = stamped(ExpirationPolicy::Manual, cx.now());
@@ -537,9 +537,7 @@ pub async fn multipart_upload_ids_are_opaque_and_safe(cx: &Ctx<dyn LongTermBacke
     assert_eq!(page.parts.len(), 1, "completing one upload touched another");
     assert_eq!(page.parts[0].etag, e0);
     assert!(matches!(
-        b.get_object(&id("mp/ids-other"), None)
-            .await
-            .expect("get failed"),
+        b.get(&id("mp/ids-other"), None).await.expect("get failed"),
         GetResponse::NotFound
     ));
 }

@@ -548,12 +548,13 @@ proptest! {
 
 mod completion_failures {
     use super::*;
-    use crate::backend::hooks::{Calls, Fault, Faults, HookBackend, Method};
+    use crate::backend::around::faults::{Calls, Fault, Faults};
+    use crate::backend::around::{Decorated, Method};
 
     fn faulty(faults: Faults) -> (StorageService, MemoryBackend) {
         let clock: SharedClock = ManualClock::new();
         let memory = MemoryBackend::new("memory", clock.clone());
-        let backend = HookBackend::new(memory.clone(), faults);
+        let backend = Decorated::new(Arc::new(memory.clone()), faults);
         let service = StorageService::new(Arc::new(backend), clock, ServiceConfig::default());
         (service, memory)
     }
@@ -579,7 +580,7 @@ mod completion_failures {
         let (_, outcome) = upload(&service, b"abc").await;
         assert_eq!(outcome.unwrap(), ChunkOutcome::Complete);
         assert_eq!(faults.calls(Method::CompleteMultipart), 2);
-        assert_eq!(&memory.get(&id("k")).expect_object().1[..], b"abc");
+        assert_eq!(&memory.entry(&id("k")).expect_object().1[..], b"abc");
     }
 
     #[tokio::test]
@@ -593,7 +594,7 @@ mod completion_failures {
         let (_, outcome) = upload(&service, b"abc").await;
         assert_eq!(outcome.unwrap(), ChunkOutcome::Complete);
         assert_eq!(faults.calls(Method::CompleteMultipart), 2);
-        assert_eq!(&memory.get(&id("k")).expect_object().1[..], b"abc");
+        assert_eq!(&memory.entry(&id("k")).expect_object().1[..], b"abc");
     }
 
     #[tokio::test]
@@ -612,6 +613,6 @@ mod completion_failures {
             .await
             .unwrap();
         assert_eq!(outcome, ChunkOutcome::Complete);
-        assert_eq!(&memory.get(&id("k")).expect_object().1[..], b"abc");
+        assert_eq!(&memory.entry(&id("k")).expect_object().1[..], b"abc");
     }
 }

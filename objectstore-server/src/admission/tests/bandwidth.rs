@@ -193,7 +193,7 @@ fn zero_share_always_rejects() {
 #[test]
 fn a_bucket_held_by_a_stream_is_not_idle() {
     let (ticker, _) = manual();
-    let origin = crate::admission::Ticker::now(&*ticker);
+    let origin = crate::admission::ticker::Ticker::now(&*ticker);
     let bucket = std::sync::Arc::new(Gcra::new(1000));
     assert!(Idle::is_idle(&bucket, origin, origin));
     let held = std::sync::Arc::clone(&bucket);

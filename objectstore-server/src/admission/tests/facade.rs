@@ -7,16 +7,15 @@ use objectstore_service::stream;
 use objectstore_types::ExpirationPolicy;
 
 use super::{ctx, manual};
+use crate::admission::rejection::RATE_LIMITED_TEXT;
 use crate::admission::{
-    Admission, BandwidthConfig, ExpirationConfig, Killswitch, RATE_LIMITED_TEXT, RateLimitsConfig,
-    Rejection, ThroughputConfig, UsecaseConfig, UsecasesConfig,
+    Admission, BandwidthConfig, ExpirationConfig, Killswitch, RateLimitsConfig, Rejection,
+    ThroughputConfig, UsecaseConfig, UsecasesConfig,
 };
 
 const SEC: Duration = Duration::from_secs(1);
 
-fn admission(
-    killswitches: Vec<Killswitch>,
-) -> (std::sync::Arc<crate::admission::ManualTicker>, Admission) {
+fn admission(killswitches: Vec<Killswitch>) -> (std::sync::Arc<super::ManualTicker>, Admission) {
     let (ticker, shared) = manual();
     let limits = RateLimitsConfig {
         throughput: ThroughputConfig {

@@ -5,10 +5,9 @@ use http::StatusCode;
 use objectstore_types::ObjectContext;
 
 use super::ctx;
-use crate::admission::{
-    DOWNSTREAM_SERVICE_HEADER, KILLSWITCHED_TEXT, Killswitch, Killswitches, Rejection,
-    downstream_service, normalize_service,
-};
+use crate::admission::killswitch::{DOWNSTREAM_SERVICE_HEADER, normalize_service};
+use crate::admission::rejection::KILLSWITCHED_TEXT;
+use crate::admission::{Killswitch, Killswitches, Rejection, downstream_service};
 
 fn switch(usecase: Option<&str>, scopes: &[(&str, &str)], service: Option<&str>) -> Killswitch {
     Killswitch {
@@ -172,4 +171,15 @@ async fn rejection_is_403_plain_text() {
         KILLSWITCHED_TEXT,
         "Object access is disabled for this scope through killswitches"
     );
+}
+
+/// The examples of `normalize_service`'s docs (a doctest while the function was public).
+#[test]
+fn normalize_service_doc_examples() {
+    assert_eq!(
+        normalize_service("getsentry-incinerator-7d8f9c5b6d-abc12"),
+        "getsentry-incinerator"
+    );
+    assert_eq!(normalize_service("web-12"), "web");
+    assert_eq!(normalize_service("relay"), "relay");
 }

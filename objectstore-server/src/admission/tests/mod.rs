@@ -11,10 +11,12 @@ mod throughput;
 mod usecases;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use objectstore_types::{ObjectContext, Scopes, Usecase};
 
-use super::ticker::{ManualTicker, SharedTicker};
+use super::ticker::{SharedTicker, Ticker};
 
 /// A context from a usecase and a scopes path segment (`a=1;b=2` or `_`).
 fn ctx(usecase: &str, scopes: &str) -> ObjectContext {
@@ -28,4 +30,33 @@ fn manual() -> (Arc<ManualTicker>, SharedTicker) {
     let ticker = ManualTicker::new();
     let shared: SharedTicker = ticker.clone();
     (ticker, shared)
+}
+
+/// A ticker that only moves when told to.
+#[derive(Debug)]
+pub(crate) struct ManualTicker {
+    origin: Instant,
+    offset_nanos: AtomicU64,
+}
+
+impl ManualTicker {
+    /// A manual ticker standing at the current real instant.
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            origin: Instant::now(),
+            offset_nanos: AtomicU64::new(0),
+        })
+    }
+
+    /// Moves time forward.
+    pub(crate) fn advance(&self, by: Duration) {
+        let nanos = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        self.offset_nanos.fetch_add(nanos, Ordering::SeqCst);
+    }
+}
+
+impl Ticker for ManualTicker {
+    fn now(&self) -> Instant {
+        self.origin + Duration::from_nanos(self.offset_nanos.load(Ordering::SeqCst))
+    }
 }

@@ -48,8 +48,8 @@ fn token_bucket_refills_in_whole_tokens_and_keeps_the_fraction() {
     assert_eq!(frozen.try_acquire(t0 + 100 * SEC), Err(NEVER_RETRY_AFTER));
 }
 
-fn ticker_now(t: &crate::admission::ManualTicker) -> std::time::Instant {
-    crate::admission::Ticker::now(t)
+fn ticker_now(t: &super::ManualTicker) -> std::time::Instant {
+    crate::admission::ticker::Ticker::now(t)
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::Error;
-use crate::backend::hooks::{Calls, Fault, Faults, Gate, Method};
+use crate::backend::around::faults::{Calls, Fault, Faults, Gate};
 use crate::tiered::changes::Outcome;
 
 // --- Guard lifecycle ---
@@ -71,8 +71,8 @@ async fn join_waits_for_cleanup_to_complete() {
 async fn dropped_future_during_long_term_write_cleans_up() {
     let env = Env::new();
     let gate = Gate::new();
-    let storage = env.with_lt_hooks(Faults::new().on(
-        Method::PutObject,
+    let storage = env.with_lt_around(Faults::new().on(
+        Method::Put,
         Calls::All,
         Fault::PauseAfter(gate.clone()),
     ));
@@ -102,7 +102,7 @@ async fn dropped_future_during_commit_settles_before_cleanup() {
     let old = env.tombstone_target(&key);
 
     let gate = Gate::new();
-    let storage = env.with_hv_hooks(Faults::new().on(
+    let storage = env.with_hv_around(Faults::new().on(
         Method::CompareAndWrite,
         Calls::All,
         Fault::PauseBefore(gate.clone()),
@@ -130,7 +130,7 @@ async fn dropped_future_during_commit_settles_before_cleanup() {
 async fn cleanup_after_lost_commit_response() {
     let env = Env::new();
     let healthy = env.storage();
-    let broken = env.with_hv_hooks(Faults::new().on(
+    let broken = env.with_hv_around(Faults::new().on(
         Method::CompareAndWrite,
         Calls::All,
         Fault::FailAfterCommit,
@@ -148,7 +148,7 @@ async fn cleanup_after_lost_commit_response() {
     env.lt.entry(&second).expect_object();
 
     // Delete: committed, reported as failed.
-    broken.delete_object(&key).await.unwrap_err();
+    broken.delete(&key).await.unwrap_err();
     env.hv.entry(&key).expect_not_found();
     settle(&broken).await;
     env.lt.entry(&second).expect_not_found();
@@ -170,8 +170,8 @@ async fn cleanup_after_lost_commit_response() {
 async fn failed_cleanup_is_retried_by_the_next_recovery_pass() {
     let env = Env::new();
     let key = id("retry");
-    let faults = Faults::new().on(Method::DeleteObject, Calls::Nth(1), Fault::Fail);
-    let storage = env.with_lt_hooks(faults.clone());
+    let faults = Faults::new().on(Method::Delete, Calls::Nth(1), Fault::Fail);
+    let storage = env.with_lt_around(faults.clone());
     put(&storage, &key, &payload(LARGE, 1)).await.unwrap();
     put(&storage, &key, &payload(LARGE, 2)).await.unwrap();
     storage.inner().tracker.close();
@@ -191,10 +191,10 @@ async fn failed_cleanup_is_retried_by_the_next_recovery_pass() {
 async fn a_failing_recovery_pass_keeps_the_retry_set() {
     let env = Env::new();
     let hv_faults = Faults::new();
-    let lt_faults = Faults::new().on(Method::DeleteObject, Calls::All, Fault::Fail);
+    let lt_faults = Faults::new().on(Method::Delete, Calls::All, Fault::Fail);
     let storage = env.storage_on(
-        Arc::new(HookBackend::new(env.hv.clone(), hv_faults.clone())),
-        Arc::new(HookBackend::new(env.lt.clone(), lt_faults.clone())),
+        decorate(&env.hv, hv_faults.clone()),
+        decorate(&env.lt, lt_faults.clone()),
     );
     for key in [id("k1"), id("k2")] {
         put(&storage, &key, &payload(LARGE, 1)).await.unwrap();
@@ -205,8 +205,8 @@ async fn a_failing_recovery_pass_keeps_the_retry_set() {
     assert_eq!(env.hv.log_records().len(), 2);
 
     lt_faults.clear();
-    let next = hv_faults.calls(Method::LogGet) + 1;
-    hv_faults.add(Method::LogGet, Calls::Nth(next), Fault::Fail);
+    let next = hv_faults.calls(Method::GetRecord) + 1;
+    hv_faults.add(Method::GetRecord, Calls::Nth(next), Fault::Fail);
     assert!(storage.recover_now(false).await.is_err());
     let report = storage.recover_now(false).await.unwrap();
     assert_eq!((report.retried, report.cleaned), (2, 2));
@@ -225,10 +225,10 @@ async fn crashed_overwrite(env: &Env, key: &ObjectId) -> String {
             Calls::Nth(1),
             Fault::FailAfterCommit,
         )
-        .on(Method::GetTieredMetadata, Calls::From(2), Fault::Fail)
-        .on(Method::LogRemove, Calls::All, Fault::Fail)
-        .on(Method::LeaseRelease, Calls::All, Fault::Fail);
-    let crashed = env.with_hv_hooks(faults);
+        .on(Method::Head, Calls::From(2), Fault::Fail)
+        .on(Method::RemoveRecord, Calls::All, Fault::Fail)
+        .on(Method::ReleaseLease, Calls::All, Fault::Fail);
+    let crashed = env.with_hv_around(faults);
     put(&crashed, key, &payload(LARGE, 2)).await.unwrap_err();
     settle(&crashed).await;
     assert_eq!(env.hv.log_records().len(), 1);
@@ -285,8 +285,8 @@ async fn an_instance_that_lost_its_record_does_not_commit() {
     let old = env.tombstone_target(&key);
 
     let gate = Gate::new();
-    let slow = env.with_lt_hooks(Faults::new().on(
-        Method::PutObject,
+    let slow = env.with_lt_around(Faults::new().on(
+        Method::Put,
         Calls::All,
         Fault::PauseAfter(gate.clone()),
     ));
@@ -326,11 +326,11 @@ async fn the_background_loop_recovers_and_sweeps() {
         background: true,
         ..Env::config()
     };
-    let lt = HookBackend::new(
-        env.lt.clone(),
-        Faults::new().on(Method::DeleteObject, Calls::Nth(1), Fault::Fail),
+    let lt = decorate(
+        &env.lt,
+        Faults::new().on(Method::Delete, Calls::Nth(1), Fault::Fail),
     );
-    let storage = env.storage_with(Arc::new(env.hv.clone()), Arc::new(lt), config);
+    let storage = env.storage_with(Arc::new(env.hv.clone()), lt, config);
     let key = id("background");
     put(&storage, &key, &payload(LARGE, 1)).await.unwrap();
     put(&storage, &key, &payload(LARGE, 2)).await.unwrap();
@@ -340,7 +340,7 @@ async fn the_background_loop_recovers_and_sweeps() {
     };
     metadata.stamp(crate::clock::Clock::now(&*env.clock));
     storage
-        .put_object(&id("expiring"), &metadata, stream::single(b"x".to_vec()))
+        .put(&id("expiring"), &metadata, stream::single(b"x".to_vec()))
         .await
         .unwrap();
     env.clock.advance(Duration::from_secs(10));

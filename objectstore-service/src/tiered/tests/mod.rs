@@ -1,5 +1,5 @@
-//! Tests of the tiered engine, on [`MemoryBackend`]s (inspected directly) and
-//! [`HookBackend`]s (fault injection).
+//! Tests of the tiered engine, on [`MemoryBackend`]s (inspected directly), decorated for
+//! fault injection ([`Faults`], [`crash_hooks::Crash`]).
 //!
 //! * `routing`: size routing, overwrites, deletes, CAS conflicts, failures before and after
 //!   the commit, orphan tombstones, explicit targets, multi-chunk streams, reads.
@@ -16,16 +16,17 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
 use objectstore_types::{Metadata, ObjectContext, ObjectId, ObjectKey, Scopes, Usecase};
 
 use super::{TieredConfig, TieredStorage};
-use crate::backend::hooks::{HookBackend, Hooks};
+use crate::backend::around::faults::{Calls, Fault, Faults};
+use crate::backend::around::{Around, Decorated, Method};
 use crate::backend::memory::{Entry, MemoryBackend};
 use crate::backend::{
-    Backend, CompletedPart, GetResponse, HighVolumeBackend, LongTermBackend, TieredWrite,
+    Backend, CompletedPart, Component, GetResponse, HighVolumeBackend, HighVolumeStore,
+    LongTermBackend,
 };
 use crate::clock::{ManualClock, SharedClock};
 use crate::stream::{self, PayloadStream};
@@ -89,7 +90,7 @@ impl Env {
 
     fn storage_on(
         &self,
-        hv: Arc<dyn HighVolumeBackend>,
+        hv: Arc<dyn HighVolumeStore>,
         lt: Arc<dyn LongTermBackend>,
     ) -> TieredStorage {
         self.storage_with(hv, lt, Self::config())
@@ -97,23 +98,21 @@ impl Env {
 
     fn storage_with(
         &self,
-        hv: Arc<dyn HighVolumeBackend>,
+        hv: Arc<dyn HighVolumeStore>,
         lt: Arc<dyn LongTermBackend>,
         config: TieredConfig,
     ) -> TieredStorage {
         TieredStorage::new(hv, lt, self.shared_clock(), config)
     }
 
-    /// A storage whose high-volume calls go through `hooks`.
-    fn with_hv_hooks(&self, hooks: impl Hooks) -> TieredStorage {
-        let hv = HookBackend::new(self.hv.clone(), hooks);
-        self.storage_on(Arc::new(hv), Arc::new(self.lt.clone()))
+    /// A storage whose high-volume calls go through `around`.
+    fn with_hv_around(&self, around: impl Around) -> TieredStorage {
+        self.storage_on(decorate(&self.hv, around), Arc::new(self.lt.clone()))
     }
 
-    /// A storage whose long-term calls go through `hooks`.
-    fn with_lt_hooks(&self, hooks: impl Hooks) -> TieredStorage {
-        let lt = HookBackend::new(self.lt.clone(), hooks);
-        self.storage_on(Arc::new(self.hv.clone()), Arc::new(lt))
+    /// A storage whose long-term calls go through `around`.
+    fn with_lt_around(&self, around: impl Around) -> TieredStorage {
+        self.storage_on(Arc::new(self.hv.clone()), decorate(&self.lt, around))
     }
 
     fn tombstone_target(&self, id: &ObjectId) -> ObjectId {
@@ -159,13 +158,13 @@ fn payload(len: usize, fill: u8) -> Vec<u8> {
 
 async fn put(storage: &TieredStorage, id: &ObjectId, body: &[u8]) -> crate::Result<()> {
     storage
-        .put_object(id, &Metadata::default(), stream::single(body.to_vec()))
+        .put(id, &Metadata::default(), stream::single(body.to_vec()))
         .await
 }
 
 /// The whole object through the storage, `None` when absent.
 async fn read(storage: &TieredStorage, id: &ObjectId) -> Option<Vec<u8>> {
-    match storage.get_object(id, None).await.unwrap() {
+    match storage.get(id, None).await.unwrap() {
         GetResponse::Found { metadata, body, .. } => {
             let bytes = stream::read_to_vec(body).await.unwrap();
             assert_eq!(metadata.size, Some(bytes.len() as u64), "size metadata");
@@ -193,23 +192,39 @@ async fn upload(
         .unwrap();
     let mut completed = Vec::new();
     for (i, part) in parts.iter().enumerate() {
-        let number = i as u32 + 1;
-        let etag = storage
-            .upload_part(
-                key,
-                &upload_id,
-                number,
-                part.len() as u64,
-                stream::single(part.clone()),
-            )
-            .await
-            .unwrap();
-        completed.push(CompletedPart {
-            part_number: number,
-            etag,
-        });
+        completed.push(upload_part(storage, key, &upload_id, i as u32 + 1, part).await);
     }
     (upload_id, completed)
+}
+
+/// Uploads part `number` of an upload; the part as a complete names it.
+async fn upload_part(
+    storage: &TieredStorage,
+    key: &ObjectId,
+    upload_id: &str,
+    number: u32,
+    part: &[u8],
+) -> CompletedPart {
+    let body = stream::single(part.to_vec());
+    let etag = (storage
+        .upload_part(key, upload_id, number, part.len() as u64, body)
+        .await)
+        .expect("upload_part failed");
+    CompletedPart {
+        part_number: number,
+        etag,
+    }
+}
+
+/// Completes an upload, which must succeed (no rejection).
+async fn complete(
+    storage: &TieredStorage,
+    key: &ObjectId,
+    upload_id: &str,
+    parts: &[CompletedPart],
+) {
+    let result = storage.complete_multipart(key, upload_id, parts).await;
+    assert_eq!(result.unwrap(), None, "the complete must succeed");
 }
 
 /// Waits for `storage`'s background cleanups (and releases its lease).
@@ -217,21 +232,14 @@ async fn settle(storage: &TieredStorage) {
     storage.join().await;
 }
 
-/// Every compare-and-write reports a lost race.
-#[derive(Debug)]
-pub(super) struct CasConflict;
+/// `memory` (shared state) with its calls going through `around`.
+fn decorate<A: Around>(memory: &MemoryBackend, around: A) -> Arc<Decorated<MemoryBackend, A>> {
+    Arc::new(Decorated::new(Arc::new(memory.clone()), around))
+}
 
-#[async_trait]
-impl Hooks for CasConflict {
-    async fn compare_and_write(
-        &self,
-        _inner: &MemoryBackend,
-        _id: &ObjectId,
-        _current: Option<&ObjectId>,
-        _write: TieredWrite,
-    ) -> crate::Result<bool> {
-        Ok(false)
-    }
+/// Every compare-and-write reports a lost race.
+fn cas_conflict() -> Faults {
+    Faults::new().on(Method::CompareAndWrite, Calls::All, Fault::reply(|| false))
 }
 
 /// Long enough for any lease of the defaults to expire.

@@ -9,7 +9,7 @@ use objectstore_types::{ExpirationPolicy, Metadata};
 use super::*;
 use crate::Error;
 use crate::backend::CompletedPart;
-use crate::backend::hooks::{Calls, Fault, Faults, Gate, Method};
+use crate::backend::around::faults::{Calls, Fault, Faults, Gate};
 use crate::clock::Clock as _;
 use crate::tiered::multipart::{decode, encode};
 
@@ -143,13 +143,7 @@ async fn multipart_single_part_roundtrip() {
         part_number: 1,
         etag,
     }];
-    assert_eq!(
-        storage
-            .complete_multipart(&key, &upload_id, &parts)
-            .await
-            .unwrap(),
-        None
-    );
+    complete(&storage, &key, &upload_id, &parts).await;
 
     assert_eq!(read(&storage, &key).await.unwrap(), body);
     let tombstone = env.hv.entry(&key).expect_tombstone();
@@ -174,29 +168,10 @@ async fn multipart_upload_assembles_parts_in_order() {
     let mut completed = Vec::new();
     for number in [3u32, 2, 1] {
         let part = &parts[number as usize - 1];
-        let etag = storage
-            .upload_part(
-                &key,
-                &upload_id,
-                number,
-                part.len() as u64,
-                stream::single(part.clone()),
-            )
-            .await
-            .unwrap();
-        completed.push(CompletedPart {
-            part_number: number,
-            etag,
-        });
+        completed.push(upload_part(&storage, &key, &upload_id, number, part).await);
     }
     completed.sort_by_key(|p| p.part_number);
-    assert_eq!(
-        storage
-            .complete_multipart(&key, &upload_id, &completed)
-            .await
-            .unwrap(),
-        None
-    );
+    complete(&storage, &key, &upload_id, &completed).await;
     assert_eq!(read(&storage, &key).await.unwrap(), parts.concat());
 }
 
@@ -243,13 +218,7 @@ async fn multipart_overwrites_existing_tombstone() {
         old,
         "not visible before complete"
     );
-    assert_eq!(
-        storage
-            .complete_multipart(&key, &upload_id, &parts)
-            .await
-            .unwrap(),
-        None
-    );
+    complete(&storage, &key, &upload_id, &parts).await;
     let new = env.tombstone_target(&key);
     assert_ne!(new, old);
     settle(&storage).await;
@@ -276,13 +245,7 @@ async fn rejected_complete_is_proxied_and_retryable() {
         .unwrap();
     assert!(rejection.is_some_and(|r| !r.code.is_empty()));
     env.hv.entry(&key).expect_not_found();
-    assert_eq!(
-        storage
-            .complete_multipart(&key, &upload_id, &parts)
-            .await
-            .unwrap(),
-        None
-    );
+    complete(&storage, &key, &upload_id, &parts).await;
     assert_eq!(read(&storage, &key).await.unwrap(), payload(100, 1));
 }
 
@@ -297,14 +260,14 @@ async fn orphan_of_a_failed_complete_is_cleaned_after_the_deadline() {
     let key = id("mp-orphan");
     let (upload_id, parts) = upload(&env.storage(), &key, &[payload(LARGE, 1)]).await;
     let revision = decode(&key, &upload_id).unwrap().revision;
-    let broken = env.with_lt_hooks(
+    let broken = env.with_lt_around(
         Faults::new()
             .on(
                 Method::CompleteMultipart,
                 Calls::All,
                 Fault::FailAfterCommit,
             )
-            .on(Method::GetMetadata, Calls::All, Fault::Fail),
+            .on(Method::Head, Calls::All, Fault::Fail),
     );
     assert!(
         broken
@@ -334,7 +297,7 @@ async fn complete_succeeds_on_retry_after_a_long_term_error() {
     let key = id("mp-retry");
     let (upload_id, parts) = upload(&env.storage(), &key, &[payload(LARGE, 1)]).await;
     let storage =
-        env.with_lt_hooks(Faults::new().on(Method::CompleteMultipart, Calls::Nth(1), Fault::Fail));
+        env.with_lt_around(Faults::new().on(Method::CompleteMultipart, Calls::Nth(1), Fault::Fail));
     complete_fails_then_succeeds(&storage, &key, &upload_id, &parts).await;
     assert_eq!(read(&storage, &key).await.unwrap(), payload(LARGE, 1));
 
@@ -354,8 +317,7 @@ async fn complete_succeeds_on_retry_if_the_metadata_read_fails() {
     let env = Env::new();
     let key = id("mp-retry-meta");
     let (upload_id, parts) = upload(&env.storage(), &key, &[payload(LARGE, 1)]).await;
-    let storage =
-        env.with_lt_hooks(Faults::new().on(Method::GetMetadata, Calls::Nth(1), Fault::Fail));
+    let storage = env.with_lt_around(Faults::new().on(Method::Head, Calls::Nth(1), Fault::Fail));
     complete_fails_then_succeeds(&storage, &key, &upload_id, &parts).await;
     assert_eq!(read(&storage, &key).await.unwrap(), payload(LARGE, 1));
 
@@ -370,7 +332,7 @@ async fn complete_retry_after_a_lost_commit_response_succeeds() {
     let env = Env::new();
     let key = id("mp-lost-response");
     let (upload_id, parts) = upload(&env.storage(), &key, &[payload(LARGE, 1)]).await;
-    let storage = env.with_hv_hooks(Faults::new().on(
+    let storage = env.with_hv_around(Faults::new().on(
         Method::CompareAndWrite,
         Calls::Nth(1),
         Fault::FailAfterCommit,
@@ -390,24 +352,12 @@ async fn retry_after_an_overwrite_reports_success_without_recommitting() {
     let key = id("mp-overwritten");
     let (upload_id, parts) = upload(&storage, &key, &[payload(LARGE, 1)]).await;
     let revision = decode(&key, &upload_id).unwrap().revision;
-    assert_eq!(
-        storage
-            .complete_multipart(&key, &upload_id, &parts)
-            .await
-            .unwrap(),
-        None
-    );
+    complete(&storage, &key, &upload_id, &parts).await;
     put(&storage, &key, &payload(LARGE, 2)).await.unwrap();
     settle(&storage).await;
     env.lt.entry(&revision).expect_object(); // owned by the deferred record until due
 
-    assert_eq!(
-        storage
-            .complete_multipart(&key, &upload_id, &parts)
-            .await
-            .unwrap(),
-        None
-    );
+    complete(&storage, &key, &upload_id, &parts).await;
     assert_eq!(read(&storage, &key).await.unwrap(), payload(LARGE, 2));
     recover_after_deadline(&env).await;
     env.lt.entry(&revision).expect_not_found();
@@ -422,23 +372,11 @@ async fn retry_without_marker_recommits_the_same_revision_safely() {
     let key = id("mp-no-marker");
     // Appends: 1 deferred record, 2 guard, 3 marker.
     let storage =
-        env.with_hv_hooks(Faults::new().on(Method::LogAppend, Calls::Nth(3), Fault::Fail));
+        env.with_hv_around(Faults::new().on(Method::AppendRecord, Calls::Nth(3), Fault::Fail));
     let (upload_id, parts) = upload(&storage, &key, &[payload(LARGE, 1)]).await;
-    assert_eq!(
-        storage
-            .complete_multipart(&key, &upload_id, &parts)
-            .await
-            .unwrap(),
-        None
-    );
+    complete(&storage, &key, &upload_id, &parts).await;
     put(&storage, &key, &payload(LARGE, 2)).await.unwrap();
-    assert_eq!(
-        storage
-            .complete_multipart(&key, &upload_id, &parts)
-            .await
-            .unwrap(),
-        None
-    );
+    complete(&storage, &key, &upload_id, &parts).await;
     settle(&storage).await;
     assert_eq!(read(&storage, &key).await.unwrap(), payload(LARGE, 1));
     recover_after_deadline(&env).await;
@@ -496,19 +434,15 @@ async fn retry_race(naive: bool) -> Option<Vec<u8>> {
     let env = Env::new();
     let key = id("race");
     let gate = Gate::new();
-    let hv = HookBackend::new(
-        env.hv.clone(),
+    let hv = decorate(
+        &env.hv,
         Faults::new().on(Method::CompareAndWrite, Calls::Nth(1), Fault::Fail),
     );
-    let lt = HookBackend::new(
-        env.lt.clone(),
-        Faults::new().on(
-            Method::DeleteObject,
-            Calls::All,
-            Fault::PauseBefore(gate.clone()),
-        ),
+    let lt = decorate(
+        &env.lt,
+        Faults::new().on(Method::Delete, Calls::All, Fault::PauseBefore(gate.clone())),
     );
-    let storage = env.storage_on(Arc::new(hv), Arc::new(lt));
+    let storage = env.storage_on(hv, lt);
     storage
         .inner()
         .naive_multipart
@@ -527,13 +461,7 @@ async fn retry_race(naive: bool) -> Option<Vec<u8>> {
         () = gate.reached() => assert!(naive, "our cleanup must not delete the revision"),
         () = storage.join() => {}
     }
-    assert_eq!(
-        storage
-            .complete_multipart(&key, &upload_id, &parts)
-            .await
-            .unwrap(),
-        None
-    );
+    complete(&storage, &key, &upload_id, &parts).await;
     gate.release();
     storage.join().await;
     read(&storage, &key).await
@@ -561,8 +489,8 @@ async fn a_complete_that_reaches_its_commit_too_late_does_not_commit() {
     let key = id("mp-too-late");
     let (upload_id, parts) = upload(&env.storage(), &key, &[payload(100, 1)]).await;
     let gate = Gate::new();
-    let storage = Arc::new(env.with_lt_hooks(Faults::new().on(
-        Method::GetMetadata,
+    let storage = Arc::new(env.with_lt_around(Faults::new().on(
+        Method::Head,
         Calls::All,
         Fault::PauseAfter(gate.clone()),
     )));

@@ -10,7 +10,7 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use super::*;
 use crate::Error;
 use crate::backend::Tombstone;
-use crate::backend::hooks::{Calls, Fault, Faults, Method};
+use crate::backend::around::faults::{Calls, Fault, Faults};
 use crate::clock::Clock as _;
 
 // --- Basic behaviour ---
@@ -20,13 +20,13 @@ async fn get_nonexistent_returns_none() {
     let env = Env::new();
     let storage = env.storage();
     assert_eq!(read(&storage, &id("nope")).await, None);
-    assert_eq!(storage.get_metadata(&id("nope")).await.unwrap(), None);
+    assert_eq!(storage.head(&id("nope")).await.unwrap(), None);
 }
 
 #[tokio::test]
 async fn delete_nonexistent_succeeds() {
     let env = Env::new();
-    env.storage().delete_object(&id("nope")).await.unwrap();
+    env.storage().delete(&id("nope")).await.unwrap();
 }
 
 // --- Put routing ---
@@ -43,7 +43,7 @@ async fn put_small_object_stores_inline() {
     assert_eq!(metadata.size, Some(13));
     assert!(env.lt.is_empty(), "leaked to long-term");
     assert_eq!(read(&storage, &key).await.unwrap(), b"small payload");
-    assert!(storage.get_metadata(&key).await.unwrap().is_some());
+    assert!(storage.head(&key).await.unwrap().is_some());
 }
 
 #[tokio::test]
@@ -60,7 +60,7 @@ async fn put_large_object_creates_tombstone() {
     };
     metadata.stamp(env.clock.now());
     storage
-        .put_object(&key, &metadata, stream::single(body.clone()))
+        .put(&key, &metadata, stream::single(body.clone()))
         .await
         .unwrap();
 
@@ -82,7 +82,7 @@ async fn put_large_object_creates_tombstone() {
     assert_eq!(lt_metadata.time_expires, None);
 
     assert_eq!(read(&storage, &key).await.unwrap(), body);
-    let head = storage.get_metadata(&key).await.unwrap().unwrap();
+    let head = storage.head(&key).await.unwrap().unwrap();
     assert_eq!(head, tombstone.metadata);
     settle(&storage).await;
     env.assert_consistent();
@@ -135,10 +135,7 @@ fn routing_by_size_holds_for_any_chunking() {
                 let body =
                     futures::stream::iter(chunks.into_iter().map(|c| Ok(Bytes::from(c)))).boxed();
                 let key = id("prop");
-                storage
-                    .put_object(&key, &Metadata::default(), body)
-                    .await
-                    .unwrap();
+                storage.put(&key, &Metadata::default(), body).await.unwrap();
                 let inline = matches!(env.hv.entry(&key), Entry::Object(..));
                 prop_assert_eq!(inline, whole.len() <= THRESHOLD);
                 prop_assert_eq!(read(&storage, &key).await.unwrap(), whole);
@@ -207,7 +204,7 @@ async fn delete_small_object() {
     let storage = env.storage();
     let key = id("delete-small");
     put(&storage, &key, b"tiny").await.unwrap();
-    storage.delete_object(&key).await.unwrap();
+    storage.delete(&key).await.unwrap();
     env.hv.entry(&key).expect_not_found();
     assert_eq!(read(&storage, &key).await, None);
     assert_eq!(env.hv.log_records(), vec![], "no record for inline deletes");
@@ -220,7 +217,7 @@ async fn delete_large_object_cleans_up_both_backends() {
     let key = id("delete-large");
     put(&storage, &key, &payload(LARGE, 0)).await.unwrap();
     let target = env.tombstone_target(&key);
-    storage.delete_object(&key).await.unwrap();
+    storage.delete(&key).await.unwrap();
     settle(&storage).await;
     assert!(!env.hv.contains(&key), "tombstone not removed");
     assert!(!env.lt.contains(&target), "blob not removed");
@@ -238,8 +235,8 @@ async fn delete_succeeds_when_long_term_cleanup_fails() {
         .unwrap();
     let target = env.tombstone_target(&key);
 
-    let broken = env.with_lt_hooks(Faults::new().on(Method::DeleteObject, Calls::All, Fault::Fail));
-    broken.delete_object(&key).await.unwrap();
+    let broken = env.with_lt_around(Faults::new().on(Method::Delete, Calls::All, Fault::Fail));
+    broken.delete(&key).await.unwrap();
     settle(&broken).await;
     env.hv.entry(&key).expect_not_found();
     assert_eq!(read(&broken, &key).await, None);
@@ -259,7 +256,7 @@ async fn delete_succeeds_when_long_term_cleanup_fails() {
 #[tokio::test]
 async fn put_large_cas_conflict_cleans_up_new_blob() {
     let env = Env::new();
-    let storage = env.with_hv_hooks(CasConflict);
+    let storage = env.with_hv_around(cas_conflict());
     put(&storage, &id("conflict"), &payload(LARGE, 1))
         .await
         .unwrap();
@@ -276,7 +273,7 @@ async fn put_small_over_tombstone_cas_conflict_succeeds() {
     let key = id("conflict-small");
     put(&env.storage(), &key, &payload(LARGE, 1)).await.unwrap();
     let target = env.tombstone_target(&key);
-    let storage = env.with_hv_hooks(CasConflict);
+    let storage = env.with_hv_around(cas_conflict());
     put(&storage, &key, b"tiny").await.unwrap();
     settle(&storage).await;
     assert_eq!(env.tombstone_target(&key), target);
@@ -291,7 +288,7 @@ async fn put_small_over_tombstone_cas_conflict_succeeds() {
 async fn no_orphan_when_tombstone_write_fails() {
     let env = Env::new();
     let storage =
-        env.with_hv_hooks(Faults::new().on(Method::CompareAndWrite, Calls::All, Fault::Fail));
+        env.with_hv_around(Faults::new().on(Method::CompareAndWrite, Calls::All, Fault::Fail));
     let result = put(&storage, &id("orphan"), &payload(LARGE, 1)).await;
     assert!(matches!(result, Err(Error::Backend { .. })), "{result:?}");
     settle(&storage).await;
@@ -311,12 +308,10 @@ async fn failing_body_stores_nothing() {
             "client went away",
         ))]))
         .boxed();
-    let result = storage
-        .put_object(&key, &Metadata::default(), failing)
-        .await;
+    let result = storage.put(&key, &Metadata::default(), failing).await;
     assert!(matches!(result, Err(Error::ClientStream(_))), "{result:?}");
     let small = futures::stream::iter([Err(std::io::Error::other("early"))]).boxed();
-    let result = storage.put_object(&key, &Metadata::default(), small).await;
+    let result = storage.put(&key, &Metadata::default(), small).await;
     assert!(matches!(result, Err(Error::ClientStream(_))), "{result:?}");
 
     assert_eq!(read(&storage, &key).await.unwrap(), payload(LARGE, 7));
@@ -337,7 +332,7 @@ async fn orphan_tombstone_reads_as_absent() {
     put(&storage, &key, &payload(LARGE, 3)).await.unwrap();
     env.lt.remove(&env.tombstone_target(&key));
     assert_eq!(read(&storage, &key).await, None);
-    assert!(storage.get_metadata(&key).await.unwrap().is_some());
+    assert!(storage.head(&key).await.unwrap().is_some());
 }
 
 /// A tombstone whose target is not a revision key of the object is still followed on reads
@@ -348,10 +343,14 @@ async fn tombstone_target_is_used_for_reads_and_deletes() {
     let storage = env.storage();
     let (hv_key, lt_key) = (id("hv-key"), id("lt-key"));
     let bytes = payload(100, 0xAB);
-    env.lt
-        .put_object(&lt_key, &Metadata::default(), stream::single(bytes.clone()))
-        .await
-        .unwrap();
+    Backend::put(
+        &env.lt,
+        &lt_key,
+        &Metadata::default(),
+        stream::single(bytes.clone()),
+    )
+    .await
+    .unwrap();
     let metadata = Metadata {
         size: Some(100),
         ..Metadata::default()
@@ -363,7 +362,7 @@ async fn tombstone_target_is_used_for_reads_and_deletes() {
     env.hv.insert_raw(&hv_key, Entry::Tombstone(tombstone));
 
     assert_eq!(read(&storage, &hv_key).await.unwrap(), bytes);
-    storage.delete_object(&hv_key).await.unwrap();
+    storage.delete(&hv_key).await.unwrap();
     settle(&storage).await;
     assert!(!env.hv.contains(&hv_key));
     assert!(!env.lt.contains(&lt_key));
@@ -379,7 +378,7 @@ async fn multi_chunk_large_object_chains_buffered_and_remaining() {
     let key = id("multi-chunk");
     let (chunks, size) = (4, 512 * 1024);
     storage
-        .put_object(&key, &Metadata::default(), chunked(chunks, size))
+        .put(&key, &Metadata::default(), chunked(chunks, size))
         .await
         .unwrap();
 
@@ -415,7 +414,7 @@ async fn ranges_pass_through_to_the_revision() {
         range,
         body: stream,
     } = storage
-        .get_object(&key, Some(ByteRange::Bounded(10, 19)))
+        .get(&key, Some(ByteRange::Bounded(10, 19)))
         .await
         .unwrap()
     else {
@@ -430,7 +429,7 @@ async fn ranges_pass_through_to_the_revision() {
     assert_eq!(stream::read_to_vec(stream).await.unwrap(), &body[10..20]);
 
     let response = storage
-        .get_object(&key, Some(ByteRange::From(LARGE as u64 + 5)))
+        .get(&key, Some(ByteRange::From(LARGE as u64 + 5)))
         .await
         .unwrap();
     let GetResponse::RangeNotSatisfiable(metadata) = response else {
@@ -445,11 +444,11 @@ async fn head_of_a_large_object_needs_no_long_term_call() {
     let key = id("head");
     put(&env.storage(), &key, &payload(LARGE, 1)).await.unwrap();
     let faults = Faults::new();
-    let storage = env.with_lt_hooks(faults.clone());
-    let metadata = storage.get_metadata(&key).await.unwrap().unwrap();
+    let storage = env.with_lt_around(faults.clone());
+    let metadata = storage.head(&key).await.unwrap().unwrap();
     assert_eq!(metadata.size, Some(LARGE as u64));
-    assert_eq!(faults.calls(Method::GetMetadata), 0);
-    assert_eq!(faults.calls(Method::GetObject), 0);
+    assert_eq!(faults.calls(Method::Head), 0);
+    assert_eq!(faults.calls(Method::Get), 0);
 }
 
 // --- Revision keys ---
