@@ -136,6 +136,31 @@ pub struct Metadata {
     /// Stored size in bytes (compressed size when compressed), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
+    /// The entity tag, stamped by the storage engine (never by a client): the unquoted
+    /// lowercase hex MD5 of the stored bytes, or `<hex>-N` for an N-part multipart upload
+    /// (the MD5 of the concatenated binary part MD5s). `None` for objects stored before
+    /// ETags existed: they are served without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// `Content-Encoding` verbatim, when it is not just a compression we model (those are
+    /// in `compression`). Set through the S3 API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
+    /// `Content-Disposition` verbatim, when it is not just the filename form (that one is
+    /// derived from `filename`). Set through the S3 API; written out instead of the derived
+    /// one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_disposition: Option<String>,
+    /// `Content-Language` verbatim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_language: Option<String>,
+    /// `Cache-Control` verbatim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<String>,
+    /// The HTTP `Expires` header verbatim (what caches are told; not the object's own
+    /// expiry, which is `expiration_policy` and `time_expires`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
 }
 
 impl Default for Metadata {
@@ -150,6 +175,12 @@ impl Default for Metadata {
             filename: None,
             custom: BTreeMap::new(),
             size: None,
+            etag: None,
+            content_encoding: None,
+            content_disposition: None,
+            content_language: None,
+            cache_control: None,
+            expires: None,
         }
     }
 }
