@@ -7,6 +7,8 @@
 //!   **Invariant:** a value of these types is always valid. Validation happens once, in the
 //!   constructor, so nothing downstream (backends, path builders) ever sees `..`, an empty
 //!   segment or a control character.
+//! * [`listing`]: the listing key of an object (scopes as leading `name=value` segments, then
+//!   the key): the order listings follow and the key the S3 API uses; a bijection.
 //! * [`metadata`]: [`Metadata`] and its exact HTTP header codec (spec section 6 and 18.2).
 //! * [`expiration`]: [`ExpirationPolicy`] and the duration wire syntax (humantime in, `d h m s`
 //!   out).
@@ -19,6 +21,7 @@
 
 pub mod expiration;
 pub mod id;
+pub mod listing;
 pub mod metadata;
 pub mod permission;
 pub mod range;

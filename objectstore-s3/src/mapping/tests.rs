@@ -1,6 +1,8 @@
-//! The mapping's examples and its two round-trip properties (seeded proptest).
+//! The mapping's examples through the S3 wrappers and the bucket rules (the round-trip
+//! properties of the key are proven on `objectstore_types::listing`).
 
-use proptest::prelude::*;
+use objectstore_types::id::MAX_SCOPES;
+use objectstore_types::{ObjectContext, ObjectKey, Scopes};
 
 use super::*;
 
@@ -104,64 +106,4 @@ fn bucket_names() {
         None,
         "usecases with dots have no bucket"
     );
-}
-
-/// Segments that exercise every rule: scope-like ones, the terminator, plain words, and
-/// characters that are valid in keys but not in scopes.
-fn segment() -> impl Strategy<Value = String> {
-    prop_oneof![
-        "[a-c]{1,2}=[0-2]{1,2}",
-        Just(SCOPES_END.to_owned()),
-        "[a-c_=]{1,4}",
-        "[a-z0-9 .é$!()+'-]{1,6}",
-    ]
-}
-
-fn s3_key_strategy() -> impl Strategy<Value = String> {
-    proptest::collection::vec(segment(), 1..8).prop_map(|s| s.join("/"))
-}
-
-fn scope() -> impl Strategy<Value = Scope> {
-    ("[a-c]{1,2}", "[0-2]{1,2}").prop_map(|(n, v)| Scope::new(n, v).unwrap())
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 2048,
-        rng_seed: proptest::test_runner::RngSeed::Fixed(14),
-        ..ProptestConfig::default()
-    })]
-
-    /// Every object has one S3 key, and that key addresses the object.
-    #[test]
-    fn object_to_s3_key_round_trips(
-        scopes in proptest::collection::vec(scope(), 0..4),
-        key in s3_key_strategy(),
-    ) {
-        let Ok(key) = ObjectKey::new(key) else { return Ok(()) };
-        let id = ObjectId::new(
-            ObjectContext { usecase: usecase(), scopes: Scopes::from_vec(scopes).unwrap() },
-            key,
-        );
-        let s3 = s3_key(&id).unwrap();
-        prop_assert_eq!(object_id(&usecase(), &s3).unwrap(), id);
-    }
-
-    /// Every S3 key that maps addresses an object whose S3 key it is: no two S3 keys share
-    /// an object.
-    #[test]
-    fn s3_key_to_object_round_trips(s3 in s3_key_strategy()) {
-        if let Ok(id) = object_id(&usecase(), &s3) {
-            prop_assert_eq!(s3_key(&id).unwrap(), s3);
-        }
-    }
-
-    /// Scope-heavy keys near the scope limit.
-    #[test]
-    fn many_scopes_round_trip(n in 0usize..=MAX_SCOPES, tail in s3_key_strategy()) {
-        let s3 = format!("{}{tail}", "x=1/".repeat(n));
-        if let Ok(id) = object_id(&usecase(), &s3) {
-            prop_assert_eq!(s3_key(&id).unwrap(), s3);
-        }
-    }
 }
