@@ -12,6 +12,11 @@
 //!   everywhere.
 //! * Size: an inline payload is at most [`MAX_INLINE_BYTES`]; a larger one is refused with
 //!   [`crate::Error::TooLarge`] and nothing is written.
+//! * Listing: every row whose object has a listing key
+//!   ([`objectstore_types::listing::listing_key`]; objects whose key would exceed 1024 bytes
+//!   have none and are never listed) is found by [`HighVolumeBackend::list`] through an
+//!   index of `(usecase, listing key)`: a page costs an index range read, never a scan of
+//!   the usecase or the table.
 //! * Writes are atomic; the conditional ones ([`HighVolumeBackend::put`],
 //!   [`HighVolumeBackend::delete`], [`HighVolumeBackend::compare_and_write`],
 //!   [`HighVolumeBackend::delete_if_expired`]) decide on the row as it is when they apply.
@@ -26,8 +31,8 @@ use objectstore_types::{Metadata, ObjectId};
 #[cfg(doc)]
 use super::MAX_INLINE_BYTES;
 use super::{
-    Component, ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, RowInfo, ScanPage, TieredGet,
-    TieredMetadata, TieredWrite, Tombstone,
+    Component, ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, ListPage, ListQuery, RowInfo,
+    ScanPage, TieredGet, TieredMetadata, TieredWrite, Tombstone,
 };
 use crate::error::Result;
 
@@ -97,4 +102,13 @@ pub trait HighVolumeBackend: Component {
     /// starting after the cursor `after` (from an earlier page's [`ScanPage::next`]), at
     /// most `limit` (at least one) per page. Never bumps TTI. See contract 7.
     async fn scan_rows(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<RowInfo>>;
+
+    /// Lists the live rows (inline objects and tombstones) of `query.usecase` whose listing
+    /// keys lie in the query's bounds, in ascending byte order of the key, at most
+    /// `query.limit` (at least one) per page. Rows expired at the backend's clock are never
+    /// listed (tombstones included); a listing is no access (no TTI bump). Served by an
+    /// index of `(usecase, listing key)`, so a page never scans other usecases or keys
+    /// outside the bounds (beyond expired rows inside them). Rows written or removed while
+    /// a caller pages may or may not appear.
+    async fn list(&self, query: &ListQuery) -> Result<ListPage>;
 }

@@ -10,8 +10,9 @@
 //!   holds one `dyn LongTermBackend` whatever the layout.
 //! * [`HighVolumeBackend`] ([`high_volume`]): the *row* contract of the high-volume tier:
 //!   inline objects and redirect tombstones, the atomic and idempotent
-//!   [`HighVolumeBackend::compare_and_write`], expiry scans. It is not a [`Backend`]: a
-//!   high-volume engine serves objects only through the tiered layer.
+//!   [`HighVolumeBackend::compare_and_write`], expiry scans, and the ordered listing
+//!   ([`HighVolumeBackend::list`], by usecase and listing key, through an index). It is not
+//!   a [`Backend`]: a high-volume engine serves objects only through the tiered layer.
 //! * [`ChangeLog`] ([`change_log`]): the durable change log of the tiered layer and the
 //!   instance leases.
 //!

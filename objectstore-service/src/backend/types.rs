@@ -8,7 +8,7 @@ use std::fmt::Debug;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use objectstore_types::{ContentRange, Metadata, ObjectId};
+use objectstore_types::{ContentRange, Metadata, ObjectId, Usecase};
 use serde::{Deserialize, Serialize};
 
 use crate::stream::PayloadStream;
@@ -259,6 +259,94 @@ impl RowInfo {
             target,
             metadata: self.metadata.clone(),
         })
+    }
+}
+
+/// One page of the ordered listing of a usecase
+/// ([`HighVolumeBackend::list`](super::HighVolumeBackend::list)).
+///
+/// Listing keys ([`objectstore_types::listing`]) are compared as bytes (UTF-8), which is
+/// S3's key order. Both bounds are byte strings so that a caller can skip every key that
+/// starts with some string `p` by passing `start_after = p + [0xff]` (no UTF-8 key has
+/// that byte).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    /// The usecase listed; other usecases are never listed.
+    pub usecase: Usecase,
+    /// Only keys that start with these bytes (empty: every key).
+    pub prefix: Vec<u8>,
+    /// Only keys greater than these bytes.
+    pub start_after: Option<Vec<u8>>,
+    /// At most this many rows (at least one is asked for).
+    pub limit: usize,
+}
+
+impl ListQuery {
+    /// The first page of `usecase` under `prefix`, at most `limit` rows.
+    pub fn new(usecase: Usecase, prefix: impl Into<Vec<u8>>, limit: usize) -> Self {
+        Self {
+            usecase,
+            prefix: prefix.into(),
+            start_after: None,
+            limit,
+        }
+    }
+
+    /// The same query starting after `key`.
+    pub fn after(mut self, key: impl Into<Vec<u8>>) -> Self {
+        self.start_after = Some(key.into());
+        self
+    }
+
+    /// Whether `key` lies inside the query's bounds (prefix and start-after).
+    pub fn admits(&self, key: &[u8]) -> bool {
+        key.starts_with(&self.prefix) && self.start_after.as_deref().is_none_or(|a| key > a)
+    }
+
+    /// The inclusive lower bound of the keys: the larger of the prefix and (just after)
+    /// `start_after`, as `(bytes, exclusive)`.
+    pub fn lower_bound(&self) -> (&[u8], bool) {
+        match self.start_after.as_deref() {
+            Some(after) if after >= self.prefix.as_slice() => (after, true),
+            _ => (&self.prefix, false),
+        }
+    }
+
+    /// The exclusive upper bound of the keys (`None`: unbounded), from the prefix.
+    pub fn upper_bound(&self) -> Option<Vec<u8>> {
+        objectstore_types::listing::prefix_end(&self.prefix)
+    }
+}
+
+/// A live row found by [`HighVolumeBackend::list`](super::HighVolumeBackend::list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedRow {
+    /// The row's listing key.
+    pub key: String,
+    /// The object.
+    pub id: ObjectId,
+    /// Its metadata as stored (size and, when known, the ETag set): of the inline object,
+    /// or of the tombstone (so a listing never reads the long-term tier).
+    pub metadata: Metadata,
+}
+
+/// One page of [`HighVolumeBackend::list`](super::HighVolumeBackend::list).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListPage {
+    /// At most `limit` rows in ascending key order.
+    pub rows: Vec<ListedRow>,
+    /// Whether more rows follow the last one (continue with `start_after` = its key).
+    pub truncated: bool,
+}
+
+impl ListPage {
+    /// A page from up to `limit + 1` rows in key order: the extra row only says that the
+    /// page is truncated.
+    pub fn cut(mut rows: Vec<ListedRow>, limit: usize) -> Self {
+        let limit = limit.max(1);
+        let truncated = rows.len() > limit;
+        rows.truncate(limit);
+        Self { rows, truncated }
     }
 }
 

@@ -19,8 +19,8 @@
 //!   bumps, expiry extension.
 //! * [`high_volume_suite`]: the row contract ([`HighVolumeBackend`]: tombstone-aware puts,
 //!   reads and deletes, the inline size limit, compare-and-write including idempotency and
-//!   a race with exactly one winner, expiry scans; [`high_volume`], [`compare_and_write`])
-//!   and the [`ChangeLog`] (records, claims, leases; [`change_log`]).
+//!   a race with exactly one winner, expiry scans, the ordered listing; [`high_volume`],
+//!   [`compare_and_write`], [`listing`]) and the [`ChangeLog`] (records, claims, leases; [`change_log`]).
 //! * [`long_term_suite`]: multipart uploads, objects larger than 1 MiB, and `list_blobs`.
 //! * The suites check the scans of their contracts ([`scan`]).
 //! * [`shared_store_suite`]: two handles (instances) on one store: compare-and-write races
@@ -78,6 +78,7 @@ pub mod backend;
 pub mod change_log;
 pub mod compare_and_write;
 pub mod high_volume;
+pub mod listing;
 pub mod long_term;
 pub mod scan;
 pub mod shared;
@@ -304,6 +305,14 @@ where
         claim_records_limit,
         claim_records_concurrent_claimants_never_share,
         release_lease_frees_records,
+    );
+    use listing::*;
+    run_checks!(make as dyn HighVolumeBackend:
+        list_orders_by_key_bytes,
+        list_prefix_and_start_after,
+        list_pages_with_limit,
+        list_skips_expired_rows,
+        list_reports_tombstones_with_their_metadata,
     );
     use scan::*;
     run_checks!(make as dyn HighVolumeBackend: scan_rows_lists_every_row_once);

@@ -13,8 +13,8 @@ use super::{Around, Call, Decorated, Method};
 use crate::backend::{
     Backend, BlobInfo, ChangeLog, ChangeRecord, Claim, CompleteRejection, CompletedPart, Component,
     ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, GetResponse, HighVolumeBackend, Lease,
-    LongTermBackend, PartsPage, RowInfo, ScanPage, TieredGet, TieredMetadata, TieredWrite,
-    Tombstone,
+    ListPage, ListQuery, LongTermBackend, PartsPage, RowInfo, ScanPage, TieredGet, TieredMetadata,
+    TieredWrite, Tombstone,
 };
 use crate::error::Result;
 use crate::stream::PayloadStream;
@@ -207,6 +207,10 @@ impl<B: HighVolumeBackend + ?Sized, A: Around> HighVolumeBackend for Decorated<B
     async fn scan_rows(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<RowInfo>> {
         let inner = self.inner.scan_rows(after, limit);
         self.run(Method::ScanRows, None, inner).await
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<ListPage> {
+        self.run(Method::List, None, self.inner.list(query)).await
     }
 }
 

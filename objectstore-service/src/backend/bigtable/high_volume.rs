@@ -16,8 +16,8 @@ use super::rows::{self, STATE, Stored, TARGET};
 use super::{BigtableBackend, NAME, ROUNDS, SCAN_PAGE, STALE_GRACE};
 use crate::backend::inline::{check_inline, sized};
 use crate::backend::{
-    ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, HighVolumeBackend, RowInfo, ScanPage,
-    TieredGet, TieredMetadata, TieredWrite, Tombstone,
+    ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, HighVolumeBackend, ListPage, ListQuery,
+    RowInfo, ScanPage, TieredGet, TieredMetadata, TieredWrite, Tombstone,
 };
 use crate::error::Result;
 use crate::expiry::{ExtendPlan, plan_extension};
@@ -34,6 +34,7 @@ impl HighVolumeBackend for BigtableBackend {
         let path = id.as_storage_path();
         let metadata = sized(metadata, payload.len());
         self.index(&path, &metadata).await?;
+        self.list_index(id).await?;
         let write = || rows::object_mutations(&metadata, &payload, rows::new_state(&metadata));
         self.unless_tombstone(&path, write, "write an object").await
     }
@@ -65,10 +66,12 @@ impl HighVolumeBackend for BigtableBackend {
                 check_inline(b.len(), NAME)?;
                 let m = sized(m, b.len());
                 self.index(&path, &m).await?;
+                self.list_index(id).await?;
                 rows::object_mutations(&m, b, rows::new_state(&m))?
             }
             TieredWrite::Tombstone(t) => {
                 self.index(&path, &t.metadata).await?;
+                self.list_index(id).await?;
                 rows::tombstone_mutations(t)?
             }
             TieredWrite::Delete => vec![delete_row()],
@@ -298,5 +301,9 @@ impl HighVolumeBackend for BigtableBackend {
             _ => None,
         };
         Ok(ScanPage { items, next })
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<ListPage> {
+        self.list_rows(query).await
     }
 }

@@ -14,6 +14,7 @@
 //! | `\0log/{change_id}` | `fm:r` (the [`ChangeRecord`] as JSON), `fm:v` (state) | the change log |
 //! | `\0lease/{instance}` | `fm:u` (lease end, ns) | instance leases |
 //! | `\0exp/{deadline secs:020}/{path}` | `fm:e` (empty) | expiry index entries |
+//! | `\0lst/{usecase}\0{listing key}` | `fm:l` (the object's path) | listing index entries (module `listing`: written before the object row, stale ones removed lazily) |
 //!
 //! Object paths start with the usecase, which cannot contain control characters, so no
 //! object row can collide with the reserved `\0` rows. Every write of an object row is one
@@ -133,6 +134,7 @@ use crate::expiry::tti_bump;
 mod client;
 pub mod config;
 mod high_volume;
+mod listing;
 mod log;
 mod rows;
 

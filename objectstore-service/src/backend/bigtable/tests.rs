@@ -16,7 +16,7 @@ use bigtable_rs::google::bigtable::v2::row_filter::Filter;
 use bytes::Bytes;
 use objectstore_types::{ExpirationPolicy, ObjectContext, ObjectKey, Scopes, Usecase};
 
-use super::client::{FG, chain, set};
+use super::client::{FG, chain, delete_row, set};
 use super::*;
 use crate::backend::{GetResponse, HighVolumeBackend, TieredMetadata, TieredWrite};
 use crate::clock::{Clock, ManualClock};
@@ -468,4 +468,37 @@ async fn unreachable_endpoint_is_a_backend_error() {
         "{err:?}"
     );
     assert!(err.is_retryable());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_listing_entries_are_skipped_then_removed() {
+    let Some(emu) = Emu::new("stale_listing_entries_are_skipped_then_removed") else {
+        return;
+    };
+    let clock = ManualClock::new();
+    let b = emu.fresh(clock.clone()).await;
+    let query = crate::backend::ListQuery::new(Usecase::new("testing").unwrap(), "", 10);
+    b.put(&id("live"), &Metadata::default(), Bytes::from("x"))
+        .await
+        .unwrap();
+    // A writer that died after its entry write, and an object deleted since: entries of
+    // missing rows. The first is fresh, the second was written long ago.
+    b.list_index(&id("fresh")).await.unwrap();
+    b.put(&id("gone"), &Metadata::default(), Bytes::from("x"))
+        .await
+        .unwrap();
+    assert_eq!(b.delete(&id("gone")).await.unwrap(), None);
+    let old_key = listing::index_key(&id("gone")).unwrap();
+    let old_cell = set(FM, "l", 1_000, id("gone").as_storage_path().into_bytes());
+    b.table()
+        .mutate(&old_key, vec![delete_row(), old_cell])
+        .await
+        .unwrap();
+
+    let page = b.list(&query).await.unwrap();
+    let keys: Vec<&str> = page.rows.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys, ["org=1/live"]);
+    assert!(raw(&b, &old_key).await.is_none(), "old stale entry kept");
+    let fresh_key = listing::index_key(&id("fresh")).unwrap();
+    assert!(raw(&b, &fresh_key).await.is_some(), "fresh entry removed");
 }

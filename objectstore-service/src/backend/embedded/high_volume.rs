@@ -11,11 +11,12 @@ use objectstore_types::{Metadata, ObjectId};
 
 use crate::backend::inline::{check_inline, respond, sized};
 use crate::backend::{
-    ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, HighVolumeBackend, RowInfo, ScanPage,
-    TieredGet, TieredMetadata, TieredWrite, Tombstone,
+    ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, HighVolumeBackend, ListPage, ListQuery,
+    RowInfo, ScanPage, TieredGet, TieredMetadata, TieredWrite, Tombstone,
 };
 use crate::error::Result;
 
+use super::listing::{self, RowKey};
 use super::scan;
 use super::sql::{self, Stored};
 use super::{EmbeddedBackend, NAME};
@@ -48,9 +49,9 @@ impl HighVolumeBackend for EmbeddedBackend {
     ) -> Result<Option<Tombstone>> {
         check_inline(payload.len(), NAME)?;
         let metadata = sized(metadata, payload.len());
-        let path = id.as_storage_path();
+        let key = RowKey::of(id);
         self.write_weighted("write an object", payload.len(), move |c| {
-            sql::put(c, &path, &metadata, &payload)
+            sql::put(c, &key, &metadata, &payload)
         })
         .await
     }
@@ -67,7 +68,7 @@ impl HighVolumeBackend for EmbeddedBackend {
         current: Option<&ObjectId>,
         write: TieredWrite,
     ) -> Result<bool> {
-        let path = id.as_storage_path();
+        let key = RowKey::of(id);
         let current = current.map(ObjectId::as_storage_path);
         let (write, weight) = match write {
             TieredWrite::Object(metadata, payload) => {
@@ -81,7 +82,7 @@ impl HighVolumeBackend for EmbeddedBackend {
             other => (other, 0),
         };
         self.write_weighted("compare and write", weight, move |c| {
-            sql::compare_and_write(c, &path, current.as_deref(), &write)
+            sql::compare_and_write(c, &key, current.as_deref(), &write)
         })
         .await
     }
@@ -127,5 +128,12 @@ impl HighVolumeBackend for EmbeddedBackend {
             scan::scan_rows(c, after.as_deref(), limit)
         })
         .await
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<ListPage> {
+        let query = query.clone();
+        let now = self.inner.clock.now();
+        self.read("list objects", move |c| listing::list(c, &query, now))
+            .await
     }
 }

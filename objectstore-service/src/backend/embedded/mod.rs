@@ -21,6 +21,8 @@
 //!   while the writer works. Scans run on the blocking pool; point lookups of one row run on
 //!   the calling thread when a connection is free (see that module).
 //! * `schema`: pragmas, the versioned schema (`PRAGMA user_version`), the row codec.
+//! * `listing`: the ordered listing (an index of `(usecase, listing key)`) and its schema
+//!   step.
 //! * `sql`: the statements of every operation.
 //!
 //! # Durability argument
@@ -96,6 +98,7 @@ use crate::error::{Error, Result};
 
 mod checkpoint;
 mod high_volume;
+mod listing;
 mod log;
 mod reader;
 mod scan;

@@ -7,8 +7,10 @@
 //!   connection runs with `synchronous = FULL`: a commit returns only after the WAL frames of
 //!   the transaction are fsynced (see the durability argument in [`super`]). Read
 //!   connections are read-only.
-//! * The schema version lives in `PRAGMA user_version`; [`migrate`] brings a fresh file to
-//!   [`SCHEMA_VERSION`] in one transaction and refuses files from a newer version.
+//! * The schema version lives in `PRAGMA user_version`; [`migrate`] brings a fresh or an
+//!   older file to [`SCHEMA_VERSION`] in one transaction, running every numbered step from
+//!   the file's version on (so a new store runs the same steps as an upgraded one), and
+//!   refuses files from a newer version.
 //! * `objects.expires` always equals `unix_secs(metadata.time_expires)` of the row (NULL for
 //!   no deadline): every statement in [`super::sql`] that writes the metadata column writes
 //!   `expires` from the same value ([`expires_of`]).
@@ -23,15 +25,15 @@ use crate::error::{Error, Result};
 
 use super::NAME;
 
-/// The current schema version (`PRAGMA user_version`).
-pub(super) const SCHEMA_VERSION: i64 = 1;
+/// The current schema version (`PRAGMA user_version`): the number of steps in [`migrate`].
+pub(super) const SCHEMA_VERSION: i64 = 2;
 
 /// Row kind: an inline object.
 pub(super) const KIND_OBJECT: i64 = 0;
 /// Row kind: a redirect tombstone.
 pub(super) const KIND_TOMBSTONE: i64 = 1;
 
-/// Schema version 1.
+/// Schema step 1.
 ///
 /// * `objects`: one row per logical object, keyed by [`ObjectId::as_storage_path`]. The
 ///   payload is the last column so that metadata-only reads never touch its overflow pages.
@@ -39,7 +41,7 @@ pub(super) const KIND_TOMBSTONE: i64 = 1;
 /// * `changelog`: the durable change log of the tiered layer. `deferred_until` (unix nanos) is
 ///   the record's `not_before` while the record is still deferred; a claim clears it.
 /// * `leases`: instance leases (`until` in unix nanos).
-const SCHEMA_V1: &str = "
+pub(super) const SCHEMA_V1: &str = "
 CREATE TABLE objects (
     path     TEXT    NOT NULL PRIMARY KEY,
     kind     INTEGER NOT NULL,
@@ -122,7 +124,25 @@ pub(super) fn open_reader(path: &Path) -> Result<Connection> {
 /// The page cache of each read connection, as SQLite's negative `cache_size` (KiB).
 const READER_CACHE_KIB: i64 = -256;
 
-/// Creates or checks the schema.
+/// Runs schema step `step` (bringing version `step - 1` to `step`) inside `tx`.
+///
+/// 1. The tables of version 1 (`SCHEMA_V1`).
+/// 2. The listing columns and index, filled for existing rows
+///    ([`super::listing::migrate_listing`]).
+fn run_step(tx: &rusqlite::Transaction<'_>, step: i64) -> Result<()> {
+    match step {
+        1 => tx
+            .execute_batch(SCHEMA_V1)
+            .map_err(db_error("create the schema")),
+        2 => super::listing::migrate_listing(tx),
+        other => Err(Error::Internal(format!(
+            "the embedded store has no schema step {other}"
+        ))),
+    }
+}
+
+/// Creates, upgrades or checks the schema: every step after the file's version, then the
+/// new version, in one transaction (a failure changes nothing).
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
     let err = || db_error("create the schema");
     let tx = conn
@@ -131,19 +151,18 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
     let version: i64 = tx
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .map_err(err())?;
-    match version {
-        0 => {
-            tx.execute_batch(SCHEMA_V1).map_err(err())?;
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION)
-                .map_err(err())?;
+    if version > SCHEMA_VERSION {
+        return Err(Error::Internal(format!(
+            "the embedded store has schema version {version}, this build knows only up to \
+             {SCHEMA_VERSION}: refusing to open it"
+        )));
+    }
+    if version < SCHEMA_VERSION {
+        for step in (version + 1)..=SCHEMA_VERSION {
+            run_step(&tx, step)?;
         }
-        SCHEMA_VERSION => {}
-        newer => {
-            return Err(Error::Internal(format!(
-                "the embedded store has schema version {newer}, this build knows only up to \
-                 {SCHEMA_VERSION}: refusing to open it"
-            )));
-        }
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(err())?;
     }
     tx.commit().map_err(err())
 }

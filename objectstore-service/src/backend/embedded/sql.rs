@@ -17,6 +17,7 @@ use crate::backend::{
 use crate::error::{Error, Result};
 use crate::expiry::{ExtendPlan, plan_extension};
 
+use super::listing::RowKey;
 use super::schema::{
     KIND_OBJECT, KIND_TOMBSTONE, db_error, decode_metadata, decode_target, encode_metadata,
     expired_below, expires_of, nanos, secs,
@@ -103,49 +104,54 @@ fn row_state(conn: &Connection, path: &str) -> Result<Option<(i64, Option<String
         .map_err(db_error("read a row state"))
 }
 
-/// Stores an inline object (size already set), replacing any row.
+/// Stores an inline object (size already set), replacing any row. The listing columns are
+/// set on insert only: they follow from the path, which an update keeps.
 pub(super) fn put_object(
     conn: &Connection,
-    path: &str,
+    key: &RowKey,
     metadata: &Metadata,
     payload: &[u8],
 ) -> Result<()> {
     let json = encode_metadata(metadata)?;
     conn.prepare_cached(
-        "INSERT INTO objects (path, kind, metadata, expires, target, payload)
-         VALUES (?1, ?2, ?3, ?4, NULL, ?5)
+        "INSERT INTO objects (path, kind, metadata, expires, target, payload, usecase, list_key)
+         VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6, ?7)
          ON CONFLICT (path) DO UPDATE SET kind = excluded.kind, metadata = excluded.metadata,
              expires = excluded.expires, target = NULL, payload = excluded.payload",
     )
     .and_then(|mut s| {
         s.execute(params![
-            path,
+            key.path,
             KIND_OBJECT,
             json,
             expires_of(metadata),
-            payload
+            payload,
+            key.usecase,
+            key.list_key,
         ])
     })
     .map_err(db_error("write an object"))?;
     Ok(())
 }
 
-/// Stores a tombstone, replacing any row.
-fn put_tombstone(conn: &Connection, path: &str, tombstone: &Tombstone) -> Result<()> {
+/// Stores a tombstone, replacing any row (listing columns as in [`put_object`]).
+fn put_tombstone(conn: &Connection, key: &RowKey, tombstone: &Tombstone) -> Result<()> {
     let json = encode_metadata(&tombstone.metadata)?;
     conn.prepare_cached(
-        "INSERT INTO objects (path, kind, metadata, expires, target, payload)
-         VALUES (?1, ?2, ?3, ?4, ?5, NULL)
+        "INSERT INTO objects (path, kind, metadata, expires, target, payload, usecase, list_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7)
          ON CONFLICT (path) DO UPDATE SET kind = excluded.kind, metadata = excluded.metadata,
              expires = excluded.expires, target = excluded.target, payload = NULL",
     )
     .and_then(|mut s| {
         s.execute(params![
-            path,
+            key.path,
             KIND_TOMBSTONE,
             json,
             expires_of(&tombstone.metadata),
-            tombstone.target.as_storage_path()
+            tombstone.target.as_storage_path(),
+            key.usecase,
+            key.list_key,
         ])
     })
     .map_err(db_error("write a tombstone"))?;
@@ -171,14 +177,14 @@ fn tombstone_at(conn: &Connection, path: &str) -> Result<Option<Tombstone>> {
 /// `put`: writes unless the row is a tombstone, which it returns.
 pub(super) fn put(
     conn: &Connection,
-    path: &str,
+    key: &RowKey,
     metadata: &Metadata,
     payload: &[u8],
 ) -> Result<Option<Tombstone>> {
-    if let Some(t) = tombstone_at(conn, path)? {
+    if let Some(t) = tombstone_at(conn, &key.path)? {
         return Ok(Some(t));
     }
-    put_object(conn, path, metadata, payload)?;
+    put_object(conn, key, metadata, payload)?;
     Ok(None)
 }
 
@@ -194,10 +200,11 @@ pub(super) fn delete(conn: &Connection, path: &str) -> Result<Option<Tombstone>>
 /// `compare_and_write`: see [`crate::backend::HighVolumeBackend::compare_and_write`].
 pub(super) fn compare_and_write(
     conn: &Connection,
-    path: &str,
+    key: &RowKey,
     current: Option<&str>,
     write: &TieredWrite,
 ) -> Result<bool> {
+    let path = key.path.as_str();
     let state = row_state(conn, path)?;
     let stored_target = match &state {
         Some((KIND_TOMBSTONE, target)) => Some(target.as_deref().unwrap_or_default()),
@@ -205,8 +212,8 @@ pub(super) fn compare_and_write(
     };
     if stored_target == current {
         match write {
-            TieredWrite::Object(metadata, payload) => put_object(conn, path, metadata, payload)?,
-            TieredWrite::Tombstone(t) => put_tombstone(conn, path, t)?,
+            TieredWrite::Object(metadata, payload) => put_object(conn, key, metadata, payload)?,
+            TieredWrite::Tombstone(t) => put_tombstone(conn, key, t)?,
             TieredWrite::Delete => delete_row(conn, path)?,
         }
         return Ok(true);

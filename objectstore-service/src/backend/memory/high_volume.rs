@@ -1,6 +1,7 @@
 //! [`HighVolumeBackend`] for [`MemoryBackend`]: each call one locked step on the rows (see
 //! the module docs of [`super`]). `scan_rows` pages in storage-path order; the cursor is the
-//! last storage path.
+//! last storage path. `list` is the reference semantics of the listing, not an index: it
+//! filters every row of the store under the lock (this backend serves tests only).
 
 use std::ops::Bound;
 use std::time::SystemTime;
@@ -13,8 +14,8 @@ use objectstore_types::{Metadata, ObjectId};
 use super::{MemoryBackend, Row, Stored};
 use crate::backend::inline::{check_inline, sized};
 use crate::backend::{
-    ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, HighVolumeBackend, RowInfo, ScanPage,
-    TieredGet, TieredMetadata, TieredWrite, Tombstone,
+    ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, HighVolumeBackend, ListPage, ListQuery,
+    ListedRow, RowInfo, ScanPage, TieredGet, TieredMetadata, TieredWrite, Tombstone,
 };
 use crate::error::Result;
 
@@ -187,5 +188,30 @@ impl HighVolumeBackend for MemoryBackend {
             items: page.items.into_iter().map(|(_, info)| info).collect(),
             next: page.next,
         })
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<ListPage> {
+        let now = self.clock.now();
+        let state = self.lock();
+        let mut rows: Vec<ListedRow> = state
+            .rows
+            .values()
+            .filter(|row| row.id.usecase() == &query.usecase)
+            .filter(|row| row.value.deadline().is_none_or(|d| d >= now))
+            .filter_map(|row| {
+                let key = objectstore_types::listing::listing_key(&row.id)?;
+                query.admits(key.as_bytes()).then(|| ListedRow {
+                    key,
+                    id: row.id.clone(),
+                    metadata: match &row.value {
+                        Stored::Object(m, _) => m.clone(),
+                        Stored::Tombstone(t) => t.metadata.clone(),
+                    },
+                })
+            })
+            .collect();
+        rows.sort_by(|a, b| a.key.as_bytes().cmp(b.key.as_bytes()));
+        rows.truncate(query.limit.max(1) + 1);
+        Ok(ListPage::cut(rows, query.limit))
     }
 }

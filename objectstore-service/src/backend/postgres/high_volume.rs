@@ -14,13 +14,14 @@ use sqlx::AssertSqlSafe;
 use sqlx::Row as _;
 use sqlx::postgres::PgRow;
 
+use super::listing::{self, ListingColumns};
 use super::rows::{self, WriteRow, limit_param};
 use super::schema::q;
 use super::{EXTEND_ROUNDS, NAME, PostgresBackend, map_err};
 use crate::backend::inline::check_inline;
 use crate::backend::{
-    ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, HighVolumeBackend, RowInfo, ScanPage,
-    TieredGet, TieredMetadata, TieredWrite, Tombstone,
+    ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, HighVolumeBackend, ListPage, ListQuery,
+    RowInfo, ScanPage, TieredGet, TieredMetadata, TieredWrite, Tombstone,
 };
 use crate::error::{Error, Result};
 use crate::expiry::{ExtendPlan, plan_extension};
@@ -48,7 +49,8 @@ impl HighVolumeBackend for PostgresBackend {
         check_inline(payload.len(), NAME)?;
         let path = id.as_storage_path();
         let row = WriteRow::object(metadata, &payload)?;
-        let after = Self::bind_row(&self.sql.put, &path, &row)
+        let listing = ListingColumns::of(id);
+        let after = Self::bind_row(&self.sql.put, &path, &row, &listing)
             .fetch_one(&self.pool)
             .await
             .map_err(|e| map_err("write an object", e))?;
@@ -90,9 +92,12 @@ impl HighVolumeBackend for PostgresBackend {
             TieredWrite::Tombstone(t) => Some(WriteRow::tombstone(t)?),
             TieredWrite::Delete => None,
         };
+        let listing = ListingColumns::of(id);
         let query = match (&new_row, current_path.as_deref()) {
-            (Some(row), None) => Self::bind_row(&cas.upsert_if_not_tombstone, &path, row),
-            (Some(row), Some(c)) => Self::bind_row(&cas.update_if_target, &path, row).bind(c),
+            (Some(row), None) => Self::bind_row(&cas.upsert_if_not_tombstone, &path, row, &listing),
+            (Some(row), Some(c)) => {
+                Self::bind_row(&cas.update_if_target, &path, row, &listing).bind(c)
+            }
             (None, None) => q(&cas.delete_if_not_tombstone).bind(path.as_str()),
             (None, Some(c)) => q(&cas.delete_if_target).bind(path.as_str()).bind(c),
         };
@@ -246,5 +251,9 @@ impl HighVolumeBackend for PostgresBackend {
             items: page.items.into_iter().map(|(_, info)| info).collect(),
             next: page.next,
         })
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<ListPage> {
+        listing::list(&self.pool, &self.sql.list, query, self.clock.now()).await
     }
 }

@@ -3,13 +3,13 @@
 //! connection pool. Implements [`HighVolumeBackend`] (module `high_volume`) and
 //! [`ChangeLog`] (module `log`); built with the cargo feature `postgres`.
 //!
-//! # Schema (version 1, [`schema`])
+//! # Schema (version 2, [`schema`])
 //!
 //! Every table name starts with [`PostgresConfig::table_prefix`] `{p}`:
 //!
 //! | table | columns | notes |
 //! |---|---|---|
-//! | `{p}objects` | `path` (PK), `kind` (`object`/`tombstone`), `metadata` (JSON text, size set), `payload` (BYTEA, objects only), `target` (storage path, tombstones only), `expires` (unix seconds or NULL), `version` (random BIGINT per write) | index `{p}objects_expires (expires, path) WHERE expires IS NOT NULL` |
+//! | `{p}objects` | `path` (PK), `kind` (`object`/`tombstone`), `metadata` (JSON text, size set), `payload` (BYTEA, objects only), `target` (storage path, tombstones only), `expires` (unix seconds or NULL), `version` (random BIGINT per write), `usecase`, `list_key` (BYTEA; step 2, module `listing`) | indexes `{p}objects_expires (expires, path) WHERE expires IS NOT NULL`, `{p}objects_list (usecase, list_key) WHERE list_key IS NOT NULL`, `{p}objects_unlisted (path) WHERE usecase IS NULL` |
 //! | `{p}change_log` | `change_id` (UUID PK), `owner`, `path`, `old_path`, `new_path`, `upload_id`, `not_before` (ns) | |
 //! | `{p}leases` | `instance` (PK), `expires` (ns) | |
 //! | `{p}schema_version` | `id = 1`, `version` | written by [`schema::migrate`] at start-up |
@@ -136,6 +136,7 @@ use crate::expiry::tti_bump;
 
 pub mod config;
 mod high_volume;
+mod listing;
 mod log;
 mod rows;
 pub mod schema;
@@ -203,6 +204,7 @@ impl PostgresBackend {
             .await
             .map_err(|e| Error::backend(NAME, "connect", scrubbed(url, &e)))?;
         schema::migrate(&pool, &config.table_prefix).await?;
+        listing::backfill(&pool, &config.table_prefix).await?;
         Ok(Self {
             sql: Arc::new(Statements::new(&config.table_prefix)),
             prefix: config.table_prefix.into(),
@@ -315,11 +317,13 @@ impl PostgresBackend {
         Ok(updated.is_some())
     }
 
-    /// `statement` with a whole row bound (`put`-style binds: path, then the row's columns).
+    /// `statement` with a whole row bound (`put`-style binds: path, then the row's columns,
+    /// then the listing columns).
     fn bind_row<'q>(
         statement: &Arc<str>,
         path: &'q str,
         row: &'q WriteRow<'q>,
+        listing: &'q listing::ListingColumns,
     ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
         q(statement)
             .bind(path)
@@ -329,6 +333,8 @@ impl PostgresBackend {
             .bind(row.target.as_deref())
             .bind(row.expires)
             .bind(row.version)
+            .bind(listing.usecase.as_str())
+            .bind(listing.key.as_deref())
     }
 }
 

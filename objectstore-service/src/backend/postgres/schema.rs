@@ -21,11 +21,16 @@ use super::map_err;
 use crate::error::{Error, Result};
 
 /// The schema version this build creates and expects.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// The steps from version `n - 1` to `n` (index `n - 1`), each a list of statements.
 fn steps(p: &str) -> Vec<Vec<String>> {
-    vec![vec![
+    vec![step_1(p), super::listing::schema_step(p)]
+}
+
+/// Step 1: the tables.
+pub(super) fn step_1(p: &str) -> Vec<String> {
+    vec![
         format!(
             "CREATE TABLE IF NOT EXISTS {p}objects (
                 path TEXT PRIMARY KEY,
@@ -59,7 +64,7 @@ fn steps(p: &str) -> Vec<Vec<String>> {
                 expires BIGINT NOT NULL
             )"
         ),
-    ]]
+    ]
 }
 
 /// A statement's text, cheap to clone into a query.
@@ -70,9 +75,11 @@ pub fn q<'q>(sql: &Sql) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgAr
     sqlx::query(AssertSqlSafe(Arc::clone(sql)))
 }
 
-/// The object columns a write sets, in bind order after `path` ($1).
-const WRITE_COLUMNS: &str = "(path, kind, metadata, payload, target, expires, version)";
-const WRITE_VALUES: &str = "($1, $2, $3, $4, $5, $6, $7)";
+/// The object columns a write sets, in bind order after `path` ($1); the listing columns
+/// (`usecase`, `list_key`) are set on insert and follow from the path.
+const WRITE_COLUMNS: &str =
+    "(path, kind, metadata, payload, target, expires, version, usecase, list_key)";
+const WRITE_VALUES: &str = "($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 const SET_ALL: &str = "kind = EXCLUDED.kind, metadata = EXCLUDED.metadata, \
      payload = EXCLUDED.payload, target = EXCLUDED.target, expires = EXCLUDED.expires, \
      version = EXCLUDED.version";
@@ -81,8 +88,8 @@ const SET_ALL: &str = "kind = EXCLUDED.kind, metadata = EXCLUDED.metadata, \
 #[derive(Debug)]
 pub struct Statements {
     /// Upsert an inline object unless the row is a tombstone, which is then returned
-    /// unchanged. Binds: path, kind, metadata, payload, target, expires, version. Returns
-    /// `kind, metadata, target` of the row after.
+    /// unchanged. Binds: path, kind, metadata, payload, target, expires, version, usecase,
+    /// list key. Returns `kind, metadata, target` of the row after.
     pub put: Sql,
     /// A row (live at the given instant) with payload. Binds: path, now (secs).
     pub get: Sql,
@@ -99,6 +106,8 @@ pub struct Statements {
     pub cas: CasStatements,
     /// Expired rows after a cursor. Binds: now (secs), cursor secs, cursor path, limit.
     pub scan_expired: Sql,
+    /// The listing, by `[exclusive lower bound][bounded above]` (module `listing`).
+    pub list: [[Sql; 2]; 2],
     /// Binds: change_id, owner, path, old, new, upload_id, not_before.
     pub append_record: Sql,
     /// Binds: change_id.
@@ -122,7 +131,7 @@ pub struct Statements {
 pub struct CasStatements {
     /// `current = None`, write a row (object or tombstone). Binds as `put`.
     pub upsert_if_not_tombstone: Sql,
-    /// `current = Some(c)`, write a row. Binds as `put`, then `c` ($8).
+    /// `current = Some(c)`, write a row. Binds as `put`, then `c` ($10).
     pub update_if_target: Sql,
     /// `current = None`, delete. Binds: path.
     pub delete_if_not_tombstone: Sql,
@@ -200,8 +209,8 @@ impl Statements {
                 )),
                 update_if_target: cas_result(format!(
                     "UPDATE {o} SET kind = $2, metadata = $3, payload = $4, target = $5,
-                        expires = $6, version = $7
-                     WHERE path = $1 AND kind = 'tombstone' AND target = $8"
+                        expires = $6, version = $7, usecase = $8, list_key = $9
+                     WHERE path = $1 AND kind = 'tombstone' AND target = $10"
                 )),
                 delete_if_not_tombstone: cas_result(format!(
                     "DELETE FROM {o} WHERE path = $1 AND kind = 'object'"
@@ -215,6 +224,9 @@ impl Statements {
                  WHERE expires < $1 AND (expires, path) > ($2, $3)
                  ORDER BY expires, path LIMIT $4"
             )),
+            list: [false, true].map(|exclusive| {
+                [false, true].map(|bounded| sql(super::listing::statement(p, exclusive, bounded)))
+            }),
             append_record: sql(format!(
                 "INSERT INTO {c} ({record_columns}) VALUES ($1, $2, $3, $4, $5, $6, $7)
                  ON CONFLICT (change_id) DO UPDATE SET owner = EXCLUDED.owner,

@@ -467,3 +467,76 @@ async fn server_errors_and_debug_do_not_show_the_password() {
     }
     db.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_1_schema_is_migrated_and_listed() {
+    let Some(db) = Db::new("a_version_1_schema_is_migrated_and_listed") else {
+        return;
+    };
+    let prefix = db.prefix();
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&db.url)
+        .await
+        .unwrap();
+    let run = |sql: String| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    // Version 1 as an earlier build left it, with rows that have no listing columns.
+    for statement in schema::step_1(&prefix) {
+        run(statement).await;
+    }
+    run(format!(
+        "CREATE TABLE {prefix}schema_version (id INT PRIMARY KEY, version INT NOT NULL)"
+    ))
+    .await;
+    run(format!(
+        "INSERT INTO {prefix}schema_version (id, version) VALUES (1, 1)"
+    ))
+    .await;
+    let metadata = rows::encode_metadata(&Metadata {
+        size: Some(1),
+        ..Metadata::default()
+    })
+    .unwrap();
+    for (key, n) in [("b", 1), ("a=1/x", 2), (&*"k".repeat(1024), 3)] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO {prefix}objects (path, kind, metadata, payload, expires, version)
+             VALUES ($1, 'object', $2, $3, NULL, $4)"
+        )))
+        .bind(id(key).as_storage_path())
+        .bind(metadata.as_str())
+        .bind(b"x".as_slice())
+        .bind(n)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let backend = db.on(&prefix, ManualClock::new()).await;
+    let page = backend
+        .list(&crate::backend::ListQuery::new(
+            Usecase::new("testing").unwrap(),
+            "",
+            10,
+        ))
+        .await
+        .unwrap();
+    let keys: Vec<&str> = page.rows.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys, ["org=1/_/a=1/x", "org=1/b"]);
+    let version: i32 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT version FROM {prefix}schema_version"
+    )))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(version, schema::SCHEMA_VERSION);
+    pool.close().await;
+    drop(backend);
+    db.cleanup().await;
+}

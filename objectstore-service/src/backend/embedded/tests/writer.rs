@@ -1,4 +1,5 @@
-//! The writer thread's group commit (savepoints isolate failing jobs) and schema versioning.
+//! The writer thread's group commit (savepoints isolate failing jobs) and schema versioning
+//! (a newer store is refused, an older one migrated).
 
 use std::sync::Arc;
 
@@ -6,6 +7,7 @@ use objectstore_types::Metadata;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::backend::embedded::listing::RowKey;
 use crate::backend::embedded::writer::{self, Message, Pending};
 use crate::backend::embedded::{DB_FILE, EmbeddedBackend, schema, sql};
 use crate::error::{Error, Result};
@@ -14,8 +16,13 @@ use crate::error::{Error, Result};
 fn job(key: &'static str, outcome: fn() -> Result<()>) -> (Message, oneshot::Receiver<Result<()>>) {
     let (tx, rx) = oneshot::channel();
     let m = Metadata::default();
+    let row = RowKey {
+        path: key.to_owned(),
+        usecase: "u".to_owned(),
+        list_key: None,
+    };
     let op = move |c: &Connection| {
-        sql::put_object(c, key, &m, b"x")?;
+        sql::put_object(c, &row, &m, b"x")?;
         outcome()
     };
     (Message::Job(Box::new(Pending::new("test", 1, op, tx))), rx)
@@ -74,4 +81,68 @@ fn open_refuses_a_newer_schema() {
     drop(conn);
     let err = EmbeddedBackend::open(dir.path(), Arc::new(crate::clock::SystemClock)).unwrap_err();
     assert!(err.to_string().contains("schema version 99"), "{err}");
+}
+
+#[tokio::test]
+async fn a_version_1_store_is_migrated_and_listed() {
+    use crate::backend::{HighVolumeBackend, ListQuery};
+    use objectstore_types::{ObjectContext, ObjectId, ObjectKey, Scopes, Usecase};
+
+    let dir = tempfile::tempdir().unwrap();
+    let id = |usecase: &str, scopes: &str, key: &str| {
+        ObjectId::new(
+            ObjectContext {
+                usecase: Usecase::new(usecase).unwrap(),
+                scopes: Scopes::parse(scopes).unwrap(),
+            },
+            ObjectKey::new(key).unwrap(),
+        )
+    };
+    let metadata = serde_json::to_string(&Metadata {
+        size: Some(1),
+        ..Metadata::default()
+    })
+    .unwrap();
+    {
+        let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        conn.execute_batch(schema::SCHEMA_V1).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        let rows = [
+            (id("u", "org=1", "b"), 0, None),
+            (id("u", "_", "a=1/x"), 0, None),
+            (
+                id("u", "_", "big"),
+                1,
+                Some(id("u", "_", "big/0190b7a8-2e39-7000-8000-000000000000")),
+            ),
+            (id("other", "_", "a"), 0, None),
+            (id("u", "org=1", &"k".repeat(1024)), 0, None),
+        ];
+        for (row, kind, target) in rows {
+            conn.execute(
+                "INSERT INTO objects (path, kind, metadata, expires, target, payload)
+                 VALUES (?1, ?2, ?3, NULL, ?4, ?5)",
+                rusqlite::params![
+                    row.as_storage_path(),
+                    kind,
+                    metadata,
+                    target.map(|t| t.as_storage_path()),
+                    (kind == 0).then_some(b"x".to_vec()),
+                ],
+            )
+            .unwrap();
+        }
+    }
+    let backend = EmbeddedBackend::open(dir.path(), Arc::new(crate::clock::SystemClock)).unwrap();
+    let page = backend
+        .list(&ListQuery::new(Usecase::new("u").unwrap(), "", 10))
+        .await
+        .unwrap();
+    let keys: Vec<&str> = page.rows.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys, ["_/a=1/x", "big", "org=1/b"]);
+    let version: i64 = Connection::open(dir.path().join(DB_FILE))
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
 }
