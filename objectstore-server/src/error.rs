@@ -100,6 +100,7 @@ pub(crate) fn service_status(error: &ServiceError) -> StatusCode {
         ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
         ServiceError::Gone(_) => StatusCode::GONE,
         ServiceError::Conflict(_) => StatusCode::CONFLICT,
+        ServiceError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
         ServiceError::Unsupported { .. } => StatusCode::NOT_IMPLEMENTED,
         ServiceError::Overloaded => StatusCode::TOO_MANY_REQUESTS,
         ServiceError::Backend { .. } | ServiceError::Internal(_) => {

@@ -45,22 +45,32 @@ pub(crate) async fn build(config: &Config) -> anyhow::Result<StorageService> {
     build_with_clock(config, clock::system()).await
 }
 
-/// [`build`] with an explicit clock (tests control time this way).
+/// [`build`] with an explicit clock (tests control time this way). A tiered layout is the
+/// service's catalog too (listings and conditional writes, which the S3 API needs); a
+/// standalone store has none.
 pub(crate) async fn build_with_clock(
     config: &Config,
     clock: SharedClock,
 ) -> anyhow::Result<StorageService> {
-    let backend = open(&config.storage, clock.clone()).await?;
-    // Tiered layouts meter each tier (see `tiered`); a standalone store is metered here.
-    let backend: Arc<dyn LongTermBackend> = match config.storage {
-        StorageConfig::Tiered { .. } => backend,
-        _ => Arc::new(Decorated::new(backend, Metering::new("standalone"))),
-    };
-    Ok(StorageService::new(
-        backend,
-        clock,
-        config.service.to_service_config(),
-    ))
+    let service_config = config.service.to_service_config();
+    Ok(match &config.storage {
+        StorageConfig::Tiered {
+            high_volume,
+            long_term,
+            settings,
+        } => {
+            let hv = open_high_volume(high_volume, clock.clone()).await?;
+            let lt = open_long_term("storage.long_term", long_term, clock.clone()).await?;
+            let engine = Arc::new(tiered(hv, lt, clock.clone(), settings.to_tiered_config()));
+            StorageService::with_catalog(engine, clock, service_config)
+        }
+        StorageConfig::Standalone(store) => {
+            let backend = open_long_term("storage", store, clock.clone()).await?;
+            // A standalone store is metered here (tiered layouts meter each tier).
+            let backend = Arc::new(Decorated::new(backend, Metering::new("standalone")));
+            StorageService::new(backend, clock, service_config)
+        }
+    })
 }
 
 /// A [`TieredStorage`] over `hv` and `lt`, each wrapped in the metering decorator
@@ -88,24 +98,6 @@ async fn open_blocking<T: Send + 'static>(
         .await
         .context("opening storage panicked")?
         .with_context(|| format!("cannot open `{key}.path` at {}", path.display()))
-}
-
-async fn open(
-    storage: &StorageConfig,
-    clock: SharedClock,
-) -> anyhow::Result<Arc<dyn LongTermBackend>> {
-    Ok(match storage {
-        StorageConfig::Tiered {
-            high_volume,
-            long_term,
-            settings,
-        } => {
-            let hv = open_high_volume(high_volume, clock.clone()).await?;
-            let lt = open_long_term("storage.long_term", long_term, clock.clone()).await?;
-            Arc::new(tiered(hv, lt, clock, settings.to_tiered_config()))
-        }
-        StorageConfig::Standalone(store) => open_long_term("storage", store, clock).await?,
-    })
 }
 
 /// Opens the high-volume tier (also used by `objectstore check`).

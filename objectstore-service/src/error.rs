@@ -41,6 +41,12 @@ pub enum Error {
     #[error("conflict: {0}")]
     Conflict(String),
 
+    /// The object's current state does not meet the request's precondition (`If-Match`,
+    /// `If-None-Match: *` on a write); nothing was written. The client must not retry as is
+    /// (HTTP 412).
+    #[error("precondition failed: {0}")]
+    PreconditionFailed(String),
+
     /// The configured backend cannot do this (HTTP 501).
     #[error("not supported by the {backend} backend: {operation}")]
     Unsupported {
@@ -102,6 +108,7 @@ impl Error {
                 | Self::NotFound(_)
                 | Self::Gone(_)
                 | Self::Conflict(_)
+                | Self::PreconditionFailed(_)
         )
     }
 }

@@ -38,9 +38,10 @@ use futures::{FutureExt, Stream};
 use objectstore_types::range::ByteRange;
 use objectstore_types::{Metadata, ObjectId};
 
+use crate::backend::catalog::{UploadPage, UploadQuery};
 use crate::backend::{
-    CompleteRejection, CompletedPart, ExpiryTarget, ExtendOutcome, GetResponse, LongTermBackend,
-    PartsPage,
+    Catalog, CompleteRejection, CompletedPart, ExpiryTarget, ExtendOutcome, GetResponse, ListPage,
+    ListQuery, LongTermBackend, PartsPage, Precondition,
 };
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
@@ -93,6 +94,8 @@ pub struct StorageService {
 #[derive(Debug)]
 struct Inner {
     backend: Arc<dyn LongTermBackend>,
+    /// The same backend as a [`Catalog`], when it is one (the tiered engine).
+    catalog: Option<Arc<dyn Catalog>>,
     clock: SharedClock,
     limiter: ConcurrencyLimiter,
     config: ServiceConfig,
@@ -106,9 +109,30 @@ impl StorageService {
         clock: SharedClock,
         config: ServiceConfig,
     ) -> Self {
+        Self::build(backend, None, clock, config)
+    }
+
+    /// Wraps a backend with an index of its objects (the tiered engine): everything
+    /// [`StorageService::new`] offers plus listings and conditional writes.
+    pub fn with_catalog(
+        catalog: Arc<dyn Catalog>,
+        clock: SharedClock,
+        config: ServiceConfig,
+    ) -> Self {
+        let backend: Arc<dyn LongTermBackend> = catalog.clone();
+        Self::build(backend, Some(catalog), clock, config)
+    }
+
+    fn build(
+        backend: Arc<dyn LongTermBackend>,
+        catalog: Option<Arc<dyn Catalog>>,
+        clock: SharedClock,
+        config: ServiceConfig,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 backend,
+                catalog,
                 clock,
                 limiter: ConcurrencyLimiter::new(config.limiter()),
                 config,
@@ -151,6 +175,22 @@ impl StorageService {
         &self.inner.backend
     }
 
+    /// Whether listings and conditional writes are available (a [`Catalog`] backend).
+    pub fn has_catalog(&self) -> bool {
+        self.inner.catalog.is_some()
+    }
+
+    /// The catalog, or [`Error::Unsupported`] for `operation`.
+    fn catalog(&self, operation: &'static str) -> Result<Arc<dyn Catalog>> {
+        self.inner
+            .catalog
+            .clone()
+            .ok_or_else(|| Error::Unsupported {
+                backend: self.inner.backend.name(),
+                operation,
+            })
+    }
+
     /// Takes a single-operation permit, then runs `op` in its own task, to completion, with
     /// panics isolated. The permit is released when the task ends.
     pub(crate) async fn spawn<T, F>(
@@ -181,6 +221,62 @@ impl StorageService {
         metadata.stamp(self.now());
         self.spawn(move |b| async move { b.put(&id, &metadata, body).await })
             .await
+    }
+
+    /// Stores an object if `precondition` holds on the current one, atomically (see
+    /// [`Catalog::put_if`]); without a precondition, [`StorageService::put`]. Stamps the
+    /// metadata.
+    pub async fn put_if(
+        &self,
+        id: ObjectId,
+        mut metadata: Metadata,
+        body: PayloadStream,
+        precondition: Option<Precondition>,
+    ) -> Result<()> {
+        let Some(precondition) = precondition else {
+            return self.put(id, metadata, body).await;
+        };
+        let catalog = self.catalog("conditional writes")?;
+        metadata.stamp(self.now());
+        self.spawn(
+            move |_| async move { catalog.put_if(&id, &metadata, body, &precondition).await },
+        )
+        .await
+    }
+
+    /// Deletes an object if `precondition` holds on it ([`Catalog::delete_if`]); without a
+    /// precondition, [`StorageService::delete`].
+    pub async fn delete_if(&self, id: ObjectId, precondition: Option<Precondition>) -> Result<()> {
+        let Some(precondition) = precondition else {
+            return self.delete(id).await;
+        };
+        let catalog = self.catalog("conditional deletes")?;
+        self.spawn(move |_| async move { catalog.delete_if(&id, &precondition).await })
+            .await
+    }
+
+    /// One page of the live objects of a usecase in listing-key order ([`Catalog::list`]).
+    pub async fn list(&self, query: ListQuery) -> Result<ListPage> {
+        let catalog = self.catalog("listing objects")?;
+        let permit = self.inner.limiter.acquire().await?;
+        run_isolated(async move {
+            let page = catalog.list(&query).await;
+            drop(permit);
+            page
+        })
+        .await
+    }
+
+    /// One page of the open multipart uploads of a usecase ([`Catalog::list_uploads`]).
+    pub async fn list_uploads(&self, query: UploadQuery) -> Result<UploadPage> {
+        let catalog = self.catalog("listing multipart uploads")?;
+        let permit = self.inner.limiter.acquire().await?;
+        run_isolated(async move {
+            let page = catalog.list_uploads(&query).await;
+            drop(permit);
+            page
+        })
+        .await
     }
 
     /// Reads an object or a range of it. The returned body holds the operation's permit
@@ -274,6 +370,28 @@ impl StorageService {
     ) -> Result<Option<CompleteRejection>> {
         self.spawn(move |b| async move { b.complete_multipart(&id, &upload_id, &parts).await })
             .await
+    }
+
+    /// Completes an upload if `precondition` holds on the object it replaces
+    /// ([`Catalog::complete_multipart_if`]); without a precondition,
+    /// [`StorageService::complete_multipart`].
+    pub async fn complete_multipart_if(
+        &self,
+        id: ObjectId,
+        upload_id: String,
+        parts: Vec<CompletedPart>,
+        precondition: Option<Precondition>,
+    ) -> Result<Option<CompleteRejection>> {
+        let Some(precondition) = precondition else {
+            return self.complete_multipart(id, upload_id, parts).await;
+        };
+        let catalog = self.catalog("conditional writes")?;
+        self.spawn(move |_| async move {
+            catalog
+                .complete_multipart_if(&id, &upload_id, &parts, &precondition)
+                .await
+        })
+        .await
     }
 
     /// Waits for background work of the backend (cleanup, recovery, sweeps). Call once at

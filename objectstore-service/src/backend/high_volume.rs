@@ -31,8 +31,8 @@ use objectstore_types::{Metadata, ObjectId};
 #[cfg(doc)]
 use super::MAX_INLINE_BYTES;
 use super::{
-    Component, ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, ListPage, ListQuery, RowInfo,
-    ScanPage, TieredGet, TieredMetadata, TieredWrite, Tombstone,
+    Component, Expected, ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, ListPage,
+    ListQuery, RowInfo, ScanPage, TieredGet, TieredMetadata, TieredWrite, Tombstone,
 };
 use crate::error::Result;
 
@@ -59,18 +59,24 @@ pub trait HighVolumeBackend: Component {
     /// Deletes the row unless it is a tombstone; then deletes nothing and returns it.
     async fn delete(&self, id: &ObjectId) -> Result<Option<Tombstone>>;
 
-    /// Applies `write` if and only if the row's current revision is `current` (`Some(t)`: the
-    /// row is a tombstone targeting `t`; `None`: the row is not a tombstone, i.e. absent or
-    /// inline). Returns whether the row now holds the write.
+    /// Applies `write` if and only if the row meets `expected`: its revision is
+    /// `expected.revision` (`Some(t)`: the row is a tombstone targeting `t`; `None`: the row
+    /// is not a tombstone, i.e. absent or inline) and, when set, `expected.precondition`
+    /// holds on the row at the backend's clock (an expired row counts as absent, inline or
+    /// tombstone). Returns whether the row now holds the write.
     ///
-    /// Atomic. **Idempotent:** when the precondition fails but the row is already in the
-    /// written state (a tombstone with the same target; no row for `Delete`; an inline object
+    /// Atomic: the row is judged and written in one step, so of racing writers whose
+    /// expectations exclude each other exactly one applies. **Idempotent:** when the
+    /// expectation fails but the row is already in the written state (a tombstone with the
+    /// same target; and, for unconditional writes only, no row for `Delete`, an inline object
     /// for `Object`), returns `true` without writing, so a retry after a lost response is not
-    /// mistaken for a lost race.
+    /// mistaken for a lost race. With a precondition only the tombstone rule applies (its
+    /// target is a fresh revision nobody else writes): a conditional inline write or delete
+    /// retried after a lost response reports a lost race.
     async fn compare_and_write(
         &self,
         id: &ObjectId,
-        current: Option<&ObjectId>,
+        expected: &Expected,
         write: TieredWrite,
     ) -> Result<bool>;
 

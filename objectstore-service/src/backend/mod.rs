@@ -16,6 +16,9 @@
 //! * [`ChangeLog`] ([`change_log`]): the durable change log of the tiered layer and the
 //!   instance leases.
 //!
+//! One capability on top: [`Catalog`] ([`catalog`]), a long-term backend with an index of
+//! its objects (the tiered engine): the ordered listing, conditional writes, open uploads.
+//!
 //! A high-volume engine (embedded, PostgreSQL, Bigtable, memory) implements both of the
 //! last two over one store, so that a change record and the rows it protects share one
 //! durability domain: that pair is a [`HighVolumeStore`]. A method keeps one name from the
@@ -63,12 +66,14 @@ use crate::stream::PayloadStream;
 pub mod around;
 #[cfg(feature = "bigtable")]
 pub mod bigtable;
+pub mod catalog;
 pub mod change_log;
 #[cfg(any(feature = "s3", feature = "azure", feature = "gcs"))]
 pub mod cloud;
 #[cfg(any(feature = "postgres", feature = "bigtable"))]
 mod duration;
 pub mod embedded;
+pub mod etag;
 pub mod filesystem;
 pub mod high_volume;
 mod inline;
@@ -79,6 +84,7 @@ pub mod memory;
 pub mod postgres;
 pub mod types;
 
+pub use catalog::Catalog;
 pub use change_log::{ChangeLog, Claim};
 pub use high_volume::HighVolumeBackend;
 pub use long_term::LongTermBackend;

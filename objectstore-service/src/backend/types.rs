@@ -154,6 +154,69 @@ impl TieredMetadata {
     }
 }
 
+/// What a conditional write requires of the object's current state: S3's
+/// `If-None-Match: *` and `If-Match: <etag>` on writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    /// No live object: the row is absent, or expired (inline object or tombstone alike).
+    Absent,
+    /// A live object whose entity tag ([`super::etag::entity_tag`], unquoted) is this one.
+    ETagMatches(String),
+}
+
+impl Precondition {
+    /// Whether the precondition holds for a row with `metadata` (`None`: no row) at `now`.
+    pub fn holds(&self, metadata: Option<&Metadata>, now: SystemTime) -> bool {
+        let live = metadata.filter(|m| !m.is_expired(now));
+        match self {
+            Self::Absent => live.is_none(),
+            Self::ETagMatches(etag) => live.is_some_and(|m| super::etag::entity_tag(m) == *etag),
+        }
+    }
+}
+
+/// What [`HighVolumeBackend::compare_and_write`](super::HighVolumeBackend::compare_and_write)
+/// expects of the row before it writes: its revision and, optionally, a [`Precondition`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    /// `Some(t)`: the row is a tombstone targeting `t`; `None`: the row is not a tombstone
+    /// (absent or inline).
+    pub revision: Option<ObjectId>,
+    /// When set, the precondition must hold on the row too, judged at the backend's clock.
+    pub precondition: Option<Precondition>,
+}
+
+impl Expected {
+    /// Only the revision (what every unconditional protocol step expects).
+    pub fn revision(current: Option<&ObjectId>) -> Self {
+        Self {
+            revision: current.cloned(),
+            precondition: None,
+        }
+    }
+
+    /// The same expectation with `precondition` as well.
+    pub fn and(mut self, precondition: Option<Precondition>) -> Self {
+        self.precondition = precondition;
+        self
+    }
+
+    /// Whether a row with revision `revision` and `metadata` (`None`: no row) meets the
+    /// expectation at `now`.
+    pub fn matches(
+        &self,
+        revision: Option<&ObjectId>,
+        metadata: Option<&Metadata>,
+        now: SystemTime,
+    ) -> bool {
+        self.revision.as_ref() == revision
+            && self
+                .precondition
+                .as_ref()
+                .is_none_or(|p| p.holds(metadata, now))
+    }
+}
+
 /// The mutation a
 /// [`HighVolumeBackend::compare_and_write`](super::HighVolumeBackend::compare_and_write)
 /// applies.

@@ -45,6 +45,7 @@ use std::time::{Duration, SystemTime};
 use objectstore_types::{ObjectId, ObjectKey};
 use serde::Serialize;
 
+use crate::backend::Expected;
 use crate::backend::{
     BlobInfo, ChangeRecord, HighVolumeBackend, HighVolumeStore, LongTermBackend, TieredMetadata,
     TieredWrite,
@@ -503,7 +504,7 @@ async fn repair(
             continue;
         };
         match hv
-            .compare_and_write(id, Some(target), TieredWrite::Delete)
+            .compare_and_write(id, &Expected::revision(Some(target)), TieredWrite::Delete)
             .await
         {
             Ok(_) => finding.repaired = true,

@@ -10,6 +10,7 @@ use objectstore_types::{ExpirationPolicy, Metadata, ObjectId};
 
 use super::high_volume::{cas, row, tombstone};
 use super::{Ctx, id, stamped, with_size};
+use crate::backend::Expected;
 use crate::backend::{HighVolumeBackend, TieredMetadata, TieredWrite};
 
 /// Each kind of write applies when the precondition names the row's current revision.
@@ -269,7 +270,11 @@ pub async fn race(
             let t = tombstone(&format!("{prefix}/{i}"), metadata);
             tokio::spawn(async move {
                 let won = b
-                    .compare_and_write(&key, start.as_ref(), TieredWrite::Tombstone(t))
+                    .compare_and_write(
+                        &key,
+                        &Expected::revision(start.as_ref()),
+                        TieredWrite::Tombstone(t),
+                    )
                     .await
                     .expect("compare_and_write failed");
                 (i, won)

@@ -9,6 +9,7 @@ use objectstore_types::range::ByteRange;
 use objectstore_types::{ContentRange, ExpirationPolicy, Metadata, ObjectId, time};
 
 use super::{Ctx, id, read_found, read_inline, stamped, with_size};
+use crate::backend::Expected;
 use crate::backend::{
     GetResponse, HighVolumeBackend, MAX_INLINE_BYTES, TieredGet, TieredMetadata, TieredWrite,
     Tombstone,
@@ -44,7 +45,7 @@ pub(super) async fn cas(
     write: TieredWrite,
 ) -> bool {
     let current = current.map(id);
-    b.compare_and_write(key, current.as_ref(), write)
+    b.compare_and_write(key, &Expected::revision(current.as_ref()), write)
         .await
         .expect("compare_and_write failed")
 }
@@ -115,7 +116,7 @@ pub async fn payloads_over_the_inline_limit_are_refused(cx: &Ctx<dyn HighVolumeB
     assert!(matches!(err, Error::TooLarge(_)), "{err:?}");
     let write = TieredWrite::Object(m.clone(), over);
     let err = b
-        .compare_and_write(&key, None, write)
+        .compare_and_write(&key, &Expected::revision(None), write)
         .await
         .expect_err("inline writes over the limit must fail");
     assert!(matches!(err, Error::TooLarge(_)), "{err:?}");

@@ -12,6 +12,7 @@ use objectstore_types::{
 
 use super::high_volume::tombstone;
 use super::{Ctx, stamped, with_size};
+use crate::backend::Expected;
 use crate::backend::{HighVolumeBackend, ListQuery, TieredWrite};
 
 /// The usecase the listing checks write to.
@@ -236,7 +237,7 @@ pub async fn list_skips_expired_rows(cx: &Ctx<dyn HighVolumeBackend>) {
     let written = b
         .compare_and_write(
             &object(USECASE, "_", "exp/tomb-ttl"),
-            None,
+            &Expected::revision(None),
             TieredWrite::Tombstone(t),
         )
         .await
@@ -273,7 +274,11 @@ pub async fn list_reports_tombstones_with_their_metadata(cx: &Ctx<dyn HighVolume
     let key = object(USECASE, "org=3", "big.mp4");
     let t = tombstone("big.mp4/rev", &m);
     let written = b
-        .compare_and_write(&key, None, TieredWrite::Tombstone(t.clone()))
+        .compare_and_write(
+            &key,
+            &Expected::revision(None),
+            TieredWrite::Tombstone(t.clone()),
+        )
         .await
         .expect("compare_and_write failed");
     assert!(written);
@@ -289,7 +294,7 @@ pub async fn list_reports_tombstones_with_their_metadata(cx: &Ctx<dyn HighVolume
     let written = b
         .compare_and_write(
             &key,
-            Some(&t.target),
+            &Expected::revision(Some(&t.target)),
             TieredWrite::Object(m.clone(), Bytes::from_static(b"small")),
         )
         .await

@@ -19,8 +19,9 @@
 //!   bumps, expiry extension.
 //! * [`high_volume_suite`]: the row contract ([`HighVolumeBackend`]: tombstone-aware puts,
 //!   reads and deletes, the inline size limit, compare-and-write including idempotency and
-//!   a race with exactly one winner, expiry scans, the ordered listing; [`high_volume`],
-//!   [`compare_and_write`], [`listing`]) and the [`ChangeLog`] (records, claims, leases; [`change_log`]).
+//!   a race with exactly one winner, conditional writes and their races, expiry scans, the
+//!   ordered listing; [`high_volume`], [`compare_and_write`], [`conditional`], [`listing`])
+//!   and the [`ChangeLog`] (records, claims, leases; [`change_log`]).
 //! * [`long_term_suite`]: multipart uploads, objects larger than 1 MiB, and `list_blobs`.
 //! * The suites check the scans of their contracts ([`scan`]).
 //! * [`shared_store_suite`]: two handles (instances) on one store: compare-and-write races
@@ -77,6 +78,7 @@ use crate::tiered::{TieredConfig, TieredStorage};
 pub mod backend;
 pub mod change_log;
 pub mod compare_and_write;
+pub mod conditional;
 pub mod high_volume;
 pub mod listing;
 pub mod long_term;
@@ -295,6 +297,11 @@ where
         compare_and_write_rejects_stale_revisions,
         compare_and_write_is_idempotent,
         compare_and_write_race_has_one_winner,
+    );
+    use conditional::*;
+    run_checks!(make as dyn HighVolumeBackend:
+        conditional_writes_judge_the_row,
+        conditional_write_races_have_the_allowed_winners,
     );
     use change_log::*;
     run_checks!(make as dyn ChangeLog:

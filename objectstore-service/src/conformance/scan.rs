@@ -13,6 +13,7 @@ use super::high_volume::{expiring_at, tombstone};
 use super::{Ctx, id, stamped};
 use bytes::Bytes;
 
+use crate::backend::Expected;
 use crate::backend::{
     BlobInfo, ChangeLog, HighVolumeBackend, LongTermBackend, RowInfo, ScanPage, TieredWrite,
 };
@@ -75,7 +76,11 @@ pub async fn scan_rows_lists_every_row_once(cx: &Ctx<dyn HighVolumeBackend>) {
     .expect("put failed");
     let t = tombstone("rows/t/rev", &manual);
     let written = b
-        .compare_and_write(&id("rows/t"), None, TieredWrite::Tombstone(t.clone()))
+        .compare_and_write(
+            &id("rows/t"),
+            &Expected::revision(None),
+            TieredWrite::Tombstone(t.clone()),
+        )
         .await
         .expect("compare_and_write failed");
     assert!(written);

@@ -4,7 +4,7 @@
 //!
 //! What must hold across handles exactly as within one: of racing compare-and-writes on
 //! one row exactly one wins, whichever handle each came through, and the row holds its
-//! write; claimants on different handles never get the same change record, and every due
+//! write (unconditional ones from a revision, conditional ones by their precondition); claimants on different handles never get the same change record, and every due
 //! record is claimed by someone.
 //!
 //! The factory hands out two handles on one fresh store, both reading the given clock;
@@ -17,10 +17,13 @@ use objectstore_types::Metadata;
 
 use super::change_log::record;
 use super::compare_and_write::race;
+use super::conditional::race_inline;
 use super::high_volume::tombstone;
 use super::{id, metered, run};
+use crate::backend::Expected;
 use crate::backend::{
-    ChangeRecord, Claim, HighVolumeBackend, HighVolumeStore, TieredMetadata, TieredWrite,
+    ChangeRecord, Claim, HighVolumeBackend, HighVolumeStore, Precondition, TieredMetadata,
+    TieredWrite,
 };
 use crate::clock::{Clock, ManualClock, SharedClock};
 
@@ -60,8 +63,40 @@ where
     }
     checks!(
         cas_racers_on_two_instances_have_one_winner,
+        conditional_racers_on_two_instances_have_one_winner,
         claimants_on_two_instances_never_share_a_record,
     );
+}
+
+/// Conditional writes race on one row through both handles: of twelve `If-None-Match: *`
+/// writers of an absent object exactly one wins, then of twelve `If-Match` writers of the
+/// winner's ETag exactly one wins.
+pub async fn conditional_racers_on_two_instances_have_one_winner(cx: &Instances) {
+    let handles: Vec<Arc<dyn HighVolumeBackend>> =
+        cx.handles.iter().map(|h| Arc::clone(h) as _).collect();
+    let manual = Metadata::default();
+    for round in 0..3 {
+        let key = id(&format!("cond-race/{round}"));
+        let absent = Some(Precondition::Absent);
+        let winners = race_inline(&handles, &key, absent, 1..=12, &manual).await;
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: If-None-Match winners {winners:?}"
+        );
+        let tag = Some(Precondition::ETagMatches(format!("{:032x}", winners[0])));
+        let winners = race_inline(&handles, &key, tag, 101..=112, &manual).await;
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: If-Match winners {winners:?}"
+        );
+        let TieredMetadata::Object(stored) = cx.handles[1].head(&key).await.expect("head failed")
+        else {
+            panic!("round {round}: no inline row");
+        };
+        assert_eq!(stored.etag, Some(format!("{:032x}", winners[0])));
+    }
 }
 
 /// Twelve compare-and-writes race on one row through both handles, from an absent row and
@@ -79,7 +114,7 @@ pub async fn cas_racers_on_two_instances_have_one_winner(cx: &Instances) {
             let t = tombstone(start, &manual);
             assert!(
                 instances[0]
-                    .compare_and_write(&key, None, TieredWrite::Tombstone(t))
+                    .compare_and_write(&key, &Expected::revision(None), TieredWrite::Tombstone(t))
                     .await
                     .expect("compare_and_write failed")
             );

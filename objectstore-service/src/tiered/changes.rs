@@ -31,7 +31,7 @@ use tokio::task::JoinHandle;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use super::Inner;
-use crate::backend::{ChangeRecord, TieredMetadata, TieredWrite};
+use crate::backend::{ChangeRecord, Expected, TieredMetadata, TieredWrite};
 use crate::error::{Error, Result};
 
 /// What the commit step of an operation did, as far as the operation knows.
@@ -299,11 +299,11 @@ impl ChangeGuard {
     pub(crate) async fn commit(
         &mut self,
         id: &ObjectId,
-        current: Option<ObjectId>,
+        expected: Expected,
         write: TieredWrite,
     ) -> Result<bool> {
         self.ensure_owned().await?;
-        self.compare_and_write(id, current, write).await
+        self.compare_and_write(id, expected, write).await
     }
 
     /// The high-volume compare-and-write of `id` as a protocol step ([`ChangeGuard::step`]);
@@ -311,11 +311,11 @@ impl ChangeGuard {
     pub(crate) async fn compare_and_write(
         &mut self,
         id: &ObjectId,
-        current: Option<ObjectId>,
+        expected: Expected,
         write: TieredWrite,
     ) -> Result<bool> {
         let (hv, id) = (self.inner.hv.clone(), id.clone());
-        self.step(async move { hv.compare_and_write(&id, current.as_ref(), write).await })
+        self.step(async move { hv.compare_and_write(&id, &expected, write).await })
             .await
     }
 

@@ -112,7 +112,9 @@
 //! created before its record; LT lifecycle rules for abandoned uploads reclaim it.)
 //!
 //! **Upload part / list / abort:** validated, then passed through (parts refused with
-//! `Gone` after the deadline). Abort leaves `D` in place until due.
+//! `Gone` after the deadline). Abort leaves `D` in place until due and appends the **abort
+//! marker** `A` (change id: the revision uuid as version 8 with the reserved variant, due
+//! with `D`): the upload is no longer listed open and a later complete is `NotFound`.
 //!
 //! **Complete** (retry-safe):
 //!
@@ -120,6 +122,7 @@
 //!    attempt committed).
 //! 2. The commit marker `M` (change id: the revision uuid as version 8) exists → `Ok` (an
 //!    earlier attempt committed and the object was overwritten since; do not resurrect).
+//!    The abort marker `A` exists → `NotFound`.
 //! 3. `D` missing → `Gone` past the deadline, else `NotFound`. Past the deadline → `Gone`.
 //! 4. Append a normal record `{old: current, new: none}`: the new revision stays owned by
 //!    `D`, so a failed attempt's cleanup can never delete it.
@@ -148,6 +151,33 @@
 //! `grace / 2` (30 min by default); the result would be a tombstone to a deleted revision
 //! (reads absent, the previous object is replaced). `multipart_grace` must be chosen above
 //! that bound.
+//!
+//! ## Conditional writes
+//!
+//! A put, delete or multipart complete with a [`Precondition`](crate::backend::Precondition)
+//! (`Absent` for S3's `If-None-Match: *`, `ETagMatches(e)` for `If-Match: e`; judged at the
+//! engine's clock, an expired object counts as absent) runs the protocol above with two
+//! changes ([`Catalog`](crate::backend::catalog::Catalog), module `conditional`):
+//!
+//! 1. **Early refusal.** The first step reads the row anyway (`head`, where the
+//!    unconditional small write and delete call `put`/`delete` instead): the precondition
+//!    fails on it → [`Error::PreconditionFailed`](crate::Error::PreconditionFailed), nothing
+//!    stored, no record, the body not read (large writes) or the upload left open
+//!    (complete, after its retry checks 1-2: a complete that already committed succeeds).
+//! 2. **The commit judges it again, atomically:** the compare-and-write expects the row's
+//!    revision *and* the precondition (`Expected { revision, precondition }`), so the row
+//!    judged is the row replaced. An inline row or no row, which has no revision, is
+//!    replaced by a compare-and-write too (not by `put`/`delete`). Not written → the
+//!    operation lost: its record is finished as lost (a large write's revision is deleted;
+//!    a complete's revision stays owned by its deferred record, no marker is written), then
+//!    the row is read again: the precondition fails on it → `PreconditionFailed`; it still
+//!    holds (a concurrent write replaced the expected row with one that also meets it) →
+//!    [`Error::Conflict`](crate::Error::Conflict), retryable (S3's
+//!    `ConditionalRequestConflict`).
+//!
+//! Of racing `If-None-Match: *` writers of an absent object exactly one wins; of racing
+//! `If-Match: e` writers exactly those win whose commit finds the tag still `e` (one, unless
+//! the winners write identical bytes inline).
 //!
 //! ## Expiry sweep
 //!
@@ -185,8 +215,10 @@
 //! # Code
 //!
 //! `routing` implements [`Backend`] for [`TieredStorage`] (writes by size, reads, deletes,
-//! extensions), `multipart` implements [`LongTermBackend`] (multipart, `list_blobs`); both
-//! run the protocols on the shared `Inner` state. `changes` holds the change guard and
+//! extensions), `multipart` implements [`LongTermBackend`] (multipart, `list_blobs`),
+//! `conditional` the [`Catalog`](crate::backend::catalog::Catalog) (conditional writes, the
+//! listing, open uploads through `uploads`); all run the protocols on the shared `Inner`
+//! state. `changes` holds the change guard and
 //! cleanup, `recovery` the recovery pass and the background loop, `sweeper` the expiry sweep.
 
 use std::collections::BTreeSet;
@@ -207,12 +239,14 @@ use crate::clock::SharedClock;
 use crate::error::Result;
 
 mod changes;
+mod conditional;
 mod multipart;
 mod recovery;
 mod routing;
 mod sweeper;
 #[cfg(test)]
 mod tests;
+mod uploads;
 
 pub use recovery::RecoveryReport;
 pub use sweeper::SweepReport;

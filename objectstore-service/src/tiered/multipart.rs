@@ -7,6 +7,7 @@
 //! and checks that the revision is a revision *of the requested object* (same context, key
 //! `{id.key}/{uuid}`): an id of another object can never direct a write elsewhere.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -20,8 +21,8 @@ use super::changes::Outcome;
 use super::routing::long_term_metadata;
 use super::{Inner, TieredStorage};
 use crate::backend::{
-    BlobInfo, ChangeRecord, CompleteRejection, CompletedPart, LongTermBackend, PartsPage, ScanPage,
-    TieredWrite, Tombstone,
+    BlobInfo, ChangeRecord, CompleteRejection, CompletedPart, Expected, LongTermBackend, PartsPage,
+    Precondition, ScanPage, TieredMetadata, TieredWrite, Tombstone,
 };
 use crate::error::{Error, Result};
 use crate::stream::PayloadStream;
@@ -97,7 +98,7 @@ fn uuid_at(now: SystemTime) -> Uuid {
 }
 
 /// When the revision with this UUID v7 was created.
-fn created_at(uuid: &Uuid) -> SystemTime {
+pub(crate) fn created_at(uuid: &Uuid) -> SystemTime {
     let (secs, nanos) = uuid
         .get_timestamp()
         .map(|t| t.to_unix())
@@ -109,6 +110,14 @@ fn created_at(uuid: &Uuid) -> SystemTime {
 /// nibble set to 8. Deterministic, and never equal to a v7 id.
 pub(crate) fn marker_id(uuid: &Uuid) -> Uuid {
     uuid::Builder::from_custom_bytes(*uuid.as_bytes()).into_uuid()
+}
+
+/// The change id of the abort marker of an upload: as [`marker_id`], with the variant bits
+/// of the reserved (Microsoft) variant, so it never equals a commit marker or a v7 id.
+pub(crate) fn abort_marker_id(uuid: &Uuid) -> Uuid {
+    uuid::Builder::from_custom_bytes(*uuid.as_bytes())
+        .with_variant(uuid::Variant::Microsoft)
+        .into_uuid()
 }
 
 #[async_trait]
@@ -177,10 +186,10 @@ impl LongTermBackend for TieredStorage {
             .await
     }
 
-    /// Abort: the long-term upload only. The deferred record stays until its due time
-    /// (removing it early could orphan a revision assembled by a concurrent complete). An
-    /// id that is not an upload of `id` is unknown here, and aborting it succeeds without
-    /// touching anything.
+    /// Abort: the long-term upload, then the abort marker (due with the deferred record).
+    /// The deferred record stays until its due time (removing it early could orphan a
+    /// revision assembled by a concurrent complete). An id that is not an upload of `id` is
+    /// unknown here, and aborting it succeeds without touching anything.
     async fn abort_multipart(&self, id: &ObjectId, upload_id: &str) -> Result<()> {
         let inner = &self.inner;
         let Ok(upload) = decode(id, upload_id) else {
@@ -189,7 +198,26 @@ impl LongTermBackend for TieredStorage {
         inner
             .lt
             .abort_multipart(&upload.revision, &upload.lt_upload)
-            .await
+            .await?;
+        if inner.naive() {
+            return Ok(());
+        }
+        // The abort marker, due with the deferred record: the upload is no longer listed and
+        // a later complete is `NotFound`.
+        let deferred = inner.log.get_record(&upload.uuid).await?;
+        let Some(deferred) = deferred.filter(|d| d.new.as_ref() == Some(&upload.revision)) else {
+            return Ok(());
+        };
+        let marker = ChangeRecord {
+            change_id: abort_marker_id(&upload.uuid),
+            owner: inner.instance_id().to_owned(),
+            id: id.clone(),
+            old: None,
+            new: None,
+            upload_id: None,
+            not_before: deferred.not_before,
+        };
+        inner.log.append_record(&marker).await
     }
 
     /// Complete: see the module docs for the numbered protocol.
@@ -199,19 +227,78 @@ impl LongTermBackend for TieredStorage {
         upload_id: &str,
         parts: &[CompletedPart],
     ) -> Result<Option<CompleteRejection>> {
-        let inner = &self.inner;
+        self.inner.complete(id, upload_id, parts, None).await
+    }
+
+    /// The logical objects (inline rows and tombstones, expired or not) in the high-volume
+    /// tier's scan order; `last_modified` is the object's `time_created` (the epoch when it
+    /// has none). The long-term revisions themselves are listed by the long-term backend.
+    async fn list_blobs(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<BlobInfo>> {
+        let page = self.inner.hv.scan_rows(after, limit).await?;
+        let items = page
+            .items
+            .into_iter()
+            .map(|row| BlobInfo {
+                size: row.metadata.size.unwrap_or(0),
+                last_modified: row.metadata.time_created.unwrap_or(SystemTime::UNIX_EPOCH),
+                id: row.id,
+            })
+            .collect();
+        Ok(ScanPage {
+            items,
+            next: page.next,
+        })
+    }
+}
+
+impl Inner {
+    /// The last instant at which parts may be uploaded and a complete may start.
+    fn deadline(&self, upload: &Upload) -> SystemTime {
+        created_at(&upload.uuid) + self.config.multipart_deadline
+    }
+
+    fn expired(&self, upload: &Upload) -> Error {
+        Error::Gone(format!(
+            "multipart upload of {} passed its deadline",
+            upload.revision.as_storage_path()
+        ))
+    }
+
+    fn check_deadline(&self, upload: &Upload) -> Result<()> {
+        if self.clock.now() > self.deadline(upload) {
+            return Err(self.expired(upload));
+        }
+        Ok(())
+    }
+}
+
+impl Inner {
+    /// Complete (with a precondition: the conditional complete of module `conditional`):
+    /// see the module docs of [`super`] for the numbered protocol.
+    pub(crate) async fn complete(
+        self: &Arc<Self>,
+        id: &ObjectId,
+        upload_id: &str,
+        parts: &[CompletedPart],
+        pre: Option<&Precondition>,
+    ) -> Result<Option<CompleteRejection>> {
+        let inner = self;
         let upload = decode(id, upload_id)?;
         let naive = inner.naive();
 
         // 1. Already committed by an earlier attempt?
-        let current = inner.current_target(id).await?;
+        let row = inner.hv.head(id).await?;
+        let current = match &row {
+            TieredMetadata::Tombstone(t) => Some(t.target.clone()),
+            TieredMetadata::NotFound | TieredMetadata::Object(_) => None,
+        };
         if current.as_ref() == Some(&upload.revision) {
             return Ok(None);
         }
         let limit = if naive {
             None
         } else {
-            // 2. Committed earlier and overwritten since?
+            // 2. Committed earlier and overwritten since? Aborted?
             if inner
                 .log
                 .get_record(&marker_id(&upload.uuid))
@@ -219,6 +306,17 @@ impl LongTermBackend for TieredStorage {
                 .is_some()
             {
                 return Ok(None);
+            }
+            if inner
+                .log
+                .get_record(&abort_marker_id(&upload.uuid))
+                .await?
+                .is_some()
+            {
+                return Err(Error::NotFound(format!(
+                    "multipart upload of {} was aborted",
+                    upload.revision.as_storage_path()
+                )));
             }
             // 3. The upload is still owned by its deferred record, and in time.
             let deferred = inner.log.get_record(&upload.uuid).await?;
@@ -234,6 +332,12 @@ impl LongTermBackend for TieredStorage {
             // A claimed deferred record (no `not_before`) is being cleaned up: too late.
             Some(deferred.not_before.ok_or_else(|| inner.expired(&upload))?)
         };
+
+        // With a precondition, refuse early when it fails on the row read in step 1 (the
+        // commit in step 7 judges it again, atomically).
+        if let Some(pre) = pre {
+            inner.judge_row(id, &row, pre)?;
+        }
 
         // 4. A normal guard for the revision being replaced; the new revision stays owned
         //    by the deferred record (the naive design lets the guard own it).
@@ -297,7 +401,19 @@ impl LongTermBackend for TieredStorage {
             metadata,
         };
         let write = TieredWrite::Tombstone(tombstone);
-        let written = guard.compare_and_write(id, current, write).await?;
+        let expected = Expected::revision(current.as_ref()).and(pre.cloned());
+        let written = guard.compare_and_write(id, expected, write).await?;
+        if let Some(pre) = pre
+            && !written
+        {
+            // Refused: no marker (a retry must judge again); the revision stays owned by
+            // the deferred record, the upload stays open.
+            guard.finish(Outcome::Lost);
+            return inner
+                .conditional_outcome(id, pre, false)
+                .await
+                .map(|()| None);
+        }
 
         // 8. Mark the upload committed, so that a retry after an overwrite reports success
         //    instead of committing the revision again. Best effort: without the marker a
@@ -322,46 +438,5 @@ impl LongTermBackend for TieredStorage {
             Outcome::Lost
         });
         Ok(None)
-    }
-
-    /// The logical objects (inline rows and tombstones, expired or not) in the high-volume
-    /// tier's scan order; `last_modified` is the object's `time_created` (the epoch when it
-    /// has none). The long-term revisions themselves are listed by the long-term backend.
-    async fn list_blobs(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<BlobInfo>> {
-        let page = self.inner.hv.scan_rows(after, limit).await?;
-        let items = page
-            .items
-            .into_iter()
-            .map(|row| BlobInfo {
-                size: row.metadata.size.unwrap_or(0),
-                last_modified: row.metadata.time_created.unwrap_or(SystemTime::UNIX_EPOCH),
-                id: row.id,
-            })
-            .collect();
-        Ok(ScanPage {
-            items,
-            next: page.next,
-        })
-    }
-}
-
-impl Inner {
-    /// The last instant at which parts may be uploaded and a complete may start.
-    fn deadline(&self, upload: &Upload) -> SystemTime {
-        created_at(&upload.uuid) + self.config.multipart_deadline
-    }
-
-    fn expired(&self, upload: &Upload) -> Error {
-        Error::Gone(format!(
-            "multipart upload of {} passed its deadline",
-            upload.revision.as_storage_path()
-        ))
-    }
-
-    fn check_deadline(&self, upload: &Upload) -> Result<()> {
-        if self.clock.now() > self.deadline(upload) {
-            return Err(self.expired(upload));
-        }
-        Ok(())
     }
 }

@@ -14,8 +14,8 @@ use objectstore_types::{Metadata, ObjectId};
 
 use super::{Inner, TieredStorage};
 use crate::backend::{
-    Backend, ExpiryTarget, ExtendOutcome, GetResponse, TieredGet, TieredMetadata, TieredWrite,
-    Tombstone,
+    Backend, Expected, ExpiryTarget, ExtendOutcome, GetResponse, Precondition, TieredGet,
+    TieredMetadata, TieredWrite, Tombstone,
 };
 use crate::error::{Error, Result};
 use crate::expiry::{ExtendPlan, plan_extension, tti_bump};
@@ -66,27 +66,7 @@ async fn read_prefix(mut body: PayloadStream, threshold: usize) -> Result<Prefix
 impl Backend for TieredStorage {
     /// PUT: routes by size while streaming.
     async fn put(&self, id: &ObjectId, metadata: &Metadata, body: PayloadStream) -> Result<()> {
-        let inner = &self.inner;
-        let prefix = read_prefix(body, inner.config.threshold).await?;
-        match prefix.rest {
-            None => {
-                let mut payload = BytesMut::with_capacity(prefix.len);
-                for chunk in prefix.chunks {
-                    payload.extend_from_slice(&chunk);
-                }
-                metrics::counter!("objectstore_tiered_writes_total", "tier" => "high_volume")
-                    .increment(1);
-                inner.put_small(id, metadata, payload.freeze()).await
-            }
-            Some(rest) => {
-                let head = futures::stream::iter(prefix.chunks.into_iter().map(Ok));
-                metrics::counter!("objectstore_tiered_writes_total", "tier" => "long_term")
-                    .increment(1);
-                inner
-                    .put_large(id, metadata, head.chain(rest).boxed())
-                    .await
-            }
-        }
+        self.inner.put(id, metadata, body, None).await
     }
 
     /// GET: one high-volume lookup; a live tombstone is followed to its revision.
@@ -135,17 +115,7 @@ impl Backend for TieredStorage {
 
     /// DELETE: inline rows directly; a tombstone through the CAS delete protocol.
     async fn delete(&self, id: &ObjectId) -> Result<()> {
-        let inner = &self.inner;
-        let Some(tombstone) = inner.hv.delete(id).await? else {
-            return Ok(());
-        };
-        let old = tombstone.target;
-        let mut guard = inner
-            .begin(inner.new_record(id, Some(old.clone()), None))
-            .await?;
-        let deleted = guard.commit(id, Some(old), TieredWrite::Delete).await?;
-        guard.finish_write(deleted);
-        Ok(())
+        self.inner.delete(id, None).await
     }
 
     /// PATCH expiry: inline rows by the high-volume backend itself, tombstones by CAS.
@@ -180,7 +150,7 @@ impl Backend for TieredStorage {
         });
         let written = inner
             .hv
-            .compare_and_write(id, Some(&tombstone.target), write)
+            .compare_and_write(id, &Expected::revision(Some(&tombstone.target)), write)
             .await?;
         Ok(if written {
             ExtendOutcome::Satisfied
@@ -191,26 +161,112 @@ impl Backend for TieredStorage {
 }
 
 impl Inner {
+    /// PUT (with a precondition: the conditional variants of module `conditional`): routes
+    /// by size while streaming.
+    pub(crate) async fn put(
+        self: &Arc<Self>,
+        id: &ObjectId,
+        metadata: &Metadata,
+        body: PayloadStream,
+        pre: Option<&Precondition>,
+    ) -> Result<()> {
+        if let Some(pre) = pre {
+            // Refused before the body is read; the write judges the row again (and the
+            // commit atomically).
+            self.judge(id, pre).await?;
+        }
+        let prefix = read_prefix(body, self.config.threshold).await?;
+        match prefix.rest {
+            None => {
+                let mut payload = BytesMut::with_capacity(prefix.len);
+                for chunk in prefix.chunks {
+                    payload.extend_from_slice(&chunk);
+                }
+                metrics::counter!("objectstore_tiered_writes_total", "tier" => "high_volume")
+                    .increment(1);
+                self.put_small(id, metadata, payload.freeze(), pre).await
+            }
+            Some(rest) => {
+                let head = futures::stream::iter(prefix.chunks.into_iter().map(Ok));
+                metrics::counter!("objectstore_tiered_writes_total", "tier" => "long_term")
+                    .increment(1);
+                self.put_large(id, metadata, head.chain(rest).boxed(), pre)
+                    .await
+            }
+        }
+    }
+
+    /// DELETE: inline rows directly (conditionally: by compare-and-write); a tombstone
+    /// through the CAS delete protocol.
+    pub(crate) async fn delete(
+        self: &Arc<Self>,
+        id: &ObjectId,
+        pre: Option<&Precondition>,
+    ) -> Result<()> {
+        let old = match pre {
+            None => match self.hv.delete(id).await? {
+                None => return Ok(()),
+                Some(tombstone) => tombstone.target,
+            },
+            Some(pre) => match self.judge(id, pre).await? {
+                None => {
+                    let expected = Expected::revision(None).and(Some(pre.clone()));
+                    let written = (self.hv)
+                        .compare_and_write(id, &expected, TieredWrite::Delete)
+                        .await?;
+                    return self.conditional_outcome(id, pre, written).await;
+                }
+                Some(tombstone) => tombstone.target,
+            },
+        };
+        let mut guard = self
+            .begin(self.new_record(id, Some(old.clone()), None))
+            .await?;
+        let expected = Expected::revision(Some(&old)).and(pre.cloned());
+        let deleted = guard.commit(id, expected, TieredWrite::Delete).await?;
+        guard.finish_write(deleted);
+        match pre {
+            None => Ok(()),
+            Some(pre) => self.conditional_outcome(id, pre, deleted).await,
+        }
+    }
+
     /// Small write: inline, or the small-over-tombstone protocol.
     async fn put_small(
         self: &Arc<Self>,
         id: &ObjectId,
         metadata: &Metadata,
         payload: Bytes,
+        pre: Option<&Precondition>,
     ) -> Result<()> {
         let mut metadata = metadata.clone();
         metadata.size = Some(payload.len() as u64);
-        let Some(tombstone) = self.hv.put(id, &metadata, payload.clone()).await? else {
-            return Ok(());
+        let old = match pre {
+            None => match self.hv.put(id, &metadata, payload.clone()).await? {
+                None => return Ok(()),
+                Some(tombstone) => tombstone.target,
+            },
+            Some(pre) => match self.judge(id, pre).await? {
+                None => {
+                    let expected = Expected::revision(None).and(Some(pre.clone()));
+                    let write = TieredWrite::Object(metadata, payload);
+                    let written = self.hv.compare_and_write(id, &expected, write).await?;
+                    return self.conditional_outcome(id, pre, written).await;
+                }
+                Some(tombstone) => tombstone.target,
+            },
         };
-        let old = tombstone.target;
         let mut guard = self
             .begin(self.new_record(id, Some(old.clone()), None))
             .await?;
         let write = TieredWrite::Object(metadata, payload);
-        let written = guard.commit(id, Some(old), write).await?;
+        let expected = Expected::revision(Some(&old)).and(pre.cloned());
+        let written = guard.commit(id, expected, write).await?;
         guard.finish_write(written);
-        Ok(())
+        match pre {
+            None => Ok(()),
+            Some(pre) => self.conditional_outcome(id, pre, written).await,
+        }
     }
 
     /// Large write: a fresh long-term revision, then the tombstone swap.
@@ -219,8 +275,12 @@ impl Inner {
         id: &ObjectId,
         metadata: &Metadata,
         body: PayloadStream,
+        pre: Option<&Precondition>,
     ) -> Result<()> {
-        let current = self.current_target(id).await?;
+        let current = match pre {
+            None => self.current_target(id).await?,
+            Some(pre) => self.judge(id, pre).await?.map(|t| t.target),
+        };
         let revision = id.new_revision();
         let mut guard = self
             .begin(self.new_record(id, current.clone(), Some(revision.clone())))
@@ -251,9 +311,13 @@ impl Inner {
             metadata,
         };
         let write = TieredWrite::Tombstone(tombstone);
-        let written = guard.commit(id, current, write).await?;
+        let expected = Expected::revision(current.as_ref()).and(pre.cloned());
+        let written = guard.commit(id, expected, write).await?;
         guard.finish_write(written);
-        Ok(())
+        match pre {
+            None => Ok(()),
+            Some(pre) => self.conditional_outcome(id, pre, written).await,
+        }
     }
 
     /// Moves a TTI tombstone's deadline when due (best effort: a failure or a concurrent
@@ -267,7 +331,7 @@ impl Inner {
         let write = TieredWrite::Tombstone(bumped);
         let result = self
             .hv
-            .compare_and_write(id, Some(&tombstone.target), write)
+            .compare_and_write(id, &Expected::revision(Some(&tombstone.target)), write)
             .await;
         if let Err(error) = result {
             tracing::debug!(%error, "tiered: TTI bump of a tombstone failed");

@@ -12,9 +12,9 @@ use objectstore_types::{Metadata, ObjectId};
 use super::{Around, Call, Decorated, Method};
 use crate::backend::{
     Backend, BlobInfo, ChangeLog, ChangeRecord, Claim, CompleteRejection, CompletedPart, Component,
-    ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, GetResponse, HighVolumeBackend, Lease,
-    ListPage, ListQuery, LongTermBackend, PartsPage, RowInfo, ScanPage, TieredGet, TieredMetadata,
-    TieredWrite, Tombstone,
+    Expected, ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, GetResponse,
+    HighVolumeBackend, Lease, ListPage, ListQuery, LongTermBackend, PartsPage, RowInfo, ScanPage,
+    TieredGet, TieredMetadata, TieredWrite, Tombstone,
 };
 use crate::error::Result;
 use crate::stream::PayloadStream;
@@ -172,10 +172,10 @@ impl<B: HighVolumeBackend + ?Sized, A: Around> HighVolumeBackend for Decorated<B
     async fn compare_and_write(
         &self,
         id: &ObjectId,
-        current: Option<&ObjectId>,
+        expected: &Expected,
         write: TieredWrite,
     ) -> Result<bool> {
-        let inner = self.inner.compare_and_write(id, current, write);
+        let inner = self.inner.compare_and_write(id, expected, write);
         self.run(Method::CompareAndWrite, Some(id), inner).await
     }
 

@@ -37,6 +37,7 @@ pub fn error_kind(error: &Error) -> &'static str {
         Error::NotFound(_) => "not_found",
         Error::Gone(_) => "gone",
         Error::Conflict(_) => "conflict",
+        Error::PreconditionFailed(_) => "precondition_failed",
         Error::Unsupported { .. } => "unsupported",
         Error::Overloaded => "overloaded",
         Error::Backend { .. } => "backend",

@@ -11,6 +11,7 @@ use super::Decorated;
 use super::faults::{Calls, Fault, Faults, Gate};
 use super::metering::Metering;
 use super::*;
+use crate::backend::Expected;
 use crate::backend::memory::MemoryBackend;
 use crate::backend::{
     Backend, ChangeLog, Component, HighVolumeBackend, LongTermBackend, TieredWrite, Tombstone,
@@ -81,7 +82,7 @@ async fn overrides_apply_and_everything_else_forwards() {
     let write = TieredWrite::Tombstone(tombstone("a/rev"));
     assert!(
         !hooked
-            .compare_and_write(&id("a"), None, write)
+            .compare_and_write(&id("a"), &Expected::revision(None), write)
             .await
             .unwrap()
     );
@@ -188,7 +189,7 @@ async fn a_reply_of_the_wrong_type_panics_clearly() {
     let faults = Faults::new().on(Method::CompareAndWrite, Calls::All, Fault::reply(|| 7u64));
     let hooked = Decorated::new(Arc::new(inner), faults);
     let _ = hooked
-        .compare_and_write(&id("k"), None, TieredWrite::Delete)
+        .compare_and_write(&id("k"), &Expected::revision(None), TieredWrite::Delete)
         .await;
 }
 

@@ -16,8 +16,8 @@ use super::rows::{self, STATE, Stored, TARGET};
 use super::{BigtableBackend, NAME, ROUNDS, SCAN_PAGE, STALE_GRACE};
 use crate::backend::inline::{check_inline, sized};
 use crate::backend::{
-    ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, HighVolumeBackend, ListPage, ListQuery,
-    RowInfo, ScanPage, TieredGet, TieredMetadata, TieredWrite, Tombstone,
+    Expected, ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, HighVolumeBackend, ListPage,
+    ListQuery, RowInfo, ScanPage, TieredGet, TieredMetadata, TieredWrite, Tombstone,
 };
 use crate::error::Result;
 use crate::expiry::{ExtendPlan, plan_extension};
@@ -57,7 +57,7 @@ impl HighVolumeBackend for BigtableBackend {
     async fn compare_and_write(
         &self,
         id: &ObjectId,
-        current: Option<&ObjectId>,
+        expected: &Expected,
         write: TieredWrite,
     ) -> Result<bool> {
         let path = id.as_storage_path();
@@ -76,8 +76,17 @@ impl HighVolumeBackend for BigtableBackend {
             }
             TieredWrite::Delete => vec![delete_row()],
         };
+        if expected.precondition.is_some() {
+            let target = match &write {
+                TieredWrite::Tombstone(t) => Some(t.target.as_storage_path()),
+                _ => None,
+            };
+            return self
+                .compare_and_write_if(id, expected, mutations, target)
+                .await;
+        }
         let key = path.as_bytes();
-        let written = match current {
+        let written = match &expected.revision {
             None => {
                 let is_tombstone = newest(Some(FM), TARGET, None);
                 !self

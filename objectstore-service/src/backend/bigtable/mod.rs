@@ -70,6 +70,9 @@
 //!    An error in step 2 may or may not have applied; the caller retries, which step 3
 //!    makes safe.
 //!
+//! With a precondition (`If-None-Match: *`, `If-Match`) the backend reads, judges and
+//! commits on the exact state read instead (module `conditional`).
+//!
 //! **`put` / `delete`** (of the row contract): 1. `CheckAndMutateRow(is_tombstone,
 //! -, write)`: not matched → written, `None` (commit point). 2. Matched: read the row; a
 //! tombstone → return it (nothing written; the operation is ordered at that read). 3. The
@@ -132,6 +135,7 @@ use crate::error::{Error, Result};
 use crate::expiry::tti_bump;
 
 mod client;
+mod conditional;
 pub mod config;
 mod high_volume;
 mod listing;

@@ -18,6 +18,7 @@ use objectstore_types::{ExpirationPolicy, ObjectContext, ObjectKey, Scopes, Usec
 
 use super::client::{FG, chain, delete_row, set};
 use super::*;
+use crate::backend::Expected;
 use crate::backend::{GetResponse, HighVolumeBackend, TieredMetadata, TieredWrite};
 use crate::clock::{Clock, ManualClock};
 use crate::{conformance, testing};
@@ -183,9 +184,13 @@ async fn cas_ignores_older_cell_versions() {
     let path = key.as_storage_path();
     let (old, current) = (tombstone("versions/old"), tombstone("versions/current"));
     assert!(
-        b.compare_and_write(&key, None, TieredWrite::Tombstone(current.clone()))
-            .await
-            .unwrap()
+        b.compare_and_write(
+            &key,
+            &Expected::revision(None),
+            TieredWrite::Tombstone(current.clone())
+        )
+        .await
+        .unwrap()
     );
     // An older version of the target column naming `old`.
     let old_target = old.target.as_storage_path().into_bytes();
@@ -221,7 +226,7 @@ async fn cas_ignores_older_cell_versions() {
     assert!(
         !b.compare_and_write(
             &key,
-            Some(&old.target),
+            &Expected::revision(Some(&old.target)),
             TieredWrite::Tombstone(next.clone())
         )
         .await
@@ -234,7 +239,7 @@ async fn cas_ignores_older_cell_versions() {
     assert!(
         b.compare_and_write(
             &key,
-            Some(&current.target),
+            &Expected::revision(Some(&current.target)),
             TieredWrite::Tombstone(next.clone())
         )
         .await
@@ -302,9 +307,13 @@ async fn expiry_by_cell_timestamp_and_read_time_check() {
         ..tombstone("exp/tomb/rev")
     };
     assert!(
-        b.compare_and_write(&tomb, None, TieredWrite::Tombstone(t.clone()))
-            .await
-            .unwrap()
+        b.compare_and_write(
+            &tomb,
+            &Expected::revision(None),
+            TieredWrite::Tombstone(t.clone())
+        )
+        .await
+        .unwrap()
     );
 
     let deadline_micros = i64::try_from(rows::deadline_secs(&m).unwrap() * 1_000_000).unwrap();
@@ -425,19 +434,31 @@ async fn predicates_match_targets_literally() {
     let t = tombstone("a.b*c+(d)[e]{f}|g^h$i?j\\k é 🚀 100%");
     let similar = tombstone("aXb*c+(d)[e]{f}|g^h$i?j\\k é 🚀 100%");
     assert!(
-        b.compare_and_write(&key, None, TieredWrite::Tombstone(t.clone()))
-            .await
-            .unwrap()
+        b.compare_and_write(
+            &key,
+            &Expected::revision(None),
+            TieredWrite::Tombstone(t.clone())
+        )
+        .await
+        .unwrap()
     );
     assert!(
-        !b.compare_and_write(&key, Some(&similar.target), TieredWrite::Delete)
-            .await
-            .unwrap()
+        !b.compare_and_write(
+            &key,
+            &Expected::revision(Some(&similar.target)),
+            TieredWrite::Delete
+        )
+        .await
+        .unwrap()
     );
     assert!(
-        b.compare_and_write(&key, Some(&t.target), TieredWrite::Delete)
-            .await
-            .unwrap()
+        b.compare_and_write(
+            &key,
+            &Expected::revision(Some(&t.target)),
+            TieredWrite::Delete
+        )
+        .await
+        .unwrap()
     );
     assert_eq!(b.head(&key).await.unwrap(), TieredMetadata::NotFound);
 }

@@ -11,8 +11,8 @@ use objectstore_types::{Metadata, ObjectId};
 
 use crate::backend::inline::{check_inline, respond, sized};
 use crate::backend::{
-    ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, HighVolumeBackend, ListPage, ListQuery,
-    RowInfo, ScanPage, TieredGet, TieredMetadata, TieredWrite, Tombstone,
+    Expected, ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, HighVolumeBackend, ListPage,
+    ListQuery, RowInfo, ScanPage, TieredGet, TieredMetadata, TieredWrite, Tombstone,
 };
 use crate::error::Result;
 
@@ -65,11 +65,11 @@ impl HighVolumeBackend for EmbeddedBackend {
     async fn compare_and_write(
         &self,
         id: &ObjectId,
-        current: Option<&ObjectId>,
+        expected: &Expected,
         write: TieredWrite,
     ) -> Result<bool> {
         let key = RowKey::of(id);
-        let current = current.map(ObjectId::as_storage_path);
+        let expected = expected.clone();
         let (write, weight) = match write {
             TieredWrite::Object(metadata, payload) => {
                 let weight = payload.len();
@@ -81,8 +81,9 @@ impl HighVolumeBackend for EmbeddedBackend {
             }
             other => (other, 0),
         };
+        let now = self.inner.clock.now();
         self.write_weighted("compare and write", weight, move |c| {
-            sql::compare_and_write(c, &key, current.as_deref(), &write)
+            sql::compare_and_write(c, &key, &expected, &write, now)
         })
         .await
     }

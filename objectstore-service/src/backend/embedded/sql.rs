@@ -8,11 +8,12 @@
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use objectstore_types::Metadata;
+use objectstore_types::{Metadata, ObjectId};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::backend::{
-    ChangeRecord, ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, TieredWrite, Tombstone,
+    ChangeRecord, Expected, ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, TieredWrite,
+    Tombstone,
 };
 use crate::error::{Error, Result};
 use crate::expiry::{ExtendPlan, plan_extension};
@@ -198,19 +199,37 @@ pub(super) fn delete(conn: &Connection, path: &str) -> Result<Option<Tombstone>>
 }
 
 /// `compare_and_write`: see [`crate::backend::HighVolumeBackend::compare_and_write`].
+/// Without a precondition only the row's kind and target are read; with one, its metadata
+/// too, judged at `now`.
 pub(super) fn compare_and_write(
     conn: &Connection,
     key: &RowKey,
-    current: Option<&str>,
+    expected: &Expected,
     write: &TieredWrite,
+    now: SystemTime,
 ) -> Result<bool> {
     let path = key.path.as_str();
-    let state = row_state(conn, path)?;
+    let current = expected.revision.as_ref().map(ObjectId::as_storage_path);
+    let (state, metadata) = match &expected.precondition {
+        None => (row_state(conn, path)?, None),
+        Some(_) => match read_row(conn, path, false)? {
+            None => (None, None),
+            Some(Stored::Object { metadata, .. }) => (Some((KIND_OBJECT, None)), Some(metadata)),
+            Some(Stored::Tombstone(t)) => (
+                Some((KIND_TOMBSTONE, Some(t.target.as_storage_path()))),
+                Some(t.metadata),
+            ),
+        },
+    };
     let stored_target = match &state {
         Some((KIND_TOMBSTONE, target)) => Some(target.as_deref().unwrap_or_default()),
         _ => None,
     };
-    if stored_target == current {
+    let holds = expected
+        .precondition
+        .as_ref()
+        .is_none_or(|p| p.holds(metadata.as_ref(), now));
+    if stored_target == current.as_deref() && holds {
         match write {
             TieredWrite::Object(metadata, payload) => put_object(conn, key, metadata, payload)?,
             TieredWrite::Tombstone(t) => put_tombstone(conn, key, t)?,
@@ -218,13 +237,14 @@ pub(super) fn compare_and_write(
         }
         return Ok(true);
     }
-    // Precondition failed: report success if the row already is in the written state.
+    // Expectation failed: report success if the row already is in the written state.
+    let unconditional = expected.precondition.is_none();
     Ok(match (write, &state) {
-        (TieredWrite::Object(..), Some((KIND_OBJECT, _))) => true,
+        (TieredWrite::Object(..), Some((KIND_OBJECT, _))) => unconditional,
         (TieredWrite::Tombstone(t), Some((KIND_TOMBSTONE, Some(target)))) => {
             t.target.as_storage_path() == *target
         }
-        (TieredWrite::Delete, None) => true,
+        (TieredWrite::Delete, None) => unconditional,
         _ => false,
     })
 }

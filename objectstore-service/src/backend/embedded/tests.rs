@@ -10,6 +10,7 @@ use objectstore_types::{ExpirationPolicy, Metadata, ObjectContext, ObjectId, Obj
 use objectstore_types::{Scopes, Usecase, range::ByteRange, time};
 
 use super::*;
+use crate::backend::Expected;
 use crate::backend::{
     ChangeLog, ChangeRecord, Claim, ExpiryTarget, ExtendOutcome, GetResponse, HighVolumeBackend,
     TieredGet, TieredMetadata, TieredWrite, Tombstone,
@@ -81,9 +82,13 @@ async fn data_persists_across_reopen() {
         put(&b, "small", &m, b"hello").await;
         let t = tombstone("big", "rev");
         assert!(
-            b.compare_and_write(&id("big"), None, TieredWrite::Tombstone(t))
-                .await
-                .unwrap()
+            b.compare_and_write(
+                &id("big"),
+                &Expected::revision(None),
+                TieredWrite::Tombstone(t)
+            )
+            .await
+            .unwrap()
         );
         b.append_record(&record).await.unwrap();
         b.join().await;
@@ -130,7 +135,7 @@ async fn concurrent_compare_and_write_has_exactly_one_winner() {
                     let won = b
                         .compare_and_write(
                             &id("race"),
-                            current.as_ref(),
+                            &Expected::revision(current.as_ref()),
                             TieredWrite::Tombstone(t.clone()),
                         )
                         .await
@@ -160,16 +165,20 @@ async fn compare_and_write_is_idempotent() {
     let t1 = tombstone("k", "one");
     let write = TieredWrite::Tombstone(t1.clone());
     assert!(
-        b.compare_and_write(&key, None, write.clone())
+        b.compare_and_write(&key, &Expected::revision(None), write.clone())
             .await
             .unwrap()
     );
     // A retry whose precondition no longer holds, but whose write is in place: success.
-    assert!(b.compare_and_write(&key, None, write).await.unwrap());
+    assert!(
+        b.compare_and_write(&key, &Expected::revision(None), write)
+            .await
+            .unwrap()
+    );
     // A different target with a stale precondition: a lost race.
     let t2 = tombstone("k", "two");
     assert!(
-        !b.compare_and_write(&key, None, TieredWrite::Tombstone(t2))
+        !b.compare_and_write(&key, &Expected::revision(None), TieredWrite::Tombstone(t2))
             .await
             .unwrap()
     );
@@ -181,12 +190,12 @@ async fn compare_and_write_is_idempotent() {
     // Tombstone -> inline, then a retried inline write reports success.
     let inline = TieredWrite::Object(m.clone(), Bytes::from_static(b"inline"));
     assert!(
-        b.compare_and_write(&key, Some(&t1.target), inline.clone())
+        b.compare_and_write(&key, &Expected::revision(Some(&t1.target)), inline.clone())
             .await
             .unwrap()
     );
     assert!(
-        b.compare_and_write(&key, Some(&t1.target), inline)
+        b.compare_and_write(&key, &Expected::revision(Some(&t1.target)), inline)
             .await
             .unwrap()
     );
@@ -204,9 +213,13 @@ async fn compare_and_write_is_idempotent() {
     ));
     // Delete of a missing row is already done.
     assert!(
-        b.compare_and_write(&key, Some(&t1.target), TieredWrite::Delete)
-            .await
-            .unwrap()
+        b.compare_and_write(
+            &key,
+            &Expected::revision(Some(&t1.target)),
+            TieredWrite::Delete
+        )
+        .await
+        .unwrap()
     );
 }
 
@@ -291,9 +304,13 @@ async fn expiry_hides_scans_and_deletes() {
     put(&b, "keep", &ttl(1000), b"k").await;
     let mut t = tombstone("t", "rev");
     t.metadata = ttl(10);
-    b.compare_and_write(&id("t"), None, TieredWrite::Tombstone(t.clone()))
-        .await
-        .unwrap();
+    b.compare_and_write(
+        &id("t"),
+        &Expected::revision(None),
+        TieredWrite::Tombstone(t.clone()),
+    )
+    .await
+    .unwrap();
 
     clock.advance(Duration::from_secs(30));
     let now = clock.now();

@@ -14,8 +14,8 @@ use objectstore_types::{Metadata, ObjectId};
 use super::{MemoryBackend, Row, Stored};
 use crate::backend::inline::{check_inline, sized};
 use crate::backend::{
-    ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, HighVolumeBackend, ListPage, ListQuery,
-    ListedRow, RowInfo, ScanPage, TieredGet, TieredMetadata, TieredWrite, Tombstone,
+    Expected, ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, HighVolumeBackend, ListPage,
+    ListQuery, ListedRow, RowInfo, ScanPage, TieredGet, TieredMetadata, TieredWrite, Tombstone,
 };
 use crate::error::Result;
 
@@ -67,7 +67,7 @@ impl HighVolumeBackend for MemoryBackend {
     async fn compare_and_write(
         &self,
         id: &ObjectId,
-        current: Option<&ObjectId>,
+        expected: &Expected,
         write: TieredWrite,
     ) -> Result<bool> {
         if let TieredWrite::Object(_, payload) = &write {
@@ -77,18 +77,20 @@ impl HighVolumeBackend for MemoryBackend {
         let mut state = self.lock();
         let path = id.as_storage_path();
         let row = state.rows.get(&path).map(|r| &r.value);
-        let revision = match row {
-            Some(Stored::Tombstone(t)) => Some(&t.target),
-            _ => None,
+        let (revision, metadata) = match row {
+            Some(Stored::Tombstone(t)) => (Some(&t.target), Some(&t.metadata)),
+            Some(Stored::Object(m, _)) => (None, Some(m)),
+            None => (None, None),
         };
-        if revision != current {
+        if !expected.matches(revision, metadata, now) {
             // Idempotency: the row may already hold what we were asked to write.
+            let unconditional = expected.precondition.is_none();
             let done = match (&write, row) {
                 (TieredWrite::Tombstone(new), Some(Stored::Tombstone(old))) => {
                     new.target == old.target
                 }
                 (TieredWrite::Delete, None)
-                | (TieredWrite::Object(..), Some(Stored::Object(..))) => true,
+                | (TieredWrite::Object(..), Some(Stored::Object(..))) => unconditional,
                 _ => false,
             };
             return Ok(done);

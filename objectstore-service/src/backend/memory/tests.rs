@@ -5,6 +5,7 @@ use std::time::Duration;
 use objectstore_types::{ExpirationPolicy, ObjectContext, ObjectKey, Scopes, Usecase};
 
 use super::*;
+use crate::backend::Expected;
 use crate::backend::{ChangeLog, Claim, HighVolumeBackend, TieredWrite};
 use crate::clock::{Clock, ManualClock};
 use crate::stream;
@@ -55,9 +56,13 @@ async fn tombstones_are_absent_through_the_plain_api() {
         metadata: sized(&Metadata::default(), 3),
     };
     assert!(
-        m.compare_and_write(&id("k"), None, TieredWrite::Tombstone(tombstone.clone()))
-            .await
-            .unwrap()
+        m.compare_and_write(
+            &id("k"),
+            &Expected::revision(None),
+            TieredWrite::Tombstone(tombstone.clone())
+        )
+        .await
+        .unwrap()
     );
     assert_eq!(m.entry(&id("k")).expect_tombstone(), tombstone);
     assert!(Backend::head(&m, &id("k")).await.unwrap().is_none());

@@ -14,14 +14,15 @@ use sqlx::AssertSqlSafe;
 use sqlx::Row as _;
 use sqlx::postgres::PgRow;
 
+use super::conditional;
 use super::listing::{self, ListingColumns};
 use super::rows::{self, WriteRow, limit_param};
 use super::schema::q;
 use super::{EXTEND_ROUNDS, NAME, PostgresBackend, map_err};
 use crate::backend::inline::check_inline;
 use crate::backend::{
-    ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, HighVolumeBackend, ListPage, ListQuery,
-    RowInfo, ScanPage, TieredGet, TieredMetadata, TieredWrite, Tombstone,
+    Expected, ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, HighVolumeBackend, ListPage,
+    ListQuery, RowInfo, ScanPage, TieredGet, TieredMetadata, TieredWrite, Tombstone,
 };
 use crate::error::{Error, Result};
 use crate::expiry::{ExtendPlan, plan_extension};
@@ -78,21 +79,27 @@ impl HighVolumeBackend for PostgresBackend {
     async fn compare_and_write(
         &self,
         id: &ObjectId,
-        current: Option<&ObjectId>,
+        expected: &Expected,
         write: TieredWrite,
     ) -> Result<bool> {
         let path = id.as_storage_path();
-        let current_path = current.map(ObjectId::as_storage_path);
+        if let TieredWrite::Object(_, b) = &write {
+            check_inline(b.len(), NAME)?;
+        }
+        let listing = ListingColumns::of(id);
+        if expected.precondition.is_some() {
+            let (row, target) = conditional::planned(&write)?;
+            return self
+                .compare_and_write_if(&path, &listing, expected, row.as_ref(), target)
+                .await;
+        }
+        let current_path = expected.revision.as_ref().map(ObjectId::as_storage_path);
         let cas = &self.sql.cas;
         let new_row = match &write {
-            TieredWrite::Object(m, b) => {
-                check_inline(b.len(), NAME)?;
-                Some(WriteRow::object(m, b)?)
-            }
+            TieredWrite::Object(m, b) => Some(WriteRow::object(m, b)?),
             TieredWrite::Tombstone(t) => Some(WriteRow::tombstone(t)?),
             TieredWrite::Delete => None,
         };
-        let listing = ListingColumns::of(id);
         let query = match (&new_row, current_path.as_deref()) {
             (Some(row), None) => Self::bind_row(&cas.upsert_if_not_tombstone, &path, row, &listing),
             (Some(row), Some(c)) => {

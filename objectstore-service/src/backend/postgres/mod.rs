@@ -48,7 +48,8 @@
 //!   * `Some(c)` + delete: `DELETE … WHERE kind = 'tombstone' AND target = c`.
 //!
 //!   Exactly one of several racers can win, because each condition is re-checked on the row
-//!   the winner wrote. **Idempotency:** when nothing was written, the row as the
+//!   the winner wrote. With a precondition (`If-None-Match: *`, `If-Match`) the write runs
+//!   as a short transaction on the locked row instead (module `conditional`). **Idempotency:** when nothing was written, the row as the
 //!   statement's snapshot saw it decides: a tombstone with the written target (tombstone
 //!   write), no row (delete), an inline row (object write) mean a previous attempt already
 //!   applied: `true`, nothing written. (A retry starts after the earlier attempt committed,
@@ -134,6 +135,7 @@ use crate::clock::SharedClock;
 use crate::error::{Error, Result};
 use crate::expiry::tti_bump;
 
+mod conditional;
 pub mod config;
 mod high_volume;
 mod listing;

@@ -104,6 +104,8 @@ pub struct Statements {
     pub delete_if_expired: Sql,
     /// Compare-and-write statements, by `[current is Some][write kind]`.
     pub cas: CasStatements,
+    /// The statements of a compare-and-write with a precondition (module `conditional`).
+    pub cond: ConditionalStatements,
     /// Expired rows after a cursor. Binds: now (secs), cursor secs, cursor path, limit.
     pub scan_expired: Sql,
     /// The listing, by `[exclusive lower bound][bounded above]` (module `listing`).
@@ -137,6 +139,19 @@ pub struct CasStatements {
     pub delete_if_not_tombstone: Sql,
     /// `current = Some(c)`, delete. Binds: path, `c`.
     pub delete_if_target: Sql,
+}
+
+/// The statements of the conditional compare-and-write transaction (module `conditional`).
+#[derive(Debug)]
+pub struct ConditionalStatements {
+    /// Lock and read the row. Binds: path.
+    pub lock_row: Sql,
+    /// Replace the (locked) row. Binds as `put`.
+    pub update_row: Sql,
+    /// Delete the (locked) row. Binds: path.
+    pub delete_row: Sql,
+    /// Insert the row unless it exists; returns 1 row if inserted. Binds as `put`.
+    pub insert_row: Sql,
 }
 
 impl Statements {
@@ -217,6 +232,22 @@ impl Statements {
                 )),
                 delete_if_target: cas_result(format!(
                     "DELETE FROM {o} WHERE path = $1 AND kind = 'tombstone' AND target = $2"
+                )),
+            },
+            cond: ConditionalStatements {
+                lock_row: sql(format!(
+                    "SELECT kind, metadata, target, expires, version FROM {o}
+                     WHERE path = $1 FOR UPDATE"
+                )),
+                update_row: sql(format!(
+                    "UPDATE {o} SET kind = $2, metadata = $3, payload = $4, target = $5,
+                        expires = $6, version = $7, usecase = $8, list_key = $9
+                     WHERE path = $1"
+                )),
+                delete_row: sql(format!("DELETE FROM {o} WHERE path = $1")),
+                insert_row: sql(format!(
+                    "INSERT INTO {o} {WRITE_COLUMNS} VALUES {WRITE_VALUES}
+                     ON CONFLICT (path) DO NOTHING RETURNING 1"
                 )),
             },
             scan_expired: sql(format!(

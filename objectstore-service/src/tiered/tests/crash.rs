@@ -1,5 +1,6 @@
-//! Crash recovery: for every protocol, a crash at every backend call (before it, after it,
-//! or a panic in it), then recovery by a new instance on the same storage.
+//! Crash recovery: for every protocol (the conditional writes included), a crash at every
+//! backend call (before it, after it, or a panic in it), then recovery by a new instance on
+//! the same storage.
 //!
 //! Each case first traces the protocol's calls without a crash (the operation, its
 //! background cleanup and `join`), then replays it once per call and crash mode. After the
@@ -29,6 +30,28 @@ enum Protocol {
     MultipartInitiate,
     MultipartComplete,
     Sweep,
+    /// The conditional variants (`If-Match` with the current tag, which holds).
+    IfMatchOverwrite,
+    IfMatchSmallOverTombstone,
+    IfMatchDelete,
+    IfMatchComplete,
+}
+
+impl Protocol {
+    /// The unconditional protocol with the same expected outcome.
+    fn base(self) -> Self {
+        match self {
+            Self::IfMatchOverwrite => Self::LargeOverwrite,
+            Self::IfMatchSmallOverTombstone => Self::SmallOverTombstone,
+            Self::IfMatchDelete => Self::Delete,
+            Self::IfMatchComplete => Self::MultipartComplete,
+            other => other,
+        }
+    }
+
+    fn conditional(self) -> bool {
+        self.base() != self
+    }
 }
 
 fn config() -> TieredConfig {
@@ -62,7 +85,7 @@ async fn run(protocol: Protocol, crash: &Crash) -> Crashed {
     let key = id("crash");
     let healthy = env.storage_with(Arc::new(env.hv.clone()), Arc::new(env.lt.clone()), config());
     let mut upload_state = None;
-    match protocol {
+    match protocol.base() {
         Protocol::LargeWrite | Protocol::MultipartInitiate => {}
         Protocol::LargeOverwrite | Protocol::SmallOverTombstone | Protocol::Delete => {
             put(&healthy, &key, &old_value()).await.unwrap();
@@ -83,8 +106,15 @@ async fn run(protocol: Protocol, crash: &Crash) -> Crashed {
                 .unwrap();
             env.clock.advance(Duration::from_secs(61));
         }
+        other => unreachable!("{other:?} is conditional"),
     }
     settle(&healthy).await;
+    let tag = match healthy.head(&key).await.unwrap() {
+        Some(metadata) if protocol.conditional() => Some(
+            crate::backend::Precondition::ETagMatches(crate::backend::etag::entity_tag(&metadata)),
+        ),
+        _ => None,
+    };
 
     let hv = decorate(&env.hv, crash.clone());
     let lt = decorate(&env.lt, crash.clone());
@@ -92,6 +122,27 @@ async fn run(protocol: Protocol, crash: &Crash) -> Crashed {
     let operation = tokio::spawn({
         let (storage, key, upload_state) = (storage.clone(), key.clone(), upload_state.clone());
         async move {
+            use crate::backend::Catalog as _;
+            if let Some(tag) = &tag {
+                return match protocol.base() {
+                    Protocol::LargeOverwrite => {
+                        let body = stream::single(new_value());
+                        storage.put_if(&key, &Metadata::default(), body, tag).await
+                    }
+                    Protocol::SmallOverTombstone => {
+                        let body = stream::single(SMALL.to_vec());
+                        storage.put_if(&key, &Metadata::default(), body, tag).await
+                    }
+                    Protocol::Delete => storage.delete_if(&key, tag).await,
+                    _ => {
+                        let (upload_id, parts) = upload_state.unwrap_or_default();
+                        storage
+                            .complete_multipart_if(&key, &upload_id, &parts, tag)
+                            .await
+                            .map(|rejection| assert_eq!(rejection, None))
+                    }
+                };
+            }
             match protocol {
                 Protocol::LargeWrite | Protocol::LargeOverwrite => {
                     put(&storage, &key, &new_value()).await
@@ -111,6 +162,7 @@ async fn run(protocol: Protocol, crash: &Crash) -> Crashed {
                     }
                 }
                 Protocol::Sweep => storage.sweep_expired().await.map(drop),
+                other => unreachable!("{other:?} is conditional"),
             }
         }
     });
@@ -129,6 +181,7 @@ async fn run(protocol: Protocol, crash: &Crash) -> Crashed {
 
 /// Recovers with a new instance and checks the invariants.
 async fn recover_and_check(protocol: Protocol, crashed: Crashed, label: &str) {
+    let protocol = protocol.base();
     let Crashed {
         env,
         acknowledged,
@@ -168,6 +221,7 @@ async fn recover_and_check(protocol: Protocol, crashed: Crashed, label: &str) {
         Protocol::Delete => (Some(old_value()), None),
         Protocol::MultipartInitiate | Protocol::Sweep => (None, None),
         Protocol::MultipartComplete => (Some(old_value()), Some(new_value())),
+        other => unreachable!("{other:?} is conditional"),
     };
     if acknowledged {
         assert_eq!(before, new, "{label}: acknowledged write lost");
@@ -186,7 +240,7 @@ async fn recover_and_check(protocol: Protocol, crashed: Crashed, label: &str) {
 /// long-term initiate and the durable deferred record (the documented exception; no blob
 /// and no part can exist, since the client never received the upload id).
 fn may_leave_empty_upload(protocol: Protocol, call: (&'static str, Method), when: When) -> bool {
-    protocol == Protocol::MultipartInitiate
+    protocol.base() == Protocol::MultipartInitiate
         && match call {
             ("lt", Method::InitiateMultipart) => when == When::After,
             ("hv", Method::AppendRecord) => true,
@@ -249,4 +303,24 @@ async fn crash_during_multipart_complete() {
 #[tokio::test]
 async fn crash_during_sweep() {
     crash_everywhere(Protocol::Sweep).await;
+}
+
+#[tokio::test]
+async fn crash_during_conditional_overwrite() {
+    crash_everywhere(Protocol::IfMatchOverwrite).await;
+}
+
+#[tokio::test]
+async fn crash_during_conditional_small_write_over_tombstone() {
+    crash_everywhere(Protocol::IfMatchSmallOverTombstone).await;
+}
+
+#[tokio::test]
+async fn crash_during_conditional_delete() {
+    crash_everywhere(Protocol::IfMatchDelete).await;
+}
+
+#[tokio::test]
+async fn crash_during_conditional_multipart_complete() {
+    crash_everywhere(Protocol::IfMatchComplete).await;
 }

@@ -7,6 +7,8 @@
 //! * `guard`: the change guard (join, cancellation of the caller, drop without runtime) and
 //!   cleanup / recovery after failures.
 //! * `multipart`: every multipart case, including the seed-001 cleanup race.
+//! * `conditional`: conditional writes (early refusal, atomic commit, races), the listing
+//!   and the open uploads.
 //! * `crash`: a crash at every backend call of every protocol, then recovery by a new
 //!   instance.
 //! * `faults`: every backend call of every protocol fails once, the instance lives on.
@@ -31,6 +33,7 @@ use crate::backend::{
 use crate::clock::{ManualClock, SharedClock};
 use crate::stream::{self, PayloadStream};
 
+mod conditional;
 mod conformance;
 mod crash;
 mod crash_hooks;
