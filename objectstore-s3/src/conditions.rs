@@ -12,13 +12,48 @@
 //! Times compare in whole seconds (HTTP dates have no fractions; stored creation times are
 //! whole seconds). A missing object is 404 whatever the conditions say.
 //!
-//! Conditional *writes* (`If-Match` / `If-None-Match` on PUT and multipart complete) are not
-//! here: they need an atomic compare-and-swap in the engine (phase 2, see [`crate::phase2`]).
+//! Conditional *writes* (`If-None-Match: *` and `If-Match: <etag>` on `PutObject` and
+//! `CompleteMultipartUpload`, `If-Match` on `DeleteObject`) become an engine
+//! [`Precondition`] ([`write_precondition`]), judged by the engine atomically at the commit
+//! point; a refusal is 412 `PreconditionFailed`, a concurrent change that won while the
+//! precondition still held is 409 `ConditionalRequestConflict` (retry). As in S3,
+//! `If-None-Match` accepts only `*`; `If-Match: *` and weak ETags are refused
+//! (`NotImplemented`; a weak ETag can never match strongly).
 
 use std::time::SystemTime;
 
+use objectstore_service::backend::Precondition;
 use s3s::dto::{ETag, ETagCondition, Timestamp};
 use s3s::{S3Error, S3ErrorCode, S3Result};
+
+use crate::errors::not_implemented;
+
+/// The engine precondition of a write's `If-Match` / `If-None-Match` (module docs).
+pub fn write_precondition(
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+) -> S3Result<Option<Precondition>> {
+    match (if_match, if_none_match) {
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Err(not_implemented(
+            "If-Match and If-None-Match on one write are not supported",
+        )),
+        (None, Some(ETagCondition::Any)) => Ok(Some(Precondition::Absent)),
+        (None, Some(ETagCondition::ETag(_))) => {
+            Err(not_implemented("If-None-Match on a write accepts only `*`"))
+        }
+        (Some(ETagCondition::ETag(ETag::Strong(etag))), None) => {
+            Ok(Some(Precondition::ETagMatches(etag.clone())))
+        }
+        (Some(ETagCondition::ETag(ETag::Weak(_))), None) => Err(S3Error::with_message(
+            S3ErrorCode::PreconditionFailed,
+            "a weak ETag never matches If-Match on a write",
+        )),
+        (Some(ETagCondition::Any), None) => Err(not_implemented(
+            "If-Match: * on a write is not supported; use an ETag",
+        )),
+    }
+}
 
 /// The four conditions of a request (any may be absent).
 #[derive(Debug, Clone, Copy, Default)]

@@ -1,8 +1,6 @@
 //! s3s's [`S3`] trait on [`Handler`]: one line per implemented operation, into `ops`.
-//! Operations not overridden here answer s3s's default `NotImplemented`; those that wait for
-//! the engine answer through [`crate::phase2`] after the usual bucket checks.
+//! Operations not overridden here answer s3s's default `NotImplemented`.
 
-use objectstore_types::Permission;
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result};
 
@@ -43,36 +41,28 @@ impl S3 for Handler {
         &self,
         req: S3Request<DeleteBucketInput>,
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
-        self.bucket(&req, &req.input.bucket, Permission::Delete)
-            .await?;
-        Err(crate::phase2::delete_bucket())
+        ops::buckets::delete_bucket(self, req).await
     }
 
     async fn list_objects(
         &self,
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
-        self.bucket(&req, &req.input.bucket, Permission::Read)
-            .await?;
-        Err(crate::phase2::listing())
+        ops::listing::list_objects(self, req).await
     }
 
     async fn list_objects_v2(
         &self,
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
-        self.bucket(&req, &req.input.bucket, Permission::Read)
-            .await?;
-        Err(crate::phase2::listing())
+        ops::listing::list_objects_v2(self, req).await
     }
 
     async fn list_multipart_uploads(
         &self,
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
-        self.bucket(&req, &req.input.bucket, Permission::Write)
-            .await?;
-        Err(crate::phase2::list_uploads())
+        ops::uploads::list_multipart_uploads(self, req).await
     }
 
     async fn put_object(

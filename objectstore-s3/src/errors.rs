@@ -15,7 +15,8 @@
 //! | `ClientStream` (see [`BodyError`]) | `BadDigest`, `XAmzContentSHA256Mismatch`, `SignatureDoesNotMatch`, `IncompleteBody`, `RequestTimeout`, `InvalidRequest` | 400 / 403 |
 //! | `TooLarge` | `EntityTooLarge` | 400 |
 //! | `NotFound` / `Gone` (only multipart calls have them) | `NoSuchUpload` | 404 |
-//! | `Conflict` | `OperationAborted` | 409 |
+//! | `PreconditionFailed` (conditional writes) | `PreconditionFailed` | 412 |
+//! | `Conflict` (a conditional write lost to a concurrent change) | `ConditionalRequestConflict` | 409 |
 //! | `Unsupported` | `NotImplemented` | 501 |
 //! | `Overloaded` (concurrency limit, 429 on the objectstore API) | `SlowDown` | 503 |
 //! | rate limit (429 on the objectstore API) | `SlowDown` + `Retry-After` | 503 |
@@ -212,7 +213,12 @@ pub fn service_error(error: ServiceError) -> S3Error {
         ServiceError::NotFound(_) | ServiceError::Gone(_) => {
             S3Error::with_message(S3ErrorCode::NoSuchUpload, message)
         }
-        ServiceError::Conflict(_) => S3Error::with_message(S3ErrorCode::OperationAborted, message),
+        ServiceError::PreconditionFailed(_) => {
+            S3Error::with_message(S3ErrorCode::PreconditionFailed, message)
+        }
+        ServiceError::Conflict(_) => {
+            S3Error::with_message(S3ErrorCode::ConditionalRequestConflict, message)
+        }
         ServiceError::Unsupported { .. } => {
             S3Error::with_message(S3ErrorCode::NotImplemented, message)
         }
@@ -272,6 +278,7 @@ mod tests {
             ServiceError::NotFound("x".into()),
             ServiceError::Gone("x".into()),
             ServiceError::Conflict("x".into()),
+            ServiceError::PreconditionFailed("x".into()),
             ServiceError::Overloaded,
         ];
         for e in errors {
@@ -291,6 +298,19 @@ mod tests {
             Some("internal error"),
             "details stay in the log"
         );
+    }
+
+    #[test]
+    fn conditional_write_errors_have_the_s3_codes() {
+        let refused = service_error(ServiceError::PreconditionFailed("x".into()));
+        assert_eq!(*refused.code(), S3ErrorCode::PreconditionFailed);
+        assert_eq!(
+            refused.status_code(),
+            Some(http::StatusCode::PRECONDITION_FAILED)
+        );
+        let raced = service_error(ServiceError::Conflict("x".into()));
+        assert_eq!(*raced.code(), S3ErrorCode::ConditionalRequestConflict);
+        assert_eq!(raced.status_code(), Some(http::StatusCode::CONFLICT));
     }
 
     #[test]

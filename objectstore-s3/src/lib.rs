@@ -30,7 +30,6 @@
 //!   reads; [`checksum`]: `Content-MD5` and `x-amz-checksum-*` verified before commit.
 //! * [`registry`]: which buckets exist, stored in the engine.
 //! * [`errors`]: the one map from failures to S3 error codes.
-//! * [`phase2`]: what waits for engine changes, answered `NotImplemented`.
 //!
 //! # Invariants
 //!
@@ -42,6 +41,9 @@
 //!   bounded (`max_xml_body`); browser form uploads, which s3s would buffer, are refused.
 //! * **A failed or mismatching upload stores nothing**: the engine commits only after a
 //!   body ended without error, and checksum mismatches end the body with an error.
+//! * **Conditional writes are atomic**: `If-None-Match: *` and `If-Match` become engine
+//!   preconditions judged at the commit point (the high-volume compare-and-swap), never a
+//!   check followed by a write.
 //! * **Secrets are never logged.**
 
 pub mod auth;
@@ -59,7 +61,6 @@ pub mod mapping;
 pub mod metadata;
 pub mod normalize;
 pub mod ops;
-pub mod phase2;
 pub mod registry;
 
 pub use config::{BuildError, FrontConfig, build};

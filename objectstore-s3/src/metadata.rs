@@ -1,36 +1,38 @@
 //! Object metadata both ways: S3 request headers → [`Metadata`], [`Metadata`] → S3 response
-//! headers, and the phase-1 ETag.
+//! headers, and the ETag.
 //!
 //! | S3 | objectstore [`Metadata`] | objectstore API |
 //! |---|---|---|
 //! | `Content-Type` | `content_type` | `content-type` |
 //! | `Content-Encoding: gzip` / `zstd` | `compression` | `content-encoding` |
+//! | any other `Content-Encoding` (`aws-chunked` and `identity` removed: transfer details) | `content_encoding`, verbatim | `content-encoding` |
 //! | `Content-Disposition` in the form the objectstore API writes (`attachment; filename="…"`) | `filename` | `x-sn-filename` |
+//! | any other `Content-Disposition` | `content_disposition`, verbatim | `content-disposition` |
+//! | `Content-Language`, `Cache-Control`, `Expires` | `content_language`, `cache_control`, `expires`, verbatim | same headers |
 //! | `x-amz-meta-<name>` | `custom[<name>]` | `x-snme-<name>` |
 //! | `x-sn-expiration`, `x-sn-origin`, `x-sn-filename` (accepted on S3 writes, returned on reads) | `expiration_policy`, `origin`, `filename` | same |
 //! | `Last-Modified` | `time_created` | `x-sn-time-created` |
 //! | `Content-Length` | `size` | `x-sn-size` |
+//! | `ETag` | `etag` (the MD5, `<md5>-N` for multipart; stamped by the engine) | `etag` |
 //!
-//! **Not stored yet (phase 2, the engine's `Metadata` lacks the field):** other
-//! `Content-Encoding` values, other `Content-Disposition` values, `Content-Language`,
-//! `Cache-Control`, `Expires`. A write that carries one is refused with `NotImplemented`
-//! instead of dropping it (`aws-chunked` and `identity` are transfer details and ignored).
+//! `Expires` is stored as the client sent it (S3 does not validate it either) and returned
+//! as a raw header.
 //!
-//! # The phase-1 ETag
+//! # The ETag
 //!
-//! The engine does not store a content hash yet (phase 2 stores the MD5). Until then the
-//! ETag is `"<32 hex>-0"`: the first 16 bytes of a SHA-256 over the stored metadata that a
-//! write sets (creation time, size, content type, compression, policy, origin, filename,
-//! custom), so it changes with every write of different content or at a different second.
-//! It is never 32 bare hex digits, so no tool mistakes it for an MD5 (rclone and others
-//! treat `-N` ETags as "not an MD5"), and it is the same on PUT, GET, HEAD and copy
-//! responses. Limitation: two writes of the same size and metadata within the same second
-//! have the same ETag.
+//! One definition for the engine and both APIs
+//! ([`objectstore_service::backend::etag::entity_tag`]): the stored MD5 when the engine
+//! stamped one, else, for objects stored before, a tag derived from the stored metadata,
+//! `"<32 hex>-0"`, which changes with every write of different content or at a different
+//! second and is never 32 bare hex digits, so no tool mistakes it for an MD5 (rclone and
+//! others treat `-N` ETags as "not an MD5"). It is the same on PUT, GET, HEAD, copy and list
+//! responses, and it is what `If-Match` on a write compares.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
+use objectstore_service::backend::etag::entity_tag;
 use objectstore_types::metadata::{
     HEADER_EXPIRATION, HEADER_FILENAME, HEADER_ORIGIN, HEADER_TIME_EXPIRES, content_disposition,
     decode_free_form, encode_free_form,
@@ -38,9 +40,8 @@ use objectstore_types::metadata::{
 use objectstore_types::{Compression, ExpirationPolicy, Metadata, time};
 use s3s::S3Result;
 use s3s::dto::{ETag, Timestamp};
-use sha2::{Digest as _, Sha256};
 
-use crate::errors::{invalid_argument, not_implemented};
+use crate::errors::invalid_argument;
 
 /// The S3 fields of a write (PutObject, CreateMultipartUpload, CopyObject with `REPLACE`).
 #[derive(Debug, Default)]
@@ -71,17 +72,10 @@ fn header<'h>(headers: &'h HeaderMap, name: &str) -> S3Result<Option<&'h str>> {
         .transpose()
 }
 
-fn phase2(what: &str) -> s3s::S3Error {
-    not_implemented(format!(
-        "{what} cannot be stored yet; objectstore stores Content-Type, gzip/zstd \
-         Content-Encoding, an attachment Content-Disposition and x-amz-meta-*"
-    ))
-}
-
-/// The compression a `Content-Encoding` stands for (module docs).
-fn compression(encoding: Option<&str>) -> S3Result<Option<Compression>> {
+/// The compression and the verbatim `Content-Encoding` of a header value (module docs).
+fn encoding(encoding: Option<&str>) -> (Option<Compression>, Option<String>) {
     let Some(encoding) = encoding else {
-        return Ok(None);
+        return (None, None);
     };
     let tokens: Vec<&str> = encoding
         .split(',')
@@ -93,10 +87,10 @@ fn compression(encoding: Option<&str>) -> S3Result<Option<Compression>> {
         })
         .collect();
     match tokens.as_slice() {
-        [] => Ok(None),
-        [one] if one.eq_ignore_ascii_case("gzip") => Ok(Some(Compression::Gzip)),
-        [one] if one.eq_ignore_ascii_case("zstd") => Ok(Some(Compression::Zstd)),
-        _ => Err(phase2(&format!("Content-Encoding {encoding:?}"))),
+        [] => (None, None),
+        [one] if one.eq_ignore_ascii_case("gzip") => (Some(Compression::Gzip), None),
+        [one] if one.eq_ignore_ascii_case("zstd") => (Some(Compression::Zstd), None),
+        _ => (None, Some(tokens.join(", "))),
     }
 }
 
@@ -120,22 +114,18 @@ fn disposition_filename(value: &str) -> Option<String> {
 impl WriteFields<'_> {
     /// The metadata to store (not yet stamped), or why the write cannot be stored.
     pub fn into_metadata(self, headers: &HeaderMap) -> S3Result<Metadata> {
-        for (present, what) in [
-            (self.content_language.is_some(), "Content-Language"),
-            (self.cache_control.is_some(), "Cache-Control"),
-            (self.expires, "Expires"),
-        ] {
-            if present {
-                return Err(phase2(what));
-            }
-        }
         let mut metadata = Metadata::default();
         if let Some(ct) = self.content_type.filter(|ct| !ct.is_empty()) {
             ct.parse::<mime::Mime>()
                 .map_err(|e| invalid_argument(format!("Content-Type {ct:?}: {e}")))?;
             metadata.content_type = ct.to_owned();
         }
-        metadata.compression = compression(self.content_encoding)?;
+        (metadata.compression, metadata.content_encoding) = encoding(self.content_encoding);
+        metadata.content_language = self.content_language.map(str::to_owned);
+        metadata.cache_control = self.cache_control.map(str::to_owned);
+        if self.expires {
+            metadata.expires = header(headers, "expires")?.map(str::to_owned);
+        }
         if let Some(policy) = header(headers, HEADER_EXPIRATION)? {
             metadata.expiration_policy = policy
                 .parse::<ExpirationPolicy>()
@@ -154,16 +144,16 @@ impl WriteFields<'_> {
             );
         }
         if let Some(disposition) = self.content_disposition {
-            let stored = metadata
+            let derived = metadata
                 .filename
                 .as_deref()
                 .and_then(content_disposition)
                 .is_some_and(|c| c.as_bytes() == disposition.as_bytes());
-            if !stored {
-                let filename = disposition_filename(disposition)
-                    .filter(|_| metadata.filename.is_none())
-                    .ok_or_else(|| phase2(&format!("Content-Disposition {disposition:?}")))?;
-                metadata.filename = Some(filename);
+            if !derived {
+                match disposition_filename(disposition).filter(|_| metadata.filename.is_none()) {
+                    Some(filename) => metadata.filename = Some(filename),
+                    None => metadata.content_disposition = Some(disposition.to_owned()),
+                }
             }
         }
         if let Some(custom) = self.metadata {
@@ -191,9 +181,14 @@ pub struct ObjectHeaders {
     pub content_encoding: Option<String>,
     /// `Content-Disposition`.
     pub content_disposition: Option<String>,
+    /// `Content-Language`.
+    pub content_language: Option<String>,
+    /// `Cache-Control`.
+    pub cache_control: Option<String>,
     /// `x-amz-meta-*`.
     pub metadata: Option<HashMap<String, String>>,
-    /// The `x-sn-*` headers of the objectstore API that have no S3 field.
+    /// The headers without a typed S3 field: the `x-sn-*` headers of the objectstore API and
+    /// `Expires` (stored verbatim, so not always an HTTP date).
     pub extra: HeaderMap,
 }
 
@@ -218,17 +213,27 @@ impl ObjectHeaders {
         if let Some(f) = &metadata.filename {
             put(HEADER_FILENAME, encode_free_form(f));
         }
+        if let Some(expires) = &metadata.expires {
+            put("expires", expires.clone());
+        }
         Self {
             e_tag: etag(metadata),
             last_modified: metadata.time_created.map(Timestamp::from),
             size: metadata.size.unwrap_or(0),
             content_type: metadata.content_type.clone(),
-            content_encoding: metadata.compression.map(|c| c.as_str().to_owned()),
-            content_disposition: metadata
-                .filename
-                .as_deref()
-                .and_then(content_disposition)
-                .and_then(|v| v.to_str().ok().map(str::to_owned)),
+            content_encoding: metadata
+                .compression
+                .map(|c| c.as_str().to_owned())
+                .or_else(|| metadata.content_encoding.clone()),
+            content_disposition: metadata.content_disposition.clone().or_else(|| {
+                metadata
+                    .filename
+                    .as_deref()
+                    .and_then(content_disposition)
+                    .and_then(|v| v.to_str().ok().map(str::to_owned))
+            }),
+            content_language: metadata.content_language.clone(),
+            cache_control: metadata.cache_control.clone(),
             metadata: (!metadata.custom.is_empty()).then(|| {
                 metadata
                     .custom
@@ -241,32 +246,9 @@ impl ObjectHeaders {
     }
 }
 
-/// The phase-1 ETag of a stored object (module docs).
+/// The ETag of a stored object (module docs).
 pub fn etag(metadata: &Metadata) -> ETag {
-    #[derive(serde::Serialize)]
-    struct Revision<'a> {
-        created: Option<u64>,
-        size: Option<u64>,
-        content_type: &'a str,
-        compression: Option<Compression>,
-        policy: String,
-        origin: Option<&'a str>,
-        filename: Option<&'a str>,
-        custom: &'a BTreeMap<String, String>,
-    }
-    let revision = Revision {
-        created: metadata.time_created.map(time::unix_secs),
-        size: metadata.size,
-        content_type: &metadata.content_type,
-        compression: metadata.compression,
-        policy: metadata.expiration_policy.to_string(),
-        origin: metadata.origin.as_deref(),
-        filename: metadata.filename.as_deref(),
-        custom: &metadata.custom,
-    };
-    let json = serde_json::to_vec(&revision).unwrap_or_default();
-    let digest = Sha256::digest(&json);
-    ETag::Strong(format!("{}-0", hex::encode(&digest[..16])))
+    ETag::Strong(entity_tag(metadata))
 }
 
 /// `Last-Modified` of an object as a time (creation time; the epoch when unknown).

@@ -8,38 +8,40 @@
 //!   `s3.buckets` is a valid usecase but not a valid bucket name (it has a dot), so S3 can
 //!   never reach or list it. The marker's `time_created` is the bucket's `CreationDate`.
 //!   Creating is idempotent: an existing marker is kept, so the creation date stays.
-//! * **Usecases of the `usecases` config section** exist as buckets without a marker.
-//! * **An index** (`s3.buckets/_/index.json`, `{"<bucket>": <created unix secs>}`) lets
-//!   `ListBuckets` enumerate buckets: the engine has no listing yet (phase 2). It is
-//!   updated by read-modify-write, serialized within an instance; two instances creating
-//!   different buckets at the same moment can lose one index entry (the engine has no
-//!   conditional write yet). The marker still exists, and the next `CreateBucket` of that
-//!   bucket (idempotent) puts it back. Phase 2 replaces the index by listing the markers.
+//! * **Usecases of the `usecases` config section** exist as buckets without a marker (and
+//!   cannot be deleted through S3).
+//! * **`ListBuckets` lists the markers** through the engine's ordered listing of the
+//!   registry usecase: no index to keep in step, so no lost update when instances create
+//!   buckets at once. (Phase 1 kept an index object `index.json` there; it is not a bucket
+//!   name, so it is skipped and may be deleted.) A storage without a listing (a standalone
+//!   long-term store) lists the configured buckets only.
 //! * **Existence checks are cached** per instance for [`CACHE_TTL`] (positive answers
-//!   only, so a bucket created on another instance is visible at once).
-//!
-//! `DeleteBucket` needs "only when empty", i.e. a listing: phase 2.
+//!   only, so a bucket created on another instance is visible at once; a bucket deleted on
+//!   another instance may still be seen here for up to [`CACHE_TTL`]).
+//! * **`DeleteBucket`** removes the marker once the bucket holds no object (checked through
+//!   the listing just before): `BucketNotEmpty` otherwise. An object written into the bucket
+//!   between that check and the marker's removal stays stored (reachable through the
+//!   objectstore API, and through S3 again once the bucket is created again).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use objectstore_service::backend::GetResponse;
+use objectstore_service::backend::ListQuery;
 use objectstore_service::service::StorageService;
 use objectstore_service::stream;
-use objectstore_types::{Metadata, ObjectContext, ObjectId, ObjectKey, Scopes, Usecase, time};
+use objectstore_types::{Metadata, ObjectContext, ObjectId, ObjectKey, Scopes, Usecase};
 use s3s::S3Result;
 
 use crate::errors::service_error;
+use crate::mapping::is_bucket_name;
 
 /// The usecase holding the registry (not a valid bucket name).
 pub const REGISTRY_USECASE: &str = "s3.buckets";
-/// The key of the index (not a valid bucket name).
-pub const INDEX_KEY: &str = "index.json";
 /// How long a positive existence check is trusted.
 pub const CACHE_TTL: Duration = Duration::from_secs(10);
-/// Largest index read.
-const MAX_INDEX: usize = 8 * 1024 * 1024;
+/// Markers read per listing page.
+const LIST_PAGE: usize = 1000;
 
 /// The registry (module docs).
 #[derive(Debug)]
@@ -47,11 +49,10 @@ pub struct Registry {
     service: StorageService,
     configured: BTreeSet<String>,
     seen: Mutex<HashMap<String, Instant>>,
-    index_lock: tokio::sync::Mutex<()>,
 }
 
-/// The registry object `key` (a bucket name or [`INDEX_KEY`]; both are valid keys, so the
-/// error case is unreachable in practice, but answered as a client error, never a panic).
+/// The marker of bucket `key` (bucket names are valid keys, so the error case is
+/// unreachable in practice, but answered as a client error, never a panic).
 fn registry_id(key: &str) -> S3Result<ObjectId> {
     let invalid = |_| {
         s3s::S3Error::with_message(
@@ -75,13 +76,17 @@ impl Registry {
             service,
             configured: configured.into_iter().collect(),
             seen: Mutex::new(HashMap::new()),
-            index_lock: tokio::sync::Mutex::new(()),
         }
     }
 
     fn cached(&self, bucket: &str) -> bool {
         let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         seen.get(bucket).is_some_and(|t| t.elapsed() < CACHE_TTL)
+    }
+
+    fn forget(&self, bucket: &str) {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.remove(bucket);
     }
 
     fn remember(&self, bucket: &str) {
@@ -124,67 +129,59 @@ impl Registry {
         }
     }
 
-    /// Creates `bucket` (idempotent) and makes sure the index lists it.
+    /// Creates `bucket` (idempotent).
     pub async fn create(&self, bucket: &str) -> S3Result<()> {
-        let created = match self.marker(bucket).await? {
-            Some(m) => m.time_created,
-            None => {
-                self.service
-                    .put(registry_id(bucket)?, Metadata::default(), stream::empty())
-                    .await
-                    .map_err(service_error)?;
-                self.marker(bucket).await?.and_then(|m| m.time_created)
-            }
-        };
-        self.remember(bucket);
-        let created = created.map_or(0, time::unix_secs);
-        let _serialized = self.index_lock.lock().await;
-        let mut index = self.read_index().await?;
-        if index.get(bucket) != Some(&created) {
-            index.insert(bucket.to_owned(), created);
-            let json = serde_json::to_vec(&index)
-                .map_err(|e| s3s::S3Error::internal_error(std::io::Error::other(e.to_string())))?;
-            let metadata = Metadata {
-                content_type: "application/json".into(),
-                ..Metadata::default()
-            };
+        if self.marker(bucket).await?.is_none() {
             self.service
-                .put(registry_id(INDEX_KEY)?, metadata, stream::single(json))
+                .put(registry_id(bucket)?, Metadata::default(), stream::empty())
                 .await
                 .map_err(service_error)?;
         }
+        self.remember(bucket);
         Ok(())
     }
 
-    async fn read_index(&self) -> S3Result<BTreeMap<String, u64>> {
-        let response = self
-            .service
-            .get(registry_id(INDEX_KEY)?, None)
-            .await
-            .map_err(service_error)?;
-        let GetResponse::Found { body, .. } = response else {
-            return Ok(BTreeMap::new());
-        };
-        let bytes = stream::read_bounded(body, MAX_INDEX)
-            .await
-            .map_err(s3s::S3Error::internal_error)?;
-        match serde_json::from_slice(&bytes) {
-            Ok(index) => Ok(index),
-            Err(e) => {
-                tracing::error!(error = %e, "the S3 bucket index is unreadable; listing without it");
-                Ok(BTreeMap::new())
-            }
-        }
+    /// Whether `bucket` is one of the configured usecases (which cannot be deleted).
+    pub fn is_configured(&self, bucket: &str) -> bool {
+        self.configured.contains(bucket)
     }
 
-    /// Every bucket with its creation time, by name: the index plus configured usecases.
+    /// Removes the marker of `bucket` (missing is fine).
+    pub async fn delete(&self, bucket: &str) -> S3Result<()> {
+        self.forget(bucket);
+        self.service
+            .delete(registry_id(bucket)?)
+            .await
+            .map_err(service_error)?;
+        self.forget(bucket);
+        Ok(())
+    }
+
+    /// Every bucket with its creation time, by name: the markers plus configured usecases.
     pub async fn list(&self) -> S3Result<Vec<(String, SystemTime)>> {
-        let mut all: BTreeMap<String, SystemTime> = self
-            .read_index()
-            .await?
-            .into_iter()
-            .map(|(name, secs)| (name, time::from_unix_secs(secs)))
-            .collect();
+        let mut all: BTreeMap<String, SystemTime> = BTreeMap::new();
+        if self.service.has_catalog() {
+            let usecase = Usecase::new(REGISTRY_USECASE)
+                .map_err(|e| s3s::S3Error::internal_error(std::io::Error::other(e.to_string())))?;
+            let mut query = ListQuery::new(usecase, "", LIST_PAGE);
+            loop {
+                let page = self
+                    .service
+                    .list(query.clone())
+                    .await
+                    .map_err(service_error)?;
+                for row in &page.rows {
+                    if is_bucket_name(&row.key) {
+                        let created = row.metadata.time_created.unwrap_or(SystemTime::UNIX_EPOCH);
+                        all.insert(row.key.clone(), created);
+                    }
+                }
+                match page.rows.last() {
+                    Some(last) if page.truncated => query = query.after(last.key.as_bytes()),
+                    _ => break,
+                }
+            }
+        }
         for name in &self.configured {
             all.entry(name.clone()).or_insert(SystemTime::UNIX_EPOCH);
         }
@@ -199,6 +196,9 @@ mod tests {
     #[test]
     fn registry_names_are_unreachable_from_s3() {
         assert!(crate::mapping::bucket_usecase(REGISTRY_USECASE).is_err());
-        assert!(!crate::mapping::is_bucket_name(INDEX_KEY));
+        assert!(
+            !is_bucket_name("index.json"),
+            "phase 1's index is no bucket"
+        );
     }
 }

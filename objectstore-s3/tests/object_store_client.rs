@@ -52,7 +52,7 @@ async fn put_get_head_and_ranges() {
                     .trim_matches('"')
                     .bytes()
                     .all(|b| b.is_ascii_hexdigit())),
-            "phase 1 never returns a 32-hex ETag that is not an MD5: {etag}"
+            "an ETag that is 32 hex digits is the MD5: {etag}"
         );
 
         let got = store.get(&path).await.unwrap();
@@ -151,23 +151,45 @@ async fn copy_keeps_bytes_and_attributes() {
 }
 
 #[tokio::test]
-async fn attributes_the_engine_cannot_store_are_refused() {
+async fn standard_attributes_round_trip_and_a_storage_class_is_refused() {
     let h = Harness::open().await;
     h.create_bucket("attrs").await;
     let store = h.store("attrs");
     let mut attributes = Attributes::new();
     attributes.insert(Attribute::CacheControl, "no-cache".into());
+    attributes.insert(Attribute::ContentLanguage, "en-GB".into());
+    attributes.insert(Attribute::ContentDisposition, "inline".into());
+    attributes.insert(Attribute::ContentEncoding, "br".into());
     let options = PutOptions {
-        attributes,
+        attributes: attributes.clone(),
+        ..PutOptions::default()
+    };
+    let path = Path::from("x");
+    store
+        .put_opts(&path, Bytes::from_static(b"x").into(), options)
+        .await
+        .unwrap();
+    let got = store.get(&path).await.unwrap();
+    for (attribute, value) in &attributes {
+        assert_eq!(
+            got.attributes.get(attribute).map(|v| v.as_ref()),
+            Some(value.as_ref()),
+            "{attribute:?}"
+        );
+    }
+    let mut glacier = Attributes::new();
+    glacier.insert(Attribute::StorageClass, "GLACIER".into());
+    let options = PutOptions {
+        attributes: glacier,
         ..PutOptions::default()
     };
     let err = store
-        .put_opts(&Path::from("x"), Bytes::from_static(b"x").into(), options)
+        .put_opts(&Path::from("y"), Bytes::from_static(b"y").into(), options)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("NotImplemented"), "{err}");
     assert!(
-        store.head(&Path::from("x")).await.is_err(),
+        store.head(&Path::from("y")).await.is_err(),
         "nothing stored"
     );
 }
@@ -293,25 +315,174 @@ async fn s3_keys_map_to_scopes_both_ways() {
     assert!(store.head(&Path::from("year=2024/data")).await.is_err());
 }
 
-/// Phase 2 markers: these flip when the engine gains listing and conditional writes.
 #[tokio::test]
-async fn listing_and_conditional_writes_are_not_implemented_yet() {
+async fn list_with_delimiter_prefix_and_offset() {
     let h = Harness::open().await;
-    h.create_bucket("later").await;
-    let store = h.store("later");
-    let err = store.list(None).try_collect::<Vec<_>>().await.unwrap_err();
-    assert!(err.to_string().contains("NotImplemented"), "{err}");
+    h.create_bucket("listed").await;
+    let store = h.store("listed");
+    let names = [
+        "a.txt",
+        "dir/one",
+        "dir/sub/deep",
+        "dir/two",
+        "org=1/x",
+        "z/é",
+    ];
+    for name in names {
+        // `Path::parse` keeps `é` as is (`Path::from` would percent-encode it).
+        let path = Path::parse(name).unwrap();
+        store
+            .put(&path, Bytes::from(name.as_bytes().to_vec()).into())
+            .await
+            .unwrap();
+    }
+    let all: Vec<String> = store
+        .list(None)
+        .map_ok(|m| m.location.to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(all, names, "every key, in S3 order");
+    let listed = store.list_with_delimiter(None).await.unwrap();
+    let objects: Vec<String> = listed
+        .objects
+        .iter()
+        .map(|m| m.location.to_string())
+        .collect();
+    let prefixes: Vec<String> = listed
+        .common_prefixes
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(objects, ["a.txt"]);
+    assert_eq!(prefixes, ["dir", "org=1", "z"]);
+    let dir = store
+        .list_with_delimiter(Some(&Path::from("dir")))
+        .await
+        .unwrap();
+    let objects: Vec<String> = dir.objects.iter().map(|m| m.location.to_string()).collect();
+    assert_eq!(objects, ["dir/one", "dir/two"]);
+    assert_eq!(dir.common_prefixes, [Path::from("dir/sub")]);
+    assert_eq!(dir.objects[0].size, 7);
+    let after: Vec<String> = store
+        .list_with_offset(None, &Path::from("dir/sub/deep"))
+        .map_ok(|m| m.location.to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(after, ["dir/two", "org=1/x", "z/é"]);
+}
+
+#[tokio::test]
+async fn conditional_create_update_and_copy() {
+    let h = Harness::open().await;
+    h.create_bucket("cond").await;
+    let store = h.store("cond");
+    let path = Path::from("state.json");
     let create = PutOptions {
         mode: PutMode::Create,
         ..PutOptions::default()
     };
+    let first = store
+        .put_opts(&path, Bytes::from_static(b"v1").into(), create.clone())
+        .await
+        .unwrap();
     let err = store
-        .put_opts(&Path::from("x"), Bytes::from_static(b"x").into(), create)
+        .put_opts(&path, Bytes::from_static(b"v0").into(), create.clone())
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("NotImplemented"), "{err}");
     assert!(
-        store.head(&Path::from("x")).await.is_err(),
-        "nothing stored"
+        matches!(err, object_store::Error::AlreadyExists { .. }),
+        "{err}"
     );
+    let update = |e_tag: Option<String>| PutOptions {
+        mode: PutMode::Update(object_store::UpdateVersion {
+            e_tag,
+            version: None,
+        }),
+        ..PutOptions::default()
+    };
+    // Another length: objects stored without an MD5 (before the engine stamps one) have a
+    // tag derived from size and metadata, equal for same-sized writes within one second.
+    let second = store
+        .put_opts(
+            &path,
+            Bytes::from_static(b"v2!").into(),
+            update(first.e_tag.clone()),
+        )
+        .await
+        .unwrap();
+    assert_ne!(second.e_tag, first.e_tag);
+    let err = store
+        .put_opts(
+            &path,
+            Bytes::from_static(b"v3").into(),
+            update(first.e_tag.clone()),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, object_store::Error::Precondition { .. }),
+        "{err}"
+    );
+    let got = store.get(&path).await.unwrap();
+    assert_eq!(got.bytes().await.unwrap().as_ref(), b"v2!");
+    let missing = store
+        .put_opts(
+            &Path::from("nothing"),
+            Bytes::from_static(b"x").into(),
+            update(second.e_tag),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(missing, object_store::Error::Precondition { .. }),
+        "{missing}"
+    );
+
+    // Racing creators: exactly one wins.
+    let racers: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            let create = create.clone();
+            tokio::spawn(async move {
+                let body = Bytes::from(format!("racer {i}"));
+                store
+                    .put_opts(&Path::from("lock"), body.into(), create)
+                    .await
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for racer in racers {
+        match racer.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(object_store::Error::AlreadyExists { .. }) => {}
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(won, 1, "racing PutMode::Create");
+
+    // Copy if not exists (the multipart variant: UploadPartCopy, then a conditional
+    // complete).
+    let copier = h.store_with("cond", |b| {
+        b.with_config(
+            object_store::aws::AmazonS3ConfigKey::CopyIfNotExists,
+            "multipart",
+        )
+    });
+    copier
+        .copy_if_not_exists(&path, &Path::from("copy.json"))
+        .await
+        .unwrap();
+    let err = copier
+        .copy_if_not_exists(&path, &Path::from("copy.json"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, object_store::Error::AlreadyExists { .. }),
+        "{err}"
+    );
+    let copied = store.get(&Path::from("copy.json")).await.unwrap();
+    assert_eq!(copied.bytes().await.unwrap().as_ref(), b"v2!");
 }

@@ -182,7 +182,7 @@ async fn conditional_reads_and_ranges() {
 }
 
 #[tokio::test]
-async fn metadata_round_trips_and_unstorable_fields_are_refused() {
+async fn metadata_round_trips_and_unsupported_options_are_refused() {
     let h = Harness::open().await;
     h.create_bucket("meta").await;
     let response = http()
@@ -210,11 +210,32 @@ async fn metadata_round_trips_and_unstorable_fields_are_refused() {
     assert!(headers.contains_key("x-amz-meta-reviewer"));
     assert!(headers.contains_key("last-modified"));
 
+    // The standard headers S3 clients set are stored verbatim and returned.
+    let response = http()
+        .put(h.url("/meta/standard"))
+        .header("cache-control", "no-cache")
+        .header("content-language", "de")
+        .header("content-encoding", "br")
+        .header("content-disposition", "inline")
+        .header("expires", "Wed, 21 Oct 2065 07:28:00 GMT")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let head = http().head(h.url("/meta/standard")).send().await.unwrap();
+    let headers = head.headers();
     for (name, value) in [
         ("cache-control", "no-cache"),
         ("content-language", "de"),
         ("content-encoding", "br"),
         ("content-disposition", "inline"),
+        ("expires", "Wed, 21 Oct 2065 07:28:00 GMT"),
+    ] {
+        assert_eq!(headers[name], value, "{name}");
+    }
+
+    for (name, value) in [
         ("x-amz-storage-class", "GLACIER"),
         ("x-amz-server-side-encryption", "AES256"),
     ] {

@@ -1,4 +1,4 @@
-//! Metadata both ways, and the phase-1 ETag's properties.
+//! Metadata both ways, and the ETag's properties.
 
 use std::time::Duration;
 
@@ -36,35 +36,46 @@ fn s3_fields_and_objectstore_headers_become_metadata() {
 }
 
 #[test]
-fn fields_the_engine_cannot_store_are_refused_not_dropped() {
+fn the_standard_headers_are_stored_verbatim_and_returned() {
+    let h = headers(&[("expires", "Thu, 01 Dec 2044 16:00:00 GMT")]);
+    let fields = WriteFields {
+        content_language: Some("de-CH"),
+        cache_control: Some("max-age=60, public"),
+        expires: true,
+        content_encoding: Some("aws-chunked, br"),
+        content_disposition: Some("inline"),
+        ..WriteFields::default()
+    };
+    let m = fields.into_metadata(&h).unwrap();
+    assert_eq!(m.content_language.as_deref(), Some("de-CH"));
+    assert_eq!(m.cache_control.as_deref(), Some("max-age=60, public"));
+    assert_eq!(m.expires.as_deref(), Some("Thu, 01 Dec 2044 16:00:00 GMT"));
+    assert_eq!(m.compression, None);
+    assert_eq!(
+        m.content_encoding.as_deref(),
+        Some("br"),
+        "aws-chunked removed"
+    );
+    assert_eq!(m.content_disposition.as_deref(), Some("inline"));
+    assert_eq!(m.filename, None);
+    let out = ObjectHeaders::of(&m);
+    assert_eq!(out.content_language.as_deref(), Some("de-CH"));
+    assert_eq!(out.cache_control.as_deref(), Some("max-age=60, public"));
+    assert_eq!(out.content_encoding.as_deref(), Some("br"));
+    assert_eq!(out.content_disposition.as_deref(), Some("inline"));
+    assert_eq!(out.extra["expires"], "Thu, 01 Dec 2044 16:00:00 GMT");
+    // Several encodings stay one verbatim value.
+    let both = WriteFields {
+        content_encoding: Some("gzip, br"),
+        ..WriteFields::default()
+    };
+    let m = both.into_metadata(&HeaderMap::new()).unwrap();
+    assert_eq!(
+        (m.compression, m.content_encoding.as_deref()),
+        (None, Some("gzip, br"))
+    );
+
     let h = HeaderMap::new();
-    let cases = [
-        WriteFields {
-            content_language: Some("en"),
-            ..WriteFields::default()
-        },
-        WriteFields {
-            cache_control: Some("no-cache"),
-            ..WriteFields::default()
-        },
-        WriteFields {
-            expires: true,
-            ..WriteFields::default()
-        },
-        WriteFields {
-            content_encoding: Some("br"),
-            ..WriteFields::default()
-        },
-        WriteFields {
-            content_disposition: Some("inline"),
-            ..WriteFields::default()
-        },
-    ];
-    for fields in cases {
-        let what = format!("{fields:?}");
-        let err = fields.into_metadata(&h).unwrap_err();
-        assert_eq!(*err.code(), s3s::S3ErrorCode::NotImplemented, "{what}");
-    }
     let bad = WriteFields {
         content_type: Some("not a type"),
         ..WriteFields::default()

@@ -1,22 +1,16 @@
-//! `ListBuckets`, `CreateBucket`, `HeadBucket`, `GetBucketLocation` (`DeleteBucket` waits
-//! for the engine's listing, [`crate::phase2`]). Buckets are usecases; which exist is kept by
-//! [`crate::registry`].
+//! `ListBuckets`, `CreateBucket`, `HeadBucket`, `DeleteBucket` (only when empty),
+//! `GetBucketLocation`. Buckets are usecases; which exist is kept by [`crate::registry`].
 
+use objectstore_service::backend::ListQuery;
 use objectstore_types::{ObjectContext, Permission, Scopes};
 use s3s::dto::*;
-use s3s::{S3Request, S3Response, S3Result};
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
-use crate::errors::name_error;
+use crate::errors::{name_error, service_error};
 use crate::handler::{Handler, downstream_service};
 use crate::mapping::bucket_usecase;
 
-/// The owner reported in bucket lists (there are no accounts).
-fn owner() -> Owner {
-    Owner {
-        display_name: Some("objectstore".into()),
-        id: Some("objectstore".into()),
-    }
-}
+use super::listing::owner;
 
 /// `GET /`: the buckets the caller may use, by name.
 pub async fn list_buckets(
@@ -107,4 +101,34 @@ pub async fn get_bucket_location(
     Ok(S3Response::new(GetBucketLocationOutput {
         location_constraint,
     }))
+}
+
+/// `DELETE /<bucket>`: 204 once the bucket holds no object (`BucketNotEmpty` otherwise;
+/// open multipart uploads do not count, as in S3). Buckets of the `usecases` config section
+/// cannot be deleted (`InvalidBucketState`).
+pub async fn delete_bucket(
+    handler: &Handler,
+    req: S3Request<DeleteBucketInput>,
+) -> S3Result<S3Response<DeleteBucketOutput>> {
+    let bucket = &req.input.bucket;
+    let usecase = handler.bucket(&req, bucket, Permission::Delete).await?;
+    if handler.registry.is_configured(bucket) {
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidBucketState,
+            format!("bucket {bucket:?} is a configured usecase and cannot be deleted"),
+        ));
+    }
+    let objects = handler
+        .service
+        .list(ListQuery::new(usecase, "", 1))
+        .await
+        .map_err(service_error)?;
+    if !objects.rows.is_empty() {
+        return Err(S3Error::with_message(
+            S3ErrorCode::BucketNotEmpty,
+            "The bucket you tried to delete is not empty",
+        ));
+    }
+    handler.registry.delete(bucket).await?;
+    Ok(S3Response::new(DeleteBucketOutput::default()))
 }

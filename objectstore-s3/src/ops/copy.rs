@@ -7,10 +7,12 @@
 //!    same revision. Missing → `NoSuchKey`; the `x-amz-copy-source-if-*` conditions are
 //!    evaluated on that metadata (412 `PreconditionFailed`).
 //! 3. `CopyObject`: with the `COPY` directive (default) the destination gets the source's
-//!    content type, compression, custom metadata, origin, filename and expiration policy
-//!    (the deadline restarts: the copy is a new object); `REPLACE` takes them from the
+//!    content type, encoding, disposition, language, cache control, expires, custom
+//!    metadata, origin, filename and expiration policy (the deadline restarts: the copy is a
+//!    new object); `REPLACE` takes them from the
 //!    request. Copying an object onto itself with `COPY` is refused (`InvalidRequest`, as in
-//!    S3: it would change nothing). Then the engine's PUT of the stream.
+//!    S3: it would change nothing). Then the engine's PUT of the stream, conditional when
+//!    the request has `If-None-Match: *` or `If-Match` (for the destination).
 //! 4. `UploadPartCopy`: `x-amz-copy-source-range: bytes=a-b` (or the whole source) streams
 //!    into the part; an unsatisfiable range is 416 `InvalidRange`.
 
@@ -21,7 +23,9 @@ use objectstore_types::{Metadata, ObjectId, Permission};
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
-use crate::conditions::Conditions;
+use objectstore_service::backend::Precondition;
+
+use crate::conditions::{Conditions, write_precondition};
 use crate::errors::{invalid_argument, not_implemented, service_error};
 use crate::handler::Handler;
 use crate::metadata::{ObjectHeaders, etag, last_modified};
@@ -80,7 +84,26 @@ async fn read_source(
     }
 }
 
-/// The metadata a `COPY` directive carries over (step 3).
+/// The destination precondition of a copy: `If-Match` / `If-None-Match` headers (s3s
+/// 0.14 has no fields for them on `CopyObject`; S3 accepts them as on `PutObject`).
+fn copy_precondition(headers: &http::HeaderMap) -> S3Result<Option<Precondition>> {
+    let parse = |name: &str| -> S3Result<Option<ETagCondition>> {
+        headers
+            .get(name)
+            .map(|v| {
+                ETagCondition::parse_http_header(v.as_bytes())
+                    .map_err(|e| invalid_argument(format!("{name}: {e}")))
+            })
+            .transpose()
+    };
+    write_precondition(
+        parse("if-match")?.as_ref(),
+        parse("if-none-match")?.as_ref(),
+    )
+}
+
+/// The metadata a `COPY` directive carries over (step 3): everything a client set, none
+/// of what the engine stamps (times, size, ETag).
 fn copied(source: &Metadata) -> Metadata {
     Metadata {
         content_type: source.content_type.clone(),
@@ -89,6 +112,11 @@ fn copied(source: &Metadata) -> Metadata {
         origin: source.origin.clone(),
         filename: source.filename.clone(),
         custom: source.custom.clone(),
+        content_encoding: source.content_encoding.clone(),
+        content_disposition: source.content_disposition.clone(),
+        content_language: source.content_language.clone(),
+        cache_control: source.cache_control.clone(),
+        expires: source.expires.clone(),
         ..Metadata::default()
     }
 }
@@ -138,6 +166,7 @@ pub async fn copy_object(
     } else {
         None
     };
+    let precondition = copy_precondition(&req.headers)?;
     let conditions = conditions!(copy_source input);
     let (source_metadata, _, body) = read_source(handler, src, None, conditions).await?;
     let metadata = new_metadata.unwrap_or_else(|| copied(&source_metadata));
@@ -148,7 +177,7 @@ pub async fn copy_object(
     let body = handler.hooks.meter(&dst.context, body);
     handler
         .service
-        .put(dst.clone(), metadata, body)
+        .put_if(dst.clone(), metadata, body, precondition)
         .await
         .map_err(service_error)?;
     let written = handler.service.head(dst).await.map_err(service_error)?;

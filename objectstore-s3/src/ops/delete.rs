@@ -1,5 +1,8 @@
 //! `DeleteObject` and `DeleteObjects`.
 //!
+//! `DeleteObject` with `If-Match: <etag>` deletes only that object, atomically (412
+//! `PreconditionFailed` otherwise, also when it is gone).
+//!
 //! `DeleteObjects` (`POST /<bucket>?delete`, what `object_store` 0.13+ uses for bulk
 //! deletes): at most [`MAX_KEYS`] keys (more: `MalformedXML`, as S3 answers). Each key is
 //! mapped and admitted on its own (keys may differ in scopes, and killswitches match
@@ -19,6 +22,7 @@ use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
 use super::check_version;
+use crate::conditions::write_precondition;
 use crate::errors::{name_error, service_error};
 use crate::handler::{Handler, downstream_service};
 use crate::mapping::object_id;
@@ -36,13 +40,17 @@ pub async fn delete_object(
     let id = handler
         .object(&req, &input.bucket, &input.key, Permission::Delete)
         .await?;
-    if input.if_match.is_some()
-        || input.if_match_last_modified_time.is_some()
-        || input.if_match_size.is_some()
-    {
-        return Err(crate::phase2::conditional_write());
+    if input.if_match_last_modified_time.is_some() || input.if_match_size.is_some() {
+        return Err(crate::errors::not_implemented(
+            "x-amz-if-match-last-modified-time and x-amz-if-match-size are not supported",
+        ));
     }
-    handler.service.delete(id).await.map_err(service_error)?;
+    let precondition = write_precondition(input.if_match.as_ref(), None)?;
+    handler
+        .service
+        .delete_if(id, precondition)
+        .await
+        .map_err(service_error)?;
     Ok(S3Response::new(DeleteObjectOutput::default()))
 }
 
@@ -75,7 +83,19 @@ pub async fn delete_objects(
     let mut errors = Vec::new();
     let mut groups: BTreeMap<ObjectContext, Vec<(usize, ObjectKey)>> = BTreeMap::new();
     for (index, object) in objects.iter().enumerate() {
+        let conditional =
+            object.e_tag.is_some() || object.last_modified_time.is_some() || object.size.is_some();
         let accepted = check_version(object.version_id.as_ref())
+            .and_then(|()| {
+                if conditional {
+                    Err(crate::errors::not_implemented(
+                        "conditions on the keys of DeleteObjects are not supported; \
+                         use DeleteObject with If-Match",
+                    ))
+                } else {
+                    Ok(())
+                }
+            })
             .and_then(|()| object_id(&usecase, &object.key).map_err(name_error))
             .and_then(|id| {
                 handler.hooks.admit_batch_op(&id.context, downstream)?;

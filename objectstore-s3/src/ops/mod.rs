@@ -85,8 +85,10 @@ macro_rules! conditions {
 pub mod buckets;
 pub mod copy;
 pub mod delete;
+pub mod listing;
 pub mod multipart;
 pub mod objects;
+pub mod uploads;
 
 use objectstore_service::stream::PayloadStream;
 use objectstore_types::{ObjectContext, ObjectId};

@@ -1,7 +1,7 @@
 //! Multipart uploads on the engine's multipart machinery (parts in the long-term store,
 //! bounded memory, a retry-safe complete): `CreateMultipartUpload`, `UploadPart`,
-//! `CompleteMultipartUpload`, `AbortMultipartUpload`, `ListParts`. (`UploadPartCopy` is in
-//! [`super::copy`]; `ListMultipartUploads` waits for the engine, [`crate::phase2`].)
+//! `CompleteMultipartUpload`, `AbortMultipartUpload`, `ListParts`, `ListMultipartUploads`.
+//! (`UploadPartCopy` is in [`super::copy`].)
 //!
 //! * Part numbers are 1 to 10 000 (else `InvalidArgument`); upload ids are the engine's
 //!   opaque `[A-Za-z0-9_-]` ids (else `NoSuchUpload`), checked before they reach the engine,
@@ -9,7 +9,9 @@
 //! * Parts carry checksums like a PUT ([`crate::checksum`]): a mismatching part is not
 //!   stored. `Content-Length` is required (`MissingContentLength`).
 //! * **Complete** parses the part list (s3s: `MalformedXML`, bounded size), refuses an empty
-//!   one (`MalformedXML`) and a missing ETag (`InvalidPart`), then answers `200` at once and
+//!   one (`MalformedXML`) and a missing ETag (`InvalidPart`); with `If-None-Match: *` or
+//!   `If-Match` it checks the precondition first (412 `PreconditionFailed`, the upload stays
+//!   open) and the engine commits only if it still holds; then it answers `200` at once and
 //!   runs the engine's complete while whitespace keeps the connection alive (as S3 does);
 //!   the final document is the result or an `<Error>` with the engine's rejection code
 //!   (`InvalidPart`, `InvalidPartOrder`) or the mapped error. The engine finishes the
@@ -21,7 +23,10 @@ use objectstore_types::Permission;
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
+use objectstore_service::Error as ServiceError;
+
 use super::ChecksumFields;
+use crate::conditions::write_precondition;
 use crate::errors::{invalid_argument, service_error};
 use crate::handler::Handler;
 use crate::metadata::etag;
@@ -41,6 +46,15 @@ pub fn part_number(n: i32) -> S3Result<u32> {
                 "Part number must be an integer between 1 and {MAX_PART_NUMBER}, inclusive (got {n})"
             ))
         })
+}
+
+/// A whole-object checksum on a multipart upload: the engine keeps no per-part checksums to
+/// combine.
+fn complete_checksum() -> S3Error {
+    crate::errors::not_implemented(
+        "a checksum of the whole multipart object needs per-part checksums stored by the \
+         engine; part checksums are verified on UploadPart",
+    )
 }
 
 fn no_such_upload() -> S3Error {
@@ -75,7 +89,7 @@ pub async fn create(
         .as_ref()
         .is_some_and(|t| t.as_str() == ChecksumType::FULL_OBJECT)
     {
-        return Err(crate::phase2::complete_checksum());
+        return Err(complete_checksum());
     }
     let metadata = write_fields!(input).into_metadata(&req.headers)?;
     handler
@@ -164,8 +178,21 @@ pub async fn complete(
     let id = handler
         .object(&req, &input.bucket, &input.key, Permission::Write)
         .await?;
-    if input.if_match.is_some() || input.if_none_match.is_some() {
-        return Err(crate::phase2::conditional_write());
+    let precondition = write_precondition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+    if let Some(precondition) = &precondition {
+        // Refused with a real 412 before the keep-alive response starts; the engine judges
+        // the precondition again at its commit (a refusal then is an `<Error>` document).
+        let current = handler
+            .service
+            .head(id.clone())
+            .await
+            .map_err(service_error)?;
+        if !precondition.holds(current.as_ref(), handler.service.now()) {
+            return Err(service_error(ServiceError::PreconditionFailed(format!(
+                "{}: the object does not meet the complete's precondition",
+                input.key
+            ))));
+        }
     }
     let whole_object_checksum = input.checksum_crc32.is_some()
         || input.checksum_crc32c.is_some()
@@ -173,7 +200,7 @@ pub async fn complete(
         || input.checksum_sha1.is_some()
         || input.checksum_sha256.is_some();
     if whole_object_checksum {
-        return Err(crate::phase2::complete_checksum());
+        return Err(complete_checksum());
     }
     let listed = input
         .multipart_upload
@@ -205,7 +232,10 @@ pub async fn complete(
     let key = input.key.clone();
     let assembled = id.clone();
     let future = async move {
-        match service.complete_multipart(id, upload, parts).await {
+        let completed = service
+            .complete_multipart_if(id, upload, parts, precondition)
+            .await;
+        match completed {
             Ok(None) => {}
             Ok(Some(rejection)) => return Err(rejection_error(rejection)),
             Err(e) => return Err(service_error(e)),

@@ -1,11 +1,12 @@
 //! `PutObject`, `GetObject`, `HeadObject`.
 //!
-//! * **PUT**: options without a counterpart are refused (`NotImplemented`); conditional
-//!   writes wait for the engine ([`crate::phase2`]); metadata is mapped
-//!   ([`crate::metadata`]) and checked against the usecase's expiration rules; the body
-//!   streams to the engine through the checksum verifier ([`crate::checksum`]): a mismatch
-//!   stores nothing. The response carries the object's ETag (read back, phase 1) and the
-//!   checksum computed over the body.
+//! * **PUT**: options without a counterpart are refused (`NotImplemented`); `If-None-Match:
+//!   *` and `If-Match` make it a conditional write, atomic in the engine
+//!   ([`crate::conditions::write_precondition`]: 412 `PreconditionFailed`, 409
+//!   `ConditionalRequestConflict`); metadata is mapped ([`crate::metadata`]) and checked
+//!   against the usecase's expiration rules; the body streams to the engine through the
+//!   checksum verifier ([`crate::checksum`]): a mismatch stores nothing. The response
+//!   carries the object's ETag (read back) and the checksum computed over the body.
 //! * **GET** / **HEAD**: ranges `a-b`, `a-`, `-n` (416 `InvalidRange` with
 //!   `Content-Range: bytes */<size>` when unsatisfiable), then the conditions
 //!   ([`crate::conditions`]), evaluated before the range as RFC 9110 orders them. GET bodies
@@ -19,6 +20,7 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
 use super::{ChecksumFields, check_version};
 use crate::body::blob;
+use crate::conditions::write_precondition;
 use crate::errors::{invalid_argument, not_implemented, service_error};
 use crate::handler::Handler;
 use crate::metadata::{ObjectHeaders, last_modified};
@@ -32,9 +34,7 @@ pub async fn put_object(
     let id = handler
         .object(&req, &input.bucket, &input.key, Permission::Write)
         .await?;
-    if input.if_match.is_some() || input.if_none_match.is_some() {
-        return Err(crate::phase2::conditional_write());
-    }
+    let precondition = write_precondition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
     refuse_write_options!(input)?;
     let metadata = write_fields!(input).into_metadata(&req.headers)?;
     handler
@@ -45,7 +45,7 @@ pub async fn put_object(
     let (body, computed) = super::write_body(handler, &req, blob, &id.context)?;
     handler
         .service
-        .put(id.clone(), metadata, body)
+        .put_if(id.clone(), metadata, body, precondition)
         .await
         .map_err(service_error)?;
     let checksums = ChecksumFields::from(&computed.get());
@@ -154,6 +154,8 @@ pub async fn get_object(
         content_type: Some(headers.content_type),
         content_encoding: headers.content_encoding,
         content_disposition: headers.content_disposition,
+        content_language: headers.content_language,
+        cache_control: headers.cache_control,
         e_tag: Some(headers.e_tag),
         last_modified: headers.last_modified,
         metadata: headers.metadata,
@@ -202,6 +204,8 @@ pub async fn head_object(
         content_type: Some(headers.content_type),
         content_encoding: headers.content_encoding,
         content_disposition: headers.content_disposition,
+        content_language: headers.content_language,
+        cache_control: headers.cache_control,
         e_tag: Some(headers.e_tag),
         last_modified: headers.last_modified,
         metadata: headers.metadata,

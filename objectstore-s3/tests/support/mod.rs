@@ -47,7 +47,7 @@ pub fn tiered_service(dir: &std::path::Path, clock: SharedClock) -> StorageServi
         clock.clone(),
         TieredConfig::default(),
     );
-    StorageService::new(Arc::new(tiered), clock, ServiceConfig::default())
+    StorageService::with_catalog(Arc::new(tiered), clock, ServiceConfig::default())
 }
 
 impl Harness {
@@ -130,6 +130,23 @@ impl Harness {
 
     /// An `object_store` S3 client for `bucket`, signing with `key` / `secret`.
     pub fn store_as(&self, bucket: &str, key: &str, secret: &str) -> AmazonS3 {
+        self.builder(bucket, key, secret)
+            .build()
+            .expect("object_store client")
+    }
+
+    /// An `object_store` S3 client for `bucket` built with more options by `configure`.
+    pub fn store_with(
+        &self,
+        bucket: &str,
+        configure: impl FnOnce(AmazonS3Builder) -> AmazonS3Builder,
+    ) -> AmazonS3 {
+        configure(self.builder(bucket, ACCESS_KEY, SECRET))
+            .build()
+            .expect("object_store client")
+    }
+
+    fn builder(&self, bucket: &str, key: &str, secret: &str) -> AmazonS3Builder {
         AmazonS3Builder::new()
             .with_endpoint(self.endpoint())
             .with_allow_http(true)
@@ -141,8 +158,7 @@ impl Harness {
                 max_retries: 0,
                 ..Default::default()
             })
-            .build()
-            .expect("object_store client")
+            .with_conditional_put(object_store::aws::S3ConditionalPut::ETagMatch)
     }
 
     /// An `object_store` S3 client for `bucket` (signed with the test credential, which
