@@ -24,7 +24,9 @@
 # BENCH_ROUNDS (the workload list runs this many times, reference included; the report
 # takes medians; default 3),
 # BENCH_CONNECTIONS (default 32), BENCH_LARGE_SIZE (bytes, default 268435456),
-# BENCH_LARGE_CONNECTIONS (default 8), BENCH_WORKLOADS (default "standard"),
+# BENCH_LARGE_CONNECTIONS (default 8), BENCH_WORKLOADS (default "standard s3": the S3
+# workloads run through the server's S3 listener, SigV4-signed with a configured credential,
+# and the report compares them with the native ones of the same round),
 # BENCH_REPORT (report path), BENCH_JSON (also keep the raw figures as JSON there),
 # BENCH_TMP (parent of the temporary directory, default $TMPDIR or /tmp), BENCH_SERVER_BIN
 # (measure this server binary instead of building target/release/objectstore),
@@ -38,7 +40,7 @@ rounds=${BENCH_ROUNDS:-3}
 connections=${BENCH_CONNECTIONS:-32}
 large_size=${BENCH_LARGE_SIZE:-268435456}
 large_connections=${BENCH_LARGE_CONNECTIONS:-8}
-workloads=${BENCH_WORKLOADS:-standard}
+workloads=${BENCH_WORKLOADS:-standard s3}
 date_utc=$(date -u +%F)
 report=${BENCH_REPORT:-docs/benchmarks/report-$date_utc.md}
 target_dir=${CARGO_TARGET_DIR:-$root/target}
@@ -168,8 +170,14 @@ say "starting nginx on 127.0.0.1:$nginx_port"
 pids+=($!)
 
 server_port=$("$bench_bin" free-port)
+s3_port=$("$bench_bin" free-port)
 cat >"$work/objectstore.yaml" <<EOF
 http_addr: "127.0.0.1:$server_port"
+s3:
+  addr: "127.0.0.1:$s3_port"
+  credentials:
+    bench:
+      secret_access_key: "bench-secret"
 storage:
   type: tiered
   high_volume:
@@ -212,6 +220,7 @@ json_out=${BENCH_JSON:-$work/figures.json}
 say "running workloads: $workloads"
 "$bench_bin" run \
   --target "objectstore=http://127.0.0.1:$server_port" --pid "$server_pid" \
+  --s3-target "http://127.0.0.1:$s3_port" --s3-access-key bench --s3-secret-key bench-secret \
   --reference "nginx=http://127.0.0.1:$nginx_port" "${reference_pid_args[@]}" \
   --connections "$connections" --duration "$duration" --rounds "$rounds" \
   --large-size "$large_size" --large-connections "$large_connections" \
@@ -221,7 +230,7 @@ say "running workloads: $workloads"
   --note "Date (UTC): $date_utc. Commit: \`$commit\`. Produced by \`scripts/bench.sh\`." \
   --note "Machine: $(nproc) cores ($cpu), $mem RAM, Linux $(uname -r). The load generator, nginx and the server share these cores. Filesystem of the data, static files and fio: $(df --output=fstype "$work" | tail -1 | tr -d ' ')." \
   --note "Reference: $nginx_version serving static files /<bytes>.bin (sendfile on, keep-alive, access log off, worker_processes 2). Disk baseline: $fio_version, sequential write of the large size in 1 MiB blocks with \`--end_fsync=1\` (one fsync at the end: what a durable streamed PUT has to do; the PUT target is measured against it) and with \`--fsync=1\` (for information), then a buffered sequential read." \
-  --note "Server: $server_desc, default layout (tiered: embedded high-volume store + filesystem long-term store, both in the temporary directory), auth off, logging at WARN. Load: $connections keep-alive connections (TCP_NODELAY) for the small-object workloads, ${duration} s each; the whole set ran $rounds times; $large_connections concurrent streams of $large_size bytes for the large ones; batch and multipart on one connection." \
+  --note "Server: $server_desc, default layout (tiered: embedded high-volume store + filesystem long-term store, both in the temporary directory), auth off, logging at WARN; the S3 listener with one credential (every S3 request SigV4-signed in its headers with an unsigned payload, as SDKs do over TLS, and verified). Load: $connections keep-alive connections (TCP_NODELAY) for the small-object workloads, ${duration} s each; the whole set ran $rounds times; $large_connections concurrent streams of $large_size bytes for the large ones; batch and multipart on one connection." \
   $workloads
 
 # --- 5. profile ------------------------------------------------------------------------------

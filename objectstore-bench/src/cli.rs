@@ -164,12 +164,26 @@ pub struct RunArgs {
     /// fio JSON of the sequential read.
     #[arg(long, value_name = "FILE")]
     pub fio_read: Option<PathBuf>,
+    /// The S3 listener of the (first) target, for the `s3-*` workloads (loopback only);
+    /// measured with the first target's `--pid` and reported under its label.
+    #[arg(long, value_name = "URL")]
+    pub s3_target: Option<String>,
+    /// Access key id of the S3 workloads' SigV4 signatures.
+    #[arg(long, default_value = "bench")]
+    pub s3_access_key: String,
+    /// Secret access key of the S3 workloads' SigV4 signatures.
+    #[arg(long, default_value = "bench-secret")]
+    pub s3_secret_key: String,
+    /// Region of the S3 workloads' SigV4 signatures.
+    #[arg(long, default_value = "us-east-1")]
+    pub s3_region: String,
     /// A paragraph for the top of the markdown report (repeatable).
     #[arg(long = "note", value_name = "TEXT")]
     pub notes: Vec<String>,
     /// Workloads: `put:<size>`, `get:<size>`, `head:<size>`, `mixed`, `put-large`,
-    /// `get-large`, `batch`, `multipart`, or the groups `small` and `standard`
-    /// (comma-separated or repeated).
+    /// `get-large`, `batch`, `multipart`, `s3-put:<size>`, `s3-get:<size>`,
+    /// `s3-multipart-large`, or the groups `small`, `standard` and `s3` (comma-separated or
+    /// repeated).
     #[arg(required = true, value_name = "WORKLOAD")]
     pub workloads: Vec<String>,
 }
@@ -210,6 +224,11 @@ impl RunArgs {
             multipart_rounds: self.multipart_rounds.max(1),
             seed: self.seed,
             run_id: format!("{:x}", nanos % (1u128 << 48)),
+            s3_signer: Arc::new(crate::sigv4::Signer::new(
+                &self.s3_access_key,
+                &self.s3_secret_key,
+                &self.s3_region,
+            )),
         }
     }
 
@@ -258,11 +277,25 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
             })
         })
         .transpose()?;
+    let s3 = match &args.s3_target {
+        Some(url) => {
+            let first = measured.first().context("--s3-target needs a --target")?;
+            Some(Measured {
+                target: Arc::new(Target::parse(&first.target.label, url)?),
+                pids: first.pids.clone(),
+            })
+        }
+        None => None,
+    };
+    if s3.is_none() && workloads.iter().any(Workload::is_s3) {
+        anyhow::bail!("the s3-* workloads need --s3-target");
+    }
     let loadavg_start = crate::report::loadavg();
     let cpu_start = crate::report::CpuTimes::now();
     let results = run_all(
         &settings,
         &measured,
+        s3.as_ref(),
         reference.as_ref(),
         &workloads,
         args.rounds,

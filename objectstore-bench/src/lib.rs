@@ -1,4 +1,5 @@
-//! `objectstore-bench`: a closed-loop load generator for the objectstore HTTP API.
+//! `objectstore-bench`: a closed-loop load generator for the objectstore HTTP API and its S3
+//! listener.
 //!
 //! It runs named workloads ([`workloads::Workload`]) against one or two objectstore servers
 //! (`--target`) and, for the GET workloads, against a static-file reference server
@@ -25,7 +26,8 @@
 //! # Map
 //!
 //! * [`cli`]: the command line; [`runner`]: runs the workloads over the targets in order.
-//! * [`engine`]: the closed-loop worker pool; [`workloads`]: what each workload sends.
+//! * [`engine`]: the closed-loop worker pool; [`workloads`]: what each workload sends
+//!   ([`sigv4`] signs the S3 workloads' requests).
 //! * [`stats`]: latency recording and percentiles; [`process`]: server memory and CPU from
 //!   `/proc`.
 //! * [`report`]: the text table, the JSON dump and the markdown report with the targets.
@@ -38,6 +40,7 @@ pub mod fio;
 pub mod process;
 pub mod report;
 pub mod runner;
+pub mod sigv4;
 pub mod size;
 pub mod stats;
 pub mod target;

@@ -29,7 +29,7 @@ use crate::process::Sampler;
 use crate::stats::{OpSummary, Recorder};
 use crate::target::Target;
 use crate::workloads::small::{MixedPlan, Paths, PutPlan, ReadPlan};
-use crate::workloads::{Settings, Workload, WorkloadResult, batch, multipart};
+use crate::workloads::{Settings, Workload, WorkloadResult, batch, multipart, s3};
 
 /// A server to measure, with the pids whose memory and CPU to sample.
 #[derive(Debug, Clone)]
@@ -53,18 +53,22 @@ struct TargetState {
     pool: Option<Arc<Vec<String>>>,
     /// A large object written by `put-large` or the `get-large` set-up.
     large: Option<String>,
+    /// Whether the S3 workloads' bucket exists.
+    bucket: bool,
 }
 
 /// Runs `workloads`; `progress` receives one line per phase (for stderr).
 pub async fn run_all(
     settings: &Settings,
     targets: &[Measured],
+    s3: Option<&Measured>,
     reference: Option<&Measured>,
     workloads: &[Workload],
     rounds: usize,
     progress: &(dyn Fn(&str) + Sync),
 ) -> anyhow::Result<Vec<WorkloadResult>> {
     let mut states: Vec<TargetState> = targets.iter().map(|_| TargetState::default()).collect();
+    let mut s3_state = TargetState::default();
     let mut results = Vec::new();
     for round in 0..rounds.max(1) {
         let mut settings = settings.clone();
@@ -74,7 +78,14 @@ pub async fn run_all(
         let settings = &settings;
         let mut reference_done: BTreeSet<u64> = BTreeSet::new();
         for workload in workloads {
-            for (measured, state) in targets.iter().zip(states.iter_mut()) {
+            // The S3 workloads run on the S3 listener only (reported under the first
+            // target's label); every other workload on every target.
+            let runs: Vec<(&Measured, &mut TargetState)> = match (workload.is_s3(), s3) {
+                (true, Some(s3)) => vec![(s3, &mut s3_state)],
+                (true, None) => anyhow::bail!("{} needs --s3-target", workload.name()),
+                (false, _) => targets.iter().zip(states.iter_mut()).collect(),
+            };
+            for (measured, state) in runs {
                 progress(&format!(
                     "round {round}: {} on {}",
                     workload.name(),
@@ -338,6 +349,9 @@ async fn run_one(
                 None => vec![Recorder::default().summarize("none", Default::default())],
             };
         }
+        Workload::S3Put(_) | Workload::S3Get(_) | Workload::S3MultipartLarge => {
+            (connections, size, sampler, ops) = run_s3(settings, measured, state, workload).await?;
+        }
     }
     let process = sampler.and_then(Sampler::finish);
     Ok(WorkloadResult {
@@ -353,4 +367,97 @@ async fn run_one(
         reconnects,
         compare_size: workload.reference_size(settings),
     })
+}
+
+/// The S3 workloads (module `workloads::s3`): connections, size, sampler, summaries.
+async fn run_s3(
+    settings: &Settings,
+    measured: &Measured,
+    state: &mut TargetState,
+    workload: Workload,
+) -> anyhow::Result<(usize, Option<u64>, Option<Sampler>, Vec<OpSummary>)> {
+    let target = &measured.target;
+    let run_id = &settings.run_id;
+    let signer = settings.s3_signer.clone();
+    if !state.bucket {
+        let mut conns = connect_all(target, 1).await?;
+        if let Some(conn) = conns.first_mut() {
+            s3::create_bucket(conn, &signer, &settings.usecase)
+                .await
+                .map_err(anyhow::Error::msg)?;
+        }
+        state.bucket = true;
+    }
+    let connections = settings.connections;
+    let (connections, size, plan_out) = match workload {
+        Workload::S3Put(s) => {
+            let conns = connect_all(target, connections).await?;
+            let plan = s3::S3PutPlan {
+                paths: s3::S3Paths::Distinct(settings.s3_path(&format!("s3put-{run_id}-{s}"))),
+                size: s,
+                signer,
+            };
+            let sampler = start_sampler(&measured.pids);
+            let out = run(Arc::new(plan), conns, small_limits(settings), settings.seed).await;
+            (connections, Some(s), (sampler, out))
+        }
+        Workload::S3Get(s) => {
+            let paths = match state.objects.get(&s) {
+                Some(p) => p.clone(),
+                None => {
+                    let paths: Arc<Vec<String>> = Arc::new(
+                        (0..settings.keys)
+                            .map(|i| settings.s3_path(&format!("s3obj-{run_id}-{s}-{i}")))
+                            .collect(),
+                    );
+                    let conns = connect_all(target, connections).await?;
+                    let plan = s3::S3PutPlan {
+                        paths: s3::S3Paths::List(paths.clone()),
+                        size: s,
+                        signer: signer.clone(),
+                    };
+                    let limits = Limits {
+                        requests: Some(paths.len() as u64),
+                        duration: None,
+                    };
+                    let out = run(Arc::new(plan), conns, limits, settings.seed).await;
+                    for summary in out.summaries() {
+                        if summary.errors > 0 {
+                            anyhow::bail!(
+                                "set-up: {} S3 writes failed, first: {}",
+                                summary.errors,
+                                summary.first_error.unwrap_or_default()
+                            );
+                        }
+                    }
+                    state.objects.insert(s, paths.clone());
+                    paths
+                }
+            };
+            let conns = connect_all(target, connections).await?;
+            let plan = s3::S3GetPlan {
+                paths,
+                size: s,
+                signer,
+            };
+            let sampler = start_sampler(&measured.pids);
+            let out = run(Arc::new(plan), conns, small_limits(settings), settings.seed).await;
+            (connections, Some(s), (sampler, out))
+        }
+        _ => {
+            let connections = settings.large_connections;
+            let conns = connect_all(target, connections).await?;
+            let plan = s3::S3MultipartPlan {
+                prefix: settings.s3_path(&format!("s3large-{run_id}")),
+                size: settings.large_size,
+                part_size: settings.part_size,
+                signer,
+            };
+            let sampler = start_sampler(&measured.pids);
+            let out = run(Arc::new(plan), conns, large_limits(settings), settings.seed).await;
+            (connections, Some(settings.large_size), (sampler, out))
+        }
+    };
+    let (sampler, out) = plan_out;
+    Ok((connections, size, sampler, out.summaries()))
 }

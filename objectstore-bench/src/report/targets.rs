@@ -8,6 +8,7 @@
 //! | large PUT / GET, streamed | >= 0.6 x fio sequential write with `--end_fsync=1` / >= 0.5 x reference GET of the same file, bytes/s |
 //! | batch of N x 1 KiB inserts | >= 5 x faster than N sequential PUTs on one connection |
 //! | server peak memory | <= 48 MiB during the small-object workloads; <= 40 MiB during `put-large` |
+//! | S3 API (issue 14), when the `s3` workloads ran | 1 KiB and 100 KiB GET and PUT through the S3 listener >= 0.8 x the native API's figure of the same round; peak memory of `--large-connections` concurrent S3 multipart uploads of the large size within the native bound (<= 40 MiB) |
 //!
 //! # How a verdict is reached
 //!
@@ -318,6 +319,7 @@ pub fn evaluate(
             48.0 * 1024.0,
             Unit::KiB,
         ));
+        rows.extend(s3_rows(results, settings, label, round, &tag));
         let large_peak = find(results, label, "put-large", round)
             .and_then(|r| r.process)
             .map(|m| m.peak_rss_kib as f64);
@@ -334,6 +336,70 @@ pub fn evaluate(
             Unit::KiB,
         ));
     }
+    rows
+}
+
+/// The S3 rows of one target and round (module docs), when any `s3-*` workload ran.
+fn s3_rows(
+    results: &[WorkloadResult],
+    settings: &Settings,
+    label: &str,
+    round: usize,
+    tag: &dyn Fn(&str) -> String,
+) -> Vec<TargetRow> {
+    let ran = results.iter().any(|r| {
+        !r.reference && r.target == label && r.round == round && r.workload.starts_with("s3-")
+    });
+    if !ran {
+        return Vec::new();
+    }
+    let op =
+        |workload: &str, op: &str| find(results, label, workload, round).and_then(|r| r.op(op));
+    let mut rows = Vec::new();
+    for (size, unit) in [(1024u64, Unit::Ops), (100 * 1024, Unit::Bytes)] {
+        let name = format_size(size);
+        for (kind, op_name) in [("GET", "get"), ("PUT", "put")] {
+            let lower = op_name;
+            let native = op(&format!("{lower}:{name}"), op_name);
+            let figure = |o: &OpSummary| match unit {
+                Unit::Bytes => o.bytes_per_s,
+                _ => o.ops_per_s,
+            };
+            let per = if matches!(unit, Unit::Bytes) {
+                "bytes/s"
+            } else {
+                "ops/s"
+            };
+            let mut row = relative(
+                tag(&format!("S3 {name} {kind}, SigV4 ({per} vs native {kind})")),
+                op(&format!("s3-{lower}:{name}"), op_name),
+                native.map(figure),
+                0.8,
+                unit,
+            );
+            row.target = ">= 0.8 x native API".to_owned();
+            row.errors |= native.is_some_and(|o| o.errors > 0);
+            rows.push(row);
+        }
+    }
+    let peak = find(results, label, "s3-multipart-large", round);
+    let mut memory = absolute(
+        tag(&format!(
+            "server peak RSS, {} x {} S3 multipart uploads at once",
+            settings
+                .large_connections
+                .min(settings.large_requests as usize),
+            format_size(settings.large_size)
+        )),
+        peak.and_then(|r| r.process).map(|m| m.peak_rss_kib as f64),
+        None,
+        40.0 * 1024.0,
+        Unit::KiB,
+    );
+    memory.errors = peak
+        .and_then(|r| r.op("upload"))
+        .is_some_and(|o| o.errors > 0);
+    rows.push(memory);
     rows
 }
 

@@ -10,9 +10,13 @@
 //! | `get-large` | streamed GET of one `--large-size` object | `--large-connections` | `--large-requests` |
 //! | `batch` | `--batch-ops` inserts in one batch request vs as many sequential PUTs, one connection | 1 | `--batch-rounds` |
 //! | `multipart` | initiate, `--parts` parts of `--part-size`, complete | 1 | `--multipart-rounds` |
+//! | `s3-put:<size>`, `s3-get:<size>` | the PUT / GET workloads through the S3 listener (`--s3-target`), SigV4-signed | `--connections` | `--duration` / `--requests` |
+//! | `s3-multipart-large` | S3 multipart uploads of `--large-size` in `--part-size` parts, each request one whole upload | `--large-connections` | `--large-requests` |
 //!
 //! Groups: `small` (put, get of 1, 16, 100 KiB and head of 1 KiB), `standard` (`put-large`,
-//! `get-large`, then `small`, `mixed`, `batch`, `multipart`). `standard` streams the large
+//! `get-large`, then `small`, `mixed`, `batch`, `multipart`), `s3` (`s3-multipart-large`,
+//! then `s3-put` and `s3-get` of 1 and 100 KiB: the report compares each with the native
+//! workload of the same size in the same round; see module `s3`). `standard` streams the large
 //! objects first so that the memory figure of `put-large` is taken on a fresh server
 //! process, not on one whose allocator still holds what earlier workloads used; the
 //! small-object figures that follow then include whatever the large streams left behind,
@@ -24,6 +28,7 @@
 
 pub mod batch;
 pub mod multipart;
+pub mod s3;
 pub mod small;
 
 use std::time::Duration;
@@ -53,7 +58,16 @@ pub enum Workload {
     Batch,
     /// Multipart upload: initiate, parts, complete.
     Multipart,
+    /// S3 PUT of objects of this size to distinct keys.
+    S3Put(u64),
+    /// S3 GET of existing objects of this size.
+    S3Get(u64),
+    /// Concurrent S3 multipart uploads of `--large-size`.
+    S3MultipartLarge,
 }
+
+/// The sizes the `s3` group compares with the native workloads.
+pub const S3_SIZES: [u64; 2] = [1024, 100 * 1024];
 
 /// The sizes of the `small` group.
 pub const SMALL_SIZES: [u64; 3] = [1024, 16 * 1024, 100 * 1024];
@@ -83,21 +97,34 @@ impl Workload {
                 v.extend([Self::Mixed, Self::Batch, Self::Multipart]);
                 return Ok(v);
             }
+            "s3" => {
+                let mut v = vec![Self::S3MultipartLarge];
+                v.extend(S3_SIZES.iter().map(|&s| Self::S3Put(s)));
+                v.extend(S3_SIZES.iter().map(|&s| Self::S3Get(s)));
+                return Ok(v);
+            }
+            "s3-multipart-large" => Self::S3MultipartLarge,
             "mixed" => Self::Mixed,
             "put-large" => Self::PutLarge,
             "get-large" => Self::GetLarge,
             "batch" => Self::Batch,
             "multipart" => Self::Multipart,
             other => {
+                let (s3, other) = match other.strip_prefix("s3-") {
+                    Some(rest) => (true, rest),
+                    None => (false, other),
+                };
                 let (kind, size) = other
                     .split_once([':', '-'])
                     .ok_or_else(|| format!("unknown workload `{other}`"))?;
                 let size =
                     parse_size(size).ok_or_else(|| format!("bad size in workload `{other}`"))?;
-                match kind {
-                    "put" => Self::Put(size),
-                    "get" => Self::Get(size),
-                    "head" => Self::Head(size),
+                match (s3, kind) {
+                    (false, "put") => Self::Put(size),
+                    (false, "get") => Self::Get(size),
+                    (false, "head") => Self::Head(size),
+                    (true, "put") => Self::S3Put(size),
+                    (true, "get") => Self::S3Get(size),
                     _ => return Err(format!("unknown workload `{other}`")),
                 }
             }
@@ -116,15 +143,28 @@ impl Workload {
             Self::GetLarge => "get-large".to_owned(),
             Self::Batch => "batch".to_owned(),
             Self::Multipart => "multipart".to_owned(),
+            Self::S3Put(s) => format!("s3-put:{}", format_size(*s)),
+            Self::S3Get(s) => format!("s3-get:{}", format_size(*s)),
+            Self::S3MultipartLarge => "s3-multipart-large".to_owned(),
         }
+    }
+
+    /// Whether the workload runs through the S3 listener.
+    pub fn is_s3(&self) -> bool {
+        matches!(
+            self,
+            Self::S3Put(_) | Self::S3Get(_) | Self::S3MultipartLarge
+        )
     }
 
     /// The object size whose reference GET this workload is compared with, if any.
     pub fn reference_size(&self, settings: &Settings) -> Option<u64> {
         match self {
-            Self::Put(s) | Self::Get(s) | Self::Head(s) => Some(*s),
+            Self::Put(s) | Self::Get(s) | Self::Head(s) | Self::S3Put(s) | Self::S3Get(s) => {
+                Some(*s)
+            }
             Self::PutLarge | Self::GetLarge => Some(settings.large_size),
-            Self::Mixed | Self::Batch | Self::Multipart => None,
+            Self::Mixed | Self::Batch | Self::Multipart | Self::S3MultipartLarge => None,
         }
     }
 
@@ -221,6 +261,8 @@ pub struct Settings {
     pub seed: u64,
     /// Unique id of this run, part of every key.
     pub run_id: String,
+    /// Signs the requests of the S3 workloads.
+    pub s3_signer: std::sync::Arc<crate::sigv4::Signer>,
 }
 
 impl Settings {
@@ -277,7 +319,11 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for w in Workload::parse("standard").unwrap() {
+        for w in Workload::parse("standard")
+            .unwrap()
+            .into_iter()
+            .chain(Workload::parse("s3").unwrap())
+        {
             assert_eq!(Workload::parse(&w.name()).unwrap(), vec![w]);
         }
     }
