@@ -25,8 +25,14 @@ pub fn objectstore(dir: &Path) -> Command {
 /// Starts `objectstore run` in `dir` on `port` and waits for its "listening" log line;
 /// stderr keeps being drained so the server never blocks on a full pipe.
 pub async fn start(dir: &Path, port: u16) -> Child {
+    start_with(dir, port, &[]).await
+}
+
+/// [`start`] with more environment variables (`OS__...` overrides).
+pub async fn start_with(dir: &Path, port: u16, env: &[(&str, String)]) -> Child {
     let mut child = objectstore(dir)
         .env("OS__HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .arg("run")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -48,7 +48,9 @@
 //!    stored, expired entries included, and page with an opaque cursor: a scan that pages
 //!    to the end reports every entry that existed throughout it exactly once (entries
 //!    written or removed meanwhile may or may not appear). They serve `objectstore check`
-//!    and other offline tools, never the request path.
+//!    and other offline tools; the one request-path use is `scan_records` for the listing of
+//!    open multipart uploads (bounded by the change log's size, see `tiered::uploads`).
+//!    Object listings use the index of [`HighVolumeBackend::list`] instead.
 //!
 //! The shared conformance suite ([`crate::conformance`]) checks these for every
 //! implementation.
