@@ -13,7 +13,7 @@
 //! The same bound holds for S3 multipart uploads through the S3 listener: 8 at once, each in
 //! 8 MiB parts (a part is what an S3 client sends in one request, so a server that buffered a
 //! part would need 64 MiB for them alone). Measured (debug build, 2026-12-06, 8 × 64 MiB,
-//! concurrently with the test above): peak 57 MiB.
+//! on a loaded 2-core machine): peak (`VmHWM`) 57 MiB.
 
 mod common;
 
