@@ -2,6 +2,7 @@
 //! change log and leases, each one SQL function in `sql` run on the writer thread (writes,
 //! atomic by construction) or on a read connection (reads).
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -29,8 +30,9 @@ impl HighVolumeBackend for EmbeddedBackend {
     ) -> Result<Option<Tombstone>> {
         let metadata = with_size(metadata, payload.len());
         let path = id.as_storage_path();
+        let vlog = Arc::clone(&self.inner.vlog);
         self.write_weighted("write an object", payload.len(), move |c| {
-            sql::put_non_tombstone(c, &path, &metadata, &payload)
+            sql::put_non_tombstone(c, &vlog, &path, &metadata, &payload)
         })
         .await
     }
@@ -38,6 +40,11 @@ impl HighVolumeBackend for EmbeddedBackend {
     async fn get_tiered(&self, id: &ObjectId, range: Option<ByteRange>) -> Result<TieredGet> {
         Ok(match self.load(id, true).await? {
             None => TieredGet::NotFound,
+            Some(Stored::Object {
+                metadata,
+                value: Some(value),
+                ..
+            }) => TieredGet::Object(value.respond(metadata, range)?),
             Some(Stored::Object {
                 metadata, payload, ..
             }) => TieredGet::Object(respond(metadata, payload.unwrap_or_default(), range)),
@@ -79,8 +86,9 @@ impl HighVolumeBackend for EmbeddedBackend {
             }
             other => (other, 0),
         };
+        let vlog = Arc::clone(&self.inner.vlog);
         self.write_weighted("compare and write", weight, move |c| {
-            sql::compare_and_write(c, &path, current.as_deref(), &write)
+            sql::compare_and_write(c, &vlog, &path, current.as_deref(), &write)
         })
         .await
     }

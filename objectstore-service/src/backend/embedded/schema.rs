@@ -7,8 +7,10 @@
 //!   connection runs with `synchronous = FULL`: a commit returns only after the WAL frames of
 //!   the transaction are fsynced (see the durability argument in [`super`]). Read
 //!   connections are read-only.
-//! * The schema version lives in `PRAGMA user_version`; [`migrate`] brings a fresh file to
-//!   [`SCHEMA_VERSION`] in one transaction and refuses files from a newer version.
+//! * The schema version lives in `PRAGMA user_version`; [`migrate`] brings a fresh or an
+//!   older file to [`SCHEMA_VERSION`] in one transaction (every step from the file's version
+//!   on, so a new store runs the same migrations as an upgraded one) and refuses files from
+//!   a newer version.
 //! * `objects.expires` always equals `unix_secs(metadata.time_expires)` of the row (NULL for
 //!   no deadline): every statement in [`super::sql`] that writes the metadata column writes
 //!   `expires` from the same value ([`expires_of`]).
@@ -23,8 +25,9 @@ use crate::error::{Error, Result};
 
 use super::NAME;
 
-/// The current schema version (`PRAGMA user_version`).
-pub(super) const SCHEMA_VERSION: i64 = 1;
+/// The current schema version (`PRAGMA user_version`): 1 plus the value log's
+/// [`super::vlog::rows::SCHEMA_V2`].
+pub(super) const SCHEMA_VERSION: i64 = 2;
 
 /// Row kind: an inline object.
 pub(super) const KIND_OBJECT: i64 = 0;
@@ -39,7 +42,7 @@ pub(super) const KIND_TOMBSTONE: i64 = 1;
 /// * `changelog`: the durable change log of the tiered layer. `deferred_until` (unix nanos) is
 ///   the record's `not_before` while the record is still deferred; a claim clears it.
 /// * `leases`: instance leases (`until` in unix nanos).
-const SCHEMA_V1: &str = "
+pub(super) const SCHEMA_V1: &str = "
 CREATE TABLE objects (
     path     TEXT    NOT NULL PRIMARY KEY,
     kind     INTEGER NOT NULL,
@@ -132,8 +135,12 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .map_err(err())?;
     match version {
-        0 => {
-            tx.execute_batch(SCHEMA_V1).map_err(err())?;
+        0 | 1 => {
+            if version == 0 {
+                tx.execute_batch(SCHEMA_V1).map_err(err())?;
+            }
+            tx.execute_batch(super::vlog::rows::SCHEMA_V2)
+                .map_err(err())?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(err())?;
         }

@@ -21,16 +21,19 @@ use super::schema::{
     KIND_OBJECT, KIND_TOMBSTONE, db_error, decode_metadata, decode_target, encode_metadata,
     expired_below, expires_of, nanos, secs,
 };
+use super::vlog::{self, ValueLog};
 
 /// A stored row, decoded.
 #[derive(Debug)]
 pub(super) enum Stored {
-    /// An inline object. `json` is the metadata column exactly as stored (the precondition of
-    /// a TTI bump); `payload` is `None` for metadata-only reads.
+    /// An object. `json` is the metadata column exactly as stored (the precondition of a
+    /// TTI bump); `payload` is `None` for metadata-only reads and for a payload in the value
+    /// log, which `value` then names.
     Object {
         metadata: Metadata,
         json: String,
         payload: Option<Bytes>,
+        value: Option<vlog::Value>,
     },
     /// A redirect tombstone.
     Tombstone(Tombstone),
@@ -43,6 +46,7 @@ fn decode_row(kind: i64, json: &str, target: Option<&str>) -> Result<Stored> {
             metadata,
             json: json.to_owned(),
             payload: None,
+            value: None,
         }),
         KIND_TOMBSTONE => Ok(Stored::Tombstone(Tombstone {
             target: decode_target(target)?,
@@ -62,9 +66,9 @@ pub(super) fn read_row(
 ) -> Result<Option<Stored>> {
     let err = || db_error("read an object");
     let sql = if with_payload {
-        "SELECT kind, metadata, target, payload FROM objects WHERE path = ?1"
+        "SELECT kind, metadata, target, payload, vseg, voff, vlen FROM objects WHERE path = ?1"
     } else {
-        "SELECT kind, metadata, target, NULL FROM objects WHERE path = ?1"
+        "SELECT kind, metadata, target, NULL, NULL, NULL, NULL FROM objects WHERE path = ?1"
     };
     let mut stmt = conn.prepare_cached(sql).map_err(err())?;
     let mut rows = stmt.query([path]).map_err(err())?;
@@ -81,14 +85,23 @@ pub(super) fn read_row(
         .and_then(|v| Ok(v.as_str_or_null()?))
         .map_err(err())?;
     let mut stored = decode_row(kind, json, target)?;
-    if let Stored::Object { payload, .. } = &mut stored
+    if let Stored::Object { payload, value, .. } = &mut stored
         && with_payload
     {
-        let blob = row
-            .get_ref(3)
-            .and_then(|v| Ok(v.as_blob_or_null()?))
-            .map_err(err())?;
-        *payload = Some(Bytes::copy_from_slice(blob.unwrap_or_default()));
+        let pointer = vlog::rows::pointer_of(
+            row.get(4).map_err(err())?,
+            row.get(5).map_err(err())?,
+            row.get(6).map_err(err())?,
+        );
+        if let Some(pointer) = pointer {
+            *value = Some(vlog::Value::unlocated(pointer));
+        } else {
+            let blob = row
+                .get_ref(3)
+                .and_then(|v| Ok(v.as_blob_or_null()?))
+                .map_err(err())?;
+            *payload = Some(Bytes::copy_from_slice(blob.unwrap_or_default()));
+        }
     }
     Ok(Some(stored))
 }
@@ -103,19 +116,25 @@ fn row_state(conn: &Connection, path: &str) -> Result<Option<(i64, Option<String
         .map_err(db_error("read a row state"))
 }
 
-/// Stores an inline object (size already set), replacing any row.
+/// Stores an object (size already set), replacing any row: inline, or above the value-log
+/// threshold appended to the value log with the row pointing at it.
 pub(super) fn put_object(
     conn: &Connection,
+    vlog: &ValueLog,
     path: &str,
     metadata: &Metadata,
     payload: &[u8],
 ) -> Result<()> {
     let json = encode_metadata(metadata)?;
+    let pointer = vlog.append(path, payload)?;
+    let inline = pointer.is_none().then_some(payload);
+    let [vseg, voff, vlen] = vlog::rows::columns_of(pointer);
     conn.prepare_cached(
-        "INSERT INTO objects (path, kind, metadata, expires, target, payload)
-         VALUES (?1, ?2, ?3, ?4, NULL, ?5)
+        "INSERT INTO objects (path, kind, metadata, expires, target, payload, vseg, voff, vlen)
+         VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6, ?7, ?8)
          ON CONFLICT (path) DO UPDATE SET kind = excluded.kind, metadata = excluded.metadata,
-             expires = excluded.expires, target = NULL, payload = excluded.payload",
+             expires = excluded.expires, target = NULL, payload = excluded.payload,
+             vseg = excluded.vseg, voff = excluded.voff, vlen = excluded.vlen",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -123,7 +142,10 @@ pub(super) fn put_object(
             KIND_OBJECT,
             json,
             expires_of(metadata),
-            payload
+            inline,
+            vseg,
+            voff,
+            vlen
         ])
     })
     .map_err(db_error("write an object"))?;
@@ -137,7 +159,8 @@ fn put_tombstone(conn: &Connection, path: &str, tombstone: &Tombstone) -> Result
         "INSERT INTO objects (path, kind, metadata, expires, target, payload)
          VALUES (?1, ?2, ?3, ?4, ?5, NULL)
          ON CONFLICT (path) DO UPDATE SET kind = excluded.kind, metadata = excluded.metadata,
-             expires = excluded.expires, target = excluded.target, payload = NULL",
+             expires = excluded.expires, target = excluded.target, payload = NULL,
+             vseg = NULL, voff = NULL, vlen = NULL",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -171,6 +194,7 @@ fn tombstone_at(conn: &Connection, path: &str) -> Result<Option<Tombstone>> {
 /// `put_non_tombstone`: writes unless the row is a tombstone, which it returns.
 pub(super) fn put_non_tombstone(
     conn: &Connection,
+    vlog: &ValueLog,
     path: &str,
     metadata: &Metadata,
     payload: &[u8],
@@ -178,7 +202,7 @@ pub(super) fn put_non_tombstone(
     if let Some(t) = tombstone_at(conn, path)? {
         return Ok(Some(t));
     }
-    put_object(conn, path, metadata, payload)?;
+    put_object(conn, vlog, path, metadata, payload)?;
     Ok(None)
 }
 
@@ -194,6 +218,7 @@ pub(super) fn delete_non_tombstone(conn: &Connection, path: &str) -> Result<Opti
 /// `compare_and_write`: see [`crate::backend::HighVolumeBackend::compare_and_write`].
 pub(super) fn compare_and_write(
     conn: &Connection,
+    vlog: &ValueLog,
     path: &str,
     current: Option<&str>,
     write: &TieredWrite,
@@ -205,7 +230,9 @@ pub(super) fn compare_and_write(
     };
     if stored_target == current {
         match write {
-            TieredWrite::Object(metadata, payload) => put_object(conn, path, metadata, payload)?,
+            TieredWrite::Object(metadata, payload) => {
+                put_object(conn, vlog, path, metadata, payload)?;
+            }
             TieredWrite::Tombstone(t) => put_tombstone(conn, path, t)?,
             TieredWrite::Delete => delete(conn, path)?,
         }

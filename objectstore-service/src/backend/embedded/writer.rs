@@ -17,8 +17,9 @@
 //!    transaction back on its own (it does so on some I/O and out-of-memory errors), every
 //!    job applied so far in this group fails with that error and a fresh transaction starts
 //!    for the rest.
-//! 4. `COMMIT`: **the commit point** of every job in the group, made durable by one fsync of
-//!    the WAL (`synchronous = FULL`).
+//! 4. Sync the value log (payloads the jobs appended, see [`super::vlog`]), then `COMMIT`:
+//!    **the commit point** of every job in the group, made durable by one fsync of the WAL
+//!    (`synchronous = FULL`). A failed value-log sync counts as a failed commit.
 //! 5. Reply: on commit success each job gets its own result (a failed job its error); on
 //!    commit failure the transaction is rolled back and every job gets the commit error (its
 //!    effect may or may not be durable, like any lost response; callers retry idempotently).
@@ -42,6 +43,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::error::{Error, Result};
 
 use super::checkpoint::Checkpointer;
+use super::vlog::ValueLog;
 use super::{NAME, WriterStats};
 
 /// The most jobs committed in one transaction (bounds the transaction's size and latency).
@@ -179,6 +181,7 @@ pub(super) fn run(
     mut rx: mpsc::Receiver<Message>,
     counters: &Counters,
     mut checkpointer: Option<Checkpointer>,
+    vlog: &ValueLog,
 ) {
     while let Some(first) = rx.blocking_recv() {
         let mut queue = Queue { rx: &mut rx };
@@ -189,7 +192,7 @@ pub(super) fn run(
                 continue;
             }
         };
-        let written = commit_group(&mut conn, first, &mut queue, counters);
+        let written = commit_group(&mut conn, first, &mut queue, counters, vlog);
         if let Some(checkpointer) = &mut checkpointer {
             checkpointer.committed(written);
         }
@@ -237,6 +240,7 @@ fn commit_group(
     first: Box<dyn Job>,
     queue: &mut Queue<'_>,
     counters: &Counters,
+    vlog: &ValueLog,
 ) -> usize {
     // Jobs whose outcome is settled, ready for their reply.
     let mut done: Vec<(Box<dyn Job>, Option<Error>)> = Vec::new();
@@ -293,7 +297,7 @@ fn commit_group(
     }
     if open {
         let started = Instant::now();
-        let commit = exec(conn, "COMMIT");
+        let commit = vlog.sync().and_then(|()| exec(conn, "COMMIT"));
         counters.record(applied.len(), started.elapsed());
         if let Err(e) = &commit {
             tracing::error!(error = %e, "the embedded store failed to commit a group of writes");

@@ -1,0 +1,285 @@
+//! The value log's part of the schema (version 2) and its SQL.
+//!
+//! **Invariants**
+//!
+//! * A row's pointer columns (`vseg`, `voff`, `vlen`) are all NULL (inline object,
+//!   tombstone) or all set (value-log object, whose `payload` is NULL).
+//! * `vlog_segments.live` equals the sum of `vlen` over the rows pointing into the segment:
+//!   the triggers below update it in the same statement as every row change, so the
+//!   accounting commits (or rolls back) with the change itself. A segment row is created
+//!   by the first pointer into the segment and dropped only by compaction, in a
+//!   transaction that proves no row points into it ([`drop_segment`]).
+//! * The partial index `objects_vseg` serves compaction (live values of one segment, in
+//!   file order) and `check`; inline rows are not in it.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::Result;
+
+use super::super::schema::db_error;
+use super::{Pointer, ValueLog};
+
+/// Schema version 2: the value log. Applied by `schema::migrate` to new stores right after
+/// version 1 and to version-1 stores on open. Adding NULL columns rewrites no row, so the
+/// migration is instant whatever the size of the store; rows written before it keep their
+/// payload inline and stay readable.
+pub(in super::super) const SCHEMA_V2: &str = "
+ALTER TABLE objects ADD COLUMN vseg INTEGER;
+ALTER TABLE objects ADD COLUMN voff INTEGER;
+ALTER TABLE objects ADD COLUMN vlen INTEGER;
+CREATE INDEX objects_vseg ON objects (vseg, voff) WHERE vseg IS NOT NULL;
+CREATE TABLE vlog_segments (
+    id   INTEGER NOT NULL PRIMARY KEY,
+    live INTEGER NOT NULL
+);
+CREATE TRIGGER vlog_insert AFTER INSERT ON objects WHEN NEW.vseg IS NOT NULL
+BEGIN
+    INSERT INTO vlog_segments (id, live) VALUES (NEW.vseg, NEW.vlen)
+        ON CONFLICT (id) DO UPDATE SET live = live + excluded.live;
+END;
+CREATE TRIGGER vlog_update AFTER UPDATE OF vseg, voff, vlen ON objects
+    WHEN OLD.vseg IS NOT NEW.vseg OR OLD.voff IS NOT NEW.voff OR OLD.vlen IS NOT NEW.vlen
+BEGIN
+    UPDATE vlog_segments SET live = live - OLD.vlen WHERE id = OLD.vseg;
+    INSERT INTO vlog_segments (id, live) SELECT NEW.vseg, NEW.vlen WHERE NEW.vseg IS NOT NULL
+        ON CONFLICT (id) DO UPDATE SET live = live + excluded.live;
+END;
+CREATE TRIGGER vlog_delete AFTER DELETE ON objects WHEN OLD.vseg IS NOT NULL
+BEGIN
+    UPDATE vlog_segments SET live = live - OLD.vlen WHERE id = OLD.vseg;
+END;
+";
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// The pointer of a row from its three columns, if it has one.
+pub(in super::super) fn pointer_of(
+    vseg: Option<i64>,
+    voff: Option<i64>,
+    vlen: Option<i64>,
+) -> Option<Pointer> {
+    Some(Pointer {
+        segment: to_u64(vseg?),
+        offset: to_u64(voff?),
+        len: to_u64(vlen?),
+    })
+}
+
+/// The pointer columns of a row: all NULL for `None`.
+pub(in super::super) fn columns_of(pointer: Option<Pointer>) -> [Option<i64>; 3] {
+    match pointer {
+        None => [None; 3],
+        Some(p) => [
+            Some(to_i64(p.segment)),
+            Some(to_i64(p.offset)),
+            Some(to_i64(p.len)),
+        ],
+    }
+}
+
+/// `vlog_segments`: live bytes by segment.
+pub(super) fn segment_rows(conn: &Connection) -> Result<BTreeMap<u64, u64>> {
+    let err = || db_error("read the value-log accounting");
+    let mut stmt = conn
+        .prepare_cached("SELECT id, live FROM vlog_segments")
+        .map_err(err())?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+        .map_err(err())?;
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let (id, live) = row.map_err(err())?;
+        out.insert(to_u64(id), to_u64(live));
+    }
+    Ok(out)
+}
+
+/// Whether any row points into segment `id`.
+pub(super) fn is_referenced(conn: &Connection, id: u64) -> Result<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM objects WHERE vseg = ?1)")
+        .and_then(|mut s| s.query_row([to_i64(id)], |r| r.get(0)))
+        .map_err(db_error("look up value-log references"))
+}
+
+/// The rows pointing into segment `id`, in file order (compaction step 1).
+pub(super) fn live_values(conn: &Connection, id: u64) -> Result<Vec<(String, Pointer)>> {
+    let err = || db_error("list live values of a segment");
+    let mut stmt = conn
+        .prepare_cached("SELECT path, voff, vlen FROM objects WHERE vseg = ?1 ORDER BY voff")
+        .map_err(err())?;
+    let rows = stmt
+        .query_map([to_i64(id)], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .map_err(err())?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (path, offset, len) = row.map_err(err())?;
+        out.push((
+            path,
+            Pointer {
+                segment: id,
+                offset: to_u64(offset),
+                len: to_u64(len),
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// The pointer the row at `path` holds now.
+fn current_pointer(conn: &Connection, path: &str) -> Result<Option<Pointer>> {
+    let columns: Option<(Option<i64>, Option<i64>, Option<i64>)> = conn
+        .prepare_cached("SELECT vseg, voff, vlen FROM objects WHERE path = ?1")
+        .and_then(|mut s| {
+            s.query_row([path], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()
+        })
+        .map_err(db_error("read a value-log pointer"))?;
+    Ok(columns.and_then(|(s, o, l)| pointer_of(s, o, l)))
+}
+
+/// Compaction step 2, on the writer thread: if the row at `path` still points at `from`,
+/// appends `payload` to the active segment and swaps the row's pointer to it
+/// (compare-and-swap; the triggers move the accounting). Returns whether it moved.
+pub(super) fn move_value(
+    conn: &Connection,
+    vlog: &ValueLog,
+    path: &str,
+    from: Pointer,
+    payload: &[u8],
+) -> Result<bool> {
+    if current_pointer(conn, path)? != Some(from) {
+        return Ok(false);
+    }
+    let to = vlog.append_always(path, payload)?;
+    let [vseg, voff, vlen] = columns_of(Some(to));
+    let changed = conn
+        .prepare_cached(
+            "UPDATE objects SET vseg = ?2, voff = ?3, vlen = ?4
+             WHERE path = ?1 AND vseg = ?5 AND voff = ?6",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                path,
+                vseg,
+                voff,
+                vlen,
+                to_i64(from.segment),
+                to_i64(from.offset)
+            ])
+        })
+        .map_err(db_error("move a value-log payload"))?;
+    Ok(changed == 1)
+}
+
+/// Compaction step 3, on the writer thread: drops segment `id`'s accounting row if no row
+/// points into it (the segment's commit point of deletion). Returns whether it may go.
+pub(super) fn drop_segment(conn: &Connection, id: u64) -> Result<bool> {
+    if is_referenced(conn, id)? {
+        return Ok(false);
+    }
+    conn.prepare_cached("DELETE FROM vlog_segments WHERE id = ?1")
+        .and_then(|mut s| s.execute([to_i64(id)]))
+        .map_err(db_error("drop a value-log segment"))?;
+    Ok(true)
+}
+
+/// One page of value-log rows in `(segment, offset)` order after `after` (for `check`).
+pub(super) fn pointer_page(
+    conn: &Connection,
+    after: Option<Pointer>,
+    limit: usize,
+) -> Result<Vec<(String, Pointer)>> {
+    let err = || db_error("scan value-log pointers");
+    let (seg, off) = after.map_or((-1, -1), |p| (to_i64(p.segment), to_i64(p.offset)));
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT path, vseg, voff, vlen FROM objects
+             WHERE vseg IS NOT NULL AND (vseg, voff) > (?1, ?2)
+             ORDER BY vseg, voff LIMIT ?3",
+        )
+        .map_err(err())?;
+    let rows = stmt
+        .query_map(
+            params![seg, off, i64::try_from(limit.max(1)).unwrap_or(i64::MAX)],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            },
+        )
+        .map_err(err())?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (path, s, o, l) = row.map_err(err())?;
+        out.push((
+            path,
+            Pointer {
+                segment: to_u64(s),
+                offset: to_u64(o),
+                len: to_u64(l),
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// Live bytes by segment, summed over the rows (what the accounting must say).
+pub(super) fn summed_live(conn: &Connection) -> Result<BTreeMap<u64, u64>> {
+    let err = || db_error("sum value-log pointers");
+    let mut stmt = conn
+        .prepare_cached("SELECT vseg, sum(vlen) FROM objects WHERE vseg IS NOT NULL GROUP BY vseg")
+        .map_err(err())?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+        .map_err(err())?;
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let (id, live) = row.map_err(err())?;
+        out.insert(to_u64(id), to_u64(live));
+    }
+    Ok(out)
+}
+
+/// Sets segment `id`'s accounting to `live` (a `check` repair).
+pub(super) fn set_live(conn: &Connection, id: u64, live: u64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO vlog_segments (id, live) VALUES (?1, ?2)
+         ON CONFLICT (id) DO UPDATE SET live = excluded.live",
+    )
+    .and_then(|mut s| s.execute(params![to_i64(id), to_i64(live)]))
+    .map_err(db_error("repair the value-log accounting"))?;
+    Ok(())
+}
+
+/// Deletes the row at `path` if it still points at `pointer` (a `check` repair of a lost
+/// value). Returns whether it did.
+pub(super) fn forget_lost(conn: &Connection, path: &str, pointer: Pointer) -> Result<bool> {
+    let changed = conn
+        .prepare_cached("DELETE FROM objects WHERE path = ?1 AND vseg = ?2 AND voff = ?3")
+        .and_then(|mut s| {
+            s.execute(params![
+                path,
+                to_i64(pointer.segment),
+                to_i64(pointer.offset)
+            ])
+        })
+        .map_err(db_error("remove an object whose payload is lost"))?;
+    Ok(changed == 1)
+}
