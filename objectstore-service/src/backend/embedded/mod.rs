@@ -145,8 +145,10 @@ pub struct WriterStats {
     pub commits: u64,
     /// Write requests in those transactions.
     pub jobs: u64,
-    /// Total time spent in `COMMIT`.
+    /// Total time spent in `COMMIT` (the value-log sync before it included).
     pub commit_time: Duration,
+    /// Of which syncing the value log (`fdatasync` of the segments appended to).
+    pub value_log_sync_time: Duration,
 }
 
 /// The embedded SQLite backend. Cheap to clone; clones share the store. See the module docs.

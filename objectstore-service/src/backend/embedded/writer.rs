@@ -61,6 +61,7 @@ pub(super) struct Counters {
     commits: AtomicU64,
     jobs: AtomicU64,
     commit_nanos: AtomicU64,
+    sync_nanos: AtomicU64,
 }
 
 impl Counters {
@@ -70,14 +71,16 @@ impl Counters {
             commits: self.commits.load(Ordering::Relaxed),
             jobs: self.jobs.load(Ordering::Relaxed),
             commit_time: Duration::from_nanos(self.commit_nanos.load(Ordering::Relaxed)),
+            value_log_sync_time: Duration::from_nanos(self.sync_nanos.load(Ordering::Relaxed)),
         }
     }
 
-    fn record(&self, jobs: usize, took: Duration) {
+    fn record(&self, jobs: usize, took: Duration, sync: Duration) {
         self.commits.fetch_add(1, Ordering::Relaxed);
         self.jobs.fetch_add(jobs as u64, Ordering::Relaxed);
-        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
-        self.commit_nanos.fetch_add(nanos, Ordering::Relaxed);
+        let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.commit_nanos.fetch_add(nanos(took), Ordering::Relaxed);
+        self.sync_nanos.fetch_add(nanos(sync), Ordering::Relaxed);
     }
 }
 
@@ -297,8 +300,10 @@ fn commit_group(
     }
     if open {
         let started = Instant::now();
-        let commit = vlog.sync().and_then(|()| exec(conn, "COMMIT"));
-        counters.record(applied.len(), started.elapsed());
+        let synced = vlog.sync();
+        let sync_time = started.elapsed();
+        let commit = synced.and_then(|()| exec(conn, "COMMIT"));
+        counters.record(applied.len(), started.elapsed(), sync_time);
         if let Err(e) = &commit {
             tracing::error!(error = %e, "the embedded store failed to commit a group of writes");
             if !conn.is_autocommit() {

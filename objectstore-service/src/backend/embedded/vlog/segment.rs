@@ -180,11 +180,31 @@ impl Segment {
         self.file.sync_data()
     }
 
-    /// Reads `len` bytes at `offset` with one `pread` into a buffer that becomes the
-    /// returned [`Bytes`] without another copy.
+    /// Reads `len` bytes at `offset` with one `pread` (more only if the kernel returns
+    /// less) into a fresh, uninitialized buffer (no zero-fill) that becomes the returned
+    /// [`Bytes`] without another copy.
     pub(super) fn read(&self, offset: u64, len: usize) -> io::Result<Bytes> {
-        let mut buf = vec![0u8; len];
-        self.file.read_exact_at(&mut buf, offset)?;
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        let mut buf: Vec<u8> = Vec::with_capacity(len);
+        while buf.len() < len {
+            // Reads into the spare capacity and extends the vector by what was read; should
+            // the allocation be larger than asked, the extra bytes are cut off below.
+            let at = offset + buf.len() as u64;
+            let read =
+                match rustix::io::pread(&self.file, rustix::buffer::spare_capacity(&mut buf), at) {
+                    Err(rustix::io::Errno::INTR) => continue,
+                    other => other?,
+                };
+            if read == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "a value-log segment ends before the value",
+                ));
+            }
+        }
+        buf.truncate(len);
         Ok(Bytes::from(buf))
     }
 
