@@ -42,7 +42,9 @@ mod tiering;
 
 pub use auth::AuthConfig;
 pub use observability::{LogFormat, LoggingConfig, MetricsConfig, RuntimeConfig, SentryConfig};
-pub use storage::{HighVolumeConfig, LongTermConfig, StorageConfig, TieredSettings};
+pub use storage::{
+    HighVolumeConfig, LongTermConfig, StorageConfig, TieredSettings, ValueLogSettings,
+};
 
 /// Prefix of configuration environment variables.
 pub const ENV_PREFIX: &str = "OS__";

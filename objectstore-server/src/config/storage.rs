@@ -9,7 +9,8 @@
 //! The tiered layout's own settings (leases, recovery, sweeper, multipart window) are the
 //! remaining keys of its section, see [`TieredSettings`]; unknown keys there are rejected.
 //!
-//! `storage.high_volume.type`: `embedded` (default, `path`), `postgres` (feature `postgres`,
+//! `storage.high_volume.type`: `embedded` (default, `path` and the value-log settings of
+//! [`ValueLogSettings`]), `postgres` (feature `postgres`,
 //! fields of [`PostgresConfig`]) or `bigtable` (feature `bigtable`, fields of
 //! `BigtableConfig`; a standalone `storage.type: bigtable` is not offered).
 //! `storage.long_term.type`: `filesystem` (default, `path`),
@@ -45,6 +46,7 @@ pub use objectstore_service::backend::cloud::AzureConfig;
 pub use objectstore_service::backend::cloud::GcsConfig;
 #[cfg(feature = "s3")]
 pub use objectstore_service::backend::cloud::S3Config;
+pub use objectstore_service::backend::embedded::ValueLogSettings;
 #[cfg(feature = "postgres")]
 pub use objectstore_service::backend::postgres::PostgresConfig;
 
@@ -100,6 +102,9 @@ pub enum HighVolumeConfig {
     Embedded {
         /// Directory of the store (created if missing).
         path: PathBuf,
+        /// Where mid-size payloads go and how their space comes back
+        /// (`storage.high_volume.value_log_threshold`, ...).
+        value_log: ValueLogSettings,
     },
     /// A PostgreSQL(-compatible) cluster, shared by any number of server instances.
     #[cfg(feature = "postgres")]
@@ -113,6 +118,7 @@ impl Default for HighVolumeConfig {
     fn default() -> Self {
         Self::Embedded {
             path: PathBuf::from("data/hv"),
+            value_log: ValueLogSettings::default(),
         }
     }
 }
@@ -245,13 +251,6 @@ impl Section {
     }
 
     /// The remaining fields as a backend config; errors name the section's key.
-    #[cfg(any(
-        feature = "postgres",
-        feature = "bigtable",
-        feature = "s3",
-        feature = "azure",
-        feature = "gcs"
-    ))]
     fn config<T: serde::de::DeserializeOwned>(self) -> Result<T, String> {
         serde_json::from_value(Value::Object(self.fields))
             .map_err(|e| format!("`{}` ({} config): {e}", self.key, self.kind))
@@ -296,8 +295,10 @@ fn parse_storage(value: Value) -> Result<StorageConfig, String> {
             "bigtable" => HighVolumeConfig::Bigtable(hv.config()?),
             _ => {
                 let mut hv = hv;
+                let path = hv.path(Some("data/hv"))?;
                 HighVolumeConfig::Embedded {
-                    path: hv.path(Some("data/hv"))?,
+                    path,
+                    value_log: hv.config()?,
                 }
             }
         };
@@ -350,8 +351,11 @@ impl StorageConfig {
             } => {
                 settings.validate()?;
                 let hv = match high_volume {
-                    HighVolumeConfig::Embedded { path } => {
+                    HighVolumeConfig::Embedded { path, value_log } => {
                         empty("storage.high_volume.path", path)?;
+                        value_log
+                            .validate()
+                            .map_err(|e| ConfigError::invalid("storage.high_volume", e))?;
                         Some(path)
                     }
                     #[cfg(feature = "postgres")]

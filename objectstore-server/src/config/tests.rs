@@ -28,7 +28,8 @@ fn zero_config_is_tiered_under_data_on_loopback() {
         config.storage,
         StorageConfig::Tiered {
             high_volume: HighVolumeConfig::Embedded {
-                path: PathBuf::from("data/hv")
+                path: PathBuf::from("data/hv"),
+                value_log: Default::default(),
             },
             long_term: LongTermConfig::Filesystem {
                 path: PathBuf::from("data/lt")
@@ -112,7 +113,8 @@ fn env_overrides_nested_storage_fields() {
         config.storage,
         StorageConfig::Tiered {
             high_volume: HighVolumeConfig::Embedded {
-                path: "/fast".into()
+                path: "/fast".into(),
+                value_log: Default::default(),
             },
             long_term: LongTermConfig::Filesystem {
                 path: "data/lt".into()

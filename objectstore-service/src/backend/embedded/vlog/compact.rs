@@ -218,11 +218,20 @@ fn survey(vlog: &ValueLog, conn: &Connection) -> Result<(Vec<Candidate>, ValueLo
     Ok((candidates, stats))
 }
 
+/// Publishes the sizes and makes sure every compaction metric exists (counters at 0 until
+/// something happens), so dashboards and alerts see them from the start.
 fn publish(stats: &ValueLogStats) {
     metrics::gauge!("objectstore_embedded_value_log_segments").set(stats.segments as f64);
     metrics::gauge!("objectstore_embedded_value_log_bytes").set(stats.bytes as f64);
     metrics::gauge!("objectstore_embedded_value_log_reclaimable_bytes")
         .set(stats.reclaimable_bytes as f64);
+    for counter in [
+        "objectstore_embedded_compaction_moved_bytes_total",
+        "objectstore_embedded_compaction_reclaimed_bytes_total",
+        "objectstore_embedded_compaction_errors_total",
+    ] {
+        metrics::counter!(counter).increment(0);
+    }
 }
 
 /// Compacts segment `candidate` (protocol steps 1 to 4).
@@ -485,6 +494,7 @@ impl EmbeddedBackend {
                     report.add(done);
                 }
             }
+            publish(&survey(&vlog, &conn)?.1);
             Ok(report)
         })
         .await

@@ -90,7 +90,7 @@ mod compact;
 pub(super) mod rows;
 mod segment;
 
-pub use check::{LostValue, ValueLogCheck};
+pub use check::{AccountingError, LostValue, ValueLogCheck};
 pub use compact::CompactionReport;
 pub(super) use compact::Compactor;
 use segment::Segment;
