@@ -21,7 +21,7 @@
 //! * `schema`: pragmas, the versioned schema (`PRAGMA user_version`), the row codec.
 //! * `sql`: the statements of every operation.
 //! * [`vlog`]: the value log. Payloads above [`ValueLogSettings::value_log_threshold`]
-//!   (16 KiB) live in append-only segment files in `vlog/` instead of SQLite's pages, their
+//!   (8 KiB) live in append-only segment files in `vlog/` instead of SQLite's pages, their
 //!   row holding a pointer; a compactor thread reclaims the space of overwritten and
 //!   deleted ones. Its write, read, compaction and open protocols are in that module.
 //!
