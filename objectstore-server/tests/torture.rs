@@ -554,8 +554,14 @@ async fn sigkill_loses_no_acknowledged_write_and_leaves_a_clean_store() {
         "payloads above the threshold are in the value log: {value_log}"
     );
     say(&format!(
-        "torture: check scanned {} rows ({} tombstones) and {} blobs",
-        report["rows"], report["tombstones"], report["blobs"]
+        "torture: check scanned {} rows ({} tombstones) and {} blobs; value log: {} values in \
+         {} segments (segments removed at open: {})",
+        report["rows"],
+        report["tombstones"],
+        report["blobs"],
+        value_log["values"],
+        value_log["segments"],
+        value_log["removed_at_open"]
     ));
 }
 
