@@ -267,11 +267,12 @@ pub async fn run(
     };
     let mut samples = Vec::new();
     let report_sample = |s: Sample, samples: &mut Vec<Sample>| {
+        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
         progress(&format!(
-            "soak {:>5.0} s: live {}, data directory {} ({})",
+            "soak {:>5.0} s: live {:.1} MiB, data directory {:.1} MiB ({})",
             s.at,
-            format_size(s.live),
-            format_size(s.dir.occupied),
+            mib(s.live),
+            mib(s.dir.occupied),
             s.ratio()
                 .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x"))
         ));

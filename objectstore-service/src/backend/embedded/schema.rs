@@ -96,8 +96,9 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "fullfsync", true).map_err(err())?;
     conn.pragma_update(None, "checkpoint_fullfsync", true)
         .map_err(err())?;
-    // Keep the WAL file from growing without bound after large transactions.
-    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
+    // Keep the WAL file from growing without bound after large transactions: truncated to
+    // 16 MiB (the checkpoint backstop) when it restarts.
+    conn.pragma_update(None, "journal_size_limit", 16 * 1024 * 1024)
         .map_err(err())?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)

@@ -237,7 +237,8 @@ fn exec(conn: &Connection, sql: &str) -> Result<()> {
 }
 
 /// Steps 1 (after the first job) to 5 of the group commit protocol (see the module docs).
-/// Returns an estimate of the bytes the group wrote to the WAL (payloads plus a page per job).
+/// Returns an estimate of the bytes the group wrote to the WAL (payloads plus a page per job,
+/// without the payloads that went to the value log).
 fn commit_group(
     conn: &mut Connection,
     first: Box<dyn Job>,
@@ -250,6 +251,7 @@ fn commit_group(
     // Jobs applied in the currently open transaction.
     let mut applied: Vec<Box<dyn Job>> = Vec::new();
     let mut open = false;
+    let mut in_value_log = 0;
     let mut next = Some(first);
     let (mut taken, mut bytes) = (0, 0);
     while let Some(mut job) = next.take() {
@@ -302,7 +304,10 @@ fn commit_group(
         let started = Instant::now();
         let synced = vlog.sync();
         let sync_time = started.elapsed();
-        let commit = synced.and_then(|()| exec(conn, "COMMIT"));
+        let commit = synced.and_then(|appended| {
+            in_value_log = appended;
+            exec(conn, "COMMIT")
+        });
         counters.record(applied.len(), started.elapsed(), sync_time);
         if let Err(e) = &commit {
             tracing::error!(error = %e, "the embedded store failed to commit a group of writes");
@@ -323,7 +328,7 @@ fn commit_group(
             Some(e) => job.finish(Err(&e)),
         }
     }
-    bytes + taken * PAGE_ESTIMATE
+    bytes.saturating_sub(in_value_log) + taken * PAGE_ESTIMATE
 }
 
 fn clone_error(e: &Error) -> Error {
