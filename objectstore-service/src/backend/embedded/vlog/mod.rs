@@ -41,9 +41,13 @@
 //!    moving the value (compaction step 4 comes after its pointer swap committed): read
 //!    the row again (a new read transaction sees the new pointer), at most
 //!    [`READ_ATTEMPTS`] times.
-//! 3. `pread` the payload or the range from the held file. An unlinked file stays readable
-//!    while it is open, so a read that got its file in step 2 never fails because
-//!    compaction deleted the segment meanwhile.
+//! 3. `pread` the payload or the range from the held file, on the calling thread (like the
+//!    point lookups of the reader pool: from the page cache this takes microseconds). An
+//!    unlinked file stays readable while it is open, so a read that got its file in step 2
+//!    never fails because compaction deleted the segment meanwhile.
+//!
+//! Every segment stays open while it exists: one file descriptor per segment (64 per GiB of
+//! log at the default segment size).
 //!
 //! # Segments
 //!
