@@ -363,7 +363,7 @@ pub async fn soak(args: &SoakArgs) -> anyhow::Result<()> {
         run_id: format!("{:x}", nanos % (1u128 << 48)),
     };
     let report = crate::soak::run(target, settings, &|line| {
-        err_line(&format!("[bench] {line}"))
+        err_line(&format!("[bench] {line}"));
     })
     .await?;
     let md = report.markdown();

@@ -306,7 +306,7 @@ pub async fn run(
                 .collect()
         })
         .unwrap_or_default();
-    split.sort_by(|a, b| b.1.occupied.cmp(&a.1.occupied));
+    split.sort_by_key(|entry| std::cmp::Reverse(entry.1.occupied));
     let first_error = shared
         .first_error
         .lock()

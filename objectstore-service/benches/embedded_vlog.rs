@@ -38,7 +38,7 @@ fn id(key: u64) -> ObjectId {
             usecase: Usecase::new("bench").expect("valid usecase"),
             scopes: Scopes::parse("org=1").expect("valid scopes"),
         },
-        ObjectKey::new(&format!("object-{key}")).expect("valid key"),
+        ObjectKey::new(format!("object-{key}")).expect("valid key"),
     )
 }
 
