@@ -17,6 +17,9 @@
 //! written keys round-robin). Under callgrind, set one size and one layout and take the
 //! differences of runs with different counts: the instructions per put and per get without
 //! the fixed costs (opening the store, the runtime).
+//!
+//! `cargo test` runs this binary too (without `--bench`): then it only checks that both
+//! layouts work, with 100 puts and gets of 16 KiB objects, unless the knobs say otherwise.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -181,8 +184,15 @@ fn median(mut values: Vec<f64>) -> f64 {
 #[allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 fn main() {
     let var = |name: &str| std::env::var(name).ok();
+    // `cargo bench` passes `--bench`; `cargo test` runs a smoke test.
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    let default_sizes = if smoke {
+        "16384"
+    } else {
+        "1024,4096,8192,16384,32768,65536,102400,262144,1048576"
+    };
     let sizes: Vec<usize> = var("VLOG_BENCH_SIZES")
-        .unwrap_or_else(|| "1024,4096,8192,16384,32768,65536,102400,262144,1048576".into())
+        .unwrap_or_else(|| default_sizes.into())
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
@@ -210,7 +220,11 @@ fn main() {
         "| size | layout | ops | puts/s | put MiB/s | put CPU µs/op | disk bytes / payload byte | group size | commit ms (value-log sync ms) | gets/s | get MiB/s | get CPU µs/op |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
-    let count = |name: &str| var(name).and_then(|s| s.parse::<u64>().ok());
+    let count = |name: &str| {
+        var(name)
+            .and_then(|s| s.parse::<u64>().ok())
+            .or(smoke.then_some(100))
+    };
     for &size in &sizes {
         let ops = count("VLOG_BENCH_PUTS").unwrap_or((budget / size as u64).clamp(500, 20_000));
         let gets = count("VLOG_BENCH_GETS").unwrap_or(ops);
