@@ -16,7 +16,7 @@
 //!    Outcomes: an append error fails the job (its savepoint rolls back; the active
 //!    segment is sealed, see below); a failed row write leaves the appended bytes
 //!    unreferenced.
-//! 2. Before `COMMIT`, the writer calls [`ValueLog::sync`]: `fdatasync` of every segment
+//! 2. Before `COMMIT`, the writer calls `ValueLog::sync`: `fdatasync` of every segment
 //!    appended to since the last sync, and of the log's directory when a segment was
 //!    created. A failed sync fails the whole group (rolled back, every job gets the error,
 //!    the segment is sealed, because after a failed `fsync` its unsynced bytes cannot be
@@ -36,11 +36,11 @@
 //! # Read protocol and the handshake with compaction
 //!
 //! 1. On a read connection: read the row; for a value-log object take the pointer.
-//! 2. Look the segment up in the in-memory table of segments ([`ValueLog::locate`]) and
+//! 2. Look the segment up in the in-memory table of segments (`ValueLog::locate`) and
 //!    hold its open file (`Arc`). If the segment is not there, compaction deleted it after
 //!    moving the value (compaction step 4 comes after its pointer swap committed): read
 //!    the row again (a new read transaction sees the new pointer), at most
-//!    [`READ_ATTEMPTS`] times.
+//!    `READ_ATTEMPTS` times.
 //! 3. `pread` the payload or the range from the held file, on the calling thread (like the
 //!    point lookups of the reader pool: from the page cache this takes microseconds). An
 //!    unlinked file stays readable while it is open, so a read that got its file in step 2
@@ -211,7 +211,7 @@ impl Value {
     }
 }
 
-/// What [`ValueLog::open`] found and did (reconciliation steps 2 and 3).
+/// What opening the value log found and did (reconciliation steps 2 and 3).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct OpenReport {
     /// Segment files deleted because nothing referenced them.
