@@ -85,21 +85,32 @@ pub(in super::super) fn columns_of(pointer: Option<Pointer>) -> [Option<i64>; 3]
     }
 }
 
-/// `vlog_segments`: live bytes by segment.
-pub(super) fn segment_rows(conn: &Connection) -> Result<BTreeMap<u64, u64>> {
-    let err = || db_error("read the value-log accounting");
-    let mut stmt = conn
-        .prepare_cached("SELECT id, live FROM vlog_segments")
-        .map_err(err())?;
+/// The `(segment, bytes)` pairs a query returns, as a map.
+fn bytes_by_segment(
+    conn: &Connection,
+    sql: &str,
+    operation: &'static str,
+) -> Result<BTreeMap<u64, u64>> {
+    let err = || db_error(operation);
+    let mut stmt = conn.prepare_cached(sql).map_err(err())?;
     let rows = stmt
         .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
         .map_err(err())?;
     let mut out = BTreeMap::new();
     for row in rows {
-        let (id, live) = row.map_err(err())?;
-        out.insert(to_u64(id), to_u64(live));
+        let (id, bytes) = row.map_err(err())?;
+        out.insert(to_u64(id), to_u64(bytes));
     }
     Ok(out)
+}
+
+/// `vlog_segments`: live bytes by segment.
+pub(super) fn segment_rows(conn: &Connection) -> Result<BTreeMap<u64, u64>> {
+    bytes_by_segment(
+        conn,
+        "SELECT id, live FROM vlog_segments",
+        "read the value-log accounting",
+    )
 }
 
 /// Whether any row points into segment `id`.
@@ -242,19 +253,11 @@ pub(super) fn pointer_page(
 
 /// Live bytes by segment, summed over the rows (what the accounting must say).
 pub(super) fn summed_live(conn: &Connection) -> Result<BTreeMap<u64, u64>> {
-    let err = || db_error("sum value-log pointers");
-    let mut stmt = conn
-        .prepare_cached("SELECT vseg, sum(vlen) FROM objects WHERE vseg IS NOT NULL GROUP BY vseg")
-        .map_err(err())?;
-    let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
-        .map_err(err())?;
-    let mut out = BTreeMap::new();
-    for row in rows {
-        let (id, live) = row.map_err(err())?;
-        out.insert(to_u64(id), to_u64(live));
-    }
-    Ok(out)
+    bytes_by_segment(
+        conn,
+        "SELECT vseg, sum(vlen) FROM objects WHERE vseg IS NOT NULL GROUP BY vseg",
+        "sum value-log pointers",
+    )
 }
 
 /// Sets segment `id`'s accounting to `live` (a `check` repair).
