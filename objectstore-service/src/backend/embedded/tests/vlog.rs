@@ -460,3 +460,35 @@ async fn check_finds_and_repairs_damage() {
     let again = b.check_value_log(false).await.unwrap();
     assert_eq!(again.problems(), 0, "{again:?}");
 }
+
+/// Compaction does not move a damaged record (it would spread bad bytes under a good
+/// checksum) and keeps its segment; the healthy values move.
+#[tokio::test]
+async fn compaction_leaves_a_damaged_record_and_its_segment_alone() {
+    use std::os::unix::fs::FileExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let b = EmbeddedBackend::open_with(dir.path(), system(), settings(1024)).unwrap();
+    put(&b, "damaged", bytes(4096, 1)).await;
+    put(&b, "fine", bytes(4096, 2)).await;
+    let segment = dir.path().join(VLOG_DIR).join("0000000001.seg");
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&segment)
+        .unwrap();
+    file.write_all_at(&[0xff], 100).unwrap();
+    let report = b.compact_now(Some(0.0)).await.unwrap();
+    assert_eq!(
+        (
+            report.damaged_values,
+            report.segments_deleted,
+            report.moved_bytes
+        ),
+        (1, 0, 4096),
+        "{report:?}"
+    );
+    assert!(segment.exists());
+    assert_eq!(get(&b, "fine").await, Some(bytes(4096, 2)));
+    let check = b.check_value_log(false).await.unwrap();
+    assert_eq!(check.lost_values.len(), 1, "{check:?}");
+}

@@ -40,7 +40,7 @@
 //! * Memory: at most [`IN_FLIGHT_BYTES`] of moved payloads are waiting for their commit.
 //! * The writer sees moves as ordinary jobs of its groups, weighted by their payload.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -341,15 +341,23 @@ fn compact_segment(
 
 /// What one pass decided.
 enum Pass {
-    /// Nothing to do.
+    /// Nothing to do, or no progress.
     Idle,
     /// A segment was compacted or sealed; look again at once.
     Worked,
 }
 
 /// One pass of the compactor: publish the stats, then compact the worst segment, or seal
-/// the active one when it is the worst.
-fn pass(vlog: &Arc<ValueLog>, conn: &Connection, writer: &Writer<'_>, stop: &Stop) -> Result<Pass> {
+/// the active one when it is the worst. Segments in `damaged` (a record there failed its
+/// checks; `check` reports it) are left alone until the next open, so one damaged record
+/// does not make the compactor re-read its segment forever.
+fn pass(
+    vlog: &Arc<ValueLog>,
+    conn: &Connection,
+    writer: &Writer<'_>,
+    stop: &Stop,
+    damaged: &mut HashSet<u64>,
+) -> Result<Pass> {
     let settings: &ValueLogSettings = vlog.settings();
     let (candidates, stats) = survey(vlog, conn)?;
     publish(&stats);
@@ -357,13 +365,22 @@ fn pass(vlog: &Arc<ValueLog>, conn: &Connection, writer: &Writer<'_>, stop: &Sto
     let active = vlog.active_id();
     let worst = candidates
         .iter()
-        .filter(|c| Some(c.segment.id()) != active)
+        .filter(|c| Some(c.segment.id()) != active && !damaged.contains(&c.segment.id()))
         .filter(|c| c.live == 0 || c.garbage_ratio() >= ratio)
         .max_by(|a, b| a.garbage_ratio().total_cmp(&b.garbage_ratio()));
     if let Some(candidate) = worst {
         let mut limiter = Limiter::new(settings.compaction_bytes_per_second);
-        compact_segment(vlog, conn, writer, candidate, &mut limiter, stop)?;
-        return Ok(Pass::Worked);
+        let done = compact_segment(vlog, conn, writer, candidate, &mut limiter, stop)?;
+        if done.damaged_values > 0 {
+            damaged.insert(candidate.segment.id());
+        }
+        // A segment that could not go yet (a value committed into it after the list was
+        // taken) is retried after the idle pause, not in a busy loop.
+        return Ok(if done.segments_deleted > 0 || done.moved_bytes > 0 {
+            Pass::Worked
+        } else {
+            Pass::Idle
+        });
     }
     let seal_active = candidates.iter().any(|c| {
         Some(c.segment.id()) == active
@@ -438,8 +455,9 @@ impl Drop for Compactor {
 
 fn run(vlog: &Arc<ValueLog>, conn: &Connection, sender: &mpsc::Sender<Message>, stop: &Stop) {
     let writer = Writer(sender);
+    let mut damaged = HashSet::new();
     while !stop.is_set() {
-        match pass(vlog, conn, &writer, stop) {
+        match pass(vlog, conn, &writer, stop, &mut damaged) {
             Ok(Pass::Worked) => {}
             Ok(Pass::Idle) => {
                 stop.sleep(IDLE);
