@@ -378,7 +378,7 @@ impl EmbeddedBackend {
             .inner
             .readers
             .run_point("read an object", move |c| {
-                vlog.read_row(c, &read_path, with_payload)
+                sql::read_row_located(c, &vlog, &read_path, with_payload)
             })
             .await?;
         match row {

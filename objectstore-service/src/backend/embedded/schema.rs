@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use super::NAME;
 
 /// The current schema version (`PRAGMA user_version`): 1 plus the value log's
-/// [`super::vlog::rows::SCHEMA_V2`].
+/// [`SCHEMA_V2`].
 pub(super) const SCHEMA_VERSION: i64 = 2;
 
 /// Row kind: an inline object.
@@ -62,6 +62,37 @@ CREATE TABLE leases (
     instance TEXT    NOT NULL PRIMARY KEY,
     until    INTEGER NOT NULL
 );
+";
+
+/// Schema version 2: the value log (see [`super::vlog`] and its `rows` module). Applied by `schema::migrate` to new stores right after
+/// version 1 and to version-1 stores on open. Adding NULL columns rewrites no row, so the
+/// migration is instant whatever the size of the store; rows written before it keep their
+/// payload inline and stay readable.
+pub(super) const SCHEMA_V2: &str = "
+ALTER TABLE objects ADD COLUMN vseg INTEGER;
+ALTER TABLE objects ADD COLUMN voff INTEGER;
+ALTER TABLE objects ADD COLUMN vlen INTEGER;
+CREATE INDEX objects_vseg ON objects (vseg, voff) WHERE vseg IS NOT NULL;
+CREATE TABLE vlog_segments (
+    id   INTEGER NOT NULL PRIMARY KEY,
+    live INTEGER NOT NULL
+);
+CREATE TRIGGER vlog_insert AFTER INSERT ON objects WHEN NEW.vseg IS NOT NULL
+BEGIN
+    INSERT INTO vlog_segments (id, live) VALUES (NEW.vseg, NEW.vlen)
+        ON CONFLICT (id) DO UPDATE SET live = live + excluded.live;
+END;
+CREATE TRIGGER vlog_update AFTER UPDATE OF vseg, voff, vlen ON objects
+    WHEN OLD.vseg IS NOT NEW.vseg OR OLD.voff IS NOT NEW.voff OR OLD.vlen IS NOT NEW.vlen
+BEGIN
+    UPDATE vlog_segments SET live = live - OLD.vlen WHERE id = OLD.vseg;
+    INSERT INTO vlog_segments (id, live) SELECT NEW.vseg, NEW.vlen WHERE NEW.vseg IS NOT NULL
+        ON CONFLICT (id) DO UPDATE SET live = live + excluded.live;
+END;
+CREATE TRIGGER vlog_delete AFTER DELETE ON objects WHEN OLD.vseg IS NOT NULL
+BEGIN
+    UPDATE vlog_segments SET live = live - OLD.vlen WHERE id = OLD.vseg;
+END;
 ";
 
 /// Maps a SQLite failure to a backend error for `operation`.
@@ -140,8 +171,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
             if version == 0 {
                 tx.execute_batch(SCHEMA_V1).map_err(err())?;
             }
-            tx.execute_batch(super::vlog::rows::SCHEMA_V2)
-                .map_err(err())?;
+            tx.execute_batch(SCHEMA_V2).map_err(err())?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(err())?;
         }

@@ -106,6 +106,40 @@ pub(super) fn read_row(
     Ok(Some(stored))
 }
 
+/// How often a read retries after finding its value's segment deleted.
+const READ_ATTEMPTS: usize = 8;
+
+/// [`read_row`], with a value-log payload located (read protocol of [`super::vlog`], steps
+/// 1 and 2): reads the row again while the payload's segment turns out to be deleted
+/// (compaction moved the value and committed the new pointer before deleting it).
+pub(super) fn read_row_located(
+    conn: &Connection,
+    vlog: &ValueLog,
+    path: &str,
+    with_payload: bool,
+) -> Result<Option<Stored>> {
+    for _ in 0..READ_ATTEMPTS {
+        let mut row = read_row(conn, path, with_payload)?;
+        if let Some(Stored::Object { value: slot, .. }) = &mut row
+            && let Some(value) = slot.take()
+        {
+            match vlog.locate(value) {
+                Some(located) => *slot = Some(located),
+                None => {
+                    tracing::debug!(path, "value-log segment gone; reading the row again");
+                    continue;
+                }
+            }
+        }
+        return Ok(row);
+    }
+    Err(Error::backend(
+        super::NAME,
+        "read a value-log payload",
+        "its segment is missing (run `objectstore check`)",
+    ))
+}
+
 /// The kind of the row and, for a tombstone, its target path, without decoding metadata.
 fn row_state(conn: &Connection, path: &str) -> Result<Option<(i64, Option<String>)>> {
     conn.prepare_cached("SELECT kind, target FROM objects WHERE path = ?1")

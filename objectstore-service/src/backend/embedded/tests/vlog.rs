@@ -290,7 +290,7 @@ async fn a_located_value_survives_the_deletion_of_its_segment() {
     let vlog = Arc::clone(&b.inner.vlog);
     let path = id("k").as_storage_path();
     let conn = schema::open_reader(&dir.path().join(DB_FILE)).unwrap();
-    let row = vlog.read_row(&conn, &path, true).unwrap();
+    let row = super::sql::read_row_located(&conn, &vlog, &path, true).unwrap();
     let Some(super::Stored::Object {
         metadata,
         value: Some(value),

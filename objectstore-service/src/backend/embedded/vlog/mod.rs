@@ -39,8 +39,8 @@
 //! 2. Look the segment up in the in-memory table of segments (`ValueLog::locate`) and
 //!    hold its open file (`Arc`). If the segment is not there, compaction deleted it after
 //!    moving the value (compaction step 4 comes after its pointer swap committed): read
-//!    the row again (a new read transaction sees the new pointer), at most
-//!    `READ_ATTEMPTS` times.
+//!    the row again (a new read transaction sees the new pointer), a few times at most
+//!    (`sql::read_row_located`).
 //! 3. `pread` the payload or the range from the held file, on the calling thread (like the
 //!    point lookups of the reader pool: from the page cache this takes microseconds). An
 //!    unlinked file stays readable while it is open, so a read that got its file in step 2
@@ -87,7 +87,6 @@ use crate::error::{Error, Result};
 use crate::stream;
 
 use super::NAME;
-use super::sql::{self, Stored};
 
 mod check;
 mod compact;
@@ -101,8 +100,6 @@ use segment::Segment;
 
 /// The directory of the segments inside the store's directory.
 pub const VLOG_DIR: &str = "vlog";
-/// How often a read retries after finding its segment deleted (read protocol, step 2).
-const READ_ATTEMPTS: usize = 8;
 
 /// Settings of the value log (`storage.high_volume.*` of an embedded store).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -452,37 +449,6 @@ impl ValueLog {
         let segment = self.table().get(&value.pointer.segment).cloned()?;
         value.segment = Some(segment);
         Some(value)
-    }
-
-    /// Read protocol, steps 1 and 2: reads the row at `path` and locates its value-log
-    /// payload, reading the row again while the payload's segment turns out to be deleted.
-    pub(super) fn read_row(
-        &self,
-        conn: &Connection,
-        path: &str,
-        with_payload: bool,
-    ) -> Result<Option<Stored>> {
-        for _ in 0..READ_ATTEMPTS {
-            let mut row = sql::read_row(conn, path, with_payload)?;
-            if let Some(Stored::Object { value: slot, .. }) = &mut row
-                && let Some(value) = slot.take()
-            {
-                let segment = value.pointer.segment;
-                match self.locate(value) {
-                    Some(located) => *slot = Some(located),
-                    None => {
-                        tracing::debug!(segment, "value-log segment gone; reading the row again");
-                        continue;
-                    }
-                }
-            }
-            return Ok(row);
-        }
-        Err(Error::backend(
-            NAME,
-            "read a value-log payload",
-            "its segment is missing (run `objectstore check`)",
-        ))
     }
 
     /// Every segment, in id order.

@@ -1,4 +1,4 @@
-//! The value log's part of the schema (version 2) and its SQL.
+//! The value log's SQL (its tables are version 2 of the schema, `schema::SCHEMA_V2`).
 //!
 //! **Invariants**
 //!
@@ -20,37 +20,6 @@ use crate::error::Result;
 
 use super::super::schema::db_error;
 use super::{Pointer, ValueLog};
-
-/// Schema version 2: the value log. Applied by `schema::migrate` to new stores right after
-/// version 1 and to version-1 stores on open. Adding NULL columns rewrites no row, so the
-/// migration is instant whatever the size of the store; rows written before it keep their
-/// payload inline and stay readable.
-pub(in super::super) const SCHEMA_V2: &str = "
-ALTER TABLE objects ADD COLUMN vseg INTEGER;
-ALTER TABLE objects ADD COLUMN voff INTEGER;
-ALTER TABLE objects ADD COLUMN vlen INTEGER;
-CREATE INDEX objects_vseg ON objects (vseg, voff) WHERE vseg IS NOT NULL;
-CREATE TABLE vlog_segments (
-    id   INTEGER NOT NULL PRIMARY KEY,
-    live INTEGER NOT NULL
-);
-CREATE TRIGGER vlog_insert AFTER INSERT ON objects WHEN NEW.vseg IS NOT NULL
-BEGIN
-    INSERT INTO vlog_segments (id, live) VALUES (NEW.vseg, NEW.vlen)
-        ON CONFLICT (id) DO UPDATE SET live = live + excluded.live;
-END;
-CREATE TRIGGER vlog_update AFTER UPDATE OF vseg, voff, vlen ON objects
-    WHEN OLD.vseg IS NOT NEW.vseg OR OLD.voff IS NOT NEW.voff OR OLD.vlen IS NOT NEW.vlen
-BEGIN
-    UPDATE vlog_segments SET live = live - OLD.vlen WHERE id = OLD.vseg;
-    INSERT INTO vlog_segments (id, live) SELECT NEW.vseg, NEW.vlen WHERE NEW.vseg IS NOT NULL
-        ON CONFLICT (id) DO UPDATE SET live = live + excluded.live;
-END;
-CREATE TRIGGER vlog_delete AFTER DELETE ON objects WHEN OLD.vseg IS NOT NULL
-BEGIN
-    UPDATE vlog_segments SET live = live - OLD.vlen WHERE id = OLD.vseg;
-END;
-";
 
 fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
