@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use objectstore_server::admission::Killswitch;
 use objectstore_server::config::Config;
 use objectstore_server::testing::TestServer;
 use objectstore_service::backend::memory::MemoryBackend;
@@ -59,6 +60,21 @@ impl Memory {
     pub fn url(&self, path: &str) -> String {
         self.server.url(path)
     }
+}
+
+/// A killswitch that blocks every request of `usecase`.
+pub fn killswitch(usecase: &str) -> Killswitch {
+    Killswitch {
+        usecase: Some(usecase.into()),
+        ..Killswitch::default()
+    }
+}
+
+/// Blocks `usecase` with a killswitch and limits the whole server to one request a second
+/// (a bucket of one token).
+pub fn block_and_limit_to_1_rps(config: &mut Config, usecase: &str) {
+    config.killswitches.push(killswitch(usecase));
+    config.rate_limits.throughput.global_rps = Some(1);
 }
 
 pub fn client() -> reqwest::Client {
@@ -231,3 +247,8 @@ pub mod auth;
 pub mod binary;
 /// The real binary under tokio (async helpers).
 pub mod process;
+/// Short forms of repeated requests.
+pub mod requests;
+
+#[allow(unused_imports, reason = "each test binary uses a different subset")]
+pub use requests::{send, text};
