@@ -135,17 +135,10 @@ async fn presigned_urls_allow_reads_of_the_signed_path_only() {
 
 /// A server in report-only mode (`auth.enforce: false`) with `keys` as `test_kid`.
 async fn report_only_server(keys: &Keys, max: &[Permission]) -> Memory {
-    let public = keys.public.clone();
-    let max = max.to_vec();
+    let entry = keys.config(max);
     Memory::start_with(move |c| {
         c.auth.enforce = Some(false);
-        c.auth.keys.insert(
-            "test_kid".into(),
-            KeyConfig {
-                key_files: vec![public],
-                max_permissions: max,
-            },
-        );
+        c.auth.keys.insert("test_kid".into(), entry);
     })
     .await
 }
