@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
 use common::requests::with_headers;
@@ -72,23 +71,6 @@ async fn field(response: reqwest::Response, name: &str) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("no {name} in {json}"))
         .to_owned()
-}
-
-/// Long-term blob files (no sidecars or temporary files) below `lt/objects`.
-fn blob_files(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .map(|e| e.unwrap().path())
-        .map(|p| {
-            if p.is_dir() {
-                blob_files(&p)
-            } else {
-                usize::from(p.extension().is_none())
-            }
-        })
-        .sum()
 }
 
 #[tokio::test]
@@ -191,7 +173,7 @@ async fn trickled_bodies_get_408_and_store_nothing() {
     let dir = server.dir();
     server.shutdown().await.unwrap();
     assert_eq!(
-        blob_files(&dir.join("lt/objects")),
+        common::data::lt_blobs(&dir.join("lt")),
         0,
         "a slow body left a blob"
     );

@@ -13,9 +13,7 @@ async fn exercise(server: &TestServer) {
     let c = client();
     let small = server.url("/v1/objects/app/org=1/small/key");
     let large = server.url("/v1/objects/app/org=1/large%20key");
-    let big: Vec<u8> = (0..(3 * 1024 * 1024 + 17))
-        .map(|i| (i % 251) as u8)
-        .collect();
+    let big = common::data::pattern(3 * 1024 * 1024 + 17);
 
     let headers = [
         ("content-type", "text/plain"),

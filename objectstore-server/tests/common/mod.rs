@@ -245,6 +245,8 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
 pub mod auth;
 /// The real binary as a server process (synchronous helpers).
 pub mod binary;
+/// Payload patterns and files on disk.
+pub mod data;
 /// The real binary under tokio (async helpers).
 pub mod process;
 /// Short forms of repeated requests.
