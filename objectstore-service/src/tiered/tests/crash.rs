@@ -58,8 +58,7 @@ struct Crashed {
 /// Sets the object up with a healthy instance, then runs `protocol` on an instance whose
 /// calls go through `crash`, including its cleanup and `join`.
 async fn run(protocol: Protocol, crash: &Crash) -> Crashed {
-    let env = Env::new();
-    let key = id("crash");
+    let (env, key) = (Env::new(), id("crash"));
     let healthy = env.storage_with(Arc::new(env.hv.clone()), Arc::new(env.lt.clone()), config());
     let mut upload_state = None;
     match protocol {

@@ -149,8 +149,7 @@ struct Run {
 }
 
 async fn run(protocol: Protocol, hooks: &Crash) -> Run {
-    let env = Env::new();
-    let key = id("fault");
+    let (env, key) = (Env::new(), id("fault"));
     let healthy = env.storage_with(Arc::new(env.hv.clone()), Arc::new(env.lt.clone()), config());
     let now = env.clock.now();
     let (old_bytes, old_type) = old_value(protocol);
