@@ -1,5 +1,8 @@
 //! Shared helpers of the HTTP-level tests: an in-process server over the in-memory backend,
-//! a client, URL encoding like the official clients, and raw HTTP for byte-exact requests.
+//! a client and short forms of its requests ([`requests`]), URL encoding like the official
+//! clients, raw HTTP for byte-exact requests, admission set-ups, payloads and files on disk
+//! ([`data`]), and the real binary ([`binary`], [`process`]). Helpers send and read; what a
+//! test asserts stays in the test.
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
