@@ -35,7 +35,7 @@ async fn waiting<F: Future>(acquire: F) -> Pin<Box<F>> {
 }
 
 /// Whether an acquisition was refused as overloaded.
-fn overloaded(acquired: Result<Permit>) -> bool {
+fn overloaded(acquired: &Result<Permit>) -> bool {
     matches!(acquired, Err(Error::Overloaded))
 }
 
@@ -48,7 +48,7 @@ async fn permits_up_to_the_limit_then_overloaded_without_queue() {
     assert!(!a.is_bulk());
     assert_eq!(l.running(), 2);
     // No queue: refused at once even though the timeout is long.
-    assert!(overloaded(l.acquire().await));
+    assert!(overloaded(&l.acquire().await));
     drop(a);
     assert_eq!(l.running(), 1);
     let c = l.acquire().await.unwrap();
@@ -63,7 +63,7 @@ async fn queued_waiter_gets_the_released_permit() {
     let waiter = waiting(l.acquire()).await;
     assert_eq!(l.queued(), 1);
     // The queue (1) is full: a second waiter is refused at once.
-    assert!(overloaded(l.acquire().await));
+    assert!(overloaded(&l.acquire().await));
     drop(held);
     let permit = waiter.await.unwrap();
     assert_eq!((l.running(), l.queued()), (1, 0));
@@ -74,7 +74,7 @@ async fn queued_waiter_gets_the_released_permit() {
 #[tokio::test]
 async fn queued_waiter_times_out() {
     let (l, _held) = one_held(4, SHORT, 60).await;
-    assert!(overloaded(l.acquire().await));
+    assert!(overloaded(&l.acquire().await));
     assert_eq!(l.queued(), 0, "a timed-out waiter leaves the queue");
     assert_eq!(l.running(), 1);
 }
@@ -95,8 +95,8 @@ async fn cancelled_waiter_leaves_the_queue() {
 async fn zero_concurrency_rejects_everything() {
     let l = limiter(0, 10, FOREVER, 100);
     assert_eq!(l.limit(), 0);
-    assert!(overloaded(l.acquire().await));
-    assert!(overloaded(l.acquire_bulk().await));
+    assert!(overloaded(&l.acquire().await));
+    assert!(overloaded(&l.acquire_bulk().await));
     assert_eq!(l.queued(), 0);
 }
 
@@ -111,13 +111,13 @@ async fn bulk_is_capped_at_its_share_and_singles_keep_the_rest() {
     assert!(bulk.iter().all(Permit::is_bulk));
     assert_eq!((l.bulk_running(), l.running()), (3, 3));
     // The bulk share is used up: the next bulk acquisition times out...
-    assert!(overloaded(l.acquire_bulk().await));
+    assert!(overloaded(&l.acquire_bulk().await));
     // ...while single operations still get the remaining 7.
     let singles: Vec<_> = futures::future::try_join_all((0..7).map(|_| l.acquire()))
         .await
         .unwrap();
     assert_eq!(l.running(), 10);
-    assert!(overloaded(l.acquire().await));
+    assert!(overloaded(&l.acquire().await));
     drop(bulk);
     assert_eq!((l.bulk_running(), l.running()), (0, 7));
     drop(singles);
@@ -130,7 +130,7 @@ async fn bulk_waits_for_a_main_permit_and_gives_back_its_bulk_slot_on_timeout() 
     let a = l.acquire().await.unwrap();
     let b = l.acquire().await.unwrap();
     // A bulk slot is free but the main pool is not: times out, and returns the bulk slot.
-    assert!(overloaded(l.acquire_bulk().await));
+    assert!(overloaded(&l.acquire_bulk().await));
     assert_eq!(l.bulk_running(), 0);
     drop(a);
     let bulk = l.acquire_bulk().await.unwrap();
