@@ -83,6 +83,20 @@ impl Env {
         }
     }
 
+    /// [`Env::config`] with a 16-byte threshold: nearly every object is large.
+    fn tiny_threshold() -> TieredConfig {
+        TieredConfig {
+            threshold: 16,
+            ..Self::config()
+        }
+    }
+
+    /// A storage directly on the memory backends, with [`Env::tiny_threshold`].
+    fn tiny_storage(&self) -> TieredStorage {
+        let (hv, lt) = (Arc::new(self.hv.clone()), Arc::new(self.lt.clone()));
+        self.storage_with(hv, lt, Self::tiny_threshold())
+    }
+
     /// A storage directly on the memory backends.
     fn storage(&self) -> TieredStorage {
         self.storage_on(Arc::new(self.hv.clone()), Arc::new(self.lt.clone()))
