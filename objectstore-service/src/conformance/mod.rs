@@ -219,8 +219,9 @@ impl Dirs {
     }
 }
 
-/// Runs one check, re-raising a panic with the check's name in front.
-async fn run(name: &str, check: impl Future<Output = ()>) {
+/// Runs one check, re-raising a panic with the check's name in front (also for suites of
+/// checks run outside [`run_checks!`], such as the object-store servers').
+pub async fn run(name: &str, check: impl Future<Output = ()>) {
     if let Err(panic) = AssertUnwindSafe(check).catch_unwind().await {
         let why = panic
             .downcast_ref::<String>()

@@ -14,13 +14,14 @@ use std::time::Duration;
 use bigtable_rs::google::bigtable::v2::RowFilter;
 use bigtable_rs::google::bigtable::v2::row_filter::Filter;
 use bytes::Bytes;
-use objectstore_types::{ExpirationPolicy, ObjectContext, ObjectKey, Scopes, Usecase};
+use objectstore_types::ExpirationPolicy;
 
 use super::client::{FG, chain, set};
 use super::*;
 use crate::backend::{GetResponse, HighVolumeBackend, TieredMetadata, TieredWrite};
 use crate::clock::{Clock, ManualClock};
-use crate::{conformance, testing};
+use crate::conformance::{self, id};
+use crate::testing;
 
 const VAR: &str = "OS_TEST_BIGTABLE_EMULATOR";
 
@@ -89,16 +90,6 @@ impl Emu {
             .await
             .expect("connect to the emulator")
     }
-}
-
-fn id(key: &str) -> ObjectId {
-    ObjectId::new(
-        ObjectContext {
-            usecase: Usecase::new("testing").unwrap(),
-            scopes: Scopes::parse("org=1").unwrap(),
-        },
-        ObjectKey::new(key).unwrap(),
-    )
 }
 
 fn tombstone(target: &str) -> Tombstone {

@@ -10,13 +10,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use objectstore_types::{ExpirationPolicy, ObjectContext, ObjectKey, Scopes, Usecase};
+use objectstore_types::ExpirationPolicy;
 use sqlx::postgres::PgPoolOptions;
 
 use super::*;
 use crate::backend::{ChangeLog, ChangeRecord, Claim, HighVolumeBackend};
 use crate::clock::{Clock, ManualClock};
-use crate::{conformance, testing};
+use crate::conformance::{self, id};
+use crate::testing;
 
 const URL_VAR: &str = "OS_TEST_POSTGRES_URL";
 
@@ -90,16 +91,6 @@ impl Db {
         }
         pool.close().await;
     }
-}
-
-fn id(key: &str) -> ObjectId {
-    ObjectId::new(
-        ObjectContext {
-            usecase: Usecase::new("testing").unwrap(),
-            scopes: Scopes::parse("org=1").unwrap(),
-        },
-        ObjectKey::new(key).unwrap(),
-    )
 }
 
 // --- Conformance -------------------------------------------------------------------------

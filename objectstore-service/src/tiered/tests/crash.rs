@@ -31,13 +31,6 @@ enum Protocol {
     Sweep,
 }
 
-fn config() -> TieredConfig {
-    TieredConfig {
-        threshold: 16,
-        ..Env::config()
-    }
-}
-
 fn old_value() -> Vec<u8> {
     payload(64, b'o')
 }
@@ -58,9 +51,8 @@ struct Crashed {
 /// Sets the object up with a healthy instance, then runs `protocol` on an instance whose
 /// calls go through `crash`, including its cleanup and `join`.
 async fn run(protocol: Protocol, crash: &Crash) -> Crashed {
-    let env = Env::new();
-    let key = id("crash");
-    let healthy = env.storage_with(Arc::new(env.hv.clone()), Arc::new(env.lt.clone()), config());
+    let (env, key) = (Env::new(), id("crash"));
+    let healthy = env.tiny_storage();
     let mut upload_state = None;
     match protocol {
         Protocol::LargeWrite | Protocol::MultipartInitiate => {}
@@ -88,7 +80,7 @@ async fn run(protocol: Protocol, crash: &Crash) -> Crashed {
 
     let hv = decorate(&env.hv, crash.clone());
     let lt = decorate(&env.lt, crash.clone());
-    let storage = Arc::new(env.storage_with(hv, lt, config()));
+    let storage = Arc::new(env.storage_with(hv, lt, Env::tiny_threshold()));
     let operation = tokio::spawn({
         let (storage, key, upload_state) = (storage.clone(), key.clone(), upload_state.clone());
         async move {
@@ -135,7 +127,7 @@ async fn recover_and_check(protocol: Protocol, crashed: Crashed, label: &str) {
         upload,
     } = crashed;
     let key = id("crash");
-    let storage = env.storage_with(Arc::new(env.hv.clone()), Arc::new(env.lt.clone()), config());
+    let storage = env.tiny_storage();
     env.clock.advance(AFTER_LEASES);
     storage.recover_now(false).await.unwrap();
 
