@@ -20,20 +20,24 @@ use http::request::Parts;
 use objectstore_types::{ObjectContext, Permission};
 
 use crate::admission::{Rejection, downstream_service};
-use crate::app::AppState;
 use crate::auth::{Grant, RequestCredentials};
 use crate::error::ApiError;
 use crate::metrics::RejectionReason;
+use crate::state::AppState;
 
 /// Extractor: the authenticated request's [`Grant`]. Failures are answered 400 (missing or
 /// malformed credentials), 401 (invalid, expired, unknown key) as JSON `auth error: …`.
 #[derive(Debug, Clone)]
-pub struct Auth(pub Grant);
+pub(crate) struct Auth(pub Grant);
 
 impl Auth {
     /// Checks that the request may perform an operation needing `permission` on objects of
     /// `context`; 403 otherwise.
-    pub fn require(&self, permission: Permission, context: &ObjectContext) -> Result<(), ApiError> {
+    pub(crate) fn require(
+        &self,
+        permission: Permission,
+        context: &ObjectContext,
+    ) -> Result<(), ApiError> {
         self.0
             .authorize(permission, &context.usecase, &context.scopes)
             .map_err(ApiError::Auth)
@@ -60,7 +64,7 @@ impl FromRequestParts<AppState> for Auth {
 
 /// Admits a request for `context`: killswitches (403), then bandwidth and throughput limits
 /// (429), as plain-text rejections.
-pub fn admit(
+pub(crate) fn admit(
     state: &AppState,
     context: &ObjectContext,
     headers: &HeaderMap,

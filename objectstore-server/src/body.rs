@@ -15,7 +15,7 @@ use http_body::{Frame, SizeHint};
 use objectstore_service::stream::PayloadStream;
 
 /// A response body over `stream`, of exactly `len` bytes when given.
-pub fn stream_body(stream: PayloadStream, len: Option<u64>) -> Body {
+pub(crate) fn stream_body(stream: PayloadStream, len: Option<u64>) -> Body {
     Body::new(PayloadBody {
         stream,
         remaining: len,

@@ -18,12 +18,11 @@
 use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
-use std::sync::Arc;
-
 use anyhow::Context as _;
-use objectstore_service::backend::HighVolumeBackend;
+use objectstore_service::backend::HighVolumeStore;
 use objectstore_service::check::{CheckOptions, CheckReport};
 use objectstore_service::clock;
 
@@ -34,7 +33,7 @@ const LISTED: usize = 20;
 
 /// Options of the `check` subcommand.
 #[derive(Debug, Clone, clap::Args)]
-pub struct CheckArgs {
+pub(crate) struct CheckArgs {
     /// Fix what is safe: recover change records of dead instances, sweep expired rows,
     /// delete unreferenced blobs older than the grace, remove dangling tombstones and rows
     /// whose value-log payload is lost (their objects are lost and reported as such), fix
@@ -51,7 +50,7 @@ pub struct CheckArgs {
 }
 
 /// Runs the check; the exit code as documented in the module docs.
-pub fn main(config: &Config, args: &CheckArgs) -> ExitCode {
+pub(crate) fn main(config: &Config, args: &CheckArgs) -> ExitCode {
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(2)
@@ -104,17 +103,9 @@ async fn run(config: &Config, args: &CheckArgs) -> anyhow::Result<CheckReport> {
             "`objectstore check` checks tiered stores; `storage.type` names a standalone store"
         );
     };
-    #[allow(
-        irrefutable_let_patterns,
-        reason = "the only variant in builds without distributed backends"
-    )]
     if let HighVolumeConfig::Embedded { path, .. } = high_volume {
         require_dir("storage.high_volume.path", path)?;
     }
-    #[allow(
-        irrefutable_let_patterns,
-        reason = "the only variant in builds without cloud backends"
-    )]
     if let LongTermConfig::Filesystem { path } = long_term {
         require_dir("storage.long_term.path", path)?;
     }
@@ -129,10 +120,6 @@ async fn run(config: &Config, args: &CheckArgs) -> anyhow::Result<CheckReport> {
             e
         }
     };
-    #[allow(
-        irrefutable_let_patterns,
-        reason = "the only variant in builds without distributed backends"
-    )]
     let (hv, embedded) = if let HighVolumeConfig::Embedded { path, value_log } = high_volume {
         // No background compaction while pointers are verified (a repair compacts).
         let paused = ValueLogSettings {
@@ -142,7 +129,7 @@ async fn run(config: &Config, args: &CheckArgs) -> anyhow::Result<CheckReport> {
         let embedded = crate::storage::open_embedded(path, paused, clock.clone())
             .await
             .map_err(in_use)?;
-        let hv: Arc<dyn HighVolumeBackend> = Arc::new(embedded.clone());
+        let hv: Arc<dyn HighVolumeStore> = Arc::new(embedded.clone());
         (hv, Some(embedded))
     } else {
         let hv = crate::storage::open_high_volume(high_volume, clock.clone())
@@ -150,7 +137,7 @@ async fn run(config: &Config, args: &CheckArgs) -> anyhow::Result<CheckReport> {
             .map_err(in_use)?;
         (hv, None)
     };
-    let lt = crate::storage::open_long_term(long_term, clock.clone()).await?;
+    let lt = crate::storage::open_long_term("storage.long_term", long_term, clock.clone()).await?;
     let options = CheckOptions {
         repair: args.repair,
         grace: args.grace,

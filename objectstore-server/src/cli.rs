@@ -1,12 +1,15 @@
 //! The `objectstore` command line (spec 12.1):
-//! `objectstore [-c FILE] run | healthcheck | version | sleep <secs> | down [secs] | check`.
+//! `objectstore [-c FILE] run [--strict-config] | healthcheck | version | sleep <secs> |
+//! down [secs] | check | config check`.
 //!
 //! Exit codes: 0 on success (including a graceful shutdown after a signal), 1 when a
 //! command fails (healthcheck not healthy, server error), 2 for an invalid configuration or
-//! command line.
+//! command line (including what only shows at start-up: an unreadable auth key file, an
+//! unusable `metrics.addr` or Sentry DSN).
 //!
-//! The HTTP client commands `put | get | head | rm` (and `presign --usecase`) live in
-//! [`crate::client`], with their own documented exit codes.
+//! The client commands `put | get | head | rm` and the signing commands
+//! `keygen | token | presign` are the `objectstore-cli` crate's, flattened into this command
+//! line, with their own documented exit codes.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -16,7 +19,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use objectstore_types::Permission;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::config::Config;
@@ -24,20 +26,28 @@ use crate::config::Config;
 /// Command line arguments.
 #[derive(Debug, Parser)]
 #[command(name = "objectstore", version, about = "Tiered blob storage over HTTP")]
-pub struct Cli {
+pub(crate) struct Cli {
     /// YAML configuration file (overridden by `OS__*` environment variables).
     #[arg(short, long, global = true, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    config: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
-    pub command: Command,
+    command: Command,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Serve the HTTP API until SIGINT/SIGTERM.
-    Run,
+    Run {
+        /// Refuse to start (exit 2) when the configuration has keys nothing reads (typos);
+        /// without it each is logged as a warning.
+        #[arg(long)]
+        strict_config: bool,
+    },
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Exit 0 if the server at `http_addr` answers `/health` with 2xx, else 1.
     Healthcheck,
     /// Print `objectstore@<version>[+<git sha>]`.
@@ -52,63 +62,9 @@ pub enum Command {
         /// Seconds to sleep after creating the marker.
         secs: Option<u64>,
     },
-    /// HTTP client commands.
+    /// Client and signing commands (`objectstore-cli`).
     #[command(flatten)]
-    Client(crate::client::ClientCommand),
-    /// Write a new Ed25519 key pair: `<prefix>.private.pem` (mode 0600) and
-    /// `<prefix>.public.pem` (for `auth.keys.<kid>.key_files`).
-    Keygen {
-        /// Path prefix of the two files.
-        prefix: PathBuf,
-    },
-    /// Print a token (JWT) signed with a private key.
-    Token {
-        /// Key id the server knows the public key under.
-        #[arg(long)]
-        kid: String,
-        /// PKCS#8 PEM private key file.
-        #[arg(long, value_name = "FILE")]
-        key: PathBuf,
-        /// Usecase the token is for.
-        #[arg(long)]
-        usecase: String,
-        /// Scopes in matrix syntax (`org=1;project=2`), `_` for none.
-        #[arg(long, default_value = "_")]
-        scopes: String,
-        /// Permissions granted (repeatable). Default: all three.
-        #[arg(long = "permission", value_name = "PERMISSION")]
-        permissions: Vec<Permission>,
-        /// Lifetime (humantime). Default 1h.
-        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
-        expires_in: Duration,
-    },
-    /// Print a pre-signed URL for a GET or HEAD of an object URL (or, with `--usecase`, of
-    /// an object key on the server at `--url`).
-    Presign {
-        /// Key id the server knows the public key under.
-        #[arg(long, env = "OBJECTSTORE_KID")]
-        kid: String,
-        /// PKCS#8 PEM private key file.
-        #[arg(
-            long,
-            alias = "private-key",
-            env = "OBJECTSTORE_PRIVATE_KEY",
-            value_name = "FILE"
-        )]
-        key: PathBuf,
-        /// `GET` or `HEAD`.
-        #[arg(long, default_value = "GET")]
-        method: String,
-        /// Validity (humantime), at most 7 days. Default 1h.
-        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
-        valid_for: Duration,
-        /// Object addressing (`--url`, `--usecase`, `--scope`, `--json`).
-        #[command(flatten)]
-        object: crate::client::args::PresignArgs,
-        /// The object URL, path percent-encoded as clients send it, without query; with
-        /// `--usecase`, the object key.
-        url: String,
-    },
+    Client(Box<objectstore_cli::Command>),
     /// Check a stopped store's consistency (dangling tombstones, unreferenced blobs, expired
     /// rows, change-log records of dead instances), optionally repair it. Exit 0: clean (or
     /// all repaired); 1: problems left; 2: usage, configuration or backend error (e.g. the
@@ -116,55 +72,68 @@ pub enum Command {
     Check(crate::check::CheckArgs),
 }
 
+/// `objectstore config ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Load the configuration (`-c FILE` and the `OS__` variables) as `run` would and print
+    /// every problem: invalid values, unreadable key files, unknown keys (with the closest
+    /// valid key). Exit 0: clean; 2: any problem.
+    Check,
+}
+
 /// The version string printed by `objectstore version`.
-pub fn version_string() -> String {
+pub(crate) fn version_string() -> String {
     match option_env!("OBJECTSTORE_GIT_SHA") {
         Some(sha) => format!("objectstore@{}+{sha}", crate::VERSION),
         None => format!("objectstore@{}", crate::VERSION),
     }
 }
 
-fn report(error: &anyhow::Error) {
-    let _ = writeln!(std::io::stderr(), "error: {error:#}");
+/// Why a server command failed, and so its exit code.
+enum Failure {
+    /// The configuration cannot be used (a key file, `metrics.addr`, the Sentry DSN): 2.
+    Config(anyhow::Error),
+    /// The command itself failed (bind, storage, health check): 1.
+    Failed(anyhow::Error),
+}
+
+impl Failure {
+    /// Prints the error once and returns the exit code.
+    fn report(&self) -> ExitCode {
+        let (error, code) = match self {
+            Self::Config(e) => (e, 2),
+            Self::Failed(e) => (e, 1),
+        };
+        let _ = writeln!(std::io::stderr(), "error: {error:#}");
+        ExitCode::from(code)
+    }
 }
 
 /// Runs the command line; the binary's `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let cli = match cli.command {
-        Command::Client(command) => return crate::client::main(&command),
-        command => Cli { command, ..cli },
+    let command = match cli.command {
+        Command::Client(command) => return objectstore_cli::run(&command),
+        Command::Version => {
+            let _ = writeln!(std::io::stdout(), "{}", version_string());
+            return ExitCode::SUCCESS;
+        }
+        Command::Sleep { secs } => {
+            std::thread::sleep(Duration::from_secs(secs));
+            return ExitCode::SUCCESS;
+        }
+        command => command,
     };
-    if let Command::Presign {
-        kid,
-        key,
-        method,
-        valid_for,
-        object,
-        url,
-    } = &cli.command
-        && object.usecase.is_some()
-    {
-        return crate::client::presign(kid, key, method, *valid_for, object, url);
+    if let Command::Config(ConfigCommand::Check) = command {
+        return crate::config_check::check_main(cli.config.as_deref());
     }
-    if let Command::Version = cli.command {
-        let _ = writeln!(std::io::stdout(), "{}", version_string());
-        return ExitCode::SUCCESS;
-    }
-    if let Command::Sleep { secs } = cli.command {
-        std::thread::sleep(Duration::from_secs(secs));
-        return ExitCode::SUCCESS;
-    }
-    if let Some(result) = auth_tool(&cli.command) {
-        return match result {
-            Ok(output) => {
-                let _ = writeln!(std::io::stdout(), "{output}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                report(&e);
-                ExitCode::FAILURE
-            }
+    if let Command::Run { strict_config } = command {
+        return match crate::config_check::load_for_run(cli.config.as_deref(), strict_config) {
+            Ok((config, unknown)) => match run(config, cli.config, &unknown) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(failure) => failure.report(),
+            },
+            Err(code) => code,
         };
     }
     let config = match Config::from_process(cli.config.as_deref()) {
@@ -174,19 +143,19 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = match cli.command {
-        Command::Run => run(config, cli.config),
-        Command::Healthcheck => healthcheck(&config),
-        Command::Down { secs } => down(&config, secs),
+    let result = match command {
+        Command::Healthcheck => healthcheck(&config).map_err(Failure::Failed),
+        Command::Down { secs } => down(&config, secs).map_err(Failure::Failed),
         Command::Check(args) => return crate::check::main(&config, &args),
-        _ => Ok(()),
+        Command::Client(_)
+        | Command::Version
+        | Command::Sleep { .. }
+        | Command::Run { .. }
+        | Command::Config(_) => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            report(&e);
-            ExitCode::FAILURE
-        }
+        Err(failure) => failure.report(),
     }
 }
 
@@ -199,65 +168,39 @@ fn runtime(config: &Config) -> anyhow::Result<tokio::runtime::Runtime> {
     builder.build().context("cannot start the Tokio runtime")
 }
 
-/// Runs the key and token tools; `None` for other commands.
-fn auth_tool(command: &Command) -> Option<anyhow::Result<String>> {
-    use crate::auth::tools;
-    let result = match command {
-        Command::Keygen { prefix } => tools::keygen(prefix).map(|(private, public)| {
-            format!(
-                "private key: {}\npublic key: {}",
-                private.display(),
-                public.display()
-            )
-        }),
-        Command::Token {
-            kid,
-            key,
-            usecase,
-            scopes,
-            permissions,
-            expires_in,
-        } => tools::read_private_key(key).and_then(|key| {
-            let permissions = if permissions.is_empty() {
-                Permission::ALL.to_vec()
-            } else {
-                permissions.clone()
-            };
-            tools::token(kid, &key, usecase, scopes, &permissions, *expires_in)
-        }),
-        Command::Presign {
-            kid,
-            key,
-            method,
-            valid_for,
-            url,
-            ..
-        } => tools::read_private_key(key)
-            .and_then(|key| tools::presign_url(method, url, kid, &key, *valid_for)),
-        _ => return None,
-    };
-    Some(result.map_err(anyhow::Error::from))
-}
-
-fn run(config: Config, file: Option<PathBuf>) -> anyhow::Result<()> {
-    crate::logging::init(&config.logging)?;
-    let _sentry = crate::error_reporting::init(&config.sentry)?;
+/// `run`: start-up in order (logging, error reporting, metrics, listener, storage, auth
+/// keys), then serve until a shutdown signal.
+fn run(
+    config: Config,
+    file: Option<PathBuf>,
+    unknown: &[crate::config::UnknownKey],
+) -> Result<(), Failure> {
+    crate::logging::init(&config.logging).map_err(Failure::Config)?;
+    crate::config_check::log_unknown(unknown);
+    let _sentry = crate::error_reporting::init(&config.sentry).map_err(Failure::Config)?;
     let config = Arc::new(config);
-    runtime(&config)?.block_on(async {
+    let runtime = runtime(&config).map_err(Failure::Failed)?;
+    runtime.block_on(async {
         // DogStatsD's exporter needs no runtime, but must be installed before any metric.
-        crate::metrics::init(&config.metrics)?;
+        crate::metrics::init(&config.metrics).map_err(Failure::Config)?;
         let shutdown = crate::server::shutdown_signal();
-        let listener = crate::server::bind(&config)?;
-        let service = crate::storage::build(&config).await?;
-        let state = crate::app::AppState::new(service, config)?;
+        let listener = crate::server::bind(&config).map_err(Failure::Failed)?;
+        let service = crate::storage::build(&config)
+            .await
+            .map_err(Failure::Failed)?;
+        let state = crate::state::AppState::new(service, config).map_err(Failure::Config)?;
         let _watcher = match file {
-            Some(file) => Some(crate::server::watch_killswitches(&state, file)?),
+            Some(file) => {
+                Some(crate::server::watch_killswitches(&state, file).map_err(Failure::Failed)?)
+            }
             None => {
                 crate::server::ignore_hangup();
                 None
             }
         };
-        crate::server::serve_state(listener, state, shutdown).await
+        crate::server::serve_state(listener, state, shutdown)
+            .await
+            .map_err(Failure::Failed)
     })
 }
 

@@ -25,7 +25,7 @@ use serde::Serialize;
 
 /// An error answered to the client.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// The path (usecase, scopes or key) is malformed: 400, plain text.
     #[error("Invalid URL: {0}")]
     InvalidPath(String),
@@ -58,12 +58,12 @@ pub enum ApiError {
 
 impl ApiError {
     /// A client error from anything displayable.
-    pub fn client(message: impl std::fmt::Display) -> Self {
+    pub(crate) fn client(message: impl std::fmt::Display) -> Self {
         Self::Client(message.to_string())
     }
 
     /// The status this error is answered with.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             Self::InvalidPath(_) | Self::Client(_) => StatusCode::BAD_REQUEST,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -90,7 +90,7 @@ impl From<ServiceError> for ApiError {
 }
 
 /// The HTTP status of a storage error: the single mapping used by every endpoint.
-pub fn service_status(error: &ServiceError) -> StatusCode {
+pub(crate) fn service_status(error: &ServiceError) -> StatusCode {
     match error {
         ServiceError::ClientStream(e) if e.kind() == std::io::ErrorKind::TimedOut => {
             StatusCode::REQUEST_TIMEOUT
@@ -111,7 +111,7 @@ pub fn service_status(error: &ServiceError) -> StatusCode {
 
 /// The JSON error body of spec 3.2.
 #[derive(Debug, Serialize)]
-pub struct ErrorBody {
+pub(crate) struct ErrorBody {
     /// Display text of the top-level error.
     pub detail: String,
     /// Display texts of the source chain, outermost first.
@@ -121,7 +121,7 @@ pub struct ErrorBody {
 
 impl ErrorBody {
     /// The body for `error`: its text and its source chain.
-    pub fn new(error: &(dyn std::error::Error + 'static)) -> Self {
+    pub(crate) fn new(error: &(dyn std::error::Error + 'static)) -> Self {
         let mut causes = Vec::new();
         let mut source = error.source();
         while let Some(cause) = source {
@@ -136,7 +136,10 @@ impl ErrorBody {
 }
 
 /// Answers `status` with the JSON error body of `error`.
-pub fn json_error(status: StatusCode, error: &(dyn std::error::Error + 'static)) -> Response {
+pub(crate) fn json_error(
+    status: StatusCode,
+    error: &(dyn std::error::Error + 'static),
+) -> Response {
     (status, Json(ErrorBody::new(error))).into_response()
 }
 

@@ -4,17 +4,17 @@
 //! `reqwest`, TLS through rustls; plain `http://` DSNs work too, e.g. a relay on loopback)
 //! and the panic integration. Then:
 //!
-//! * every response with a 5xx status that comes from an [`crate::error::ApiError`] is
+//! * every response with a 5xx status that comes from an `crate::error::ApiError` is
 //!   reported once, as an exception event carrying the error and its cause chain
-//!   ([`capture`], called where the error is logged);
+//!   (`capture`, called where the error is logged);
 //! * a panic while serving a request is reported by the panic integration;
-//! * each request runs with its own hub ([`request_hub`]) whose scope carries the tags
+//! * each request runs with its own hub (`request_hub`) whose scope carries the tags
 //!   `request_id` and `method`, so an event can be matched with the log lines of
 //!   its request.
 //!
 //! **Invariant: no credential reaches Sentry.** Events carry no request headers, no query
 //! string and no body (`send_default_pii` is off and no HTTP request context is attached);
-//! as a second line of defence [`scrub`] rewrites every event before it is sent, replacing
+//! as a second line of defence `scrub` rewrites every event before it is sent, replacing
 //! anything that looks like a bearer token, a JWT or a pre-signed URL signature
 //! (`os_auth=`, `os_sig=`) with `[redacted]`.
 //!
@@ -96,14 +96,14 @@ impl sentry::TransportFactory for BoundedTransport {
 }
 
 /// Whether a Sentry client is active.
-pub fn enabled() -> bool {
+pub(crate) fn enabled() -> bool {
     sentry::Hub::main()
         .client()
         .is_some_and(|client| client.is_enabled())
 }
 
 /// Reports `error` (with its source chain) to Sentry; a no-op without a client.
-pub fn capture(error: &(dyn std::error::Error + 'static)) {
+pub(crate) fn capture(error: &(dyn std::error::Error + 'static)) {
     if enabled() {
         sentry::Hub::current().capture_error(error);
     }
@@ -111,7 +111,7 @@ pub fn capture(error: &(dyn std::error::Error + 'static)) {
 
 /// A hub for one request whose scope carries the request's tags; `None` without a client
 /// (the request then runs on the current hub, at no cost).
-pub fn request_hub(request_id: &str, method: &str) -> Option<Arc<sentry::Hub>> {
+pub(crate) fn request_hub(request_id: &str, method: &str) -> Option<Arc<sentry::Hub>> {
     if !enabled() {
         return None;
     }
@@ -128,7 +128,7 @@ const SECRET_MARKERS: &[&str] = &["bearer ", "os_auth=", "os_sig=", "eyj"];
 
 /// Replaces credentials in `text` (module docs). Case-insensitive; the credential runs
 /// until whitespace, `&`, `"` or `'`.
-pub fn scrub_text(text: &str) -> Cow<'_, str> {
+pub(crate) fn scrub_text(text: &str) -> Cow<'_, str> {
     let lower = text.to_ascii_lowercase();
     if !SECRET_MARKERS.iter().any(|m| lower.contains(m)) {
         return Cow::Borrowed(text);
@@ -168,7 +168,7 @@ fn scrub_in_place(text: &mut String) {
 }
 
 /// The `before_send` hook: drops request data and scrubs every free-text field.
-pub fn scrub(mut event: Event<'static>) -> Event<'static> {
+pub(crate) fn scrub(mut event: Event<'static>) -> Event<'static> {
     event.request = None;
     event.user = None;
     if let Some(message) = &mut event.message {

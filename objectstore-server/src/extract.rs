@@ -17,19 +17,19 @@ use http::request::Parts;
 use http::{HeaderMap, header};
 use objectstore_service::stream::PayloadStream;
 use objectstore_types::range::ByteRange;
-use objectstore_types::{ObjectContext, ObjectId, ObjectKey, Scopes, Usecase};
+use objectstore_types::{Metadata, ObjectContext, ObjectId, ObjectKey, Scopes, Usecase};
 
 use crate::access::admit;
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The usecase and scopes of a collection route (`/{usecase}/{scopes}`).
 #[derive(Debug, Clone)]
-pub struct ContextPath(pub ObjectContext);
+pub(crate) struct ContextPath(pub ObjectContext);
 
 /// The full address of an object route (`/{usecase}/{scopes}/{*key}`).
 #[derive(Debug, Clone)]
-pub struct ObjectPath(pub ObjectId);
+pub(crate) struct ObjectPath(pub ObjectId);
 
 /// Decoded path parameters by name.
 struct Params {
@@ -99,7 +99,7 @@ impl FromRequestParts<AppState> for ObjectPath {
 /// the spec ignores); malformed is a 400. An extractor so that the handler need not clone
 /// the request's whole header map for one header.
 #[derive(Debug)]
-pub struct RequestedRange(pub Option<ByteRange>);
+pub(crate) struct RequestedRange(pub Option<ByteRange>);
 
 impl<S: Send + Sync> FromRequestParts<S> for RequestedRange {
     type Rejection = ApiError;
@@ -116,7 +116,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestedRange {
 /// Body errors (client went away, malformed chunked encoding) surface as stream errors,
 /// which the storage engine reports as [`objectstore_service::Error::ClientStream`]; so
 /// does a body idle for `http.body_timeout` ([`crate::idle`]).
-pub fn payload(state: &AppState, context: &ObjectContext, body: Body) -> PayloadStream {
+pub(crate) fn payload(state: &AppState, context: &ObjectContext, body: Body) -> PayloadStream {
     let stream = body
         .into_data_stream()
         .map(|chunk| chunk.map_err(crate::idle::into_io))
@@ -124,8 +124,24 @@ pub fn payload(state: &AppState, context: &ObjectContext, body: Body) -> Payload
     state.admission.meter(context, stream)
 }
 
+/// Parses the client metadata of an insert and checks the usecase's expiration rules.
+pub(crate) fn insert_metadata(
+    state: &AppState,
+    context: &ObjectContext,
+    headers: &HeaderMap,
+) -> Result<Metadata, ApiError> {
+    let metadata = Metadata::from_headers(headers).map_err(ApiError::client)?;
+    state
+        .admission
+        .check_policy(context, &metadata.expiration_policy)?;
+    Ok(metadata)
+}
+
 /// The value of a header as text; a non-ASCII value is a client error naming the header.
-pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
+pub(crate) fn header_str<'a>(
+    headers: &'a HeaderMap,
+    name: &str,
+) -> Result<Option<&'a str>, ApiError> {
     let mut values = headers.get_all(name).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -142,7 +158,7 @@ pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a s
 }
 
 /// Parses a header of plain ASCII decimal digits.
-pub fn header_u64(headers: &HeaderMap, name: &str) -> Result<Option<u64>, ApiError> {
+pub(crate) fn header_u64(headers: &HeaderMap, name: &str) -> Result<Option<u64>, ApiError> {
     let Some(text) = header_str(headers, name)? else {
         return Ok(None);
     };
@@ -152,7 +168,7 @@ pub fn header_u64(headers: &HeaderMap, name: &str) -> Result<Option<u64>, ApiErr
 }
 
 /// Parses a non-empty string of ASCII digits into a `u64`.
-pub fn parse_digits(text: &str) -> Option<u64> {
+pub(crate) fn parse_digits(text: &str) -> Option<u64> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -160,7 +176,7 @@ pub fn parse_digits(text: &str) -> Option<u64> {
 }
 
 /// The request's `Content-Length`, required (parts and resumable chunks).
-pub fn required_content_length(headers: &HeaderMap) -> Result<u64, ApiError> {
+pub(crate) fn required_content_length(headers: &HeaderMap) -> Result<u64, ApiError> {
     header_u64(headers, header::CONTENT_LENGTH.as_str())?
         .ok_or_else(|| ApiError::client("Content-Length header is required"))
 }

@@ -1,22 +1,29 @@
-//! Request-body idle timeout: a request body that delivers no bytes for
-//! `http.body_timeout` fails with an [`io::ErrorKind::TimedOut`] error, so a stalled or
-//! trickling client cannot hold a connection, a concurrency permit and a half-written
-//! revision forever.
+//! Request-body timeouts: a request body that delivers no bytes for `http.body_timeout`, or
+//! that arrives slower than `http.min_body_rate` bytes per second averaged over
+//! `http.min_body_rate_window` ([`crate::body_rate`]), fails with an
+//! [`io::ErrorKind::TimedOut`] error, so a stalled or trickling client cannot hold a
+//! connection, a concurrency permit and a half-written revision forever.
 //!
-//! [`idle_timeout`] (applied by [`crate::middleware::envelope`]) wraps the body of every
+//! [`limit`] (applied by [`crate::middleware::envelope`]) wraps the body of every
 //! object-route request that has one (object data, batch, multipart parts and completes,
 //! resumable chunks, `PATCH` documents).
 //!
 //! **Invariants**
 //!
-//! * The timer restarts on every frame: a slow but steady body is never cut off, only one
-//!   that is silent for the whole timeout. It runs only while the body is being read.
-//! * After the timeout error the body ends (the inner body is not polled again).
-//! * A zero timeout disables the check.
+//! * The idle timer restarts on every frame: a slow but steady body is never cut off by it,
+//!   only one that is silent for the whole timeout. It runs only while the body is being
+//!   read.
+//! * The rate is measured on waiting time only (see [`crate::body_rate`]): time the server
+//!   spends elsewhere between two reads never counts against the client.
+//! * After a timeout error the body ends (the inner body is not polled again); each cut-off
+//!   is counted once in [`crate::metrics::BODY_CUTOFFS`] by reason (`idle`, `min_rate`).
+//! * A zero timeout, a zero rate or a zero window disables its check; with both disabled the
+//!   body is not wrapped at all.
 //!
 //! [`crate::extract::payload`] keeps the error's kind, the storage engine reports it as a
 //! client stream error, and [`crate::error::service_status`] maps a timed-out client stream
 //! to `408 Request Timeout`; bodies buffered by extractors (JSON documents) fail with 400.
+//! The engine discards a write whose stream failed, so nothing of such a body is stored.
 
 use std::io;
 use std::pin::Pin;
@@ -28,28 +35,115 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
+use crate::body_rate::RateMeter;
+
+/// What a request body must keep up with (from `http.*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimits {
+    /// Longest silence (`http.body_timeout`); zero: unlimited.
+    pub idle: Duration,
+    /// Minimum bytes per second (`http.min_body_rate`); zero: unlimited.
+    pub min_rate: u64,
+    /// Averaging window and grace period of the rate (`http.min_body_rate_window`).
+    pub window: Duration,
+}
+
+impl BodyLimits {
+    /// The limits of the `http` configuration section.
+    pub fn from_config(http: &crate::config::HttpConfig) -> Self {
+        Self {
+            idle: http.body_timeout,
+            min_rate: http.min_body_rate,
+            window: http.min_body_rate_window,
+        }
+    }
+}
+
 /// `body`, failing once it is idle for `timeout` (zero: never).
-pub fn idle_timeout(body: Body, timeout: Duration) -> Body {
-    if timeout.is_zero() {
+#[cfg(test)]
+fn idle_timeout(body: Body, timeout: Duration) -> Body {
+    limit(
+        body,
+        BodyLimits {
+            idle: timeout,
+            min_rate: 0,
+            window: Duration::ZERO,
+        },
+    )
+}
+
+/// `body`, failing once it is idle for `limits.idle` or slower than `limits.min_rate` over
+/// `limits.window` (module docs).
+pub(crate) fn limit(body: Body, limits: BodyLimits) -> Body {
+    let rate = RateMeter::new(limits.min_rate, limits.window);
+    if limits.idle.is_zero() && rate.is_none() {
         return body;
     }
-    Body::new(IdleBody {
+    Body::new(LimitedBody {
         inner: body,
-        timeout,
+        idle: limits.idle,
+        rate,
+        idle_from: None,
+        waited: Duration::ZERO,
+        waiting_since: None,
         sleep: None,
         done: false,
     })
 }
 
-struct IdleBody {
+/// Why a body was cut off (the `reason` label of [`crate::metrics::BODY_CUTOFFS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cutoff {
+    Idle,
+    MinRate,
+}
+
+struct LimitedBody {
     inner: Body,
-    timeout: Duration,
-    /// Armed at the first poll (the body may wait in a queue before anyone reads it).
+    idle: Duration,
+    rate: Option<RateMeter>,
+    /// The idle timer's start: the first read, then every frame (the body may wait in a
+    /// queue before anyone reads it).
+    idle_from: Option<Instant>,
+    /// Waiting time before the current wait (see [`crate::body_rate`]).
+    waited: Duration,
+    /// Start of the current wait: the last read that found nothing.
+    waiting_since: Option<Instant>,
     sleep: Option<Pin<Box<Sleep>>>,
     done: bool,
 }
 
-impl http_body::Body for IdleBody {
+impl LimitedBody {
+    /// The earliest cut-off if nothing arrives from `now` on, when any check is enabled.
+    fn next_cutoff(&self, now: Instant, idle_from: Instant) -> Option<(Instant, Cutoff)> {
+        let idle = (!self.idle.is_zero()).then(|| (idle_from + self.idle, Cutoff::Idle));
+        let rate = self.rate.as_ref().map(|meter| {
+            let due = meter.deadline(self.waited);
+            (now + (due - self.waited), Cutoff::MinRate)
+        });
+        match (idle, rate) {
+            (Some(i), Some(r)) => Some(if r.0 < i.0 { r } else { i }),
+            (one, other) => one.or(other),
+        }
+    }
+
+    fn error(&self, cutoff: Cutoff) -> io::Error {
+        let message = match (cutoff, &self.rate) {
+            (Cutoff::MinRate, Some(meter)) => format!(
+                "the request body arrived slower than {} bytes/s over {:?} (http.min_body_rate)",
+                meter.rate(),
+                meter.window()
+            ),
+            _ => format!(
+                "the request body sent nothing for {:?} (http.body_timeout)",
+                self.idle
+            ),
+        };
+        io::Error::new(io::ErrorKind::TimedOut, message)
+    }
+}
+
+impl http_body::Body for LimitedBody {
     type Data = Bytes;
     type Error = io::Error;
 
@@ -60,11 +154,21 @@ impl http_body::Body for IdleBody {
         if self.done {
             return Poll::Ready(None);
         }
+        let now = Instant::now();
+        let idle_from = *self.idle_from.get_or_insert(now);
+        if let Some(since) = self.waiting_since.take() {
+            self.waited += now - since;
+        }
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(Some(frame)) => {
-                let deadline = Instant::now() + self.timeout;
-                if let Some(sleep) = self.sleep.as_mut() {
-                    sleep.as_mut().reset(deadline);
+                self.idle_from = Some(now);
+                if let Ok(frame) = &frame
+                    && let Some(data) = frame.data_ref()
+                {
+                    let (waited, len) = (self.waited, data.len() as u64);
+                    if let Some(meter) = self.rate.as_mut() {
+                        meter.record(waited, len);
+                    }
                 }
                 Poll::Ready(Some(frame.map_err(into_io)))
             }
@@ -73,22 +177,29 @@ impl http_body::Body for IdleBody {
                 Poll::Ready(None)
             }
             Poll::Pending => {
-                let timeout = self.timeout;
-                let sleep = self
-                    .sleep
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-                match sleep.as_mut().poll(cx) {
-                    Poll::Ready(()) => {
-                        self.done = true;
-                        Poll::Ready(Some(Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            format!(
-                                "the request body sent nothing for {timeout:?} (http.body_timeout)"
-                            ),
-                        ))))
+                self.waiting_since = Some(now);
+                let Some((at, cutoff)) = self.next_cutoff(now, idle_from) else {
+                    return Poll::Pending;
+                };
+                // A cut-off that is due now fails now: a timer set to "now" fires a tick
+                // later, by when "now" (and with it a rate deadline) has moved on.
+                if at > now {
+                    let sleep = self
+                        .sleep
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+                    if sleep.deadline() != at {
+                        sleep.as_mut().reset(at);
                     }
-                    Poll::Pending => Poll::Pending,
+                    if sleep.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
                 }
+                self.done = true;
+                crate::metrics::record_body_cutoff(match cutoff {
+                    Cutoff::Idle => "idle",
+                    Cutoff::MinRate => "min_rate",
+                });
+                Poll::Ready(Some(Err(self.error(cutoff))))
             }
         }
     }
@@ -104,7 +215,7 @@ impl http_body::Body for IdleBody {
 
 /// A body error as an I/O error, keeping the kind of an I/O error inside it (such as this
 /// module's timeout).
-pub fn into_io(error: axum::Error) -> io::Error {
+pub(crate) fn into_io(error: axum::Error) -> io::Error {
     match error.into_inner().downcast::<io::Error>() {
         Ok(io) => *io,
         Err(other) => io::Error::other(other),
@@ -166,5 +277,109 @@ mod tests {
         let items = collect(body).await;
         assert_eq!(items.len(), 1);
         assert!(items[0].is_ok());
+    }
+
+    /// `count` chunks of `size` bytes, one every `every`.
+    fn trickle(count: usize, size: usize, every: Duration) -> Body {
+        let stream = futures::stream::unfold(0, move |i| async move {
+            if i == count {
+                return None;
+            }
+            tokio::time::sleep(every).await;
+            Some((Ok::<_, io::Error>(Bytes::from(vec![b'x'; size])), i + 1))
+        });
+        Body::from_stream(stream)
+    }
+
+    fn rate_limits(min_rate: u64, idle: Duration) -> BodyLimits {
+        BodyLimits {
+            idle,
+            min_rate,
+            window: Duration::from_secs(30),
+        }
+    }
+
+    /// Reads `body` to its end or first error: the bytes before it, and the error.
+    async fn drain(body: Body) -> (usize, Option<io::Error>) {
+        let mut stream = body.into_data_stream();
+        let mut received = 0;
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(chunk) => received += chunk.len(),
+                Err(e) => {
+                    assert!(stream.next().await.is_none(), "ends after the error");
+                    return (received, Some(into_io(e)));
+                }
+            }
+        }
+        (received, None)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_trickle_is_cut_off_after_the_window_although_never_idle() {
+        // One byte a second for an hour: the idle timeout (30 s) never fires.
+        let body = limit(
+            trickle(3600, 1, Duration::from_secs(1)),
+            rate_limits(1024, Duration::from_secs(30)),
+        );
+        let (received, error) = drain(body).await;
+        let error = error.expect("the trickle was accepted to its end");
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert!(error.to_string().contains("http.min_body_rate"), "{error}");
+        // Cut within the window plus one slot of averaging, not after the hour.
+        assert!((29..=34).contains(&received), "{received} bytes accepted");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_rate_applies_with_the_idle_timeout_disabled() {
+        let body = limit(
+            trickle(3600, 100, Duration::from_secs(5)),
+            rate_limits(1024, Duration::ZERO),
+        );
+        let (received, error) = drain(body).await;
+        assert_eq!(error.map(|e| e.kind()), Some(io::ErrorKind::TimedOut));
+        assert!(received < 3600 * 100);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_above_the_rate_passes_over_many_windows() {
+        // 2 KiB a second for 200 s against 1 KiB/s over 30 s.
+        let body = limit(
+            trickle(200, 2048, Duration::from_secs(1)),
+            rate_limits(1024, Duration::from_secs(30)),
+        );
+        let (received, error) = drain(body).await;
+        assert!(error.is_none(), "{error:?}");
+        assert_eq!(received, 200 * 2048);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn time_the_server_spends_elsewhere_does_not_count() {
+        // Every byte is there when asked for, but the reader takes 10 s per chunk: 0.1 B/s
+        // by the wall clock, no waiting for the client at all.
+        let ready =
+            futures::stream::iter((0..20).map(|_| Ok::<_, io::Error>(Bytes::from_static(b"x"))));
+        let body = limit(
+            Body::from_stream(ready),
+            rate_limits(1024, Duration::from_secs(30)),
+        );
+        let mut stream = body.into_data_stream();
+        let mut received = 0;
+        while let Some(item) = stream.next().await {
+            received += item.expect("cut off for the reader's slowness").len();
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        }
+        assert_eq!(received, 20);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_zero_rate_disables_the_rate_check() {
+        let body = limit(
+            trickle(100, 1, Duration::from_secs(1)),
+            rate_limits(0, Duration::from_secs(30)),
+        );
+        let (received, error) = drain(body).await;
+        assert!(error.is_none(), "{error:?}");
+        assert_eq!(received, 100);
     }
 }

@@ -20,7 +20,7 @@ use crate::config::{LogFormat, LoggingConfig};
 
 /// Installs the global `tracing` subscriber. `RUST_LOG`, when set, overrides
 /// `logging.level`. Logs go to stderr.
-pub fn init(config: &LoggingConfig) -> anyhow::Result<()> {
+pub(crate) fn init(config: &LoggingConfig) -> anyhow::Result<()> {
     let filter = match std::env::var("RUST_LOG") {
         Ok(directives) if !directives.is_empty() => EnvFilter::try_new(directives),
         _ => EnvFilter::try_new(config.level.to_ascii_lowercase()),
@@ -43,14 +43,14 @@ pub fn init(config: &LoggingConfig) -> anyhow::Result<()> {
 }
 
 /// The request and response header carrying the request id.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
+pub(crate) const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// The longest client-supplied request id that is kept.
-pub const MAX_REQUEST_ID_LEN: usize = 128;
+pub(crate) const MAX_REQUEST_ID_LEN: usize = 128;
 
 /// The client's request id when it is acceptable (1 to [`MAX_REQUEST_ID_LEN`] visible ASCII
 /// characters), otherwise a new UUID.
-pub fn request_id(headers: &http::HeaderMap) -> String {
+pub(crate) fn request_id(headers: &http::HeaderMap) -> String {
     headers
         .get(REQUEST_ID_HEADER)
         .map(http::HeaderValue::as_bytes)
@@ -71,10 +71,10 @@ fn generated_id() -> String {
 /// A response extension: the error behind this response was already logged (with its
 /// cause chain) and reported, so the request log line does not repeat it.
 #[derive(Debug, Clone, Copy)]
-pub struct ErrorLogged;
+pub(crate) struct ErrorLogged;
 
 /// Displays an error followed by its source chain: `outer: cause: root cause`.
-pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+pub(crate) struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
 
 impl std::fmt::Display for ErrorChain<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -4,58 +4,57 @@
 //! # `/metrics`
 //!
 //! Every component records through the [`metrics`] facade (`metrics::counter!` and friends).
-//! [`install_recorder`] installs one process-wide `metrics-exporter-prometheus` recorder (no
-//! HTTP listener of its own) the first time an [`AppState`](crate::app::AppState) is built;
-//! [`render_metrics`] answers `GET /metrics` from it; a background thread runs the
+//! `install_recorder` installs one process-wide `metrics-exporter-prometheus` recorder (no
+//! HTTP listener of its own) the first time an [`AppState`](crate::state::AppState) is built;
+//! `GET /metrics` (`crate::endpoints::internal`) renders it; a background thread runs the
 //! recorder's upkeep every second so unscraped histograms stay bounded. The metric names
 //! recorded anywhere are listed in [`CATALOGUE`]; `docs/metrics.md` documents every one
 //! with its labels and suggested alerts (a test checks both against a real scrape).
 //!
 //! With `metrics.addr` set, [`init`] also installs a DogStatsD exporter behind a fan-out
-//! recorder ([`dogstatsd`]), so the same metrics go to both.
-//! Invariants: each request is counted exactly once in [`HTTP_REQUESTS`] and
-//! [`HTTP_REQUEST_DURATION`] (by [`crate::middleware::envelope`]), and
-//! [`HTTP_IN_FLIGHT`] goes up once and down once per request (down when the response body is
+//! recorder (`dogstatsd`), so the same metrics go to both.
+//! Invariants: each request is counted exactly once in `HTTP_REQUESTS` and
+//! `HTTP_REQUEST_DURATION` (by `crate::middleware::envelope`), and
+//! `HTTP_IN_FLIGHT` goes up once and down once per request (down when the response body is
 //! finished or dropped).
 //!
 //! # `/keda`
 //!
 //! The HTTP layer keeps the in-flight gauge of object requests, maintained by
-//! [`crate::middleware::envelope`] (one increment and one decrement per request, the
+//! `crate::middleware::envelope` (one increment and one decrement per request, the
 //! decrement when the response body is finished or dropped). Request and byte counters come
-//! from the rate limiter, task gauges from the storage service; [`KedaSnapshot`] gathers
-//! them for [`KedaSnapshot::render`]. Its format is fixed by the spec and does not change with
+//! from the rate limiter, task gauges from the storage service; `KedaSnapshot` gathers
+//! them for `KedaSnapshot::render`. Its format is fixed by the spec and does not change with
 //! `/metrics`.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use axum::response::{IntoResponse, Response};
-use http::HeaderValue;
-use http::header::CONTENT_TYPE;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-pub mod dogstatsd;
+mod dogstatsd;
 mod routes;
 
-pub use routes::{Outcome, RouteMetrics};
+pub(crate) use routes::RouteMetrics;
 
 /// Counter `{method, route, status}`: requests answered.
-pub const HTTP_REQUESTS: &str = "objectstore_http_requests_total";
+pub(crate) const HTTP_REQUESTS: &str = "objectstore_http_requests_total";
 /// Histogram `{method, route, status}`: seconds until the response head was ready.
-pub const HTTP_REQUEST_DURATION: &str = "objectstore_http_request_duration_seconds";
+pub(crate) const HTTP_REQUEST_DURATION: &str = "objectstore_http_request_duration_seconds";
 /// Counter `{route}`: request body bytes read.
-pub const HTTP_REQUEST_BYTES: &str = "objectstore_http_request_bytes_total";
+pub(crate) const HTTP_REQUEST_BYTES: &str = "objectstore_http_request_bytes_total";
 /// Counter `{route}`: response body bytes sent.
-pub const HTTP_RESPONSE_BYTES: &str = "objectstore_http_response_bytes_total";
+pub(crate) const HTTP_RESPONSE_BYTES: &str = "objectstore_http_response_bytes_total";
 /// Gauge: requests (every route) whose response is not finished yet.
-pub const HTTP_IN_FLIGHT: &str = "objectstore_http_requests_in_flight";
+pub(crate) const HTTP_IN_FLIGHT: &str = "objectstore_http_requests_in_flight";
 /// Counter `{reason}`: requests turned away by admission control.
-pub const ADMISSION_REJECTIONS: &str = "objectstore_admission_rejections_total";
+pub(crate) const ADMISSION_REJECTIONS: &str = "objectstore_admission_rejections_total";
+/// Counter `{reason}`: request bodies cut off by the body limits (`idle`, `min_rate`).
+pub(crate) const BODY_CUTOFFS: &str = "objectstore_http_request_body_cutoffs_total";
 
 /// The `route` label of requests that matched no route (404s).
-pub const UNMATCHED_ROUTE: &str = "unmatched";
+pub(crate) const UNMATCHED_ROUTE: &str = "unmatched";
 
 /// Histogram buckets in seconds (1 ms to 60 s).
 const LATENCY_BUCKETS: &[f64] = &[
@@ -64,7 +63,7 @@ const LATENCY_BUCKETS: &[f64] = &[
 
 /// Why admission control turned a request away (`reason` label of [`ADMISSION_REJECTIONS`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RejectionReason {
+pub(crate) enum RejectionReason {
     /// `http.max_requests` object requests were already in flight: 503.
     InFlight,
     /// A killswitch matched: 403.
@@ -77,7 +76,7 @@ pub enum RejectionReason {
 
 impl RejectionReason {
     /// The label value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::InFlight => "in_flight",
             Self::Killswitch => "killswitch",
@@ -88,21 +87,27 @@ impl RejectionReason {
 }
 
 /// Counts one admission rejection.
-pub fn record_rejection(reason: RejectionReason) {
+pub(crate) fn record_rejection(reason: RejectionReason) {
     metrics::counter!(ADMISSION_REJECTIONS, "reason" => reason.as_str()).increment(1);
+}
+
+/// The `reason` values of `objectstore_http_request_body_cutoffs_total`.
+pub const BODY_CUTOFF_REASONS: [&str; 2] = ["idle", "min_rate"];
+
+/// Counts one request body cut off for `reason` (one of [`BODY_CUTOFF_REASONS`]).
+pub fn record_body_cutoff(reason: &'static str) {
+    metrics::counter!(BODY_CUTOFFS, "reason" => reason).increment(1);
 }
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Installs the process-wide recorder from `metrics.*`: Prometheus (for `/metrics`), plus
 /// DogStatsD when `metrics.addr` is set (both behind one fan-out recorder, see
-/// [`dogstatsd`]). Call it once at start-up, before anything records a metric.
+/// `dogstatsd`). Call it once at start-up, before anything records a metric.
 ///
-/// When a recorder was installed before (a test server built an [`AppState`] first, or an
+/// When a recorder was installed before (a test server built an `AppState` first, or an
 /// embedding application installed its own), the existing one stays and a DogStatsD
 /// configuration is not applied (a warning is logged).
-///
-/// [`AppState`]: crate::app::AppState
 pub fn init(config: &crate::config::MetricsConfig) -> anyhow::Result<&'static PrometheusHandle> {
     let statsd = dogstatsd::recorder(config)?;
     let mut installed_here = false;
@@ -118,7 +123,7 @@ pub fn init(config: &crate::config::MetricsConfig) -> anyhow::Result<&'static Pr
 
 /// Installs the process-wide Prometheus recorder (once; later calls return the same handle).
 /// [`init`] does the same with the configured DogStatsD export.
-pub fn install_recorder() -> &'static PrometheusHandle {
+pub(crate) fn install_recorder() -> &'static PrometheusHandle {
     PROMETHEUS.get_or_init(|| install(None))
 }
 
@@ -148,6 +153,10 @@ fn install(extra: Option<Box<dyn metrics::Recorder + Send + Sync>>) -> Prometheu
         tracing::warn!(error = %e, "a metrics recorder is already installed; /metrics stays empty");
     }
     describe();
+    // Rare events: registered at zero so dashboards and alerts see the series at once.
+    for reason in BODY_CUTOFF_REASONS {
+        let _registered = metrics::counter!(BODY_CUTOFFS, "reason" => reason);
+    }
     spawn_upkeep(handle.clone());
     handle
 }
@@ -175,13 +184,13 @@ fn spawn_upkeep(handle: PrometheusHandle) {
 }
 
 /// Gauge: object requests in flight (the value `/keda` reports), set when scraped.
-pub const OBJECT_IN_FLIGHT: &str = "objectstore_object_requests_in_flight";
+pub(crate) const OBJECT_IN_FLIGHT: &str = "objectstore_object_requests_in_flight";
 /// Gauge: `http.max_requests`, set when scraped.
-pub const OBJECT_LIMIT: &str = "objectstore_object_requests_limit";
+pub(crate) const OBJECT_LIMIT: &str = "objectstore_object_requests_limit";
 /// Gauge: storage operations holding a concurrency permit, set when scraped.
-pub const TASKS_RUNNING: &str = "objectstore_storage_tasks_running";
+pub(crate) const TASKS_RUNNING: &str = "objectstore_storage_tasks_running";
 /// Gauge: `service.max_concurrency`, set when scraped.
-pub const TASKS_LIMIT: &str = "objectstore_storage_tasks_limit";
+pub(crate) const TASKS_LIMIT: &str = "objectstore_storage_tasks_limit";
 
 /// The kind of a metric in [`CATALOGUE`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,7 +204,7 @@ pub enum Kind {
 }
 
 /// Every metric the server records: name, kind, help text. `docs/metrics.md` documents
-/// each one (a test keeps the two in step); [`install_recorder`] registers the help texts.
+/// each one (a test keeps the two in step); `install_recorder` registers the help texts.
 pub const CATALOGUE: &[(&str, Kind, &str)] = &[
     (
         HTTP_REQUESTS,
@@ -228,6 +237,11 @@ pub const CATALOGUE: &[(&str, Kind, &str)] = &[
         "Requests turned away by admission control, by reason.",
     ),
     (
+        BODY_CUTOFFS,
+        Kind::Counter,
+        "Request bodies cut off as too slow, by reason (idle, min_rate).",
+    ),
+    (
         OBJECT_IN_FLIGHT,
         Kind::Gauge,
         "Object requests in flight (limited by http.max_requests).",
@@ -244,12 +258,12 @@ pub const CATALOGUE: &[(&str, Kind, &str)] = &[
         "Configured service.max_concurrency.",
     ),
     (
-        crate::metering::BACKEND_DURATION,
+        objectstore_service::backend::around::metering::BACKEND_DURATION,
         Kind::Histogram,
         "Seconds per backend call, by tier, backend, operation and result.",
     ),
     (
-        crate::metering::BACKEND_ERRORS,
+        objectstore_service::backend::around::metering::BACKEND_ERRORS,
         Kind::Counter,
         "Backend calls that returned an error, by tier, backend, operation and kind.",
     ),
@@ -346,29 +360,10 @@ fn describe() {
     }
 }
 
-/// `GET /metrics`: the Prometheus text exposition (format 0.0.4) of every metric recorded
-/// through the `metrics` facade. The gauges that mirror `/keda` are set just before.
-pub async fn render_metrics(
-    axum::extract::State(state): axum::extract::State<crate::app::AppState>,
-) -> Response {
-    let handle = install_recorder();
-    metrics::gauge!(OBJECT_IN_FLIGHT).set(state.metrics.in_flight() as f64);
-    metrics::gauge!(OBJECT_LIMIT).set(state.config.http.max_requests as f64);
-    metrics::gauge!(TASKS_RUNNING).set(state.service.tasks_running() as f64);
-    metrics::gauge!(TASKS_LIMIT).set(state.service.tasks_limit() as f64);
-    handle.run_upkeep();
-    let mut response = handle.render().into_response();
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    response
-}
-
 /// The HTTP layer's own gauges. Building one installs the Prometheus recorder
 /// ([`install_recorder`]).
 #[derive(Debug)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     in_flight: AtomicUsize,
     http_in_flight: metrics::Gauge,
     routes: routes::RouteTable,
@@ -387,56 +382,56 @@ impl Default for Metrics {
 
 impl Metrics {
     /// The handle of [`HTTP_IN_FLIGHT`].
-    pub fn http_in_flight(&self) -> &metrics::Gauge {
+    pub(crate) fn http_in_flight(&self) -> &metrics::Gauge {
         &self.http_in_flight
     }
 
     /// The request metric handles of a route template (`None`: no route matched).
-    pub fn route(&self, template: Option<&str>) -> Arc<RouteMetrics> {
+    pub(crate) fn route(&self, template: Option<&str>) -> Arc<RouteMetrics> {
         self.routes.get(template)
     }
 
     /// Increments the in-flight gauge; returns the value before.
-    pub fn enter(&self) -> usize {
+    pub(crate) fn enter(&self) -> usize {
         self.in_flight.fetch_add(1, Ordering::SeqCst)
     }
 
     /// Decrements the in-flight gauge.
-    pub fn leave(&self) {
+    pub(crate) fn leave(&self) {
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// Object requests in flight now.
-    pub fn in_flight(&self) -> usize {
+    pub(crate) fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::SeqCst)
     }
 }
 
 /// Every value `/keda` reports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct KedaSnapshot {
+pub(crate) struct KedaSnapshot {
     /// `objectstore_bytes_total`: payload bytes charged by the bandwidth limiter.
-    pub bytes_total: u64,
+    pub(crate) bytes_total: u64,
     /// `objectstore_requests_total`: requests admitted by the throughput limiter.
-    pub requests_total: u64,
+    pub(crate) requests_total: u64,
     /// `objectstore_requests_in_flight`.
-    pub requests_in_flight: u64,
+    pub(crate) requests_in_flight: u64,
     /// `objectstore_requests_limit` (`http.max_requests`).
-    pub requests_limit: u64,
+    pub(crate) requests_limit: u64,
     /// `objectstore_tasks_running`: storage operations holding a permit.
-    pub tasks_running: u64,
+    pub(crate) tasks_running: u64,
     /// `objectstore_tasks_limit` (`service.max_concurrency`).
-    pub tasks_limit: u64,
+    pub(crate) tasks_limit: u64,
     /// `objectstore_bandwidth_limit`, only when `global_bps` is configured.
-    pub bandwidth_limit: Option<u64>,
+    pub(crate) bandwidth_limit: Option<u64>,
     /// `objectstore_throughput_limit`, only when `global_rps` is configured.
-    pub throughput_limit: Option<u64>,
+    pub(crate) throughput_limit: Option<u64>,
 }
 
 impl KedaSnapshot {
     /// The Prometheus text exposition (format 0.0.4): `# HELP`, `# TYPE` and the value of
     /// each metric.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::with_capacity(1024);
         let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
             let _ = writeln!(out, "# HELP {name} {help}");

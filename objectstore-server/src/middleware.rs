@@ -14,7 +14,8 @@
 //! 3. **Object routes only** (route templates under `/v1/`; the internal routes `/health`,
 //!    `/ready`, `/keda` and `/metrics` skip this): a request arriving while
 //!    `http.max_requests` object requests are in flight is answered 503 with an empty body;
-//!    otherwise its body fails once silent for `http.body_timeout` ([`crate::idle`]). A
+//!    otherwise its body fails once silent for `http.body_timeout` or slower than
+//!    `http.min_body_rate` ([`crate::idle`]). A
 //!    request stays "in flight" until its response body has been sent or dropped, so
 //!    streaming downloads count too.
 //! 4. The handler.
@@ -45,9 +46,9 @@ use http_body::{Frame, SizeHint};
 use metrics::{Counter, Gauge};
 use tracing::Instrument as _;
 
-use crate::app::AppState;
 use crate::logging::{ErrorLogged, REQUEST_ID_HEADER, request_id};
 use crate::metrics::Metrics;
+use crate::state::AppState;
 
 /// The `server` header value.
 fn server_header() -> HeaderValue {
@@ -55,7 +56,11 @@ fn server_header() -> HeaderValue {
 }
 
 /// Middleware (every route): the request life cycle of the module docs.
-pub async fn envelope(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub(crate) async fn envelope(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let id = request_id(request.headers());
     let echoed = HeaderValue::from_str(&id).ok();
@@ -121,7 +126,7 @@ async fn handle(state: &AppState, started: Instant, request: Request, next: Next
     let request = match &finished {
         None => request,
         Some(flag) => {
-            let timeout = state.config.http.body_timeout;
+            let limits = crate::idle::BodyLimits::from_config(&state.config.http);
             let object = route.is_object();
             let bytes = route.request_bytes.clone();
             let flag = flag.clone();
@@ -133,7 +138,7 @@ async fn handle(state: &AppState, started: Instant, request: Request, next: Next
                 });
                 // Outermost, so its timed-out error reaches the handler with its kind (408).
                 if object {
-                    crate::idle::idle_timeout(body, timeout)
+                    crate::idle::limit(body, limits)
                 } else {
                     body
                 }

@@ -7,48 +7,26 @@
 //!    file, as daemons conventionally do (the reference shuts down on SIGHUP).
 //! 2. The listener stops accepting; idle keep-alive connections are closed.
 //! 3. Requests in flight run to completion, their response bodies included.
-//! 4. [`StorageService::join`] waits for the storage engine's background work (cleanup,
+//! 4. `StorageService::join` waits for the storage engine's background work (cleanup,
 //!    sweeps), at most `http.shutdown_timeout` (default 5 s); on timeout a warning is logged
 //!    and shutdown proceeds.
-//! 5. [`serve`] returns `Ok(())`; the binary exits 0.
+//! 5. `serve_state` returns `Ok(())`; the binary exits 0.
 //!
 //! While running with a config file, [`watch_killswitches`] reloads `killswitches` when the
 //! file changes; every other setting needs a restart.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context as _;
-use objectstore_service::service::StorageService;
 use tokio::net::TcpListener;
 
-use crate::app::{AppState, router};
+use crate::app::router;
 use crate::config::{Config, ConfigError};
+use crate::state::AppState;
 
-/// Serves the configuration's storage on `listener` until `shutdown` completes, then shuts
-/// down gracefully (module docs).
-pub async fn serve(
-    listener: TcpListener,
-    config: Arc<Config>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let service = crate::storage::build(&config).await?;
-    serve_service(listener, config, service, shutdown).await
-}
-
-/// Serves an already built storage service (tests use in-memory backends this way).
-pub async fn serve_service(
-    listener: TcpListener,
-    config: Arc<Config>,
-    service: StorageService,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let state = AppState::new(service, config)?;
-    serve_state(listener, state, shutdown).await
-}
-
-/// Serves an already built application state.
-pub async fn serve_state(
+/// Serves `state` on `listener` until `shutdown` completes, then shuts down gracefully
+/// (module docs).
+pub(crate) async fn serve_state(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -155,7 +133,7 @@ pub fn watch_killswitches(
 
 /// Without a config file there is nothing to reload: SIGHUP is logged and ignored (instead of
 /// terminating the process by its default disposition).
-pub fn ignore_hangup() {
+pub(crate) fn ignore_hangup() {
     #[cfg(unix)]
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(mut hangup) => {
@@ -173,7 +151,7 @@ pub fn ignore_hangup() {
 /// [`watch_killswitches`]). The handlers are installed
 /// when this function is called (inside the runtime), not when the future is first polled,
 /// so a signal arriving during start-up is not lost to the default disposition.
-pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+pub(crate) fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     let mut streams = {
         use tokio::signal::unix::{SignalKind, signal};
@@ -205,7 +183,7 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
 }
 
 /// Binds the configured address (with `SO_REUSEADDR`, backlog 1024).
-pub fn bind(config: &Config) -> anyhow::Result<TcpListener> {
+pub(crate) fn bind(config: &Config) -> anyhow::Result<TcpListener> {
     let addr = config.http_addr;
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()

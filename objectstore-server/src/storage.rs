@@ -2,12 +2,14 @@
 //!
 //! | `storage.type` | engine |
 //! |---|---|
-//! | `tiered` (default) | [`TieredStorage`] over the high-volume tier (`embedded`: [`EmbeddedBackend`], `postgres`: `PostgresBackend`, `bigtable`: `BigtableBackend`) and the long-term tier (`filesystem`: [`FilesystemBackend`], `s3`/`azure`/`gcs`: `CloudBackend`) |
-//! | `filesystem` | a standalone [`FilesystemBackend`] |
-//! | `s3`, `azure`, `gcs` | a standalone `CloudBackend` |
+//! | `tiered` (default) | [`TieredStorage`] over the high-volume tier (`open_high_volume`: `embedded`: [`EmbeddedBackend`], `postgres`: `PostgresBackend`, `bigtable`: `BigtableBackend`) and the long-term tier (`open_long_term`: `filesystem`: [`FilesystemBackend`], `s3`/`azure`/`gcs`: `CloudBackend`) |
+//! | a long-term type | that store standalone (`open_long_term`) |
 //!
-//! Every backend is wrapped in [`crate::metering`] (per-backend operation latency and
-//! errors): each tier of a tiered layout ([`tiered`]), or the standalone store.
+//! A new backend is an arm of `open_high_volume` or `open_long_term` (and a variant of
+//! its config enum, see `config/storage.rs`).
+//!
+//! Every backend is wrapped in the metering decorator ([`Metering`]: per-backend operation
+//! latency and errors): each tier of a tiered layout ([`tiered`]), or the standalone store.
 //!
 //! Directories are created when missing; PostgreSQL tables are created or migrated on
 //! connect; a missing Bigtable table is created on an emulator only (on Google Cloud the
@@ -20,6 +22,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use objectstore_service::backend::around::Decorated;
+use objectstore_service::backend::around::metering::Metering;
 #[cfg(feature = "bigtable")]
 use objectstore_service::backend::bigtable::BigtableBackend;
 #[cfg(any(feature = "s3", feature = "azure", feature = "gcs"))]
@@ -28,22 +32,21 @@ use objectstore_service::backend::embedded::{EmbeddedBackend, ValueLogSettings};
 use objectstore_service::backend::filesystem::FilesystemBackend;
 #[cfg(feature = "postgres")]
 use objectstore_service::backend::postgres::PostgresBackend;
-use objectstore_service::backend::{HighVolumeBackend, LongTermBackend};
+use objectstore_service::backend::{HighVolumeStore, LongTermBackend};
 use objectstore_service::clock::{self, SharedClock};
 use objectstore_service::service::StorageService;
 use objectstore_service::tiered::{TieredConfig, TieredStorage};
 
 use crate::config::{Config, HighVolumeConfig, LongTermConfig, StorageConfig};
-use crate::metering::{MeteredHighVolume, MeteredLongTerm};
 
 /// Opens the configured backends with the system clock and wraps them in a
 /// [`StorageService`]. Must run inside the Tokio runtime (background tasks start here).
-pub async fn build(config: &Config) -> anyhow::Result<StorageService> {
+pub(crate) async fn build(config: &Config) -> anyhow::Result<StorageService> {
     build_with_clock(config, clock::system()).await
 }
 
 /// [`build`] with an explicit clock (tests control time this way).
-pub async fn build_with_clock(
+pub(crate) async fn build_with_clock(
     config: &Config,
     clock: SharedClock,
 ) -> anyhow::Result<StorageService> {
@@ -51,7 +54,7 @@ pub async fn build_with_clock(
     // Tiered layouts meter each tier (see `tiered`); a standalone store is metered here.
     let backend: Arc<dyn LongTermBackend> = match config.storage {
         StorageConfig::Tiered { .. } => backend,
-        _ => Arc::new(MeteredLongTerm::new(backend, "standalone")),
+        _ => Arc::new(Decorated::new(backend, Metering::new("standalone"))),
     };
     Ok(StorageService::new(
         backend,
@@ -60,22 +63,23 @@ pub async fn build_with_clock(
     ))
 }
 
-/// A [`TieredStorage`] over `hv` and `lt`, each wrapped in its metering wrapper
-/// ([`crate::metering`]: per-backend operation latency and errors). Must run inside the
-/// Tokio runtime.
+/// A [`TieredStorage`] over `hv` and `lt`, each wrapped in the metering decorator
+/// ([`Metering`]: per-backend operation latency and errors). Must run inside the Tokio
+/// runtime.
 pub fn tiered(
-    hv: Arc<dyn HighVolumeBackend>,
+    hv: Arc<dyn HighVolumeStore>,
     lt: Arc<dyn LongTermBackend>,
     clock: SharedClock,
     config: TieredConfig,
 ) -> TieredStorage {
-    let hv = Arc::new(MeteredHighVolume::new(hv));
-    let lt = Arc::new(MeteredLongTerm::new(lt, "long_term"));
+    let hv = Arc::new(Decorated::new(hv, Metering::new("high_volume")));
+    let lt = Arc::new(Decorated::new(lt, Metering::new("long_term")));
     TieredStorage::new(hv, lt, clock, config)
 }
 
+/// Opens a local store at `path` on a blocking thread; errors name `{key}.path`.
 async fn open_blocking<T: Send + 'static>(
-    key: &'static str,
+    key: &str,
     path: &Path,
     open: impl FnOnce(&Path) -> objectstore_service::Result<T> + Send + 'static,
 ) -> anyhow::Result<T> {
@@ -83,7 +87,7 @@ async fn open_blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(move || open(&owned))
         .await
         .context("opening storage panicked")?
-        .with_context(|| format!("cannot open `{key}` at {}", path.display()))
+        .with_context(|| format!("cannot open `{key}.path` at {}", path.display()))
 }
 
 async fn open(
@@ -91,29 +95,16 @@ async fn open(
     clock: SharedClock,
 ) -> anyhow::Result<Arc<dyn LongTermBackend>> {
     Ok(match storage {
-        StorageConfig::Filesystem { path } => {
-            let c = clock.clone();
-            let fs =
-                open_blocking("storage.path", path, move |p| FilesystemBackend::open(p, c)).await?;
-            // The sweeper needs the runtime, which the blocking thread does not have.
-            fs.spawn_sweeper();
-            Arc::new(fs)
-        }
         StorageConfig::Tiered {
             high_volume,
             long_term,
             settings,
         } => {
             let hv = open_high_volume(high_volume, clock.clone()).await?;
-            let lt = open_long_term(long_term, clock.clone()).await?;
+            let lt = open_long_term("storage.long_term", long_term, clock.clone()).await?;
             Arc::new(tiered(hv, lt, clock, settings.to_tiered_config()))
         }
-        #[cfg(feature = "s3")]
-        StorageConfig::S3(c) => cloud("storage", CloudBackend::s3(c, clock))?,
-        #[cfg(feature = "azure")]
-        StorageConfig::Azure(c) => cloud("storage", CloudBackend::azure(c, clock))?,
-        #[cfg(feature = "gcs")]
-        StorageConfig::Gcs(c) => cloud("storage", CloudBackend::gcs(c, clock))?,
+        StorageConfig::Standalone(store) => open_long_term("storage", store, clock).await?,
     })
 }
 
@@ -121,7 +112,7 @@ async fn open(
 pub(crate) async fn open_high_volume(
     config: &HighVolumeConfig,
     clock: SharedClock,
-) -> anyhow::Result<Arc<dyn HighVolumeBackend>> {
+) -> anyhow::Result<Arc<dyn HighVolumeStore>> {
     Ok(match config {
         HighVolumeConfig::Embedded { path, value_log } => {
             Arc::new(open_embedded(path, value_log.clone(), clock).await?)
@@ -141,6 +132,11 @@ pub(crate) async fn open_high_volume(
                 .context("cannot open `storage.high_volume` (bigtable)")?;
             Arc::new(bt)
         }
+        #[allow(
+            unreachable_patterns,
+            reason = "unreachable when every backend is built"
+        )]
+        _ => anyhow::bail!("`storage.high_volume.type` names a backend this build lacks"),
     })
 }
 
@@ -150,34 +146,38 @@ pub(crate) async fn open_embedded(
     value_log: ValueLogSettings,
     clock: SharedClock,
 ) -> anyhow::Result<EmbeddedBackend> {
-    open_blocking("storage.high_volume.path", path, move |p| {
+    open_blocking("storage.high_volume", path, move |p| {
         EmbeddedBackend::open_with(p, clock, value_log)
     })
     .await
 }
 
-/// Opens the long-term tier (also used by `objectstore check`).
+/// Opens a long-term store configured at `key`: the long-term tier (also used by
+/// `objectstore check`) or a standalone store.
 pub(crate) async fn open_long_term(
+    key: &'static str,
     config: &LongTermConfig,
     clock: SharedClock,
 ) -> anyhow::Result<Arc<dyn LongTermBackend>> {
     Ok(match config {
         LongTermConfig::Filesystem { path } => {
             let c = clock.clone();
-            let lt = open_blocking("storage.long_term.path", path, move |p| {
-                FilesystemBackend::open(p, c)
-            })
-            .await?;
+            let lt = open_blocking(key, path, move |p| FilesystemBackend::open(p, c)).await?;
             // The sweeper needs the runtime, which the blocking thread does not have.
             lt.spawn_sweeper();
             Arc::new(lt)
         }
         #[cfg(feature = "s3")]
-        LongTermConfig::S3(c) => cloud("storage.long_term", CloudBackend::s3(c, clock))?,
+        LongTermConfig::S3(c) => cloud(key, CloudBackend::s3(c, clock))?,
         #[cfg(feature = "azure")]
-        LongTermConfig::Azure(c) => cloud("storage.long_term", CloudBackend::azure(c, clock))?,
+        LongTermConfig::Azure(c) => cloud(key, CloudBackend::azure(c, clock))?,
         #[cfg(feature = "gcs")]
-        LongTermConfig::Gcs(c) => cloud("storage.long_term", CloudBackend::gcs(c, clock))?,
+        LongTermConfig::Gcs(c) => cloud(key, CloudBackend::gcs(c, clock))?,
+        #[allow(
+            unreachable_patterns,
+            reason = "unreachable when every backend is built"
+        )]
+        _ => anyhow::bail!("`{key}.type` names a backend this build lacks"),
     })
 }
 

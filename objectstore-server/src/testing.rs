@@ -3,6 +3,12 @@
 //!
 //! Every server gets its own temporary directory (storage paths, down marker) that lives as
 //! long as the server value.
+//!
+//! Compiled only with the cargo feature `testing`, which this crate's own tests turn on
+//! through a dev-dependency on the crate itself: the production library does not ship it.
+//! (A feature rather than a copy in `tests/common`: the server is assembled here from
+//! crate-internal parts, `storage::build`, `AppState`, `server::serve_state`, that need not be
+//! public API.)
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -87,7 +93,7 @@ impl TestServer {
             Some(s) => s,
             None => crate::storage::build(&config).await?,
         };
-        let state = crate::app::AppState::new(service, config.clone())?;
+        let state = crate::state::AppState::new(service, config.clone())?;
         let task = tokio::spawn(crate::server::serve_state(listener, state, signal));
         Ok(Self {
             addr,

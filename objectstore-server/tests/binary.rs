@@ -1,63 +1,14 @@
 //! The real `objectstore` binary: commands, zero-config start-up, and a clean exit 0 on
 //! SIGINT.
 
+mod common;
+
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::binary::free_port;
+use common::process::{keygen, objectstore, signal, start};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-fn objectstore(dir: &std::path::Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_objectstore"));
-    cmd.current_dir(dir)
-        .env_remove("RUST_LOG")
-        .env("OS__HTTP__DOWN_MARKER", dir.join("down"))
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    cmd
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// Starts `objectstore run` and waits for its "listening" log line.
-async fn start(dir: &std::path::Path, port: u16) -> Child {
-    let mut child = objectstore(dir)
-        .env("OS__HTTP_ADDR", format!("127.0.0.1:{port}"))
-        .arg("run")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let listening = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.contains("objectstore listening") {
-                return true;
-            }
-        }
-        false
-    })
-    .await
-    .unwrap();
-    assert!(listening, "server exited before listening");
-    // Keep draining stderr so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    child
-}
-
-async fn sigint(child: &Child) {
-    let pid = child.id().unwrap().to_string();
-    let status = Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .await
-        .unwrap();
-    assert!(status.success());
-}
 
 #[tokio::test]
 async fn zero_config_run_serves_and_exits_0_on_sigint() {
@@ -65,7 +16,7 @@ async fn zero_config_run_serves_and_exits_0_on_sigint() {
     let port = free_port();
     let mut child = start(dir.path(), port).await;
     let base = format!("http://127.0.0.1:{port}");
-    let c = reqwest::Client::builder().no_proxy().build().unwrap();
+    let c = common::client();
 
     let put = c
         .put(format!("{base}/v1/objects/u/_/k"))
@@ -102,7 +53,7 @@ async fn zero_config_run_serves_and_exits_0_on_sigint() {
     let ready = c.get(format!("{base}/ready")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
 
-    sigint(&child).await;
+    signal(&child, "INT").await;
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
         .expect("exits after SIGINT")
@@ -194,7 +145,7 @@ async fn configured_filesystem_storage_via_yaml() {
     let parsed: serde_json::Value = serde_json::from_str(&first).expect("JSON log line");
     assert_eq!(parsed["fields"]["backend"], "filesystem");
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    sigint(&child).await;
+    signal(&child, "INT").await;
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
         .unwrap()
@@ -275,14 +226,115 @@ async fn key_token_and_presign_tools() {
     assert_eq!(bad.status.code(), Some(1));
 }
 
-async fn signal(child: &Child, name: &str) {
-    let pid = child.id().unwrap().to_string();
-    let status = Command::new("kill")
-        .args([name, &pid])
-        .status()
+/// Command line and configuration errors of the server-side commands exit 2 (docs/cli.md),
+/// also those that only show when the key file is read or the server starts.
+#[tokio::test]
+async fn usage_and_configuration_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    keygen(d, "ops").await;
+    let signer = ["--kid", "ops", "--key", "ops.private.pem"];
+    let missing = ["--kid", "ops", "--key", "missing.pem"];
+    let url = "http://127.0.0.1:8888/v1/objects/app/_/k";
+    let cases: [(&str, Vec<&str>); 4] = [
+        (
+            "a scope without a value",
+            [
+                &["token"][..],
+                &signer,
+                &["--usecase", "app", "--scopes", "org"],
+            ]
+            .concat(),
+        ),
+        (
+            "token with a missing key file",
+            [&["token"][..], &missing, &["--usecase", "app"]].concat(),
+        ),
+        (
+            "an object key without -u",
+            [&["presign"][..], &signer, &["k"]].concat(),
+        ),
+        (
+            "presign with a missing key file",
+            [&["presign"][..], &missing, &[url]].concat(),
+        ),
+    ];
+    for (what, args) in cases {
+        let out = objectstore(d).args(&args).output().await.unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+        assert!(out.stdout.is_empty(), "{what}");
+        assert!(stderr.starts_with("error: "), "{what}: {stderr}");
+    }
+
+    let keys = format!(
+        "{{k={{key_files=[\"{}\"],max_permissions=[\"object.read\"]}}}}",
+        d.join("missing.pem").display()
+    );
+    for (what, var, value, named) in [
+        (
+            "metrics.addr",
+            "OS__METRICS__ADDR",
+            "ftp://nowhere".to_owned(),
+            "metrics.addr",
+        ),
+        ("a missing key file", "OS__AUTH__KEYS", keys, "missing.pem"),
+    ] {
+        let out = objectstore(d)
+            .env("OS__HTTP_ADDR", format!("127.0.0.1:{}", free_port()))
+            .env(var, value)
+            .arg("run")
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+        assert!(stderr.contains(named), "{what}: {stderr}");
+    }
+}
+
+/// `token` takes the key, usecase and scopes like `presign` and the client commands: `-u`,
+/// repeated `-s`, `--private-key`, and the `OBJECTSTORE_*` variables.
+#[tokio::test]
+async fn token_takes_the_options_of_presign_and_the_client() {
+    use base64::Engine as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    keygen(d, "ops").await;
+    let out = objectstore(d)
+        .env("OBJECTSTORE_KID", "ops")
+        .env("OBJECTSTORE_USECASE", "app")
+        .args(["token", "--private-key", "ops.private.pem"])
+        .args([
+            "-s",
+            "org=1",
+            "-s",
+            "project=2",
+            "--permission",
+            "object.read",
+        ])
+        .output()
         .await
         .unwrap();
-    assert!(status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let token = String::from_utf8(out.stdout).unwrap();
+    let parts: Vec<&str> = token.trim().split('.').collect();
+    assert_eq!(parts.len(), 3, "{token}");
+    let decode = |part: &str| -> serde_json::Value {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    assert_eq!(decode(parts[0])["kid"], "ops");
+    let claims = decode(parts[1]);
+    assert_eq!(
+        claims["res"],
+        serde_json::json!({"os:usecase": "app", "org": "1", "project": "2"})
+    );
+    assert_eq!(claims["permissions"], serde_json::json!(["object.read"]));
 }
 
 #[tokio::test]
@@ -300,7 +352,7 @@ async fn sighup_reloads_killswitches_and_keeps_serving() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let c = reqwest::Client::builder().no_proxy().build().unwrap();
+    let c = common::client();
     let url = format!("http://127.0.0.1:{port}/v1/objects/blocked/_/k");
     let mut up = false;
     for _ in 0..600 {
@@ -313,7 +365,7 @@ async fn sighup_reloads_killswitches_and_keeps_serving() {
     assert!(up, "server did not come up");
 
     std::fs::write(&config, "killswitches:\n  - usecase: blocked\n").unwrap();
-    signal(&child, "-HUP").await;
+    signal(&child, "HUP").await;
     let mut status = 0;
     for _ in 0..100 {
         status = c.get(&url).send().await.unwrap().status().as_u16();
@@ -328,7 +380,7 @@ async fn sighup_reloads_killswitches_and_keeps_serving() {
         "SIGHUP must not stop the server"
     );
 
-    sigint(&child).await;
+    signal(&child, "INT").await;
     let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
         .expect("exits after SIGINT")
@@ -341,8 +393,8 @@ async fn sighup_without_a_config_file_is_ignored() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut child = start(dir.path(), port).await;
-    signal(&child, "-HUP").await;
-    let c = reqwest::Client::builder().no_proxy().build().unwrap();
+    signal(&child, "HUP").await;
+    let c = common::client();
     let health = c
         .get(format!("http://127.0.0.1:{port}/health"))
         .send()
@@ -353,7 +405,7 @@ async fn sighup_without_a_config_file_is_ignored() {
         child.try_wait().unwrap().is_none(),
         "SIGHUP must not stop the server"
     );
-    sigint(&child).await;
+    signal(&child, "INT").await;
     let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
         .expect("exits after SIGINT")

@@ -2,7 +2,8 @@
 //!
 //! The key set is derived from the config types, not from a list: every struct's field names
 //! come from its `Deserialize` impl (a deserializer that records the `fields` argument of
-//! `deserialize_struct`), walked along the tree in [`sections`]. The storage section is an
+//! `deserialize_struct`, `config::schema::struct_fields`), walked along the tree in
+//! [`sections`]. The storage section is an
 //! enum tagged by `type` with a hand-written parser; its type names are read from the
 //! parser's own "expected one of ..." message, so a new storage type shows up as drift too.
 //!
@@ -12,53 +13,12 @@
 
 use std::collections::BTreeSet;
 
-use serde::de::{self, DeserializeOwned, Visitor};
+use serde::de::DeserializeOwned;
 
-/// The fields of a derived struct: `T::deserialize` against a deserializer that records the
-/// `fields` argument of `deserialize_struct` and then fails.
+/// The fields of a derived struct (the server's own field recorder, which its unknown-key
+/// suggestions use too).
 fn fields<T: DeserializeOwned>() -> Vec<&'static str> {
-    struct Recorder<'a>(&'a mut Vec<&'static str>);
-
-    #[derive(Debug)]
-    struct Stop;
-    impl std::fmt::Display for Stop {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("stop")
-        }
-    }
-    impl std::error::Error for Stop {}
-    impl de::Error for Stop {
-        fn custom<M: std::fmt::Display>(_: M) -> Self {
-            Stop
-        }
-    }
-
-    impl<'de> de::Deserializer<'de> for Recorder<'_> {
-        type Error = Stop;
-
-        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
-            Err(Stop)
-        }
-
-        fn deserialize_struct<V: Visitor<'de>>(
-            self,
-            _name: &'static str,
-            fields: &'static [&'static str],
-            _visitor: V,
-        ) -> Result<V::Value, Stop> {
-            self.0.extend_from_slice(fields);
-            Err(Stop)
-        }
-
-        serde::forward_to_deserialize_any! {
-            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-            bytes byte_buf option unit unit_struct newtype_struct seq tuple
-            tuple_struct map enum identifier ignored_any
-        }
-    }
-
-    let mut out = Vec::new();
-    let _ = T::deserialize(Recorder(&mut out));
+    let out = objectstore_server::config::schema::struct_fields::<T>();
     assert!(
         !out.is_empty(),
         "{} does not deserialize as a struct",
@@ -68,59 +28,18 @@ fn fields<T: DeserializeOwned>() -> Vec<&'static str> {
 }
 
 /// Every struct-typed section: its key path (`<name>` for user-chosen map keys, `[]` for
-/// list items) and its fields.
+/// list items) and its fields (the server's own table, which its unknown-key suggestions use
+/// too; each section must deserialize as a struct).
 fn sections() -> Vec<(&'static str, Vec<&'static str>)> {
-    use objectstore_server::admission::{
-        BandwidthConfig, DurationPolicyConfig, ExpirationConfig, Killswitch, PolicyConfig,
-        RateLimitsConfig, ThroughputConfig, ThroughputRule, UsecaseConfig,
-    };
-    use objectstore_server::auth::KeyConfig;
-    use objectstore_server::config::{
-        AuthConfig, Config, HttpConfig, LoggingConfig, MetricsConfig, RuntimeConfig, SentryConfig,
-        ServiceSection,
-    };
-    vec![
-        ("", fields::<Config>()),
-        ("http", fields::<HttpConfig>()),
-        ("service", fields::<ServiceSection>()),
-        ("runtime", fields::<RuntimeConfig>()),
-        ("logging", fields::<LoggingConfig>()),
-        ("sentry", fields::<SentryConfig>()),
-        ("metrics", fields::<MetricsConfig>()),
-        ("auth", fields::<AuthConfig>()),
-        ("auth.keys.<kid>", fields::<KeyConfig>()),
-        ("killswitches[]", fields::<Killswitch>()),
-        ("rate_limits", fields::<RateLimitsConfig>()),
-        ("rate_limits.throughput", fields::<ThroughputConfig>()),
-        ("rate_limits.throughput.rules[]", fields::<ThroughputRule>()),
-        ("rate_limits.bandwidth", fields::<BandwidthConfig>()),
-        ("usecases.<name>", fields::<UsecaseConfig>()),
-        ("usecases.<name>.expiration", fields::<ExpirationConfig>()),
-        (
-            "usecases.<name>.expiration.manual",
-            fields::<PolicyConfig>(),
-        ),
-        (
-            "usecases.<name>.expiration.ttl",
-            fields::<DurationPolicyConfig>(),
-        ),
-        (
-            "usecases.<name>.expiration.tti",
-            fields::<DurationPolicyConfig>(),
-        ),
-    ]
+    let sections = objectstore_server::config::schema::sections();
+    for (path, fields) in &sections {
+        assert!(!fields.is_empty(), "section `{path}` is not a struct");
+    }
+    sections
 }
 
 /// Containers whose children are sections with user-chosen keys or list items.
-const CONTAINERS: &[(&str, &str)] = &[
-    ("auth.keys", "auth.keys.<kid>"),
-    ("killswitches", "killswitches[]"),
-    (
-        "rate_limits.throughput.rules",
-        "rate_limits.throughput.rules[]",
-    ),
-    ("usecases", "usecases.<name>"),
-];
+const CONTAINERS: &[(&str, &str)] = objectstore_server::config::schema::CONTAINERS;
 
 fn join(prefix: &str, field: &str) -> String {
     if prefix.is_empty() {
@@ -270,12 +189,10 @@ fn configuration_doc_lists_every_key_and_nothing_else() {
         feature = "azure",
         feature = "gcs"
     )) {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("the configuration reference check needs --all-features");
-        }
-        let _ = std::io::Write::write_all(
-            &mut std::io::stderr(),
-            b"skipped: needs every storage feature, run with --all-features\n",
+        objectstore_service::testing::skip(
+            "configuration_doc_lists_every_key_and_nothing_else",
+            "needs every storage feature",
+            "run with --all-features",
         );
         return;
     }

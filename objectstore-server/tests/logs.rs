@@ -1,58 +1,49 @@
 //! Logs of the real binary: `logging.format: json` gives one JSON object per line, every
 //! request's lines carry its request id, and no credential (token header, pre-signed query) ever reaches the log, even at trace level
-//! for the server's own crates.
+//! for the server's own crates. In process: a request shed by the in-flight limit is logged
+//! like any other request.
+
+mod common;
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use objectstore_server::auth::tools;
 use objectstore_types::Permission;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
+use common::binary::free_port;
 
 #[tokio::test]
 async fn json_logs_carry_request_ids_and_never_credentials() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, public) = tools::keygen(&dir.path().join("server")).unwrap();
+    let server_keys = common::auth::keys();
     // A token for the configured kid, signed with a different key: authentication fails.
-    let (wrong_private, _) = tools::keygen(&dir.path().join("wrong")).unwrap();
-    let wrong = tools::read_private_key(&wrong_private).unwrap();
-    let token = tools::token(
+    let token = common::auth::keys().token(
         "kid1",
-        &wrong,
         "logs-u",
         "_",
         &Permission::ALL,
         Duration::from_secs(600),
-    )
-    .unwrap();
+    );
     let signature = token.rsplit('.').next().unwrap().to_owned();
     let port = free_port();
     let keys = format!(
         "{{kid1={{key_files=[\"{}\"],max_permissions=[\"object.read\",\"object.write\"]}}}}",
-        public.display()
+        server_keys.public.display()
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_objectstore"))
-        .current_dir(dir.path())
+    let mut child = common::process::objectstore(dir.path())
         .env(
             "RUST_LOG",
             "info,objectstore_server=trace,objectstore_service=trace",
         )
         .env("OS__LOGGING__FORMAT", "json")
         .env("OS__HTTP_ADDR", format!("127.0.0.1:{port}"))
-        .env("OS__HTTP__DOWN_MARKER", dir.path().join("down"))
         .env("OS__AUTH__KEYS", keys)
         .env("OS__AUTH__ENFORCE", "true")
         .arg("run")
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
@@ -76,7 +67,7 @@ async fn json_logs_carry_request_ids_and_never_credentials() {
     );
 
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = common::client();
     let rejected = client
         .get(format!("{base}/v1/objects/logs-u/_/k"))
         .header("x-os-auth", format!("Bearer {token}"))
@@ -129,4 +120,41 @@ async fn json_logs_carry_request_ids_and_never_credentials() {
             "a credential leaked into the log:\n{text}"
         );
     }
+}
+
+/// A request answered 503 by `http.max_requests` (shed before any handler runs) has a log
+/// line with its `request_id`, `method` and `path`, like every other request.
+#[tokio::test]
+async fn shed_requests_are_logged_with_their_request_fields() {
+    let logs = common::Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter("objectstore_server=debug")
+        .with_writer(logs.clone())
+        .finish();
+    // This test's runtime is single-threaded: the server's tasks log on this thread.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let s = common::Memory::start_with(|c| c.http.max_requests = 0).await;
+    let shed = s
+        .client
+        .put(s.object("shed-u", "_", "k"))
+        .header("x-request-id", "shed-req-1")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shed.status(), 503);
+    s.server.shutdown().await.unwrap();
+
+    let text = logs.text();
+    let line = text
+        .lines()
+        .find(|l| l.contains("shed-req-1"))
+        .unwrap_or_else(|| panic!("no log line of the shed request:\n{text}"));
+    let line: serde_json::Value = serde_json::from_str(line).unwrap();
+    let span = &line["span"];
+    assert_eq!(span["request_id"], "shed-req-1", "{line}");
+    assert_eq!(span["method"], "PUT", "{line}");
+    assert_eq!(span["path"], "/v1/objects/shed-u/_/k", "{line}");
+    assert_eq!(line["fields"]["status"], 503, "{line}");
 }

@@ -10,53 +10,19 @@
 //! machine): idle 25 MiB, peak (`VmHWM`) 32-33 MiB. The bound (96 MiB) leaves headroom for
 //! allocator behaviour, yet is below what buffering a single one of the objects would need.
 
-use std::process::Stdio;
+mod common;
+
 use std::time::Duration;
 
+use common::binary::free_port;
+use common::process::start;
 use futures::StreamExt;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
 const OBJECTS: usize = 4;
 const OBJECT_SIZE: usize = 128 * 1024 * 1024;
 const CHUNK: usize = 256 * 1024;
 /// The peak resident set the server may reach (see the module docs for measured values).
 const BOUND: u64 = 96 * 1024 * 1024;
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// Starts `objectstore run` in `dir` and waits for its "listening" log line.
-async fn start(dir: &std::path::Path, port: u16) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_objectstore"))
-        .current_dir(dir)
-        .env_remove("RUST_LOG")
-        .env("OS__HTTP__DOWN_MARKER", dir.join("down"))
-        .env("OS__HTTP_ADDR", format!("127.0.0.1:{port}"))
-        .arg("run")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let listening = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.contains("objectstore listening") {
-                return true;
-            }
-        }
-        false
-    })
-    .await
-    .unwrap();
-    assert!(listening, "server exited before listening");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    child
-}
 
 /// A field of `/proc/<pid>/status` in bytes (`VmRSS`, `VmHWM`).
 fn status_bytes(pid: u32, field: &str) -> u64 {
@@ -108,7 +74,7 @@ async fn streaming_large_objects_keeps_the_server_memory_bounded() {
     let mut child = start(dir.path(), port).await;
     let pid = child.id().unwrap();
     let base = format!("http://127.0.0.1:{port}/v1/objects/memory/_");
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = common::client();
     let idle = status_bytes(pid, "VmRSS");
 
     // Samples VmRSS until told to stop.

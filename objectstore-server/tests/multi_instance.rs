@@ -14,6 +14,7 @@
 
 /// A skip line, written to the stream directly: the harness captures `eprintln!` of passing
 /// tests, and a skip must be visible.
+#[cfg(not(all(feature = "postgres", feature = "s3")))]
 fn skip(why: &str) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr(), "skipped multi_instance: {why}");
@@ -36,15 +37,17 @@ fn killed_instance_leftovers_are_recovered_after_its_lease() {
 }
 
 #[cfg(all(feature = "postgres", feature = "s3"))]
+mod common;
+
+#[cfg(all(feature = "postgres", feature = "s3"))]
 mod distributed {
     use std::path::Path;
     use std::process::Stdio;
     use std::time::Duration;
 
-    use objectstore_service::backend::HighVolumeBackend as _;
+    use objectstore_service::backend::ChangeLog as _;
     use objectstore_service::backend::postgres::{PostgresBackend, PostgresConfig};
-    use tokio::io::{AsyncBufReadExt, BufReader};
-    use tokio::process::{Child, Command};
+    use tokio::process::Child;
 
     const VARS: [&str; 6] = [
         "OS_TEST_POSTGRES_URL",
@@ -57,70 +60,16 @@ mod distributed {
 
     /// The service variables, or `None` after one skip line (a failure under `CI=true`).
     fn services() -> Option<Vec<(&'static str, String)>> {
-        let found: Vec<_> = VARS
-            .iter()
-            .map(|name| (*name, std::env::var(name).ok()))
-            .collect();
-        let missing: Vec<_> = found
-            .iter()
-            .filter(|(_, v)| v.is_none())
-            .map(|(n, _)| *n)
-            .collect();
-        if missing.is_empty() {
-            return Some(
-                found
-                    .into_iter()
-                    .map(|(n, v)| (n, v.unwrap_or_default()))
-                    .collect(),
-            );
-        }
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{missing:?} not set but CI=true: CI must start PostgreSQL and moto"
-        );
-        super::skip(&format!(
-            "{missing:?} not set, run `eval \"$(scripts/services/postgres.sh)\"; \
-             eval \"$(scripts/services/moto.sh)\"`"
-        ));
-        None
+        let fix = "run `eval \"$(scripts/services/postgres.sh)\"; \
+                   eval \"$(scripts/services/moto.sh)\"`";
+        let values = objectstore_service::testing::external("multi_instance", &VARS, fix)?;
+        Some(VARS.into_iter().zip(values).collect())
     }
 
     /// Starts one instance on a free port with the shared storage; returns it and its base URL.
     async fn start(dir: &Path, storage: &[(String, String)]) -> (Child, String) {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_objectstore"))
-            .current_dir(dir)
-            .env_remove("RUST_LOG")
-            .env("OS__HTTP__DOWN_MARKER", dir.join("down"))
-            .env("OS__HTTP_ADDR", format!("127.0.0.1:{port}"))
-            .envs(storage.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .arg("run")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let mut lines = BufReader::new(stderr).lines();
-        let mut log = Vec::new();
-        let listening = tokio::time::timeout(Duration::from_secs(120), async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if line.contains("objectstore listening") {
-                    return true;
-                }
-                log.push(line);
-            }
-            false
-        })
-        .await
-        .unwrap_or(false);
-        assert!(listening, "instance did not start:\n{}", log.join("\n"));
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let port = crate::common::binary::free_port();
+        let child = crate::common::process::start_with(dir, port, storage).await;
         (child, format!("http://127.0.0.1:{port}"))
     }
 
@@ -294,11 +243,8 @@ mod distributed {
                 let key = format!("{name}-{round}");
                 let mut bodies = Vec::new();
                 for url in &urls {
-                    let r = client
-                        .get(format!("{url}/v1/objects/mi/_/{key}"))
-                        .send()
-                        .await
-                        .unwrap();
+                    let r = crate::common::send(client.get(format!("{url}/v1/objects/mi/_/{key}")))
+                        .await;
                     assert_eq!(r.status(), 200, "{key} via {url}");
                     bodies.push(r.bytes().await.unwrap());
                 }
@@ -434,12 +380,8 @@ mod distributed {
                 (format!("stalled-{k}"), LARGE),
                 (format!("blocked-{k}"), SMALL),
             ] {
-                let r = client
-                    .put(object(&url_b, &key))
-                    .body(payload(k, len))
-                    .send()
-                    .await
-                    .unwrap();
+                let r = crate::common::send(client.put(object(&url_b, &key)).body(payload(k, len)))
+                    .await;
                 assert!(
                     r.status().is_success(),
                     "setup write answered {}",
@@ -485,7 +427,7 @@ mod distributed {
         .await;
         assert!(orphans_written, "A never wrote the blocked writes' blobs");
         let logged = eventually(Duration::from_secs(60), || async {
-            hv.log_len().await.unwrap() == 2 * u64::from(KEYS)
+            hv.count_records().await.unwrap() == 2 * u64::from(KEYS)
         })
         .await;
         assert!(logged, "A's change log does not hold one record per write");
@@ -495,7 +437,7 @@ mod distributed {
         drop(senders);
         drop(lock);
         assert_eq!(
-            hv.log_len().await.unwrap(),
+            hv.count_records().await.unwrap(),
             2 * u64::from(KEYS),
             "the killed instance's records vanished before its lease expired"
         );
@@ -503,7 +445,7 @@ mod distributed {
         // 3. B's recovery takes the records over once A's lease has expired, and deletes
         //    the blobs nothing references.
         let recovered = eventually(Duration::from_secs(60), || async {
-            hv.log_len().await.unwrap() == 0
+            hv.count_records().await.unwrap() == 0
         })
         .await;
         assert!(recovered, "B never recovered A's change-log records");

@@ -12,7 +12,8 @@ use std::time::Duration;
 use http::StatusCode;
 use objectstore_server::config::SentryConfig;
 use objectstore_server::testing::TestServer;
-use objectstore_service::backend::hooks::{Calls, Fault, Faults, HookBackend, Method};
+use objectstore_service::backend::around::faults::{Calls, Fault, Faults};
+use objectstore_service::backend::around::{Decorated, Method};
 use objectstore_service::backend::memory::MemoryBackend;
 use objectstore_service::clock::ManualClock;
 use objectstore_service::service::{ServiceConfig, StorageService};
@@ -69,36 +70,13 @@ async fn fake_ingest() -> (std::net::SocketAddr, Arc<Mutex<Vec<String>>>) {
     (addr, bodies)
 }
 
-/// Log output captured in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 const TOKEN: &str = "Bearer eyJhbGciOiJFZERTQSJ9.c2VjcmV0LXBheWxvYWQ.c2VjcmV0LXNpZ25hdHVyZQ";
 
 // Multi-threaded: the fake ingest endpoint must keep answering while this test blocks in
 // `flush` (on a single-threaded runtime, the two deadlock).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn internal_errors_are_reported_without_credentials() {
-    let logs = Captured::default();
+    let logs = common::Captured::default();
     tracing_subscriber::fmt()
         .with_env_filter("info,objectstore_server=trace,objectstore_service=trace")
         .with_writer(logs.clone())
@@ -116,8 +94,9 @@ async fn internal_errors_are_reported_without_credentials() {
         .expect("a client");
 
     let clock = ManualClock::new();
-    let faults = Faults::new().on(Method::GetObject, Calls::All, Fault::Fail);
-    let backend = HookBackend::new(MemoryBackend::new("memory", clock.clone()), faults);
+    let faults = Faults::new().on(Method::Get, Calls::All, Fault::Fail);
+    let memory = MemoryBackend::new("memory", clock.clone());
+    let backend = Decorated::new(Arc::new(memory), faults);
     let service = StorageService::new(Arc::new(backend), clock, ServiceConfig::default());
     let server = TestServer::start(service).await;
     let client = common::client();
@@ -172,7 +151,7 @@ async fn internal_errors_are_reported_without_credentials() {
     }
     server.shutdown().await.unwrap();
 
-    let log = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let log = logs.text();
     let failures: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("sentry-req-1") && (l.contains("ERROR") || l.contains("WARN")))
@@ -180,7 +159,7 @@ async fn internal_errors_are_reported_without_credentials() {
     assert_eq!(failures.len(), 1, "logged once at error level:\n{log}");
     assert!(failures[0].contains("request failed"), "{}", failures[0]);
     assert!(
-        failures[0].contains("injected failure of get_object"),
+        failures[0].contains("injected failure of get"),
         "the cause chain: {}",
         failures[0]
     );

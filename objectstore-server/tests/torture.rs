@@ -570,7 +570,7 @@ async fn sigkill_loses_no_acknowledged_write_and_leaves_a_clean_store() {
 async fn check_reports_and_repairs_a_lost_blob() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = ServerProcess::start(dir.path(), &[]);
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = common::client();
     let url = format!("{}/v1/objects/torture/_/big", server.url);
     let put = client
         .put(&url)

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use objectstore_service::backend::embedded::{EmbeddedBackend, WriterStats};
-use objectstore_service::backend::{Backend, GetResponse};
+use objectstore_service::backend::{Component, GetResponse, HighVolumeBackend, TieredGet};
 use objectstore_service::clock;
 use objectstore_service::stream;
 use objectstore_types::{Metadata, ObjectContext, ObjectId, ObjectKey, Scopes, Usecase};
@@ -106,9 +106,7 @@ async fn measure(dir: PathBuf, writers: usize, length: Duration) -> Sample {
         let (b, payload, metadata) = (b.clone(), payload.clone(), metadata.clone());
         async move {
             let key = id(&format!("{task}-{n}"));
-            b.put_object(&key, &metadata, stream::single(payload))
-                .await
-                .expect("put");
+            b.put(&key, &metadata, payload).await.expect("put");
         }
     })
     .await;
@@ -127,8 +125,8 @@ async fn measure(dir: PathBuf, writers: usize, length: Duration) -> Sample {
         let b = b.clone();
         async move {
             let key = id(&format!("{task}-{}", n % written));
-            match b.get_object(&key, None).await.expect("get") {
-                GetResponse::Found { body, .. } => {
+            match b.get(&key, None).await.expect("get") {
+                TieredGet::Object(GetResponse::Found { body, .. }) => {
                     let bytes = stream::read_to_vec(body).await.expect("body");
                     assert_eq!(bytes.len(), PAYLOAD);
                 }

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use objectstore_service::backend::embedded::{EmbeddedBackend, ValueLogSettings};
-use objectstore_service::backend::{Backend, GetResponse};
+use objectstore_service::backend::{Component, GetResponse, HighVolumeBackend, TieredGet};
 use objectstore_service::clock;
 use objectstore_service::stream;
 use objectstore_types::{Metadata, ObjectContext, ObjectId, ObjectKey, Scopes, Usecase};
@@ -129,9 +129,7 @@ async fn measure(dir: &Path, size: usize, threshold: usize, ops: u64, gets: u64)
     let put_time = run(ops, move |n| {
         let (b, payload, metadata) = (b.clone(), payload.clone(), metadata.clone());
         async move {
-            b.put_object(&id(n), &metadata, stream::single(payload))
-                .await
-                .expect("put");
+            b.put(&id(n), &metadata, payload).await.expect("put");
         }
     })
     .await;
@@ -151,8 +149,8 @@ async fn measure(dir: &Path, size: usize, threshold: usize, ops: u64, gets: u64)
     let get_time = run(gets, move |n| {
         let b = b.clone();
         async move {
-            match b.get_object(&id(n % ops), None).await.expect("get") {
-                GetResponse::Found { body, .. } => {
+            match b.get(&id(n % ops), None).await.expect("get") {
+                TieredGet::Object(GetResponse::Found { body, .. }) => {
                     let bytes = stream::read_to_vec(body).await.expect("body");
                     assert_eq!(bytes.len(), size);
                 }

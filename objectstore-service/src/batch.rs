@@ -143,7 +143,7 @@ async fn execute_one(
     let id = |key: &ObjectKey| ObjectId::new(context.clone(), key.clone());
     let outcome = match op {
         BatchOp::Get { key } => {
-            let response = backend.get_object(&id(&key), None).await?;
+            let response = backend.get(&id(&key), None).await?;
             // The body carries the permit; the task's own reference is gone after this.
             return Ok(BatchOutcome::Get {
                 key,
@@ -151,7 +151,7 @@ async fn execute_one(
             });
         }
         BatchOp::Head { key } => {
-            let metadata = backend.get_metadata(&id(&key)).await?;
+            let metadata = backend.head(&id(&key)).await?;
             BatchOutcome::Head { key, metadata }
         }
         BatchOp::Insert {
@@ -162,12 +162,12 @@ async fn execute_one(
             let key = key.unwrap_or_else(ObjectKey::generate);
             metadata.stamp(service.now());
             backend
-                .put_object(&id(&key), &metadata, crate::stream::single(payload))
+                .put(&id(&key), &metadata, crate::stream::single(payload))
                 .await?;
             BatchOutcome::Insert { key }
         }
         BatchOp::Delete { key } => {
-            backend.delete_object(&id(&key)).await?;
+            backend.delete(&id(&key)).await?;
             BatchOutcome::Delete { key }
         }
     };

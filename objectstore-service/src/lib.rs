@@ -6,17 +6,22 @@
 //! StorageService        one spawned task per operation, concurrency limits, batches
 //!   TieredStorage       size routing, tombstones, revision keys, CAS commits,
 //!                       durable change log, cleanup, crash recovery, expiry sweeps
-//!     HighVolumeBackend   embedded (SQLite) | memory (tests) | ...
-//!     LongTermBackend     filesystem | memory (tests) | ...
+//!     HighVolumeStore     rows (HighVolumeBackend) + change log (ChangeLog):
+//!                         embedded (SQLite) | postgres | bigtable | memory (tests)
+//!     LongTermBackend     filesystem | s3 / azure / gcs | memory (tests)
 //! ```
 //!
 //! * [`backend`]: the contracts between the layers ([`backend::Backend`],
-//!   [`backend::HighVolumeBackend`], [`backend::LongTermBackend`]) and their implementations.
+//!   [`backend::LongTermBackend`], [`backend::HighVolumeBackend`], [`backend::ChangeLog`]),
+//!   their implementations, and one decorator mechanism ([`backend::around`]: metrics, fault
+//!   injection) for all of them.
 //! * [`tiered`]: the heart: how one logical object spans both tiers consistently, without
 //!   locks. Its module docs give every protocol as numbered steps with each outcome.
 //! * [`service`]: what the HTTP layer calls; [`limiter`] bounds its backend work,
 //!   [`batch`] runs batches and [`resumable`] resumable uploads on top of it.
 //! * [`expiry`]: TTL/TTI arithmetic shared by all backends.
+//! * `conformance` and `testing` (feature `testing`): the shared backend suites, and the rule
+//!   for tests that need an external service.
 //!
 //! **Architecture invariants**
 //!
@@ -36,6 +41,8 @@ pub mod limiter;
 pub mod resumable;
 pub mod service;
 pub mod stream;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod tiered;
 
 pub use error::{Error, Result};

@@ -179,7 +179,7 @@ impl StorageService {
         body: PayloadStream,
     ) -> Result<()> {
         metadata.stamp(self.now());
-        self.spawn(move |b| async move { b.put_object(&id, &metadata, body).await })
+        self.spawn(move |b| async move { b.put(&id, &metadata, body).await })
             .await
     }
 
@@ -189,7 +189,7 @@ impl StorageService {
         let permit = self.inner.limiter.acquire().await?;
         let backend = &self.inner.backend;
         run_isolated(async move {
-            let response = backend.get_object(&id, range).await?;
+            let response = backend.get(&id, range).await?;
             Ok(hold_permit(response, permit))
         })
         .await
@@ -200,7 +200,7 @@ impl StorageService {
         let permit = self.inner.limiter.acquire().await?;
         let backend = &self.inner.backend;
         run_isolated(async move {
-            let metadata = backend.get_metadata(&id).await;
+            let metadata = backend.head(&id).await;
             drop(permit);
             metadata
         })
@@ -209,7 +209,7 @@ impl StorageService {
 
     /// Deletes an object; deleting a missing one succeeds.
     pub async fn delete(&self, id: ObjectId) -> Result<()> {
-        self.spawn(move |b| async move { b.delete_object(&id).await })
+        self.spawn(move |b| async move { b.delete(&id).await })
             .await
     }
 

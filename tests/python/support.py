@@ -41,38 +41,21 @@ HEALTH_TIMEOUT_S = 20.0
 SHUTDOWN_TIMEOUT_S = 10.0
 START_ATTEMPTS = 3
 
-# Usecase used by most tests (3-64 chars of [A-Za-z0-9_-], spec 18.3).
+# Usecase used by most tests (3-64 chars of [A-Za-z0-9_-], docs/http-api.md §2.1).
 USECASE = "python-compat"
 
-# The tiering threshold of spec 12.4: objects up to 1 MiB stay in high-volume storage.
+# The tiering threshold (docs/http-api.md §15.4): objects up to 1 MiB stay in high-volume storage.
 TIER_THRESHOLD = 1024 * 1024
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 ALL_PERMISSIONS = ["object.read", "object.write", "object.delete"]
 
-# Keys that must round-trip byte-exactly (spec 1.3).
-ROUNDTRIP_KEYS = [
-    "plain-key",
-    "with space",
-    "café-unicode",
-    "emoji-😀",
-    "plus+sign",
-    "sub!$'()*+,=delims",
-    "tilde~dot.key",
-    "100%literal-percent",
-    "looks%20encoded",
-    "nested/path/segments",
-    "quote'apostrophe",
-    "at@sign",
-    "colon:separated",
-    "ampersand&inside",
-    "semi;colon",
-    "equals=sign",
-    "1/shard-0.json",
-    "test-key123!!",
-    "path/to/object",
-]
+# Keys that must round-trip byte-exactly (docs/http-api.md §2.3); the server's own tests
+# read the same list.
+ROUNDTRIP_KEYS: list[str] = json.loads(
+    (REPO_ROOT / "tests" / "roundtrip-keys.json").read_text(encoding="utf-8")
+)
 
 
 # --------------------------------------------------------------------------------------
@@ -483,12 +466,12 @@ def unique_id() -> str:
 
 
 def scope_path(**scopes: object) -> str:
-    """The scopes path segment, formatted like the Python client (spec 1.2)."""
+    """The scopes path segment, formatted like the Python client (docs/http-api.md §2.2)."""
     return ";".join(f"{k}={v}" for k, v in scopes.items()) or "_"
 
 
 def object_path(usecase: str, scopes: str, key: str = "", resource: str = "objects") -> str:
-    """A request path encoded exactly like the Python client (spec 2)."""
+    """A request path encoded exactly like the Python client (docs/http-api.md §2.5)."""
     return encode_path(f"/v1/{resource}/{usecase}/{scopes}/{key}")
 
 
@@ -634,8 +617,50 @@ _B64URL = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 def is_canonical_base64url(text: str) -> bool:
-    """Unpadded base64url whose re-encoding gives back the same text (spec 18.5.3)."""
+    """Unpadded base64url whose re-encoding gives back the same text (docs/http-api.md §10.3)."""
     if not _B64URL.match(text) or len(text) % 4 == 1:
         return False
     decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     return base64.urlsafe_b64encode(decoded).rstrip(b"=").decode() == text
+
+
+# --------------------------------------------------------------------------------------
+# Reading objects back through a client session (shared by the test modules)
+# --------------------------------------------------------------------------------------
+
+MIB = 1024 * 1024
+
+
+def read(session: Any, key: str, **kwargs: Any) -> bytes:
+    """The payload of `key` read through `session` (`Session.get`); the object must exist."""
+    result = session.get(key, **kwargs)
+    assert result is not None, f"object {key!r} not found"
+    return result.payload.read()
+
+
+def stored_metadata(session: Any, key: str, payload: bytes) -> list[Any]:
+    """Checks that `key` reads back as `payload`; the metadata of that GET and of a HEAD,
+    for the caller to check both the same way."""
+    result = session.get(key)
+    assert result is not None, f"object {key!r} not found"
+    assert result.payload.read() == payload
+    head = session.head(key)
+    assert head is not None, f"HEAD {key!r} found nothing"
+    return [result.metadata, head]
+
+
+def assert_metadata(metadata: Any, **expected: Any) -> None:
+    """Every attribute named in `expected` (`content_type=`, `origin=`, ...) has that value."""
+    for name, value in expected.items():
+        actual = getattr(metadata, name)
+        assert actual == value, f"{name}: {actual!r}, expected {value!r}"
+
+
+def assert_separate(first: Any, second: Any, key: str, payloads: tuple[bytes, bytes]) -> None:
+    """Two sessions are separate namespaces for `key`: an object written through `first` is
+    not seen through `second`, and each then reads back its own payload."""
+    first.put(payloads[0], key=key)
+    assert second.get(key) is None
+    second.put(payloads[1], key=key)
+    assert read(first, key) == payloads[0]
+    assert read(second, key) == payloads[1]

@@ -1,4 +1,5 @@
-"""Raw HTTP checks for what the official client cannot express (spec 0-6, 11, 17, 18).
+"""Raw HTTP checks for what the official client cannot express
+(docs/http-api.md §1-§7, §13, §17).
 
 Requests are sent with http.client so the path goes on the wire verbatim.
 """
@@ -194,7 +195,7 @@ def test_get_and_head_headers(server_url: str, scopes: str) -> None:
 def test_expiration_input_formats_and_emitted_form(
     server_url: str, scopes: str, sent: str, echoed: str
 ) -> None:
-    # Accept the humantime superset, emit only d/h/m/s components (spec 18.2.3).
+    # Accept the humantime superset, emit only d/h/m/s components (docs/http-api.md §6.5).
     path = object_path(USECASE, scopes, "expiration-format")
     put_raw(server_url, path, **{"x-sn-expiration": sent})
     response = raw_request(server_url, "HEAD", path)
@@ -343,7 +344,7 @@ def test_underscore_means_no_scopes(server_url: str) -> None:
     assert response.status == 200 and response.body == b"unscoped"
 
 
-# -- range requests (spec 5) ----------------------------------------------------------
+# -- range requests (docs/http-api.md §5) ----------------------------------------------
 
 
 @pytest.fixture

@@ -21,18 +21,15 @@ from support import (
     ZSTD_MAGIC,
     NonSeekableReader,
     assert_between,
+    assert_metadata,
+    read,
+    stored_metadata,
     utcnow,
     zstd_decode,
     zstd_encode,
 )
 
 PAYLOAD = b"objectstore python compatibility payload\n" * 64
-
-
-def read(session: Session, key: str, **kwargs) -> bytes:
-    result = session.get(key, **kwargs)
-    assert result is not None, f"object {key!r} not found"
-    return result.payload.read()
 
 
 # -- compression ----------------------------------------------------------------------
@@ -178,25 +175,10 @@ def test_content_type_roundtrip(session: Session, content_type: str) -> None:
 
 def test_origin_filename_custom_metadata(session: Session) -> None:
     custom = {"foo": "bar", "my-key": "my value", "build": "1234"}
-    key = session.put(
-        PAYLOAD,
-        key="with-metadata",
-        content_type="application/pdf",
-        origin="203.0.113.42",
-        filename="report.pdf",
-        metadata=custom,
-    )
-    result = session.get(key)
-    assert result is not None
-    assert result.payload.read() == PAYLOAD
-    for metadata in (session.head(key), result.metadata):
-        assert metadata is not None
-        assert metadata.content_type == "application/pdf"
-        assert metadata.origin == "203.0.113.42"
-        assert metadata.filename == "report.pdf"
-        assert metadata.custom == custom
-        assert metadata.expiration_policy is None
-        assert metadata.time_expires is None
+    fields = {"content_type": "application/pdf", "origin": "203.0.113.42", "filename": "report.pdf"}
+    key = session.put(PAYLOAD, key="with-metadata", metadata=custom, **fields)
+    for metadata in stored_metadata(session, key, PAYLOAD):
+        assert_metadata(metadata, custom=custom, expiration_policy=None, time_expires=None, **fields)
 
 
 def test_no_optional_metadata_when_not_set(session: Session) -> None:
@@ -212,7 +194,7 @@ def test_no_optional_metadata_when_not_set(session: Session) -> None:
 
 
 def test_custom_metadata_names_are_lowercased(session: Session) -> None:
-    # Header names are case-insensitive, so names come back lowercase (spec 6.1).
+    # Header names are case-insensitive, so names come back lowercase (docs/http-api.md §6.2).
     session.put(b"x", key="camel", metadata={"CamelCase": "Value-Stays"})
     head = session.head("camel")
     assert head is not None
@@ -220,7 +202,7 @@ def test_custom_metadata_names_are_lowercased(session: Session) -> None:
 
 
 def test_unicode_metadata_roundtrip(session: Session) -> None:
-    # Spec 18.2.1: free-form values are percent-escaped on the wire and must come back.
+    # docs/http-api.md §6.3: free-form values are percent-escaped on the wire and must come back.
     custom = {"release": "vérsion-1.0-🚀", "note": "100% done"}
     key = session.put(
         b"unicode", origin="Ünknown-源", filename="réport-📄.pdf", metadata=custom
@@ -254,7 +236,7 @@ def test_ascii_punctuation_and_control_characters_in_metadata(session: Session) 
 
 def test_filename_with_control_characters(session: Session) -> None:
     # The stored filename must not break the response headers (Content-Disposition
-    # is derived from it, spec 6.4 / 18.2.1); x-sn-filename carries it escaped.
+    # is derived from it, docs/http-api.md §6.8); x-sn-filename carries it escaped.
     filename = "line1\r\nline2\t.txt"
     key = session.put(b"ctl", filename=filename)
     result = session.get(key)

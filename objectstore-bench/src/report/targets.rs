@@ -410,12 +410,7 @@ pub fn combine(rounds: Vec<Vec<TargetRow>>) -> Vec<TargetRow> {
 
 /// The combined rows of `report` (all its rounds).
 pub fn summary(report: &RunReport, settings: &Settings, labels: &[String]) -> Vec<TargetRow> {
-    let rounds = report
-        .results
-        .iter()
-        .map(|r| r.round)
-        .max()
-        .map_or(0, |m| m + 1);
+    let rounds = report.rounds();
     let fio = report.fio_write.as_ref().map(|f| f.bytes_per_s);
     let fio_fsync = report.fio_write_fsync.as_ref().map(|f| f.bytes_per_s);
     combine(

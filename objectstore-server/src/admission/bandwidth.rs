@@ -73,7 +73,7 @@ impl Default for BandwidthConfig {
 
 impl BandwidthConfig {
     /// Rejects percentages above 100.
-    pub fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), String> {
         for (name, pct) in [
             ("usecase_pct", self.usecase_pct),
             ("scope_pct", self.scope_pct),
@@ -94,7 +94,7 @@ impl BandwidthConfig {
 
 /// The bandwidth limiter.
 #[derive(Debug)]
-pub struct BandwidthLimiter {
+pub(crate) struct BandwidthLimiter {
     config: BandwidthConfig,
     burst: Duration,
     ticker: SharedTicker,
@@ -111,7 +111,7 @@ pub struct BandwidthLimiter {
 
 impl BandwidthLimiter {
     /// Builds the limiter; at most `max_keys` usecases and scope lists are tracked at a time.
-    pub fn new(config: BandwidthConfig, max_keys: usize, ticker: SharedTicker) -> Self {
+    pub(crate) fn new(config: BandwidthConfig, max_keys: usize, ticker: SharedTicker) -> Self {
         let origin = ticker.now();
         Self {
             burst: Duration::from_millis(config.burst_ms),
@@ -134,7 +134,7 @@ impl BandwidthLimiter {
     }
 
     /// Step 1: rejects if any applicable bucket is more than `burst_ms` in debt.
-    pub fn admit(&self, context: &ObjectContext) -> Result<(), Rejection> {
+    pub(crate) fn admit(&self, context: &ObjectContext) -> Result<(), Rejection> {
         let (_, now) = self.now();
         let check = |b: &Arc<Gcra>| b.check(now, self.burst).err();
         let waits = [
@@ -179,8 +179,9 @@ impl BandwidthLimiter {
         buckets
     }
 
+    #[cfg(test)]
     /// Step 2 for a byte count known up front (e.g. a buffered batch insert).
-    pub fn charge(&self, context: &ObjectContext, bytes: u64) {
+    pub(crate) fn charge(&self, context: &ObjectContext, bytes: u64) {
         let buckets = self.buckets(context);
         let (_, now) = self.now();
         for bucket in &buckets {
@@ -191,7 +192,7 @@ impl BandwidthLimiter {
 
     /// Step 2 for a stream: every chunk is charged as it passes. Errors pass through
     /// unchanged.
-    pub fn meter(&self, context: &ObjectContext, stream: PayloadStream) -> PayloadStream {
+    pub(crate) fn meter(&self, context: &ObjectContext, stream: PayloadStream) -> PayloadStream {
         Box::pin(Metered {
             inner: stream,
             buckets: self.buckets(context),
@@ -202,22 +203,24 @@ impl BandwidthLimiter {
     }
 
     /// Bytes charged so far (`objectstore_bytes_total`).
-    pub fn bytes_total(&self) -> u64 {
+    pub(crate) fn bytes_total(&self) -> u64 {
         self.bytes_total.load(Ordering::Relaxed)
     }
 
+    #[cfg(test)]
     /// Admissions that would have been rejected under `report_only`.
-    pub fn reported_rejections(&self) -> u64 {
+    pub(crate) fn reported_rejections(&self) -> u64 {
         self.reported.load(Ordering::Relaxed)
     }
 
     /// The configured `global_bps` (`objectstore_bandwidth_limit`).
-    pub fn global_bps(&self) -> Option<u64> {
+    pub(crate) fn global_bps(&self) -> Option<u64> {
         self.config.global_bps
     }
 
+    #[cfg(test)]
     /// Usecases and scope lists currently tracked.
-    pub fn tracked_keys(&self) -> (usize, usize) {
+    pub(crate) fn tracked_keys(&self) -> (usize, usize) {
         (self.usecases.len(), self.scopes.len())
     }
 }

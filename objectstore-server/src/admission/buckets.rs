@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 const NANOS_PER_SEC: u128 = 1_000_000_000;
 
 /// How long a bucket that can never admit asks clients to wait (rate 0 and nothing left).
-pub const NEVER_RETRY_AFTER: Duration = Duration::from_secs(60);
+pub(super) const NEVER_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// Locks a mutex, recovering from poisoning: every bucket update is a single assignment
 /// sequence that leaves the state valid even if a panic interrupted the holder.
@@ -32,7 +32,7 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// A token bucket for requests per second.
 #[derive(Debug, Clone)]
-pub struct TokenBucket {
+pub(super) struct TokenBucket {
     rate: u64,
     capacity: u64,
     tokens: u64,
@@ -42,7 +42,7 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     /// A full bucket: `rate` tokens per second, capacity `rate + burst`.
-    pub fn new(rate: u64, burst: u64, now: Instant) -> Self {
+    pub(super) fn new(rate: u64, burst: u64, now: Instant) -> Self {
         let capacity = rate.saturating_add(burst);
         Self {
             rate,
@@ -75,7 +75,7 @@ impl TokenBucket {
     }
 
     /// Takes one token, or says how long until one is available.
-    pub fn try_acquire(&mut self, now: Instant) -> Result<(), Duration> {
+    pub(super) fn try_acquire(&mut self, now: Instant) -> Result<(), Duration> {
         self.refill(now);
         if self.tokens > 0 {
             self.tokens -= 1;
@@ -93,13 +93,14 @@ impl TokenBucket {
     }
 
     /// Whether the bucket is as full as a fresh one (dropping it loses nothing).
-    pub fn is_idle(&mut self, now: Instant) -> bool {
+    pub(super) fn is_idle(&mut self, now: Instant) -> bool {
         self.refill(now);
         self.tokens >= self.capacity
     }
 
+    #[cfg(test)]
     /// Tokens left after refilling to `now`.
-    pub fn available(&mut self, now: Instant) -> u64 {
+    pub(super) fn available(&mut self, now: Instant) -> u64 {
         self.refill(now);
         self.tokens
     }
@@ -108,28 +109,23 @@ impl TokenBucket {
 /// A GCRA debt bucket for bytes per second. Times are nanoseconds since the owning
 /// limiter's origin instant.
 #[derive(Debug)]
-pub struct Gcra {
+pub(super) struct Gcra {
     rate: u64,
     tat: AtomicU64,
 }
 
 impl Gcra {
     /// A bucket without debt, refilling at `rate` bytes per second.
-    pub fn new(rate: u64) -> Self {
+    pub(super) fn new(rate: u64) -> Self {
         Self {
             rate,
             tat: AtomicU64::new(0),
         }
     }
 
-    /// The configured rate in bytes per second.
-    pub fn rate(&self) -> u64 {
-        self.rate
-    }
-
     /// `Err(wait)` when the TAT is more than `burst` ahead of `now`. A rate-0 bucket never
     /// admits.
-    pub fn check(&self, now: u64, burst: Duration) -> Result<(), Duration> {
+    pub(super) fn check(&self, now: u64, burst: Duration) -> Result<(), Duration> {
         if self.rate == 0 {
             return Err(NEVER_RETRY_AFTER);
         }
@@ -143,7 +139,7 @@ impl Gcra {
     }
 
     /// Adds the debt of `bytes` at time `now`.
-    pub fn charge(&self, now: u64, bytes: u64) {
+    pub(super) fn charge(&self, now: u64, bytes: u64) {
         if self.rate == 0 || bytes == 0 {
             return;
         }
@@ -157,13 +153,13 @@ impl Gcra {
     }
 
     /// Whether the bucket carries no debt at `now`.
-    pub fn is_idle(&self, now: u64) -> bool {
+    pub(super) fn is_idle(&self, now: u64) -> bool {
         self.tat.load(Ordering::Acquire) <= now
     }
 }
 
 /// Saturating conversion of a duration to nanoseconds.
-pub fn nanos(d: Duration) -> u64 {
+pub(super) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
@@ -258,6 +254,7 @@ impl<K: Eq + Hash + Clone, V: Idle> BoundedMap<K, V> {
         lock(&self.entries).get(key).map(|e| f(&e.value))
     }
 
+    #[cfg(test)]
     /// The number of tracked keys.
     pub(super) fn len(&self) -> usize {
         lock(&self.entries).len()

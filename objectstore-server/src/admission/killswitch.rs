@@ -40,10 +40,10 @@ pub struct Killswitch {
 }
 
 /// The header naming the calling service.
-pub const DOWNSTREAM_SERVICE_HEADER: &str = "x-downstream-service";
+pub(crate) const DOWNSTREAM_SERVICE_HEADER: &str = "x-downstream-service";
 
 /// The raw `x-downstream-service` header value (`None` if absent or not visible ASCII).
-pub fn downstream_service(headers: &http::HeaderMap) -> Option<&str> {
+pub(crate) fn downstream_service(headers: &http::HeaderMap) -> Option<&str> {
     headers
         .get(DOWNSTREAM_SERVICE_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -58,13 +58,9 @@ pub fn downstream_service(headers: &http::HeaderMap) -> Option<&str> {
 ///    dropped (`<statefulset>-<ordinal>`).
 /// 3. Else the value is unchanged.
 ///
-/// ```
-/// use objectstore_server::admission::normalize_service;
-/// assert_eq!(normalize_service("getsentry-incinerator-7d8f9c5b6d-abc12"), "getsentry-incinerator");
-/// assert_eq!(normalize_service("web-12"), "web");
-/// assert_eq!(normalize_service("relay"), "relay");
-/// ```
-pub fn normalize_service(service: &str) -> &str {
+/// `getsentry-incinerator-7d8f9c5b6d-abc12` → `getsentry-incinerator`, `web-12` → `web`,
+/// `relay` → `relay` (tests: `tests/killswitch.rs`).
+pub(crate) fn normalize_service(service: &str) -> &str {
     let lower_alnum = |s: &str| {
         s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
@@ -143,20 +139,20 @@ impl Compiled {
 
 /// The active killswitch list, replaceable at runtime.
 #[derive(Debug, Default)]
-pub struct Killswitches {
+pub(crate) struct Killswitches {
     current: RwLock<Arc<Vec<Compiled>>>,
 }
 
 impl Killswitches {
     /// A holder with this list active.
-    pub fn new(list: Vec<Killswitch>) -> Self {
+    pub(crate) fn new(list: Vec<Killswitch>) -> Self {
         Self {
             current: RwLock::new(Arc::new(compile(list))),
         }
     }
 
     /// Atomically replaces the active list; requests already checking finish on the old one.
-    pub fn replace(&self, list: Vec<Killswitch>) {
+    pub(crate) fn replace(&self, list: Vec<Killswitch>) {
         let compiled = Arc::new(compile(list));
         match self.current.write() {
             Ok(mut guard) => *guard = compiled,
@@ -172,14 +168,15 @@ impl Killswitches {
         }
     }
 
+    #[cfg(test)]
     /// The active list, as configured.
-    pub fn list(&self) -> Vec<Killswitch> {
+    pub(crate) fn list(&self) -> Vec<Killswitch> {
         self.snapshot().iter().map(|c| c.config.clone()).collect()
     }
 
     /// The first entry matching a request, if any. `downstream_service` is the raw
     /// `x-downstream-service` header value; it is normalized here.
-    pub fn find(
+    pub(crate) fn find(
         &self,
         context: &ObjectContext,
         downstream_service: Option<&str>,
@@ -192,7 +189,7 @@ impl Killswitches {
     }
 
     /// `Err(Rejection::Killswitched)` when any entry matches (logged at warn level).
-    pub fn check(
+    pub(crate) fn check(
         &self,
         context: &ObjectContext,
         downstream_service: Option<&str>,

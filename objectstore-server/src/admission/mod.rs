@@ -13,21 +13,21 @@
 //!    then the bandwidth check (429), then the throughput check (429). Turn the
 //!    [`Rejection`] into the response with `IntoResponse` (plain text, plus `retry-after`
 //!    for 429). `downstream_service` is the raw `x-downstream-service` header, as returned
-//!    by [`downstream_service`]`(&headers)`; it is normalized inside.
+//!    by `downstream_service``(&headers)`; it is normalized inside.
 //! 3. **Bytes:** wrap request bodies of inserts/parts and response bodies of GETs with
-//!    [`Admission::meter`]; for a payload already in memory call [`Admission::charge`].
-//! 4. **Handler:** after parsing metadata, [`Admission::check_policy`] on every insert path
+//!    `Admission::meter`; for a payload already in memory call `Admission::charge`.
+//! 4. **Handler:** after parsing metadata, `Admission::check_policy` on every insert path
 //!    (POST/PUT, batch insert, multipart initiate, resumable create) and
-//!    [`Admission::check_extension`] for PATCH `extend_expiry`; a [`PolicyViolation`] is a
+//!    `Admission::check_extension` for PATCH `extend_expiry`; a `PolicyViolation` is a
 //!    400 JSON `client error: …`.
-//! 5. **Batch**, per operation (spec 7.2): [`Admission::admit_batch_op`] (throughput only;
-//!    → 429 part), permission check, [`Admission::check_policy`] for inserts (→ 400 part),
-//!    [`Admission::charge`] / [`Admission::meter`] for insert and get payloads.
-//! 6. **Reload:** [`watch_config`] with a closure that re-reads the config file and calls
+//! 5. **Batch**, per operation (spec 7.2): `Admission::admit_batch_op` (throughput only;
+//!    → 429 part), permission check, `Admission::check_policy` for inserts (→ 400 part),
+//!    `Admission::charge` / `Admission::meter` for insert and get payloads.
+//! 6. **Reload:** `watch_config` with a closure that re-reads the config file and calls
 //!    `admission.killswitches().replace(new_list)`; keep the returned [`ConfigWatcher`]
 //!    alive for the life of the server.
-//! 7. **`/keda`:** [`RateLimiter::requests_admitted`], [`RateLimiter::bytes_total`],
-//!    [`RateLimiter::global_rps`], [`RateLimiter::global_bps`].
+//! 7. **`/keda`:** `RateLimiter::requests_admitted`, `RateLimiter::bytes_total`,
+//!    `RateLimiter::global_rps`, `RateLimiter::global_bps`.
 //!
 //! # Invariants
 //!
@@ -35,18 +35,18 @@
 //!   bucket update.
 //! * Tokens taken by a rejected request are not refunded; bandwidth is charged only for
 //!   bytes that actually flowed.
-//! * Memory is bounded: at most [`MAX_TRACKED_KEYS`] usecases and as many scope lists are
-//!   tracked per limiter (see [`buckets`] for eviction).
-//! * All rate-limit time comes from a [`Ticker`]; tests use [`ManualTicker`].
+//! * Memory is bounded: at most `MAX_TRACKED_KEYS` usecases and as many scope lists are
+//!   tracked per limiter (see `buckets` for eviction).
+//! * All rate-limit time comes from a `Ticker` (module `ticker`); tests use a manual one.
 
 mod bandwidth;
-pub mod buckets;
+mod buckets;
 mod killswitch;
 mod lenient;
 mod rejection;
 mod reload;
 mod throughput;
-pub mod ticker;
+mod ticker;
 mod usecases;
 
 #[cfg(test)]
@@ -59,21 +59,23 @@ use objectstore_service::stream::PayloadStream;
 use objectstore_types::{ExpirationPolicy, ObjectContext};
 use serde::{Deserialize, Serialize};
 
-pub use bandwidth::{BandwidthConfig, BandwidthLimiter};
-pub use killswitch::{
-    DOWNSTREAM_SERVICE_HEADER, Killswitch, Killswitches, downstream_service, normalize_service,
-};
-pub use rejection::{KILLSWITCHED_TEXT, RATE_LIMITED_TEXT, Rejection};
-pub use reload::{ConfigWatcher, ReloadCause, ReloadStatus, WatchOptions, watch_config};
-pub use throughput::{ThroughputConfig, ThroughputLimiter, ThroughputRule};
-pub use ticker::{ManualTicker, SharedTicker, SystemTicker, Ticker};
+pub use bandwidth::BandwidthConfig;
+pub(crate) use bandwidth::BandwidthLimiter;
+pub use killswitch::Killswitch;
+pub(crate) use killswitch::{Killswitches, downstream_service};
+pub use rejection::Rejection;
+pub use reload::{ConfigWatcher, ReloadCause, ReloadStatus};
+pub(crate) use reload::{WatchOptions, watch_config};
+pub(crate) use throughput::ThroughputLimiter;
+pub use throughput::{ThroughputConfig, ThroughputRule};
+pub(crate) use ticker::SharedTicker;
+pub(crate) use usecases::PolicyViolation;
 pub use usecases::{
-    DurationPolicyConfig, ExpirationConfig, PolicyConfig, PolicyViolation, UsecaseConfig,
-    UsecasesConfig,
+    DurationPolicyConfig, ExpirationConfig, PolicyConfig, UsecaseConfig, UsecasesConfig,
 };
 
 /// How many usecases (and, separately, scope lists) each limiter tracks at most.
-pub const MAX_TRACKED_KEYS: usize = 10_000;
+pub(crate) const MAX_TRACKED_KEYS: usize = 10_000;
 
 /// Config `rate_limits`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,7 +89,7 @@ pub struct RateLimitsConfig {
 
 impl RateLimitsConfig {
     /// Rejects invalid values (percentages above 100) with a message for the operator.
-    pub fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), String> {
         self.throughput.validate()?;
         self.bandwidth.validate()
     }
@@ -95,19 +97,23 @@ impl RateLimitsConfig {
 
 /// Both rate limiters.
 #[derive(Debug)]
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     bandwidth: BandwidthLimiter,
     throughput: ThroughputLimiter,
 }
 
 impl RateLimiter {
     /// Builds both limiters, all buckets full.
-    pub fn new(config: RateLimitsConfig, ticker: SharedTicker) -> Self {
+    pub(crate) fn new(config: RateLimitsConfig, ticker: SharedTicker) -> Self {
         Self::with_max_keys(config, MAX_TRACKED_KEYS, ticker)
     }
 
     /// Like [`RateLimiter::new`] with a different bound on tracked keys.
-    pub fn with_max_keys(config: RateLimitsConfig, max_keys: usize, ticker: SharedTicker) -> Self {
+    pub(crate) fn with_max_keys(
+        config: RateLimitsConfig,
+        max_keys: usize,
+        ticker: SharedTicker,
+    ) -> Self {
         Self {
             bandwidth: BandwidthLimiter::new(config.bandwidth, max_keys, ticker.clone()),
             throughput: ThroughputLimiter::new(config.throughput, max_keys, ticker),
@@ -115,38 +121,28 @@ impl RateLimiter {
     }
 
     /// Bandwidth check, then throughput (spec 10.3).
-    pub fn admit(&self, context: &ObjectContext) -> Result<(), Rejection> {
+    pub(crate) fn admit(&self, context: &ObjectContext) -> Result<(), Rejection> {
         self.bandwidth.admit(context)?;
         self.throughput.admit(context)
     }
 
-    /// The bandwidth limiter.
-    pub fn bandwidth(&self) -> &BandwidthLimiter {
-        &self.bandwidth
-    }
-
-    /// The throughput limiter.
-    pub fn throughput(&self) -> &ThroughputLimiter {
-        &self.throughput
-    }
-
     /// `objectstore_requests_total`: requests admitted by the throughput limiter.
-    pub fn requests_admitted(&self) -> u64 {
+    pub(crate) fn requests_admitted(&self) -> u64 {
         self.throughput.admitted()
     }
 
     /// `objectstore_bytes_total`: bytes charged.
-    pub fn bytes_total(&self) -> u64 {
+    pub(crate) fn bytes_total(&self) -> u64 {
         self.bandwidth.bytes_total()
     }
 
     /// `objectstore_throughput_limit`, emitted only when set.
-    pub fn global_rps(&self) -> Option<u64> {
+    pub(crate) fn global_rps(&self) -> Option<u64> {
         self.throughput.global_rps()
     }
 
     /// `objectstore_bandwidth_limit`, emitted only when set.
-    pub fn global_bps(&self) -> Option<u64> {
+    pub(crate) fn global_bps(&self) -> Option<u64> {
         self.bandwidth.global_bps()
     }
 }
@@ -161,7 +157,7 @@ pub struct Admission {
 
 impl Admission {
     /// Builds admission control with the real monotonic clock.
-    pub fn new(
+    pub(crate) fn new(
         killswitches: Vec<Killswitch>,
         rate_limits: RateLimitsConfig,
         usecases: UsecasesConfig,
@@ -169,8 +165,8 @@ impl Admission {
         Self::with_ticker(killswitches, rate_limits, usecases, ticker::system())
     }
 
-    /// Builds admission control on a given clock (tests pass a [`ManualTicker`]).
-    pub fn with_ticker(
+    /// Builds admission control on a given clock (tests pass a manual one).
+    pub(crate) fn with_ticker(
         killswitches: Vec<Killswitch>,
         rate_limits: RateLimitsConfig,
         usecases: UsecasesConfig,
@@ -184,18 +180,13 @@ impl Admission {
     }
 
     /// The killswitch holder; clone the `Arc` into a reload closure.
-    pub fn killswitches(&self) -> &std::sync::Arc<Killswitches> {
+    pub(crate) fn killswitches(&self) -> &std::sync::Arc<Killswitches> {
         &self.killswitches
     }
 
     /// The rate limiters (for metrics).
-    pub fn rate_limiter(&self) -> &RateLimiter {
+    pub(crate) fn rate_limiter(&self) -> &RateLimiter {
         &self.limits
-    }
-
-    /// The usecase policies.
-    pub fn usecases(&self) -> &UsecasesConfig {
-        &self.usecases
     }
 
     /// Spec 3.1 step 3 for a whole request: killswitch (403), bandwidth (429), throughput
@@ -210,22 +201,23 @@ impl Admission {
     }
 
     /// Spec 7.2 step 1 for one batch operation: a throughput token.
-    pub fn admit_batch_op(&self, context: &ObjectContext) -> Result<(), Rejection> {
+    pub(crate) fn admit_batch_op(&self, context: &ObjectContext) -> Result<(), Rejection> {
         self.limits.throughput.admit(context)
     }
 
     /// Wraps a request or response body so that its bytes are charged as they flow.
-    pub fn meter(&self, context: &ObjectContext, stream: PayloadStream) -> PayloadStream {
+    pub(crate) fn meter(&self, context: &ObjectContext, stream: PayloadStream) -> PayloadStream {
         self.limits.bandwidth.meter(context, stream)
     }
 
+    #[cfg(test)]
     /// Charges a payload whose size is known up front.
-    pub fn charge(&self, context: &ObjectContext, bytes: u64) {
+    pub(crate) fn charge(&self, context: &ObjectContext, bytes: u64) {
         self.limits.bandwidth.charge(context, bytes);
     }
 
     /// The usecase's expiration policy limits for an insert.
-    pub fn check_policy(
+    pub(crate) fn check_policy(
         &self,
         context: &ObjectContext,
         policy: &ExpirationPolicy,
@@ -234,7 +226,7 @@ impl Admission {
     }
 
     /// The usecase's expiration cap for an extension; `now` is the request-start time.
-    pub fn check_extension(
+    pub(crate) fn check_extension(
         &self,
         context: &ObjectContext,
         target: &ExpiryTarget,

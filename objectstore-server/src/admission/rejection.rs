@@ -10,9 +10,10 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 
 /// Body of a killswitch rejection.
-pub const KILLSWITCHED_TEXT: &str = "Object access is disabled for this scope through killswitches";
+pub(crate) const KILLSWITCHED_TEXT: &str =
+    "Object access is disabled for this scope through killswitches";
 /// Body of a rate-limit rejection.
-pub const RATE_LIMITED_TEXT: &str = "Object access is rate limited";
+pub(crate) const RATE_LIMITED_TEXT: &str = "Object access is rate limited";
 
 /// Why admission control turned a request (or one batch operation) away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -31,7 +32,7 @@ pub enum Rejection {
 
 impl Rejection {
     /// The HTTP status: 403 or 429.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             Self::Killswitched => StatusCode::FORBIDDEN,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -39,7 +40,7 @@ impl Rejection {
     }
 
     /// The plain-text body.
-    pub fn text(&self) -> &'static str {
+    pub(crate) fn text(&self) -> &'static str {
         match self {
             Self::Killswitched => KILLSWITCHED_TEXT,
             Self::RateLimited { .. } => RATE_LIMITED_TEXT,
@@ -47,7 +48,7 @@ impl Rejection {
     }
 
     /// The `retry-after` value in whole seconds (rounded up, at least 1), for rate limits.
-    pub fn retry_after_secs(&self) -> Option<u64> {
+    pub(crate) fn retry_after_secs(&self) -> Option<u64> {
         match self {
             Self::Killswitched => None,
             Self::RateLimited { retry_after } => Some(ceil_secs(*retry_after).max(1)),

@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 
 /// How [`watch_config`] watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WatchOptions {
+pub(crate) struct WatchOptions {
     /// How often the file is re-read. Default: 5 s.
     pub interval: Duration,
     /// Whether SIGHUP triggers a reload. Default: `false`, because spec 12.1 makes SIGHUP a
@@ -103,7 +103,7 @@ fn fingerprint(path: &Path) -> Option<u64> {
 
 /// Starts watching `path`. Must be called inside a tokio runtime. Fails only if the SIGHUP
 /// handler cannot be installed.
-pub fn watch_config<F, E>(
+pub(crate) fn watch_config<F, E>(
     path: impl Into<PathBuf>,
     options: WatchOptions,
     mut reload: F,

@@ -69,7 +69,7 @@ pub struct ThroughputRule {
 
 impl ThroughputRule {
     /// Whether this rule applies to a request.
-    pub fn matches(&self, context: &ObjectContext) -> bool {
+    pub(crate) fn matches(&self, context: &ObjectContext) -> bool {
         self.usecase
             .as_deref()
             .is_none_or(|u| u == context.usecase.as_str())
@@ -82,7 +82,7 @@ impl ThroughputRule {
 
 impl ThroughputConfig {
     /// Rejects percentages above 100.
-    pub fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), String> {
         let pcts = [
             ("usecase_pct", self.usecase_pct),
             ("scope_pct", self.scope_pct),
@@ -104,7 +104,7 @@ impl ThroughputConfig {
     }
 
     /// The effective limit of a rule, if it has one.
-    pub fn rule_rps(&self, rule: &ThroughputRule) -> Option<u64> {
+    pub(crate) fn rule_rps(&self, rule: &ThroughputRule) -> Option<u64> {
         match (rule.rps, self.pct_of_global(rule.pct)) {
             (Some(r), Some(p)) => Some(r.min(p)),
             (r, p) => r.or(p),
@@ -119,7 +119,7 @@ pub(super) fn pct_of(value: u64, pct: u8) -> u64 {
 
 /// The throughput limiter.
 #[derive(Debug)]
-pub struct ThroughputLimiter {
+pub(crate) struct ThroughputLimiter {
     config: ThroughputConfig,
     ticker: SharedTicker,
     origin: Instant,
@@ -136,7 +136,7 @@ pub struct ThroughputLimiter {
 impl ThroughputLimiter {
     /// Builds the buckets (all full now); at most `max_keys` usecases and scope lists are
     /// tracked at a time.
-    pub fn new(config: ThroughputConfig, max_keys: usize, ticker: SharedTicker) -> Self {
+    pub(crate) fn new(config: ThroughputConfig, max_keys: usize, ticker: SharedTicker) -> Self {
         let now = ticker.now();
         let bucket = |rps: u64| Mutex::new(TokenBucket::new(rps, config.burst, now));
         let rules = config
@@ -159,7 +159,7 @@ impl ThroughputLimiter {
     }
 
     /// Takes a token from every applicable bucket in order; the first empty one rejects.
-    pub fn admit(&self, context: &ObjectContext) -> Result<(), Rejection> {
+    pub(crate) fn admit(&self, context: &ObjectContext) -> Result<(), Rejection> {
         let now = self.ticker.now();
         let limited = |retry_after| Rejection::RateLimited { retry_after };
         if let Some(global) = &self.global {
@@ -198,17 +198,18 @@ impl ThroughputLimiter {
     }
 
     /// Requests admitted so far (`objectstore_requests_total`).
-    pub fn admitted(&self) -> u64 {
+    pub(crate) fn admitted(&self) -> u64 {
         self.admitted.load(Ordering::Relaxed)
     }
 
     /// The configured `global_rps` (`objectstore_throughput_limit`).
-    pub fn global_rps(&self) -> Option<u64> {
+    pub(crate) fn global_rps(&self) -> Option<u64> {
         self.config.global_rps
     }
 
+    #[cfg(test)]
     /// Usecases and scope lists currently tracked.
-    pub fn tracked_keys(&self) -> (usize, usize) {
+    pub(crate) fn tracked_keys(&self) -> (usize, usize) {
         (self.usecases.len(), self.scopes.len())
     }
 }

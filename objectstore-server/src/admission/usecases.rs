@@ -97,7 +97,7 @@ impl Default for DurationPolicyConfig {
 
 /// A usecase's policy does not allow what the request asks for (HTTP 400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PolicyViolation {
+pub(crate) enum PolicyViolation {
     /// The policy kind is not allowed for the usecase.
     #[error("expiration policy `{kind}` is not allowed for usecase `{usecase}`")]
     NotAllowed {
@@ -127,7 +127,7 @@ fn min_cap(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
 
 impl ExpirationConfig {
     /// The cap of ttl and tti: the smaller of the kind's `max` and the shared `max`.
-    pub fn caps(&self) -> (Option<Duration>, Option<Duration>) {
+    pub(crate) fn caps(&self) -> (Option<Duration>, Option<Duration>) {
         (
             min_cap(self.ttl.max, self.max),
             min_cap(self.tti.max, self.max),
@@ -141,7 +141,7 @@ impl UsecasesConfig {
     }
 
     /// Checks the policy of an insert.
-    pub fn check_policy(
+    pub(crate) fn check_policy(
         &self,
         usecase: &Usecase,
         policy: &ExpirationPolicy,
@@ -169,7 +169,7 @@ impl UsecasesConfig {
 
     /// Checks the lifetime an expiry extension would result in; `now` is the request-start
     /// time.
-    pub fn check_extension(
+    pub(crate) fn check_extension(
         &self,
         usecase: &Usecase,
         target: &ExpiryTarget,

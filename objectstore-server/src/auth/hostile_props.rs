@@ -34,7 +34,7 @@ fn now() -> SystemTime {
 
 /// Minted once: signing and verifying are slow in a debug build.
 static TOKEN: LazyLock<String> = LazyLock::new(|| {
-    jwt::mint(
+    objectstore_auth::jwt::mint(
         "k",
         &signing_key(),
         "usecase",
@@ -52,7 +52,7 @@ fn valid_token() -> String {
 const PATH: &str = "/v1/objects/usecase/org=1/key";
 
 fn valid_presigned_query() -> String {
-    presign::sign(
+    objectstore_auth::presign::sign(
         "GET",
         PATH,
         "k",

@@ -1,4 +1,4 @@
-//! JWT verification (spec 9.3) and minting (for the CLI and tests).
+//! JWT verification (spec 9.3); the claims and minting are `objectstore_auth::jwt`.
 //!
 //! Verification, in order, with the status each failure maps to:
 //!
@@ -16,22 +16,22 @@
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ed25519_dalek::SigningKey;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{DecodingKey, Validation};
+use objectstore_auth::jwt::{ALGORITHM, USECASE_CLAIM};
 use objectstore_types::{Permission, Permissions};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::AuthError;
 use super::keys::KeyDirectory;
 
 /// Leeway on `exp`.
-pub const EXP_LEEWAY_SECS: u64 = 60;
+pub(super) const EXP_LEEWAY_SECS: u64 = 60;
 
 /// What a verified token grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenGrant {
+pub(crate) struct TokenGrant {
     /// The usecase (`res["os:usecase"]`).
     pub usecase: String,
     /// Scope name → value or `*`.
@@ -57,9 +57,13 @@ fn invalid(why: impl Into<String>) -> AuthError {
 }
 
 /// Verifies a JWT against the directory at `now`.
-pub fn verify(token: &str, keys: &KeyDirectory, now: SystemTime) -> Result<TokenGrant, AuthError> {
+pub(super) fn verify(
+    token: &str,
+    keys: &KeyDirectory,
+    now: SystemTime,
+) -> Result<TokenGrant, AuthError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed token"))?;
-    if header.alg != Algorithm::EdDSA {
+    if header.alg != ALGORITHM {
         return Err(invalid("token algorithm must be EdDSA"));
     }
     let kid = header
@@ -67,7 +71,7 @@ pub fn verify(token: &str, keys: &KeyDirectory, now: SystemTime) -> Result<Token
         .ok_or_else(|| AuthError::BadRequest("token header has no `kid`".into()))?;
     let key = keys.get(&kid).ok_or_else(|| invalid("unknown key id"))?;
 
-    let mut validation = Validation::new(Algorithm::EdDSA);
+    let mut validation = Validation::new(ALGORITHM);
     validation.leeway = EXP_LEEWAY_SECS;
     validation.validate_exp = false; // checked below against the injectable clock
     validation.validate_nbf = false;
@@ -120,7 +124,7 @@ pub fn verify(token: &str, keys: &KeyDirectory, now: SystemTime) -> Result<Token
         let Value::String(value) = value else {
             return Err(invalid(format!("`res.{name}` must be a string")));
         };
-        if name == "os:usecase" {
+        if name == USECASE_CLAIM {
             usecase = Some(value);
         } else {
             scopes.insert(name, value);
@@ -148,44 +152,4 @@ pub fn verify(token: &str, keys: &KeyDirectory, now: SystemTime) -> Result<Token
         scopes,
         permissions,
     })
-}
-
-#[derive(Serialize)]
-struct MintClaims<'a> {
-    exp: u64,
-    res: BTreeMap<&'a str, &'a str>,
-    permissions: Vec<&'static str>,
-}
-
-/// Mints a token (what the official clients send): EdDSA, `kid`, `exp`, `res`,
-/// `permissions`.
-pub fn mint(
-    kid: &str,
-    key: &SigningKey,
-    usecase: &str,
-    scopes: &[(String, String)],
-    permissions: &[Permission],
-    expires: SystemTime,
-) -> Result<String, jsonwebtoken::errors::Error> {
-    use ed25519_dalek::pkcs8::EncodePrivateKey;
-
-    let mut res: BTreeMap<&str, &str> = scopes
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    res.insert("os:usecase", usecase);
-    let claims = MintClaims {
-        exp: expires
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-        res,
-        permissions: permissions.iter().map(Permission::as_str).collect(),
-    };
-    let mut header = Header::new(Algorithm::EdDSA);
-    header.kid = Some(kid.to_owned());
-    let der = key
-        .to_pkcs8_der()
-        .map_err(|_| jsonwebtoken::errors::Error::from(ErrorKind::InvalidEddsaKey))?;
-    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ed_der(der.as_bytes()))
 }

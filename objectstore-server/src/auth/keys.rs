@@ -27,7 +27,7 @@ pub struct KeyConfig {
 
 /// A key the directory could not load.
 #[derive(Debug, thiserror::Error)]
-pub enum KeyError {
+pub(crate) enum KeyError {
     /// A file could not be read.
     #[error("auth.keys.{kid}: cannot read key file {path}: {source}")]
     Read {
@@ -55,7 +55,7 @@ pub enum KeyError {
 
 /// One configured key: its versions and its permission ceiling.
 #[derive(Clone)]
-pub struct Key {
+pub(crate) struct Key {
     /// Public key versions, tried in order.
     pub versions: Vec<VerifyingKey>,
     /// Upper bound of what tokens signed with it may do.
@@ -73,13 +73,13 @@ impl fmt::Debug for Key {
 
 /// All configured keys by kid.
 #[derive(Debug, Clone, Default)]
-pub struct KeyDirectory {
+pub(crate) struct KeyDirectory {
     keys: BTreeMap<String, Key>,
 }
 
 impl KeyDirectory {
     /// Loads every key file of the configuration.
-    pub fn load(config: &BTreeMap<String, KeyConfig>) -> Result<Self, KeyError> {
+    pub(crate) fn load(config: &BTreeMap<String, KeyConfig>) -> Result<Self, KeyError> {
         let mut keys = BTreeMap::new();
         for (kid, key) in config {
             if key.key_files.is_empty() {
@@ -111,25 +111,21 @@ impl KeyDirectory {
         Ok(Self { keys })
     }
 
+    #[cfg(test)]
     /// Builds a directory from already parsed keys (tests, tools).
-    pub fn from_keys(keys: impl IntoIterator<Item = (String, Key)>) -> Self {
+    pub(crate) fn from_keys(keys: impl IntoIterator<Item = (String, Key)>) -> Self {
         Self {
             keys: keys.into_iter().collect(),
         }
     }
 
     /// The key with this id.
-    pub fn get(&self, kid: &str) -> Option<&Key> {
+    pub(crate) fn get(&self, kid: &str) -> Option<&Key> {
         self.keys.get(kid)
     }
 
     /// Whether no key is configured.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.keys.is_empty()
-    }
-
-    /// Every permission, as a set (helper for configs that grant all).
-    pub fn all_permissions() -> Permissions {
-        Permission::ALL.into_iter().collect()
     }
 }

@@ -1,14 +1,17 @@
 //! Authentication and authorization (spec section 9).
 //!
-//! [`Authenticator::authenticate`] turns a request's credentials into a [`Grant`];
-//! [`Grant::authorize`] decides each operation (a batch asks once per part).
+//! `Authenticator::authenticate` turns a request's credentials into a `Grant`;
+//! `Grant::authorize` decides each operation (a batch asks once per part).
 //!
 //! * **Activation:** auth is active when `enforce` is true or any key is configured. Inactive:
-//!   every request is allowed and credentials are ignored. Active but not enforcing:
-//!   credentials are verified, failures are logged, and the request proceeds as allowed.
+//!   every request is allowed and credentials are ignored. Active but not enforcing
+//!   (report-only, `enforce: false` with keys): credentials are verified and authorized
+//!   exactly as when enforcing, but every failure (a missing or invalid credential, or a
+//!   valid one that does not allow the operation) is logged at warn and the request proceeds,
+//!   so turning enforcement on later refuses exactly what was logged.
 //!   `enforce: true` without keys is a configuration error.
 //! * **Which credential:** a raw query with a parameter named exactly `os_sig` selects the
-//!   pre-signed path ([`presign`]). Otherwise the JWT comes from `x-os-auth`, else
+//!   pre-signed path (`presign`). Otherwise the JWT comes from `x-os-auth`, else
 //!   `Authorization` (only the first present is looked at; it must start with `Bearer `,
 //!   case-insensitively), else the `os_auth` query parameter. No token → 400.
 //! * **Authorization of a token:** the permission is in the effective set, the token's
@@ -18,12 +21,11 @@
 
 #[cfg(test)]
 mod hostile_props;
-pub mod jwt;
-pub mod keys;
-pub mod presign;
+mod jwt;
+mod keys;
+mod presign;
 #[cfg(test)]
 mod tests;
-pub mod tools;
 
 use std::time::SystemTime;
 
@@ -31,12 +33,13 @@ use http::HeaderMap;
 use objectstore_types::{Permission, Scopes, Usecase};
 use percent_encoding::percent_decode_str;
 
-pub use keys::{KeyConfig, KeyDirectory, KeyError};
+pub use keys::KeyConfig;
+pub(crate) use keys::KeyDirectory;
 
 /// Why a request is not authenticated or not allowed. The HTTP layer maps `BadRequest` to
 /// 400, `Unauthorized` to 401 and `Forbidden` to 403.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AuthError {
+pub(crate) enum AuthError {
     /// Credentials are missing or malformed in a way the client must fix.
     #[error("{0}")]
     BadRequest(String),
@@ -50,18 +53,21 @@ pub enum AuthError {
 
 /// What an authenticated request may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Grant {
-    /// Everything (auth inactive, or active in report-only mode).
+pub(crate) enum Grant {
+    /// Everything (auth inactive, or a failed credential in report-only mode).
     All,
     /// What a verified token allows.
     Token(jwt::TokenGrant),
     /// Reads of exactly the signed path.
     Presigned,
+    /// A verified credential in report-only mode: operations are checked as for the inner
+    /// grant, but one it does not allow is logged and allowed.
+    Unenforced(Box<Grant>),
 }
 
 impl Grant {
     /// Checks one operation on `usecase`/`scopes` that needs `permission`.
-    pub fn authorize(
+    pub(crate) fn authorize(
         &self,
         permission: Permission,
         usecase: &Usecase,
@@ -70,6 +76,17 @@ impl Grant {
         let denied = || Err(AuthError::Forbidden("operation not allowed".into()));
         match self {
             Self::All => Ok(()),
+            Self::Unenforced(inner) => {
+                if let Err(e) = inner.authorize(permission, usecase, scopes) {
+                    tracing::warn!(
+                        error = %e,
+                        permission = permission.as_str(),
+                        usecase = usecase.as_str(),
+                        "authorization failed (not enforced)"
+                    );
+                }
+                Ok(())
+            }
             Self::Presigned if permission == Permission::Read => Ok(()),
             Self::Presigned => denied(),
             Self::Token(grant) => {
@@ -98,27 +115,27 @@ enum Mode {
 
 /// Verifies credentials against the configured keys.
 #[derive(Debug, Clone)]
-pub struct Authenticator {
+pub(crate) struct Authenticator {
     keys: KeyDirectory,
     mode: Mode,
 }
 
 /// The parts of a request authentication looks at.
 #[derive(Debug, Clone, Copy)]
-pub struct RequestCredentials<'a> {
+pub(crate) struct RequestCredentials<'a> {
     /// The method, uppercase.
-    pub method: &'a str,
+    pub(crate) method: &'a str,
     /// The path exactly as on the wire.
-    pub raw_path: &'a str,
+    pub(crate) raw_path: &'a str,
     /// The query exactly as on the wire.
-    pub raw_query: Option<&'a str>,
+    pub(crate) raw_query: Option<&'a str>,
     /// The request headers.
-    pub headers: &'a HeaderMap,
+    pub(crate) headers: &'a HeaderMap,
 }
 
 /// An invalid auth configuration.
 #[derive(Debug, thiserror::Error)]
-pub enum AuthConfigError {
+pub(crate) enum AuthConfigError {
     /// `auth.enforce: true` with no key.
     #[error(
         "auth.enforce is true but auth.keys is empty: configure a key or set auth.enforce: false"
@@ -128,7 +145,7 @@ pub enum AuthConfigError {
 
 impl Authenticator {
     /// Builds the authenticator; `enforce` without keys is rejected.
-    pub fn new(enforce: bool, keys: KeyDirectory) -> Result<Self, AuthConfigError> {
+    pub(crate) fn new(enforce: bool, keys: KeyDirectory) -> Result<Self, AuthConfigError> {
         let mode = match (enforce, keys.is_empty()) {
             (true, true) => return Err(AuthConfigError::EnforceWithoutKeys),
             (true, false) => Mode::Enforce,
@@ -138,13 +155,8 @@ impl Authenticator {
         Ok(Self { keys, mode })
     }
 
-    /// Whether requests are rejected on failed auth.
-    pub fn is_enforcing(&self) -> bool {
-        self.mode == Mode::Enforce
-    }
-
     /// Authenticates a request at `now`.
-    pub fn authenticate(
+    pub(crate) fn authenticate(
         &self,
         request: RequestCredentials<'_>,
         now: SystemTime,
@@ -154,6 +166,7 @@ impl Authenticator {
         }
         let result = self.verify(request, now);
         match (result, self.mode) {
+            (Ok(grant), Mode::ReportOnly) => Ok(Grant::Unenforced(Box::new(grant))),
             (Ok(grant), _) => Ok(grant),
             (Err(e), Mode::ReportOnly) => {
                 tracing::warn!(error = %e, "auth failed (not enforced)");

@@ -1,10 +1,5 @@
-//! Pre-signed URLs (spec 9.5): the canonical string, verification and signing.
-//!
-//! Canonical string, three lines joined by `\n`:
-//! 1. the method, uppercased, `HEAD` written as `GET`;
-//! 2. the request path exactly as on the wire (still percent-encoded);
-//! 3. the raw query split on `&`, empty pieces dropped, each key (before the first `=`)
-//!    lowercased, `os_sig` dropped, values verbatim, sorted as plain strings, joined by `&`.
+//! Verification of pre-signed URLs (spec 9.5); their format, the canonical string and
+//! signing are `objectstore_auth::presign`.
 //!
 //! Verification, in order, with the status of each failure:
 //! 1. method GET or HEAD → else 403;
@@ -20,47 +15,25 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ed25519_dalek::{Signature, Signer as _, SigningKey};
+use ed25519_dalek::Signature;
+pub(super) use objectstore_auth::presign::canonical_string;
+use objectstore_auth::presign::{DURATION, KID, MAX_DURATION, SIGNATURE, TIMESTAMP};
 use objectstore_types::Permission;
 use percent_encoding::percent_decode_str;
 
 use super::AuthError;
 use super::keys::KeyDirectory;
 
-/// Longest validity of a pre-signed URL.
-pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Tolerated clock skew before the signing time.
-pub const CLOCK_SKEW: Duration = Duration::from_secs(60);
+pub(super) const CLOCK_SKEW: Duration = Duration::from_secs(60);
 
 /// Whether the raw query carries a parameter named exactly `os_sig` (case-sensitive), which
 /// selects the pre-signed path.
-pub fn is_presigned(raw_query: Option<&str>) -> bool {
+pub(super) fn is_presigned(raw_query: Option<&str>) -> bool {
     raw_query.is_some_and(|q| {
         q.split('&')
-            .any(|p| p.split_once('=').map_or(p, |(k, _)| k) == "os_sig")
+            .any(|p| p.split_once('=').map_or(p, |(k, _)| k) == SIGNATURE)
     })
-}
-
-/// The canonical string that is signed.
-pub fn canonical_string(method: &str, raw_path: &str, raw_query: Option<&str>) -> String {
-    let method = method.to_ascii_uppercase();
-    let method = if method == "HEAD" {
-        "GET".to_owned()
-    } else {
-        method
-    };
-    let mut pieces: Vec<String> = raw_query
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => format!("{}={v}", k.to_ascii_lowercase()),
-            None => p.to_ascii_lowercase(),
-        })
-        .filter(|p| p.split_once('=').map_or(p.as_str(), |(k, _)| k) != "os_sig")
-        .collect();
-    pieces.sort();
-    format!("{method}\n{raw_path}\n{}", pieces.join("&"))
 }
 
 fn param<'a>(raw_query: &'a str, name: &str) -> Option<&'a str> {
@@ -80,7 +53,7 @@ fn decoded(raw_query: &str, name: &str) -> Result<String, AuthError> {
 }
 
 /// Verifies a pre-signed request; `Ok(())` means it may read exactly this path.
-pub fn verify(
+pub(super) fn verify(
     method: &str,
     raw_path: &str,
     raw_query: &str,
@@ -92,14 +65,14 @@ pub fn verify(
             "pre-signed URLs allow only GET and HEAD".into(),
         ));
     }
-    let kid = decoded(raw_query, "os_kid")?;
-    let timestamp = decoded(raw_query, "os_timestamp")?;
+    let kid = decoded(raw_query, KID)?;
+    let timestamp = decoded(raw_query, TIMESTAMP)?;
     let timestamp = humantime::parse_rfc3339(&timestamp)
         .map_err(|_| AuthError::BadRequest("`os_timestamp` must be RFC 3339 in UTC".into()))?;
-    let duration = decoded(raw_query, "os_duration")?
+    let duration = decoded(raw_query, DURATION)?
         .parse::<u64>()
         .map_err(|_| AuthError::BadRequest("`os_duration` must be whole seconds".into()))?;
-    let signature = decoded(raw_query, "os_sig")?;
+    let signature = decoded(raw_query, SIGNATURE)?;
     // A signature that does not decode strictly (e.g. non-zero trailing bits after a
     // tampered last character) is an invalid signature: 401, like one that does not verify
     // (the official Python suite checks exactly this).
@@ -140,27 +113,4 @@ pub fn verify(
         return Err(AuthError::Forbidden("the key does not allow reads".into()));
     }
     Ok(())
-}
-
-/// Signs a URL: returns the query string (`os_kid=…&os_timestamp=…&os_duration=…&os_sig=…`)
-/// to append to `raw_path` for `method` (GET or HEAD).
-pub fn sign(
-    method: &str,
-    raw_path: &str,
-    kid: &str,
-    key: &SigningKey,
-    timestamp: SystemTime,
-    duration: Duration,
-) -> String {
-    let query = format!(
-        "os_kid={}&os_timestamp={}&os_duration={}",
-        percent_encoding::utf8_percent_encode(kid, percent_encoding::NON_ALPHANUMERIC),
-        humantime::format_rfc3339_seconds(timestamp),
-        duration.as_secs()
-    );
-    let signature = key.sign(canonical_string(method, raw_path, Some(&query)).as_bytes());
-    format!(
-        "{query}&os_sig={}",
-        URL_SAFE_NO_PAD.encode(signature.to_bytes())
-    )
 }

@@ -6,6 +6,8 @@ use ed25519_dalek::SigningKey;
 use http::{HeaderMap, HeaderValue};
 use objectstore_types::{Permission, Permissions, Scopes, Usecase};
 
+use objectstore_auth::tools::{self, keygen, presign_url, read_private_key};
+
 use super::keys::Key;
 use super::*;
 
@@ -58,7 +60,8 @@ fn token(
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    jwt::mint(kid, &signing_key(seed), "attachments", &scopes, perms, exp).unwrap()
+    objectstore_auth::jwt::mint(kid, &signing_key(seed), "attachments", &scopes, perms, exp)
+        .unwrap()
 }
 
 fn auth() -> Authenticator {
@@ -90,6 +93,13 @@ fn authenticate(h: &HeaderMap, query: Option<&str>) -> Result<Grant, AuthError> 
 
 fn bearer(t: &str) -> HeaderMap {
     headers(&[("x-os-auth", &format!("Bearer {t}"))])
+}
+
+/// Whether `grant` allows `permission` on `usecase` with `scopes`.
+fn allows(grant: &Grant, permission: Permission, usecase: &str, scopes: &Scopes) -> bool {
+    grant
+        .authorize(permission, &self::usecase(usecase), scopes)
+        .is_ok()
 }
 
 fn usecase(u: &str) -> Usecase {
@@ -130,23 +140,11 @@ fn key_ceiling_limits_token_permissions() {
     let t = token("ro", 3, &[("org", "1")], &Permission::ALL, exp);
     let grant = authenticate(&bearer(&t), None).unwrap();
     let scopes = Scopes::parse("org=1").unwrap();
-    assert!(
-        grant
-            .authorize(Permission::Read, &usecase("attachments"), &scopes)
-            .is_ok()
-    );
-    assert!(
-        grant
-            .authorize(Permission::Write, &usecase("attachments"), &scopes)
-            .is_err()
-    );
+    assert!(allows(&grant, Permission::Read, "attachments", &scopes));
+    assert!(!allows(&grant, Permission::Write, "attachments", &scopes));
     let t = token("none", 4, &[("org", "1")], &Permission::ALL, exp);
     let grant = authenticate(&bearer(&t), None).unwrap();
-    assert!(
-        grant
-            .authorize(Permission::Read, &usecase("attachments"), &scopes)
-            .is_err()
-    );
+    assert!(!allows(&grant, Permission::Read, "attachments", &scopes));
 }
 
 #[test]
@@ -392,10 +390,57 @@ fn inactive_and_report_only_modes() {
     assert!(Authenticator::new(true, KeyDirectory::default()).is_err());
 }
 
+/// Report-only mode (`enforce: false` with keys) logs what enforcing would refuse and lets
+/// it through, for a valid credential as for an invalid one; enforcing refuses the same.
+#[test]
+fn report_only_lets_valid_tokens_through_beyond_their_permissions() {
+    let exp = now() + Duration::from_secs(60);
+    // A read-write token of the read-only key: its effective permissions are `object.read`.
+    let asked = [Permission::Read, Permission::Write];
+    let capped = bearer(&token("ro", 3, &[("org", "1")], &asked, exp));
+    let creds = |h| RequestCredentials {
+        method: "PUT",
+        raw_path: "/v1/objects/attachments/org=1/k",
+        raw_query: None,
+        headers: h,
+    };
+    let org1 = Scopes::parse("org=1").unwrap();
+    let org2 = Scopes::parse("org=2").unwrap();
+    let cases = [
+        (Permission::Write, "attachments", &org1), // beyond max_permissions
+        (Permission::Read, "other", &org1),        // another usecase
+        (Permission::Read, "attachments", &org2),  // another scope
+    ];
+    let enforcing = auth().authenticate(creds(&capped), now()).unwrap();
+    let report = Authenticator::new(false, directory())
+        .unwrap()
+        .authenticate(creds(&capped), now())
+        .unwrap();
+    assert!(matches!(report, Grant::Unenforced(_)), "{report:?}");
+    for (permission, u, scopes) in cases {
+        assert!(
+            enforcing
+                .authorize(permission, &usecase(u), scopes)
+                .is_err(),
+            "{permission:?} {u} {scopes:?}"
+        );
+        assert_eq!(
+            report.authorize(permission, &usecase(u), scopes),
+            Ok(()),
+            "{permission:?} {u} {scopes:?}"
+        );
+    }
+    // What the token does allow is allowed either way.
+    assert_eq!(
+        enforcing.authorize(Permission::Read, &usecase("attachments"), &org1),
+        Ok(())
+    );
+}
+
 const PATH: &str = "/v1/objects/testing/org=17;project=42/foo/bar";
 
 fn presigned_query(kid: &str, seed: u8, ts: SystemTime, secs: u64) -> String {
-    presign::sign(
+    objectstore_auth::presign::sign(
         "GET",
         PATH,
         kid,
@@ -418,19 +463,6 @@ fn check_presigned(method: &str, query: &str) -> Result<Grant, AuthError> {
 }
 
 #[test]
-fn canonical_string_matches_the_spec_example() {
-    let got = presign::canonical_string(
-        "head",
-        PATH,
-        Some("os_timestamp=1985-04-12T23:20:50.52Z&OS_KID=relay&&os_sig=zzz&os_duration=3600"),
-    );
-    assert_eq!(
-        got,
-        format!("GET\n{PATH}\nos_duration=3600&os_kid=relay&os_timestamp=1985-04-12T23:20:50.52Z")
-    );
-}
-
-#[test]
 fn presigned_urls_verify_and_grant_reads_only() {
     let q = presigned_query("kid", 2, now(), 3600);
     let grant = check_presigned("GET", &q).unwrap();
@@ -440,16 +472,8 @@ fn presigned_urls_verify_and_grant_reads_only() {
         "GET and HEAD signatures are interchangeable"
     );
     let scopes = Scopes::parse("org=17").unwrap();
-    assert!(
-        grant
-            .authorize(Permission::Read, &usecase("testing"), &scopes)
-            .is_ok()
-    );
-    assert!(
-        grant
-            .authorize(Permission::Write, &usecase("testing"), &scopes)
-            .is_err()
-    );
+    assert!(allows(&grant, Permission::Read, "testing", &scopes));
+    assert!(!allows(&grant, Permission::Write, "testing", &scopes));
     assert!(matches!(
         check_presigned("PUT", &q),
         Err(AuthError::Forbidden(_))
@@ -544,4 +568,84 @@ fn tampering_any_signature_character_is_rejected() {
         now(),
     );
     assert!(other_path.is_err());
+}
+
+/// Keys from `keygen`, a token and a pre-signed URL from the signing tools of
+/// `objectstore_auth` verify here.
+#[test]
+fn generated_keys_work_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let (private, public) = keygen(&dir.path().join("test")).unwrap();
+    assert!(
+        keygen(&dir.path().join("test")).is_err(),
+        "never overwrites"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&private).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let directory = KeyDirectory::load(
+        &[(
+            "k1".to_owned(),
+            KeyConfig {
+                key_files: vec![public],
+                max_permissions: Permission::ALL.to_vec(),
+            },
+        )]
+        .into(),
+    )
+    .unwrap();
+    let auth = Authenticator::new(true, directory).unwrap();
+    let key = read_private_key(&private).unwrap();
+
+    let t = tools::token(
+        "k1",
+        &key,
+        "attachments",
+        "org=1",
+        &[Permission::Read],
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let mut headers = HeaderMap::new();
+    headers.insert("x-os-auth", format!("Bearer {t}").parse().unwrap());
+    let grant = auth
+        .authenticate(
+            RequestCredentials {
+                method: "GET",
+                raw_path: "/v1/objects/attachments/org=1/k",
+                raw_query: None,
+                headers: &headers,
+            },
+            SystemTime::now(),
+        )
+        .unwrap();
+    assert!(matches!(grant, Grant::Token(_)));
+
+    let url = presign_url(
+        "get",
+        "http://127.0.0.1:8888/v1/objects/attachments/org=1/a%20b",
+        "k1",
+        &key,
+        Duration::from_secs(300),
+    )
+    .unwrap();
+    let (path, query) = url
+        .trim_start_matches("http://127.0.0.1:8888")
+        .split_once('?')
+        .unwrap();
+    let creds = RequestCredentials {
+        method: "HEAD",
+        raw_path: path,
+        raw_query: Some(query),
+        headers: &HeaderMap::new(),
+    };
+    assert_eq!(
+        auth.authenticate(creds, SystemTime::now()),
+        Ok(Grant::Presigned)
+    );
 }

@@ -69,11 +69,11 @@ mod response;
 mod tests;
 
 /// Most operations executed in one batch; further parts are answered with `413`.
-pub const MAX_OPERATIONS: usize = 1000;
+pub(crate) const MAX_OPERATIONS: usize = 1000;
 /// Largest insert payload accepted in a batch, in bytes (1 MiB).
-pub const MAX_INSERT_SIZE: usize = 1024 * 1024;
+pub(crate) const MAX_INSERT_SIZE: usize = 1024 * 1024;
 /// Largest request body accepted, in bytes (1 GiB).
-pub const MAX_BODY_SIZE: u64 = 1024 * 1024 * 1024;
+pub(crate) const MAX_BODY_SIZE: u64 = 1024 * 1024 * 1024;
 
 /// The limits of spec 7.1 as one value, so tests can shrink them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,17 +96,17 @@ impl Limits {
 }
 
 /// The part header naming the operation kind.
-pub const HEADER_KIND: &str = "x-sn-batch-operation-kind";
+pub(crate) const HEADER_KIND: &str = "x-sn-batch-operation-kind";
 /// The part header carrying the percent-escaped key.
-pub const HEADER_KEY: &str = "x-sn-batch-operation-key";
+pub(crate) const HEADER_KEY: &str = "x-sn-batch-operation-key";
 /// The response part header carrying the operation's index.
-pub const HEADER_INDEX: &str = "x-sn-batch-operation-index";
+pub(crate) const HEADER_INDEX: &str = "x-sn-batch-operation-index";
 /// The response part header carrying `<code> <reason>`.
-pub const HEADER_STATUS: &str = "x-sn-batch-operation-status";
+pub(crate) const HEADER_STATUS: &str = "x-sn-batch-operation-status";
 
 /// The kind of a batch operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OpKind {
+pub(crate) enum OpKind {
     /// Read an object.
     Get,
     /// Read an object's metadata.
@@ -119,7 +119,7 @@ pub enum OpKind {
 
 impl OpKind {
     /// The wire name (`get`, `head`, `insert`, `delete`).
-    pub fn as_str(&self) -> &'static str {
+    pub(crate) fn as_str(&self) -> &'static str {
         match self {
             Self::Get => "get",
             Self::Head => "head",
@@ -129,7 +129,7 @@ impl OpKind {
     }
 
     /// Parses a wire name, case-insensitively.
-    pub fn parse(name: &str) -> Option<Self> {
+    pub(crate) fn parse(name: &str) -> Option<Self> {
         [Self::Get, Self::Head, Self::Insert, Self::Delete]
             .into_iter()
             .find(|kind| kind.as_str().eq_ignore_ascii_case(name))
@@ -139,7 +139,7 @@ impl OpKind {
 /// Why a [`BatchGuard`] refused an operation: becomes an error part with this status and
 /// `message` as the JSON `detail`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpRejection {
+pub(crate) struct OpRejection {
     /// The part's status (403 permission, 429 rate limit, 400 expiration policy, ...).
     pub status: StatusCode,
     /// Text for the user, e.g. `auth error: operation not allowed`.
@@ -148,7 +148,7 @@ pub struct OpRejection {
 
 /// The per-operation admission check of spec 7.2 (rate limit, permission, usecase
 /// expiration policy), called once for every well-formed operation before it executes.
-pub trait BatchGuard: Send + Sync + 'static {
+pub(crate) trait BatchGuard: Send + Sync + 'static {
     /// Admits or rejects one operation. `metadata` is the parsed client metadata of an
     /// insert, `None` for the other kinds.
     fn check(&self, kind: OpKind, metadata: Option<&Metadata>) -> Result<(), OpRejection>;
@@ -156,8 +156,10 @@ pub trait BatchGuard: Send + Sync + 'static {
 
 /// A guard that admits everything (no auth, no limits).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct AllowAll;
+#[cfg(test)]
+pub(crate) struct AllowAll;
 
+#[cfg(test)]
 impl BatchGuard for AllowAll {
     fn check(&self, _kind: OpKind, _metadata: Option<&Metadata>) -> Result<(), OpRejection> {
         Ok(())
@@ -168,7 +170,7 @@ impl BatchGuard for AllowAll {
 ///
 /// Returns `400` plain text when `headers` carry no `multipart/form-data` content type with a
 /// boundary; otherwise `200` with the streamed multipart response.
-pub async fn handle(
+pub(crate) async fn handle(
     service: StorageService,
     context: ObjectContext,
     headers: &HeaderMap,

@@ -13,8 +13,9 @@ use crate::auth::KeyConfig;
 pub struct AuthConfig {
     /// Whether requests without valid credentials are refused. Default: unset, meaning
     /// "enforce exactly when keys are configured" (the zero-config server runs without auth);
-    /// `false` with keys verifies and logs failures but lets requests through; `true`
-    /// without keys is refused at start-up. Env `OS__AUTH__ENFORCE`.
+    /// `false` with keys verifies and authorizes, logs every failure (authorization
+    /// failures of valid tokens included) but lets requests through; `true` without keys is
+    /// refused at start-up. Env `OS__AUTH__ENFORCE`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enforce: Option<bool>,
     /// Ed25519 public keys by key id (`kid`): `key_files` (PEM, one per version) and

@@ -11,8 +11,11 @@
 //!    values are TOML-like literals, so arrays and inline tables work
 //!    (`OS__AUTH__KEYS={test_kid={key_files=["/x.pem"],max_permissions=["object.read"]}}`).
 //! 4. Deserialize; unknown keys are ignored (an existing reference configuration works
-//!    unchanged).
-//! 5. [`Config::validate`] checks what deserialization cannot (cross-field rules).
+//!    unchanged). [`Config::check`] also names each of them with the closest valid key
+//!    ([`unknown`]); `objectstore run` logs them as warnings, `--strict-config` and
+//!    `objectstore config check` refuse them.
+//! 5. [`Config::validate`] checks what deserialization cannot: value ranges
+//!    ([`validate`]), then cross-field rules.
 //!
 //! Any failure in steps 2-5 aborts start-up with a message that names the offending key.
 //!
@@ -33,18 +36,26 @@ use crate::admission::{Killswitch, RateLimitsConfig, UsecasesConfig};
 
 mod auth;
 mod observability;
+pub mod schema;
 mod storage;
 #[cfg(test)]
 mod storage_tests;
+mod tagged;
 #[cfg(test)]
 mod tests;
 mod tiering;
+pub mod unknown;
+pub mod validate;
+#[cfg(test)]
+mod validate_tests;
 
 pub use auth::AuthConfig;
 pub use observability::{LogFormat, LoggingConfig, MetricsConfig, RuntimeConfig, SentryConfig};
 pub use storage::{
-    HighVolumeConfig, LongTermConfig, StorageConfig, TieredSettings, ValueLogSettings,
+    HighVolumeConfig, LongTermConfig, NotBuilt, StorageConfig, TieredSettings, ValueLogSettings,
 };
+pub use unknown::{KeySource, UnknownKey};
+pub use validate::ConfigReport;
 
 /// Prefix of configuration environment variables.
 pub const ENV_PREFIX: &str = "OS__";
@@ -123,6 +134,16 @@ pub struct HttpConfig {
     /// `OS__HTTP__BODY_TIMEOUT`.
     #[serde(with = "humantime_serde")]
     pub body_timeout: Duration,
+    /// A request body slower than this many bytes per second, averaged over
+    /// `min_body_rate_window` of waiting for the client, fails with 408 and the request is
+    /// abandoned (see the `body_rate` module); `0` disables it. Default 1024 (8 kbit/s).
+    /// Env `OS__HTTP__MIN_BODY_RATE`.
+    pub min_body_rate: u64,
+    /// The averaging window of `min_body_rate`, also its grace period: nothing is cut off
+    /// before the client has been waited for this long. Default `30s`. Env
+    /// `OS__HTTP__MIN_BODY_RATE_WINDOW`.
+    #[serde(with = "humantime_serde")]
+    pub min_body_rate_window: Duration,
     /// An HTTP/1 request head (request line and headers) must arrive within this long, or
     /// the connection is closed; `0s` disables it. Default `30s`. Env
     /// `OS__HTTP__HEADER_TIMEOUT`.
@@ -137,6 +158,8 @@ impl Default for HttpConfig {
             down_marker: PathBuf::from("/tmp/objectstore.down"),
             shutdown_timeout: Duration::from_secs(5),
             body_timeout: Duration::from_secs(30),
+            min_body_rate: 1024,
+            min_body_rate_window: Duration::from_secs(30),
             header_timeout: Duration::from_secs(30),
         }
     }
@@ -215,6 +238,17 @@ impl Config {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
+        let (figment, _) = Self::figment(file, env)?;
+        let config: Config = figment.extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Steps 1-3 of the module docs: the merged sources, and the `OS__` variables of `env`.
+    fn figment(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(Figment, EnvVars), ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             if !file.is_file() {
@@ -225,10 +259,8 @@ impl Config {
             }
             figment = figment.merge(Yaml::file_exact(file));
         }
-        figment = figment.merge(EnvVars::new(env));
-        let config: Config = figment.extract().map_err(Box::new)?;
-        config.validate()?;
-        Ok(config)
+        let env = EnvVars::new(env);
+        Ok((figment.merge(&env), env))
     }
 
     /// Loads from the process environment (see [`Config::load`]).
@@ -236,8 +268,11 @@ impl Config {
         Self::load(file, std::env::vars())
     }
 
-    /// Checks cross-field rules deserialization cannot express.
+    /// Checks value ranges ([`validate`]) and cross-field rules deserialization cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(first) = validate::values(self).into_iter().next() {
+            return Err(first);
+        }
         self.storage.validate()?;
         tracing_subscriber::EnvFilter::try_new(self.logging.level.to_ascii_lowercase())
             .map_err(|e| ConfigError::invalid("logging.level", e.to_string()))?;

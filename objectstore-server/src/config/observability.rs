@@ -105,7 +105,7 @@ impl Default for SentryConfig {
     }
 }
 
-/// `metrics.*`: DogStatsD export beside `/metrics` (see [`crate::metrics::dogstatsd`]).
+/// `metrics.*`: DogStatsD export beside `/metrics` (see `crate::metrics::dogstatsd`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MetricsConfig {

@@ -15,13 +15,13 @@ use http::HeaderMap;
 use objectstore_types::{Metadata, ObjectContext, Permission};
 
 use crate::access::Auth;
-use crate::app::AppState;
 use crate::batch::{BatchGuard, OpKind, OpRejection};
 use crate::error::ApiError;
 use crate::extract::ContextPath;
+use crate::state::AppState;
 
 /// The permission an operation kind needs.
-pub fn permission_for(kind: OpKind) -> Permission {
+pub(crate) fn permission_for(kind: OpKind) -> Permission {
     match kind {
         OpKind::Get | OpKind::Head => Permission::Read,
         OpKind::Insert => Permission::Write,
@@ -31,7 +31,7 @@ pub fn permission_for(kind: OpKind) -> Permission {
 
 /// The per-operation checks of one batch request.
 #[derive(Debug)]
-pub struct RequestGuard {
+pub(crate) struct RequestGuard {
     state: AppState,
     auth: Auth,
     context: ObjectContext,
@@ -61,7 +61,7 @@ impl BatchGuard for RequestGuard {
 }
 
 /// Serves a batch request.
-pub async fn batch(
+pub(crate) async fn batch(
     State(state): State<AppState>,
     auth: Auth,
     ContextPath(context): ContextPath,

@@ -18,14 +18,14 @@ use objectstore_types::{Permission, expiration, time};
 use serde::Deserialize;
 
 use crate::access::Auth;
-use crate::app::AppState;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ObjectPath;
+use crate::state::AppState;
 
 /// The PATCH body.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PatchBody {
+pub(crate) struct PatchBody {
     /// The requested minimum deadline.
     pub extend_expiry: ExtendExpiry,
 }
@@ -33,7 +33,7 @@ pub struct PatchBody {
 /// A validated `extend_expiry` member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "ExtendWire")]
-pub struct ExtendExpiry(pub ExpiryTarget);
+pub(crate) struct ExtendExpiry(pub ExpiryTarget);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -83,7 +83,7 @@ impl TryFrom<ExtendWire> for ExtendExpiry {
 }
 
 /// Handles `PATCH` with an `extend_expiry` body.
-pub async fn patch_object(
+pub(crate) async fn patch_object(
     State(state): State<AppState>,
     auth: Auth,
     ObjectPath(id): ObjectPath,

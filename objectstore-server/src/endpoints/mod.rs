@@ -6,20 +6,20 @@
 //! * [`resumable`]: resumable-upload classification and operations (18.5);
 //! * [`multipart`]: multipart uploads with the streamed completion (section 8);
 //! * [`batch`]: the batch route's request pipeline and per-operation guard (section 7);
-//! * [`internal`]: `/health`, `/ready`, `/keda` (section 11).
+//! * [`internal`]: `/health`, `/ready`, `/keda`, `/metrics` (section 11).
 
 use serde::Serialize;
 
-pub mod batch;
-pub mod expiry;
-pub mod internal;
-pub mod multipart;
-pub mod objects;
-pub mod resumable;
+pub(crate) mod batch;
+pub(crate) mod expiry;
+pub(crate) mod internal;
+pub(crate) mod multipart;
+pub(crate) mod objects;
+pub(crate) mod resumable;
 
 /// The `{"key": ...}` body of inserts.
 #[derive(Debug, Serialize)]
-pub struct KeyBody {
+pub(crate) struct KeyBody {
     /// The key as stored.
     pub key: String,
 }

@@ -32,25 +32,24 @@ use objectstore_types::{ObjectContext, ObjectId, ObjectKey, Permission, time};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::objects::insert_metadata;
 use crate::access::Auth;
-use crate::app::AppState;
 use crate::error::{ApiError, service_status};
-use crate::extract::{ContextPath, ObjectPath, payload, required_content_length};
+use crate::extract::{ContextPath, ObjectPath, insert_metadata, payload, required_content_length};
+use crate::state::AppState;
 
 /// How often the complete response sends a keep-alive space.
-pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// `?upload_id=`.
 #[derive(Debug, Deserialize)]
-pub struct UploadIdQuery {
+pub(crate) struct UploadIdQuery {
     /// The upload.
     pub upload_id: String,
 }
 
 /// `?upload_id=&part_number=`.
 #[derive(Debug, Deserialize)]
-pub struct PartQuery {
+pub(crate) struct PartQuery {
     /// The upload.
     pub upload_id: String,
     /// The part, >= 1.
@@ -59,7 +58,7 @@ pub struct PartQuery {
 
 /// `?upload_id=[&max_parts=][&part_number_marker=]`.
 #[derive(Debug, Deserialize)]
-pub struct ListQuery {
+pub(crate) struct ListQuery {
     /// The upload.
     pub upload_id: String,
     /// Page size.
@@ -108,7 +107,7 @@ async fn initiate_at(
 }
 
 /// `POST /v1/objects:multipart/{usecase}/{scopes}[/]`: initiate under a generated key.
-pub async fn initiate_generated(
+pub(crate) async fn initiate_generated(
     State(state): State<AppState>,
     auth: Auth,
     ContextPath(context): ContextPath,
@@ -118,7 +117,7 @@ pub async fn initiate_generated(
 }
 
 /// `PUT /v1/objects:multipart/{usecase}/{scopes}/{*key}`: initiate at a key.
-pub async fn initiate(
+pub(crate) async fn initiate(
     State(state): State<AppState>,
     auth: Auth,
     ObjectPath(id): ObjectPath,
@@ -129,7 +128,7 @@ pub async fn initiate(
 
 /// `DELETE /v1/objects:multipart/{usecase}/{scopes}/{*key}?upload_id=`: 204, also for an
 /// unknown upload.
-pub async fn abort(
+pub(crate) async fn abort(
     State(state): State<AppState>,
     auth: Auth,
     ObjectPath(id): ObjectPath,
@@ -143,7 +142,7 @@ pub async fn abort(
 
 /// `PUT /v1/objects:multipart:parts/...?upload_id=&part_number=`: stores a part, which must
 /// carry `Content-Length`; 200 + `{"etag"}`.
-pub async fn upload_part(
+pub(crate) async fn upload_part(
     State(state): State<AppState>,
     auth: Auth,
     ObjectPath(id): ObjectPath,
@@ -179,7 +178,7 @@ struct PartsBody {
 }
 
 /// `GET /v1/objects:multipart:parts/...?upload_id=[&max_parts=][&part_number_marker=]`.
-pub async fn list_parts(
+pub(crate) async fn list_parts(
     State(state): State<AppState>,
     auth: Auth,
     ObjectPath(id): ObjectPath,
@@ -215,14 +214,14 @@ pub async fn list_parts(
 
 /// The complete request body.
 #[derive(Debug, Deserialize)]
-pub struct CompleteBody {
+pub(crate) struct CompleteBody {
     /// The parts to assemble, in order.
     pub parts: Vec<CompletePart>,
 }
 
 /// One part of a complete request.
 #[derive(Debug, Deserialize)]
-pub struct CompletePart {
+pub(crate) struct CompletePart {
     /// Part number, >= 1 (0 → 422).
     pub part_number: NonZeroU32,
     /// The ETag the upload returned.
@@ -241,7 +240,7 @@ fn complete_error_code(error: &objectstore_service::Error) -> &'static str {
 }
 
 /// `POST /v1/objects:multipart:complete/...?upload_id=`: the streamed completion.
-pub async fn complete(
+pub(crate) async fn complete(
     State(state): State<AppState>,
     auth: Auth,
     ObjectPath(id): ObjectPath,
@@ -288,7 +287,10 @@ pub async fn complete(
 
 /// A stream that yields one space per `interval` while `work` runs, then `work`'s output,
 /// then ends. The first space comes after one full interval.
-pub fn keepalive<F>(work: F, interval: Duration) -> impl Stream<Item = Bytes> + Send + 'static
+pub(crate) fn keepalive<F>(
+    work: F,
+    interval: Duration,
+) -> impl Stream<Item = Bytes> + Send + 'static
 where
     F: Future<Output = Bytes> + Send + 'static,
 {

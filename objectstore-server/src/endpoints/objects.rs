@@ -18,34 +18,21 @@ use objectstore_types::{Metadata, ObjectId, ObjectKey, Permission};
 use super::KeyBody;
 use super::resumable::{self, UploadQuery, UploadRequest};
 use crate::access::Auth;
-use crate::app::AppState;
 use crate::body::stream_body;
 use crate::error::ApiError;
-use crate::extract::{ContextPath, ObjectPath, RequestedRange, payload};
+use crate::extract::{ContextPath, ObjectPath, RequestedRange, insert_metadata, payload};
+use crate::state::AppState;
 
 /// Writes the response headers of a found object into `headers`: its metadata (lowercase
 /// names, `x-sn-size`, `content-disposition`) and `accept-ranges`.
-pub fn write_object_headers(metadata: &Metadata, headers: &mut HeaderMap) {
+pub(crate) fn write_object_headers(metadata: &Metadata, headers: &mut HeaderMap) {
     metadata.write_headers(headers);
     headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
 }
 
 /// A header value the server formatted itself.
-pub fn header_value(text: String) -> Result<HeaderValue, ApiError> {
+pub(crate) fn header_value(text: String) -> Result<HeaderValue, ApiError> {
     HeaderValue::try_from(text).map_err(|e| ApiError::Internal(format!("bad header value: {e}")))
-}
-
-/// Parses the client metadata of an insert and checks the usecase's expiration rules.
-pub fn insert_metadata(
-    state: &AppState,
-    id_context: &objectstore_types::ObjectContext,
-    headers: &HeaderMap,
-) -> Result<Metadata, ApiError> {
-    let metadata = Metadata::from_headers(headers).map_err(ApiError::client)?;
-    state
-        .admission
-        .check_policy(id_context, &metadata.expiration_policy)?;
-    Ok(metadata)
 }
 
 async fn insert(
@@ -65,7 +52,7 @@ async fn insert(
 
 /// `POST /v1/objects/{usecase}/{scopes}[/]`: insert under a generated key (201), or create
 /// a resumable upload (`?upload_type=resumable`).
-pub async fn post_object(
+pub(crate) async fn post_object(
     State(state): State<AppState>,
     auth: Auth,
     ContextPath(context): ContextPath,
@@ -89,7 +76,7 @@ pub async fn post_object(
 
 /// `PUT /v1/objects/{usecase}/{scopes}/{*key}`: insert or overwrite (200), or a resumable
 /// upload operation (create, write chunk, query offset).
-pub async fn put_object(
+pub(crate) async fn put_object(
     State(state): State<AppState>,
     auth: Auth,
     ObjectPath(id): ObjectPath,
@@ -113,7 +100,7 @@ pub async fn put_object(
 
 /// `GET /v1/objects/{usecase}/{scopes}/{*key}`: the object (200), a range of it (206, 416),
 /// or 404 with an empty body.
-pub async fn get_object(
+pub(crate) async fn get_object(
     State(state): State<AppState>,
     auth: Auth,
     ObjectPath(id): ObjectPath,
@@ -155,7 +142,7 @@ pub async fn get_object(
 
 /// `HEAD /v1/objects/{usecase}/{scopes}/{*key}`: 204 with the metadata headers, or 404.
 /// `Range` is ignored.
-pub async fn head_object(
+pub(crate) async fn head_object(
     State(state): State<AppState>,
     auth: Auth,
     ObjectPath(id): ObjectPath,
@@ -173,7 +160,7 @@ pub async fn head_object(
 
 /// `DELETE /v1/objects/{usecase}/{scopes}/{*key}`: 204, also for a missing object; or the
 /// cancellation of a resumable upload (`?session=`).
-pub async fn delete_object(
+pub(crate) async fn delete_object(
     State(state): State<AppState>,
     auth: Auth,
     ObjectPath(id): ObjectPath,

@@ -26,20 +26,21 @@ use objectstore_types::{ObjectContext, ObjectId, ObjectKey, Permission};
 use serde::{Deserialize, Serialize};
 
 use super::KeyBody;
-use super::objects::insert_metadata;
 use crate::access::Auth;
-use crate::app::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{header_str, header_u64, parse_digits, payload, required_content_length};
+use crate::extract::{
+    header_str, header_u64, insert_metadata, parse_digits, payload, required_content_length,
+};
+use crate::state::AppState;
 
 /// Request header carrying the total length at creation.
-pub const UPLOAD_LENGTH: &str = "upload-length";
+pub(crate) const UPLOAD_LENGTH: &str = "upload-length";
 /// Request and response header carrying a chunk's offset / the persisted offset.
-pub const UPLOAD_OFFSET: &str = "upload-offset";
+pub(crate) const UPLOAD_OFFSET: &str = "upload-offset";
 
 /// The query parameters that select a resumable operation; others are ignored.
 #[derive(Debug, Default, Deserialize)]
-pub struct UploadQuery {
+pub(crate) struct UploadQuery {
     /// `resumable` to create a session.
     pub upload_type: Option<String>,
     /// The token of an existing session.
@@ -48,7 +49,7 @@ pub struct UploadQuery {
 
 /// What a POST/PUT/DELETE on an object route asks for.
 #[derive(Debug, PartialEq, Eq)]
-pub enum UploadRequest {
+pub(crate) enum UploadRequest {
     /// An ordinary insert or delete.
     Ordinary,
     /// Create a resumable upload session.
@@ -59,7 +60,7 @@ pub enum UploadRequest {
 
 impl UploadQuery {
     /// Classifies the request (module docs, steps 1-4).
-    pub fn classify(self) -> Result<UploadRequest, ApiError> {
+    pub(crate) fn classify(self) -> Result<UploadRequest, ApiError> {
         if let Some(token) = self.session {
             return Ok(UploadRequest::Session(token));
         }
@@ -107,7 +108,7 @@ struct CreatedBody {
 
 /// Creates a session (`?upload_type=resumable`): 200 + `{"key","session","granularity"}`,
 /// or 501 when the storage engine declines (empty object, backend without sessions).
-pub async fn create(
+pub(crate) async fn create(
     state: &AppState,
     auth: &Auth,
     context: ObjectContext,
@@ -145,7 +146,7 @@ fn with_offset(status: StatusCode, offset: u64) -> Response {
 /// (`Upload-Offset: *`): 204 + `upload-offset` while incomplete, 201 + `{"key"}` when the
 /// chunk completed the object, 409 + `upload-offset` when the chunk does not start at the
 /// persisted offset.
-pub async fn write_or_query(
+pub(crate) async fn write_or_query(
     state: &AppState,
     auth: &Auth,
     id: ObjectId,
@@ -197,7 +198,7 @@ pub async fn write_or_query(
 }
 
 /// Cancels a session: 204, or 404 when it is unknown, completed or cancelled.
-pub async fn cancel(
+pub(crate) async fn cancel(
     state: &AppState,
     auth: &Auth,
     id: ObjectId,

@@ -24,7 +24,9 @@ const NAME_PREFIX: &str = "objectstore_";
 
 /// Builds the DogStatsD recorder for `config`, or `None` when `metrics.addr` is unset.
 /// Errors name the offending key.
-pub fn recorder(config: &MetricsConfig) -> anyhow::Result<Option<Renamed<DogStatsDRecorder>>> {
+pub(super) fn recorder(
+    config: &MetricsConfig,
+) -> anyhow::Result<Option<Renamed<DogStatsDRecorder>>> {
     let Some(addr) = config.addr.as_deref() else {
         return Ok(None);
     };
@@ -54,9 +56,9 @@ pub fn recorder(config: &MetricsConfig) -> anyhow::Result<Option<Renamed<DogStat
     Ok(Some(Renamed(recorder)))
 }
 
-/// A recorder that strips [`NAME_PREFIX`] from every metric name before passing it on.
+/// A recorder that strips the `objectstore_` prefix from every metric name before passing it on.
 #[derive(Debug)]
-pub struct Renamed<R>(R);
+pub(super) struct Renamed<R>(R);
 
 fn strip(name: &str) -> &str {
     name.strip_prefix(NAME_PREFIX).unwrap_or(name)

@@ -6,7 +6,8 @@
 //! handles of a route are looked up the first time the route is seen and then shared.
 //!
 //! Invariant: the label sets are bounded. Route labels are the router's path templates (a
-//! fixed set) or [`UNMATCHED_ROUTE`]; method labels are the standard methods or `OTHER`, so
+//! fixed set; a route registered with and without a trailing `/` has one label) or
+//! [`UNMATCHED_ROUTE`]; method labels are the standard methods or `OTHER`, so
 //! a client sending made-up methods cannot grow the registry; statuses are the three-digit
 //! codes the server answers with.
 
@@ -22,14 +23,15 @@ use super::{
 
 /// The handles of every route seen so far.
 #[derive(Debug, Default)]
-pub struct RouteTable {
+pub(super) struct RouteTable {
     routes: RwLock<HashMap<Box<str>, Arc<RouteMetrics>>>,
 }
 
 impl RouteTable {
-    /// The handles of `template` (`None`: no route matched).
-    pub fn get(&self, template: Option<&str>) -> Arc<RouteMetrics> {
-        let template = template.unwrap_or(UNMATCHED_ROUTE);
+    /// The handles of `template` (`None`: no route matched), under its label
+    /// ([`crate::paths::metric_label`]: the `/` form of a route counts as the route).
+    pub(super) fn get(&self, template: Option<&str>) -> Arc<RouteMetrics> {
+        let template = template.map_or(UNMATCHED_ROUTE, crate::paths::metric_label);
         if let Some(route) = read(&self.routes).get(template) {
             return route.clone();
         }
@@ -43,7 +45,7 @@ impl RouteTable {
 
 /// The metric handles of one route template.
 #[derive(Debug)]
-pub struct RouteMetrics {
+pub(crate) struct RouteMetrics {
     route: Box<str>,
     object: bool,
     /// `objectstore_http_request_bytes_total{route}`.
@@ -55,7 +57,7 @@ pub struct RouteMetrics {
 
 /// The handles of one (method, status) of a route.
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     method: &'static str,
     status: u16,
     /// `objectstore_http_requests_total{method, route, status}`.
@@ -77,12 +79,12 @@ impl RouteMetrics {
     }
 
     /// Whether this is an object route (under `/v1/`), as opposed to an internal one or none.
-    pub fn is_object(&self) -> bool {
+    pub(crate) fn is_object(&self) -> bool {
         self.object
     }
 
     /// The handles for a request with `method` answered with `status`.
-    pub fn outcome(&self, method: &Method, status: StatusCode) -> Outcome {
+    pub(crate) fn outcome(&self, method: &Method, status: StatusCode) -> Outcome {
         let method = method_label(method);
         let status = status.as_u16();
         let found = |outcomes: &[Outcome]| {

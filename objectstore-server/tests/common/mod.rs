@@ -1,10 +1,14 @@
 //! Shared helpers of the HTTP-level tests: an in-process server over the in-memory backend,
-//! a client, URL encoding like the official clients, and raw HTTP for byte-exact requests.
+//! a client and short forms of its requests ([`requests`]), URL encoding like the official
+//! clients, raw HTTP for byte-exact requests, admission set-ups, payloads and files on disk
+//! ([`data`]), and the real binary ([`binary`], [`process`]). Helpers send and read; what a
+//! test asserts stays in the test.
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
 use std::sync::Arc;
 
+use objectstore_server::admission::Killswitch;
 use objectstore_server::config::Config;
 use objectstore_server::testing::TestServer;
 use objectstore_service::backend::memory::MemoryBackend;
@@ -27,13 +31,17 @@ impl Memory {
     }
 
     pub async fn start_with(configure: impl FnOnce(&mut Config)) -> Self {
+        Self::start_with_service(ServiceConfig::default(), configure).await
+    }
+
+    /// With the storage service's own limits (`service`) too.
+    pub async fn start_with_service(
+        service: ServiceConfig,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
         let clock = ManualClock::new();
         let backend = MemoryBackend::new("memory", clock.clone());
-        let service = StorageService::new(
-            Arc::new(backend.clone()),
-            clock.clone(),
-            ServiceConfig::default(),
-        );
+        let service = StorageService::new(Arc::new(backend.clone()), clock.clone(), service);
         let server = TestServer::start_with(service, configure).await;
         Self {
             server,
@@ -55,6 +63,21 @@ impl Memory {
     pub fn url(&self, path: &str) -> String {
         self.server.url(path)
     }
+}
+
+/// A killswitch that blocks every request of `usecase`.
+pub fn killswitch(usecase: &str) -> Killswitch {
+    Killswitch {
+        usecase: Some(usecase.into()),
+        ..Killswitch::default()
+    }
+}
+
+/// Blocks `usecase` with a killswitch and limits the whole server to one request a second
+/// (a bucket of one token).
+pub fn block_and_limit_to_1_rps(config: &mut Config, usecase: &str) {
+    config.killswitches.push(killswitch(usecase));
+    config.rate_limits.throughput.global_rps = Some(1);
 }
 
 pub fn client() -> reqwest::Client {
@@ -191,5 +214,46 @@ pub async fn json(response: reqwest::Response) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"))
 }
 
+/// Log output captured in memory, for a `tracing_subscriber` writer.
+#[derive(Clone, Default)]
+pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Captured {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Keys and tokens for tests with auth.
+pub mod auth;
 /// The real binary as a server process (synchronous helpers).
 pub mod binary;
+/// Payload patterns and files on disk.
+pub mod data;
+/// The real binary under tokio (async helpers).
+pub mod process;
+/// Short forms of repeated requests.
+pub mod requests;
+
+#[allow(unused_imports, reason = "each test binary uses a different subset")]
+pub use requests::{send, text};

@@ -105,7 +105,7 @@ async fn every_kind_of_operation_runs() {
         panic!("insert with a key")
     };
     assert_eq!(k.as_str(), "new");
-    let (stored, bytes) = memory.get(&id("new")).expect_object();
+    let (stored, bytes) = memory.entry(&id("new")).expect_object();
     assert_eq!(&bytes[..], b"payload");
     assert!(stored.time_created.is_some(), "batch inserts are stamped");
     let Ok(BatchOutcome::Insert { key: generated }) = results.remove(&5).unwrap() else {
@@ -314,5 +314,5 @@ async fn spawned_ops_finish_after_the_results_are_dropped() {
     drop(results);
     gate.add_permits(1);
     assert_eq!(events.finished.recv().await.as_deref(), Some("k"));
-    assert_eq!(&memory.get(&id("k")).expect_object().1[..], b"abc");
+    assert_eq!(&memory.entry(&id("k")).expect_object().1[..], b"abc");
 }

@@ -51,7 +51,8 @@ use serde::Serialize;
 
 use crate::backend::embedded::vlog::ValueLogCheck;
 use crate::backend::{
-    BlobInfo, ChangeRecord, HighVolumeBackend, LongTermBackend, TieredMetadata, TieredWrite,
+    BlobInfo, ChangeRecord, HighVolumeBackend, HighVolumeStore, LongTermBackend, TieredMetadata,
+    TieredWrite,
 };
 use crate::clock::SharedClock;
 use crate::error::Result;
@@ -229,7 +230,7 @@ fn age(now: SystemTime, then: SystemTime) -> u64 {
 /// the module docs. Errors of the scans end the check; errors of repairs are collected in
 /// the report. Must run inside a tokio runtime.
 pub async fn check(
-    hv: Arc<dyn HighVolumeBackend>,
+    hv: Arc<dyn HighVolumeStore>,
     lt: Arc<dyn LongTermBackend>,
     clock: SharedClock,
     options: &CheckOptions,
@@ -244,7 +245,7 @@ pub async fn check(
 
     // 1. Change log and leases.
     let leases: BTreeMap<String, bool> = hv
-        .lease_list()
+        .list_leases()
         .await?
         .into_iter()
         .map(|l| (l.instance, l.until >= now))
@@ -253,7 +254,7 @@ pub async fn check(
     let mut owners: BTreeMap<String, OwnerSummary> = BTreeMap::new();
     let mut after: Option<uuid::Uuid> = None;
     loop {
-        let records = hv.log_scan(after.as_ref(), page).await?;
+        let records = hv.scan_records(after.as_ref(), page).await?;
         for record in &records {
             summarize(
                 &mut report,
@@ -413,16 +414,16 @@ async fn is_dangling(
     target: &ObjectId,
 ) -> Result<bool> {
     let still = matches!(
-        hv.get_tiered_metadata(id).await?,
+        hv.head(id).await?,
         TieredMetadata::Tombstone(t) if t.target == *target
     );
-    Ok(still && lt.get_metadata(target).await?.is_none())
+    Ok(still && lt.head(target).await?.is_none())
 }
 
 /// Whether no row targets `blob` and no change record names it (re-read now).
-async fn still_unreferenced(hv: &dyn HighVolumeBackend, blob: &ObjectId) -> Result<bool> {
+async fn still_unreferenced(hv: &dyn HighVolumeStore, blob: &ObjectId) -> Result<bool> {
     if let Some(logical) = logical_id(blob)
-        && let TieredMetadata::Tombstone(t) = hv.get_tiered_metadata(&logical).await?
+        && let TieredMetadata::Tombstone(t) = hv.head(&logical).await?
         && t.target == *blob
     {
         return Ok(false);
@@ -430,7 +431,7 @@ async fn still_unreferenced(hv: &dyn HighVolumeBackend, blob: &ObjectId) -> Resu
     // A deferred multipart record is keyed by the revision's UUID.
     if let Some((_, suffix)) = blob.key().as_str().rsplit_once('/')
         && let Ok(uuid) = uuid::Uuid::try_parse(suffix)
-        && let Some(record) = hv.log_get(&uuid).await?
+        && let Some(record) = hv.get_record(&uuid).await?
         && record.new.as_ref() == Some(blob)
     {
         return Ok(false);
@@ -441,7 +442,7 @@ async fn still_unreferenced(hv: &dyn HighVolumeBackend, blob: &ObjectId) -> Resu
 /// Steps 4 to 7 of the module docs.
 async fn repair(
     report: &mut CheckReport,
-    hv: Arc<dyn HighVolumeBackend>,
+    hv: Arc<dyn HighVolumeStore>,
     lt: Arc<dyn LongTermBackend>,
     clock: SharedClock,
     old_blobs: &[BlobInfo],
@@ -474,7 +475,7 @@ async fn repair(
     }
     // Wait for the cleanups, but keep the backends open (no `join`: it closes them).
     tiered.settle().await;
-    if let Err(e) = hv.lease_release(tiered.instance_id()).await {
+    if let Err(e) = hv.release_lease(tiered.instance_id()).await {
         report
             .errors
             .push(format!("release the check's lease: {e}"));
@@ -493,7 +494,7 @@ async fn repair(
     for (blob, finding) in old_blobs.iter().zip(report.unreferenced_blobs.iter_mut()) {
         let result = async {
             if still_unreferenced(&*hv, &blob.id).await? {
-                lt.delete_object(&blob.id).await?;
+                lt.delete(&blob.id).await?;
             }
             Ok::<_, crate::Error>(())
         };

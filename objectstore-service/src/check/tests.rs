@@ -8,7 +8,7 @@ use objectstore_types::{ExpirationPolicy, Metadata, ObjectId};
 
 use super::{CheckOptions, CheckReport, check};
 use crate::backend::memory::{Entry, MemoryBackend};
-use crate::backend::{Backend, ChangeRecord, HighVolumeBackend, LongTermBackend, Tombstone};
+use crate::backend::{Backend, ChangeLog, ChangeRecord, Component, LongTermBackend, Tombstone};
 use crate::clock::{Clock, ManualClock, SharedClock};
 use crate::conformance::{id, pattern, stamped};
 use crate::stream;
@@ -63,13 +63,20 @@ impl Env {
         .expect("check runs")
     }
 
+    /// A repairing check, which must leave the store clean; its report.
+    async fn repaired(&self) -> CheckReport {
+        let report = self.run(true).await;
+        assert!(report.is_clean(), "{report:#?}");
+        report
+    }
+
     /// Writes through a tiered storage and waits for its cleanups.
     async fn put(&self, key: &str, len: usize, policy: ExpirationPolicy) -> ObjectId {
         let tiered = self.tiered();
         let id = id(key);
         let metadata = stamped(policy, self.clock.now());
         tiered
-            .put_object(&id, &metadata, stream::single(pattern(len, 7)))
+            .put(&id, &metadata, stream::single(pattern(len, 7)))
             .await
             .unwrap();
         tiered.join().await;
@@ -79,6 +86,56 @@ impl Env {
     fn target(&self, id: &ObjectId) -> ObjectId {
         self.hv.entry(id).expect_tombstone().target
     }
+
+    /// A long-term blob of `len` pattern bytes under `revision`, written directly.
+    async fn blob(&self, revision: &ObjectId, len: usize) {
+        let body = stream::single(pattern(len, 1));
+        let put = self.lt.put(revision, &Metadata::default(), body).await;
+        put.unwrap();
+    }
+
+    /// The id of `key` and a new revision of it, stored as a 3-byte blob that no tombstone
+    /// names (a large write before its commit).
+    async fn uncommitted(&self, key: &str) -> (ObjectId, ObjectId) {
+        let object = id(key);
+        let revision = object.new_revision();
+        self.blob(&revision, 3).await;
+        (object, revision)
+    }
+
+    /// An operation of `owner` in flight: its lease runs for `lease` more, and its change
+    /// record names the new revision `new` of `object`. The record.
+    async fn in_flight(
+        &self,
+        owner: &str,
+        lease: Duration,
+        object: &ObjectId,
+        new: ObjectId,
+    ) -> ChangeRecord {
+        let until = self.clock.now() + lease;
+        self.hv.renew_lease(owner, until).await.unwrap();
+        let record = ChangeRecord {
+            change_id: uuid::Uuid::now_v7(),
+            owner: owner.into(),
+            id: object.clone(),
+            old: None,
+            new: Some(new),
+            upload_id: None,
+            not_before: None,
+        };
+        self.hv.append_record(&record).await.unwrap();
+        record
+    }
+}
+
+/// A repairing check found one due record and recovered it: the store is clean and the
+/// change log empty.
+#[track_caller]
+fn assert_recovered_one(env: &Env, report: &CheckReport) {
+    assert_eq!(report.change_log.due, 1, "{report:#?}");
+    assert_eq!(report.change_log.recovered, 1);
+    assert!(report.is_clean());
+    assert!(env.hv.log_records().is_empty());
 }
 
 #[tokio::test]
@@ -130,10 +187,7 @@ async fn unreferenced_blobs_are_deleted_after_the_grace_only() {
     let leaked = live.new_revision();
     let stray = id("stray").new_revision();
     for blob in [&leaked, &stray] {
-        env.lt
-            .put_object(blob, &Metadata::default(), stream::single(pattern(5, 1)))
-            .await
-            .unwrap();
+        env.blob(blob, 5).await;
     }
 
     let young = env.run(true).await;
@@ -161,12 +215,11 @@ async fn unreferenced_blobs_are_deleted_after_the_grace_only() {
     );
     assert!(!report.is_clean());
 
-    let report = env.run(true).await;
+    let report = env.repaired().await;
     assert!(
         report.unreferenced_blobs.iter().all(|b| b.repaired),
         "{report:#?}"
     );
-    assert!(report.is_clean());
     assert!(!env.lt.contains(&leaked) && !env.lt.contains(&stray));
     assert!(
         env.lt.contains(&live_target),
@@ -178,29 +231,11 @@ async fn unreferenced_blobs_are_deleted_after_the_grace_only() {
 #[tokio::test]
 async fn blobs_named_by_change_records_are_not_unreferenced() {
     let env = Env::new();
-    let object = id("pending");
-    let revision = object.new_revision();
-    env.lt
-        .put_object(
-            &revision,
-            &Metadata::default(),
-            stream::single(pattern(3, 1)),
-        )
-        .await
-        .unwrap();
+    let (object, revision) = env.uncommitted("pending").await;
     // A live owner's record (an operation in flight) names the revision.
-    let until = env.clock.now() + HOUR * 10;
-    env.hv.lease_renew("alive", until).await.unwrap();
-    let record = ChangeRecord {
-        change_id: uuid::Uuid::now_v7(),
-        owner: "alive".into(),
-        id: object.clone(),
-        old: None,
-        new: Some(revision.clone()),
-        upload_id: None,
-        not_before: None,
-    };
-    env.hv.log_append(&record).await.unwrap();
+    let record = env
+        .in_flight("alive", HOUR * 10, &object, revision.clone())
+        .await;
     env.clock.advance(HOUR * 2);
 
     let report = env.run(true).await;
@@ -221,33 +256,11 @@ async fn blobs_named_by_change_records_are_not_unreferenced() {
 #[tokio::test]
 async fn records_of_dead_owners_are_recovered() {
     let env = Env::new();
-    let object = id("crashed");
-    let revision = object.new_revision();
-    env.lt
-        .put_object(
-            &revision,
-            &Metadata::default(),
-            stream::single(pattern(3, 1)),
-        )
-        .await
-        .unwrap();
+    let (object, revision) = env.uncommitted("crashed").await;
     // A crashed large write: its lease expired, the revision was never committed.
-    env.hv
-        .lease_renew("dead", env.clock.now() + Duration::from_secs(30))
-        .await
-        .unwrap();
-    env.hv
-        .log_append(&ChangeRecord {
-            change_id: uuid::Uuid::now_v7(),
-            owner: "dead".into(),
-            id: object.clone(),
-            old: None,
-            new: Some(revision.clone()),
-            upload_id: None,
-            not_before: None,
-        })
-        .await
-        .unwrap();
+    let lease = Duration::from_secs(30);
+    env.in_flight("dead", lease, &object, revision.clone())
+        .await;
     env.clock.advance(Duration::from_secs(60));
 
     let report = env.run(false).await;
@@ -264,7 +277,7 @@ async fn records_of_dead_owners_are_recovered() {
         !env.lt.contains(&revision),
         "recovery deleted the uncommitted revision"
     );
-    let leases = env.hv.lease_list().await.unwrap();
+    let leases = env.hv.list_leases().await.unwrap();
     assert!(
         leases
             .iter()
@@ -294,10 +307,7 @@ async fn deferred_records_wait_for_their_time() {
 
     env.clock.advance(HOUR * 26);
     let report = env.run(true).await;
-    assert_eq!(report.change_log.due, 1, "{report:#?}");
-    assert_eq!(report.change_log.recovered, 1);
-    assert!(report.is_clean());
-    assert!(env.hv.log_records().is_empty());
+    assert_recovered_one(&env, &report);
 }
 
 #[tokio::test]
@@ -326,12 +336,11 @@ async fn expired_rows_are_swept_with_their_blobs() {
     assert!(report.expired_rows.iter().all(|f| f.expired_secs >= 59));
     assert!(!report.is_clean());
 
-    let report = env.run(true).await;
+    let report = env.repaired().await;
     assert!(
         report.expired_rows.iter().all(|f| f.repaired),
         "{report:#?}"
     );
-    assert!(report.is_clean());
     assert_eq!(env.hv.entry(&small), Entry::NotFound);
     assert_eq!(env.hv.entry(&large), Entry::NotFound);
     assert!(
@@ -347,23 +356,10 @@ async fn expired_rows_are_swept_with_their_blobs() {
 async fn exclusive_stores_treat_every_plain_record_as_due() {
     let env = Env::new();
     // A server killed a moment ago: its lease still looks live.
-    env.hv
-        .lease_renew("killed", env.clock.now() + Duration::from_secs(30))
-        .await
-        .unwrap();
     let object = id("x");
-    env.hv
-        .log_append(&ChangeRecord {
-            change_id: uuid::Uuid::now_v7(),
-            owner: "killed".into(),
-            id: object.clone(),
-            old: None,
-            new: Some(object.new_revision()),
-            upload_id: None,
-            not_before: None,
-        })
-        .await
-        .unwrap();
+    let lease = Duration::from_secs(30);
+    env.in_flight("killed", lease, &object, object.new_revision())
+        .await;
     let exclusive = env.hv.clone().with_exclusive(true);
     let report = check(
         Arc::new(exclusive),
@@ -376,10 +372,7 @@ async fn exclusive_stores_treat_every_plain_record_as_due() {
     )
     .await
     .unwrap();
-    assert_eq!(report.change_log.due, 1, "{report:#?}");
-    assert_eq!(report.change_log.recovered, 1);
-    assert!(report.is_clean());
-    assert!(env.hv.log_records().is_empty());
+    assert_recovered_one(&env, &report);
 }
 
 #[tokio::test]
@@ -388,22 +381,13 @@ async fn a_tombstone_is_not_dangling_when_rewritten_during_the_check() {
     let env = Env::new();
     let object = env.put("moving", LARGE, ExpirationPolicy::Manual).await;
     let tombstone: Tombstone = env.hv.entry(&object).expect_tombstone();
-    assert!(
-        !super::is_dangling(&env.hv, &env.lt, &object, &tombstone.target)
-            .await
-            .unwrap()
-    );
+    let dangling = || super::is_dangling(&env.hv, &env.lt, &object, &tombstone.target);
+    assert!(!dangling().await.unwrap());
     env.lt.remove(&tombstone.target);
-    assert!(
-        super::is_dangling(&env.hv, &env.lt, &object, &tombstone.target)
-            .await
-            .unwrap()
-    );
+    assert!(dangling().await.unwrap());
     env.hv.insert_raw(&object, Entry::NotFound);
-    assert!(
-        !super::is_dangling(&env.hv, &env.lt, &object, &tombstone.target)
-            .await
-            .unwrap()
-    );
-    let _ = env.hv.scan_rows(None, 1).await.unwrap();
+    assert!(!dangling().await.unwrap());
+    let _ = crate::backend::HighVolumeBackend::scan_rows(&env.hv, None, 1)
+        .await
+        .unwrap();
 }

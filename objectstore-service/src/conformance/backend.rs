@@ -21,9 +21,9 @@ pub async fn round_trip_keeps_every_metadata_field(cx: &Ctx<dyn Backend>) {
     let key = id("round-trip/ünïcode key");
     let metadata = full_metadata(cx.now());
     let payload = pattern(1000, 1);
-    b.put_object(&key, &metadata, stream::single(payload.clone()))
+    b.put(&key, &metadata, stream::single(payload.clone()))
         .await
-        .expect("put_object failed");
+        .expect("put failed");
     let (got, bytes) = read_object(b, &key)
         .await
         .expect("the object was not found");
@@ -33,7 +33,7 @@ pub async fn round_trip_keeps_every_metadata_field(cx: &Ctx<dyn Backend>) {
         with_size(&metadata, 1000),
         "metadata changed or size not set"
     );
-    let head = b.get_metadata(&key).await.expect("get_metadata failed");
+    let head = b.head(&key).await.expect("head failed");
     assert_eq!(
         head,
         Some(with_size(&metadata, 1000)),
@@ -46,19 +46,16 @@ pub async fn missing_objects_read_as_absent(cx: &Ctx<dyn Backend>) {
     let b = &*cx.backend;
     let key = id("missing");
     assert!(matches!(
-        b.get_object(&key, None).await.expect("get_object failed"),
+        b.get(&key, None).await.expect("get failed"),
         GetResponse::NotFound
     ));
     assert!(matches!(
-        b.get_object(&key, Some(ByteRange::From(0)))
+        b.get(&key, Some(ByteRange::From(0)))
             .await
-            .expect("get_object failed"),
+            .expect("get failed"),
         GetResponse::NotFound
     ));
-    assert_eq!(
-        b.get_metadata(&key).await.expect("get_metadata failed"),
-        None
-    );
+    assert_eq!(b.head(&key).await.expect("head failed"), None);
 }
 
 /// An overwrite replaces the payload and *all* metadata (no field of the old revision
@@ -67,7 +64,7 @@ pub async fn overwrite_replaces_payload_and_metadata(cx: &Ctx<dyn Backend>) {
     let b = &*cx.backend;
     let key = id("overwrite");
     let first = full_metadata(cx.now());
-    b.put_object(&key, &first, stream::single(pattern(500, 2)))
+    b.put(&key, &first, stream::single(pattern(500, 2)))
         .await
         .expect("first put failed");
     cx.advance(Duration::from_secs(5));
@@ -75,7 +72,7 @@ pub async fn overwrite_replaces_payload_and_metadata(cx: &Ctx<dyn Backend>) {
         content_type: "application/json".into(),
         ..stamped(ExpirationPolicy::Manual, cx.now())
     };
-    b.put_object(&key, &second, stream::single("{}"))
+    b.put(&key, &second, stream::single("{}"))
         .await
         .expect("second put failed");
     let (got, bytes) = read_object(b, &key)
@@ -96,7 +93,7 @@ pub async fn ranges_resolve_against_the_size(cx: &Ctx<dyn Backend>) {
     let key = id("ranges");
     let payload = b"0123456789abcdefghijkl".to_vec(); // 22 bytes
     let metadata = stamped(ExpirationPolicy::Manual, cx.now());
-    b.put_object(&key, &metadata, stream::single(payload.clone()))
+    b.put(&key, &metadata, stream::single(payload.clone()))
         .await
         .expect("put failed");
     let cases = [
@@ -109,7 +106,7 @@ pub async fn ranges_resolve_against_the_size(cx: &Ctx<dyn Backend>) {
         (ByteRange::Suffix(100), 0, 21),
     ];
     for (range, start, end) in cases {
-        let response = b.get_object(&key, Some(range)).await.expect("get failed");
+        let response = b.get(&key, Some(range)).await.expect("get failed");
         let (got, resolved, bytes) = read_found(response).await;
         let want = ContentRange {
             start,
@@ -125,7 +122,7 @@ pub async fn ranges_resolve_against_the_size(cx: &Ctx<dyn Backend>) {
         assert_eq!(got, with_size(&metadata, 22), "{range:?}: metadata wrong");
     }
     for range in [ByteRange::From(22), ByteRange::Bounded(30, 40)] {
-        match b.get_object(&key, Some(range)).await.expect("get failed") {
+        match b.get(&key, Some(range)).await.expect("get failed") {
             GetResponse::RangeNotSatisfiable(m) => {
                 assert_eq!(m.size, Some(22), "416 must carry the size");
             }
@@ -139,7 +136,7 @@ pub async fn zero_length_objects(cx: &Ctx<dyn Backend>) {
     let b = &*cx.backend;
     let key = id("empty");
     let metadata = stamped(ExpirationPolicy::Manual, cx.now());
-    b.put_object(&key, &metadata, stream::empty())
+    b.put(&key, &metadata, stream::empty())
         .await
         .expect("put failed");
     let (got, bytes) = read_object(b, &key)
@@ -150,7 +147,7 @@ pub async fn zero_length_objects(cx: &Ctx<dyn Backend>) {
     for range in [ByteRange::From(0), ByteRange::Suffix(1)] {
         assert!(
             matches!(
-                b.get_object(&key, Some(range)).await.expect("get failed"),
+                b.get(&key, Some(range)).await.expect("get failed"),
                 GetResponse::RangeNotSatisfiable(_)
             ),
             "{range:?} of an empty object must be unsatisfiable"
@@ -162,18 +159,18 @@ pub async fn zero_length_objects(cx: &Ctx<dyn Backend>) {
 pub async fn delete_removes_and_missing_delete_succeeds(cx: &Ctx<dyn Backend>) {
     let b = &*cx.backend;
     let key = id("delete");
-    b.put_object(
+    b.put(
         &key,
         &stamped(ExpirationPolicy::Manual, cx.now()),
         stream::single("x"),
     )
     .await
     .expect("put failed");
-    b.delete_object(&key).await.expect("delete failed");
+    b.delete(&key).await.expect("delete failed");
     assert!(read_object(b, &key).await.is_none(), "still readable");
-    assert_eq!(b.get_metadata(&key).await.expect("head failed"), None);
-    b.delete_object(&key).await.expect("second delete failed");
-    b.delete_object(&id("delete/never-written"))
+    assert_eq!(b.head(&key).await.expect("head failed"), None);
+    b.delete(&key).await.expect("second delete failed");
+    b.delete(&id("delete/never-written"))
         .await
         .expect("deleting a missing object must succeed");
 }
@@ -184,7 +181,7 @@ pub async fn failed_stream_stores_nothing(cx: &Ctx<dyn Backend>) {
     let b = &*cx.backend;
     let fresh = id("failing/fresh");
     let err = b
-        .put_object(
+        .put(
             &fresh,
             &stamped(ExpirationPolicy::Manual, cx.now()),
             failing(&pattern(64 * 1024, 3)),
@@ -202,14 +199,14 @@ pub async fn failed_stream_stores_nothing(cx: &Ctx<dyn Backend>) {
 
     let existing = id("failing/existing");
     let before = stamped(ExpirationPolicy::Manual, cx.now());
-    b.put_object(&existing, &before, stream::single("old"))
+    b.put(&existing, &before, stream::single("old"))
         .await
         .expect("put failed");
     let after = Metadata {
         content_type: "image/png".into(),
         ..stamped(ExpirationPolicy::Manual, cx.now())
     };
-    b.put_object(&existing, &after, failing(b"new bytes"))
+    b.put(&existing, &after, failing(b"new bytes"))
         .await
         .expect_err("a failing stream must fail the put");
     let (m, bytes) = read_object(b, &existing)
@@ -233,7 +230,7 @@ pub async fn multi_chunk_streams_are_stored_in_order(cx: &Ctx<dyn Backend>) {
         let key = id(key);
         let payload = pattern(len, 4);
         let metadata = stamped(ExpirationPolicy::Manual, cx.now());
-        b.put_object(&key, &metadata, chunked(&payload, chunk))
+        b.put(&key, &metadata, chunked(&payload, chunk))
             .await
             .expect("put failed");
         let (m, bytes) = read_object(b, &key)
@@ -256,7 +253,7 @@ pub async fn ttl_objects_read_as_absent_once_expired(cx: &Ctx<dyn Backend>) {
         cx.now(),
     );
     let deadline = metadata.time_expires.expect("stamped TTL has a deadline");
-    b.put_object(&key, &metadata, stream::single("ttl"))
+    b.put(&key, &metadata, stream::single("ttl"))
         .await
         .expect("put failed");
     cx.advance_to(deadline);
@@ -273,14 +270,14 @@ pub async fn ttl_objects_read_as_absent_once_expired(cx: &Ctx<dyn Backend>) {
         read_object(b, &key).await.is_none(),
         "expired object still readable"
     );
-    assert_eq!(b.get_metadata(&key).await.expect("head failed"), None);
+    assert_eq!(b.head(&key).await.expect("head failed"), None);
     assert!(matches!(
-        b.get_object(&key, Some(ByteRange::From(0)))
+        b.get(&key, Some(ByteRange::From(0)))
             .await
             .expect("get failed"),
         GetResponse::NotFound
     ));
-    b.delete_object(&key)
+    b.delete(&key)
         .await
         .expect("deleting an expired object must succeed");
 }
@@ -295,14 +292,14 @@ pub async fn tti_reads_bump_the_deadline_debounced(cx: &Ctx<dyn Backend>) {
         let key = id(key);
         let metadata = stamped(ExpirationPolicy::TimeToIdle(tti), cx.now());
         let original = metadata.time_expires.expect("stamped TTI has a deadline");
-        b.put_object(&key, &metadata, stream::single("tti"))
+        b.put(&key, &metadata, stream::single("tti"))
             .await
             .expect("put failed");
         let read = async || -> Metadata {
             if via_get {
                 read_object(b, &key).await.expect("TTI object not found").0
             } else {
-                b.get_metadata(&key)
+                b.head(&key)
                     .await
                     .expect("head failed")
                     .expect("TTI object not found")
@@ -358,7 +355,7 @@ pub async fn extend_expiry_outcomes(cx: &Ctx<dyn Backend>) {
     );
 
     let manual = stamped(ExpirationPolicy::Manual, now);
-    b.put_object(&id("ext/manual"), &manual, stream::single("m"))
+    b.put(&id("ext/manual"), &manual, stream::single("m"))
         .await
         .expect("put failed");
     assert_eq!(
@@ -368,7 +365,7 @@ pub async fn extend_expiry_outcomes(cx: &Ctx<dyn Backend>) {
 
     let ttl = stamped(ExpirationPolicy::TimeToLive(DAY), now);
     let created = ttl.time_created.expect("stamped");
-    b.put_object(&id("ext/ttl"), &ttl, stream::single("ttl"))
+    b.put(&id("ext/ttl"), &ttl, stream::single("ttl"))
         .await
         .expect("put failed");
     // Already sufficient: nothing changes.
@@ -383,7 +380,7 @@ pub async fn extend_expiry_outcomes(cx: &Ctx<dyn Backend>) {
             "{target:?}"
         );
     }
-    let head = b.get_metadata(&id("ext/ttl")).await.expect("head failed");
+    let head = b.head(&id("ext/ttl")).await.expect("head failed");
     assert_eq!(
         head,
         Some(with_size(&ttl, 3)),
@@ -415,7 +412,7 @@ pub async fn extend_expiry_outcomes(cx: &Ctx<dyn Backend>) {
     );
     let want = time::ceil_to_second(cx.now()) + 5 * DAY;
     let m = b
-        .get_metadata(&id("ext/ttl"))
+        .head(&id("ext/ttl"))
         .await
         .expect("head failed")
         .expect("gone");
@@ -426,7 +423,7 @@ pub async fn extend_expiry_outcomes(cx: &Ctx<dyn Backend>) {
         ExtendOutcome::Satisfied
     );
     let m = b
-        .get_metadata(&id("ext/ttl"))
+        .head(&id("ext/ttl"))
         .await
         .expect("head failed")
         .expect("gone");
@@ -434,7 +431,7 @@ pub async fn extend_expiry_outcomes(cx: &Ctx<dyn Backend>) {
 
     // TTI keeps its duration.
     let tti = stamped(ExpirationPolicy::TimeToIdle(DAY), cx.now());
-    b.put_object(&id("ext/tti"), &tti, stream::single("tti"))
+    b.put(&id("ext/tti"), &tti, stream::single("tti"))
         .await
         .expect("put failed");
     assert_eq!(
@@ -442,7 +439,7 @@ pub async fn extend_expiry_outcomes(cx: &Ctx<dyn Backend>) {
         ExtendOutcome::Satisfied
     );
     let m = b
-        .get_metadata(&id("ext/tti"))
+        .head(&id("ext/tti"))
         .await
         .expect("head failed")
         .expect("gone");
@@ -462,7 +459,7 @@ pub async fn extend_expiry_of_expired_or_timeless_objects(cx: &Ctx<dyn Backend>)
         ExpirationPolicy::TimeToLive(Duration::from_secs(10)),
         cx.now(),
     );
-    b.put_object(&id("ext/expired"), &ttl, stream::single("x"))
+    b.put(&id("ext/expired"), &ttl, stream::single("x"))
         .await
         .expect("put failed");
     cx.advance(Duration::from_secs(60));
@@ -486,7 +483,7 @@ pub async fn extend_expiry_of_expired_or_timeless_objects(cx: &Ctx<dyn Backend>)
         time_expires: Some(time::ceil_to_second(cx.now()) + DAY),
         ..Metadata::default()
     };
-    b.put_object(&id("ext/timeless"), &timeless, stream::single("x"))
+    b.put(&id("ext/timeless"), &timeless, stream::single("x"))
         .await
         .expect("put failed");
     let outcome = b

@@ -1,13 +1,13 @@
-//! Checks of the change log and instance leases of [`HighVolumeBackend`]: storage of
-//! records, and the claim rules of [`HighVolumeBackend::log_claim`] (owners, leases,
-//! deferral, `ignore_leases`, limits, concurrent claimants).
+//! Checks of [`ChangeLog`]: storage of records, and the claim rules of
+//! [`ChangeLog::claim_records`] (owners, leases, deferral, `ignore_leases`, limits,
+//! concurrent claimants).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::{Ctx, id};
-use crate::backend::{ChangeRecord, HighVolumeBackend};
+use crate::backend::{ChangeLog, ChangeRecord, Claim};
 
 /// A change record with every field set.
 pub fn record(owner: &str, key: &str, not_before: Option<SystemTime>) -> ChangeRecord {
@@ -27,21 +27,16 @@ fn ids(records: &[ChangeRecord]) -> BTreeSet<uuid::Uuid> {
     records.iter().map(|r| r.change_id).collect()
 }
 
-async fn claim(
-    b: &dyn HighVolumeBackend,
-    who: &str,
-    now: SystemTime,
-    ignore: bool,
-) -> Vec<ChangeRecord> {
-    b.log_claim(who, now, ignore, 100)
+async fn claim(b: &dyn ChangeLog, who: &str, now: SystemTime, ignore: bool) -> Vec<ChangeRecord> {
+    b.claim_records(&Claim::new(who, now, ignore, 100))
         .await
-        .expect("log_claim failed")
+        .expect("claim_records failed")
 }
 
 /// Records are stored, read, counted and removed; removing a missing record succeeds.
-pub async fn change_log_append_get_remove_len(cx: &Ctx<dyn HighVolumeBackend>) {
+pub async fn change_log_append_get_remove_len(cx: &Ctx<dyn ChangeLog>) {
     let b = &*cx.backend;
-    assert_eq!(b.log_len().await.expect("log_len failed"), 0);
+    assert_eq!(b.count_records().await.expect("count_records failed"), 0);
     let records = [
         record("a", "log/1", None),
         record("b", "log/2", Some(cx.now() + Duration::from_secs(60))),
@@ -53,47 +48,47 @@ pub async fn change_log_append_get_remove_len(cx: &Ctx<dyn HighVolumeBackend>) {
         },
     ];
     for r in &records {
-        b.log_append(r).await.expect("log_append failed");
+        b.append_record(r).await.expect("append_record failed");
     }
-    assert_eq!(b.log_len().await.expect("log_len failed"), 3);
+    assert_eq!(b.count_records().await.expect("count_records failed"), 3);
     for r in &records {
         assert_eq!(
-            b.log_get(&r.change_id)
+            b.get_record(&r.change_id)
                 .await
-                .expect("log_get failed")
+                .expect("get_record failed")
                 .as_ref(),
             Some(r),
             "record changed in storage"
         );
     }
-    b.log_remove(&records[1].change_id)
+    b.remove_record(&records[1].change_id)
         .await
-        .expect("log_remove failed");
+        .expect("remove_record failed");
     assert_eq!(
-        b.log_get(&records[1].change_id)
+        b.get_record(&records[1].change_id)
             .await
-            .expect("log_get failed"),
+            .expect("get_record failed"),
         None
     );
-    assert_eq!(b.log_len().await.expect("log_len failed"), 2);
-    b.log_remove(&records[1].change_id)
+    assert_eq!(b.count_records().await.expect("count_records failed"), 2);
+    b.remove_record(&records[1].change_id)
         .await
         .expect("removing a missing record must succeed");
     assert_eq!(
-        b.log_get(&uuid::Uuid::now_v7())
+        b.get_record(&uuid::Uuid::now_v7())
             .await
-            .expect("log_get failed"),
+            .expect("get_record failed"),
         None
     );
 }
 
 /// Without deferral, a record is claimed only from another instance whose lease expired
 /// (or never existed), and then belongs to the claimant; own records are never claimed.
-pub async fn log_claim_respects_owners_and_leases(cx: &Ctx<dyn HighVolumeBackend>) {
+pub async fn claim_records_respects_owners_and_leases(cx: &Ctx<dyn ChangeLog>) {
     let b = &*cx.backend;
     let now = cx.now();
     let lease = |who: &'static str, until: SystemTime| async move {
-        b.lease_renew(who, until).await.expect("lease_renew failed");
+        b.renew_lease(who, until).await.expect("renew_lease failed");
     };
     lease("alive", now + Duration::from_secs(60)).await;
     lease("dead", now - Duration::from_secs(1)).await;
@@ -105,7 +100,7 @@ pub async fn log_claim_respects_owners_and_leases(cx: &Ctx<dyn HighVolumeBackend
         record("me", "claim/4", None),
     );
     for r in [&alive, &dead, &gone, &mine] {
-        b.log_append(r).await.expect("log_append failed");
+        b.append_record(r).await.expect("append_record failed");
     }
     let got = claim(b, "me", now, false).await;
     assert_eq!(
@@ -118,18 +113,22 @@ pub async fn log_claim_respects_owners_and_leases(cx: &Ctx<dyn HighVolumeBackend
         "claimed records must name the claimant"
     );
     assert_eq!(
-        b.log_get(&dead.change_id)
+        b.get_record(&dead.change_id)
             .await
-            .expect("log_get failed")
+            .expect("get_record failed")
             .map(|r| r.owner),
         Some("me".into())
     );
     assert_eq!(
-        b.log_get(&alive.change_id).await.expect("log_get failed"),
+        b.get_record(&alive.change_id)
+            .await
+            .expect("get_record failed"),
         Some(alive.clone())
     );
     assert_eq!(
-        b.log_get(&mine.change_id).await.expect("log_get failed"),
+        b.get_record(&mine.change_id)
+            .await
+            .expect("get_record failed"),
         Some(mine.clone())
     );
     assert!(
@@ -144,16 +143,20 @@ pub async fn log_claim_respects_owners_and_leases(cx: &Ctx<dyn HighVolumeBackend
 
 /// Deferred records wait for `not_before` whatever the leases say, and are then due even
 /// for their owner; once claimed, nobody else takes them while the claimant's lease lives.
-pub async fn log_claim_honours_deferral(cx: &Ctx<dyn HighVolumeBackend>) {
+pub async fn claim_records_honours_deferral(cx: &Ctx<dyn ChangeLog>) {
     let b = &*cx.backend;
     let now = cx.now();
-    b.lease_renew("owner", now + Duration::from_secs(1000))
+    b.renew_lease("owner", now + Duration::from_secs(1000))
         .await
-        .expect("lease_renew failed");
+        .expect("renew_lease failed");
     let deferred = record("owner", "defer/1", Some(now + Duration::from_secs(100)));
     let orphan = record("dead", "defer/2", Some(now + Duration::from_secs(100)));
-    b.log_append(&deferred).await.expect("log_append failed");
-    b.log_append(&orphan).await.expect("log_append failed");
+    b.append_record(&deferred)
+        .await
+        .expect("append_record failed");
+    b.append_record(&orphan)
+        .await
+        .expect("append_record failed");
     for (who, ignore) in [("x", false), ("x", true), ("owner", false)] {
         assert!(
             claim(b, who, now, ignore).await.is_empty(),
@@ -180,15 +183,17 @@ pub async fn log_claim_honours_deferral(cx: &Ctx<dyn HighVolumeBackend>) {
 
 /// With `ignore_leases`, records of every other instance are due at once; own records
 /// still are not.
-pub async fn log_claim_ignore_leases(cx: &Ctx<dyn HighVolumeBackend>) {
+pub async fn claim_records_ignore_leases(cx: &Ctx<dyn ChangeLog>) {
     let b = &*cx.backend;
     let now = cx.now();
-    b.lease_renew("a", now + Duration::from_secs(60))
+    b.renew_lease("a", now + Duration::from_secs(60))
         .await
-        .expect("lease_renew failed");
+        .expect("renew_lease failed");
     let (theirs, mine) = (record("a", "ignore/1", None), record("b", "ignore/2", None));
-    b.log_append(&theirs).await.expect("log_append failed");
-    b.log_append(&mine).await.expect("log_append failed");
+    b.append_record(&theirs)
+        .await
+        .expect("append_record failed");
+    b.append_record(&mine).await.expect("append_record failed");
     let got = claim(b, "b", now, true).await;
     assert_eq!(
         ids(&got),
@@ -198,21 +203,21 @@ pub async fn log_claim_ignore_leases(cx: &Ctx<dyn HighVolumeBackend>) {
 }
 
 /// `limit` bounds each claim; repeated claims hand out every record exactly once.
-pub async fn log_claim_limit(cx: &Ctx<dyn HighVolumeBackend>) {
+pub async fn claim_records_limit(cx: &Ctx<dyn ChangeLog>) {
     let b = &*cx.backend;
     let now = cx.now();
     let records: Vec<_> = (0..5)
         .map(|i| record("dead", &format!("limit/{i}"), None))
         .collect();
     for r in &records {
-        b.log_append(r).await.expect("log_append failed");
+        b.append_record(r).await.expect("append_record failed");
     }
     let mut seen = Vec::new();
     for want in [2, 2, 1, 0] {
         let got = b
-            .log_claim("me", now, false, 2)
+            .claim_records(&Claim::new("me", now, false, 2))
             .await
-            .expect("log_claim failed");
+            .expect("claim_records failed");
         assert_eq!(got.len(), want, "claim sizes with limit 2 over 5 records");
         seen.extend(got);
     }
@@ -222,28 +227,31 @@ pub async fn log_claim_limit(cx: &Ctx<dyn HighVolumeBackend>) {
 
 /// Concurrent claimants with live leases never receive the same record, and together
 /// receive all of them.
-pub async fn log_claim_concurrent_claimants_never_share(cx: &Ctx<dyn HighVolumeBackend>) {
+pub async fn claim_records_concurrent_claimants_never_share(cx: &Ctx<dyn ChangeLog>) {
     let now = cx.now();
     let records: Vec<_> = (0..40)
         .map(|i| record("dead", &format!("concurrent/{i}"), None))
         .collect();
     for r in &records {
-        cx.backend.log_append(r).await.expect("log_append failed");
+        cx.backend
+            .append_record(r)
+            .await
+            .expect("append_record failed");
     }
     let tasks: Vec<_> = (0..4)
         .map(|i| {
             let b = Arc::clone(&cx.backend);
             tokio::spawn(async move {
                 let me = format!("claimant-{i}");
-                b.lease_renew(&me, now + Duration::from_secs(600))
+                b.renew_lease(&me, now + Duration::from_secs(600))
                     .await
-                    .expect("lease_renew failed");
+                    .expect("renew_lease failed");
                 let mut mine = Vec::new();
                 loop {
                     let got = b
-                        .log_claim(&me, now, false, 3)
+                        .claim_records(&Claim::new(&me, now, false, 3))
                         .await
-                        .expect("log_claim failed");
+                        .expect("claim_records failed");
                     if got.is_empty() {
                         break mine;
                     }
@@ -267,9 +275,9 @@ pub async fn log_claim_concurrent_claimants_never_share(cx: &Ctx<dyn HighVolumeB
     for r in &all {
         let stored = cx
             .backend
-            .log_get(&r.change_id)
+            .get_record(&r.change_id)
             .await
-            .expect("log_get failed")
+            .expect("get_record failed")
             .expect("record vanished");
         assert_eq!(
             stored.owner, r.owner,
@@ -279,30 +287,30 @@ pub async fn log_claim_concurrent_claimants_never_share(cx: &Ctx<dyn HighVolumeB
 }
 
 /// Releasing a lease makes the instance's records due at once; renewing extends it.
-pub async fn lease_release_frees_records(cx: &Ctx<dyn HighVolumeBackend>) {
+pub async fn release_lease_frees_records(cx: &Ctx<dyn ChangeLog>) {
     let b = &*cx.backend;
     let now = cx.now();
-    b.lease_renew("a", now + Duration::from_secs(10))
+    b.renew_lease("a", now + Duration::from_secs(10))
         .await
-        .expect("lease_renew failed");
-    b.lease_renew("a", now + Duration::from_secs(100))
+        .expect("renew_lease failed");
+    b.renew_lease("a", now + Duration::from_secs(100))
         .await
-        .expect("lease_renew failed");
+        .expect("renew_lease failed");
     let r = record("a", "release/1", None);
-    b.log_append(&r).await.expect("log_append failed");
+    b.append_record(&r).await.expect("append_record failed");
     assert!(
         claim(b, "b", now + Duration::from_secs(50), false)
             .await
             .is_empty(),
         "the renewed lease was not extended"
     );
-    b.lease_release("a").await.expect("lease_release failed");
+    b.release_lease("a").await.expect("release_lease failed");
     assert_eq!(
         ids(&claim(b, "b", now, false).await),
         ids(&[r]),
         "a released instance's records are due at once"
     );
-    b.lease_release("never-leased")
+    b.release_lease("never-leased")
         .await
         .expect("releasing an unknown lease must succeed");
 }

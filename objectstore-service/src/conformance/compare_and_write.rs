@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use objectstore_types::{ExpirationPolicy, Metadata};
+use objectstore_types::{ExpirationPolicy, Metadata, ObjectId};
 
 use super::high_volume::{cas, row, tombstone};
 use super::{Ctx, id, stamped, with_size};
@@ -75,9 +75,9 @@ pub async fn compare_and_write_applies_on_matching_revision(cx: &Ctx<dyn HighVol
     assert!(cas(b, &key, Some("cas/apply/3"), TieredWrite::Delete).await);
     assert_eq!(row(b, &key).await, TieredMetadata::NotFound);
     // Inline -> delete.
-    b.put_non_tombstone(&key, &m, Bytes::from_static(b"x"))
+    b.put(&key, &m, Bytes::from_static(b"x"))
         .await
-        .expect("put_non_tombstone failed");
+        .expect("put failed");
     assert!(
         cas(b, &key, None, TieredWrite::Delete).await,
         "inline -> delete"
@@ -143,7 +143,7 @@ pub async fn compare_and_write_rejects_stale_revisions(cx: &Ctx<dyn HighVolumeBa
         assert_eq!(row(b, &absent).await, TieredMetadata::NotFound);
     }
     let inline = id("cas/stale-inline");
-    b.put_non_tombstone(&inline, &m, Bytes::from_static(b"keep"))
+    b.put(&inline, &m, Bytes::from_static(b"keep"))
         .await
         .expect("put failed");
     for write in [TieredWrite::Tombstone(t3), TieredWrite::Delete] {
@@ -225,6 +225,7 @@ pub async fn compare_and_write_is_idempotent(cx: &Ctx<dyn HighVolumeBackend>) {
 /// tombstone.
 pub async fn compare_and_write_race_has_one_winner(cx: &Ctx<dyn HighVolumeBackend>) {
     let m = stamped(ExpirationPolicy::Manual, cx.now());
+    let handles = [Arc::clone(&cx.backend)];
     for start in [None, Some("race/0")] {
         let key = id(&format!("race/{}", start.is_some()));
         if let Some(rev) = start {
@@ -238,27 +239,7 @@ pub async fn compare_and_write_race_has_one_winner(cx: &Ctx<dyn HighVolumeBacken
                 .await
             );
         }
-        let tasks: Vec<_> = (1..=16)
-            .map(|i| {
-                let b = Arc::clone(&cx.backend);
-                let (key, t) = (key.clone(), tombstone(&format!("race/{i}"), &m));
-                tokio::spawn(async move {
-                    let current = start.map(id);
-                    let won = b
-                        .compare_and_write(&key, current.as_ref(), TieredWrite::Tombstone(t))
-                        .await
-                        .expect("compare_and_write failed");
-                    (i, won)
-                })
-            })
-            .collect();
-        let mut winners = Vec::new();
-        for task in tasks {
-            let (i, won) = task.await.expect("racing task panicked");
-            if won {
-                winners.push(i);
-            }
-        }
+        let winners = race(&handles, &key, start, "race", 16, &m).await;
         assert_eq!(winners.len(), 1, "from {start:?}: winners {winners:?}");
         let want = tombstone(&format!("race/{}", winners[0]), &m);
         assert_eq!(
@@ -267,4 +248,40 @@ pub async fn compare_and_write_race_has_one_winner(cx: &Ctx<dyn HighVolumeBacken
             "the row does not hold the winner's write"
         );
     }
+}
+
+/// Races `racers` compare-and-writes on `key`, racer `i` (from 1) writing a tombstone of
+/// revision `{prefix}/{i}` with `metadata` through `handles[i % handles.len()]`, all from
+/// the revision `start` (`None`: the row is no tombstone). Returns the racers that won.
+pub async fn race(
+    handles: &[Arc<dyn HighVolumeBackend>],
+    key: &ObjectId,
+    start: Option<&str>,
+    prefix: &str,
+    racers: usize,
+    metadata: &Metadata,
+) -> Vec<usize> {
+    let start = start.map(id);
+    let tasks: Vec<_> = (1..=racers)
+        .map(|i| {
+            let b = Arc::clone(&handles[i % handles.len()]);
+            let (key, start) = (key.clone(), start.clone());
+            let t = tombstone(&format!("{prefix}/{i}"), metadata);
+            tokio::spawn(async move {
+                let won = b
+                    .compare_and_write(&key, start.as_ref(), TieredWrite::Tombstone(t))
+                    .await
+                    .expect("compare_and_write failed");
+                (i, won)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        let (i, won) = task.await.expect("racing task panicked");
+        if won {
+            winners.push(i);
+        }
+    }
+    winners
 }

@@ -8,11 +8,12 @@ use bytes::Bytes;
 use objectstore_types::range::ByteRange;
 use objectstore_types::{ContentRange, ExpirationPolicy, Metadata, ObjectId, time};
 
-use super::{Ctx, id, read_found, stamped, with_size};
+use super::{Ctx, id, read_found, read_inline, stamped, with_size};
 use crate::backend::{
-    GetResponse, HighVolumeBackend, TieredGet, TieredMetadata, TieredWrite, Tombstone,
+    GetResponse, HighVolumeBackend, MAX_INLINE_BYTES, TieredGet, TieredMetadata, TieredWrite,
+    Tombstone,
 };
-use crate::stream;
+use crate::error::Error;
 
 /// A tombstone pointing at revision `target` with `metadata` (size 5 MiB).
 pub fn tombstone(target: &str, metadata: &Metadata) -> Tombstone {
@@ -33,9 +34,7 @@ pub fn expiring_at(deadline: SystemTime) -> Metadata {
 }
 
 pub(super) async fn row(b: &dyn HighVolumeBackend, key: &ObjectId) -> TieredMetadata {
-    b.get_tiered_metadata(key)
-        .await
-        .expect("get_tiered_metadata failed")
+    b.head(key).await.expect("head failed")
 }
 
 pub(super) async fn cas(
@@ -50,16 +49,14 @@ pub(super) async fn cas(
         .expect("compare_and_write failed")
 }
 
-/// `put_non_tombstone` writes inline data over nothing or inline data, and returns a
+/// `put` writes inline data over nothing or inline data, and returns a
 /// tombstone (even an expired one) instead of replacing it.
-pub async fn put_non_tombstone_respects_tombstones(cx: &Ctx<dyn HighVolumeBackend>) {
+pub async fn put_respects_tombstones(cx: &Ctx<dyn HighVolumeBackend>) {
     let b = &*cx.backend;
     let key = id("pnt/inline");
     let m1 = stamped(ExpirationPolicy::Manual, cx.now());
-    let r = b
-        .put_non_tombstone(&key, &m1, Bytes::from_static(b"one"))
-        .await;
-    assert_eq!(r.expect("put_non_tombstone failed"), None);
+    let r = b.put(&key, &m1, Bytes::from_static(b"one")).await;
+    assert_eq!(r.expect("put failed"), None);
     assert_eq!(
         row(b, &key).await,
         TieredMetadata::Object(with_size(&m1, 3))
@@ -68,10 +65,8 @@ pub async fn put_non_tombstone_respects_tombstones(cx: &Ctx<dyn HighVolumeBacken
         content_type: "text/csv".into(),
         ..m1.clone()
     };
-    let r = b
-        .put_non_tombstone(&key, &m2, Bytes::from_static(b"second"))
-        .await;
-    assert_eq!(r.expect("put_non_tombstone failed"), None);
+    let r = b.put(&key, &m2, Bytes::from_static(b"second")).await;
+    assert_eq!(r.expect("put failed"), None);
     assert_eq!(
         row(b, &key).await,
         TieredMetadata::Object(with_size(&m2, 6))
@@ -86,11 +81,9 @@ pub async fn put_non_tombstone_respects_tombstones(cx: &Ctx<dyn HighVolumeBacken
         ),
     );
     assert!(cas(b, &key, None, TieredWrite::Tombstone(t.clone())).await);
-    let r = b
-        .put_non_tombstone(&key, &m1, Bytes::from_static(b"x"))
-        .await;
+    let r = b.put(&key, &m1, Bytes::from_static(b"x")).await;
     assert_eq!(
-        r.expect("put_non_tombstone failed"),
+        r.expect("put failed"),
         Some(t.clone()),
         "tombstone not returned"
     );
@@ -100,25 +93,49 @@ pub async fn put_non_tombstone_respects_tombstones(cx: &Ctx<dyn HighVolumeBacken
         "tombstone replaced"
     );
     cx.advance(Duration::from_secs(60));
-    let r = b
-        .put_non_tombstone(&key, &m1, Bytes::from_static(b"x"))
-        .await;
+    let r = b.put(&key, &m1, Bytes::from_static(b"x")).await;
     assert_eq!(
-        r.expect("put_non_tombstone failed"),
+        r.expect("put failed"),
         Some(t),
         "expired tombstone not returned"
     );
 }
 
-/// `get_tiered` / `get_tiered_metadata` tell absent, inline (with ranges) and tombstone
+/// Inline payloads over [`MAX_INLINE_BYTES`] are refused with [`Error::TooLarge`] and store
+/// nothing, by `put` and by `compare_and_write`; exactly the limit is stored.
+pub async fn payloads_over_the_inline_limit_are_refused(cx: &Ctx<dyn HighVolumeBackend>) {
+    let b = &*cx.backend;
+    let key = id("big");
+    let m = Metadata::default();
+    let over = Bytes::from(vec![7u8; MAX_INLINE_BYTES + 1]);
+    let err = b
+        .put(&key, &m, over.clone())
+        .await
+        .expect_err("bodies over the limit must fail");
+    assert!(matches!(err, Error::TooLarge(_)), "{err:?}");
+    let write = TieredWrite::Object(m.clone(), over);
+    let err = b
+        .compare_and_write(&key, None, write)
+        .await
+        .expect_err("inline writes over the limit must fail");
+    assert!(matches!(err, Error::TooLarge(_)), "{err:?}");
+    assert!(row(b, &key).await.into_object().is_none());
+    // Exactly the limit is fine.
+    b.put(&key, &m, Bytes::from(vec![7u8; MAX_INLINE_BYTES]))
+        .await
+        .expect("put failed");
+    let (metadata, bytes) = read_inline(b, &key).await.expect("the object is stored");
+    assert_eq!(metadata.size, Some(MAX_INLINE_BYTES as u64));
+    assert_eq!(bytes.len(), MAX_INLINE_BYTES);
+}
+
+/// `get` / `head` tell absent, inline (with ranges) and tombstone
 /// rows apart; expired inline rows are absent.
-pub async fn get_tiered_distinguishes_rows(cx: &Ctx<dyn HighVolumeBackend>) {
+pub async fn get_distinguishes_rows(cx: &Ctx<dyn HighVolumeBackend>) {
     let b = &*cx.backend;
     let absent = id("gt/absent");
     assert!(matches!(
-        b.get_tiered(&absent, None)
-            .await
-            .expect("get_tiered failed"),
+        b.get(&absent, None).await.expect("get failed"),
         TieredGet::NotFound
     ));
     assert_eq!(row(b, &absent).await, TieredMetadata::NotFound);
@@ -128,14 +145,10 @@ pub async fn get_tiered_distinguishes_rows(cx: &Ctx<dyn HighVolumeBackend>) {
         ExpirationPolicy::TimeToLive(Duration::from_secs(60)),
         cx.now(),
     );
-    b.put_non_tombstone(&inline, &m, Bytes::from_static(b"0123456789"))
+    b.put(&inline, &m, Bytes::from_static(b"0123456789"))
         .await
-        .expect("put_non_tombstone failed");
-    let TieredGet::Object(response) = b
-        .get_tiered(&inline, None)
-        .await
-        .expect("get_tiered failed")
-    else {
+        .expect("put failed");
+    let TieredGet::Object(response) = b.get(&inline, None).await.expect("get failed") else {
         panic!("inline row not returned as an object");
     };
     let (got, range, bytes) = read_found(response).await;
@@ -144,9 +157,9 @@ pub async fn get_tiered_distinguishes_rows(cx: &Ctx<dyn HighVolumeBackend>) {
         (with_size(&m, 10), None, b"0123456789".to_vec())
     );
     let TieredGet::Object(response) = b
-        .get_tiered(&inline, Some(ByteRange::Suffix(3)))
+        .get(&inline, Some(ByteRange::Suffix(3)))
         .await
-        .expect("get_tiered failed")
+        .expect("get failed")
     else {
         panic!("inline row not returned as an object");
     };
@@ -161,9 +174,9 @@ pub async fn get_tiered_distinguishes_rows(cx: &Ctx<dyn HighVolumeBackend>) {
     );
     assert_eq!(bytes, b"789");
     assert!(matches!(
-        b.get_tiered(&inline, Some(ByteRange::From(10)))
+        b.get(&inline, Some(ByteRange::From(10)))
             .await
-            .expect("get_tiered failed"),
+            .expect("get failed"),
         TieredGet::Object(GetResponse::RangeNotSatisfiable(_))
     ));
 
@@ -173,7 +186,7 @@ pub async fn get_tiered_distinguishes_rows(cx: &Ctx<dyn HighVolumeBackend>) {
         &stamped(ExpirationPolicy::Manual, cx.now()),
     );
     assert!(cas(b, &tomb, None, TieredWrite::Tombstone(t.clone())).await);
-    match b.get_tiered(&tomb, None).await.expect("get_tiered failed") {
+    match b.get(&tomb, None).await.expect("get failed") {
         TieredGet::Tombstone(got) => assert_eq!(got, t),
         _ => panic!("tombstone not returned as one"),
     }
@@ -181,9 +194,7 @@ pub async fn get_tiered_distinguishes_rows(cx: &Ctx<dyn HighVolumeBackend>) {
 
     cx.advance(Duration::from_secs(120));
     assert!(matches!(
-        b.get_tiered(&inline, None)
-            .await
-            .expect("get_tiered failed"),
+        b.get(&inline, None).await.expect("get failed"),
         TieredGet::NotFound
     ));
     assert_eq!(
@@ -194,7 +205,7 @@ pub async fn get_tiered_distinguishes_rows(cx: &Ctx<dyn HighVolumeBackend>) {
 }
 
 /// Tombstones come back raw from the tiered reads even when expired.
-pub async fn tiered_reads_return_expired_tombstones_raw(cx: &Ctx<dyn HighVolumeBackend>) {
+pub async fn row_reads_return_expired_tombstones_raw(cx: &Ctx<dyn HighVolumeBackend>) {
     let b = &*cx.backend;
     let key = id("raw/expired");
     let t = tombstone(
@@ -207,26 +218,26 @@ pub async fn tiered_reads_return_expired_tombstones_raw(cx: &Ctx<dyn HighVolumeB
     assert!(cas(b, &key, None, TieredWrite::Tombstone(t.clone())).await);
     cx.advance(Duration::from_secs(3600));
     match b
-        .get_tiered(&key, Some(ByteRange::From(0)))
+        .get(&key, Some(ByteRange::From(0)))
         .await
-        .expect("get_tiered failed")
+        .expect("get failed")
     {
         TieredGet::Tombstone(got) => assert_eq!(got, t),
-        _ => panic!("expired tombstone not returned by get_tiered"),
+        _ => panic!("expired tombstone not returned by get"),
     }
     assert_eq!(row(b, &key).await, TieredMetadata::Tombstone(t));
 }
 
 /// Tiered reads bump the TTI deadline of inline rows (reporting the old one) but never
 /// touch a tombstone.
-pub async fn tiered_reads_bump_inline_tti_only(cx: &Ctx<dyn HighVolumeBackend>) {
+pub async fn row_reads_bump_inline_tti_only(cx: &Ctx<dyn HighVolumeBackend>) {
     let b = &*cx.backend;
     let tti = ExpirationPolicy::TimeToIdle(Duration::from_secs(400));
     let inline = id("tti/inline");
     let m = stamped(tti, cx.now());
-    b.put_non_tombstone(&inline, &m, Bytes::from_static(b"x"))
+    b.put(&inline, &m, Bytes::from_static(b"x"))
         .await
-        .expect("put_non_tombstone failed");
+        .expect("put failed");
     let tomb = id("tti/tombstone");
     let t = tombstone("tti/tombstone/rev", &m);
     assert!(cas(b, &tomb, None, TieredWrite::Tombstone(t.clone())).await);
@@ -240,11 +251,7 @@ pub async fn tiered_reads_bump_inline_tti_only(cx: &Ctx<dyn HighVolumeBackend>) 
     );
     let mut after = with_size(&m, 1);
     after.time_expires = Some(bumped);
-    let TieredGet::Object(response) = b
-        .get_tiered(&inline, None)
-        .await
-        .expect("get_tiered failed")
-    else {
+    let TieredGet::Object(response) = b.get(&inline, None).await.expect("get failed") else {
         panic!("inline row not returned as an object");
     };
     assert_eq!(
@@ -260,31 +267,28 @@ pub async fn tiered_reads_bump_inline_tti_only(cx: &Ctx<dyn HighVolumeBackend>) 
             "tombstone was bumped"
         );
         assert!(
-            matches!(b.get_tiered(&tomb, None).await.expect("get_tiered failed"), TieredGet::Tombstone(ref got) if *got == t)
+            matches!(b.get(&tomb, None).await.expect("get failed"), TieredGet::Tombstone(ref got) if *got == t)
         );
     }
 }
 
-/// `delete_non_tombstone` deletes inline rows (live or expired) and returns tombstones
+/// `delete` deletes inline rows (live or expired) and returns tombstones
 /// without deleting them.
-pub async fn delete_non_tombstone_keeps_tombstones(cx: &Ctx<dyn HighVolumeBackend>) {
+pub async fn delete_keeps_tombstones(cx: &Ctx<dyn HighVolumeBackend>) {
     let b = &*cx.backend;
     let m = stamped(
         ExpirationPolicy::TimeToLive(Duration::from_secs(10)),
         cx.now(),
     );
-    let r = b
-        .delete_non_tombstone(&id("dnt/absent"))
-        .await
-        .expect("delete_non_tombstone failed");
+    let r = b.delete(&id("dnt/absent")).await.expect("delete failed");
     assert_eq!(r, None);
     let (inline, expired) = (id("dnt/inline"), id("dnt/expired"));
-    b.put_non_tombstone(&expired, &m, Bytes::from_static(b"x"))
+    b.put(&expired, &m, Bytes::from_static(b"x"))
         .await
         .expect("put failed");
     cx.advance(Duration::from_secs(60));
     let m = stamped(ExpirationPolicy::Manual, cx.now());
-    b.put_non_tombstone(&inline, &m, Bytes::from_static(b"x"))
+    b.put(&inline, &m, Bytes::from_static(b"x"))
         .await
         .expect("put failed");
     let far = cx.now() + Duration::from_secs(100 * 365 * 86_400);
@@ -297,10 +301,7 @@ pub async fn delete_non_tombstone_keeps_tombstones(cx: &Ctx<dyn HighVolumeBacken
     };
     assert!(scanned(&expired).await, "the expired row is not stored");
     for key in [&inline, &expired] {
-        let r = b
-            .delete_non_tombstone(key)
-            .await
-            .expect("delete_non_tombstone failed");
+        let r = b.delete(key).await.expect("delete failed");
         assert_eq!(r, None);
     }
     assert!(!scanned(&expired).await, "the expired row was not deleted");
@@ -308,10 +309,7 @@ pub async fn delete_non_tombstone_keeps_tombstones(cx: &Ctx<dyn HighVolumeBacken
     let tomb = id("dnt/tombstone");
     let t = tombstone("dnt/tombstone/rev", &m);
     assert!(cas(b, &tomb, None, TieredWrite::Tombstone(t.clone())).await);
-    let r = b
-        .delete_non_tombstone(&tomb)
-        .await
-        .expect("delete_non_tombstone failed");
+    let r = b.delete(&tomb).await.expect("delete failed");
     assert_eq!(r, Some(t.clone()));
     assert_eq!(
         row(b, &tomb).await,
@@ -327,13 +325,13 @@ pub async fn delete_if_expired_checks_the_deadline(cx: &Ctx<dyn HighVolumeBacken
     let deadline = time::ceil_to_second(cx.now()) + Duration::from_secs(60);
     let m = expiring_at(deadline);
     let (inline, tomb, manual) = (id("die/inline"), id("die/tombstone"), id("die/manual"));
-    b.put_non_tombstone(&inline, &m, Bytes::from_static(b"x"))
+    b.put(&inline, &m, Bytes::from_static(b"x"))
         .await
         .expect("put failed");
     let t = tombstone("die/tombstone/rev", &m);
     assert!(cas(b, &tomb, None, TieredWrite::Tombstone(t.clone())).await);
     let never = stamped(ExpirationPolicy::Manual, cx.now());
-    b.put_non_tombstone(&manual, &never, Bytes::from_static(b"x"))
+    b.put(&manual, &never, Bytes::from_static(b"x"))
         .await
         .expect("put failed");
 
@@ -393,14 +391,14 @@ pub async fn scan_expired_orders_and_pages(cx: &Ctx<dyn HighVolumeBackend>) {
         ("scan/edge", 40),
         ("scan/live", 1000),
     ] {
-        b.put_object(&id(key), &expiring_at(at(secs)), stream::single("x"))
+        b.put(&id(key), &expiring_at(at(secs)), Bytes::from("x"))
             .await
             .expect("put failed");
     }
-    b.put_object(
+    b.put(
         &id("scan/manual"),
         &stamped(ExpirationPolicy::Manual, cx.now()),
-        stream::single("x"),
+        Bytes::from("x"),
     )
     .await
     .expect("put failed");

@@ -13,6 +13,13 @@ use crate::stream;
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
 
+/// Initiates an upload of `key` with `metadata`; its id.
+async fn initiate(b: &dyn LongTermBackend, key: &ObjectId, metadata: &Metadata) -> String {
+    b.initiate_multipart(key, metadata)
+        .await
+        .expect("initiate failed")
+}
+
 async fn upload(
     b: &dyn LongTermBackend,
     key: &ObjectId,
@@ -69,7 +76,7 @@ pub async fn large_multi_chunk_objects(cx: &Ctx<dyn LongTermBackend>) {
     let key = id("large/3mib");
     let payload = pattern(3 * MIB, 5);
     let metadata = full_metadata(cx.now());
-    b.put_object(&key, &metadata, chunked(&payload, 64 * KIB))
+    b.put(&key, &metadata, chunked(&payload, 64 * KIB))
         .await
         .expect("put failed");
     let (m, bytes) = read_object(b, &key)
@@ -79,7 +86,7 @@ pub async fn large_multi_chunk_objects(cx: &Ctx<dyn LongTermBackend>) {
     assert!(bytes == payload, "a 3 MiB object changed");
     let (start, end) = (MIB - 10, 2 * MIB + 10);
     let response = b
-        .get_object(&key, Some(ByteRange::Bounded(start as u64, end as u64)))
+        .get(&key, Some(ByteRange::Bounded(start as u64, end as u64)))
         .await
         .expect("get failed");
     let (_, range, bytes) = read_found(response).await;
@@ -105,10 +112,7 @@ pub async fn multipart_round_trip(cx: &Ctx<dyn LongTermBackend>) {
     let b = &*cx.backend;
     let key = id("mp/round-trip");
     let metadata = full_metadata(cx.now());
-    let upload_id = b
-        .initiate_multipart(&key, &metadata)
-        .await
-        .expect("initiate failed");
+    let upload_id = initiate(b, &key, &metadata).await;
     let parts = [
         pattern(100 * KIB, 1),
         pattern(200 * KIB, 2),
@@ -164,10 +168,7 @@ pub async fn multipart_complete_uses_listed_parts_in_order(cx: &Ctx<dyn LongTerm
     let b = &*cx.backend;
     let key = id("mp/subset");
     let metadata = stamped(ExpirationPolicy::Manual, cx.now());
-    let upload_id = b
-        .initiate_multipart(&key, &metadata)
-        .await
-        .expect("initiate failed");
+    let upload_id = initiate(b, &key, &metadata).await;
     let parts = [
         pattern(10 * KIB, 1),
         pattern(20 * KIB, 2),
@@ -193,17 +194,14 @@ pub async fn multipart_complete_uses_listed_parts_in_order(cx: &Ctx<dyn LongTerm
 pub async fn multipart_complete_replaces_an_existing_object(cx: &Ctx<dyn LongTermBackend>) {
     let b = &*cx.backend;
     let key = id("mp/replace");
-    b.put_object(&key, &full_metadata(cx.now()), stream::single("old"))
+    b.put(&key, &full_metadata(cx.now()), stream::single("old"))
         .await
         .expect("put failed");
     let metadata = Metadata {
         content_type: "application/x-tar".into(),
         ..stamped(ExpirationPolicy::Manual, cx.now())
     };
-    let upload_id = b
-        .initiate_multipart(&key, &metadata)
-        .await
-        .expect("initiate failed");
+    let upload_id = initiate(b, &key, &metadata).await;
     let etag = upload(b, &key, &upload_id, 1, b"new").await;
     assert_eq!(complete(b, &key, &upload_id, &[(1, &etag)]).await, None);
     let (m, bytes) = read_object(b, &key).await.expect("object not found");
@@ -215,10 +213,7 @@ pub async fn multipart_list_parts_paginates(cx: &Ctx<dyn LongTermBackend>) {
     let b = &*cx.backend;
     let key = id("mp/pages");
     let metadata = stamped(ExpirationPolicy::Manual, cx.now());
-    let upload_id = b
-        .initiate_multipart(&key, &metadata)
-        .await
-        .expect("initiate failed");
+    let upload_id = initiate(b, &key, &metadata).await;
     for n in 1..=5u32 {
         upload(b, &key, &upload_id, n, &pattern(n as usize * 100, n as u8)).await;
     }
@@ -250,10 +245,7 @@ pub async fn multipart_abort(cx: &Ctx<dyn LongTermBackend>) {
     let b = &*cx.backend;
     let key = id("mp/abort");
     let metadata = stamped(ExpirationPolicy::Manual, cx.now());
-    let upload_id = b
-        .initiate_multipart(&key, &metadata)
-        .await
-        .expect("initiate failed");
+    let upload_id = initiate(b, &key, &metadata).await;
     let etag = upload(b, &key, &upload_id, 1, b"part").await;
     b.abort_multipart(&key, &upload_id)
         .await
@@ -293,14 +285,11 @@ pub async fn multipart_rejections_change_nothing(cx: &Ctx<dyn LongTermBackend>) 
     let b = &*cx.backend;
     let key = id("mp/reject");
     let old = full_metadata(cx.now());
-    b.put_object(&key, &old, stream::single("old"))
+    b.put(&key, &old, stream::single("old"))
         .await
         .expect("put failed");
     let metadata = stamped(ExpirationPolicy::Manual, cx.now());
-    let upload_id = b
-        .initiate_multipart(&key, &metadata)
-        .await
-        .expect("initiate failed");
+    let upload_id = initiate(b, &key, &metadata).await;
     let e1 = upload(b, &key, &upload_id, 1, b"one").await;
     let e2 = upload(b, &key, &upload_id, 2, b"two").await;
     type Case<'a> = (&'a str, &'a [(u32, &'a str)], &'a [&'a str]);
@@ -366,10 +355,7 @@ pub async fn multipart_reupload_replaces_the_part(cx: &Ctx<dyn LongTermBackend>)
     let b = &*cx.backend;
     let key = id("mp/reupload");
     let metadata = stamped(ExpirationPolicy::Manual, cx.now());
-    let upload_id = b
-        .initiate_multipart(&key, &metadata)
-        .await
-        .expect("initiate failed");
+    let upload_id = initiate(b, &key, &metadata).await;
     let first = upload(b, &key, &upload_id, 1, b"first content").await;
     let again = upload(b, &key, &upload_id, 1, b"first content").await;
     assert_eq!(first, again, "the ETag is a content hash");
@@ -400,10 +386,7 @@ pub async fn multipart_content_length_must_match(cx: &Ctx<dyn LongTermBackend>) 
     let b = &*cx.backend;
     let key = id("mp/length");
     let metadata = stamped(ExpirationPolicy::Manual, cx.now());
-    let upload_id = b
-        .initiate_multipart(&key, &metadata)
-        .await
-        .expect("initiate failed");
+    let upload_id = initiate(b, &key, &metadata).await;
     for (declared, body) in [
         (10u64, pattern(5, 1)),
         (10, pattern(15, 1)),
@@ -431,10 +414,7 @@ pub async fn multipart_failed_part_stream_stores_nothing(cx: &Ctx<dyn LongTermBa
     let b = &*cx.backend;
     let key = id("mp/failing");
     let metadata = stamped(ExpirationPolicy::Manual, cx.now());
-    let upload_id = b
-        .initiate_multipart(&key, &metadata)
-        .await
-        .expect("initiate failed");
+    let upload_id = initiate(b, &key, &metadata).await;
     let etag = upload(b, &key, &upload_id, 1, b"good").await;
     let r = b
         .upload_part(&key, &upload_id, 1, 1000, failing(&pattern(100, 9)))
@@ -537,9 +517,7 @@ pub async fn multipart_upload_ids_are_opaque_and_safe(cx: &Ctx<dyn LongTermBacke
     assert_eq!(page.parts.len(), 1, "completing one upload touched another");
     assert_eq!(page.parts[0].etag, e0);
     assert!(matches!(
-        b.get_object(&id("mp/ids-other"), None)
-            .await
-            .expect("get failed"),
+        b.get(&id("mp/ids-other"), None).await.expect("get failed"),
         GetResponse::NotFound
     ));
 }

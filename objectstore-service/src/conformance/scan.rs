@@ -1,5 +1,5 @@
 //! Checks of the scans (contract 7 of [`crate::backend`]): [`HighVolumeBackend::scan_rows`],
-//! [`HighVolumeBackend::log_scan`], [`HighVolumeBackend::lease_list`] and
+//! [`ChangeLog::scan_records`], [`ChangeLog::list_leases`] and
 //! [`LongTermBackend::list_blobs`] list every stored entry exactly once across pages
 //! (expired ones included, removed ones not), in a stable order, and end with `next: None`.
 
@@ -11,8 +11,10 @@ use objectstore_types::{ExpirationPolicy, Metadata, time};
 use super::change_log::record;
 use super::high_volume::{expiring_at, tombstone};
 use super::{Ctx, id, stamped};
+use bytes::Bytes;
+
 use crate::backend::{
-    BlobInfo, HighVolumeBackend, LongTermBackend, RowInfo, ScanPage, TieredWrite,
+    BlobInfo, ChangeLog, HighVolumeBackend, LongTermBackend, RowInfo, ScanPage, TieredWrite,
 };
 use crate::stream;
 
@@ -59,15 +61,15 @@ pub async fn scan_rows_lists_every_row_once(cx: &Ctx<dyn HighVolumeBackend>) {
         ("rows/c/d", 300),
         ("rows/gone", 4),
     ] {
-        b.put_object(&id(key), &manual, stream::single(vec![b'x'; len]))
+        b.put(&id(key), &manual, Bytes::from(vec![b'x'; len]))
             .await
             .expect("put failed");
     }
     let deadline = time::ceil_to_second(cx.now()) + Duration::from_secs(10);
-    b.put_object(
+    b.put(
         &id("rows/expired"),
         &expiring_at(deadline),
-        stream::single("xy"),
+        Bytes::from("xy"),
     )
     .await
     .expect("put failed");
@@ -77,9 +79,7 @@ pub async fn scan_rows_lists_every_row_once(cx: &Ctx<dyn HighVolumeBackend>) {
         .await
         .expect("compare_and_write failed");
     assert!(written);
-    b.delete_object(&id("rows/gone"))
-        .await
-        .expect("delete failed");
+    b.delete(&id("rows/gone")).await.expect("delete failed");
     cx.advance(Duration::from_secs(60));
 
     let rows: Vec<RowInfo> =
@@ -112,12 +112,12 @@ pub async fn scan_rows_lists_every_row_once(cx: &Ctx<dyn HighVolumeBackend>) {
 }
 
 /// Records in `change_id` order across pages, unchanged by the scan.
-pub async fn log_scan_pages_in_change_id_order(cx: &Ctx<dyn HighVolumeBackend>) {
+pub async fn scan_records_pages_in_change_id_order(cx: &Ctx<dyn ChangeLog>) {
     let b = &*cx.backend;
     assert!(
-        b.log_scan(None, 10)
+        b.scan_records(None, 10)
             .await
-            .expect("log_scan failed")
+            .expect("scan_records failed")
             .is_empty()
     );
     let mut records = Vec::new();
@@ -128,7 +128,7 @@ pub async fn log_scan_pages_in_change_id_order(cx: &Ctx<dyn HighVolumeBackend>) 
             &format!("logscan/{i}"),
             deferred,
         );
-        b.log_append(&r).await.expect("log_append failed");
+        b.append_record(&r).await.expect("append_record failed");
         records.push(r);
     }
     records.sort_by_key(|r| r.change_id);
@@ -136,9 +136,9 @@ pub async fn log_scan_pages_in_change_id_order(cx: &Ctx<dyn HighVolumeBackend>) 
     let mut after = None;
     loop {
         let page = b
-            .log_scan(after.as_ref(), 2)
+            .scan_records(after.as_ref(), 2)
             .await
-            .expect("log_scan failed");
+            .expect("scan_records failed");
         assert!(page.len() <= 2, "at most `limit` records");
         let Some(last) = page.last() else { break };
         after = Some(last.change_id);
@@ -148,29 +148,37 @@ pub async fn log_scan_pages_in_change_id_order(cx: &Ctx<dyn HighVolumeBackend>) 
         listed, records,
         "every record once, in change_id order, unchanged"
     );
-    b.log_remove(&records[1].change_id)
+    b.remove_record(&records[1].change_id)
         .await
-        .expect("log_remove failed");
-    let rest = b.log_scan(None, 100).await.expect("log_scan failed");
+        .expect("remove_record failed");
+    let rest = b
+        .scan_records(None, 100)
+        .await
+        .expect("scan_records failed");
     assert_eq!(rest.len(), 4, "a removed record is not listed");
     assert!(!rest.iter().any(|r| r.change_id == records[1].change_id));
 }
 
 /// Stored leases with their deadlines; released ones are gone.
-pub async fn lease_list_reports_leases(cx: &Ctx<dyn HighVolumeBackend>) {
+pub async fn list_leases_reports_leases(cx: &Ctx<dyn ChangeLog>) {
     let b = &*cx.backend;
-    assert!(b.lease_list().await.expect("lease_list failed").is_empty());
+    assert!(
+        b.list_leases()
+            .await
+            .expect("list_leases failed")
+            .is_empty()
+    );
     let until = cx.now() + Duration::from_secs(30);
-    b.lease_renew("inst-b", until).await.expect("renew failed");
-    b.lease_renew("inst-a", until).await.expect("renew failed");
-    b.lease_renew("inst-c", until).await.expect("renew failed");
+    b.renew_lease("inst-b", until).await.expect("renew failed");
+    b.renew_lease("inst-a", until).await.expect("renew failed");
+    b.renew_lease("inst-c", until).await.expect("renew failed");
     let later = until + Duration::from_secs(30);
-    b.lease_renew("inst-a", later).await.expect("renew failed");
-    b.lease_release("inst-c").await.expect("release failed");
+    b.renew_lease("inst-a", later).await.expect("renew failed");
+    b.release_lease("inst-c").await.expect("release failed");
     let leases: Vec<(String, std::time::SystemTime)> = b
-        .lease_list()
+        .list_leases()
         .await
-        .expect("lease_list failed")
+        .expect("list_leases failed")
         .into_iter()
         .map(|l| (l.instance, l.until))
         .collect();
@@ -199,21 +207,19 @@ pub async fn list_blobs_lists_every_object_once(cx: &Ctx<dyn LongTermBackend>) {
         ("blobs/gone", 5),
     ];
     for (key, len) in sizes {
-        b.put_object(&id(key), &manual, stream::single(vec![b'y'; len]))
+        b.put(&id(key), &manual, stream::single(vec![b'y'; len]))
             .await
             .expect("put failed");
     }
     let deadline = time::ceil_to_second(cx.now()) + Duration::from_secs(10);
-    b.put_object(
+    b.put(
         &id("blobs/expired"),
         &expiring_at(deadline),
         stream::single("abc"),
     )
     .await
     .expect("put failed");
-    b.delete_object(&id("blobs/gone"))
-        .await
-        .expect("delete failed");
+    b.delete(&id("blobs/gone")).await.expect("delete failed");
     // An open upload with a part is no object (yet).
     let upload = b
         .initiate_multipart(&id("blobs/open"), &Metadata::default())

@@ -1,20 +1,18 @@
-//! Tests of the service's permits and task isolation, and [`Probe`]: hooks shared with the
-//! batch tests.
+//! Tests of the service's permits and task isolation, and [`Probe`]: a decorator shared
+//! with the batch tests.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
-use objectstore_types::range::ByteRange;
+use futures::future::BoxFuture;
 use objectstore_types::{ObjectContext, ObjectKey, Scopes, Usecase};
 use tokio::sync::{Semaphore, mpsc};
 
 use super::*;
-use crate::backend::Backend;
-use crate::backend::hooks::{HookBackend, Hooks};
+use crate::backend::around::{Around, Call, Decorated, Method};
 use crate::backend::memory::MemoryBackend;
 use crate::clock::ManualClock;
 
@@ -29,7 +27,7 @@ pub(crate) enum Action {
     Pause(Arc<Semaphore>),
 }
 
-/// Hooks on the object calls (put, get, head, delete): per-key faults, arrival and
+/// A decorator of the object calls (put, get, head, delete): per-key faults, arrival and
 /// completion signals, and the largest number of calls seen in flight at once.
 #[derive(Debug, Clone)]
 pub(crate) struct Probe {
@@ -98,7 +96,7 @@ impl Probe {
         self.state.max_in_flight.load(Ordering::SeqCst)
     }
 
-    async fn around<T>(&self, id: &ObjectId, call: impl Future<Output = Result<T>>) -> Result<T> {
+    async fn probe<T>(&self, id: &ObjectId, call: impl Future<Output = Result<T>>) -> Result<T> {
         let key = id.key.as_str().to_owned();
         let s = &*self.state;
         let now = s.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
@@ -139,33 +137,22 @@ impl Drop for Done<'_> {
     }
 }
 
-#[async_trait]
-impl Hooks for Probe {
-    async fn put_object(
-        &self,
-        inner: &MemoryBackend,
-        id: &ObjectId,
-        metadata: &Metadata,
-        body: PayloadStream,
-    ) -> Result<()> {
-        self.around(id, inner.put_object(id, metadata, body)).await
-    }
-
-    async fn get_object(
-        &self,
-        inner: &MemoryBackend,
-        id: &ObjectId,
-        range: Option<ByteRange>,
-    ) -> Result<GetResponse> {
-        self.around(id, inner.get_object(id, range)).await
-    }
-
-    async fn get_metadata(&self, inner: &MemoryBackend, id: &ObjectId) -> Result<Option<Metadata>> {
-        self.around(id, inner.get_metadata(id)).await
-    }
-
-    async fn delete_object(&self, inner: &MemoryBackend, id: &ObjectId) -> Result<()> {
-        self.around(id, inner.delete_object(id)).await
+impl Around for Probe {
+    fn around<'a, T: Send + 'static>(
+        &'a self,
+        call: Call<'a>,
+        inner: BoxFuture<'a, Result<T>>,
+    ) -> impl Future<Output = Result<T>> + Send + 'a {
+        let object_call = matches!(
+            call.method,
+            Method::Put | Method::Get | Method::Head | Method::Delete
+        );
+        async move {
+            match call.id {
+                Some(id) if object_call => self.probe(id, inner).await,
+                _ => inner.await,
+            }
+        }
     }
 }
 
@@ -176,7 +163,7 @@ pub(crate) fn probed_service(
     let clock: SharedClock = ManualClock::new();
     let memory = MemoryBackend::new("memory", clock.clone());
     let (probe, events) = Probe::new();
-    let backend = HookBackend::new(memory.clone(), probe.clone());
+    let backend = Decorated::new(Arc::new(memory.clone()), probe.clone());
     let service = StorageService::new(Arc::new(backend), clock, config);
     (service, memory, probe, events)
 }
@@ -312,7 +299,7 @@ async fn an_operation_runs_to_completion_when_its_caller_goes_away() {
     );
     gate.add_permits(1);
     assert_eq!(events.finished.recv().await.unwrap(), "k");
-    let stored = memory.get(&id("k")).expect_object();
+    let stored = memory.entry(&id("k")).expect_object();
     assert_eq!(&stored.1[..], b"abc");
 }
 

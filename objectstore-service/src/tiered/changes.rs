@@ -3,7 +3,7 @@
 //!
 //! **Invariants**
 //!
-//! * A record is durable ([`HighVolumeBackend::log_append`] returned) before the operation
+//! * A record is durable ([`ChangeLog::append_record`] returned) before the operation
 //!   causes any long-term side effect, and it names every blob the operation may leave
 //!   unreferenced (`old`, `new`).
 //! * A record is removed only after its cleanup succeeded; a failed cleanup leaves it for
@@ -18,7 +18,7 @@
 //!   its own task; the cleanup triggered by the drop first waits for it to settle, so it
 //!   never reads the state "before" a write that lands "after" it.
 //!
-//! [`HighVolumeBackend::log_append`]: crate::backend::HighVolumeBackend::log_append
+//! [`ChangeLog::append_record`]: crate::backend::ChangeLog::append_record
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -31,7 +31,7 @@ use tokio::task::JoinHandle;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use super::Inner;
-use crate::backend::{ChangeRecord, TieredMetadata};
+use crate::backend::{ChangeRecord, TieredMetadata, TieredWrite};
 use crate::error::{Error, Result};
 
 /// What the commit step of an operation did, as far as the operation knows.
@@ -74,7 +74,7 @@ impl Inner {
 
     /// The revision the row of `id` references now (`None`: no tombstone).
     pub(crate) async fn current_target(&self, id: &ObjectId) -> Result<Option<ObjectId>> {
-        Ok(match self.hv.get_tiered_metadata(id).await? {
+        Ok(match self.hv.head(id).await? {
             TieredMetadata::Tombstone(t) => Some(t.target),
             TieredMetadata::NotFound | TieredMetadata::Object(_) => None,
         })
@@ -91,9 +91,9 @@ impl Inner {
             inflight: None,
             _token: self.tracker.token(),
         };
-        let hv = self.hv.clone();
+        let log = self.log.clone();
         guard
-            .step(async move { hv.log_append(&record).await })
+            .step(async move { log.append_record(&record).await })
             .await?;
         Ok(guard)
     }
@@ -118,7 +118,7 @@ impl Inner {
     pub(crate) async fn renew_lease(&self) -> Result<()> {
         let now = self.clock.now();
         let until = now + self.config.lease_duration;
-        self.hv.lease_renew(self.instance_id(), until).await?;
+        self.log.renew_lease(self.instance_id(), until).await?;
         self.set_lease_until(Some(until));
         Ok(())
     }
@@ -202,12 +202,12 @@ impl Inner {
             if Some(blob) == referenced.as_ref() || self.owned_elsewhere(blob, record).await? {
                 continue;
             }
-            self.lt.delete_object(blob).await?;
+            self.lt.delete(blob).await?;
         }
         if let (Some(upload_id), Some(new)) = (&record.upload_id, &record.new) {
             self.lt.abort_multipart(new, upload_id).await?;
         }
-        self.hv.log_remove(&record.change_id).await
+        self.log.remove_record(&record.change_id).await
     }
 
     /// Whether `blob` is the revision of a multipart upload whose deferred record (another
@@ -220,8 +220,8 @@ impl Inner {
             return Ok(false);
         }
         Ok(self
-            .hv
-            .log_get(&uuid)
+            .log
+            .get_record(&uuid)
             .await?
             .is_some_and(|owner| owner.new.as_ref() == Some(blob)))
     }
@@ -230,9 +230,9 @@ impl Inner {
 /// The guard of one operation's change record.
 ///
 /// Finishing it ([`ChangeGuard::finish`]) or dropping it (error, panic, cancelled caller)
-/// starts the record's cleanup in the background. While it lives, [`Backend::join`] waits.
+/// starts the record's cleanup in the background. While it lives, [`Component::join`] waits.
 ///
-/// [`Backend::join`]: crate::backend::Backend::join
+/// [`Component::join`]: crate::backend::Component::join
 #[derive(Debug)]
 pub(crate) struct ChangeGuard {
     inner: Arc<Inner>,
@@ -284,7 +284,7 @@ impl ChangeGuard {
         }
         inner.renew_lease().await?;
         let change_id = self.record()?.change_id;
-        match inner.hv.log_get(&change_id).await? {
+        match inner.log.get_record(&change_id).await? {
             Some(record) if record.owner == inner.instance_id() => Ok(()),
             _ => Err(Error::backend(
                 "tiered",
@@ -292,6 +292,41 @@ impl ChangeGuard {
                 "this instance's lease lapsed and recovery took over the change; nothing was committed",
             )),
         }
+    }
+
+    /// The commit point of a guarded write: fencing ([`ChangeGuard::ensure_owned`]), then
+    /// the compare-and-write ([`ChangeGuard::compare_and_write`]).
+    pub(crate) async fn commit(
+        &mut self,
+        id: &ObjectId,
+        current: Option<ObjectId>,
+        write: TieredWrite,
+    ) -> Result<bool> {
+        self.ensure_owned().await?;
+        self.compare_and_write(id, current, write).await
+    }
+
+    /// The high-volume compare-and-write of `id` as a protocol step ([`ChangeGuard::step`]);
+    /// whether the row now holds `write`.
+    pub(crate) async fn compare_and_write(
+        &mut self,
+        id: &ObjectId,
+        current: Option<ObjectId>,
+        write: TieredWrite,
+    ) -> Result<bool> {
+        let (hv, id) = (self.inner.hv.clone(), id.clone());
+        self.step(async move { hv.compare_and_write(&id, current.as_ref(), write).await })
+            .await
+    }
+
+    /// Ends a write after its commit point: committed when `written`, else lost to a
+    /// concurrent write.
+    pub(crate) fn finish_write(self, written: bool) {
+        self.finish(if written {
+            Outcome::Committed
+        } else {
+            Outcome::Lost
+        });
     }
 
     /// Ends the operation with a known outcome and starts the cleanup.

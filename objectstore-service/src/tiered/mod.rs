@@ -2,7 +2,8 @@
 //! long-term (LT) tier behind a **redirect tombstone**, kept consistent without locks.
 //!
 //! [`TieredStorage`] implements [`Backend`] and [`LongTermBackend`] on top of one
-//! [`HighVolumeBackend`] and one [`LongTermBackend`]. Every read needs exactly one HV lookup:
+//! [`HighVolumeStore`] (rows through [`HighVolumeBackend`], the change log through
+//! [`ChangeLog`]) and one [`LongTermBackend`]. Every read needs exactly one HV lookup:
 //! an inline object, a tombstone (whose metadata is authoritative: size, expiry, content
 //! type) pointing at an LT revision, or nothing.
 //!
@@ -66,7 +67,7 @@
 //!
 //! ## Small write (body <= threshold)
 //!
-//! 1. `put_non_tombstone`. ok (no tombstone there) → `Ok`, done: **commit point**, no LT
+//! 1. HV `put`. ok (no tombstone there) → `Ok`, done: **commit point**, no LT
 //!    involved, no record. Error → fail.
 //! 2. A tombstone of `old` is there: append record `{old}`, fencing.
 //! 3. **Commit**: CAS `old → inline object`. ok → `Ok`, cleanup deletes `old`; conflict →
@@ -74,7 +75,7 @@
 //!
 //! ## Delete
 //!
-//! 1. `delete_non_tombstone`. ok (no tombstone) → `Ok`: **commit point**. Error → fail.
+//! 1. HV `delete`. ok (no tombstone) → `Ok`: **commit point**. Error → fail.
 //! 2. A tombstone of `old`: append record `{old}`, fencing.
 //! 3. **Commit**: CAS `old → delete`. ok → `Ok`, cleanup deletes `old` (a failing cleanup
 //!    does not fail the delete: the object is unreachable, recovery removes the blob);
@@ -89,7 +90,7 @@
 //!   missing revision (lost data) reads as absent.
 //! * HEAD: the tombstone's metadata, no LT call (so a tombstone whose blob was lost still
 //!   answers HEAD; GET then reports absent).
-//! * `extend_expiry`: inline → the HV backend's own (atomic); tombstone →
+//! * `extend_expiry`: inline → the HV backend's `extend_expiry` (atomic); tombstone →
 //!   [`crate::expiry::plan_extension`], then CAS `target → Tombstone{target, new metadata}`:
 //!   ok → `Satisfied`, conflict (a concurrent write replaced the revision) → `Conflict`.
 //!
@@ -158,7 +159,7 @@
 //!
 //! See module `changes` and module `recovery`. Every guarded operation holds a guard; finishing it or
 //! dropping it (error, panic, the caller's future cancelled) starts the cleanup in the
-//! background (tracked, so [`Backend::join`] waits): with a known outcome it deletes `old`
+//! background (tracked, so [`Component::join`] waits): with a known outcome it deletes `old`
 //! (committed) or `new` (lost); otherwise it reads the current tombstone and deletes what it
 //! does not reference. Then it removes the record. Steps that may still run when the caller
 //! goes away (the LT write, the CAS) run as their own tasks, and the cleanup waits for them
@@ -167,8 +168,8 @@
 //! claims it once this one's lease expired.
 //!
 //! Recovery (at start-up, spawned by [`TieredStorage::new`] with `ignore_leases =
-//! hv.is_exclusive()`, then every `recovery_interval`): renew the lease, retry own failed
-//! cleanups, [`HighVolumeBackend::log_claim`] due records and process each like a cleanup
+//! log.is_exclusive()`, then every `recovery_interval`): renew the lease, retry own failed
+//! cleanups, [`ChangeLog::claim_records`] due records and process each like a cleanup
 //! with an unknown outcome.
 //!
 //! **Fencing window:** an instance that paused for longer than its lease may have its
@@ -180,25 +181,30 @@
 //! extension (the CAS compares revisions, not deadlines); a row that turns from inline into
 //! an already-expired tombstone between a sweep's scan and delete is deleted before its
 //! record is appended (a crash exactly then leaks that blob).
+//!
+//! # Code
+//!
+//! `routing` implements [`Backend`] for [`TieredStorage`] (writes by size, reads, deletes,
+//! extensions), `multipart` implements [`LongTermBackend`] (multipart, `list_blobs`); both
+//! run the protocols on the shared `Inner` state. `changes` holds the change guard and
+//! cleanup, `recovery` the recovery pass and the background loop, `sweeper` the expiry sweep.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use objectstore_types::range::ByteRange;
-use objectstore_types::{Metadata, ObjectId};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+#[cfg(doc)]
+use crate::backend::Backend;
 use crate::backend::{
-    Backend, BlobInfo, CompleteRejection, CompletedPart, ExpiryTarget, ExtendOutcome, GetResponse,
-    HighVolumeBackend, InstanceId, LongTermBackend, PartsPage, ScanPage,
+    ChangeLog, Component, HighVolumeBackend, HighVolumeStore, InstanceId, LongTermBackend,
 };
 use crate::clock::SharedClock;
 use crate::error::Result;
-use crate::stream::PayloadStream;
 
 mod changes;
 mod multipart;
@@ -230,7 +236,7 @@ pub struct TieredConfig {
     /// How often the background loop runs recovery (claims records of dead instances and
     /// due deferred records, retries this instance's failed cleanups). Default 60 s.
     pub recovery_interval: Duration,
-    /// Records claimed per `log_claim` call. Default 100.
+    /// Records claimed per `claim_records` call. Default 100.
     pub recovery_batch: usize,
     /// How often the background loop sweeps expired rows. Default 60 s.
     pub sweep_interval: Duration,
@@ -273,7 +279,7 @@ impl Default for TieredConfig {
 
 /// The two-tier storage engine. See the module docs for the protocols.
 ///
-/// Dropping it stops the background loop; call [`Backend::join`] first for a clean
+/// Dropping it stops the background loop; call [`Component::join`] first for a clean
 /// shutdown (it waits for cleanups and releases the lease).
 #[derive(Debug)]
 pub struct TieredStorage {
@@ -283,7 +289,10 @@ pub struct TieredStorage {
 /// State shared by the storage handle, its guards and its background tasks.
 #[derive(Debug)]
 pub(crate) struct Inner {
+    /// The rows of the high-volume store.
     pub(crate) hv: Arc<dyn HighVolumeBackend>,
+    /// The change log of the same store.
+    pub(crate) log: Arc<dyn ChangeLog>,
     pub(crate) lt: Arc<dyn LongTermBackend>,
     pub(crate) clock: SharedClock,
     pub(crate) config: TieredConfig,
@@ -339,19 +348,20 @@ impl Inner {
 }
 
 impl TieredStorage {
-    /// Builds the engine over a high-volume and a long-term backend. Must be called inside a
-    /// tokio runtime: with `config.background`, it spawns the loop that first runs start-up
-    /// recovery (taking over every other instance's records at once when the high-volume
-    /// backend [is exclusive](HighVolumeBackend::is_exclusive)), then renews the lease, runs
-    /// recovery and sweeps expired rows periodically.
+    /// Builds the engine over a high-volume store and a long-term backend. Must be called
+    /// inside a tokio runtime: with `config.background`, it spawns the loop that first runs
+    /// start-up recovery (taking over every other instance's records at once when the
+    /// high-volume store [is exclusive](ChangeLog::is_exclusive)), then renews the lease,
+    /// runs recovery and sweeps expired rows periodically.
     pub fn new(
-        hv: Arc<dyn HighVolumeBackend>,
+        hv: Arc<dyn HighVolumeStore>,
         lt: Arc<dyn LongTermBackend>,
         clock: SharedClock,
         config: TieredConfig,
     ) -> TieredStorage {
         let background = config.background;
         let inner = Arc::new(Inner {
+            log: hv.clone(),
             hv,
             lt,
             clock,
@@ -390,7 +400,7 @@ impl TieredStorage {
     }
 
     /// Waits for every cleanup and protocol step started so far, leaving the backends open
-    /// (unlike [`Backend::join`]). For tools that drive the engine themselves with
+    /// (unlike [`Component::join`]). For tools that drive the engine themselves with
     /// `config.background` off (with the loop running this waits until shutdown).
     pub async fn settle(&self) {
         let tracker = &self.inner.tracker;
@@ -412,39 +422,9 @@ impl Drop for TieredStorage {
 }
 
 #[async_trait]
-impl Backend for TieredStorage {
+impl Component for TieredStorage {
     fn name(&self) -> &'static str {
         "tiered"
-    }
-
-    async fn put_object(
-        &self,
-        id: &ObjectId,
-        metadata: &Metadata,
-        body: PayloadStream,
-    ) -> Result<()> {
-        self.inner.put(id, metadata, body).await
-    }
-
-    async fn get_object(&self, id: &ObjectId, range: Option<ByteRange>) -> Result<GetResponse> {
-        self.inner.get(id, range).await
-    }
-
-    async fn get_metadata(&self, id: &ObjectId) -> Result<Option<Metadata>> {
-        self.inner.head(id).await
-    }
-
-    async fn delete_object(&self, id: &ObjectId) -> Result<()> {
-        self.inner.delete(id).await
-    }
-
-    async fn extend_expiry(
-        &self,
-        id: &ObjectId,
-        target: ExpiryTarget,
-        now: SystemTime,
-    ) -> Result<ExtendOutcome> {
-        self.inner.extend(id, target, now).await
     }
 
     /// Stops the background loop, waits for every cleanup and in-flight protocol step,
@@ -457,74 +437,9 @@ impl Backend for TieredStorage {
         inner.tracker.close();
         inner.tracker.wait().await;
         inner.set_lease_until(None);
-        if let Err(error) = inner.hv.lease_release(inner.instance_id()).await {
+        if let Err(error) = inner.log.release_lease(inner.instance_id()).await {
             tracing::warn!(%error, "tiered: could not release the lease");
         }
         tokio::join!(inner.hv.join(), inner.lt.join());
-    }
-}
-
-#[async_trait]
-impl LongTermBackend for TieredStorage {
-    async fn initiate_multipart(&self, id: &ObjectId, metadata: &Metadata) -> Result<String> {
-        self.inner.initiate_multipart(id, metadata).await
-    }
-
-    async fn upload_part(
-        &self,
-        id: &ObjectId,
-        upload_id: &str,
-        part_number: u32,
-        content_length: u64,
-        body: PayloadStream,
-    ) -> Result<String> {
-        self.inner
-            .upload_part(id, upload_id, part_number, content_length, body)
-            .await
-    }
-
-    async fn list_parts(
-        &self,
-        id: &ObjectId,
-        upload_id: &str,
-        max_parts: Option<u32>,
-        marker: Option<u32>,
-    ) -> Result<PartsPage> {
-        self.inner
-            .list_parts(id, upload_id, max_parts, marker)
-            .await
-    }
-
-    async fn abort_multipart(&self, id: &ObjectId, upload_id: &str) -> Result<()> {
-        self.inner.abort_multipart(id, upload_id).await
-    }
-
-    async fn complete_multipart(
-        &self,
-        id: &ObjectId,
-        upload_id: &str,
-        parts: &[CompletedPart],
-    ) -> Result<Option<CompleteRejection>> {
-        self.inner.complete_multipart(id, upload_id, parts).await
-    }
-
-    /// The logical objects (inline rows and tombstones, expired or not) in the high-volume
-    /// tier's scan order; `last_modified` is the object's `time_created` (the epoch when it
-    /// has none). The long-term revisions themselves are listed by the long-term backend.
-    async fn list_blobs(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<BlobInfo>> {
-        let page = self.inner.hv.scan_rows(after, limit).await?;
-        let items = page
-            .items
-            .into_iter()
-            .map(|row| BlobInfo {
-                size: row.metadata.size.unwrap_or(0),
-                last_modified: row.metadata.time_created.unwrap_or(SystemTime::UNIX_EPOCH),
-                id: row.id,
-            })
-            .collect();
-        Ok(ScanPage {
-            items,
-            next: page.next,
-        })
     }
 }

@@ -1,25 +1,27 @@
-//! Multipart uploads through the long-term tier, with a retry-safe complete (the protocol
-//! and its remaining window are documented in the [module docs](super)).
+//! [`LongTermBackend`] for [`TieredStorage`]: multipart uploads through the long-term tier,
+//! with a retry-safe complete (the protocol and its remaining window are documented in the
+//! [module docs](super)), and the listing of the logical objects.
 //!
 //! The upload id handed to clients is the unpadded base64url of the JSON
 //! `{"revision": "{key}/{uuid_v7}", "upload_id": "<long-term id>"}`. Every call decodes it
 //! and checks that the revision is a revision *of the requested object* (same context, key
 //! `{id.key}/{uuid}`): an id of another object can never direct a write elsewhere.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use objectstore_types::{Metadata, ObjectId};
 use serde::{Deserialize, Serialize};
 use uuid::{NoContext, Timestamp, Uuid};
 
-use super::Inner;
 use super::changes::Outcome;
 use super::routing::long_term_metadata;
+use super::{Inner, TieredStorage};
 use crate::backend::{
-    ChangeRecord, CompleteRejection, CompletedPart, PartsPage, TieredWrite, Tombstone,
+    BlobInfo, ChangeRecord, CompleteRejection, CompletedPart, LongTermBackend, PartsPage, ScanPage,
+    TieredWrite, Tombstone,
 };
 use crate::error::{Error, Result};
 use crate::stream::PayloadStream;
@@ -109,62 +111,41 @@ pub(crate) fn marker_id(uuid: &Uuid) -> Uuid {
     uuid::Builder::from_custom_bytes(*uuid.as_bytes()).into_uuid()
 }
 
-impl Inner {
-    /// The last instant at which parts may be uploaded and a complete may start.
-    fn deadline(&self, upload: &Upload) -> SystemTime {
-        created_at(&upload.uuid) + self.config.multipart_deadline
-    }
-
-    fn expired(&self, upload: &Upload) -> Error {
-        Error::Gone(format!(
-            "multipart upload of {} passed its deadline",
-            upload.revision.as_storage_path()
-        ))
-    }
-
-    fn check_deadline(&self, upload: &Upload) -> Result<()> {
-        if self.clock.now() > self.deadline(upload) {
-            return Err(self.expired(upload));
-        }
-        Ok(())
-    }
-
+#[async_trait]
+impl LongTermBackend for TieredStorage {
     /// Initiate: the long-term upload, then the deferred record that owns its revision.
-    pub(crate) async fn initiate_multipart(
-        self: &Arc<Self>,
-        id: &ObjectId,
-        metadata: &Metadata,
-    ) -> Result<String> {
-        let uuid = uuid_at(self.clock.now());
+    async fn initiate_multipart(&self, id: &ObjectId, metadata: &Metadata) -> Result<String> {
+        let inner = &self.inner;
+        let uuid = uuid_at(inner.clock.now());
         let revision = ObjectId::new(id.context.clone(), id.key.with_revision(&uuid));
-        let lt_upload = self
+        let lt_upload = inner
             .lt
             .initiate_multipart(&revision, &long_term_metadata(metadata))
             .await?;
-        if !self.naive() {
+        if !inner.naive() {
             let deferred = ChangeRecord {
                 change_id: uuid,
-                owner: self.instance_id().to_owned(),
+                owner: inner.instance_id().to_owned(),
                 id: id.clone(),
                 old: None,
                 new: Some(revision.clone()),
                 upload_id: Some(lt_upload.clone()),
                 not_before: Some(
                     created_at(&uuid)
-                        + self.config.multipart_deadline
-                        + self.config.multipart_grace,
+                        + inner.config.multipart_deadline
+                        + inner.config.multipart_grace,
                 ),
             };
-            if let Err(error) = self.hv.log_append(&deferred).await {
+            if let Err(error) = inner.log.append_record(&deferred).await {
                 // No part exists yet and the client never sees this upload: drop it.
-                let _ = self.lt.abort_multipart(&revision, &lt_upload).await;
+                let _ = inner.lt.abort_multipart(&revision, &lt_upload).await;
                 return Err(error);
             }
         }
         encode(&revision, &lt_upload)
     }
 
-    pub(crate) async fn upload_part(
+    async fn upload_part(
         &self,
         id: &ObjectId,
         upload_id: &str,
@@ -172,28 +153,26 @@ impl Inner {
         content_length: u64,
         body: PayloadStream,
     ) -> Result<String> {
+        let inner = &self.inner;
         let upload = decode(id, upload_id)?;
-        self.check_deadline(&upload)?;
-        self.lt
-            .upload_part(
-                &upload.revision,
-                &upload.lt_upload,
-                part_number,
-                content_length,
-                body,
-            )
+        inner.check_deadline(&upload)?;
+        let (revision, lt_upload) = (&upload.revision, &upload.lt_upload);
+        (inner.lt)
+            .upload_part(revision, lt_upload, part_number, content_length, body)
             .await
     }
 
-    pub(crate) async fn list_parts(
+    async fn list_parts(
         &self,
         id: &ObjectId,
         upload_id: &str,
         max_parts: Option<u32>,
         marker: Option<u32>,
     ) -> Result<PartsPage> {
+        let inner = &self.inner;
         let upload = decode(id, upload_id)?;
-        self.lt
+        inner
+            .lt
             .list_parts(&upload.revision, &upload.lt_upload, max_parts, marker)
             .await
     }
@@ -202,27 +181,30 @@ impl Inner {
     /// (removing it early could orphan a revision assembled by a concurrent complete). An
     /// id that is not an upload of `id` is unknown here, and aborting it succeeds without
     /// touching anything.
-    pub(crate) async fn abort_multipart(&self, id: &ObjectId, upload_id: &str) -> Result<()> {
+    async fn abort_multipart(&self, id: &ObjectId, upload_id: &str) -> Result<()> {
+        let inner = &self.inner;
         let Ok(upload) = decode(id, upload_id) else {
             return Ok(());
         };
-        self.lt
+        inner
+            .lt
             .abort_multipart(&upload.revision, &upload.lt_upload)
             .await
     }
 
     /// Complete: see the module docs for the numbered protocol.
-    pub(crate) async fn complete_multipart(
-        self: &Arc<Self>,
+    async fn complete_multipart(
+        &self,
         id: &ObjectId,
         upload_id: &str,
         parts: &[CompletedPart],
     ) -> Result<Option<CompleteRejection>> {
+        let inner = &self.inner;
         let upload = decode(id, upload_id)?;
-        let naive = self.naive();
+        let naive = inner.naive();
 
         // 1. Already committed by an earlier attempt?
-        let current = self.current_target(id).await?;
+        let current = inner.current_target(id).await?;
         if current.as_ref() == Some(&upload.revision) {
             return Ok(None);
         }
@@ -230,34 +212,39 @@ impl Inner {
             None
         } else {
             // 2. Committed earlier and overwritten since?
-            if self.hv.log_get(&marker_id(&upload.uuid)).await?.is_some() {
+            if inner
+                .log
+                .get_record(&marker_id(&upload.uuid))
+                .await?
+                .is_some()
+            {
                 return Ok(None);
             }
             // 3. The upload is still owned by its deferred record, and in time.
-            let deferred = self.hv.log_get(&upload.uuid).await?;
+            let deferred = inner.log.get_record(&upload.uuid).await?;
             let Some(deferred) = deferred.filter(|d| d.new.as_ref() == Some(&upload.revision))
             else {
-                self.check_deadline(&upload)?;
+                inner.check_deadline(&upload)?;
                 return Err(Error::NotFound(format!(
                     "multipart upload of {}",
                     upload.revision.as_storage_path()
                 )));
             };
-            self.check_deadline(&upload)?;
+            inner.check_deadline(&upload)?;
             // A claimed deferred record (no `not_before`) is being cleaned up: too late.
-            Some(deferred.not_before.ok_or_else(|| self.expired(&upload))?)
+            Some(deferred.not_before.ok_or_else(|| inner.expired(&upload))?)
         };
 
         // 4. A normal guard for the revision being replaced; the new revision stays owned
         //    by the deferred record (the naive design lets the guard own it).
         let new = naive.then(|| upload.revision.clone());
-        let mut guard = self
-            .begin(self.new_record(id, current.clone(), new))
+        let mut guard = inner
+            .begin(inner.new_record(id, current.clone(), new))
             .await?;
 
         // 5. Assemble. Rejections are proxied; errors may hide a success (lost response).
         let (lt, revision, lt_upload, parts) = (
-            self.lt.clone(),
+            inner.lt.clone(),
             upload.revision.clone(),
             upload.lt_upload.clone(),
             parts.to_vec(),
@@ -275,10 +262,8 @@ impl Inner {
         };
 
         // 6. The revision must exist (assembled now or by an earlier attempt).
-        let (lt, revision) = (self.lt.clone(), upload.revision.clone());
-        let stored = guard
-            .step(async move { lt.get_metadata(&revision).await })
-            .await;
+        let (lt, revision) = (inner.lt.clone(), upload.revision.clone());
+        let stored = guard.step(async move { lt.head(&revision).await }).await;
         let mut metadata = match (stored, assemble_error) {
             (Ok(Some(metadata)), _) => metadata,
             (Ok(None), Some(error)) | (Err(_), Some(error)) | (Err(error), None) => {
@@ -302,22 +287,17 @@ impl Inner {
         //    before the swap).
         guard.ensure_owned().await?;
         if let Some(not_before) = limit
-            && self.clock.now() + self.config.multipart_grace / 2 > not_before
+            && inner.clock.now() + inner.config.multipart_grace / 2 > not_before
         {
             guard.finish(Outcome::Lost);
-            return Err(self.expired(&upload));
+            return Err(inner.expired(&upload));
         }
         let tombstone = Tombstone {
             target: upload.revision.clone(),
             metadata,
         };
-        let (hv, object) = (self.hv.clone(), id.clone());
-        let written = guard
-            .step(async move {
-                let write = TieredWrite::Tombstone(tombstone);
-                hv.compare_and_write(&object, current.as_ref(), write).await
-            })
-            .await?;
+        let write = TieredWrite::Tombstone(tombstone);
+        let written = guard.compare_and_write(id, current, write).await?;
 
         // 8. Mark the upload committed, so that a retry after an overwrite reports success
         //    instead of committing the revision again. Best effort: without the marker a
@@ -325,14 +305,14 @@ impl Inner {
         if !naive {
             let marker = ChangeRecord {
                 change_id: marker_id(&upload.uuid),
-                owner: self.instance_id().to_owned(),
+                owner: inner.instance_id().to_owned(),
                 id: id.clone(),
                 old: None,
                 new: None,
                 upload_id: None,
                 not_before: limit,
             };
-            if let Err(error) = self.hv.log_append(&marker).await {
+            if let Err(error) = inner.log.append_record(&marker).await {
                 tracing::warn!(%error, "tiered: could not mark a multipart upload committed");
             }
         }
@@ -342,5 +322,46 @@ impl Inner {
             Outcome::Lost
         });
         Ok(None)
+    }
+
+    /// The logical objects (inline rows and tombstones, expired or not) in the high-volume
+    /// tier's scan order; `last_modified` is the object's `time_created` (the epoch when it
+    /// has none). The long-term revisions themselves are listed by the long-term backend.
+    async fn list_blobs(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<BlobInfo>> {
+        let page = self.inner.hv.scan_rows(after, limit).await?;
+        let items = page
+            .items
+            .into_iter()
+            .map(|row| BlobInfo {
+                size: row.metadata.size.unwrap_or(0),
+                last_modified: row.metadata.time_created.unwrap_or(SystemTime::UNIX_EPOCH),
+                id: row.id,
+            })
+            .collect();
+        Ok(ScanPage {
+            items,
+            next: page.next,
+        })
+    }
+}
+
+impl Inner {
+    /// The last instant at which parts may be uploaded and a complete may start.
+    fn deadline(&self, upload: &Upload) -> SystemTime {
+        created_at(&upload.uuid) + self.config.multipart_deadline
+    }
+
+    fn expired(&self, upload: &Upload) -> Error {
+        Error::Gone(format!(
+            "multipart upload of {} passed its deadline",
+            upload.revision.as_storage_path()
+        ))
+    }
+
+    fn check_deadline(&self, upload: &Upload) -> Result<()> {
+        if self.clock.now() > self.deadline(upload) {
+            return Err(self.expired(upload));
+        }
+        Ok(())
     }
 }

@@ -5,13 +5,13 @@
 //! * Recovery processes a record exactly like a guard's cleanup with an unknown outcome: it
 //!   reads the current tombstone and deletes exactly the blobs it does not reference (never
 //!   a revision owned by a live deferred multipart record).
-//! * Records are taken over only through [`HighVolumeBackend::log_claim`], which is atomic:
+//! * Records are taken over only through [`ChangeLog::claim_records`], which is atomic:
 //!   a record of a live instance (lease not expired) is never processed by another one, and
 //!   no record is handed to two claimants with live leases.
 //! * This instance never claims its own records (they may belong to operations in flight);
 //!   it retries its own *failed* cleanups from an in-memory retry set instead.
 //!
-//! [`HighVolumeBackend::log_claim`]: crate::backend::HighVolumeBackend::log_claim
+//! [`ChangeLog::claim_records`]: crate::backend::ChangeLog::claim_records
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,13 +21,13 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::Inner;
 use super::changes::Outcome;
-use crate::backend::ChangeRecord;
+use crate::backend::{ChangeRecord, Claim};
 use crate::error::Result;
 
 /// What one recovery pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RecoveryReport {
-    /// Records taken over through `log_claim` (other instances' and due deferred ones).
+    /// Records taken over through `claim_records` (other instances' and due deferred ones).
     pub claimed: usize,
     /// This instance's earlier failed cleanups retried.
     pub retried: usize,
@@ -56,7 +56,7 @@ impl Inner {
         let retry: Vec<uuid::Uuid> = std::mem::take(&mut *self.retry_set()).into_iter().collect();
         let mut mine = Vec::new();
         for (i, change_id) in retry.iter().enumerate() {
-            match self.hv.log_get(change_id).await {
+            match self.log.get_record(change_id).await {
                 Ok(Some(record)) if record.owner == self.instance_id() => mine.push(record),
                 Ok(_) => {} // Done, or taken over by another instance.
                 Err(error) => {
@@ -76,8 +76,8 @@ impl Inner {
         loop {
             let now = self.clock.now();
             let claimed = self
-                .hv
-                .log_claim(self.instance_id(), now, ignore_leases, batch)
+                .log
+                .claim_records(&Claim::new(self.instance_id(), now, ignore_leases, batch))
                 .await?;
             let full = claimed.len() >= batch;
             report.claimed += claimed.len();
@@ -99,7 +99,7 @@ impl Inner {
         metrics::counter!("objectstore_tiered_recovery_records_total", "result" => "failed")
             .increment(report.failed as u64);
         // Sampled once per pass: records still waiting for cleanup or recovery.
-        match self.hv.log_len().await {
+        match self.log.count_records().await {
             Ok(depth) => {
                 metrics::gauge!("objectstore_tiered_change_log_depth").set(depth as f64);
             }
@@ -132,7 +132,7 @@ impl Inner {
     /// backend is exclusive), then lease renewals, recovery passes and sweeps until
     /// shutdown.
     pub(crate) async fn run_background(self: Arc<Self>) {
-        if let Err(error) = self.recover(self.hv.is_exclusive()).await {
+        if let Err(error) = self.recover(self.log.is_exclusive()).await {
             tracing::warn!(%error, "tiered: start-up recovery failed; retrying periodically");
         }
         let config = &self.config;

@@ -1,20 +1,21 @@
-//! Size routing, reads through tombstones, deletes and expiry extensions (the protocols are
-//! documented in the [module docs](super)).
+//! [`Backend`] for [`TieredStorage`]: size routing, reads through tombstones, deletes and
+//! expiry extensions (the protocols are documented in the [module docs](super)).
 
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
+use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use objectstore_types::range::ByteRange;
 use objectstore_types::{Metadata, ObjectId};
 
-use super::Inner;
-use super::changes::Outcome;
+use super::{Inner, TieredStorage};
 use crate::backend::{
-    ExpiryTarget, ExtendOutcome, GetResponse, TieredGet, TieredMetadata, TieredWrite, Tombstone,
+    Backend, ExpiryTarget, ExtendOutcome, GetResponse, TieredGet, TieredMetadata, TieredWrite,
+    Tombstone,
 };
 use crate::error::{Error, Result};
 use crate::expiry::{ExtendPlan, plan_extension, tti_bump};
@@ -61,15 +62,12 @@ async fn read_prefix(mut body: PayloadStream, threshold: usize) -> Result<Prefix
     })
 }
 
-impl Inner {
+#[async_trait]
+impl Backend for TieredStorage {
     /// PUT: routes by size while streaming.
-    pub(crate) async fn put(
-        self: &Arc<Self>,
-        id: &ObjectId,
-        metadata: &Metadata,
-        body: PayloadStream,
-    ) -> Result<()> {
-        let prefix = read_prefix(body, self.config.threshold).await?;
+    async fn put(&self, id: &ObjectId, metadata: &Metadata, body: PayloadStream) -> Result<()> {
+        let inner = &self.inner;
+        let prefix = read_prefix(body, inner.config.threshold).await?;
         match prefix.rest {
             None => {
                 let mut payload = BytesMut::with_capacity(prefix.len);
@@ -78,17 +76,121 @@ impl Inner {
                 }
                 metrics::counter!("objectstore_tiered_writes_total", "tier" => "high_volume")
                     .increment(1);
-                self.put_small(id, metadata, payload.freeze()).await
+                inner.put_small(id, metadata, payload.freeze()).await
             }
             Some(rest) => {
                 let head = futures::stream::iter(prefix.chunks.into_iter().map(Ok));
                 metrics::counter!("objectstore_tiered_writes_total", "tier" => "long_term")
                     .increment(1);
-                self.put_large(id, metadata, head.chain(rest).boxed()).await
+                inner
+                    .put_large(id, metadata, head.chain(rest).boxed())
+                    .await
             }
         }
     }
 
+    /// GET: one high-volume lookup; a live tombstone is followed to its revision.
+    async fn get(&self, id: &ObjectId, range: Option<ByteRange>) -> Result<GetResponse> {
+        let inner = &self.inner;
+        let tombstone = match inner.hv.get(id, range).await? {
+            TieredGet::NotFound => return Ok(GetResponse::NotFound),
+            TieredGet::Object(response) => return Ok(response),
+            TieredGet::Tombstone(tombstone) => tombstone,
+        };
+        let now = inner.clock.now();
+        if tombstone.metadata.is_expired(now) {
+            return Ok(GetResponse::NotFound);
+        }
+        let response = match inner.lt.get(&tombstone.target, range).await? {
+            // The blob of a referenced revision is gone (lost data): absent.
+            GetResponse::NotFound => return Ok(GetResponse::NotFound),
+            GetResponse::RangeNotSatisfiable(_) => {
+                GetResponse::RangeNotSatisfiable(tombstone.metadata.clone())
+            }
+            GetResponse::Found { range, body, .. } => GetResponse::Found {
+                metadata: tombstone.metadata.clone(),
+                range,
+                body,
+            },
+        };
+        inner.bump_tti(id, &tombstone, now).await;
+        Ok(response)
+    }
+
+    /// HEAD: the tombstone's metadata is authoritative; no long-term call.
+    async fn head(&self, id: &ObjectId) -> Result<Option<Metadata>> {
+        let inner = &self.inner;
+        let tombstone = match inner.hv.head(id).await? {
+            TieredMetadata::NotFound => return Ok(None),
+            TieredMetadata::Object(metadata) => return Ok(Some(metadata)),
+            TieredMetadata::Tombstone(tombstone) => tombstone,
+        };
+        let now = inner.clock.now();
+        if tombstone.metadata.is_expired(now) {
+            return Ok(None);
+        }
+        inner.bump_tti(id, &tombstone, now).await;
+        Ok(Some(tombstone.metadata))
+    }
+
+    /// DELETE: inline rows directly; a tombstone through the CAS delete protocol.
+    async fn delete(&self, id: &ObjectId) -> Result<()> {
+        let inner = &self.inner;
+        let Some(tombstone) = inner.hv.delete(id).await? else {
+            return Ok(());
+        };
+        let old = tombstone.target;
+        let mut guard = inner
+            .begin(inner.new_record(id, Some(old.clone()), None))
+            .await?;
+        let deleted = guard.commit(id, Some(old), TieredWrite::Delete).await?;
+        guard.finish_write(deleted);
+        Ok(())
+    }
+
+    /// PATCH expiry: inline rows by the high-volume backend itself, tombstones by CAS.
+    async fn extend_expiry(
+        &self,
+        id: &ObjectId,
+        target: ExpiryTarget,
+        now: SystemTime,
+    ) -> Result<ExtendOutcome> {
+        let inner = &self.inner;
+        let tombstone = match inner.hv.head(id).await? {
+            TieredMetadata::NotFound => return Ok(ExtendOutcome::NotFound),
+            TieredMetadata::Object(_) => {
+                return match inner.hv.extend_expiry(id, target, now).await? {
+                    // The row turned into a tombstone meanwhile: a concurrent change.
+                    ExtendOutcome::NotFound if inner.current_target(id).await?.is_some() => {
+                        Ok(ExtendOutcome::Conflict)
+                    }
+                    outcome => Ok(outcome),
+                };
+            }
+            TieredMetadata::Tombstone(tombstone) => tombstone,
+        };
+        let live = Some(&tombstone.metadata).filter(|m| !m.is_expired(inner.clock.now()));
+        let metadata = match plan_extension(live, target, now) {
+            ExtendPlan::Done(outcome) => return Ok(outcome),
+            ExtendPlan::Update(metadata) => metadata,
+        };
+        let write = TieredWrite::Tombstone(Tombstone {
+            target: tombstone.target.clone(),
+            metadata,
+        });
+        let written = inner
+            .hv
+            .compare_and_write(id, Some(&tombstone.target), write)
+            .await?;
+        Ok(if written {
+            ExtendOutcome::Satisfied
+        } else {
+            ExtendOutcome::Conflict
+        })
+    }
+}
+
+impl Inner {
     /// Small write: inline, or the small-over-tombstone protocol.
     async fn put_small(
         self: &Arc<Self>,
@@ -98,30 +200,16 @@ impl Inner {
     ) -> Result<()> {
         let mut metadata = metadata.clone();
         metadata.size = Some(payload.len() as u64);
-        let Some(tombstone) = self
-            .hv
-            .put_non_tombstone(id, &metadata, payload.clone())
-            .await?
-        else {
+        let Some(tombstone) = self.hv.put(id, &metadata, payload.clone()).await? else {
             return Ok(());
         };
         let old = tombstone.target;
         let mut guard = self
             .begin(self.new_record(id, Some(old.clone()), None))
             .await?;
-        guard.ensure_owned().await?;
-        let (hv, id) = (self.hv.clone(), id.clone());
-        let written = guard
-            .step(async move {
-                let write = TieredWrite::Object(metadata, payload);
-                hv.compare_and_write(&id, Some(&old), write).await
-            })
-            .await?;
-        guard.finish(if written {
-            Outcome::Committed
-        } else {
-            Outcome::Lost
-        });
+        let write = TieredWrite::Object(metadata, payload);
+        let written = guard.commit(id, Some(old), write).await?;
+        guard.finish_write(written);
         Ok(())
     }
 
@@ -153,7 +241,7 @@ impl Inner {
             long_term_metadata(metadata),
         );
         guard
-            .step(async move { lt.put_object(&target, &lt_metadata, body).await })
+            .step(async move { lt.put(&target, &lt_metadata, body).await })
             .await?;
 
         let mut metadata = metadata.clone();
@@ -162,66 +250,10 @@ impl Inner {
             target: revision,
             metadata,
         };
-        guard.ensure_owned().await?;
-        let (hv, id) = (self.hv.clone(), id.clone());
-        let written = guard
-            .step(async move {
-                let write = TieredWrite::Tombstone(tombstone);
-                hv.compare_and_write(&id, current.as_ref(), write).await
-            })
-            .await?;
-        guard.finish(if written {
-            Outcome::Committed
-        } else {
-            Outcome::Lost
-        });
+        let write = TieredWrite::Tombstone(tombstone);
+        let written = guard.commit(id, current, write).await?;
+        guard.finish_write(written);
         Ok(())
-    }
-
-    /// GET: one high-volume lookup; a live tombstone is followed to its revision.
-    pub(crate) async fn get(
-        self: &Arc<Self>,
-        id: &ObjectId,
-        range: Option<ByteRange>,
-    ) -> Result<GetResponse> {
-        let tombstone = match self.hv.get_tiered(id, range).await? {
-            TieredGet::NotFound => return Ok(GetResponse::NotFound),
-            TieredGet::Object(response) => return Ok(response),
-            TieredGet::Tombstone(tombstone) => tombstone,
-        };
-        let now = self.clock.now();
-        if tombstone.metadata.is_expired(now) {
-            return Ok(GetResponse::NotFound);
-        }
-        let response = match self.lt.get_object(&tombstone.target, range).await? {
-            // The blob of a referenced revision is gone (lost data): absent.
-            GetResponse::NotFound => return Ok(GetResponse::NotFound),
-            GetResponse::RangeNotSatisfiable(_) => {
-                GetResponse::RangeNotSatisfiable(tombstone.metadata.clone())
-            }
-            GetResponse::Found { range, body, .. } => GetResponse::Found {
-                metadata: tombstone.metadata.clone(),
-                range,
-                body,
-            },
-        };
-        self.bump_tti(id, &tombstone, now).await;
-        Ok(response)
-    }
-
-    /// HEAD: the tombstone's metadata is authoritative; no long-term call.
-    pub(crate) async fn head(self: &Arc<Self>, id: &ObjectId) -> Result<Option<Metadata>> {
-        let tombstone = match self.hv.get_tiered_metadata(id).await? {
-            TieredMetadata::NotFound => return Ok(None),
-            TieredMetadata::Object(metadata) => return Ok(Some(metadata)),
-            TieredMetadata::Tombstone(tombstone) => tombstone,
-        };
-        let now = self.clock.now();
-        if tombstone.metadata.is_expired(now) {
-            return Ok(None);
-        }
-        self.bump_tti(id, &tombstone, now).await;
-        Ok(Some(tombstone.metadata))
     }
 
     /// Moves a TTI tombstone's deadline when due (best effort: a failure or a concurrent
@@ -240,70 +272,5 @@ impl Inner {
         if let Err(error) = result {
             tracing::debug!(%error, "tiered: TTI bump of a tombstone failed");
         }
-    }
-
-    /// DELETE: inline rows directly; a tombstone through the CAS delete protocol.
-    pub(crate) async fn delete(self: &Arc<Self>, id: &ObjectId) -> Result<()> {
-        let Some(tombstone) = self.hv.delete_non_tombstone(id).await? else {
-            return Ok(());
-        };
-        let old = tombstone.target;
-        let mut guard = self
-            .begin(self.new_record(id, Some(old.clone()), None))
-            .await?;
-        guard.ensure_owned().await?;
-        let (hv, id) = (self.hv.clone(), id.clone());
-        let deleted = guard
-            .step(async move {
-                hv.compare_and_write(&id, Some(&old), TieredWrite::Delete)
-                    .await
-            })
-            .await?;
-        guard.finish(if deleted {
-            Outcome::Committed
-        } else {
-            Outcome::Lost
-        });
-        Ok(())
-    }
-
-    /// PATCH expiry: inline rows by the high-volume backend itself, tombstones by CAS.
-    pub(crate) async fn extend(
-        self: &Arc<Self>,
-        id: &ObjectId,
-        target: ExpiryTarget,
-        now: SystemTime,
-    ) -> Result<ExtendOutcome> {
-        let tombstone = match self.hv.get_tiered_metadata(id).await? {
-            TieredMetadata::NotFound => return Ok(ExtendOutcome::NotFound),
-            TieredMetadata::Object(_) => {
-                return match self.hv.extend_expiry(id, target, now).await? {
-                    // The row turned into a tombstone meanwhile: a concurrent change.
-                    ExtendOutcome::NotFound if self.current_target(id).await?.is_some() => {
-                        Ok(ExtendOutcome::Conflict)
-                    }
-                    outcome => Ok(outcome),
-                };
-            }
-            TieredMetadata::Tombstone(tombstone) => tombstone,
-        };
-        let live = Some(&tombstone.metadata).filter(|m| !m.is_expired(self.clock.now()));
-        let metadata = match plan_extension(live, target, now) {
-            ExtendPlan::Done(outcome) => return Ok(outcome),
-            ExtendPlan::Update(metadata) => metadata,
-        };
-        let write = TieredWrite::Tombstone(Tombstone {
-            target: tombstone.target.clone(),
-            metadata,
-        });
-        let written = self
-            .hv
-            .compare_and_write(id, Some(&tombstone.target), write)
-            .await?;
-        Ok(if written {
-            ExtendOutcome::Satisfied
-        } else {
-            ExtendOutcome::Conflict
-        })
     }
 }

@@ -4,11 +4,10 @@ use axum::response::IntoResponse;
 use http::StatusCode;
 use objectstore_types::ObjectContext;
 
-use super::ctx;
-use crate::admission::{
-    DOWNSTREAM_SERVICE_HEADER, KILLSWITCHED_TEXT, Killswitch, Killswitches, Rejection,
-    downstream_service, normalize_service,
-};
+use super::{ctx, plain_text};
+use crate::admission::killswitch::{DOWNSTREAM_SERVICE_HEADER, normalize_service};
+use crate::admission::rejection::KILLSWITCHED_TEXT;
+use crate::admission::{Killswitch, Killswitches, Rejection, downstream_service};
 
 fn switch(usecase: Option<&str>, scopes: &[(&str, &str)], service: Option<&str>) -> Killswitch {
     Killswitch {
@@ -157,19 +156,20 @@ async fn rejection_is_403_plain_text() {
     let response = Rejection::Killswitched.into_response();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(response.headers().get(http::header::RETRY_AFTER).is_none());
-    assert!(
-        response.headers()[http::header::CONTENT_TYPE]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
-    let body = http_body_util::BodyExt::collect(response.into_body())
-        .await
-        .unwrap()
-        .to_bytes();
-    assert_eq!(body, KILLSWITCHED_TEXT);
+    assert_eq!(plain_text(response).await, KILLSWITCHED_TEXT);
     assert_eq!(
         KILLSWITCHED_TEXT,
         "Object access is disabled for this scope through killswitches"
     );
+}
+
+/// The examples of `normalize_service`'s docs (a doctest while the function was public).
+#[test]
+fn normalize_service_doc_examples() {
+    assert_eq!(
+        normalize_service("getsentry-incinerator-7d8f9c5b6d-abc12"),
+        "getsentry-incinerator"
+    );
+    assert_eq!(normalize_service("web-12"), "web");
+    assert_eq!(normalize_service("relay"), "relay");
 }

@@ -4,28 +4,27 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use axum::body::Body;
 use bytes::Bytes;
 use futures::StreamExt;
 use http::StatusCode;
 use objectstore_service::backend::GetResponse;
-use objectstore_service::backend::hooks::{Calls, Fault, Faults, HookBackend, Hooks, Method};
+use objectstore_service::backend::around::faults::{Calls, Fault, Faults};
+use objectstore_service::backend::around::{Around, Decorated, Method};
 use objectstore_service::backend::memory::MemoryBackend;
 use objectstore_service::clock::ManualClock;
 use objectstore_service::service::{ServiceConfig, StorageService};
 use objectstore_service::stream as payload;
-use objectstore_types::range::ByteRange;
-use objectstore_types::{Metadata, ObjectId};
+use objectstore_types::Metadata;
 
 use super::support::*;
 use crate::batch::{AllowAll, handle};
 
-/// A service over `hooks` around a fresh memory backend.
-fn hooked(hooks: impl Hooks, config: ServiceConfig) -> (StorageService, MemoryBackend) {
+/// A service over a fresh memory backend decorated with `around`.
+fn hooked(around: impl Around, config: ServiceConfig) -> (StorageService, MemoryBackend) {
     let clock = ManualClock::new();
     let inner = MemoryBackend::new("memory", clock.clone());
-    let backend = HookBackend::new(inner.clone(), hooks);
+    let backend = Decorated::new(Arc::new(inner.clone()), around);
     (StorageService::new(Arc::new(backend), clock, config), inner)
 }
 
@@ -122,8 +121,8 @@ async fn overloaded_service_answers_429_parts() {
 #[tokio::test]
 async fn storage_failures_and_panics_are_isolated_500_parts() {
     let faults = Faults::new()
-        .on(Method::PutObject, Calls::Nth(2), Fault::Fail)
-        .on(Method::GetMetadata, Calls::All, Fault::Panic);
+        .on(Method::Put, Calls::Nth(2), Fault::Fail)
+        .on(Method::Head, Calls::All, Fault::Panic);
     let (service, backend) = hooked(faults.clone(), ServiceConfig::default());
     let parts = run(
         &service,
@@ -142,40 +141,32 @@ async fn storage_failures_and_panics_are_isolated_500_parts() {
     assert_eq!(parts.get(3).status, 500);
     assert!(parts.get(3).detail().contains("panicked"));
     assert_eq!(backend.len(), 2);
-    assert_eq!(faults.calls(Method::PutObject), 3);
+    assert_eq!(faults.calls(Method::Put), 3);
 }
 
 /// Serves every get with a body that fails after its first chunk.
-#[derive(Debug)]
-struct BrokenBodies;
-
-#[async_trait]
-impl Hooks for BrokenBodies {
-    async fn get_object(
-        &self,
-        _inner: &MemoryBackend,
-        _id: &ObjectId,
-        _range: Option<ByteRange>,
-    ) -> objectstore_service::Result<GetResponse> {
+fn broken_bodies() -> Faults {
+    let response = || {
         let body = futures::stream::iter(vec![
             Ok(Bytes::from_static(b"first bytes")),
             Err(std::io::Error::other("disk on fire")),
         ])
         .boxed();
-        Ok(GetResponse::Found {
+        GetResponse::Found {
             metadata: Metadata {
                 size: Some(100),
                 ..Metadata::default()
             },
             range: None,
             body,
-        })
-    }
+        }
+    };
+    Faults::new().on(Method::Get, Calls::All, Fault::reply(response))
 }
 
 #[tokio::test]
 async fn a_payload_failing_mid_stream_aborts_the_response() {
-    let (service, _) = hooked(BrokenBodies, ServiceConfig::default());
+    let (service, _) = hooked(broken_bodies(), ServiceConfig::default());
     let response = handle(
         service,
         context(),

@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
@@ -36,7 +36,7 @@ pub struct BigtableConfig {
     /// Deadline of every request. Humantime (`10s`) or seconds. Default 10 s.
     #[serde(
         default = "defaults::timeout",
-        deserialize_with = "deserialize_duration"
+        deserialize_with = "crate::backend::duration::deserialize"
     )]
     pub timeout: Duration,
     /// Create the table with its column families at start-up when it is missing. Only done
@@ -123,20 +123,6 @@ impl BigtableConfig {
             return invalid("timeout must be positive".into());
         }
         Ok(())
-    }
-}
-
-/// A duration as humantime text (`10s`, `1m 30s`) or a number of seconds.
-fn deserialize_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Secs(u64),
-        Text(String),
-    }
-    match Raw::deserialize(d)? {
-        Raw::Secs(s) => Ok(Duration::from_secs(s)),
-        Raw::Text(t) => humantime::parse_duration(&t).map_err(serde::de::Error::custom),
     }
 }
 

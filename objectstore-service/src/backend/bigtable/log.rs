@@ -1,6 +1,6 @@
-//! The change log and the instance leases of [`BigtableBackend`] (see the module docs of
-//! [`super`], "Protocols", for the claim and why one record never goes to two live
-//! claimants).
+//! [`ChangeLog`] for [`BigtableBackend`]: the change log and the instance leases (see the
+//! module docs of [`super`], "Protocols", for the claim and why one record never goes to
+//! two live claimants).
 //!
 //! A record row `\0log/{change_id}` holds the whole [`ChangeRecord`] as JSON in `fm:r` and
 //! a state `fm:v` that every write of the row replaces (so a claim can be conditional on
@@ -11,10 +11,12 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
+use async_trait::async_trait;
+
 use super::BigtableBackend;
 use super::client::{FM, delete_row, keys_only, latest, newest, range, set};
 use super::rows::{self, LEASE_PREFIX, LOG_PREFIX, STATE, prefix_end};
-use crate::backend::ChangeRecord;
+use crate::backend::{ChangeLog, ChangeRecord, Claim, Lease};
 use crate::error::{Error, Result};
 
 /// The record column.
@@ -57,20 +59,6 @@ fn decode(key: &[u8], cells: &[bigtable_rs::bigtable::RowCell]) -> Result<(Chang
 }
 
 impl BigtableBackend {
-    pub(super) async fn append_record(&self, record: &ChangeRecord) -> Result<()> {
-        self.table
-            .mutate(&rows::log_key(&record.change_id), record_mutations(record)?)
-            .await
-    }
-
-    pub(super) async fn get_record(&self, change_id: &uuid::Uuid) -> Result<Option<ChangeRecord>> {
-        let key = rows::log_key(change_id);
-        match self.table.read_row(&key, latest()).await? {
-            None => Ok(None),
-            Some(cells) => Ok(Some(decode(&key, &cells)?.0)),
-        }
-    }
-
     /// Lease ends by instance.
     async fn leases(&self) -> Result<HashMap<String, SystemTime>> {
         let rows = self
@@ -93,20 +81,37 @@ impl BigtableBackend {
         }
         Ok(leases)
     }
+}
 
-    pub(super) async fn claim_records(
-        &self,
-        claimant: &str,
-        now: SystemTime,
-        ignore_leases: bool,
-        limit: usize,
-    ) -> Result<Vec<ChangeRecord>> {
+#[async_trait]
+impl ChangeLog for BigtableBackend {
+    async fn append_record(&self, record: &ChangeRecord) -> Result<()> {
+        self.table
+            .mutate(&rows::log_key(&record.change_id), record_mutations(record)?)
+            .await
+    }
+
+    async fn get_record(&self, change_id: &uuid::Uuid) -> Result<Option<ChangeRecord>> {
+        let key = rows::log_key(change_id);
+        match self.table.read_row(&key, latest()).await? {
+            None => Ok(None),
+            Some(cells) => Ok(Some(decode(&key, &cells)?.0)),
+        }
+    }
+
+    async fn remove_record(&self, change_id: &uuid::Uuid) -> Result<()> {
+        self.table
+            .mutate(&rows::log_key(change_id), vec![delete_row()])
+            .await
+    }
+
+    async fn claim_records(&self, claim: &Claim<'_>) -> Result<Vec<ChangeRecord>> {
         let mut claimed = Vec::new();
-        if limit == 0 {
+        if claim.limit == 0 {
             return Ok(claimed);
         }
         let leases = self.leases().await?;
-        let live = |owner: &str| leases.get(owner).is_some_and(|until| *until >= now);
+        let live = |owner: &str| leases.get(owner).is_some_and(|until| *until >= claim.now);
         let (mut start, mut open) = (LOG_PREFIX.to_vec(), false);
         let end = prefix_end(LOG_PREFIX);
         'pages: loop {
@@ -120,15 +125,11 @@ impl BigtableBackend {
                 .await?;
             for (key, cells) in &page {
                 let (record, state) = decode(key, cells)?;
-                let due = match record.not_before {
-                    Some(not_before) => not_before <= now,
-                    None => record.owner != claimant && (ignore_leases || !live(&record.owner)),
-                };
-                if !due {
+                if !claim.is_due(&record, live(&record.owner)) {
                     continue;
                 }
                 let mut mine = record;
-                mine.owner = claimant.to_owned();
+                mine.owner = claim.claimant.to_owned();
                 mine.not_before = None;
                 let unchanged = newest(Some(FM), STATE, Some(&state));
                 let applied = self
@@ -137,7 +138,7 @@ impl BigtableBackend {
                     .await?;
                 if applied {
                     claimed.push(mine);
-                    if claimed.len() >= limit {
+                    if claimed.len() >= claim.limit {
                         break 'pages;
                     }
                 }
@@ -156,7 +157,7 @@ impl BigtableBackend {
 
     /// Records in `change_id` order after `after` (the hyphenated UUID text of the row key
     /// sorts like the UUID), at most `limit`. Reads only.
-    pub(super) async fn scan_records(
+    async fn scan_records(
         &self,
         after: Option<&uuid::Uuid>,
         limit: usize,
@@ -179,18 +180,18 @@ impl BigtableBackend {
     }
 
     /// Every stored lease, in instance order.
-    pub(super) async fn list_leases(&self) -> Result<Vec<crate::backend::Lease>> {
+    async fn list_leases(&self) -> Result<Vec<Lease>> {
         let mut leases: Vec<_> = self
             .leases()
             .await?
             .into_iter()
-            .map(|(instance, until)| crate::backend::Lease { instance, until })
+            .map(|(instance, until)| Lease { instance, until })
             .collect();
         leases.sort_by(|a, b| a.instance.cmp(&b.instance));
         Ok(leases)
     }
 
-    pub(super) async fn count_records(&self) -> Result<u64> {
+    async fn count_records(&self) -> Result<u64> {
         let rows = self
             .table
             .read_rows(
@@ -202,9 +203,19 @@ impl BigtableBackend {
         Ok(rows.len() as u64)
     }
 
-    pub(super) async fn renew_lease(&self, instance: &str, until: SystemTime) -> Result<()> {
+    async fn renew_lease(&self, instance: &str, until: SystemTime) -> Result<()> {
         let value = rows::nanos(until).to_string().into_bytes();
         let write = vec![delete_row(), set(FM, UNTIL, rows::wall_micros(), value)];
         self.table.mutate(&rows::lease_key(instance), write).await
+    }
+
+    async fn release_lease(&self, instance: &str) -> Result<()> {
+        self.table
+            .mutate(&rows::lease_key(instance), vec![delete_row()])
+            .await
+    }
+
+    fn is_exclusive(&self) -> bool {
+        false
     }
 }

@@ -1,11 +1,11 @@
 //! [`BigtableBackend`]: the high-volume tier on Google Cloud Bigtable (or its emulator), over
-//! gRPC with `bigtable_rs` (tonic). Implements [`Backend`] and [`HighVolumeBackend`]; built
-//! with the cargo feature `bigtable`.
+//! gRPC with `bigtable_rs` (tonic). Implements [`HighVolumeBackend`] (module `high_volume`)
+//! and [`ChangeLog`] (module `log`); built with the cargo feature `bigtable`.
 //!
 //! # Table layout
 //!
 //! One table with two column families: `fg` (GC rule max-age 1 s: a cell goes once its
-//! timestamp is more than a second in the past) and `fm` (no GC). Rows ([`rows`]):
+//! timestamp is more than a second in the past) and `fm` (no GC). Rows (module `rows`):
 //!
 //! | row key | columns | notes |
 //! |---|---|---|
@@ -50,7 +50,7 @@
 //! # Protocols (each atomic step is one `CheckAndMutateRow`)
 //!
 //! Every predicate tests the *newest* cell of one column (`CellsColumnLimitFilter(1)` comes
-//! before the value test, [`client::newest`]), so an older cell version, should one exist,
+//! before the value test, `client::newest`), so an older cell version, should one exist,
 //! never satisfies it. `is_tombstone` = "`fm:t` has a cell"; `target_is(c)` = "the newest
 //! `fm:t` is exactly `c`"; `state_is(s)` = "the newest `v` is exactly `s`".
 //!
@@ -69,10 +69,10 @@
 //!    An error in step 2 may or may not have applied; the caller retries, which step 3
 //!    makes safe.
 //!
-//! **`put_non_tombstone` / `delete_non_tombstone`**: 1. `CheckAndMutateRow(is_tombstone,
+//! **`put` / `delete`** (of the row contract): 1. `CheckAndMutateRow(is_tombstone,
 //! -, write)`: not matched → written, `None` (commit point). 2. Matched: read the row; a
 //! tombstone → return it (nothing written; the operation is ordered at that read). 3. The
-//! tombstone vanished in between: back to 1, at most [`ROUNDS`] times, then a retryable
+//! tombstone vanished in between: back to 1, at most `ROUNDS` (4) times, then a retryable
 //! error.
 //!
 //! **Deadline updates** (TTI bumps, `extend_expiry`, `delete_if_expired`) are conditional
@@ -80,16 +80,16 @@
 //! row's cells must move to the new timestamp, so a bump rewrites the whole row (payload
 //! included, read again for HEAD). A TTI bump that loses is dropped (best effort).
 //! `extend_expiry`: 1. read the live inline row (absent, tombstone or expired: `NotFound`);
-//! 2. [`plan_extension`]: an outcome without a change is returned; 3. write the index entry,
-//! then the conditional rewrite: applied → `Satisfied` (commit point); 4. not applied: read
-//! again; the same version (only the deadline moved) → back to 2, at most [`ROUNDS`] times;
-//! another version or gone → `Conflict`.
+//! 2. [`plan_extension`](crate::expiry::plan_extension): an outcome without a change is
+//! returned; 3. write the index entry, then the conditional rewrite: applied → `Satisfied`
+//! (commit point); 4. not applied: read again; the same version (only the deadline moved)
+//! → back to 2, at most `ROUNDS` times; another version or gone → `Conflict`.
 //! `delete_if_expired(now)`: 1. read; absent or not expired at `now` → `None`; 2. conditional
 //! delete on the state read (commit point): applied → delete the index entry (best effort),
 //! return the tombstone if it was one; not applied (the row changed) → back to 1, at most
-//! [`ROUNDS`] times.
+//! `ROUNDS` times.
 //!
-//! **`log_claim(claimant, now)`** ([`log`]):
+//! **`claim_records(claimant, now)`** (module `log`):
 //! 1. Read every lease row (instance → lease end).
 //! 2. Read the log rows in key order, in pages. A record is *due* when `not_before <= now`,
 //!    or `not_before` is unset, its owner is not the claimant and (with `ignore_leases`, or)
@@ -117,40 +117,32 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use objectstore_types::range::ByteRange;
-use objectstore_types::{Metadata, ObjectId, time};
+use objectstore_types::{Metadata, ObjectId};
 
-use super::{
-    Backend, ChangeRecord, ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, GetResponse,
-    HighVolumeBackend, Lease, RowInfo, ScanPage, TieredGet, TieredMetadata, TieredWrite, Tombstone,
-};
+#[cfg(doc)]
+use super::{ChangeLog, ChangeRecord, HighVolumeBackend};
+use super::{Component, Tombstone};
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
-use crate::expiry::{ExtendPlan, plan_extension, tti_bump};
-use crate::stream::PayloadStream;
+use crate::expiry::tti_bump;
 
 mod client;
 pub mod config;
+mod high_volume;
 mod log;
 mod rows;
 
-use crate::backend::inline::respond;
-use client::{
-    FM, Table, delete_row, keys, keys_only, latest, latest_of, newest, range, range_from,
-};
+use crate::backend::inline::Access;
+use client::{FM, Table, keys_only, latest, latest_of, newest, range};
 pub use config::BigtableConfig;
 use rows::{STATE, Stored, TARGET};
 
 /// The backend name in errors and logs.
 const NAME: &str = "bigtable";
-
-/// The largest body [`Backend::put_object`] buffers (the high-volume tier stores up to about
-/// 1 MiB; twice that leaves room for standalone use; a Bigtable cell holds far more).
-pub const MAX_PUT_BYTES: usize = 2 * 1024 * 1024;
 
 /// Rounds of the retry loops in the protocols (see the module docs).
 const ROUNDS: usize = 4;
@@ -181,14 +173,6 @@ impl fmt::Debug for BigtableBackend {
             .field("emulator", &self.config.emulator())
             .finish_non_exhaustive()
     }
-}
-
-/// What a read found after expiry and TTI handling.
-enum Access {
-    Absent,
-    /// A live inline object: metadata from before the access, and the payload if selected.
-    Object(Metadata, Option<Bytes>),
-    Tombstone(Tombstone),
 }
 
 impl BigtableBackend {
@@ -330,7 +314,7 @@ impl BigtableBackend {
     }
 
     /// Applies `write` unless the row is a tombstone, which is returned instead (the
-    /// `*_non_tombstone` protocol).
+    /// `put` / `delete` protocol of the row contract).
     async fn unless_tombstone(
         &self,
         path: &str,
@@ -359,383 +343,12 @@ impl BigtableBackend {
 }
 
 #[async_trait]
-impl Backend for BigtableBackend {
+impl Component for BigtableBackend {
     fn name(&self) -> &'static str {
         NAME
     }
 
-    async fn put_object(
-        &self,
-        id: &ObjectId,
-        metadata: &Metadata,
-        body: PayloadStream,
-    ) -> Result<()> {
-        let bytes = crate::backend::inline::read_body(body, MAX_PUT_BYTES, NAME).await?;
-        let path = id.as_storage_path();
-        let metadata = rows::sized(metadata, bytes.len());
-        self.index(&path, &metadata).await?;
-        let write = rows::object_mutations(&metadata, &bytes, rows::new_state(&metadata))?;
-        self.table.mutate(path.as_bytes(), write).await
-    }
-
-    async fn get_object(&self, id: &ObjectId, range: Option<ByteRange>) -> Result<GetResponse> {
-        Ok(match self.access(id, true).await? {
-            Access::Absent | Access::Tombstone(_) => GetResponse::NotFound,
-            Access::Object(m, b) => respond(m, b.unwrap_or_default(), range),
-        })
-    }
-
-    async fn get_metadata(&self, id: &ObjectId) -> Result<Option<Metadata>> {
-        Ok(match self.access(id, false).await? {
-            Access::Absent | Access::Tombstone(_) => None,
-            Access::Object(m, _) => Some(m),
-        })
-    }
-
-    async fn delete_object(&self, id: &ObjectId) -> Result<()> {
-        let path = id.as_storage_path();
-        self.table.mutate(path.as_bytes(), vec![delete_row()]).await
-    }
-
-    async fn extend_expiry(
-        &self,
-        id: &ObjectId,
-        target: ExpiryTarget,
-        now: SystemTime,
-    ) -> Result<ExtendOutcome> {
-        let path = id.as_storage_path();
-        let mut lost: Option<Vec<u8>> = None;
-        for _ in 0..ROUNDS {
-            let live = self.live_object(&path).await?;
-            if let Some(lost) = &lost
-                && live
-                    .as_ref()
-                    .is_none_or(|(_, state)| !rows::same_version(state, lost))
-            {
-                return Ok(ExtendOutcome::Conflict);
-            }
-            let Some((metadata, state)) = live else {
-                return Ok(ExtendOutcome::NotFound);
-            };
-            match plan_extension(Some(&metadata), target, now) {
-                ExtendPlan::Done(outcome) => return Ok(outcome),
-                ExtendPlan::Update(updated) => {
-                    if self.set_deadline(&path, &updated, &state, None).await? {
-                        return Ok(ExtendOutcome::Satisfied);
-                    }
-                    lost = Some(state);
-                }
-            }
-        }
-        Ok(ExtendOutcome::Conflict)
-    }
-}
-
-#[async_trait]
-impl HighVolumeBackend for BigtableBackend {
-    async fn put_non_tombstone(
-        &self,
-        id: &ObjectId,
-        metadata: &Metadata,
-        payload: Bytes,
-    ) -> Result<Option<Tombstone>> {
-        let path = id.as_storage_path();
-        let metadata = rows::sized(metadata, payload.len());
-        self.index(&path, &metadata).await?;
-        let write = || rows::object_mutations(&metadata, &payload, rows::new_state(&metadata));
-        self.unless_tombstone(&path, write, "write an object").await
-    }
-
-    async fn get_tiered(&self, id: &ObjectId, range: Option<ByteRange>) -> Result<TieredGet> {
-        Ok(match self.access(id, true).await? {
-            Access::Absent => TieredGet::NotFound,
-            Access::Tombstone(t) => TieredGet::Tombstone(t),
-            Access::Object(m, b) => TieredGet::Object(respond(m, b.unwrap_or_default(), range)),
-        })
-    }
-
-    async fn get_tiered_metadata(&self, id: &ObjectId) -> Result<TieredMetadata> {
-        Ok(match self.access(id, false).await? {
-            Access::Absent => TieredMetadata::NotFound,
-            Access::Tombstone(t) => TieredMetadata::Tombstone(t),
-            Access::Object(m, _) => TieredMetadata::Object(m),
-        })
-    }
-
-    async fn delete_non_tombstone(&self, id: &ObjectId) -> Result<Option<Tombstone>> {
-        let path = id.as_storage_path();
-        let write = || Ok(vec![delete_row()]);
-        self.unless_tombstone(&path, write, "delete an object")
-            .await
-    }
-
-    async fn compare_and_write(
-        &self,
-        id: &ObjectId,
-        current: Option<&ObjectId>,
-        write: TieredWrite,
-    ) -> Result<bool> {
-        let path = id.as_storage_path();
-        let mutations = match &write {
-            TieredWrite::Object(m, b) => {
-                let m = rows::sized(m, b.len());
-                self.index(&path, &m).await?;
-                rows::object_mutations(&m, b, rows::new_state(&m))?
-            }
-            TieredWrite::Tombstone(t) => {
-                self.index(&path, &t.metadata).await?;
-                rows::tombstone_mutations(t)?
-            }
-            TieredWrite::Delete => vec![delete_row()],
-        };
-        let key = path.as_bytes();
-        let written = match current {
-            None => {
-                let is_tombstone = newest(Some(FM), TARGET, None);
-                !self
-                    .table
-                    .check_and_mutate(key, is_tombstone, vec![], mutations)
-                    .await?
-            }
-            Some(c) => {
-                let c = c.as_storage_path();
-                let target_is = newest(Some(FM), TARGET, Some(c.as_bytes()));
-                self.table
-                    .check_and_mutate(key, target_is, mutations, vec![])
-                    .await?
-            }
-        };
-        if written {
-            return Ok(true);
-        }
-        // Idempotency: the row may already hold what we were asked to write.
-        Ok(match (&write, self.read(&path, false).await?) {
-            (TieredWrite::Tombstone(t), Some(Stored::Tombstone { tombstone, .. })) => {
-                tombstone.target == t.target
-            }
-            (TieredWrite::Delete, None)
-            | (TieredWrite::Object(..), Some(Stored::Object { .. })) => true,
-            _ => false,
-        })
-    }
-
-    async fn delete_if_expired(&self, id: &ObjectId, now: SystemTime) -> Result<Option<Tombstone>> {
-        let path = id.as_storage_path();
-        for _ in 0..ROUNDS {
-            let Some(row) = self.read(&path, false).await? else {
-                return Ok(None);
-            };
-            if !rows::expired(row.metadata(), now) {
-                return Ok(None);
-            }
-            let state_is = newest(None, STATE, Some(row.state()));
-            let deleted = self
-                .table
-                .check_and_mutate(path.as_bytes(), state_is, vec![delete_row()], vec![])
-                .await?;
-            if !deleted {
-                continue;
-            }
-            if let Some(secs) = rows::deadline_secs(row.metadata()) {
-                let entry = rows::index_key(secs, &path);
-                if let Err(error) = self.table.mutate(&entry, vec![delete_row()]).await {
-                    tracing::warn!(%error, %id, "bigtable: cannot delete an expiry index entry");
-                }
-            }
-            return Ok(match row {
-                Stored::Tombstone { tombstone, .. } => Some(tombstone),
-                Stored::Object { .. } => None,
-            });
-        }
-        Ok(None)
-    }
-
-    async fn scan_expired(
-        &self,
-        now: SystemTime,
-        after: Option<&ExpiryCursor>,
-        limit: usize,
-    ) -> Result<Vec<ExpiredRow>> {
-        let mut out = Vec::new();
-        if limit == 0 {
-            return Ok(out);
-        }
-        let end = rows::index_secs(time::unix_secs(time::ceil_to_second(now)));
-        // Deadlines are whole seconds: a cursor inside a second is past every row of it.
-        let (mut start, mut open) = match after {
-            None => (rows::EXP_PREFIX.to_vec(), false),
-            Some((t, path)) => {
-                let secs = time::unix_secs(*t);
-                if rows::from_secs(secs) == *t {
-                    (rows::index_key(secs, path), true)
-                } else {
-                    (rows::index_secs(secs.saturating_add(1)), false)
-                }
-            }
-        };
-        loop {
-            if start >= end {
-                return Ok(out);
-            }
-            let page = self
-                .table
-                .read_rows(
-                    range(start.clone(), open, end.clone()),
-                    keys_only(),
-                    SCAN_PAGE as i64,
-                )
-                .await?;
-            let entries = page
-                .iter()
-                .map(|(key, _)| rows::parse_index_key(key))
-                .collect::<Result<Vec<_>>>()?;
-            let mut paths: Vec<Vec<u8>> = entries.iter().map(|(_, p)| p.clone()).collect();
-            paths.sort();
-            paths.dedup();
-            let found: std::collections::HashMap<Vec<u8>, _> = if paths.is_empty() {
-                Default::default()
-            } else {
-                self.table
-                    .read_rows(keys(paths), latest_of("m|t|v"), 0)
-                    .await?
-                    .into_iter()
-                    .collect()
-            };
-            for ((secs, path), (key, _)) in entries.into_iter().zip(&page) {
-                let row = match found.get(&path) {
-                    Some(cells) => rows::decode(&path, cells, false)?,
-                    None => None,
-                };
-                match row {
-                    Some(row) if rows::deadline_secs(row.metadata()) == Some(secs) => {
-                        out.push(ExpiredRow {
-                            id: rows::parse_id(&path)?,
-                            expires: rows::from_secs(secs),
-                            tombstone: match row {
-                                Stored::Tombstone { tombstone, .. } => Some(tombstone),
-                                Stored::Object { .. } => None,
-                            },
-                        });
-                        if out.len() >= limit {
-                            return Ok(out);
-                        }
-                    }
-                    _ if rows::from_secs(secs) + STALE_GRACE < now => {
-                        // Best effort: a later scan tries again.
-                        if let Err(error) = self.table.mutate(key, vec![delete_row()]).await {
-                            tracing::warn!(%error, "bigtable: cannot delete a stale index entry");
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            match page.last() {
-                Some((last, _)) if page.len() >= SCAN_PAGE => {
-                    start = last.clone();
-                    open = true;
-                }
-                _ => return Ok(out),
-            }
-        }
-    }
-
-    async fn log_append(&self, record: &ChangeRecord) -> Result<()> {
-        self.append_record(record).await
-    }
-
-    async fn log_get(&self, change_id: &uuid::Uuid) -> Result<Option<ChangeRecord>> {
-        self.get_record(change_id).await
-    }
-
-    async fn log_remove(&self, change_id: &uuid::Uuid) -> Result<()> {
-        self.table
-            .mutate(&rows::log_key(change_id), vec![delete_row()])
-            .await
-    }
-
-    async fn log_claim(
-        &self,
-        claimant: &str,
-        now: SystemTime,
-        ignore_leases: bool,
-        limit: usize,
-    ) -> Result<Vec<ChangeRecord>> {
-        self.claim_records(claimant, now, ignore_leases, limit)
-            .await
-    }
-
-    async fn log_len(&self) -> Result<u64> {
-        self.count_records().await
-    }
-
-    async fn lease_renew(&self, instance: &str, until: SystemTime) -> Result<()> {
-        self.renew_lease(instance, until).await
-    }
-
-    async fn lease_release(&self, instance: &str) -> Result<()> {
-        self.table
-            .mutate(&rows::lease_key(instance), vec![delete_row()])
-            .await
-    }
-
-    async fn scan_rows(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<RowInfo>> {
-        // Object paths start with a usecase name; the reserved rows (`\0...`) sort first.
-        let rows = match after {
-            Some(path) => range_from(path.as_bytes().to_vec(), true),
-            None => range_from(vec![1], false),
-        };
-        let limit = limit.max(1);
-        let page = self
-            .table
-            .read_rows(
-                rows,
-                latest_of("m|t|v"),
-                i64::try_from(limit).unwrap_or(i64::MAX),
-            )
-            .await?;
-        let mut items = Vec::with_capacity(page.len());
-        for (key, cells) in &page {
-            // A row the GC removed only in part (an expired inline object) is skipped.
-            let info = match rows::decode(key, cells, false)? {
-                None => continue,
-                Some(Stored::Tombstone { tombstone, .. }) => RowInfo {
-                    id: rows::parse_id(key)?,
-                    metadata: tombstone.metadata,
-                    target: Some(tombstone.target),
-                },
-                Some(Stored::Object { metadata, .. }) => RowInfo {
-                    id: rows::parse_id(key)?,
-                    metadata,
-                    target: None,
-                },
-            };
-            items.push(info);
-        }
-        // The cursor follows the rows read, skipped ones included.
-        let next = match page.last() {
-            Some((last, _)) if page.len() >= limit => {
-                Some(String::from_utf8_lossy(last).into_owned())
-            }
-            _ => None,
-        };
-        Ok(ScanPage { items, next })
-    }
-
-    async fn log_scan(
-        &self,
-        after: Option<&uuid::Uuid>,
-        limit: usize,
-    ) -> Result<Vec<ChangeRecord>> {
-        self.scan_records(after, limit).await
-    }
-
-    async fn lease_list(&self) -> Result<Vec<Lease>> {
-        self.list_leases().await
-    }
-
-    fn is_exclusive(&self) -> bool {
-        false
-    }
+    async fn join(&self) {}
 }
 
 #[cfg(test)]

@@ -214,13 +214,6 @@ pub fn tombstone_mutations(tombstone: &Tombstone) -> Result<Vec<Mutation>> {
     ])
 }
 
-/// `metadata` with `size` set to `len`.
-pub fn sized(metadata: &Metadata, len: usize) -> Metadata {
-    let mut m = metadata.clone();
-    m.size = Some(len as u64);
-    m
-}
-
 // --- Reserved rows ---------------------------------------------------------------------------
 
 fn prefixed(prefix: &[u8], rest: &[u8]) -> Vec<u8> {

@@ -9,67 +9,39 @@
 //! on real time, never races the manual test clock.
 
 use std::io::Write as _;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bigtable_rs::google::bigtable::v2::RowFilter;
 use bigtable_rs::google::bigtable::v2::row_filter::Filter;
-use objectstore_types::{ExpirationPolicy, ObjectContext, ObjectKey, Scopes, Usecase};
+use bytes::Bytes;
+use objectstore_types::ExpirationPolicy;
 
 use super::client::{FG, chain, set};
 use super::*;
-use crate::backend::ChangeRecord;
+use crate::backend::{GetResponse, HighVolumeBackend, TieredMetadata, TieredWrite};
 use crate::clock::{Clock, ManualClock};
-use crate::conformance;
-use crate::stream;
+use crate::conformance::{self, id};
+use crate::testing;
 
 const VAR: &str = "OS_TEST_BIGTABLE_EMULATOR";
 
 /// `fg` GC age of test tables: ten years.
 const TEST_GC: Duration = Duration::from_secs(10 * 365 * 86_400);
 
-/// Whether the emulator binary of the Google Cloud CLI exists on this machine.
-fn emulator_binary_present() -> bool {
-    let Some(path) = std::env::var_os("PATH") else {
-        return false;
-    };
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("gcloud"))
-        .filter_map(|gcloud| std::fs::canonicalize(gcloud).ok())
-        .any(|gcloud| {
-            gcloud
-                .parent()
-                .map(|bin| bin.join("../platform/bigtable-emulator/cbtemulator"))
-                .is_some_and(|cbt| cbt.is_file())
-        })
-}
-
 /// The emulator's `host:port`; `None` (after one line saying why) when not configured.
-pub(crate) fn emulator(test: &str) -> Option<String> {
-    if let Ok(endpoint) = std::env::var(VAR)
-        && !endpoint.is_empty()
-    {
-        return Some(endpoint);
-    }
-    // Written to the stream directly: the test harness captures `eprintln!` of passing
-    // tests, and a skip must be visible.
-    if !emulator_binary_present() {
+fn emulator(test: &str) -> Option<String> {
+    let unset = std::env::var(VAR).map_or(true, |v| v.is_empty());
+    if unset && !testing::bigtable_emulator_installed() {
+        // Written to the stream directly: the test harness captures `eprintln!` of passing
+        // tests, and the line must be visible.
         let _ = writeln!(
             std::io::stderr(),
             "bigtable: emulator not present on this machine, Bigtable tests not run ({test})"
         );
         return None;
     }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{VAR} is not set but CI=true and the emulator is installed: CI must start it \
-         (eval \"$(scripts/services/bigtable.sh)\") before the tests"
-    );
-    let _ = writeln!(
-        std::io::stderr(),
-        "skipped {test}: {VAR} is not set; run `eval \"$(scripts/services/bigtable.sh)\"`"
-    );
-    None
+    let fix = "run `eval \"$(scripts/services/bigtable.sh)\"`";
+    Some(testing::external(test, &[VAR], fix)?.remove(0))
 }
 
 /// Hands out backends on fresh tables of the emulator.
@@ -103,22 +75,21 @@ impl Emu {
         self.on(&table, clock).await
     }
 
+    /// Two backends (instances) on the same fresh table.
+    async fn pair(&self, clock: SharedClock) -> [BigtableBackend; 2] {
+        let table = self.table();
+        [
+            self.on(&table, clock.clone()).await,
+            self.on(&table, clock).await,
+        ]
+    }
+
     /// A backend on `table`.
     async fn on(&self, table: &str, clock: SharedClock) -> BigtableBackend {
         BigtableBackend::connect_with_gc(self.config(table), clock, TEST_GC)
             .await
             .expect("connect to the emulator")
     }
-}
-
-fn id(key: &str) -> ObjectId {
-    ObjectId::new(
-        ObjectContext {
-            usecase: Usecase::new("testing").unwrap(),
-            scopes: Scopes::parse("org=1").unwrap(),
-        },
-        ObjectKey::new(key).unwrap(),
-    )
 }
 
 fn tombstone(target: &str) -> Tombstone {
@@ -152,7 +123,8 @@ async fn backend_suite() {
     let Some(emu) = Emu::new("backend_suite") else {
         return;
     };
-    conformance::backend_suite(&|clock| emu.fresh(clock)).await;
+    let make = |clock| emu.fresh(clock);
+    conformance::backend_suite(&conformance::tiered_over(&make)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,32 +135,27 @@ async fn high_volume_suite() {
     conformance::high_volume_suite(&|clock| emu.fresh(clock)).await;
 }
 
-/// The tiered engine with this backend as its high-volume tier (memory standing in for the
-/// long-term tier): with a 16-byte threshold most objects of the suites live behind
+/// The tiered engine with this backend as its high-volume tier (memory standing in for
+/// the long-term tier): with a 16-byte threshold most objects of the suites live behind
 /// tombstones, so every tiering primitive is exercised through the engine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tiered_over_bigtable_passes_the_suites() {
-    use crate::backend::memory::MemoryBackend;
-    use crate::tiered::{TieredConfig, TieredStorage};
-
     let Some(emu) = Emu::new("tiered_over_bigtable_passes_the_suites") else {
         return;
     };
-    let make = |clock: SharedClock| {
-        let emu = &emu;
-        async move {
-            let hv = emu.fresh(clock.clone()).await;
-            let lt = MemoryBackend::new("lt", clock.clone());
-            let config = TieredConfig {
-                threshold: 16,
-                background: false,
-                ..TieredConfig::default()
-            };
-            TieredStorage::new(Arc::new(hv), Arc::new(lt), clock, config)
-        }
+    let make = |clock| emu.fresh(clock);
+    let tiered = conformance::tiered_with(&make, 16);
+    conformance::backend_suite(&tiered).await;
+    conformance::long_term_suite(&tiered).await;
+}
+
+/// Two instances on the same table ([`conformance::shared`]).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_store_suite() {
+    let Some(emu) = Emu::new("shared_store_suite") else {
+        return;
     };
-    conformance::backend_suite(&make).await;
-    conformance::long_term_suite(&make).await;
+    conformance::shared_store_suite(&|clock| emu.pair(clock)).await;
 }
 
 // --- Bigtable specifics ------------------------------------------------------------------
@@ -252,7 +219,7 @@ async fn cas_ignores_older_cell_versions() {
         .unwrap()
     );
     assert_eq!(
-        b.get_tiered_metadata(&key).await.unwrap(),
+        b.head(&key).await.unwrap(),
         TieredMetadata::Tombstone(current.clone())
     );
     assert!(
@@ -264,23 +231,16 @@ async fn cas_ignores_older_cell_versions() {
         .await
         .unwrap()
     );
-    assert_eq!(
-        b.get_tiered_metadata(&key).await.unwrap(),
-        TieredMetadata::Tombstone(next)
-    );
+    assert_eq!(b.head(&key).await.unwrap(), TieredMetadata::Tombstone(next));
 
     // An inline row with an older state cell equal to a state read before a rewrite:
     // conditional deadline updates and deletes keyed on that state must not apply.
     let inline = id("versions/inline");
     let ipath = inline.as_storage_path();
     let m = ttl(&clock, 3600);
-    b.put_object(&inline, &m, stream::single("one"))
-        .await
-        .unwrap();
+    b.put(&inline, &m, Bytes::from("one")).await.unwrap();
     let (_, first_state) = b.live_object(&ipath).await.unwrap().unwrap();
-    b.put_object(&inline, &m, stream::single("two"))
-        .await
-        .unwrap();
+    b.put(&inline, &m, Bytes::from("two")).await.unwrap();
     let deadline_micros = i64::try_from(rows::deadline_secs(&m).unwrap() * 1_000_000).unwrap();
     b.table()
         .mutate(
@@ -307,7 +267,7 @@ async fn cas_ignores_older_cell_versions() {
         .unwrap(),
         "a deadline update matched an older state version"
     );
-    let (metadata, body) = conformance::read_object(&b, &inline).await.unwrap();
+    let (metadata, body) = conformance::read_inline(&b, &inline).await.unwrap();
     assert_eq!(body, b"two");
     assert_eq!(metadata.time_expires, m.time_expires);
 }
@@ -324,14 +284,10 @@ async fn expiry_by_cell_timestamp_and_read_time_check() {
     let b = emu.fresh(clock.clone()).await;
     let (expiring, manual, tomb) = (id("exp/ttl"), id("exp/manual"), id("exp/tomb"));
     let m = ttl(&clock, 120);
-    b.put_object(&expiring, &m, stream::single("x"))
-        .await
-        .unwrap();
+    b.put(&expiring, &m, Bytes::from("x")).await.unwrap();
     let mut never = Metadata::default();
     never.stamp(clock.now());
-    b.put_object(&manual, &never, stream::single("y"))
-        .await
-        .unwrap();
+    b.put(&manual, &never, Bytes::from("y")).await.unwrap();
     let t = Tombstone {
         metadata: m.clone(),
         ..tombstone("exp/tomb/rev")
@@ -365,9 +321,9 @@ async fn expiry_by_cell_timestamp_and_read_time_check() {
     assert!(raw(&b, &entry).await.is_some(), "no expiry index entry");
 
     clock.advance(Duration::from_secs(121));
-    assert!(b.get_metadata(&expiring).await.unwrap().is_none());
+    assert!(b.head(&expiring).await.unwrap().into_object().is_none());
     assert!(matches!(
-        b.get_object(&expiring, None).await.unwrap(),
+        b.get(&expiring, None).await.unwrap().into_object(),
         GetResponse::NotFound
     ));
     assert!(
@@ -376,10 +332,10 @@ async fn expiry_by_cell_timestamp_and_read_time_check() {
             .is_some(),
         "the cells are still stored (read-time check, not GC)"
     );
-    assert!(b.get_metadata(&manual).await.unwrap().is_some());
+    assert!(b.head(&manual).await.unwrap().into_object().is_some());
     // The expired tombstone is returned raw to the tiered layer.
     assert_eq!(
-        b.get_tiered_metadata(&tomb).await.unwrap(),
+        b.head(&tomb).await.unwrap(),
         TieredMetadata::Tombstone(t.clone())
     );
     let expired = b.scan_expired(clock.now(), None, 10).await.unwrap();
@@ -409,17 +365,11 @@ async fn stale_index_entries_are_skipped_then_removed() {
     let b = emu.fresh(clock.clone()).await;
     let (moved, gone) = (id("stale/moved"), id("stale/gone"));
     let first = ttl(&clock, 60);
-    b.put_object(&moved, &first, stream::single("1"))
-        .await
-        .unwrap();
-    b.put_object(&gone, &first, stream::single("1"))
-        .await
-        .unwrap();
+    b.put(&moved, &first, Bytes::from("1")).await.unwrap();
+    b.put(&gone, &first, Bytes::from("1")).await.unwrap();
     let second = ttl(&clock, 600);
-    b.put_object(&moved, &second, stream::single("2"))
-        .await
-        .unwrap();
-    b.delete_object(&gone).await.unwrap();
+    b.put(&moved, &second, Bytes::from("2")).await.unwrap();
+    b.delete(&gone).await.unwrap();
 
     clock.advance(Duration::from_secs(601));
     let rows = b.scan_expired(clock.now(), None, 10).await.unwrap();
@@ -455,149 +405,6 @@ async fn stale_index_entries_are_skipped_then_removed() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cas_racers_on_two_instances_have_one_winner() {
-    let Some(emu) = Emu::new("cas_racers_on_two_instances_have_one_winner") else {
-        return;
-    };
-    let table = emu.table();
-    let clock: SharedClock = ManualClock::new();
-    let instances = [
-        Arc::new(emu.on(&table, clock.clone()).await),
-        Arc::new(emu.on(&table, clock.clone()).await),
-    ];
-    for round in 0..10 {
-        let key = id(&format!("race/{round}"));
-        // Odd rounds race from a tombstone, even rounds from an absent row.
-        let start = (round % 2 == 1).then(|| id(&format!("race/{round}/start")));
-        if let Some(start) = &start {
-            let t = Tombstone {
-                target: start.clone(),
-                ..tombstone("unused")
-            };
-            assert!(
-                instances[0]
-                    .compare_and_write(&key, None, TieredWrite::Tombstone(t))
-                    .await
-                    .unwrap()
-            );
-        }
-        let tasks: Vec<_> = (0..12)
-            .map(|i| {
-                let backend = Arc::clone(&instances[i % 2]);
-                let (key, start) = (key.clone(), start.clone());
-                let t = tombstone(&format!("race/{round}/{i}"));
-                tokio::spawn(async move {
-                    let won = backend
-                        .compare_and_write(&key, start.as_ref(), TieredWrite::Tombstone(t))
-                        .await
-                        .unwrap();
-                    (i, won)
-                })
-            })
-            .collect();
-        let mut winners = Vec::new();
-        for task in tasks {
-            let (i, won) = task.await.unwrap();
-            if won {
-                winners.push(i);
-            }
-        }
-        assert_eq!(winners.len(), 1, "round {round}: winners {winners:?}");
-        let stored = instances[1].get_tiered_metadata(&key).await.unwrap();
-        assert_eq!(
-            stored,
-            TieredMetadata::Tombstone(tombstone(&format!("race/{round}/{}", winners[0]))),
-            "round {round}: the row does not hold the winner's write"
-        );
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn claimants_on_two_instances_never_share_a_record() {
-    let Some(emu) = Emu::new("claimants_on_two_instances_never_share_a_record") else {
-        return;
-    };
-    let table = emu.table();
-    let clock = ManualClock::new();
-    let now = clock.now();
-    let instances = [
-        Arc::new(emu.on(&table, clock.clone()).await),
-        Arc::new(emu.on(&table, clock.clone()).await),
-    ];
-    let records: Vec<ChangeRecord> = (0..60)
-        .map(|i| conformance::change_log::record("dead", &format!("claim/{i}"), None))
-        .collect();
-    for r in &records {
-        instances[0].log_append(r).await.unwrap();
-    }
-    let tasks: Vec<_> = (0..6)
-        .map(|i| {
-            let backend = Arc::clone(&instances[i % 2]);
-            tokio::spawn(async move {
-                let me = format!("claimant-{i}");
-                backend
-                    .lease_renew(&me, now + Duration::from_secs(600))
-                    .await
-                    .unwrap();
-                let mut mine = Vec::new();
-                loop {
-                    let got = backend.log_claim(&me, now, false, 4).await.unwrap();
-                    if got.is_empty() {
-                        break mine;
-                    }
-                    assert!(got.iter().all(|r| r.owner == me && r.not_before.is_none()));
-                    mine.extend(got);
-                }
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for task in tasks {
-        all.extend(task.await.unwrap());
-    }
-    let mut ids: Vec<_> = all.iter().map(|r| r.change_id).collect();
-    ids.sort();
-    ids.dedup();
-    assert_eq!(
-        all.len(),
-        records.len(),
-        "records handed out more than once"
-    );
-    assert_eq!(ids.len(), records.len(), "not every record was claimed");
-    for r in &all {
-        let stored = instances[1].log_get(&r.change_id).await.unwrap().unwrap();
-        assert_eq!(
-            stored.owner, r.owner,
-            "stored owner differs from the claimant"
-        );
-    }
-    assert_eq!(instances[0].log_len().await.unwrap(), records.len() as u64);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversized_bodies_are_rejected() {
-    let Some(emu) = Emu::new("oversized_bodies_are_rejected") else {
-        return;
-    };
-    let b = emu.fresh(ManualClock::new()).await;
-    let key = id("big");
-    let body = conformance::chunked(&vec![7u8; MAX_PUT_BYTES + 1], 256 * 1024);
-    let err = b
-        .put_object(&key, &Metadata::default(), body)
-        .await
-        .expect_err("bodies over the limit must fail");
-    assert!(matches!(err, Error::TooLarge(_)), "{err:?}");
-    assert!(b.get_metadata(&key).await.unwrap().is_none());
-    let body = conformance::chunked(&vec![7u8; MAX_PUT_BYTES], 256 * 1024);
-    b.put_object(&key, &Metadata::default(), body)
-        .await
-        .unwrap();
-    let (metadata, bytes) = conformance::read_object(&b, &key).await.unwrap();
-    assert_eq!(metadata.size, Some(MAX_PUT_BYTES as u64));
-    assert_eq!(bytes.len(), MAX_PUT_BYTES);
-}
-
 /// Keys with regex metacharacters and non-ASCII text are matched literally by predicates.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn predicates_match_targets_literally() {
@@ -623,10 +430,7 @@ async fn predicates_match_targets_literally() {
             .await
             .unwrap()
     );
-    assert_eq!(
-        b.get_tiered_metadata(&key).await.unwrap(),
-        TieredMetadata::NotFound
-    );
+    assert_eq!(b.head(&key).await.unwrap(), TieredMetadata::NotFound);
 }
 
 /// An unreachable emulator is a retryable backend error, not a hang.

@@ -93,7 +93,7 @@ use objectstore_types::{Metadata, ObjectId};
 
 use self::codec::{ExpiryRecord, Stored};
 use self::native::Native;
-use crate::backend::{Backend, ExpiryTarget, ExtendOutcome, GetResponse};
+use crate::backend::{Backend, Component, ExpiryTarget, ExtendOutcome, GetResponse};
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
 use crate::expiry::{ExtendPlan, plan_extension, tti_bump};
@@ -177,7 +177,7 @@ impl CloudBackend {
     }
 
     /// The blob's attributes without its bytes; `None` when absent.
-    async fn head(&self, path: &Path) -> Result<Option<(Stored, UpdateVersion)>> {
+    async fn head_path(&self, path: &Path) -> Result<Option<(Stored, UpdateVersion)>> {
         let options = GetOptions {
             head: true,
             ..GetOptions::default()
@@ -360,7 +360,7 @@ impl CloudBackend {
         range: ByteRange,
         refused: object_store::Error,
     ) -> Result<GetResponse> {
-        let Some((stored, version)) = self.head(path).await? else {
+        let Some((stored, version)) = self.head_path(path).await? else {
             return Ok(GetResponse::NotFound);
         };
         let size = stored.metadata.size.unwrap_or_default();
@@ -411,17 +411,15 @@ fn get_range(range: ByteRange) -> GetRange {
 }
 
 #[async_trait]
-impl Backend for CloudBackend {
+impl Component for CloudBackend {
     fn name(&self) -> &'static str {
         self.name
     }
+}
 
-    async fn put_object(
-        &self,
-        id: &ObjectId,
-        metadata: &Metadata,
-        mut body: PayloadStream,
-    ) -> Result<()> {
+#[async_trait]
+impl Backend for CloudBackend {
+    async fn put(&self, id: &ObjectId, metadata: &Metadata, mut body: PayloadStream) -> Result<()> {
         let path = codec::object_path(id)?;
         let attributes =
             codec::encode_attributes(metadata, &codec::new_revision(), self.limits.metadata_bytes)?;
@@ -453,7 +451,7 @@ impl Backend for CloudBackend {
         self.put_streamed(&path, attributes, head, body).await
     }
 
-    async fn get_object(&self, id: &ObjectId, range: Option<ByteRange>) -> Result<GetResponse> {
+    async fn get(&self, id: &ObjectId, range: Option<ByteRange>) -> Result<GetResponse> {
         let path = codec::object_path(id)?;
         let options = GetOptions {
             range: range.map(get_range),
@@ -493,15 +491,15 @@ impl Backend for CloudBackend {
         }
     }
 
-    async fn get_metadata(&self, id: &ObjectId) -> Result<Option<Metadata>> {
+    async fn head(&self, id: &ObjectId) -> Result<Option<Metadata>> {
         let path = codec::object_path(id)?;
-        match self.head(&path).await? {
+        match self.head_path(&path).await? {
             Some((stored, _)) => self.access(id, stored).await,
             None => Ok(None),
         }
     }
 
-    async fn delete_object(&self, id: &ObjectId) -> Result<()> {
+    async fn delete(&self, id: &ObjectId) -> Result<()> {
         let (blob, record) = (codec::object_path(id)?, codec::expiry_path(id)?);
         let (blob, record) = tokio::join!(self.store.delete(&blob), self.store.delete(&record));
         for result in [blob, record] {
@@ -520,7 +518,7 @@ impl Backend for CloudBackend {
         now: SystemTime,
     ) -> Result<ExtendOutcome> {
         let path = codec::object_path(id)?;
-        let Some((mut stored, _)) = self.head(&path).await? else {
+        let Some((mut stored, _)) = self.head_path(&path).await? else {
             return Ok(ExtendOutcome::NotFound);
         };
         let record = match stored.metadata.time_expires {

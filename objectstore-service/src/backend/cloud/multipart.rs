@@ -59,6 +59,7 @@ use sha2::{Digest, Sha256};
 use super::CloudBackend;
 use super::codec::{self, PartEntry, UploadRecord};
 use super::native::{Assembled, Flavor, Native};
+use crate::backend::long_term::check_parts;
 use crate::backend::{
     BlobInfo, CompleteRejection, CompletedPart, LongTermBackend, PartInfo, PartsPage, ScanPage,
 };
@@ -221,56 +222,6 @@ impl CloudBackend {
             Err(e) => Err(self.fail("abort a multipart upload", e)),
         }
     }
-}
-
-/// Why `parts` cannot complete an upload with the `uploaded` parts, if they cannot.
-fn check_parts(
-    uploaded: &BTreeMap<u32, PartEntry>,
-    parts: &[CompletedPart],
-) -> Option<CompleteRejection> {
-    let reject = |code: &str, message: String| {
-        Some(CompleteRejection {
-            code: code.into(),
-            message,
-        })
-    };
-    if parts.is_empty() {
-        return reject("InvalidPart", "at least one part is required".into());
-    }
-    let mut previous = 0;
-    for p in parts {
-        if p.part_number <= previous {
-            return reject(
-                "InvalidPartOrder",
-                format!(
-                    "parts must be listed in strictly ascending order; part {} follows part {previous}",
-                    p.part_number
-                ),
-            );
-        }
-        previous = p.part_number;
-        match uploaded.get(&p.part_number) {
-            None => {
-                return reject(
-                    "InvalidPart",
-                    format!("part {} was not uploaded", p.part_number),
-                );
-            }
-            Some(entry) if entry.etag() != p.etag => {
-                return reject(
-                    "InvalidPart",
-                    format!(
-                        "etag mismatch for part {}: expected {}, got {}",
-                        p.part_number,
-                        entry.etag(),
-                        p.etag
-                    ),
-                );
-            }
-            Some(_) => {}
-        }
-    }
-    None
 }
 
 #[async_trait]
@@ -455,7 +406,7 @@ impl LongTermBackend for CloudBackend {
         let native = self.native()?;
         let record = self.load_upload(id, upload_id).await?;
         let uploaded = self.latest_parts(upload_id).await?;
-        if let Some(rejection) = check_parts(&uploaded, parts) {
+        if let Some(rejection) = check_parts(parts, |n| uploaded.get(&n).map(PartEntry::etag)) {
             return Ok(Some(rejection));
         }
         let listed: Vec<&PartEntry> = parts
@@ -530,7 +481,7 @@ impl LongTermBackend for CloudBackend {
             Assembled::Rejected(rejection) => return Ok(Some(rejection)),
             Assembled::NoSuchUpload => {
                 let ours = self
-                    .head(&path)
+                    .head_path(&path)
                     .await?
                     .is_some_and(|(stored, _)| stored.revision == record.rev);
                 if !ours {

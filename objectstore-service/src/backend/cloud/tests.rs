@@ -228,16 +228,16 @@ async fn refused_ranges_fall_back_to_explicit_ranges() {
     let b = make(ManualClock::new()).await;
     let key = id("refused");
     let m = stamped(ExpirationPolicy::Manual, b.clock.now());
-    b.put_object(&key, &m, crate::stream::single("0123456789"))
+    b.put(&key, &m, crate::stream::single("0123456789"))
         .await
         .unwrap();
     for (range, want) in [(ByteRange::Suffix(3), "789"), (ByteRange::From(8), "89")] {
-        let response = b.get_object(&key, Some(range)).await.unwrap();
+        let response = b.get(&key, Some(range)).await.unwrap();
         let (_, resolved, bytes) = conformance::read_found(response).await;
         assert_eq!(bytes, want.as_bytes(), "{range:?}");
         assert_eq!(resolved.map(|r| r.total), Some(10));
     }
-    let response = b.get_object(&key, Some(ByteRange::From(10))).await.unwrap();
+    let response = b.get(&key, Some(ByteRange::From(10))).await.unwrap();
     assert!(
         matches!(response, GetResponse::RangeNotSatisfiable(_)),
         "{response:?}"

@@ -1,6 +1,6 @@
-//! [`HighVolumeBackend`] for [`EmbeddedBackend`]: the tiering primitives, expiry scans, the
-//! change log and leases, each one SQL function in `sql` run on the writer thread (writes,
-//! atomic by construction) or on a read connection (reads).
+//! [`HighVolumeBackend`] for [`EmbeddedBackend`]: the row contract, each method one SQL
+//! function of the same name in `sql` (or `scan`) run on the writer thread (writes, atomic
+//! by construction) or on a read connection (reads).
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -10,34 +10,20 @@ use bytes::Bytes;
 use objectstore_types::range::ByteRange;
 use objectstore_types::{Metadata, ObjectId};
 
+use crate::backend::inline::{check_inline, respond, sized};
 use crate::backend::{
-    ChangeRecord, ExpiredRow, ExpiryCursor, HighVolumeBackend, Lease, RowInfo, ScanPage, TieredGet,
-    TieredMetadata, TieredWrite, Tombstone,
+    ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, HighVolumeBackend, RowInfo, ScanPage,
+    TieredGet, TieredMetadata, TieredWrite, Tombstone,
 };
 use crate::error::Result;
 
 use super::scan;
 use super::sql::{self, Stored};
-use super::{EmbeddedBackend, respond, with_size};
+use super::{EmbeddedBackend, NAME};
 
 #[async_trait]
 impl HighVolumeBackend for EmbeddedBackend {
-    async fn put_non_tombstone(
-        &self,
-        id: &ObjectId,
-        metadata: &Metadata,
-        payload: Bytes,
-    ) -> Result<Option<Tombstone>> {
-        let metadata = with_size(metadata, payload.len());
-        let path = id.as_storage_path();
-        let vlog = Arc::clone(&self.inner.vlog);
-        self.write_weighted("write an object", payload.len(), move |c| {
-            sql::put_non_tombstone(c, &vlog, &path, &metadata, &payload)
-        })
-        .await
-    }
-
-    async fn get_tiered(&self, id: &ObjectId, range: Option<ByteRange>) -> Result<TieredGet> {
+    async fn get(&self, id: &ObjectId, range: Option<ByteRange>) -> Result<TieredGet> {
         Ok(match self.load(id, true).await? {
             None => TieredGet::NotFound,
             Some(Stored::Object {
@@ -52,7 +38,7 @@ impl HighVolumeBackend for EmbeddedBackend {
         })
     }
 
-    async fn get_tiered_metadata(&self, id: &ObjectId) -> Result<TieredMetadata> {
+    async fn head(&self, id: &ObjectId) -> Result<TieredMetadata> {
         Ok(match self.load(id, false).await? {
             None => TieredMetadata::NotFound,
             Some(Stored::Object { metadata, .. }) => TieredMetadata::Object(metadata),
@@ -60,12 +46,26 @@ impl HighVolumeBackend for EmbeddedBackend {
         })
     }
 
-    async fn delete_non_tombstone(&self, id: &ObjectId) -> Result<Option<Tombstone>> {
+    async fn put(
+        &self,
+        id: &ObjectId,
+        metadata: &Metadata,
+        payload: Bytes,
+    ) -> Result<Option<Tombstone>> {
+        check_inline(payload.len(), NAME)?;
+        let metadata = sized(metadata, payload.len());
         let path = id.as_storage_path();
-        self.write("delete an object", move |c| {
-            sql::delete_non_tombstone(c, &path)
+        let vlog = Arc::clone(&self.inner.vlog);
+        self.write_weighted("write an object", payload.len(), move |c| {
+            sql::put(c, &vlog, &path, &metadata, &payload)
         })
         .await
+    }
+
+    async fn delete(&self, id: &ObjectId) -> Result<Option<Tombstone>> {
+        let path = id.as_storage_path();
+        self.write("delete an object", move |c| sql::delete(c, &path))
+            .await
     }
 
     async fn compare_and_write(
@@ -79,8 +79,9 @@ impl HighVolumeBackend for EmbeddedBackend {
         let (write, weight) = match write {
             TieredWrite::Object(metadata, payload) => {
                 let weight = payload.len();
+                check_inline(weight, NAME)?;
                 (
-                    TieredWrite::Object(with_size(&metadata, weight), payload),
+                    TieredWrite::Object(sized(&metadata, weight), payload),
                     weight,
                 )
             }
@@ -89,6 +90,20 @@ impl HighVolumeBackend for EmbeddedBackend {
         let vlog = Arc::clone(&self.inner.vlog);
         self.write_weighted("compare and write", weight, move |c| {
             sql::compare_and_write(c, &vlog, &path, current.as_deref(), &write)
+        })
+        .await
+    }
+
+    async fn extend_expiry(
+        &self,
+        id: &ObjectId,
+        target: ExpiryTarget,
+        now: SystemTime,
+    ) -> Result<ExtendOutcome> {
+        let path = id.as_storage_path();
+        let clock_now = self.inner.clock.now();
+        self.write("extend an expiry", move |c| {
+            sql::extend_expiry(c, &path, target, now, clock_now)
         })
         .await
     }
@@ -114,85 +129,11 @@ impl HighVolumeBackend for EmbeddedBackend {
         .await
     }
 
-    async fn log_append(&self, record: &ChangeRecord) -> Result<()> {
-        let record = record.clone();
-        self.write("append to the change log", move |c| {
-            sql::log_append(c, &record)
-        })
-        .await
-    }
-
-    async fn log_get(&self, change_id: &uuid::Uuid) -> Result<Option<ChangeRecord>> {
-        let change_id = *change_id;
-        self.read("read the change log", move |c| sql::log_get(c, &change_id))
-            .await
-    }
-
-    async fn log_remove(&self, change_id: &uuid::Uuid) -> Result<()> {
-        let change_id = *change_id;
-        self.write("remove from the change log", move |c| {
-            sql::log_remove(c, &change_id)
-        })
-        .await
-    }
-
-    async fn log_claim(
-        &self,
-        claimant: &str,
-        now: SystemTime,
-        ignore_leases: bool,
-        limit: usize,
-    ) -> Result<Vec<ChangeRecord>> {
-        let claimant = claimant.to_owned();
-        self.write("claim change-log records", move |c| {
-            sql::log_claim(c, &claimant, now, ignore_leases, limit)
-        })
-        .await
-    }
-
-    async fn log_len(&self) -> Result<u64> {
-        self.read("count the change log", sql::log_len).await
-    }
-
-    async fn lease_renew(&self, instance: &str, until: SystemTime) -> Result<()> {
-        let instance = instance.to_owned();
-        self.write("renew a lease", move |c| {
-            sql::lease_renew(c, &instance, until)
-        })
-        .await
-    }
-
-    async fn lease_release(&self, instance: &str) -> Result<()> {
-        let instance = instance.to_owned();
-        self.write("release a lease", move |c| sql::lease_release(c, &instance))
-            .await
-    }
-
-    fn is_exclusive(&self) -> bool {
-        true
-    }
-
     async fn scan_rows(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<RowInfo>> {
         let after = after.map(str::to_owned);
         self.read("scan rows", move |c| {
             scan::scan_rows(c, after.as_deref(), limit)
         })
         .await
-    }
-
-    async fn log_scan(
-        &self,
-        after: Option<&uuid::Uuid>,
-        limit: usize,
-    ) -> Result<Vec<ChangeRecord>> {
-        let after = after.copied();
-        self.read("scan the change log", move |c| {
-            scan::log_scan(c, after.as_ref(), limit)
-        })
-        .await
-    }
-
-    async fn lease_list(&self) -> Result<Vec<Lease>> {
-        self.read("list leases", scan::lease_list).await
     }
 }

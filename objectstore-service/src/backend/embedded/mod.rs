@@ -1,14 +1,16 @@
 //! The embedded high-volume backend: SQLite in WAL mode with group commit, the default for
 //! a single machine.
 //!
-//! [`EmbeddedBackend`] implements [`Backend`] and [`crate::backend::HighVolumeBackend`] on
-//! one SQLite file (`objectstore.sqlite3`) in its directory. Inline objects, redirect tombstones, the tiered
-//! layer's change log and instance leases share that file, so a change-log record and the
-//! data it protects live in one durability domain.
+//! [`EmbeddedBackend`] implements [`HighVolumeBackend`] and [`ChangeLog`] (a
+//! [`crate::backend::HighVolumeStore`]) on one SQLite file (`objectstore.sqlite3`) in its
+//! directory. Inline objects, redirect tombstones, the tiered layer's change log and instance
+//! leases share that file, so a change-log record and the data it protects live in one
+//! durability domain.
 //!
 //! # Structure
 //!
-//! * `high_volume`: the [`crate::backend::HighVolumeBackend`] impl.
+//! * `high_volume`: the [`HighVolumeBackend`] impl (the row contract).
+//! * `log`: the [`ChangeLog`] impl (change log and leases).
 //! * `writer`: one dedicated thread owns the only write connection. Every mutation is a job
 //!   sent to it; it applies all queued jobs in one transaction, each inside a savepoint, and
 //!   commits once: **group commit**, one fsync for many writes. The numbered protocol, with
@@ -55,25 +57,25 @@
 //!
 //! [`EmbeddedBackend::open`] takes an exclusive lock on `LOCK` in the directory for the
 //! lifetime of the backend (retrying for a moment, see `lock_exclusively`), so exactly one
-//! process uses the store: [`is_exclusive`](crate::backend::HighVolumeBackend::is_exclusive)
-//! is true and start-up recovery may take over every record.
+//! process uses the store: [`is_exclusive`](ChangeLog::is_exclusive) is true and start-up
+//! recovery may take over every record.
 //!
 //! # Semantics worth knowing
 //!
 //! * Expiry: an inline object whose deadline is earlier than the clock reads as absent. The
-//!   tiered primitives return tombstones even when expired. Through the plain [`Backend`]
-//!   methods a tombstone reads as absent (a standalone store never writes any).
+//!   row reads return tombstones even when expired; `extend_expiry` treats a tombstone as
+//!   absent (the tiered layer extends tombstones by `compare_and_write`).
 //! * TTI: a read that makes a bump due (see [`crate::expiry::tti_bump`]) queues a
 //!   best-effort, conditional update (applied only if the metadata is still the one that was
 //!   read) and does not wait for its fsync; until it is committed, later reads see the bump
 //!   through an in-memory overlay (`tti` module). If the writer's queue is full the bump is
 //!   skipped.
 //! * Extensions and every conditional write run read-and-write inside one writer job, so they
-//!   are atomic by construction; [`ExtendOutcome::Conflict`] therefore never happens here.
-//! * Sizes: [`Backend::put_object`] buffers the body and refuses more than
-//!   [`MAX_PUT_BYTES`] with [`Error::TooLarge`] (the tiered layer routes large objects to
-//!   the long-term tier).
-//! * Shutdown: [`Backend::join`] lets the writer finish every queued job and stops it; later
+//!   are atomic by construction; [`crate::backend::ExtendOutcome::Conflict`]
+//!   therefore never happens here.
+//! * Sizes: an inline payload of more than [`crate::backend::MAX_INLINE_BYTES`] is refused
+//!   with [`Error::TooLarge`] (the tiered layer routes large objects to the long-term tier).
+//! * Shutdown: [`Component::join`] lets the writer finish every queued job and stops it; later
 //!   writes fail. Dropping the last handle does the same and (blocking the dropping thread)
 //!   waits for the queued jobs' commits, then releases the lock file, so the directory can
 //!   be reopened at once.
@@ -86,23 +88,22 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
-use futures::StreamExt;
-use objectstore_types::range::ByteRange;
-use objectstore_types::{Metadata, ObjectId};
+use objectstore_types::ObjectId;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::backend::{Backend, ExpiryTarget, ExtendOutcome, GetResponse};
+use crate::backend::Component;
+#[cfg(doc)]
+use crate::backend::{ChangeLog, HighVolumeBackend};
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
-use crate::stream::{self, PayloadStream};
 
 mod checkpoint;
 mod high_volume;
+mod log;
 mod reader;
 mod scan;
 mod schema;
@@ -126,8 +127,6 @@ const NAME: &str = "embedded";
 pub const DB_FILE: &str = "objectstore.sqlite3";
 /// The lock file inside the store's directory.
 pub const LOCK_FILE: &str = "LOCK";
-/// The largest body [`Backend::put_object`] accepts.
-pub const MAX_PUT_BYTES: usize = 2 * 1024 * 1024;
 /// How long [`EmbeddedBackend::open`] retries a taken lock before failing.
 const LOCK_WAIT: Duration = Duration::from_secs(1);
 /// Read-only connections in the pool.
@@ -408,111 +407,10 @@ impl EmbeddedBackend {
     }
 }
 
-/// Builds the response for a live object's payload.
-fn respond(metadata: Metadata, payload: Bytes, range: Option<ByteRange>) -> GetResponse {
-    let Some(range) = range else {
-        return GetResponse::Found {
-            metadata,
-            range: None,
-            body: stream::single(payload),
-        };
-    };
-    match range.resolve(payload.len() as u64) {
-        None => GetResponse::RangeNotSatisfiable(metadata),
-        Some(resolved) => {
-            // `resolve` keeps `start <= end < total = payload.len()`.
-            let body = payload.slice(resolved.start as usize..=resolved.end as usize);
-            GetResponse::Found {
-                metadata,
-                range: Some(resolved),
-                body: stream::single(body),
-            }
-        }
-    }
-}
-
-/// Reads a body into memory, refusing more than `limit` bytes.
-async fn read_body(mut body: PayloadStream, limit: usize) -> Result<Bytes> {
-    let mut out = BytesMut::new();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(Error::ClientStream)?;
-        if out.len() + chunk.len() > limit {
-            return Err(Error::TooLarge(format!(
-                "the embedded backend stores objects of at most {limit} bytes"
-            )));
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out.freeze())
-}
-
-fn with_size(metadata: &Metadata, len: usize) -> Metadata {
-    let mut metadata = metadata.clone();
-    metadata.size = Some(len as u64);
-    metadata
-}
-
 #[async_trait]
-impl Backend for EmbeddedBackend {
+impl Component for EmbeddedBackend {
     fn name(&self) -> &'static str {
         NAME
-    }
-
-    async fn put_object(
-        &self,
-        id: &ObjectId,
-        metadata: &Metadata,
-        body: PayloadStream,
-    ) -> Result<()> {
-        let payload = read_body(body, MAX_PUT_BYTES).await?;
-        let metadata = with_size(metadata, payload.len());
-        let path = id.as_storage_path();
-        let vlog = Arc::clone(&self.inner.vlog);
-        self.write_weighted("write an object", payload.len(), move |c| {
-            sql::put_object(c, &vlog, &path, &metadata, &payload)
-        })
-        .await
-    }
-
-    async fn get_object(&self, id: &ObjectId, range: Option<ByteRange>) -> Result<GetResponse> {
-        Ok(match self.load(id, true).await? {
-            Some(Stored::Object {
-                metadata,
-                value: Some(value),
-                ..
-            }) => value.respond(metadata, range)?,
-            Some(Stored::Object {
-                metadata, payload, ..
-            }) => respond(metadata, payload.unwrap_or_default(), range),
-            _ => GetResponse::NotFound,
-        })
-    }
-
-    async fn get_metadata(&self, id: &ObjectId) -> Result<Option<Metadata>> {
-        Ok(match self.load(id, false).await? {
-            Some(Stored::Object { metadata, .. }) => Some(metadata),
-            _ => None,
-        })
-    }
-
-    async fn delete_object(&self, id: &ObjectId) -> Result<()> {
-        let path = id.as_storage_path();
-        self.write("delete an object", move |c| sql::delete(c, &path))
-            .await
-    }
-
-    async fn extend_expiry(
-        &self,
-        id: &ObjectId,
-        target: ExpiryTarget,
-        now: SystemTime,
-    ) -> Result<ExtendOutcome> {
-        let path = id.as_storage_path();
-        let clock_now = self.inner.clock.now();
-        self.write("extend an expiry", move |c| {
-            sql::extend_expiry(c, &path, target, now, clock_now)
-        })
-        .await
     }
 
     async fn join(&self) {

@@ -64,8 +64,8 @@ pub(super) fn scan_rows(
     })
 }
 
-/// `log_scan`.
-pub(super) fn log_scan(
+/// `scan_records`.
+pub(super) fn scan_records(
     conn: &Connection,
     after: Option<&uuid::Uuid>,
     limit: usize,
@@ -95,8 +95,8 @@ pub(super) fn log_scan(
         .collect()
 }
 
-/// `lease_list`.
-pub(super) fn lease_list(conn: &Connection) -> Result<Vec<Lease>> {
+/// `list_leases`.
+pub(super) fn list_leases(conn: &Connection) -> Result<Vec<Lease>> {
     let err = || db_error("list leases");
     let mut stmt = conn
         .prepare_cached("SELECT instance, until FROM leases ORDER BY instance")

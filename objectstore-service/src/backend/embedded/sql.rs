@@ -210,7 +210,7 @@ fn put_tombstone(conn: &Connection, path: &str, tombstone: &Tombstone) -> Result
 }
 
 /// Deletes the row (missing is fine).
-pub(super) fn delete(conn: &Connection, path: &str) -> Result<()> {
+fn delete_row(conn: &Connection, path: &str) -> Result<()> {
     conn.prepare_cached("DELETE FROM objects WHERE path = ?1")
         .and_then(|mut s| s.execute([path]))
         .map_err(db_error("delete an object"))?;
@@ -225,8 +225,8 @@ fn tombstone_at(conn: &Connection, path: &str) -> Result<Option<Tombstone>> {
     }
 }
 
-/// `put_non_tombstone`: writes unless the row is a tombstone, which it returns.
-pub(super) fn put_non_tombstone(
+/// `put`: writes unless the row is a tombstone, which it returns.
+pub(super) fn put(
     conn: &Connection,
     vlog: &ValueLog,
     path: &str,
@@ -240,12 +240,12 @@ pub(super) fn put_non_tombstone(
     Ok(None)
 }
 
-/// `delete_non_tombstone`: deletes unless the row is a tombstone, which it returns.
-pub(super) fn delete_non_tombstone(conn: &Connection, path: &str) -> Result<Option<Tombstone>> {
+/// `delete`: deletes unless the row is a tombstone, which it returns.
+pub(super) fn delete(conn: &Connection, path: &str) -> Result<Option<Tombstone>> {
     if let Some(t) = tombstone_at(conn, path)? {
         return Ok(Some(t));
     }
-    delete(conn, path)?;
+    delete_row(conn, path)?;
     Ok(None)
 }
 
@@ -268,7 +268,7 @@ pub(super) fn compare_and_write(
                 put_object(conn, vlog, path, metadata, payload)?;
             }
             TieredWrite::Tombstone(t) => put_tombstone(conn, path, t)?,
-            TieredWrite::Delete => delete(conn, path)?,
+            TieredWrite::Delete => delete_row(conn, path)?,
         }
         return Ok(true);
     }
@@ -303,7 +303,7 @@ pub(super) fn delete_if_expired(
         KIND_TOMBSTONE => tombstone_at(conn, path)?,
         _ => None,
     };
-    delete(conn, path)?;
+    delete_row(conn, path)?;
     Ok(tombstone)
 }
 
@@ -413,8 +413,8 @@ fn decode_record(json: &str) -> Result<ChangeRecord> {
         .map_err(|e| Error::Internal(format!("corrupt change record in the embedded store: {e}")))
 }
 
-/// `log_append` (replaces a record with the same id, so a retried append is harmless).
-pub(super) fn log_append(conn: &Connection, record: &ChangeRecord) -> Result<()> {
+/// `append_record` (replaces a record with the same id, so a retried append is harmless).
+pub(super) fn append_record(conn: &Connection, record: &ChangeRecord) -> Result<()> {
     let json = encode_record(record)?;
     conn.prepare_cached(
         "INSERT OR REPLACE INTO changelog (change_id, owner, deferred_until, record)
@@ -432,8 +432,11 @@ pub(super) fn log_append(conn: &Connection, record: &ChangeRecord) -> Result<()>
     Ok(())
 }
 
-/// `log_get`.
-pub(super) fn log_get(conn: &Connection, change_id: &uuid::Uuid) -> Result<Option<ChangeRecord>> {
+/// `get_record`.
+pub(super) fn get_record(
+    conn: &Connection,
+    change_id: &uuid::Uuid,
+) -> Result<Option<ChangeRecord>> {
     let json: Option<String> = conn
         .prepare_cached("SELECT record FROM changelog WHERE change_id = ?1")
         .and_then(|mut s| {
@@ -444,20 +447,20 @@ pub(super) fn log_get(conn: &Connection, change_id: &uuid::Uuid) -> Result<Optio
     json.as_deref().map(decode_record).transpose()
 }
 
-/// `log_remove`.
-pub(super) fn log_remove(conn: &Connection, change_id: &uuid::Uuid) -> Result<()> {
+/// `remove_record`.
+pub(super) fn remove_record(conn: &Connection, change_id: &uuid::Uuid) -> Result<()> {
     conn.prepare_cached("DELETE FROM changelog WHERE change_id = ?1")
         .and_then(|mut s| s.execute([change_id.as_bytes().as_slice()]))
         .map_err(db_error("remove from the change log"))?;
     Ok(())
 }
 
-/// `log_claim`: selects the due records and takes them over in the same transaction.
+/// `claim_records`: selects the due records and takes them over in the same transaction.
 ///
 /// A claimed record stops being deferred (`not_before` and `deferred_until` are cleared):
 /// from then on only the claimant's lease protects it, so no second live claimant can take
 /// it. A lease is live up to and including its `until`.
-pub(super) fn log_claim(
+pub(super) fn claim_records(
     conn: &Connection,
     claimant: &str,
     now: SystemTime,
@@ -503,8 +506,8 @@ pub(super) fn log_claim(
     Ok(claimed)
 }
 
-/// `log_len`.
-pub(super) fn log_len(conn: &Connection) -> Result<u64> {
+/// `count_records`.
+pub(super) fn count_records(conn: &Connection) -> Result<u64> {
     let n: i64 = conn
         .prepare_cached("SELECT count(*) FROM changelog")
         .and_then(|mut s| s.query_row([], |r| r.get(0)))
@@ -512,8 +515,8 @@ pub(super) fn log_len(conn: &Connection) -> Result<u64> {
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// `lease_renew`.
-pub(super) fn lease_renew(conn: &Connection, instance: &str, until: SystemTime) -> Result<()> {
+/// `renew_lease`.
+pub(super) fn renew_lease(conn: &Connection, instance: &str, until: SystemTime) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO leases (instance, until) VALUES (?1, ?2)
          ON CONFLICT (instance) DO UPDATE SET until = excluded.until",
@@ -523,8 +526,8 @@ pub(super) fn lease_renew(conn: &Connection, instance: &str, until: SystemTime) 
     Ok(())
 }
 
-/// `lease_release`.
-pub(super) fn lease_release(conn: &Connection, instance: &str) -> Result<()> {
+/// `release_lease`.
+pub(super) fn release_lease(conn: &Connection, instance: &str) -> Result<()> {
     conn.prepare_cached("DELETE FROM leases WHERE instance = ?1")
         .and_then(|mut s| s.execute([instance]))
         .map_err(db_error("release a lease"))?;

@@ -12,8 +12,8 @@ use objectstore_types::{Scopes, Usecase, range::ByteRange, time};
 
 use super::*;
 use crate::backend::{
-    ChangeRecord, ExpiryTarget, ExtendOutcome, HighVolumeBackend, TieredGet, TieredMetadata,
-    TieredWrite, Tombstone,
+    ChangeLog, ChangeRecord, Claim, ExpiryTarget, ExtendOutcome, GetResponse, HighVolumeBackend,
+    TieredGet, TieredMetadata, TieredWrite, Tombstone,
 };
 use crate::clock::{Clock, ManualClock, system};
 use crate::stream;
@@ -54,9 +54,7 @@ fn tombstone(key: &str, target: &str) -> Tombstone {
 }
 
 async fn put(b: &EmbeddedBackend, key: &str, m: &Metadata, bytes: &'static [u8]) {
-    b.put_object(&id(key), m, stream::single(bytes))
-        .await
-        .unwrap();
+    b.put(&id(key), m, Bytes::from_static(bytes)).await.unwrap();
 }
 
 async fn body(r: GetResponse) -> (Metadata, Vec<u8>) {
@@ -90,20 +88,20 @@ async fn data_persists_across_reopen() {
                 .await
                 .unwrap()
         );
-        b.log_append(&record).await.unwrap();
+        b.append_record(&record).await.unwrap();
         b.join().await;
     }
     let b = EmbeddedBackend::open(dir.path(), system()).unwrap();
-    let (got, bytes) = body(b.get_object(&id("small"), None).await.unwrap()).await;
+    let (got, bytes) = body(b.get(&id("small"), None).await.unwrap().into_object()).await;
     assert_eq!(bytes, b"hello");
     assert_eq!(got.size, Some(5));
     assert_eq!(Metadata { size: None, ..got }, m);
-    match b.get_tiered_metadata(&id("big")).await.unwrap() {
+    match b.head(&id("big")).await.unwrap() {
         TieredMetadata::Tombstone(t) => assert_eq!(t.target, id("big/rev")),
         other => panic!("expected the tombstone, got {other:?}"),
     }
-    assert_eq!(b.log_get(&record.change_id).await.unwrap(), Some(record));
-    assert_eq!(b.log_len().await.unwrap(), 1);
+    assert_eq!(b.get_record(&record.change_id).await.unwrap(), Some(record));
+    assert_eq!(b.count_records().await.unwrap(), 1);
 }
 
 #[tokio::test]
@@ -149,7 +147,7 @@ async fn concurrent_compare_and_write_has_exactly_one_winner() {
             winners.extend(task.await.unwrap());
         }
         assert_eq!(winners.len(), 1, "round {round}: {winners:?}");
-        match b.get_tiered(&id("race"), None).await.unwrap() {
+        match b.get(&id("race"), None).await.unwrap() {
             TieredGet::Tombstone(t) => assert_eq!(t.target, winners[0]),
             _ => panic!("expected a tombstone"),
         }
@@ -180,15 +178,9 @@ async fn compare_and_write_is_idempotent() {
     );
     // Tombstones block the non-tombstone primitives and are returned.
     let m = metadata(ExpirationPolicy::Manual, SystemTime::now());
-    let got = b
-        .put_non_tombstone(&key, &m, Bytes::from_static(b"x"))
-        .await
-        .unwrap();
+    let got = b.put(&key, &m, Bytes::from_static(b"x")).await.unwrap();
     assert_eq!(got, Some(t1.clone()));
-    assert_eq!(
-        b.delete_non_tombstone(&key).await.unwrap(),
-        Some(t1.clone())
-    );
+    assert_eq!(b.delete(&key).await.unwrap(), Some(t1.clone()));
     // Tombstone -> inline, then a retried inline write reports success.
     let inline = TieredWrite::Object(m.clone(), Bytes::from_static(b"inline"));
     assert!(
@@ -201,18 +193,16 @@ async fn compare_and_write_is_idempotent() {
             .await
             .unwrap()
     );
-    let (got, bytes) = body(b.get_object(&key, None).await.unwrap()).await;
+    let (got, bytes) = body(b.get(&key, None).await.unwrap().into_object()).await;
     assert_eq!((got.size, bytes.as_slice()), (Some(6), &b"inline"[..]));
-    // Inline rows are not protected: put/delete_non_tombstone act on them.
+    // Inline rows are not protected: put/delete act on them.
     assert_eq!(
-        b.put_non_tombstone(&key, &m, Bytes::from_static(b"y"))
-            .await
-            .unwrap(),
+        b.put(&key, &m, Bytes::from_static(b"y")).await.unwrap(),
         None
     );
-    assert_eq!(b.delete_non_tombstone(&key).await.unwrap(), None);
+    assert_eq!(b.delete(&key).await.unwrap(), None);
     assert!(matches!(
-        b.get_tiered(&key, None).await.unwrap(),
+        b.get(&key, None).await.unwrap(),
         TieredGet::NotFound
     ));
     // Delete of a missing row is already done.
@@ -230,9 +220,10 @@ async fn ranges_slice_the_payload() {
     let m = metadata(ExpirationPolicy::Manual, SystemTime::now());
     put(&b, "r", &m, b"0123456789").await;
     match b
-        .get_object(&id("r"), Some(ByteRange::Bounded(2, 4)))
+        .get(&id("r"), Some(ByteRange::Bounded(2, 4)))
         .await
         .unwrap()
+        .into_object()
     {
         GetResponse::Found { range, body, .. } => {
             assert_eq!(range.map(|r| (r.start, r.end, r.total)), Some((2, 4, 10)));
@@ -241,16 +232,18 @@ async fn ranges_slice_the_payload() {
         other => panic!("{other:?}"),
     }
     let (_, tail) = body(
-        b.get_object(&id("r"), Some(ByteRange::Suffix(3)))
+        b.get(&id("r"), Some(ByteRange::Suffix(3)))
             .await
-            .unwrap(),
+            .unwrap()
+            .into_object(),
     )
     .await;
     assert_eq!(tail, b"789");
     match b
-        .get_object(&id("r"), Some(ByteRange::From(10)))
+        .get(&id("r"), Some(ByteRange::From(10)))
         .await
         .unwrap()
+        .into_object()
     {
         GetResponse::RangeNotSatisfiable(m) => assert_eq!(m.size, Some(10)),
         other => panic!("{other:?}"),
@@ -263,24 +256,30 @@ async fn put_bounds_memory_and_keeps_the_old_object_on_failure() {
     let b = EmbeddedBackend::open(dir.path(), system()).unwrap();
     let m = metadata(ExpirationPolicy::Manual, SystemTime::now());
     put(&b, "k", &m, b"old").await;
-    let chunk = Bytes::from(vec![7u8; 1024 * 1024]);
-    let huge = futures::stream::iter((0..3).map(move |_| Ok(chunk.clone()))).boxed();
-    let err = b.put_object(&id("k"), &m, huge).await.unwrap_err();
+    let huge = Bytes::from(vec![7u8; 3 * 1024 * 1024]);
+    let err = b.put(&id("k"), &m, huge).await.unwrap_err();
     assert!(matches!(err, Error::TooLarge(_)), "{err:?}");
+    // Bodies reach the engine through the tiered layer, which reads them first.
     let failing = futures::stream::iter([
         Ok(Bytes::from_static(b"new")),
         Err(std::io::Error::other("client went away")),
     ])
     .boxed();
-    let err = b.put_object(&id("k"), &m, failing).await.unwrap_err();
+    let same = |_| std::future::ready(b.clone());
+    let tiered = crate::conformance::tiered_over(&same)(system()).await;
+    let err = crate::backend::Backend::put(&tiered, &id("k"), &m, failing)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::ClientStream(_)), "{err:?}");
     assert_eq!(
-        body(b.get_object(&id("k"), None).await.unwrap()).await.1,
+        body(b.get(&id("k"), None).await.unwrap().into_object())
+            .await
+            .1,
         b"old"
     );
-    b.delete_object(&id("k")).await.unwrap();
-    b.delete_object(&id("k")).await.unwrap();
-    assert!(b.get_metadata(&id("k")).await.unwrap().is_none());
+    b.delete(&id("k")).await.unwrap();
+    b.delete(&id("k")).await.unwrap();
+    assert!(b.head(&id("k")).await.unwrap().into_object().is_none());
 }
 
 #[tokio::test]
@@ -302,17 +301,17 @@ async fn expiry_hides_scans_and_deletes() {
     clock.advance(Duration::from_secs(30));
     let now = clock.now();
     assert!(matches!(
-        b.get_object(&id("a"), None).await.unwrap(),
+        b.get(&id("a"), None).await.unwrap().into_object(),
         GetResponse::NotFound
     ));
-    assert!(b.get_metadata(&id("b")).await.unwrap().is_none());
+    assert!(b.head(&id("b")).await.unwrap().into_object().is_none());
     assert!(matches!(
-        b.get_tiered(&id("a"), None).await.unwrap(),
+        b.get(&id("a"), None).await.unwrap(),
         TieredGet::NotFound
     ));
     // Expired tombstones are still returned by the tiered primitives.
     assert!(matches!(
-        b.get_tiered_metadata(&id("t")).await.unwrap(),
+        b.head(&id("t")).await.unwrap(),
         TieredMetadata::Tombstone(_)
     ));
 
@@ -334,7 +333,7 @@ async fn expiry_hides_scans_and_deletes() {
     assert_eq!(b.delete_if_expired(&id("t"), now).await.unwrap(), Some(t));
     assert_eq!(b.delete_if_expired(&id("a"), now).await.unwrap(), None);
     assert_eq!(b.delete_if_expired(&id("keep"), now).await.unwrap(), None);
-    assert!(b.get_metadata(&id("keep")).await.unwrap().is_some());
+    assert!(b.head(&id("keep")).await.unwrap().into_object().is_some());
     let left = b.scan_expired(now, None, 10).await.unwrap();
     assert_eq!(
         left.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
@@ -355,14 +354,17 @@ async fn tti_reads_bump_the_deadline_in_the_background() {
     put(&b, "k", &m, b"x").await;
     clock.advance(Duration::from_secs(50));
     // Within the debounce: no bump.
-    assert_eq!(b.get_metadata(&id("k")).await.unwrap(), Some(m.clone()));
+    assert_eq!(
+        b.head(&id("k")).await.unwrap().into_object(),
+        Some(m.clone())
+    );
     clock.advance(Duration::from_secs(100));
     // Due: the response shows the deadline before the access.
-    let (seen, _) = body(b.get_object(&id("k"), None).await.unwrap()).await;
+    let (seen, _) = body(b.get(&id("k"), None).await.unwrap().into_object()).await;
     assert_eq!(seen, m);
     // The next read sees the bump at once, whether it is committed or still pending.
     let expected = time::ceil_to_second(clock.now()) + Duration::from_secs(400);
-    let next = b.get_metadata(&id("k")).await.unwrap().unwrap();
+    let next = b.head(&id("k")).await.unwrap().into_object().unwrap();
     assert_eq!(next.time_expires, Some(expected));
     // A bump never shows through on a replaced object.
     let tti = ExpirationPolicy::TimeToIdle(Duration::from_secs(1000));
@@ -370,19 +372,22 @@ async fn tti_reads_bump_the_deadline_in_the_background() {
     replaced.size = Some(1);
     put(&b, "k", &replaced, b"y").await;
     assert_eq!(
-        b.get_metadata(&id("k")).await.unwrap(),
+        b.head(&id("k")).await.unwrap().into_object(),
         Some(replaced.clone())
     );
     // `join` runs every queued job, including a bump, before stopping the writer.
     clock.advance(Duration::from_secs(300));
-    assert_eq!(b.get_metadata(&id("k")).await.unwrap(), Some(replaced));
+    assert_eq!(
+        b.head(&id("k")).await.unwrap().into_object(),
+        Some(replaced)
+    );
     b.join().await;
     // After join, writes fail cleanly.
-    let err = b.delete_object(&id("k")).await.unwrap_err();
+    let err = b.delete(&id("k")).await.unwrap_err();
     assert!(matches!(err, Error::Backend { .. }), "{err:?}");
     drop(b);
     let b = EmbeddedBackend::open(dir.path(), clock.clone()).unwrap();
-    let stored = b.get_metadata(&id("k")).await.unwrap().unwrap();
+    let stored = b.head(&id("k")).await.unwrap().into_object().unwrap();
     let expected = time::ceil_to_second(clock.now()) + Duration::from_secs(1000);
     assert_eq!(stored.time_expires, Some(expected));
 }
@@ -402,7 +407,7 @@ async fn extend_expiry_follows_the_spec() {
         extend(ExpiryTarget::AfterCreation(3 * DAY)).await.unwrap(),
         ExtendOutcome::Satisfied
     );
-    let after = b.get_metadata(&id("k")).await.unwrap().unwrap();
+    let after = b.head(&id("k")).await.unwrap().into_object().unwrap();
     assert_eq!(after.time_expires, Some(m.time_created.unwrap() + 3 * DAY));
     assert_eq!(
         after.expiration_policy,
@@ -412,14 +417,19 @@ async fn extend_expiry_follows_the_spec() {
         extend(ExpiryTarget::AfterCreation(2 * DAY)).await.unwrap(),
         ExtendOutcome::Satisfied
     );
-    assert_eq!(b.get_metadata(&id("k")).await.unwrap().unwrap(), after);
     assert_eq!(
-        body(b.get_object(&id("k"), None).await.unwrap()).await.1,
+        b.head(&id("k")).await.unwrap().into_object().unwrap(),
+        after
+    );
+    assert_eq!(
+        body(b.get(&id("k"), None).await.unwrap().into_object())
+            .await
+            .1,
         b"payload"
     );
     // The deadline column follows: the object outlives its original TTL.
     clock.advance(2 * DAY);
-    assert!(b.get_metadata(&id("k")).await.unwrap().is_some());
+    assert!(b.head(&id("k")).await.unwrap().into_object().is_some());
     assert!(
         b.scan_expired(clock.now(), None, 10)
             .await
@@ -460,37 +470,54 @@ async fn change_log_claims_respect_leases_and_deferral() {
     let dead = record("b", None);
     let deferred = record("a", Some(now + Duration::from_secs(60)));
     for r in [&live, &dead, &deferred] {
-        b.log_append(r).await.unwrap();
+        b.append_record(r).await.unwrap();
     }
-    b.lease_renew("a", now + Duration::from_secs(30))
+    b.renew_lease("a", now + Duration::from_secs(30))
         .await
         .unwrap();
-    b.lease_renew("b", now - Duration::from_secs(1))
+    b.renew_lease("b", now - Duration::from_secs(1))
         .await
         .unwrap();
-    b.lease_renew("c", now + Duration::from_secs(30))
+    b.renew_lease("c", now + Duration::from_secs(30))
         .await
         .unwrap();
 
     // Only b's record is due: a's lease is live, the deferred one waits.
-    let claimed = b.log_claim("c", now, false, 10).await.unwrap();
+    let claimed = b
+        .claim_records(&Claim::new("c", now, false, 10))
+        .await
+        .unwrap();
     let expected = ChangeRecord {
         owner: "c".into(),
         ..dead.clone()
     };
     assert_eq!(claimed, std::slice::from_ref(&expected));
-    assert_eq!(b.log_get(&dead.change_id).await.unwrap(), Some(expected));
+    assert_eq!(b.get_record(&dead.change_id).await.unwrap(), Some(expected));
     // c's lease is live: nobody else gets it, and nothing else is due.
-    assert!(b.log_claim("d", now, false, 10).await.unwrap().is_empty());
+    assert!(
+        b.claim_records(&Claim::new("d", now, false, 10))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // After 60 s a's lease expired and the deferral passed.
     let later = now + Duration::from_secs(61);
-    b.lease_renew("c", later + Duration::from_secs(30))
+    b.renew_lease("c", later + Duration::from_secs(30))
         .await
         .unwrap();
-    let claimed = b.log_claim("d", later, false, 1).await.unwrap();
+    let claimed = b
+        .claim_records(&Claim::new("d", later, false, 1))
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 1);
-    let claimed = [claimed, b.log_claim("d", later, false, 10).await.unwrap()].concat();
+    let claimed = [
+        claimed,
+        b.claim_records(&Claim::new("d", later, false, 10))
+            .await
+            .unwrap(),
+    ]
+    .concat();
     let mut ids: Vec<_> = claimed.iter().map(|r| r.change_id).collect();
     let mut expected = vec![live.change_id, deferred.change_id];
     ids.sort();
@@ -498,18 +525,35 @@ async fn change_log_claims_respect_leases_and_deferral() {
     assert_eq!(ids, expected);
     assert!(claimed.iter().all(|r| r.owner == "d"));
     // A claimed deferred record is protected by its claimant's lease like any other.
-    b.lease_renew("d", later + Duration::from_secs(30))
+    b.renew_lease("d", later + Duration::from_secs(30))
         .await
         .unwrap();
-    assert!(b.log_claim("e", later, false, 10).await.unwrap().is_empty());
+    assert!(
+        b.claim_records(&Claim::new("e", later, false, 10))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // ignore_leases takes over everything owned by others.
-    assert_eq!(b.log_claim("e", later, true, 10).await.unwrap().len(), 3);
+    assert_eq!(
+        b.claim_records(&Claim::new("e", later, true, 10))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
     // Releasing a lease makes its records due at once.
-    b.lease_release("e").await.unwrap();
-    assert_eq!(b.log_claim("f", later, false, 10).await.unwrap().len(), 3);
+    b.release_lease("e").await.unwrap();
+    assert_eq!(
+        b.claim_records(&Claim::new("f", later, false, 10))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
 
-    b.log_remove(&live.change_id).await.unwrap();
-    b.log_remove(&live.change_id).await.unwrap();
-    assert_eq!(b.log_len().await.unwrap(), 2);
-    assert_eq!(b.log_get(&live.change_id).await.unwrap(), None);
+    b.remove_record(&live.change_id).await.unwrap();
+    b.remove_record(&live.change_id).await.unwrap();
+    assert_eq!(b.count_records().await.unwrap(), 2);
+    assert_eq!(b.get_record(&live.change_id).await.unwrap(), None);
 }

@@ -61,7 +61,7 @@
 //!
 //! [`FilesystemBackend::open`] spawns it when called inside a tokio runtime and
 //! [`FilesystemConfig::background_sweeper`] is set (the default); otherwise call
-//! [`FilesystemBackend::spawn_sweeper`] from inside a runtime. [`Backend::join`] stops it and
+//! [`FilesystemBackend::spawn_sweeper`] from inside a runtime. [`Component::join`] stops it and
 //! waits. Tests switch it off and drive sweeps with [`FilesystemBackend::sweep_once`].
 
 mod format;
@@ -91,8 +91,8 @@ use self::layout::TempFile;
 use self::store::{NAME, Store, io_error};
 pub use self::sweeper::SweepStats;
 use crate::backend::{
-    Backend, BlobInfo, CompleteRejection, CompletedPart, ExpiryTarget, ExtendOutcome, GetResponse,
-    LongTermBackend, PartsPage, ScanPage,
+    Backend, BlobInfo, CompleteRejection, CompletedPart, Component, ExpiryTarget, ExtendOutcome,
+    GetResponse, LongTermBackend, PartsPage, ScanPage,
 };
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
@@ -210,7 +210,7 @@ impl FilesystemBackend {
 
     /// Starts the background sweeper on the current tokio runtime. Returns `false` (and does
     /// nothing) when no runtime is current, when it is already running, or after
-    /// [`Backend::join`].
+    /// [`Component::join`].
     pub fn spawn_sweeper(&self) -> bool {
         if tokio::runtime::Handle::try_current().is_err() || *self.sweeper.stop.borrow() {
             return false;
@@ -252,17 +252,30 @@ impl FilesystemBackend {
 }
 
 #[async_trait]
-impl Backend for FilesystemBackend {
+impl Component for FilesystemBackend {
     fn name(&self) -> &'static str {
         NAME
     }
 
-    async fn put_object(
-        &self,
-        id: &ObjectId,
-        metadata: &Metadata,
-        body: PayloadStream,
-    ) -> Result<()> {
+    async fn join(&self) {
+        self.sweeper.stop.send_replace(true);
+        let task = self
+            .sweeper
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(task) = task
+            && let Err(e) = task.await
+        {
+            tracing::error!(error = %e, "filesystem sweeper task failed");
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for FilesystemBackend {
+    async fn put(&self, id: &ObjectId, metadata: &Metadata, body: PayloadStream) -> Result<()> {
         let (store, path, metadata) = (self.store.clone(), id.as_storage_path(), metadata.clone());
         // 1. Temp file with the header.
         let (temp, file) = blocking(move || {
@@ -288,7 +301,7 @@ impl Backend for FilesystemBackend {
         .await
     }
 
-    async fn get_object(&self, id: &ObjectId, range: Option<ByteRange>) -> Result<GetResponse> {
+    async fn get(&self, id: &ObjectId, range: Option<ByteRange>) -> Result<GetResponse> {
         let (store, id) = (self.store.clone(), id.clone());
         let Some(loaded) = blocking(move || store.read(&id)).await? else {
             return Ok(GetResponse::NotFound);
@@ -314,13 +327,13 @@ impl Backend for FilesystemBackend {
         })
     }
 
-    async fn get_metadata(&self, id: &ObjectId) -> Result<Option<Metadata>> {
+    async fn head(&self, id: &ObjectId) -> Result<Option<Metadata>> {
         let (store, id) = (self.store.clone(), id.clone());
         let loaded = blocking(move || store.read(&id)).await?;
         Ok(loaded.map(|l| l.metadata))
     }
 
-    async fn delete_object(&self, id: &ObjectId) -> Result<()> {
+    async fn delete(&self, id: &ObjectId) -> Result<()> {
         let (store, id) = (self.store.clone(), id.clone());
         blocking(move || store.delete(&id).map_err(io_error("delete an object"))).await
     }
@@ -333,21 +346,6 @@ impl Backend for FilesystemBackend {
     ) -> Result<ExtendOutcome> {
         let (store, id) = (self.store.clone(), id.clone());
         blocking(move || store.extend(&id, target, now)).await
-    }
-
-    async fn join(&self) {
-        self.sweeper.stop.send_replace(true);
-        let task = self
-            .sweeper
-            .task
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(task) = task
-            && let Err(e) = task.await
-        {
-            tracing::error!(error = %e, "filesystem sweeper task failed");
-        }
     }
 }
 

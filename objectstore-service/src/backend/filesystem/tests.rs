@@ -69,14 +69,14 @@ impl Fixture {
     async fn put(&self, id: &ObjectId, policy: ExpirationPolicy, payload: &[u8]) -> Metadata {
         let m = self.stamped(policy);
         self.fs
-            .put_object(id, &m, single(Bytes::copy_from_slice(payload)))
+            .put(id, &m, single(Bytes::copy_from_slice(payload)))
             .await
             .unwrap();
         m
     }
 
     async fn get(&self, id: &ObjectId) -> Option<(Metadata, Vec<u8>)> {
-        match self.fs.get_object(id, None).await.unwrap() {
+        match self.fs.get(id, None).await.unwrap() {
             GetResponse::Found { metadata, body, .. } => {
                 Some((metadata, read_to_vec(body).await.unwrap()))
             }
@@ -144,7 +144,7 @@ async fn put_get_round_trip_streams_in_bounded_chunks() {
     let f = fixture();
     let big = payload(3 * 1024 * 1024 + 17, 1);
     let m = f.stamped(ExpirationPolicy::Manual);
-    f.fs.put_object(&id("big"), &m, chunked(&big, 10_000))
+    f.fs.put(&id("big"), &m, chunked(&big, 10_000))
         .await
         .unwrap();
 
@@ -152,7 +152,7 @@ async fn put_get_round_trip_streams_in_bounded_chunks() {
         metadata,
         range,
         mut body,
-    } = f.fs.get_object(&id("big"), None).await.unwrap()
+    } = f.fs.get(&id("big"), None).await.unwrap()
     else {
         panic!("missing")
     };
@@ -172,7 +172,7 @@ async fn put_get_round_trip_streams_in_bounded_chunks() {
         read.extend_from_slice(&chunk);
     }
     assert_eq!(read, big);
-    assert_eq!(f.fs.get_metadata(&id("big")).await.unwrap(), Some(metadata));
+    assert_eq!(f.fs.head(&id("big")).await.unwrap(), Some(metadata));
 }
 
 #[tokio::test]
@@ -185,9 +185,7 @@ async fn empty_object_and_overwrite_replace_everything() {
     let mut second = f.stamped(ExpirationPolicy::TimeToLive(DAY));
     second.content_type = "text/plain".into();
     second.origin = None;
-    f.fs.put_object(&id("k"), &second, single("new"))
-        .await
-        .unwrap();
+    f.fs.put(&id("k"), &second, single("new")).await.unwrap();
     let (m, bytes) = f.get(&id("k")).await.unwrap();
     second.size = Some(3);
     assert_eq!((m, bytes), (second, b"new".to_vec()));
@@ -209,7 +207,7 @@ async fn ranges_follow_the_spec_examples() {
             range: Some(cr),
             body,
             metadata,
-        } = f.fs.get_object(&id("r"), Some(range)).await.unwrap()
+        } = f.fs.get(&id("r"), Some(range)).await.unwrap()
         else {
             panic!("{range:?} not found")
         };
@@ -218,7 +216,7 @@ async fn ranges_follow_the_spec_examples() {
         assert_eq!(read_to_vec(body).await.unwrap(), expected, "{range:?}");
     }
     let GetResponse::RangeNotSatisfiable(m) =
-        f.fs.get_object(&id("r"), Some(ByteRange::Bounded(100, 200)))
+        f.fs.get(&id("r"), Some(ByteRange::Bounded(100, 200)))
             .await
             .unwrap()
     else {
@@ -228,13 +226,13 @@ async fn ranges_follow_the_spec_examples() {
 
     f.put(&id("empty"), ExpirationPolicy::Manual, b"").await;
     assert!(matches!(
-        f.fs.get_object(&id("empty"), Some(ByteRange::From(0)))
+        f.fs.get(&id("empty"), Some(ByteRange::From(0)))
             .await
             .unwrap(),
         GetResponse::RangeNotSatisfiable(_)
     ));
     assert!(matches!(
-        f.fs.get_object(&id("missing"), Some(ByteRange::From(0)))
+        f.fs.get(&id("missing"), Some(ByteRange::From(0)))
             .await
             .unwrap(),
         GetResponse::NotFound
@@ -244,7 +242,7 @@ async fn ranges_follow_the_spec_examples() {
 #[tokio::test]
 async fn delete_is_idempotent_and_removes_the_sidecar() {
     let f = fixture();
-    f.fs.delete_object(&id("never")).await.unwrap();
+    f.fs.delete(&id("never")).await.unwrap();
     f.put(&id("k"), ExpirationPolicy::TimeToLive(DAY), b"x")
         .await;
     let outcome =
@@ -253,10 +251,10 @@ async fn delete_is_idempotent_and_removes_the_sidecar() {
             .unwrap();
     assert_eq!(outcome, ExtendOutcome::Satisfied);
     assert_eq!(f.files_under("objects").len(), 2, "object and sidecar");
-    f.fs.delete_object(&id("k")).await.unwrap();
+    f.fs.delete(&id("k")).await.unwrap();
     assert!(f.get(&id("k")).await.is_none());
     assert_eq!(f.files_under("objects"), Vec::<PathBuf>::new());
-    f.fs.delete_object(&id("k")).await.unwrap();
+    f.fs.delete(&id("k")).await.unwrap();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -270,7 +268,7 @@ async fn a_failing_stream_keeps_the_old_object_and_leaves_no_trace() {
 
     let m = f.stamped(ExpirationPolicy::Manual);
     let err =
-        f.fs.put_object(&id("k"), &m, failing_body(&[b"new", b"er"]))
+        f.fs.put(&id("k"), &m, failing_body(&[b"new", b"er"]))
             .await
             .unwrap_err();
     assert!(matches!(err, Error::ClientStream(_)), "{err:?}");
@@ -280,7 +278,7 @@ async fn a_failing_stream_keeps_the_old_object_and_leaves_no_trace() {
 
     // No previous object: still nothing.
     let err =
-        f.fs.put_object(&id("fresh"), &m, failing_body(&[]))
+        f.fs.put(&id("fresh"), &m, failing_body(&[]))
             .await
             .unwrap_err();
     assert!(matches!(err, Error::ClientStream(_)), "{err:?}");
@@ -308,7 +306,7 @@ async fn a_cancelled_put_leaves_no_trace() {
     .boxed();
     let m = f.stamped(ExpirationPolicy::Manual);
     let key = id("k");
-    let put = f.fs.put_object(&key, &m, body);
+    let put = f.fs.put(&key, &m, body);
     tokio::select! {
         _ = put => panic!("the put cannot finish"),
         _ = polled_rx => {}
@@ -334,7 +332,7 @@ async fn concurrent_overwrites_never_mix_writes() {
                 };
                 m.stamp(clock.now());
                 let body = chunked(&payload(40_000 + usize::from(tag), tag), 4096);
-                fs.put_object(&key, &m, body).await.unwrap();
+                fs.put(&key, &m, body).await.unwrap();
             }
         }));
     }
@@ -391,7 +389,7 @@ async fn objects_survive_a_reopen_and_corruption_is_an_error() {
         .unwrap()
         .set_len(len - 1)
         .unwrap();
-    let err = f.fs.get_object(&id("kept"), None).await.unwrap_err();
+    let err = f.fs.get(&id("kept"), None).await.unwrap_err();
     assert!(matches!(err, Error::Backend { .. }), "{err:?}");
 }
 
@@ -441,10 +439,10 @@ proptest::proptest! {
                     Op::FailedPut(k) => {
                         let m = f.stamped(ExpirationPolicy::Manual);
                         let body = failing_body(&[b"junk"]);
-                        assert!(f.fs.put_object(&id(KEYS[k]), &m, body).await.is_err());
+                        assert!(f.fs.put(&id(KEYS[k]), &m, body).await.is_err());
                     }
                     Op::Delete(k) => {
-                        f.fs.delete_object(&id(KEYS[k])).await.unwrap();
+                        f.fs.delete(&id(KEYS[k])).await.unwrap();
                         model.remove(&k);
                     }
                 }
@@ -465,35 +463,23 @@ proptest::proptest! {
 // ---------------------------------------------------------------------------------------------
 // The shared conformance suites
 
-/// Hands out a fresh store directory per conformance check.
-struct Dirs {
-    root: tempfile::TempDir,
-    next: std::sync::atomic::AtomicUsize,
-}
-
-impl Dirs {
-    fn new() -> Self {
-        Self {
-            root: tempfile::tempdir().unwrap(),
-            next: std::sync::atomic::AtomicUsize::new(0),
-        }
-    }
-
-    fn make(&self, clock: SharedClock) -> std::future::Ready<FilesystemBackend> {
-        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = self.root.path().join(n.to_string());
-        std::future::ready(FilesystemBackend::open(&dir, clock).unwrap())
-    }
+fn filesystem(
+    dirs: &crate::conformance::Dirs,
+    clock: SharedClock,
+) -> std::future::Ready<FilesystemBackend> {
+    std::future::ready(FilesystemBackend::open(&dirs.next(), clock).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_backend_suite() {
-    let dirs = Dirs::new();
-    crate::conformance::backend_suite(&|clock| dirs.make(clock)).await;
+    let root = tempfile::tempdir().unwrap();
+    let dirs = crate::conformance::Dirs::new(root.path());
+    crate::conformance::backend_suite(&|clock| filesystem(&dirs, clock)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_long_term_suite() {
-    let dirs = Dirs::new();
-    crate::conformance::long_term_suite(&|clock| dirs.make(clock)).await;
+    let root = tempfile::tempdir().unwrap();
+    let dirs = crate::conformance::Dirs::new(root.path());
+    crate::conformance::long_term_suite(&|clock| filesystem(&dirs, clock)).await;
 }

@@ -1,15 +1,22 @@
-//! [`MemoryBackend`]: an in-memory implementation of all three backend contracts, for tests.
+//! [`MemoryBackend`]: an in-memory implementation of every backend contract, for tests.
 //!
 //! It plays the high-volume tier, the long-term tier, or a standalone store, and is the
 //! reference the conformance suite ([`crate::conformance`]) is checked against. Clones share
 //! their state, so a test keeps one handle to inspect ([`MemoryBackend::entry`],
 //! [`MemoryBackend::log_records`], ...) while the code under test owns another.
 //!
+//! * this module: the state, test inspection, [`Backend`];
+//! * `high_volume`: [`HighVolumeBackend`] (the row contract);
+//! * `log`: [`ChangeLog`](crate::backend::ChangeLog) (change log and leases);
+//! * `long_term`: [`LongTermBackend`](crate::backend::LongTermBackend) (multipart uploads,
+//!   the blob listing).
+//!
 //! **Invariants**
 //!
 //! * Every call takes the state lock once and never holds it across an `.await`: each call
-//!   is atomic, so `compare_and_write`, `delete_if_expired`, `extend_expiry` and `log_claim`
-//!   need no further concurrency control (and `extend_expiry` never reports a conflict).
+//!   is atomic, so `compare_and_write`, `delete_if_expired`, `extend_expiry` and
+//!   `claim_records` need no further concurrency control (and `extend_expiry` never reports
+//!   a conflict).
 //! * Bodies are read completely *before* the lock is taken; a body stream that fails stores
 //!   nothing ([`Error::ClientStream`]) and leaves the previous row as it was.
 //! * Rows are keyed by [`ObjectId::as_storage_path`] and hold either an inline object (its
@@ -18,22 +25,23 @@
 //! **Expiry:** an inline object whose deadline is earlier than the backend's clock reads as
 //! absent everywhere (it stays stored until deleted, so [`HighVolumeBackend::scan_expired`]
 //! finds it). Reads of a live TTI object move its deadline as [`crate::expiry::tti_bump`]
-//! says and answer with the metadata from before the access. The tiered primitives return
+//! says and answer with the metadata from before the access. The row reads return
 //! tombstones raw, even when expired, and never bump them.
 //!
-//! **Tombstones through the plain [`Backend`] API:** `get_object`, `get_metadata` and
-//! `extend_expiry` treat a tombstone row as absent (a standalone store never has
-//! tombstones; a tiered layer never reads its high-volume tier through these calls), while
-//! `put_object` and `delete_object` replace or remove whatever the row holds.
+//! **Tombstones through the plain [`Backend`] API:** `get`, `head` and `extend_expiry` treat
+//! a tombstone row as absent (a standalone store never has tombstones; a tiered layer never
+//! reads its high-volume tier through these calls), while `put` and `delete` replace or
+//! remove whatever the row holds.
 //!
-//! **Change log:** `log_append` inserts or replaces by `change_id`; `log_claim` walks the
-//! records in `change_id` order (time order for UUID v7). A lease is live while its `until`
-//! is not earlier than `now`. A claimed record gets `owner = claimant` and loses its
+//! **Change log:** `append_record` inserts or replaces by `change_id`; `claim_records` walks
+//! the records in `change_id` order (time order for UUID v7). A lease is live while its
+//! `until` is not earlier than `now`. A claimed record gets `owner = claimant` and loses its
 //! deferral (`not_before = None`): from then on it is an ordinary record of the claimant, so
 //! another claimant can take it over only once the claimant's lease expired.
 //!
-//! **Multipart** ([`crate::backend::LongTermBackend`]): parts are kept in memory per upload; ETags are the quoted hex SHA-256 of
-//! the part; upload ids are UUID v7 in simple (32 hex digits) form.
+//! **Multipart** ([`crate::backend::LongTermBackend`]): parts are kept in memory per upload;
+//! ETags are the quoted hex SHA-256 of the part; upload ids are UUID v7 in simple (32 hex
+//! digits) form.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -41,27 +49,28 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
-use futures::StreamExt;
+use bytes::Bytes;
 use objectstore_types::range::ByteRange;
 use objectstore_types::{Metadata, ObjectId};
 use sha2::{Digest, Sha256};
 
+#[cfg(doc)]
+use super::HighVolumeBackend;
 use super::{
-    Backend, ChangeRecord, ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, GetResponse,
-    HighVolumeBackend, Lease, RowInfo, ScanPage, TieredGet, TieredMetadata, TieredWrite, Tombstone,
+    Backend, ChangeRecord, Component, ExpiryTarget, ExtendOutcome, GetResponse, Tombstone,
 };
-use crate::backend::inline::respond;
+use crate::backend::inline::{Access, read_body, sized};
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
 use crate::expiry::{ExtendPlan, plan_extension, tti_bump};
 use crate::stream::PayloadStream;
 
-mod multipart;
-mod scan;
+mod high_volume;
+mod log;
+mod long_term;
 
-/// An in-memory store implementing [`Backend`], [`HighVolumeBackend`] and
-/// [`LongTermBackend`](crate::backend::LongTermBackend). Clones share state. See the module docs.
+/// An in-memory store implementing every backend contract. Clones share state. See the
+/// module docs.
 #[derive(Clone)]
 pub struct MemoryBackend {
     name: &'static str,
@@ -76,6 +85,18 @@ struct State {
     uploads: BTreeMap<String, Upload>,
     log: BTreeMap<uuid::Uuid, ChangeRecord>,
     leases: HashMap<String, SystemTime>,
+}
+
+impl State {
+    /// Stores `value` as the row of `id`, written at `modified`.
+    fn insert(&mut self, id: &ObjectId, value: Stored, modified: SystemTime) {
+        let row = Row {
+            id: id.clone(),
+            value,
+            modified,
+        };
+        self.rows.insert(id.as_storage_path(), row);
+    }
 }
 
 struct Row {
@@ -151,14 +172,6 @@ impl Entry {
     }
 }
 
-/// What a read found under the lock, after expiry and TTI handling.
-enum Access {
-    Absent,
-    /// A live inline object: metadata from before the access, and the bytes.
-    Object(Metadata, Bytes),
-    Tombstone(Tombstone),
-}
-
 impl fmt::Debug for MemoryBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("MemoryBackend");
@@ -183,8 +196,8 @@ impl MemoryBackend {
         }
     }
 
-    /// This handle reports [`HighVolumeBackend::is_exclusive`] as `exclusive` (default
-    /// `false`; the state is shared with the original either way).
+    /// This handle reports [`ChangeLog::is_exclusive`](crate::backend::ChangeLog::is_exclusive)
+    /// as `exclusive` (default `false`; the state is shared with the original either way).
     pub fn with_exclusive(mut self, exclusive: bool) -> Self {
         self.exclusive = exclusive;
         self
@@ -217,11 +230,6 @@ impl MemoryBackend {
         }
     }
 
-    /// Alias of [`MemoryBackend::entry`].
-    pub fn get(&self, id: &ObjectId) -> Entry {
-        self.entry(id)
-    }
-
     /// Removes the row under `id` behind the contracts' back (to simulate lost data);
     /// returns whether there was one.
     pub fn remove(&self, id: &ObjectId) -> bool {
@@ -238,12 +246,7 @@ impl MemoryBackend {
             Entry::Object(m, b) => Stored::Object(m, b),
             Entry::Tombstone(t) => Stored::Tombstone(t),
         };
-        let row = Row {
-            id: id.clone(),
-            value,
-            modified: self.clock.now(),
-        };
-        self.lock().rows.insert(id.as_storage_path(), row);
+        self.put_row(id, value);
     }
 
     /// Whether no rows are stored (uploads and the change log are not counted).
@@ -294,18 +297,33 @@ impl MemoryBackend {
                 if let Some(deadline) = tti_bump(m, now) {
                     m.time_expires = Some(deadline);
                 }
-                Access::Object(before, b.clone())
+                Access::Object(before, Some(b.clone()))
             }
         }
     }
 
     fn put_row(&self, id: &ObjectId, value: Stored) {
-        let row = Row {
-            id: id.clone(),
-            value,
-            modified: self.clock.now(),
+        let now = self.clock.now();
+        self.lock().insert(id, value, now);
+    }
+
+    /// `extend_expiry` of both the plain and the row contract: only a live inline object
+    /// has a deadline to move here (a tombstone reads as absent).
+    fn extend_inline(&self, id: &ObjectId, target: ExpiryTarget, now: SystemTime) -> ExtendOutcome {
+        let clock_now = self.clock.now();
+        let mut state = self.lock();
+        let row = state.rows.get_mut(&id.as_storage_path());
+        let Some(Stored::Object(metadata, _)) = row.map(|r| &mut r.value) else {
+            return ExtendOutcome::NotFound;
         };
-        self.lock().rows.insert(id.as_storage_path(), row);
+        let live = Some(&*metadata).filter(|m| !m.is_expired(clock_now));
+        match plan_extension(live, target, now) {
+            ExtendPlan::Done(outcome) => outcome,
+            ExtendPlan::Update(updated) => {
+                *metadata = updated;
+                ExtendOutcome::Satisfied
+            }
+        }
     }
 
     fn upload_not_found(id: &ObjectId, upload_id: &str) -> Error {
@@ -321,75 +339,37 @@ impl MemoryBackend {
     }
 }
 
-/// `metadata` with `size` set to `len`.
-fn sized(metadata: &Metadata, len: usize) -> Metadata {
-    let mut m = metadata.clone();
-    m.size = Some(len as u64);
-    m
-}
-
-/// Reads a whole body; a failing stream becomes [`Error::ClientStream`]. With `expected`,
-/// the body must be exactly that long ([`Error::InvalidRequest`] otherwise).
-async fn read_body(mut body: PayloadStream, expected: Option<u64>) -> Result<Bytes> {
-    let mut out = BytesMut::new();
-    while let Some(chunk) = body.next().await {
-        out.extend_from_slice(&chunk.map_err(Error::ClientStream)?);
-        if let Some(n) = expected
-            && out.len() as u64 > n
-        {
-            return Err(Error::InvalidRequest(format!(
-                "the body is longer than its content length of {n} bytes"
-            )));
-        }
-    }
-    if let Some(n) = expected
-        && out.len() as u64 != n
-    {
-        return Err(Error::InvalidRequest(format!(
-            "the body has {} bytes but its content length is {n}",
-            out.len()
-        )));
-    }
-    Ok(out.freeze())
-}
-
 /// The quoted hex SHA-256 of `bytes`.
 fn etag(bytes: &[u8]) -> String {
     format!("\"{}\"", hex::encode(Sha256::digest(bytes)))
 }
 
 #[async_trait]
-impl Backend for MemoryBackend {
+impl Component for MemoryBackend {
     fn name(&self) -> &'static str {
         self.name
     }
 
-    async fn put_object(
-        &self,
-        id: &ObjectId,
-        metadata: &Metadata,
-        body: PayloadStream,
-    ) -> Result<()> {
+    async fn join(&self) {}
+}
+
+#[async_trait]
+impl Backend for MemoryBackend {
+    async fn put(&self, id: &ObjectId, metadata: &Metadata, body: PayloadStream) -> Result<()> {
         let bytes = read_body(body, None).await?;
         self.put_row(id, Stored::Object(sized(metadata, bytes.len()), bytes));
         Ok(())
     }
 
-    async fn get_object(&self, id: &ObjectId, range: Option<ByteRange>) -> Result<GetResponse> {
-        Ok(match self.access(id) {
-            Access::Absent | Access::Tombstone(_) => GetResponse::NotFound,
-            Access::Object(m, b) => respond(m, b, range),
-        })
+    async fn get(&self, id: &ObjectId, range: Option<ByteRange>) -> Result<GetResponse> {
+        Ok(self.access(id).into_get(range).into_object())
     }
 
-    async fn get_metadata(&self, id: &ObjectId) -> Result<Option<Metadata>> {
-        Ok(match self.access(id) {
-            Access::Absent | Access::Tombstone(_) => None,
-            Access::Object(m, _) => Some(m),
-        })
+    async fn head(&self, id: &ObjectId) -> Result<Option<Metadata>> {
+        Ok(self.access(id).into_head().into_object())
     }
 
-    async fn delete_object(&self, id: &ObjectId) -> Result<()> {
+    async fn delete(&self, id: &ObjectId) -> Result<()> {
         self.lock().rows.remove(&id.as_storage_path());
         Ok(())
     }
@@ -400,250 +380,7 @@ impl Backend for MemoryBackend {
         target: ExpiryTarget,
         now: SystemTime,
     ) -> Result<ExtendOutcome> {
-        let clock_now = self.clock.now();
-        let mut state = self.lock();
-        let row = state.rows.get_mut(&id.as_storage_path());
-        let Some(Stored::Object(metadata, _)) = row.map(|r| &mut r.value) else {
-            return Ok(ExtendOutcome::NotFound);
-        };
-        let live = Some(&*metadata).filter(|m| !m.is_expired(clock_now));
-        Ok(match plan_extension(live, target, now) {
-            ExtendPlan::Done(outcome) => outcome,
-            ExtendPlan::Update(updated) => {
-                *metadata = updated;
-                ExtendOutcome::Satisfied
-            }
-        })
-    }
-
-    async fn join(&self) {}
-}
-
-#[async_trait]
-impl HighVolumeBackend for MemoryBackend {
-    async fn put_non_tombstone(
-        &self,
-        id: &ObjectId,
-        metadata: &Metadata,
-        payload: Bytes,
-    ) -> Result<Option<Tombstone>> {
-        let mut state = self.lock();
-        let path = id.as_storage_path();
-        if let Some(Row {
-            value: Stored::Tombstone(t),
-            ..
-        }) = state.rows.get(&path)
-        {
-            return Ok(Some(t.clone()));
-        }
-        let value = Stored::Object(sized(metadata, payload.len()), payload);
-        state.rows.insert(
-            path,
-            Row {
-                id: id.clone(),
-                value,
-                modified: self.clock.now(),
-            },
-        );
-        Ok(None)
-    }
-
-    async fn get_tiered(&self, id: &ObjectId, range: Option<ByteRange>) -> Result<TieredGet> {
-        Ok(match self.access(id) {
-            Access::Absent => TieredGet::NotFound,
-            Access::Tombstone(t) => TieredGet::Tombstone(t),
-            Access::Object(m, b) => TieredGet::Object(respond(m, b, range)),
-        })
-    }
-
-    async fn get_tiered_metadata(&self, id: &ObjectId) -> Result<TieredMetadata> {
-        Ok(match self.access(id) {
-            Access::Absent => TieredMetadata::NotFound,
-            Access::Tombstone(t) => TieredMetadata::Tombstone(t),
-            Access::Object(m, _) => TieredMetadata::Object(m),
-        })
-    }
-
-    async fn delete_non_tombstone(&self, id: &ObjectId) -> Result<Option<Tombstone>> {
-        let mut state = self.lock();
-        let path = id.as_storage_path();
-        if let Some(Row {
-            value: Stored::Tombstone(t),
-            ..
-        }) = state.rows.get(&path)
-        {
-            return Ok(Some(t.clone()));
-        }
-        state.rows.remove(&path);
-        Ok(None)
-    }
-
-    async fn compare_and_write(
-        &self,
-        id: &ObjectId,
-        current: Option<&ObjectId>,
-        write: TieredWrite,
-    ) -> Result<bool> {
-        let mut state = self.lock();
-        let path = id.as_storage_path();
-        let row = state.rows.get(&path).map(|r| &r.value);
-        let revision = match row {
-            Some(Stored::Tombstone(t)) => Some(&t.target),
-            _ => None,
-        };
-        if revision != current {
-            // Idempotency: the row may already hold what we were asked to write.
-            let done = match (&write, row) {
-                (TieredWrite::Tombstone(new), Some(Stored::Tombstone(old))) => {
-                    new.target == old.target
-                }
-                (TieredWrite::Delete, None)
-                | (TieredWrite::Object(..), Some(Stored::Object(..))) => true,
-                _ => false,
-            };
-            return Ok(done);
-        }
-        let value = match write {
-            TieredWrite::Delete => {
-                state.rows.remove(&path);
-                return Ok(true);
-            }
-            TieredWrite::Object(m, b) => Stored::Object(sized(&m, b.len()), b),
-            TieredWrite::Tombstone(t) => Stored::Tombstone(t),
-        };
-        state.rows.insert(
-            path,
-            Row {
-                id: id.clone(),
-                value,
-                modified: self.clock.now(),
-            },
-        );
-        Ok(true)
-    }
-
-    async fn delete_if_expired(&self, id: &ObjectId, now: SystemTime) -> Result<Option<Tombstone>> {
-        let mut state = self.lock();
-        let path = id.as_storage_path();
-        let expired = state
-            .rows
-            .get(&path)
-            .and_then(|r| r.value.deadline())
-            .is_some_and(|d| d < now);
-        if !expired {
-            return Ok(None);
-        }
-        Ok(match state.rows.remove(&path).map(|r| r.value) {
-            Some(Stored::Tombstone(t)) => Some(t),
-            _ => None,
-        })
-    }
-
-    async fn scan_expired(
-        &self,
-        now: SystemTime,
-        after: Option<&ExpiryCursor>,
-        limit: usize,
-    ) -> Result<Vec<ExpiredRow>> {
-        let state = self.lock();
-        let mut found: Vec<(SystemTime, &String, &Row)> = state
-            .rows
-            .iter()
-            .filter_map(|(path, row)| Some((row.value.deadline()?, path, row)))
-            .filter(|(deadline, path, _)| {
-                *deadline < now
-                    && after.is_none_or(|(at, ap)| (*deadline, path.as_str()) > (*at, ap.as_str()))
-            })
-            .collect();
-        found.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-        Ok(found
-            .into_iter()
-            .take(limit)
-            .map(|(expires, _, row)| ExpiredRow {
-                id: row.id.clone(),
-                expires,
-                tombstone: match &row.value {
-                    Stored::Tombstone(t) => Some(t.clone()),
-                    Stored::Object(..) => None,
-                },
-            })
-            .collect())
-    }
-
-    async fn log_append(&self, record: &ChangeRecord) -> Result<()> {
-        self.lock().log.insert(record.change_id, record.clone());
-        Ok(())
-    }
-
-    async fn log_get(&self, change_id: &uuid::Uuid) -> Result<Option<ChangeRecord>> {
-        Ok(self.lock().log.get(change_id).cloned())
-    }
-
-    async fn log_remove(&self, change_id: &uuid::Uuid) -> Result<()> {
-        self.lock().log.remove(change_id);
-        Ok(())
-    }
-
-    async fn log_claim(
-        &self,
-        claimant: &str,
-        now: SystemTime,
-        ignore_leases: bool,
-        limit: usize,
-    ) -> Result<Vec<ChangeRecord>> {
-        let mut state = self.lock();
-        let State { log, leases, .. } = &mut *state;
-        let lease_live = |owner: &str| leases.get(owner).is_some_and(|until| *until >= now);
-        let mut claimed = Vec::new();
-        for record in log.values_mut() {
-            if claimed.len() >= limit {
-                break;
-            }
-            let due = match record.not_before {
-                Some(not_before) => not_before <= now,
-                None => record.owner != claimant && (ignore_leases || !lease_live(&record.owner)),
-            };
-            if due {
-                record.owner = claimant.to_owned();
-                record.not_before = None;
-                claimed.push(record.clone());
-            }
-        }
-        Ok(claimed)
-    }
-
-    async fn log_len(&self) -> Result<u64> {
-        Ok(self.lock().log.len() as u64)
-    }
-
-    async fn lease_renew(&self, instance: &str, until: SystemTime) -> Result<()> {
-        self.lock().leases.insert(instance.to_owned(), until);
-        Ok(())
-    }
-
-    async fn lease_release(&self, instance: &str) -> Result<()> {
-        self.lock().leases.remove(instance);
-        Ok(())
-    }
-
-    fn is_exclusive(&self) -> bool {
-        self.exclusive
-    }
-
-    async fn scan_rows(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<RowInfo>> {
-        Ok(self.scan_rows_page(after, limit))
-    }
-
-    async fn log_scan(
-        &self,
-        after: Option<&uuid::Uuid>,
-        limit: usize,
-    ) -> Result<Vec<ChangeRecord>> {
-        Ok(self.log_scan_page(after, limit))
-    }
-
-    async fn lease_list(&self) -> Result<Vec<Lease>> {
-        Ok(self.lease_list_all())
+        Ok(self.extend_inline(id, target, now))
     }
 }
 

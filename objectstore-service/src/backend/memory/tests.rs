@@ -2,21 +2,13 @@
 
 use std::time::Duration;
 
-use objectstore_types::{ExpirationPolicy, ObjectContext, ObjectKey, Scopes, Usecase};
+use objectstore_types::ExpirationPolicy;
 
 use super::*;
+use crate::backend::{ChangeLog, Claim, HighVolumeBackend, TieredWrite};
 use crate::clock::{Clock, ManualClock};
+use crate::conformance::id;
 use crate::stream;
-
-fn id(key: &str) -> ObjectId {
-    ObjectId::new(
-        ObjectContext {
-            usecase: Usecase::new("testing").unwrap(),
-            scopes: Scopes::empty(),
-        },
-        ObjectKey::new(key).unwrap(),
-    )
-}
 
 #[tokio::test]
 async fn clones_share_state_and_inspection_sees_raw_rows() {
@@ -28,7 +20,7 @@ async fn clones_share_state_and_inspection_sees_raw_rows() {
         ..Metadata::default()
     };
     metadata.stamp(clock.now());
-    a.put_object(&id("k"), &metadata, stream::single("hello"))
+    Backend::put(&a, &id("k"), &metadata, stream::single("hello"))
         .await
         .unwrap();
     assert!(b.contains(&id("k")));
@@ -37,7 +29,7 @@ async fn clones_share_state_and_inspection_sees_raw_rows() {
     assert_eq!(&bytes[..], b"hello");
 
     clock.advance(Duration::from_secs(60));
-    assert!(b.get_metadata(&id("k")).await.unwrap().is_none());
+    assert!(Backend::head(&b, &id("k")).await.unwrap().is_none());
     // Inspection still sees the expired row.
     b.entry(&id("k")).expect_object();
     assert_eq!(b.len(), 1);
@@ -58,14 +50,15 @@ async fn tombstones_are_absent_through_the_plain_api() {
             .await
             .unwrap()
     );
-    assert_eq!(m.get(&id("k")).expect_tombstone(), tombstone);
-    assert!(m.get_metadata(&id("k")).await.unwrap().is_none());
+    assert_eq!(m.entry(&id("k")).expect_tombstone(), tombstone);
+    assert!(Backend::head(&m, &id("k")).await.unwrap().is_none());
     assert!(matches!(
-        m.get_object(&id("k"), None).await.unwrap(),
+        Backend::get(&m, &id("k"), None).await.unwrap(),
         GetResponse::NotFound
     ));
     assert_eq!(
-        m.extend_expiry(
+        Backend::extend_expiry(
+            &m,
             &id("k"),
             ExpiryTarget::AfterNow(Duration::ZERO),
             m.clock.now()
@@ -89,20 +82,23 @@ async fn claimed_deferred_records_lose_their_deferral() {
         upload_id: Some("u".into()),
         not_before: Some(clock.now()),
     };
-    m.lease_renew("a", clock.now() + Duration::from_secs(60))
+    m.renew_lease("a", clock.now() + Duration::from_secs(60))
         .await
         .unwrap();
-    m.log_append(&record).await.unwrap();
-    let claimed = m.log_claim("b", clock.now(), false, 10).await.unwrap();
+    m.append_record(&record).await.unwrap();
+    let claimed = m
+        .claim_records(&Claim::new("b", clock.now(), false, 10))
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].owner, "b");
     assert_eq!(claimed[0].not_before, None);
     // b holds no lease, but "c" still cannot take it while b's lease is live.
-    m.lease_renew("b", clock.now() + Duration::from_secs(60))
+    m.renew_lease("b", clock.now() + Duration::from_secs(60))
         .await
         .unwrap();
     assert!(
-        m.log_claim("c", clock.now(), false, 10)
+        m.claim_records(&Claim::new("c", clock.now(), false, 10))
             .await
             .unwrap()
             .is_empty()

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
@@ -202,14 +202,14 @@ pub struct PostgresConfig {
     /// fails with a retryable backend error). Humantime (`10s`) or seconds. Default 10 s.
     #[serde(
         default = "defaults::connect_timeout",
-        deserialize_with = "deserialize_duration"
+        deserialize_with = "crate::backend::duration::deserialize"
     )]
     pub connect_timeout: Duration,
     /// Idle connections above `min_connections` are closed after this long. Humantime or
     /// seconds. Default 10 min.
     #[serde(
         default = "defaults::idle_timeout",
-        deserialize_with = "deserialize_duration"
+        deserialize_with = "crate::backend::duration::deserialize"
     )]
     pub idle_timeout: Duration,
     /// Prefix of every table name (`{prefix}objects`, `{prefix}change_log`, ...), so several
@@ -280,20 +280,6 @@ impl PostgresConfig {
             return invalid("connect_timeout must be positive".into());
         }
         Ok(())
-    }
-}
-
-/// A duration as humantime text (`10s`, `1m 30s`) or a number of seconds.
-fn deserialize_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Secs(u64),
-        Text(String),
-    }
-    match Raw::deserialize(d)? {
-        Raw::Secs(s) => Ok(Duration::from_secs(s)),
-        Raw::Text(t) => humantime::parse_duration(&t).map_err(serde::de::Error::custom),
     }
 }
 

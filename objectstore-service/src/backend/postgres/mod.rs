@@ -1,7 +1,7 @@
 //! [`PostgresBackend`]: the high-volume tier on any PostgreSQL-compatible cluster (plain
 //! PostgreSQL, CockroachDB, YugabyteDB, Citus, managed services), through a bounded `sqlx`
-//! connection pool. Implements [`Backend`] and [`HighVolumeBackend`]; built with the cargo
-//! feature `postgres`.
+//! connection pool. Implements [`HighVolumeBackend`] (module `high_volume`) and
+//! [`ChangeLog`] (module `log`); built with the cargo feature `postgres`.
 //!
 //! # Schema (version 1, [`schema`])
 //!
@@ -29,14 +29,12 @@
 //! while holding its row lock (READ COMMITTED re-checks a row that changed since the
 //! statement's snapshot), so two racing statements can never both see the old row.
 //!
-//! * **`put_object`**: `INSERT … ON CONFLICT (path) DO UPDATE SET <all columns>`: replaces
-//!   whatever the row holds. Idempotent (the same write twice leaves the same row).
-//! * **`put_non_tombstone`**: the same upsert, but every column is set to
+//! * **`put`**: `INSERT … ON CONFLICT (path) DO UPDATE SET …`, every column set to
 //!   `CASE WHEN o.kind = 'object' THEN <new> ELSE <old> END … RETURNING kind, metadata,
 //!   target`: inline rows are replaced, a tombstone is kept unchanged and returned by the
 //!   same statement, decided on the locked latest row.
-//! * **`delete_non_tombstone`**: `WITH d AS (DELETE … WHERE kind = 'object') SELECT <the
-//!   tombstone> … WHERE NOT EXISTS (SELECT 1 FROM d)`. The `SELECT` sees the statement's
+//! * **`delete`**: `WITH d AS (DELETE … WHERE kind = 'object') SELECT <the tombstone> …
+//!   WHERE NOT EXISTS (SELECT 1 FROM d)`. The `SELECT` sees the statement's
 //!   snapshot: if a tombstone replaced the inline row after it, nothing is deleted and
 //!   `None` comes back, which is the outcome of this delete ordered just before that write.
 //! * **`compare_and_write`** (`schema::CasStatements`): the write is conditional on the
@@ -64,7 +62,8 @@
 //!   with deadline updates. A TTI bump that loses is dropped (best effort).
 //!   `extend_expiry`:
 //!   1. Read the row (absent, tombstone or expired at the backend's clock: `NotFound`).
-//!   2. [`plan_extension`]: an outcome without a change is returned as is.
+//!   2. [`plan_extension`](crate::expiry::plan_extension): an outcome without a change is
+//!      returned as is.
 //!   3. Conditional update: applied → `Satisfied` (the commit point).
 //!   4. Not applied: read again. Same `version` (only the deadline moved, by a TTI bump or
 //!      another extension): back to 2, at most 4 rounds. Other `version`, or gone:
@@ -82,8 +81,8 @@
 //!
 //! # Change log and leases
 //!
-//! `log_append` upserts by `change_id`; `log_get`, `log_remove`, `log_len` are plain
-//! statements. `log_claim` is one statement:
+//! `append_record` upserts by `change_id`; `get_record`, `remove_record`, `count_records`
+//! are plain statements. `claim_records` is one statement:
 //!
 //! ```sql
 //! UPDATE change_log c SET owner = $claimant, not_before = NULL
@@ -101,7 +100,7 @@
 //! now belongs to the other claimant, whose lease is live (claimants renew their lease
 //! before claiming) and whose `not_before` is cleared, so it is not due. Hence one record is
 //! never handed to two claimants with live leases. Instants are nanoseconds.
-//! `lease_renew` upserts `{p}leases`; `lease_release` deletes the lease, so the instance's
+//! `renew_lease` upserts `{p}leases`; `release_lease` deletes the lease, so the instance's
 //! records are due at once. Not exclusive: any number of instances may share the tables.
 //!
 //! # Compatibility
@@ -123,31 +122,25 @@
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use objectstore_types::range::ByteRange;
 use objectstore_types::{Metadata, ObjectId};
-use sqlx::Row as _;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::{
-    Backend, ChangeRecord, ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, GetResponse,
-    HighVolumeBackend, Lease, RowInfo, ScanPage, TieredGet, TieredMetadata, TieredWrite, Tombstone,
-};
+use super::Component;
+#[cfg(doc)]
+use super::{ChangeLog, HighVolumeBackend};
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
-use crate::expiry::{ExtendPlan, plan_extension, tti_bump};
-use crate::stream::PayloadStream;
+use crate::expiry::tti_bump;
 
 pub mod config;
+mod high_volume;
 mod log;
 mod rows;
-mod scan;
 pub mod schema;
 
-use crate::backend::inline::respond;
+use crate::backend::inline::Access;
 use config::scrubbed;
 pub use config::{PostgresConfig, PostgresUrl};
 use rows::{Stored, WriteRow};
@@ -155,10 +148,6 @@ use schema::{Statements, q};
 
 /// The backend name in errors and logs.
 const NAME: &str = "postgres";
-
-/// The largest body [`Backend::put_object`] buffers (the high-volume tier stores up to about
-/// 1 MiB; twice that leaves room for standalone use).
-pub const MAX_PUT_BYTES: usize = 2 * 1024 * 1024;
 
 /// Rounds of `extend_expiry` when only the deadline moved concurrently.
 const EXTEND_ROUNDS: usize = 4;
@@ -185,14 +174,6 @@ impl fmt::Debug for PostgresBackend {
             .field("pool_idle", &self.pool.num_idle())
             .finish_non_exhaustive()
     }
-}
-
-/// What a read found after expiry and TTI handling.
-enum Access {
-    Absent,
-    /// A live inline object: metadata from before the access, and the payload if selected.
-    Object(Metadata, Option<Bytes>),
-    Tombstone(Tombstone),
 }
 
 impl PostgresBackend {
@@ -236,7 +217,7 @@ impl PostgresBackend {
     }
 
     /// Closes the pool (waiting for connections in use). Later calls fail. For shutdown:
-    /// [`Backend::join`] leaves the pool open, since the tiered layer keeps using its
+    /// [`Component::join`] leaves the pool open, since the tiered layer keeps using its
     /// backends after joining them.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -351,295 +332,13 @@ impl PostgresBackend {
     }
 }
 
-/// The tombstone of a row returned with `kind, metadata, target`, if it is one.
-fn returned_tombstone(path: &str, row: &PgRow) -> Result<Option<Tombstone>> {
-    let kind: String = row
-        .try_get("kind")
-        .map_err(|e| Error::Internal(format!("postgres: row {path:?}: {e}")))?;
-    if kind == rows::TOMBSTONE {
-        Ok(Some(rows::tombstone(path, row)?))
-    } else {
-        Ok(None)
-    }
-}
-
 #[async_trait]
-impl Backend for PostgresBackend {
+impl Component for PostgresBackend {
     fn name(&self) -> &'static str {
         NAME
     }
 
-    async fn put_object(
-        &self,
-        id: &ObjectId,
-        metadata: &Metadata,
-        body: PayloadStream,
-    ) -> Result<()> {
-        let bytes = crate::backend::inline::read_body(body, MAX_PUT_BYTES, NAME).await?;
-        let path = id.as_storage_path();
-        let row = WriteRow::object(metadata, &bytes)?;
-        Self::bind_row(&self.sql.put, &path, &row)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| map_err("write an object", e))?;
-        Ok(())
-    }
-
-    async fn get_object(&self, id: &ObjectId, range: Option<ByteRange>) -> Result<GetResponse> {
-        Ok(match self.access(id, true).await? {
-            Access::Absent | Access::Tombstone(_) => GetResponse::NotFound,
-            Access::Object(m, b) => respond(m, b.unwrap_or_default(), range),
-        })
-    }
-
-    async fn get_metadata(&self, id: &ObjectId) -> Result<Option<Metadata>> {
-        Ok(match self.access(id, false).await? {
-            Access::Absent | Access::Tombstone(_) => None,
-            Access::Object(m, _) => Some(m),
-        })
-    }
-
-    async fn delete_object(&self, id: &ObjectId) -> Result<()> {
-        q(&self.sql.delete)
-            .bind(id.as_storage_path())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| map_err("delete an object", e))?;
-        Ok(())
-    }
-
-    async fn extend_expiry(
-        &self,
-        id: &ObjectId,
-        target: ExpiryTarget,
-        now: SystemTime,
-    ) -> Result<ExtendOutcome> {
-        let path = id.as_storage_path();
-        let mut lost_at: Option<i64> = None;
-        for _ in 0..EXTEND_ROUNDS {
-            let live = self.live_object(&path).await?;
-            if let Some(lost) = lost_at
-                && live.as_ref().is_none_or(|(_, _, version)| *version != lost)
-            {
-                return Ok(ExtendOutcome::Conflict);
-            }
-            let Some((metadata, expires, version)) = live else {
-                return Ok(ExtendOutcome::NotFound);
-            };
-            match plan_extension(Some(&metadata), target, now) {
-                ExtendPlan::Done(outcome) => return Ok(outcome),
-                ExtendPlan::Update(updated) => {
-                    if self.set_deadline(&path, &updated, version, expires).await? {
-                        return Ok(ExtendOutcome::Satisfied);
-                    }
-                    lost_at = Some(version);
-                }
-            }
-        }
-        Ok(ExtendOutcome::Conflict)
-    }
-}
-
-#[async_trait]
-impl HighVolumeBackend for PostgresBackend {
-    async fn put_non_tombstone(
-        &self,
-        id: &ObjectId,
-        metadata: &Metadata,
-        payload: Bytes,
-    ) -> Result<Option<Tombstone>> {
-        let path = id.as_storage_path();
-        let row = WriteRow::object(metadata, &payload)?;
-        let after = Self::bind_row(&self.sql.put_non_tombstone, &path, &row)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| map_err("write an object", e))?;
-        returned_tombstone(&path, &after)
-    }
-
-    async fn get_tiered(&self, id: &ObjectId, range: Option<ByteRange>) -> Result<TieredGet> {
-        Ok(match self.access(id, true).await? {
-            Access::Absent => TieredGet::NotFound,
-            Access::Tombstone(t) => TieredGet::Tombstone(t),
-            Access::Object(m, b) => TieredGet::Object(respond(m, b.unwrap_or_default(), range)),
-        })
-    }
-
-    async fn get_tiered_metadata(&self, id: &ObjectId) -> Result<TieredMetadata> {
-        Ok(match self.access(id, false).await? {
-            Access::Absent => TieredMetadata::NotFound,
-            Access::Tombstone(t) => TieredMetadata::Tombstone(t),
-            Access::Object(m, _) => TieredMetadata::Object(m),
-        })
-    }
-
-    async fn delete_non_tombstone(&self, id: &ObjectId) -> Result<Option<Tombstone>> {
-        let path = id.as_storage_path();
-        let row = q(&self.sql.delete_non_tombstone)
-            .bind(path.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| map_err("delete an object", e))?;
-        row.map(|row| rows::tombstone(&path, &row)).transpose()
-    }
-
-    async fn compare_and_write(
-        &self,
-        id: &ObjectId,
-        current: Option<&ObjectId>,
-        write: TieredWrite,
-    ) -> Result<bool> {
-        let path = id.as_storage_path();
-        let current_path = current.map(ObjectId::as_storage_path);
-        let cas = &self.sql.cas;
-        let new_row = match &write {
-            TieredWrite::Object(m, b) => Some(WriteRow::object(m, b)?),
-            TieredWrite::Tombstone(t) => Some(WriteRow::tombstone(t)?),
-            TieredWrite::Delete => None,
-        };
-        let query = match (&new_row, current_path.as_deref()) {
-            (Some(row), None) => Self::bind_row(&cas.upsert_if_not_tombstone, &path, row),
-            (Some(row), Some(c)) => Self::bind_row(&cas.update_if_target, &path, row).bind(c),
-            (None, None) => q(&cas.delete_if_not_tombstone).bind(path.as_str()),
-            (None, Some(c)) => q(&cas.delete_if_target).bind(path.as_str()).bind(c),
-        };
-        let result = query
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| map_err("compare and write", e))?;
-        let decode = |e: sqlx::Error| Error::Internal(format!("postgres: CAS of {path:?}: {e}"));
-        if result.try_get::<bool, _>("written").map_err(decode)? {
-            return Ok(true);
-        }
-        // Idempotency: the row as it was may already hold what we were asked to write.
-        let kind: Option<String> = result.try_get("kind").map_err(decode)?;
-        let target: Option<String> = result.try_get("target").map_err(decode)?;
-        Ok(match (&write, kind.as_deref()) {
-            (TieredWrite::Tombstone(t), Some(rows::TOMBSTONE)) => {
-                target.as_deref() == Some(t.target.as_storage_path().as_str())
-            }
-            (TieredWrite::Delete, None) | (TieredWrite::Object(..), Some(rows::OBJECT)) => true,
-            _ => false,
-        })
-    }
-
-    async fn delete_if_expired(&self, id: &ObjectId, now: SystemTime) -> Result<Option<Tombstone>> {
-        let path = id.as_storage_path();
-        let row = q(&self.sql.delete_if_expired)
-            .bind(path.as_str())
-            .bind(rows::ceil_secs(now))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| map_err("delete an expired object", e))?;
-        match row {
-            None => Ok(None),
-            Some(row) => returned_tombstone(&path, &row),
-        }
-    }
-
-    async fn scan_expired(
-        &self,
-        now: SystemTime,
-        after: Option<&ExpiryCursor>,
-        limit: usize,
-    ) -> Result<Vec<ExpiredRow>> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        // Deadlines are whole seconds: a cursor inside a second is past every row of it.
-        let (after_secs, after_path) = match after {
-            None => (i64::MIN, String::new()),
-            Some((t, path)) => {
-                let whole = t
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .is_ok_and(|d| d.subsec_nanos() == 0);
-                if whole {
-                    (rows::secs(*t), path.clone())
-                } else {
-                    (rows::secs(*t).saturating_add(1), String::new())
-                }
-            }
-        };
-        let found = q(&self.sql.scan_expired)
-            .bind(rows::ceil_secs(now))
-            .bind(after_secs)
-            .bind(after_path)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| map_err("scan expired objects", e))?;
-        found
-            .iter()
-            .map(|row| {
-                let path: String = row
-                    .try_get("path")
-                    .map_err(|e| Error::Internal(format!("postgres: scan: {e}")))?;
-                let expires: i64 = row
-                    .try_get("expires")
-                    .map_err(|e| Error::Internal(format!("postgres: scan {path:?}: {e}")))?;
-                Ok(ExpiredRow {
-                    id: rows::parse_id(&path)?,
-                    expires: rows::from_secs(expires),
-                    tombstone: returned_tombstone(&path, row)?,
-                })
-            })
-            .collect()
-    }
-
-    async fn log_append(&self, record: &ChangeRecord) -> Result<()> {
-        self.append_record(record).await
-    }
-
-    async fn log_get(&self, change_id: &uuid::Uuid) -> Result<Option<ChangeRecord>> {
-        self.get_record(change_id).await
-    }
-
-    async fn log_remove(&self, change_id: &uuid::Uuid) -> Result<()> {
-        self.remove_record(change_id).await
-    }
-
-    async fn log_claim(
-        &self,
-        claimant: &str,
-        now: SystemTime,
-        ignore_leases: bool,
-        limit: usize,
-    ) -> Result<Vec<ChangeRecord>> {
-        self.claim_records(claimant, now, ignore_leases, limit)
-            .await
-    }
-
-    async fn log_len(&self) -> Result<u64> {
-        self.count_records().await
-    }
-
-    async fn lease_renew(&self, instance: &str, until: SystemTime) -> Result<()> {
-        self.renew_lease(instance, until).await
-    }
-
-    async fn lease_release(&self, instance: &str) -> Result<()> {
-        self.release_lease(instance).await
-    }
-
-    fn is_exclusive(&self) -> bool {
-        false
-    }
-
-    async fn scan_rows(&self, after: Option<&str>, limit: usize) -> Result<ScanPage<RowInfo>> {
-        self.scan_rows_page(after, limit).await
-    }
-
-    async fn log_scan(
-        &self,
-        after: Option<&uuid::Uuid>,
-        limit: usize,
-    ) -> Result<Vec<ChangeRecord>> {
-        self.log_scan_page(after, limit).await
-    }
-
-    async fn lease_list(&self) -> Result<Vec<Lease>> {
-        self.lease_list_all().await
-    }
+    async fn join(&self) {}
 }
 
 #[cfg(test)]

@@ -199,3 +199,8 @@ pub fn record(row: &PgRow) -> Result<ChangeRecord> {
         not_before: not_before.map(from_nanos),
     })
 }
+
+/// A page size as the `LIMIT` parameter of a scan (at least one).
+pub fn limit_param(limit: usize) -> i64 {
+    i64::try_from(limit.max(1)).unwrap_or(i64::MAX)
+}

@@ -80,11 +80,10 @@ const SET_ALL: &str = "kind = EXCLUDED.kind, metadata = EXCLUDED.metadata, \
 /// Every statement of one backend. Bind orders are given per field.
 #[derive(Debug)]
 pub struct Statements {
-    /// Upsert any row. Binds: path, kind, metadata, payload, target, expires, version.
-    pub put: Sql,
     /// Upsert an inline object unless the row is a tombstone, which is then returned
-    /// unchanged. Binds as `put`. Returns `kind, metadata, target` of the row after.
-    pub put_non_tombstone: Sql,
+    /// unchanged. Binds: path, kind, metadata, payload, target, expires, version. Returns
+    /// `kind, metadata, target` of the row after.
+    pub put: Sql,
     /// A row (live at the given instant) with payload. Binds: path, now (secs).
     pub get: Sql,
     /// A row (live at the given instant) without payload. Binds: path, now (secs).
@@ -92,10 +91,8 @@ pub struct Statements {
     /// Sets metadata and deadline of an inline object unless its version or deadline
     /// changed. Binds: path, metadata, expires, version, old expires. Returns 1 row if set.
     pub set_deadline: Sql,
-    /// Deletes any row. Binds: path.
-    pub delete: Sql,
     /// Deletes an inline row, or returns the tombstone. Binds: path.
-    pub delete_non_tombstone: Sql,
+    pub delete: Sql,
     /// Deletes the row if expired. Binds: path, now (secs). Returns the deleted row.
     pub delete_if_expired: Sql,
     /// Compare-and-write statements, by `[current is Some][write kind]`.
@@ -103,19 +100,19 @@ pub struct Statements {
     /// Expired rows after a cursor. Binds: now (secs), cursor secs, cursor path, limit.
     pub scan_expired: Sql,
     /// Binds: change_id, owner, path, old, new, upload_id, not_before.
-    pub log_append: Sql,
+    pub append_record: Sql,
     /// Binds: change_id.
-    pub log_get: Sql,
+    pub get_record: Sql,
     /// Binds: change_id.
-    pub log_remove: Sql,
+    pub remove_record: Sql,
     /// No binds.
-    pub log_len: Sql,
+    pub count_records: Sql,
     /// Binds: claimant, now (nanos), ignore_leases, limit.
-    pub log_claim: Sql,
+    pub claim_records: Sql,
     /// Binds: instance, until (nanos).
-    pub lease_renew: Sql,
+    pub renew_lease: Sql,
     /// Binds: instance.
-    pub lease_release: Sql,
+    pub release_lease: Sql,
 }
 
 /// The compare-and-write statements. Each returns one row `(written, kind, target)`:
@@ -158,10 +155,6 @@ impl Statements {
         };
         Self {
             put: sql(format!(
-                "INSERT INTO {o} {WRITE_COLUMNS} VALUES {WRITE_VALUES}
-                 ON CONFLICT (path) DO UPDATE SET {SET_ALL}"
-            )),
-            put_non_tombstone: sql(format!(
                 "INSERT INTO {o} AS o {WRITE_COLUMNS} VALUES {WRITE_VALUES}
                  ON CONFLICT (path) DO UPDATE SET
                     kind = CASE WHEN o.kind = 'object' THEN EXCLUDED.kind ELSE o.kind END,
@@ -191,8 +184,7 @@ impl Statements {
                    AND expires IS NOT DISTINCT FROM $5
                  RETURNING 1"
             )),
-            delete: sql(format!("DELETE FROM {o} WHERE path = $1")),
-            delete_non_tombstone: sql(format!(
+            delete: sql(format!(
                 "WITH d AS (DELETE FROM {o} WHERE path = $1 AND kind = 'object' RETURNING 1)
                  SELECT metadata, target FROM {o}
                  WHERE path = $1 AND kind = 'tombstone' AND NOT EXISTS (SELECT 1 FROM d)"
@@ -223,19 +215,19 @@ impl Statements {
                  WHERE expires < $1 AND (expires, path) > ($2, $3)
                  ORDER BY expires, path LIMIT $4"
             )),
-            log_append: sql(format!(
+            append_record: sql(format!(
                 "INSERT INTO {c} ({record_columns}) VALUES ($1, $2, $3, $4, $5, $6, $7)
                  ON CONFLICT (change_id) DO UPDATE SET owner = EXCLUDED.owner,
                     path = EXCLUDED.path, old_path = EXCLUDED.old_path,
                     new_path = EXCLUDED.new_path, upload_id = EXCLUDED.upload_id,
                     not_before = EXCLUDED.not_before"
             )),
-            log_get: sql(format!(
+            get_record: sql(format!(
                 "SELECT {record_columns} FROM {c} WHERE change_id = $1"
             )),
-            log_remove: sql(format!("DELETE FROM {c} WHERE change_id = $1")),
-            log_len: sql(format!("SELECT count(*) FROM {c}")),
-            log_claim: sql(format!(
+            remove_record: sql(format!("DELETE FROM {c} WHERE change_id = $1")),
+            count_records: sql(format!("SELECT count(*) FROM {c}")),
+            claim_records: sql(format!(
                 "UPDATE {c} AS c SET owner = $1, not_before = NULL
                  WHERE c.change_id = ANY (ARRAY (
                         SELECT r.change_id FROM {c} AS r WHERE {due_r}
@@ -251,11 +243,11 @@ impl Statements {
                     .collect::<Vec<_>>()
                     .join(", "),
             )),
-            lease_renew: sql(format!(
+            renew_lease: sql(format!(
                 "INSERT INTO {l} (instance, expires) VALUES ($1, $2)
                  ON CONFLICT (instance) DO UPDATE SET expires = EXCLUDED.expires"
             )),
-            lease_release: sql(format!("DELETE FROM {l} WHERE instance = $1")),
+            release_lease: sql(format!("DELETE FROM {l} WHERE instance = $1")),
         }
     }
 }

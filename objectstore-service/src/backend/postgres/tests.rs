@@ -6,40 +6,25 @@
 //! prefix, so tests run in parallel and repeatedly against one database; each test drops
 //! its tables at the end.
 
-use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use objectstore_types::{ExpirationPolicy, ObjectContext, ObjectKey, Scopes, Usecase};
+use bytes::Bytes;
+use objectstore_types::ExpirationPolicy;
 use sqlx::postgres::PgPoolOptions;
 
 use super::*;
-use crate::backend::ChangeRecord;
+use crate::backend::{ChangeLog, ChangeRecord, Claim, HighVolumeBackend};
 use crate::clock::{Clock, ManualClock};
-use crate::conformance;
-use crate::stream;
+use crate::conformance::{self, id};
+use crate::testing;
 
 const URL_VAR: &str = "OS_TEST_POSTGRES_URL";
 
 /// The test server's URL; `None` (after one skip line) when not configured outside CI.
 fn server_url(test: &str) -> Option<String> {
-    match std::env::var(URL_VAR) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "{URL_VAR} is not set but CI=true: CI must start PostgreSQL \
-                 (eval \"$(scripts/services/postgres.sh)\") before the tests"
-            );
-            // Written to the stream directly: the test harness captures `eprintln!` of
-            // passing tests, and a skip must be visible.
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipped {test}: {URL_VAR} is not set; run `eval \"$(scripts/services/postgres.sh)\"`"
-            );
-            None
-        }
-    }
+    let fix = "run `eval \"$(scripts/services/postgres.sh)\"`";
+    Some(testing::external(test, &[URL_VAR], fix)?.remove(0))
 }
 
 /// Hands out backends on fresh table prefixes and drops their tables at the end.
@@ -77,6 +62,15 @@ impl Db {
         self.on(&prefix, clock).await
     }
 
+    /// Two backends (instances) on the same fresh tables.
+    async fn pair(&self, clock: SharedClock) -> [PostgresBackend; 2] {
+        let prefix = self.prefix();
+        [
+            self.on(&prefix, clock.clone()).await,
+            self.on(&prefix, clock).await,
+        ]
+    }
+
     /// A backend on the tables of `prefix`.
     async fn on(&self, prefix: &str, clock: SharedClock) -> PostgresBackend {
         PostgresBackend::connect(self.config(prefix), clock)
@@ -99,26 +93,6 @@ impl Db {
     }
 }
 
-fn id(key: &str) -> ObjectId {
-    ObjectId::new(
-        ObjectContext {
-            usecase: Usecase::new("testing").unwrap(),
-            scopes: Scopes::parse("org=1").unwrap(),
-        },
-        ObjectKey::new(key).unwrap(),
-    )
-}
-
-fn tombstone(target: &str) -> Tombstone {
-    Tombstone {
-        target: id(target),
-        metadata: Metadata {
-            size: Some(5 << 20),
-            ..Metadata::default()
-        },
-    }
-}
-
 // --- Conformance -------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,7 +100,8 @@ async fn backend_suite() {
     let Some(db) = Db::new("backend_suite") else {
         return;
     };
-    conformance::backend_suite(&|clock| db.fresh(clock)).await;
+    let make = |clock| db.fresh(clock);
+    conformance::backend_suite(&conformance::tiered_over(&make)).await;
     db.cleanup().await;
 }
 
@@ -144,152 +119,28 @@ async fn high_volume_suite() {
 /// tombstones, so every tiering primitive is exercised through the engine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tiered_over_postgres_passes_the_suites() {
-    use crate::backend::memory::MemoryBackend;
-    use crate::tiered::{TieredConfig, TieredStorage};
-
     let Some(db) = Db::new("tiered_over_postgres_passes_the_suites") else {
         return;
     };
-    let make = |clock: SharedClock| {
-        let db = &db;
-        async move {
-            let hv = db.fresh(clock.clone()).await;
-            let lt = MemoryBackend::new("lt", clock.clone());
-            let config = TieredConfig {
-                threshold: 16,
-                background: false,
-                ..TieredConfig::default()
-            };
-            TieredStorage::new(Arc::new(hv), Arc::new(lt), clock, config)
-        }
+    let make = |clock| db.fresh(clock);
+    let tiered = conformance::tiered_with(&make, 16);
+    conformance::backend_suite(&tiered).await;
+    conformance::long_term_suite(&tiered).await;
+    drop(tiered);
+    db.cleanup().await;
+}
+
+/// Two instances on the same tables ([`conformance::shared`]).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_store_suite() {
+    let Some(db) = Db::new("shared_store_suite") else {
+        return;
     };
-    conformance::backend_suite(&make).await;
-    conformance::long_term_suite(&make).await;
+    conformance::shared_store_suite(&|clock| db.pair(clock)).await;
     db.cleanup().await;
 }
 
 // --- Several instances on the same tables ------------------------------------------------
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cas_racers_on_two_instances_have_one_winner() {
-    let Some(db) = Db::new("cas_racers_on_two_instances_have_one_winner") else {
-        return;
-    };
-    let prefix = db.prefix();
-    let clock: SharedClock = ManualClock::new();
-    let instances = [
-        Arc::new(db.on(&prefix, clock.clone()).await),
-        Arc::new(db.on(&prefix, clock.clone()).await),
-    ];
-    for round in 0..10 {
-        let key = id(&format!("race/{round}"));
-        // Odd rounds race from a tombstone, even rounds from an absent row.
-        let start = (round % 2 == 1).then(|| id(&format!("race/{round}/start")));
-        if let Some(start) = &start {
-            let t = Tombstone {
-                target: start.clone(),
-                ..tombstone("unused")
-            };
-            assert!(
-                instances[0]
-                    .compare_and_write(&key, None, TieredWrite::Tombstone(t))
-                    .await
-                    .unwrap()
-            );
-        }
-        let tasks: Vec<_> = (0..12)
-            .map(|i| {
-                let backend = Arc::clone(&instances[i % 2]);
-                let (key, start) = (key.clone(), start.clone());
-                let t = tombstone(&format!("race/{round}/{i}"));
-                tokio::spawn(async move {
-                    let won = backend
-                        .compare_and_write(&key, start.as_ref(), TieredWrite::Tombstone(t))
-                        .await
-                        .unwrap();
-                    (i, won)
-                })
-            })
-            .collect();
-        let mut winners = Vec::new();
-        for task in tasks {
-            let (i, won) = task.await.unwrap();
-            if won {
-                winners.push(i);
-            }
-        }
-        assert_eq!(winners.len(), 1, "round {round}: winners {winners:?}");
-        let stored = instances[1].get_tiered_metadata(&key).await.unwrap();
-        assert_eq!(
-            stored,
-            TieredMetadata::Tombstone(tombstone(&format!("race/{round}/{}", winners[0]))),
-            "round {round}: the row does not hold the winner's write"
-        );
-    }
-    db.cleanup().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn claimants_on_two_instances_never_share_a_record() {
-    let Some(db) = Db::new("claimants_on_two_instances_never_share_a_record") else {
-        return;
-    };
-    let prefix = db.prefix();
-    let clock = ManualClock::new();
-    let now = clock.now();
-    let instances = [
-        Arc::new(db.on(&prefix, clock.clone()).await),
-        Arc::new(db.on(&prefix, clock.clone()).await),
-    ];
-    let records: Vec<ChangeRecord> = (0..120)
-        .map(|i| conformance::change_log::record("dead", &format!("claim/{i}"), None))
-        .collect();
-    for r in &records {
-        instances[0].log_append(r).await.unwrap();
-    }
-    let tasks: Vec<_> = (0..6)
-        .map(|i| {
-            let backend = Arc::clone(&instances[i % 2]);
-            tokio::spawn(async move {
-                let me = format!("claimant-{i}");
-                backend
-                    .lease_renew(&me, now + Duration::from_secs(600))
-                    .await
-                    .unwrap();
-                let mut mine = Vec::new();
-                loop {
-                    let got = backend.log_claim(&me, now, false, 4).await.unwrap();
-                    if got.is_empty() {
-                        break mine;
-                    }
-                    assert!(got.iter().all(|r| r.owner == me && r.not_before.is_none()));
-                    mine.extend(got);
-                }
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for task in tasks {
-        all.extend(task.await.unwrap());
-    }
-    let mut ids: Vec<_> = all.iter().map(|r| r.change_id).collect();
-    ids.sort();
-    ids.dedup();
-    assert_eq!(
-        all.len(),
-        records.len(),
-        "records handed out more than once"
-    );
-    assert_eq!(ids.len(), records.len(), "not every record was claimed");
-    for r in &all {
-        let stored = instances[1].log_get(&r.change_id).await.unwrap().unwrap();
-        assert_eq!(
-            stored.owner, r.owner,
-            "stored owner differs from the claimant"
-        );
-    }
-    db.cleanup().await;
-}
 
 /// A claim in flight (its transaction still open) holds row locks: a concurrent claimant
 /// skips those records instead of waiting or taking them, and once the first claim commits
@@ -310,16 +161,16 @@ async fn claims_skip_records_locked_by_a_claim_in_flight() {
         .map(|i| conformance::change_log::record("dead", &format!("locked/{i}"), None))
         .collect();
     for r in &records {
-        a.log_append(r).await.unwrap();
+        a.append_record(r).await.unwrap();
     }
     for who in ["A", "B", "C"] {
-        a.lease_renew(who, now + Duration::from_secs(600))
+        a.renew_lease(who, now + Duration::from_secs(600))
             .await
             .unwrap();
     }
     // A claims 5 inside a transaction it does not commit yet.
     let mut tx = a.pool().begin().await.unwrap();
-    let in_flight = q(&a.sql.log_claim)
+    let in_flight = q(&a.sql.claim_records)
         .bind("A")
         .bind(rows::nanos(now))
         .bind(false)
@@ -330,10 +181,13 @@ async fn claims_skip_records_locked_by_a_claim_in_flight() {
     let in_flight: Vec<ChangeRecord> = in_flight.iter().map(|r| rows::record(r).unwrap()).collect();
     assert_eq!(in_flight.len(), 5);
     // B must neither wait for A's locks (the guard only catches a hang) nor take A's records.
-    let got_b = tokio::time::timeout(Duration::from_secs(60), b.log_claim("B", now, false, 100))
-        .await
-        .expect("a claimant waited for the locks of a claim in flight")
-        .unwrap();
+    let got_b = tokio::time::timeout(
+        Duration::from_secs(60),
+        b.claim_records(&Claim::new("B", now, false, 100)),
+    )
+    .await
+    .expect("a claimant waited for the locks of a claim in flight")
+    .unwrap();
     assert_eq!(got_b.len(), 7, "B must get exactly the unlocked records");
     assert!(
         got_b
@@ -343,11 +197,17 @@ async fn claims_skip_records_locked_by_a_claim_in_flight() {
     );
     tx.commit().await.unwrap();
     assert!(
-        b.log_claim("C", now, false, 100).await.unwrap().is_empty(),
+        b.claim_records(&Claim::new("C", now, false, 100))
+            .await
+            .unwrap()
+            .is_empty(),
         "records of live claimants were handed out again"
     );
     for r in &in_flight {
-        assert_eq!(a.log_get(&r.change_id).await.unwrap().unwrap().owner, "A");
+        assert_eq!(
+            a.get_record(&r.change_id).await.unwrap().unwrap().owner,
+            "A"
+        );
     }
     db.cleanup().await;
 }
@@ -404,11 +264,11 @@ async fn concurrent_migrations_agree() {
     }
     // All of them use the same tables.
     backends[0]
-        .put_object(&id("shared"), &Metadata::default(), stream::single("x"))
+        .put(&id("shared"), &Metadata::default(), Bytes::from("x"))
         .await
         .unwrap();
     for b in &backends {
-        assert!(b.get_metadata(&id("shared")).await.unwrap().is_some());
+        assert!(b.head(&id("shared")).await.unwrap().into_object().is_some());
     }
     let version: i32 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT version FROM {prefix}schema_version"
@@ -419,7 +279,14 @@ async fn concurrent_migrations_agree() {
     assert_eq!(version, schema::SCHEMA_VERSION);
     // Again, sequentially: nothing to do, data kept.
     let again = db.on(&prefix, ManualClock::new()).await;
-    assert!(again.get_metadata(&id("shared")).await.unwrap().is_some());
+    assert!(
+        again
+            .head(&id("shared"))
+            .await
+            .unwrap()
+            .into_object()
+            .is_some()
+    );
     // A newer schema is refused.
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE {prefix}schema_version SET version = 99"
@@ -451,13 +318,13 @@ async fn deadline_updates_apply_only_to_the_version_read() {
         ..Metadata::default()
     };
     m.stamp(clock.now());
-    b.put_object(&key, &m, stream::single("one")).await.unwrap();
+    b.put(&key, &m, Bytes::from("one")).await.unwrap();
     let (read, expires, version) = b.live_object(&path).await.unwrap().unwrap();
     let mut later = read.clone();
     later.time_expires = Some(read.time_expires.unwrap() + Duration::from_secs(60));
 
     // Overwritten in between (same metadata, new payload): the update must not apply.
-    b.put_object(&key, &m, stream::single("two")).await.unwrap();
+    b.put(&key, &m, Bytes::from("two")).await.unwrap();
     assert!(
         !b.set_deadline(&path, &later, version, expires)
             .await
@@ -486,39 +353,13 @@ async fn deadline_updates_apply_only_to_the_version_read() {
         "deadline updates keep the version"
     );
     // Deleted and re-created: the old version never matches again.
-    b.delete_object(&key).await.unwrap();
-    b.put_object(&key, &m, stream::single("three"))
-        .await
-        .unwrap();
+    b.delete(&key).await.unwrap();
+    b.put(&key, &m, Bytes::from("three")).await.unwrap();
     assert!(
         !b.set_deadline(&path, &later, new_version, expires)
             .await
             .unwrap()
     );
-    db.cleanup().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversized_bodies_are_rejected() {
-    let Some(db) = Db::new("oversized_bodies_are_rejected") else {
-        return;
-    };
-    let b = db.fresh(ManualClock::new()).await;
-    let key = id("big");
-    let body = conformance::chunked(&vec![7u8; MAX_PUT_BYTES + 1], 256 * 1024);
-    let err = b
-        .put_object(&key, &Metadata::default(), body)
-        .await
-        .expect_err("bodies over the limit must fail");
-    assert!(matches!(err, Error::TooLarge(_)), "{err:?}");
-    assert!(b.get_metadata(&key).await.unwrap().is_none());
-    // Exactly the limit is fine.
-    let body = conformance::chunked(&vec![7u8; MAX_PUT_BYTES], 256 * 1024);
-    b.put_object(&key, &Metadata::default(), body)
-        .await
-        .unwrap();
-    let size = b.get_metadata(&key).await.unwrap().unwrap().size;
-    assert_eq!(size, Some(MAX_PUT_BYTES as u64));
     db.cleanup().await;
 }
 

@@ -4,26 +4,13 @@
 use super::*;
 use crate::conformance;
 
-fn maker(threshold: usize) -> impl Fn(SharedClock) -> std::future::Ready<TieredStorage> {
-    move |clock: SharedClock| {
-        let hv = MemoryBackend::new("hv", clock.clone());
-        let lt = MemoryBackend::new("lt", clock.clone());
-        let config = TieredConfig {
-            threshold,
-            ..Env::config()
-        };
-        std::future::ready(TieredStorage::new(
-            Arc::new(hv),
-            Arc::new(lt),
-            clock,
-            config,
-        ))
-    }
+fn memory(clock: SharedClock) -> std::future::Ready<MemoryBackend> {
+    std::future::ready(MemoryBackend::new("hv", clock))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tiered_passes_the_suites_with_the_default_threshold() {
-    let make = maker(TieredConfig::default().threshold);
+    let make = conformance::tiered_over(&memory);
     conformance::backend_suite(&make).await;
     conformance::long_term_suite(&make).await;
 }
@@ -31,7 +18,7 @@ async fn tiered_passes_the_suites_with_the_default_threshold() {
 /// With a 16-byte threshold nearly every object of the suites lives behind a tombstone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tiered_passes_the_suites_with_everything_in_long_term() {
-    let make = maker(16);
+    let make = conformance::tiered_with(&memory, 16);
     conformance::backend_suite(&make).await;
     conformance::long_term_suite(&make).await;
 }
@@ -40,26 +27,12 @@ async fn tiered_passes_the_suites_with_everything_in_long_term() {
 /// filesystem backend (memory standing in for the high-volume tier).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tiered_over_the_filesystem_backend_passes_the_suites() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
     use crate::backend::filesystem::FilesystemBackend;
 
     let root = tempfile::tempdir().unwrap();
-    let next = AtomicUsize::new(0);
-    let make = |clock: SharedClock| {
-        let dir = root
-            .path()
-            .join(next.fetch_add(1, Ordering::Relaxed).to_string());
-        async move {
-            let hv = MemoryBackend::new("hv", clock.clone());
-            let lt = FilesystemBackend::open(&dir, clock.clone()).unwrap();
-            let config = TieredConfig {
-                threshold: 16,
-                ..Env::config()
-            };
-            TieredStorage::new(Arc::new(hv), Arc::new(lt), clock, config)
-        }
-    };
+    let dirs = conformance::Dirs::new(root.path());
+    let lt = |clock| std::future::ready(FilesystemBackend::open(&dirs.next(), clock).unwrap());
+    let make = conformance::tiered_on(&memory, &lt, 16);
     conformance::backend_suite(&make).await;
     conformance::long_term_suite(&make).await;
 }

@@ -16,7 +16,6 @@ use objectstore_types::{ExpirationPolicy, Metadata};
 
 use super::crash_hooks::{Crash, When};
 use super::*;
-use crate::backend::hooks::Method;
 use crate::clock::Clock as _;
 
 const AFTER_DEADLINE: Duration = Duration::from_secs(26 * 3600);
@@ -30,13 +29,6 @@ enum Protocol {
     MultipartInitiate,
     MultipartComplete,
     Sweep,
-}
-
-fn config() -> TieredConfig {
-    TieredConfig {
-        threshold: 16,
-        ..Env::config()
-    }
 }
 
 fn old_value() -> Vec<u8> {
@@ -59,9 +51,8 @@ struct Crashed {
 /// Sets the object up with a healthy instance, then runs `protocol` on an instance whose
 /// calls go through `crash`, including its cleanup and `join`.
 async fn run(protocol: Protocol, crash: &Crash) -> Crashed {
-    let env = Env::new();
-    let key = id("crash");
-    let healthy = env.storage_with(Arc::new(env.hv.clone()), Arc::new(env.lt.clone()), config());
+    let (env, key) = (Env::new(), id("crash"));
+    let healthy = env.tiny_storage();
     let mut upload_state = None;
     match protocol {
         Protocol::LargeWrite | Protocol::MultipartInitiate => {}
@@ -79,7 +70,7 @@ async fn run(protocol: Protocol, crash: &Crash) -> Crashed {
             };
             metadata.stamp(env.clock.now());
             healthy
-                .put_object(&key, &metadata, stream::single(old_value()))
+                .put(&key, &metadata, stream::single(old_value()))
                 .await
                 .unwrap();
             env.clock.advance(Duration::from_secs(61));
@@ -87,9 +78,9 @@ async fn run(protocol: Protocol, crash: &Crash) -> Crashed {
     }
     settle(&healthy).await;
 
-    let hv = HookBackend::new(env.hv.clone(), crash.clone());
-    let lt = HookBackend::new(env.lt.clone(), crash.clone());
-    let storage = Arc::new(env.storage_with(Arc::new(hv), Arc::new(lt), config()));
+    let hv = decorate(&env.hv, crash.clone());
+    let lt = decorate(&env.lt, crash.clone());
+    let storage = Arc::new(env.storage_with(hv, lt, Env::tiny_threshold()));
     let operation = tokio::spawn({
         let (storage, key, upload_state) = (storage.clone(), key.clone(), upload_state.clone());
         async move {
@@ -98,7 +89,7 @@ async fn run(protocol: Protocol, crash: &Crash) -> Crashed {
                     put(&storage, &key, &new_value()).await
                 }
                 Protocol::SmallOverTombstone => put(&storage, &key, SMALL).await,
-                Protocol::Delete => storage.delete_object(&key).await,
+                Protocol::Delete => storage.delete(&key).await,
                 Protocol::MultipartInitiate => storage
                     .initiate_multipart(&key, &Metadata::default())
                     .await
@@ -136,7 +127,7 @@ async fn recover_and_check(protocol: Protocol, crashed: Crashed, label: &str) {
         upload,
     } = crashed;
     let key = id("crash");
-    let storage = env.storage_with(Arc::new(env.hv.clone()), Arc::new(env.lt.clone()), config());
+    let storage = env.tiny_storage();
     env.clock.advance(AFTER_LEASES);
     storage.recover_now(false).await.unwrap();
 
@@ -190,7 +181,7 @@ fn may_leave_empty_upload(protocol: Protocol, call: (&'static str, Method), when
     protocol == Protocol::MultipartInitiate
         && match call {
             ("lt", Method::InitiateMultipart) => when == When::After,
-            ("hv", Method::LogAppend) => true,
+            ("hv", Method::AppendRecord) => true,
             _ => false,
         }
 }

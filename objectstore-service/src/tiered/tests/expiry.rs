@@ -19,18 +19,16 @@ fn stamped(policy: ExpirationPolicy, env: &Env) -> Metadata {
 
 #[tokio::test]
 async fn expired_tombstone_reads_as_absent() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("ttl");
+    let (env, storage, key) = fresh("ttl");
     let metadata = stamped(ExpirationPolicy::TimeToLive(Duration::from_secs(60)), &env);
     storage
-        .put_object(&key, &metadata, stream::single(payload(LARGE, 1)))
+        .put(&key, &metadata, stream::single(payload(LARGE, 1)))
         .await
         .unwrap();
     assert!(read(&storage, &key).await.is_some());
     env.clock.advance(Duration::from_secs(61));
     assert_eq!(read(&storage, &key).await, None);
-    assert_eq!(storage.get_metadata(&key).await.unwrap(), None);
+    assert_eq!(storage.head(&key).await.unwrap(), None);
     assert!(
         env.hv.contains(&key),
         "the sweeper removes it, not the read"
@@ -39,20 +37,18 @@ async fn expired_tombstone_reads_as_absent() {
 
 #[tokio::test]
 async fn reads_bump_a_tti_tombstone_and_report_the_old_deadline() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("tti");
+    let (env, storage, key) = fresh("tti");
     let tti = Duration::from_secs(3600);
     let metadata = stamped(ExpirationPolicy::TimeToIdle(tti), &env);
     storage
-        .put_object(&key, &metadata, stream::single(payload(LARGE, 1)))
+        .put(&key, &metadata, stream::single(payload(LARGE, 1)))
         .await
         .unwrap();
     let first = metadata.time_expires.unwrap();
 
     // Within the debounce window (tti / 4): no bump.
     env.clock.advance(Duration::from_secs(600));
-    storage.get_metadata(&key).await.unwrap();
+    storage.head(&key).await.unwrap();
     assert_eq!(
         env.hv.entry(&key).expect_tombstone().metadata.time_expires,
         Some(first)
@@ -60,8 +56,7 @@ async fn reads_bump_a_tti_tombstone_and_report_the_old_deadline() {
 
     // Past it: the read reports the old deadline and moves the stored one.
     env.clock.advance(Duration::from_secs(1800));
-    let GetResponse::Found { metadata: seen, .. } = storage.get_object(&key, None).await.unwrap()
-    else {
+    let GetResponse::Found { metadata: seen, .. } = storage.get(&key, None).await.unwrap() else {
         panic!("expected the object");
     };
     assert_eq!(seen.time_expires, Some(first));
@@ -87,11 +82,11 @@ async fn extend_expiry_of_inline_and_large_objects() {
     let ttl = stamped(ExpirationPolicy::TimeToLive(Duration::from_secs(60)), &env);
     let (small, large) = (id("extend-small"), id("extend-large"));
     storage
-        .put_object(&small, &ttl, stream::single(b"tiny".to_vec()))
+        .put(&small, &ttl, stream::single(b"tiny".to_vec()))
         .await
         .unwrap();
     storage
-        .put_object(&large, &ttl, stream::single(payload(LARGE, 1)))
+        .put(&large, &ttl, stream::single(payload(LARGE, 1)))
         .await
         .unwrap();
     let day = Duration::from_secs(86_400);
@@ -101,7 +96,7 @@ async fn extend_expiry_of_inline_and_large_objects() {
             .await
             .unwrap();
         assert_eq!(outcome, ExtendOutcome::Satisfied);
-        let metadata = storage.get_metadata(key).await.unwrap().unwrap();
+        let metadata = storage.head(key).await.unwrap().unwrap();
         assert!(metadata.time_expires.unwrap() >= now + day);
     }
     // The large object's deadline lives in its tombstone and survives the old one.
@@ -124,14 +119,13 @@ async fn extend_expiry_of_inline_and_large_objects() {
 
 #[tokio::test]
 async fn extend_expiry_of_a_tombstone_reports_a_lost_race_as_conflict() {
-    let env = Env::new();
-    let key = id("extend-conflict");
+    let (env, key) = (Env::new(), id("extend-conflict"));
     let ttl = stamped(ExpirationPolicy::TimeToLive(Duration::from_secs(60)), &env);
     env.storage()
-        .put_object(&key, &ttl, stream::single(payload(LARGE, 1)))
+        .put(&key, &ttl, stream::single(payload(LARGE, 1)))
         .await
         .unwrap();
-    let storage = env.with_hv_hooks(CasConflict);
+    let storage = env.with_hv_around(cas_conflict());
     let outcome = storage
         .extend_expiry(
             &key,

@@ -22,7 +22,6 @@ use objectstore_types::{ExpirationPolicy, Metadata};
 
 use super::crash_hooks::{Crash, When};
 use super::*;
-use crate::backend::hooks::Method;
 use crate::backend::{ExpiryTarget, ExtendOutcome};
 use crate::clock::Clock as _;
 
@@ -49,13 +48,6 @@ enum Protocol {
     ExtendExpiry,
     /// A read of a large TTI object past the debounce window (best-effort bump).
     TtiBump,
-}
-
-fn config() -> TieredConfig {
-    TieredConfig {
-        threshold: 16,
-        ..Env::config()
-    }
 }
 
 /// A value: its fill byte and length, with a content type naming it, so that a mix of two
@@ -100,7 +92,7 @@ enum Seen {
 }
 
 async fn look(storage: &TieredStorage, key: &ObjectId, label: &str) -> Seen {
-    match storage.get_object(key, None).await.unwrap() {
+    match storage.get(key, None).await.unwrap() {
         GetResponse::Found { metadata, body, .. } => {
             let bytes = stream::read_to_vec(body).await.unwrap();
             assert_eq!(metadata.size, Some(bytes.len() as u64), "{label}: size");
@@ -150,9 +142,8 @@ struct Run {
 }
 
 async fn run(protocol: Protocol, hooks: &Crash) -> Run {
-    let env = Env::new();
-    let key = id("fault");
-    let healthy = env.storage_with(Arc::new(env.hv.clone()), Arc::new(env.lt.clone()), config());
+    let (env, key) = (Env::new(), id("fault"));
+    let healthy = env.tiny_storage();
     let now = env.clock.now();
     let (old_bytes, old_type) = old_value(protocol);
     let policy = match protocol {
@@ -164,7 +155,7 @@ async fn run(protocol: Protocol, hooks: &Crash) -> Run {
     if protocol != Protocol::LargeWrite {
         let metadata = metadata_for(&old_type, policy, now);
         healthy
-            .put_object(&key, &metadata, stream::single(old_bytes))
+            .put(&key, &metadata, stream::single(old_bytes))
             .await
             .unwrap();
     }
@@ -189,9 +180,9 @@ async fn run(protocol: Protocol, hooks: &Crash) -> Run {
     }
     let deadline_before = stored_deadline(&env, &key);
 
-    let hv = HookBackend::new(env.hv.clone(), hooks.clone());
-    let lt = HookBackend::new(env.lt.clone(), hooks.clone());
-    let storage = env.storage_with(Arc::new(hv), Arc::new(lt), config());
+    let hv = decorate(&env.hv, hooks.clone());
+    let lt = decorate(&env.lt, hooks.clone());
+    let storage = env.storage_with(hv, lt, Env::tiny_threshold());
     let now = env.clock.now();
     let metadata = metadata_for(&new_type, ExpirationPolicy::Manual, now);
     // Inline in the test task: background cleanups cannot start before it returns.
@@ -201,10 +192,10 @@ async fn run(protocol: Protocol, hooks: &Crash) -> Run {
         | Protocol::LargeOverwrite
         | Protocol::SmallOverTombstone => {
             storage
-                .put_object(&key, &metadata, stream::single(new_bytes))
+                .put(&key, &metadata, stream::single(new_bytes))
                 .await
         }
-        Protocol::Delete => storage.delete_object(&key).await,
+        Protocol::Delete => storage.delete(&key).await,
         Protocol::MultipartComplete => {
             let (upload_id, parts) = upload_state.clone().unwrap_or_default();
             match storage.complete_multipart(&key, &upload_id, &parts).await {
@@ -217,7 +208,7 @@ async fn run(protocol: Protocol, hooks: &Crash) -> Run {
             .extend_expiry(&key, ExpiryTarget::AfterNow(EXTENDED), now)
             .await
             .map(|outcome| assert_eq!(outcome, ExtendOutcome::Satisfied)),
-        Protocol::TtiBump => match storage.get_object(&key, None).await {
+        Protocol::TtiBump => match storage.get(&key, None).await {
             Ok(GetResponse::Found { body, .. }) => stream::read_to_vec(body)
                 .await
                 .map(drop)
@@ -313,7 +304,7 @@ fn best_effort(protocol: Protocol, trace: &[(&'static str, Method)], index: usiz
     let after_commit = trace[..index].contains(&("hv", Method::CompareAndWrite));
     match protocol {
         Protocol::TtiBump => trace[index] == ("hv", Method::CompareAndWrite),
-        Protocol::MultipartComplete => trace[index] == ("hv", Method::LogAppend) && after_commit,
+        Protocol::MultipartComplete => trace[index] == ("hv", Method::AppendRecord) && after_commit,
         _ => false,
     }
 }

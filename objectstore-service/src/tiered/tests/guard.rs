@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::Error;
-use crate::backend::hooks::{Calls, Fault, Faults, Gate, Method};
+use crate::backend::around::faults::{Calls, Fault, Faults, Gate};
 use crate::tiered::changes::Outcome;
 
 // --- Guard lifecycle ---
@@ -71,11 +71,7 @@ async fn join_waits_for_cleanup_to_complete() {
 async fn dropped_future_during_long_term_write_cleans_up() {
     let env = Env::new();
     let gate = Gate::new();
-    let storage = env.with_lt_hooks(Faults::new().on(
-        Method::PutObject,
-        Calls::All,
-        Fault::PauseAfter(gate.clone()),
-    ));
+    let storage = env.with_lt_around(always(Method::Put, Fault::PauseAfter(gate.clone())));
     let key = id("drop-write");
     let body = payload(LARGE, 1);
     tokio::select! {
@@ -96,15 +92,12 @@ async fn dropped_future_during_long_term_write_cleans_up() {
 /// and the cleanup, which waited for it, sees the committed state and keeps the new blob.
 #[tokio::test]
 async fn dropped_future_during_commit_settles_before_cleanup() {
-    let env = Env::new();
-    let key = id("drop-commit");
-    put(&env.storage(), &key, &payload(LARGE, 1)).await.unwrap();
-    let old = env.tombstone_target(&key);
+    let (env, key) = (Env::new(), id("drop-commit"));
+    let old = env.large_at(&key, 1).await;
 
     let gate = Gate::new();
-    let storage = env.with_hv_hooks(Faults::new().on(
+    let storage = env.with_hv_around(always(
         Method::CompareAndWrite,
-        Calls::All,
         Fault::PauseBefore(gate.clone()),
     ));
     let body = payload(LARGE, 2);
@@ -130,11 +123,7 @@ async fn dropped_future_during_commit_settles_before_cleanup() {
 async fn cleanup_after_lost_commit_response() {
     let env = Env::new();
     let healthy = env.storage();
-    let broken = env.with_hv_hooks(Faults::new().on(
-        Method::CompareAndWrite,
-        Calls::All,
-        Fault::FailAfterCommit,
-    ));
+    let broken = env.with_hv_around(always(Method::CompareAndWrite, Fault::FailAfterCommit));
     let key = id("obj");
     put(&healthy, &key, &payload(LARGE, 1)).await.unwrap();
     let first = env.tombstone_target(&key);
@@ -148,7 +137,7 @@ async fn cleanup_after_lost_commit_response() {
     env.lt.entry(&second).expect_object();
 
     // Delete: committed, reported as failed.
-    broken.delete_object(&key).await.unwrap_err();
+    broken.delete(&key).await.unwrap_err();
     env.hv.entry(&key).expect_not_found();
     settle(&broken).await;
     env.lt.entry(&second).expect_not_found();
@@ -168,10 +157,9 @@ async fn cleanup_after_lost_commit_response() {
 /// it (it never claims its own records through the log).
 #[tokio::test]
 async fn failed_cleanup_is_retried_by_the_next_recovery_pass() {
-    let env = Env::new();
-    let key = id("retry");
-    let faults = Faults::new().on(Method::DeleteObject, Calls::Nth(1), Fault::Fail);
-    let storage = env.with_lt_hooks(faults.clone());
+    let (env, key) = (Env::new(), id("retry"));
+    let faults = Faults::new().on(Method::Delete, Calls::Nth(1), Fault::Fail);
+    let storage = env.with_lt_around(faults.clone());
     put(&storage, &key, &payload(LARGE, 1)).await.unwrap();
     put(&storage, &key, &payload(LARGE, 2)).await.unwrap();
     storage.inner().tracker.close();
@@ -191,10 +179,10 @@ async fn failed_cleanup_is_retried_by_the_next_recovery_pass() {
 async fn a_failing_recovery_pass_keeps_the_retry_set() {
     let env = Env::new();
     let hv_faults = Faults::new();
-    let lt_faults = Faults::new().on(Method::DeleteObject, Calls::All, Fault::Fail);
+    let lt_faults = always(Method::Delete, Fault::Fail);
     let storage = env.storage_on(
-        Arc::new(HookBackend::new(env.hv.clone(), hv_faults.clone())),
-        Arc::new(HookBackend::new(env.lt.clone(), lt_faults.clone())),
+        decorate(&env.hv, hv_faults.clone()),
+        decorate(&env.lt, lt_faults.clone()),
     );
     for key in [id("k1"), id("k2")] {
         put(&storage, &key, &payload(LARGE, 1)).await.unwrap();
@@ -205,8 +193,8 @@ async fn a_failing_recovery_pass_keeps_the_retry_set() {
     assert_eq!(env.hv.log_records().len(), 2);
 
     lt_faults.clear();
-    let next = hv_faults.calls(Method::LogGet) + 1;
-    hv_faults.add(Method::LogGet, Calls::Nth(next), Fault::Fail);
+    let next = hv_faults.calls(Method::GetRecord) + 1;
+    hv_faults.add(Method::GetRecord, Calls::Nth(next), Fault::Fail);
     assert!(storage.recover_now(false).await.is_err());
     let report = storage.recover_now(false).await.unwrap();
     assert_eq!((report.retried, report.cleaned), (2, 2));
@@ -225,10 +213,10 @@ async fn crashed_overwrite(env: &Env, key: &ObjectId) -> String {
             Calls::Nth(1),
             Fault::FailAfterCommit,
         )
-        .on(Method::GetTieredMetadata, Calls::From(2), Fault::Fail)
-        .on(Method::LogRemove, Calls::All, Fault::Fail)
-        .on(Method::LeaseRelease, Calls::All, Fault::Fail);
-    let crashed = env.with_hv_hooks(faults);
+        .on(Method::Head, Calls::From(2), Fault::Fail)
+        .on(Method::RemoveRecord, Calls::All, Fault::Fail)
+        .on(Method::ReleaseLease, Calls::All, Fault::Fail);
+    let crashed = env.with_hv_around(faults);
     put(&crashed, key, &payload(LARGE, 2)).await.unwrap_err();
     settle(&crashed).await;
     assert_eq!(env.hv.log_records().len(), 1);
@@ -239,8 +227,7 @@ async fn crashed_overwrite(env: &Env, key: &ObjectId) -> String {
 /// Another instance takes a record over only once the owner's lease expired.
 #[tokio::test]
 async fn records_of_a_live_instance_are_not_recovered() {
-    let env = Env::new();
-    let key = id("lease");
+    let (env, key) = (Env::new(), id("lease"));
     let owner = crashed_overwrite(&env, &key).await;
     assert!(
         env.hv.lease(&owner).is_some(),
@@ -261,8 +248,7 @@ async fn records_of_a_live_instance_are_not_recovered() {
 /// instance's records at once (the previous process is known to be gone).
 #[tokio::test]
 async fn startup_recovery_on_an_exclusive_backend_ignores_leases() {
-    let env = Env::new();
-    let key = id("startup");
+    let (env, key) = (Env::new(), id("startup"));
     crashed_overwrite(&env, &key).await;
     let config = TieredConfig {
         background: true,
@@ -279,17 +265,11 @@ async fn startup_recovery_on_an_exclusive_backend_ignores_leases() {
 /// instance's recovery must not commit afterwards (recovery may have deleted its blob).
 #[tokio::test]
 async fn an_instance_that_lost_its_record_does_not_commit() {
-    let env = Env::new();
-    let key = id("fenced");
-    put(&env.storage(), &key, &payload(LARGE, 1)).await.unwrap();
-    let old = env.tombstone_target(&key);
+    let (env, key) = (Env::new(), id("fenced"));
+    let old = env.large_at(&key, 1).await;
 
     let gate = Gate::new();
-    let slow = env.with_lt_hooks(Faults::new().on(
-        Method::PutObject,
-        Calls::All,
-        Fault::PauseAfter(gate.clone()),
-    ));
+    let slow = env.with_lt_around(always(Method::Put, Fault::PauseAfter(gate.clone())));
     let writing = tokio::spawn({
         let slow = Arc::new(slow);
         let key = key.clone();
@@ -326,11 +306,11 @@ async fn the_background_loop_recovers_and_sweeps() {
         background: true,
         ..Env::config()
     };
-    let lt = HookBackend::new(
-        env.lt.clone(),
-        Faults::new().on(Method::DeleteObject, Calls::Nth(1), Fault::Fail),
+    let lt = decorate(
+        &env.lt,
+        Faults::new().on(Method::Delete, Calls::Nth(1), Fault::Fail),
     );
-    let storage = env.storage_with(Arc::new(env.hv.clone()), Arc::new(lt), config);
+    let storage = env.storage_with(Arc::new(env.hv.clone()), lt, config);
     let key = id("background");
     put(&storage, &key, &payload(LARGE, 1)).await.unwrap();
     put(&storage, &key, &payload(LARGE, 2)).await.unwrap();
@@ -340,7 +320,7 @@ async fn the_background_loop_recovers_and_sweeps() {
     };
     metadata.stamp(crate::clock::Clock::now(&*env.clock));
     storage
-        .put_object(&id("expiring"), &metadata, stream::single(b"x".to_vec()))
+        .put(&id("expiring"), &metadata, stream::single(b"x".to_vec()))
         .await
         .unwrap();
     env.clock.advance(Duration::from_secs(10));

@@ -1,5 +1,5 @@
-//! Tests of the tiered engine, on [`MemoryBackend`]s (inspected directly) and
-//! [`HookBackend`]s (fault injection).
+//! Tests of the tiered engine, on [`MemoryBackend`]s (inspected directly), decorated for
+//! fault injection ([`Faults`], [`crash_hooks::Crash`]).
 //!
 //! * `routing`: size routing, overwrites, deletes, CAS conflicts, failures before and after
 //!   the commit, orphan tombstones, explicit targets, multi-chunk streams, reads.
@@ -16,16 +16,17 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
 use objectstore_types::{Metadata, ObjectContext, ObjectId, ObjectKey, Scopes, Usecase};
 
 use super::{TieredConfig, TieredStorage};
-use crate::backend::hooks::{HookBackend, Hooks};
+use crate::backend::around::faults::{Calls, Fault, Faults};
+use crate::backend::around::{Around, Decorated, Method};
 use crate::backend::memory::{Entry, MemoryBackend};
 use crate::backend::{
-    Backend, CompletedPart, GetResponse, HighVolumeBackend, LongTermBackend, TieredWrite,
+    Backend, CompletedPart, Component, GetResponse, HighVolumeBackend, HighVolumeStore,
+    LongTermBackend,
 };
 use crate::clock::{ManualClock, SharedClock};
 use crate::stream::{self, PayloadStream};
@@ -82,6 +83,20 @@ impl Env {
         }
     }
 
+    /// [`Env::config`] with a 16-byte threshold: nearly every object is large.
+    fn tiny_threshold() -> TieredConfig {
+        TieredConfig {
+            threshold: 16,
+            ..Self::config()
+        }
+    }
+
+    /// A storage directly on the memory backends, with [`Env::tiny_threshold`].
+    fn tiny_storage(&self) -> TieredStorage {
+        let (hv, lt) = (Arc::new(self.hv.clone()), Arc::new(self.lt.clone()));
+        self.storage_with(hv, lt, Self::tiny_threshold())
+    }
+
     /// A storage directly on the memory backends.
     fn storage(&self) -> TieredStorage {
         self.storage_on(Arc::new(self.hv.clone()), Arc::new(self.lt.clone()))
@@ -89,7 +104,7 @@ impl Env {
 
     fn storage_on(
         &self,
-        hv: Arc<dyn HighVolumeBackend>,
+        hv: Arc<dyn HighVolumeStore>,
         lt: Arc<dyn LongTermBackend>,
     ) -> TieredStorage {
         self.storage_with(hv, lt, Self::config())
@@ -97,23 +112,30 @@ impl Env {
 
     fn storage_with(
         &self,
-        hv: Arc<dyn HighVolumeBackend>,
+        hv: Arc<dyn HighVolumeStore>,
         lt: Arc<dyn LongTermBackend>,
         config: TieredConfig,
     ) -> TieredStorage {
         TieredStorage::new(hv, lt, self.shared_clock(), config)
     }
 
-    /// A storage whose high-volume calls go through `hooks`.
-    fn with_hv_hooks(&self, hooks: impl Hooks) -> TieredStorage {
-        let hv = HookBackend::new(self.hv.clone(), hooks);
-        self.storage_on(Arc::new(hv), Arc::new(self.lt.clone()))
+    /// A storage whose high-volume calls go through `around`.
+    fn with_hv_around(&self, around: impl Around) -> TieredStorage {
+        self.storage_on(decorate(&self.hv, around), Arc::new(self.lt.clone()))
     }
 
-    /// A storage whose long-term calls go through `hooks`.
-    fn with_lt_hooks(&self, hooks: impl Hooks) -> TieredStorage {
-        let lt = HookBackend::new(self.lt.clone(), hooks);
-        self.storage_on(Arc::new(self.hv.clone()), Arc::new(lt))
+    /// A storage whose long-term calls go through `around`.
+    fn with_lt_around(&self, around: impl Around) -> TieredStorage {
+        self.storage_on(Arc::new(self.hv.clone()), decorate(&self.lt, around))
+    }
+
+    /// Writes a large object filled with `fill` under `key` through a fresh storage; the
+    /// revision its tombstone names.
+    async fn large_at(&self, key: &ObjectId, fill: u8) -> ObjectId {
+        put(&self.storage(), key, &payload(LARGE, fill))
+            .await
+            .unwrap();
+        self.tombstone_target(key)
     }
 
     fn tombstone_target(&self, id: &ObjectId) -> ObjectId {
@@ -140,6 +162,12 @@ impl Env {
         assert_eq!(self.lt.pending_uploads(), 0, "open multipart uploads");
     }
 
+    /// Waits for `storage`'s background work ([`settle`]), then [`Env::assert_consistent`].
+    async fn settled(&self, storage: &TieredStorage) {
+        settle(storage).await;
+        self.assert_consistent();
+    }
+
     /// [`Env::assert_consistent`] without the check of open uploads.
     #[track_caller]
     fn assert_blobs_and_log_consistent(&self) {
@@ -153,19 +181,26 @@ impl Env {
     }
 }
 
+/// A fresh environment, a storage directly on it and the id of `key`.
+fn fresh(key: &str) -> (Env, TieredStorage, ObjectId) {
+    let env = Env::new();
+    let storage = env.storage();
+    (env, storage, id(key))
+}
+
 fn payload(len: usize, fill: u8) -> Vec<u8> {
     vec![fill; len]
 }
 
 async fn put(storage: &TieredStorage, id: &ObjectId, body: &[u8]) -> crate::Result<()> {
     storage
-        .put_object(id, &Metadata::default(), stream::single(body.to_vec()))
+        .put(id, &Metadata::default(), stream::single(body.to_vec()))
         .await
 }
 
 /// The whole object through the storage, `None` when absent.
 async fn read(storage: &TieredStorage, id: &ObjectId) -> Option<Vec<u8>> {
-    match storage.get_object(id, None).await.unwrap() {
+    match storage.get(id, None).await.unwrap() {
         GetResponse::Found { metadata, body, .. } => {
             let bytes = stream::read_to_vec(body).await.unwrap();
             assert_eq!(metadata.size, Some(bytes.len() as u64), "size metadata");
@@ -193,23 +228,39 @@ async fn upload(
         .unwrap();
     let mut completed = Vec::new();
     for (i, part) in parts.iter().enumerate() {
-        let number = i as u32 + 1;
-        let etag = storage
-            .upload_part(
-                key,
-                &upload_id,
-                number,
-                part.len() as u64,
-                stream::single(part.clone()),
-            )
-            .await
-            .unwrap();
-        completed.push(CompletedPart {
-            part_number: number,
-            etag,
-        });
+        completed.push(upload_part(storage, key, &upload_id, i as u32 + 1, part).await);
     }
     (upload_id, completed)
+}
+
+/// Uploads part `number` of an upload; the part as a complete names it.
+async fn upload_part(
+    storage: &TieredStorage,
+    key: &ObjectId,
+    upload_id: &str,
+    number: u32,
+    part: &[u8],
+) -> CompletedPart {
+    let body = stream::single(part.to_vec());
+    let etag = (storage
+        .upload_part(key, upload_id, number, part.len() as u64, body)
+        .await)
+        .expect("upload_part failed");
+    CompletedPart {
+        part_number: number,
+        etag,
+    }
+}
+
+/// Completes an upload, which must succeed (no rejection).
+async fn complete(
+    storage: &TieredStorage,
+    key: &ObjectId,
+    upload_id: &str,
+    parts: &[CompletedPart],
+) {
+    let result = storage.complete_multipart(key, upload_id, parts).await;
+    assert_eq!(result.unwrap(), None, "the complete must succeed");
 }
 
 /// Waits for `storage`'s background cleanups (and releases its lease).
@@ -217,21 +268,19 @@ async fn settle(storage: &TieredStorage) {
     storage.join().await;
 }
 
-/// Every compare-and-write reports a lost race.
-#[derive(Debug)]
-pub(super) struct CasConflict;
+/// `memory` (shared state) with its calls going through `around`.
+fn decorate<A: Around>(memory: &MemoryBackend, around: A) -> Arc<Decorated<MemoryBackend, A>> {
+    Arc::new(Decorated::new(Arc::new(memory.clone()), around))
+}
 
-#[async_trait]
-impl Hooks for CasConflict {
-    async fn compare_and_write(
-        &self,
-        _inner: &MemoryBackend,
-        _id: &ObjectId,
-        _current: Option<&ObjectId>,
-        _write: TieredWrite,
-    ) -> crate::Result<bool> {
-        Ok(false)
-    }
+/// Faults with one rule: every call of `method` meets `fault`.
+fn always(method: Method, fault: Fault) -> Faults {
+    Faults::new().on(method, Calls::All, fault)
+}
+
+/// Every compare-and-write reports a lost race.
+fn cas_conflict() -> Faults {
+    always(Method::CompareAndWrite, Fault::reply(|| false))
 }
 
 /// Long enough for any lease of the defaults to expire.

@@ -9,7 +9,7 @@ use objectstore_types::{ExpirationPolicy, Metadata};
 use super::*;
 use crate::Error;
 use crate::backend::CompletedPart;
-use crate::backend::hooks::{Calls, Fault, Faults, Gate, Method};
+use crate::backend::around::faults::{Calls, Fault, Faults, Gate};
 use crate::clock::Clock as _;
 use crate::tiered::multipart::{decode, encode};
 
@@ -118,9 +118,7 @@ async fn an_upload_id_of_another_object_is_not_found() {
 
 #[tokio::test]
 async fn multipart_single_part_roundtrip() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("mp-single");
+    let (env, storage, key) = fresh("mp-single");
     let mut metadata = Metadata {
         content_type: "application/x-test".into(),
         expiration_policy: ExpirationPolicy::TimeToLive(Duration::from_secs(3600)),
@@ -143,13 +141,7 @@ async fn multipart_single_part_roundtrip() {
         part_number: 1,
         etag,
     }];
-    assert_eq!(
-        storage
-            .complete_multipart(&key, &upload_id, &parts)
-            .await
-            .unwrap(),
-        None
-    );
+    complete(&storage, &key, &upload_id, &parts).await;
 
     assert_eq!(read(&storage, &key).await.unwrap(), body);
     let tombstone = env.hv.entry(&key).expect_tombstone();
@@ -163,9 +155,7 @@ async fn multipart_single_part_roundtrip() {
 
 #[tokio::test]
 async fn multipart_upload_assembles_parts_in_order() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("multipart");
+    let (_env, storage, key) = fresh("multipart");
     let upload_id = storage
         .initiate_multipart(&key, &Metadata::default())
         .await
@@ -174,37 +164,16 @@ async fn multipart_upload_assembles_parts_in_order() {
     let mut completed = Vec::new();
     for number in [3u32, 2, 1] {
         let part = &parts[number as usize - 1];
-        let etag = storage
-            .upload_part(
-                &key,
-                &upload_id,
-                number,
-                part.len() as u64,
-                stream::single(part.clone()),
-            )
-            .await
-            .unwrap();
-        completed.push(CompletedPart {
-            part_number: number,
-            etag,
-        });
+        completed.push(upload_part(&storage, &key, &upload_id, number, part).await);
     }
     completed.sort_by_key(|p| p.part_number);
-    assert_eq!(
-        storage
-            .complete_multipart(&key, &upload_id, &completed)
-            .await
-            .unwrap(),
-        None
-    );
+    complete(&storage, &key, &upload_id, &completed).await;
     assert_eq!(read(&storage, &key).await.unwrap(), parts.concat());
 }
 
 #[tokio::test]
 async fn multipart_abort() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("mp-abort");
+    let (env, storage, key) = fresh("mp-abort");
     let (upload_id, _) = upload(&storage, &key, &[payload(100, 1)]).await;
     storage.abort_multipart(&key, &upload_id).await.unwrap();
     env.hv.entry(&key).expect_not_found();
@@ -217,9 +186,7 @@ async fn multipart_abort() {
 
 #[tokio::test]
 async fn multipart_list_parts() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("mp-list");
+    let (_env, storage, key) = fresh("mp-list");
     let (upload_id, _) = upload(&storage, &key, &[payload(100, 1), payload(200, 2)]).await;
     let page = storage
         .list_parts(&key, &upload_id, None, None)
@@ -231,9 +198,7 @@ async fn multipart_list_parts() {
 
 #[tokio::test]
 async fn multipart_overwrites_existing_tombstone() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("mp-overwrite");
+    let (env, storage, key) = fresh("mp-overwrite");
     put(&storage, &key, &payload(LARGE, 0xAA)).await.unwrap();
     let old = env.tombstone_target(&key);
 
@@ -243,13 +208,7 @@ async fn multipart_overwrites_existing_tombstone() {
         old,
         "not visible before complete"
     );
-    assert_eq!(
-        storage
-            .complete_multipart(&key, &upload_id, &parts)
-            .await
-            .unwrap(),
-        None
-    );
+    complete(&storage, &key, &upload_id, &parts).await;
     let new = env.tombstone_target(&key);
     assert_ne!(new, old);
     settle(&storage).await;
@@ -262,9 +221,7 @@ async fn multipart_overwrites_existing_tombstone() {
 /// Backend rejections are proxied; the upload stays open and a correct complete works.
 #[tokio::test]
 async fn rejected_complete_is_proxied_and_retryable() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("mp-reject");
+    let (env, storage, key) = fresh("mp-reject");
     let (upload_id, parts) = upload(&storage, &key, &[payload(100, 1)]).await;
     let wrong = [CompletedPart {
         part_number: 1,
@@ -276,13 +233,7 @@ async fn rejected_complete_is_proxied_and_retryable() {
         .unwrap();
     assert!(rejection.is_some_and(|r| !r.code.is_empty()));
     env.hv.entry(&key).expect_not_found();
-    assert_eq!(
-        storage
-            .complete_multipart(&key, &upload_id, &parts)
-            .await
-            .unwrap(),
-        None
-    );
+    complete(&storage, &key, &upload_id, &parts).await;
     assert_eq!(read(&storage, &key).await.unwrap(), payload(100, 1));
 }
 
@@ -293,18 +244,17 @@ async fn rejected_complete_is_proxied_and_retryable() {
 /// deadline and grace passed, recovery deletes it and aborts the upload.
 #[tokio::test]
 async fn orphan_of_a_failed_complete_is_cleaned_after_the_deadline() {
-    let env = Env::new();
-    let key = id("mp-orphan");
+    let (env, key) = (Env::new(), id("mp-orphan"));
     let (upload_id, parts) = upload(&env.storage(), &key, &[payload(LARGE, 1)]).await;
     let revision = decode(&key, &upload_id).unwrap().revision;
-    let broken = env.with_lt_hooks(
+    let broken = env.with_lt_around(
         Faults::new()
             .on(
                 Method::CompleteMultipart,
                 Calls::All,
                 Fault::FailAfterCommit,
             )
-            .on(Method::GetMetadata, Calls::All, Fault::Fail),
+            .on(Method::Head, Calls::All, Fault::Fail),
     );
     assert!(
         broken
@@ -330,11 +280,10 @@ async fn orphan_of_a_failed_complete_is_cleaned_after_the_deadline() {
 /// later keeps the committed revision.
 #[tokio::test]
 async fn complete_succeeds_on_retry_after_a_long_term_error() {
-    let env = Env::new();
-    let key = id("mp-retry");
+    let (env, key) = (Env::new(), id("mp-retry"));
     let (upload_id, parts) = upload(&env.storage(), &key, &[payload(LARGE, 1)]).await;
     let storage =
-        env.with_lt_hooks(Faults::new().on(Method::CompleteMultipart, Calls::Nth(1), Fault::Fail));
+        env.with_lt_around(Faults::new().on(Method::CompleteMultipart, Calls::Nth(1), Fault::Fail));
     complete_fails_then_succeeds(&storage, &key, &upload_id, &parts).await;
     assert_eq!(read(&storage, &key).await.unwrap(), payload(LARGE, 1));
 
@@ -351,11 +300,9 @@ async fn complete_succeeds_on_retry_after_a_long_term_error() {
 /// assembled revision (its own complete call fails: the upload is gone) and commits it.
 #[tokio::test]
 async fn complete_succeeds_on_retry_if_the_metadata_read_fails() {
-    let env = Env::new();
-    let key = id("mp-retry-meta");
+    let (env, key) = (Env::new(), id("mp-retry-meta"));
     let (upload_id, parts) = upload(&env.storage(), &key, &[payload(LARGE, 1)]).await;
-    let storage =
-        env.with_lt_hooks(Faults::new().on(Method::GetMetadata, Calls::Nth(1), Fault::Fail));
+    let storage = env.with_lt_around(Faults::new().on(Method::Head, Calls::Nth(1), Fault::Fail));
     complete_fails_then_succeeds(&storage, &key, &upload_id, &parts).await;
     assert_eq!(read(&storage, &key).await.unwrap(), payload(LARGE, 1));
 
@@ -367,10 +314,9 @@ async fn complete_succeeds_on_retry_if_the_metadata_read_fails() {
 /// The tombstone swap commits but its response is lost; the retry reports success at once.
 #[tokio::test]
 async fn complete_retry_after_a_lost_commit_response_succeeds() {
-    let env = Env::new();
-    let key = id("mp-lost-response");
+    let (env, key) = (Env::new(), id("mp-lost-response"));
     let (upload_id, parts) = upload(&env.storage(), &key, &[payload(LARGE, 1)]).await;
-    let storage = env.with_hv_hooks(Faults::new().on(
+    let storage = env.with_hv_around(Faults::new().on(
         Method::CompareAndWrite,
         Calls::Nth(1),
         Fault::FailAfterCommit,
@@ -385,29 +331,15 @@ async fn complete_retry_after_a_lost_commit_response_succeeds() {
 /// resurrecting the old revision; the revision's blob waits for its deferred record.
 #[tokio::test]
 async fn retry_after_an_overwrite_reports_success_without_recommitting() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("mp-overwritten");
+    let (env, storage, key) = fresh("mp-overwritten");
     let (upload_id, parts) = upload(&storage, &key, &[payload(LARGE, 1)]).await;
     let revision = decode(&key, &upload_id).unwrap().revision;
-    assert_eq!(
-        storage
-            .complete_multipart(&key, &upload_id, &parts)
-            .await
-            .unwrap(),
-        None
-    );
+    complete(&storage, &key, &upload_id, &parts).await;
     put(&storage, &key, &payload(LARGE, 2)).await.unwrap();
     settle(&storage).await;
     env.lt.entry(&revision).expect_object(); // owned by the deferred record until due
 
-    assert_eq!(
-        storage
-            .complete_multipart(&key, &upload_id, &parts)
-            .await
-            .unwrap(),
-        None
-    );
+    complete(&storage, &key, &upload_id, &parts).await;
     assert_eq!(read(&storage, &key).await.unwrap(), payload(LARGE, 2));
     recover_after_deadline(&env).await;
     env.lt.entry(&revision).expect_not_found();
@@ -418,27 +350,14 @@ async fn retry_after_an_overwrite_reports_success_without_recommitting() {
 /// same revision again: a legitimate later write whose blob the deferred record kept.
 #[tokio::test]
 async fn retry_without_marker_recommits_the_same_revision_safely() {
-    let env = Env::new();
-    let key = id("mp-no-marker");
+    let (env, key) = (Env::new(), id("mp-no-marker"));
     // Appends: 1 deferred record, 2 guard, 3 marker.
     let storage =
-        env.with_hv_hooks(Faults::new().on(Method::LogAppend, Calls::Nth(3), Fault::Fail));
+        env.with_hv_around(Faults::new().on(Method::AppendRecord, Calls::Nth(3), Fault::Fail));
     let (upload_id, parts) = upload(&storage, &key, &[payload(LARGE, 1)]).await;
-    assert_eq!(
-        storage
-            .complete_multipart(&key, &upload_id, &parts)
-            .await
-            .unwrap(),
-        None
-    );
+    complete(&storage, &key, &upload_id, &parts).await;
     put(&storage, &key, &payload(LARGE, 2)).await.unwrap();
-    assert_eq!(
-        storage
-            .complete_multipart(&key, &upload_id, &parts)
-            .await
-            .unwrap(),
-        None
-    );
+    complete(&storage, &key, &upload_id, &parts).await;
     settle(&storage).await;
     assert_eq!(read(&storage, &key).await.unwrap(), payload(LARGE, 1));
     recover_after_deadline(&env).await;
@@ -450,9 +369,7 @@ async fn retry_without_marker_recommits_the_same_revision_safely() {
 
 #[tokio::test]
 async fn parts_and_completes_are_refused_after_the_deadline() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("mp-late");
+    let (env, storage, key) = fresh("mp-late");
     let (upload_id, parts) = upload(&storage, &key, &[payload(100, 1)]).await;
     env.clock.advance(Duration::from_secs(24 * 3600 + 1));
     let result = storage
@@ -472,9 +389,7 @@ async fn parts_and_completes_are_refused_after_the_deadline() {
 
 #[tokio::test]
 async fn complete_of_an_unknown_upload_is_not_found() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("mp-unknown");
+    let (env, storage, key) = fresh("mp-unknown");
     let revision = ObjectId::new(
         key.context.clone(),
         key.key.with_revision(&uuid::Uuid::now_v7()),
@@ -493,22 +408,17 @@ async fn complete_of_an_unknown_upload_is_not_found() {
 /// any); meanwhile the client retries and the retry commits. Then the cleanup resumes.
 /// Returns what a read finds afterwards.
 async fn retry_race(naive: bool) -> Option<Vec<u8>> {
-    let env = Env::new();
-    let key = id("race");
+    let (env, key) = (Env::new(), id("race"));
     let gate = Gate::new();
-    let hv = HookBackend::new(
-        env.hv.clone(),
+    let hv = decorate(
+        &env.hv,
         Faults::new().on(Method::CompareAndWrite, Calls::Nth(1), Fault::Fail),
     );
-    let lt = HookBackend::new(
-        env.lt.clone(),
-        Faults::new().on(
-            Method::DeleteObject,
-            Calls::All,
-            Fault::PauseBefore(gate.clone()),
-        ),
+    let lt = decorate(
+        &env.lt,
+        always(Method::Delete, Fault::PauseBefore(gate.clone())),
     );
-    let storage = env.storage_on(Arc::new(hv), Arc::new(lt));
+    let storage = env.storage_on(hv, lt);
     storage
         .inner()
         .naive_multipart
@@ -527,13 +437,7 @@ async fn retry_race(naive: bool) -> Option<Vec<u8>> {
         () = gate.reached() => assert!(naive, "our cleanup must not delete the revision"),
         () = storage.join() => {}
     }
-    assert_eq!(
-        storage
-            .complete_multipart(&key, &upload_id, &parts)
-            .await
-            .unwrap(),
-        None
-    );
+    complete(&storage, &key, &upload_id, &parts).await;
     gate.release();
     storage.join().await;
     read(&storage, &key).await
@@ -557,15 +461,11 @@ async fn seed_001_race_keeps_the_object_with_deferred_ownership() {
 /// record's due time gives up instead of committing a revision recovery may be deleting.
 #[tokio::test]
 async fn a_complete_that_reaches_its_commit_too_late_does_not_commit() {
-    let env = Env::new();
-    let key = id("mp-too-late");
+    let (env, key) = (Env::new(), id("mp-too-late"));
     let (upload_id, parts) = upload(&env.storage(), &key, &[payload(100, 1)]).await;
     let gate = Gate::new();
-    let storage = Arc::new(env.with_lt_hooks(Faults::new().on(
-        Method::GetMetadata,
-        Calls::All,
-        Fault::PauseAfter(gate.clone()),
-    )));
+    let storage =
+        Arc::new(env.with_lt_around(always(Method::Head, Fault::PauseAfter(gate.clone()))));
     let completing = tokio::spawn({
         let (storage, key) = (storage.clone(), key.clone());
         async move { storage.complete_multipart(&key, &upload_id, &parts).await }

@@ -10,7 +10,7 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use super::*;
 use crate::Error;
 use crate::backend::Tombstone;
-use crate::backend::hooks::{Calls, Fault, Faults, Method};
+use crate::backend::around::faults::{Fault, Faults};
 use crate::clock::Clock as _;
 
 // --- Basic behaviour ---
@@ -20,22 +20,20 @@ async fn get_nonexistent_returns_none() {
     let env = Env::new();
     let storage = env.storage();
     assert_eq!(read(&storage, &id("nope")).await, None);
-    assert_eq!(storage.get_metadata(&id("nope")).await.unwrap(), None);
+    assert_eq!(storage.head(&id("nope")).await.unwrap(), None);
 }
 
 #[tokio::test]
 async fn delete_nonexistent_succeeds() {
     let env = Env::new();
-    env.storage().delete_object(&id("nope")).await.unwrap();
+    env.storage().delete(&id("nope")).await.unwrap();
 }
 
 // --- Put routing ---
 
 #[tokio::test]
 async fn put_small_object_stores_inline() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("small");
+    let (env, storage, key) = fresh("small");
     put(&storage, &key, b"small payload").await.unwrap();
 
     let (metadata, bytes) = env.hv.entry(&key).expect_object();
@@ -43,14 +41,12 @@ async fn put_small_object_stores_inline() {
     assert_eq!(metadata.size, Some(13));
     assert!(env.lt.is_empty(), "leaked to long-term");
     assert_eq!(read(&storage, &key).await.unwrap(), b"small payload");
-    assert!(storage.get_metadata(&key).await.unwrap().is_some());
+    assert!(storage.head(&key).await.unwrap().is_some());
 }
 
 #[tokio::test]
 async fn put_large_object_creates_tombstone() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("large");
+    let (env, storage, key) = fresh("large");
     let body = payload(LARGE, 0xCD);
     let mut metadata = Metadata {
         content_type: "image/png".into(),
@@ -60,7 +56,7 @@ async fn put_large_object_creates_tombstone() {
     };
     metadata.stamp(env.clock.now());
     storage
-        .put_object(&key, &metadata, stream::single(body.clone()))
+        .put(&key, &metadata, stream::single(body.clone()))
         .await
         .unwrap();
 
@@ -82,10 +78,9 @@ async fn put_large_object_creates_tombstone() {
     assert_eq!(lt_metadata.time_expires, None);
 
     assert_eq!(read(&storage, &key).await.unwrap(), body);
-    let head = storage.get_metadata(&key).await.unwrap().unwrap();
+    let head = storage.head(&key).await.unwrap().unwrap();
     assert_eq!(head, tombstone.metadata);
-    settle(&storage).await;
-    env.assert_consistent();
+    env.settled(&storage).await;
 }
 
 #[tokio::test]
@@ -135,10 +130,7 @@ fn routing_by_size_holds_for_any_chunking() {
                 let body =
                     futures::stream::iter(chunks.into_iter().map(|c| Ok(Bytes::from(c)))).boxed();
                 let key = id("prop");
-                storage
-                    .put_object(&key, &Metadata::default(), body)
-                    .await
-                    .unwrap();
+                storage.put(&key, &Metadata::default(), body).await.unwrap();
                 let inline = matches!(env.hv.entry(&key), Entry::Object(..));
                 prop_assert_eq!(inline, whole.len() <= THRESHOLD);
                 prop_assert_eq!(read(&storage, &key).await.unwrap(), whole);
@@ -154,9 +146,7 @@ fn routing_by_size_holds_for_any_chunking() {
 
 #[tokio::test]
 async fn reinsert_small_over_large_swaps_to_inline() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("reinsert");
+    let (env, storage, key) = fresh("reinsert");
     put(&storage, &key, &payload(LARGE, 0xAB)).await.unwrap();
     let old = env.tombstone_target(&key);
 
@@ -170,9 +160,7 @@ async fn reinsert_small_over_large_swaps_to_inline() {
 
 #[tokio::test]
 async fn overwrite_large_with_large_replaces_revision() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("overwrite");
+    let (env, storage, key) = fresh("overwrite");
     put(&storage, &key, &payload(LARGE, 0xAA)).await.unwrap();
     let first = env.tombstone_target(&key);
     put(&storage, &key, &payload(LARGE, 0xBB)).await.unwrap();
@@ -188,26 +176,21 @@ async fn overwrite_large_with_large_replaces_revision() {
 
 #[tokio::test]
 async fn overwrite_inline_with_large() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("grow");
+    let (env, storage, key) = fresh("grow");
     put(&storage, &key, b"tiny").await.unwrap();
     put(&storage, &key, &payload(LARGE, 1)).await.unwrap();
     env.hv.entry(&key).expect_tombstone();
     assert_eq!(read(&storage, &key).await.unwrap(), payload(LARGE, 1));
-    settle(&storage).await;
-    env.assert_consistent();
+    env.settled(&storage).await;
 }
 
 // --- Delete ---
 
 #[tokio::test]
 async fn delete_small_object() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("delete-small");
+    let (env, storage, key) = fresh("delete-small");
     put(&storage, &key, b"tiny").await.unwrap();
-    storage.delete_object(&key).await.unwrap();
+    storage.delete(&key).await.unwrap();
     env.hv.entry(&key).expect_not_found();
     assert_eq!(read(&storage, &key).await, None);
     assert_eq!(env.hv.log_records(), vec![], "no record for inline deletes");
@@ -215,12 +198,10 @@ async fn delete_small_object() {
 
 #[tokio::test]
 async fn delete_large_object_cleans_up_both_backends() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("delete-large");
+    let (env, storage, key) = fresh("delete-large");
     put(&storage, &key, &payload(LARGE, 0)).await.unwrap();
     let target = env.tombstone_target(&key);
-    storage.delete_object(&key).await.unwrap();
+    storage.delete(&key).await.unwrap();
     settle(&storage).await;
     assert!(!env.hv.contains(&key), "tombstone not removed");
     assert!(!env.lt.contains(&target), "blob not removed");
@@ -231,15 +212,14 @@ async fn delete_large_object_cleans_up_both_backends() {
 /// and the record stays for recovery, which removes the blob later.
 #[tokio::test]
 async fn delete_succeeds_when_long_term_cleanup_fails() {
-    let env = Env::new();
-    let key = id("fail-delete");
+    let (env, key) = (Env::new(), id("fail-delete"));
     put(&env.storage(), &key, &payload(LARGE, 0xAB))
         .await
         .unwrap();
     let target = env.tombstone_target(&key);
 
-    let broken = env.with_lt_hooks(Faults::new().on(Method::DeleteObject, Calls::All, Fault::Fail));
-    broken.delete_object(&key).await.unwrap();
+    let broken = env.with_lt_around(always(Method::Delete, Fault::Fail));
+    broken.delete(&key).await.unwrap();
     settle(&broken).await;
     env.hv.entry(&key).expect_not_found();
     assert_eq!(read(&broken, &key).await, None);
@@ -259,7 +239,7 @@ async fn delete_succeeds_when_long_term_cleanup_fails() {
 #[tokio::test]
 async fn put_large_cas_conflict_cleans_up_new_blob() {
     let env = Env::new();
-    let storage = env.with_hv_hooks(CasConflict);
+    let storage = env.with_hv_around(cas_conflict());
     put(&storage, &id("conflict"), &payload(LARGE, 1))
         .await
         .unwrap();
@@ -272,11 +252,9 @@ async fn put_large_cas_conflict_cleans_up_new_blob() {
 /// winner cleans the old blob).
 #[tokio::test]
 async fn put_small_over_tombstone_cas_conflict_succeeds() {
-    let env = Env::new();
-    let key = id("conflict-small");
-    put(&env.storage(), &key, &payload(LARGE, 1)).await.unwrap();
-    let target = env.tombstone_target(&key);
-    let storage = env.with_hv_hooks(CasConflict);
+    let (env, key) = (Env::new(), id("conflict-small"));
+    let target = env.large_at(&key, 1).await;
+    let storage = env.with_hv_around(cas_conflict());
     put(&storage, &key, b"tiny").await.unwrap();
     settle(&storage).await;
     assert_eq!(env.tombstone_target(&key), target);
@@ -290,8 +268,7 @@ async fn put_small_over_tombstone_cas_conflict_succeeds() {
 #[tokio::test]
 async fn no_orphan_when_tombstone_write_fails() {
     let env = Env::new();
-    let storage =
-        env.with_hv_hooks(Faults::new().on(Method::CompareAndWrite, Calls::All, Fault::Fail));
+    let storage = env.with_hv_around(always(Method::CompareAndWrite, Fault::Fail));
     let result = put(&storage, &id("orphan"), &payload(LARGE, 1)).await;
     assert!(matches!(result, Err(Error::Backend { .. })), "{result:?}");
     settle(&storage).await;
@@ -302,26 +279,21 @@ async fn no_orphan_when_tombstone_write_fails() {
 /// A failing body stream stores nothing and leaves the previous object in place.
 #[tokio::test]
 async fn failing_body_stores_nothing() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("stream-error");
+    let (env, storage, key) = fresh("stream-error");
     put(&storage, &key, &payload(LARGE, 7)).await.unwrap();
     let failing = chunked(3, 600 * 1024)
         .chain(futures::stream::iter([Err(std::io::Error::other(
             "client went away",
         ))]))
         .boxed();
-    let result = storage
-        .put_object(&key, &Metadata::default(), failing)
-        .await;
+    let result = storage.put(&key, &Metadata::default(), failing).await;
     assert!(matches!(result, Err(Error::ClientStream(_))), "{result:?}");
     let small = futures::stream::iter([Err(std::io::Error::other("early"))]).boxed();
-    let result = storage.put_object(&key, &Metadata::default(), small).await;
+    let result = storage.put(&key, &Metadata::default(), small).await;
     assert!(matches!(result, Err(Error::ClientStream(_))), "{result:?}");
 
     assert_eq!(read(&storage, &key).await.unwrap(), payload(LARGE, 7));
-    settle(&storage).await;
-    env.assert_consistent();
+    env.settled(&storage).await;
 }
 
 // --- Orphan tombstones and explicit targets ---
@@ -331,13 +303,11 @@ async fn failing_body_stores_nothing() {
 /// difference from the seed, which probed the long-term tier on HEAD.
 #[tokio::test]
 async fn orphan_tombstone_reads_as_absent() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("orphan-tombstone");
+    let (env, storage, key) = fresh("orphan-tombstone");
     put(&storage, &key, &payload(LARGE, 3)).await.unwrap();
     env.lt.remove(&env.tombstone_target(&key));
     assert_eq!(read(&storage, &key).await, None);
-    assert!(storage.get_metadata(&key).await.unwrap().is_some());
+    assert!(storage.head(&key).await.unwrap().is_some());
 }
 
 /// A tombstone whose target is not a revision key of the object is still followed on reads
@@ -348,10 +318,14 @@ async fn tombstone_target_is_used_for_reads_and_deletes() {
     let storage = env.storage();
     let (hv_key, lt_key) = (id("hv-key"), id("lt-key"));
     let bytes = payload(100, 0xAB);
-    env.lt
-        .put_object(&lt_key, &Metadata::default(), stream::single(bytes.clone()))
-        .await
-        .unwrap();
+    Backend::put(
+        &env.lt,
+        &lt_key,
+        &Metadata::default(),
+        stream::single(bytes.clone()),
+    )
+    .await
+    .unwrap();
     let metadata = Metadata {
         size: Some(100),
         ..Metadata::default()
@@ -363,7 +337,7 @@ async fn tombstone_target_is_used_for_reads_and_deletes() {
     env.hv.insert_raw(&hv_key, Entry::Tombstone(tombstone));
 
     assert_eq!(read(&storage, &hv_key).await.unwrap(), bytes);
-    storage.delete_object(&hv_key).await.unwrap();
+    storage.delete(&hv_key).await.unwrap();
     settle(&storage).await;
     assert!(!env.hv.contains(&hv_key));
     assert!(!env.lt.contains(&lt_key));
@@ -374,12 +348,10 @@ async fn tombstone_target_is_used_for_reads_and_deletes() {
 
 #[tokio::test]
 async fn multi_chunk_large_object_chains_buffered_and_remaining() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("multi-chunk");
+    let (env, storage, key) = fresh("multi-chunk");
     let (chunks, size) = (4, 512 * 1024);
     storage
-        .put_object(&key, &Metadata::default(), chunked(chunks, size))
+        .put(&key, &Metadata::default(), chunked(chunks, size))
         .await
         .unwrap();
 
@@ -404,9 +376,7 @@ async fn multi_chunk_large_object_chains_buffered_and_remaining() {
 
 #[tokio::test]
 async fn ranges_pass_through_to_the_revision() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("range");
+    let (_env, storage, key) = fresh("range");
     let body: Vec<u8> = (0..LARGE).map(|i| (i % 251) as u8).collect();
     put(&storage, &key, &body).await.unwrap();
 
@@ -415,7 +385,7 @@ async fn ranges_pass_through_to_the_revision() {
         range,
         body: stream,
     } = storage
-        .get_object(&key, Some(ByteRange::Bounded(10, 19)))
+        .get(&key, Some(ByteRange::Bounded(10, 19)))
         .await
         .unwrap()
     else {
@@ -430,7 +400,7 @@ async fn ranges_pass_through_to_the_revision() {
     assert_eq!(stream::read_to_vec(stream).await.unwrap(), &body[10..20]);
 
     let response = storage
-        .get_object(&key, Some(ByteRange::From(LARGE as u64 + 5)))
+        .get(&key, Some(ByteRange::From(LARGE as u64 + 5)))
         .await
         .unwrap();
     let GetResponse::RangeNotSatisfiable(metadata) = response else {
@@ -441,15 +411,14 @@ async fn ranges_pass_through_to_the_revision() {
 
 #[tokio::test]
 async fn head_of_a_large_object_needs_no_long_term_call() {
-    let env = Env::new();
-    let key = id("head");
+    let (env, key) = (Env::new(), id("head"));
     put(&env.storage(), &key, &payload(LARGE, 1)).await.unwrap();
     let faults = Faults::new();
-    let storage = env.with_lt_hooks(faults.clone());
-    let metadata = storage.get_metadata(&key).await.unwrap().unwrap();
+    let storage = env.with_lt_around(faults.clone());
+    let metadata = storage.head(&key).await.unwrap().unwrap();
     assert_eq!(metadata.size, Some(LARGE as u64));
-    assert_eq!(faults.calls(Method::GetMetadata), 0);
-    assert_eq!(faults.calls(Method::GetObject), 0);
+    assert_eq!(faults.calls(Method::Head), 0);
+    assert_eq!(faults.calls(Method::Get), 0);
 }
 
 // --- Revision keys ---

@@ -5,7 +5,7 @@ use std::time::Duration;
 use objectstore_types::{ExpirationPolicy, Metadata};
 
 use super::*;
-use crate::backend::hooks::{Calls, Fault, Faults, Method};
+use crate::backend::around::faults::{Calls, Fault, Faults};
 use crate::clock::Clock as _;
 
 fn ttl(env: &Env, secs: u64) -> Metadata {
@@ -19,7 +19,7 @@ fn ttl(env: &Env, secs: u64) -> Metadata {
 
 async fn put_with(storage: &TieredStorage, key: &ObjectId, metadata: &Metadata, body: Vec<u8>) {
     storage
-        .put_object(key, metadata, stream::single(body))
+        .put(key, metadata, stream::single(body))
         .await
         .unwrap();
 }
@@ -59,9 +59,7 @@ async fn sweeps_expired_inline_objects_and_tombstones_with_their_blobs() {
 /// and its blob stays.
 #[tokio::test]
 async fn a_tombstone_that_is_no_longer_expired_is_kept() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("extended");
+    let (env, storage, key) = fresh("extended");
     put_with(&storage, &key, &ttl(&env, 60), payload(LARGE, 1)).await;
     env.clock.advance(Duration::from_secs(61));
     // Simulate an extension racing the sweep: the row is live again at delete time, with
@@ -90,11 +88,10 @@ async fn a_tombstone_that_is_no_longer_expired_is_kept() {
 /// A failing blob delete leaves the record; recovery removes the blob later.
 #[tokio::test]
 async fn failed_blob_cleanup_of_a_swept_tombstone_is_recovered() {
-    let env = Env::new();
-    let key = id("sweep-fail");
+    let (env, key) = (Env::new(), id("sweep-fail"));
     put_with(&env.storage(), &key, &ttl(&env, 60), payload(LARGE, 1)).await;
     env.clock.advance(Duration::from_secs(61));
-    let broken = env.with_lt_hooks(Faults::new().on(Method::DeleteObject, Calls::All, Fault::Fail));
+    let broken = env.with_lt_around(always(Method::Delete, Fault::Fail));
     broken.sweep_expired().await.unwrap();
     settle(&broken).await;
     assert!(!env.hv.contains(&key));
@@ -105,29 +102,30 @@ async fn failed_blob_cleanup_of_a_swept_tombstone_is_recovered() {
     assert!(env.lt.is_empty());
 }
 
+/// Stores `count` small objects that expired a second ago; returns the test config with a
+/// sweep rate of `rows_per_second`.
+async fn expired_objects(env: &Env, count: usize, rows_per_second: u32) -> TieredConfig {
+    for i in 0..count {
+        let key = id(&format!("k{i}"));
+        put_with(&env.storage(), &key, &ttl(env, 60), b"x".to_vec()).await;
+    }
+    env.clock.advance(Duration::from_secs(61));
+    TieredConfig {
+        sweep_rows_per_second: rows_per_second,
+        ..Env::config()
+    }
+}
+
 /// A row that cannot be deleted does not stall the pass: the cursor moves on.
 #[tokio::test]
 async fn a_failing_row_does_not_stall_the_pass() {
     let env = Env::new();
-    for i in 0..5 {
-        put_with(
-            &env.storage(),
-            &id(&format!("k{i}")),
-            &ttl(&env, 60),
-            b"x".to_vec(),
-        )
-        .await;
-    }
-    env.clock.advance(Duration::from_secs(61));
-    let config = TieredConfig {
-        sweep_rows_per_second: 2,
-        ..Env::config()
-    };
-    let hv = HookBackend::new(
-        env.hv.clone(),
+    let config = expired_objects(&env, 5, 2).await;
+    let hv = decorate(
+        &env.hv,
         Faults::new().on(Method::DeleteIfExpired, Calls::Nth(1), Fault::Fail),
     );
-    let storage = env.storage_with(Arc::new(hv), Arc::new(env.lt.clone()), config);
+    let storage = env.storage_with(hv, Arc::new(env.lt.clone()), config);
     tokio::time::pause();
     let report = storage.sweep_expired().await.unwrap();
     assert_eq!((report.scanned, report.objects, report.failed), (5, 4, 1));
@@ -143,20 +141,7 @@ async fn a_failing_row_does_not_stall_the_pass() {
 #[tokio::test(start_paused = true)]
 async fn the_pass_is_rate_bounded() {
     let env = Env::new();
-    for i in 0..10 {
-        put_with(
-            &env.storage(),
-            &id(&format!("k{i}")),
-            &ttl(&env, 60),
-            b"x".to_vec(),
-        )
-        .await;
-    }
-    env.clock.advance(Duration::from_secs(61));
-    let config = TieredConfig {
-        sweep_rows_per_second: 4,
-        ..Env::config()
-    };
+    let config = expired_objects(&env, 10, 4).await;
     let storage = env.storage_with(Arc::new(env.hv.clone()), Arc::new(env.lt.clone()), config);
     let started = tokio::time::Instant::now();
     let report = storage.sweep_expired().await.unwrap();
@@ -169,9 +154,7 @@ async fn the_pass_is_rate_bounded() {
 /// tombstone, the blob waits for the upload's deferred record.
 #[tokio::test]
 async fn an_expired_multipart_object_keeps_its_blob_until_the_upload_is_due() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("mp-expiring");
+    let (env, storage, key) = fresh("mp-expiring");
     let upload_id = storage
         .initiate_multipart(&key, &ttl(&env, 60))
         .await

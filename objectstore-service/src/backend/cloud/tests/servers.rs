@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt, stream};
+use futures::{StreamExt, stream};
 use objectstore_types::{ExpirationPolicy, Metadata};
 use sha2::{Digest, Sha256};
 
@@ -23,21 +23,9 @@ type Check = fn(&Ctx) -> BoxFuture<'_, ()>;
 type Factory = std::future::Ready<CloudBackend>;
 
 /// The value of `var`, or `None` after printing why the test is skipped. Fails under CI.
-#[allow(
-    clippy::print_stderr,
-    reason = "the one line that says why a test is skipped"
-)]
 fn server(var: &str, script: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(value) if !value.is_empty() => Some(value),
-        _ if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("{var} is not set: CI must start scripts/services/{script}")
-        }
-        _ => {
-            eprintln!("skipped: {var} is not set, run `eval \"$(scripts/services/{script})\"`");
-            None
-        }
-    }
+    let fix = format!("run `eval \"$(scripts/services/{script})\"`");
+    Some(crate::testing::external("cloud", &[var], &fix)?.remove(0))
 }
 
 fn env(var: &str) -> String {
@@ -169,17 +157,7 @@ where
         let clock = ManualClock::new();
         let backend = Arc::new(make(clock.clone()).await) as Arc<dyn LongTermBackend>;
         let cx = conformance::Ctx { backend, clock };
-        if let Err(panic) = std::panic::AssertUnwindSafe(check(&cx))
-            .catch_unwind()
-            .await
-        {
-            let why = panic
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("(non-string panic)");
-            panic!("conformance check `{name}` failed: {why}");
-        }
+        conformance::run(name, check(&cx)).await;
     }
 }
 
@@ -265,10 +243,10 @@ async fn large_streamed_round_trip(b: Factory) {
     let key = id("large/20mib");
     let len = 20 * MIB;
     let metadata = stamped(ExpirationPolicy::Manual, b.clock.now());
-    b.put_object(&key, &metadata, big_body(len, None))
+    b.put(&key, &metadata, big_body(len, None))
         .await
         .expect("put failed");
-    let (m, _, mut body) = conformance::found(b.get_object(&key, None).await.expect("get failed"));
+    let (m, _, mut body) = conformance::found(b.get(&key, None).await.expect("get failed"));
     assert_eq!(m.size, Some(len as u64));
     let mut hash = Sha256::new();
     let mut read = 0;
@@ -284,7 +262,7 @@ async fn large_streamed_round_trip(b: Factory) {
     );
     let range = ByteRange::Bounded(5 * MIB as u64 - 3, 5 * MIB as u64 + 2);
     let (_, resolved, bytes) =
-        conformance::read_found(b.get_object(&key, Some(range)).await.expect("get failed")).await;
+        conformance::read_found(b.get(&key, Some(range)).await.expect("get failed")).await;
     assert_eq!(
         resolved.map(|r| (r.start, r.end)),
         Some((5 * MIB as u64 - 3, 5 * MIB as u64 + 2))
@@ -304,17 +282,17 @@ async fn failing_stream_leaves_nothing(b: Factory) {
     let metadata = stamped(ExpirationPolicy::Manual, b.clock.now());
     let fresh = id("failing/large-fresh");
     let err = b
-        .put_object(&fresh, &metadata, big_body(20 * MIB, Some(12 * MIB)))
+        .put(&fresh, &metadata, big_body(20 * MIB, Some(12 * MIB)))
         .await
         .expect_err("a failing stream must fail the put");
     assert!(matches!(err, Error::ClientStream(_)), "{err:?}");
     assert!(conformance::read_object(&b, &fresh).await.is_none());
 
     let existing = id("failing/large-existing");
-    b.put_object(&existing, &metadata, crate::stream::single("old"))
+    b.put(&existing, &metadata, crate::stream::single("old"))
         .await
         .expect("put failed");
-    b.put_object(&existing, &metadata, big_body(20 * MIB, Some(12 * MIB)))
+    b.put(&existing, &metadata, big_body(20 * MIB, Some(12 * MIB)))
         .await
         .expect_err("a failing stream must fail the put");
     let (m, bytes) = conformance::read_object(&b, &existing)
@@ -330,11 +308,11 @@ async fn expiry_records_are_conditional(b: Factory) {
     let key = id("expiry/conditional");
     let day = Duration::from_secs(86_400);
     let metadata = stamped(ExpirationPolicy::TimeToLive(day), b.clock.now());
-    b.put_object(&key, &metadata, crate::stream::single("x"))
+    b.put(&key, &metadata, crate::stream::single("x"))
         .await
         .expect("put failed");
     let path = codec::object_path(&key).unwrap();
-    let (stored, _) = b.head(&path).await.unwrap().expect("object missing");
+    let (stored, _) = b.head_path(&path).await.unwrap().expect("object missing");
     let extended = Metadata {
         time_expires: metadata.time_expires.map(|t| t + day),
         ..metadata.clone()
@@ -369,13 +347,13 @@ async fn expiry_records_are_conditional(b: Factory) {
             .unwrap(),
         "an update from a stale version was accepted"
     );
-    let head = b.get_metadata(&key).await.unwrap().expect("object missing");
+    let head = b.head(&key).await.unwrap().expect("object missing");
     assert_eq!(head.time_expires, further.time_expires);
     // An overwrite starts from its own metadata, whatever the old record says.
-    b.put_object(&key, &metadata, crate::stream::single("y"))
+    b.put(&key, &metadata, crate::stream::single("y"))
         .await
         .expect("put failed");
-    let head = b.get_metadata(&key).await.unwrap().expect("object missing");
+    let head = b.head(&key).await.unwrap().expect("object missing");
     assert_eq!(head.time_expires, metadata.time_expires);
 }
 

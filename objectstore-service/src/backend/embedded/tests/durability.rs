@@ -21,10 +21,9 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use super::{body, id};
-use crate::backend::Backend;
+use crate::backend::HighVolumeBackend;
 use crate::backend::embedded::{EmbeddedBackend, ValueLogSettings};
 use crate::clock::system;
-use crate::stream;
 
 /// Set (to the store's directory) only in the child process.
 const CHILD_DIR: &str = "OBJECTSTORE_EMBEDDED_CRASH_CHILD_DIR";
@@ -80,11 +79,8 @@ fn crash_child() {
                             format!("w{task}-{n}")
                         };
                         let metadata = objectstore_types::Metadata::default();
-                        let body = stream::single(payload(&key));
-                        backend
-                            .put_object(&id(&key), &metadata, body)
-                            .await
-                            .unwrap();
+                        let body = bytes::Bytes::from(payload(&key));
+                        backend.put(&id(&key), &metadata, body).await.unwrap();
                         let mut out = std::io::stdout().lock();
                         if writeln!(out, "ACK {key}")
                             .and_then(|()| out.flush())
@@ -179,7 +175,7 @@ fn crash_and_verify(mode: &str) {
             EmbeddedBackend::open(dir.path(), system()).unwrap()
         };
         for key in &acked {
-            let response = backend.get_object(&id(key), None).await.unwrap();
+            let response = backend.get(&id(key), None).await.unwrap().into_object();
             let (metadata, bytes) = body(response).await;
             assert_eq!(bytes, payload(key), "{key}");
             assert_eq!(metadata.size, Some(bytes.len() as u64));

@@ -2,19 +2,24 @@
 //! layout on disk, reads across compaction, the reclaiming of space, the migration of a
 //! version-1 store, and `check` on pointers and segments.
 
+use std::future::{Ready, ready};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
+use bytes::Bytes;
 use objectstore_types::ExpirationPolicy;
 use rusqlite::Connection;
 
 use super::{body, id, metadata};
 use crate::backend::embedded::vlog::{VLOG_DIR, ValueLogSettings};
 use crate::backend::embedded::{DB_FILE, EmbeddedBackend, schema};
-use crate::backend::{Backend, GetResponse, HighVolumeBackend, TieredGet, TieredWrite, Tombstone};
+use crate::backend::{
+    Component, GetResponse, HighVolumeBackend, TieredGet, TieredWrite, Tombstone,
+};
 use crate::clock::{SharedClock, system};
+use crate::conformance::{self, Dirs};
 use crate::stream;
 
 /// Settings with `threshold`, compaction off unless asked for (tests compact explicitly).
@@ -35,15 +40,14 @@ pub(super) fn bytes(len: usize, seed: u8) -> Vec<u8> {
 
 pub(super) async fn put(b: &EmbeddedBackend, key: &str, payload: Vec<u8>) {
     let m = metadata(ExpirationPolicy::Manual, SystemTime::now());
-    b.put_object(&id(key), &m, stream::single(payload))
-        .await
-        .unwrap();
+    b.put(&id(key), &m, Bytes::from(payload)).await.unwrap();
 }
 
 pub(super) async fn get(b: &EmbeddedBackend, key: &str) -> Option<Vec<u8>> {
-    match b.get_object(&id(key), None).await.unwrap() {
-        GetResponse::NotFound => None,
-        found => {
+    match b.get(&id(key), None).await.unwrap() {
+        TieredGet::NotFound => None,
+        TieredGet::Tombstone(t) => panic!("{key}: expected an object, got {t:?}"),
+        TieredGet::Object(found) => {
             let (m, bytes) = body(found).await;
             assert_eq!(
                 m.size,
@@ -65,50 +69,32 @@ pub(super) fn segment_files(dir: &Path) -> Vec<String> {
     names
 }
 
-fn factory(
-    root: &Path,
-    threshold: usize,
-) -> impl Fn(SharedClock) -> std::future::Ready<EmbeddedBackend> + '_ {
-    let n = AtomicUsize::new(0);
-    move |clock| {
-        let dir = root.join(n.fetch_add(1, Ordering::Relaxed).to_string());
-        std::future::ready(EmbeddedBackend::open_with(&dir, clock, settings(threshold)).unwrap())
-    }
+/// A fresh store below `dirs` with a value-log `threshold`.
+fn store(dirs: &Dirs, threshold: usize, clock: SharedClock) -> Ready<EmbeddedBackend> {
+    ready(EmbeddedBackend::open_with(&dirs.next(), clock, settings(threshold)).unwrap())
 }
 
 /// The suites' payloads are a few bytes: a 4-byte threshold keeps some inline ("old",
-/// "ttl", empty ones) and puts the others in the value log.
+/// "ttl", empty ones) and puts the others in the value log. The plain contract runs through
+/// the tiered layer over the store (see [`crate::conformance::tiered_over`]).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_suites_on_both_sides_of_the_threshold() {
     let root = tempfile::tempdir().unwrap();
-    let make = factory(root.path(), 4);
-    crate::conformance::backend_suite(&make).await;
-    crate::conformance::high_volume_suite(&make).await;
+    let dirs = Dirs::new(root.path());
+    let make = |clock| store(&dirs, 4, clock);
+    conformance::backend_suite(&conformance::tiered_over(&make)).await;
+    conformance::high_volume_suite(&make).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tiered_over_the_value_log_passes_the_suites() {
     use crate::backend::filesystem::FilesystemBackend;
-    use crate::tiered::{TieredConfig, TieredStorage};
 
     let root = tempfile::tempdir().unwrap();
-    let next = AtomicUsize::new(0);
-    let make = |clock: SharedClock| {
-        let dir = root
-            .path()
-            .join(next.fetch_add(1, Ordering::Relaxed).to_string());
-        async move {
-            let hv =
-                EmbeddedBackend::open_with(&dir.join("hv"), clock.clone(), settings(4)).unwrap();
-            let lt = FilesystemBackend::open(&dir.join("lt"), clock.clone()).unwrap();
-            let config = TieredConfig {
-                threshold: 64,
-                ..TieredConfig::default()
-            };
-            TieredStorage::new(Arc::new(hv), Arc::new(lt), clock, config)
-        }
-    };
-    crate::conformance::backend_suite(&make).await;
+    let dirs = Dirs::new(root.path());
+    let hv = |clock| store(&dirs, 4, clock);
+    let lt = |clock| ready(FilesystemBackend::open(&dirs.next(), clock).unwrap());
+    conformance::backend_suite(&conformance::tiered_on(&hv, &lt, 64)).await;
 }
 
 #[tokio::test]
@@ -140,12 +126,13 @@ async fn payloads_above_the_threshold_live_in_segments() {
 
     // Ranges are read from the log.
     match b
-        .get_object(
+        .get(
             &id("big"),
             Some(objectstore_types::range::ByteRange::Bounded(10, 19)),
         )
         .await
         .unwrap()
+        .into_object()
     {
         GetResponse::Found { range, body, .. } => {
             assert_eq!(
@@ -161,7 +148,7 @@ async fn payloads_above_the_threshold_live_in_segments() {
     }
     let past = objectstore_types::range::ByteRange::From(100 * 1024);
     assert!(matches!(
-        b.get_object(&id("big"), Some(past)).await.unwrap(),
+        b.get(&id("big"), Some(past)).await.unwrap().into_object(),
         GetResponse::RangeNotSatisfiable(m) if m.size == Some(100 * 1024)
     ));
 
@@ -169,7 +156,7 @@ async fn payloads_above_the_threshold_live_in_segments() {
     // too.
     put(&b, "big", bytes(50 * 1024, 3)).await;
     put(&b, "other", bytes(30 * 1024, 4)).await;
-    b.delete_object(&id("other")).await.unwrap();
+    b.delete(&id("other")).await.unwrap();
     let mut t = metadata(ExpirationPolicy::Manual, SystemTime::now());
     t.size = Some(5_000_000);
     let tombstone = Tombstone {
@@ -182,7 +169,7 @@ async fn payloads_above_the_threshold_live_in_segments() {
             .unwrap()
     );
     assert!(matches!(
-        b.get_tiered(&id("big"), None).await.unwrap(),
+        b.get(&id("big"), None).await.unwrap(),
         TieredGet::Tombstone(_)
     ));
     let stats = b.value_log_stats().await.unwrap();
@@ -200,7 +187,7 @@ async fn compaction_reclaims_garbage_and_keeps_every_live_value() {
         }
     }
     put(&b, "gone", bytes(40 * 1024, 9)).await;
-    b.delete_object(&id("gone")).await.unwrap();
+    b.delete(&id("gone")).await.unwrap();
     let before = b.value_log_stats().await.unwrap();
     let live: u64 = (0..20).map(|k| 20 * 1024 + k).sum();
     assert_eq!(before.live_bytes, live);

@@ -14,13 +14,14 @@
 
 use std::path::Path;
 
+use bytes::Bytes;
+
 use super::id;
 use super::vlog::{bytes, get, put, segment_files, settings};
-use crate::backend::Backend;
 use crate::backend::embedded::EmbeddedBackend;
 use crate::backend::embedded::vlog::faults::Step;
+use crate::backend::{Component, HighVolumeBackend};
 use crate::clock::system;
-use crate::stream;
 
 const THRESHOLD: usize = 1024;
 
@@ -54,9 +55,7 @@ async fn crash_at(step: Step) {
             Step::Sync => {
                 // The group's sync fails: the write is not acknowledged.
                 let m = objectstore_types::Metadata::default();
-                let failed = b
-                    .put_object(&id("b"), &m, stream::single(bytes(40 * 1024, 9)))
-                    .await;
+                let failed = b.put(&id("b"), &m, Bytes::from(bytes(40 * 1024, 9))).await;
                 assert!(failed.is_err(), "the write of a failed group must fail");
             }
             Step::AfterMoves | Step::AfterDrop => {
@@ -118,7 +117,7 @@ async fn a_failed_sync_seals_the_segment_and_writing_goes_on() {
     b.inner.vlog.faults().arm(Step::Sync);
     let m = objectstore_types::Metadata::default();
     assert!(
-        b.put_object(&id("b"), &m, stream::single(bytes(40 * 1024, 9)))
+        b.put(&id("b"), &m, Bytes::from(bytes(40 * 1024, 9)))
             .await
             .is_err()
     );

@@ -14,9 +14,9 @@ async fn expired_objects_read_as_absent_at_once() {
     assert!(f.get(&id("ttl")).await.is_some(), "deadline itself is live");
     f.clock.advance(2 * SEC);
     assert!(f.get(&id("ttl")).await.is_none());
-    assert_eq!(f.fs.get_metadata(&id("ttl")).await.unwrap(), None);
+    assert_eq!(f.fs.head(&id("ttl")).await.unwrap(), None);
     assert!(matches!(
-        f.fs.get_object(&id("ttl"), Some(ByteRange::From(0)))
+        f.fs.get(&id("ttl"), Some(ByteRange::From(0)))
             .await
             .unwrap(),
         GetResponse::NotFound
@@ -49,7 +49,7 @@ async fn tti_bumps_touch_only_the_sidecar() {
     f.clock.advance(2 * SEC);
     let (m, _) = f.get(&id("tti")).await.unwrap();
     assert_eq!(m.time_expires, written.time_expires);
-    let bumped = f.fs.get_metadata(&id("tti")).await.unwrap().unwrap();
+    let bumped = f.fs.head(&id("tti")).await.unwrap().unwrap();
     let expected = objectstore_types::time::ceil_to_second(f.clock.now()) + tti;
     assert_eq!(bumped.time_expires, Some(expected));
     assert_eq!(f.files_under("objects").len(), 2, "object and sidecar");
@@ -81,7 +81,7 @@ async fn extensions_follow_the_plan_and_never_rewrite_the_payload() {
             .unwrap(),
         ExtendOutcome::Satisfied
     );
-    let m = f.fs.get_metadata(&id("ttl")).await.unwrap().unwrap();
+    let m = f.fs.head(&id("ttl")).await.unwrap().unwrap();
     assert_eq!(m.time_expires, Some(created + 3 * DAY));
     assert_eq!(m.expiration_policy, ExpirationPolicy::TimeToLive(3 * DAY));
     assert_eq!(std::fs::read(&object_file).unwrap(), before);
@@ -93,7 +93,7 @@ async fn extensions_follow_the_plan_and_never_rewrite_the_payload() {
             .unwrap(),
         ExtendOutcome::Satisfied
     );
-    let again = f.fs.get_metadata(&id("ttl")).await.unwrap().unwrap();
+    let again = f.fs.head(&id("ttl")).await.unwrap().unwrap();
     assert_eq!(again.time_expires, Some(created + 3 * DAY));
 
     // Lives past the original day.
@@ -139,7 +139,7 @@ async fn an_overwrite_between_read_and_write_is_a_conflict() {
             .extend_prepare(&key, target, now)
             .unwrap()
             .unwrap();
-    f.fs.delete_object(&key).await.unwrap();
+    f.fs.delete(&key).await.unwrap();
     assert_eq!(
         f.fs.store.extend_commit(&key, &seen, target, now).unwrap(),
         ExtendOutcome::Conflict

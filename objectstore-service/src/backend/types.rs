@@ -1,0 +1,325 @@
+//! The values that cross the backend contracts: what a read found, what a write applies,
+//! change-log records, scan pages and multipart parts.
+//!
+//! Invariants: every [`Metadata`] a backend hands out has `size` set (contract 3 of
+//! [`crate::backend`]); a [`Tombstone`]'s metadata is exactly that of the revision it names.
+
+use std::fmt::Debug;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use objectstore_types::{ContentRange, Metadata, ObjectId};
+use serde::{Deserialize, Serialize};
+
+use crate::stream::PayloadStream;
+
+/// The result of a GET.
+pub enum GetResponse {
+    /// Nothing (live) is stored under the id.
+    NotFound,
+    /// The object exists but the requested range lies outside it (HTTP 416). The metadata
+    /// carries the size.
+    RangeNotSatisfiable(Metadata),
+    /// The object, or the requested range of it.
+    Found {
+        /// Metadata as stored before this access (size set).
+        metadata: Metadata,
+        /// The resolved range when one was requested.
+        range: Option<ContentRange>,
+        /// The bytes (the whole object, or exactly the range).
+        body: PayloadStream,
+    },
+}
+
+impl Debug for GetResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotFound => f.write_str("NotFound"),
+            Self::RangeNotSatisfiable(m) => f.debug_tuple("RangeNotSatisfiable").field(m).finish(),
+            Self::Found {
+                metadata, range, ..
+            } => f
+                .debug_struct("Found")
+                .field("metadata", metadata)
+                .field("range", range)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+impl GetResponse {
+    /// The same response with its body (if any) passed through `f`.
+    pub fn map_body(self, f: impl FnOnce(PayloadStream) -> PayloadStream) -> Self {
+        match self {
+            Self::Found {
+                metadata,
+                range,
+                body,
+            } => Self::Found {
+                metadata,
+                range,
+                body: f(body),
+            },
+            other => other,
+        }
+    }
+}
+
+/// The deadline a PATCH `extend_expiry` asks for (spec 18.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpiryTarget {
+    /// An absolute instant.
+    At(SystemTime),
+    /// This long after the request started.
+    AfterNow(std::time::Duration),
+    /// This long after the object's creation time.
+    AfterCreation(std::time::Duration),
+}
+
+/// What an expiry extension did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtendOutcome {
+    /// Absent or expired (HTTP 404).
+    NotFound,
+    /// The object has no deadline (manual policy) or no creation time for `AfterCreation`
+    /// (HTTP 409).
+    Rejected,
+    /// The deadline already was at least the requested one, or was moved there (HTTP 204).
+    Satisfied,
+    /// The object changed concurrently (HTTP 409).
+    Conflict,
+}
+
+/// A redirect tombstone: the high-volume row of an object whose bytes live in the long-term
+/// tier at `target`.
+///
+/// **Invariant:** `metadata` is the metadata of exactly the revision at `target` (written by
+/// the same operation), with the deadline kept current by TTI bumps and extensions, so a HEAD
+/// of a large object needs no long-term call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tombstone {
+    /// The long-term revision holding the bytes (`{key}/{uuid_v7}` in the same context).
+    pub target: ObjectId,
+    /// The object's metadata (size set).
+    pub metadata: Metadata,
+}
+
+/// A high-volume row as the tiered layer sees it.
+#[derive(Debug)]
+pub enum TieredGet {
+    /// No row, or an expired inline object.
+    NotFound,
+    /// An inline object (live), as a [`GetResponse`] that is never `NotFound`.
+    Object(GetResponse),
+    /// A redirect tombstone, returned even when expired (the tiered layer decides).
+    Tombstone(Tombstone),
+}
+
+impl TieredGet {
+    /// The inline object as a plain GET answers it: a tombstone reads as absent.
+    pub fn into_object(self) -> GetResponse {
+        match self {
+            Self::Object(response) => response,
+            Self::NotFound | Self::Tombstone(_) => GetResponse::NotFound,
+        }
+    }
+
+    /// The same row with an inline object's body passed through `f`.
+    pub fn map_body(self, f: impl FnOnce(PayloadStream) -> PayloadStream) -> Self {
+        match self {
+            Self::Object(response) => Self::Object(response.map_body(f)),
+            other => other,
+        }
+    }
+}
+
+/// A high-volume row's metadata as the tiered layer sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TieredMetadata {
+    /// No row, or an expired inline object.
+    NotFound,
+    /// A live inline object.
+    Object(Metadata),
+    /// A redirect tombstone, returned even when expired.
+    Tombstone(Tombstone),
+}
+
+impl TieredMetadata {
+    /// The inline object's metadata as a plain HEAD answers it: a tombstone reads as absent.
+    pub fn into_object(self) -> Option<Metadata> {
+        match self {
+            Self::Object(metadata) => Some(metadata),
+            Self::NotFound | Self::Tombstone(_) => None,
+        }
+    }
+}
+
+/// The mutation a
+/// [`HighVolumeBackend::compare_and_write`](super::HighVolumeBackend::compare_and_write)
+/// applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TieredWrite {
+    /// Store inline data (replacing a tombstone).
+    Object(Metadata, Bytes),
+    /// Store a tombstone (new revision, or the same revision with new metadata).
+    Tombstone(Tombstone),
+    /// Remove the row.
+    Delete,
+}
+
+/// Identifies an instance of the server process for change-log ownership.
+pub type InstanceId = String;
+
+/// One durable change-log record: a tiered operation that may leave an unreferenced
+/// long-term blob behind if it does not finish.
+///
+/// Recovery of a record (see [`crate::tiered`]) reads the current tombstone of `id` and
+/// deletes `old` and `new` unless the tombstone references them, then removes the record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeRecord {
+    /// Unique id (UUID v7; for deferred multipart records, the revision's UUID).
+    pub change_id: uuid::Uuid,
+    /// The instance that owns (is executing or recovering) this record.
+    pub owner: InstanceId,
+    /// The logical object.
+    pub id: ObjectId,
+    /// The revision referenced before the operation, if any.
+    pub old: Option<ObjectId>,
+    /// The revision the operation writes, if any.
+    pub new: Option<ObjectId>,
+    /// The long-term multipart upload behind `new`, to abort on cleanup.
+    pub upload_id: Option<String>,
+    /// Deferred records must not be recovered before this instant (multipart retry window).
+    pub not_before: Option<SystemTime>,
+}
+
+/// Where an expiry scan continues: `(deadline, storage path)` of the last row seen.
+pub type ExpiryCursor = (SystemTime, String);
+
+/// An expired high-volume row found by a scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiredRow {
+    /// The object.
+    pub id: ObjectId,
+    /// Its deadline.
+    pub expires: SystemTime,
+    /// The tombstone, when the row is one.
+    pub tombstone: Option<Tombstone>,
+}
+
+/// Where a paginated scan continues: an opaque, backend-defined token taken from
+/// [`ScanPage::next`]. Callers never build or compare cursors.
+pub type ScanCursor = String;
+
+/// One page of a scan
+/// ([`HighVolumeBackend::scan_rows`](super::HighVolumeBackend::scan_rows),
+/// [`LongTermBackend::list_blobs`](super::LongTermBackend::list_blobs)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanPage<T> {
+    /// At most `limit` entries, in the backend's stable scan order.
+    pub items: Vec<T>,
+    /// Pass this as `after` to continue; `None` once the scan is complete. A page may be
+    /// empty while `next` is still set.
+    pub next: Option<ScanCursor>,
+}
+
+impl<T> ScanPage<T> {
+    /// A page cut at `limit`: `next` is the cursor of the last item when the page is full.
+    pub fn cut(items: Vec<T>, limit: usize, cursor: impl Fn(&T) -> ScanCursor) -> Self {
+        let next = if items.len() >= limit.max(1) {
+            items.last().map(cursor)
+        } else {
+            None
+        };
+        Self { items, next }
+    }
+}
+
+/// A high-volume row found by
+/// [`HighVolumeBackend::scan_rows`](super::HighVolumeBackend::scan_rows) (possibly expired).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowInfo {
+    /// The object.
+    pub id: ObjectId,
+    /// The row's metadata as stored (size set; of the inline object, or of the tombstone).
+    pub metadata: Metadata,
+    /// The long-term revision, when the row is a redirect tombstone; `None` for inline data.
+    pub target: Option<ObjectId>,
+}
+
+impl RowInfo {
+    /// The row's deadline, if any.
+    pub fn expires(&self) -> Option<SystemTime> {
+        self.metadata.time_expires
+    }
+
+    /// The row as a tombstone, if it is one.
+    pub fn tombstone(&self) -> Option<Tombstone> {
+        self.target.clone().map(|target| Tombstone {
+            target,
+            metadata: self.metadata.clone(),
+        })
+    }
+}
+
+/// An instance lease, as listed by [`ChangeLog::list_leases`](super::ChangeLog::list_leases).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The instance.
+    pub instance: InstanceId,
+    /// Until when the lease is live (inclusive).
+    pub until: SystemTime,
+}
+
+/// A stored object found by [`LongTermBackend::list_blobs`](super::LongTermBackend::list_blobs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobInfo {
+    /// The object (for the long-term tier of a tiered store: a revision `{key}/{uuid_v7}`).
+    pub id: ObjectId,
+    /// Stored payload bytes.
+    pub size: u64,
+    /// When the object was last written, by the backend's clock or the storage system's
+    /// own (a filesystem's mtime, a cloud store's last-modified).
+    pub last_modified: SystemTime,
+}
+
+/// A part reported by [`LongTermBackend::list_parts`](super::LongTermBackend::list_parts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartInfo {
+    /// Part number, >= 1.
+    pub part_number: u32,
+    /// The ETag returned when the part was uploaded.
+    pub etag: String,
+    /// When the part was uploaded.
+    pub last_modified: SystemTime,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// One page of [`LongTermBackend::list_parts`](super::LongTermBackend::list_parts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartsPage {
+    /// Parts in ascending number, all greater than the marker.
+    pub parts: Vec<PartInfo>,
+    /// The marker for the next page, when truncated.
+    pub next_marker: Option<u32>,
+}
+
+/// A part named in a complete request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompletedPart {
+    /// Part number, >= 1.
+    pub part_number: u32,
+    /// The ETag the client got for it.
+    pub etag: String,
+}
+
+/// Why the backend refused to assemble an upload (reported to the client in the complete
+/// body, spec 8.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompleteRejection {
+    /// Machine-readable code, e.g. `InvalidPart`.
+    pub code: String,
+    /// Human-readable message.
+    pub message: String,
+}
