@@ -7,24 +7,37 @@
 //! #[tokio::test]
 //! async fn conformance() {
 //!     let root = tempfile::tempdir().unwrap();
-//!     let n = std::sync::atomic::AtomicUsize::new(0);
-//!     let make = |clock: SharedClock| {
-//!         let dir = root.path().join(n.fetch_add(1, Ordering::Relaxed).to_string());
-//!         async move { EmbeddedBackend::open(&dir, clock).unwrap() }
-//!     };
-//!     conformance::backend_suite(&make).await;
+//!     let dirs = Dirs::new(root.path());
+//!     let make = |clock| std::future::ready(EmbeddedBackend::open(&dirs.next(), clock).unwrap());
+//!     conformance::backend_suite(&tiered_over(&make)).await;
 //!     conformance::high_volume_suite(&make).await;
 //! }
 //! ```
 //!
 //! * [`backend_suite`]: the [`Backend`] contract (module docs of [`crate::backend`]): round
-//!   trips, overwrites, ranges, deletes, failing and multi-chunk streams (at most 1 MiB, so
-//!   high-volume engines pass it standalone), TTL expiry, TTI bumps, expiry extension.
-//! * [`high_volume_suite`]: the tiering primitives, compare-and-write (including idempotency
-//!   and a race with exactly one winner; [`high_volume`], [`compare_and_write`]), expiry
-//!   scans, the change log and leases ([`change_log`]).
+//!   trips, overwrites, ranges, deletes, failing and multi-chunk streams, TTL expiry, TTI
+//!   bumps, expiry extension.
+//! * [`high_volume_suite`]: the row contract ([`HighVolumeBackend`]: tombstone-aware puts,
+//!   reads and deletes, the inline size limit, compare-and-write including idempotency and
+//!   a race with exactly one winner, expiry scans; [`high_volume`], [`compare_and_write`])
+//!   and the [`ChangeLog`] (records, claims, leases; [`change_log`]).
 //! * [`long_term_suite`]: multipart uploads, objects larger than 1 MiB, and `list_blobs`.
-//! * Both trait suites check their scans ([`scan`]).
+//! * The suites check the scans of their contracts ([`scan`]).
+//! * [`shared_store_suite`]: two handles (instances) on one store: compare-and-write races
+//!   and change-log claims across handles ([`shared`]). Every store that several server
+//!   processes share runs it.
+//!
+//! **High-volume engines and the plain contract.** A high-volume engine is no [`Backend`]:
+//! it serves objects through the tiered layer. [`tiered_over`] builds a
+//! [`TieredStorage`] over the engine with an in-memory long-term tier and the default 1 MiB
+//! threshold, and the engine's tests run [`backend_suite`] on that. Every object of the
+//! suite is at most 1 MiB, so every object stays inline in the engine: what the suite
+//! checks there (round trips, ranges, TTI bumps, extensions, expiry, stream handling up to
+//! the inline buffer) is the engine's row contract as the tiered layer uses it.
+//!
+//! **Through the decorator.** Every suite wraps what the factory returns in the metering
+//! decorator ([`crate::backend::around`]) before checking it, so the decorator's forwarding
+//! of every contract method is under test with every backend.
 //!
 //! **How the suites run:** every check gets a *fresh* backend from the factory (so the
 //! factory is called once per check: on-disk backends should hand out a new directory each
@@ -38,19 +51,28 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt, stream};
 use objectstore_types::{
     Compression, ContentRange, ExpirationPolicy, Metadata, ObjectContext, ObjectId, ObjectKey,
     Scopes, Usecase,
 };
 
-use crate::backend::{Backend, GetResponse, HighVolumeBackend, LongTermBackend};
+use crate::backend::around::Decorated;
+use crate::backend::around::metering::Metering;
+use crate::backend::memory::MemoryBackend;
+use crate::backend::{
+    Backend, ChangeLog, Component, GetResponse, HighVolumeBackend, HighVolumeStore, LongTermBackend,
+};
 use crate::clock::{Clock, ManualClock, SharedClock};
 use crate::stream::PayloadStream;
+use crate::tiered::{TieredConfig, TieredStorage};
 
 pub mod backend;
 pub mod change_log;
@@ -58,8 +80,11 @@ pub mod compare_and_write;
 pub mod high_volume;
 pub mod long_term;
 pub mod scan;
+pub mod shared;
 #[cfg(test)]
 mod tests;
+
+pub use shared::shared_store_suite;
 
 /// What a check works with: the backend under test and the clock it reads.
 pub struct Ctx<B: ?Sized> {
@@ -89,19 +114,114 @@ impl<B: ?Sized> Ctx<B> {
     }
 }
 
-/// Builds a fresh backend and its clock.
-async fn fresh<B, F, Fut>(make: &F) -> (Arc<B>, Arc<ManualClock>)
+/// `backend` wrapped in the metering decorator.
+fn metered<B: Component>(backend: B) -> Arc<Decorated<B, Metering>> {
+    Arc::new(Decorated::new(
+        Arc::new(backend),
+        Metering::new("conformance"),
+    ))
+}
+
+/// Builds a fresh backend, wrapped in the metering decorator, and its clock.
+async fn fresh<B, F, Fut>(make: &F) -> (Arc<Decorated<B, Metering>>, Arc<ManualClock>)
 where
+    B: Component,
     F: Fn(SharedClock) -> Fut,
     Fut: Future<Output = B>,
 {
     let clock = ManualClock::new();
     let backend = make(Arc::clone(&clock) as SharedClock).await;
-    (Arc::new(backend), clock)
+    (metered(backend), clock)
 }
 
-/// Runs one check, re-raising a panic with the check's name in front.
-async fn run(name: &str, check: impl Future<Output = ()>) {
+/// A factory of [`TieredStorage`]s over the high-volume stores `make` hands out, with an
+/// in-memory long-term tier, the default threshold and no background loop: how a
+/// high-volume engine runs [`backend_suite`] (see the module docs).
+pub fn tiered_over<'a, S, F, Fut>(
+    make: &'a F,
+) -> impl Fn(SharedClock) -> BoxFuture<'a, TieredStorage> + 'a
+where
+    S: HighVolumeStore,
+    F: Fn(SharedClock) -> Fut + Sync,
+    Fut: Future<Output = S> + Send + 'a,
+{
+    tiered_with(make, TieredConfig::default().threshold)
+}
+
+/// [`tiered_over`] with another routing threshold (a tiny one puts nearly every object of
+/// the suites behind a tombstone, so the tiering protocols run against the engine).
+pub fn tiered_with<'a, S, F, Fut>(
+    make: &'a F,
+    threshold: usize,
+) -> impl Fn(SharedClock) -> BoxFuture<'a, TieredStorage> + 'a
+where
+    S: HighVolumeStore,
+    F: Fn(SharedClock) -> Fut + Sync,
+    Fut: Future<Output = S> + Send + 'a,
+{
+    tiered_on(make, &memory_lt, threshold)
+}
+
+/// [`tiered_with`] over the long-term backends `make_lt` hands out.
+pub fn tiered_on<'a, S, L, F, G, Fs, Fl>(
+    make_hv: &'a F,
+    make_lt: &'a G,
+    threshold: usize,
+) -> impl Fn(SharedClock) -> BoxFuture<'a, TieredStorage> + 'a
+where
+    S: HighVolumeStore,
+    L: LongTermBackend,
+    F: Fn(SharedClock) -> Fs + Sync,
+    G: Fn(SharedClock) -> Fl + Sync,
+    Fs: Future<Output = S> + Send + 'a,
+    Fl: Future<Output = L> + Send + 'a,
+{
+    move |clock: SharedClock| {
+        async move {
+            let hv = make_hv(clock.clone()).await;
+            let lt = make_lt(clock.clone()).await;
+            let config = TieredConfig {
+                threshold,
+                background: false,
+                ..TieredConfig::default()
+            };
+            TieredStorage::new(Arc::new(hv), Arc::new(lt), clock, config)
+        }
+        .boxed()
+    }
+}
+
+fn memory_lt(clock: SharedClock) -> std::future::Ready<MemoryBackend> {
+    std::future::ready(MemoryBackend::new("lt", clock))
+}
+
+/// Fresh directories for on-disk stores, one per call of [`Dirs::next`] (`0`, `1`, ...
+/// below `root`): how their factories hand out a fresh store per check.
+#[derive(Debug)]
+pub struct Dirs {
+    root: PathBuf,
+    next: AtomicUsize,
+}
+
+impl Dirs {
+    /// Directories below `root` (which the caller owns and removes).
+    pub fn new(root: &Path) -> Self {
+        Self {
+            root: root.to_owned(),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// A directory no earlier call returned.
+    pub fn next(&self) -> PathBuf {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        self.root.join(n.to_string())
+    }
+}
+
+/// Runs one check, re-raising a panic with the check's name in front (also for suites of
+/// checks run outside `run_checks!`, such as the object-store servers').
+pub async fn run(name: &str, check: impl Future<Output = ()>) {
     if let Err(panic) = AssertUnwindSafe(check).catch_unwind().await {
         let why = panic
             .downcast_ref::<String>()
@@ -148,22 +268,23 @@ where
     );
 }
 
-/// Runs every [`HighVolumeBackend`] check (see [`high_volume`], [`compare_and_write`] and
-/// [`change_log`]). Call [`backend_suite`]
+/// Runs every [`HighVolumeBackend`] and [`ChangeLog`] check (see [`high_volume`],
+/// [`compare_and_write`] and [`change_log`]). Run [`backend_suite`] over [`tiered_over`]
 /// too.
 pub async fn high_volume_suite<B, F, Fut>(make: &F)
 where
-    B: HighVolumeBackend,
+    B: HighVolumeStore,
     F: Fn(SharedClock) -> Fut,
     Fut: Future<Output = B>,
 {
     use high_volume::*;
     run_checks!(make as dyn HighVolumeBackend:
-        put_non_tombstone_respects_tombstones,
-        get_tiered_distinguishes_rows,
-        tiered_reads_return_expired_tombstones_raw,
-        tiered_reads_bump_inline_tti_only,
-        delete_non_tombstone_keeps_tombstones,
+        put_respects_tombstones,
+        payloads_over_the_inline_limit_are_refused,
+        get_distinguishes_rows,
+        row_reads_return_expired_tombstones_raw,
+        row_reads_bump_inline_tti_only,
+        delete_keeps_tombstones,
         delete_if_expired_checks_the_deadline,
         scan_expired_orders_and_pages,
     );
@@ -175,20 +296,20 @@ where
         compare_and_write_race_has_one_winner,
     );
     use change_log::*;
-    run_checks!(make as dyn HighVolumeBackend:
+    run_checks!(make as dyn ChangeLog:
         change_log_append_get_remove_len,
-        log_claim_respects_owners_and_leases,
-        log_claim_honours_deferral,
-        log_claim_ignore_leases,
-        log_claim_limit,
-        log_claim_concurrent_claimants_never_share,
-        lease_release_frees_records,
+        claim_records_respects_owners_and_leases,
+        claim_records_honours_deferral,
+        claim_records_ignore_leases,
+        claim_records_limit,
+        claim_records_concurrent_claimants_never_share,
+        release_lease_frees_records,
     );
     use scan::*;
-    run_checks!(make as dyn HighVolumeBackend:
-        scan_rows_lists_every_row_once,
-        log_scan_pages_in_change_id_order,
-        lease_list_reports_leases,
+    run_checks!(make as dyn HighVolumeBackend: scan_rows_lists_every_row_once);
+    run_checks!(make as dyn ChangeLog:
+        scan_records_pages_in_change_id_order,
+        list_leases_reports_leases,
     );
 }
 
@@ -314,9 +435,20 @@ pub async fn read_found(response: GetResponse) -> (Metadata, Option<ContentRange
     (metadata, range, bytes)
 }
 
-/// Reads the whole object under `id` through [`Backend::get_object`]; `None` when absent.
+/// Reads the whole object under `id` through [`Backend::get`]; `None` when absent.
 pub async fn read_object(b: &dyn Backend, id: &ObjectId) -> Option<(Metadata, Vec<u8>)> {
-    match b.get_object(id, None).await.expect("get_object failed") {
+    read_whole(b.get(id, None).await.expect("get failed")).await
+}
+
+/// Reads the whole inline object under `id` through [`HighVolumeBackend::get`] (a tombstone
+/// reads as absent); `None` when absent.
+pub async fn read_inline(b: &dyn HighVolumeBackend, id: &ObjectId) -> Option<(Metadata, Vec<u8>)> {
+    read_whole(b.get(id, None).await.expect("get failed").into_object()).await
+}
+
+/// The metadata and bytes of a GET without a range; `None` for `NotFound`.
+async fn read_whole(response: GetResponse) -> Option<(Metadata, Vec<u8>)> {
+    match response {
         GetResponse::NotFound => None,
         response => {
             let (metadata, range, bytes) = read_found(response).await;
