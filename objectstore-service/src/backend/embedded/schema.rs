@@ -26,8 +26,8 @@ use crate::error::{Error, Result};
 use super::NAME;
 
 /// The current schema version (`PRAGMA user_version`): 1 plus the value log's
-/// [`SCHEMA_V2`].
-pub(super) const SCHEMA_VERSION: i64 = 2;
+/// [`SCHEMA_V2`] and [`SCHEMA_V3`].
+pub(super) const SCHEMA_VERSION: i64 = 3;
 
 /// Row kind: an inline object.
 pub(super) const KIND_OBJECT: i64 = 0;
@@ -64,10 +64,11 @@ CREATE TABLE leases (
 );
 ";
 
-/// Schema version 2: the value log (see [`super::vlog`] and its `rows` module). Applied by `schema::migrate` to new stores right after
-/// version 1 and to version-1 stores on open. Adding NULL columns rewrites no row, so the
-/// migration is instant whatever the size of the store; rows written before it keep their
-/// payload inline and stay readable.
+/// Schema version 2: the value log (see [`super::vlog`] and its `rows` module). Applied by
+/// [`migrate`] to new stores right after version 1 and to version-1 stores on open. Adding
+/// NULL columns rewrites no row, so the migration is instant whatever the size of the store;
+/// rows written before it keep their payload inline and stay readable. Its triggers kept
+/// `vlog_segments.live` exact until version 3.
 pub(super) const SCHEMA_V2: &str = "
 ALTER TABLE objects ADD COLUMN vseg INTEGER;
 ALTER TABLE objects ADD COLUMN voff INTEGER;
@@ -93,6 +94,17 @@ CREATE TRIGGER vlog_delete AFTER DELETE ON objects WHEN OLD.vseg IS NOT NULL
 BEGIN
     UPDATE vlog_segments SET live = live - OLD.vlen WHERE id = OLD.vseg;
 END;
+";
+
+/// Schema version 3: the value-log accounting moves from the triggers of version 2 into
+/// the statements that change a row's pointer (`vlog::rows::account`). The triggers ran a
+/// sub-program with a statement journal on every write of `objects`, inline ones included;
+/// the explicit accounting costs nothing on rows without a pointer. The accounting of a
+/// version-2 store is exact, and stays so.
+pub(super) const SCHEMA_V3: &str = "
+DROP TRIGGER vlog_insert;
+DROP TRIGGER vlog_update;
+DROP TRIGGER vlog_delete;
 ";
 
 /// Maps a SQLite failure to a backend error for `operation`.
@@ -167,11 +179,11 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .map_err(err())?;
     match version {
-        0 | 1 => {
-            if version == 0 {
-                tx.execute_batch(SCHEMA_V1).map_err(err())?;
+        0..=2 => {
+            let steps = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+            for step in &steps[usize::try_from(version).unwrap_or(0)..] {
+                tx.execute_batch(step).map_err(err())?;
             }
-            tx.execute_batch(SCHEMA_V2).map_err(err())?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(err())?;
         }

@@ -21,7 +21,7 @@ use super::schema::{
     KIND_OBJECT, KIND_TOMBSTONE, db_error, decode_metadata, decode_target, encode_metadata,
     expired_below, expires_of, nanos, secs,
 };
-use super::vlog::{self, ValueLog};
+use super::vlog::{self, Pointer, ValueLog};
 
 /// A stored row, decoded.
 #[derive(Debug)]
@@ -140,24 +140,41 @@ pub(super) fn read_row_located(
     ))
 }
 
-/// The kind of the row and, for a tombstone, its target path, without decoding metadata.
-fn row_state(conn: &Connection, path: &str) -> Result<Option<(i64, Option<String>)>> {
-    conn.prepare_cached("SELECT kind, target FROM objects WHERE path = ?1")
+/// What a write needs to know of the row it replaces, read without decoding metadata.
+struct RowState {
+    kind: i64,
+    /// A tombstone's target path.
+    target: Option<String>,
+    /// A value-log object's pointer (the accounting moves off it when the row changes).
+    pointer: Option<Pointer>,
+}
+
+/// The state of the row at `path`, if there is one.
+fn row_state(conn: &Connection, path: &str) -> Result<Option<RowState>> {
+    conn.prepare_cached("SELECT kind, target, vseg, voff, vlen FROM objects WHERE path = ?1")
         .and_then(|mut s| {
-            s.query_row([path], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
+            s.query_row([path], |r| {
+                Ok(RowState {
+                    kind: r.get(0)?,
+                    target: r.get(1)?,
+                    pointer: vlog::rows::pointer_of(r.get(2)?, r.get(3)?, r.get(4)?),
+                })
+            })
+            .optional()
         })
         .map_err(db_error("read a row state"))
 }
 
-/// Stores an object (size already set), replacing any row: inline, or above the value-log
-/// threshold appended to the value log with the row pointing at it.
+/// Stores an object (size already set), replacing any row (whose value-log pointer, read in
+/// the same job, is `replaced`): inline, or above the value-log threshold appended to the
+/// value log with the row pointing at it.
 pub(super) fn put_object(
     conn: &Connection,
     vlog: &ValueLog,
     path: &str,
     metadata: &Metadata,
     payload: &[u8],
+    replaced: Option<Pointer>,
 ) -> Result<()> {
     let json = encode_metadata(metadata)?;
     let pointer = vlog.append(path, payload)?;
@@ -183,11 +200,16 @@ pub(super) fn put_object(
         ])
     })
     .map_err(db_error("write an object"))?;
-    Ok(())
+    vlog::rows::account(conn, replaced, pointer)
 }
 
-/// Stores a tombstone, replacing any row.
-fn put_tombstone(conn: &Connection, path: &str, tombstone: &Tombstone) -> Result<()> {
+/// Stores a tombstone, replacing any row (whose value-log pointer is `replaced`).
+fn put_tombstone(
+    conn: &Connection,
+    path: &str,
+    tombstone: &Tombstone,
+    replaced: Option<Pointer>,
+) -> Result<()> {
     let json = encode_metadata(&tombstone.metadata)?;
     conn.prepare_cached(
         "INSERT INTO objects (path, kind, metadata, expires, target, payload)
@@ -206,15 +228,15 @@ fn put_tombstone(conn: &Connection, path: &str, tombstone: &Tombstone) -> Result
         ])
     })
     .map_err(db_error("write a tombstone"))?;
-    Ok(())
+    vlog::rows::account(conn, replaced, None)
 }
 
-/// Deletes the row (missing is fine).
-fn delete_row(conn: &Connection, path: &str) -> Result<()> {
+/// Deletes the row (missing is fine; its value-log pointer is `replaced`).
+fn delete_row(conn: &Connection, path: &str, replaced: Option<Pointer>) -> Result<()> {
     conn.prepare_cached("DELETE FROM objects WHERE path = ?1")
         .and_then(|mut s| s.execute([path]))
         .map_err(db_error("delete an object"))?;
-    Ok(())
+    vlog::rows::account(conn, replaced, None)
 }
 
 /// The tombstone stored at `path`, if the row is one.
@@ -233,20 +255,32 @@ pub(super) fn put(
     metadata: &Metadata,
     payload: &[u8],
 ) -> Result<Option<Tombstone>> {
-    if let Some(t) = tombstone_at(conn, path)? {
-        return Ok(Some(t));
+    let state = row_state(conn, path)?;
+    if let Some(RowState {
+        kind: KIND_TOMBSTONE,
+        ..
+    }) = state
+    {
+        return tombstone_at(conn, path);
     }
-    put_object(conn, vlog, path, metadata, payload)?;
+    let replaced = state.and_then(|s| s.pointer);
+    put_object(conn, vlog, path, metadata, payload, replaced)?;
     Ok(None)
 }
 
 /// `delete`: deletes unless the row is a tombstone, which it returns.
 pub(super) fn delete(conn: &Connection, path: &str) -> Result<Option<Tombstone>> {
-    if let Some(t) = tombstone_at(conn, path)? {
-        return Ok(Some(t));
+    match row_state(conn, path)? {
+        None => Ok(None),
+        Some(RowState {
+            kind: KIND_TOMBSTONE,
+            ..
+        }) => tombstone_at(conn, path),
+        Some(state) => {
+            delete_row(conn, path, state.pointer)?;
+            Ok(None)
+        }
     }
-    delete_row(conn, path)?;
-    Ok(None)
 }
 
 /// `compare_and_write`: see [`crate::backend::HighVolumeBackend::compare_and_write`].
@@ -259,24 +293,29 @@ pub(super) fn compare_and_write(
 ) -> Result<bool> {
     let state = row_state(conn, path)?;
     let stored_target = match &state {
-        Some((KIND_TOMBSTONE, target)) => Some(target.as_deref().unwrap_or_default()),
+        Some(RowState {
+            kind: KIND_TOMBSTONE,
+            target,
+            ..
+        }) => Some(target.as_deref().unwrap_or_default()),
         _ => None,
     };
     if stored_target == current {
+        let replaced = state.and_then(|s| s.pointer);
         match write {
             TieredWrite::Object(metadata, payload) => {
-                put_object(conn, vlog, path, metadata, payload)?;
+                put_object(conn, vlog, path, metadata, payload, replaced)?;
             }
-            TieredWrite::Tombstone(t) => put_tombstone(conn, path, t)?,
-            TieredWrite::Delete => delete_row(conn, path)?,
+            TieredWrite::Tombstone(t) => put_tombstone(conn, path, t, replaced)?,
+            TieredWrite::Delete => delete_row(conn, path, replaced)?,
         }
         return Ok(true);
     }
     // Precondition failed: report success if the row already is in the written state.
-    Ok(match (write, &state) {
+    Ok(match (write, state.map(|s| (s.kind, s.target))) {
         (TieredWrite::Object(..), Some((KIND_OBJECT, _))) => true,
         (TieredWrite::Tombstone(t), Some((KIND_TOMBSTONE, Some(target)))) => {
-            t.target.as_storage_path() == *target
+            t.target.as_storage_path() == target
         }
         (TieredWrite::Delete, None) => true,
         _ => false,
@@ -289,21 +328,26 @@ pub(super) fn delete_if_expired(
     path: &str,
     now: SystemTime,
 ) -> Result<Option<Tombstone>> {
-    let expired: Option<i64> = conn
-        .prepare_cached("SELECT kind FROM objects WHERE path = ?1 AND expires < ?2")
+    let expired: Option<(i64, Option<Pointer>)> = conn
+        .prepare_cached(
+            "SELECT kind, vseg, voff, vlen FROM objects WHERE path = ?1 AND expires < ?2",
+        )
         .and_then(|mut s| {
-            s.query_row(params![path, expired_below(now)], |r| r.get(0))
-                .optional()
+            s.query_row(params![path, expired_below(now)], |r| {
+                let pointer = vlog::rows::pointer_of(r.get(1)?, r.get(2)?, r.get(3)?);
+                Ok((r.get(0)?, pointer))
+            })
+            .optional()
         })
         .map_err(db_error("read an expired row"))?;
-    let Some(kind) = expired else {
+    let Some((kind, pointer)) = expired else {
         return Ok(None);
     };
     let tombstone = match kind {
         KIND_TOMBSTONE => tombstone_at(conn, path)?,
         _ => None,
     };
-    delete_row(conn, path)?;
+    delete_row(conn, path, pointer)?;
     Ok(tombstone)
 }
 

@@ -375,6 +375,70 @@ async fn a_version_1_store_migrates_and_keeps_working() {
     assert_eq!(get(&b, "old-big").await, Some(bytes(200 * 1024, 3)));
 }
 
+/// A version-2 store (accounting by triggers) migrates to version 3, which drops the
+/// triggers: each write that sets, replaces or removes a pointer then accounts exactly once.
+#[tokio::test]
+async fn a_version_2_store_loses_its_triggers_and_accounts_each_write_once() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.execute_batch(schema::SCHEMA_V1).unwrap();
+        conn.execute_batch(schema::SCHEMA_V2).unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+    }
+    let b = EmbeddedBackend::open_with(dir.path(), system(), settings(1024)).unwrap();
+    let triggers: i64 = schema::open_reader(&dir.path().join(DB_FILE))
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(triggers, 0);
+
+    put(&b, "log-to-log", bytes(10 * 1024, 1)).await;
+    put(&b, "log-to-log", bytes(12 * 1024, 2)).await;
+    put(&b, "log-to-inline", bytes(20 * 1024, 3)).await;
+    put(&b, "log-to-inline", bytes(100, 4)).await;
+    put(&b, "deleted", bytes(30 * 1024, 5)).await;
+    b.delete(&id("deleted")).await.unwrap();
+    put(&b, "tombstoned", bytes(40 * 1024, 6)).await;
+    let mut t = metadata(ExpirationPolicy::Manual, SystemTime::now());
+    t.size = Some(5_000_000);
+    let tombstone = Tombstone {
+        target: id("tombstoned/rev"),
+        metadata: t,
+    };
+    let write = TieredWrite::Tombstone(tombstone);
+    assert!(
+        b.compare_and_write(&id("tombstoned"), None, write)
+            .await
+            .unwrap()
+    );
+    put(&b, "swapped-out", bytes(50 * 1024, 7)).await;
+    let write = TieredWrite::Delete;
+    assert!(
+        b.compare_and_write(&id("swapped-out"), None, write)
+            .await
+            .unwrap()
+    );
+    let ttl = ExpirationPolicy::TimeToLive(std::time::Duration::from_secs(1));
+    let m = metadata(ttl, SystemTime::now());
+    b.put(&id("expired"), &m, Bytes::from(bytes(60 * 1024, 8)))
+        .await
+        .unwrap();
+    let later = SystemTime::now() + std::time::Duration::from_secs(3600);
+    b.delete_if_expired(&id("expired"), later).await.unwrap();
+
+    let stats = b.value_log_stats().await.unwrap();
+    assert_eq!(stats.live_bytes, 12 * 1024, "{stats:?}");
+    let check = b.check_value_log(false).await.unwrap();
+    assert_eq!(check.problems(), 0, "{check:?}");
+    assert_eq!(check.values, 1);
+}
+
 /// `check` finds a damaged payload, a missing segment and wrong accounting, and repairs them.
 #[tokio::test]
 async fn check_finds_and_repairs_damage() {
@@ -397,8 +461,8 @@ async fn check_finds_and_repairs_damage() {
         .unwrap();
     file.write_all_at(&[0xff], 100).unwrap();
     drop(file);
-    // A row pointing into a segment whose file is gone (the triggers account it there),
-    // then wrong accounting for segment 1.
+    // A row pointing into a segment whose file is gone (accounted there, as the store's own
+    // statements would), then wrong accounting for segment 1.
     {
         let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
         conn.execute(
@@ -406,6 +470,8 @@ async fn check_finds_and_repairs_damage() {
             [id("fine").as_storage_path()],
         )
         .unwrap();
+        conn.execute("INSERT INTO vlog_segments (id, live) VALUES (9, 4096)", [])
+            .unwrap();
         conn.execute("UPDATE vlog_segments SET live = 1 WHERE id = 1", [])
             .unwrap();
     }

@@ -21,7 +21,7 @@ fn job(
     let m = Metadata::default();
     let vlog = Arc::clone(vlog);
     let op = move |c: &Connection| {
-        sql::put_object(c, &vlog, key, &m, b"x")?;
+        sql::put_object(c, &vlog, key, &m, b"x", None)?;
         outcome()
     };
     (Message::Job(Box::new(Pending::new("test", 1, op, tx))), rx)

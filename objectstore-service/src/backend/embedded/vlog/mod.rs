@@ -12,7 +12,8 @@
 //!
 //! 1. A job that stores an object above the threshold appends a record (header with path,
 //!    length and CRC-32C, then the payload) to the **active segment** with `pwrite`, on the
-//!    writer thread, and writes the row with the pointer, inside the group's transaction.
+//!    writer thread, and writes the row with the pointer and the segment's accounting,
+//!    inside the group's transaction.
 //!    Outcomes: an append error fails the job (its savepoint rolls back; the active
 //!    segment is sealed, see below); a failed row write leaves the appended bytes
 //!    unreferenced.
@@ -30,8 +31,9 @@
 //! Bytes below a segment's length never change, so a pointer stays valid until its row
 //! changes.
 //!
-//! Accounting: triggers on `objects` keep `vlog_segments.live` (bytes referenced per
-//! segment) exact in the same transaction as every row change (see `rows`).
+//! Accounting: `vlog_segments.live` (bytes referenced per segment) is kept exact by the
+//! statements that change a row's pointer, in the same writer job as the change (see
+//! `rows`).
 //!
 //! # Read protocol and the handshake with compaction
 //!

@@ -1,13 +1,17 @@
-//! The value log's SQL (its tables are version 2 of the schema, `schema::SCHEMA_V2`).
+//! The value log's SQL (its tables are version 2 of the schema, `schema::SCHEMA_V2`; the
+//! accounting is explicit since version 3).
 //!
 //! **Invariants**
 //!
 //! * A row's pointer columns (`vseg`, `voff`, `vlen`) are all NULL (inline object,
 //!   tombstone) or all set (value-log object, whose `payload` is NULL).
 //! * `vlog_segments.live` equals the sum of `vlen` over the rows pointing into the segment:
-//!   the triggers below update it in the same statement as every row change, so the
-//!   accounting commits (or rolls back) with the change itself. A segment row is created
-//!   by the first pointer into the segment and dropped only by compaction, in a
+//!   every statement that sets, replaces or removes a row's pointer (`put_object`,
+//!   `put_tombstone` and `delete_row` in `sql`, [`move_value`] and [`forget_lost`] here) is
+//!   followed in the same writer job by [`account`] with the pointer the row had (read
+//!   earlier in that job) and the one it has now, so the accounting commits (or rolls back)
+//!   with the change itself. No other statement writes the pointer columns. A segment row
+//!   is created by the first pointer into the segment and dropped only by compaction, in a
 //!   transaction that proves no row points into it ([`drop_segment`]).
 //! * The partial index `objects_vseg` serves compaction (live values of one segment, in
 //!   file order) and `check`; inline rows are not in it.
@@ -52,6 +56,34 @@ pub(in super::super) fn columns_of(pointer: Option<Pointer>) -> [Option<i64>; 3]
             Some(to_i64(p.len)),
         ],
     }
+}
+
+/// Moves the accounting of one row from its pointer `before` to its pointer `after` (either
+/// may be absent: an inline object, a tombstone, no row). Runs in the writer job that changed
+/// the row, right after the change (see the module invariants).
+pub(in super::super) fn account(
+    conn: &Connection,
+    before: Option<Pointer>,
+    after: Option<Pointer>,
+) -> Result<()> {
+    if before == after {
+        return Ok(());
+    }
+    let err = || db_error("account value-log bytes");
+    if let Some(p) = before {
+        conn.prepare_cached("UPDATE vlog_segments SET live = live - ?2 WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![to_i64(p.segment), to_i64(p.len)]))
+            .map_err(err())?;
+    }
+    if let Some(p) = after {
+        conn.prepare_cached(
+            "INSERT INTO vlog_segments (id, live) VALUES (?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET live = live + excluded.live",
+        )
+        .and_then(|mut s| s.execute(params![to_i64(p.segment), to_i64(p.len)]))
+        .map_err(err())?;
+    }
+    Ok(())
 }
 
 /// The `(segment, bytes)` pairs a query returns, as a map.
@@ -133,7 +165,7 @@ fn current_pointer(conn: &Connection, path: &str) -> Result<Option<Pointer>> {
 
 /// Compaction step 2, on the writer thread: if the row at `path` still points at `from`,
 /// appends `payload` to the active segment and swaps the row's pointer to it
-/// (compare-and-swap; the triggers move the accounting). Returns whether it moved.
+/// (compare-and-swap, then the accounting moves with it). Returns whether it moved.
 pub(super) fn move_value(
     conn: &Connection,
     vlog: &ValueLog,
@@ -162,7 +194,11 @@ pub(super) fn move_value(
             ])
         })
         .map_err(db_error("move a value-log payload"))?;
-    Ok(changed == 1)
+    if changed != 1 {
+        return Ok(false);
+    }
+    account(conn, Some(from), Some(to))?;
+    Ok(true)
 }
 
 /// Compaction step 3, on the writer thread: drops segment `id`'s accounting row if no row
@@ -253,5 +289,9 @@ pub(super) fn forget_lost(conn: &Connection, path: &str, pointer: Pointer) -> Re
             ])
         })
         .map_err(db_error("remove an object whose payload is lost"))?;
-    Ok(changed == 1)
+    if changed != 1 {
+        return Ok(false);
+    }
+    account(conn, Some(pointer), None)?;
+    Ok(true)
 }
