@@ -317,6 +317,36 @@ pub const CATALOGUE: &[(&str, Kind, &str)] = &[
         Kind::Counter,
         "Entries handled by filesystem sweeps, by result.",
     ),
+    (
+        "objectstore_embedded_value_log_segments",
+        Kind::Gauge,
+        "Segment files of the embedded store's value log.",
+    ),
+    (
+        "objectstore_embedded_value_log_bytes",
+        Kind::Gauge,
+        "Bytes in the value log's segment files.",
+    ),
+    (
+        "objectstore_embedded_value_log_reclaimable_bytes",
+        Kind::Gauge,
+        "Value-log bytes no row points at (garbage compaction can give back).",
+    ),
+    (
+        "objectstore_embedded_compaction_moved_bytes_total",
+        Kind::Counter,
+        "Live value-log bytes compaction moved out of segments it deleted.",
+    ),
+    (
+        "objectstore_embedded_compaction_reclaimed_bytes_total",
+        Kind::Counter,
+        "Segment bytes compaction gave back to the filesystem.",
+    ),
+    (
+        "objectstore_embedded_compaction_errors_total",
+        Kind::Counter,
+        "Compaction passes that failed (retried a second later).",
+    ),
 ];
 
 /// Registers the help texts of [`CATALOGUE`] with the installed recorder.

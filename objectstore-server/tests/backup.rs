@@ -66,6 +66,7 @@ async fn stop_copy_start_restores_every_object() {
         };
         *high_volume = HighVolumeConfig::Embedded {
             path: restored_root.join("hv"),
+            value_log: Default::default(),
         };
         *long_term = LongTermConfig::Filesystem {
             path: restored_root.join("lt"),

@@ -487,3 +487,58 @@ mod bigtable {
         assert!(e.contains("`storage.type`"), "{e}");
     }
 }
+
+#[test]
+fn value_log_settings_come_from_yaml_and_env() {
+    let file = yaml(
+        "storage:\n  high_volume:\n    path: /fast\n    value_log_threshold: 32768\n    \
+         compaction_garbage_ratio: 0.25\n",
+    );
+    let config = Config::load(
+        Some(file.path()),
+        env(&[(
+            "OS__STORAGE__HIGH_VOLUME__COMPACTION_BYTES_PER_SECOND",
+            "1048576",
+        )]),
+    )
+    .unwrap();
+    let StorageConfig::Tiered {
+        high_volume: HighVolumeConfig::Embedded { path, value_log },
+        ..
+    } = config.storage
+    else {
+        panic!("not tiered over embedded: {:?}", config.storage);
+    };
+    assert_eq!(path, PathBuf::from("/fast"));
+    assert_eq!(
+        value_log,
+        ValueLogSettings {
+            value_log_threshold: 32768,
+            compaction_bytes_per_second: 1024 * 1024,
+            compaction_garbage_ratio: 0.25,
+            ..ValueLogSettings::default()
+        }
+    );
+}
+
+#[test]
+fn invalid_value_log_settings_name_the_key() {
+    for (text, key) in [
+        (
+            "storage:\n  high_volume:\n    compaction_garbage_ratio: 1.5\n",
+            "compaction_garbage_ratio",
+        ),
+        (
+            "storage:\n  high_volume:\n    value_log_segment_bytes: 4096\n",
+            "value_log_segment_bytes",
+        ),
+        (
+            "storage:\n  high_volume:\n    value_log_treshold: 4096\n",
+            "value_log_treshold",
+        ),
+    ] {
+        let message = err(load_yaml(text));
+        assert!(message.contains("storage.high_volume"), "{message}");
+        assert!(message.contains(key), "{message}");
+    }
+}

@@ -12,6 +12,7 @@ pub(super) fn layout_with_long_term_at(path: &str) -> StorageConfig {
     StorageConfig::Tiered {
         high_volume: HighVolumeConfig::Embedded {
             path: PathBuf::from("data/hv"),
+            value_log: ValueLogSettings::default(),
         },
         long_term: LongTermConfig::Filesystem {
             path: PathBuf::from(path),
@@ -115,7 +116,8 @@ fn env_overrides_nested_storage_fields() {
         config.storage,
         StorageConfig::Tiered {
             high_volume: HighVolumeConfig::Embedded {
-                path: "/fast".into()
+                path: "/fast".into(),
+                value_log: Default::default(),
             },
             long_term: LongTermConfig::Filesystem {
                 path: "data/lt".into()

@@ -13,7 +13,11 @@
 //! * the **change log**: records, the oldest record's age, and per owner whether its lease
 //!   is live and how many of its records are **due** for recovery (deferred records count
 //!   once their `not_before` passed; with an exclusive high-volume backend every record of
-//!   a stopped server is due).
+//!   a stopped server is due);
+//! * for the embedded high-volume store, its **value log** ([`CheckReport::value_log`],
+//!   filled by the caller with
+//!   [`EmbeddedBackend::check_value_log`](crate::backend::embedded::EmbeddedBackend::check_value_log)):
+//!   pointers that do not lead to their payload, wrong accounting, reclaimable bytes.
 //!
 //! # Procedure (with `repair`, steps 4 to 7)
 //!
@@ -45,6 +49,7 @@ use std::time::{Duration, SystemTime};
 use objectstore_types::{ObjectId, ObjectKey};
 use serde::Serialize;
 
+use crate::backend::embedded::vlog::ValueLogCheck;
 use crate::backend::{
     BlobInfo, ChangeRecord, HighVolumeBackend, HighVolumeStore, LongTermBackend, TieredMetadata,
     TieredWrite,
@@ -99,6 +104,8 @@ pub struct CheckReport {
     pub expired_rows: Vec<ExpiredFinding>,
     /// The change log.
     pub change_log: ChangeLogSummary,
+    /// The value log of an embedded high-volume store (`None` for other backends).
+    pub value_log: Option<ValueLogCheck>,
     /// Repairs that failed.
     pub errors: Vec<String>,
 }
@@ -174,11 +181,12 @@ pub struct OwnerSummary {
 
 impl CheckReport {
     /// Problems found (dangling tombstones, unreferenced blobs past the grace, expired rows,
-    /// change records due for recovery).
+    /// change records due for recovery, value-log problems).
     pub fn problems(&self) -> u64 {
         (self.dangling_tombstones.len() + self.unreferenced_blobs.len() + self.expired_rows.len())
             as u64
             + self.change_log.due
+            + self.value_log.as_ref().map_or(0, ValueLogCheck::problems)
     }
 
     /// Problems not repaired.
@@ -194,12 +202,15 @@ impl CheckReport {
                 .change_log
                 .due
                 .saturating_sub(self.change_log.recovered)
+            + self.value_log.as_ref().map_or(0, ValueLogCheck::unrepaired)
     }
 
     /// Whether nothing is wrong (anymore): no problem, or every one repaired, and no
     /// repair failed.
     pub fn is_clean(&self) -> bool {
-        self.unrepaired() == 0 && self.errors.is_empty()
+        self.unrepaired() == 0
+            && self.errors.is_empty()
+            && self.value_log.as_ref().is_none_or(|v| v.errors.is_empty())
     }
 }
 

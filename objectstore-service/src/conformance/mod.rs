@@ -220,7 +220,7 @@ impl Dirs {
 }
 
 /// Runs one check, re-raising a panic with the check's name in front (also for suites of
-/// checks run outside [`run_checks!`], such as the object-store servers').
+/// checks run outside `run_checks!`, such as the object-store servers').
 pub async fn run(name: &str, check: impl Future<Output = ()>) {
     if let Err(panic) = AssertUnwindSafe(check).catch_unwind().await {
         let why = panic

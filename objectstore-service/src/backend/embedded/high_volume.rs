@@ -2,6 +2,7 @@
 //! function of the same name in `sql` (or `scan`) run on the writer thread (writes, atomic
 //! by construction) or on a read connection (reads).
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -26,6 +27,11 @@ impl HighVolumeBackend for EmbeddedBackend {
         Ok(match self.load(id, true).await? {
             None => TieredGet::NotFound,
             Some(Stored::Object {
+                metadata,
+                value: Some(value),
+                ..
+            }) => TieredGet::Object(value.respond(metadata, range)?),
+            Some(Stored::Object {
                 metadata, payload, ..
             }) => TieredGet::Object(respond(metadata, payload.unwrap_or_default(), range)),
             Some(Stored::Tombstone(t)) => TieredGet::Tombstone(t),
@@ -49,8 +55,9 @@ impl HighVolumeBackend for EmbeddedBackend {
         check_inline(payload.len(), NAME)?;
         let metadata = sized(metadata, payload.len());
         let path = id.as_storage_path();
+        let vlog = Arc::clone(&self.inner.vlog);
         self.write_weighted("write an object", payload.len(), move |c| {
-            sql::put(c, &path, &metadata, &payload)
+            sql::put(c, &vlog, &path, &metadata, &payload)
         })
         .await
     }
@@ -80,8 +87,9 @@ impl HighVolumeBackend for EmbeddedBackend {
             }
             other => (other, 0),
         };
+        let vlog = Arc::clone(&self.inner.vlog);
         self.write_weighted("compare and write", weight, move |c| {
-            sql::compare_and_write(c, &path, current.as_deref(), &write)
+            sql::compare_and_write(c, &vlog, &path, current.as_deref(), &write)
         })
         .await
     }

@@ -7,8 +7,10 @@
 //!   connection runs with `synchronous = FULL`: a commit returns only after the WAL frames of
 //!   the transaction are fsynced (see the durability argument in [`super`]). Read
 //!   connections are read-only.
-//! * The schema version lives in `PRAGMA user_version`; [`migrate`] brings a fresh file to
-//!   [`SCHEMA_VERSION`] in one transaction and refuses files from a newer version.
+//! * The schema version lives in `PRAGMA user_version`; [`migrate`] brings a fresh or an
+//!   older file to [`SCHEMA_VERSION`] in one transaction (every step from the file's version
+//!   on, so a new store runs the same migrations as an upgraded one) and refuses files from
+//!   a newer version.
 //! * `objects.expires` always equals `unix_secs(metadata.time_expires)` of the row (NULL for
 //!   no deadline): every statement in [`super::sql`] that writes the metadata column writes
 //!   `expires` from the same value ([`expires_of`]).
@@ -23,8 +25,9 @@ use crate::error::{Error, Result};
 
 use super::NAME;
 
-/// The current schema version (`PRAGMA user_version`).
-pub(super) const SCHEMA_VERSION: i64 = 1;
+/// The current schema version (`PRAGMA user_version`): 1 plus the value log's
+/// [`SCHEMA_V2`] and [`SCHEMA_V3`].
+pub(super) const SCHEMA_VERSION: i64 = 3;
 
 /// Row kind: an inline object.
 pub(super) const KIND_OBJECT: i64 = 0;
@@ -39,7 +42,7 @@ pub(super) const KIND_TOMBSTONE: i64 = 1;
 /// * `changelog`: the durable change log of the tiered layer. `deferred_until` (unix nanos) is
 ///   the record's `not_before` while the record is still deferred; a claim clears it.
 /// * `leases`: instance leases (`until` in unix nanos).
-const SCHEMA_V1: &str = "
+pub(super) const SCHEMA_V1: &str = "
 CREATE TABLE objects (
     path     TEXT    NOT NULL PRIMARY KEY,
     kind     INTEGER NOT NULL,
@@ -59,6 +62,49 @@ CREATE TABLE leases (
     instance TEXT    NOT NULL PRIMARY KEY,
     until    INTEGER NOT NULL
 );
+";
+
+/// Schema version 2: the value log (see [`super::vlog`] and its `rows` module). Applied by
+/// [`migrate`] to new stores right after version 1 and to version-1 stores on open. Adding
+/// NULL columns rewrites no row, so the migration is instant whatever the size of the store;
+/// rows written before it keep their payload inline and stay readable. Its triggers kept
+/// `vlog_segments.live` exact until version 3.
+pub(super) const SCHEMA_V2: &str = "
+ALTER TABLE objects ADD COLUMN vseg INTEGER;
+ALTER TABLE objects ADD COLUMN voff INTEGER;
+ALTER TABLE objects ADD COLUMN vlen INTEGER;
+CREATE INDEX objects_vseg ON objects (vseg, voff) WHERE vseg IS NOT NULL;
+CREATE TABLE vlog_segments (
+    id   INTEGER NOT NULL PRIMARY KEY,
+    live INTEGER NOT NULL
+);
+CREATE TRIGGER vlog_insert AFTER INSERT ON objects WHEN NEW.vseg IS NOT NULL
+BEGIN
+    INSERT INTO vlog_segments (id, live) VALUES (NEW.vseg, NEW.vlen)
+        ON CONFLICT (id) DO UPDATE SET live = live + excluded.live;
+END;
+CREATE TRIGGER vlog_update AFTER UPDATE OF vseg, voff, vlen ON objects
+    WHEN OLD.vseg IS NOT NEW.vseg OR OLD.voff IS NOT NEW.voff OR OLD.vlen IS NOT NEW.vlen
+BEGIN
+    UPDATE vlog_segments SET live = live - OLD.vlen WHERE id = OLD.vseg;
+    INSERT INTO vlog_segments (id, live) SELECT NEW.vseg, NEW.vlen WHERE NEW.vseg IS NOT NULL
+        ON CONFLICT (id) DO UPDATE SET live = live + excluded.live;
+END;
+CREATE TRIGGER vlog_delete AFTER DELETE ON objects WHEN OLD.vseg IS NOT NULL
+BEGIN
+    UPDATE vlog_segments SET live = live - OLD.vlen WHERE id = OLD.vseg;
+END;
+";
+
+/// Schema version 3: the value-log accounting moves from the triggers of version 2 into
+/// the statements that change a row's pointer (`vlog::rows::account`). The triggers ran a
+/// sub-program with a statement journal on every write of `objects`, inline ones included;
+/// the explicit accounting costs nothing on rows without a pointer. The accounting of a
+/// version-2 store is exact, and stays so.
+pub(super) const SCHEMA_V3: &str = "
+DROP TRIGGER vlog_insert;
+DROP TRIGGER vlog_update;
+DROP TRIGGER vlog_delete;
 ";
 
 /// Maps a SQLite failure to a backend error for `operation`.
@@ -93,8 +139,9 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "fullfsync", true).map_err(err())?;
     conn.pragma_update(None, "checkpoint_fullfsync", true)
         .map_err(err())?;
-    // Keep the WAL file from growing without bound after large transactions.
-    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
+    // Keep the WAL file from growing without bound after large transactions: truncated to
+    // 16 MiB (the checkpoint backstop) when it restarts.
+    conn.pragma_update(None, "journal_size_limit", 16 * 1024 * 1024)
         .map_err(err())?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
@@ -132,8 +179,11 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .map_err(err())?;
     match version {
-        0 => {
-            tx.execute_batch(SCHEMA_V1).map_err(err())?;
+        0..=2 => {
+            let steps = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+            for step in &steps[usize::try_from(version).unwrap_or(0)..] {
+                tx.execute_batch(step).map_err(err())?;
+            }
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(err())?;
         }

@@ -6,16 +6,22 @@ use objectstore_types::Metadata;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::backend::embedded::vlog::{ValueLog, ValueLogSettings};
 use crate::backend::embedded::writer::{self, Message, Pending};
 use crate::backend::embedded::{DB_FILE, EmbeddedBackend, schema, sql};
 use crate::error::{Error, Result};
 
 /// A job that writes a row, then fails or panics.
-fn job(key: &'static str, outcome: fn() -> Result<()>) -> (Message, oneshot::Receiver<Result<()>>) {
+fn job(
+    vlog: &Arc<ValueLog>,
+    key: &'static str,
+    outcome: fn() -> Result<()>,
+) -> (Message, oneshot::Receiver<Result<()>>) {
     let (tx, rx) = oneshot::channel();
     let m = Metadata::default();
+    let vlog = Arc::clone(vlog);
     let op = move |c: &Connection| {
-        sql::put_object(c, key, &m, b"x")?;
+        sql::put_object(c, &vlog, key, &m, b"x", None)?;
         outcome()
     };
     (Message::Job(Box::new(Pending::new("test", 1, op, tx))), rx)
@@ -27,13 +33,18 @@ fn a_failing_job_does_not_abort_its_group() {
     let path = dir.path().join("db");
     let mut conn = schema::open_writer(&path).unwrap();
     schema::migrate(&mut conn).unwrap();
+    let vlog = Arc::new(
+        ValueLog::open(dir.path(), &conn, ValueLogSettings::default())
+            .unwrap()
+            .0,
+    );
     let (tx, rx) = mpsc::channel(16);
     let jobs = [
-        job("a", || Ok(())),
-        job("b", || Err(Error::Internal("boom".into()))),
-        job("c", || Ok(())),
-        job("d", || panic!("job panics on purpose")),
-        job("e", || Ok(())),
+        job(&vlog, "a", || Ok(())),
+        job(&vlog, "b", || Err(Error::Internal("boom".into()))),
+        job(&vlog, "c", || Ok(())),
+        job(&vlog, "d", || panic!("job panics on purpose")),
+        job(&vlog, "e", || Ok(())),
     ];
     let mut replies = Vec::new();
     // Everything is queued before the writer starts, so it all lands in one group.
@@ -44,7 +55,7 @@ fn a_failing_job_does_not_abort_its_group() {
     tx.try_send(Message::Shutdown).unwrap();
     let counters = Arc::new(writer::Counters::default());
     let stats = Arc::clone(&counters);
-    std::thread::spawn(move || writer::run(conn, rx, &counters, None))
+    std::thread::spawn(move || writer::run(conn, rx, &counters, None, &vlog))
         .join()
         .unwrap();
     // One transaction for all five jobs.
