@@ -47,7 +47,7 @@ use metrics::{Counter, Gauge};
 use tracing::Instrument as _;
 
 use crate::logging::{ErrorLogged, REQUEST_ID_HEADER, request_id};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RouteMetrics};
 use crate::state::AppState;
 
 /// The `server` header value.
@@ -55,13 +55,37 @@ fn server_header() -> HeaderValue {
     HeaderValue::from_static(concat!("objectstore/", env!("CARGO_PKG_VERSION")))
 }
 
-/// Middleware (every route): the request life cycle of the module docs.
+/// Middleware (every route the axum router serves): the request life cycle of the module
+/// docs, the route taken from the router's match.
 pub(crate) async fn envelope(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
     let started = Instant::now();
+    let route = state.metrics.route(
+        request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str),
+    );
+    around(state, route, started, request, |request| next.run(request)).await
+}
+
+/// The request life cycle of the module docs around `handler`, for a request on `route`
+/// that arrived at `started` (the object routes the hand-written router serves call this
+/// directly, [`envelope`] for the others).
+pub(crate) async fn around<F, Fut>(
+    state: AppState,
+    route: Arc<RouteMetrics>,
+    started: Instant,
+    request: Request,
+    handler: F,
+) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let id = request_id(request.headers());
     let echoed = HeaderValue::from_str(&id).ok();
     let span = tracing::info_span!(
@@ -73,7 +97,7 @@ pub(crate) async fn envelope(
     let hub = crate::error_reporting::request_hub(&id, request.method().as_str());
     drop(id);
     let handled = async move {
-        let mut response = handle(&state, started, request, next).await;
+        let mut response = handle(&state, &route, started, request, handler).await;
         if let Some(value) = echoed {
             response.headers_mut().insert(REQUEST_ID_HEADER, value);
         }
@@ -99,13 +123,17 @@ pub(crate) async fn envelope(
 }
 
 /// Steps 2 to 5 of the module docs.
-async fn handle(state: &AppState, started: Instant, request: Request, next: Next) -> Response {
-    let route = state.metrics.route(
-        request
-            .extensions()
-            .get::<MatchedPath>()
-            .map(MatchedPath::as_str),
-    );
+async fn handle<F, Fut>(
+    state: &AppState,
+    route: &RouteMetrics,
+    started: Instant,
+    request: Request,
+    handler: F,
+) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let method = request.method().clone();
     // A bodyless request (most GETs) needs no wrapper: nothing to count, nothing unread.
     let has_body = !http_body::Body::is_end_stream(request.body());
@@ -114,7 +142,7 @@ async fn handle(state: &AppState, started: Instant, request: Request, next: Next
         crate::metrics::record_rejection(crate::metrics::RejectionReason::InFlight);
         return finish(
             StatusCode::SERVICE_UNAVAILABLE.into_response(),
-            &route,
+            route,
             &method,
             started,
             gauges,
@@ -145,15 +173,15 @@ async fn handle(state: &AppState, started: Instant, request: Request, next: Next
             })
         }
     };
-    let response = next.run(request).await;
+    let response = handler(request).await;
     let read_to_end = finished.is_none_or(|flag| flag.load(Ordering::Acquire));
-    finish(response, &route, &method, started, gauges, read_to_end)
+    finish(response, route, &method, started, gauges, read_to_end)
 }
 
 /// Step 5 of the module docs.
 fn finish(
     mut response: Response,
-    route: &crate::metrics::RouteMetrics,
+    route: &RouteMetrics,
     method: &http::Method,
     started: Instant,
     gauges: InFlight,

@@ -59,13 +59,23 @@ pub(crate) async fn serve_state(
 ///
 /// HTTP/1 request heads must arrive within `header_timeout` (a client that trickles or
 /// stalls its headers is disconnected instead of holding the connection, and shutdown,
-/// forever); `0s` disables it.
-async fn accept_loop(
+/// forever); `0s` disables it. `app` is any service answering with axum responses (the
+/// object API's [`crate::app::App`], or an axum router).
+async fn accept_loop<S>(
     listener: TcpListener,
-    app: axum::Router,
+    app: S,
     header_timeout: std::time::Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) {
+) where
+    S: tower::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
     use hyper_util::service::TowerToHyperService;
