@@ -37,12 +37,13 @@ use axum::body::Body;
 use axum::middleware::from_fn_with_state;
 use axum::response::Response;
 use axum::routing::{get, post, put};
+use futures::TryFutureExt as _;
 use futures::future::Either;
 use http::Request;
 
 use crate::endpoints::{batch, expiry, internal, multipart, objects};
 use crate::metrics::RouteMetrics;
-use crate::middleware::envelope;
+use crate::middleware::{ResponseBody, envelope};
 use crate::paths::{
     BATCH, COLLECTION, MULTIPART, MULTIPART_COMPLETE, MULTIPART_OBJECT, MULTIPART_PARTS, OBJECT,
     with_slash,
@@ -72,16 +73,24 @@ pub(crate) fn router(state: AppState) -> App {
     }))
 }
 
-type Claimed = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+/// The response body of either router: the axum router's boxed body, or the envelope's
+/// own body around a claimed request's (one box less).
+pub(crate) type AppBody = http_body_util::Either<Body, ResponseBody>;
+
+type Claimed = Pin<Box<dyn Future<Output = Result<Response<AppBody>, Infallible>> + Send>>;
+type Routed = futures::future::MapOk<
+    axum::routing::future::RouteFuture<Infallible>,
+    fn(Response) -> Response<AppBody>,
+>;
 
 impl<B> tower::Service<Request<B>> for App
 where
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<axum::BoxError>,
 {
-    type Response = Response;
+    type Response = Response<AppBody>;
     type Error = Infallible;
-    type Future = Either<axum::routing::future::RouteFuture<Infallible>, Claimed>;
+    type Future = Either<Routed, Claimed>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -89,10 +98,18 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let started = Instant::now();
-        let request = request.map(Body::new);
+        // Most GETs have no body: an empty one is not boxed.
+        let request = request.map(|body| {
+            if body.is_end_stream() {
+                Body::empty()
+            } else {
+                Body::new(body)
+            }
+        });
         let Some(matched) = matcher::match_route(request.method(), request.uri().path()) else {
             let mut router = self.0.router.clone();
-            return Either::Left(tower::Service::call(&mut router, request));
+            let routed: fn(Response) -> Response<AppBody> = |r| r.map(AppBody::Left);
+            return Either::Left(tower::Service::call(&mut router, request).map_ok(routed));
         };
         let inner = Arc::clone(&self.0);
         Either::Right(Box::pin(async move {
@@ -107,7 +124,7 @@ where
                     claimed::serve(state, matched, r)
                 })
                 .await;
-            Ok(response)
+            Ok(response.map(AppBody::Right))
         }))
     }
 }

@@ -12,7 +12,6 @@
 
 use axum::body::Body;
 use axum::extract::{FromRequestParts, RawPathParams};
-use futures::StreamExt;
 use http::request::Parts;
 use http::{HeaderMap, header};
 use objectstore_service::stream::PayloadStream;
@@ -140,7 +139,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestedRange {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        match header_str(&parts.headers, header::RANGE.as_str())? {
+        match header_str(&parts.headers, &header::RANGE)? {
             Some(value) => ByteRange::parse(value).map(Self).map_err(ApiError::client),
             None => Ok(Self(None)),
         }
@@ -152,11 +151,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestedRange {
 /// which the storage engine reports as [`objectstore_service::Error::ClientStream`]; so
 /// does a body idle for `http.body_timeout` ([`crate::idle`]).
 pub(crate) fn payload(state: &AppState, context: &ObjectContext, body: Body) -> PayloadStream {
-    let stream = body
-        .into_data_stream()
-        .map(|chunk| chunk.map_err(crate::idle::into_io))
-        .boxed();
-    state.admission.meter(context, stream)
+    crate::body::request_payload(body, state.admission.meter_for(context))
 }
 
 /// Parses the client metadata of an insert and checks the usecase's expiration rules.
@@ -173,10 +168,11 @@ pub(crate) fn insert_metadata(
 }
 
 /// The value of a header as text; a non-ASCII value is a client error naming the header.
-pub(crate) fn header_str<'a>(
-    headers: &'a HeaderMap,
-    name: &str,
-) -> Result<Option<&'a str>, ApiError> {
+/// `name` is a `&str` or, cheaper to look up (nothing to parse), a `&HeaderName`.
+pub(crate) fn header_str<N>(headers: &HeaderMap, name: N) -> Result<Option<&str>, ApiError>
+where
+    N: header::AsHeaderName + std::fmt::Display + Copy,
+{
     let mut values = headers.get_all(name).iter();
     let Some(value) = values.next() else {
         return Ok(None);

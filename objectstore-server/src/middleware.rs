@@ -69,7 +69,9 @@ pub(crate) async fn envelope(
             .get::<MatchedPath>()
             .map(MatchedPath::as_str),
     );
-    around(state, route, started, request, |request| next.run(request)).await
+    around(state, route, started, request, |request| next.run(request))
+        .await
+        .map(Body::new)
 }
 
 /// The request life cycle of the module docs around `handler`, for a request on `route`
@@ -81,26 +83,23 @@ pub(crate) async fn around<F, Fut>(
     started: Instant,
     request: Request,
     handler: F,
-) -> Response
+) -> http::Response<ResponseBody>
 where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = Response>,
 {
     let id = request_id(request.headers());
-    let echoed = HeaderValue::from_str(&id).ok();
+    let id_text = id.to_str().unwrap_or_default();
     let span = tracing::info_span!(
         "request",
-        request_id = %id,
+        request_id = %id_text,
         method = %request.method(),
         path = %request.uri().path(),
     );
-    let hub = crate::error_reporting::request_hub(&id, request.method().as_str());
-    drop(id);
+    let hub = crate::error_reporting::request_hub(id_text, request.method().as_str());
     let handled = async move {
         let mut response = handle(&state, &route, started, request, handler).await;
-        if let Some(value) = echoed {
-            response.headers_mut().insert(REQUEST_ID_HEADER, value);
-        }
+        response.headers_mut().insert(REQUEST_ID_HEADER, id);
         let status = response.status().as_u16();
         let elapsed = started.elapsed();
         if response.status().is_server_error()
@@ -129,7 +128,7 @@ async fn handle<F, Fut>(
     started: Instant,
     request: Request,
     handler: F,
-) -> Response
+) -> http::Response<ResponseBody>
 where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = Response>,
@@ -186,7 +185,7 @@ fn finish(
     started: Instant,
     gauges: InFlight,
     read_to_end: bool,
-) -> Response {
+) -> http::Response<ResponseBody> {
     let status = response.status();
     let headers = response.headers_mut();
     headers.insert(SERVER, server_header());
@@ -197,12 +196,10 @@ fn finish(
     outcome.requests.increment(1);
     outcome.duration.record(started.elapsed().as_secs_f64());
     let bytes = route.response_bytes.clone();
-    response.map(|inner| {
-        Body::new(ResponseBody {
-            inner,
-            bytes,
-            _gauges: gauges,
-        })
+    response.map(|inner| ResponseBody {
+        inner,
+        bytes,
+        _gauges: gauges,
     })
 }
 
@@ -283,7 +280,7 @@ impl http_body::Body for RequestBody {
 
 /// A response body that counts its data bytes and keeps its request's in-flight gauges up
 /// until it is finished or dropped.
-struct ResponseBody {
+pub(crate) struct ResponseBody {
     inner: Body,
     bytes: Counter,
     _gauges: InFlight,

@@ -39,13 +39,14 @@ pub struct Killswitch {
     pub service: Option<String>,
 }
 
-/// The header naming the calling service.
-pub(crate) const DOWNSTREAM_SERVICE_HEADER: &str = "x-downstream-service";
+/// The header naming the calling service (a `HeaderName`, so looking it up parses nothing).
+pub(crate) const DOWNSTREAM_SERVICE_HEADER: http::HeaderName =
+    http::HeaderName::from_static("x-downstream-service");
 
 /// The raw `x-downstream-service` header value (`None` if absent or not visible ASCII).
 pub(crate) fn downstream_service(headers: &http::HeaderMap) -> Option<&str> {
     headers
-        .get(DOWNSTREAM_SERVICE_HEADER)
+        .get(&DOWNSTREAM_SERVICE_HEADER)
         .and_then(|v| v.to_str().ok())
 }
 

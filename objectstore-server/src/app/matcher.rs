@@ -76,6 +76,9 @@ impl Matched {
 
 /// Percent-decodes a parameter already known to decode to UTF-8.
 fn decode(raw: &str) -> Cow<'_, str> {
+    if !raw.contains('%') {
+        return Cow::Borrowed(raw);
+    }
     percent_decode_str(raw)
         .decode_utf8()
         .unwrap_or(Cow::Borrowed(raw))
