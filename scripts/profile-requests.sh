@@ -17,8 +17,10 @@
 # 2. **System calls** (`strace -c -f` attached to a plain release server): the same two
 #    runs, the difference divided by PROFILE_REQUESTS.
 # 3. **CPU per request** (user + system time of the server from /proc, 32 connections,
-#    PROFILE_CPU_REQUESTS requests, PROFILE_CPU_ROUNDS times; the median). Wall-clock
-#    dependent only through cache and scheduling effects; reported for comparison.
+#    PROFILE_CPU_REQUESTS requests, PROFILE_CPU_ROUNDS times; the median), and the
+#    context switches of the server's threads per request in the same runs (each a
+#    wake-up of a parked thread or a preemption). Both depend on scheduling, so on how
+#    busy the machine is: reported for comparison, next to the counts above.
 #
 # Prints one markdown table row per workload on stdout. Knobs (environment):
 # BENCH_SERVER_BIN (server binary; default target/release/objectstore, built when missing),
@@ -187,26 +189,40 @@ profile_strace() { # $1 = workload; prints "<syscalls/req>" and keeps the per-ca
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-profile_cpu() { # $1 = workload; prints the median CPU µs per request
-  start_server "cpu-${1//:/-}"
-  local hz figures=()
-  hz=$(getconf CLK_TCK)
-  for _ in $(seq "$cpu_rounds"); do
-    local before after
-    before=$(cpu_ticks "$server_pid")
-    run_workload "$1" "$cpu_requests" 32
-    after=$(cpu_ticks "$server_pid")
-    figures+=("$(awk -v a="$before" -v b="$after" -v hz="$hz" -v n="$cpu_requests" \
-      'BEGIN { printf "%.1f", (b - a) * 1e6 / hz / n }')")
-  done
-  stop_server
-  printf '%s\n' "${figures[@]}" | sort -n | awk '{ v[NR] = $1 } END { printf "%s (%s-%s)\n", v[int((NR + 1) / 2)], v[1], v[NR] }'
+# Context switches of all the server's threads so far (voluntary and not). Threads that
+# ended in between are not counted; the server's threads live as long as it does.
+context_switches() {
+  cat /proc/"$1"/task/*/status 2>/dev/null \
+    | awk '/^(voluntary|nonvoluntary)_ctxt_switches/ { n += $2 } END { print n + 0 }'
 }
 
-echo "| workload | instructions / request | allocations / request | system calls / request | CPU µs / request (median, range) |"
-echo "|---|---|---|---|---|"
+median_range() { sort -n | awk '{ v[NR] = $1 } END { printf "%s (%s-%s)", v[int((NR + 1) / 2)], v[1], v[NR] }'; }
+
+# Prints the median CPU µs per request and the median context switches per request.
+profile_cpu() { # $1 = workload
+  start_server "cpu-${1//:/-}"
+  local hz cpu=() switches=()
+  hz=$(getconf CLK_TCK)
+  for _ in $(seq "$cpu_rounds"); do
+    local before after cs_before cs_after
+    before=$(cpu_ticks "$server_pid")
+    cs_before=$(context_switches "$server_pid")
+    run_workload "$1" "$cpu_requests" 32
+    after=$(cpu_ticks "$server_pid")
+    cs_after=$(context_switches "$server_pid")
+    cpu+=("$(awk -v a="$before" -v b="$after" -v hz="$hz" -v n="$cpu_requests" \
+      'BEGIN { printf "%.1f", (b - a) * 1e6 / hz / n }')")
+    switches+=("$(awk -v a="$cs_before" -v b="$cs_after" -v n="$cpu_requests" \
+      'BEGIN { printf "%.2f", (b - a) / n }')")
+  done
+  stop_server
+  echo "$(printf '%s\n' "${cpu[@]}" | median_range) | $(printf '%s\n' "${switches[@]}" | median_range)"
+}
+
+echo "| workload | instructions / request | allocations / request | system calls / request | CPU µs / request (median, range) | context switches / request (median, range) |"
+echo "|---|---|---|---|---|---|"
 for w in "${workloads[@]}"; do
-  ir="-"; allocs="-"; sys="-"; cpu="-"
+  ir="-"; allocs="-"; sys="-"; cpu="- | -"
   case "$skip" in *" callgrind "*) ;; *) say "$w: callgrind"; read -r ir allocs < <(profile_callgrind "$w") ;; esac
   case "$skip" in *" strace "*) ;; *) say "$w: strace"; sys=$(profile_strace "$w") ;; esac
   case "$skip" in *" cpu "*) ;; *) say "$w: CPU"; cpu=$(profile_cpu "$w") ;; esac
