@@ -182,9 +182,12 @@ impl Killswitches {
         context: &ObjectContext,
         downstream_service: Option<&str>,
     ) -> Option<Killswitch> {
+        let list = self.snapshot();
+        if list.is_empty() {
+            return None;
+        }
         let service = downstream_service.map(normalize_service);
-        self.snapshot()
-            .iter()
+        list.iter()
             .find(|c| c.matches(context, service))
             .map(|c| c.config.clone())
     }
