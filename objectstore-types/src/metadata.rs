@@ -274,10 +274,10 @@ impl Metadata {
             insert_str(h, HEADER_EXPIRATION, &self.expiration_policy.to_string());
         }
         if let Some(t) = self.time_created {
-            insert_str(h, HEADER_TIME_CREATED, &time::format(t));
+            insert_named(h, TIME_CREATED, time::format_into(t, &mut [0; 20]));
         }
         if let Some(t) = self.time_expires {
-            insert_str(h, HEADER_TIME_EXPIRES, &time::format(t));
+            insert_named(h, TIME_EXPIRES, time::format_into(t, &mut [0; 20]));
         }
         if let Some(o) = &self.origin {
             insert_str(h, HEADER_ORIGIN, &encode_free_form(o));
@@ -296,11 +296,35 @@ impl Metadata {
             }
         }
         if let Some(size) = self.size {
-            h.insert(
-                HeaderName::from_static(HEADER_SIZE),
-                HeaderValue::from(size),
-            );
+            insert_named(h, SIZE, decimal(size, &mut [0; 20]));
         }
+    }
+}
+
+/// `n` in decimal, written into `buf` (`HeaderValue::from(u64)` allocates twice).
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut start = buf.len();
+    loop {
+        start -= 1;
+        buf[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[start..]).unwrap_or_default()
+}
+
+/// The names of the headers on every response, parsed once (`HeaderName::from_static` at
+/// run time checks the name against the standard ones on every call).
+const TIME_CREATED: HeaderName = HeaderName::from_static(HEADER_TIME_CREATED);
+const TIME_EXPIRES: HeaderName = HeaderName::from_static(HEADER_TIME_EXPIRES);
+const SIZE: HeaderName = HeaderName::from_static(HEADER_SIZE);
+
+/// Inserts a header whose value the server formatted (one allocation: the value's bytes).
+fn insert_named(h: &mut HeaderMap, name: HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        h.insert(name, v);
     }
 }
 
@@ -460,6 +484,13 @@ mod tests {
         let h = Metadata::default().to_headers();
         assert!(!h.contains_key("x-sn-expiration"));
         assert_eq!(h["content-type"], DEFAULT_CONTENT_TYPE);
+    }
+
+    #[test]
+    fn sizes_are_written_in_decimal() {
+        for n in [0, 7, 10, 1024, 1 << 40, u64::MAX] {
+            assert_eq!(decimal(n, &mut [0; 20]), n.to_string());
+        }
     }
 
     fn free_text() -> impl Strategy<Value = String> {

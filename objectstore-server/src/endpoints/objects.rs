@@ -24,8 +24,10 @@ use crate::extract::{ContextPath, ObjectPath, RequestedRange, insert_metadata, p
 use crate::state::AppState;
 
 /// Writes the response headers of a found object into `headers`: its metadata (lowercase
-/// names, `x-sn-size`, `content-disposition`) and `accept-ranges`.
+/// names, `x-sn-size`, `content-disposition`) and `accept-ranges`. The map is sized once for
+/// them and the headers the envelope adds (instead of growing past its first 6 entries).
 pub(crate) fn write_object_headers(metadata: &Metadata, headers: &mut HeaderMap) {
+    headers.reserve(12 + metadata.custom.len());
     metadata.write_headers(headers);
     headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
 }
@@ -107,7 +109,7 @@ pub(crate) async fn get_object(
     RequestedRange(range): RequestedRange,
 ) -> Result<Response, ApiError> {
     auth.require(Permission::Read, &id.context)?;
-    let context = id.context.clone();
+    let meter = state.admission.meter_for(&id.context);
     match state.service.get(id, range).await? {
         GetResponse::NotFound => Err(ApiError::NotFound),
         GetResponse::RangeNotSatisfiable(metadata) => {
@@ -127,8 +129,7 @@ pub(crate) async fn get_object(
                 Some(r) => (StatusCode::PARTIAL_CONTENT, Some(r.len())),
                 None => (StatusCode::OK, metadata.size),
             };
-            let body = state.admission.meter(&context, body);
-            let mut response = Response::new(stream_body(body, len));
+            let mut response = Response::new(stream_body(body, len, meter));
             *response.status_mut() = status;
             let headers = response.headers_mut();
             write_object_headers(&metadata, headers);
