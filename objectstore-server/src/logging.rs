@@ -75,7 +75,7 @@ thread_local! {
 /// for entropy on every call, a system call per request without an `x-request-id`.
 /// Formatted on the stack: the header value is the only allocation.
 fn generated_id() -> http::HeaderValue {
-    let random: [u8; 16] = ID_RNG.with_borrow_mut(|rng| rand::Rng::random(rng));
+    let random: [u8; 16] = ID_RNG.with_borrow_mut(rand::Rng::random);
     let mut text = [0; uuid::fmt::Hyphenated::LENGTH];
     let text = uuid::Builder::from_random_bytes(random)
         .into_uuid()
