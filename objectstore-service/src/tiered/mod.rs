@@ -213,6 +213,7 @@ mod routing;
 mod sweeper;
 #[cfg(test)]
 mod tests;
+mod verify;
 
 pub use recovery::RecoveryReport;
 pub use sweeper::SweepReport;

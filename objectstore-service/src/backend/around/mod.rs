@@ -3,7 +3,8 @@
 //!
 //! An [`Around`] sees each call as a [`Call`] (which [`Method`] of which backend, on which
 //! object) together with the call's future, and decides how to run it: time it
-//! ([`metering::Metering`]), fail, pause or answer it in tests ([`faults::Faults`]). It may
+//! ([`metering::Metering`]), fail, pause or answer it in tests ([`faults::Faults`]), damage
+//! what a store keeps or returns in tests ([`corrupt::Corrupt`]). It may
 //! also wrap the payload streams going into the backend (put and part bodies,
 //! [`Around::body_in`]) and coming out of it (GET bodies, [`Around::body_out`]).
 //!
@@ -36,6 +37,8 @@ use crate::backend::{Backend, ChangeLog, Component, HighVolumeBackend, LongTermB
 use crate::error::Result;
 use crate::stream::PayloadStream;
 
+#[cfg(any(test, feature = "testing"))]
+pub mod corrupt;
 mod decorated;
 #[cfg(any(test, feature = "testing"))]
 pub mod faults;
