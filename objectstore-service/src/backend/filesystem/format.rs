@@ -373,6 +373,48 @@ mod tests {
     }
 
     #[test]
+    fn part_files_keep_their_md5_and_old_ones_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("part");
+        let mut file = File::options()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        write_part_header(&mut file, time::from_unix_secs(77)).unwrap();
+        file.write_all(b"hello").unwrap();
+        let md5 = Md5::of(b"hello");
+        patch_part_digest(&mut file, &[0xcd; 32], &md5).unwrap();
+        let header = read_part_header(&mut file).unwrap();
+        assert_eq!(
+            (header.size, header.md5, header.digest),
+            (5, Some(md5), [0xcd; 32])
+        );
+        let mut rest = String::new();
+        file.read_to_string(&mut rest).unwrap();
+        assert_eq!(rest, "hello", "the cursor is left at the part bytes");
+
+        // A version 1 part file: 48-byte header, no MD5.
+        let mut v1 = Vec::new();
+        v1.extend_from_slice(PART_MAGIC);
+        v1.extend_from_slice(&1u16.to_le_bytes());
+        v1.extend_from_slice(&[0, 0]);
+        v1.extend_from_slice(&[0xef; 32]);
+        v1.extend_from_slice(&77u64.to_le_bytes());
+        v1.extend_from_slice(b"old part");
+        std::fs::write(&path, &v1).unwrap();
+        let mut file = File::open(&path).unwrap();
+        let header = read_part_header(&mut file).unwrap();
+        assert_eq!((header.size, header.md5), (8, None));
+        assert_eq!(header.etag(), format!("\"{}\"", "ef".repeat(16)));
+        let mut rest = String::new();
+        file.read_to_string(&mut rest).unwrap();
+        assert_eq!(rest, "old part");
+    }
+
+    #[test]
     fn sidecar_applies_only_to_its_write() {
         let (a, b) = (new_write_id(), new_write_id());
         let m = Metadata {

@@ -395,3 +395,114 @@ async fn an_assembly_of_the_wrong_size_is_not_committed() {
     settle(&storage).await;
     assert_eq!(read(&healthy, &key).await.unwrap(), payload(LARGE, 1));
 }
+
+// --- Through the storage service: resumable uploads and batches ---
+
+/// A storage service over the tiered engine on `env`, its long-term calls through
+/// `corrupt`, with a 16-byte threshold (batch inserts go to the long-term tier).
+fn service_over(env: &Env, corrupt: Corrupt) -> crate::service::StorageService {
+    let config = TieredConfig {
+        threshold: 16,
+        ..Env::config()
+    };
+    let storage = env.storage_with(Arc::new(env.hv.clone()), decorate(&env.lt, corrupt), config);
+    crate::service::StorageService::new(
+        Arc::new(storage),
+        env.shared_clock(),
+        crate::service::ServiceConfig::default(),
+    )
+}
+
+#[tokio::test]
+async fn a_resumable_chunk_the_store_keeps_wrong_is_not_persisted() {
+    use crate::resumable::ChunkOutcome;
+
+    for damage in DAMAGES {
+        let env = Env::new();
+        let corrupt = Corrupt::new().on_write(damage);
+        let service = service_over(&env, corrupt.clone());
+        let key = id("corrupt/resumable");
+        let (first, second) = (payload(1_100_000, 1), payload(1_000, 2));
+        let total = (first.len() + second.len()) as u64;
+        let session = service
+            .create_upload(key.clone(), Metadata::default(), total)
+            .await
+            .unwrap();
+        let token = session.token.as_str();
+        let write = |offset: u64, bytes: Vec<u8>| {
+            let len = bytes.len() as u64;
+            service.write_chunk(key.clone(), token, offset, len, stream::single(bytes))
+        };
+        let error = write(0, first.clone())
+            .await
+            .expect_err("a corrupt chunk must fail");
+        integrity(&error);
+        assert_eq!(
+            service.query_offset(key.clone(), token).await.unwrap(),
+            0,
+            "{damage:?}: nothing of a corrupt chunk counts as persisted"
+        );
+        // The client resends from the persisted offset once the store behaves.
+        corrupt.set_write(None);
+        let n = first.len() as u64;
+        assert_eq!(
+            write(0, first.clone()).await.unwrap(),
+            ChunkOutcome::Incomplete { offset: n }
+        );
+        assert_eq!(
+            write(n, second.clone()).await.unwrap(),
+            ChunkOutcome::Complete
+        );
+        let mut whole = first.clone();
+        whole.extend_from_slice(&second);
+        let storage = env.storage();
+        assert_eq!(read(&storage, &key).await.unwrap(), whole);
+        let etag = storage.head(&key).await.unwrap().unwrap().etag;
+        assert_eq!(
+            etag,
+            Some(multipart_etag(&[Md5::of(&first), Md5::of(&second)]))
+        );
+        service.join().await;
+    }
+}
+
+#[tokio::test]
+async fn a_batch_insert_the_store_keeps_wrong_fails_alone() {
+    use crate::batch::{BatchOp, BatchOutcome};
+
+    for damage in DAMAGES {
+        let env = Env::new();
+        let service = service_over(&env, Corrupt::new().on_write(damage));
+        let insert = |key: &str, len: usize| BatchOp::Insert {
+            key: Some(ObjectKey::new(key).unwrap()),
+            metadata: Box::default(),
+            payload: Bytes::from(payload(len, 9)),
+        };
+        // Damage offsets lie inside the large payload.
+        let ops = vec![insert("batch-large", 1_200_000), insert("batch-small", 10)];
+        let results: Vec<_> = service
+            .batch(
+                id("x").context,
+                futures::stream::iter(ops.into_iter().enumerate()),
+            )
+            .collect()
+            .await;
+        for (index, result) in results {
+            match (index, result) {
+                (0, Err(error)) => {
+                    integrity(&error);
+                }
+                (1, Ok(BatchOutcome::Insert { .. })) => {}
+                (index, other) => panic!("{damage:?}: op {index}: {other:?}"),
+            }
+        }
+        let storage = env.storage();
+        assert_eq!(read(&storage, &id("batch-large")).await, None);
+        assert_eq!(
+            read(&storage, &id("batch-small")).await.unwrap(),
+            payload(10, 9)
+        );
+        service.join().await;
+        env.assert_consistent();
+    }
+}
