@@ -27,6 +27,13 @@ use crate::digest::{BodyDigest, Digest, Hasher, Md5};
 use crate::error::Error;
 use crate::stream::PayloadStream;
 
+/// The counter of failures, labelled `operation` (one of [`OPERATIONS`]) and `check`
+/// ([`Check::as_str`]).
+pub const FAILURES: &str = "objectstore_integrity_failures_total";
+
+/// The operations that are checked (the `operation` label of [`FAILURES`]).
+pub const OPERATIONS: [&str; 4] = ["put", "upload_part", "complete_multipart", "get"];
+
 /// Which check failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Check {
@@ -39,6 +46,9 @@ pub enum Check {
 }
 
 impl Check {
+    /// Every check.
+    pub const ALL: [Check; 3] = [Check::Size, Check::Md5, Check::Missing];
+
     /// The metric label.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -90,12 +100,8 @@ impl IntegrityError {
             detail = %error.detail,
             "the long-term store's bytes do not match"
         );
-        metrics::counter!(
-            "objectstore_integrity_failures_total",
-            "operation" => operation,
-            "check" => check.as_str()
-        )
-        .increment(1);
+        metrics::counter!(FAILURES, "operation" => operation, "check" => check.as_str())
+            .increment(1);
         error
     }
 

@@ -13,7 +13,10 @@
 //! * the **change log**: records, the oldest record's age, and per owner whether its lease
 //!   is live and how many of its records are **due** for recovery (deferred records count
 //!   once their `not_before` passed; with an exclusive high-volume backend every record of
-//!   a stopped server is due).
+//!   a stopped server is due);
+//! * with `deep`, **corrupt objects**: a tombstone whose blob's size differs from the
+//!   recorded one, or whose bytes do not have the MD5 its ETag records (module `deep`).
+//!   They are never repaired (nothing proves the data dead).
 //!
 //! # Procedure (with `repair`, steps 4 to 7)
 //!
@@ -21,7 +24,9 @@
 //! 2. Scan the rows: tombstone targets, expired rows.
 //! 3. List the blobs; a blob is unreferenced if no tombstone targets it and no record names
 //!    it. Every candidate (dangling or unreferenced) is re-read individually before it is
-//!    reported, so a write that landed during the scan is not reported.
+//!    reported, so a write that landed during the scan is not reported. With `deep`, each
+//!    tombstone's blob is compared with what the tombstone records (size from the listing,
+//!    MD5 by reading it), re-read the same way.
 //! 4. Recovery ([`TieredStorage::recover_now`], the same code the server runs): due records
 //!    are claimed and cleaned (blobs no tombstone references are deleted).
 //! 5. Expired rows: [`TieredStorage::sweep_expired`] (`delete_if_expired`; a tombstone's
@@ -33,12 +38,14 @@
 //!
 //! Every finding says whether it was repaired; a failed repair is listed in
 //! [`CheckReport::errors`] and leaves the finding unrepaired. Repairs are idempotent: a
-//! second run repairs what a failed or interrupted one left.
+//! second run repairs what a failed or interrupted one left. **A repair never deletes data
+//! it cannot prove dead:** only blobs that nothing references (re-checked right before the
+//! delete) and tombstones whose blob is gone; a corrupt object stays as it is.
 //!
 //! **Memory:** the tombstone targets and the referenced set of the change log are held in
 //! memory (one storage path each); blobs are streamed page by page.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -50,11 +57,15 @@ use crate::backend::{
     TieredWrite,
 };
 use crate::clock::SharedClock;
+use crate::digest::Md5;
 use crate::error::Result;
 use crate::tiered::{TieredConfig, TieredStorage};
 
+mod deep;
 #[cfg(test)]
 mod tests;
+
+pub use deep::CorruptObject;
 
 /// What [`check`] does.
 #[derive(Debug, Clone)]
@@ -66,6 +77,9 @@ pub struct CheckOptions {
     pub grace: Duration,
     /// Page size of the scans. Default 1000.
     pub page_size: usize,
+    /// Also compare every tombstone's recorded size and MD5 with its long-term blob (reads
+    /// every blob whose ETag is an MD5). Default `false`.
+    pub deep: bool,
 }
 
 impl Default for CheckOptions {
@@ -74,6 +88,7 @@ impl Default for CheckOptions {
             repair: false,
             grace: TieredConfig::default().multipart_grace,
             page_size: 1000,
+            deep: false,
         }
     }
 }
@@ -83,6 +98,8 @@ impl Default for CheckOptions {
 pub struct CheckReport {
     /// Whether repairs were attempted.
     pub repair: bool,
+    /// Whether blobs were compared with their tombstones (`deep`).
+    pub deep: bool,
     /// High-volume rows seen (inline objects and tombstones).
     pub rows: u64,
     /// Of which tombstones.
@@ -91,6 +108,9 @@ pub struct CheckReport {
     pub blobs: u64,
     /// Tombstones whose revision is missing.
     pub dangling_tombstones: Vec<DanglingTombstone>,
+    /// Tombstones whose revision does not hold what they record (`deep` only; never
+    /// repaired).
+    pub corrupt_objects: Vec<CorruptObject>,
     /// Blobs nothing references, older than the grace period.
     pub unreferenced_blobs: Vec<UnreferencedBlob>,
     /// Unreferenced blobs younger than the grace period (not a problem).
@@ -173,11 +193,13 @@ pub struct OwnerSummary {
 }
 
 impl CheckReport {
-    /// Problems found (dangling tombstones, unreferenced blobs past the grace, expired rows,
-    /// change records due for recovery).
+    /// Problems found (dangling tombstones, corrupt objects, unreferenced blobs past the
+    /// grace, expired rows, change records due for recovery).
     pub fn problems(&self) -> u64 {
-        (self.dangling_tombstones.len() + self.unreferenced_blobs.len() + self.expired_rows.len())
-            as u64
+        (self.dangling_tombstones.len()
+            + self.corrupt_objects.len()
+            + self.unreferenced_blobs.len()
+            + self.expired_rows.len()) as u64
             + self.change_log.due
     }
 
@@ -190,6 +212,7 @@ impl CheckReport {
             .chain(self.unreferenced_blobs.iter().map(|f| open(f.repaired)))
             .chain(self.expired_rows.iter().map(|f| open(f.repaired)))
             .sum::<u64>()
+            + self.corrupt_objects.len() as u64
             + self
                 .change_log
                 .due
@@ -228,6 +251,7 @@ pub async fn check(
     let now = clock.now();
     let mut report = CheckReport {
         repair: options.repair,
+        deep: options.deep,
         ..CheckReport::default()
     };
     let ignore_leases = hv.is_exclusive();
@@ -271,6 +295,7 @@ pub async fn check(
     // 2. Rows.
     let mut targets: HashSet<String> = HashSet::new();
     let mut tombstones: Vec<(ObjectId, ObjectId)> = Vec::new();
+    let mut recorded: Vec<deep::Recorded> = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
         let rows = hv.scan_rows(cursor.as_deref(), page).await?;
@@ -289,6 +314,14 @@ pub async fn check(
             if let Some(target) = row.target {
                 report.tombstones += 1;
                 targets.insert(target.as_storage_path());
+                if options.deep {
+                    recorded.push(deep::Recorded {
+                        id: row.id.clone(),
+                        target: target.clone(),
+                        size: row.metadata.size,
+                        md5: row.metadata.etag.as_deref().and_then(Md5::from_hex),
+                    });
+                }
                 tombstones.push((row.id, target));
             }
         }
@@ -299,7 +332,7 @@ pub async fn check(
     }
 
     // 3. Blobs, then the dangling tombstones (re-read one by one).
-    let mut present: HashSet<String> = HashSet::new();
+    let mut present: HashMap<String, u64> = HashMap::new();
     let mut unreferenced: Vec<BlobInfo> = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -307,10 +340,10 @@ pub async fn check(
         for blob in blobs.items {
             report.blobs += 1;
             let path = blob.id.as_storage_path();
+            present.insert(path.clone(), blob.size);
             if !targets.contains(&path) && !referenced.contains(&path) {
                 unreferenced.push(blob);
             }
-            present.insert(path);
         }
         match blobs.next {
             Some(next) => cursor = Some(next),
@@ -318,7 +351,7 @@ pub async fn check(
         }
     }
     for (id, target) in &tombstones {
-        if !present.contains(&target.as_storage_path())
+        if !present.contains_key(&target.as_storage_path())
             && is_dangling(&*hv, &*lt, id, target).await?
         {
             report.dangling_tombstones.push(DanglingTombstone {
@@ -328,7 +361,10 @@ pub async fn check(
             });
         }
     }
-    drop((present, targets, referenced));
+    if options.deep {
+        report.corrupt_objects = deep::corrupt_objects(&*hv, &*lt, &recorded, &present).await?;
+    }
+    drop((present, targets, referenced, recorded));
     let mut old_blobs = Vec::new();
     for blob in unreferenced {
         if !still_unreferenced(&*hv, &blob.id).await? {

@@ -61,10 +61,11 @@
 //!    cleanup removes the record if the append landed).
 //! 3. Stream buffered prefix + rest to LT at `revision` (metadata without deadline or ETag).
 //!    Error (backend or client stream) → fail; cleanup deletes the partial revision.
-//! 3a. **Verify** the store's receipt against what was sent: its MD5 and size when it
+//!
+//!    3a. **Verify** the store's receipt against what was sent: its MD5 and size when it
 //!    reports them, else the size read back with an LT `head` (a missing revision fails).
-//!    The body must have been read to its end. Mismatch (or a failed `head`) → fail with an
-//!    integrity error (logged at ERROR, counted); cleanup deletes the revision (outcome
+//!    The body must have been read to its end. Mismatch (or a failed `head`) → fail with
+//!    an integrity error (logged at ERROR, counted); cleanup deletes the revision (outcome
 //!    lost); nothing reaches HV.
 //! 4. Fencing (module `changes`): if the lease is not comfortably held, renew it and check the
 //!    record is still ours. Taken over → fail; cleanup.
@@ -143,19 +144,21 @@
 //! 3. `D` missing → `Gone` past the deadline, else `NotFound`. Past the deadline → `Gone`.
 //! 4. Append a normal record `{old: current, new: none}`: the new revision stays owned by
 //!    `D`, so a failed attempt's cleanup can never delete it.
-//! 4b. List the LT parts (all pages). Each listed part must be uploaded and named by the
-//!    ETag handed out for it, else the complete is rejected (`InvalidPart`, nothing
-//!    changed); the names are translated to the store's ETags. This fixes the expected size
-//!    (the sum of the parts') and the ETag `md5(part MD5s)-N`. The upload no longer listed
-//!    (`NotFound`: an earlier attempt may have assembled it) → nothing to check against:
-//!    continue with the client's names, and the object gets no ETag.
+//!
+//!    4b. List the LT parts (all pages). Each listed part must be uploaded and named by
+//!    the ETag handed out for it, else the complete is rejected (`InvalidPart`, nothing
+//!    changed); the names are translated to the store's ETags. This fixes the expected
+//!    size (the sum of the parts') and the ETag `md5(part MD5s)-N`. The upload no longer
+//!    listed (`NotFound`: an earlier attempt may have assembled it) → nothing to check
+//!    against: continue with the client's names, and the object gets no ETag.
 //! 5. LT complete. Rejection → proxied as `Ok(Some(rejection))`, upload stays open. Error →
 //!    remembered (the assembly may have happened, possibly in an earlier attempt).
 //! 6. LT metadata of the revision (existence check; the deadline is recomputed from
 //!    `time_created` as fixed at initiation). Missing → the step-5 error (or internal).
-//! 6a. **Verify** the assembled size against the parts' sum (when listed). Mismatch → fail
-//!    with an integrity error, nothing committed; the revision stays owned by `D` (never
-//!    committed: every retry fails the same check) and goes with it.
+//!
+//!    6a. **Verify** the assembled size against the parts' sum (when listed). Mismatch →
+//!    fail with an integrity error, nothing committed; the revision stays owned by `D`
+//!    (never committed: every retry fails the same check) and goes with it.
 //! 7. Fencing, then: refuse (`Gone`) if `now + grace/2 > D.not_before`; then **commit**:
 //!    CAS `current → Tombstone{revision, metadata}`. ok or conflict → continue; error →
 //!    fail (retryable: nothing of the revision was deleted).
