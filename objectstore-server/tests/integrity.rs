@@ -180,18 +180,7 @@ fn check_deep_reports_a_blob_damaged_at_rest_and_never_repairs_it() {
     assert_eq!(server.interrupt().code(), Some(0));
 
     // Flip the last byte of the one object file (its payload ends the file).
-    let mut stack = vec![dir.path().join("data/lt/objects")];
-    let mut files = Vec::new();
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
+    let files = common::files_below(&dir.path().join("data/lt/objects"));
     assert_eq!(files.len(), 1, "one blob: {files:?}");
     let mut bytes = std::fs::read(&files[0]).unwrap();
     *bytes.last_mut().unwrap() ^= 0xFF;

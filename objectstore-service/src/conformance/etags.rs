@@ -10,13 +10,11 @@
 //! * The receipt checks: what a backend reports about a put or a part is what it kept, and
 //!   a part whose bytes differ from the caller's digest is never stored.
 
-use std::any::Any;
-
 use futures::future::BoxFuture;
 use objectstore_types::{ExpirationPolicy, Metadata};
 
 use super::{Ctx, chunked, id, pattern, stamped};
-use crate::backend::around::{Around, Call};
+use crate::backend::around::{Around, Call, with_value};
 use crate::backend::{Backend, GetResponse, LongTermBackend};
 use crate::digest::{BodyDigest, Md5, digesting};
 use crate::error::{Error, Result};
@@ -56,20 +54,17 @@ impl Around for StampedEtags {
         inner: BoxFuture<'a, Result<T>>,
     ) -> impl Future<Output = Result<T>> + Send + 'a {
         let _ = call;
-        async move {
-            let mut value = inner.await?;
-            let any = &mut value as &mut dyn Any;
-            if let Some(Some(metadata)) = any.downcast_mut::<Option<Metadata>>() {
+        with_value(inner, |value| {
+            if let Some(Some(metadata)) = value.downcast_mut::<Option<Metadata>>() {
                 take_etag(metadata);
-            } else if let Some(response) = any.downcast_mut::<GetResponse>() {
+            } else if let Some(response) = value.downcast_mut::<GetResponse>() {
                 match response {
                     GetResponse::Found { metadata, .. }
                     | GetResponse::RangeNotSatisfiable(metadata) => take_etag(metadata),
                     GetResponse::NotFound => {}
                 }
             }
-            Ok(value)
-        }
+        })
     }
 }
 

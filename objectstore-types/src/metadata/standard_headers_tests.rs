@@ -4,18 +4,8 @@
 
 use proptest::prelude::*;
 
+use super::tests::headers;
 use super::*;
-
-fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    for (k, v) in pairs {
-        h.append(
-            HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            HeaderValue::from_str(v).unwrap(),
-        );
-    }
-    h
-}
 
 #[test]
 fn standard_headers_are_read_verbatim() {

@@ -12,7 +12,6 @@
 //! let lt = Decorated::new(Arc::new(memory), Corrupt::new().on_write(Damage::Flip(7)));
 //! ```
 
-use std::any::Any;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
@@ -21,7 +20,7 @@ use bytes::{Bytes, BytesMut};
 use futures::Stream;
 use futures::future::BoxFuture;
 
-use super::{Around, Call};
+use super::{Around, Call, with_value};
 use crate::backend::PutReceipt;
 use crate::error::Result;
 use crate::stream::PayloadStream;
@@ -96,17 +95,13 @@ impl Around for Corrupt {
         inner: BoxFuture<'a, Result<T>>,
     ) -> impl Future<Output = Result<T>> + Send + 'a {
         let _ = call;
-        async move {
-            let mut value = inner.await?;
-            let silent = self.lock().silent_receipts;
-            if silent
-                && let Some(receipt) = (&mut value as &mut dyn Any).downcast_mut::<PutReceipt>()
-            {
+        let silent = self.lock().silent_receipts;
+        with_value(inner, move |value| {
+            if silent && let Some(receipt) = value.downcast_mut::<PutReceipt>() {
                 receipt.size = None;
                 receipt.md5 = None;
             }
-            Ok(value)
-        }
+        })
     }
 
     fn body_in(&self, call: &Call<'_>, body: PayloadStream) -> PayloadStream {

@@ -26,6 +26,7 @@
 //! * An [`Around`] whose methods keep their defaults changes nothing: same results, same
 //!   errors, same streams.
 
+use std::any::Any;
 use std::fmt::Debug;
 use std::sync::Arc;
 
@@ -58,6 +59,17 @@ pub struct Call<'a> {
     pub backend: &'static str,
     /// The object the call is about, for calls about one object.
     pub id: Option<&'a ObjectId>,
+}
+
+/// Runs `inner` and hands its value (on success) to `f` as `dyn Any`, for a decorator that
+/// looks at or changes results of one type whatever the call (`downcast_mut`).
+pub async fn with_value<T: Send + 'static>(
+    inner: BoxFuture<'_, Result<T>>,
+    f: impl FnOnce(&mut dyn Any) + Send,
+) -> Result<T> {
+    let mut value = inner.await?;
+    f(&mut value);
+    Ok(value)
 }
 
 /// What a decorator does around each backend call. See the module docs.

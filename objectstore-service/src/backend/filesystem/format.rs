@@ -311,17 +311,22 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn object_header_round_trips_and_detects_truncation() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f");
-        let mut file = File::options()
+    /// A fresh file, open for reading and writing.
+    fn read_write(path: &std::path::Path) -> File {
+        File::options()
             .create(true)
             .truncate(true)
             .read(true)
             .write(true)
-            .open(&path)
-            .unwrap();
+            .open(path)
+            .unwrap()
+    }
+
+    #[test]
+    fn object_header_round_trips_and_detects_truncation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let mut file = read_write(&path);
         let mut metadata = Metadata {
             origin: Some("o".into()),
             size: Some(99),
@@ -376,13 +381,7 @@ mod tests {
     fn part_files_keep_their_md5_and_old_ones_still_read() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("part");
-        let mut file = File::options()
-            .create(true)
-            .truncate(true)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .unwrap();
+        let mut file = read_write(&path);
         write_part_header(&mut file, time::from_unix_secs(77)).unwrap();
         file.write_all(b"hello").unwrap();
         let md5 = Md5::of(b"hello");
