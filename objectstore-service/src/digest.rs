@@ -147,10 +147,16 @@ impl BodyDigest {
 
 /// Wraps `body` so that its digest is computed while it is consumed (see the module docs).
 pub fn digesting(body: PayloadStream) -> (PayloadStream, BodyDigest) {
+    digesting_after(Hasher::new(), body)
+}
+
+/// [`digesting`] of a body whose first bytes already went through `hasher` (and are not in
+/// `body`): the digest covers both.
+pub fn digesting_after(hasher: Hasher, body: PayloadStream) -> (PayloadStream, BodyDigest) {
     let digest = BodyDigest::default();
     let stream = DigestStream {
         body,
-        hasher: Some(Hasher::new()),
+        hasher: Some(hasher),
         out: digest.clone(),
     };
     (Box::pin(stream), digest)
@@ -263,6 +269,18 @@ mod tests {
                 size: 3,
                 md5: Md5::of(b"abc")
             })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_digest_can_start_before_the_stream() {
+        let mut hasher = Hasher::new();
+        hasher.update(b"ab");
+        let (body, digest) = digesting_after(hasher, stream::single("cd"));
+        assert_eq!(stream::read_to_vec(body).await.unwrap(), b"cd");
+        assert_eq!(
+            digest.get().map(|d| (d.size, d.md5)),
+            Some((4, Md5::of(b"abcd")))
         );
     }
 

@@ -201,7 +201,8 @@
 //!   first chunk is awaited before the call returns: a store failing before the first byte,
 //!   or a one-chunk body failing its check, is an error of the call (a 5xx), not an empty
 //!   reply. Ranges are checked for their length only; multipart objects (`-N` ETags) for
-//!   their length only. Inline objects (HV) are not checked.
+//!   their length only; with [`TieredConfig::verify_read_md5`] off, every read for its
+//!   length only. Inline objects (HV) are not checked.
 //!
 //! ## Expiry sweep
 //!
@@ -307,6 +308,11 @@ pub struct TieredConfig {
     pub multipart_grace: Duration,
     /// Background cleanups (guards and recovery) running at once. Default 16.
     pub cleanup_concurrency: usize,
+    /// Whether a whole-object read of a long-term revision is hashed and compared with its
+    /// MD5 ETag (a read is always checked for its length). Costs one MD5 pass over every
+    /// such read (about 2 ns per byte); off, a byte flipped at rest is only found by
+    /// `objectstore check --deep`. Default `true`.
+    pub verify_read_md5: bool,
     /// Whether [`TieredStorage::new`] spawns the background loop (start-up recovery, lease
     /// renewal, periodic recovery, sweeps). Tools and tests that drive
     /// [`TieredStorage::recover_now`] and [`TieredStorage::sweep_expired`] themselves turn
@@ -328,6 +334,7 @@ impl Default for TieredConfig {
             multipart_deadline: Duration::from_secs(24 * 3600),
             multipart_grace: Duration::from_secs(3600),
             cleanup_concurrency: 16,
+            verify_read_md5: true,
             background: true,
         }
     }

@@ -16,7 +16,7 @@ use crate::backend::{
     Backend, ExpiryTarget, ExtendOutcome, GetResponse, PutReceipt, TieredGet, TieredMetadata,
     TieredWrite, Tombstone,
 };
-use crate::digest::{BodyDigest, Digest, digesting};
+use crate::digest::{BodyDigest, Digest, Hasher, digesting_after};
 use crate::error::{Error, Result};
 use crate::expiry::{ExtendPlan, plan_extension, tti_bump};
 use crate::stream::PayloadStream;
@@ -32,21 +32,22 @@ pub(crate) fn long_term_metadata(metadata: &Metadata) -> Metadata {
     m
 }
 
-/// `metadata` as the engine stores it for bytes with digest `sent`: size and ETag set.
-fn stored_metadata(metadata: &Metadata, sent: &Digest) -> Metadata {
+/// `metadata` as the engine stores it for bytes with digest `sent` (ETag `etag`): size and
+/// ETag set.
+fn stored_metadata(metadata: &Metadata, sent: &Digest, etag: &str) -> Metadata {
     let mut m = metadata.clone();
     m.size = Some(sent.size);
-    m.etag = Some(sent.md5.hex());
+    m.etag = Some(etag.to_owned());
     m
 }
 
 /// The receipt of a write of bytes with digest `sent`: the engine's account, and the ETag
 /// it stored.
-fn receipt(sent: &Digest) -> PutReceipt {
+fn receipt(sent: &Digest, etag: String) -> PutReceipt {
     PutReceipt {
         size: Some(sent.size),
         md5: Some(sent.md5),
-        etag: Some(sent.md5.hex()),
+        etag: Some(etag),
     }
 }
 
@@ -54,22 +55,27 @@ fn receipt(sent: &Digest) -> PutReceipt {
 struct Prefix {
     chunks: Vec<Bytes>,
     len: usize,
+    /// The digest of `chunks` so far.
+    hasher: Hasher,
     rest: Option<PayloadStream>,
 }
 
 /// Reads chunks until the body ends or exceeds `threshold` bytes (so at most `threshold`
-/// bytes plus the chunk that crosses it are held).
+/// bytes plus the chunk that crosses it are held), hashing them as they arrive.
 async fn read_prefix(mut body: PayloadStream, threshold: usize) -> Result<Prefix> {
     let mut chunks = Vec::new();
     let mut len = 0;
+    let mut hasher = Hasher::new();
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(Error::ClientStream)?;
         len += chunk.len();
+        hasher.update(&chunk);
         chunks.push(chunk);
         if len > threshold {
             return Ok(Prefix {
                 chunks,
                 len,
+                hasher,
                 rest: Some(body),
             });
         }
@@ -77,6 +83,7 @@ async fn read_prefix(mut body: PayloadStream, threshold: usize) -> Result<Prefix
     Ok(Prefix {
         chunks,
         len,
+        hasher,
         rest: None,
     })
 }
@@ -84,7 +91,8 @@ async fn read_prefix(mut body: PayloadStream, threshold: usize) -> Result<Prefix
 #[async_trait]
 impl Backend for TieredStorage {
     /// PUT: routes by size while streaming; the MD5 (the ETag) is computed in the same
-    /// pass.
+    /// pass (over the buffered prefix as it arrives, then over the rest on its way to the
+    /// long-term store).
     async fn put(
         &self,
         id: &ObjectId,
@@ -92,7 +100,6 @@ impl Backend for TieredStorage {
         body: PayloadStream,
     ) -> Result<PutReceipt> {
         let inner = &self.inner;
-        let (body, digest) = digesting(body);
         let prefix = read_prefix(body, inner.config.threshold).await?;
         match prefix.rest {
             None => {
@@ -102,12 +109,12 @@ impl Backend for TieredStorage {
                 }
                 metrics::counter!("objectstore_tiered_writes_total", "tier" => "high_volume")
                     .increment(1);
-                let sent = digest
-                    .get()
-                    .ok_or_else(|| Error::Internal("a body ended without its digest".into()))?;
+                let sent = prefix.hasher.finish();
                 inner.put_small(id, metadata, payload.freeze(), &sent).await
             }
             Some(rest) => {
+                // The rest is hashed on its way to the long-term store, after the prefix.
+                let (rest, digest) = digesting_after(prefix.hasher, rest);
                 let head = futures::stream::iter(prefix.chunks.into_iter().map(Ok));
                 metrics::counter!("objectstore_tiered_writes_total", "tier" => "long_term")
                     .increment(1);
@@ -229,9 +236,10 @@ impl Inner {
         payload: Bytes,
         sent: &Digest,
     ) -> Result<PutReceipt> {
-        let metadata = stored_metadata(metadata, sent);
+        let etag = sent.md5.hex();
+        let metadata = stored_metadata(metadata, sent, &etag);
         let Some(tombstone) = self.hv.put(id, &metadata, payload.clone()).await? else {
-            return Ok(receipt(sent));
+            return Ok(receipt(sent, etag));
         };
         let old = tombstone.target;
         let mut guard = self
@@ -240,7 +248,7 @@ impl Inner {
         let write = TieredWrite::Object(metadata, payload);
         let written = guard.commit(id, Some(old), write).await?;
         guard.finish_write(written);
-        Ok(receipt(sent))
+        Ok(receipt(sent, etag))
     }
 
     /// Large write: a fresh long-term revision, verified, then the tombstone swap.
@@ -283,14 +291,15 @@ impl Inner {
             }
         };
 
+        let etag = sent.md5.hex();
         let tombstone = Tombstone {
             target: revision,
-            metadata: stored_metadata(metadata, &sent),
+            metadata: stored_metadata(metadata, &sent, &etag),
         };
         let write = TieredWrite::Tombstone(tombstone);
         let written = guard.commit(id, current, write).await?;
         guard.finish_write(written);
-        Ok(receipt(&sent))
+        Ok(receipt(&sent, etag))
     }
 
     /// Moves a TTI tombstone's deadline when due (best effort: a failure or a concurrent

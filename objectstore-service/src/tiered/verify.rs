@@ -115,8 +115,8 @@ impl Inner {
             None => metadata.size,
         };
         let md5 = match &range {
-            None => metadata.etag.as_deref().and_then(Md5::from_hex),
-            Some(_) => None,
+            None if self.config.verify_read_md5 => metadata.etag.as_deref().and_then(Md5::from_hex),
+            _ => None,
         };
         let checked = VerifiedBody::new(body, revision.as_storage_path(), expected, md5);
         let body = self.first_chunk(revision, Box::pin(checked)).await?;

@@ -506,3 +506,25 @@ async fn a_batch_insert_the_store_keeps_wrong_fails_alone() {
         env.assert_consistent();
     }
 }
+
+#[tokio::test]
+async fn reads_without_md5_verification_are_still_checked_for_length() {
+    let env = Env::new();
+    let key = id("corrupt/length-only");
+    put(&env.storage(), &key, &payload(LARGE, 7)).await.unwrap();
+    let config = TieredConfig {
+        verify_read_md5: false,
+        ..Env::config()
+    };
+    for (damage, caught) in [(Damage::Truncate(1), true), (Damage::Flip(10), false)] {
+        let lt = decorate(&env.lt, Corrupt::new().on_read(damage));
+        let storage = env.storage_with(Arc::new(env.hv.clone()), lt, config.clone());
+        if caught {
+            assert_eq!(read_fails(&storage, &key, None).await, Check::Size);
+        } else {
+            // The documented cost of turning the MD5 off: a flip at rest goes unnoticed.
+            let bytes = read(&storage, &key).await.unwrap();
+            assert_ne!(bytes, payload(LARGE, 7));
+        }
+    }
+}
