@@ -1,10 +1,15 @@
-//! MD5 digests of payloads: the ETags of stored objects, and the caller's side of the
-//! check that a store kept exactly the bytes it was sent ([`crate::integrity`]).
+//! Digests of payloads: the MD5 that is a stored object's ETag, the CRC-32C that checks its
+//! reads cheaply, and the caller's side of the check that a store kept exactly the bytes it
+//! was sent ([`crate::integrity`]).
 //!
 //! * [`digesting`] wraps a body stream so that every chunk passes, unchanged and without a
-//!   copy, through an MD5 hasher and a byte count, in the same pass that stores it. The
-//!   result ([`Digest`]) is published on the [`BodyDigest`] handle when the body *ends*: a
-//!   body that failed, or that its consumer did not read to the end, has no digest.
+//!   copy, through the hashers (MD5, CRC-32C) and a byte count, in the same pass that stores
+//!   it. The result ([`Digest`]) is published on the [`BodyDigest`] handle when the body
+//!   *ends*: a body that failed, or that its consumer did not read to the end, has no
+//!   digest.
+//! * MD5 costs about 1.7 ns per byte (it is the ETag S3 tools compare, so writes cannot
+//!   avoid it); CRC-32C runs on the CPU's carry-less multiply at a few percent of that,
+//!   which is why reads are checked with it (`docs/benchmarks/etag-verification.md`).
 //! * [`Md5`] is a digest value: its hex form is an object's ETag; [`Md5::from_etag`] reads
 //!   an ETag back only when it is exactly a quoted or bare 32-hex-digit MD5.
 //! * [`multipart_etag`]: the ETag of an assembled multipart upload,
@@ -84,19 +89,55 @@ impl<'de> Deserialize<'de> for Md5 {
     }
 }
 
-/// What was streamed: the byte count and the MD5 of the bytes.
+/// What was streamed: the byte count, the MD5 and the CRC-32C of the bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Digest {
     /// Bytes.
     pub size: u64,
     /// Their MD5.
     pub md5: Md5,
+    /// Their CRC-32C (Castagnoli).
+    pub crc32c: u32,
+}
+
+/// The CRC-32C of `bytes`.
+pub fn crc32c(bytes: &[u8]) -> u32 {
+    crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, bytes) as u32
+}
+
+/// An incremental CRC-32C.
+#[derive(Clone, Copy)]
+pub struct Crc32c(crc_fast::Digest);
+
+impl Default for Crc32c {
+    fn default() -> Self {
+        Self(crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi))
+    }
+}
+
+impl fmt::Debug for Crc32c {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Crc32c")
+    }
+}
+
+impl Crc32c {
+    /// Adds bytes.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// The CRC of everything added.
+    pub fn finish(&self) -> u32 {
+        self.0.finalize() as u32
+    }
 }
 
 /// An incremental [`Digest`].
 #[derive(Clone, Default)]
 pub struct Hasher {
     md5: md5::Md5,
+    crc: Crc32c,
     size: u64,
 }
 
@@ -115,6 +156,7 @@ impl Hasher {
     /// Adds bytes.
     pub fn update(&mut self, bytes: &[u8]) {
         self.md5.update(bytes);
+        self.crc.update(bytes);
         self.size += bytes.len() as u64;
     }
 
@@ -128,6 +170,7 @@ impl Hasher {
         Digest {
             size: self.size,
             md5: Md5(self.md5.finalize().into()),
+            crc32c: self.crc.finish(),
         }
     }
 }
@@ -226,10 +269,16 @@ mod tests {
         h.update(b"The quick brown fox ");
         h.update(b"jumps over the lazy dog");
         assert_eq!(h.size(), 43);
-        assert_eq!(
-            h.finish().md5.quoted(),
-            "\"9e107d9d372bb6826bd81d3542a419d6\""
-        );
+        let digest = h.finish();
+        assert_eq!(digest.md5.quoted(), "\"9e107d9d372bb6826bd81d3542a419d6\"");
+        // The CRC-32C check value (RFC 3720): "123456789" → 0xE3069283.
+        assert_eq!(crc32c(b"123456789"), 0xE306_9283);
+        let whole = b"The quick brown fox jumps over the lazy dog";
+        assert_eq!(digest.crc32c, crc32c(whole));
+        let mut split = Crc32c::default();
+        split.update(&whole[..7]);
+        split.update(&whole[7..]);
+        assert_eq!(split.finish(), crc32c(whole));
     }
 
     #[test]
@@ -267,7 +316,8 @@ mod tests {
             digest.get(),
             Some(Digest {
                 size: 3,
-                md5: Md5::of(b"abc")
+                md5: Md5::of(b"abc"),
+                crc32c: crc32c(b"abc"),
             })
         );
     }

@@ -12,9 +12,12 @@
 //! * [`compare`]: the bytes sent ([`Digest`]) against a store's account (size and/or MD5).
 //! * [`check_sent`]: the same check inside a long-term backend, before its commit point
 //!   (multipart parts cannot be removed once stored, so they are checked before they are).
-//! * [`VerifiedBody`]: a read stream that counts (and, for whole objects with an MD5 ETag,
-//!   hashes) what the store returns and holds the last chunk back until the check passed,
-//!   so a short, long or altered body ends in an error instead of a complete-looking one.
+//! * [`VerifiedBody`]: a read stream that counts (and, for whole objects stored with a
+//!   CRC-32C, checksums) what the store returns and holds the last chunk back until the
+//!   check passed, so a short, long or altered body ends in an error instead of a
+//!   complete-looking one. Reads are checked with CRC-32C rather than MD5: it catches the
+//!   accidents this guards against (truncation, bit flips, a wrong blob) as well, at a few
+//!   percent of MD5's cost (`docs/benchmarks/etag-verification.md`).
 
 use std::fmt;
 use std::pin::Pin;
@@ -23,7 +26,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use futures::Stream;
 
-use crate::digest::{BodyDigest, Digest, Hasher, Md5};
+use crate::digest::{BodyDigest, Crc32c, Digest, Md5};
 use crate::error::Error;
 use crate::stream::PayloadStream;
 
@@ -41,19 +44,22 @@ pub enum Check {
     Size,
     /// The MD5 of the bytes.
     Md5,
+    /// The CRC-32C of the bytes (reads).
+    Crc32c,
     /// The store acknowledged bytes it did not read to the end, or lost the object.
     Missing,
 }
 
 impl Check {
     /// Every check.
-    pub const ALL: [Check; 3] = [Check::Size, Check::Md5, Check::Missing];
+    pub const ALL: [Check; 4] = [Check::Size, Check::Md5, Check::Crc32c, Check::Missing];
 
     /// The metric label.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Size => "size",
             Self::Md5 => "md5",
+            Self::Crc32c => "crc32c",
             Self::Missing => "missing",
         }
     }
@@ -164,12 +170,14 @@ pub fn compare(sent: &Digest, size: Option<u64>, md5: Option<Md5>) -> Result<(),
 
 /// A long-term backend's check before the commit point of a write: the caller's digest of
 /// the body (`sent`, complete once the body ended) against the backend's own account of the
-/// bytes it read (`kept`). Without `sent` there is nothing to check.
+/// bytes it read (`kept_size` bytes with MD5 `kept_md5`). Without `sent` there is nothing to
+/// check.
 pub fn check_sent(
     operation: &'static str,
     id: &str,
     sent: Option<&BodyDigest>,
-    kept: &Digest,
+    kept_size: u64,
+    kept_md5: Md5,
 ) -> Result<(), IntegrityError> {
     let Some(sent) = sent else {
         return Ok(());
@@ -179,10 +187,10 @@ pub fn check_sent(
             operation,
             id,
             Check::Missing,
-            format!("the store read {} bytes but not the body's end", kept.size),
+            format!("the store read {kept_size} bytes but not the body's end"),
         ));
     };
-    compare(&sent, Some(kept.size), Some(kept.md5))
+    compare(&sent, Some(kept_size), Some(kept_md5))
         .map_err(|(check, detail)| IntegrityError::detected(operation, id, check, detail))
 }
 
@@ -195,8 +203,8 @@ pub struct VerifiedBody {
     id: String,
     /// Bytes the body must have, when known.
     expected_len: Option<u64>,
-    /// The MD5 the bytes must have, with its hasher (whole-object reads only).
-    md5: Option<(Md5, Hasher)>,
+    /// The CRC-32C the bytes must have, with its state (whole-object reads only).
+    crc: Option<(u32, Crc32c)>,
     seen: u64,
     held: Option<Bytes>,
     done: bool,
@@ -213,18 +221,18 @@ impl fmt::Debug for VerifiedBody {
 }
 
 impl VerifiedBody {
-    /// Checks `inner` against `expected_len` bytes and, when given, the MD5 `md5`.
+    /// Checks `inner` against `expected_len` bytes and, when given, the CRC-32C `crc32c`.
     pub fn new(
         inner: PayloadStream,
         id: impl Into<String>,
         expected_len: Option<u64>,
-        md5: Option<Md5>,
+        crc32c: Option<u32>,
     ) -> Self {
         Self {
             inner,
             id: id.into(),
             expected_len,
-            md5: md5.map(|m| (m, Hasher::new())),
+            crc: crc32c.map(|c| (c, Crc32c::default())),
             seen: 0,
             held: None,
             done: false,
@@ -246,11 +254,13 @@ impl VerifiedBody {
             let detail = format!("the store returned {} of {expected} bytes", self.seen);
             return Err(self.fail(Check::Size, detail));
         }
-        if let Some((want, hasher)) = self.md5.take() {
-            let got = hasher.finish().md5;
+        if let Some((want, crc)) = self.crc.take() {
+            let got = crc.finish();
             if got != want {
-                let detail = format!("stored MD5 {want}, the store returned bytes with MD5 {got}");
-                return Err(self.fail(Check::Md5, detail));
+                let detail = format!(
+                    "stored CRC-32C {want:08x}, the store returned bytes with CRC-32C {got:08x}"
+                );
+                return Err(self.fail(Check::Crc32c, detail));
             }
         }
         Ok(())
@@ -284,8 +294,8 @@ impl Stream for VerifiedBody {
                         let detail = format!("the store returned more than {expected} bytes");
                         return Poll::Ready(Some(Err(this.fail(Check::Size, detail))));
                     }
-                    if let Some((_, hasher)) = &mut this.md5 {
-                        hasher.update(&chunk);
+                    if let Some((_, crc)) = &mut this.crc {
+                        crc.update(&chunk);
                     }
                     if let Some(previous) = this.held.replace(chunk) {
                         return Poll::Ready(Some(Ok(previous)));
@@ -307,6 +317,7 @@ mod tests {
     use futures::StreamExt;
 
     use super::*;
+    use crate::digest::crc32c;
 
     fn chunks(parts: &[&'static [u8]]) -> PayloadStream {
         let chunks: Vec<_> = parts.iter().map(|p| Ok(Bytes::from_static(p))).collect();
@@ -330,7 +341,7 @@ mod tests {
             chunks(&[b"ab", b"", b"cd"]),
             "x",
             Some(4),
-            Some(Md5::of(b"abcd")),
+            Some(crc32c(b"abcd")),
         );
         let (bytes, error) = collect(body).await;
         assert_eq!((bytes.as_slice(), error.is_none()), (&b"abcd"[..], true));
@@ -338,14 +349,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_short_long_or_altered_body_ends_in_an_error_before_its_last_chunk() {
-        type Case = (&'static [&'static [u8]], Option<Md5>, Check);
+        type Case = (&'static [&'static [u8]], Option<u32>, Check);
         let cases: [Case; 3] = [
             (&[b"ab", b"c"], None, Check::Size),
             (&[b"ab", b"cd", b"e"], None, Check::Size),
-            (&[b"ab", b"cX"], Some(Md5::of(b"abcd")), Check::Md5),
+            (&[b"ab", b"cX"], Some(crc32c(b"abcd")), Check::Crc32c),
         ];
-        for (parts, md5, check) in cases {
-            let body = VerifiedBody::new(chunks(parts), "x", Some(4), md5);
+        for (parts, crc, check) in cases {
+            let body = VerifiedBody::new(chunks(parts), "x", Some(4), crc);
             let (bytes, error) = collect(body).await;
             let error = error.expect("a mismatch must end in an error");
             let found = IntegrityError::find(&error).expect("the integrity error is the source");
@@ -363,6 +374,7 @@ mod tests {
         let sent = Digest {
             size: 3,
             md5: Md5::of(b"abc"),
+            crc32c: crc32c(b"abc"),
         };
         assert!(compare(&sent, Some(3), Some(Md5::of(b"abc"))).is_ok());
         assert!(compare(&sent, None, None).is_ok());

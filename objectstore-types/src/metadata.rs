@@ -174,6 +174,11 @@ pub struct Metadata {
     /// expiry, which is `expiration_policy` and `time_expires`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<String>,
+    /// The CRC-32C (Castagnoli) of the stored bytes, stamped by the storage engine with the
+    /// ETag for single writes (not for multipart uploads); it checks reads of the
+    /// long-term copy cheaply. Server-owned and not a header of this API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc32c: Option<u32>,
 }
 
 impl Default for Metadata {
@@ -194,6 +199,7 @@ impl Default for Metadata {
             content_language: None,
             cache_control: None,
             expires: None,
+            crc32c: None,
         }
     }
 }

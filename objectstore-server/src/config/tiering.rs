@@ -56,10 +56,6 @@ pub struct TieredSettings {
     /// Background cleanups running at once. Default 16.
     /// Env `OS__STORAGE__CLEANUP_CONCURRENCY`.
     pub cleanup_concurrency: usize,
-    /// Hash every whole-object read from the long-term store and compare it with the
-    /// object's MD5 ETag (reads are always checked for their length). Default `true`.
-    /// Env `OS__STORAGE__VERIFY_READ_MD5`.
-    pub verify_read_md5: bool,
 }
 
 impl Default for TieredSettings {
@@ -75,7 +71,6 @@ impl Default for TieredSettings {
             multipart_deadline: d.multipart_deadline,
             multipart_grace: d.multipart_grace,
             cleanup_concurrency: d.cleanup_concurrency,
-            verify_read_md5: d.verify_read_md5,
         }
     }
 }
@@ -94,7 +89,6 @@ impl TieredSettings {
             multipart_deadline: self.multipart_deadline,
             multipart_grace: self.multipart_grace,
             cleanup_concurrency: self.cleanup_concurrency,
-            verify_read_md5: self.verify_read_md5,
             ..TieredConfig::default()
         }
     }

@@ -1,10 +1,11 @@
 //! ETags and receipts.
 //!
 //! * [`StampedEtags`]: the decorator every [`super::backend_suite`] and
-//!   [`super::long_term_suite`] check reads through. A backend may stamp an `etag` (the
-//!   tiered engine does; standalone stores do not): the decorator checks its form (32
-//!   lowercase hex digits, optionally `-N`) and takes it out of the metadata a read returns,
-//!   so that the suites' metadata comparisons check every other field as before. That an
+//!   [`super::long_term_suite`] check reads through. A backend may stamp an `etag` and a
+//!   `crc32c` (the tiered engine does; standalone stores do not): the decorator checks the
+//!   ETag's form (32 lowercase hex digits, optionally `-N`) and takes both out of the
+//!   metadata a read returns, so that the suites' metadata comparisons check every other
+//!   field as before. That an
 //!   ETag is the MD5 of the bytes is checked by [`put_receipts_report_what_was_kept`] and,
 //!   on every whole read of a long-term object, by the tiered engine itself.
 //! * The receipt checks: what a backend reports about a put or a part is what it kept, and
@@ -37,6 +38,8 @@ fn is_etag(etag: &str) -> bool {
         && parts.is_none_or(digits)
 }
 
+/// Takes the fields a backend may stamp (`etag`, `crc32c`) out of `metadata`, checking the
+/// ETag's form.
 #[track_caller]
 fn take_etag(metadata: &mut Metadata) {
     if let Some(etag) = metadata.etag.take() {
@@ -45,6 +48,7 @@ fn take_etag(metadata: &mut Metadata) {
             "a stamped ETag has the wrong form: {etag:?}"
         );
     }
+    metadata.crc32c = None;
 }
 
 impl Around for StampedEtags {

@@ -53,8 +53,8 @@
 //! ## Large write (body > threshold)
 //!
 //! 0. Buffer at most `threshold` bytes (plus the chunk that crosses it) to decide the route.
-//!    Every chunk passes through the MD5 hasher and byte count on the way (one pass, no
-//!    copy): the object's ETag is that MD5.
+//!    Every chunk passes through the MD5 and CRC-32C hashers and the byte count on the way
+//!    (one pass, no copy): the object's ETag is that MD5.
 //! 1. Read the HV row: `current` = the tombstone's target, or none. Error → fail, nothing
 //!    happened.
 //! 2. Append record `{old: current, new: revision}`. Error → fail (the dropped guard's
@@ -69,7 +69,7 @@
 //!    lost); nothing reaches HV.
 //! 4. Fencing (module `changes`): if the lease is not comfortably held, renew it and check the
 //!    record is still ours. Taken over → fail; cleanup.
-//! 5. **Commit**: CAS `current → Tombstone{revision, metadata with size and ETag}`.
+//! 5. **Commit**: CAS `current → Tombstone{revision, metadata with size, ETag, CRC-32C}`.
 //!    * ok → `Ok`; cleanup deletes `old`.
 //!    * conflict → `Ok` (last writer wins); cleanup deletes `revision`.
 //!    * error → fail; cleanup reads the tombstone and deletes whichever of `old` /
@@ -195,14 +195,16 @@
 //!   filesystem's fsynced file, a `head` of stores that report nothing: Azure, GCS, streamed
 //!   S3 uploads) proves only the length, so a flipped byte there is caught by the reads.
 //! * **Reads** of an LT revision: the body is counted against the tombstone's size (a
-//!   range's length for a range) and, for a whole object whose ETag is a plain MD5, hashed.
+//!   range's length for a range) and, for a whole object of a single write, checksummed
+//!   with the CRC-32C stored beside its ETag (the write computed both in one pass; CRC-32C
+//!   catches truncation, flips and a wrong blob as well as MD5 would, at a few percent of
+//!   its cost, so reads stay fast).
 //!   The last chunk is held back until the check passed, so a short, long or altered body
 //!   ends in an error before it looks complete (the HTTP layer aborts the response). The
 //!   first chunk is awaited before the call returns: a store failing before the first byte,
 //!   or a one-chunk body failing its check, is an error of the call (a 5xx), not an empty
 //!   reply. Ranges are checked for their length only; multipart objects (`-N` ETags) for
-//!   their length only; with [`TieredConfig::verify_read_md5`] off, every read for its
-//!   length only. Inline objects (HV) are not checked.
+//!   their length only. Inline objects (HV) are not checked.
 //!
 //! ## Expiry sweep
 //!
@@ -308,11 +310,6 @@ pub struct TieredConfig {
     pub multipart_grace: Duration,
     /// Background cleanups (guards and recovery) running at once. Default 16.
     pub cleanup_concurrency: usize,
-    /// Whether a whole-object read of a long-term revision is hashed and compared with its
-    /// MD5 ETag (a read is always checked for its length). Costs one MD5 pass over every
-    /// such read (about 2 ns per byte); off, a byte flipped at rest is only found by
-    /// `objectstore check --deep`. Default `true`.
-    pub verify_read_md5: bool,
     /// Whether [`TieredStorage::new`] spawns the background loop (start-up recovery, lease
     /// renewal, periodic recovery, sweeps). Tools and tests that drive
     /// [`TieredStorage::recover_now`] and [`TieredStorage::sweep_expired`] themselves turn
@@ -334,7 +331,6 @@ impl Default for TieredConfig {
             multipart_deadline: Duration::from_secs(24 * 3600),
             multipart_grace: Duration::from_secs(3600),
             cleanup_concurrency: 16,
-            verify_read_md5: true,
             background: true,
         }
     }

@@ -330,6 +330,7 @@ impl LongTermBackend for TieredStorage {
             return Err(error);
         }
         metadata.etag = plan.etag;
+        metadata.crc32c = None;
         // The deadline is fixed at initiation (spec 8.1: metadata is not re-stamped).
         metadata.time_expires = metadata
             .expiration_policy

@@ -29,15 +29,17 @@ pub(crate) fn long_term_metadata(metadata: &Metadata) -> Metadata {
     m.time_expires = None;
     m.size = None;
     m.etag = None;
+    m.crc32c = None;
     m
 }
 
-/// `metadata` as the engine stores it for bytes with digest `sent` (ETag `etag`): size and
-/// ETag set.
+/// `metadata` as the engine stores it for bytes with digest `sent` (ETag `etag`): size,
+/// ETag and CRC-32C set.
 fn stored_metadata(metadata: &Metadata, sent: &Digest, etag: &str) -> Metadata {
     let mut m = metadata.clone();
     m.size = Some(sent.size);
     m.etag = Some(etag.to_owned());
+    m.crc32c = Some(sent.crc32c);
     m
 }
 

@@ -7,7 +7,7 @@ use objectstore_types::ObjectId;
 
 use super::Inner;
 use crate::backend::{GetResponse, PartReceipt, PutReceipt};
-use crate::digest::{BodyDigest, Digest, Md5};
+use crate::digest::{BodyDigest, Digest};
 use crate::error::{Error, Result};
 use crate::integrity::{self, Check, IntegrityError, VerifiedBody};
 use crate::stream::PayloadStream;
@@ -92,11 +92,11 @@ impl Inner {
         }
     }
 
-    /// A GET of a long-term revision, checked (module docs, "Reads"): the body is checked
-    /// against the tombstone's size (the range's length for a range) and, for a whole
-    /// object with an MD5 ETag, its MD5; the first chunk is awaited here, so that a store
-    /// failing before the first byte (or a body that fails its check before then) is an
-    /// error of the call, not an empty response.
+    /// A GET of a long-term revision, checked (module docs, "Verification"): the body is
+    /// checked against the tombstone's size (the range's length for a range) and, for a
+    /// whole object stored with a CRC-32C, that CRC; the first chunk is awaited here, so
+    /// that a store failing before the first byte (or a body that fails its check before
+    /// then) is an error of the call, not an empty response.
     pub(crate) async fn verified_read(
         &self,
         revision: &ObjectId,
@@ -114,11 +114,11 @@ impl Inner {
             Some(r) => Some(r.len()),
             None => metadata.size,
         };
-        let md5 = match &range {
-            None if self.config.verify_read_md5 => metadata.etag.as_deref().and_then(Md5::from_hex),
-            _ => None,
+        let crc32c = match &range {
+            None => metadata.crc32c,
+            Some(_) => None,
         };
-        let checked = VerifiedBody::new(body, revision.as_storage_path(), expected, md5);
+        let checked = VerifiedBody::new(body, revision.as_storage_path(), expected, crc32c);
         let body = self.first_chunk(revision, Box::pin(checked)).await?;
         Ok(GetResponse::Found {
             metadata,

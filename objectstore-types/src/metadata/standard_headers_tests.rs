@@ -112,6 +112,7 @@ fn metadata_stored_before_the_new_fields_reads_with_none() {
     assert_eq!((m.etag, m.content_encoding), (None, None));
     assert_eq!((m.content_disposition, m.content_language), (None, None));
     assert_eq!((m.cache_control, m.expires), (None, None));
+    assert_eq!(m.crc32c, None);
     assert_eq!(m.size, Some(5));
     let json = serde_json::to_string(&Metadata::default()).unwrap();
     for field in ["etag", "content_encoding", "cache_control", "expires"] {

@@ -215,8 +215,14 @@ impl CloudBackend {
             chunks.push(chunk);
         }
         let read = md5.finish();
-        integrity::check_sent("upload_part", &id.as_storage_path(), sent, &read)
-            .map_err(|e| e.into_error(self.name))?;
+        integrity::check_sent(
+            "upload_part",
+            &id.as_storage_path(),
+            sent,
+            read.size,
+            read.md5,
+        )
+        .map_err(|e| e.into_error(self.name))?;
         if read.size > length {
             return Err(too_long());
         }

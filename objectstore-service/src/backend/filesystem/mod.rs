@@ -417,7 +417,8 @@ impl LongTermBackend for FilesystemBackend {
         })
         .await?;
         let kept = md5.finish();
-        integrity::check_sent("upload_part", &id.as_storage_path(), sent.as_ref(), &kept)
+        let path = id.as_storage_path();
+        integrity::check_sent("upload_part", &path, sent.as_ref(), kept.size, kept.md5)
             .map_err(|e| e.into_error(NAME))?;
         if len != content_length {
             return Err(Error::InvalidRequest(format!(

@@ -20,7 +20,7 @@ use crate::backend::{
     BlobInfo, CompleteRejection, CompletedPart, LongTermBackend, PartInfo, PartReceipt, PartsPage,
     ScanPage,
 };
-use crate::digest::{BodyDigest, Digest, Md5};
+use crate::digest::{BodyDigest, Md5};
 use crate::error::{Error, Result};
 use crate::integrity;
 use crate::stream::PayloadStream;
@@ -80,17 +80,18 @@ impl LongTermBackend for MemoryBackend {
         // length the store got wrong is its fault, not the client's).
         let expected = sent.is_none().then_some(content_length);
         let bytes = read_body(body, expected).await?;
-        let md5 = Md5::of(&bytes);
-        let kept = Digest {
-            size: bytes.len() as u64,
+        let (md5, size) = (Md5::of(&bytes), bytes.len() as u64);
+        integrity::check_sent(
+            "upload_part",
+            &id.as_storage_path(),
+            sent.as_ref(),
+            size,
             md5,
-        };
-        integrity::check_sent("upload_part", &id.as_storage_path(), sent.as_ref(), &kept)
-            .map_err(|e| e.into_error(self.name))?;
-        if kept.size != content_length {
+        )
+        .map_err(|e| e.into_error(self.name))?;
+        if size != content_length {
             return Err(Error::InvalidRequest(format!(
-                "the body has {} bytes but its content length is {content_length}",
-                kept.size
+                "the body has {size} bytes but its content length is {content_length}"
             )));
         }
         let etag = etag(&bytes);
@@ -103,7 +104,7 @@ impl LongTermBackend for MemoryBackend {
         };
         let receipt = PartReceipt {
             etag: etag.clone(),
-            size: kept.size,
+            size,
             md5: Some(md5),
         };
         let part = Part {
