@@ -7,10 +7,6 @@
 //!   it. The result ([`Digest`]) is published on the [`BodyDigest`] handle when the body
 //!   *ends*: a body that failed, or that its consumer did not read to the end, has no
 //!   digest.
-//! * [`digesting_in_task`] does the same with the hashing in a task of its own, fed through
-//!   a bounded channel (chunks are shared, not copied): on a multi-threaded runtime the
-//!   hashing runs beside the reading of the body and the store's writing instead of between
-//!   them. For large bodies, where MD5 would otherwise halve a stream's throughput.
 //! * MD5 costs about 1.7 ns per byte (it is the ETag S3 tools compare, so writes cannot
 //!   avoid it); CRC-32C runs on the CPU's carry-less multiply at a few percent of that,
 //!   which is why reads are checked with it (`docs/benchmarks/etag-verification.md`).
@@ -28,8 +24,6 @@ use bytes::Bytes;
 use futures::Stream;
 use md5::Digest as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use tokio::task::JoinHandle;
-use tokio_util::sync::PollSender;
 
 use crate::stream::PayloadStream;
 
@@ -211,97 +205,6 @@ pub fn digesting_after(hasher: Hasher, body: PayloadStream) -> (PayloadStream, B
     (Box::pin(stream), digest)
 }
 
-/// Chunks in flight to a hashing task (bounds the memory it may hold back: the chunks are
-/// the body's own, shared with the store's write).
-const HASH_QUEUE: usize = 16;
-
-enum ToHasher {
-    Chunk(Bytes),
-    End,
-}
-
-/// The hashing task of [`digesting_in_task`].
-#[derive(Debug)]
-pub struct HashTask(JoinHandle<Option<Digest>>);
-
-impl HashTask {
-    /// Waits for the hashing to catch up: the digest once the whole body was read, `None`
-    /// for a body that failed or was not read to its end.
-    pub async fn finish(self) -> Option<Digest> {
-        self.0.await.ok().flatten()
-    }
-}
-
-/// [`digesting_after`] with the hashing in a task of its own (see the module docs). Must be
-/// called inside a tokio runtime.
-pub fn digesting_in_task(hasher: Hasher, body: PayloadStream) -> (PayloadStream, HashTask) {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<ToHasher>(HASH_QUEUE);
-    let task = tokio::spawn(async move {
-        let mut hasher = hasher;
-        while let Some(message) = rx.recv().await {
-            match message {
-                ToHasher::Chunk(chunk) => hasher.update(&chunk),
-                ToHasher::End => return Some(hasher.finish()),
-            }
-        }
-        None
-    });
-    let stream = FeedingStream {
-        body,
-        to_hasher: PollSender::new(tx),
-        ended: false,
-    };
-    (Box::pin(stream), HashTask(task))
-}
-
-/// A body that hands every chunk to a hashing task (a slot is reserved before the next
-/// chunk is read, so the queue bounds what the task may lag behind).
-struct FeedingStream {
-    body: PayloadStream,
-    to_hasher: PollSender<ToHasher>,
-    ended: bool,
-}
-
-impl Stream for FeedingStream {
-    type Item = std::io::Result<Bytes>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        if this.ended {
-            return Poll::Ready(None);
-        }
-        if !this.to_hasher.is_closed() {
-            match this.to_hasher.poll_reserve(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(())) => {}
-                // The task is gone (runtime shutting down): the digest will be missing,
-                // which the caller treats as a failed write; the body passes on.
-                Poll::Ready(Err(_)) => this.to_hasher.close(),
-            }
-        }
-        let item = this.body.as_mut().poll_next(cx);
-        match &item {
-            Poll::Ready(Some(Ok(chunk))) => {
-                let _ = this.to_hasher.send_item(ToHasher::Chunk(chunk.clone()));
-            }
-            Poll::Ready(None) => {
-                this.ended = true;
-                let _ = this.to_hasher.send_item(ToHasher::End);
-            }
-            Poll::Ready(Some(Err(_))) => {
-                this.ended = true;
-                this.to_hasher.close();
-            }
-            Poll::Pending => {}
-        }
-        item
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        self.body.size_hint()
-    }
-}
-
 struct DigestStream {
     body: PayloadStream,
     /// `None` once finished (the digest published) or after an error.
@@ -429,35 +332,6 @@ mod tests {
             digest.get().map(|d| (d.size, d.md5)),
             Some((4, Md5::of(b"abcd")))
         );
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_hashing_task_gives_the_same_digest() {
-        let chunks: Vec<_> = (0..100u8).map(|i| Ok(Bytes::from(vec![i; 1000]))).collect();
-        let mut hasher = Hasher::new();
-        hasher.update(b"head");
-        let (body, task) = digesting_in_task(hasher, futures::stream::iter(chunks).boxed());
-        let bytes = stream::read_to_vec(body).await.unwrap();
-        let mut whole = b"head".to_vec();
-        whole.extend_from_slice(&bytes);
-        let digest = task.finish().await.expect("the body ended");
-        assert_eq!(
-            (digest.size, digest.md5),
-            (whole.len() as u64, Md5::of(&whole))
-        );
-        assert_eq!(digest.crc32c, crc32c(&whole));
-
-        let failing = futures::stream::iter(vec![
-            Ok(Bytes::from("ab")),
-            Err(std::io::Error::other("client went away")),
-        ]);
-        let (body, task) = digesting_in_task(Hasher::new(), failing.boxed());
-        assert!(stream::read_to_vec(body).await.is_err());
-        assert_eq!(task.finish().await, None, "no digest of a failed body");
-        let (mut body, task) = digesting_in_task(Hasher::new(), stream::single("abc"));
-        let _ = body.next().await;
-        drop(body);
-        assert_eq!(task.finish().await, None, "no digest of an unfinished body");
     }
 
     #[tokio::test]

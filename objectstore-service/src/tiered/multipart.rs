@@ -176,7 +176,7 @@ impl LongTermBackend for TieredStorage {
                 Some(check),
             )
             .await?;
-        let ours = inner.sent("upload_part", revision, digest.get())?;
+        let ours = inner.sent("upload_part", revision, &digest)?;
         inner.verify_part(revision, &ours, &stored)?;
         Ok(PartReceipt {
             etag: ours.md5.quoted(),

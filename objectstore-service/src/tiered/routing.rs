@@ -16,7 +16,7 @@ use crate::backend::{
     Backend, ExpiryTarget, ExtendOutcome, GetResponse, PutReceipt, TieredGet, TieredMetadata,
     TieredWrite, Tombstone,
 };
-use crate::digest::{Digest, HashTask, Hasher, digesting_in_task};
+use crate::digest::{BodyDigest, Digest, Hasher, digesting_after};
 use crate::error::{Error, Result};
 use crate::expiry::{ExtendPlan, plan_extension, tti_bump};
 use crate::stream::PayloadStream;
@@ -115,9 +115,8 @@ impl Backend for TieredStorage {
                 inner.put_small(id, metadata, payload.freeze(), &sent).await
             }
             Some(rest) => {
-                // The rest is hashed on its way to the long-term store, after the prefix, in
-                // a task beside the stream (MD5 inline would halve a large write's speed).
-                let (rest, digest) = digesting_in_task(prefix.hasher, rest);
+                // The rest is hashed on its way to the long-term store, after the prefix.
+                let (rest, digest) = digesting_after(prefix.hasher, rest);
                 let head = futures::stream::iter(prefix.chunks.into_iter().map(Ok));
                 metrics::counter!("objectstore_tiered_writes_total", "tier" => "long_term")
                     .increment(1);
@@ -255,13 +254,13 @@ impl Inner {
     }
 
     /// Large write: a fresh long-term revision, verified, then the tombstone swap.
-    /// `digest` hashes the whole body as `body` is consumed.
+    /// `digest` is the digest of the whole body, complete once `body` ended.
     async fn put_large(
         self: &Arc<Self>,
         id: &ObjectId,
         metadata: &Metadata,
         body: PayloadStream,
-        digest: HashTask,
+        digest: BodyDigest,
     ) -> Result<PutReceipt> {
         let current = self.current_target(id).await?;
         let revision = id.new_revision();
@@ -279,7 +278,7 @@ impl Inner {
             .await?;
 
         // 3a. The store's account of the revision against what was sent.
-        let verified = match self.sent("put", &revision, digest.finish().await) {
+        let verified = match self.sent("put", &revision, &digest) {
             Ok(sent) => self
                 .verify_put(&revision, &sent, &stored)
                 .await

@@ -7,7 +7,7 @@ use objectstore_types::ObjectId;
 
 use super::Inner;
 use crate::backend::{GetResponse, PartReceipt, PutReceipt};
-use crate::digest::Digest;
+use crate::digest::{BodyDigest, Digest};
 use crate::error::{Error, Result};
 use crate::integrity::{self, Check, IntegrityError, VerifiedBody};
 use crate::stream::PayloadStream;
@@ -24,15 +24,15 @@ impl Inner {
             .into_error(self.lt.name())
     }
 
-    /// What the caller's stream delivered to the long-term store (`digest`): `None` means
-    /// the store returned without reading the body to its end, which is a failed write.
+    /// What the caller's stream delivered to the long-term store: `None` means the store
+    /// returned without reading the body to its end, which is a failed write.
     pub(crate) fn sent(
         &self,
         operation: &'static str,
         target: &ObjectId,
-        digest: Option<Digest>,
+        digest: &BodyDigest,
     ) -> Result<Digest> {
-        digest.ok_or_else(|| {
+        digest.get().ok_or_else(|| {
             let detail = "the store acknowledged the write without reading the body to its end";
             self.integrity(operation, target, Check::Missing, detail.into())
         })
