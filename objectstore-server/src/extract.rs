@@ -16,7 +16,9 @@ use http::request::Parts;
 use http::{HeaderMap, header};
 use objectstore_service::stream::PayloadStream;
 use objectstore_types::range::ByteRange;
-use objectstore_types::{Metadata, ObjectContext, ObjectId, ObjectKey, Scopes, Usecase};
+use objectstore_types::{
+    Metadata, ObjectContext, ObjectId, ObjectKey, Scopes, Usecase, conditional,
+};
 
 use crate::access::admit;
 use crate::error::ApiError;
@@ -143,6 +145,52 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestedRange {
             Some(value) => ByteRange::parse(value).map(Self).map_err(ApiError::client),
             None => Ok(Self(None)),
         }
+    }
+}
+
+/// The `If-Match` and `If-None-Match` headers of a read (every line of each), evaluated
+/// against the object's ETag once it is known ([`Conditions::evaluate`]). An extractor for
+/// the same reason as [`RequestedRange`]; a request without either allocates nothing.
+#[derive(Debug, Default)]
+pub(crate) struct Conditions {
+    if_match: Vec<String>,
+    if_none_match: Vec<String>,
+}
+
+impl Conditions {
+    /// Whether the request carries no condition.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.if_match.is_empty() && self.if_none_match.is_empty()
+    }
+
+    /// What the conditions make of a read of an existing object with this ETag.
+    pub(crate) fn evaluate(&self, etag: Option<&str>) -> conditional::Precondition {
+        let if_match: Vec<&str> = self.if_match.iter().map(String::as_str).collect();
+        let if_none_match: Vec<&str> = self.if_none_match.iter().map(String::as_str).collect();
+        conditional::evaluate(&if_match, &if_none_match, etag)
+    }
+}
+
+fn header_lines(headers: &HeaderMap, name: &header::HeaderName) -> Result<Vec<String>, ApiError> {
+    headers
+        .get_all(name)
+        .iter()
+        .map(|v| {
+            v.to_str()
+                .map(str::to_owned)
+                .map_err(|_| ApiError::client(format!("the {name} header must be visible ASCII")))
+        })
+        .collect()
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Conditions {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Ok(Self {
+            if_match: header_lines(&parts.headers, &header::IF_MATCH)?,
+            if_none_match: header_lines(&parts.headers, &header::IF_NONE_MATCH)?,
+        })
     }
 }
 

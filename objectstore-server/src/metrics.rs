@@ -32,6 +32,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use objectstore_service::integrity::{self, Check};
 
 mod dogstatsd;
 mod routes;
@@ -154,6 +155,15 @@ fn install(extra: Option<Box<dyn metrics::Recorder + Send + Sync>>) -> Prometheu
     }
     describe();
     // Rare events: registered at zero so dashboards and alerts see the series at once.
+    for operation in integrity::OPERATIONS {
+        for check in Check::ALL {
+            let _registered = metrics::counter!(
+                integrity::FAILURES,
+                "operation" => operation,
+                "check" => check.as_str()
+            );
+        }
+    }
     for reason in BODY_CUTOFF_REASONS {
         let _registered = metrics::counter!(BODY_CUTOFFS, "reason" => reason);
     }
@@ -276,6 +286,11 @@ pub const CATALOGUE: &[(&str, Kind, &str)] = &[
         "objectstore_tiered_cleanups_total",
         Kind::Counter,
         "Change-record cleanups, by outcome.",
+    ),
+    (
+        objectstore_service::integrity::FAILURES,
+        Kind::Counter,
+        "Long-term store writes and reads whose bytes did not match, by operation and check.",
     ),
     (
         "objectstore_tiered_recovery_passes_total",

@@ -236,6 +236,7 @@ fn documented_metrics() -> Vec<(String, String)> {
 /// as too slow).
 const MAY_BE_ZERO: &[&str] = &[
     "objectstore_http_request_body_cutoffs_total",
+    "objectstore_integrity_failures_total",
     "objectstore_tiered_recovery_records_total",
     "objectstore_tiered_change_log_depth",
     "objectstore_tiered_recovery_oldest_record_age_seconds",

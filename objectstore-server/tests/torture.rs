@@ -582,18 +582,10 @@ async fn check_reports_and_repairs_a_lost_blob() {
     assert_eq!(server.interrupt().code(), Some(0));
 
     // Lose the long-term blob behind the tombstone.
-    let mut stack = vec![dir.path().join("data/lt/objects")];
     let mut removed = 0;
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                std::fs::remove_file(path).unwrap();
-                removed += 1;
-            }
-        }
+    for path in common::files_below(&dir.path().join("data/lt/objects")) {
+        std::fs::remove_file(path).unwrap();
+        removed += 1;
     }
     assert_eq!(removed, 1, "one blob");
 

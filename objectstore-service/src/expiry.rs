@@ -24,6 +24,10 @@ pub fn tti_bump(metadata: &Metadata, now: SystemTime) -> Option<SystemTime> {
 
 /// The plan for an expiry extension of a live object.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a short-lived value, planned and consumed once per extension"
+)]
 pub enum ExtendPlan {
     /// Answer with this outcome, change nothing.
     Done(ExtendOutcome),

@@ -171,16 +171,24 @@ impl StorageService {
         .await
     }
 
-    /// Stores an object (insert or overwrite). Stamps the metadata.
+    /// Stores an object (insert or overwrite). Stamps the metadata; answers it as stored:
+    /// with the size and the ETag the backend stored (the tiered engine's MD5; a standalone
+    /// store keeps none), so that a response can carry them.
     pub async fn put(
         &self,
         id: ObjectId,
         mut metadata: Metadata,
         body: PayloadStream,
-    ) -> Result<()> {
+    ) -> Result<Metadata> {
         metadata.stamp(self.now());
-        self.spawn(move |b| async move { b.put(&id, &metadata, body).await })
-            .await
+        metadata.etag = None;
+        self.spawn(move |b| async move {
+            let receipt = b.put(&id, &metadata, body).await?;
+            metadata.size = receipt.size;
+            metadata.etag = receipt.etag;
+            Ok(metadata)
+        })
+        .await
     }
 
     /// Reads an object or a range of it. The returned body holds the operation's permit

@@ -8,6 +8,7 @@
 //!   constructor, so nothing downstream (backends, path builders) ever sees `..`, an empty
 //!   segment or a control character.
 //! * [`metadata`]: [`Metadata`] and its exact HTTP header codec (spec section 6 and 18.2).
+//! * [`conditional`]: `If-Match` / `If-None-Match` against an object's ETag.
 //! * [`expiration`]: [`ExpirationPolicy`] and the duration wire syntax (humantime in, `d h m s`
 //!   out).
 //! * [`range`]: `Range` header parsing and resolution against an object size (spec section 5).
@@ -17,6 +18,7 @@
 //! Every rejection is a typed error whose `Display` text is meant for the user who sent the
 //! bad value.
 
+pub mod conditional;
 pub mod expiration;
 pub mod id;
 pub mod metadata;

@@ -25,7 +25,7 @@ use http_body::Body as _;
 use super::matcher::{Endpoint, Matched};
 use crate::access::Auth;
 use crate::endpoints::{expiry, objects};
-use crate::extract::{ContextPath, ObjectPath, RequestedRange};
+use crate::extract::{Conditions, ContextPath, ObjectPath, RequestedRange};
 use crate::state::AppState;
 
 /// Runs a `FromRequestParts` extractor; a rejection is the response.
@@ -76,9 +76,13 @@ async fn dispatch(state: AppState, matched: Matched, request: Request) -> Respon
     let result = match matched.endpoint {
         Endpoint::Get => {
             let range = extract!(RequestedRange, parts, state);
-            objects::get_object(State(state), auth, id, range).await
+            let conditions = extract!(Conditions, parts, state);
+            objects::get_object(State(state), auth, id, range, conditions).await
         }
-        Endpoint::Head => objects::head_object(State(state), auth, id).await,
+        Endpoint::Head => {
+            let conditions = extract!(Conditions, parts, state);
+            objects::head_object(State(state), auth, id, conditions).await
+        }
         Endpoint::Put => {
             let query = extract!(Query<_>, parts, state);
             let headers = std::mem::take(&mut parts.headers);

@@ -208,6 +208,23 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     }
 }
 
+/// Every file below `dir`, recursively (directories left out), in no particular order.
+pub fn files_below(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut stack = vec![dir.to_owned()];
+    let mut files = Vec::new();
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("read a directory") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
 /// The JSON body of a response.
 pub async fn json(response: reqwest::Response) -> serde_json::Value {
     let text = response.text().await.expect("body");

@@ -48,8 +48,13 @@ impl Env {
     }
 
     async fn run(&self, repair: bool) -> CheckReport {
+        self.run_with(repair, false).await
+    }
+
+    async fn run_with(&self, repair: bool, deep: bool) -> CheckReport {
         let options = CheckOptions {
             repair,
+            deep,
             page_size: 2, // exercise the paging
             ..CheckOptions::default()
         };
@@ -390,4 +395,57 @@ async fn a_tombstone_is_not_dangling_when_rewritten_during_the_check() {
     let _ = crate::backend::HighVolumeBackend::scan_rows(&env.hv, None, 1)
         .await
         .unwrap();
+}
+
+/// `--deep`: a blob whose size or bytes differ from what its tombstone records is found
+/// (only by a deep check) and never repaired; healthy blobs are not reported.
+#[tokio::test]
+async fn deep_check_finds_corrupt_blobs_and_never_repairs_them() {
+    let env = Env::new();
+    let flipped = env.put("flipped", LARGE, ExpirationPolicy::Manual).await;
+    let short = env.put("short", LARGE, ExpirationPolicy::Manual).await;
+    let healthy = env.put("healthy", LARGE, ExpirationPolicy::Manual).await;
+    env.put("inline", 10, ExpirationPolicy::Manual).await;
+    // The store changes its bytes behind the engine's back.
+    for (object, bytes) in [
+        (&flipped, pattern(LARGE, 8)),
+        (&short, pattern(LARGE - 1, 7)),
+    ] {
+        let target = env.target(object);
+        let (mut metadata, _) = env.lt.entry(&target).expect_object();
+        metadata.size = Some(bytes.len() as u64);
+        env.lt
+            .insert_raw(&target, Entry::Object(metadata, bytes.into()));
+    }
+
+    let shallow = env.run(false).await;
+    assert!(shallow.corrupt_objects.is_empty() && !shallow.deep);
+    assert!(shallow.is_clean(), "{shallow:#?}");
+
+    let report = env.run_with(true, true).await;
+    assert!(report.deep);
+    let mut found: Vec<(&str, &str)> = report
+        .corrupt_objects
+        .iter()
+        .map(|c| (c.id.as_str(), c.problem.split(':').next().unwrap_or("")))
+        .collect();
+    found.sort_unstable();
+    let (flipped_path, short_path) = (flipped.as_storage_path(), short.as_storage_path());
+    let mut want = vec![
+        (flipped_path.as_str(), "md5"),
+        (short_path.as_str(), "size"),
+    ];
+    want.sort_unstable();
+    assert_eq!(found, want, "{report:#?}");
+    assert_eq!(report.problems(), 2);
+    assert!(
+        !report.is_clean(),
+        "corrupt objects are problems left unrepaired"
+    );
+    // The repair touched neither the tombstones nor the blobs.
+    for object in [&flipped, &short, &healthy] {
+        let target = env.target(object);
+        env.lt.entry(&target).expect_object();
+    }
+    assert_eq!(env.run_with(false, true).await.corrupt_objects.len(), 2);
 }

@@ -190,11 +190,10 @@ async fn run(protocol: Protocol, hooks: &Crash) -> Run {
         Protocol::SmallWrite
         | Protocol::LargeWrite
         | Protocol::LargeOverwrite
-        | Protocol::SmallOverTombstone => {
-            storage
-                .put(&key, &metadata, stream::single(new_bytes))
-                .await
-        }
+        | Protocol::SmallOverTombstone => storage
+            .put(&key, &metadata, stream::single(new_bytes))
+            .await
+            .map(drop),
         Protocol::Delete => storage.delete(&key).await,
         Protocol::MultipartComplete => {
             let (upload_id, parts) = upload_state.clone().unwrap_or_default();

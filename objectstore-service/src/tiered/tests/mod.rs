@@ -11,6 +11,7 @@
 //!   instance.
 //! * `faults`: every backend call of every protocol fails once, the instance lives on.
 //! * `sweep`: the expiry sweeper.
+//! * `integrity`: ETags, and a long-term store that damages bytes on write or read.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -37,6 +38,7 @@ mod crash_hooks;
 mod expiry;
 mod faults;
 mod guard;
+mod integrity;
 mod multipart;
 mod routing;
 mod sweep;
@@ -196,6 +198,7 @@ async fn put(storage: &TieredStorage, id: &ObjectId, body: &[u8]) -> crate::Resu
     storage
         .put(id, &Metadata::default(), stream::single(body.to_vec()))
         .await
+        .map(drop)
 }
 
 /// The whole object through the storage, `None` when absent.
