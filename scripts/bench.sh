@@ -15,9 +15,12 @@
 #    off, logging at WARN).
 # 4. Runs the standard workload set with `objectstore-bench` and writes the markdown report
 #    docs/benchmarks/report-<UTC date>.md (targets table, baselines, one table per workload).
-# 5. Profiles the server under the 1 KiB and 100 KiB PUT and GET workloads (perf with
+# 5. Runs the soak (`objectstore-bench soak`: 16 writers overwriting and deleting objects of
+#    1 KiB to 2 MiB for BENCH_SOAK_DURATION seconds) against a second server instance on a
+#    fresh data directory and appends the data directory's size against the live bytes.
+# 6. Profiles the server under the 1 KiB and 100 KiB PUT and GET workloads (perf with
 #    the cpu-clock event and callgrind, whichever work here) and appends the top symbols.
-# 6. Stops everything it started and removes the temporary directory (trap on EXIT, also
+# 7. Stops everything it started and removes the temporary directory (trap on EXIT, also
 #    after Ctrl-C or a failure).
 #
 # Knobs (environment): BENCH_DURATION (seconds per throughput workload, default 5),
@@ -30,7 +33,8 @@
 # BENCH_REPORT (report path), BENCH_JSON (also keep the raw figures as JSON there),
 # BENCH_TMP (parent of the temporary directory, default $TMPDIR or /tmp), BENCH_SERVER_BIN
 # (measure this server binary instead of building target/release/objectstore),
-# BENCH_PROFILE (0 skips step 5), BENCH_PROFILER (perf, callgrind or both: the default).
+# BENCH_SOAK_DURATION (seconds of the soak, default 300; 0 skips step 5),
+# BENCH_PROFILE (0 skips step 6), BENCH_PROFILER (perf, callgrind or both: the default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -122,7 +126,7 @@ if [ "$avail_kib" -lt "$need_kib" ]; then
 fi
 
 say "writing static files"
-for size in 1024 16384 102400 "$large_size"; do
+for size in 1024 16384 102400 262144 "$large_size"; do
   head -c "$size" /dev/urandom >"$work/www/$size.bin"
 done
 chmod -R a+rX "$work/www"
@@ -233,7 +237,27 @@ say "running workloads: $workloads"
   --note "Server: $server_desc, default layout (tiered: embedded high-volume store + filesystem long-term store, both in the temporary directory), auth off, logging at WARN; the S3 listener with one credential (every S3 request SigV4-signed in its headers with an unsigned payload, as SDKs do over TLS, and verified). Load: $connections keep-alive connections (TCP_NODELAY) for the small-object workloads, ${duration} s each; the whole set ran $rounds times; $large_connections concurrent streams of $large_size bytes for the large ones; batch and multipart on one connection." \
   $workloads
 
-# --- 5. profile ------------------------------------------------------------------------------
+# --- 5. soak ---------------------------------------------------------------------------------
+# A second server on a fresh data directory, so that everything in it belongs to the soak.
+soak_duration=${BENCH_SOAK_DURATION:-300}
+if [ "$soak_duration" != 0 ]; then
+  soak_port=$("$bench_bin" free-port)
+  mkdir -p "$work/soak"
+  OS__HTTP_ADDR="127.0.0.1:$soak_port" OS__STORAGE__HIGH_VOLUME__PATH="$work/soak/hv" \
+    OS__STORAGE__LONG_TERM__PATH="$work/soak/lt" \
+    "$server_bin" -c "$work/objectstore.yaml" run 2>"$work/soak.log" &
+  soak_pid=$!
+  pids+=("$soak_pid")
+  "$bench_bin" wait "http://127.0.0.1:$soak_port/health" --timeout 60
+  say "soak: ${soak_duration} s of overwrites and deletes"
+  "$bench_bin" soak --target "http://127.0.0.1:$soak_port" --data-dir "$work/soak" \
+    --duration "$soak_duration" --markdown "$work/soak.md" >/dev/null
+  { echo; cat "$work/soak.md"; } >>"$report"
+  kill -TERM "$soak_pid" 2>/dev/null || true
+  wait "$soak_pid" 2>/dev/null || true
+fi
+
+# --- 6. profile ------------------------------------------------------------------------------
 # Where the server's CPU goes under the small-object workloads, appended to the report:
 # * perf: `perf record` with the software cpu-clock event (works where hardware counters
 #   are "not supported") attached to the server above while the workload runs again;

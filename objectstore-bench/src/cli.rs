@@ -3,6 +3,7 @@
 //! ```text
 //! objectstore-bench run --target [LABEL=]URL [--target ...] [--pid PID ...]
 //!                       [--reference URL] [options] WORKLOAD...
+//! objectstore-bench soak --target URL --data-dir DIR [options]
 //! objectstore-bench free-port
 //! objectstore-bench wait URL [--timeout SECS]
 //! ```
@@ -10,8 +11,9 @@
 //! `run` prints the text table on stdout and progress on stderr; `--json` and `--report`
 //! also write files. Exit codes: 0 when the run completed (whatever the figures), 1 when it
 //! could not (unreachable target, failed set-up, unwritable output), 2 for a bad command
-//! line. `free-port` prints a port that 127.0.0.1 had free a moment ago; `wait` polls a URL
-//! until it answers 2xx (for scripts starting servers).
+//! line. `soak` runs [`crate::soak`] and prints its markdown section (also written to
+//! `--markdown`). `free-port` prints a port that 127.0.0.1 had free a moment ago; `wait`
+//! polls a URL until it answers 2xx (for scripts starting servers).
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -49,6 +51,9 @@ pub struct Cli {
 pub enum Command {
     /// Run workloads against one or two servers (and a reference).
     Run(Box<RunArgs>),
+    /// Overwrite and delete objects for a long time; report the data directory's size
+    /// against the live bytes.
+    Soak(Box<SoakArgs>),
     /// Print a free TCP port on 127.0.0.1.
     FreePort,
     /// Wait until `URL` answers with a 2xx status.
@@ -182,10 +187,51 @@ pub struct RunArgs {
     pub notes: Vec<String>,
     /// Workloads: `put:<size>`, `get:<size>`, `head:<size>`, `mixed`, `put-large`,
     /// `get-large`, `batch`, `multipart`, `s3-put:<size>`, `s3-get:<size>`,
-    /// `s3-multipart-large`, or the groups `small`, `standard` and `s3` (comma-separated or
-    /// repeated).
+    /// `s3-multipart-large`, or the groups `small`, `mid`, `standard` and `s3`
+    /// (comma-separated or repeated).
     #[arg(required = true, value_name = "WORKLOAD")]
     pub workloads: Vec<String>,
+}
+
+/// Options of `soak` (see [`crate::soak`]).
+#[derive(Debug, Args)]
+pub struct SoakArgs {
+    /// The server (loopback only).
+    #[arg(long, value_name = "URL")]
+    pub target: String,
+    /// The server's data directory (everything it stores: both tiers).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// How long the writers run, seconds.
+    #[arg(long, default_value = "300", value_parser = secs_arg)]
+    pub duration: Duration,
+    /// How long to wait for background work afterwards, seconds.
+    #[arg(long, default_value = "30", value_parser = secs_arg)]
+    pub settle: Duration,
+    /// Sampling interval of the data directory, seconds.
+    #[arg(long, default_value = "5", value_parser = secs_arg)]
+    pub interval: Duration,
+    /// Writers (connections).
+    #[arg(short = 'c', long, default_value_t = 16)]
+    pub connections: usize,
+    /// Keys per writer.
+    #[arg(long, default_value_t = 64)]
+    pub keys: u64,
+    /// Smallest object.
+    #[arg(long, default_value = "1KiB", value_parser = size_arg)]
+    pub min_size: u64,
+    /// Largest object.
+    #[arg(long, default_value = "2MiB", value_parser = size_arg)]
+    pub max_size: u64,
+    /// Usecase of the objects.
+    #[arg(long, default_value = "bench")]
+    pub usecase: String,
+    /// Seed of the choices.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Also write the markdown section to this file.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
 }
 
 fn parse_labeled(default_label: &str, text: &str) -> anyhow::Result<Target> {
@@ -326,6 +372,37 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<()> {
         let md = markdown::markdown(&report, &settings, &labels, &args.notes);
         std::fs::write(path, md).with_context(|| format!("writing {}", path.display()))?;
         err_line(&format!("[bench] report written to {}", path.display()));
+    }
+    Ok(())
+}
+
+/// Runs `soak`.
+pub async fn soak(args: &SoakArgs) -> anyhow::Result<()> {
+    let target = Arc::new(Target::parse("objectstore", &args.target)?);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let settings = crate::soak::SoakSettings {
+        connections: args.connections.max(1),
+        keys: args.keys.max(1),
+        min_size: args.min_size,
+        max_size: args.max_size.max(args.min_size),
+        duration: args.duration,
+        settle: args.settle,
+        interval: args.interval.max(Duration::from_millis(100)),
+        data_dir: args.data_dir.clone(),
+        usecase: args.usecase.clone(),
+        seed: args.seed,
+        run_id: format!("{:x}", nanos % (1u128 << 48)),
+    };
+    let report = crate::soak::run(target, settings, &|line| {
+        err_line(&format!("[bench] {line}"));
+    })
+    .await?;
+    let md = report.markdown();
+    out_line(&md);
+    if let Some(path) = &args.markdown {
+        std::fs::write(path, &md).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }

@@ -123,6 +123,30 @@ async fn open(target: &Target) -> Result<SendRequest<ReqBody>, ConnError> {
     Ok(sender)
 }
 
+/// One request on `conn`: `method path` with `body` (and `content_type`, when given), its
+/// response body read by `read` ([`drain`] or [`collect`]). Errors are messages: a request
+/// that cannot be built says why, a failed exchange names the request (`PUT /path: ...`).
+pub async fn exchange<T, Read>(
+    conn: &mut Conn,
+    (method, path): (Method, &str),
+    body: ReqBody,
+    content_type: Option<HeaderValue>,
+    read: impl FnOnce(Response<Incoming>) -> Read,
+) -> Result<T, String>
+where
+    Read: Future<Output = Result<T, ConnError>>,
+{
+    let failed = |e: ConnError| format!("{method} {path}: {e}");
+    let mut req = conn
+        .request(method.clone(), path, body)
+        .map_err(|e| e.to_string())?;
+    if let Some(value) = content_type {
+        req.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    let resp = conn.send(req).await.map_err(failed)?;
+    read(resp).await.map_err(failed)
+}
+
 /// Reads and drops a response body; returns the status and the number of body bytes.
 pub async fn drain(resp: Response<Incoming>) -> Result<(StatusCode, u64), ConnError> {
     let status = resp.status();

@@ -31,6 +31,8 @@
 //! * [`stats`]: latency recording and percentiles; [`process`]: server memory and CPU from
 //!   `/proc`.
 //! * [`report`]: the text table, the JSON dump and the markdown report with the targets.
+//! * [`soak`]: the long overwrite-and-delete run that measures the server's data directory
+//!   against the bytes it must hold.
 
 pub mod body;
 pub mod cli;
@@ -42,6 +44,7 @@ pub mod report;
 pub mod runner;
 pub mod sigv4;
 pub mod size;
+pub mod soak;
 pub mod stats;
 pub mod target;
 pub mod workloads;

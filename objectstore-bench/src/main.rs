@@ -11,6 +11,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let threads = match &cli.command {
         Command::Run(args) => args.threads.max(1),
+        Command::Soak(_) => 2,
         _ => 1,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match &cli.command {
             Command::Run(args) => cli::run(args).await,
+            Command::Soak(args) => cli::soak(args).await,
             Command::FreePort => cli::free_port(),
             Command::Wait { url, timeout } => cli::wait(url, Duration::from_secs(*timeout)).await,
         }

@@ -36,6 +36,17 @@ pub struct RunReport {
     pub steal_share: Option<f64>,
 }
 
+impl RunReport {
+    /// How many rounds the results span (`--rounds`; 0 without results).
+    pub fn rounds(&self) -> usize {
+        self.results
+            .iter()
+            .map(|r| r.round)
+            .max()
+            .map_or(0, |m| m + 1)
+    }
+}
+
 /// The machine's CPU time counters (`cpu` line of `/proc/stat`), if this is Linux.
 #[derive(Debug, Clone, Copy)]
 pub struct CpuTimes {

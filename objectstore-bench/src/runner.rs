@@ -172,6 +172,12 @@ async fn run_reference(
 }
 
 /// Writes `paths` (untimed) with `size` bytes each; fails if any write failed.
+/// The paths of `--keys` objects named `<prefix>-<i>`.
+fn keyed_paths(settings: &Settings, prefix: &str) -> Arc<Vec<String>> {
+    let path = |i| settings.object_path(&format!("{prefix}-{i}"));
+    Arc::new((0..settings.keys).map(path).collect())
+}
+
 async fn populate(
     target: &Arc<Target>,
     connections: usize,
@@ -235,11 +241,7 @@ async fn run_one(
             let paths = match state.objects.get(&s) {
                 Some(p) => p.clone(),
                 None => {
-                    let paths: Arc<Vec<String>> = Arc::new(
-                        (0..settings.keys)
-                            .map(|i| settings.object_path(&format!("obj-{run_id}-{s}-{i}")))
-                            .collect(),
-                    );
+                    let paths = keyed_paths(settings, &format!("obj-{run_id}-{s}"));
                     populate(target, connections, paths.clone(), s, settings.seed).await?;
                     state.objects.insert(s, paths.clone());
                     paths
@@ -261,11 +263,7 @@ async fn run_one(
             let pool = match &state.pool {
                 Some(p) => p.clone(),
                 None => {
-                    let pool: Arc<Vec<String>> = Arc::new(
-                        (0..settings.keys)
-                            .map(|i| settings.object_path(&format!("mix-{run_id}-{i}")))
-                            .collect(),
-                    );
+                    let pool = keyed_paths(settings, &format!("mix-{run_id}"));
                     populate(
                         target,
                         connections,

@@ -8,7 +8,7 @@
 //! samples at or below it (nearest rank). Only successful requests contribute latencies and
 //! bytes; failures are counted, and the first failure's message is kept for the output.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +35,21 @@ impl Recorder {
         if self.first_error.is_none() {
             self.first_error = Some(message());
         }
+    }
+
+    /// Records the `result` of one request started at `started`: a sample moving `bytes`
+    /// when it is `Ok`, a failure with its message otherwise. Passes `result` on.
+    pub fn record<T>(
+        &mut self,
+        started: Instant,
+        bytes: u64,
+        result: Result<T, String>,
+    ) -> Result<T, String> {
+        match &result {
+            Ok(_) => self.ok(started.elapsed(), bytes),
+            Err(e) => self.error(|| e.clone()),
+        }
+        result
     }
 
     /// Adds `other`'s samples to this recorder.

@@ -127,18 +127,17 @@ mod tests {
 
     #[test]
     fn refuses_remote_hosts_and_other_schemes() {
-        assert!(matches!(
-            Target::parse("t", "http://192.168.1.1:80"),
-            Err(TargetError::NotLoopback { .. })
-        ));
-        assert!(matches!(
-            Target::parse("t", "http://[2001:db8::1]:80"),
-            Err(TargetError::NotLoopback { .. })
-        ));
-        assert!(matches!(
-            Target::parse("t", "http://storage.example"),
-            Err(TargetError::NotLoopback { .. })
-        ));
+        for remote in [
+            "http://192.168.1.1:80",
+            "http://[2001:db8::1]:80",
+            "http://storage.example",
+        ] {
+            let parsed = Target::parse("t", remote);
+            assert!(
+                matches!(parsed, Err(TargetError::NotLoopback { .. })),
+                "{remote}: {parsed:?}"
+            );
+        }
         assert!(matches!(
             Target::parse("t", "https://127.0.0.1"),
             Err(TargetError::Scheme { .. })

@@ -408,3 +408,48 @@ async fn runs_against_the_real_binary_when_built() {
     assert!(report.contains("## Targets"));
     server.kill().await.unwrap();
 }
+
+/// `soak` overwrites and deletes against a server, measures the data directory it is given,
+/// and writes its markdown section.
+#[tokio::test]
+async fn soak_reports_the_data_directory_against_live_bytes() {
+    let server = mini_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("blob"), vec![1u8; 300_000]).unwrap();
+    let markdown = dir.path().join("soak.md");
+    let out = bench()
+        .arg("soak")
+        .args(["--target", &server])
+        .args(["--data-dir".as_ref(), data.as_os_str()])
+        .args(["--duration", "1", "--settle", "0.2", "--interval", "0.3"])
+        .args(["-c", "2", "--keys", "4", "--max-size", "64KiB"])
+        .args(["--markdown".as_ref(), markdown.as_os_str()])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&markdown).unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), text.trim());
+    for needle in [
+        "## Soak: data directory against live bytes",
+        "| final ratio | largest ratio |",
+        "| `blob` |",
+        "| settling |",
+    ] {
+        assert!(text.contains(needle), "lacks `{needle}`:\n{text}");
+    }
+    // The row of figures: puts and deletes happened, none failed.
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("| ") && l.ends_with(" |") && l.contains(" <= 1.5 "))
+        .unwrap_or_else(|| panic!("no figures row:\n{text}"));
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    assert!(cells[1].parse::<u64>().unwrap() > 0, "puts: {row}");
+    assert_eq!(cells[4], "0", "errors: {row}");
+}

@@ -1,4 +1,9 @@
-//! Response bodies streamed from the storage engine.
+//! Bodies between HTTP and the storage engine, each one wrapper that also charges its
+//! chunks to a bandwidth [`Meter`].
+//!
+//! [`request_payload`] turns a request body into the [`PayloadStream`] an insert stores:
+//! its data frames (trailers are skipped), body errors as I/O errors
+//! ([`crate::idle::into_io`]).
 //!
 //! [`stream_body`] turns a [`PayloadStream`] into a response body. When the length is known
 //! the body reports it exactly, so the response carries `content-length` instead of chunked
@@ -11,14 +16,55 @@ use std::task::{Context, Poll};
 use axum::body::Body;
 use bytes::Bytes;
 use futures::Stream;
-use http_body::{Frame, SizeHint};
+use http_body::{Body as _, Frame, SizeHint};
 use objectstore_service::stream::PayloadStream;
 
-/// A response body over `stream`, of exactly `len` bytes when given.
-pub(crate) fn stream_body(stream: PayloadStream, len: Option<u64>) -> Body {
+use crate::admission::Meter;
+
+/// The data of a request body as a payload stream, charged to `meter`.
+pub(crate) fn request_payload(body: Body, meter: Meter) -> PayloadStream {
+    Box::pin(RequestPayload { body, meter })
+}
+
+struct RequestPayload {
+    body: Body,
+    meter: Meter,
+}
+
+impl Stream for RequestPayload {
+    type Item = std::io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            let polled = match Pin::new(&mut self.body).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(crate::idle::into_io(e)))),
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => Poll::Ready(Some(Ok(data))),
+                    // Trailers carry no payload.
+                    Err(_) => continue,
+                },
+            };
+            self.meter.charge_polled(&polled);
+            return polled;
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let hint = http_body::Body::size_hint(&self.body);
+        let lower = usize::try_from(hint.lower()).unwrap_or_default();
+        let upper = hint.upper().and_then(|v| usize::try_from(v).ok());
+        (lower, upper)
+    }
+}
+
+/// A response body over `stream`, of exactly `len` bytes when given, charged to `meter`.
+pub(crate) fn stream_body(stream: PayloadStream, len: Option<u64>, meter: Meter) -> Body {
     Body::new(PayloadBody {
         stream,
         remaining: len,
+        meter,
     })
 }
 
@@ -26,6 +72,7 @@ struct PayloadBody {
     stream: PayloadStream,
     /// Bytes still to come, when known.
     remaining: Option<u64>,
+    meter: Meter,
 }
 
 impl http_body::Body for PayloadBody {
@@ -39,7 +86,9 @@ impl http_body::Body for PayloadBody {
         if self.remaining == Some(0) {
             return Poll::Ready(None);
         }
-        match Pin::new(&mut self.stream).poll_next(cx) {
+        let polled = Pin::new(&mut self.stream).poll_next(cx);
+        self.meter.charge_polled(&polled);
+        match polled {
             Poll::Pending => Poll::Pending,
             Poll::Ready(None) => match self.remaining {
                 Some(left) => Poll::Ready(Some(Err(std::io::Error::new(

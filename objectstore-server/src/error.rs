@@ -38,6 +38,10 @@ pub(crate) enum ApiError {
     #[error("not found")]
     NotFound,
 
+    /// An `If-Match` condition of a read did not hold: 412, JSON.
+    #[error("precondition failed: {0}")]
+    PreconditionFailed(String),
+
     /// Authentication or authorization failed: 400, 401 or 403, JSON.
     #[error("auth error: {0}")]
     Auth(#[source] AuthError),
@@ -67,6 +71,7 @@ impl ApiError {
         match self {
             Self::InvalidPath(_) | Self::Client(_) => StatusCode::BAD_REQUEST,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::Auth(AuthError::BadRequest(_)) => StatusCode::BAD_REQUEST,
             Self::Auth(AuthError::Unauthorized(_)) => StatusCode::UNAUTHORIZED,
             Self::Auth(AuthError::Forbidden(_)) => StatusCode::FORBIDDEN,

@@ -12,12 +12,13 @@
 
 use axum::body::Body;
 use axum::extract::{FromRequestParts, RawPathParams};
-use futures::StreamExt;
 use http::request::Parts;
 use http::{HeaderMap, header};
 use objectstore_service::stream::PayloadStream;
 use objectstore_types::range::ByteRange;
-use objectstore_types::{Metadata, ObjectContext, ObjectId, ObjectKey, Scopes, Usecase};
+use objectstore_types::{
+    Metadata, ObjectContext, ObjectId, ObjectKey, Scopes, Usecase, conditional,
+};
 
 use crate::access::admit;
 use crate::error::ApiError;
@@ -58,25 +59,61 @@ async fn params(parts: &mut Parts, state: &AppState) -> Result<Params, ApiError>
     Ok(p)
 }
 
-fn context(p: &Params) -> Result<ObjectContext, ApiError> {
-    let (Some(usecase), Some(scopes)) = (&p.usecase, &p.scopes) else {
-        return Err(ApiError::Internal(
-            "route lacks the usecase or scopes parameter".into(),
-        ));
-    };
-    let usecase =
-        Usecase::new(usecase.as_str()).map_err(|e| ApiError::InvalidPath(e.to_string()))?;
+impl Params {
+    /// The usecase and scopes parameters; a route without them is a bug.
+    fn context(&self) -> Result<(&str, &str), ApiError> {
+        match (&self.usecase, &self.scopes) {
+            (Some(usecase), Some(scopes)) => Ok((usecase, scopes)),
+            _ => Err(ApiError::Internal(
+                "route lacks the usecase or scopes parameter".into(),
+            )),
+        }
+    }
+}
+
+fn context(usecase: &str, scopes: &str) -> Result<ObjectContext, ApiError> {
+    let usecase = Usecase::new(usecase).map_err(|e| ApiError::InvalidPath(e.to_string()))?;
     let scopes = Scopes::parse(scopes).map_err(|e| ApiError::InvalidPath(e.to_string()))?;
     Ok(ObjectContext { usecase, scopes })
+}
+
+impl ContextPath {
+    /// Validates the decoded parameters of a collection route and admits the request.
+    pub(crate) fn from_params(
+        state: &AppState,
+        usecase: &str,
+        scopes: &str,
+        headers: &HeaderMap,
+    ) -> Result<Self, ApiError> {
+        let context = context(usecase, scopes)?;
+        admit(state, &context, headers)?;
+        Ok(Self(context))
+    }
 }
 
 impl FromRequestParts<AppState> for ContextPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let context = context(&params(parts, state).await?)?;
-        admit(state, &context, &parts.headers)?;
-        Ok(Self(context))
+        let p = params(parts, state).await?;
+        let (usecase, scopes) = p.context()?;
+        Self::from_params(state, usecase, scopes, &parts.headers)
+    }
+}
+
+impl ObjectPath {
+    /// Validates the decoded parameters of an object route and admits the request.
+    pub(crate) fn from_params(
+        state: &AppState,
+        usecase: &str,
+        scopes: &str,
+        key: String,
+        headers: &HeaderMap,
+    ) -> Result<Self, ApiError> {
+        let context = context(usecase, scopes)?;
+        let key = ObjectKey::new(key).map_err(|e| ApiError::InvalidPath(e.to_string()))?;
+        admit(state, &context, headers)?;
+        Ok(Self(ObjectId::new(context, key)))
     }
 }
 
@@ -84,14 +121,13 @@ impl FromRequestParts<AppState> for ObjectPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let p = params(parts, state).await?;
-        let context = context(&p)?;
+        let mut p = params(parts, state).await?;
         let key = p
             .key
+            .take()
             .ok_or_else(|| ApiError::Internal("route lacks the key parameter".into()))?;
-        let key = ObjectKey::new(key).map_err(|e| ApiError::InvalidPath(e.to_string()))?;
-        admit(state, &context, &parts.headers)?;
-        Ok(Self(ObjectId::new(context, key)))
+        let (usecase, scopes) = p.context()?;
+        Self::from_params(state, usecase, scopes, key, &parts.headers)
     }
 }
 
@@ -105,10 +141,56 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestedRange {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        match header_str(&parts.headers, header::RANGE.as_str())? {
+        match header_str(&parts.headers, &header::RANGE)? {
             Some(value) => ByteRange::parse(value).map(Self).map_err(ApiError::client),
             None => Ok(Self(None)),
         }
+    }
+}
+
+/// The `If-Match` and `If-None-Match` headers of a read (every line of each), evaluated
+/// against the object's ETag once it is known ([`Conditions::evaluate`]). An extractor for
+/// the same reason as [`RequestedRange`]; a request without either allocates nothing.
+#[derive(Debug, Default)]
+pub(crate) struct Conditions {
+    if_match: Vec<String>,
+    if_none_match: Vec<String>,
+}
+
+impl Conditions {
+    /// Whether the request carries no condition.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.if_match.is_empty() && self.if_none_match.is_empty()
+    }
+
+    /// What the conditions make of a read of an existing object with this ETag.
+    pub(crate) fn evaluate(&self, etag: Option<&str>) -> conditional::Precondition {
+        let if_match: Vec<&str> = self.if_match.iter().map(String::as_str).collect();
+        let if_none_match: Vec<&str> = self.if_none_match.iter().map(String::as_str).collect();
+        conditional::evaluate(&if_match, &if_none_match, etag)
+    }
+}
+
+fn header_lines(headers: &HeaderMap, name: &header::HeaderName) -> Result<Vec<String>, ApiError> {
+    headers
+        .get_all(name)
+        .iter()
+        .map(|v| {
+            v.to_str()
+                .map(str::to_owned)
+                .map_err(|_| ApiError::client(format!("the {name} header must be visible ASCII")))
+        })
+        .collect()
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Conditions {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Ok(Self {
+            if_match: header_lines(&parts.headers, &header::IF_MATCH)?,
+            if_none_match: header_lines(&parts.headers, &header::IF_NONE_MATCH)?,
+        })
     }
 }
 
@@ -117,11 +199,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestedRange {
 /// which the storage engine reports as [`objectstore_service::Error::ClientStream`]; so
 /// does a body idle for `http.body_timeout` ([`crate::idle`]).
 pub(crate) fn payload(state: &AppState, context: &ObjectContext, body: Body) -> PayloadStream {
-    let stream = body
-        .into_data_stream()
-        .map(|chunk| chunk.map_err(crate::idle::into_io))
-        .boxed();
-    state.admission.meter(context, stream)
+    crate::body::request_payload(body, state.admission.meter_for(context))
 }
 
 /// Parses the client metadata of an insert and checks the usecase's expiration rules.
@@ -138,10 +216,11 @@ pub(crate) fn insert_metadata(
 }
 
 /// The value of a header as text; a non-ASCII value is a client error naming the header.
-pub(crate) fn header_str<'a>(
-    headers: &'a HeaderMap,
-    name: &str,
-) -> Result<Option<&'a str>, ApiError> {
+/// `name` is a `&str` or, cheaper to look up (nothing to parse), a `&HeaderName`.
+pub(crate) fn header_str<N>(headers: &HeaderMap, name: N) -> Result<Option<&str>, ApiError>
+where
+    N: header::AsHeaderName + std::fmt::Display + Copy,
+{
     let mut values = headers.get_all(name).iter();
     let Some(value) = values.next() else {
         return Ok(None);

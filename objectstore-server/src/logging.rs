@@ -44,29 +44,46 @@ pub(crate) fn init(config: &LoggingConfig) -> anyhow::Result<()> {
 }
 
 /// The request and response header carrying the request id.
-pub(crate) const REQUEST_ID_HEADER: &str = "x-request-id";
+pub(crate) const REQUEST_ID_HEADER: http::HeaderName =
+    http::HeaderName::from_static("x-request-id");
 
 /// The longest client-supplied request id that is kept.
 pub(crate) const MAX_REQUEST_ID_LEN: usize = 128;
 
 /// The client's request id when it is acceptable (1 to [`MAX_REQUEST_ID_LEN`] visible ASCII
-/// characters), otherwise a new UUID.
-pub(crate) fn request_id(headers: &http::HeaderMap) -> String {
-    headers
-        .get(REQUEST_ID_HEADER)
-        .map(http::HeaderValue::as_bytes)
-        .filter(|v| !v.is_empty() && v.len() <= MAX_REQUEST_ID_LEN)
-        .filter(|v| v.iter().all(|b| b.is_ascii_graphic()))
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .map_or_else(generated_id, str::to_owned)
+/// characters), otherwise a new UUID; as the header value that echoes it (the client's own
+/// value is shared, not copied). Always visible ASCII, so `to_str` succeeds.
+pub(crate) fn request_id(headers: &http::HeaderMap) -> http::HeaderValue {
+    match headers.get(&REQUEST_ID_HEADER) {
+        Some(value) if acceptable(value.as_bytes()) => value.clone(),
+        _ => generated_id(),
+    }
+}
+
+fn acceptable(id: &[u8]) -> bool {
+    !id.is_empty() && id.len() <= MAX_REQUEST_ID_LEN && id.iter().all(u8::is_ascii_graphic)
+}
+
+thread_local! {
+    /// Request ids must be unique, not unpredictable: a small fast generator per thread
+    /// (xoshiro), seeded once from the thread's cryptographic one, whose ChaCha rounds cost
+    /// several hundred instructions per id.
+    static ID_RNG: std::cell::RefCell<rand::rngs::SmallRng> =
+        std::cell::RefCell::new(rand::SeedableRng::from_rng(&mut rand::rng()));
 }
 
 /// A random (version 4) UUID from the thread's generator: `Uuid::new_v4` asks the kernel
 /// for entropy on every call, a system call per request without an `x-request-id`.
-fn generated_id() -> String {
-    uuid::Builder::from_random_bytes(rand::random())
+/// Formatted on the stack: the header value is the only allocation.
+fn generated_id() -> http::HeaderValue {
+    let random: [u8; 16] = ID_RNG.with_borrow_mut(rand::Rng::random);
+    let mut text = [0; uuid::fmt::Hyphenated::LENGTH];
+    let text = uuid::Builder::from_random_bytes(random)
         .into_uuid()
-        .to_string()
+        .hyphenated()
+        .encode_lower(&mut text);
+    // Hex digits and hyphens are always a valid header value.
+    http::HeaderValue::from_str(text).unwrap_or(http::HeaderValue::from_static("-"))
 }
 
 /// A response extension: the error behind this response was already logged (with its
@@ -102,10 +119,13 @@ mod tests {
             HeaderValue::from_bytes(value).expect("header value"),
         );
         request_id(&headers)
+            .to_str()
+            .expect("visible ASCII")
+            .to_owned()
     }
 
-    fn is_uuid(s: &str) -> bool {
-        uuid::Uuid::parse_str(s).is_ok()
+    fn is_uuid(s: &(impl AsRef<[u8]> + ?Sized)) -> bool {
+        uuid::Uuid::try_parse_ascii(s.as_ref()).is_ok()
     }
 
     #[test]
@@ -113,6 +133,18 @@ mod tests {
         assert_eq!(id_for(b"abc-123"), "abc-123");
         let longest = "a".repeat(MAX_REQUEST_ID_LEN);
         assert_eq!(id_for(longest.as_bytes()), longest);
+    }
+
+    #[test]
+    fn generated_ids_are_distinct_version_4_uuids() {
+        let ids: std::collections::HashSet<String> = (0..10_000)
+            .map(|_| generated_id().to_str().expect("ASCII").to_owned())
+            .collect();
+        assert_eq!(ids.len(), 10_000);
+        for id in ids.iter().take(100) {
+            let uuid = uuid::Uuid::parse_str(id).expect("a UUID");
+            assert_eq!(uuid.get_version_num(), 4, "{id}");
+        }
     }
 
     #[test]

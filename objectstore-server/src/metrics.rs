@@ -32,6 +32,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use objectstore_service::integrity::{self, Check};
 
 mod dogstatsd;
 mod routes;
@@ -154,6 +155,15 @@ fn install(extra: Option<Box<dyn metrics::Recorder + Send + Sync>>) -> Prometheu
     }
     describe();
     // Rare events: registered at zero so dashboards and alerts see the series at once.
+    for operation in integrity::OPERATIONS {
+        for check in Check::ALL {
+            let _registered = metrics::counter!(
+                integrity::FAILURES,
+                "operation" => operation,
+                "check" => check.as_str()
+            );
+        }
+    }
     for reason in BODY_CUTOFF_REASONS {
         let _registered = metrics::counter!(BODY_CUTOFFS, "reason" => reason);
     }
@@ -278,6 +288,11 @@ pub const CATALOGUE: &[(&str, Kind, &str)] = &[
         "Change-record cleanups, by outcome.",
     ),
     (
+        objectstore_service::integrity::FAILURES,
+        Kind::Counter,
+        "Long-term store writes and reads whose bytes did not match, by operation and check.",
+    ),
+    (
         "objectstore_tiered_recovery_passes_total",
         Kind::Counter,
         "Recovery passes, by outcome.",
@@ -316,6 +331,36 @@ pub const CATALOGUE: &[(&str, Kind, &str)] = &[
         "objectstore_filesystem_sweep_entries_total",
         Kind::Counter,
         "Entries handled by filesystem sweeps, by result.",
+    ),
+    (
+        "objectstore_embedded_value_log_segments",
+        Kind::Gauge,
+        "Segment files of the embedded store's value log.",
+    ),
+    (
+        "objectstore_embedded_value_log_bytes",
+        Kind::Gauge,
+        "Bytes in the value log's segment files.",
+    ),
+    (
+        "objectstore_embedded_value_log_reclaimable_bytes",
+        Kind::Gauge,
+        "Value-log bytes no row points at (garbage compaction can give back).",
+    ),
+    (
+        "objectstore_embedded_compaction_moved_bytes_total",
+        Kind::Counter,
+        "Live value-log bytes compaction moved out of segments it deleted.",
+    ),
+    (
+        "objectstore_embedded_compaction_reclaimed_bytes_total",
+        Kind::Counter,
+        "Segment bytes compaction gave back to the filesystem.",
+    ),
+    (
+        "objectstore_embedded_compaction_errors_total",
+        Kind::Counter,
+        "Compaction passes that failed (retried a second later).",
     ),
 ];
 

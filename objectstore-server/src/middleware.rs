@@ -47,7 +47,7 @@ use metrics::{Counter, Gauge};
 use tracing::Instrument as _;
 
 use crate::logging::{ErrorLogged, REQUEST_ID_HEADER, request_id};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RouteMetrics};
 use crate::state::AppState;
 
 /// The `server` header value.
@@ -55,28 +55,51 @@ fn server_header() -> HeaderValue {
     HeaderValue::from_static(concat!("objectstore/", env!("CARGO_PKG_VERSION")))
 }
 
-/// Middleware (every route): the request life cycle of the module docs.
+/// Middleware (every route the axum router serves): the request life cycle of the module
+/// docs, the route taken from the router's match.
 pub(crate) async fn envelope(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
     let started = Instant::now();
+    let route = state.metrics.route(
+        request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str),
+    );
+    around(state, route, started, request, |request| next.run(request))
+        .await
+        .map(Body::new)
+}
+
+/// The request life cycle of the module docs around `handler`, for a request on `route`
+/// that arrived at `started` (the object routes the hand-written router serves call this
+/// directly, [`envelope`] for the others).
+pub(crate) async fn around<F, Fut>(
+    state: AppState,
+    route: Arc<RouteMetrics>,
+    started: Instant,
+    request: Request,
+    handler: F,
+) -> http::Response<ResponseBody>
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let id = request_id(request.headers());
-    let echoed = HeaderValue::from_str(&id).ok();
+    let id_text = id.to_str().unwrap_or_default();
     let span = tracing::info_span!(
         "request",
-        request_id = %id,
+        request_id = %id_text,
         method = %request.method(),
         path = %request.uri().path(),
     );
-    let hub = crate::error_reporting::request_hub(&id, request.method().as_str());
-    drop(id);
+    let hub = crate::error_reporting::request_hub(id_text, request.method().as_str());
     let handled = async move {
-        let mut response = handle(&state, started, request, next).await;
-        if let Some(value) = echoed {
-            response.headers_mut().insert(REQUEST_ID_HEADER, value);
-        }
+        let mut response = handle(&state, &route, started, request, handler).await;
+        response.headers_mut().insert(REQUEST_ID_HEADER, id);
         let status = response.status().as_u16();
         let elapsed = started.elapsed();
         if response.status().is_server_error()
@@ -99,13 +122,17 @@ pub(crate) async fn envelope(
 }
 
 /// Steps 2 to 5 of the module docs.
-async fn handle(state: &AppState, started: Instant, request: Request, next: Next) -> Response {
-    let route = state.metrics.route(
-        request
-            .extensions()
-            .get::<MatchedPath>()
-            .map(MatchedPath::as_str),
-    );
+async fn handle<F, Fut>(
+    state: &AppState,
+    route: &RouteMetrics,
+    started: Instant,
+    request: Request,
+    handler: F,
+) -> http::Response<ResponseBody>
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let method = request.method().clone();
     // A bodyless request (most GETs) needs no wrapper: nothing to count, nothing unread.
     let has_body = !http_body::Body::is_end_stream(request.body());
@@ -114,7 +141,7 @@ async fn handle(state: &AppState, started: Instant, request: Request, next: Next
         crate::metrics::record_rejection(crate::metrics::RejectionReason::InFlight);
         return finish(
             StatusCode::SERVICE_UNAVAILABLE.into_response(),
-            &route,
+            route,
             &method,
             started,
             gauges,
@@ -145,20 +172,20 @@ async fn handle(state: &AppState, started: Instant, request: Request, next: Next
             })
         }
     };
-    let response = next.run(request).await;
+    let response = handler(request).await;
     let read_to_end = finished.is_none_or(|flag| flag.load(Ordering::Acquire));
-    finish(response, &route, &method, started, gauges, read_to_end)
+    finish(response, route, &method, started, gauges, read_to_end)
 }
 
 /// Step 5 of the module docs.
 fn finish(
     mut response: Response,
-    route: &crate::metrics::RouteMetrics,
+    route: &RouteMetrics,
     method: &http::Method,
     started: Instant,
     gauges: InFlight,
     read_to_end: bool,
-) -> Response {
+) -> http::Response<ResponseBody> {
     let status = response.status();
     let headers = response.headers_mut();
     headers.insert(SERVER, server_header());
@@ -169,12 +196,10 @@ fn finish(
     outcome.requests.increment(1);
     outcome.duration.record(started.elapsed().as_secs_f64());
     let bytes = route.response_bytes.clone();
-    response.map(|inner| {
-        Body::new(ResponseBody {
-            inner,
-            bytes,
-            _gauges: gauges,
-        })
+    response.map(|inner| ResponseBody {
+        inner,
+        bytes,
+        _gauges: gauges,
     })
 }
 
@@ -255,7 +280,7 @@ impl http_body::Body for RequestBody {
 
 /// A response body that counts its data bytes and keeps its request's in-flight gauges up
 /// until it is finished or dropped.
-struct ResponseBody {
+pub(crate) struct ResponseBody {
     inner: Body,
     bytes: Counter,
     _gauges: InFlight,

@@ -84,13 +84,25 @@ pub(crate) async fn serve_with_s3(
 ///
 /// HTTP/1 request heads must arrive within `header_timeout` (a client that trickles or
 /// stalls its headers is disconnected instead of holding the connection, and shutdown,
-/// forever); `0s` disables it.
-async fn accept_loop(
+/// forever); `0s` disables it. `app` is any service of HTTP responses (the object API's
+/// [`crate::app::App`], or an axum router).
+async fn accept_loop<S, B>(
     listener: TcpListener,
-    app: axum::Router,
+    app: S,
     header_timeout: std::time::Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) {
+) where
+    S: tower::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<B>,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
     use hyper_util::service::TowerToHyperService;

@@ -28,7 +28,7 @@ use objectstore_service::backend::around::metering::Metering;
 use objectstore_service::backend::bigtable::BigtableBackend;
 #[cfg(any(feature = "s3", feature = "azure", feature = "gcs"))]
 use objectstore_service::backend::cloud::CloudBackend;
-use objectstore_service::backend::embedded::EmbeddedBackend;
+use objectstore_service::backend::embedded::{EmbeddedBackend, ValueLogSettings};
 use objectstore_service::backend::filesystem::FilesystemBackend;
 #[cfg(feature = "postgres")]
 use objectstore_service::backend::postgres::PostgresBackend;
@@ -106,12 +106,8 @@ pub(crate) async fn open_high_volume(
     clock: SharedClock,
 ) -> anyhow::Result<Arc<dyn HighVolumeStore>> {
     Ok(match config {
-        HighVolumeConfig::Embedded { path } => {
-            let hv = open_blocking("storage.high_volume", path, move |p| {
-                EmbeddedBackend::open(p, clock)
-            })
-            .await?;
-            Arc::new(hv)
+        HighVolumeConfig::Embedded { path, value_log } => {
+            Arc::new(open_embedded(path, value_log.clone(), clock).await?)
         }
         #[cfg(feature = "postgres")]
         HighVolumeConfig::Postgres(c) => {
@@ -134,6 +130,18 @@ pub(crate) async fn open_high_volume(
         )]
         _ => anyhow::bail!("`storage.high_volume.type` names a backend this build lacks"),
     })
+}
+
+/// Opens the embedded high-volume store (also used by `objectstore check`).
+pub(crate) async fn open_embedded(
+    path: &Path,
+    value_log: ValueLogSettings,
+    clock: SharedClock,
+) -> anyhow::Result<EmbeddedBackend> {
+    open_blocking("storage.high_volume", path, move |p| {
+        EmbeddedBackend::open_with(p, clock, value_log)
+    })
+    .await
 }
 
 /// Opens a long-term store configured at `key`: the long-term tier (also used by

@@ -40,6 +40,7 @@ impl TestServer {
             storage: StorageConfig::Tiered {
                 high_volume: HighVolumeConfig::Embedded {
                     path: dir.join("hv"),
+                    value_log: Default::default(),
                 },
                 long_term: LongTermConfig::Filesystem {
                     path: dir.join("lt"),

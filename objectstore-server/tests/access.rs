@@ -6,10 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::auth::{Keys, keys};
-use common::{Memory, json};
+use common::{Memory, json, send};
 use http::StatusCode;
 use objectstore_auth::tools::{presign_url, read_private_key};
-use objectstore_server::admission::Killswitch;
 use objectstore_server::auth::KeyConfig;
 use objectstore_types::Permission;
 
@@ -19,6 +18,11 @@ async fn auth_server(keys: &Keys, max: &[Permission]) -> Memory {
         c.auth.keys.insert("test_kid".into(), entry);
     })
     .await
+}
+
+/// The `x-os-auth` header carrying `token`.
+fn bearer(token: &str) -> [(&'static str, String); 1] {
+    [("x-os-auth", format!("Bearer {token}"))]
 }
 
 fn mint(keys: &Keys, usecase: &str, scopes: &str, permissions: &[Permission]) -> String {
@@ -49,7 +53,7 @@ async fn tokens_are_verified_and_authorize_each_operation() {
     let other_org = mint(&keys, "u", "org=2", &Permission::ALL);
     let other_usecase = mint(&keys, "v", "org=1", &Permission::ALL);
 
-    let r = s.client.put(&url).body("x").send().await.unwrap();
+    let r = s.put(&url, "x").await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST, "no token");
     assert!(
         json(r).await["detail"]
@@ -57,33 +61,13 @@ async fn tokens_are_verified_and_authorize_each_operation() {
             .unwrap()
             .starts_with("auth error:")
     );
-    let r = s
-        .client
-        .put(&url)
-        .header("x-os-auth", "Bearer not.a.token")
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+    let r = s.put_with(&url, &bearer("not.a.token"), "x").await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
-    let r = s
-        .client
-        .put(&url)
-        .header("x-os-auth", format!("Bearer {all}"))
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+    let r = s.put_with(&url, &bearer(&all), "x").await;
     assert_eq!(r.status(), StatusCode::OK, "extra token scopes are ignored");
     let narrower = s.object("u", "org=1;project=3", "k");
-    let r = s
-        .client
-        .get(&narrower)
-        .header("x-os-auth", format!("Bearer {all}"))
-        .send()
-        .await
-        .unwrap();
+    let r = s.get_with(&narrower, &bearer(&all)).await;
     assert_eq!(
         r.status(),
         StatusCode::FORBIDDEN,
@@ -96,26 +80,20 @@ async fn tokens_are_verified_and_authorize_each_operation() {
         (&other_org, "GET", StatusCode::FORBIDDEN),
         (&other_usecase, "GET", StatusCode::FORBIDDEN),
     ] {
-        let r = s
-            .client
-            .request(method.parse().unwrap(), &url)
-            .header("authorization", format!("bearer {token}"))
-            .body("y")
-            .send()
-            .await
-            .unwrap();
+        let request = s.client.request(method.parse().unwrap(), &url);
+        let r = send(
+            request
+                .header("authorization", format!("bearer {token}"))
+                .body("y"),
+        )
+        .await;
         assert_eq!(r.status(), want, "{method}");
     }
     // `os_auth` query parameter.
-    let r = s
-        .client
-        .get(format!("{url}?os_auth={read_only}"))
-        .send()
-        .await
-        .unwrap();
+    let r = s.get(format!("{url}?os_auth={read_only}")).await;
     assert_eq!(r.status(), StatusCode::OK);
     // Internal routes need no token.
-    let r = s.client.get(s.url("/health")).send().await.unwrap();
+    let r = s.get(s.url("/health")).await;
     assert_eq!(r.status(), StatusCode::OK);
 }
 
@@ -125,13 +103,8 @@ async fn key_permissions_cap_tokens() {
     let s = auth_server(&keys, &[Permission::Read]).await;
     let all = mint(&keys, "u", "_", &Permission::ALL);
     let r = s
-        .client
-        .put(s.object("u", "_", "k"))
-        .header("x-os-auth", format!("Bearer {all}"))
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+        .put_with(s.object("u", "_", "k"), &bearer(&all), "x")
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
 
@@ -141,44 +114,31 @@ async fn presigned_urls_allow_reads_of_the_signed_path_only() {
     let s = auth_server(&keys, &Permission::ALL).await;
     let url = s.object("u", "_", "signed key");
     let writer = mint(&keys, "u", "_", &Permission::ALL);
-    s.client
-        .put(&url)
-        .header("x-os-auth", format!("Bearer {writer}"))
-        .body("secret")
-        .send()
-        .await
-        .unwrap();
+    s.put_with(&url, &bearer(&writer), "secret").await;
     let key = read_private_key(&keys.private).unwrap();
     let signed = presign_url("GET", &url, "test_kid", &key, Duration::from_secs(60)).unwrap();
-    let r = s.client.get(&signed).send().await.unwrap();
+    let r = s.get(&signed).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.text().await.unwrap(), "secret");
-    let r = s.client.head(&signed).send().await.unwrap();
+    let r = s.head(&signed).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let r = s.client.put(&signed).body("x").send().await.unwrap();
+    let r = s.put(&signed, "x").await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     // Change one character well inside the signature (`os_sig` is the last parameter; its
     // last character carries only two bits, so changing that one may not change the value).
     let at = signed.len() - 10;
     let replacement = if &signed[at..=at] == "A" { "B" } else { "A" };
     let tampered = format!("{}{replacement}{}", &signed[..at], &signed[at + 1..]);
-    let r = s.client.get(&tampered).send().await.unwrap();
+    let r = s.get(&tampered).await;
     assert!(matches!(r.status().as_u16(), 400 | 401), "{}", r.status());
 }
 
 /// A server in report-only mode (`auth.enforce: false`) with `keys` as `test_kid`.
 async fn report_only_server(keys: &Keys, max: &[Permission]) -> Memory {
-    let public = keys.public.clone();
-    let max = max.to_vec();
+    let entry = keys.config(max);
     Memory::start_with(move |c| {
         c.auth.enforce = Some(false);
-        c.auth.keys.insert(
-            "test_kid".into(),
-            KeyConfig {
-                key_files: vec![public],
-                max_permissions: max,
-            },
-        );
+        c.auth.keys.insert("test_kid".into(), entry);
     })
     .await
 }
@@ -187,13 +147,7 @@ async fn report_only_server(keys: &Keys, max: &[Permission]) -> Memory {
 async fn enforce_false_with_keys_lets_failures_through() {
     let keys = keys();
     let s = report_only_server(&keys, &[]).await;
-    let r = s
-        .client
-        .put(s.object("u", "_", "k"))
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+    let r = s.put(s.object("u", "_", "k"), "x").await;
     assert_eq!(r.status(), StatusCode::OK);
 }
 
@@ -210,65 +164,35 @@ async fn enforce_false_lets_tokens_beyond_their_permissions_through() {
         ("other usecase", &other_usecase),
     ] {
         let r = s
-            .client
-            .put(s.object("u", "org=1", "k"))
-            .header("x-os-auth", format!("Bearer {token}"))
-            .body("x")
-            .send()
-            .await
-            .unwrap();
+            .put_with(s.object("u", "org=1", "k"), &bearer(token), "x")
+            .await;
         assert_eq!(r.status(), StatusCode::OK, "{what}");
-        let r = s
-            .client
-            .delete(s.object("u", "org=1", "k"))
-            .header("x-os-auth", format!("Bearer {token}"))
-            .send()
-            .await
-            .unwrap();
+        let delete = s.client.delete(s.object("u", "org=1", "k"));
+        let r = send(delete.header("x-os-auth", format!("Bearer {token}"))).await;
         assert!(r.status().is_success(), "{what}: {}", r.status());
     }
 }
 
 #[tokio::test]
 async fn killswitches_and_rate_limits_answer_plain_text() {
-    let s = Memory::start_with(|c| {
-        c.killswitches.push(Killswitch {
-            usecase: Some("blocked".into()),
-            ..Killswitch::default()
-        });
-        c.rate_limits.throughput.global_rps = Some(1);
-    })
-    .await;
-    let r = s
-        .client
-        .get(s.object("blocked", "_", "k"))
-        .send()
-        .await
-        .unwrap();
+    let s = Memory::start_with(|c| common::block_and_limit_to_1_rps(c, "blocked")).await;
+    let r = s.get(s.object("blocked", "_", "k")).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert_eq!(
         r.text().await.unwrap(),
         "Object access is disabled for this scope through killswitches"
     );
     // The bucket holds one token: the first request passes, the second is limited.
-    let first = s.client.get(s.object("u", "_", "k")).send().await.unwrap();
+    let first = s.get(s.object("u", "_", "k")).await;
     assert_eq!(first.status(), StatusCode::NOT_FOUND);
-    let second = s.client.get(s.object("u", "_", "k")).send().await.unwrap();
+    let second = s.get(s.object("u", "_", "k")).await;
     assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(second.headers().contains_key("retry-after"));
     assert_eq!(
         second.text().await.unwrap(),
         "Object access is rate limited"
     );
-    let keda = s
-        .client
-        .get(s.url("/keda"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let keda = s.text("/keda").await;
     assert!(keda.contains("objectstore_throughput_limit 1"), "{keda}");
 }
 
@@ -320,31 +244,17 @@ async fn permission_matrix_over_every_operation() {
         let admin_bearer = format!("Bearer {admin}");
         // Fresh state for this subset: an object, a multipart upload and a resumable session.
         let c = &s.client;
-        let put = c
-            .put(&object)
-            .header("x-os-auth", &admin_bearer)
-            .body("x")
-            .send()
-            .await
-            .unwrap();
+        let put = send(c.put(&object).header("x-os-auth", &admin_bearer).body("x")).await;
         assert_eq!(put.status(), StatusCode::OK);
-        let initiate = c
-            .put(format!("{base}/v1/objects:multipart/u/org=1/k"))
-            .header("x-os-auth", &admin_bearer)
-            .send()
-            .await
-            .unwrap();
+        let initiate = c.put(format!("{base}/v1/objects:multipart/u/org=1/k"));
+        let initiate = send(initiate.header("x-os-auth", &admin_bearer)).await;
         let upload_id = json(initiate).await["upload_id"]
             .as_str()
             .unwrap()
             .to_owned();
-        let created = c
-            .put(format!("{object}?upload_type=resumable"))
-            .header("x-os-auth", &admin_bearer)
-            .header("upload-length", "3")
-            .send()
-            .await
-            .unwrap();
+        let created = c.put(format!("{object}?upload_type=resumable"));
+        let created = created.header("x-os-auth", &admin_bearer);
+        let created = send(created.header("upload-length", "3")).await;
         let session = json(created).await["session"].as_str().unwrap().to_owned();
 
         let mp = |route: &str, query: &str| {
@@ -421,12 +331,7 @@ async fn permission_matrix_over_every_operation() {
             ("DELETE", Permission::Delete, c.delete(&object)),
         ];
         for (name, needed, request) in requests {
-            let status = request
-                .header("x-os-auth", &bearer)
-                .send()
-                .await
-                .unwrap()
-                .status();
+            let status = send(request.header("x-os-auth", &bearer)).await.status();
             if granted.contains(&needed) {
                 assert_ne!(status, StatusCode::FORBIDDEN, "{name} with {granted:?}");
             } else {
@@ -447,14 +352,12 @@ async fn permission_matrix_over_every_operation() {
             ));
         }
         batch.push_str("--XyZ--\r\n");
-        let r = c
-            .post(format!("{base}/v1/objects:batch/u/org=1/"))
-            .header("x-os-auth", &bearer)
-            .header("content-type", "multipart/form-data; boundary=XyZ")
-            .body(batch)
-            .send()
-            .await
-            .unwrap();
+        let headers = [
+            ("x-os-auth", bearer.as_str()),
+            ("content-type", "multipart/form-data; boundary=XyZ"),
+        ];
+        let batch_url = format!("{base}/v1/objects:batch/u/org=1/");
+        let r = send(common::requests::with_headers(c.post(batch_url), &headers).body(batch)).await;
         assert_eq!(r.status(), StatusCode::OK);
         let text = r.text().await.unwrap();
         for (index, needed) in [

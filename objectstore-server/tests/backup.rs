@@ -6,6 +6,7 @@ mod common;
 
 use std::path::Path;
 
+use common::send;
 use http::StatusCode;
 use objectstore_server::config::{HighVolumeConfig, LongTermConfig, StorageConfig};
 use objectstore_server::testing::TestServer;
@@ -34,23 +35,14 @@ async fn stop_copy_start_restores_every_object() {
         ("replaced", b"first".to_vec()),
     ];
     for (key, body) in &objects {
-        let r = client
-            .put(server.url(&format!("/v1/objects/backup/_/{key}")))
-            .header("content-type", "text/plain")
-            .body(body.clone())
-            .send()
-            .await
-            .unwrap();
+        let put = client.put(server.url(&format!("/v1/objects/backup/_/{key}")));
+        let r = send(put.header("content-type", "text/plain").body(body.clone())).await;
         assert_eq!(r.status(), StatusCode::OK);
     }
     // Overwrite a large object with another one (the old revision is cleaned up).
     let replacement = vec![3u8; 2 * 1024 * 1024];
-    let r = client
-        .put(server.url("/v1/objects/backup/_/replaced"))
-        .body(replacement.clone())
-        .send()
-        .await
-        .unwrap();
+    let replace = client.put(server.url("/v1/objects/backup/_/replaced"));
+    let r = send(replace.body(replacement.clone())).await;
     assert_eq!(r.status(), StatusCode::OK);
     let data = server.dir();
     // 1. Stop (waits for requests and background work); the directory lives on with
@@ -74,6 +66,7 @@ async fn stop_copy_start_restores_every_object() {
         };
         *high_volume = HighVolumeConfig::Embedded {
             path: restored_root.join("hv"),
+            value_log: Default::default(),
         };
         *long_term = LongTermConfig::Filesystem {
             path: restored_root.join("lt"),
@@ -87,11 +80,7 @@ async fn stop_copy_start_restores_every_object() {
         ("replaced", replacement),
     ];
     for (key, body) in expected {
-        let r = client
-            .get(restored.url(&format!("/v1/objects/backup/_/{key}")))
-            .send()
-            .await
-            .unwrap();
+        let r = send(client.get(restored.url(&format!("/v1/objects/backup/_/{key}")))).await;
         assert_eq!(r.status(), StatusCode::OK, "{key}");
         assert_eq!(r.bytes().await.unwrap().as_ref(), body.as_slice(), "{key}");
     }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::Memory;
+use common::{Memory, send};
 use http::StatusCode;
 
 fn body(parts: &[(&[(&str, &str)], &str)]) -> String {
@@ -19,6 +19,13 @@ fn body(parts: &[(&[(&str, &str)], &str)]) -> String {
     }
     out.push_str("--XyZ--\r\n");
     out
+}
+
+/// POSTs the multipart/form-data `body` (boundary `XyZ`) to `path`.
+async fn post_batch(s: &Memory, path: &str, body: String) -> reqwest::Response {
+    let request = s.client.post(s.url(path));
+    let form = "multipart/form-data; boundary=XyZ";
+    send(request.header("content-type", form).body(body)).await
 }
 
 /// `(index, status)` of every response part.
@@ -51,13 +58,9 @@ async fn batch_executes_operations_with_the_usecase_policy() {
         c.usecases.0.insert("limited".into(), rules);
     })
     .await;
-    s.client
-        .put(s.object("limited", "org=1", "existing"))
-        .header("x-sn-expiration", "ttl:1d")
-        .body("old")
-        .send()
-        .await
-        .unwrap();
+    let expiring = [("x-sn-expiration", "ttl:1d")];
+    s.put_with(s.object("limited", "org=1", "existing"), &expiring, "old")
+        .await;
     let request = body(&[
         (
             &[
@@ -96,14 +99,7 @@ async fn batch_executes_operations_with_the_usecase_policy() {
             "",
         ),
     ]);
-    let r = s
-        .client
-        .post(s.url("/v1/objects:batch/limited/org=1/"))
-        .header("content-type", "multipart/form-data; boundary=XyZ")
-        .body(request)
-        .send()
-        .await
-        .unwrap();
+    let r = post_batch(&s, "/v1/objects:batch/limited/org=1/", request).await;
     assert_eq!(r.status(), StatusCode::OK);
     let content_type = r.headers()["content-type"].to_str().unwrap().to_owned();
     assert!(
@@ -126,52 +122,23 @@ async fn batch_executes_operations_with_the_usecase_policy() {
     assert_eq!(got[3], (3, 404));
     assert_eq!(got[4], (4, 204));
 
-    let created = s
-        .client
-        .get(s.object("limited", "org=1", "new"))
-        .send()
-        .await
-        .unwrap();
+    let created = s.get(s.object("limited", "org=1", "new")).await;
     assert_eq!(created.text().await.unwrap(), "payload");
-    let refused = s
-        .client
-        .get(s.object("limited", "org=1", "manual"))
-        .send()
-        .await
-        .unwrap();
+    let refused = s.get(s.object("limited", "org=1", "manual")).await;
     assert_eq!(refused.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn batch_rejections() {
     let s = Memory::start().await;
-    let r = s
-        .client
-        .post(s.url("/v1/objects:batch/u/_/"))
-        .header("content-type", "multipart/mixed; boundary=XyZ")
-        .body(body(&[]))
-        .send()
-        .await
-        .unwrap();
+    let mixed = s.client.post(s.url("/v1/objects:batch/u/_/"));
+    let mixed = mixed.header("content-type", "multipart/mixed; boundary=XyZ");
+    let r = send(mixed.body(body(&[]))).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let r = s
-        .client
-        .post(s.url("/v1/objects:batch/u/bad.scope=1/"))
-        .header("content-type", "multipart/form-data; boundary=XyZ")
-        .body(body(&[]))
-        .send()
-        .await
-        .unwrap();
+    let r = post_batch(&s, "/v1/objects:batch/u/bad.scope=1/", body(&[])).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(r.text().await.unwrap().starts_with("Invalid URL:"));
-    let r = s
-        .client
-        .post(s.url("/v1/objects:batch/u/_"))
-        .header("content-type", "multipart/form-data; boundary=XyZ")
-        .body(body(&[]))
-        .send()
-        .await
-        .unwrap();
+    let r = post_batch(&s, "/v1/objects:batch/u/_", body(&[])).await;
     assert_eq!(
         r.status(),
         StatusCode::NOT_FOUND,
@@ -194,11 +161,7 @@ async fn batch_payloads_are_charged_to_bandwidth() {
         c.rate_limits.bandwidth.burst_ms = 1000;
     })
     .await;
-    let keda = |s: &Memory| {
-        let (client, url) = (s.client.clone(), s.url("/keda"));
-        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
-    };
-    let before = keda_bytes(&keda(&s).await);
+    let before = keda_bytes(&s.text("/keda").await);
     let insert = body(&[(
         &[
             ("x-sn-batch-operation-kind", "insert"),
@@ -206,29 +169,17 @@ async fn batch_payloads_are_charged_to_bandwidth() {
         ],
         &payload,
     )]);
-    let r = s
-        .client
-        .post(s.url("/v1/objects:batch/bw/_/"))
-        .header("content-type", "multipart/form-data; boundary=XyZ")
-        .body(insert.clone())
-        .send()
-        .await
-        .unwrap();
+    let r = post_batch(&s, "/v1/objects:batch/bw/_/", insert.clone()).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(statuses(&r.text().await.unwrap()), vec![(0, 201)]);
-    let after_insert = keda_bytes(&keda(&s).await);
+    let after_insert = keda_bytes(&s.text("/keda").await);
     assert!(
         after_insert - before >= insert.len() as u64,
         "request bytes charged: {before} -> {after_insert}"
     );
 
     // 5 s of debt at 1000 B/s exceeds the 1 s burst: the next request is limited.
-    let r = s
-        .client
-        .get(s.object("bw", "_", "big"))
-        .send()
-        .await
-        .unwrap();
+    let r = s.get(s.object("bw", "_", "big")).await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
@@ -240,19 +191,9 @@ async fn batch_get_payloads_are_charged_in_report_only_mode() {
         c.rate_limits.bandwidth.report_only = true;
     })
     .await;
-    let put = s
-        .client
-        .put(s.object("bw", "_", "obj"))
-        .body(payload.clone())
-        .send()
-        .await
-        .unwrap();
+    let put = s.put(s.object("bw", "_", "obj"), payload.clone()).await;
     assert_eq!(put.status(), StatusCode::OK);
-    let keda_url = s.url("/keda");
-    let read = |c: reqwest::Client, u: String| async move {
-        keda_bytes(&c.get(u).send().await.unwrap().text().await.unwrap())
-    };
-    let before = read(s.client.clone(), keda_url.clone()).await;
+    let before = keda_bytes(&s.text("/keda").await);
     let get = body(&[(
         &[
             ("x-sn-batch-operation-kind", "get"),
@@ -260,18 +201,11 @@ async fn batch_get_payloads_are_charged_in_report_only_mode() {
         ],
         "",
     )]);
-    let r = s
-        .client
-        .post(s.url("/v1/objects:batch/bw/_/"))
-        .header("content-type", "multipart/form-data; boundary=XyZ")
-        .body(get.clone())
-        .send()
-        .await
-        .unwrap();
+    let r = post_batch(&s, "/v1/objects:batch/bw/_/", get.clone()).await;
     assert_eq!(r.status(), StatusCode::OK, "report_only never rejects");
     let text = r.text().await.unwrap();
     assert!(text.contains(&payload));
-    let after = read(s.client.clone(), keda_url).await;
+    let after = keda_bytes(&s.text("/keda").await);
     assert!(
         after - before >= (get.len() + payload.len()) as u64,
         "request and response bytes charged: {before} -> {after}"

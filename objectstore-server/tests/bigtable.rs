@@ -28,7 +28,7 @@ fn server_on_bigtable_and_filesystem() {
 
 #[cfg(feature = "bigtable")]
 mod emulator {
-    use crate::common::client;
+    use crate::common::{client, send};
     use http::StatusCode;
     use objectstore_server::config::{HighVolumeConfig, LongTermConfig, StorageConfig};
     use objectstore_server::testing::TestServer;
@@ -72,46 +72,38 @@ mod emulator {
         let c = client();
         let small = server.url("/v1/objects/app/org=1/small");
         let large = server.url("/v1/objects/app/org=1/large");
-        let big: Vec<u8> = (0..(3 * 1024 * 1024 + 17))
-            .map(|i| (i % 251) as u8)
-            .collect();
+        let big = crate::common::data::pattern(3 * 1024 * 1024 + 17);
 
         for (url, body, expiration) in [
             (&small, b"tiny".to_vec(), "tti:1d"),
             (&large, big.clone(), "ttl:30d"),
         ] {
-            let r = c
-                .put(url)
-                .header("x-sn-expiration", expiration)
-                .body(body)
-                .send()
-                .await
-                .unwrap();
+            let r = send(c.put(url).header("x-sn-expiration", expiration).body(body)).await;
             assert_eq!(r.status(), StatusCode::OK, "PUT {url}");
         }
-        let r = c.get(&small).send().await.unwrap();
+        let r = send(c.get(&small)).await;
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()["x-sn-expiration"], "tti:1d");
         assert_eq!(r.bytes().await.unwrap().as_ref(), b"tiny");
-        let r = c.get(&large).send().await.unwrap();
+        let r = send(c.get(&large)).await;
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()["x-sn-expiration"], "ttl:30d");
         assert_eq!(r.bytes().await.unwrap().to_vec(), big);
-        let r = c.head(&large).send().await.unwrap();
+        let r = send(c.head(&large)).await;
         assert_eq!(r.headers()["x-sn-size"], big.len().to_string());
 
         // Overwrite the large object with a small one (tombstone -> inline).
-        let r = c.put(&large).body("now small").send().await.unwrap();
+        let r = send(c.put(&large).body("now small")).await;
         assert_eq!(r.status(), StatusCode::OK);
-        let r = c.get(&large).send().await.unwrap();
+        let r = send(c.get(&large)).await;
         assert_eq!(r.text().await.unwrap(), "now small");
 
         for url in [&small, &large, &server.url("/v1/objects/app/org=1/never")] {
-            let r = c.delete(url).send().await.unwrap();
+            let r = send(c.delete(url)).await;
             assert_eq!(r.status(), StatusCode::NO_CONTENT, "DELETE {url}");
         }
         for url in [&small, &large] {
-            let r = c.get(url).send().await.unwrap();
+            let r = send(c.get(url)).await;
             assert_eq!(r.status(), StatusCode::NOT_FOUND, "GET {url} after delete");
         }
         server.shutdown().await.unwrap();

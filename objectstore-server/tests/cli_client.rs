@@ -93,6 +93,12 @@ fn sha256(bytes: &[u8]) -> Vec<u8> {
     Sha256::digest(bytes).to_vec()
 }
 
+/// Signs with the key pair `ops` that `objectstore keygen ops` writes.
+const SIGNER: [&str; 4] = ["--kid", "ops", "--key", "ops.private.pem"];
+
+/// Uploads over 1 MiB go multipart in 64 KiB parts.
+const SMALL_PARTS: [&str; 4] = ["--part-size", "64KiB", "--multipart-threshold", "1MiB"];
+
 #[test]
 fn put_get_head_rm_round_trips_with_metadata() {
     let dir = tempfile::tempdir().unwrap();
@@ -323,16 +329,10 @@ fn auth_tokens_presigned_urls_and_permission_errors() {
 
     // A read-only token from `objectstore token`, through the environment.
     let token = ok(&run(objectstore(d)
-        .args([
-            "token",
-            "--kid",
-            "ops",
-            "--key",
-            "ops.private.pem",
-            "--usecase",
-            "app",
-        ])
-        .args(["--scopes", "org=1", "--permission", "object.read"])))
+        .arg("token")
+        .args(SIGNER)
+        .args(["--usecase", "app", "--scopes", "org=1"])
+        .args(["--permission", "object.read"])))
     .stdout
     .clone();
     let token = String::from_utf8(token).unwrap().trim().to_owned();
@@ -349,15 +349,9 @@ fn auth_tokens_presigned_urls_and_permission_errors() {
 
     // A pre-signed URL by object address works with a plain GET, and only for reads.
     let presigned = json(&run(cli(d, url)
-        .args([
-            "presign",
-            "--kid",
-            "ops",
-            "--key",
-            "ops.private.pem",
-            "--url",
-            url,
-        ])
+        .arg("presign")
+        .args(SIGNER)
+        .args(["--url", url])
         .args([
             "-u",
             "app",
@@ -417,9 +411,8 @@ fn documented_examples_work_as_written() {
     let tail = run(cli(d, url).args(["get", "logs/today", "-u", "app", "--range", "-1000"]));
     assert_eq!(ok(&tail).stdout, &payload[2000..]);
 
-    let signer = ["--kid", "ops", "--key", "ops.private.pem"];
     let object = format!("{url}/v1/objects/app/_/logs/today");
-    let get = run(cli(d, url).arg("presign").args(signer).arg(&object));
+    let get = run(cli(d, url).arg("presign").args(SIGNER).arg(&object));
     let get_url = String::from_utf8(ok(&get).stdout.clone()).unwrap();
     assert!(
         get.stderr.is_empty(),
@@ -428,7 +421,7 @@ fn documented_examples_work_as_written() {
     );
     let head = run(cli(d, url)
         .arg("presign")
-        .args(signer)
+        .args(SIGNER)
         .args(["--method", "HEAD", &object]));
     let head_url = String::from_utf8(ok(&head).stdout.clone()).unwrap();
     let note = String::from_utf8_lossy(&head.stderr);
@@ -441,7 +434,7 @@ fn documented_examples_work_as_written() {
     if stamp(&get_url) == stamp(&head_url) {
         assert_eq!(get_url, head_url);
     }
-    let quiet = run(cli(d, url).arg("presign").args(signer).args([
+    let quiet = run(cli(d, url).arg("presign").args(SIGNER).args([
         "--method",
         "HEAD",
         "--quiet",
@@ -517,24 +510,16 @@ fn interrupted_large_upload_resumes_where_it_stopped() {
     let payload = noise(3 * 1024 * 1024 + 123, 0x5eed);
     std::fs::write(d.join("big.bin"), &payload).unwrap();
     let state_dir = d.join("state");
-    let small_parts = ["--part-size", "64KiB", "--multipart-threshold", "1MiB"];
+    let put = ["put", "big.bin", "big", "-u", "app", "-s", "org=1"];
 
     // First attempt, slowed down, killed (SIGKILL) once the server acknowledged some parts.
-    let (parts_before, upload_id) = interrupted_put(
-        cli(d, url)
-            .args(["put", "big.bin", "big", "-u", "app", "-s", "org=1"])
-            .args(small_parts),
-        &state_dir,
-    );
+    let (parts_before, upload_id) =
+        interrupted_put(cli(d, url).args(put).args(SMALL_PARTS), &state_dir);
     let head = run(cli(d, url).args(["head", "big", "-u", "app", "-s", "org=1"]));
     fails(&head, 3);
 
     // The same command again continues the same upload.
-    let resumed = json(&run(cli(d, url)
-        .args([
-            "put", "big.bin", "big", "-u", "app", "-s", "org=1", "--json",
-        ])
-        .args(small_parts)));
+    let resumed = json(&run(cli(d, url).args(put).arg("--json").args(SMALL_PARTS)));
     assert_eq!(resumed["multipart"], true);
     assert_eq!(resumed["resumed"], true);
     assert_eq!(resumed["upload_id"], upload_id.as_str());
@@ -557,25 +542,14 @@ fn interrupted_large_upload_resumes_where_it_stopped() {
     assert_eq!(sha256(&ok(&got).stdout), sha256(&payload));
 
     // Nothing left to resume.
-    let again = run(cli(d, url)
-        .args([
-            "put", "big.bin", "big", "-u", "app", "-s", "org=1", "--resume",
-        ])
-        .args(small_parts));
+    let again = run(cli(d, url).args(put).arg("--resume").args(SMALL_PARTS));
     fails(&again, 3);
 
     // A compressed multipart upload (one zstd frame per part) reads back as the input.
     let zipped = json(&run(cli(d, url)
-        .args([
-            "put",
-            "big.bin",
-            "-u",
-            "app",
-            "--compress",
-            "zstd",
-            "--json",
-        ])
-        .args(small_parts)));
+        .args(["put", "big.bin", "-u", "app", "--compress", "zstd"])
+        .arg("--json")
+        .args(SMALL_PARTS)));
     assert_eq!(zipped["multipart"], true);
     assert_eq!(zipped["resumed"], false);
     let key = zipped["key"].as_str().unwrap();
@@ -592,11 +566,10 @@ fn a_changed_input_starts_a_new_upload() {
     let mut payload = noise(2 * 1024 * 1024, 0xfeed);
     std::fs::write(d.join("in.bin"), &payload).unwrap();
     let state_dir = d.join("state");
-    let small_parts = ["--part-size", "64KiB", "--multipart-threshold", "1MiB"];
     let (_, upload_id) = interrupted_put(
         cli(d, url)
             .args(["put", "in.bin", "k", "-u", "app"])
-            .args(small_parts),
+            .args(SMALL_PARTS),
         &state_dir,
     );
 
@@ -604,7 +577,7 @@ fn a_changed_input_starts_a_new_upload() {
     std::fs::write(d.join("in.bin"), &payload).unwrap();
     let out = run(cli(d, url)
         .args(["put", "in.bin", "k", "-u", "app", "--json"])
-        .args(small_parts));
+        .args(SMALL_PARTS));
     let result = json(&out);
     assert_eq!(result["resumed"], false);
     assert_eq!(result["parts_skipped"], 0);

@@ -18,10 +18,11 @@ fn objectstore(dir: &Path) -> Command {
     cmd
 }
 
-fn write(dir: &Path, text: &str) -> std::path::PathBuf {
+/// `config check` of a config file `config.yml` in `dir` holding `text`, no overrides.
+fn check_yaml(dir: &Path, text: &str) -> (i32, String) {
     let path = dir.join("config.yml");
     std::fs::write(&path, text).unwrap();
-    path
+    check(dir, Some(&path), &[])
 }
 
 fn check(dir: &Path, file: Option<&Path>, env: &[(&str, &str)]) -> (i32, String) {
@@ -40,11 +41,10 @@ fn check(dir: &Path, file: Option<&Path>, env: &[(&str, &str)]) -> (i32, String)
 #[test]
 fn config_check_names_typos_and_invalid_values() {
     let dir = tempfile::tempdir().unwrap();
-    let typo = write(
+    let (code, out) = check_yaml(
         dir.path(),
         "htp_addr: 127.0.0.1:9000\nauth:\n  enforse: true\n",
     );
-    let (code, out) = check(dir.path(), Some(&typo), &[]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("`auth.enforse`"), "{out}");
     assert!(out.contains("did you mean `auth.enforce`"), "{out}");
@@ -75,19 +75,17 @@ fn config_check_names_typos_and_invalid_values() {
     assert!(out.contains("OS__LOG__LEVEL"), "{out}");
     assert!(out.contains("OS__LOGGING__LEVEL"), "{out}");
 
-    let missing_key = write(
+    let (code, out) = check_yaml(
         dir.path(),
         "auth:\n  keys:\n    relay:\n      key_files: [/nonexistent/relay.pem]\n",
     );
-    let (code, out) = check(dir.path(), Some(&missing_key), &[]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("auth.keys.relay"), "{out}");
 
-    let clean = write(
+    let (code, out) = check_yaml(
         dir.path(),
         "http:\n  max_requests: 5\nlogging:\n  level: warn\n",
     );
-    let (code, out) = check(dir.path(), Some(&clean), &[]);
     assert_eq!((code, out.trim()), (0, "configuration OK"));
 }
 

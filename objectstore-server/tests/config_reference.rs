@@ -77,7 +77,10 @@ fn storage_types(env_var: &str) -> Vec<String> {
 /// for a type this test does not know yet.
 fn backend_fields(kind: &str) -> Option<Vec<String>> {
     let top: Vec<&'static str> = match kind {
-        "filesystem" | "embedded" => vec!["path"],
+        "filesystem" => vec!["path"],
+        "embedded" => std::iter::once("path")
+            .chain(fields::<objectstore_server::config::ValueLogSettings>())
+            .collect(),
         "tiered" => fields::<objectstore_server::config::TieredSettings>(),
         #[cfg(feature = "postgres")]
         "postgres" => fields::<objectstore_service::backend::postgres::PostgresConfig>(),

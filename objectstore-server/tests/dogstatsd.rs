@@ -47,24 +47,10 @@ async fn workload_metrics_reach_a_dogstatsd_agent() {
     objectstore_server::metrics::init(&config).unwrap();
 
     let s = common::Memory::start().await;
-    let put = s
-        .client
-        .put(s.object("statsd", "_", "k"))
-        .body("payload")
-        .send()
-        .await
-        .unwrap();
+    let put = s.put(s.object("statsd", "_", "k"), "payload").await;
     assert_eq!(put.status(), StatusCode::OK);
     // Prometheus still sees everything (fan-out).
-    let text = s
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.text("/metrics").await;
     assert!(text.contains("objectstore_http_requests_total{"), "{text}");
 
     // Read packets until the request counter and the latency distribution of the PUT

@@ -8,12 +8,11 @@
 
 mod common;
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::data::{files, lt_blobs};
 use objectstore_server::testing::TestServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -79,34 +78,6 @@ impl Hostile {
         assert_eq!(PANICS.load(Ordering::SeqCst), 0, "a panic happened");
         outer
     }
-}
-
-/// Regular files below `dir`, recursively, relative to it.
-fn files(dir: &Path) -> BTreeSet<PathBuf> {
-    let mut out = BTreeSet::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.insert(path.strip_prefix(dir).unwrap().to_owned());
-            }
-        }
-    }
-    out
-}
-
-/// The long-term blob files (object files, not sidecars, temp files or the lock).
-fn blobs(lt: &Path) -> usize {
-    files(&lt.join("objects"))
-        .iter()
-        .filter(|p| p.extension().is_none())
-        .count()
 }
 
 /// What the server did with a raw request.
@@ -233,7 +204,7 @@ async fn truncated_bodies_store_nothing_and_leave_no_blob() {
     }
     let outer = h.finish().await;
     assert_eq!(
-        blobs(&outer.path().join("data/lt")),
+        lt_blobs(&outer.path().join("data/lt")),
         0,
         "a truncated large body left a blob"
     );
@@ -348,7 +319,7 @@ async fn stalled_bodies_time_out() {
     }
     let outer = h.finish().await;
     assert_eq!(
-        blobs(&outer.path().join("data/lt")),
+        lt_blobs(&outer.path().join("data/lt")),
         0,
         "a stalled large body left a blob"
     );
@@ -642,7 +613,7 @@ async fn path_traversal_in_keys_and_scopes_stays_inside_the_data_directory() {
     let outer = h.finish().await;
     let lt = outer.path().join("data/lt");
     assert_eq!(
-        blobs(&lt),
+        lt_blobs(&lt),
         0,
         "deleted objects left blobs: {:?}",
         files(&lt)

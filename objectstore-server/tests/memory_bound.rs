@@ -185,7 +185,7 @@ async fn s3_multipart_uploads_keep_the_server_memory_bounded() {
     const PARTS: usize = 8;
     let dir = tempfile::tempdir().unwrap();
     let (port, s3_port) = (free_port(), free_port());
-    let env = [("OS__S3__ADDR", format!("127.0.0.1:{s3_port}"))];
+    let env = [("OS__S3__ADDR".to_owned(), format!("127.0.0.1:{s3_port}"))];
     let mut child = start_with(dir.path(), port, &env).await;
     let pid = child.id().unwrap();
     let s3 = format!("http://127.0.0.1:{s3_port}");

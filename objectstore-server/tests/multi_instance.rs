@@ -37,6 +37,9 @@ fn killed_instance_leftovers_are_recovered_after_its_lease() {
 }
 
 #[cfg(all(feature = "postgres", feature = "s3"))]
+mod common;
+
+#[cfg(all(feature = "postgres", feature = "s3"))]
 mod distributed {
     use std::path::Path;
     use std::process::Stdio;
@@ -44,8 +47,7 @@ mod distributed {
 
     use objectstore_service::backend::ChangeLog as _;
     use objectstore_service::backend::postgres::{PostgresBackend, PostgresConfig};
-    use tokio::io::{AsyncBufReadExt, BufReader};
-    use tokio::process::{Child, Command};
+    use tokio::process::Child;
 
     const VARS: [&str; 6] = [
         "OS_TEST_POSTGRES_URL",
@@ -66,41 +68,8 @@ mod distributed {
 
     /// Starts one instance on a free port with the shared storage; returns it and its base URL.
     async fn start(dir: &Path, storage: &[(String, String)]) -> (Child, String) {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_objectstore"))
-            .current_dir(dir)
-            .env_remove("RUST_LOG")
-            .env("OS__HTTP__DOWN_MARKER", dir.join("down"))
-            .env("OS__HTTP_ADDR", format!("127.0.0.1:{port}"))
-            .env("OS__S3__ENABLED", "false")
-            .envs(storage.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .arg("run")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let mut lines = BufReader::new(stderr).lines();
-        let mut log = Vec::new();
-        let listening = tokio::time::timeout(Duration::from_secs(120), async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if line.contains("objectstore listening") {
-                    return true;
-                }
-                log.push(line);
-            }
-            false
-        })
-        .await
-        .unwrap_or(false);
-        assert!(listening, "instance did not start:\n{}", log.join("\n"));
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let port = crate::common::binary::free_port();
+        let child = crate::common::process::start_with(dir, port, storage).await;
         (child, format!("http://127.0.0.1:{port}"))
     }
 
@@ -274,11 +243,8 @@ mod distributed {
                 let key = format!("{name}-{round}");
                 let mut bodies = Vec::new();
                 for url in &urls {
-                    let r = client
-                        .get(format!("{url}/v1/objects/mi/_/{key}"))
-                        .send()
-                        .await
-                        .unwrap();
+                    let r = crate::common::send(client.get(format!("{url}/v1/objects/mi/_/{key}")))
+                        .await;
                     assert_eq!(r.status(), 200, "{key} via {url}");
                     bodies.push(r.bytes().await.unwrap());
                 }
@@ -414,12 +380,8 @@ mod distributed {
                 (format!("stalled-{k}"), LARGE),
                 (format!("blocked-{k}"), SMALL),
             ] {
-                let r = client
-                    .put(object(&url_b, &key))
-                    .body(payload(k, len))
-                    .send()
-                    .await
-                    .unwrap();
+                let r = crate::common::send(client.put(object(&url_b, &key)).body(payload(k, len)))
+                    .await;
                 assert!(
                     r.status().is_success(),
                     "setup write answered {}",

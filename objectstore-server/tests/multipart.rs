@@ -2,27 +2,20 @@
 
 mod common;
 
-use common::{Memory, json, raw};
+use common::{Memory, json, raw, send};
 use http::StatusCode;
 use serde_json::{Value, json};
 
 async fn initiate(s: &Memory, key: Option<&str>) -> (String, String) {
-    let r = match key {
+    let request = match key {
         Some(k) => s
             .client
             .put(s.url(&format!("/v1/objects:multipart/u/org=1/{k}")))
             .header("content-type", "text/plain")
-            .header("x-sn-expiration", "ttl:2d")
-            .send()
-            .await
-            .unwrap(),
-        None => s
-            .client
-            .post(s.url("/v1/objects:multipart/u/org=1/"))
-            .send()
-            .await
-            .unwrap(),
+            .header("x-sn-expiration", "ttl:2d"),
+        None => s.client.post(s.url("/v1/objects:multipart/u/org=1/")),
     };
+    let r = send(request).await;
     assert_eq!(r.status(), StatusCode::OK);
     let body = json(r).await;
     (
@@ -32,31 +25,31 @@ async fn initiate(s: &Memory, key: Option<&str>) -> (String, String) {
 }
 
 async fn put_part(s: &Memory, key: &str, upload_id: &str, n: u32, data: &str) -> String {
-    let r = s
-        .client
-        .put(s.url(&format!(
-            "/v1/objects:multipart:parts/u/org=1/{key}?upload_id={upload_id}&part_number={n}"
-        )))
-        .header("content-length", data.len())
-        .body(data.to_owned())
-        .send()
-        .await
-        .unwrap();
+    let url = s.url(&format!(
+        "/v1/objects:multipart:parts/u/org=1/{key}?upload_id={upload_id}&part_number={n}"
+    ));
+    let r = send(
+        s.client
+            .put(url)
+            .header("content-length", data.len())
+            .body(data.to_owned()),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::OK);
     json(r).await["etag"].as_str().unwrap().to_owned()
 }
 
 async fn complete(s: &Memory, key: &str, upload_id: &str, parts: Value) -> (StatusCode, Value) {
-    let r = s
-        .client
-        .post(s.url(&format!(
-            "/v1/objects:multipart:complete/u/org=1/{key}?upload_id={upload_id}"
-        )))
-        .header("content-type", "application/json")
-        .body(parts.to_string())
-        .send()
-        .await
-        .unwrap();
+    let url = s.url(&format!(
+        "/v1/objects:multipart:complete/u/org=1/{key}?upload_id={upload_id}"
+    ));
+    let r = send(
+        s.client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(parts.to_string()),
+    )
+    .await;
     let status = r.status();
     assert_eq!(r.headers()["content-type"], "application/json");
     let text = r.text().await.unwrap();
@@ -78,7 +71,7 @@ async fn full_upload_lists_completes_and_reads_back() {
             "/v1/objects:multipart:parts/u/org=1/{key}?upload_id={upload_id}{q}"
         ))
     };
-    let all = json(s.client.get(url("")).send().await.unwrap()).await;
+    let all = json(s.get(url("")).await).await;
     assert_eq!(all["is_truncated"], false);
     assert!(all.get("next_part_number_marker").is_none());
     let parts = all["parts"].as_array().unwrap();
@@ -92,18 +85,11 @@ async fn full_upload_lists_completes_and_reads_back() {
         "{modified}"
     );
 
-    let page = json(s.client.get(url("&max_parts=2")).send().await.unwrap()).await;
+    let page = json(s.get(url("&max_parts=2")).await).await;
     assert_eq!(page["is_truncated"], true);
     assert_eq!(page["next_part_number_marker"], 2);
     assert_eq!(page["parts"].as_array().unwrap().len(), 2);
-    let rest = json(
-        s.client
-            .get(url("&max_parts=2&part_number_marker=2"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let rest = json(s.get(url("&max_parts=2&part_number_marker=2")).await).await;
     assert_eq!(rest["parts"].as_array().unwrap().len(), 1);
     assert_eq!(rest["parts"][0]["part_number"], 3);
 
@@ -121,12 +107,7 @@ async fn full_upload_lists_completes_and_reads_back() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(doc, json!({"key": "big/file"}));
 
-    let get = s
-        .client
-        .get(s.url("/v1/objects/u/org=1/big/file"))
-        .send()
-        .await
-        .unwrap();
+    let get = s.get(s.url("/v1/objects/u/org=1/big/file")).await;
     assert_eq!(get.status(), StatusCode::OK);
     assert_eq!(get.headers()["content-type"], "text/plain");
     assert_eq!(get.headers()["x-sn-expiration"], "ttl:2d");
@@ -170,12 +151,7 @@ async fn rejected_completion_reports_the_backend_code_and_leaves_no_object() {
     let code = doc["error"]["code"].as_str().unwrap();
     let message = doc["error"]["message"].as_str().unwrap();
     assert!(!code.is_empty() && !message.is_empty(), "{doc}");
-    let get = s
-        .client
-        .get(s.url("/v1/objects/u/org=1/k"))
-        .send()
-        .await
-        .unwrap();
+    let get = s.get(s.url("/v1/objects/u/org=1/k")).await;
     assert_eq!(get.status(), StatusCode::NOT_FOUND);
 
     let (status, doc) = complete(
@@ -194,34 +170,20 @@ async fn abort_discards_the_upload() {
     let s = Memory::start().await;
     let (key, upload_id) = initiate(&s, Some("k")).await;
     put_part(&s, &key, &upload_id, 1, "data").await;
-    let abort = |id: &str| {
-        s.client
-            .delete(s.url(&format!("/v1/objects:multipart/u/org=1/k?upload_id={id}")))
-            .send()
-    };
+    let abort =
+        |id: &str| s.delete(s.url(&format!("/v1/objects:multipart/u/org=1/k?upload_id={id}")));
+    assert_eq!(abort(&upload_id).await.status(), StatusCode::NO_CONTENT);
     assert_eq!(
-        abort(&upload_id).await.unwrap().status(),
-        StatusCode::NO_CONTENT
-    );
-    assert_eq!(
-        abort("never-existed").await.unwrap().status(),
+        abort("never-existed").await.status(),
         StatusCode::NO_CONTENT
     );
     let list = s
-        .client
         .get(s.url(&format!(
             "/v1/objects:multipart:parts/u/org=1/k?upload_id={upload_id}"
         )))
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(list.status(), StatusCode::NOT_FOUND);
-    let get = s
-        .client
-        .get(s.url("/v1/objects/u/org=1/k"))
-        .send()
-        .await
-        .unwrap();
+    let get = s.get(s.url("/v1/objects/u/org=1/k")).await;
     assert_eq!(get.status(), StatusCode::NOT_FOUND);
 }
 
@@ -233,13 +195,13 @@ async fn bad_part_requests_are_4xx_with_a_message() {
 
     // Chunked part upload: no Content-Length.
     let chunks: Vec<Result<&'static str, std::io::Error>> = vec![Ok("ab"), Ok("cd")];
+    let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
     let r = s
-        .client
-        .put(s.url(&format!("{base}?upload_id={upload_id}&part_number=1")))
-        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
-        .send()
-        .await
-        .unwrap();
+        .put(
+            s.url(&format!("{base}?upload_id={upload_id}&part_number=1")),
+            body,
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let detail = json(r).await["detail"].as_str().unwrap().to_owned();
     assert_eq!(detail, "client error: Content-Length header is required");
@@ -276,12 +238,7 @@ async fn bad_part_requests_are_4xx_with_a_message() {
         ("?upload_id=x&max_parts=z", 400),
         ("?upload_id=x&part_number_marker=0", 400),
     ] {
-        let r = s
-            .client
-            .get(s.url(&format!("{base}{query}")))
-            .send()
-            .await
-            .unwrap();
+        let r = s.get(s.url(&format!("{base}{query}"))).await;
         assert_eq!(r.status().as_u16(), status, "list {query}");
     }
 }
@@ -313,17 +270,18 @@ async fn bad_complete_bodies_are_rejected_before_streaming() {
         if let Some(ct) = content_type {
             r = r.header("content-type", ct);
         }
-        let r = r.send().await.unwrap();
+        let r = send(r).await;
         assert_eq!(r.status().as_u16(), status, "{content_type:?} {body}");
         assert!(!r.text().await.unwrap().is_empty());
     }
     let missing_id = s
         .client
-        .post(s.url(&format!("/v1/objects:multipart:complete/u/org=1/{key}")))
-        .header("content-type", "application/json")
-        .body(r#"{"parts": []}"#)
-        .send()
-        .await
-        .unwrap();
+        .post(s.url(&format!("/v1/objects:multipart:complete/u/org=1/{key}")));
+    let missing_id = send(
+        missing_id
+            .header("content-type", "application/json")
+            .body(r#"{"parts": []}"#),
+    )
+    .await;
     assert_eq!(missing_id.status(), StatusCode::BAD_REQUEST);
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Memory, json, python_path, raw, rust_path};
+use common::{Memory, json, python_path, raw, rust_path, send};
 use futures::StreamExt as _;
 use http::StatusCode;
 
@@ -12,25 +12,21 @@ async fn put_get_head_delete_round_trip() {
     let s = Memory::start().await;
     let url = s.object("usecase", "org=1;project=2", "my/key");
 
-    let put = s
-        .client
-        .put(&url)
-        .header("content-type", "text/plain")
-        .header("x-sn-expiration", "ttl:1 days")
-        .header("x-sn-origin", "10.0.0.1")
-        .header("x-sn-filename", "r%C3%A9port-%F0%9F%93%84.pdf")
-        .header("x-snme-release", "v%C3%A9rsion-1.0")
-        .header("x-sn-time-created", "garbage is ignored")
-        .header("x-sn-size", "999")
-        .body("hello world")
-        .send()
-        .await
-        .unwrap();
+    let headers = [
+        ("content-type", "text/plain"),
+        ("x-sn-expiration", "ttl:1 days"),
+        ("x-sn-origin", "10.0.0.1"),
+        ("x-sn-filename", "r%C3%A9port-%F0%9F%93%84.pdf"),
+        ("x-snme-release", "v%C3%A9rsion-1.0"),
+        ("x-sn-time-created", "garbage is ignored"),
+        ("x-sn-size", "999"),
+    ];
+    let put = s.put_with(&url, &headers, "hello world").await;
     assert_eq!(put.status(), StatusCode::OK);
     assert_eq!(put.headers()["content-type"], "application/json");
     assert_eq!(json(put).await, serde_json::json!({"key": "my/key"}));
 
-    let get = s.client.get(&url).send().await.unwrap();
+    let get = s.get(&url).await;
     assert_eq!(get.status(), StatusCode::OK);
     let h = get.headers().clone();
     assert_eq!(h["content-type"], "text/plain");
@@ -57,7 +53,7 @@ async fn put_get_head_delete_round_trip() {
     );
     assert_eq!(get.bytes().await.unwrap(), "hello world");
 
-    let head = s.client.head(&url).send().await.unwrap();
+    let head = s.head(&url).await;
     assert_eq!(head.status(), StatusCode::NO_CONTENT);
     assert_eq!(head.headers()["x-sn-size"], "11");
     assert_eq!(
@@ -66,14 +62,14 @@ async fn put_get_head_delete_round_trip() {
     );
     assert_eq!(head.headers()["accept-ranges"], "bytes");
 
-    let delete = s.client.delete(&url).send().await.unwrap();
+    let delete = s.delete(&url).await;
     assert_eq!(delete.status(), StatusCode::NO_CONTENT);
     assert!(delete.bytes().await.unwrap().is_empty());
 
-    let gone = s.client.get(&url).send().await.unwrap();
+    let gone = s.get(&url).await;
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);
     assert!(gone.bytes().await.unwrap().is_empty());
-    let gone = s.client.head(&url).send().await.unwrap();
+    let gone = s.head(&url).await;
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);
 }
 
@@ -81,24 +77,13 @@ async fn put_get_head_delete_round_trip() {
 async fn post_generates_a_uuid_key_with_and_without_trailing_slash() {
     let s = Memory::start().await;
     for path in ["/v1/objects/usecase/_", "/v1/objects/usecase/_/"] {
-        let post = s
-            .client
-            .post(s.url(path))
-            .body("payload")
-            .send()
-            .await
-            .unwrap();
+        let post = s.post(s.url(path), "payload").await;
         assert_eq!(post.status(), StatusCode::CREATED, "{path}");
         let key = json(post).await["key"].as_str().unwrap().to_owned();
         let uuid = uuid::Uuid::parse_str(&key).unwrap();
         assert_eq!(uuid.get_version_num(), 4);
         assert_eq!(key, uuid.hyphenated().to_string());
-        let get = s
-            .client
-            .get(s.object("usecase", "_", &key))
-            .send()
-            .await
-            .unwrap();
+        let get = s.get(s.object("usecase", "_", &key)).await;
         assert_eq!(get.status(), StatusCode::OK);
         assert_eq!(
             get.headers()["content-type"],
@@ -113,16 +98,10 @@ async fn post_generates_a_uuid_key_with_and_without_trailing_slash() {
 async fn overwrite_replaces_payload_and_all_metadata() {
     let s = Memory::start().await;
     let url = s.object("u", "_", "k");
-    s.client
-        .put(&url)
-        .header("x-snme-a", "1")
-        .header("content-encoding", "zstd")
-        .body("first")
-        .send()
-        .await
-        .unwrap();
-    s.client.put(&url).body("second").send().await.unwrap();
-    let get = s.client.get(&url).send().await.unwrap();
+    let headers = [("x-snme-a", "1"), ("content-encoding", "zstd")];
+    s.put_with(&url, &headers, "first").await;
+    s.put(&url, "second").await;
+    let get = s.get(&url).await;
     assert!(!get.headers().contains_key("x-snme-a"));
     assert!(!get.headers().contains_key("content-encoding"));
     assert_eq!(get.bytes().await.unwrap(), "second");
@@ -134,22 +113,10 @@ async fn compressed_payloads_are_stored_and_served_verbatim() {
     for encoding in ["zstd", "gzip"] {
         let url = s.object("u", "_", encoding);
         let bytes: Vec<u8> = (0..=255u8).collect();
-        let put = s
-            .client
-            .put(&url)
-            .header("content-encoding", encoding)
-            .body(bytes.clone())
-            .send()
-            .await
-            .unwrap();
+        let encoded = [("content-encoding", encoding)];
+        let put = s.put_with(&url, &encoded, bytes.clone()).await;
         assert_eq!(put.status(), StatusCode::OK);
-        let get = s
-            .client
-            .get(&url)
-            .header("accept-encoding", "identity")
-            .send()
-            .await
-            .unwrap();
+        let get = s.get_with(&url, &[("accept-encoding", "identity")]).await;
         assert_eq!(get.headers()["content-encoding"], encoding);
         assert_eq!(get.bytes().await.unwrap().to_vec(), bytes);
     }
@@ -162,9 +129,9 @@ async fn chunked_request_bodies_stream_in() {
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         (0..64).map(|i| Ok(vec![i as u8; 16 * 1024])).collect();
     let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
-    let put = s.client.put(&url).body(body).send().await.unwrap();
+    let put = s.put(&url, body).await;
     assert_eq!(put.status(), StatusCode::OK);
-    let get = s.client.get(&url).send().await.unwrap();
+    let get = s.get(&url).await;
     assert_eq!(
         get.headers()["content-length"],
         (64 * 16 * 1024).to_string()
@@ -183,63 +150,32 @@ async fn chunked_request_bodies_stream_in() {
     );
 }
 
+/// The keys that must round-trip byte-exactly (spec 1.3), shared with the Python suite.
+const ROUNDTRIP_KEYS: &str = include_str!("../../tests/roundtrip-keys.json");
+
 /// Spec 1.3: keys the Python suite requires to round-trip byte-exactly, sent the way each
 /// client encodes them.
 #[tokio::test]
 async fn unusual_keys_round_trip() {
     let s = Memory::start().await;
-    let keys = [
-        "plain-key",
-        "with space",
-        "café-unicode",
-        "emoji-😀",
-        "plus+sign",
-        "sub!$'()*+,=delims",
-        "tilde~dot.key",
-        "100%literal-percent",
-        "looks%20encoded",
-        "nested/path/segments",
-        "quote'apostrophe",
-        "at@sign",
-        "colon:separated",
-        "ampersand&inside",
-        "semi;colon",
-        "equals=sign",
-        "1/shard-0.json",
-        "test-key123!!",
-        "path/to/object",
-    ];
+    let keys: Vec<String> = serde_json::from_str(ROUNDTRIP_KEYS).unwrap();
     for (i, key) in keys.iter().enumerate() {
         let body = format!("payload {i}");
         let put_url = s.url(&format!("/v1/objects/u/_/{}", python_path(key)));
-        let put = s
-            .client
-            .put(&put_url)
-            .body(body.clone())
-            .send()
-            .await
-            .unwrap();
+        let put = s.put(&put_url, body.clone()).await;
         assert_eq!(put.status(), StatusCode::OK, "{key}");
         assert_eq!(json(put).await["key"], *key, "echoed key");
         let get_url = s.url(&format!("/v1/objects/u/_/{}", rust_path(key)));
-        let get = s.client.get(&get_url).send().await.unwrap();
+        let get = s.get(&get_url).await;
         assert_eq!(get.status(), StatusCode::OK, "{key}");
         assert_eq!(get.text().await.unwrap(), body, "{key}");
     }
     // `%2F` and `/` address the same object; `+` is not a space.
     let get = s
-        .client
         .get(s.url("/v1/objects/u/_/nested%2Fpath%2Fsegments"))
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(get.status(), StatusCode::OK);
-    let get = s
-        .client
-        .get(s.url("/v1/objects/u/_/plus%20sign"))
-        .send()
-        .await
-        .unwrap();
+    let get = s.get(s.url("/v1/objects/u/_/plus%20sign")).await;
     assert_eq!(get.status(), StatusCode::NOT_FOUND);
     assert!(
         s.backend
@@ -252,33 +188,21 @@ async fn unusual_keys_round_trip() {
 #[tokio::test]
 async fn scopes_separate_namespaces() {
     let s = Memory::start().await;
-    s.client
-        .put(s.object("u", "a=1;b=2", "k"))
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+    s.put(s.object("u", "a=1;b=2", "k"), "x").await;
     for scopes in ["b=2;a=1", "a=1", "_"] {
-        let get = s
-            .client
-            .get(s.object("u", scopes, "k"))
-            .send()
-            .await
-            .unwrap();
+        let get = s.get(s.object("u", scopes, "k")).await;
         assert_eq!(get.status(), StatusCode::NOT_FOUND, "{scopes}");
     }
-    let get = s
-        .client
-        .get(s.object("u", "a%3D1%3Bb%3D2", "k"))
-        .send()
-        .await
-        .unwrap();
+    let get = s.get(s.object("u", "a%3D1%3Bb%3D2", "k")).await;
     assert_eq!(
         get.status(),
         StatusCode::OK,
         "percent-encoded scopes decode once"
     );
 }
+
+/// The header of an empty request body, for [`raw`].
+const NO_BODY: &str = "Content-Length: 0\r\n";
 
 #[tokio::test]
 async fn malformed_paths_are_400_with_a_message() {
@@ -299,7 +223,7 @@ async fn malformed_paths_are_400_with_a_message() {
         ("/v1/objects/a%2Fb/_/k", "usecase"),
     ] {
         for method in ["GET", "PUT", "DELETE", "HEAD"] {
-            let r = raw(addr, method, target, "Content-Length: 0\r\n").await;
+            let r = raw(addr, method, target, NO_BODY).await;
             assert_eq!(r.status, 400, "{method} {target}");
             if method != "HEAD" {
                 let body = String::from_utf8_lossy(&r.body);
@@ -308,13 +232,7 @@ async fn malformed_paths_are_400_with_a_message() {
             }
         }
     }
-    let r = raw(
-        addr,
-        "POST",
-        "/v1/objects/u/x=%FF/",
-        "Content-Length: 0\r\n",
-    )
-    .await;
+    let r = raw(addr, "POST", "/v1/objects/u/x=%FF/", NO_BODY).await;
     assert_eq!(r.status, 400);
     assert!(s.backend.is_empty());
 }
@@ -332,14 +250,7 @@ async fn invalid_metadata_headers_are_400_json() {
         ("x-sn-filename", "%FF%FE"),
         ("x-snme-", "x"),
     ] {
-        let put = s
-            .client
-            .put(&url)
-            .header(name, value)
-            .body("x")
-            .send()
-            .await
-            .unwrap();
+        let put = s.put_with(&url, &[(name, value)], "x").await;
         assert_eq!(put.status(), StatusCode::BAD_REQUEST, "{name}: {value}");
         assert_eq!(put.headers()["content-type"], "application/json");
         let body = json(put).await;
@@ -348,13 +259,8 @@ async fn invalid_metadata_headers_are_400_json() {
         assert!(detail.contains(name), "{detail}");
     }
     // Non-ASCII header bytes.
-    let r = raw(
-        s.server.addr(),
-        "PUT",
-        "/v1/objects/u/_/k",
-        "Content-Length: 1\r\nx-sn-origin: \u{e9}\r\n\r\nx",
-    )
-    .await;
+    let non_ascii = "Content-Length: 1\r\nx-sn-origin: \u{e9}\r\n\r\nx";
+    let r = raw(s.server.addr(), "PUT", "/v1/objects/u/_/k", non_ascii).await;
     assert_eq!(r.status, 400);
     assert!(s.backend.is_empty());
 }
@@ -362,12 +268,7 @@ async fn invalid_metadata_headers_are_400_json() {
 #[tokio::test]
 async fn delete_of_a_missing_object_is_204() {
     let s = Memory::start().await;
-    let delete = s
-        .client
-        .delete(s.object("u", "_", "never"))
-        .send()
-        .await
-        .unwrap();
+    let delete = s.delete(s.object("u", "_", "never")).await;
     assert_eq!(delete.status(), StatusCode::NO_CONTENT);
 }
 
@@ -383,7 +284,7 @@ async fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
         "/v1/objects:batch/u/_",
         "/v1/objects:other/u/_/k",
     ] {
-        let r = s.client.get(s.url(path)).send().await.unwrap();
+        let r = s.get(s.url(path)).await;
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
         assert!(r.bytes().await.unwrap().is_empty(), "{path}");
     }
@@ -402,12 +303,7 @@ async fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
         ("GET", "/v1/objects:multipart:complete/u/_/k", "POST"),
         ("POST", "/health", "GET,HEAD"),
     ] {
-        let r = s
-            .client
-            .request(method.parse().unwrap(), s.url(path))
-            .send()
-            .await
-            .unwrap();
+        let r = send(s.client.request(method.parse().unwrap(), s.url(path))).await;
         assert_eq!(
             r.status(),
             StatusCode::METHOD_NOT_ALLOWED,
@@ -428,14 +324,8 @@ async fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
 #[tokio::test]
 async fn response_header_names_are_lowercase_on_the_wire() {
     let s = Memory::start().await;
-    s.client
-        .put(s.object("u", "_", "k"))
-        .header("x-sn-filename", "f.txt")
-        .header("x-snme-Custom", "v")
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+    let headers = [("x-sn-filename", "f.txt"), ("x-snme-Custom", "v")];
+    s.put_with(s.object("u", "_", "k"), &headers, "x").await;
     for method in ["GET", "HEAD"] {
         let r = raw(s.server.addr(), method, "/v1/objects/u/_/k", "").await;
         assert!(r.status < 300);
@@ -471,7 +361,7 @@ async fn usecase_expiration_policy_is_enforced_on_inserts() {
         if let Some(p) = policy {
             put = put.header("x-sn-expiration", p);
         }
-        let r = put.send().await.unwrap();
+        let r = send(put).await;
         let want = if ok {
             StatusCode::OK
         } else {
@@ -487,24 +377,13 @@ async fn usecase_expiration_policy_is_enforced_on_inserts() {
             );
         }
     }
-    let other = s
-        .client
-        .put(s.object("free", "_", "k"))
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+    let other = s.put(s.object("free", "_", "k"), "x").await;
     assert_eq!(
         other.status(),
         StatusCode::OK,
         "unconfigured usecases accept all"
     );
-    let post = s
-        .client
-        .post(s.url("/v1/objects:multipart/limited/_/"))
-        .send()
-        .await
-        .unwrap();
+    let post = send(s.client.post(s.url("/v1/objects:multipart/limited/_/"))).await;
     assert_eq!(
         post.status(),
         StatusCode::BAD_REQUEST,

@@ -5,9 +5,8 @@
 
 mod common;
 
-use common::Memory;
+use common::{Memory, send};
 use http::StatusCode;
-use objectstore_server::admission::Killswitch;
 
 /// The value of the first sample of `name` whose labels contain every `labels` pair.
 fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
@@ -35,30 +34,14 @@ async fn scrape(s: &Memory) -> String {
 #[tokio::test]
 async fn workload_shows_up_in_metrics() {
     let s = Memory::start().await;
-    let put = s
-        .client
-        .put(s.object("metrics-u", "_", "k"))
-        .body("hello world")
-        .send()
-        .await
-        .unwrap();
+    let put = s.put(s.object("metrics-u", "_", "k"), "hello world").await;
     assert_eq!(put.status(), StatusCode::OK);
-    let get = s
-        .client
-        .get(s.object("metrics-u", "_", "k"))
-        .send()
-        .await
-        .unwrap();
+    let get = s.get(s.object("metrics-u", "_", "k")).await;
     assert_eq!(get.status(), StatusCode::OK);
     assert_eq!(get.text().await.unwrap(), "hello world");
-    let missing = s
-        .client
-        .get(s.object("metrics-u", "_", "missing"))
-        .send()
-        .await
-        .unwrap();
+    let missing = s.get(s.object("metrics-u", "_", "missing")).await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    let unknown = s.client.get(s.url("/nowhere")).send().await.unwrap();
+    let unknown = s.get(s.url("/nowhere")).await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 
     let text = scrape(&s).await;
@@ -99,14 +82,10 @@ async fn workload_shows_up_in_metrics() {
 async fn slash_forms_of_a_route_count_under_one_label() {
     let s = Memory::start().await;
     for path in ["/v1/objects/label-u/_", "/v1/objects/label-u/_/"] {
-        let r = s.client.post(s.url(path)).body("x").send().await.unwrap();
+        let r = s.post(s.url(path), "x").await;
         assert_eq!(r.status(), StatusCode::CREATED, "{path}");
-        let r = s
-            .client
-            .post(s.url(&path.replace("objects/", "objects:multipart/")))
-            .send()
-            .await
-            .unwrap();
+        let multipart = s.url(&path.replace("objects/", "objects:multipart/"));
+        let r = send(s.client.post(multipart)).await;
         assert_eq!(r.status(), StatusCode::OK, "{path}");
     }
     let text = scrape(&s).await;
@@ -127,7 +106,7 @@ async fn slash_forms_of_a_route_count_under_one_label() {
 #[tokio::test]
 async fn metrics_are_served_while_max_requests_is_zero() {
     let s = Memory::start_with(|c| c.http.max_requests = 0).await;
-    let r = s.client.get(s.object("u", "_", "k")).send().await.unwrap();
+    let r = s.get(s.object("u", "_", "k")).await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     let text = scrape(&s).await;
     let rejected = sample(
@@ -146,24 +125,12 @@ async fn metrics_are_served_while_max_requests_is_zero() {
 
 #[tokio::test]
 async fn killswitch_and_rate_limit_rejections_are_counted() {
-    let s = Memory::start_with(|c| {
-        c.killswitches.push(Killswitch {
-            usecase: Some("metrics-blocked".into()),
-            ..Killswitch::default()
-        });
-        c.rate_limits.throughput.global_rps = Some(1);
-    })
-    .await;
-    let r = s
-        .client
-        .get(s.object("metrics-blocked", "_", "k"))
-        .send()
-        .await
-        .unwrap();
+    let s = Memory::start_with(|c| common::block_and_limit_to_1_rps(c, "metrics-blocked")).await;
+    let r = s.get(s.object("metrics-blocked", "_", "k")).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let mut limited = false;
     for _ in 0..3 {
-        let r = s.client.get(s.object("u", "_", "k")).send().await.unwrap();
+        let r = s.get(s.object("u", "_", "k")).await;
         limited |= r.status() == StatusCode::TOO_MANY_REQUESTS;
     }
     assert!(limited);
@@ -182,15 +149,11 @@ async fn killswitch_and_rate_limit_rejections_are_counted() {
 async fn request_ids_are_echoed_or_generated() {
     let s = Memory::start().await;
     let given = s
-        .client
-        .get(s.url("/health"))
-        .header("x-request-id", "abc-123_XYZ")
-        .send()
-        .await
-        .unwrap();
+        .get_with(s.url("/health"), &[("x-request-id", "abc-123_XYZ")])
+        .await;
     assert_eq!(given.headers()["x-request-id"], "abc-123_XYZ");
 
-    let generated = s.client.get(s.url("/health")).send().await.unwrap();
+    let generated = s.get(s.url("/health")).await;
     let id = generated.headers()["x-request-id"]
         .to_str()
         .unwrap()
@@ -200,12 +163,8 @@ async fn request_ids_are_echoed_or_generated() {
     // Values with spaces or too long are replaced by a generated id.
     for bad in ["has space".to_owned(), "x".repeat(129)] {
         let r = s
-            .client
-            .get(s.object("u", "_", "k"))
-            .header("x-request-id", bad.as_str())
-            .send()
-            .await
-            .unwrap();
+            .get_with(s.object("u", "_", "k"), &[("x-request-id", bad.as_str())])
+            .await;
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
         let echoed = r.headers()["x-request-id"].to_str().unwrap();
         assert_ne!(echoed, bad);
@@ -220,22 +179,9 @@ async fn concurrency_rejections_are_counted() {
         ..objectstore_service::service::ServiceConfig::default()
     };
     let server = Memory::start_with_service(config, |_| {}).await;
-    let client = &server.client;
-    let r = client
-        .put(server.url("/v1/objects/u/_/k"))
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+    let r = server.put(server.url("/v1/objects/u/_/k"), "x").await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-    let text = client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.text("/metrics").await;
     let n = sample(
         &text,
         "objectstore_admission_rejections_total",
@@ -250,28 +196,12 @@ async fn tiered_routing_decisions_are_counted() {
         .await
         .unwrap();
     let client = common::client();
-    let small = client
-        .put(server.url("/v1/objects/u/_/small"))
-        .body("tiny")
-        .send()
-        .await
-        .unwrap();
+    let small = send(client.put(server.url("/v1/objects/u/_/small")).body("tiny")).await;
     assert_eq!(small.status(), StatusCode::OK);
-    let large = client
-        .put(server.url("/v1/objects/u/_/large"))
-        .body(vec![7u8; 2 * 1024 * 1024])
-        .send()
-        .await
-        .unwrap();
+    let large = vec![7u8; 2 * 1024 * 1024];
+    let large = send(client.put(server.url("/v1/objects/u/_/large")).body(large)).await;
     assert_eq!(large.status(), StatusCode::OK);
-    let text = client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = common::text(client.get(server.url("/metrics"))).await;
     for tier in ["high_volume", "long_term"] {
         let n = sample(&text, "objectstore_tiered_writes_total", &[("tier", tier)]);
         assert!(n.unwrap_or(0.0) > 0.0, "{tier}:\n{text}");
@@ -306,11 +236,13 @@ fn documented_metrics() -> Vec<(String, String)> {
 /// as too slow).
 const MAY_BE_ZERO: &[&str] = &[
     "objectstore_http_request_body_cutoffs_total",
+    "objectstore_integrity_failures_total",
     "objectstore_tiered_recovery_records_total",
     "objectstore_tiered_change_log_depth",
     "objectstore_tiered_recovery_oldest_record_age_seconds",
     "objectstore_object_requests_in_flight",
     "objectstore_storage_tasks_running",
+    "objectstore_embedded_compaction_errors_total",
 ];
 
 /// A workload over the default layout (embedded high-volume + filesystem long-term, both
@@ -330,6 +262,7 @@ async fn every_documented_metric_is_exported() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new();
     let hv = EmbeddedBackend::open(&dir.path().join("hv"), clock.clone()).unwrap();
+    let embedded = hv.clone();
     let lt = FilesystemBackend::open(&dir.path().join("lt"), clock.clone()).unwrap();
     let config = TieredConfig {
         background: false,
@@ -343,95 +276,45 @@ async fn every_documented_metric_is_exported() {
     ));
     let service = StorageService::new(tiered.clone(), clock.clone(), ServiceConfig::default());
     let server = objectstore_server::testing::TestServer::start_with(service, |c| {
-        c.killswitches.push(Killswitch {
-            usecase: Some("docs-blocked".into()),
-            ..Killswitch::default()
-        });
+        c.killswitches.push(common::killswitch("docs-blocked"));
     })
     .await;
     let client = common::client();
     let url = |path: &str| server.url(path);
 
     // Objects: inline and long-term writes, an overwrite (cleanup), reads, a delete.
-    let small = client
-        .put(url("/v1/objects/docs/_/small"))
-        .body("tiny")
-        .send()
-        .await
-        .unwrap();
+    let small = send(client.put(url("/v1/objects/docs/_/small")).body("tiny")).await;
     assert_eq!(small.status(), StatusCode::OK);
     for _ in 0..2 {
-        let large = client
-            .put(url("/v1/objects/docs/_/large"))
-            .body(vec![1u8; 2 * 1024 * 1024])
-            .send()
-            .await
-            .unwrap();
+        let body = vec![1u8; 2 * 1024 * 1024];
+        let large = send(client.put(url("/v1/objects/docs/_/large")).body(body)).await;
         assert_eq!(large.status(), StatusCode::OK);
     }
     for key in ["small", "large"] {
-        let got = client
-            .get(url(&format!("/v1/objects/docs/_/{key}")))
-            .send()
-            .await
-            .unwrap();
+        let got = send(client.get(url(&format!("/v1/objects/docs/_/{key}")))).await;
         assert_eq!(got.status(), StatusCode::OK);
         got.bytes().await.unwrap();
     }
-    let head = client
-        .head(url("/v1/objects/docs/_/small"))
-        .send()
-        .await
-        .unwrap();
+    let head = send(client.head(url("/v1/objects/docs/_/small"))).await;
     assert!(head.status().is_success(), "{}", head.status());
-    let deleted = client
-        .delete(url("/v1/objects/docs/_/small"))
-        .send()
-        .await
-        .unwrap();
+    let deleted = send(client.delete(url("/v1/objects/docs/_/small"))).await;
     assert!(deleted.status().is_success());
     // An admission rejection.
-    let blocked = client
-        .get(url("/v1/objects/docs-blocked/_/k"))
-        .send()
-        .await
-        .unwrap();
+    let blocked = send(client.get(url("/v1/objects/docs-blocked/_/k"))).await;
     assert_eq!(blocked.status(), StatusCode::FORBIDDEN);
     // A long-term error: listing the parts of an aborted upload.
-    let initiated = client
-        .put(url("/v1/objects:multipart/docs/_/parts"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let initiated: serde_json::Value = serde_json::from_slice(&initiated).unwrap();
+    let initiated = common::text(client.put(url("/v1/objects:multipart/docs/_/parts"))).await;
+    let initiated: serde_json::Value = serde_json::from_str(&initiated).unwrap();
     let upload_id = initiated["upload_id"].as_str().unwrap().to_owned();
-    let aborted = client
-        .delete(url(&format!(
-            "/v1/objects:multipart/docs/_/parts?upload_id={upload_id}"
-        )))
-        .send()
-        .await
-        .unwrap();
+    let query = format!("parts?upload_id={upload_id}");
+    let aborted = send(client.delete(url(&format!("/v1/objects:multipart/docs/_/{query}")))).await;
     assert!(aborted.status().is_success());
-    let listed = client
-        .get(url(&format!(
-            "/v1/objects:multipart:parts/docs/_/parts?upload_id={upload_id}"
-        )))
-        .send()
-        .await
-        .unwrap();
+    let parts = url(&format!("/v1/objects:multipart:parts/docs/_/{query}"));
+    let listed = send(client.get(parts)).await;
     assert_eq!(listed.status(), StatusCode::NOT_FOUND);
     // An expired object for the sweepers.
-    let ttl = client
-        .put(url("/v1/objects/docs/_/short"))
-        .header("x-sn-expiration", "ttl:1s")
-        .body("soon gone")
-        .send()
-        .await
-        .unwrap();
+    let short = client.put(url("/v1/objects/docs/_/short"));
+    let ttl = send(short.header("x-sn-expiration", "ttl:1s").body("soon gone")).await;
     assert_eq!(ttl.status(), StatusCode::OK);
     clock.advance(std::time::Duration::from_secs(10));
     let swept = tiered.sweep_expired().await.unwrap();
@@ -440,17 +323,23 @@ async fn every_documented_metric_is_exported() {
     let stats = lt.sweep_once(1000).await.unwrap();
     assert!(stats.pass_complete, "{stats:?}");
 
+    // A mid-size object in the embedded store's value log, overwritten, then compacted.
+    for fill in [2u8, 3] {
+        let mid = client
+            .put(url("/v1/objects/docs/_/mid"))
+            .body(vec![fill; 100 * 1024])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(mid.status(), StatusCode::OK);
+    }
+    let compacted = embedded.compact_now(Some(0.0)).await.unwrap();
+    assert!(compacted.moved_bytes > 0, "{compacted:?}");
+
     // Background cleanups (the overwritten large object) have run once `join` returns.
     objectstore_service::backend::Component::join(tiered.as_ref()).await;
 
-    let text = client
-        .get(url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = common::text(client.get(url("/metrics"))).await;
     let documented = documented_metrics();
     assert!(documented.len() >= 20, "{documented:?}");
     let mut problems = Vec::new();

@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Memory, client, json};
+use common::{Memory, client, json, send};
 use http::StatusCode;
 use objectstore_server::testing::TestServer;
 use objectstore_service::backend::around::faults::{Calls, Fault, Faults, Gate};
@@ -20,25 +20,20 @@ async fn health_ready_and_keda() {
         c.rate_limits.bandwidth.global_bps = Some(100);
     })
     .await;
-    let health = s.client.get(s.url("/health")).send().await.unwrap();
+    let health = s.get(s.url("/health")).await;
     assert_eq!(health.status(), StatusCode::OK);
     assert_eq!(health.text().await.unwrap(), "OK");
 
-    let ready = s.client.get(s.url("/ready")).send().await.unwrap();
+    let ready = s.get(s.url("/ready")).await;
     assert_eq!(ready.status(), StatusCode::OK);
     assert_eq!(ready.text().await.unwrap(), "OK");
     std::fs::write(&s.server.server_config().http.down_marker, b"").unwrap();
-    let down = s.client.get(s.url("/ready")).send().await.unwrap();
+    let down = s.get(s.url("/ready")).await;
     assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(down.text().await.unwrap(), "Shutting down");
 
-    s.client
-        .put(s.object("u", "_", "k"))
-        .body("12345")
-        .send()
-        .await
-        .unwrap();
-    let keda = s.client.get(s.url("/keda")).send().await.unwrap();
+    s.put(s.object("u", "_", "k"), "12345").await;
+    let keda = s.get(s.url("/keda")).await;
     assert_eq!(keda.status(), StatusCode::OK);
     assert_eq!(
         keda.headers()["content-type"],
@@ -69,12 +64,7 @@ async fn max_requests_zero_rejects_object_routes_only() {
         ("POST", "/v1/objects:batch/u/_/"),
         ("POST", "/v1/objects:multipart/u/_/"),
     ] {
-        let r = s
-            .client
-            .request(method.parse().unwrap(), s.url(path))
-            .send()
-            .await
-            .unwrap();
+        let r = send(s.client.request(method.parse().unwrap(), s.url(path))).await;
         assert_eq!(
             r.status(),
             StatusCode::SERVICE_UNAVAILABLE,
@@ -83,7 +73,7 @@ async fn max_requests_zero_rejects_object_routes_only() {
         assert!(r.bytes().await.unwrap().is_empty());
     }
     for path in ["/health", "/ready", "/keda"] {
-        let r = s.client.get(s.url(path)).send().await.unwrap();
+        let r = s.get(s.url(path)).await;
         assert_eq!(r.status(), StatusCode::OK, "{path}");
     }
 }
@@ -109,30 +99,15 @@ async fn requests_beyond_max_requests_get_503_until_one_finishes() {
     let head = tokio::spawn(c.head(server.url("/v1/objects/u/_/k")).send());
     hooks.reached().await;
 
-    let rejected = c
-        .get(server.url("/v1/objects/u/_/other"))
-        .send()
-        .await
-        .unwrap();
+    let rejected = send(c.get(server.url("/v1/objects/u/_/other"))).await;
     assert_eq!(rejected.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let keda = c
-        .get(server.url("/keda"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let keda = common::text(c.get(server.url("/keda"))).await;
     assert!(keda.contains("objectstore_requests_in_flight 1"), "{keda}");
 
     hooks.release();
     let first = head.await.unwrap().unwrap();
     assert_eq!(first.status(), StatusCode::NOT_FOUND);
-    let admitted = c
-        .get(server.url("/v1/objects/u/_/other"))
-        .send()
-        .await
-        .unwrap();
+    let admitted = send(c.get(server.url("/v1/objects/u/_/other"))).await;
     assert_eq!(admitted.status(), StatusCode::NOT_FOUND);
 }
 
@@ -140,12 +115,7 @@ async fn requests_beyond_max_requests_get_503_until_one_finishes() {
 async fn shutdown_finishes_in_flight_requests_then_stops_accepting() {
     let (mut server, hooks) = paused_server(|_| {}).await;
     let c = client();
-    let put = c
-        .put(server.url("/v1/objects/u/_/k"))
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+    let put = send(c.put(server.url("/v1/objects/u/_/k")).body("x")).await;
     assert_eq!(put.status(), StatusCode::OK);
     let head = tokio::spawn(c.head(server.url("/v1/objects/u/_/k")).send());
     hooks.reached().await;
@@ -168,7 +138,7 @@ async fn shutdown_finishes_in_flight_requests_then_stops_accepting() {
 async fn idle_keep_alive_connections_do_not_block_shutdown() {
     let s = Memory::start().await;
     // The client keeps its connection in the pool after this request.
-    let r = s.client.get(s.url("/health")).send().await.unwrap();
+    let r = s.get(s.url("/health")).await;
     assert_eq!(r.text().await.unwrap(), "OK");
     let mut server = s.server;
     server.begin_shutdown();
@@ -179,14 +149,8 @@ async fn idle_keep_alive_connections_do_not_block_shutdown() {
 #[tokio::test]
 async fn json_errors_carry_detail() {
     let s = Memory::start().await;
-    let r = s
-        .client
-        .put(s.object("u", "_", "k"))
-        .header("content-encoding", "deflate")
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+    let headers = [("content-encoding", "deflate")];
+    let r = s.put_with(s.object("u", "_", "k"), &headers, "x").await;
     let body = json(r).await;
     assert!(
         body["detail"]

@@ -16,10 +16,11 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::requests::with_headers;
+use common::send;
 use futures::StreamExt;
 use objectstore_server::testing::TestServer;
 use objectstore_service::backend::embedded::EmbeddedBackend;
@@ -134,14 +135,12 @@ async fn concurrent_writers_and_deleters_leave_one_whole_write_per_key() {
                     seq,
                     size: SIZES[rng.below(SIZES.len())],
                 };
-                let response = client
-                    .put(&urls[key])
-                    .header("content-type", write.content_type())
-                    .header("x-snme-tag", write.tag())
-                    .body(write.body())
-                    .send()
-                    .await
-                    .unwrap();
+                let headers = [
+                    ("content-type", write.content_type()),
+                    ("x-snme-tag", write.tag()),
+                ];
+                let put = with_headers(client.put(&urls[key]), &headers);
+                let response = send(put.body(write.body())).await;
                 assert!(
                     response.status().is_success(),
                     "{write:?}: {}",
@@ -159,7 +158,7 @@ async fn concurrent_writers_and_deleters_leave_one_whole_write_per_key() {
             let mut done = Vec::new();
             for _ in 0..DELETES_PER_DELETER {
                 let key = rng.below(KEYS);
-                let response = client.delete(&urls[key]).send().await.unwrap();
+                let response = send(client.delete(&urls[key])).await;
                 assert_eq!(response.status(), 204, "delete {key}");
                 done.push((key, None));
                 tokio::task::yield_now().await;
@@ -181,7 +180,7 @@ async fn concurrent_writers_and_deleters_leave_one_whole_write_per_key() {
 
     let mut large = 0;
     for key in 0..KEYS {
-        let response = client.get(url(key)).send().await.unwrap();
+        let response = send(client.get(url(key))).await;
         if response.status() == 404 {
             assert!(
                 history.deleted.contains(&key),
@@ -236,7 +235,7 @@ async fn concurrent_writers_and_deleters_leave_one_whole_write_per_key() {
     // hold exactly the blobs the large objects reference.
     server.shutdown().await.unwrap();
     assert_eq!(
-        lt_blobs(&data.path().join("lt")),
+        common::data::lt_blobs(&data.path().join("lt")),
         large,
         "unreferenced (or missing) long-term blobs"
     );
@@ -256,25 +255,4 @@ async fn concurrent_writers_and_deleters_leave_one_whole_write_per_key() {
     assert!(report.is_clean(), "check after the races: {report:?}");
     assert_eq!(report.problems(), 0, "{report:?}");
     assert_eq!(report.blobs, large as u64, "{report:?}");
-}
-
-/// The object files of the filesystem long-term store under `lt` (not sidecars, temp
-/// files, uploads or the lock).
-fn lt_blobs(lt: &Path) -> usize {
-    let mut count = 0;
-    let mut stack = vec![lt.join("objects")];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_none() {
-                count += 1;
-            }
-        }
-    }
-    count
 }

@@ -11,13 +11,8 @@ async fn server_with_object() -> (Memory, String) {
     let s = Memory::start().await;
     let url = s.object("u", "_", "ranged");
     let put = s
-        .client
-        .put(&url)
-        .header("content-type", "text/plain")
-        .body(PAYLOAD)
-        .send()
-        .await
-        .unwrap();
+        .put_with(&url, &[("content-type", "text/plain")], PAYLOAD)
+        .await;
     assert_eq!(put.status(), StatusCode::OK);
     (s, url)
 }
@@ -34,13 +29,7 @@ async fn satisfiable_ranges_are_206_with_content_range() {
         ("BYTES=3-3", "bytes 3-3/22", "3"),
         ("bytes=21-21", "bytes 21-21/22", "l"),
     ] {
-        let r = s
-            .client
-            .get(&url)
-            .header("range", range)
-            .send()
-            .await
-            .unwrap();
+        let r = s.get_with(&url, &[("range", range)]).await;
         assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT, "{range}");
         let h = r.headers();
         assert_eq!(h["content-range"], content_range, "{range}");
@@ -56,27 +45,15 @@ async fn satisfiable_ranges_are_206_with_content_range() {
 async fn unsatisfiable_ranges_are_416() {
     let (s, url) = server_with_object().await;
     for range in ["bytes=100-200", "bytes=22-", "bytes=22-30"] {
-        let r = s
-            .client
-            .get(&url)
-            .header("range", range)
-            .send()
-            .await
-            .unwrap();
+        let r = s.get_with(&url, &[("range", range)]).await;
         assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE, "{range}");
         assert_eq!(r.headers()["content-range"], "bytes */22");
         assert_eq!(r.headers()["accept-ranges"], "bytes");
         assert!(r.bytes().await.unwrap().is_empty());
     }
     let empty = s.object("u", "_", "empty");
-    s.client.put(&empty).body("").send().await.unwrap();
-    let r = s
-        .client
-        .get(&empty)
-        .header("range", "bytes=0-")
-        .send()
-        .await
-        .unwrap();
+    s.put(&empty, "").await;
+    let r = s.get_with(&empty, &[("range", "bytes=0-")]).await;
     assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
     assert_eq!(r.headers()["content-range"], "bytes */0");
 }
@@ -95,13 +72,7 @@ async fn malformed_ranges_are_400_even_for_missing_objects() {
         "bytes=-",
     ] {
         for target in [&url, &missing] {
-            let r = s
-                .client
-                .get(target)
-                .header("range", range)
-                .send()
-                .await
-                .unwrap();
+            let r = s.get_with(target, &[("range", range)]).await;
             assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{range}");
             let detail = json(r).await["detail"].as_str().unwrap().to_owned();
             assert!(detail.contains("invalid Range header"), "{detail}");
@@ -113,20 +84,10 @@ async fn malformed_ranges_are_400_even_for_missing_objects() {
 async fn missing_object_with_a_range_is_404_and_multi_ranges_are_ignored() {
     let (s, url) = server_with_object().await;
     let r = s
-        .client
-        .get(s.object("u", "_", "missing"))
-        .header("range", "bytes=0-1")
-        .send()
-        .await
-        .unwrap();
+        .get_with(s.object("u", "_", "missing"), &[("range", "bytes=0-1")])
+        .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let r = s
-        .client
-        .get(&url)
-        .header("range", "bytes=0-1,3-4")
-        .send()
-        .await
-        .unwrap();
+    let r = s.get_with(&url, &[("range", "bytes=0-1,3-4")]).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.text().await.unwrap(), PAYLOAD);
 }
@@ -134,13 +95,7 @@ async fn missing_object_with_a_range_is_404_and_multi_ranges_are_ignored() {
 #[tokio::test]
 async fn head_ignores_range() {
     let (s, url) = server_with_object().await;
-    let r = s
-        .client
-        .head(&url)
-        .header("range", "bytes=100-")
-        .send()
-        .await
-        .unwrap();
+    let r = common::send(s.client.head(&url).header("range", "bytes=100-")).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(r.headers()["x-sn-size"], "22");
 }

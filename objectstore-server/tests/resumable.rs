@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Memory, json};
+use common::{Memory, json, send};
 use http::StatusCode;
 use reqwest::Response;
 
@@ -15,25 +15,32 @@ async fn create(s: &Memory, key: Option<&str>, total: u64) -> Response {
             .client
             .post(s.url("/v1/objects/u/_/?upload_type=resumable")),
     };
-    request
-        .header("upload-length", total)
-        .header("content-type", "text/plain")
-        .header("x-sn-filename", "f%C3%BCr.txt")
-        .header("content-length", "0")
-        .send()
-        .await
-        .unwrap()
+    let headers = [
+        ("content-type", "text/plain"),
+        ("x-sn-filename", "f%C3%BCr.txt"),
+        ("content-length", "0"),
+    ];
+    send(common::requests::with_headers(
+        request.header("upload-length", total),
+        &headers,
+    ))
+    .await
+}
+
+/// `PUT {object}?session={session}`: the request for `key` before its headers.
+fn session(s: &Memory, key: &str, session: &str) -> reqwest::RequestBuilder {
+    s.client
+        .put(format!("{}?session={session}", s.object("u", "_", key)))
 }
 
 async fn chunk(s: &Memory, key: &str, session: &str, offset: &str, data: &str) -> Response {
-    s.client
-        .put(format!("{}?session={session}", s.object("u", "_", key)))
-        .header("Upload-Offset", offset)
-        .header("content-length", data.len())
-        .body(data.to_owned())
-        .send()
-        .await
-        .unwrap()
+    let request = self::session(s, key, session).header("Upload-Offset", offset);
+    send(
+        request
+            .header("content-length", data.len())
+            .body(data.to_owned()),
+    )
+    .await
 }
 
 fn offset(r: &Response) -> u64 {
@@ -95,12 +102,7 @@ async fn upload_in_chunks_with_offset_queries() {
         serde_json::json!({"key": "resumable-client"})
     );
 
-    let get = s
-        .client
-        .get(s.object("u", "_", "resumable-client"))
-        .send()
-        .await
-        .unwrap();
+    let get = s.get(s.object("u", "_", "resumable-client")).await;
     assert_eq!(get.status(), StatusCode::OK);
     assert_eq!(get.headers()["x-sn-filename"], "f%C3%BCr.txt");
     assert_eq!(get.text().await.unwrap(), "abcdef");
@@ -124,20 +126,16 @@ async fn post_creates_with_a_generated_key_and_cancel_discards() {
     uuid::Uuid::parse_str(&key).unwrap();
     chunk(&s, &key, &session, "0", "12345").await;
 
-    let cancel = |token: String| {
-        s.client
-            .delete(format!("{}?session={token}", s.object("u", "_", &key)))
-            .send()
-    };
+    let cancel = |token: String| s.delete(format!("{}?session={token}", s.object("u", "_", &key)));
     assert_eq!(
-        cancel(session.clone()).await.unwrap().status(),
+        cancel(session.clone()).await.status(),
         StatusCode::NO_CONTENT
     );
-    let again = cancel(session.clone()).await.unwrap();
+    let again = cancel(session.clone()).await;
     assert!(matches!(again.status().as_u16(), 404 | 410));
     let write = chunk(&s, &key, &session, "5", "67890").await;
     assert!(matches!(write.status().as_u16(), 404 | 410));
-    let get = s.client.get(s.object("u", "_", &key)).send().await.unwrap();
+    let get = s.get(s.object("u", "_", &key)).await;
     assert_eq!(get.status(), StatusCode::NOT_FOUND);
 }
 
@@ -145,7 +143,7 @@ async fn post_creates_with_a_generated_key_and_cancel_discards() {
 async fn resumable_requests_never_store_or_delete_objects() {
     let s = Memory::start().await;
     let url = s.object("u", "_", "k");
-    s.client.put(&url).body("original").send().await.unwrap();
+    s.put(&url, "original").await;
 
     // Zero-length creation is declined with 501 (the client falls back).
     let declined = create(&s, Some("k"), 0).await;
@@ -155,20 +153,12 @@ async fn resumable_requests_never_store_or_delete_objects() {
         format!("{url}?upload_type=tus"),
         s.url("/v1/objects/u/_/?upload_type=other"),
     ] {
-        let r = s
-            .client
-            .request(
-                if target.ends_with("other") {
-                    reqwest::Method::POST
-                } else {
-                    reqwest::Method::PUT
-                },
-                &target,
-            )
-            .body("overwrite?")
-            .send()
-            .await
-            .unwrap();
+        let method = if target.ends_with("other") {
+            reqwest::Method::POST
+        } else {
+            reqwest::Method::PUT
+        };
+        let r = send(s.client.request(method, &target).body("overwrite?")).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{target}");
     }
     // Malformed and foreign tokens.
@@ -179,12 +169,7 @@ async fn resumable_requests_never_store_or_delete_objects() {
     ] {
         let r = chunk(&s, "k", token, "0", "xx").await;
         assert_eq!(r.status().as_u16(), status, "{token}");
-        let d = s
-            .client
-            .delete(format!("{url}?session={token}"))
-            .send()
-            .await
-            .unwrap();
+        let d = s.delete(format!("{url}?session={token}")).await;
         assert_eq!(d.status().as_u16(), status, "{token}");
     }
     let other = json(create(&s, Some("other"), 4).await).await;
@@ -196,23 +181,17 @@ async fn resumable_requests_never_store_or_delete_objects() {
         "a token of another object"
     );
     // Session POST on the collection route.
-    let r = s
-        .client
-        .post(s.url(&format!("/v1/objects/u/_/?session={foreign}")))
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        s.client
+            .post(s.url(&format!("/v1/objects/u/_/?session={foreign}"))),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     // DELETE with only upload_type.
-    let r = s
-        .client
-        .delete(format!("{url}?upload_type=resumable"))
-        .send()
-        .await
-        .unwrap();
+    let r = s.delete(format!("{url}?upload_type=resumable")).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 
-    let get = s.client.get(&url).send().await.unwrap();
+    let get = s.get(&url).await;
     assert_eq!(get.text().await.unwrap(), "original");
 }
 
@@ -230,17 +209,11 @@ async fn bad_resumable_headers_are_400() {
         if let Some(l) = length {
             r = r.header("upload-length", l);
         }
-        let r = r.send().await.unwrap();
+        let r = send(r).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{length:?} {body:?}");
     }
-    let r = s
-        .client
-        .put(&url)
-        .header("upload-length", "10")
-        .header("content-encoding", "br")
-        .send()
-        .await
-        .unwrap();
+    let headers = [("upload-length", "10"), ("content-encoding", "br")];
+    let r = send(common::requests::with_headers(s.client.put(&url), &headers)).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST, "metadata is validated");
 
     let session = json(create(&s, Some("k"), 4).await).await["session"]
@@ -251,14 +224,12 @@ async fn bad_resumable_headers_are_400() {
         let r = chunk(&s, "k", &session, offset, "ab").await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "offset {offset:?}");
     }
-    let missing = s
-        .client
-        .put(format!("{}?session={session}", s.object("u", "_", "k")))
-        .header("content-length", "2")
-        .body("ab")
-        .send()
-        .await
-        .unwrap();
+    let missing = send(
+        self::session(&s, "k", &session)
+            .header("content-length", "2")
+            .body("ab"),
+    )
+    .await;
     assert_eq!(
         missing.status(),
         StatusCode::BAD_REQUEST,
@@ -267,14 +238,9 @@ async fn bad_resumable_headers_are_400() {
     let query_with_body = chunk(&s, "k", &session, "*", "ab").await;
     assert_eq!(query_with_body.status(), StatusCode::BAD_REQUEST);
     let chunks: Vec<Result<&'static str, std::io::Error>> = vec![Ok("a"), Ok("b")];
-    let chunked = s
-        .client
-        .put(format!("{}?session={session}", s.object("u", "_", "k")))
-        .header("upload-offset", "0")
-        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
-        .send()
-        .await
-        .unwrap();
+    let chunked = self::session(&s, "k", &session).header("upload-offset", "0");
+    let chunked =
+        send(chunked.body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))).await;
     assert_eq!(
         chunked.status(),
         StatusCode::BAD_REQUEST,

@@ -9,9 +9,10 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
+use common::requests::with_headers;
+use common::send;
 use objectstore_server::testing::TestServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -72,23 +73,6 @@ async fn field(response: reqwest::Response, name: &str) -> String {
         .to_owned()
 }
 
-/// Long-term blob files (no sidecars or temporary files) below `lt/objects`.
-fn blob_files(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .map(|e| e.unwrap().path())
-        .map(|p| {
-            if p.is_dir() {
-                blob_files(&p)
-            } else {
-                usize::from(p.extension().is_none())
-            }
-        })
-        .sum()
-}
-
 #[tokio::test]
 async fn trickled_bodies_get_408_and_store_nothing() {
     let server = start().await;
@@ -113,11 +97,7 @@ async fn trickled_bodies_get_408_and_store_nothing() {
     }
 
     // A multipart part.
-    let initiated = client
-        .put(url("/v1/objects:multipart/slow/_/slow-mp"))
-        .send()
-        .await
-        .unwrap();
+    let initiated = send(client.put(url("/v1/objects:multipart/slow/_/slow-mp"))).await;
     let upload_id = field(initiated, "upload_id").await;
     let head = format!(
         "PUT /v1/objects:multipart:parts/slow/_/slow-mp?upload_id={upload_id}&part_number=1 \
@@ -128,27 +108,18 @@ async fn trickled_bodies_get_408_and_store_nothing() {
         Some(408),
         "part"
     );
-    let parts = client
-        .get(url(&format!(
-            "/v1/objects:multipart:parts/slow/_/slow-mp?upload_id={upload_id}"
-        )))
-        .send()
-        .await
-        .unwrap();
+    let parts = format!("/v1/objects:multipart:parts/slow/_/slow-mp?upload_id={upload_id}");
+    let parts = send(client.get(url(&parts))).await;
     assert_eq!(parts.status(), 200);
     let listed = common::json(parts).await;
     assert_eq!(listed["parts"], serde_json::json!([]), "{listed}");
 
     // A resumable chunk: the persisted offset stays 0.
-    let created = client
-        .put(url(
-            "/v1/objects/slow/_/slow-resumable?upload_type=resumable",
-        ))
-        .header("upload-length", "100000")
-        .header("content-length", "0")
-        .send()
-        .await
-        .unwrap();
+    let create = client.put(url(
+        "/v1/objects/slow/_/slow-resumable?upload_type=resumable",
+    ));
+    let headers = [("upload-length", "100000"), ("content-length", "0")];
+    let created = send(with_headers(create, &headers)).await;
     assert_eq!(created.status(), 200);
     let session = field(created, "session").await;
     let head = format!(
@@ -158,15 +129,11 @@ async fn trickled_bodies_get_408_and_store_nothing() {
     // The chunk must fit the declared upload length: declare exactly 100 000 bytes.
     let response = trickle(&server, &head, b"").await;
     assert_eq!(status(&response), Some(408), "resumable chunk");
-    let offset = client
-        .put(url(&format!(
-            "/v1/objects/slow/_/slow-resumable?session={session}"
-        )))
-        .header("upload-offset", "*")
-        .header("content-length", "0")
-        .send()
-        .await
-        .unwrap();
+    let query = client.put(url(&format!(
+        "/v1/objects/slow/_/slow-resumable?session={session}"
+    )));
+    let headers = [("upload-offset", "*"), ("content-length", "0")];
+    let offset = send(with_headers(query, &headers)).await;
     assert!(offset.status().is_success(), "{}", offset.status());
     assert_eq!(offset.headers()["upload-offset"], "0");
 
@@ -190,21 +157,10 @@ async fn trickled_bodies_get_408_and_store_nothing() {
         "slow-resumable",
         "slow-batch",
     ] {
-        let got = client
-            .get(url(&format!("/v1/objects/slow/_/{key}")))
-            .send()
-            .await
-            .unwrap();
+        let got = send(client.get(url(&format!("/v1/objects/slow/_/{key}")))).await;
         assert_eq!(got.status(), 404, "{key}: stored");
     }
-    let scrape = client
-        .get(url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let scrape = common::text(client.get(url("/metrics"))).await;
     let cutoffs = scrape
         .lines()
         .find(|l| {
@@ -217,7 +173,7 @@ async fn trickled_bodies_get_408_and_store_nothing() {
     let dir = server.dir();
     server.shutdown().await.unwrap();
     assert_eq!(
-        blob_files(&dir.join("lt/objects")),
+        common::data::lt_blobs(&dir.join("lt")),
         0,
         "a slow body left a blob"
     );
@@ -241,15 +197,10 @@ async fn a_body_above_the_rate_is_stored_whatever_its_duration() {
     });
     let url = server.url("/v1/objects/slow/_/steady");
     let client = common::client();
-    let put = client
-        .put(&url)
-        .header("content-length", chunks * 8 * 1024)
-        .body(reqwest::Body::wrap_stream(body))
-        .send()
-        .await
-        .unwrap();
+    let put = client.put(&url).header("content-length", chunks * 8 * 1024);
+    let put = send(put.body(reqwest::Body::wrap_stream(body))).await;
     assert_eq!(put.status(), 200);
-    let got = client.get(&url).send().await.unwrap();
+    let got = send(client.get(&url)).await;
     assert_eq!(got.status(), 200);
     let data = got.bytes().await.unwrap();
     assert_eq!(data.len(), chunks * 8 * 1024);

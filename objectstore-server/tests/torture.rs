@@ -13,6 +13,10 @@
 //! * After the last restart (start-up recovery) and a graceful stop, `objectstore check`
 //!   (with no grace, so any leaked blob counts) finds nothing and exits 0; while the
 //!   server runs, it refuses with exit 2 because the embedded store is locked.
+//! * The embedded store runs with a 4 KiB value-log threshold, 1 MiB segments and an eager
+//!   compactor ([`VALUE_LOG`]), so most small puts land in the value log and the kills hit
+//!   appends, syncs, commits and compaction moves too; `check` then verifies every
+//!   pointer, segment and the accounting.
 //!
 //! Operations on one key are sequential (each worker owns its keys), so "later" is well
 //! defined. The workload: small and large puts (across the 1 MiB threshold), overwrites,
@@ -36,6 +40,26 @@ const WORKERS: usize = 4;
 const KEYS_PER_WORKER: usize = 4;
 /// No new cycle starts after this much time.
 const BUDGET: Duration = Duration::from_secs(60);
+/// The embedded store's value-log settings for every start and for `check`.
+const VALUE_LOG: &[(&str, &str)] = &[
+    ("OS__STORAGE__HIGH_VOLUME__VALUE_LOG_THRESHOLD", "4096"),
+    (
+        "OS__STORAGE__HIGH_VOLUME__VALUE_LOG_SEGMENT_BYTES",
+        "1048576",
+    ),
+    ("OS__STORAGE__HIGH_VOLUME__COMPACTION_GARBAGE_RATIO", "0.05"),
+    (
+        "OS__STORAGE__HIGH_VOLUME__COMPACTION_BYTES_PER_SECOND",
+        "1073741824",
+    ),
+];
+
+fn value_log_env() -> Vec<(&'static str, String)> {
+    VALUE_LOG
+        .iter()
+        .map(|(k, v)| (*k, (*v).to_owned()))
+        .collect()
+}
 
 /// What a key holds: `None` is absent (deleted or never written).
 type State = Option<Value>;
@@ -440,7 +464,7 @@ async fn sigkill_loses_no_acknowledged_write_and_leaves_a_clean_store() {
     let began = Instant::now();
     let mut done = 0;
     while done < cycles && began.elapsed() < BUDGET {
-        let mut server = ServerProcess::start(dir.path(), &[]);
+        let mut server = ServerProcess::start(dir.path(), &value_log_env());
         let env = Arc::new(Env {
             client: client.clone(),
             base: server.url.clone(),
@@ -473,12 +497,16 @@ async fn sigkill_loses_no_acknowledged_write_and_leaves_a_clean_store() {
     assert!(acked >= done, "the workload made progress");
 
     // Recovery on the last start, a final verification, then `check` on the stopped store.
-    let mut server = ServerProcess::start(dir.path(), &[]);
+    let mut server = ServerProcess::start(dir.path(), &value_log_env());
     let env = Env {
         client: client.clone(),
         base: server.url.clone(),
     };
     verify(&env, &models, done).await;
+    // At least one live value in the value log for `check` to verify, whatever the
+    // workload's last operations on its keys were.
+    let mid = Value::new(&mut rng, 100 * 1024);
+    assert!(matches!(put(&env, "final-mid", &mid).await, Outcome::Acked));
     let locked = objectstore(dir.path()).args(["check"]).output().unwrap();
     assert_eq!(
         locked.status.code(),
@@ -494,6 +522,7 @@ async fn sigkill_loses_no_acknowledged_write_and_leaves_a_clean_store() {
     assert_eq!(status.code(), Some(0), "graceful stop");
 
     let out = objectstore(dir.path())
+        .envs(VALUE_LOG.iter().copied())
         .args(["check", "--json", "--grace", "0s"])
         .output()
         .unwrap();
@@ -509,9 +538,30 @@ async fn sigkill_loses_no_acknowledged_write_and_leaves_a_clean_store() {
     assert_eq!(report["unreferenced_blobs"], serde_json::json!([]));
     assert_eq!(report["recent_unreferenced_blobs"], 0);
     assert_eq!(report["change_log"]["due"], 0);
+    let value_log = &report["value_log"];
+    assert_eq!(
+        value_log["lost_values"],
+        serde_json::json!([]),
+        "{value_log}"
+    );
+    assert_eq!(
+        value_log["accounting_errors"],
+        serde_json::json!([]),
+        "{value_log}"
+    );
+    assert!(
+        value_log["values"].as_u64().unwrap_or(0) > 0,
+        "payloads above the threshold are in the value log: {value_log}"
+    );
     say(&format!(
-        "torture: check scanned {} rows ({} tombstones) and {} blobs",
-        report["rows"], report["tombstones"], report["blobs"]
+        "torture: check scanned {} rows ({} tombstones) and {} blobs; value log: {} values in \
+         {} segments (segments removed at open: {})",
+        report["rows"],
+        report["tombstones"],
+        report["blobs"],
+        value_log["values"],
+        value_log["segments"],
+        value_log["removed_at_open"]
     ));
 }
 
@@ -532,18 +582,10 @@ async fn check_reports_and_repairs_a_lost_blob() {
     assert_eq!(server.interrupt().code(), Some(0));
 
     // Lose the long-term blob behind the tombstone.
-    let mut stack = vec![dir.path().join("data/lt/objects")];
     let mut removed = 0;
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                std::fs::remove_file(path).unwrap();
-                removed += 1;
-            }
-        }
+    for path in common::files_below(&dir.path().join("data/lt/objects")) {
+        std::fs::remove_file(path).unwrap();
+        removed += 1;
     }
     assert_eq!(removed, 1, "one blob");
 

@@ -115,6 +115,7 @@ async fn measure(dir: PathBuf, writers: usize, length: Duration) -> Sample {
         commits: after.commits - before.commits,
         jobs: after.jobs - before.jobs,
         commit_time: after.commit_time - before.commit_time,
+        value_log_sync_time: after.value_log_sync_time - before.value_log_sync_time,
     };
 
     // Each task reads back the keys it wrote (all tasks wrote at least `written`).

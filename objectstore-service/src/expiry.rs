@@ -26,7 +26,7 @@ pub fn tti_bump(metadata: &Metadata, now: SystemTime) -> Option<SystemTime> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(
     clippy::large_enum_variant,
-    reason = "a short-lived value, matched at once; boxing the metadata buys nothing"
+    reason = "a short-lived value, planned and consumed once per extension"
 )]
 pub enum ExtendPlan {
     /// Answer with this outcome, change nothing.

@@ -20,6 +20,9 @@
 //! * [`service`]: what the HTTP layer calls; [`limiter`] bounds its backend work,
 //!   [`batch`] runs batches and [`resumable`] resumable uploads on top of it.
 //! * [`expiry`]: TTL/TTI arithmetic shared by all backends.
+//! * [`digest`] and [`integrity`]: MD5 ETags computed while streaming, and the checks that
+//!   treat the long-term store as untrusted (writes verified against the store's own
+//!   account before they commit, reads against what was stored).
 //! * `conformance` and `testing` (feature `testing`): the shared backend suites, and the rule
 //!   for tests that need an external service.
 //!
@@ -27,6 +30,8 @@
 //!
 //! * No acknowledged write is lost: every backend makes a write durable before returning.
 //! * A read never returns bytes of a different revision than its metadata.
+//! * An acknowledged write was verified against the store's own account of it; a corrupt
+//!   read never looks like success.
 //! * No long-term blob stays unreferenced after recovery, beyond its grace period.
 
 pub mod backend;
@@ -35,8 +40,10 @@ pub mod check;
 pub mod clock;
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
+pub mod digest;
 pub mod error;
 pub mod expiry;
+pub mod integrity;
 pub mod limiter;
 pub mod resumable;
 pub mod service;

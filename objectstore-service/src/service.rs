@@ -211,36 +211,48 @@ impl StorageService {
         .await
     }
 
-    /// Stores an object (insert or overwrite). Stamps the metadata.
+    /// Stores an object (insert or overwrite). Stamps the metadata; answers it as stored:
+    /// with the size and the ETag the backend stored (the tiered engine's MD5; a standalone
+    /// store keeps none), so that a response can carry them.
     pub async fn put(
         &self,
         id: ObjectId,
         mut metadata: Metadata,
         body: PayloadStream,
-    ) -> Result<()> {
+    ) -> Result<Metadata> {
         metadata.stamp(self.now());
-        self.spawn(move |b| async move { b.put(&id, &metadata, body).await })
-            .await
+        metadata.etag = None;
+        self.spawn(move |b| async move {
+            let receipt = b.put(&id, &metadata, body).await?;
+            metadata.size = receipt.size;
+            metadata.etag = receipt.etag;
+            Ok(metadata)
+        })
+        .await
     }
 
     /// Stores an object if `precondition` holds on the current one, atomically (see
     /// [`Catalog::put_if`]); without a precondition, [`StorageService::put`]. Stamps the
-    /// metadata.
+    /// metadata and answers it as stored, as [`StorageService::put`] does.
     pub async fn put_if(
         &self,
         id: ObjectId,
         mut metadata: Metadata,
         body: PayloadStream,
         precondition: Option<Precondition>,
-    ) -> Result<()> {
+    ) -> Result<Metadata> {
         let Some(precondition) = precondition else {
             return self.put(id, metadata, body).await;
         };
         let catalog = self.catalog("conditional writes")?;
         metadata.stamp(self.now());
-        self.spawn(
-            move |_| async move { catalog.put_if(&id, &metadata, body, &precondition).await },
-        )
+        metadata.etag = None;
+        self.spawn(move |_| async move {
+            let receipt = catalog.put_if(&id, &metadata, body, &precondition).await?;
+            metadata.size = receipt.size;
+            metadata.etag = receipt.etag;
+            Ok(metadata)
+        })
         .await
     }
 

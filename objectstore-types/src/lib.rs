@@ -10,6 +10,7 @@
 //! * [`listing`]: the listing key of an object (scopes as leading `name=value` segments, then
 //!   the key): the order listings follow and the key the S3 API uses; a bijection.
 //! * [`metadata`]: [`Metadata`] and its exact HTTP header codec (spec section 6 and 18.2).
+//! * [`conditional`]: `If-Match` / `If-None-Match` against an object's ETag.
 //! * [`expiration`]: [`ExpirationPolicy`] and the duration wire syntax (humantime in, `d h m s`
 //!   out).
 //! * [`range`]: `Range` header parsing and resolution against an object size (spec section 5).
@@ -19,6 +20,7 @@
 //! Every rejection is a typed error whose `Display` text is meant for the user who sent the
 //! bad value.
 
+pub mod conditional;
 pub mod expiration;
 pub mod id;
 pub mod listing;

@@ -1,24 +1,37 @@
 //! Object metadata and its HTTP header codec (spec sections 6 and 18.2).
 //!
 //! Reading ([`Metadata::from_headers`]) parses what a client may set: `content-type`,
-//! `content-encoding` (`zstd` or `gzip`), `x-sn-expiration`, `x-sn-origin`, `x-sn-filename`
-//! and `x-snme-*`. Server-owned headers (`x-sn-time-*`, `x-sn-size`) are ignored on input.
-//! Free-form values (origin, filename, custom) arrive percent-escaped and are stored as the
-//! logical UTF-8 string.
+//! `content-encoding` (`zstd` or `gzip`), `content-language`, `cache-control`, `expires`,
+//! `x-sn-expiration`, `x-sn-origin`, `x-sn-filename` and `x-snme-*`. Server-owned headers
+//! (`x-sn-time-*`, `x-sn-size`, `etag`) are ignored on input, and so is `content-disposition`
+//! (derived from the filename on this API; batch parts use it to name themselves). Free-form
+//! values (origin, filename, custom) arrive percent-escaped and are stored as the logical
+//! UTF-8 string; the standard headers are stored verbatim.
 //!
 //! Writing ([`Metadata::to_headers`]) emits lowercase names only, never a `content-encoding`
-//! other than the stored one, whole-second timestamps, and free-form values re-escaped with
-//! the writer rule: C0 controls, DEL, `%` and non-ASCII bytes become `%XX`.
+//! other than the stored one, whole-second timestamps, free-form values re-escaped with
+//! the writer rule (C0 controls, DEL, `%` and non-ASCII bytes become `%XX`), the standard
+//! headers verbatim, and the `etag` in double quotes.
+//!
+//! **Fields another API sets.** `content_encoding` (a value that is not just a compression
+//! we model) and `content_disposition` (not just the filename form) are set by the S3 API
+//! ([`Metadata::set_content_encoding`]); this codec writes them out but never reads them.
+//! `etag` is stamped by the storage engine only: the unquoted lowercase hex MD5 of the
+//! stored bytes, or `<hex>-N` for an N-part multipart upload; objects stored before ETags
+//! existed have none and are served without one.
 //!
 //! **Invariant:** `from_headers(to_headers(m))` gives back `m` for every field a client can
-//! set (proven by a property test below).
+//! set (proven by property tests below and in `standard_headers_tests`).
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 use std::time::SystemTime;
 
-use http::header::{CONTENT_DISPOSITION, CONTENT_ENCODING, CONTENT_TYPE};
+use http::header::{
+    CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_ENCODING, CONTENT_LANGUAGE, CONTENT_TYPE, ETAG,
+    EXPIRES,
+};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
@@ -161,6 +174,11 @@ pub struct Metadata {
     /// expiry, which is `expiration_policy` and `time_expires`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<String>,
+    /// The CRC-32C (Castagnoli) of the stored bytes, stamped by the storage engine with the
+    /// ETag for single writes (not for multipart uploads); it checks reads of the
+    /// long-term copy cheaply. Server-owned and not a header of this API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc32c: Option<u32>,
 }
 
 impl Default for Metadata {
@@ -181,6 +199,7 @@ impl Default for Metadata {
             content_language: None,
             cache_control: None,
             expires: None,
+            crc32c: None,
         }
     }
 }
@@ -242,6 +261,15 @@ impl Metadata {
                 "content-encoding" => {
                     metadata.compression = Some(header_str(name, value)?.parse()?);
                 }
+                "content-language" => {
+                    metadata.content_language = Some(header_str(name, value)?.to_owned());
+                }
+                "cache-control" => {
+                    metadata.cache_control = Some(header_str(name, value)?.to_owned());
+                }
+                "expires" => {
+                    metadata.expires = Some(header_str(name, value)?.to_owned());
+                }
                 HEADER_EXPIRATION => {
                     metadata.expiration_policy = header_str(name, value)?.parse().map_err(
                         |e: crate::expiration::InvalidExpiration| {
@@ -285,6 +313,35 @@ impl Metadata {
         self.time_expires.is_some_and(|t| t < now)
     }
 
+    /// Records a `Content-Encoding` value as another API receives it (any value): exactly
+    /// `zstd` or `gzip` become `compression`, anything else is kept verbatim in
+    /// `content_encoding`.
+    pub fn set_content_encoding(&mut self, value: &str) {
+        match value.parse::<Compression>() {
+            Ok(compression) => {
+                self.compression = Some(compression);
+                self.content_encoding = None;
+            }
+            Err(_) => {
+                self.compression = None;
+                self.content_encoding = Some(value.to_owned());
+            }
+        }
+    }
+
+    /// The `Content-Encoding` a response carries: the compression, else the verbatim value.
+    pub fn content_encoding_header(&self) -> Option<&str> {
+        self.compression
+            .as_ref()
+            .map(Compression::as_str)
+            .or(self.content_encoding.as_deref())
+    }
+
+    /// The `ETag` a response carries: the stored etag in double quotes.
+    pub fn quoted_etag(&self) -> Option<String> {
+        self.etag.as_ref().map(|e| format!("\"{e}\""))
+    }
+
     /// Emits the response headers of a GET/HEAD (lowercase names).
     pub fn to_headers(&self) -> HeaderMap {
         let mut h = HeaderMap::with_capacity(8 + self.custom.len());
@@ -300,24 +357,43 @@ impl Metadata {
         h.insert(CONTENT_TYPE, ct);
         if let Some(c) = self.compression {
             h.insert(CONTENT_ENCODING, HeaderValue::from_static(c.as_str()));
+        } else if let Some(value) = verbatim(self.content_encoding.as_deref()) {
+            h.insert(CONTENT_ENCODING, value);
+        }
+        for (name, value) in [
+            (CONTENT_LANGUAGE, &self.content_language),
+            (CACHE_CONTROL, &self.cache_control),
+            (EXPIRES, &self.expires),
+        ] {
+            if let Some(value) = verbatim(value.as_deref()) {
+                h.insert(name, value);
+            }
+        }
+        if let Some(value) = self
+            .quoted_etag()
+            .and_then(|e| HeaderValue::try_from(e).ok())
+        {
+            h.insert(ETAG, value);
         }
         if !self.expiration_policy.is_manual() {
             insert_str(h, HEADER_EXPIRATION, &self.expiration_policy.to_string());
         }
         if let Some(t) = self.time_created {
-            insert_str(h, HEADER_TIME_CREATED, &time::format(t));
+            insert_named(h, TIME_CREATED, time::format_into(t, &mut [0; 20]));
         }
         if let Some(t) = self.time_expires {
-            insert_str(h, HEADER_TIME_EXPIRES, &time::format(t));
+            insert_named(h, TIME_EXPIRES, time::format_into(t, &mut [0; 20]));
         }
         if let Some(o) = &self.origin {
             insert_str(h, HEADER_ORIGIN, &encode_free_form(o));
         }
         if let Some(f) = &self.filename {
             insert_str(h, HEADER_FILENAME, &encode_free_form(f));
-            if let Some(cd) = content_disposition(f) {
-                h.insert(CONTENT_DISPOSITION, cd);
-            }
+        }
+        let disposition = verbatim(self.content_disposition.as_deref())
+            .or_else(|| self.filename.as_deref().and_then(content_disposition));
+        if let Some(cd) = disposition {
+            h.insert(CONTENT_DISPOSITION, cd);
         }
         for (k, v) in &self.custom {
             if let Ok(name) = HeaderName::from_bytes(format!("{CUSTOM_PREFIX}{k}").as_bytes())
@@ -327,12 +403,41 @@ impl Metadata {
             }
         }
         if let Some(size) = self.size {
-            h.insert(
-                HeaderName::from_static(HEADER_SIZE),
-                HeaderValue::from(size),
-            );
+            insert_named(h, SIZE, decimal(size, &mut [0; 20]));
         }
     }
+}
+
+/// `n` in decimal, written into `buf` (`HeaderValue::from(u64)` allocates twice).
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut start = buf.len();
+    loop {
+        start -= 1;
+        buf[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[start..]).unwrap_or_default()
+}
+
+/// The names of the headers on every response, parsed once (`HeaderName::from_static` at
+/// run time checks the name against the standard ones on every call).
+const TIME_CREATED: HeaderName = HeaderName::from_static(HEADER_TIME_CREATED);
+const TIME_EXPIRES: HeaderName = HeaderName::from_static(HEADER_TIME_EXPIRES);
+const SIZE: HeaderName = HeaderName::from_static(HEADER_SIZE);
+
+/// Inserts a header whose value the server formatted (one allocation: the value's bytes).
+fn insert_named(h: &mut HeaderMap, name: HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        h.insert(name, v);
+    }
+}
+
+/// A stored verbatim value as a header value (left out when it cannot be one).
+fn verbatim(value: Option<&str>) -> Option<HeaderValue> {
+    value.and_then(|v| HeaderValue::from_str(v).ok())
 }
 
 fn insert_str(h: &mut HeaderMap, name: &'static str, value: &str) {
@@ -381,6 +486,9 @@ pub fn content_disposition(filename: &str) -> Option<HeaderValue> {
 }
 
 #[cfg(test)]
+mod standard_headers_tests;
+
+#[cfg(test)]
 mod tests {
     use std::time::Duration;
 
@@ -388,7 +496,7 @@ mod tests {
 
     use super::*;
 
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+    pub(super) fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
             h.append(
@@ -491,6 +599,13 @@ mod tests {
         let h = Metadata::default().to_headers();
         assert!(!h.contains_key("x-sn-expiration"));
         assert_eq!(h["content-type"], DEFAULT_CONTENT_TYPE);
+    }
+
+    #[test]
+    fn sizes_are_written_in_decimal() {
+        for n in [0, 7, 10, 1024, 1 << 40, u64::MAX] {
+            assert_eq!(decimal(n, &mut [0; 20]), n.to_string());
+        }
     }
 
     fn free_text() -> impl Strategy<Value = String> {

@@ -29,8 +29,60 @@ pub fn now() -> SystemTime {
 
 /// Formats as `YYYY-MM-DDTHH:MM:SSZ`, clamped to the representable range.
 pub fn format(t: SystemTime) -> String {
+    format_into(t, &mut [0; FORMATTED_LEN]).to_owned()
+}
+
+/// The length of the wire form `YYYY-MM-DDTHH:MM:SSZ`.
+pub const FORMATTED_LEN: usize = 20;
+
+/// [`format`] into a buffer on the stack (response headers: no `String` per timestamp).
+pub fn format_into(t: SystemTime, out: &mut [u8; FORMATTED_LEN]) -> &str {
     let clamped = t.clamp(UNIX_EPOCH, UNIX_EPOCH + Duration::from_secs(MAX_UNIX_SECS));
-    humantime::format_rfc3339_seconds(ceil_to_second(clamped)).to_string()
+    let secs = unix_secs(ceil_to_second(clamped));
+    let (year, month, day) = civil_date(secs / 86_400);
+    let of_day = secs % 86_400;
+    let fields = [
+        (0, 4, year),
+        (5, 2, month),
+        (8, 2, day),
+        (11, 2, of_day / 3600),
+        (14, 2, of_day / 60 % 60),
+        (17, 2, of_day % 60),
+    ];
+    *out = *b"0000-00-00T00:00:00Z";
+    for (start, width, mut value) in fields {
+        for digit in out[start..start + width].iter_mut().rev() {
+            *digit = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    }
+    // Only ASCII digits and separators were written.
+    std::str::from_utf8(out).unwrap_or_default()
+}
+
+/// The proleptic Gregorian (year, month, day) of the day `days` after 1970-01-01.
+///
+/// Counts in 400-year eras of 146,097 days starting on a 1 March, so that the leap day is
+/// the last day of a year: the day of the era gives the year of the era (dropping the
+/// leap days of 4-, 100- and 400-year cycles), the day of that year gives a month counted
+/// from March (months of 153 days per 5, alternating 31 and 30), and January and February
+/// belong to the next calendar year.
+fn civil_date(days: u64) -> (u64, u64, u64) {
+    // 1970-01-01 is day 719,468 counted from 0000-03-01.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let march_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * march_month + 2) / 5 + 1;
+    let (month, next_year) = if march_month < 10 {
+        (march_month + 3, 0)
+    } else {
+        (march_month - 9, 1)
+    };
+    (era * 400 + year_of_era + next_year, month, day)
 }
 
 /// Parses RFC 3339 in UTC: `Z` or `+00:00`, with or without fractional digits; the result is
@@ -79,6 +131,29 @@ mod tests {
             format(t + Duration::from_millis(300)),
             "2023-11-14T22:13:21Z"
         );
+    }
+
+    #[test]
+    fn formats_the_ends_of_the_range_and_leap_days() {
+        for (secs, text) in [
+            (0, "1970-01-01T00:00:00Z"),
+            (951_782_400, "2000-02-29T00:00:00Z"),
+            (4_107_542_399, "2100-02-28T23:59:59Z"),
+            (4_107_542_400, "2100-03-01T00:00:00Z"),
+            (MAX_UNIX_SECS, "9999-12-31T23:59:59Z"),
+            (MAX_UNIX_SECS + 1, "9999-12-31T23:59:59Z"),
+        ] {
+            assert_eq!(format(from_unix_secs(secs)), text, "{secs}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn formats_as_humantime_does(secs in 0..=MAX_UNIX_SECS, nanos in 0u32..1_000_000_000) {
+            let t = from_unix_secs(secs) + Duration::from_nanos(u64::from(nanos));
+            let expected = humantime::format_rfc3339_seconds(ceil_to_second(t)).to_string();
+            proptest::prop_assert_eq!(format(t), expected);
+        }
     }
 
     #[test]

@@ -51,28 +51,11 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 ALL_PERMISSIONS = ["object.read", "object.write", "object.delete"]
 
-# Keys that must round-trip byte-exactly (docs/http-api.md §2.3).
-ROUNDTRIP_KEYS = [
-    "plain-key",
-    "with space",
-    "café-unicode",
-    "emoji-😀",
-    "plus+sign",
-    "sub!$'()*+,=delims",
-    "tilde~dot.key",
-    "100%literal-percent",
-    "looks%20encoded",
-    "nested/path/segments",
-    "quote'apostrophe",
-    "at@sign",
-    "colon:separated",
-    "ampersand&inside",
-    "semi;colon",
-    "equals=sign",
-    "1/shard-0.json",
-    "test-key123!!",
-    "path/to/object",
-]
+# Keys that must round-trip byte-exactly (docs/http-api.md §2.3); the server's own tests
+# read the same list.
+ROUNDTRIP_KEYS: list[str] = json.loads(
+    (REPO_ROOT / "tests" / "roundtrip-keys.json").read_text(encoding="utf-8")
+)
 
 
 # --------------------------------------------------------------------------------------
@@ -641,3 +624,45 @@ def is_canonical_base64url(text: str) -> bool:
         return False
     decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     return base64.urlsafe_b64encode(decoded).rstrip(b"=").decode() == text
+
+
+# --------------------------------------------------------------------------------------
+# Reading objects back through a client session (shared by the test modules)
+# --------------------------------------------------------------------------------------
+
+MIB = 1024 * 1024
+
+
+def read(session: Any, key: str, **kwargs: Any) -> bytes:
+    """The payload of `key` read through `session` (`Session.get`); the object must exist."""
+    result = session.get(key, **kwargs)
+    assert result is not None, f"object {key!r} not found"
+    return result.payload.read()
+
+
+def stored_metadata(session: Any, key: str, payload: bytes) -> list[Any]:
+    """Checks that `key` reads back as `payload`; the metadata of that GET and of a HEAD,
+    for the caller to check both the same way."""
+    result = session.get(key)
+    assert result is not None, f"object {key!r} not found"
+    assert result.payload.read() == payload
+    head = session.head(key)
+    assert head is not None, f"HEAD {key!r} found nothing"
+    return [result.metadata, head]
+
+
+def assert_metadata(metadata: Any, **expected: Any) -> None:
+    """Every attribute named in `expected` (`content_type=`, `origin=`, ...) has that value."""
+    for name, value in expected.items():
+        actual = getattr(metadata, name)
+        assert actual == value, f"{name}: {actual!r}, expected {value!r}"
+
+
+def assert_separate(first: Any, second: Any, key: str, payloads: tuple[bytes, bytes]) -> None:
+    """Two sessions are separate namespaces for `key`: an object written through `first` is
+    not seen through `second`, and each then reads back its own payload."""
+    first.put(payloads[0], key=key)
+    assert second.get(key) is None
+    second.put(payloads[1], key=key)
+    assert read(first, key) == payloads[0]
+    assert read(second, key) == payloads[1]

@@ -43,6 +43,7 @@ from support import (
     object_path,
     raw_request,
     raw_url_request,
+    read,
     scope_path,
 )
 
@@ -134,6 +135,12 @@ def auth_session(auth_url: str, secret_key: SecretKey, scope_id: str) -> Session
     return session_for(auth_url, secret_key, scope_id)
 
 
+def stored_path(auth_session: Session, scope_id: str, key: str, payload: bytes) -> str:
+    """Stores `payload` under `key` through `auth_session`; the object's request path."""
+    auth_session.put(payload, key=key)
+    return object_path(USECASE, scope_path(org=42, test=scope_id), key)
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"x-os-auth": f"Bearer {token}"}
 
@@ -183,8 +190,7 @@ def presign(
 
 def test_full_cycle_with_secret_key(auth_session: Session) -> None:
     key = auth_session.put(b"authorized", key="jwt-cycle")
-    result = auth_session.get(key)
-    assert result is not None and result.payload.read() == b"authorized"
+    assert read(auth_session, key) == b"authorized"
     assert auth_session.head(key) is not None
     auth_session.delete(key)
     assert auth_session.get(key) is None
@@ -194,8 +200,7 @@ def test_static_token_from_mint_token(auth_session: Session, auth_url: str, scop
     token = auth_session.mint_token()
     static = session_for(auth_url, token, scope_id)
     key = static.put(b"static token")
-    result = static.get(key)
-    assert result is not None and result.payload.read() == b"static token"
+    assert read(static, key) == b"static token"
     static.delete(key)
     assert static.get(key) is None
 
@@ -219,8 +224,7 @@ def test_minted_read_only_token(auth_session: Session, auth_url: str, scope_id: 
     auth_session.put(b"readable", key="minted-ro")
     token = auth_session.mint_token(permissions=[Permission.OBJECT_READ])
     read_only = session_for(auth_url, token, scope_id)
-    result = read_only.get("minted-ro")
-    assert result is not None and result.payload.read() == b"readable"
+    assert read(read_only, "minted-ro") == b"readable"
     with pytest.raises(RequestError) as error:
         read_only.put(b"nope", key="minted-ro")
     assert error.value.status == 403
@@ -270,8 +274,7 @@ def test_max_permissions_caps_token(
 ) -> None:
     auth_session.put(b"capped", key="capped")
     read_key = session_for(auth_url, secret(keys, "read_kid"), scope_id)  # asks for all three
-    result = read_key.get("capped")
-    assert result is not None and result.payload.read() == b"capped"
+    assert read(read_key, "capped") == b"capped"
     with pytest.raises(RequestError) as error:
         read_key.put(b"x", key="capped")
     assert error.value.status == 403
@@ -287,15 +290,13 @@ def test_rotated_key_versions(auth_url: str, keys: dict[str, KeyPair], scope_id:
     old = session_for(auth_url, secret(keys, "rotated_old", kid="rotated"), scope_id)
     new = session_for(auth_url, secret(keys, "rotated_new", kid="rotated"), scope_id)
     old.put(b"old key", key="rotation")
-    result = new.get("rotation")
-    assert result is not None and result.payload.read() == b"old key"
+    assert read(new, "rotation") == b"old key"
 
 
 def test_token_for_other_scope_or_usecase_is_forbidden(
     auth_session: Session, auth_url: str, secret_key: SecretKey, scope_id: str
 ) -> None:
-    auth_session.put(b"scoped", key="scoped")
-    path = object_path(USECASE, scope_path(org=42, test=scope_id), "scoped")
+    path = stored_path(auth_session, scope_id, "scoped", b"scoped")
     for usecase, scope in (
         (USECASE, Scope(org=43, test=scope_id)),
         (USECASE, Scope(org=42, test="someone-else")),
@@ -310,8 +311,7 @@ def test_token_for_other_scope_or_usecase_is_forbidden(
 def test_token_scope_matching_rules(
     auth_session: Session, auth_url: str, keys: dict[str, KeyPair], scope_id: str
 ) -> None:
-    auth_session.put(b"rules", key="rules")
-    path = object_path(USECASE, scope_path(org=42, test=scope_id), "rules")
+    path = stored_path(auth_session, scope_id, "rules", b"rules")
     private = keys["test_kid"].private_pem
     accepted = [
         {"os:usecase": USECASE, "org": "42", "test": scope_id},
@@ -335,8 +335,7 @@ def test_token_scope_matching_rules(
 
 @pytest.fixture
 def protected_path(auth_session: Session, scope_id: str) -> str:
-    auth_session.put(b"protected", key="protected")
-    return object_path(USECASE, scope_path(org=42, test=scope_id), "protected")
+    return stored_path(auth_session, scope_id, "protected", b"protected")
 
 
 @pytest.fixture
@@ -504,8 +503,7 @@ def test_presigned_url_only_allows_reads(auth_session: Session) -> None:
     url = auth_session.presigned_object_url("GET", "presigned-readonly")
     assert raw_url_request(url, "PUT", body=b"overwrite").status == 403
     assert raw_url_request(url, "DELETE").status == 403
-    result = auth_session.get("presigned-readonly")
-    assert result is not None and result.payload.read() == b"read me"
+    assert read(auth_session, "presigned-readonly") == b"read me"
 
 
 def test_presigned_url_for_other_path_is_401(auth_session: Session) -> None:
@@ -519,8 +517,7 @@ def test_presigned_url_for_other_path_is_401(auth_session: Session) -> None:
 def test_presigned_validity_window(
     auth_session: Session, auth_url: str, secret_key: SecretKey, scope_id: str
 ) -> None:
-    auth_session.put(b"window", key="presigned-window")
-    path = object_path(USECASE, scope_path(org=42, test=scope_id), "presigned-window")
+    path = stored_path(auth_session, scope_id, "presigned-window", b"window")
     now = datetime.now(tz=UTC)
     ok = presign(auth_url, path, secret_key)
     assert raw_url_request(ok).status == 200
@@ -537,8 +534,7 @@ def test_presigned_validity_window(
 def test_presigned_bad_parameters(
     auth_session: Session, auth_url: str, keys: dict[str, KeyPair], scope_id: str
 ) -> None:
-    auth_session.put(b"params", key="presigned-params")
-    path = object_path(USECASE, scope_path(org=42, test=scope_id), "presigned-params")
+    path = stored_path(auth_session, scope_id, "presigned-params", b"params")
     key = secret(keys)
     for param in ("os_kid", "os_timestamp", "os_duration"):
         assert raw_url_request(presign(auth_url, path, key, omit=param)).status == 400, param
@@ -551,8 +547,7 @@ def test_presigned_bad_parameters(
 def test_presigned_by_key_without_read_permission_is_403(
     auth_session: Session, auth_url: str, keys: dict[str, KeyPair], scope_id: str
 ) -> None:
-    auth_session.put(b"no read", key="presigned-noread")
-    path = object_path(USECASE, scope_path(org=42, test=scope_id), "presigned-noread")
+    path = stored_path(auth_session, scope_id, "presigned-noread", b"no read")
     url = presign(auth_url, path, secret(keys, "write_kid"))
     assert raw_url_request(url).status == 403
 
@@ -570,8 +565,7 @@ def test_multipart_with_auth(
     ]
     assert len(upload.list_parts()) == 2
     assert upload.complete(parts) == "mp-auth"
-    result = auth_session.get("mp-auth")
-    assert result is not None and result.payload.read() == b"auth parts"
+    assert read(auth_session, "mp-auth") == b"auth parts"
 
     read_only = session_for(auth_url, secret(keys, permissions=[Permission.OBJECT_READ]), scope_id)
     with pytest.raises(RequestError) as error:
@@ -605,8 +599,7 @@ def test_extend_expiry_requires_write(
 def test_resumable_put_with_auth(auth_session: Session) -> None:
     payload = b"resumable with auth\n" * 200
     key = auth_session.put(payload, key="resumable-auth", resumable_threshold_bytes=1)
-    result = auth_session.get(key)
-    assert result is not None and result.payload.read() == payload
+    assert read(auth_session, key) == payload
 
 
 # -- configuration variants -----------------------------------------------------------
@@ -617,8 +610,7 @@ def test_keys_without_enforcement(server_factory, keys: dict[str, KeyPair], scop
     server = server_factory(auth=auth_section(key_config(keys), enforce=False))
     anonymous = make_client(server.url).session(Usecase(USECASE), org=42, test=scope_id)
     key = anonymous.put(b"anonymous")
-    result = anonymous.get(key)
-    assert result is not None and result.payload.read() == b"anonymous"
+    assert read(anonymous, key) == b"anonymous"
     path = object_path(USECASE, scope_path(org=42, test=scope_id), key)
     assert raw_request(server.url, "GET", path, headers=bearer("garbage")).status == 200
     signed = session_for(server.url, secret(keys), scope_id)
@@ -637,7 +629,6 @@ def test_keys_from_environment_inline_table(
     server = server_factory(auth={"enforce": True}, env={"OS__AUTH__KEYS": env_keys})
     signed = session_for(server.url, secret(keys), scope_id)
     key = signed.put(b"env keys")
-    result = signed.get(key)
-    assert result is not None and result.payload.read() == b"env keys"
+    assert read(signed, key) == b"env keys"
     path = object_path(USECASE, scope_path(org=42, test=scope_id), key)
     assert raw_request(server.url, "GET", path).status == 400

@@ -25,6 +25,7 @@ from support import (
     object_path,
     random_bytes,
     raw_request,
+    read,
     sleep_until,
     utcnow,
     whole_seconds,
@@ -38,12 +39,6 @@ def head(session: Session, key: str):
     assert metadata is not None, f"object {key!r} not found"
     assert metadata.time_created is not None
     return metadata
-
-
-def read(session: Session, key: str) -> bytes:
-    result = session.get(key)
-    assert result is not None, f"object {key!r} not found"
-    return result.payload.read()
 
 
 # -- expiry actually happens ----------------------------------------------------------
@@ -230,41 +225,30 @@ def test_extend_after_overwrite_uses_new_creation_time(session: Session) -> None
     assert read(session, key) == b"two"
 
 
+def patch_json(server_url: str, path: str, body: bytes):
+    """A raw `PATCH path` with the JSON document `body`."""
+    headers = {"Content-Type": "application/json"}
+    return raw_request(server_url, "PATCH", path, headers=headers, body=body)
+
+
 def test_extend_raw_wire_forms(raw_session: Session, server_url: str, scopes: str) -> None:
     # The server must accept `at` with `Z`, and `after` in the humantime superset.
     key = raw_session.put(b"raw", expiration_policy=TimeToLive(DAY))
     created = head(raw_session, key).time_created
     path = object_path(USECASE, scopes, key)
 
-    response = raw_request(
-        server_url,
-        "PATCH",
-        path,
-        headers={"Content-Type": "application/json"},
-        body=b'{"extend_expiry":{"after":"3 days","from":"creation"}}',
-    )
+    response = patch_json(server_url, path, b'{"extend_expiry":{"after":"3 days","from":"creation"}}')
     assert response.status == 204, (response.status, response.body)
     assert response.body == b""
     assert head(raw_session, key).time_expires == created + timedelta(days=3)
 
     at = (created + timedelta(days=4)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    response = raw_request(
-        server_url,
-        "PATCH",
-        path,
-        headers={"Content-Type": "application/json"},
-        body=f'{{"extend_expiry":{{"at":"{at}"}}}}'.encode(),
-    )
+    response = patch_json(server_url, path, f'{{"extend_expiry":{{"at":"{at}"}}}}'.encode())
     assert response.status == 204, (response.status, response.body)
     assert head(raw_session, key).time_expires == created + timedelta(days=4)
 
-    missing = raw_request(
-        server_url,
-        "PATCH",
-        object_path(USECASE, scopes, "missing"),
-        headers={"Content-Type": "application/json"},
-        body=b'{"extend_expiry":{"after":"1d","from":"now"}}',
-    )
+    missing_path = object_path(USECASE, scopes, "missing")
+    missing = patch_json(server_url, missing_path, b'{"extend_expiry":{"after":"1d","from":"now"}}')
     assert missing.status == 404
     assert missing.body == b""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from objectstore_client import Session
 
-from support import ROUNDTRIP_KEYS, USECASE, object_path, raw_request
+from support import ROUNDTRIP_KEYS, USECASE, assert_separate, object_path, raw_request
 
 
 @pytest.mark.parametrize("key", ROUNDTRIP_KEYS)
@@ -121,10 +121,4 @@ def test_same_key_in_different_usecases_is_independent(client, scope_id: str) ->
 
     first = client.session(Usecase(USECASE), org=42, test=scope_id)
     second = client.session(Usecase(USECASE + "-other"), org=42, test=scope_id)
-    first.put(b"first usecase", key="shared")
-    assert second.get("shared") is None
-    second.put(b"second usecase", key="shared")
-    a, b = first.get("shared"), second.get("shared")
-    assert a is not None and b is not None
-    assert a.payload.read() == b"first usecase"
-    assert b.payload.read() == b"second usecase"
+    assert_separate(first, second, "shared", (b"first usecase", b"second usecase"))

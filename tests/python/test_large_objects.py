@@ -14,22 +14,18 @@ import pytest
 from objectstore_client import Client, Session, TimeToLive, Usecase
 
 from support import (
+    MIB,
     TIER_THRESHOLD,
     USECASE,
+    assert_metadata,
     make_client,
     random_bytes,
+    read,
+    stored_metadata,
     zstd_decode,
 )
 
-MIB = 1024 * 1024
-
 pytestmark = pytest.mark.large
-
-
-def read(session: Session, key: str, **kwargs) -> bytes:
-    result = session.get(key, **kwargs)
-    assert result is not None, f"object {key!r} not found"
-    return result.payload.read()
 
 
 @pytest.mark.parametrize("compress", ["none", "zstd"])
@@ -78,25 +74,11 @@ def test_sizes_around_threshold(raw_session: Session, size: int) -> None:
 def test_large_object_metadata(session: Session) -> None:
     payload = random_bytes(3 * MIB, seed=11)
     policy = TimeToLive(timedelta(days=2))
-    key = session.put(
-        payload,
-        compress="none",
-        content_type="application/x-tar",
-        origin="Ünknown-源",
-        filename="archive.tar",
-        metadata={"kind": "large", "note": "100% done"},
-        expiration_policy=policy,
-    )
-    result = session.get(key)
-    assert result is not None
-    assert result.payload.read() == payload
-    for metadata in (result.metadata, session.head(key)):
-        assert metadata is not None
-        assert metadata.content_type == "application/x-tar"
-        assert metadata.origin == "Ünknown-源"
-        assert metadata.filename == "archive.tar"
-        assert metadata.custom == {"kind": "large", "note": "100% done"}
-        assert metadata.expiration_policy == policy
+    custom = {"kind": "large", "note": "100% done"}
+    fields = {"content_type": "application/x-tar", "origin": "Ünknown-源", "filename": "archive.tar"}
+    key = session.put(payload, compress="none", metadata=custom, expiration_policy=policy, **fields)
+    for metadata in stored_metadata(session, key, payload):
+        assert_metadata(metadata, custom=custom, expiration_policy=policy, **fields)
         assert metadata.time_created is not None
         assert metadata.time_expires == metadata.time_created + timedelta(days=2)
 

@@ -14,24 +14,20 @@ from objectstore_client.errors import RequestError
 from objectstore_client.multipart import CompletePart, MultipartCompleteError
 
 from support import (
+    MIB,
     USECASE,
     NonSeekableReader,
     assert_between,
+    assert_metadata,
     make_client,
     object_path,
     random_bytes,
     raw_request,
+    read,
+    stored_metadata,
     utcnow,
     zstd_encode,
 )
-
-MIB = 1024 * 1024
-
-
-def read(session: Session, key: str, **kwargs) -> bytes:
-    result = session.get(key, **kwargs)
-    assert result is not None, f"object {key!r} not found"
-    return result.payload.read()
 
 
 def put(upload, data: bytes, number: int) -> CompletePart:
@@ -101,28 +97,18 @@ def test_explicit_compression_none(session: Session) -> None:
 
 
 def test_metadata_is_fixed_at_initiation(raw_session: Session) -> None:
+    custom = {"my-key": "my-value", "note": "100% done"}
+    policy = TimeToLive(timedelta(days=1))
+    fields = {"content_type": "text/plain", "origin": "Ünknown-源", "filename": "réport-📄.pdf"}
     before = utcnow()
     upload = raw_session.initiate_multipart_upload(
-        key="mp-metadata",
-        content_type="text/plain",
-        origin="Ünknown-源",
-        filename="réport-📄.pdf",
-        metadata={"my-key": "my-value", "note": "100% done"},
-        expiration_policy=TimeToLive(timedelta(days=1)),
+        key="mp-metadata", metadata=custom, expiration_policy=policy, **fields
     )
     after = utcnow()
     upload.complete([put(upload, b"payload", 1)])
 
-    result = raw_session.get("mp-metadata")
-    assert result is not None
-    assert result.payload.read() == b"payload"
-    for metadata in (result.metadata, raw_session.head("mp-metadata")):
-        assert metadata is not None
-        assert metadata.content_type == "text/plain"
-        assert metadata.origin == "Ünknown-源"
-        assert metadata.filename == "réport-📄.pdf"
-        assert metadata.custom == {"my-key": "my-value", "note": "100% done"}
-        assert metadata.expiration_policy == TimeToLive(timedelta(days=1))
+    for metadata in stored_metadata(raw_session, "mp-metadata", b"payload"):
+        assert_metadata(metadata, custom=custom, expiration_policy=policy, **fields)
         assert_between(metadata.time_created, before, after, "time_created")
         assert metadata.time_created is not None
         assert metadata.time_expires == metadata.time_created + timedelta(days=1)

@@ -21,18 +21,15 @@ from support import (
     ZSTD_MAGIC,
     NonSeekableReader,
     assert_between,
+    assert_metadata,
+    read,
+    stored_metadata,
     utcnow,
     zstd_decode,
     zstd_encode,
 )
 
 PAYLOAD = b"objectstore python compatibility payload\n" * 64
-
-
-def read(session: Session, key: str, **kwargs) -> bytes:
-    result = session.get(key, **kwargs)
-    assert result is not None, f"object {key!r} not found"
-    return result.payload.read()
 
 
 # -- compression ----------------------------------------------------------------------
@@ -178,25 +175,10 @@ def test_content_type_roundtrip(session: Session, content_type: str) -> None:
 
 def test_origin_filename_custom_metadata(session: Session) -> None:
     custom = {"foo": "bar", "my-key": "my value", "build": "1234"}
-    key = session.put(
-        PAYLOAD,
-        key="with-metadata",
-        content_type="application/pdf",
-        origin="203.0.113.42",
-        filename="report.pdf",
-        metadata=custom,
-    )
-    result = session.get(key)
-    assert result is not None
-    assert result.payload.read() == PAYLOAD
-    for metadata in (session.head(key), result.metadata):
-        assert metadata is not None
-        assert metadata.content_type == "application/pdf"
-        assert metadata.origin == "203.0.113.42"
-        assert metadata.filename == "report.pdf"
-        assert metadata.custom == custom
-        assert metadata.expiration_policy is None
-        assert metadata.time_expires is None
+    fields = {"content_type": "application/pdf", "origin": "203.0.113.42", "filename": "report.pdf"}
+    key = session.put(PAYLOAD, key="with-metadata", metadata=custom, **fields)
+    for metadata in stored_metadata(session, key, PAYLOAD):
+        assert_metadata(metadata, custom=custom, expiration_policy=None, time_expires=None, **fields)
 
 
 def test_no_optional_metadata_when_not_set(session: Session) -> None:

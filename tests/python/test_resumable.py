@@ -32,21 +32,17 @@ from objectstore_client._resumable import (
 from objectstore_client.errors import RequestError
 
 from support import (
+    MIB,
     USECASE,
+    assert_metadata,
     is_canonical_base64url,
     object_path,
     random_bytes,
     raw_request,
+    read,
+    stored_metadata,
     zstd_encode,
 )
-
-MIB = 1024 * 1024
-
-
-def read(session: Session, key: str, **kwargs) -> bytes:
-    result = session.get(key, **kwargs)
-    assert result is not None, f"object {key!r} not found"
-    return result.payload.read()
 
 
 def spy_create(session: Session, monkeypatch: pytest.MonkeyPatch) -> Mock:
@@ -62,6 +58,26 @@ def create_or_skip(session: Session, length: int, **kwargs) -> ResumableUpload:
     return upload
 
 
+def started(session: Session, key: str) -> ResumableUpload:
+    """A 6-byte upload of `key` whose first 3 bytes (`abc`) arrived."""
+    upload = create_or_skip(session, 6, key=key)
+    assert upload.put(0, b"abc") == UploadIncomplete(3)
+    return upload
+
+
+def finish(session: Session, upload: ResumableUpload, offset: int, data: bytes, whole: bytes):
+    """Sends the last chunk: the upload completes and its key reads back as `whole`."""
+    assert upload.put(offset, data) == UploadComplete()
+    assert read(session, upload.key) == whole
+
+
+def still_at_3(session: Session, upload: ResumableUpload) -> None:
+    """After refused chunks, an upload from `started` still stands at 3 bytes, and `def`
+    completes it."""
+    assert upload.progress() == UploadIncomplete(3)
+    finish(session, upload, 3, b"def", b"abcdef")
+
+
 # -- Session.put through the resumable path ------------------------------------------
 
 
@@ -71,16 +87,17 @@ def test_put_above_threshold_goes_through_resumable_path(
 ) -> None:
     spy = spy_create(session, monkeypatch)
     payload = b"resumable payload line\n" * 2000
+    custom = {"source": "resumable", "note": "100% done"}
+    policy = TimeToLive(timedelta(days=1))
+    fields = {"content_type": "text/plain", "origin": "Ünknown-源", "filename": "réport-📄.pdf"}
     key = session.put(
         payload,
         key=f"resumable-{compress}",
         compress=compress,
-        content_type="text/plain",
-        origin="Ünknown-源",
-        filename="réport-📄.pdf",
-        metadata={"source": "resumable", "note": "100% done"},
-        expiration_policy=TimeToLive(timedelta(days=1)),
+        metadata=custom,
+        expiration_policy=policy,
         resumable_threshold_bytes=1024,
+        **fields,
     )
     assert key == f"resumable-{compress}"
     assert spy.call_count == 1
@@ -90,16 +107,8 @@ def test_put_above_threshold_goes_through_resumable_path(
     else:
         assert uploaded_length < len(payload)
 
-    result = session.get(key)
-    assert result is not None
-    assert result.payload.read() == payload
-    for metadata in (result.metadata, session.head(key)):
-        assert metadata is not None
-        assert metadata.content_type == "text/plain"
-        assert metadata.origin == "Ünknown-源"
-        assert metadata.filename == "réport-📄.pdf"
-        assert metadata.custom == {"source": "resumable", "note": "100% done"}
-        assert metadata.expiration_policy == TimeToLive(timedelta(days=1))
+    for metadata in stored_metadata(session, key, payload):
+        assert_metadata(metadata, custom=custom, expiration_policy=policy, **fields)
     head = session.head(key)
     assert head is not None
     assert head.compression == (None if compress == "none" else "zstd")
@@ -180,15 +189,15 @@ def test_put_resumable_overwrites_existing(session: Session) -> None:
 
 
 def test_chunks_offsets_and_completion(session: Session) -> None:
+    policy = TimeToLive(timedelta(days=1))
+    fields = {"content_type": "text/plain", "origin": "203.0.113.42", "filename": "example.txt"}
     upload = create_or_skip(
         session,
         6,
         key="resumable-low-level",
-        content_type="text/plain",
         metadata={"source": "test"},
-        origin="203.0.113.42",
-        filename="example.txt",
-        expiration_policy=TimeToLive(timedelta(days=1)),
+        expiration_policy=policy,
+        **fields,
     )
     assert upload.key == "resumable-low-level"
     assert upload.granularity == 0
@@ -210,18 +219,15 @@ def test_chunks_offsets_and_completion(session: Session) -> None:
     assert result.payload.read() == b"abcdef"
     # Creation did not send Content-Encoding, so nothing is recorded.
     assert result.metadata.compression is None
-    assert result.metadata.content_type == "text/plain"
-    assert result.metadata.custom == {"source": "test"}
-    assert result.metadata.origin == "203.0.113.42"
-    assert result.metadata.filename == "example.txt"
-    assert result.metadata.expiration_policy == TimeToLive(timedelta(days=1))
+    assert_metadata(
+        result.metadata, custom={"source": "test"}, expiration_policy=policy, **fields
+    )
     assert result.metadata.time_created is not None
     assert result.metadata.time_expires == result.metadata.time_created + timedelta(days=1)
 
 
 def test_offset_mismatch(session: Session) -> None:
-    upload = create_or_skip(session, 6, key="resumable-mismatch")
-    assert upload.put(0, b"abc") == UploadIncomplete(3)
+    upload = started(session, "resumable-mismatch")
     with pytest.raises(UploadOffsetMismatch) as mismatch:
         upload.put(0, b"abc")
     assert mismatch.value.status == 409
@@ -229,20 +235,15 @@ def test_offset_mismatch(session: Session) -> None:
     with pytest.raises(UploadOffsetMismatch) as ahead:
         upload.put(5, b"f")
     assert ahead.value.offset == 3
-    assert upload.progress() == UploadIncomplete(3)
-    assert upload.put(3, b"def") == UploadComplete()
-    assert read(session, "resumable-mismatch") == b"abcdef"
+    still_at_3(session, upload)
 
 
 def test_overlong_chunk_is_rejected_and_session_survives(session: Session) -> None:
-    upload = create_or_skip(session, 6, key="resumable-overlong")
-    assert upload.put(0, b"abc") == UploadIncomplete(3)
+    upload = started(session, "resumable-overlong")
     with pytest.raises(RequestError) as error:
         upload.put(3, b"defg")
     assert error.value.status == 400
-    assert upload.progress() == UploadIncomplete(3)
-    assert upload.put(3, b"def") == UploadComplete()
-    assert read(session, "resumable-overlong") == b"abcdef"
+    still_at_3(session, upload)
 
 
 def test_zero_length_chunk_reports_offset(session: Session) -> None:
@@ -250,22 +251,16 @@ def test_zero_length_chunk_reports_offset(session: Session) -> None:
     assert upload.put(0, b"") == UploadIncomplete(0)
     assert upload.put(0, b"ab") == UploadIncomplete(2)
     assert upload.put(2, b"") == UploadIncomplete(2)
-    assert upload.put(2, b"cd") == UploadComplete()
-    assert read(session, "resumable-zero-chunk") == b"abcd"
+    finish(session, upload, 2, b"cd", b"abcd")
 
 
 def test_completion_replaces_existing_object(session: Session) -> None:
     session.put(b"previous", key="resumable-replace", metadata={"v": "previous"})
     upload = create_or_skip(session, 5, key="resumable-replace", metadata={"v": "next"})
     assert upload.put(0, b"ne") == UploadIncomplete(2)
-    previous = session.get("resumable-replace")
-    assert previous is not None
-    assert previous.payload.read() == b"previous"
-    assert upload.put(2, b"xt!") == UploadComplete()
-    result = session.get("resumable-replace")
-    assert result is not None
-    assert result.payload.read() == b"next!"
-    assert result.metadata.custom == {"v": "next"}
+    assert read(session, "resumable-replace") == b"previous"
+    finish(session, upload, 2, b"xt!", b"next!")
+    assert_metadata(session.get("resumable-replace").metadata, custom={"v": "next"})
 
 
 def test_session_unavailable_after_completion(session: Session) -> None:
@@ -280,8 +275,7 @@ def test_session_unavailable_after_completion(session: Session) -> None:
 
 
 def test_cancel(session: Session) -> None:
-    upload = create_or_skip(session, 6, key="resumable-cancel")
-    assert upload.put(0, b"abc") == UploadIncomplete(3)
+    upload = started(session, "resumable-cancel")
     upload.cancel()
     with pytest.raises(ResumableUploadUnavailable) as error:
         upload.progress()
@@ -295,8 +289,7 @@ def test_cancel(session: Session) -> None:
 
 def test_cancel_keeps_existing_object(session: Session) -> None:
     session.put(b"keep me", key="resumable-cancel-existing")
-    upload = create_or_skip(session, 6, key="resumable-cancel-existing")
-    assert upload.put(0, b"abc") == UploadIncomplete(3)
+    upload = started(session, "resumable-cancel-existing")
     upload.cancel()
     assert read(session, "resumable-cancel-existing") == b"keep me"
 
@@ -304,8 +297,7 @@ def test_cancel_keeps_existing_object(session: Session) -> None:
 def test_generated_key(session: Session) -> None:
     upload = create_or_skip(session, 4)
     assert upload.key
-    assert upload.put(0, b"gen!") == UploadComplete()
-    assert read(session, upload.key) == b"gen!"
+    finish(session, upload, 0, b"gen!", b"gen!")
 
 
 def test_precompressed_chunks(session: Session) -> None:
@@ -327,10 +319,8 @@ def test_two_sessions_last_completion_wins(session: Session) -> None:
     second = create_or_skip(session, 6, key="resumable-race")
     assert first.token != second.token
     assert first.put(0, b"ab") == UploadIncomplete(2)
-    assert second.put(0, b"second") == UploadComplete()
-    assert read(session, "resumable-race") == b"second"
-    assert first.put(2, b"cde") == UploadComplete()
-    assert read(session, "resumable-race") == b"abcde"
+    finish(session, second, 0, b"second", b"second")
+    finish(session, first, 2, b"cde", b"abcde")
 
 
 def test_token_is_bound_to_its_key(session: Session) -> None:
@@ -349,8 +339,7 @@ def test_large_chunks(session: Session) -> None:
     payload = random_bytes(3 * MIB, seed=9)
     upload = create_or_skip(session, len(payload), key="resumable-large-chunks")
     assert upload.put(0, payload[:MIB]) == UploadIncomplete(MIB)
-    assert upload.put(MIB, payload[MIB:]) == UploadComplete()
-    assert read(session, "resumable-large-chunks") == payload
+    finish(session, upload, MIB, payload[MIB:], payload)
 
 
 # -- request classification, required even without resumable support (18.5.2) ---------
@@ -388,38 +377,37 @@ def test_creation_without_key(raw_session: Session, server_url: str, scopes: str
         assert raw_session.get(body["key"]) is None
 
 
+def untouched(raw_session: Session, scopes: str, key: str) -> str:
+    """Stores `untouched` under `key`; its path, for a request that must leave it alone."""
+    raw_session.put(b"untouched", key=key)
+    return object_path(USECASE, scopes, key)
+
+
 def test_unknown_upload_type_is_rejected(raw_session: Session, server_url: str, scopes: str) -> None:
-    raw_session.put(b"untouched", key="classify-bad-type")
-    path = object_path(USECASE, scopes, "classify-bad-type")
+    path = untouched(raw_session, scopes, "classify-bad-type")
     response = raw_request(server_url, "PUT", f"{path}?upload_type=bogus", body=b"clobber")
     assert response.status == 400
-    assert raw_session.get("classify-bad-type").payload.read() == b"untouched"  # type: ignore[union-attr]
+    assert read(raw_session, "classify-bad-type") == b"untouched"
 
 
 def test_unknown_session_chunk_does_not_overwrite(
     raw_session: Session, server_url: str, scopes: str
 ) -> None:
-    raw_session.put(b"untouched", key="classify-chunk")
-    path = object_path(USECASE, scopes, "classify-chunk")
-    response = raw_request(
-        server_url,
-        "PUT",
-        f"{path}?session=AAAAAAAAAAAAAAAAAAAAAA",
-        headers={"Upload-Offset": "0"},
-        body=b"clobber",
-    )
+    path = untouched(raw_session, scopes, "classify-chunk")
+    target = f"{path}?session=AAAAAAAAAAAAAAAAAAAAAA"
+    headers = {"Upload-Offset": "0"}
+    response = raw_request(server_url, "PUT", target, headers=headers, body=b"clobber")
     assert response.status in (400, 404, 410, 501), (response.status, response.body)
-    assert raw_session.get("classify-chunk").payload.read() == b"untouched"  # type: ignore[union-attr]
+    assert read(raw_session, "classify-chunk") == b"untouched"
 
 
 def test_unknown_session_cancel_does_not_delete(
     raw_session: Session, server_url: str, scopes: str
 ) -> None:
-    raw_session.put(b"untouched", key="classify-cancel")
-    path = object_path(USECASE, scopes, "classify-cancel")
+    path = untouched(raw_session, scopes, "classify-cancel")
     response = raw_request(server_url, "DELETE", f"{path}?session=AAAAAAAAAAAAAAAAAAAAAA")
     assert response.status in (400, 404, 410, 501), (response.status, response.body)
-    assert raw_session.get("classify-cancel").payload.read() == b"untouched"  # type: ignore[union-attr]
+    assert read(raw_session, "classify-cancel") == b"untouched"
 
 
 def test_get_with_resumable_parameters_is_a_plain_read(
@@ -440,4 +428,4 @@ def test_other_query_parameters_are_ignored(
     response = raw_request(server_url, "PUT", f"{path}?foo=bar&os_kid=x", body=b"stored")
     assert response.status == 200
     assert response.json() == {"key": "classify-other"}
-    assert raw_session.get("classify-other").payload.read() == b"stored"  # type: ignore[union-attr]
+    assert read(raw_session, "classify-other") == b"stored"

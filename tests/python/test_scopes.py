@@ -4,20 +4,14 @@ from __future__ import annotations
 
 from objectstore_client import Client, Usecase
 
-from support import USECASE, object_path, raw_request, scope_path
+from support import USECASE, assert_separate, object_path, raw_request, read, scope_path
 
 
 def test_scope_order_is_significant(client: Client, scope_id: str) -> None:
     usecase = Usecase(USECASE)
     forward = client.session(usecase, org=42, project=1337, run=scope_id)
     reversed_ = client.session(usecase, run=scope_id, project=1337, org=42)
-    forward.put(b"forward", key="ordered")
-    assert reversed_.get("ordered") is None
-    reversed_.put(b"reversed", key="ordered")
-    a, b = forward.get("ordered"), reversed_.get("ordered")
-    assert a is not None and b is not None
-    assert a.payload.read() == b"forward"
-    assert b.payload.read() == b"reversed"
+    assert_separate(forward, reversed_, "ordered", (b"forward", b"reversed"))
 
 
 def test_wrong_scope_does_not_see_object(client: Client, scope_id: str) -> None:
@@ -32,8 +26,7 @@ def test_wrong_scope_does_not_see_object(client: Client, scope_id: str) -> None:
     ):
         assert other.get("visible-only-here") is None
         assert other.head("visible-only-here") is None
-    result = right.get("visible-only-here")
-    assert result is not None and result.payload.read() == b"scoped"
+    assert read(right, "visible-only-here") == b"scoped"
 
 
 def test_delete_in_one_scope_leaves_other_scope(client: Client, scope_id: str) -> None:
@@ -44,8 +37,7 @@ def test_delete_in_one_scope_leaves_other_scope(client: Client, scope_id: str) -
     two.put(b"two", key="same-key")
     one.delete("same-key")
     assert one.get("same-key") is None
-    result = two.get("same-key")
-    assert result is not None and result.payload.read() == b"two"
+    assert read(two, "same-key") == b"two"
 
 
 def test_no_scopes(client: Client, scope_id: str) -> None:
@@ -54,13 +46,11 @@ def test_no_scopes(client: Client, scope_id: str) -> None:
     key = f"unscoped-{scope_id}"
     assert unscoped.put(b"no scopes", key=key) == key
     assert scoped.get(key) is None
-    result = unscoped.get(key)
-    assert result is not None and result.payload.read() == b"no scopes"
+    assert read(unscoped, key) == b"no scopes"
     head = unscoped.head(key)
     assert head is not None
     generated = unscoped.put(b"generated without scopes")
-    result = unscoped.get(generated)
-    assert result is not None and result.payload.read() == b"generated without scopes"
+    assert read(unscoped, generated) == b"generated without scopes"
     unscoped.delete(key)
     assert unscoped.get(key) is None
 
@@ -70,8 +60,7 @@ def test_many_scopes(client: Client, scope_id: str) -> None:
         Usecase(USECASE), org=1, project=2, env="prod", region="eu", app=scope_id
     )
     assert deep.put(b"deep", key="nested/key") == "nested/key"
-    result = deep.get("nested/key")
-    assert result is not None and result.payload.read() == b"deep"
+    assert read(deep, "nested/key") == b"deep"
 
 
 def test_scope_special_characters_and_value_types(client: Client, scope_id: str) -> None:
@@ -85,14 +74,12 @@ def test_scope_special_characters_and_value_types(client: Client, scope_id: str)
         number=0,
     )
     session.put(b"special scopes", key="k")
-    result = session.get("k")
-    assert result is not None and result.payload.read() == b"special scopes"
+    assert read(session, "k") == b"special scopes"
     # `flag=True` and `flag="True"` are the same namespace on the wire.
     same = client.session(
         Usecase(USECASE), run=scope_id, special="a-b_c(d)$e!f+g'h", flag="True", number="0"
     )
-    result = same.get("k")
-    assert result is not None and result.payload.read() == b"special scopes"
+    assert read(same, "k") == b"special scopes"
 
 
 def test_scoped_object_is_readable_by_raw_path(

@@ -48,14 +48,19 @@ def test_signal_exits_zero(server_factory, sig: signal.Signals) -> None:
     assert time.monotonic() - started < 10
 
 
+def chunked_put(server: ServerProcess, key: str) -> http.client.HTTPConnection:
+    """A connection that sent the head of a chunked PUT of `key`; the body is still open."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn.putrequest("PUT", object_path(USECASE, "_", key))
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    return conn
+
+
 def test_in_flight_request_completes_during_shutdown(server_factory) -> None:
     server = server_factory()
-    path = object_path(USECASE, "_", "in-flight")
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn = chunked_put(server, "in-flight")
     try:
-        conn.putrequest("PUT", path)
-        conn.putheader("Transfer-Encoding", "chunked")
-        conn.endheaders()
         conn.send(b"6\r\nstart|\r\n")
         time.sleep(0.3)
         assert server.proc is not None
@@ -162,12 +167,8 @@ def test_cli_healthcheck(server_factory, objectstore_bin) -> None:
 
 def test_health_answers_while_busy(server_factory) -> None:
     server = server_factory()
-    path = object_path(USECASE, "_", "busy")
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn = chunked_put(server, "busy")
     try:
-        conn.putrequest("PUT", path)
-        conn.putheader("Transfer-Encoding", "chunked")
-        conn.endheaders()
         conn.send(b"4\r\nbusy\r\n")
         health = raw_request(server.url, "GET", "/health", timeout=5)
         assert health.status == 200

@@ -20,12 +20,7 @@ pub fn markdown(
     notes: &[String],
 ) -> String {
     let mut out = String::new();
-    let rounds = report
-        .results
-        .iter()
-        .map(|r| r.round)
-        .max()
-        .map_or(0, |m| m + 1);
+    let rounds = report.rounds();
     let _ = writeln!(out, "# objectstore benchmark report\n");
     for note in notes {
         let _ = writeln!(out, "{note}\n");

@@ -19,12 +19,13 @@
 use std::time::Instant;
 
 use bytes::{BufMut as _, BytesMut};
-use http::{HeaderValue, Method, StatusCode, header};
+use http::{HeaderValue, Method, StatusCode};
 
 use crate::body::{ReqBody, pattern};
-use crate::conn::{Conn, collect, drain};
+use crate::conn::{Conn, collect, exchange};
 use crate::stats::{OpSummary, Recorder};
 use crate::workloads::Settings;
+use crate::workloads::small::put;
 
 /// The multipart request body of one round and its boundary.
 pub fn build_body(settings: &Settings, round: usize) -> (String, BytesMut) {
@@ -99,12 +100,9 @@ pub async fn run(conn: &mut Conn, settings: &Settings) -> (Vec<OpSummary>, Optio
         for i in 0..settings.batch_ops {
             let key_path = settings.object_path(&format!("seq-{}-{round}-{i}", settings.run_id));
             let t1 = Instant::now();
-            match put_one(conn, &key_path, settings.batch_object_size).await {
-                Ok(()) => single.ok(t1.elapsed(), settings.batch_object_size),
-                Err(e) => {
-                    single.error(|| e.clone());
-                    failed.get_or_insert(e);
-                }
+            let size = settings.batch_object_size;
+            if let Err(e) = single.record(t1, size, put(conn, &key_path, size).await) {
+                failed.get_or_insert(e);
             }
         }
         match failed {
@@ -137,19 +135,11 @@ async fn send_batch(
     ops: usize,
 ) -> Result<(), String> {
     let expected = body.len();
-    let mut req = conn
-        .request(Method::POST, path, ReqBody::full(body.freeze()))
-        .map_err(|e| e.to_string())?;
     let content_type = HeaderValue::from_str(&format!("multipart/form-data; boundary={boundary}"))
         .map_err(|e| e.to_string())?;
-    req.headers_mut().insert(header::CONTENT_TYPE, content_type);
-    let resp = conn
-        .send(req)
-        .await
-        .map_err(|e| format!("POST {path}: {e}"))?;
-    let (status, body) = collect(resp)
-        .await
-        .map_err(|e| format!("POST {path}: {e}"))?;
+    let body = ReqBody::full(body.freeze());
+    let request = (Method::POST, path);
+    let (status, body) = exchange(conn, request, body, Some(content_type), collect).await?;
     if status != StatusCode::OK {
         return Err(format!("POST {path}: {status} ({expected} request bytes)"));
     }
@@ -162,21 +152,6 @@ async fn send_batch(
         Some(s) => Err(format!(
             "POST {path}: {created} of {ops} inserts created, another part said `{s}`"
         )),
-    }
-}
-
-async fn put_one(conn: &mut Conn, path: &str, size: u64) -> Result<(), String> {
-    let req = conn
-        .request(Method::PUT, path, ReqBody::pattern(size))
-        .map_err(|e| e.to_string())?;
-    let resp = conn
-        .send(req)
-        .await
-        .map_err(|e| format!("PUT {path}: {e}"))?;
-    match drain(resp).await {
-        Ok((StatusCode::OK | StatusCode::CREATED, _)) => Ok(()),
-        Ok((s, _)) => Err(format!("PUT {path}: {s}")),
-        Err(e) => Err(format!("PUT {path}: {e}")),
     }
 }
 

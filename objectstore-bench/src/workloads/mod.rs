@@ -13,10 +13,11 @@
 //! | `s3-put:<size>`, `s3-get:<size>` | the PUT / GET workloads through the S3 listener (`--s3-target`), SigV4-signed | `--connections` | `--duration` / `--requests` |
 //! | `s3-multipart-large` | S3 multipart uploads of `--large-size` in `--part-size` parts, each request one whole upload | `--large-connections` | `--large-requests` |
 //!
-//! Groups: `small` (put, get of 1, 16, 100 KiB and head of 1 KiB), `standard` (`put-large`,
-//! `get-large`, then `small`, `mixed`, `batch`, `multipart`), `s3` (`s3-multipart-large`,
-//! then `s3-put` and `s3-get` of 1 and 100 KiB: the report compares each with the native
-//! workload of the same size in the same round; see module `s3`). `standard` streams the large
+//! Groups: `small` (put, get of 1, 16, 100 KiB and head of 1 KiB), `mid` (put, get of
+//! 256 KiB), `standard` (`put-large`, `get-large`, then `small`, `mid`, `mixed`, `batch`,
+//! `multipart`), `s3` (`s3-multipart-large`, then `s3-put` and `s3-get` of 1 and 100 KiB:
+//! the report compares each with the native workload of the same size in the same round;
+//! see module `s3`). `standard` streams the large
 //! objects first so that the memory figure of `put-large` is taken on a fresh server
 //! process, not on one whose allocator still holds what earlier workloads used; the
 //! small-object figures that follow then include whatever the large streams left behind,
@@ -71,6 +72,8 @@ pub const S3_SIZES: [u64; 2] = [1024, 100 * 1024];
 
 /// The sizes of the `small` group.
 pub const SMALL_SIZES: [u64; 3] = [1024, 16 * 1024, 100 * 1024];
+/// The sizes of the `mid` group (below the 1 MiB tiering threshold).
+pub const MID_SIZES: [u64; 1] = [256 * 1024];
 
 impl Workload {
     /// Parses one name or group (module docs); `Err` names what was not understood.
@@ -89,11 +92,18 @@ impl Workload {
             v.push(Self::Head(1024));
             v
         };
+        let mid = || {
+            let mut v: Vec<Self> = MID_SIZES.iter().map(|&s| Self::Put(s)).collect();
+            v.extend(MID_SIZES.iter().map(|&s| Self::Get(s)));
+            v
+        };
         let one = match name.trim() {
             "small" => return Ok(small()),
+            "mid" => return Ok(mid()),
             "standard" => {
                 let mut v = vec![Self::PutLarge, Self::GetLarge];
                 v.extend(small());
+                v.extend(mid());
                 v.extend([Self::Mixed, Self::Batch, Self::Multipart]);
                 return Ok(v);
             }

@@ -16,12 +16,12 @@
 
 use std::time::Instant;
 
-use http::{HeaderValue, Method, StatusCode, header};
+use http::{HeaderValue, Method, StatusCode};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 
 use crate::body::ReqBody;
-use crate::conn::{Conn, collect};
+use crate::conn::{Conn, collect, exchange};
 use crate::stats::{OpSummary, Recorder};
 use crate::workloads::Settings;
 
@@ -78,17 +78,8 @@ async fn one_upload(
 
     let path = format!("/v1/objects:multipart/{u}/{s}/{key}");
     let t = Instant::now();
-    let upload_id = match request_json::<Initiated>(conn, Method::PUT, &path, ReqBody::Empty).await
-    {
-        Ok(v) => {
-            initiate.ok(t.elapsed(), 0);
-            v.upload_id
-        }
-        Err(e) => {
-            initiate.error(|| e.clone());
-            return Err(e);
-        }
-    };
+    let initiated = request_json::<Initiated>(conn, Method::PUT, &path, ReqBody::Empty).await;
+    let upload_id = initiate.record(t, 0, initiated)?.upload_id;
     let id = utf8_percent_encode(&upload_id, NON_ALPHANUMERIC).to_string();
 
     let mut etags = Vec::with_capacity(settings.parts);
@@ -97,36 +88,18 @@ async fn one_upload(
             format!("/v1/objects:multipart:parts/{u}/{s}/{key}?upload_id={id}&part_number={n}");
         let t = Instant::now();
         let body = ReqBody::pattern(settings.part_size);
-        match request_json::<Uploaded>(conn, Method::PUT, &path, body).await {
-            Ok(v) => {
-                part.ok(t.elapsed(), settings.part_size);
-                etags.push(serde_json::json!({"part_number": n, "etag": v.etag}));
-            }
-            Err(e) => {
-                part.error(|| e.clone());
-                return Err(e);
-            }
-        }
+        let uploaded = request_json::<Uploaded>(conn, Method::PUT, &path, body).await;
+        let etag = part.record(t, settings.part_size, uploaded)?.etag;
+        etags.push(serde_json::json!({"part_number": n, "etag": etag}));
     }
 
     let path = format!("/v1/objects:multipart:complete/{u}/{s}/{key}?upload_id={id}");
     let body = serde_json::json!({ "parts": etags }).to_string();
     let t = Instant::now();
     let result = async {
-        let mut req = conn
-            .request(Method::POST, &path, ReqBody::full(body))
-            .map_err(|e| e.to_string())?;
-        req.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        let resp = conn
-            .send(req)
-            .await
-            .map_err(|e| format!("POST {path}: {e}"))?;
-        let (status, body) = collect(resp)
-            .await
-            .map_err(|e| format!("POST {path}: {e}"))?;
+        let json = Some(HeaderValue::from_static("application/json"));
+        let request = (Method::POST, path.as_str());
+        let (status, body) = exchange(conn, request, ReqBody::full(body), json, collect).await?;
         let doc: serde_json::Value = serde_json::from_slice(body.trim_ascii())
             .map_err(|e| format!("POST {path}: {status}, body is not JSON: {e}"))?;
         if status != StatusCode::OK || doc.get("key").is_none() {
@@ -135,16 +108,7 @@ async fn one_upload(
         Ok(())
     }
     .await;
-    match result {
-        Ok(()) => {
-            complete.ok(t.elapsed(), 0);
-            Ok(())
-        }
-        Err(e) => {
-            complete.error(|| e.clone());
-            Err(e)
-        }
-    }
+    complete.record(t, 0, result)
 }
 
 async fn request_json<T: serde::de::DeserializeOwned>(
@@ -153,16 +117,7 @@ async fn request_json<T: serde::de::DeserializeOwned>(
     path: &str,
     body: ReqBody,
 ) -> Result<T, String> {
-    let req = conn
-        .request(method.clone(), path, body)
-        .map_err(|e| e.to_string())?;
-    let resp = conn
-        .send(req)
-        .await
-        .map_err(|e| format!("{method} {path}: {e}"))?;
-    let (status, body) = collect(resp)
-        .await
-        .map_err(|e| format!("{method} {path}: {e}"))?;
+    let (status, body) = exchange(conn, (method.clone(), path), body, None, collect).await?;
     if status != StatusCode::OK {
         return Err(format!(
             "{method} {path}: {status} {}",

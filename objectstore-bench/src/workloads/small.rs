@@ -18,7 +18,7 @@ use std::sync::Arc;
 use http::{Method, StatusCode};
 
 use crate::body::ReqBody;
-use crate::conn::{Conn, drain};
+use crate::conn::{Conn, drain, exchange};
 use crate::engine::{Ctx, Outcome, Plan};
 use crate::workloads::Mix;
 
@@ -56,18 +56,19 @@ impl Plan for PutPlan {
     }
 }
 
-async fn put(conn: &mut Conn, path: &str, size: u64) -> Result<u64, String> {
-    let req = conn
-        .request(Method::PUT, path, ReqBody::pattern(size))
-        .map_err(|e| e.to_string())?;
-    let resp = conn
-        .send(req)
-        .await
-        .map_err(|e| format!("PUT {path}: {e}"))?;
-    let (status, _) = drain(resp).await.map_err(|e| format!("PUT {path}: {e}"))?;
-    match status {
-        StatusCode::OK | StatusCode::CREATED => Ok(size),
-        s => Err(format!("PUT {path}: {s}")),
+/// PUT of `size` pattern bytes: the payload bytes when the status is 200 or 201.
+pub(crate) async fn put(conn: &mut Conn, path: &str, size: u64) -> Result<u64, String> {
+    match exchange(
+        conn,
+        (Method::PUT, path),
+        ReqBody::pattern(size),
+        None,
+        drain,
+    )
+    .await?
+    {
+        (StatusCode::OK | StatusCode::CREATED, _) => Ok(size),
+        (s, _) => Err(format!("PUT {path}: {s}")),
     }
 }
 
@@ -102,45 +103,20 @@ impl Plan for ReadPlan {
 }
 
 async fn get(conn: &mut Conn, path: &str) -> Result<(StatusCode, u64), String> {
-    let req = conn
-        .request(Method::GET, path, ReqBody::Empty)
-        .map_err(|e| e.to_string())?;
-    let resp = conn
-        .send(req)
-        .await
-        .map_err(|e| format!("GET {path}: {e}"))?;
-    drain(resp).await.map_err(|e| format!("GET {path}: {e}"))
+    exchange(conn, (Method::GET, path), ReqBody::Empty, None, drain).await
 }
 
 async fn head(conn: &mut Conn, path: &str) -> Result<u64, String> {
-    let req = conn
-        .request(Method::HEAD, path, ReqBody::Empty)
-        .map_err(|e| e.to_string())?;
-    let resp = conn
-        .send(req)
-        .await
-        .map_err(|e| format!("HEAD {path}: {e}"))?;
-    let (status, _) = drain(resp).await.map_err(|e| format!("HEAD {path}: {e}"))?;
-    match status {
-        StatusCode::NO_CONTENT | StatusCode::OK => Ok(0),
-        s => Err(format!("HEAD {path}: {s}")),
+    match exchange(conn, (Method::HEAD, path), ReqBody::Empty, None, drain).await? {
+        (StatusCode::NO_CONTENT | StatusCode::OK, _) => Ok(0),
+        (s, _) => Err(format!("HEAD {path}: {s}")),
     }
 }
 
 async fn delete(conn: &mut Conn, path: &str) -> Result<u64, String> {
-    let req = conn
-        .request(Method::DELETE, path, ReqBody::Empty)
-        .map_err(|e| e.to_string())?;
-    let resp = conn
-        .send(req)
-        .await
-        .map_err(|e| format!("DELETE {path}: {e}"))?;
-    let (status, _) = drain(resp)
-        .await
-        .map_err(|e| format!("DELETE {path}: {e}"))?;
-    match status {
-        StatusCode::NO_CONTENT | StatusCode::OK | StatusCode::NOT_FOUND => Ok(0),
-        s => Err(format!("DELETE {path}: {s}")),
+    match exchange(conn, (Method::DELETE, path), ReqBody::Empty, None, drain).await? {
+        (StatusCode::NO_CONTENT | StatusCode::OK | StatusCode::NOT_FOUND, _) => Ok(0),
+        (s, _) => Err(format!("DELETE {path}: {s}")),
     }
 }
 

@@ -135,12 +135,18 @@ impl BandwidthLimiter {
 
     /// Step 1: rejects if any applicable bucket is more than `burst_ms` in debt.
     pub(crate) fn admit(&self, context: &ObjectContext) -> Result<(), Rejection> {
+        if self.global.is_none() && self.usecase_bps.is_none() && self.scope_bps.is_none() {
+            return Ok(());
+        }
         let (_, now) = self.now();
         let check = |b: &Arc<Gcra>| b.check(now, self.burst).err();
+        // Per-key buckets exist only when their limit is configured.
         let waits = [
             self.global.as_ref().and_then(check),
-            self.usecases.peek(&context.usecase, check).flatten(),
-            self.scopes.peek(&context.scopes, check).flatten(),
+            self.usecase_bps
+                .and_then(|_| self.usecases.peek(&context.usecase, check).flatten()),
+            self.scope_bps
+                .and_then(|_| self.scopes.peek(&context.scopes, check).flatten()),
         ];
         // An untracked per-key bucket has no debt, but a rate-0 one never admits.
         let zero_rate = [self.usecase_bps, self.scope_bps]
@@ -159,8 +165,13 @@ impl BandwidthLimiter {
 
     /// The buckets a transfer in `context` is charged to (creating per-key ones).
     fn buckets(&self, context: &ObjectContext) -> Vec<Arc<Gcra>> {
+        // Without limits (the default) the list stays empty and allocates nothing.
+        let mut buckets = Vec::new();
+        if self.usecase_bps.is_none() && self.scope_bps.is_none() {
+            buckets.extend(self.global.clone());
+            return buckets;
+        }
         let (now, _) = self.now();
-        let mut buckets = Vec::with_capacity(3);
         buckets.extend(self.global.clone());
         if let Some(bps) = self.usecase_bps {
             let make = || Arc::new(Gcra::new(bps));
@@ -182,12 +193,7 @@ impl BandwidthLimiter {
     #[cfg(test)]
     /// Step 2 for a byte count known up front (e.g. a buffered batch insert).
     pub(crate) fn charge(&self, context: &ObjectContext, bytes: u64) {
-        let buckets = self.buckets(context);
-        let (_, now) = self.now();
-        for bucket in &buckets {
-            bucket.charge(now, bytes);
-        }
-        self.bytes_total.fetch_add(bytes, Ordering::Relaxed);
+        self.meter_for(context).charge(bytes);
     }
 
     /// Step 2 for a stream: every chunk is charged as it passes. Errors pass through
@@ -195,11 +201,19 @@ impl BandwidthLimiter {
     pub(crate) fn meter(&self, context: &ObjectContext, stream: PayloadStream) -> PayloadStream {
         Box::pin(Metered {
             inner: stream,
+            meter: self.meter_for(context),
+        })
+    }
+
+    /// Step 2 for a body that charges its chunks itself (one wrapper instead of two for
+    /// object bodies): the buckets of `context`, resolved now.
+    pub(crate) fn meter_for(&self, context: &ObjectContext) -> Meter {
+        Meter {
             buckets: self.buckets(context),
             ticker: Arc::clone(&self.ticker),
             origin: self.origin,
             bytes_total: Arc::clone(&self.bytes_total),
-        })
+        }
     }
 
     /// Bytes charged so far (`objectstore_bytes_total`).
@@ -225,13 +239,41 @@ impl BandwidthLimiter {
     }
 }
 
-/// A payload stream that charges its chunks to bandwidth buckets.
-struct Metered {
-    inner: PayloadStream,
+/// The buckets one transfer is charged to, and the byte total.
+#[derive(Debug)]
+pub(crate) struct Meter {
     buckets: Vec<Arc<Gcra>>,
     ticker: SharedTicker,
     origin: Instant,
     bytes_total: Arc<AtomicU64>,
+}
+
+impl Meter {
+    /// Charges `len` bytes that just flowed.
+    pub(crate) fn charge(&self, len: u64) {
+        if !self.buckets.is_empty() {
+            let now = nanos(self.ticker.now().saturating_duration_since(self.origin));
+            for bucket in &self.buckets {
+                bucket.charge(now, len);
+            }
+        }
+        self.bytes_total.fetch_add(len, Ordering::Relaxed);
+    }
+
+    /// Charges a polled chunk (errors and empty chunks charge nothing).
+    pub(crate) fn charge_polled(&self, polled: &Poll<Option<io::Result<Bytes>>>) {
+        if let Poll::Ready(Some(Ok(chunk))) = polled
+            && !chunk.is_empty()
+        {
+            self.charge(chunk.len() as u64);
+        }
+    }
+}
+
+/// A payload stream that charges its chunks to bandwidth buckets.
+struct Metered {
+    inner: PayloadStream,
+    meter: Meter,
 }
 
 impl Stream for Metered {
@@ -240,16 +282,7 @@ impl Stream for Metered {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         let polled = this.inner.as_mut().poll_next(cx);
-        if let Poll::Ready(Some(Ok(chunk))) = &polled
-            && !chunk.is_empty()
-        {
-            let len = chunk.len() as u64;
-            let now = nanos(this.ticker.now().saturating_duration_since(this.origin));
-            for bucket in &this.buckets {
-                bucket.charge(now, len);
-            }
-            this.bytes_total.fetch_add(len, Ordering::Relaxed);
-        }
+        this.meter.charge_polled(&polled);
         polled
     }
 

@@ -39,13 +39,14 @@ pub struct Killswitch {
     pub service: Option<String>,
 }
 
-/// The header naming the calling service.
-pub(crate) const DOWNSTREAM_SERVICE_HEADER: &str = "x-downstream-service";
+/// The header naming the calling service (a `HeaderName`, so looking it up parses nothing).
+pub(crate) const DOWNSTREAM_SERVICE_HEADER: http::HeaderName =
+    http::HeaderName::from_static("x-downstream-service");
 
 /// The raw `x-downstream-service` header value (`None` if absent or not visible ASCII).
 pub(crate) fn downstream_service(headers: &http::HeaderMap) -> Option<&str> {
     headers
-        .get(DOWNSTREAM_SERVICE_HEADER)
+        .get(&DOWNSTREAM_SERVICE_HEADER)
         .and_then(|v| v.to_str().ok())
 }
 
@@ -181,9 +182,12 @@ impl Killswitches {
         context: &ObjectContext,
         downstream_service: Option<&str>,
     ) -> Option<Killswitch> {
+        let list = self.snapshot();
+        if list.is_empty() {
+            return None;
+        }
         let service = downstream_service.map(normalize_service);
-        self.snapshot()
-            .iter()
+        list.iter()
             .find(|c| c.matches(context, service))
             .map(|c| c.config.clone())
     }

@@ -60,7 +60,7 @@ use objectstore_types::{ExpirationPolicy, ObjectContext};
 use serde::{Deserialize, Serialize};
 
 pub use bandwidth::BandwidthConfig;
-pub(crate) use bandwidth::BandwidthLimiter;
+pub(crate) use bandwidth::{BandwidthLimiter, Meter};
 pub use killswitch::Killswitch;
 pub(crate) use killswitch::{Killswitches, downstream_service};
 pub use rejection::Rejection;
@@ -208,6 +208,12 @@ impl Admission {
     /// Wraps a request or response body so that its bytes are charged as they flow.
     pub(crate) fn meter(&self, context: &ObjectContext, stream: PayloadStream) -> PayloadStream {
         self.limits.bandwidth.meter(context, stream)
+    }
+
+    /// The bandwidth [`Meter`] of a transfer in `context`, for a body that charges its
+    /// chunks itself.
+    pub(crate) fn meter_for(&self, context: &ObjectContext) -> Meter {
+        self.limits.bandwidth.meter_for(context)
     }
 
     #[cfg(test)]

@@ -192,8 +192,9 @@ impl Authenticator {
 /// The token of `x-os-auth`, else `Authorization`; only the first present header counts, and
 /// only with a `Bearer ` prefix.
 fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    const X_OS_AUTH: http::HeaderName = http::HeaderName::from_static("x-os-auth");
     let value = headers
-        .get("x-os-auth")
+        .get(&X_OS_AUTH)
         .or_else(|| headers.get(http::header::AUTHORIZATION))?;
     let value = value.to_str().ok()?;
     let (scheme, token) = value.split_at_checked(7)?;

@@ -95,6 +95,13 @@ fn bearer(t: &str) -> HeaderMap {
     headers(&[("x-os-auth", &format!("Bearer {t}"))])
 }
 
+/// Whether `grant` allows `permission` on `usecase` with `scopes`.
+fn allows(grant: &Grant, permission: Permission, usecase: &str, scopes: &Scopes) -> bool {
+    grant
+        .authorize(permission, &self::usecase(usecase), scopes)
+        .is_ok()
+}
+
 fn usecase(u: &str) -> Usecase {
     Usecase::new(u).unwrap()
 }
@@ -133,23 +140,11 @@ fn key_ceiling_limits_token_permissions() {
     let t = token("ro", 3, &[("org", "1")], &Permission::ALL, exp);
     let grant = authenticate(&bearer(&t), None).unwrap();
     let scopes = Scopes::parse("org=1").unwrap();
-    assert!(
-        grant
-            .authorize(Permission::Read, &usecase("attachments"), &scopes)
-            .is_ok()
-    );
-    assert!(
-        grant
-            .authorize(Permission::Write, &usecase("attachments"), &scopes)
-            .is_err()
-    );
+    assert!(allows(&grant, Permission::Read, "attachments", &scopes));
+    assert!(!allows(&grant, Permission::Write, "attachments", &scopes));
     let t = token("none", 4, &[("org", "1")], &Permission::ALL, exp);
     let grant = authenticate(&bearer(&t), None).unwrap();
-    assert!(
-        grant
-            .authorize(Permission::Read, &usecase("attachments"), &scopes)
-            .is_err()
-    );
+    assert!(!allows(&grant, Permission::Read, "attachments", &scopes));
 }
 
 #[test]
@@ -477,16 +472,8 @@ fn presigned_urls_verify_and_grant_reads_only() {
         "GET and HEAD signatures are interchangeable"
     );
     let scopes = Scopes::parse("org=17").unwrap();
-    assert!(
-        grant
-            .authorize(Permission::Read, &usecase("testing"), &scopes)
-            .is_ok()
-    );
-    assert!(
-        grant
-            .authorize(Permission::Write, &usecase("testing"), &scopes)
-            .is_err()
-    );
+    assert!(allows(&grant, Permission::Read, "testing", &scopes));
+    assert!(!allows(&grant, Permission::Write, "testing", &scopes));
     assert!(matches!(
         check_presigned("PUT", &q),
         Err(AuthError::Forbidden(_))

@@ -53,7 +53,9 @@ mod validate_tests;
 pub use auth::AuthConfig;
 pub use observability::{LogFormat, LoggingConfig, MetricsConfig, RuntimeConfig, SentryConfig};
 pub use s3::S3Section;
-pub use storage::{HighVolumeConfig, LongTermConfig, NotBuilt, StorageConfig, TieredSettings};
+pub use storage::{
+    HighVolumeConfig, LongTermConfig, NotBuilt, StorageConfig, TieredSettings, ValueLogSettings,
+};
 pub use unknown::{KeySource, UnknownKey};
 pub use validate::ConfigReport;
 

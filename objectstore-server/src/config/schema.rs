@@ -13,15 +13,16 @@
 //!   data (`sentry.tags`, `metrics.tags`, a killswitch's `scopes`) have no schema: every key
 //!   there is valid.
 //! * `storage` keys depend on the section's `type` (the merged value's, or the default):
-//!   only the `path`-only stores (`embedded`, `filesystem`) and the tiered layout are
-//!   described; the other stores' configs reject unknown fields themselves.
+//!   only the local stores (`embedded`: `path` and the fields of [`ValueLogSettings`];
+//!   `filesystem`: `path`) and the tiered layout are described; the other stores' configs
+//!   reject unknown fields themselves.
 
 use figment::value::Value;
 use serde::de::{self, DeserializeOwned, Visitor};
 
 use super::{
     AuthConfig, Config, HttpConfig, LoggingConfig, MetricsConfig, RuntimeConfig, S3Section,
-    SentryConfig, ServiceSection, TieredSettings,
+    SentryConfig, ServiceSection, TieredSettings, ValueLogSettings,
 };
 use crate::admission::{
     BandwidthConfig, DurationPolicyConfig, ExpirationConfig, Killswitch, PolicyConfig,
@@ -184,7 +185,12 @@ pub(super) fn children(merged: &Value, parent: &[&str]) -> Option<Vec<&'static s
                 "filesystem"
             };
             return match storage_kind(merged, parent, default).as_str() {
-                "embedded" | "filesystem" => Some(vec!["type", "path"]),
+                "embedded" => {
+                    let mut keys = vec!["type", "path"];
+                    keys.extend(struct_fields::<ValueLogSettings>());
+                    Some(keys)
+                }
+                "filesystem" => Some(vec!["type", "path"]),
                 _ => None,
             };
         }
@@ -262,5 +268,20 @@ mod tests {
                 .unwrap()
                 .contains(&"path")
         );
+    }
+
+    #[test]
+    fn embedded_keys_are_path_and_the_value_log_settings() {
+        let keys = children(&merged("{}"), &["storage", "high_volume"]).unwrap();
+        for key in [
+            "type",
+            "path",
+            "value_log_threshold",
+            "compaction_garbage_ratio",
+        ] {
+            assert!(keys.contains(&key), "{key}: {keys:?}");
+        }
+        let filesystem = children(&merged("{}"), &["storage", "long_term"]).unwrap();
+        assert_eq!(filesystem, vec!["type", "path"]);
     }
 }

@@ -5,8 +5,8 @@
 //! | `tiered` (default) | `high_volume` (objects up to 1 MiB, redirect tombstones, change log) + `long_term` (larger objects, multipart uploads) | - |
 //! | any long-term type | one standalone store: the fields of that type in `storage` itself | that type's |
 //!
-//! `storage.high_volume.type` ([`HighVolumeConfig`]): `embedded` (default, `path`),
-//! `postgres` (fields of `PostgresConfig`) or `bigtable` (fields of `BigtableConfig`; not
+//! `storage.high_volume.type` ([`HighVolumeConfig`]): `embedded` (default, `path` and the
+//! value-log settings of [`ValueLogSettings`]), `postgres` (fields of `PostgresConfig`) or `bigtable` (fields of `BigtableConfig`; not
 //! offered standalone). `storage.long_term.type` ([`LongTermConfig`]): `filesystem`
 //! (default, `path`), `s3`, `azure` or `gcs` (fields of the `backend::cloud` configs). The
 //! tiered layout's own settings (leases, recovery, sweeper, multipart window) are the
@@ -30,7 +30,9 @@
 //! default types' `path` to `data/hv` and `data/lt`, so `OS__STORAGE__HIGH_VOLUME__PATH=/fast`
 //! alone still works. An unknown `type`, a type whose cargo feature is not compiled into
 //! this build, and every field error are start-up errors naming the full key
-//! (`storage.long_term.type`, `storage.high_volume.max_connections`, ...). The backend
+//! (`storage.long_term.type`, `storage.high_volume.max_connections`, ...); so is an unknown
+//! key of a section with a config of its own (every type but `filesystem`: `embedded`
+//! refuses keys that are neither `path` nor a value-log setting). The backend
 //! configs keep their secrets out of `Debug` (`Secret`, `PostgresUrl`), so a logged
 //! configuration never shows a password or key.
 
@@ -49,6 +51,7 @@ use objectstore_service::backend::cloud::GcsConfig;
 use objectstore_service::backend::cloud::S3Config;
 #[cfg(any(feature = "s3", feature = "azure", feature = "gcs"))]
 use objectstore_service::backend::cloud::UploadSettings;
+pub use objectstore_service::backend::embedded::ValueLogSettings;
 #[cfg(feature = "postgres")]
 use objectstore_service::backend::postgres::PostgresConfig;
 
@@ -90,12 +93,16 @@ impl Default for StorageConfig {
 
 /// The high-volume tier of a tiered layout, tagged by `type`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum HighVolumeConfig {
     /// The embedded single-node store. Default path `data/hv`.
     Embedded {
         /// Directory of the store (created if missing).
         path: PathBuf,
+        /// Where mid-size payloads go and how their space comes back: the keys
+        /// `storage.high_volume.value_log_threshold`, ... next to `path`.
+        #[serde(flatten)]
+        value_log: ValueLogSettings,
     },
     /// A PostgreSQL(-compatible) cluster, shared by any number of server instances.
     #[cfg(feature = "postgres")]
@@ -115,6 +122,7 @@ impl Default for HighVolumeConfig {
     fn default() -> Self {
         Self::Embedded {
             path: PathBuf::from(HIGH_VOLUME_PATH),
+            value_log: ValueLogSettings::default(),
         }
     }
 }
@@ -165,7 +173,7 @@ impl HighVolumeConfig {
     /// The directory of a local store.
     fn local_path(&self) -> Option<&Path> {
         match self {
-            Self::Embedded { path } => Some(path),
+            Self::Embedded { path, .. } => Some(path),
             _ => None,
         }
     }
@@ -240,6 +248,11 @@ impl StorageConfig {
             } => (high_volume, long_term, settings),
         };
         settings.validate()?;
+        if let HighVolumeConfig::Embedded { value_log, .. } = high_volume {
+            value_log
+                .validate()
+                .map_err(|e| ConfigError::invalid("storage.high_volume", e))?;
+        }
         let hv = high_volume.local_path();
         let lt = long_term.local_path();
         not_empty("storage.high_volume.path", hv)?;

@@ -3,12 +3,21 @@
 
 use std::path::PathBuf;
 
-use super::tests::{env, yaml};
+use super::tests::{env, layout_with_long_term_at, yaml};
 use super::*;
 
 fn load_yaml(text: &str) -> Result<Config, ConfigError> {
     let file = yaml(text);
     Config::load(Some(file.path()), env(&[]))
+}
+
+/// The configuration from the YAML `text`, after checking that the `OS__` variables `vars`
+/// give the same `storage`.
+fn agreeing(text: &str, vars: &[(&str, &str)]) -> Config {
+    let from_yaml = load_yaml(text).unwrap();
+    let from_env = Config::load(None, env(vars)).unwrap();
+    assert_eq!(from_yaml.storage, from_env.storage);
+    from_yaml
 }
 
 fn err(result: Result<Config, ConfigError>) -> String {
@@ -18,18 +27,7 @@ fn err(result: Result<Config, ConfigError>) -> String {
 #[test]
 fn partial_overrides_keep_the_other_defaults() {
     let config = load_yaml("storage:\n  long_term:\n    path: /slow\n").unwrap();
-    assert_eq!(
-        config.storage,
-        StorageConfig::Tiered {
-            high_volume: HighVolumeConfig::Embedded {
-                path: PathBuf::from("data/hv")
-            },
-            long_term: LongTermConfig::Filesystem {
-                path: PathBuf::from("/slow")
-            },
-            settings: TieredSettings::default(),
-        }
-    );
+    assert_eq!(config.storage, layout_with_long_term_at("/slow"));
     // A standalone type ignores the tier sections of a tiered layout it overrides.
     let file = yaml("storage:\n  high_volume:\n    path: /fast\n");
     let config = Config::load(
@@ -108,15 +106,11 @@ mod postgres {
 
     #[test]
     fn yaml_and_env_forms_agree() {
-        let from_yaml = load_yaml(
+        let from_yaml = agreeing(
             "storage:\n  high_volume:\n    type: postgres\n    \
              url: postgres://app:hunter2@db:5432/store\n    max_connections: 8\n    \
              connect_timeout: 3s\n    table_prefix: os_\n  long_term:\n    path: /lt\n",
-        )
-        .unwrap();
-        let from_env = Config::load(
-            None,
-            env(&[
+            &[
                 ("OS__STORAGE__HIGH_VOLUME__TYPE", "postgres"),
                 (
                     "OS__STORAGE__HIGH_VOLUME__URL",
@@ -126,10 +120,8 @@ mod postgres {
                 ("OS__STORAGE__HIGH_VOLUME__CONNECT_TIMEOUT", "3s"),
                 ("OS__STORAGE__HIGH_VOLUME__TABLE_PREFIX", "os_"),
                 ("OS__STORAGE__LONG_TERM__PATH", "/lt"),
-            ]),
-        )
-        .unwrap();
-        assert_eq!(from_yaml.storage, from_env.storage);
+            ],
+        );
         let StorageConfig::Tiered {
             high_volume: HighVolumeConfig::Postgres(pg),
             long_term: LongTermConfig::Filesystem { path },
@@ -215,16 +207,12 @@ mod s3 {
 
     #[test]
     fn tiered_yaml_and_env_forms_agree() {
-        let from_yaml = load_yaml(
+        let from_yaml = agreeing(
             "storage:\n  long_term:\n    type: s3\n    bucket: objects\n    \
              endpoint: http://127.0.0.1:5000\n    allow_http: true\n    \
              access_key_id: AKIA\n    secret_access_key: s3cr3t\n    prefix: lt\n    \
              client:\n      max_retries: 3\n      request_timeout: 20s\n",
-        )
-        .unwrap();
-        let from_env = Config::load(
-            None,
-            env(&[
+            &[
                 ("OS__STORAGE__LONG_TERM__TYPE", "s3"),
                 ("OS__STORAGE__LONG_TERM__BUCKET", "objects"),
                 ("OS__STORAGE__LONG_TERM__ENDPOINT", "http://127.0.0.1:5000"),
@@ -234,10 +222,8 @@ mod s3 {
                 ("OS__STORAGE__LONG_TERM__PREFIX", "lt"),
                 ("OS__STORAGE__LONG_TERM__CLIENT__MAX_RETRIES", "3"),
                 ("OS__STORAGE__LONG_TERM__CLIENT__REQUEST_TIMEOUT", "20s"),
-            ]),
-        )
-        .unwrap();
-        assert_eq!(from_yaml.storage, from_env.storage);
+            ],
+        );
         let StorageConfig::Tiered {
             high_volume: HighVolumeConfig::Embedded { .. },
             long_term: LongTermConfig::S3(s3),
@@ -288,23 +274,17 @@ mod azure {
 
     #[test]
     fn tiered_and_standalone_forms() {
-        let from_yaml = load_yaml(
+        let from_yaml = agreeing(
             "storage:\n  long_term:\n    type: azure\n    container: objects\n    \
              account: devstoreaccount1\n    access_key: k3y\n    use_emulator: true\n",
-        )
-        .unwrap();
-        let from_env = Config::load(
-            None,
-            env(&[
+            &[
                 ("OS__STORAGE__LONG_TERM__TYPE", "azure"),
                 ("OS__STORAGE__LONG_TERM__CONTAINER", "objects"),
                 ("OS__STORAGE__LONG_TERM__ACCOUNT", "devstoreaccount1"),
                 ("OS__STORAGE__LONG_TERM__ACCESS_KEY", "k3y"),
                 ("OS__STORAGE__LONG_TERM__USE_EMULATOR", "true"),
-            ]),
-        )
-        .unwrap();
-        assert_eq!(from_yaml.storage, from_env.storage);
+            ],
+        );
         let StorageConfig::Tiered {
             long_term: LongTermConfig::Azure(azure),
             ..
@@ -336,21 +316,15 @@ mod gcs {
 
     #[test]
     fn tiered_and_standalone_forms() {
-        let from_yaml = load_yaml(
+        let from_yaml = agreeing(
             "storage:\n  long_term:\n    type: gcs\n    bucket: objects\n    \
              service_account_key: g00gle\n",
-        )
-        .unwrap();
-        let from_env = Config::load(
-            None,
-            env(&[
+            &[
                 ("OS__STORAGE__LONG_TERM__TYPE", "gcs"),
                 ("OS__STORAGE__LONG_TERM__BUCKET", "objects"),
                 ("OS__STORAGE__LONG_TERM__SERVICE_ACCOUNT_KEY", "g00gle"),
-            ]),
-        )
-        .unwrap();
-        assert_eq!(from_yaml.storage, from_env.storage);
+            ],
+        );
         let StorageConfig::Tiered {
             long_term: LongTermConfig::Gcs(gcs),
             ..
@@ -374,23 +348,17 @@ mod gcs {
 
 #[test]
 fn tiered_settings_come_from_yaml_and_env() {
-    let from_yaml = load_yaml(
+    let from_yaml = agreeing(
         "storage:\n  lease_duration: 5s\n  lease_renew_interval: 1s\n  recovery_interval: 2s\n  \
          multipart_grace: 10m\n  cleanup_concurrency: 4\n",
-    )
-    .unwrap();
-    let from_env = Config::load(
-        None,
-        env(&[
+        &[
             ("OS__STORAGE__LEASE_DURATION", "5s"),
             ("OS__STORAGE__LEASE_RENEW_INTERVAL", "1s"),
             ("OS__STORAGE__RECOVERY_INTERVAL", "2s"),
             ("OS__STORAGE__MULTIPART_GRACE", "10m"),
             ("OS__STORAGE__CLEANUP_CONCURRENCY", "4"),
-        ]),
-    )
-    .unwrap();
-    assert_eq!(from_yaml.storage, from_env.storage);
+        ],
+    );
     let StorageConfig::Tiered { settings, .. } = &from_yaml.storage else {
         panic!("not tiered: {:?}", from_yaml.storage);
     };
@@ -449,16 +417,12 @@ mod bigtable {
 
     #[test]
     fn yaml_and_env_forms_agree() {
-        let from_yaml = load_yaml(
+        let from_yaml = agreeing(
             "storage:\n  high_volume:\n    type: bigtable\n    \
              endpoint: 127.0.0.1:8086\n    project_id: proj\n    instance_name: inst\n    \
              table_name: objects\n    connections: 4\n    timeout: 3s\n  \
              long_term:\n    path: /lt\n",
-        )
-        .unwrap();
-        let from_env = Config::load(
-            None,
-            env(&[
+            &[
                 ("OS__STORAGE__HIGH_VOLUME__TYPE", "bigtable"),
                 ("OS__STORAGE__HIGH_VOLUME__ENDPOINT", "127.0.0.1:8086"),
                 ("OS__STORAGE__HIGH_VOLUME__PROJECT_ID", "proj"),
@@ -467,10 +431,8 @@ mod bigtable {
                 ("OS__STORAGE__HIGH_VOLUME__CONNECTIONS", "4"),
                 ("OS__STORAGE__HIGH_VOLUME__TIMEOUT", "3s"),
                 ("OS__STORAGE__LONG_TERM__PATH", "/lt"),
-            ]),
-        )
-        .unwrap();
-        assert_eq!(from_yaml.storage, from_env.storage);
+            ],
+        );
         let StorageConfig::Tiered {
             high_volume: HighVolumeConfig::Bigtable(bt),
             long_term: LongTermConfig::Filesystem { path },
@@ -523,5 +485,60 @@ mod bigtable {
         // Only as a tier: a standalone Bigtable store is not offered.
         let e = err(load_yaml("storage:\n  type: bigtable\n"));
         assert!(e.contains("`storage.type`"), "{e}");
+    }
+}
+
+#[test]
+fn value_log_settings_come_from_yaml_and_env() {
+    let file = yaml(
+        "storage:\n  high_volume:\n    path: /fast\n    value_log_threshold: 32768\n    \
+         compaction_garbage_ratio: 0.25\n",
+    );
+    let config = Config::load(
+        Some(file.path()),
+        env(&[(
+            "OS__STORAGE__HIGH_VOLUME__COMPACTION_BYTES_PER_SECOND",
+            "1048576",
+        )]),
+    )
+    .unwrap();
+    let StorageConfig::Tiered {
+        high_volume: HighVolumeConfig::Embedded { path, value_log },
+        ..
+    } = config.storage
+    else {
+        panic!("not tiered over embedded: {:?}", config.storage);
+    };
+    assert_eq!(path, PathBuf::from("/fast"));
+    assert_eq!(
+        value_log,
+        ValueLogSettings {
+            value_log_threshold: 32768,
+            compaction_bytes_per_second: 1024 * 1024,
+            compaction_garbage_ratio: 0.25,
+            ..ValueLogSettings::default()
+        }
+    );
+}
+
+#[test]
+fn invalid_value_log_settings_name_the_key() {
+    for (text, key) in [
+        (
+            "storage:\n  high_volume:\n    compaction_garbage_ratio: 1.5\n",
+            "compaction_garbage_ratio",
+        ),
+        (
+            "storage:\n  high_volume:\n    value_log_segment_bytes: 4096\n",
+            "value_log_segment_bytes",
+        ),
+        (
+            "storage:\n  high_volume:\n    value_log_treshold: 4096\n",
+            "value_log_treshold",
+        ),
+    ] {
+        let message = err(load_yaml(text));
+        assert!(message.contains("storage.high_volume"), "{message}");
+        assert!(message.contains(key), "{message}");
     }
 }

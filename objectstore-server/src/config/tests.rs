@@ -6,6 +6,21 @@ use objectstore_types::{ExpirationPolicy, Permission};
 
 use super::*;
 
+/// The default tiered layout (embedded high-volume tier under `data/hv`, default settings)
+/// with its filesystem long-term tier at `path`.
+pub(super) fn layout_with_long_term_at(path: &str) -> StorageConfig {
+    StorageConfig::Tiered {
+        high_volume: HighVolumeConfig::Embedded {
+            path: PathBuf::from("data/hv"),
+            value_log: ValueLogSettings::default(),
+        },
+        long_term: LongTermConfig::Filesystem {
+            path: PathBuf::from(path),
+        },
+        settings: TieredSettings::default(),
+    }
+}
+
 pub(super) fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
         .iter()
@@ -24,18 +39,7 @@ fn zero_config_is_tiered_under_data_on_loopback() {
     let config = Config::load(None, env(&[])).unwrap();
     assert_eq!(config, Config::default());
     assert_eq!(config.http_addr.to_string(), "127.0.0.1:8888");
-    assert_eq!(
-        config.storage,
-        StorageConfig::Tiered {
-            high_volume: HighVolumeConfig::Embedded {
-                path: PathBuf::from("data/hv")
-            },
-            long_term: LongTermConfig::Filesystem {
-                path: PathBuf::from("data/lt")
-            },
-            settings: TieredSettings::default(),
-        }
-    );
+    assert_eq!(config.storage, layout_with_long_term_at("data/lt"));
     assert_eq!(config.http.max_requests, 10_000);
     assert_eq!(config.service.max_concurrency, 500);
     assert_eq!(config.service.concurrency_timeout, Duration::from_secs(1));
@@ -112,7 +116,8 @@ fn env_overrides_nested_storage_fields() {
         config.storage,
         StorageConfig::Tiered {
             high_volume: HighVolumeConfig::Embedded {
-                path: "/fast".into()
+                path: "/fast".into(),
+                value_log: Default::default(),
             },
             long_term: LongTermConfig::Filesystem {
                 path: "data/lt".into()

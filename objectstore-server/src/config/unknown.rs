@@ -9,9 +9,11 @@
 //! 2. Deserialize the merged tree into [`Config`] through `serde_ignored`, which reports
 //!    every key a struct skipped. Maps whose keys the operator chooses (usecases, key ids,
 //!    tags, scopes) are not structs: their keys are never reported.
-//! 3. The storage section deserializes by hand from its `type`; the `path`-only stores
-//!    (`embedded`, `filesystem`) would skip extra keys silently, so their keys are compared
-//!    with `schema::children` here. The other storage configs refuse unknown keys at load.
+//! 3. The storage section deserializes by hand from its `type`; the local stores
+//!    (`embedded`, `filesystem`) have their keys compared with `schema::children` here
+//!    (`filesystem` would skip extra keys silently; `embedded` also refuses them at load,
+//!    and this adds the closest valid key). The other storage configs refuse unknown keys
+//!    at load.
 //! 4. An unknown section (`log: {level: x}`) is reported as each of its leaf keys
 //!    (`log.level`), with the source of each: the file, or the `OS__` variable that set it.
 //! 5. Each key gets the closest valid key (Jaro-Winkler similarity of at least

@@ -1,5 +1,6 @@
 //! Object endpoints (spec sections 4, 5 and 18.2): POST/PUT insert, GET (optionally
-//! ranged), HEAD, DELETE.
+//! ranged), HEAD, DELETE. Inserts answer with the stored object's `etag`; GET and HEAD
+//! honour `If-Match` (412) and `If-None-Match` (304) against it (docs/http-api.md 4.6).
 //!
 //! POST (collection), PUT and DELETE first classify the query (18.5.2): `session` or
 //! `upload_type` turn them into resumable-upload operations, handled by
@@ -10,9 +11,10 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use http::header::{ACCEPT_RANGES, CONTENT_RANGE};
+use http::header::{ACCEPT_RANGES, CONTENT_RANGE, ETAG};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use objectstore_service::backend::GetResponse;
+use objectstore_types::conditional::Precondition;
 use objectstore_types::{Metadata, ObjectId, ObjectKey, Permission};
 
 use super::KeyBody;
@@ -20,12 +22,16 @@ use super::resumable::{self, UploadQuery, UploadRequest};
 use crate::access::Auth;
 use crate::body::stream_body;
 use crate::error::ApiError;
-use crate::extract::{ContextPath, ObjectPath, RequestedRange, insert_metadata, payload};
+use crate::extract::{
+    Conditions, ContextPath, ObjectPath, RequestedRange, insert_metadata, payload,
+};
 use crate::state::AppState;
 
 /// Writes the response headers of a found object into `headers`: its metadata (lowercase
-/// names, `x-sn-size`, `content-disposition`) and `accept-ranges`.
+/// names, `x-sn-size`, `content-disposition`) and `accept-ranges`. The map is sized once for
+/// them and the headers the envelope adds (instead of growing past its first 6 entries).
 pub(crate) fn write_object_headers(metadata: &Metadata, headers: &mut HeaderMap) {
+    headers.reserve(12 + metadata.custom.len());
     metadata.write_headers(headers);
     headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
 }
@@ -35,19 +41,61 @@ pub(crate) fn header_value(text: String) -> Result<HeaderValue, ApiError> {
     HeaderValue::try_from(text).map_err(|e| ApiError::Internal(format!("bad header value: {e}")))
 }
 
+/// An insert's answer: `status` with `{"key"}` and the stored object's `etag`.
+struct Inserted {
+    key: String,
+    etag: Option<String>,
+}
+
+impl Inserted {
+    fn respond(self, status: StatusCode) -> Response {
+        let mut response = (status, Json(KeyBody { key: self.key })).into_response();
+        if let Some(etag) = self.etag.and_then(|e| HeaderValue::try_from(e).ok()) {
+            response.headers_mut().insert(ETAG, etag);
+        }
+        response
+    }
+}
+
 async fn insert(
     state: &AppState,
     auth: &Auth,
     id: ObjectId,
     headers: &HeaderMap,
     body: Body,
-) -> Result<String, ApiError> {
+) -> Result<Inserted, ApiError> {
     let metadata = insert_metadata(state, &id.context, headers)?;
     auth.require(Permission::Write, &id.context)?;
     let key = id.key.as_str().to_owned();
     let body = payload(state, &id.context, body);
-    state.service.put(id, metadata, body).await?;
-    Ok(key)
+    let stored = state.service.put(id, metadata, body).await?;
+    Ok(Inserted {
+        key,
+        etag: stored.quoted_etag(),
+    })
+}
+
+/// What `If-Match` / `If-None-Match` make of a read of the object with `metadata`:
+/// `Some(answer)` when a condition decides it (304 with the object's headers, or 412).
+fn precondition(
+    conditions: &Conditions,
+    metadata: &Metadata,
+) -> Option<Result<Response, ApiError>> {
+    if conditions.is_empty() {
+        return None;
+    }
+    match conditions.evaluate(metadata.etag.as_deref()) {
+        Precondition::Proceed => None,
+        Precondition::NotModified => {
+            let mut response = StatusCode::NOT_MODIFIED.into_response();
+            write_object_headers(metadata, response.headers_mut());
+            Some(Ok(response))
+        }
+        Precondition::Failed => Some(Err(ApiError::PreconditionFailed(format!(
+            "If-Match does not match the object's ETag ({})",
+            metadata.quoted_etag().unwrap_or_else(|| "none".into())
+        )))),
+    }
 }
 
 /// `POST /v1/objects/{usecase}/{scopes}[/]`: insert under a generated key (201), or create
@@ -63,8 +111,8 @@ pub(crate) async fn post_object(
     match query.classify()? {
         UploadRequest::Ordinary => {
             let id = ObjectId::new(context, ObjectKey::generate());
-            let key = insert(&state, &auth, id, &headers, body).await?;
-            Ok((StatusCode::CREATED, Json(KeyBody { key })).into_response())
+            let inserted = insert(&state, &auth, id, &headers, body).await?;
+            Ok(inserted.respond(StatusCode::CREATED))
         }
         UploadRequest::Create => resumable::create(&state, &auth, context, None, &headers).await,
         UploadRequest::Session(_) => Err(ApiError::client(
@@ -86,8 +134,8 @@ pub(crate) async fn put_object(
 ) -> Result<Response, ApiError> {
     match query.classify()? {
         UploadRequest::Ordinary => {
-            let key = insert(&state, &auth, id, &headers, body).await?;
-            Ok((StatusCode::OK, Json(KeyBody { key })).into_response())
+            let inserted = insert(&state, &auth, id, &headers, body).await?;
+            Ok(inserted.respond(StatusCode::OK))
         }
         UploadRequest::Create => {
             resumable::create(&state, &auth, id.context, Some(id.key), &headers).await
@@ -99,16 +147,24 @@ pub(crate) async fn put_object(
 }
 
 /// `GET /v1/objects/{usecase}/{scopes}/{*key}`: the object (200), a range of it (206, 416),
-/// or 404 with an empty body.
+/// 304 / 412 by its conditions, or 404 with an empty body.
 pub(crate) async fn get_object(
     State(state): State<AppState>,
     auth: Auth,
     ObjectPath(id): ObjectPath,
     RequestedRange(range): RequestedRange,
+    conditions: Conditions,
 ) -> Result<Response, ApiError> {
     auth.require(Permission::Read, &id.context)?;
-    let context = id.context.clone();
-    match state.service.get(id, range).await? {
+    let meter = state.admission.meter_for(&id.context);
+    let response = state.service.get(id, range).await?;
+    if let GetResponse::Found { metadata, .. } | GetResponse::RangeNotSatisfiable(metadata) =
+        &response
+        && let Some(answer) = precondition(&conditions, metadata)
+    {
+        return answer;
+    }
+    match response {
         GetResponse::NotFound => Err(ApiError::NotFound),
         GetResponse::RangeNotSatisfiable(metadata) => {
             let total = metadata.size.unwrap_or(0);
@@ -127,8 +183,7 @@ pub(crate) async fn get_object(
                 Some(r) => (StatusCode::PARTIAL_CONTENT, Some(r.len())),
                 None => (StatusCode::OK, metadata.size),
             };
-            let body = state.admission.meter(&context, body);
-            let mut response = Response::new(stream_body(body, len));
+            let mut response = Response::new(stream_body(body, len, meter));
             *response.status_mut() = status;
             let headers = response.headers_mut();
             write_object_headers(&metadata, headers);
@@ -140,22 +195,24 @@ pub(crate) async fn get_object(
     }
 }
 
-/// `HEAD /v1/objects/{usecase}/{scopes}/{*key}`: 204 with the metadata headers, or 404.
-/// `Range` is ignored.
+/// `HEAD /v1/objects/{usecase}/{scopes}/{*key}`: 204 with the metadata headers, 304 / 412
+/// by its conditions, or 404. `Range` is ignored.
 pub(crate) async fn head_object(
     State(state): State<AppState>,
     auth: Auth,
     ObjectPath(id): ObjectPath,
+    conditions: Conditions,
 ) -> Result<Response, ApiError> {
     auth.require(Permission::Read, &id.context)?;
-    match state.service.head(id).await? {
-        None => Err(ApiError::NotFound),
-        Some(metadata) => {
-            let mut response = StatusCode::NO_CONTENT.into_response();
-            write_object_headers(&metadata, response.headers_mut());
-            Ok(response)
-        }
+    let Some(metadata) = state.service.head(id).await? else {
+        return Err(ApiError::NotFound);
+    };
+    if let Some(answer) = precondition(&conditions, &metadata) {
+        return answer;
     }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    write_object_headers(&metadata, response.headers_mut());
+    Ok(response)
 }
 
 /// `DELETE /v1/objects/{usecase}/{scopes}/{*key}`: 204, also for a missing object; or the

@@ -1,10 +1,14 @@
 //! Shared helpers of the HTTP-level tests: an in-process server over the in-memory backend,
-//! a client, URL encoding like the official clients, and raw HTTP for byte-exact requests.
+//! a client and short forms of its requests ([`requests`]), URL encoding like the official
+//! clients, raw HTTP for byte-exact requests, admission set-ups, payloads and files on disk
+//! ([`data`]), and the real binary ([`binary`], [`process`]). Helpers send and read; what a
+//! test asserts stays in the test.
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
 use std::sync::Arc;
 
+use objectstore_server::admission::Killswitch;
 use objectstore_server::config::Config;
 use objectstore_server::testing::TestServer;
 use objectstore_service::backend::memory::MemoryBackend;
@@ -59,6 +63,21 @@ impl Memory {
     pub fn url(&self, path: &str) -> String {
         self.server.url(path)
     }
+}
+
+/// A killswitch that blocks every request of `usecase`.
+pub fn killswitch(usecase: &str) -> Killswitch {
+    Killswitch {
+        usecase: Some(usecase.into()),
+        ..Killswitch::default()
+    }
+}
+
+/// Blocks `usecase` with a killswitch and limits the whole server to one request a second
+/// (a bucket of one token).
+pub fn block_and_limit_to_1_rps(config: &mut Config, usecase: &str) {
+    config.killswitches.push(killswitch(usecase));
+    config.rate_limits.throughput.global_rps = Some(1);
 }
 
 pub fn client() -> reqwest::Client {
@@ -189,6 +208,23 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     }
 }
 
+/// Every file below `dir`, recursively (directories left out), in no particular order.
+pub fn files_below(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut stack = vec![dir.to_owned()];
+    let mut files = Vec::new();
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("read a directory") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
 /// The JSON body of a response.
 pub async fn json(response: reqwest::Response) -> serde_json::Value {
     let text = response.text().await.expect("body");
@@ -229,5 +265,12 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
 pub mod auth;
 /// The real binary as a server process (synchronous helpers).
 pub mod binary;
+/// Payload patterns and files on disk.
+pub mod data;
 /// The real binary under tokio (async helpers).
 pub mod process;
+/// Short forms of repeated requests.
+pub mod requests;
+
+#[allow(unused_imports, reason = "each test binary uses a different subset")]
+pub use requests::{send, text};

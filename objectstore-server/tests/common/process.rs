@@ -28,28 +28,31 @@ pub async fn start(dir: &Path, port: u16) -> Child {
     start_with(dir, port, &[]).await
 }
 
-/// [`start`] with more environment variables (`OS__...` overrides).
-pub async fn start_with(dir: &Path, port: u16, env: &[(&str, String)]) -> Child {
+/// [`start`] with the environment overrides `env` (`OS__...` configuration).
+pub async fn start_with(dir: &Path, port: u16, env: &[(String, String)]) -> Child {
     let mut child = objectstore(dir)
         .env("OS__HTTP_ADDR", format!("127.0.0.1:{port}"))
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .arg("run")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let listening = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
+    let mut log = Vec::new();
+    // The bound only ends a start-up that hangs (external services may be slow to answer).
+    let listening = tokio::time::timeout(Duration::from_secs(120), async {
+        while let Ok(Some(line)) = lines.next_line().await {
             if line.contains("objectstore listening") {
                 return true;
             }
+            log.push(line);
         }
         false
     })
     .await
-    .unwrap();
-    assert!(listening, "server exited before listening");
+    .unwrap_or(false);
+    assert!(listening, "server did not start:\n{}", log.join("\n"));
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     child
 }

@@ -23,7 +23,10 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use objectstore_types::{Metadata, ObjectId, Usecase};
 
-use super::{CompleteRejection, CompletedPart, ListPage, ListQuery, LongTermBackend, Precondition};
+use super::{
+    CompleteRejection, CompletedPart, ListPage, ListQuery, LongTermBackend, Precondition,
+    PutReceipt,
+};
 use crate::error::Result;
 use crate::stream::PayloadStream;
 
@@ -68,7 +71,8 @@ pub struct UploadPage {
 #[async_trait]
 pub trait Catalog: LongTermBackend {
     /// Stores the object if `precondition` holds on the current one (atomically, at the
-    /// commit point), else stores nothing: [`crate::Error::PreconditionFailed`], or
+    /// commit point; answers the write's receipt as [`super::Backend::put`] does), else
+    /// stores nothing: [`crate::Error::PreconditionFailed`], or
     /// [`crate::Error::Conflict`] when a concurrent change won although the precondition
     /// still holds.
     async fn put_if(
@@ -77,7 +81,7 @@ pub trait Catalog: LongTermBackend {
         metadata: &Metadata,
         body: PayloadStream,
         precondition: &Precondition,
-    ) -> Result<()>;
+    ) -> Result<PutReceipt>;
 
     /// Deletes the object if `precondition` holds on it (outcomes as [`Catalog::put_if`]).
     async fn delete_if(&self, id: &ObjectId, precondition: &Precondition) -> Result<()>;

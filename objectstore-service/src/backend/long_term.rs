@@ -3,15 +3,20 @@
 //!
 //! Invariants every implementation keeps (beyond the numbered contracts of
 //! [`crate::backend`]): an upload's parts are invisible until `complete_multipart`, which
-//! replaces the object atomically; a rejected complete changes nothing.
+//! replaces the object atomically; a rejected complete changes nothing; a part that fails
+//! the caller's integrity check ([`LongTermBackend::upload_part_checked`]) is never stored.
 
 use async_trait::async_trait;
 use objectstore_types::{Metadata, ObjectId};
 
-use super::{Backend, BlobInfo, CompleteRejection, CompletedPart, PartsPage, ScanPage};
+use super::{
+    Backend, BlobInfo, CompleteRejection, CompletedPart, PartReceipt, PartsPage, ScanPage,
+};
+use crate::digest::BodyDigest;
 use crate::error::Result;
 use crate::stream::PayloadStream;
 
+/// A [`Backend`] with multipart uploads and a blob listing. Calls naming an unknown upload
 /// yield [`crate::Error::NotFound`], except `abort`, which succeeds.
 #[async_trait]
 pub trait LongTermBackend: Backend {
@@ -20,7 +25,8 @@ pub trait LongTermBackend: Backend {
 
     /// Stores one part, replacing an earlier upload of the same number. The body must be
     /// exactly `content_length` bytes, else [`crate::Error::InvalidRequest`]. Returns the
-    /// ETag (a content hash, quoted).
+    /// ETag (a content hash, quoted): [`LongTermBackend::upload_part_checked`] without a
+    /// check.
     async fn upload_part(
         &self,
         id: &ObjectId,
@@ -28,7 +34,29 @@ pub trait LongTermBackend: Backend {
         part_number: u32,
         content_length: u64,
         body: PayloadStream,
-    ) -> Result<String>;
+    ) -> Result<String> {
+        let receipt = self
+            .upload_part_checked(id, upload_id, part_number, content_length, body, None)
+            .await?;
+        Ok(receipt.etag)
+    }
+
+    /// Stores one part like [`LongTermBackend::upload_part`] and answers the backend's own
+    /// account of it (ETag, size, MD5). With `sent` (the caller's digest of the body,
+    /// complete once the body ended, [`crate::digest::digesting`]) the backend reads the
+    /// body to its end and, **before the part becomes visible**, compares the bytes it
+    /// read (size and MD5) with `sent`: a mismatch stores nothing and fails with an
+    /// [`crate::integrity::IntegrityError`] (a part cannot be removed once stored, so this
+    /// check cannot wait for the caller).
+    async fn upload_part_checked(
+        &self,
+        id: &ObjectId,
+        upload_id: &str,
+        part_number: u32,
+        content_length: u64,
+        body: PayloadStream,
+        sent: Option<BodyDigest>,
+    ) -> Result<PartReceipt>;
 
     /// Lists parts with numbers greater than `marker`, at most `max_parts` (all if `None`).
     async fn list_parts(

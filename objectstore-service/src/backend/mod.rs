@@ -38,10 +38,10 @@
 //!    response reports the metadata as it was *before* the access.
 //! 3. **Sizes:** every stored object's metadata carries `size = Some(stored bytes)`.
 //! 4. **Deleting a missing object succeeds.**
-//! 5. **Streams:** a put consumes the body stream; if the stream yields an error, nothing is
-//!    stored and the previous object (if any) stays as it was. Memory stays bounded: a backend
-//!    buffers at most what its own format requires (the high-volume tier at most
-//!    [`MAX_INLINE_BYTES`]).
+//! 5. **Streams:** a put consumes the body stream to its end; if the stream yields an error,
+//!    nothing is stored and the previous object (if any) stays as it was. Memory stays
+//!    bounded: a backend buffers at most what its own format requires (the high-volume tier
+//!    at most [`MAX_INLINE_BYTES`]).
 //! 6. **No path escapes:** backends may use [`ObjectId::as_storage_path`] as a name; it is
 //!    validated. A filesystem backend still must never produce a path outside its root.
 //! 7. **Scans** (`scan_rows`, `scan_records`, `list_leases`, `list_blobs`) see the store as
@@ -51,6 +51,10 @@
 //!    and other offline tools; the one request-path use is `scan_records` for the listing of
 //!    open multipart uploads (bounded by the change log's size, see `tiered::uploads`).
 //!    Object listings use the index of [`HighVolumeBackend::list`] instead.
+//! 8. **Receipts:** a put answers a [`PutReceipt`] with the store's own account of what it
+//!    kept (size, MD5: only what the store itself reports, never the caller's numbers
+//!    echoed back), so that the tiered layer can verify it ([`crate::integrity`]); a
+//!    long-term part upload likewise ([`PartReceipt`]).
 //!
 //! The shared conformance suite ([`crate::conformance`]) checks these for every
 //! implementation.
@@ -113,8 +117,14 @@ pub trait Component: Debug + Send + Sync + 'static {
 #[async_trait]
 pub trait Backend: Component {
     /// Stores the object, replacing any previous one (payload and all metadata). The
-    /// metadata is already stamped by the caller; the backend sets `size`.
-    async fn put(&self, id: &ObjectId, metadata: &Metadata, body: PayloadStream) -> Result<()>;
+    /// metadata is already stamped by the caller; the backend sets `size` (and `etag` if it
+    /// stamps one). Answers the store's account of what it kept (contract 8).
+    async fn put(
+        &self,
+        id: &ObjectId,
+        metadata: &Metadata,
+        body: PayloadStream,
+    ) -> Result<PutReceipt>;
 
     /// Reads the object, or a range of it.
     async fn get(&self, id: &ObjectId, range: Option<ByteRange>) -> Result<GetResponse>;

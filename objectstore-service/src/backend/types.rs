@@ -1,8 +1,9 @@
-//! The values that cross the backend contracts: what a read found, what a write applies,
-//! change-log records, scan pages and multipart parts.
+//! The values that cross the backend contracts: what a read found, what a write applies
+//! and what the store says it kept, change-log records, scan pages and multipart parts.
 //!
 //! Invariants: every [`Metadata`] a backend hands out has `size` set (contract 3 of
-//! [`crate::backend`]); a [`Tombstone`]'s metadata is exactly that of the revision it names.
+//! [`crate::backend`]); a [`Tombstone`]'s metadata is exactly that of the revision it names;
+//! a receipt reports only what the store itself says ([`PutReceipt`], [`PartReceipt`]).
 
 use std::fmt::Debug;
 use std::time::SystemTime;
@@ -11,7 +12,36 @@ use bytes::Bytes;
 use objectstore_types::{ContentRange, Metadata, ObjectId, Usecase};
 use serde::{Deserialize, Serialize};
 
+use crate::digest::Md5;
 use crate::stream::PayloadStream;
+
+/// What a backend says about an object it stored: its own account of the bytes it kept
+/// (the caller compares it with what it sent, [`crate::integrity`]), and the ETag stored
+/// with the object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PutReceipt {
+    /// Bytes kept, as the store reports them (the filesystem's fsynced file); `None` when
+    /// it reports nothing (a caller that verifies reads the size back with `head`).
+    pub size: Option<u64>,
+    /// The MD5 of the bytes kept, as the store reports it (an S3 single-part ETag, the
+    /// in-memory store's own hash); `None` when it gives none.
+    pub md5: Option<Md5>,
+    /// The ETag stored with the object's metadata and served on reads (the tiered engine's
+    /// MD5); `None` when the backend stores none.
+    pub etag: Option<String>,
+}
+
+/// What a long-term backend says about a part it stored
+/// ([`LongTermBackend::upload_part_checked`](super::LongTermBackend::upload_part_checked)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartReceipt {
+    /// The part's ETag: what a complete must name the part by (quoted).
+    pub etag: String,
+    /// Bytes kept.
+    pub size: u64,
+    /// Their MD5 by the store's account, when it has one.
+    pub md5: Option<Md5>,
+}
 
 /// The result of a GET.
 pub enum GetResponse {
@@ -445,6 +475,10 @@ pub struct PartInfo {
     pub last_modified: SystemTime,
     /// Size in bytes.
     pub size: u64,
+    /// The part's MD5 by the store's account, when it has one (parts uploaded before
+    /// backends kept it have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md5: Option<Md5>,
 }
 
 /// One page of [`LongTermBackend::list_parts`](super::LongTermBackend::list_parts).

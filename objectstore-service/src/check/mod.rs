@@ -13,7 +13,14 @@
 //! * the **change log**: records, the oldest record's age, and per owner whether its lease
 //!   is live and how many of its records are **due** for recovery (deferred records count
 //!   once their `not_before` passed; with an exclusive high-volume backend every record of
-//!   a stopped server is due).
+//!   a stopped server is due);
+//! * for the embedded high-volume store, its **value log** ([`CheckReport::value_log`],
+//!   filled by the caller with
+//!   [`EmbeddedBackend::check_value_log`](crate::backend::embedded::EmbeddedBackend::check_value_log)):
+//!   pointers that do not lead to their payload, wrong accounting, reclaimable bytes.
+//! * with `deep`, **corrupt objects**: a tombstone whose blob's size differs from the
+//!   recorded one, or whose bytes do not have the MD5 its ETag records (module `deep`).
+//!   They are never repaired (nothing proves the data dead).
 //!
 //! # Procedure (with `repair`, steps 4 to 7)
 //!
@@ -21,7 +28,9 @@
 //! 2. Scan the rows: tombstone targets, expired rows.
 //! 3. List the blobs; a blob is unreferenced if no tombstone targets it and no record names
 //!    it. Every candidate (dangling or unreferenced) is re-read individually before it is
-//!    reported, so a write that landed during the scan is not reported.
+//!    reported, so a write that landed during the scan is not reported. With `deep`, each
+//!    tombstone's blob is compared with what the tombstone records (size from the listing,
+//!    MD5 by reading it), re-read the same way.
 //! 4. Recovery ([`TieredStorage::recover_now`], the same code the server runs): due records
 //!    are claimed and cleaned (blobs no tombstone references are deleted).
 //! 5. Expired rows: [`TieredStorage::sweep_expired`] (`delete_if_expired`; a tombstone's
@@ -33,12 +42,14 @@
 //!
 //! Every finding says whether it was repaired; a failed repair is listed in
 //! [`CheckReport::errors`] and leaves the finding unrepaired. Repairs are idempotent: a
-//! second run repairs what a failed or interrupted one left.
+//! second run repairs what a failed or interrupted one left. **A repair never deletes data
+//! it cannot prove dead:** only blobs that nothing references (re-checked right before the
+//! delete) and tombstones whose blob is gone; a corrupt object stays as it is.
 //!
 //! **Memory:** the tombstone targets and the referenced set of the change log are held in
 //! memory (one storage path each); blobs are streamed page by page.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -46,16 +57,21 @@ use objectstore_types::{ObjectId, ObjectKey};
 use serde::Serialize;
 
 use crate::backend::Expected;
+use crate::backend::embedded::vlog::ValueLogCheck;
 use crate::backend::{
     BlobInfo, ChangeRecord, HighVolumeBackend, HighVolumeStore, LongTermBackend, TieredMetadata,
     TieredWrite,
 };
 use crate::clock::SharedClock;
+use crate::digest::Md5;
 use crate::error::Result;
 use crate::tiered::{TieredConfig, TieredStorage};
 
+mod deep;
 #[cfg(test)]
 mod tests;
+
+pub use deep::CorruptObject;
 
 /// What [`check`] does.
 #[derive(Debug, Clone)]
@@ -67,6 +83,9 @@ pub struct CheckOptions {
     pub grace: Duration,
     /// Page size of the scans. Default 1000.
     pub page_size: usize,
+    /// Also compare every tombstone's recorded size and MD5 with its long-term blob (reads
+    /// every blob whose ETag is an MD5). Default `false`.
+    pub deep: bool,
 }
 
 impl Default for CheckOptions {
@@ -75,6 +94,7 @@ impl Default for CheckOptions {
             repair: false,
             grace: TieredConfig::default().multipart_grace,
             page_size: 1000,
+            deep: false,
         }
     }
 }
@@ -84,6 +104,8 @@ impl Default for CheckOptions {
 pub struct CheckReport {
     /// Whether repairs were attempted.
     pub repair: bool,
+    /// Whether blobs were compared with their tombstones (`deep`).
+    pub deep: bool,
     /// High-volume rows seen (inline objects and tombstones).
     pub rows: u64,
     /// Of which tombstones.
@@ -92,6 +114,9 @@ pub struct CheckReport {
     pub blobs: u64,
     /// Tombstones whose revision is missing.
     pub dangling_tombstones: Vec<DanglingTombstone>,
+    /// Tombstones whose revision does not hold what they record (`deep` only; never
+    /// repaired).
+    pub corrupt_objects: Vec<CorruptObject>,
     /// Blobs nothing references, older than the grace period.
     pub unreferenced_blobs: Vec<UnreferencedBlob>,
     /// Unreferenced blobs younger than the grace period (not a problem).
@@ -100,6 +125,8 @@ pub struct CheckReport {
     pub expired_rows: Vec<ExpiredFinding>,
     /// The change log.
     pub change_log: ChangeLogSummary,
+    /// The value log of an embedded high-volume store (`None` for other backends).
+    pub value_log: Option<ValueLogCheck>,
     /// Repairs that failed.
     pub errors: Vec<String>,
 }
@@ -174,12 +201,15 @@ pub struct OwnerSummary {
 }
 
 impl CheckReport {
-    /// Problems found (dangling tombstones, unreferenced blobs past the grace, expired rows,
-    /// change records due for recovery).
+    /// Problems found (dangling tombstones, corrupt objects, unreferenced blobs past the
+    /// grace, expired rows, change records due for recovery, value-log problems).
     pub fn problems(&self) -> u64 {
-        (self.dangling_tombstones.len() + self.unreferenced_blobs.len() + self.expired_rows.len())
-            as u64
+        (self.dangling_tombstones.len()
+            + self.corrupt_objects.len()
+            + self.unreferenced_blobs.len()
+            + self.expired_rows.len()) as u64
             + self.change_log.due
+            + self.value_log.as_ref().map_or(0, ValueLogCheck::problems)
     }
 
     /// Problems not repaired.
@@ -191,16 +221,20 @@ impl CheckReport {
             .chain(self.unreferenced_blobs.iter().map(|f| open(f.repaired)))
             .chain(self.expired_rows.iter().map(|f| open(f.repaired)))
             .sum::<u64>()
+            + self.corrupt_objects.len() as u64
             + self
                 .change_log
                 .due
                 .saturating_sub(self.change_log.recovered)
+            + self.value_log.as_ref().map_or(0, ValueLogCheck::unrepaired)
     }
 
     /// Whether nothing is wrong (anymore): no problem, or every one repaired, and no
     /// repair failed.
     pub fn is_clean(&self) -> bool {
-        self.unrepaired() == 0 && self.errors.is_empty()
+        self.unrepaired() == 0
+            && self.errors.is_empty()
+            && self.value_log.as_ref().is_none_or(|v| v.errors.is_empty())
     }
 }
 
@@ -229,6 +263,7 @@ pub async fn check(
     let now = clock.now();
     let mut report = CheckReport {
         repair: options.repair,
+        deep: options.deep,
         ..CheckReport::default()
     };
     let ignore_leases = hv.is_exclusive();
@@ -272,6 +307,7 @@ pub async fn check(
     // 2. Rows.
     let mut targets: HashSet<String> = HashSet::new();
     let mut tombstones: Vec<(ObjectId, ObjectId)> = Vec::new();
+    let mut recorded: Vec<deep::Recorded> = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
         let rows = hv.scan_rows(cursor.as_deref(), page).await?;
@@ -290,6 +326,14 @@ pub async fn check(
             if let Some(target) = row.target {
                 report.tombstones += 1;
                 targets.insert(target.as_storage_path());
+                if options.deep {
+                    recorded.push(deep::Recorded {
+                        id: row.id.clone(),
+                        target: target.clone(),
+                        size: row.metadata.size,
+                        md5: row.metadata.etag.as_deref().and_then(Md5::from_hex),
+                    });
+                }
                 tombstones.push((row.id, target));
             }
         }
@@ -300,7 +344,7 @@ pub async fn check(
     }
 
     // 3. Blobs, then the dangling tombstones (re-read one by one).
-    let mut present: HashSet<String> = HashSet::new();
+    let mut present: HashMap<String, u64> = HashMap::new();
     let mut unreferenced: Vec<BlobInfo> = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -308,10 +352,10 @@ pub async fn check(
         for blob in blobs.items {
             report.blobs += 1;
             let path = blob.id.as_storage_path();
+            present.insert(path.clone(), blob.size);
             if !targets.contains(&path) && !referenced.contains(&path) {
                 unreferenced.push(blob);
             }
-            present.insert(path);
         }
         match blobs.next {
             Some(next) => cursor = Some(next),
@@ -319,7 +363,7 @@ pub async fn check(
         }
     }
     for (id, target) in &tombstones {
-        if !present.contains(&target.as_storage_path())
+        if !present.contains_key(&target.as_storage_path())
             && is_dangling(&*hv, &*lt, id, target).await?
         {
             report.dangling_tombstones.push(DanglingTombstone {
@@ -329,7 +373,10 @@ pub async fn check(
             });
         }
     }
-    drop((present, targets, referenced));
+    if options.deep {
+        report.corrupt_objects = deep::corrupt_objects(&*hv, &*lt, &recorded, &present).await?;
+    }
+    drop((present, targets, referenced, recorded));
     let mut old_blobs = Vec::new();
     for blob in unreferenced {
         if !still_unreferenced(&*hv, &blob.id).await? {

@@ -48,8 +48,13 @@ impl Env {
     }
 
     async fn run(&self, repair: bool) -> CheckReport {
+        self.run_with(repair, false).await
+    }
+
+    async fn run_with(&self, repair: bool, deep: bool) -> CheckReport {
         let options = CheckOptions {
             repair,
+            deep,
             page_size: 2, // exercise the paging
             ..CheckOptions::default()
         };
@@ -61,6 +66,13 @@ impl Env {
         )
         .await
         .expect("check runs")
+    }
+
+    /// A repairing check, which must leave the store clean; its report.
+    async fn repaired(&self) -> CheckReport {
+        let report = self.run(true).await;
+        assert!(report.is_clean(), "{report:#?}");
+        report
     }
 
     /// Writes through a tiered storage and waits for its cleanups.
@@ -79,6 +91,56 @@ impl Env {
     fn target(&self, id: &ObjectId) -> ObjectId {
         self.hv.entry(id).expect_tombstone().target
     }
+
+    /// A long-term blob of `len` pattern bytes under `revision`, written directly.
+    async fn blob(&self, revision: &ObjectId, len: usize) {
+        let body = stream::single(pattern(len, 1));
+        let put = self.lt.put(revision, &Metadata::default(), body).await;
+        put.unwrap();
+    }
+
+    /// The id of `key` and a new revision of it, stored as a 3-byte blob that no tombstone
+    /// names (a large write before its commit).
+    async fn uncommitted(&self, key: &str) -> (ObjectId, ObjectId) {
+        let object = id(key);
+        let revision = object.new_revision();
+        self.blob(&revision, 3).await;
+        (object, revision)
+    }
+
+    /// An operation of `owner` in flight: its lease runs for `lease` more, and its change
+    /// record names the new revision `new` of `object`. The record.
+    async fn in_flight(
+        &self,
+        owner: &str,
+        lease: Duration,
+        object: &ObjectId,
+        new: ObjectId,
+    ) -> ChangeRecord {
+        let until = self.clock.now() + lease;
+        self.hv.renew_lease(owner, until).await.unwrap();
+        let record = ChangeRecord {
+            change_id: uuid::Uuid::now_v7(),
+            owner: owner.into(),
+            id: object.clone(),
+            old: None,
+            new: Some(new),
+            upload_id: None,
+            not_before: None,
+        };
+        self.hv.append_record(&record).await.unwrap();
+        record
+    }
+}
+
+/// A repairing check found one due record and recovered it: the store is clean and the
+/// change log empty.
+#[track_caller]
+fn assert_recovered_one(env: &Env, report: &CheckReport) {
+    assert_eq!(report.change_log.due, 1, "{report:#?}");
+    assert_eq!(report.change_log.recovered, 1);
+    assert!(report.is_clean());
+    assert!(env.hv.log_records().is_empty());
 }
 
 #[tokio::test]
@@ -130,10 +192,7 @@ async fn unreferenced_blobs_are_deleted_after_the_grace_only() {
     let leaked = live.new_revision();
     let stray = id("stray").new_revision();
     for blob in [&leaked, &stray] {
-        env.lt
-            .put(blob, &Metadata::default(), stream::single(pattern(5, 1)))
-            .await
-            .unwrap();
+        env.blob(blob, 5).await;
     }
 
     let young = env.run(true).await;
@@ -161,12 +220,11 @@ async fn unreferenced_blobs_are_deleted_after_the_grace_only() {
     );
     assert!(!report.is_clean());
 
-    let report = env.run(true).await;
+    let report = env.repaired().await;
     assert!(
         report.unreferenced_blobs.iter().all(|b| b.repaired),
         "{report:#?}"
     );
-    assert!(report.is_clean());
     assert!(!env.lt.contains(&leaked) && !env.lt.contains(&stray));
     assert!(
         env.lt.contains(&live_target),
@@ -178,29 +236,11 @@ async fn unreferenced_blobs_are_deleted_after_the_grace_only() {
 #[tokio::test]
 async fn blobs_named_by_change_records_are_not_unreferenced() {
     let env = Env::new();
-    let object = id("pending");
-    let revision = object.new_revision();
-    env.lt
-        .put(
-            &revision,
-            &Metadata::default(),
-            stream::single(pattern(3, 1)),
-        )
-        .await
-        .unwrap();
+    let (object, revision) = env.uncommitted("pending").await;
     // A live owner's record (an operation in flight) names the revision.
-    let until = env.clock.now() + HOUR * 10;
-    env.hv.renew_lease("alive", until).await.unwrap();
-    let record = ChangeRecord {
-        change_id: uuid::Uuid::now_v7(),
-        owner: "alive".into(),
-        id: object.clone(),
-        old: None,
-        new: Some(revision.clone()),
-        upload_id: None,
-        not_before: None,
-    };
-    env.hv.append_record(&record).await.unwrap();
+    let record = env
+        .in_flight("alive", HOUR * 10, &object, revision.clone())
+        .await;
     env.clock.advance(HOUR * 2);
 
     let report = env.run(true).await;
@@ -221,33 +261,11 @@ async fn blobs_named_by_change_records_are_not_unreferenced() {
 #[tokio::test]
 async fn records_of_dead_owners_are_recovered() {
     let env = Env::new();
-    let object = id("crashed");
-    let revision = object.new_revision();
-    env.lt
-        .put(
-            &revision,
-            &Metadata::default(),
-            stream::single(pattern(3, 1)),
-        )
-        .await
-        .unwrap();
+    let (object, revision) = env.uncommitted("crashed").await;
     // A crashed large write: its lease expired, the revision was never committed.
-    env.hv
-        .renew_lease("dead", env.clock.now() + Duration::from_secs(30))
-        .await
-        .unwrap();
-    env.hv
-        .append_record(&ChangeRecord {
-            change_id: uuid::Uuid::now_v7(),
-            owner: "dead".into(),
-            id: object.clone(),
-            old: None,
-            new: Some(revision.clone()),
-            upload_id: None,
-            not_before: None,
-        })
-        .await
-        .unwrap();
+    let lease = Duration::from_secs(30);
+    env.in_flight("dead", lease, &object, revision.clone())
+        .await;
     env.clock.advance(Duration::from_secs(60));
 
     let report = env.run(false).await;
@@ -294,10 +312,7 @@ async fn deferred_records_wait_for_their_time() {
 
     env.clock.advance(HOUR * 26);
     let report = env.run(true).await;
-    assert_eq!(report.change_log.due, 1, "{report:#?}");
-    assert_eq!(report.change_log.recovered, 1);
-    assert!(report.is_clean());
-    assert!(env.hv.log_records().is_empty());
+    assert_recovered_one(&env, &report);
 }
 
 #[tokio::test]
@@ -326,12 +341,11 @@ async fn expired_rows_are_swept_with_their_blobs() {
     assert!(report.expired_rows.iter().all(|f| f.expired_secs >= 59));
     assert!(!report.is_clean());
 
-    let report = env.run(true).await;
+    let report = env.repaired().await;
     assert!(
         report.expired_rows.iter().all(|f| f.repaired),
         "{report:#?}"
     );
-    assert!(report.is_clean());
     assert_eq!(env.hv.entry(&small), Entry::NotFound);
     assert_eq!(env.hv.entry(&large), Entry::NotFound);
     assert!(
@@ -347,23 +361,10 @@ async fn expired_rows_are_swept_with_their_blobs() {
 async fn exclusive_stores_treat_every_plain_record_as_due() {
     let env = Env::new();
     // A server killed a moment ago: its lease still looks live.
-    env.hv
-        .renew_lease("killed", env.clock.now() + Duration::from_secs(30))
-        .await
-        .unwrap();
     let object = id("x");
-    env.hv
-        .append_record(&ChangeRecord {
-            change_id: uuid::Uuid::now_v7(),
-            owner: "killed".into(),
-            id: object.clone(),
-            old: None,
-            new: Some(object.new_revision()),
-            upload_id: None,
-            not_before: None,
-        })
-        .await
-        .unwrap();
+    let lease = Duration::from_secs(30);
+    env.in_flight("killed", lease, &object, object.new_revision())
+        .await;
     let exclusive = env.hv.clone().with_exclusive(true);
     let report = check(
         Arc::new(exclusive),
@@ -376,10 +377,7 @@ async fn exclusive_stores_treat_every_plain_record_as_due() {
     )
     .await
     .unwrap();
-    assert_eq!(report.change_log.due, 1, "{report:#?}");
-    assert_eq!(report.change_log.recovered, 1);
-    assert!(report.is_clean());
-    assert!(env.hv.log_records().is_empty());
+    assert_recovered_one(&env, &report);
 }
 
 #[tokio::test]
@@ -388,24 +386,66 @@ async fn a_tombstone_is_not_dangling_when_rewritten_during_the_check() {
     let env = Env::new();
     let object = env.put("moving", LARGE, ExpirationPolicy::Manual).await;
     let tombstone: Tombstone = env.hv.entry(&object).expect_tombstone();
-    assert!(
-        !super::is_dangling(&env.hv, &env.lt, &object, &tombstone.target)
-            .await
-            .unwrap()
-    );
+    let dangling = || super::is_dangling(&env.hv, &env.lt, &object, &tombstone.target);
+    assert!(!dangling().await.unwrap());
     env.lt.remove(&tombstone.target);
-    assert!(
-        super::is_dangling(&env.hv, &env.lt, &object, &tombstone.target)
-            .await
-            .unwrap()
-    );
+    assert!(dangling().await.unwrap());
     env.hv.insert_raw(&object, Entry::NotFound);
-    assert!(
-        !super::is_dangling(&env.hv, &env.lt, &object, &tombstone.target)
-            .await
-            .unwrap()
-    );
+    assert!(!dangling().await.unwrap());
     let _ = crate::backend::HighVolumeBackend::scan_rows(&env.hv, None, 1)
         .await
         .unwrap();
+}
+
+/// `--deep`: a blob whose size or bytes differ from what its tombstone records is found
+/// (only by a deep check) and never repaired; healthy blobs are not reported.
+#[tokio::test]
+async fn deep_check_finds_corrupt_blobs_and_never_repairs_them() {
+    let env = Env::new();
+    let flipped = env.put("flipped", LARGE, ExpirationPolicy::Manual).await;
+    let short = env.put("short", LARGE, ExpirationPolicy::Manual).await;
+    let healthy = env.put("healthy", LARGE, ExpirationPolicy::Manual).await;
+    env.put("inline", 10, ExpirationPolicy::Manual).await;
+    // The store changes its bytes behind the engine's back.
+    for (object, bytes) in [
+        (&flipped, pattern(LARGE, 8)),
+        (&short, pattern(LARGE - 1, 7)),
+    ] {
+        let target = env.target(object);
+        let (mut metadata, _) = env.lt.entry(&target).expect_object();
+        metadata.size = Some(bytes.len() as u64);
+        env.lt
+            .insert_raw(&target, Entry::Object(metadata, bytes.into()));
+    }
+
+    let shallow = env.run(false).await;
+    assert!(shallow.corrupt_objects.is_empty() && !shallow.deep);
+    assert!(shallow.is_clean(), "{shallow:#?}");
+
+    let report = env.run_with(true, true).await;
+    assert!(report.deep);
+    let mut found: Vec<(&str, &str)> = report
+        .corrupt_objects
+        .iter()
+        .map(|c| (c.id.as_str(), c.problem.split(':').next().unwrap_or("")))
+        .collect();
+    found.sort_unstable();
+    let (flipped_path, short_path) = (flipped.as_storage_path(), short.as_storage_path());
+    let mut want = vec![
+        (flipped_path.as_str(), "md5"),
+        (short_path.as_str(), "size"),
+    ];
+    want.sort_unstable();
+    assert_eq!(found, want, "{report:#?}");
+    assert_eq!(report.problems(), 2);
+    assert!(
+        !report.is_clean(),
+        "corrupt objects are problems left unrepaired"
+    );
+    // The repair touched neither the tombstones nor the blobs.
+    for object in [&flipped, &short, &healthy] {
+        let target = env.target(object);
+        env.lt.entry(&target).expect_object();
+    }
+    assert_eq!(env.run_with(false, true).await.corrupt_objects.len(), 2);
 }

@@ -13,6 +13,13 @@ use crate::stream;
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
 
+/// Initiates an upload of `key` with `metadata`; its id.
+async fn initiate(b: &dyn LongTermBackend, key: &ObjectId, metadata: &Metadata) -> String {
+    b.initiate_multipart(key, metadata)
+        .await
+        .expect("initiate failed")
+}
+
 async fn upload(
     b: &dyn LongTermBackend,
     key: &ObjectId,
@@ -105,10 +112,7 @@ pub async fn multipart_round_trip(cx: &Ctx<dyn LongTermBackend>) {
     let b = &*cx.backend;
     let key = id("mp/round-trip");
     let metadata = full_metadata(cx.now());
-    let upload_id = b
-        .initiate_multipart(&key, &metadata)
-        .await
-        .expect("initiate failed");
+    let upload_id = initiate(b, &key, &metadata).await;
     let parts = [
         pattern(100 * KIB, 1),
         pattern(200 * KIB, 2),
@@ -164,10 +168,7 @@ pub async fn multipart_complete_uses_listed_parts_in_order(cx: &Ctx<dyn LongTerm
     let b = &*cx.backend;
     let key = id("mp/subset");
     let metadata = stamped(ExpirationPolicy::Manual, cx.now());
-    let upload_id = b
-        .initiate_multipart(&key, &metadata)
-        .await
-        .expect("initiate failed");
+    let upload_id = initiate(b, &key, &metadata).await;
     let parts = [
         pattern(10 * KIB, 1),
         pattern(20 * KIB, 2),
@@ -200,10 +201,7 @@ pub async fn multipart_complete_replaces_an_existing_object(cx: &Ctx<dyn LongTer
         content_type: "application/x-tar".into(),
         ..stamped(ExpirationPolicy::Manual, cx.now())
     };
-    let upload_id = b
-        .initiate_multipart(&key, &metadata)
-        .await
-        .expect("initiate failed");
+    let upload_id = initiate(b, &key, &metadata).await;
     let etag = upload(b, &key, &upload_id, 1, b"new").await;
     assert_eq!(complete(b, &key, &upload_id, &[(1, &etag)]).await, None);
     let (m, bytes) = read_object(b, &key).await.expect("object not found");
@@ -215,10 +213,7 @@ pub async fn multipart_list_parts_paginates(cx: &Ctx<dyn LongTermBackend>) {
     let b = &*cx.backend;
     let key = id("mp/pages");
     let metadata = stamped(ExpirationPolicy::Manual, cx.now());
-    let upload_id = b
-        .initiate_multipart(&key, &metadata)
-        .await
-        .expect("initiate failed");
+    let upload_id = initiate(b, &key, &metadata).await;
     for n in 1..=5u32 {
         upload(b, &key, &upload_id, n, &pattern(n as usize * 100, n as u8)).await;
     }
@@ -250,10 +245,7 @@ pub async fn multipart_abort(cx: &Ctx<dyn LongTermBackend>) {
     let b = &*cx.backend;
     let key = id("mp/abort");
     let metadata = stamped(ExpirationPolicy::Manual, cx.now());
-    let upload_id = b
-        .initiate_multipart(&key, &metadata)
-        .await
-        .expect("initiate failed");
+    let upload_id = initiate(b, &key, &metadata).await;
     let etag = upload(b, &key, &upload_id, 1, b"part").await;
     b.abort_multipart(&key, &upload_id)
         .await
@@ -297,10 +289,7 @@ pub async fn multipart_rejections_change_nothing(cx: &Ctx<dyn LongTermBackend>) 
         .await
         .expect("put failed");
     let metadata = stamped(ExpirationPolicy::Manual, cx.now());
-    let upload_id = b
-        .initiate_multipart(&key, &metadata)
-        .await
-        .expect("initiate failed");
+    let upload_id = initiate(b, &key, &metadata).await;
     let e1 = upload(b, &key, &upload_id, 1, b"one").await;
     let e2 = upload(b, &key, &upload_id, 2, b"two").await;
     type Case<'a> = (&'a str, &'a [(u32, &'a str)], &'a [&'a str]);
@@ -366,10 +355,7 @@ pub async fn multipart_reupload_replaces_the_part(cx: &Ctx<dyn LongTermBackend>)
     let b = &*cx.backend;
     let key = id("mp/reupload");
     let metadata = stamped(ExpirationPolicy::Manual, cx.now());
-    let upload_id = b
-        .initiate_multipart(&key, &metadata)
-        .await
-        .expect("initiate failed");
+    let upload_id = initiate(b, &key, &metadata).await;
     let first = upload(b, &key, &upload_id, 1, b"first content").await;
     let again = upload(b, &key, &upload_id, 1, b"first content").await;
     assert_eq!(first, again, "the ETag is a content hash");
@@ -400,10 +386,7 @@ pub async fn multipart_content_length_must_match(cx: &Ctx<dyn LongTermBackend>) 
     let b = &*cx.backend;
     let key = id("mp/length");
     let metadata = stamped(ExpirationPolicy::Manual, cx.now());
-    let upload_id = b
-        .initiate_multipart(&key, &metadata)
-        .await
-        .expect("initiate failed");
+    let upload_id = initiate(b, &key, &metadata).await;
     for (declared, body) in [
         (10u64, pattern(5, 1)),
         (10, pattern(15, 1)),
@@ -431,10 +414,7 @@ pub async fn multipart_failed_part_stream_stores_nothing(cx: &Ctx<dyn LongTermBa
     let b = &*cx.backend;
     let key = id("mp/failing");
     let metadata = stamped(ExpirationPolicy::Manual, cx.now());
-    let upload_id = b
-        .initiate_multipart(&key, &metadata)
-        .await
-        .expect("initiate failed");
+    let upload_id = initiate(b, &key, &metadata).await;
     let etag = upload(b, &key, &upload_id, 1, b"good").await;
     let r = b
         .upload_part(&key, &upload_id, 1, 1000, failing(&pattern(100, 9)))

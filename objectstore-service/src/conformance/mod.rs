@@ -23,6 +23,9 @@
 //!   ordered listing; [`high_volume`], [`compare_and_write`], [`conditional`], [`listing`])
 //!   and the [`ChangeLog`] (records, claims, leases; [`change_log`]).
 //! * [`long_term_suite`]: multipart uploads, objects larger than 1 MiB, and `list_blobs`.
+//! * Both also check receipts and ETags ([`etags`]): what a backend reports about a write is
+//!   what it kept, a stamped ETag is the payload's MD5, a part that differs from the
+//!   caller's digest is never stored.
 //! * The suites check the scans of their contracts ([`scan`]).
 //! * [`shared_store_suite`]: two handles (instances) on one store: compare-and-write races
 //!   and change-log claims across handles ([`shared`]). Every store that several server
@@ -38,7 +41,9 @@
 //!
 //! **Through the decorator.** Every suite wraps what the factory returns in the metering
 //! decorator ([`crate::backend::around`]) before checking it, so the decorator's forwarding
-//! of every contract method is under test with every backend.
+//! of every contract method is under test with every backend; reads go through
+//! [`etags::StampedEtags`] too, which checks a stamped ETag's form and leaves it out of the
+//! metadata comparisons (it is checked on its own).
 //!
 //! **How the suites run:** every check gets a *fresh* backend from the factory (so the
 //! factory is called once per check: on-disk backends should hand out a new directory each
@@ -79,6 +84,7 @@ pub mod backend;
 pub mod change_log;
 pub mod compare_and_write;
 pub mod conditional;
+pub mod etags;
 pub mod high_volume;
 pub mod listing;
 pub mod long_term;
@@ -117,16 +123,18 @@ impl<B: ?Sized> Ctx<B> {
     }
 }
 
-/// `backend` wrapped in the metering decorator.
-fn metered<B: Component>(backend: B) -> Arc<Decorated<B, Metering>> {
-    Arc::new(Decorated::new(
-        Arc::new(backend),
-        Metering::new("conformance"),
-    ))
+/// What the checks get: the backend in the metering decorator, read through
+/// [`etags::StampedEtags`].
+type Checked<B> = Decorated<Decorated<B, Metering>, etags::StampedEtags>;
+
+/// `backend` wrapped in the metering decorator, read through [`etags::StampedEtags`].
+fn metered<B: Component>(backend: B) -> Arc<Checked<B>> {
+    let metered = Decorated::new(Arc::new(backend), Metering::new("conformance"));
+    Arc::new(Decorated::new(Arc::new(metered), etags::StampedEtags))
 }
 
 /// Builds a fresh backend, wrapped in the metering decorator, and its clock.
-async fn fresh<B, F, Fut>(make: &F) -> (Arc<Decorated<B, Metering>>, Arc<ManualClock>)
+async fn fresh<B, F, Fut>(make: &F) -> (Arc<Checked<B>>, Arc<ManualClock>)
 where
     B: Component,
     F: Fn(SharedClock) -> Fut,
@@ -222,8 +230,9 @@ impl Dirs {
     }
 }
 
-/// Runs one check, re-raising a panic with the check's name in front.
-async fn run(name: &str, check: impl Future<Output = ()>) {
+/// Runs one check, re-raising a panic with the check's name in front (also for suites of
+/// checks run outside `run_checks!`, such as the object-store servers').
+pub async fn run(name: &str, check: impl Future<Output = ()>) {
     if let Err(panic) = AssertUnwindSafe(check).catch_unwind().await {
         let why = panic
             .downcast_ref::<String>()
@@ -269,6 +278,7 @@ where
         extend_expiry_outcomes,
         extend_expiry_of_expired_or_timeless_objects,
     );
+    run_checks!(make as dyn Backend: etags::put_receipts_report_what_was_kept);
 }
 
 /// Runs every [`HighVolumeBackend`] and [`ChangeLog`] check (see [`high_volume`],
@@ -351,6 +361,7 @@ where
         multipart_unknown_upload_is_not_found,
         multipart_upload_ids_are_opaque_and_safe,
     );
+    run_checks!(make as dyn LongTermBackend: etags::part_receipts_and_checks);
     run_checks!(make as dyn LongTermBackend: scan::list_blobs_lists_every_object_once);
 }
 

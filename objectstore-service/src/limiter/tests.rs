@@ -1,4 +1,4 @@
-use std::pin::pin;
+use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -20,6 +20,25 @@ fn limiter(max: usize, queue: usize, timeout: Duration, pct: u8) -> ConcurrencyL
     })
 }
 
+/// A limiter of one permit (`queue` waiters, `timeout`, bulk share `pct`) and that permit.
+async fn one_held(queue: usize, timeout: Duration, pct: u8) -> (ConcurrencyLimiter, Permit) {
+    let l = limiter(1, queue, timeout, pct);
+    let held = l.acquire().await.unwrap();
+    (l, held)
+}
+
+/// `acquire`, pinned, after checking that it waits.
+async fn waiting<F: Future>(acquire: F) -> Pin<Box<F>> {
+    let mut waiter = Box::pin(acquire);
+    assert!(poll!(waiter.as_mut()).is_pending());
+    waiter
+}
+
+/// Whether an acquisition was refused as overloaded.
+fn overloaded(acquired: &Result<Permit>) -> bool {
+    matches!(acquired, Err(Error::Overloaded))
+}
+
 #[tokio::test]
 async fn permits_up_to_the_limit_then_overloaded_without_queue() {
     let l = limiter(2, 0, FOREVER, 60);
@@ -29,7 +48,7 @@ async fn permits_up_to_the_limit_then_overloaded_without_queue() {
     assert!(!a.is_bulk());
     assert_eq!(l.running(), 2);
     // No queue: refused at once even though the timeout is long.
-    assert!(matches!(l.acquire().await, Err(Error::Overloaded)));
+    assert!(overloaded(&l.acquire().await));
     drop(a);
     assert_eq!(l.running(), 1);
     let c = l.acquire().await.unwrap();
@@ -40,13 +59,11 @@ async fn permits_up_to_the_limit_then_overloaded_without_queue() {
 
 #[tokio::test]
 async fn queued_waiter_gets_the_released_permit() {
-    let l = limiter(1, 1, FOREVER, 60);
-    let held = l.acquire().await.unwrap();
-    let mut waiter = pin!(l.acquire());
-    assert!(poll!(waiter.as_mut()).is_pending());
+    let (l, held) = one_held(1, FOREVER, 60).await;
+    let waiter = waiting(l.acquire()).await;
     assert_eq!(l.queued(), 1);
     // The queue (1) is full: a second waiter is refused at once.
-    assert!(matches!(l.acquire().await, Err(Error::Overloaded)));
+    assert!(overloaded(&l.acquire().await));
     drop(held);
     let permit = waiter.await.unwrap();
     assert_eq!((l.running(), l.queued()), (1, 0));
@@ -56,20 +73,17 @@ async fn queued_waiter_gets_the_released_permit() {
 
 #[tokio::test]
 async fn queued_waiter_times_out() {
-    let l = limiter(1, 4, SHORT, 60);
-    let _held = l.acquire().await.unwrap();
-    assert!(matches!(l.acquire().await, Err(Error::Overloaded)));
+    let (l, _held) = one_held(4, SHORT, 60).await;
+    assert!(overloaded(&l.acquire().await));
     assert_eq!(l.queued(), 0, "a timed-out waiter leaves the queue");
     assert_eq!(l.running(), 1);
 }
 
 #[tokio::test]
 async fn cancelled_waiter_leaves_the_queue() {
-    let l = limiter(1, 1, FOREVER, 60);
-    let held = l.acquire().await.unwrap();
+    let (l, held) = one_held(1, FOREVER, 60).await;
     {
-        let mut waiter = pin!(l.acquire());
-        assert!(poll!(waiter.as_mut()).is_pending());
+        let _waiter = waiting(l.acquire()).await;
         assert_eq!(l.queued(), 1);
     }
     assert_eq!(l.queued(), 0);
@@ -81,8 +95,8 @@ async fn cancelled_waiter_leaves_the_queue() {
 async fn zero_concurrency_rejects_everything() {
     let l = limiter(0, 10, FOREVER, 100);
     assert_eq!(l.limit(), 0);
-    assert!(matches!(l.acquire().await, Err(Error::Overloaded)));
-    assert!(matches!(l.acquire_bulk().await, Err(Error::Overloaded)));
+    assert!(overloaded(&l.acquire().await));
+    assert!(overloaded(&l.acquire_bulk().await));
     assert_eq!(l.queued(), 0);
 }
 
@@ -97,13 +111,13 @@ async fn bulk_is_capped_at_its_share_and_singles_keep_the_rest() {
     assert!(bulk.iter().all(Permit::is_bulk));
     assert_eq!((l.bulk_running(), l.running()), (3, 3));
     // The bulk share is used up: the next bulk acquisition times out...
-    assert!(matches!(l.acquire_bulk().await, Err(Error::Overloaded)));
+    assert!(overloaded(&l.acquire_bulk().await));
     // ...while single operations still get the remaining 7.
     let singles: Vec<_> = futures::future::try_join_all((0..7).map(|_| l.acquire()))
         .await
         .unwrap();
     assert_eq!(l.running(), 10);
-    assert!(matches!(l.acquire().await, Err(Error::Overloaded)));
+    assert!(overloaded(&l.acquire().await));
     drop(bulk);
     assert_eq!((l.bulk_running(), l.running()), (0, 7));
     drop(singles);
@@ -116,7 +130,7 @@ async fn bulk_waits_for_a_main_permit_and_gives_back_its_bulk_slot_on_timeout() 
     let a = l.acquire().await.unwrap();
     let b = l.acquire().await.unwrap();
     // A bulk slot is free but the main pool is not: times out, and returns the bulk slot.
-    assert!(matches!(l.acquire_bulk().await, Err(Error::Overloaded)));
+    assert!(overloaded(&l.acquire_bulk().await));
     assert_eq!(l.bulk_running(), 0);
     drop(a);
     let bulk = l.acquire_bulk().await.unwrap();
@@ -127,10 +141,8 @@ async fn bulk_waits_for_a_main_permit_and_gives_back_its_bulk_slot_on_timeout() 
 
 #[tokio::test]
 async fn bulk_waiter_gets_a_released_permit_without_using_the_queue() {
-    let l = limiter(1, 0, FOREVER, 100);
-    let held = l.acquire().await.unwrap();
-    let mut waiter = pin!(l.acquire_bulk());
-    assert!(poll!(waiter.as_mut()).is_pending());
+    let (l, held) = one_held(0, FOREVER, 100).await;
+    let mut waiter = waiting(l.acquire_bulk()).await;
     assert_eq!(l.queued(), 0, "bulk waits do not count against the queue");
     drop(held);
     let Poll::Ready(Ok(permit)) = poll!(waiter.as_mut()) else {

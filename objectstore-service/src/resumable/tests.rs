@@ -76,6 +76,32 @@ impl Fixture {
             .await
     }
 
+    /// [`StorageService::write_chunk`] of `len` declared bytes to `k`.
+    async fn raw_chunk(
+        &self,
+        token: &str,
+        offset: u64,
+        len: u64,
+        body: PayloadStream,
+    ) -> Result<ChunkOutcome> {
+        self.service
+            .write_chunk(id("k"), token, offset, len, body)
+            .await
+    }
+
+    /// The session of `k` stands at `offset`, and the chunk `bytes` there completes it
+    /// with `whole`.
+    async fn resumes_at(&self, token: &str, offset: u64, bytes: &'static [u8], whole: &[u8]) {
+        assert_eq!(self.offset("k", token).await, offset);
+        self.finish("k", token, offset, bytes, whole).await;
+    }
+
+    /// Stores `bytes` under `key` with a plain PUT.
+    async fn store(&self, key: &str, bytes: &'static [u8]) {
+        let put = self.service.put(id(key), metadata(), body(bytes)).await;
+        put.unwrap();
+    }
+
     /// The persisted offset of the session.
     async fn offset(&self, key: &str, token: &str) -> u64 {
         self.service.query_offset(id(key), token).await.unwrap()
@@ -97,6 +123,21 @@ impl Fixture {
         assert_eq!(self.read(key).await.expect("object missing").1, whole);
     }
 
+    /// The errors of the three session calls for `token` on `object`: an offset query, a
+    /// 3-byte chunk (`abc` at `offset`) and a cancel. Each call must fail.
+    async fn refusals(&self, object: ObjectId, token: &str, offset: u64) -> [Error; 3] {
+        let service = &self.service;
+        let query = service.query_offset(object.clone(), token).await;
+        let chunk = service.write_chunk(object.clone(), token, offset, 3, body(b"abc"));
+        let chunk = chunk.await;
+        let cancel = service.cancel_upload(object, token).await;
+        [
+            query.expect_err("the offset query must fail"),
+            chunk.expect_err("the chunk must fail"),
+            cancel.expect_err("the cancel must fail"),
+        ]
+    }
+
     async fn read(&self, key: &str) -> Option<(Metadata, Vec<u8>)> {
         match self.service.get(id(key), None).await.unwrap() {
             GetResponse::Found { metadata, body, .. } => {
@@ -106,6 +147,13 @@ impl Fixture {
             other => panic!("unexpected response {other:?}"),
         }
     }
+}
+
+/// A fixture with an upload of `total` bytes to `k` created; its token.
+async fn open(total: u64) -> (Fixture, String) {
+    let f = fixture();
+    let token = f.create("k", total).await.token;
+    (f, token)
 }
 
 fn incomplete(offset: u64) -> ChunkOutcome {
@@ -130,13 +178,7 @@ async fn create_returns_a_canonical_token_and_granularity_zero() {
     let decoded = URL_SAFE_NO_PAD.decode(&session.token).unwrap();
     assert_eq!(URL_SAFE_NO_PAD.encode(decoded), session.token);
     assert_eq!(f.memory.pending_uploads(), 1);
-    assert_eq!(
-        f.service
-            .query_offset(id("k"), &session.token)
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(f.offset("k", &session.token).await, 0);
     assert!(
         f.read("k").await.is_none(),
         "nothing is visible before completion"
@@ -191,20 +233,13 @@ async fn chunks_in_order_then_the_last_one_publishes_the_object() {
 async fn one_chunk_with_the_whole_object_completes() {
     let f = fixture();
     let session = f.create("k", 5).await;
-    assert_eq!(
-        f.chunk("k", &session.token, 0, b"hello").await.unwrap(),
-        ChunkOutcome::Complete
-    );
-    assert_eq!(f.read("k").await.unwrap().1, b"hello");
+    f.finish("k", &session.token, 0, b"hello", b"hello").await;
 }
 
 #[tokio::test]
 async fn completion_replaces_the_previous_object() {
     let f = fixture();
-    f.service
-        .put(id("k"), metadata(), body(b"old object"))
-        .await
-        .unwrap();
+    f.store("k", b"old object").await;
     let session = f.create("k", 3).await;
     assert_eq!(
         f.chunk("k", &session.token, 0, b"ab").await.unwrap(),
@@ -215,79 +250,64 @@ async fn completion_replaces_the_previous_object() {
         b"old object",
         "invisible until complete"
     );
-    assert_eq!(
-        f.chunk("k", &session.token, 2, b"c").await.unwrap(),
-        ChunkOutcome::Complete
-    );
-    assert_eq!(f.read("k").await.unwrap().1, b"abc");
+    f.finish("k", &session.token, 2, b"c", b"abc").await;
 }
 
 #[tokio::test]
 async fn a_chunk_at_the_wrong_offset_reports_the_persisted_offset() {
-    let f = fixture();
-    let session = f.create("k", 6).await;
-    let token = session.token.as_str();
+    let (f, token) = open(6).await;
     // Before anything was written.
     assert_eq!(
-        f.chunk("k", token, 2, b"cd").await.unwrap(),
+        f.chunk("k", &token, 2, b"cd").await.unwrap(),
         ChunkOutcome::OffsetMismatch { offset: 0 }
     );
-    f.chunk("k", token, 0, b"abc").await.unwrap();
+    f.chunk("k", &token, 0, b"abc").await.unwrap();
     for offset in [0, 1, 4] {
         assert_eq!(
-            f.chunk("k", token, offset, b"xy").await.unwrap(),
+            f.chunk("k", &token, offset, b"xy").await.unwrap(),
             ChunkOutcome::OffsetMismatch { offset: 3 },
             "chunk at {offset}"
         );
     }
-    assert_eq!(f.offset("k", token).await, 3);
-    f.finish("k", token, 3, b"def", b"abcdef").await;
+    f.resumes_at(&token, 3, b"def", b"abcdef").await;
 }
 
 #[tokio::test]
 async fn a_chunk_beyond_the_total_is_invalid_and_changes_nothing() {
-    let f = fixture();
-    let session = f.create("k", 6).await;
-    let token = session.token.as_str();
-    f.chunk("k", token, 0, b"abc").await.unwrap();
-    let err = f.chunk("k", token, 3, b"defg").await.unwrap_err();
+    let (f, token) = open(6).await;
+    f.chunk("k", &token, 0, b"abc").await.unwrap();
+    let err = f.chunk("k", &token, 3, b"defg").await.unwrap_err();
     assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
     // Also when the offset is wrong, and when offset + length overflows.
-    let err = f.chunk("k", token, 5, b"xy").await.unwrap_err();
+    let err = f.chunk("k", &token, 5, b"xy").await.unwrap_err();
     assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
     let err = f
-        .service
-        .write_chunk(id("k"), token, u64::MAX, 2, body(b"xy"))
+        .raw_chunk(&token, u64::MAX, 2, body(b"xy"))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
-    assert_eq!(f.offset("k", token).await, 3);
-    f.finish("k", token, 3, b"def", b"abcdef").await;
+    f.resumes_at(&token, 3, b"def", b"abcdef").await;
 }
 
 #[tokio::test]
 async fn a_zero_length_chunk_writes_nothing_and_reports_the_offset() {
-    let f = fixture();
-    let session = f.create("k", 6).await;
-    let token = session.token.as_str();
-    assert_eq!(f.chunk("k", token, 0, b"").await.unwrap(), incomplete(0));
-    f.chunk("k", token, 0, b"ab").await.unwrap();
+    let (f, token) = open(6).await;
+    assert_eq!(f.chunk("k", &token, 0, b"").await.unwrap(), incomplete(0));
+    f.chunk("k", &token, 0, b"ab").await.unwrap();
     for offset in [0, 2, 5, 6] {
         assert_eq!(
-            f.chunk("k", token, offset, b"").await.unwrap(),
+            f.chunk("k", &token, offset, b"").await.unwrap(),
             incomplete(2),
             "empty chunk at {offset}"
         );
     }
-    assert_eq!(f.offset("k", token).await, 2);
+    assert_eq!(f.offset("k", &token).await, 2);
 }
 
 #[tokio::test]
 async fn a_body_that_breaks_midway_persists_nothing_of_the_chunk() {
-    let f = fixture();
-    let session = f.create("k", 6).await;
-    let token = session.token.as_str();
-    f.chunk("k", token, 0, b"ab").await.unwrap();
+    let (f, token) = open(6).await;
+    f.chunk("k", &token, 0, b"ab").await.unwrap();
     let broken: PayloadStream = Box::pin(stream::iter([
         Ok(Bytes::from_static(b"c")),
         Err(io::Error::new(
@@ -295,38 +315,25 @@ async fn a_body_that_breaks_midway_persists_nothing_of_the_chunk() {
             "client went away",
         )),
     ]));
-    let err = f
-        .service
-        .write_chunk(id("k"), token, 2, 4, broken)
-        .await
-        .unwrap_err();
+    let err = f.raw_chunk(&token, 2, 4, broken).await.unwrap_err();
     assert!(matches!(err, Error::ClientStream(_)), "{err:?}");
-    assert_eq!(f.offset("k", token).await, 2);
+    assert_eq!(f.offset("k", &token).await, 2);
     // A body shorter than its declared length is refused the same way.
-    let err = f
-        .service
-        .write_chunk(id("k"), token, 2, 4, body(b"cd"))
-        .await
-        .unwrap_err();
+    let err = f.raw_chunk(&token, 2, 4, body(b"cd")).await.unwrap_err();
     assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
-    assert_eq!(f.offset("k", token).await, 2);
+    assert_eq!(f.offset("k", &token).await, 2);
     // The retry from the persisted offset completes the upload.
-    f.finish("k", token, 2, b"cdef", b"abcdef").await;
+    f.finish("k", &token, 2, b"cdef", b"abcdef").await;
 }
 
 #[tokio::test]
 async fn the_session_is_gone_after_completion() {
-    let f = fixture();
-    let session = f.create("k", 3).await;
-    let token = session.token.as_str();
-    f.chunk("k", token, 0, b"abc").await.unwrap();
-    let err = f.service.query_offset(id("k"), token).await.unwrap_err();
-    assert!(matches!(err, Error::NotFound(_)), "{err:?}");
-    let err = f.chunk("k", token, 0, b"abc").await.unwrap_err();
-    assert!(matches!(err, Error::NotFound(_)), "{err:?}");
-    let err = f.chunk("k", token, 3, b"").await.unwrap_err();
-    assert!(matches!(err, Error::NotFound(_)), "{err:?}");
-    let err = f.service.cancel_upload(id("k"), token).await.unwrap_err();
+    let (f, token) = open(3).await;
+    f.chunk("k", &token, 0, b"abc").await.unwrap();
+    for err in f.refusals(id("k"), &token, 0).await {
+        assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+    }
+    let err = f.chunk("k", &token, 3, b"").await.unwrap_err();
     assert!(matches!(err, Error::NotFound(_)), "{err:?}");
     assert_eq!(f.read("k").await.unwrap().1, b"abc", "the object stays");
 }
@@ -334,22 +341,16 @@ async fn the_session_is_gone_after_completion() {
 #[tokio::test]
 async fn cancel_discards_the_bytes_and_ends_the_session() {
     let f = fixture();
-    f.service
-        .put(id("old"), metadata(), body(b"previous"))
-        .await
-        .unwrap();
+    f.store("old", b"previous").await;
     for key in ["new", "old"] {
         let session = f.create(key, 6).await;
         let token = session.token.as_str();
         f.chunk(key, token, 0, b"abc").await.unwrap();
         f.service.cancel_upload(id(key), token).await.unwrap();
 
-        let err = f.service.query_offset(id(key), token).await.unwrap_err();
-        assert!(matches!(err, Error::NotFound(_)), "{err:?}");
-        let err = f.chunk(key, token, 3, b"def").await.unwrap_err();
-        assert!(matches!(err, Error::NotFound(_)), "{err:?}");
-        let err = f.service.cancel_upload(id(key), token).await.unwrap_err();
-        assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+        for err in f.refusals(id(key), token, 3).await {
+            assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+        }
     }
     assert!(f.read("new").await.is_none(), "nothing is published");
     assert_eq!(f.read("old").await.unwrap().1, b"previous", "untouched");
@@ -363,52 +364,26 @@ async fn two_sessions_for_one_key_coexist_and_the_last_to_complete_wins() {
     let b = f.create("k", 3).await;
     assert_ne!(a.token, b.token);
     f.chunk("k", &a.token, 0, b"a").await.unwrap();
-    assert_eq!(
-        f.chunk("k", &b.token, 0, b"bbb").await.unwrap(),
-        ChunkOutcome::Complete
-    );
-    assert_eq!(
-        f.chunk("k", &a.token, 1, b"a").await.unwrap(),
-        ChunkOutcome::Complete
-    );
-    assert_eq!(f.read("k").await.unwrap().1, b"aa");
+    f.finish("k", &b.token, 0, b"bbb", b"bbb").await;
+    f.finish("k", &a.token, 1, b"a", b"aa").await;
 }
 
 #[tokio::test]
 async fn a_token_for_another_object_names_no_session() {
-    let f = fixture();
-    let session = f.create("k", 6).await;
-    let token = session.token.as_str();
+    let (f, token) = open(6).await;
     for other in [id("other"), id_in("org=2", "k"), id_in("_", "k")] {
-        let err = f
-            .service
-            .query_offset(other.clone(), token)
-            .await
-            .unwrap_err();
-        assert!(matches!(err, Error::NotFound(_)), "{other}: {err:?}");
-        let err = f
-            .service
-            .write_chunk(other.clone(), token, 0, 3, body(b"abc"))
-            .await
-            .unwrap_err();
-        assert!(matches!(err, Error::NotFound(_)), "{other}: {err:?}");
-        let err = f
-            .service
-            .cancel_upload(other.clone(), token)
-            .await
-            .unwrap_err();
-        assert!(matches!(err, Error::NotFound(_)), "{other}: {err:?}");
+        for err in f.refusals(other.clone(), &token, 0).await {
+            assert!(matches!(err, Error::NotFound(_)), "{other}: {err:?}");
+        }
     }
-    assert_eq!(f.offset("k", token).await, 0);
+    assert_eq!(f.offset("k", &token).await, 0);
     assert!(f.read("other").await.is_none());
 }
 
 #[tokio::test]
 async fn malformed_tokens_are_invalid_requests() {
-    let f = fixture();
-    let session = f.create("k", 6).await;
-    let token = session.token.as_str();
-    let raw = URL_SAFE_NO_PAD.decode(token).unwrap();
+    let (f, token) = open(6).await;
+    let raw = URL_SAFE_NO_PAD.decode(&token).unwrap();
     let mut wrong_version = raw.clone();
     wrong_version[0] = 2;
     let padded = format!("{token}{}", "=".repeat((4 - token.len() % 4) % 4 + 4));
@@ -438,14 +413,11 @@ async fn malformed_tokens_are_invalid_requests() {
     let bumped = alphabet.chars().nth(last + 1).unwrap();
     malformed.push(format!("{}{bumped}", &canonical[..canonical.len() - 1]));
     for bad in &malformed {
-        let err = f.service.query_offset(id("k"), bad).await.unwrap_err();
-        assert!(matches!(err, Error::InvalidRequest(_)), "{bad:?}: {err:?}");
-        let err = f.chunk("k", bad, 0, b"abc").await.unwrap_err();
-        assert!(matches!(err, Error::InvalidRequest(_)), "{bad:?}: {err:?}");
-        let err = f.service.cancel_upload(id("k"), bad).await.unwrap_err();
-        assert!(matches!(err, Error::InvalidRequest(_)), "{bad:?}: {err:?}");
+        for err in f.refusals(id("k"), bad, 0).await {
+            assert!(matches!(err, Error::InvalidRequest(_)), "{bad:?}: {err:?}");
+        }
     }
-    assert_eq!(f.offset("k", token).await, 0);
+    assert_eq!(f.offset("k", &token).await, 0);
 }
 
 #[tokio::test]
@@ -485,12 +457,9 @@ async fn every_altered_byte_of_a_token_is_rejected() {
 async fn a_well_formed_token_for_an_unknown_upload_is_not_found() {
     let f = fixture();
     let forged = SessionToken::new(&id("k"), "0123456789abcdef".into(), 6).encode();
-    let err = f.service.query_offset(id("k"), &forged).await.unwrap_err();
-    assert!(matches!(err, Error::NotFound(_)), "{err:?}");
-    let err = f.chunk("k", &forged, 0, b"abc").await.unwrap_err();
-    assert!(matches!(err, Error::NotFound(_)), "{err:?}");
-    let err = f.service.cancel_upload(id("k"), &forged).await.unwrap_err();
-    assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+    for err in f.refusals(id("k"), &forged, 0).await {
+        assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+    }
     assert!(f.read("k").await.is_none());
 }
 
@@ -506,18 +475,8 @@ async fn an_interrupted_completion_is_finished_by_the_next_chunk() {
             .await
             .unwrap();
     }
-    assert_eq!(
-        f.service
-            .query_offset(id("k"), &session.token)
-            .await
-            .unwrap(),
-        6
-    );
-    assert_eq!(
-        f.chunk("k", &session.token, 6, b"").await.unwrap(),
-        ChunkOutcome::Complete
-    );
-    assert_eq!(f.read("k").await.unwrap().1, b"abcdef");
+    assert_eq!(f.offset("k", &session.token).await, 6);
+    f.finish("k", &session.token, 6, b"", b"abcdef").await;
 }
 
 proptest! {
@@ -573,9 +532,10 @@ mod completion_failures {
         (session.token, outcome)
     }
 
-    #[tokio::test]
-    async fn a_failed_attempt_is_retried() {
-        let faults = Faults::new().on(Method::CompleteMultipart, Calls::Nth(1), Fault::Fail);
+    /// The first completion attempt meets `fault`; the upload still completes, on the
+    /// second attempt.
+    async fn completes_on_the_second_attempt(fault: Fault) {
+        let faults = Faults::new().on(Method::CompleteMultipart, Calls::Nth(1), fault);
         let (service, memory) = faulty(faults.clone());
         let (_, outcome) = upload(&service, b"abc").await;
         assert_eq!(outcome.unwrap(), ChunkOutcome::Complete);
@@ -584,17 +544,13 @@ mod completion_failures {
     }
 
     #[tokio::test]
+    async fn a_failed_attempt_is_retried() {
+        completes_on_the_second_attempt(Fault::Fail).await;
+    }
+
+    #[tokio::test]
     async fn a_lost_answer_of_a_committed_completion_is_complete() {
-        let faults = Faults::new().on(
-            Method::CompleteMultipart,
-            Calls::Nth(1),
-            Fault::FailAfterCommit,
-        );
-        let (service, memory) = faulty(faults.clone());
-        let (_, outcome) = upload(&service, b"abc").await;
-        assert_eq!(outcome.unwrap(), ChunkOutcome::Complete);
-        assert_eq!(faults.calls(Method::CompleteMultipart), 2);
-        assert_eq!(&memory.entry(&id("k")).expect_object().1[..], b"abc");
+        completes_on_the_second_attempt(Fault::FailAfterCommit).await;
     }
 
     #[tokio::test]

@@ -10,7 +10,8 @@ use objectstore_types::{Metadata, ObjectId};
 use super::{Inner, TieredStorage};
 use crate::backend::catalog::{Catalog, UploadPage, UploadQuery};
 use crate::backend::{
-    CompleteRejection, CompletedPart, ListPage, ListQuery, Precondition, TieredMetadata, Tombstone,
+    CompleteRejection, CompletedPart, ListPage, ListQuery, Precondition, PutReceipt,
+    TieredMetadata, Tombstone,
 };
 use crate::error::{Error, Result};
 use crate::stream::PayloadStream;
@@ -93,7 +94,7 @@ impl Catalog for TieredStorage {
         metadata: &Metadata,
         body: PayloadStream,
         precondition: &Precondition,
-    ) -> Result<()> {
+    ) -> Result<PutReceipt> {
         self.shared()
             .put(id, metadata, body, Some(precondition))
             .await

@@ -19,6 +19,9 @@
 //! * **A read never returns bytes of a different revision than its metadata**: the
 //!   tombstone names the exact revision (`{key}/{uuid_v7}`, written once, never
 //!   overwritten) and carries that revision's metadata.
+//! * **The long-term store is untrusted.** An acknowledged write was verified against the
+//!   store's own account of it (before the commit point); a corrupt read never looks like
+//!   success (see [Verification](#verification)).
 //!
 //! The crash matrix in the tests checks the first two after a crash before, after or
 //! inside every backend call of every protocol.
@@ -50,15 +53,23 @@
 //! ## Large write (body > threshold)
 //!
 //! 0. Buffer at most `threshold` bytes (plus the chunk that crosses it) to decide the route.
+//!    Every chunk passes through the MD5 and CRC-32C hashers and the byte count on the way
+//!    (one pass, no copy): the object's ETag is that MD5.
 //! 1. Read the HV row: `current` = the tombstone's target, or none. Error → fail, nothing
 //!    happened.
 //! 2. Append record `{old: current, new: revision}`. Error → fail (the dropped guard's
 //!    cleanup removes the record if the append landed).
-//! 3. Stream buffered prefix + rest to LT at `revision` (metadata without deadline). Error
-//!    (backend or client stream) → fail; cleanup deletes the partial revision.
+//! 3. Stream buffered prefix + rest to LT at `revision` (metadata without deadline or ETag).
+//!    Error (backend or client stream) → fail; cleanup deletes the partial revision.
+//!
+//!    3a. **Verify** the store's receipt against what was sent: its MD5 and size when it
+//!    reports them, else the size read back with an LT `head` (a missing revision fails).
+//!    The body must have been read to its end. Mismatch (or a failed `head`) → fail with
+//!    an integrity error (logged at ERROR, counted); cleanup deletes the revision (outcome
+//!    lost); nothing reaches HV.
 //! 4. Fencing (module `changes`): if the lease is not comfortably held, renew it and check the
 //!    record is still ours. Taken over → fail; cleanup.
-//! 5. **Commit**: CAS `current → Tombstone{revision, metadata with size}`.
+//! 5. **Commit**: CAS `current → Tombstone{revision, metadata with size, ETag, CRC-32C}`.
 //!    * ok → `Ok`; cleanup deletes `old`.
 //!    * conflict → `Ok` (last writer wins); cleanup deletes `revision`.
 //!    * error → fail; cleanup reads the tombstone and deletes whichever of `old` /
@@ -67,8 +78,9 @@
 //!
 //! ## Small write (body <= threshold)
 //!
-//! 1. HV `put`. ok (no tombstone there) → `Ok`, done: **commit point**, no LT
-//!    involved, no record. Error → fail.
+//! 1. HV `put` (metadata with size and the ETag, the MD5 of the buffered bytes). ok (no
+//!    tombstone there) → `Ok`, done: **commit point**, no LT involved, no record. Error →
+//!    fail.
 //! 2. A tombstone of `old` is there: append record `{old}`, fencing.
 //! 3. **Commit**: CAS `old → inline object`. ok → `Ok`, cleanup deletes `old`; conflict →
 //!    `Ok`, nothing to delete (the winner cleans `old`); error → fail, cleanup reads the row.
@@ -85,9 +97,10 @@
 //!
 //! * GET: one HV lookup. Inline → served by HV (range, TTI handled there). Tombstone →
 //!   expired by the clock → absent; else the LT revision with the range passed through, the
-//!   tombstone's metadata in the response (`size` from it), then a best-effort TTI bump:
-//!   CAS `target → Tombstone{target, bumped metadata}` (skipped on conflict or error). A
-//!   missing revision (lost data) reads as absent.
+//!   tombstone's metadata in the response (`size` from it), its body checked (see
+//!   [Verification](#verification)) and its first chunk awaited before the answer, then a
+//!   best-effort TTI bump: CAS `target → Tombstone{target, bumped metadata}` (skipped on
+//!   conflict or error). A missing revision (lost data) reads as absent.
 //! * HEAD: the tombstone's metadata, no LT call (so a tombstone whose blob was lost still
 //!   answers HEAD; GET then reports absent).
 //! * `extend_expiry`: inline → the HV backend's `extend_expiry` (atomic); tombstone →
@@ -111,10 +124,18 @@
 //! with no part and no blob: the client never received its id. This is the one LT state
 //! created before its record; LT lifecycle rules for abandoned uploads reclaim it.)
 //!
-//! **Upload part / list / abort:** validated, then passed through (parts refused with
-//! `Gone` after the deadline). Abort leaves `D` in place until due and appends the **abort
-//! marker** `A` (change id: the revision uuid as version 8 with the reserved variant, due
-//! with `D`): the upload is no longer listed open and a later complete is `NotFound`.
+//! **Upload part:** validated (refused with `Gone` after the deadline), then the body
+//! streams through the MD5 hasher to the LT upload together with the digest: the LT backend
+//! compares its own account of the bytes (size, MD5) with it **before it records the part**
+//! (a part cannot be deleted, and a recorded corrupt part could be completed with the ETag
+//! `list_parts` reports), and the receipt is compared again here. The part's ETag is the
+//! quoted MD5 computed here, whatever the store calls the part.
+//!
+//! **List / abort:** validated, then passed through; `list_parts` names each part by the
+//! ETag handed out for it (its MD5; the store's ETag for a part stored before the store kept
+//! MD5s). Abort leaves `D` in place until due and appends the **abort marker** `A` (change
+//! id: the revision uuid as version 8 with the reserved variant, due with `D`): the upload
+//! is no longer listed open and a later complete is `NotFound`.
 //!
 //! **Complete** (retry-safe):
 //!
@@ -126,10 +147,21 @@
 //! 3. `D` missing → `Gone` past the deadline, else `NotFound`. Past the deadline → `Gone`.
 //! 4. Append a normal record `{old: current, new: none}`: the new revision stays owned by
 //!    `D`, so a failed attempt's cleanup can never delete it.
+//!
+//!    4b. List the LT parts (all pages). Each listed part must be uploaded and named by
+//!    the ETag handed out for it, else the complete is rejected (`InvalidPart`, nothing
+//!    changed); the names are translated to the store's ETags. This fixes the expected
+//!    size (the sum of the parts') and the ETag `md5(part MD5s)-N`. The upload no longer
+//!    listed (`NotFound`: an earlier attempt may have assembled it) → nothing to check
+//!    against: continue with the client's names, and the object gets no ETag.
 //! 5. LT complete. Rejection → proxied as `Ok(Some(rejection))`, upload stays open. Error →
 //!    remembered (the assembly may have happened, possibly in an earlier attempt).
 //! 6. LT metadata of the revision (existence check; the deadline is recomputed from
 //!    `time_created` as fixed at initiation). Missing → the step-5 error (or internal).
+//!
+//!    6a. **Verify** the assembled size against the parts' sum (when listed). Mismatch →
+//!    fail with an integrity error, nothing committed; the revision stays owned by `D`
+//!    (never committed: every retry fails the same check) and goes with it.
 //! 7. Fencing, then: refuse (`Gone`) if `now + grace/2 > D.not_before`; then **commit**:
 //!    CAS `current → Tombstone{revision, metadata}`. ok or conflict → continue; error →
 //!    fail (retryable: nothing of the revision was deleted).
@@ -178,6 +210,30 @@
 //! Of racing `If-None-Match: *` writers of an absent object exactly one wins; of racing
 //! `If-Match: e` writers exactly those win whose commit finds the tag still `e` (one, unless
 //! the winners write identical bytes inline).
+//! ## Verification
+//!
+//! The LT store is treated as untrusted ([`crate::integrity`]): what it says it kept is
+//! compared with what was sent before anything commits, and what it returns is compared
+//! with what was stored before anything is served as success. Every failure is an
+//! integrity error (HTTP 500, retryable), logged at ERROR with the revision's id and counted
+//! in `objectstore_integrity_failures_total{operation,check}`.
+//!
+//! * **Writes** (large write step 3a, part uploads, multipart step 6a): see the steps. How
+//!   much a store's account proves depends on the store: an MD5 (S3 with MD5 ETags, the
+//!   in-memory store, and every part on our LT backends) proves the bytes; a size (the
+//!   filesystem's fsynced file, a `head` of stores that report nothing: Azure, GCS, streamed
+//!   S3 uploads) proves only the length, so a flipped byte there is caught by the reads.
+//! * **Reads** of an LT revision: the body is counted against the tombstone's size (a
+//!   range's length for a range) and, for a whole object of a single write, checksummed
+//!   with the CRC-32C stored beside its ETag (the write computed both in one pass; CRC-32C
+//!   catches truncation, flips and a wrong blob as well as MD5 would, at a few percent of
+//!   its cost, so reads stay fast).
+//!   The last chunk is held back until the check passed, so a short, long or altered body
+//!   ends in an error before it looks complete (the HTTP layer aborts the response). The
+//!   first chunk is awaited before the call returns: a store failing before the first byte,
+//!   or a one-chunk body failing its check, is an error of the call (a 5xx), not an empty
+//!   reply. Ranges are checked for their length only; multipart objects (`-N` ETags) for
+//!   their length only. Inline objects (HV) are not checked.
 //!
 //! ## Expiry sweep
 //!
@@ -218,8 +274,9 @@
 //! extensions), `multipart` implements [`LongTermBackend`] (multipart, `list_blobs`),
 //! `conditional` the [`Catalog`](crate::backend::catalog::Catalog) (conditional writes, the
 //! listing, open uploads through `uploads`); all run the protocols on the shared `Inner`
-//! state. `changes` holds the change guard and
-//! cleanup, `recovery` the recovery pass and the background loop, `sweeper` the expiry sweep.
+//! state. `changes` holds the change guard and cleanup, `recovery` the recovery pass and the
+//! background loop, `sweeper` the expiry sweep, `verify` the checks of
+//! [Verification](#verification).
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -247,6 +304,7 @@ mod sweeper;
 #[cfg(test)]
 mod tests;
 mod uploads;
+mod verify;
 
 pub use recovery::RecoveryReport;
 pub use sweeper::SweepReport;

@@ -21,9 +21,10 @@ use super::changes::Outcome;
 use super::routing::long_term_metadata;
 use super::{Inner, TieredStorage};
 use crate::backend::{
-    BlobInfo, ChangeRecord, CompleteRejection, CompletedPart, Expected, LongTermBackend, PartsPage,
-    Precondition, ScanPage, TieredMetadata, TieredWrite, Tombstone,
+    BlobInfo, ChangeRecord, CompleteRejection, CompletedPart, Expected, LongTermBackend, PartInfo,
+    PartReceipt, PartsPage, Precondition, ScanPage, TieredMetadata, TieredWrite, Tombstone,
 };
+use crate::digest::{BodyDigest, Md5, digesting, multipart_etag};
 use crate::error::{Error, Result};
 use crate::stream::PayloadStream;
 
@@ -154,21 +155,43 @@ impl LongTermBackend for TieredStorage {
         encode(&revision, &lt_upload)
     }
 
-    async fn upload_part(
+    /// Upload part: the part streams to the long-term upload through the MD5 hasher; the
+    /// backend compares its own account with it before storing the part, and the receipt
+    /// is checked again here. The part's ETag is the quoted MD5 the engine computed.
+    async fn upload_part_checked(
         &self,
         id: &ObjectId,
         upload_id: &str,
         part_number: u32,
         content_length: u64,
         body: PayloadStream,
-    ) -> Result<String> {
+        sent: Option<BodyDigest>,
+    ) -> Result<PartReceipt> {
         let inner = &self.inner;
         let upload = decode(id, upload_id)?;
         inner.check_deadline(&upload)?;
         let (revision, lt_upload) = (&upload.revision, &upload.lt_upload);
-        (inner.lt)
-            .upload_part(revision, lt_upload, part_number, content_length, body)
-            .await
+        let (body, digest) = digesting(body);
+        // The store checks against the caller's digest when it gave one (what the caller
+        // sent), else against the engine's (what it passed on).
+        let check = sent.unwrap_or_else(|| digest.clone());
+        let stored = (inner.lt)
+            .upload_part_checked(
+                revision,
+                lt_upload,
+                part_number,
+                content_length,
+                body,
+                Some(check),
+            )
+            .await?;
+        let ours = inner.sent("upload_part", revision, &digest)?;
+        inner.verify_part(revision, &ours, &stored)?;
+        Ok(PartReceipt {
+            etag: ours.md5.quoted(),
+            size: ours.size,
+            md5: Some(ours.md5),
+        })
     }
 
     async fn list_parts(
@@ -180,10 +203,14 @@ impl LongTermBackend for TieredStorage {
     ) -> Result<PartsPage> {
         let inner = &self.inner;
         let upload = decode(id, upload_id)?;
-        inner
+        let mut page = inner
             .lt
             .list_parts(&upload.revision, &upload.lt_upload, max_parts, marker)
-            .await
+            .await?;
+        for part in &mut page.parts {
+            part.etag = client_etag(part);
+        }
+        Ok(page)
     }
 
     /// Abort: the long-term upload, then the abort marker (due with the deferred record).
@@ -346,12 +373,31 @@ impl Inner {
             .begin(inner.new_record(id, current.clone(), new))
             .await?;
 
+        // 4b. The parts as the store lists them: the client names each by the ETag this
+        //     engine handed out; the store's own ETags go to the store.
+        let listed = match inner.all_parts(&upload).await {
+            Ok(listed) => Some(listed),
+            // The upload is gone: an earlier attempt may have assembled it (step 6 decides).
+            Err(Error::NotFound(_)) => None,
+            Err(error) => return Err(error),
+        };
+        let plan = match &listed {
+            Some(listed) => match translate(parts, listed) {
+                Ok(plan) => plan,
+                Err(rejection) => {
+                    guard.finish(Outcome::Lost);
+                    return Ok(Some(rejection));
+                }
+            },
+            None => Assembly::unverified(parts),
+        };
+
         // 5. Assemble. Rejections are proxied; errors may hide a success (lost response).
         let (lt, revision, lt_upload, parts) = (
             inner.lt.clone(),
             upload.revision.clone(),
             upload.lt_upload.clone(),
-            parts.to_vec(),
+            plan.parts.clone(),
         );
         let assembled = guard
             .step(async move { lt.complete_multipart(&revision, &lt_upload, &parts).await })
@@ -380,6 +426,15 @@ impl Inner {
                 )));
             }
         };
+        // 6a. The assembled size against the parts' (when they were listed).
+        if let Some(expected) = plan.size
+            && let Err(error) = inner.verify_assembled(&upload.revision, expected, metadata.size)
+        {
+            guard.finish(Outcome::Lost);
+            return Err(error);
+        }
+        metadata.etag = plan.etag;
+        metadata.crc32c = None;
         // The deadline is fixed at initiation (spec 8.1: metadata is not re-stamped).
         metadata.time_expires = metadata
             .expiration_policy
@@ -438,5 +493,100 @@ impl Inner {
             Outcome::Lost
         });
         Ok(None)
+    }
+}
+
+/// The ETag a client knows a listed part by: the quoted MD5 the engine handed out, or the
+/// store's own ETag for a part stored before the store kept MD5s.
+fn client_etag(part: &PartInfo) -> String {
+    part.md5
+        .map_or_else(|| part.etag.clone(), |md5| md5.quoted())
+}
+
+/// What a complete hands to the store and what the assembled object must be.
+struct Assembly {
+    /// The parts, named by the store's ETags.
+    parts: Vec<CompletedPart>,
+    /// The sum of the parts' sizes (when the parts were listed).
+    size: Option<u64>,
+    /// The object's ETag: `md5(part md5s)-N`, when every part's MD5 is known and checked.
+    etag: Option<String>,
+}
+
+impl Assembly {
+    /// The parts as the client named them, when the store no longer lists them: nothing
+    /// can be checked, so the object gets no ETag.
+    fn unverified(parts: &[CompletedPart]) -> Self {
+        Self {
+            parts: parts.to_vec(),
+            size: None,
+            etag: None,
+        }
+    }
+}
+
+/// Translates the client's parts (named by the engine's ETags) into the store's, checking
+/// each against the store's listing: a part not uploaded or named by another ETag is
+/// rejected like the store would (`InvalidPart`); the order is the store's to judge.
+fn translate(
+    parts: &[CompletedPart],
+    listed: &[PartInfo],
+) -> std::result::Result<Assembly, CompleteRejection> {
+    let reject = |message: String| CompleteRejection {
+        code: "InvalidPart".into(),
+        message,
+    };
+    if parts.is_empty() {
+        return Err(reject("at least one part is required".into()));
+    }
+    let mut out = Vec::with_capacity(parts.len());
+    let mut md5s: Vec<Md5> = Vec::with_capacity(parts.len());
+    let mut size = 0u64;
+    for part in parts {
+        let Some(stored) = listed.iter().find(|p| p.part_number == part.part_number) else {
+            return Err(reject(format!(
+                "part {} was not uploaded",
+                part.part_number
+            )));
+        };
+        let expected = client_etag(stored);
+        if part.etag.trim_matches('"') != expected.trim_matches('"') {
+            return Err(reject(format!(
+                "etag mismatch for part {}: expected {expected}, got {}",
+                part.part_number, part.etag
+            )));
+        }
+        size += stored.size;
+        if let Some(md5) = stored.md5 {
+            md5s.push(md5);
+        }
+        out.push(CompletedPart {
+            part_number: part.part_number,
+            etag: stored.etag.clone(),
+        });
+    }
+    let etag = (md5s.len() == parts.len()).then(|| multipart_etag(&md5s));
+    Ok(Assembly {
+        parts: out,
+        size: Some(size),
+        etag,
+    })
+}
+
+impl Inner {
+    /// Every part of an upload as the store lists them (all pages).
+    async fn all_parts(&self, upload: &Upload) -> Result<Vec<PartInfo>> {
+        let mut parts = Vec::new();
+        let mut marker = None;
+        loop {
+            let page = (self.lt)
+                .list_parts(&upload.revision, &upload.lt_upload, None, marker)
+                .await?;
+            parts.extend(page.parts);
+            match page.next_marker {
+                Some(next) if Some(next) != marker => marker = Some(next),
+                _ => return Ok(parts),
+            }
+        }
     }
 }

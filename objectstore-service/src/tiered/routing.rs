@@ -1,9 +1,7 @@
 //! [`Backend`] for [`TieredStorage`]: size routing, reads through tombstones, deletes and
 //! expiry extensions (the protocols are documented in the [module docs](super)).
 
-use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -12,11 +10,13 @@ use futures::StreamExt;
 use objectstore_types::range::ByteRange;
 use objectstore_types::{Metadata, ObjectId};
 
+use super::changes::Outcome;
 use super::{Inner, TieredStorage};
 use crate::backend::{
-    Backend, Expected, ExpiryTarget, ExtendOutcome, GetResponse, Precondition, TieredGet,
-    TieredMetadata, TieredWrite, Tombstone,
+    Backend, Expected, ExpiryTarget, ExtendOutcome, GetResponse, Precondition, PutReceipt,
+    TieredGet, TieredMetadata, TieredWrite, Tombstone,
 };
+use crate::digest::{BodyDigest, Digest, Hasher, digesting_after};
 use crate::error::{Error, Result};
 use crate::expiry::{ExtendPlan, plan_extension, tti_bump};
 use crate::stream::PayloadStream;
@@ -28,29 +28,56 @@ pub(crate) fn long_term_metadata(metadata: &Metadata) -> Metadata {
     let mut m = metadata.clone();
     m.time_expires = None;
     m.size = None;
+    m.etag = None;
+    m.crc32c = None;
     m
+}
+
+/// `metadata` as the engine stores it for bytes with digest `sent` (ETag `etag`): size,
+/// ETag and CRC-32C set.
+fn stored_metadata(metadata: &Metadata, sent: &Digest, etag: &str) -> Metadata {
+    let mut m = metadata.clone();
+    m.size = Some(sent.size);
+    m.etag = Some(etag.to_owned());
+    m.crc32c = Some(sent.crc32c);
+    m
+}
+
+/// The receipt of a write of bytes with digest `sent`: the engine's account, and the ETag
+/// it stored.
+fn receipt(sent: &Digest, etag: String) -> PutReceipt {
+    PutReceipt {
+        size: Some(sent.size),
+        md5: Some(sent.md5),
+        etag: Some(etag),
+    }
 }
 
 /// The first bytes of a body: all of it (`rest` is `None`) when it fits the threshold.
 struct Prefix {
     chunks: Vec<Bytes>,
     len: usize,
+    /// The digest of `chunks` so far.
+    hasher: Hasher,
     rest: Option<PayloadStream>,
 }
 
 /// Reads chunks until the body ends or exceeds `threshold` bytes (so at most `threshold`
-/// bytes plus the chunk that crosses it are held).
+/// bytes plus the chunk that crosses it are held), hashing them as they arrive.
 async fn read_prefix(mut body: PayloadStream, threshold: usize) -> Result<Prefix> {
     let mut chunks = Vec::new();
     let mut len = 0;
+    let mut hasher = Hasher::new();
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(Error::ClientStream)?;
         len += chunk.len();
+        hasher.update(&chunk);
         chunks.push(chunk);
         if len > threshold {
             return Ok(Prefix {
                 chunks,
                 len,
+                hasher,
                 rest: Some(body),
             });
         }
@@ -58,14 +85,22 @@ async fn read_prefix(mut body: PayloadStream, threshold: usize) -> Result<Prefix
     Ok(Prefix {
         chunks,
         len,
+        hasher,
         rest: None,
     })
 }
 
 #[async_trait]
 impl Backend for TieredStorage {
-    /// PUT: routes by size while streaming.
-    async fn put(&self, id: &ObjectId, metadata: &Metadata, body: PayloadStream) -> Result<()> {
+    /// PUT: routes by size while streaming; the MD5 (the ETag) is computed in the same
+    /// pass (over the buffered prefix as it arrives, then over the rest on its way to the
+    /// long-term store).
+    async fn put(
+        &self,
+        id: &ObjectId,
+        metadata: &Metadata,
+        body: PayloadStream,
+    ) -> Result<PutReceipt> {
         self.inner.put(id, metadata, body, None).await
     }
 
@@ -93,6 +128,7 @@ impl Backend for TieredStorage {
                 body,
             },
         };
+        let response = inner.verified_read(&tombstone.target, response).await?;
         inner.bump_tti(id, &tombstone, now).await;
         Ok(response)
     }
@@ -162,14 +198,15 @@ impl Backend for TieredStorage {
 
 impl Inner {
     /// PUT (with a precondition: the conditional variants of module `conditional`): routes
-    /// by size while streaming.
+    /// by size while streaming; the MD5 (the ETag) is computed in the same pass (over the
+    /// buffered prefix as it arrives, then over the rest on its way to the long-term store).
     pub(crate) async fn put(
         self: &Arc<Self>,
         id: &ObjectId,
         metadata: &Metadata,
         body: PayloadStream,
         pre: Option<&Precondition>,
-    ) -> Result<()> {
+    ) -> Result<PutReceipt> {
         if let Some(pre) = pre {
             // Refused before the body is read; the write judges the row again (and the
             // commit atomically).
@@ -184,13 +221,17 @@ impl Inner {
                 }
                 metrics::counter!("objectstore_tiered_writes_total", "tier" => "high_volume")
                     .increment(1);
-                self.put_small(id, metadata, payload.freeze(), pre).await
+                let sent = prefix.hasher.finish();
+                self.put_small(id, metadata, payload.freeze(), &sent, pre)
+                    .await
             }
             Some(rest) => {
+                // The rest is hashed on its way to the long-term store, after the prefix.
+                let (rest, digest) = digesting_after(prefix.hasher, rest);
                 let head = futures::stream::iter(prefix.chunks.into_iter().map(Ok));
                 metrics::counter!("objectstore_tiered_writes_total", "tier" => "long_term")
                     .increment(1);
-                self.put_large(id, metadata, head.chain(rest).boxed(), pre)
+                self.put_large(id, metadata, head.chain(rest).boxed(), digest, pre)
                     .await
             }
         }
@@ -237,13 +278,14 @@ impl Inner {
         id: &ObjectId,
         metadata: &Metadata,
         payload: Bytes,
+        sent: &Digest,
         pre: Option<&Precondition>,
-    ) -> Result<()> {
-        let mut metadata = metadata.clone();
-        metadata.size = Some(payload.len() as u64);
+    ) -> Result<PutReceipt> {
+        let etag = sent.md5.hex();
+        let metadata = stored_metadata(metadata, sent, &etag);
         let old = match pre {
             None => match self.hv.put(id, &metadata, payload.clone()).await? {
-                None => return Ok(()),
+                None => return Ok(receipt(sent, etag)),
                 Some(tombstone) => tombstone.target,
             },
             Some(pre) => match self.judge(id, pre).await? {
@@ -251,7 +293,8 @@ impl Inner {
                     let expected = Expected::revision(None).and(Some(pre.clone()));
                     let write = TieredWrite::Object(metadata, payload);
                     let written = self.hv.compare_and_write(id, &expected, write).await?;
-                    return self.conditional_outcome(id, pre, written).await;
+                    self.conditional_outcome(id, pre, written).await?;
+                    return Ok(receipt(sent, etag));
                 }
                 Some(tombstone) => tombstone.target,
             },
@@ -263,20 +306,22 @@ impl Inner {
         let expected = Expected::revision(Some(&old)).and(pre.cloned());
         let written = guard.commit(id, expected, write).await?;
         guard.finish_write(written);
-        match pre {
-            None => Ok(()),
-            Some(pre) => self.conditional_outcome(id, pre, written).await,
+        if let Some(pre) = pre {
+            self.conditional_outcome(id, pre, written).await?;
         }
+        Ok(receipt(sent, etag))
     }
 
-    /// Large write: a fresh long-term revision, then the tombstone swap.
+    /// Large write: a fresh long-term revision, verified, then the tombstone swap.
+    /// `digest` is the digest of the whole body, complete once `body` ended.
     async fn put_large(
         self: &Arc<Self>,
         id: &ObjectId,
         metadata: &Metadata,
         body: PayloadStream,
+        digest: BodyDigest,
         pre: Option<&Precondition>,
-    ) -> Result<()> {
+    ) -> Result<PutReceipt> {
         let current = match pre {
             None => self.current_target(id).await?,
             Some(pre) => self.judge(id, pre).await?.map(|t| t.target),
@@ -286,38 +331,44 @@ impl Inner {
             .begin(self.new_record(id, current.clone(), Some(revision.clone())))
             .await?;
 
-        let size = Arc::new(AtomicU64::new(0));
-        let counter = size.clone();
-        let body = body
-            .inspect(move |chunk: &io::Result<Bytes>| {
-                if let Ok(chunk) = chunk {
-                    counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                }
-            })
-            .boxed();
         let (lt, target, lt_metadata) = (
             self.lt.clone(),
             revision.clone(),
             long_term_metadata(metadata),
         );
-        guard
+        let stored = guard
             .step(async move { lt.put(&target, &lt_metadata, body).await })
             .await?;
 
-        let mut metadata = metadata.clone();
-        metadata.size = Some(size.load(Ordering::Acquire));
+        // 3a. The store's account of the revision against what was sent.
+        let verified = match self.sent("put", &revision, &digest) {
+            Ok(sent) => self
+                .verify_put(&revision, &sent, &stored)
+                .await
+                .map(|()| sent),
+            Err(error) => Err(error),
+        };
+        let sent = match verified {
+            Ok(sent) => sent,
+            Err(error) => {
+                guard.finish(Outcome::Lost);
+                return Err(error);
+            }
+        };
+
+        let etag = sent.md5.hex();
         let tombstone = Tombstone {
             target: revision,
-            metadata,
+            metadata: stored_metadata(metadata, &sent, &etag),
         };
         let write = TieredWrite::Tombstone(tombstone);
         let expected = Expected::revision(current.as_ref()).and(pre.cloned());
         let written = guard.commit(id, expected, write).await?;
         guard.finish_write(written);
-        match pre {
-            None => Ok(()),
-            Some(pre) => self.conditional_outcome(id, pre, written).await,
+        if let Some(pre) = pre {
+            self.conditional_outcome(id, pre, written).await?;
         }
+        Ok(receipt(&sent, etag))
     }
 
     /// Moves a TTI tombstone's deadline when due (best effort: a failure or a concurrent

@@ -22,14 +22,36 @@ fn session(server: &TestServer, usecase: Usecase, org: u64) -> Session {
         .expect("session")
 }
 
+/// The payload of `key`, which must exist.
+async fn read(s: &Session, key: &str) -> bytes::Bytes {
+    let object = s.get(key).send().await.unwrap().expect("stored object");
+    object.payload().await.unwrap()
+}
+
+/// Stores `body` uncompressed under `key`.
+async fn put_uncompressed(s: &Session, key: &str, body: impl Into<bytes::Bytes>) {
+    s.put(body).key(key).compress(None).send().await.unwrap();
+}
+
+/// An upload that stands at `offset`.
+fn incomplete(offset: u64) -> UploadProgress {
+    UploadProgress::Incomplete { offset }
+}
+
+/// A fresh server and the `e2e-usecase` session on it.
+fn start() -> (TestServer, Session) {
+    let server = TestServer::start();
+    let s = plain(&server);
+    (server, s)
+}
+
 fn plain(server: &TestServer) -> Session {
     session(server, Usecase::from_static("e2e-usecase"), 1)
 }
 
 #[tokio::test]
 async fn put_get_head_delete_uncompressed() {
-    let server = TestServer::start();
-    let s = plain(&server);
+    let (_server, s) = start();
     let key = s
         .put("plain bytes")
         .compress(None)
@@ -58,8 +80,7 @@ async fn put_get_head_delete_uncompressed() {
 
 #[tokio::test]
 async fn zstd_is_the_default_and_stored_verbatim() {
-    let server = TestServer::start();
-    let s = plain(&server);
+    let (_server, s) = start();
     let key = s.put("squeeze me").send().await.unwrap().key;
 
     let raw = s.get(&key).decompress(false).send().await.unwrap().unwrap();
@@ -91,8 +112,7 @@ async fn gzip_round_trips() {
 
 #[tokio::test]
 async fn precompressed_payload_is_not_touched() {
-    let server = TestServer::start();
-    let s = plain(&server);
+    let (_server, s) = start();
     let compressed = zstd::encode_all(&b"already small"[..], 3).unwrap();
     let key = s
         .put(compressed.clone())
@@ -107,8 +127,7 @@ async fn precompressed_payload_is_not_touched() {
 
 #[tokio::test]
 async fn metadata_round_trips_including_unicode() {
-    let server = TestServer::start();
-    let s = plain(&server);
+    let (_server, s) = start();
     let key = s
         .put("meta")
         .key("with-metadata")
@@ -140,8 +159,7 @@ async fn metadata_round_trips_including_unicode() {
 
 #[tokio::test]
 async fn unusual_keys_round_trip() {
-    let server = TestServer::start();
-    let s = plain(&server);
+    let (_server, s) = start();
     for key in [
         "1/shard-0.json",
         "nested/path/segments",
@@ -180,8 +198,7 @@ async fn unusual_keys_round_trip() {
 
 #[tokio::test]
 async fn overwrite_replaces_payload_and_metadata() {
-    let server = TestServer::start();
-    let s = plain(&server);
+    let (_server, s) = start();
     s.put("first")
         .key("over")
         .origin("a")
@@ -189,12 +206,7 @@ async fn overwrite_replaces_payload_and_metadata() {
         .send()
         .await
         .unwrap();
-    s.put("second")
-        .key("over")
-        .compress(None)
-        .send()
-        .await
-        .unwrap();
+    put_uncompressed(&s, "over", "second").await;
     let got = s.get("over").send().await.unwrap().unwrap();
     assert_eq!(got.metadata.origin, None);
     assert_eq!(got.payload().await.unwrap(), "second");
@@ -212,55 +224,22 @@ async fn scopes_isolate_objects() {
 
 #[tokio::test]
 async fn large_objects_cross_the_tier_threshold() {
-    let server = TestServer::start();
-    let s = plain(&server);
+    let (_server, s) = start();
     let big: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
-    s.put(big.clone())
-        .key("big")
-        .compress(None)
-        .send()
-        .await
-        .unwrap();
+    put_uncompressed(&s, "big", big.clone()).await;
     let got = s.get("big").send().await.unwrap().unwrap();
     assert_eq!(got.payload().await.unwrap().as_ref(), &big[..]);
 
     // Large over small and small over large.
-    s.put("small again")
-        .key("big")
-        .compress(None)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        s.get("big")
-            .send()
-            .await
-            .unwrap()
-            .unwrap()
-            .payload()
-            .await
-            .unwrap(),
-        "small again"
-    );
+    put_uncompressed(&s, "big", "small again").await;
+    assert_eq!(read(&s, "big").await, "small again");
     s.put(big.clone()).key("big").send().await.unwrap();
-    assert_eq!(
-        s.get("big")
-            .send()
-            .await
-            .unwrap()
-            .unwrap()
-            .payload()
-            .await
-            .unwrap()
-            .as_ref(),
-        &big[..]
-    );
+    assert_eq!(read(&s, "big").await.as_ref(), &big[..]);
 }
 
 #[tokio::test]
 async fn expiration_policy_beyond_a_year_round_trips() {
-    let server = TestServer::start();
-    let s = plain(&server);
+    let (_server, s) = start();
     let policy = ExpirationPolicy::TimeToLive(Duration::from_secs(400 * 86_400 + 4711));
     let key = s
         .put("long")
@@ -280,8 +259,7 @@ async fn expiration_policy_beyond_a_year_round_trips() {
 
 #[tokio::test]
 async fn extend_expiry_outcomes() {
-    let server = TestServer::start();
-    let s = plain(&server);
+    let (_server, s) = start();
     let day = Duration::from_secs(86_400);
     let key = s
         .put("ttl")
@@ -334,8 +312,7 @@ async fn extend_expiry_outcomes() {
 
 #[tokio::test]
 async fn batch_mixes_operations_and_reports_each() {
-    let server = TestServer::start();
-    let s = plain(&server);
+    let (_server, s) = start();
     let results: Vec<_> = s
         .many()
         .push(s.put("one").compress(None).filename("one.txt").key("b-1"))
@@ -399,8 +376,7 @@ async fn batch_mixes_operations_and_reports_each() {
 
 #[tokio::test]
 async fn batch_generates_keys_and_falls_back_for_large_inserts() {
-    let server = TestServer::start();
-    let s = plain(&server);
+    let (_server, s) = start();
     let big = vec![7u8; 2 * 1024 * 1024];
     let results: Vec<_> = s
         .many()
@@ -420,35 +396,13 @@ async fn batch_generates_keys_and_falls_back_for_large_inserts() {
     }
     let generated = generated.expect("generated key reported");
     assert!(!generated.is_empty());
-    assert_eq!(
-        s.get(&generated)
-            .send()
-            .await
-            .unwrap()
-            .unwrap()
-            .payload()
-            .await
-            .unwrap(),
-        "keyless"
-    );
-    assert_eq!(
-        s.get("b-big")
-            .send()
-            .await
-            .unwrap()
-            .unwrap()
-            .payload()
-            .await
-            .unwrap()
-            .as_ref(),
-        &big[..]
-    );
+    assert_eq!(read(&s, &generated).await, "keyless");
+    assert_eq!(read(&s, "b-big").await.as_ref(), &big[..]);
 }
 
 #[tokio::test]
 async fn batch_of_many_empty_inserts() {
-    let server = TestServer::start();
-    let s = plain(&server);
+    let (_server, s) = start();
     let mut many = s.many();
     for i in 0..1000 {
         many = many.push(
@@ -468,8 +422,7 @@ async fn batch_of_many_empty_inserts() {
 
 #[tokio::test]
 async fn resumable_upload_with_offsets_and_resume() {
-    let server = TestServer::start();
-    let s = plain(&server);
+    let (_server, s) = start();
     let upload = s
         .create_upload(6)
         .key("resumable")
@@ -481,20 +434,11 @@ async fn resumable_upload_with_offsets_and_resume() {
         .expect("accepted");
     assert_eq!(upload.key(), "resumable");
     assert_eq!(upload.granularity(), Some(0));
-    assert_eq!(
-        upload.progress().send().await.unwrap(),
-        UploadProgress::Incomplete { offset: 0 }
-    );
-    assert_eq!(
-        upload.put(0, "abc").send().await.unwrap(),
-        UploadProgress::Incomplete { offset: 3 }
-    );
+    assert_eq!(upload.progress().send().await.unwrap(), incomplete(0));
+    assert_eq!(upload.put(0, "abc").send().await.unwrap(), incomplete(3));
 
     let resumed = s.resume_upload(upload.key(), upload.token().clone());
-    assert_eq!(
-        resumed.progress().send().await.unwrap(),
-        UploadProgress::Incomplete { offset: 3 }
-    );
+    assert_eq!(resumed.progress().send().await.unwrap(), incomplete(3));
     assert!(matches!(
         resumed.put(0, "xyz").send().await.unwrap_err(),
         Error::UploadOffsetMismatch { offset: 3 }
@@ -519,8 +463,7 @@ async fn resumable_upload_with_offsets_and_resume() {
 
 #[tokio::test]
 async fn resumable_upload_cancel_publishes_nothing() {
-    let server = TestServer::start();
-    let s = plain(&server);
+    let (_server, s) = start();
     let upload = s
         .create_upload(6)
         .key("cancelled")
@@ -539,8 +482,7 @@ async fn resumable_upload_cancel_publishes_nothing() {
 
 #[tokio::test]
 async fn streamed_put_from_reader() {
-    let server = TestServer::start();
-    let s = plain(&server);
+    let (_server, s) = start();
     let data: Vec<u8> = (0..1_500_000u32).map(|i| (i % 13) as u8).collect();
     s.put_read(std::io::Cursor::new(data.clone()))
         .key("from-reader")

@@ -1,11 +1,12 @@
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
 use objectstore_service::stream::{self, PayloadStream};
 
-use super::{ctx, manual};
+use super::{ManualTicker, ctx, manual, on_manual};
 use crate::admission::buckets::{Gcra, Idle, NEVER_RETRY_AFTER};
 use crate::admission::{BandwidthConfig, BandwidthLimiter, Rejection};
 
@@ -21,6 +22,11 @@ fn global(bps: u64) -> BandwidthConfig {
         global_bps: Some(bps),
         ..Default::default()
     }
+}
+
+/// A limiter of `config` (at most 100 tracked keys) on a manual ticker, and the ticker.
+fn bandwidth(config: BandwidthConfig) -> (Arc<ManualTicker>, BandwidthLimiter) {
+    on_manual(|ticker| BandwidthLimiter::new(config, 100, ticker))
 }
 
 #[test]
@@ -44,8 +50,7 @@ fn gcra_admits_until_debt_exceeds_burst() {
 
 #[test]
 fn global_limit_rejects_and_recovers() {
-    let (ticker, shared) = manual();
-    let limiter = BandwidthLimiter::new(global(1000), 100, shared);
+    let (ticker, limiter) = bandwidth(global(1000));
     let request = ctx("attachments", "org=1");
     assert_eq!(limiter.admit(&request), Ok(()));
     limiter.charge(&request, 3000); // 3 s of debt, 1 s burst
@@ -60,12 +65,11 @@ fn global_limit_rejects_and_recovers() {
 
 #[test]
 fn burst_ms_sets_the_tolerance() {
-    let (_ticker, shared) = manual();
     let config = BandwidthConfig {
         burst_ms: 0,
         ..global(1000)
     };
-    let limiter = BandwidthLimiter::new(config, 100, shared);
+    let (_ticker, limiter) = bandwidth(config);
     let request = ctx("attachments", "_");
     limiter.charge(&request, 1);
     assert_eq!(limiter.admit(&request), limited(MS));
@@ -73,13 +77,12 @@ fn burst_ms_sets_the_tolerance() {
 
 #[test]
 fn per_usecase_and_per_scope_buckets() {
-    let (ticker, shared) = manual();
     let config = BandwidthConfig {
         usecase_pct: Some(50),
         scope_pct: Some(25),
         ..global(1000)
     };
-    let limiter = BandwidthLimiter::new(config, 100, shared);
+    let (ticker, limiter) = bandwidth(config);
     // usecase 500 B/s, scopes 250 B/s.
     limiter.charge(&ctx("aaa", "org=1"), 750);
     // Scope bucket: 3 s of debt; usecase: 1.5 s; global: 0.75 s.
@@ -96,12 +99,11 @@ fn per_usecase_and_per_scope_buckets() {
 
 #[test]
 fn report_only_admits_but_keeps_accounting() {
-    let (_ticker, shared) = manual();
     let config = BandwidthConfig {
         report_only: true,
         ..global(1000)
     };
-    let limiter = BandwidthLimiter::new(config, 100, shared);
+    let (_ticker, limiter) = bandwidth(config);
     let request = ctx("attachments", "_");
     limiter.charge(&request, 5000);
     assert_eq!(limiter.admit(&request), Ok(()));
@@ -128,8 +130,7 @@ fn chunks(sizes: &[usize]) -> PayloadStream {
 
 #[tokio::test]
 async fn streams_are_charged_chunk_by_chunk() {
-    let (ticker, shared) = manual();
-    let limiter = BandwidthLimiter::new(global(1000), 100, shared);
+    let (ticker, limiter) = bandwidth(global(1000));
     let request = ctx("attachments", "_");
     let mut body = limiter.meter(&request, chunks(&[600, 600, 0, 300]));
     // Wrapping alone charges nothing.
@@ -149,8 +150,7 @@ async fn streams_are_charged_chunk_by_chunk() {
 
 #[tokio::test]
 async fn stream_errors_pass_through_uncharged() {
-    let (_ticker, shared) = manual();
-    let limiter = BandwidthLimiter::new(global(1000), 100, shared);
+    let (_ticker, limiter) = bandwidth(global(1000));
     let items: Vec<io::Result<Bytes>> = vec![
         Ok(Bytes::from_static(b"abc")),
         Err(io::Error::new(
@@ -167,8 +167,7 @@ async fn stream_errors_pass_through_uncharged() {
 
 #[tokio::test]
 async fn without_limits_bytes_are_still_counted() {
-    let (_ticker, shared) = manual();
-    let limiter = BandwidthLimiter::new(BandwidthConfig::default(), 100, shared);
+    let (_ticker, limiter) = bandwidth(BandwidthConfig::default());
     let request = ctx("aaa", "org=1");
     let body = limiter.meter(&request, stream::single(vec![1u8; 10_000]));
     assert_eq!(stream::read_to_vec(body).await.unwrap().len(), 10_000);
@@ -181,12 +180,11 @@ async fn without_limits_bytes_are_still_counted() {
 
 #[test]
 fn zero_share_always_rejects() {
-    let (_ticker, shared) = manual();
     let config = BandwidthConfig {
         scope_pct: Some(0),
         ..global(1000)
     };
-    let limiter = BandwidthLimiter::new(config, 100, shared);
+    let (_ticker, limiter) = bandwidth(config);
     assert_eq!(limiter.admit(&ctx("aaa", "_")), limited(NEVER_RETRY_AFTER));
 }
 

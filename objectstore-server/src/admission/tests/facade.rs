@@ -6,7 +6,7 @@ use objectstore_service::backend::ExpiryTarget;
 use objectstore_service::stream;
 use objectstore_types::ExpirationPolicy;
 
-use super::{ctx, manual};
+use super::{ctx, manual, plain_text};
 use crate::admission::rejection::RATE_LIMITED_TEXT;
 use crate::admission::{
     Admission, BandwidthConfig, ExpirationConfig, Killswitch, RateLimitsConfig, Rejection,
@@ -141,17 +141,7 @@ async fn rate_limit_response_is_429_plain_text_with_retry_after() {
         let response = rejection.into_response();
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(response.headers()[http::header::RETRY_AFTER], header);
-        assert!(
-            response.headers()[http::header::CONTENT_TYPE]
-                .to_str()
-                .unwrap()
-                .starts_with("text/plain")
-        );
-        let body = http_body_util::BodyExt::collect(response.into_body())
-            .await
-            .unwrap()
-            .to_bytes();
-        assert_eq!(body, RATE_LIMITED_TEXT);
+        assert_eq!(plain_text(response).await, RATE_LIMITED_TEXT);
     }
     assert_eq!(RATE_LIMITED_TEXT, "Object access is rate limited");
     assert_eq!(Rejection::Killswitched.retry_after_secs(), None);

@@ -4,7 +4,7 @@ use axum::response::IntoResponse;
 use http::StatusCode;
 use objectstore_types::ObjectContext;
 
-use super::ctx;
+use super::{ctx, plain_text};
 use crate::admission::killswitch::{DOWNSTREAM_SERVICE_HEADER, normalize_service};
 use crate::admission::rejection::KILLSWITCHED_TEXT;
 use crate::admission::{Killswitch, Killswitches, Rejection, downstream_service};
@@ -156,17 +156,7 @@ async fn rejection_is_403_plain_text() {
     let response = Rejection::Killswitched.into_response();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(response.headers().get(http::header::RETRY_AFTER).is_none());
-    assert!(
-        response.headers()[http::header::CONTENT_TYPE]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
-    let body = http_body_util::BodyExt::collect(response.into_body())
-        .await
-        .unwrap()
-        .to_bytes();
-    assert_eq!(body, KILLSWITCHED_TEXT);
+    assert_eq!(plain_text(response).await, KILLSWITCHED_TEXT);
     assert_eq!(
         KILLSWITCHED_TEXT,
         "Object access is disabled for this scope through killswitches"

@@ -26,10 +26,27 @@ fn ctx(usecase: &str, scopes: &str) -> ObjectContext {
     }
 }
 
+/// The body of a rejection response, which must be plain text.
+async fn plain_text(response: axum::response::Response) -> bytes::Bytes {
+    let content_type = &response.headers()[http::header::CONTENT_TYPE];
+    assert!(
+        content_type.to_str().unwrap().starts_with("text/plain"),
+        "{content_type:?}"
+    );
+    let body = http_body_util::BodyExt::collect(response.into_body()).await;
+    body.unwrap().to_bytes()
+}
+
 fn manual() -> (Arc<ManualTicker>, SharedTicker) {
     let ticker = ManualTicker::new();
     let shared: SharedTicker = ticker.clone();
     (ticker, shared)
+}
+
+/// What `make` builds on a fresh manual ticker, and the ticker.
+fn on_manual<T>(make: impl FnOnce(SharedTicker) -> T) -> (Arc<ManualTicker>, T) {
+    let (ticker, shared) = manual();
+    (ticker, make(shared))
 }
 
 /// A ticker that only moves when told to.

@@ -1,4 +1,4 @@
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,7 +8,8 @@ use tokio::sync::watch;
 
 use super::ctx;
 use crate::admission::{
-    Killswitch, Killswitches, Rejection, ReloadCause, ReloadStatus, WatchOptions, watch_config,
+    ConfigWatcher, Killswitch, Killswitches, Rejection, ReloadCause, ReloadStatus, WatchOptions,
+    watch_config,
 };
 
 /// Hang guard only: the tests wait for a published reload, never for time to pass.
@@ -30,6 +31,27 @@ fn reloader(
     }
 }
 
+/// A config file holding `contents` in a fresh temporary directory (kept by the caller).
+fn config_file(contents: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, contents).unwrap();
+    (dir, path)
+}
+
+/// Watches `path` every `interval` (and on SIGHUP when `sighup`), reloading `switches`.
+fn watching(
+    path: &Path,
+    interval: Duration,
+    sighup: bool,
+    switches: &Arc<Killswitches>,
+) -> (ConfigWatcher, watch::Receiver<ReloadStatus>) {
+    let options = WatchOptions { interval, sighup };
+    let watcher = watch_config(path, options, reloader(path, switches)).unwrap();
+    let status = watcher.subscribe();
+    (watcher, status)
+}
+
 async fn next(status: &mut watch::Receiver<ReloadStatus>) -> ReloadStatus {
     tokio::time::timeout(HANG_GUARD, status.changed())
         .await
@@ -40,16 +62,10 @@ async fn next(status: &mut watch::Receiver<ReloadStatus>) -> ReloadStatus {
 
 #[tokio::test]
 async fn file_changes_replace_the_list_and_failures_keep_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("config.yaml");
-    std::fs::write(&path, "killswitches: []\n").unwrap();
+    let (_dir, path) = config_file("killswitches: []\n");
     let switches = Arc::new(Killswitches::new(load(&path).unwrap()));
-    let options = WatchOptions {
-        interval: Duration::from_millis(10),
-        sighup: false,
-    };
-    let watcher = watch_config(&path, options, reloader(&path, &switches)).unwrap();
-    let mut status = watcher.subscribe();
+    let interval = Duration::from_millis(10);
+    let (_watcher, mut status) = watching(&path, interval, false, &switches);
     let request = ctx("attachments", "org=1");
     assert_eq!(switches.check(&request, None), Ok(()));
 
@@ -81,17 +97,10 @@ async fn file_changes_replace_the_list_and_failures_keep_it() {
 
 #[tokio::test]
 async fn an_explicit_trigger_reloads_without_a_file_change() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("config.yaml");
-    std::fs::write(&path, "killswitches:\n  - scopes: { org: \"1\" }\n").unwrap();
+    let (_dir, path) = config_file("killswitches:\n  - scopes: { org: \"1\" }\n");
     // Started with an outdated list; the file is not touched afterwards.
     let switches = Arc::new(Killswitches::default());
-    let options = WatchOptions {
-        interval: Duration::from_secs(3600),
-        sighup: false,
-    };
-    let watcher = watch_config(&path, options, reloader(&path, &switches)).unwrap();
-    let mut status = watcher.subscribe();
+    let (watcher, mut status) = watching(&path, Duration::from_secs(3600), false, &switches);
     watcher.trigger();
     let s = next(&mut status).await;
     assert_eq!(s.last, Some((ReloadCause::Triggered, Ok(()))));
@@ -112,18 +121,11 @@ async fn an_explicit_trigger_reloads_without_a_file_change() {
 #[cfg(unix)]
 #[tokio::test]
 async fn sighup_reloads_when_enabled() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("config.yaml");
-    std::fs::write(&path, "killswitches:\n  - usecase: hup\n").unwrap();
+    let (_dir, path) = config_file("killswitches:\n  - usecase: hup\n");
     let switches = Arc::new(Killswitches::default());
-    let options = WatchOptions {
-        interval: Duration::from_secs(3600),
-        sighup: true,
-    };
     // The handler is installed before `watch_config` returns, so the signal cannot kill
     // the test process.
-    let watcher = watch_config(&path, options, reloader(&path, &switches)).unwrap();
-    let mut status = watcher.subscribe();
+    let (_watcher, mut status) = watching(&path, Duration::from_secs(3600), true, &switches);
     let killed = std::process::Command::new("kill")
         .args(["-HUP", &std::process::id().to_string()])
         .status()

@@ -1,6 +1,7 @@
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::{ctx, manual};
+use super::{ManualTicker, ctx, manual, on_manual};
 use crate::admission::buckets::{NEVER_RETRY_AFTER, TokenBucket};
 use crate::admission::{Rejection, ThroughputConfig, ThroughputLimiter, ThroughputRule};
 
@@ -26,6 +27,21 @@ fn rule(
         rps,
         pct,
     }
+}
+
+/// `global_rps` shared out as `usecase_pct` per usecase and `scope_pct` per scope list.
+fn shares(global_rps: u64, usecase_pct: Option<u8>, scope_pct: Option<u8>) -> ThroughputConfig {
+    ThroughputConfig {
+        global_rps: Some(global_rps),
+        usecase_pct,
+        scope_pct,
+        ..Default::default()
+    }
+}
+
+/// A limiter of `config` (at most 100 tracked keys) on a manual ticker, and the ticker.
+fn throughput(config: ThroughputConfig) -> (Arc<ManualTicker>, ThroughputLimiter) {
+    on_manual(|ticker| ThroughputLimiter::new(config, 100, ticker))
 }
 
 #[test]
@@ -54,12 +70,8 @@ fn ticker_now(t: &super::ManualTicker) -> std::time::Instant {
 
 #[test]
 fn global_limit_rejects_and_recovers() {
-    let (ticker, shared) = manual();
-    let config = ThroughputConfig {
-        global_rps: Some(2),
-        ..Default::default()
-    };
-    let limiter = ThroughputLimiter::new(config, 100, shared);
+    let config = shares(2, None, None);
+    let (ticker, limiter) = throughput(config);
     let request = ctx("attachments", "org=1");
     assert_eq!(limiter.admit(&request), Ok(()));
     assert_eq!(limiter.admit(&ctx("other", "_")), Ok(()));
@@ -75,13 +87,12 @@ fn global_limit_rejects_and_recovers() {
 
 #[test]
 fn burst_adds_capacity_on_top_of_the_rate() {
-    let (ticker, shared) = manual();
     let config = ThroughputConfig {
         global_rps: Some(1),
         burst: 2,
         ..Default::default()
     };
-    let limiter = ThroughputLimiter::new(config, 100, shared);
+    let (ticker, limiter) = throughput(config);
     let request = ctx("attachments", "_");
     for _ in 0..3 {
         assert_eq!(limiter.admit(&request), Ok(()));
@@ -100,13 +111,8 @@ fn burst_adds_capacity_on_top_of_the_rate() {
 
 #[test]
 fn usecase_limit_is_a_share_of_global_per_usecase() {
-    let (ticker, shared) = manual();
-    let config = ThroughputConfig {
-        global_rps: Some(10),
-        usecase_pct: Some(20),
-        ..Default::default()
-    };
-    let limiter = ThroughputLimiter::new(config, 100, shared);
+    let config = shares(10, Some(20), None);
+    let (ticker, limiter) = throughput(config);
     let a = ctx("aaa", "org=1");
     let a_other_scope = ctx("aaa", "org=2");
     let b = ctx("bbb", "org=1");
@@ -123,13 +129,8 @@ fn usecase_limit_is_a_share_of_global_per_usecase() {
 
 #[test]
 fn scope_limit_is_keyed_by_the_ordered_list_across_usecases() {
-    let (ticker, shared) = manual();
-    let config = ThroughputConfig {
-        global_rps: Some(10),
-        scope_pct: Some(30),
-        ..Default::default()
-    };
-    let limiter = ThroughputLimiter::new(config, 100, shared);
+    let config = shares(10, None, Some(30));
+    let (ticker, limiter) = throughput(config);
     assert_eq!(limiter.admit(&ctx("aaa", "org=1;p=2")), Ok(()));
     assert_eq!(limiter.admit(&ctx("bbb", "org=1;p=2")), Ok(()));
     assert_eq!(limiter.admit(&ctx("ccc", "org=1;p=2")), Ok(()));
@@ -145,11 +146,7 @@ fn scope_limit_is_keyed_by_the_ordered_list_across_usecases() {
 fn tokens_of_earlier_buckets_are_not_refunded() {
     let (_ticker, shared) = manual();
     // Global 3 rps; per usecase 3 * 34 / 100 = 1 rps (rounded down).
-    let config = ThroughputConfig {
-        global_rps: Some(3),
-        usecase_pct: Some(34),
-        ..Default::default()
-    };
+    let config = shares(3, Some(34), None);
     let limiter = ThroughputLimiter::new(config, 100, shared);
     assert_eq!(limiter.admit(&ctx("aaa", "_")), Ok(())); // global 2 left
     assert!(limiter.admit(&ctx("aaa", "_")).is_err()); // usecase empty; global 1 left
@@ -160,14 +157,8 @@ fn tokens_of_earlier_buckets_are_not_refunded() {
 
 #[test]
 fn buckets_are_consulted_in_order() {
-    let (_ticker, shared) = manual();
-    let config = ThroughputConfig {
-        global_rps: Some(1),
-        usecase_pct: Some(100),
-        scope_pct: Some(100),
-        ..Default::default()
-    };
-    let limiter = ThroughputLimiter::new(config, 100, shared);
+    let config = shares(1, Some(100), Some(100));
+    let (_ticker, limiter) = throughput(config);
     assert_eq!(limiter.admit(&ctx("aaa", "org=1")), Ok(()));
     assert_eq!(limiter.tracked_keys(), (1, 1));
     // The global bucket rejects first: later buckets are never created or touched.
@@ -177,14 +168,8 @@ fn buckets_are_consulted_in_order() {
 
 #[test]
 fn usecase_rejection_happens_before_the_scope_bucket() {
-    let (ticker, shared) = manual();
-    let config = ThroughputConfig {
-        global_rps: Some(100),
-        usecase_pct: Some(1),
-        scope_pct: Some(2),
-        ..Default::default()
-    };
-    let limiter = ThroughputLimiter::new(config, 100, shared);
+    let config = shares(100, Some(1), Some(2));
+    let (ticker, limiter) = throughput(config);
     // usecase 1 rps, scopes 2 rps.
     assert_eq!(limiter.admit(&ctx("aaa", "org=1")), Ok(()));
     assert!(limiter.admit(&ctx("aaa", "org=1")).is_err()); // usecase empty: scope untouched
@@ -196,12 +181,11 @@ fn usecase_rejection_happens_before_the_scope_bucket() {
 
 #[test]
 fn rules_match_by_usecase_and_scope_pairs() {
-    let (ticker, shared) = manual();
     let config = ThroughputConfig {
         rules: vec![rule(Some("aaa"), &[("org", "1")], Some(1), None)],
         ..Default::default()
     };
-    let limiter = ThroughputLimiter::new(config, 100, shared);
+    let (ticker, limiter) = throughput(config);
     // One bucket per rule, shared by every matching request.
     assert_eq!(limiter.admit(&ctx("aaa", "org=1;p=1")), Ok(()));
     assert_eq!(limiter.admit(&ctx("aaa", "p=2;org=1")), limited(SEC));
@@ -231,7 +215,6 @@ fn rule_limits_combine_rps_and_pct() {
     assert_eq!(none.rule_rps(&rule(None, &[], Some(4), Some(3))), Some(4));
 
     // Every matching rule takes a token; a rule without a limit is skipped.
-    let (_ticker, shared) = manual();
     let config = ThroughputConfig {
         rules: vec![
             rule(None, &[], Some(3), None),
@@ -240,7 +223,7 @@ fn rule_limits_combine_rps_and_pct() {
         ],
         ..Default::default()
     };
-    let limiter = ThroughputLimiter::new(config, 100, shared);
+    let (_ticker, limiter) = throughput(config);
     assert_eq!(limiter.admit(&ctx("aaa", "_")), Ok(())); // rule 0: 2 left, rule 1: 0 left
     assert!(limiter.admit(&ctx("aaa", "_")).is_err()); // rule 0: 1 left (not refunded)
     assert_eq!(limiter.admit(&ctx("bbb", "_")), Ok(())); // rule 0: 0 left
@@ -249,20 +232,14 @@ fn rule_limits_combine_rps_and_pct() {
 
 #[test]
 fn a_zero_limit_always_rejects_with_a_long_retry_after() {
-    let (_ticker, shared) = manual();
-    let config = ThroughputConfig {
-        global_rps: Some(10),
-        usecase_pct: Some(0),
-        ..Default::default()
-    };
-    let limiter = ThroughputLimiter::new(config, 100, shared);
+    let config = shares(10, Some(0), None);
+    let (_ticker, limiter) = throughput(config);
     assert_eq!(limiter.admit(&ctx("aaa", "_")), limited(NEVER_RETRY_AFTER));
 }
 
 #[test]
 fn no_config_means_no_limit() {
-    let (_ticker, shared) = manual();
-    let limiter = ThroughputLimiter::new(ThroughputConfig::default(), 100, shared);
+    let (_ticker, limiter) = throughput(ThroughputConfig::default());
     for _ in 0..1000 {
         assert_eq!(limiter.admit(&ctx("aaa", "org=1")), Ok(()));
     }
@@ -273,11 +250,7 @@ fn no_config_means_no_limit() {
 #[test]
 fn tracked_keys_are_bounded_idle_first_then_least_recently_used() {
     let (ticker, shared) = manual();
-    let config = ThroughputConfig {
-        global_rps: Some(100),
-        usecase_pct: Some(1), // 1 rps per usecase
-        ..Default::default()
-    };
+    let config = shares(100, Some(1), None); // 1 rps per usecase
     let limiter = ThroughputLimiter::new(config, 4, shared);
     for u in ["u00", "u01", "u02", "u03"] {
         assert_eq!(limiter.admit(&ctx(u, "_")), Ok(()));

@@ -14,6 +14,14 @@ fn usecases(expiration: ExpirationConfig) -> UsecasesConfig {
     UsecasesConfig([("limited".to_owned(), UsecaseConfig { expiration })].into())
 }
 
+/// Allowed, up to `max`.
+fn capped(max: Duration) -> DurationPolicyConfig {
+    DurationPolicyConfig {
+        allowed: true,
+        max: Some(max),
+    }
+}
+
 fn limited() -> Usecase {
     Usecase::new("limited").unwrap()
 }
@@ -48,39 +56,19 @@ fn unconfigured_usecases_accept_everything() {
 #[test]
 fn disallowed_kinds_are_rejected() {
     let usecase = limited();
-    for (config, kind, policy) in [
-        (
-            ExpirationConfig {
-                manual: PolicyConfig { allowed: false },
-                ..Default::default()
-            },
-            "manual",
-            ExpirationPolicy::Manual,
-        ),
-        (
-            ExpirationConfig {
-                ttl: DurationPolicyConfig {
-                    allowed: false,
-                    max: None,
-                },
-                ..Default::default()
-            },
-            "ttl",
-            ExpirationPolicy::TimeToLive(DAY),
-        ),
-        (
-            ExpirationConfig {
-                tti: DurationPolicyConfig {
-                    allowed: false,
-                    max: None,
-                },
-                ..Default::default()
-            },
-            "tti",
-            ExpirationPolicy::TimeToIdle(DAY),
-        ),
+    for (kind, policy) in [
+        ("manual", ExpirationPolicy::Manual),
+        ("ttl", ExpirationPolicy::TimeToLive(DAY)),
+        ("tti", ExpirationPolicy::TimeToIdle(DAY)),
     ] {
-        let config = usecases(config);
+        // Everything allowed but `kind`.
+        let mut expiration = ExpirationConfig::default();
+        match kind {
+            "manual" => expiration.manual.allowed = false,
+            "ttl" => expiration.ttl.allowed = false,
+            _ => expiration.tti.allowed = false,
+        }
+        let config = usecases(expiration);
         assert_eq!(
             config.check_policy(&usecase, &policy),
             Err(PolicyViolation::NotAllowed {
@@ -104,25 +92,18 @@ fn disallowed_kinds_are_rejected() {
 #[test]
 fn durations_are_capped_and_equal_is_allowed() {
     let config = usecases(ExpirationConfig {
-        ttl: DurationPolicyConfig {
-            allowed: true,
-            max: Some(30 * DAY),
-        },
+        ttl: capped(30 * DAY),
         max: Some(90 * DAY),
         ..Default::default()
     });
     let usecase = limited();
+    let check = |policy| config.check_policy(&usecase, &policy);
     // ttl: min(30d, 90d); tti: the shared 90d.
-    assert_eq!(
-        config.check_policy(&usecase, &ExpirationPolicy::TimeToLive(30 * DAY)),
-        Ok(())
-    );
-    let err = config
-        .check_policy(
-            &usecase,
-            &ExpirationPolicy::TimeToLive(30 * DAY + Duration::from_secs(1)),
-        )
-        .unwrap_err();
+    assert_eq!(check(ExpirationPolicy::TimeToLive(30 * DAY)), Ok(()));
+    let err = check(ExpirationPolicy::TimeToLive(
+        30 * DAY + Duration::from_secs(1),
+    ))
+    .unwrap_err();
     assert_eq!(
         err,
         PolicyViolation::TooLong {
@@ -135,32 +116,20 @@ fn durations_are_capped_and_equal_is_allowed() {
         err.to_string(),
         "expiration of 30d 1s exceeds the maximum of 30d for usecase `limited`"
     );
-    assert_eq!(
-        config.check_policy(&usecase, &ExpirationPolicy::TimeToIdle(90 * DAY)),
-        Ok(())
-    );
+    assert_eq!(check(ExpirationPolicy::TimeToIdle(90 * DAY)), Ok(()));
     assert!(matches!(
-        config.check_policy(&usecase, &ExpirationPolicy::TimeToIdle(91 * DAY)),
+        check(ExpirationPolicy::TimeToIdle(91 * DAY)),
         Err(PolicyViolation::TooLong { .. })
     ));
     // Manual has no duration, so no cap applies.
-    assert_eq!(
-        config.check_policy(&usecase, &ExpirationPolicy::Manual),
-        Ok(())
-    );
+    assert_eq!(check(ExpirationPolicy::Manual), Ok(()));
 }
 
 #[test]
 fn extensions_may_not_exceed_the_cap() {
     let config = usecases(ExpirationConfig {
-        ttl: DurationPolicyConfig {
-            allowed: true,
-            max: Some(10 * DAY),
-        },
-        tti: DurationPolicyConfig {
-            allowed: true,
-            max: Some(20 * DAY),
-        },
+        ttl: capped(10 * DAY),
+        tti: capped(20 * DAY),
         ..Default::default()
     });
     let usecase = limited();
@@ -178,10 +147,7 @@ fn extensions_may_not_exceed_the_cap() {
 
     // Only one kind capped: the other is unlimited, so extensions are not limited.
     let one = usecases(ExpirationConfig {
-        ttl: DurationPolicyConfig {
-            allowed: true,
-            max: Some(DAY),
-        },
+        ttl: capped(DAY),
         ..Default::default()
     });
     assert_eq!(

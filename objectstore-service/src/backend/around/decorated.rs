@@ -13,9 +13,10 @@ use super::{Around, Call, Decorated, Method};
 use crate::backend::{
     Backend, BlobInfo, ChangeLog, ChangeRecord, Claim, CompleteRejection, CompletedPart, Component,
     Expected, ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, GetResponse,
-    HighVolumeBackend, Lease, ListPage, ListQuery, LongTermBackend, PartsPage, RowInfo, ScanPage,
-    TieredGet, TieredMetadata, TieredWrite, Tombstone,
+    HighVolumeBackend, Lease, ListPage, ListQuery, LongTermBackend, PartReceipt, PartsPage,
+    PutReceipt, RowInfo, ScanPage, TieredGet, TieredMetadata, TieredWrite, Tombstone,
 };
+use crate::digest::BodyDigest;
 use crate::error::Result;
 use crate::stream::PayloadStream;
 
@@ -54,7 +55,12 @@ impl<B: Component + ?Sized, A: Around> Component for Decorated<B, A> {
 #[async_trait]
 #[deny(clippy::missing_trait_methods)]
 impl<B: Backend + ?Sized, A: Around> Backend for Decorated<B, A> {
-    async fn put(&self, id: &ObjectId, metadata: &Metadata, body: PayloadStream) -> Result<()> {
+    async fn put(
+        &self,
+        id: &ObjectId,
+        metadata: &Metadata,
+        body: PayloadStream,
+    ) -> Result<PutReceipt> {
         let call = self.call(Method::Put, Some(id));
         let body = self.around.body_in(&call, body);
         let inner = self.inner.put(id, metadata, body);
@@ -106,6 +112,28 @@ impl<B: LongTermBackend + ?Sized, A: Around> LongTermBackend for Decorated<B, A>
         let call = self.call(Method::UploadPart, Some(id));
         let body = self.around.body_in(&call, body);
         let inner = (self.inner).upload_part(id, upload_id, part_number, content_length, body);
+        self.around.around(call, inner).await
+    }
+
+    async fn upload_part_checked(
+        &self,
+        id: &ObjectId,
+        upload_id: &str,
+        part_number: u32,
+        content_length: u64,
+        body: PayloadStream,
+        sent: Option<BodyDigest>,
+    ) -> Result<PartReceipt> {
+        let call = self.call(Method::UploadPart, Some(id));
+        let body = self.around.body_in(&call, body);
+        let inner = (self.inner).upload_part_checked(
+            id,
+            upload_id,
+            part_number,
+            content_length,
+            body,
+            sent,
+        );
         self.around.around(call, inner).await
     }
 

@@ -3,7 +3,8 @@
 //!
 //! An [`Around`] sees each call as a [`Call`] (which [`Method`] of which backend, on which
 //! object) together with the call's future, and decides how to run it: time it
-//! ([`metering::Metering`]), fail, pause or answer it in tests ([`faults::Faults`]). It may
+//! ([`metering::Metering`]), fail, pause or answer it in tests ([`faults::Faults`]), damage
+//! what a store keeps or returns in tests ([`corrupt::Corrupt`]). It may
 //! also wrap the payload streams going into the backend (put and part bodies,
 //! [`Around::body_in`]) and coming out of it (GET bodies, [`Around::body_out`]).
 //!
@@ -25,6 +26,7 @@
 //! * An [`Around`] whose methods keep their defaults changes nothing: same results, same
 //!   errors, same streams.
 
+use std::any::Any;
 use std::fmt::Debug;
 use std::sync::Arc;
 
@@ -36,6 +38,8 @@ use crate::backend::{Backend, ChangeLog, Component, HighVolumeBackend, LongTermB
 use crate::error::Result;
 use crate::stream::PayloadStream;
 
+#[cfg(any(test, feature = "testing"))]
+pub mod corrupt;
 mod decorated;
 #[cfg(any(test, feature = "testing"))]
 pub mod faults;
@@ -55,6 +59,17 @@ pub struct Call<'a> {
     pub backend: &'static str,
     /// The object the call is about, for calls about one object.
     pub id: Option<&'a ObjectId>,
+}
+
+/// Runs `inner` and hands its value (on success) to `f` as `dyn Any`, for a decorator that
+/// looks at or changes results of one type whatever the call (`downcast_mut`).
+pub async fn with_value<T: Send + 'static>(
+    inner: BoxFuture<'_, Result<T>>,
+    f: impl FnOnce(&mut dyn Any) + Send,
+) -> Result<T> {
+    let mut value = inner.await?;
+    f(&mut value);
+    Ok(value)
 }
 
 /// What a decorator does around each backend call. See the module docs.

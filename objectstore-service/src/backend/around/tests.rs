@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::FutureExt;
-use objectstore_types::{Metadata, ObjectContext, ObjectId, ObjectKey, Scopes, Usecase};
+use objectstore_types::Metadata;
 
 use super::Decorated;
 use super::faults::{Calls, Fault, Faults, Gate};
@@ -17,18 +17,9 @@ use crate::backend::{
     Backend, ChangeLog, Component, HighVolumeBackend, LongTermBackend, TieredWrite, Tombstone,
 };
 use crate::clock::ManualClock;
+use crate::conformance::id;
 use crate::error::Error;
 use crate::stream;
-
-fn id(key: &str) -> ObjectId {
-    ObjectId::new(
-        ObjectContext {
-            usecase: Usecase::new("testing").unwrap(),
-            scopes: Scopes::empty(),
-        },
-        ObjectKey::new(key).unwrap(),
-    )
-}
 
 fn tombstone(target: &str) -> Tombstone {
     let metadata = Metadata {

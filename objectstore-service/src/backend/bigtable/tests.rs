@@ -14,14 +14,15 @@ use std::time::Duration;
 use bigtable_rs::google::bigtable::v2::RowFilter;
 use bigtable_rs::google::bigtable::v2::row_filter::Filter;
 use bytes::Bytes;
-use objectstore_types::{ExpirationPolicy, ObjectContext, ObjectKey, Scopes, Usecase};
+use objectstore_types::{ExpirationPolicy, Usecase};
 
 use super::client::{FG, chain, delete_row, set};
 use super::*;
 use crate::backend::Expected;
 use crate::backend::{GetResponse, HighVolumeBackend, TieredMetadata, TieredWrite};
 use crate::clock::{Clock, ManualClock};
-use crate::{conformance, testing};
+use crate::conformance::{self, id};
+use crate::testing;
 
 const VAR: &str = "OS_TEST_BIGTABLE_EMULATOR";
 
@@ -90,16 +91,6 @@ impl Emu {
             .await
             .expect("connect to the emulator")
     }
-}
-
-fn id(key: &str) -> ObjectId {
-    ObjectId::new(
-        ObjectContext {
-            usecase: Usecase::new("testing").unwrap(),
-            scopes: Scopes::parse("org=1").unwrap(),
-        },
-        ObjectKey::new(key).unwrap(),
-    )
 }
 
 fn tombstone(target: &str) -> Tombstone {
@@ -498,7 +489,7 @@ async fn stale_listing_entries_are_skipped_then_removed() {
     };
     let clock = ManualClock::new();
     let b = emu.fresh(clock.clone()).await;
-    let query = crate::backend::ListQuery::new(Usecase::new("testing").unwrap(), "", 10);
+    let query = crate::backend::ListQuery::new(Usecase::new("conformance").unwrap(), "", 10);
     b.put(&id("live"), &Metadata::default(), Bytes::from("x"))
         .await
         .unwrap();
@@ -518,7 +509,7 @@ async fn stale_listing_entries_are_skipped_then_removed() {
 
     let page = b.list(&query).await.unwrap();
     let keys: Vec<&str> = page.rows.iter().map(|r| r.key.as_str()).collect();
-    assert_eq!(keys, ["org=1/live"]);
+    assert_eq!(keys, ["org=17/project=42/live"]);
     assert!(raw(&b, &old_key).await.is_none(), "old stale entry kept");
     let fresh_key = listing::index_key(&id("fresh")).unwrap();
     assert!(raw(&b, &fresh_key).await.is_some(), "fresh entry removed");

@@ -46,6 +46,7 @@ use object_store::{Attribute, AttributeValue, Attributes};
 use objectstore_types::{ExpirationPolicy, Metadata, ObjectId};
 use serde::{Deserialize, Serialize};
 
+use crate::digest::Md5;
 use crate::error::{Error, Result};
 
 /// The first segment of every name that is not an object.
@@ -255,7 +256,8 @@ pub(crate) struct UploadRecord {
 }
 
 /// One uploaded part, encoded in an entry's name:
-/// `parts/<number:010>/<uploaded unix nanos:020>.<size>.<sha256 hex>.<base64url native id>`.
+/// `parts/<number:010>/<uploaded unix nanos:020>.<size>.<sha256 hex>.<base64url native id>[.<md5 hex>]`
+/// (entries written before the MD5 was kept have none).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PartEntry {
     /// Part number, >= 1.
@@ -268,6 +270,8 @@ pub(crate) struct PartEntry {
     pub sha256: String,
     /// The store's id of the part (S3/GCS: its ETag; Azure: the block id).
     pub native: String,
+    /// MD5 of the content.
+    pub md5: Option<Md5>,
 }
 
 impl PartEntry {
@@ -278,13 +282,18 @@ impl PartEntry {
 
     /// The entry's name below [`part_dir`].
     pub(crate) fn file_name(&self) -> String {
-        format!(
+        let mut name = format!(
             "{:020}.{}.{}.{}",
             unix_nanos(self.uploaded),
             self.size,
             self.sha256,
             URL_SAFE_NO_PAD.encode(self.native.as_bytes())
-        )
+        );
+        if let Some(md5) = &self.md5 {
+            name.push('.');
+            name.push_str(&md5.hex());
+        }
+        name
     }
 
     /// Parses the last two segments of an entry's path (`<number>/<file name>`).
@@ -295,6 +304,10 @@ impl PartEntry {
         let size: u64 = fields.next()?.parse().ok()?;
         let sha256 = fields.next()?.to_owned();
         let native = URL_SAFE_NO_PAD.decode(fields.next()?).ok()?;
+        let md5 = match fields.next() {
+            None => None,
+            Some(hex) => Some(Md5::from_hex(hex)?),
+        };
         if fields.next().is_some() || part_number == 0 || sha256.len() != 64 {
             return None;
         }
@@ -304,6 +317,7 @@ impl PartEntry {
             size,
             sha256,
             native: String::from_utf8(native).ok()?,
+            md5,
         })
     }
 
@@ -407,12 +421,33 @@ mod tests {
             size: 5 << 20,
             sha256: "ab".repeat(32),
             native: "\"9b2cf535f27731c974343645a3985328\"".into(),
+            md5: None,
         };
         let parsed = PartEntry::parse("0000000012", &entry.file_name()).unwrap();
         assert_eq!(parsed, entry);
         assert_eq!(entry.etag(), format!("\"{}\"", "ab".repeat(32)));
         assert_eq!(PartEntry::parse("0000000000", &entry.file_name()), None);
         assert_eq!(PartEntry::parse("0000000012", "1.2.3"), None);
+    }
+
+    #[test]
+    fn part_entries_keep_their_md5() {
+        let entry = PartEntry {
+            part_number: 3,
+            uploaded: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            size: 11,
+            sha256: "cd".repeat(32),
+            native: "block-3".into(),
+            md5: Some(Md5::of(b"hello world")),
+        };
+        let name = entry.file_name();
+        assert!(
+            name.ends_with(".5eb63bbbe01eeed093cb22bb8f5acdc3"),
+            "{name}"
+        );
+        assert_eq!(PartEntry::parse("0000000003", &name), Some(entry));
+        assert_eq!(PartEntry::parse("0000000003", &format!("{name}.x")), None);
+        assert_eq!(PartEntry::parse("0000000003", &format!("{name}0")), None);
     }
 
     #[test]

@@ -268,6 +268,13 @@ pub struct S3Config {
     /// (it compares the raw header with its unquoted ETag). Default `false`.
     #[serde(default)]
     pub unquoted_if_match: bool,
+    /// The store's ETag of a single-part object or of a part is the MD5 of its bytes, as
+    /// on S3 without KMS or customer-key encryption: the backend reports it as the store's
+    /// account of what it kept, and a part whose ETag differs from the MD5 of the bytes
+    /// sent is refused before it is recorded. Set `false` for buckets whose ETags are not
+    /// MD5s (SSE-KMS, SSE-C); the size is then read back instead. Default `true`.
+    #[serde(default = "yes")]
+    pub etags_are_md5: bool,
     /// Read unset settings from the `AWS_*` environment variables. Default `true`.
     #[serde(default = "yes")]
     pub from_env: bool,

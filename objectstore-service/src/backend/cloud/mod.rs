@@ -26,7 +26,10 @@
 //!   upload is aborted: the store never assembles it, so nothing is stored and a previous
 //!   object stays as it was. (Azure has no abort: the uncommitted blocks are discarded by the
 //!   store after a week, or by the next write of that name.) Commit point: the single PUT, or
-//!   the multipart completion.
+//!   the multipart completion. **Receipt:** the store's ETag of a single PUT as its MD5 when
+//!   the store's ETags are MD5s ([`S3Config::etags_are_md5`]); otherwise (Azure, GCS, a
+//!   streamed put, whose ETag is a multipart one) nothing, and the tiered layer reads the
+//!   size back. The backend stores no ETag of its own.
 //! * **Get** is one request, with the range passed to the store (`GetOptions::range`). The
 //!   backend resolves the range against the size itself: an unsatisfiable range answers
 //!   [`GetResponse::RangeNotSatisfiable`] with the metadata; if the store rejects a range
@@ -93,8 +96,9 @@ use objectstore_types::{Metadata, ObjectId};
 
 use self::codec::{ExpiryRecord, Stored};
 use self::native::Native;
-use crate::backend::{Backend, Component, ExpiryTarget, ExtendOutcome, GetResponse};
+use crate::backend::{Backend, Component, ExpiryTarget, ExtendOutcome, GetResponse, PutReceipt};
 use crate::clock::SharedClock;
+use crate::digest::Md5;
 use crate::error::{Error, Result};
 use crate::expiry::{ExtendPlan, plan_extension, tti_bump};
 use crate::stream::PayloadStream;
@@ -135,6 +139,9 @@ pub(crate) struct Limits {
     /// Whether `If-Match` preconditions must carry the ETag without quotes (Ceph radosgw
     /// compares the raw header with its unquoted ETag).
     pub unquoted_if_match: bool,
+    /// Whether the store's ETag of a single-part object or a part is the MD5 of its bytes
+    /// (S3 without KMS/SSE-C encryption): then it is the store's account in receipts.
+    pub md5_etags: bool,
 }
 
 impl Default for Limits {
@@ -143,6 +150,7 @@ impl Default for Limits {
             metadata_bytes: 8 * 1024,
             max_part_number: 10_000,
             unquoted_if_match: false,
+            md5_etags: false,
         }
     }
 }
@@ -419,7 +427,12 @@ impl Component for CloudBackend {
 
 #[async_trait]
 impl Backend for CloudBackend {
-    async fn put(&self, id: &ObjectId, metadata: &Metadata, mut body: PayloadStream) -> Result<()> {
+    async fn put(
+        &self,
+        id: &ObjectId,
+        metadata: &Metadata,
+        mut body: PayloadStream,
+    ) -> Result<PutReceipt> {
         let path = codec::object_path(id)?;
         let attributes =
             codec::encode_attributes(metadata, &codec::new_revision(), self.limits.metadata_bytes)?;
@@ -439,16 +452,25 @@ impl Backend for CloudBackend {
                         ..PutOptions::default()
                     };
                     let payload: PutPayload = head.into_iter().collect();
-                    return self
+                    let stored = self
                         .store
                         .put_opts(&path, payload, options)
                         .await
-                        .map(drop)
-                        .map_err(|e| self.fail("store an object", e));
+                        .map_err(|e| self.fail("store an object", e))?;
+                    let md5 = stored
+                        .e_tag
+                        .as_deref()
+                        .filter(|_| self.limits.md5_etags)
+                        .and_then(Md5::from_etag);
+                    return Ok(PutReceipt {
+                        md5,
+                        ..PutReceipt::default()
+                    });
                 }
             }
         }
-        self.put_streamed(&path, attributes, head, body).await
+        self.put_streamed(&path, attributes, head, body).await?;
+        Ok(PutReceipt::default())
     }
 
     async fn get(&self, id: &ObjectId, range: Option<ByteRange>) -> Result<GetResponse> {

@@ -20,12 +20,15 @@
 //!
 //! **Upload part:** 1. read the record (absent → `NotFound`); 2. read the body, exactly
 //! `content_length` bytes (at most `max_api_part_size`, buffered: the store needs the
-//! length and a retry needs the bytes), hashing it; a failing stream or a wrong length
-//! stores nothing; 3. `put_part` (a replaced S3 part is overwritten natively);
-//! 4. write the entry (**commit point**: the part is listed from now on); 5. delete the
-//! other entries of the same number (if a crash leaves several, the latest upload time
-//! wins); 6. re-check the record: if the upload ended meanwhile, the entry is removed again
-//! and the answer is `NotFound`.
+//! length and a retry needs the bytes), hashing it (SHA-256 for the ETag, MD5); a failing
+//! stream, bytes other than the caller's digest says it sent, or a wrong length store
+//! nothing; 3. `put_part` (a replaced S3 part is overwritten natively); where the store's
+//! ETags are MD5s, the part's ETag must be the MD5 of the bytes sent, else the part is
+//! refused as not stored intact (the native part stays unreferenced: no entry names it, and
+//! completion only assembles parts named by entries); 4. write the entry (**commit point**:
+//! the part is listed from now on); 5. delete the other entries of the same number (if a
+//! crash leaves several, the latest upload time wins); 6. re-check the record: if the
+//! upload ended meanwhile, the entry is removed again and the answer is `NotFound`.
 //!
 //! **Complete:** 1. read the record and the entries (latest per number); 2. validate the
 //! listed parts (non-empty, strictly ascending, uploaded, ETag matches) → rejection, nothing
@@ -61,9 +64,12 @@ use super::codec::{self, PartEntry, UploadRecord};
 use super::native::{Assembled, Flavor, Native};
 use crate::backend::long_term::check_parts;
 use crate::backend::{
-    BlobInfo, CompleteRejection, CompletedPart, LongTermBackend, PartInfo, PartsPage, ScanPage,
+    BlobInfo, CompleteRejection, CompletedPart, LongTermBackend, PartInfo, PartReceipt, PartsPage,
+    ScanPage,
 };
+use crate::digest::{BodyDigest, Digest as BodyHash, Hasher, Md5};
 use crate::error::{Error, Result};
+use crate::integrity::{self, Check, IntegrityError};
 use crate::stream::PayloadStream;
 
 impl CloudBackend {
@@ -178,28 +184,73 @@ impl CloudBackend {
         }
     }
 
-    /// Reads a part body of exactly `length` bytes, returning it and its SHA-256.
-    async fn read_part(mut body: PayloadStream, length: u64) -> Result<(PutPayload, String)> {
+    /// Reads a part body of exactly `length` bytes, returning it, its SHA-256 and its
+    /// digest. With `sent`, the whole body is read (and hashed; buffered only up to
+    /// `length`) and compared with `sent` before its length is judged.
+    async fn read_part(
+        &self,
+        id: &ObjectId,
+        mut body: PayloadStream,
+        length: u64,
+        sent: Option<&BodyDigest>,
+    ) -> Result<(PutPayload, String, BodyHash)> {
         let mut chunks = Vec::new();
-        let mut read = 0u64;
         let mut hash = Sha256::new();
+        let mut md5 = Hasher::new();
+        let too_long = || {
+            Error::InvalidRequest(format!(
+                "the part body is longer than its content length of {length} bytes"
+            ))
+        };
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(Error::ClientStream)?;
-            read += chunk.len() as u64;
-            if read > length {
-                return Err(Error::InvalidRequest(format!(
-                    "the part body is longer than its content length of {length} bytes"
-                )));
+            md5.update(&chunk);
+            if md5.size() > length {
+                if sent.is_none() {
+                    return Err(too_long());
+                }
+                continue;
             }
             hash.update(&chunk);
             chunks.push(chunk);
         }
-        if read != length {
+        let read = md5.finish();
+        integrity::check_sent(
+            "upload_part",
+            &id.as_storage_path(),
+            sent,
+            read.size,
+            read.md5,
+        )
+        .map_err(|e| e.into_error(self.name))?;
+        if read.size > length {
+            return Err(too_long());
+        }
+        if read.size != length {
             return Err(Error::InvalidRequest(format!(
-                "the part body has {read} bytes, its content length says {length}"
+                "the part body has {} bytes, its content length says {length}",
+                read.size
             )));
         }
-        Ok((chunks.into_iter().collect(), hex::encode(hash.finalize())))
+        Ok((
+            chunks.into_iter().collect(),
+            hex::encode(hash.finalize()),
+            read,
+        ))
+    }
+
+    /// Step 3 of "upload part": where the store's ETags are MD5s, the store's ETag of the
+    /// part must be the MD5 of the bytes sent.
+    fn check_native_etag(&self, id: &ObjectId, native: &str, sent: &Md5) -> Result<()> {
+        if !self.limits.md5_etags || Md5::from_etag(native).is_none_or(|kept| kept == *sent) {
+            return Ok(());
+        }
+        let detail =
+            format!("sent bytes with MD5 {sent}, the store's ETag of the part is {native}");
+        Err(
+            IntegrityError::detected("upload_part", id.as_storage_path(), Check::Md5, detail)
+                .into_error(self.name),
+        )
     }
 
     /// Aborts the store's upload behind `record` (nothing to do on Azure).
@@ -280,14 +331,15 @@ impl LongTermBackend for CloudBackend {
         Ok(upload_id)
     }
 
-    async fn upload_part(
+    async fn upload_part_checked(
         &self,
         id: &ObjectId,
         upload_id: &str,
         part_number: u32,
         content_length: u64,
         body: PayloadStream,
-    ) -> Result<String> {
+        sent: Option<BodyDigest>,
+    ) -> Result<PartReceipt> {
         let native = self.native()?;
         if part_number == 0 || part_number > self.limits.max_part_number {
             return Err(Error::InvalidRequest(format!(
@@ -302,7 +354,9 @@ impl LongTermBackend for CloudBackend {
             )));
         }
         let record = self.load_upload(id, upload_id).await?;
-        let (payload, sha256) = Self::read_part(body, content_length).await?;
+        let (payload, sha256, read) = self
+            .read_part(id, body, content_length, sent.as_ref())
+            .await?;
         let path = codec::object_path(id)?;
         let idx = part_number as usize - 1;
         let PartId { content_id } = match native
@@ -316,12 +370,16 @@ impl LongTermBackend for CloudBackend {
             }
             Err(e) => return Err(self.fail("upload a part", e)),
         };
+        if native.flavor == Flavor::S3 {
+            self.check_native_etag(id, &content_id, &read.md5)?;
+        }
         let entry = PartEntry {
             part_number,
             uploaded: self.clock.now(),
             size: content_length,
             sha256,
             native: content_id,
+            md5: Some(read.md5),
         };
         let dir = codec::part_dir(upload_id, part_number)?;
         let entry_path = dir.clone().join(entry.file_name());
@@ -345,7 +403,11 @@ impl LongTermBackend for CloudBackend {
             self.delete_all(vec![entry_path]).await?;
             return Err(e);
         }
-        Ok(entry.etag())
+        Ok(PartReceipt {
+            etag: entry.etag(),
+            size: entry.size,
+            md5: entry.md5,
+        })
     }
 
     async fn list_parts(
@@ -373,6 +435,7 @@ impl LongTermBackend for CloudBackend {
                 etag: p.etag(),
                 last_modified: p.uploaded,
                 size: p.size,
+                md5: p.md5,
             })
             .collect();
         let next_marker = match (remaining.next(), parts.last()) {

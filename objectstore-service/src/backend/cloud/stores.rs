@@ -70,6 +70,7 @@ impl CloudBackend {
             metadata_bytes: 2000,
             max_part_number: 10_000,
             unquoted_if_match: config.unquoted_if_match,
+            md5_etags: config.etags_are_md5,
         };
         let common = config.common();
         assemble(
@@ -119,6 +120,7 @@ impl CloudBackend {
             metadata_bytes: 7 * 1024,
             max_part_number: 50_000,
             unquoted_if_match: false,
+            md5_etags: false,
         };
         let common = config.common();
         assemble(
@@ -171,6 +173,7 @@ impl CloudBackend {
             metadata_bytes: 7 * 1024,
             max_part_number: 10_000,
             unquoted_if_match: false,
+            md5_etags: false,
         };
         let common = config.common();
         assemble(

@@ -34,8 +34,12 @@ use super::schema::{db_error, open_writer};
 /// Committed bytes (payloads plus a page per job) after which the writer signals a checkpoint:
 /// the size at which SQLite's automatic checkpoint would run (1000 pages of 4 KiB).
 pub(super) const EVERY_BYTES: usize = 4 * 1000 * 4096;
-/// The writer connection's own automatic checkpoint, in WAL pages (64 MiB of 4 KiB pages).
-pub(super) const BACKSTOP_PAGES: i64 = 16 * 1024;
+/// The writer connection's own automatic checkpoint, in WAL pages (16 MiB of 4 KiB pages).
+/// Payloads above the value-log threshold never enter the WAL, so its traffic is rows and
+/// small payloads; a 16 MiB cycle keeps the WAL file (which never shrinks below its
+/// largest use up to `journal_size_limit`) from holding 64 MiB of a store's disk for good
+/// (docs/benchmarks/value-log.md, soak).
+pub(super) const BACKSTOP_PAGES: i64 = 4 * 1024;
 
 /// The writer's handle on the checkpointer thread.
 pub(super) struct Checkpointer {

@@ -2,6 +2,7 @@
 //! function of the same name in `sql` (or `scan`) run on the writer thread (writes, atomic
 //! by construction) or on a read connection (reads).
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -27,6 +28,11 @@ impl HighVolumeBackend for EmbeddedBackend {
         Ok(match self.load(id, true).await? {
             None => TieredGet::NotFound,
             Some(Stored::Object {
+                metadata,
+                value: Some(value),
+                ..
+            }) => TieredGet::Object(value.respond(metadata, range)?),
+            Some(Stored::Object {
                 metadata, payload, ..
             }) => TieredGet::Object(respond(metadata, payload.unwrap_or_default(), range)),
             Some(Stored::Tombstone(t)) => TieredGet::Tombstone(t),
@@ -50,8 +56,9 @@ impl HighVolumeBackend for EmbeddedBackend {
         check_inline(payload.len(), NAME)?;
         let metadata = sized(metadata, payload.len());
         let key = RowKey::of(id);
+        let vlog = Arc::clone(&self.inner.vlog);
         self.write_weighted("write an object", payload.len(), move |c| {
-            sql::put(c, &key, &metadata, &payload)
+            sql::put(c, &vlog, &key, &metadata, &payload)
         })
         .await
     }
@@ -82,8 +89,9 @@ impl HighVolumeBackend for EmbeddedBackend {
             other => (other, 0),
         };
         let now = self.inner.clock.now();
+        let vlog = Arc::clone(&self.inner.vlog);
         self.write_weighted("compare and write", weight, move |c| {
-            sql::compare_and_write(c, &key, &expected, &write, now)
+            sql::compare_and_write(c, &vlog, &key, &expected, &write, now)
         })
         .await
     }

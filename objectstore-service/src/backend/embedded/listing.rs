@@ -9,7 +9,7 @@
 //! list_key IS NOT NULL` serves every page: one index range seek, rows in key order, the
 //! upper bound (from the prefix) a range constraint so a page never reads past the prefix.
 //!
-//! **Migration** ([`migrate_listing`], schema step 2): adds the columns and the index, then
+//! **Migration** ([`migrate_listing`], schema step 4, after the value log's 2 and 3): adds the columns and the index, then
 //! fills them for every existing row in the same transaction (an existing store is
 //! rewritten once; the step is idempotent if interrupted, since it runs in one
 //! transaction).
@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 
 use super::schema::{KIND_TOMBSTONE, db_error, decode_metadata, decode_target, expired_below};
 
-/// Schema step 2: the listing columns and their index.
+/// Schema step 4: the listing columns and their index.
 const SCHEMA_LISTING: &str = "
 ALTER TABLE objects ADD COLUMN usecase TEXT;
 ALTER TABLE objects ADD COLUMN list_key BLOB;
@@ -62,7 +62,7 @@ impl RowKey {
     }
 }
 
-/// Schema step 2 (see the module docs): columns, index, and the values of existing rows.
+/// Schema step 4 (see the module docs): columns, index, and the values of existing rows.
 pub(super) fn migrate_listing(tx: &Transaction<'_>) -> Result<()> {
     let err = || db_error("add the listing index");
     tx.execute_batch(SCHEMA_LISTING).map_err(err())?;

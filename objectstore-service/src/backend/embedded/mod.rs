@@ -24,6 +24,10 @@
 //! * `listing`: the ordered listing (an index of `(usecase, listing key)`) and its schema
 //!   step.
 //! * `sql`: the statements of every operation.
+//! * [`vlog`]: the value log. Payloads above [`ValueLogSettings::value_log_threshold`]
+//!   (8 KiB) live in append-only segment files in `vlog/` instead of SQLite's pages, their
+//!   row holding a pointer; a compactor thread reclaims the space of overwritten and
+//!   deleted ones. Its write, read, compaction and open protocols are in that module.
 //!
 //! # Durability argument
 //!
@@ -44,6 +48,9 @@
 //!    elsewhere.
 //! 5. `fullfsync` is enabled, which on macOS turns fsync into `F_FULLFSYNC` (a plain fsync
 //!    there does not flush the drive cache); on Linux fsync already flushes it.
+//! 6. A payload in the value log is appended and `fdatasync`ed (with the log's directory
+//!    when a segment was created) before the `COMMIT` of the row that points at it (writer
+//!    step 4), so a committed pointer never names bytes that were not durable first.
 //!
 //! The crash half is exercised by a test that SIGKILLs a writing child process; power loss
 //! cannot be tested here and rests on SQLite's documented guarantees for this configuration.
@@ -107,11 +114,14 @@ mod sql;
 #[cfg(test)]
 mod tests;
 mod tti;
+pub mod vlog;
 mod writer;
 
 use reader::ReaderPool;
 use sql::Stored;
 use tti::PendingBumps;
+use vlog::{Compactor, OpenReport, ValueLog};
+pub use vlog::{ValueLogSettings, ValueLogStats};
 use writer::{Message, Pending};
 
 /// The backend's name in logs and errors.
@@ -137,8 +147,10 @@ pub struct WriterStats {
     pub commits: u64,
     /// Write requests in those transactions.
     pub jobs: u64,
-    /// Total time spent in `COMMIT`.
+    /// Total time spent in `COMMIT` (the value-log sync before it included).
     pub commit_time: Duration,
+    /// Of which syncing the value log (`fdatasync` of the segments appended to).
+    pub value_log_sync_time: Duration,
 }
 
 /// The embedded SQLite backend. Cheap to clone; clones share the store. See the module docs.
@@ -156,6 +168,11 @@ struct Inner {
     writer: Mutex<Option<JoinHandle<()>>>,
     counters: Arc<writer::Counters>,
     bumps: Arc<PendingBumps>,
+    vlog: Arc<ValueLog>,
+    /// Stopped before the writer (it sends the writer moves).
+    compactor: Mutex<Option<Compactor>>,
+    /// What opening the value log found.
+    opened: OpenReport,
     /// Held (locked) for the lifetime of the backend; dropped after the writer stopped.
     _lock: File,
 }
@@ -170,6 +187,13 @@ impl fmt::Debug for EmbeddedBackend {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        // The compactor holds a sender: stop it first.
+        drop(
+            self.compactor
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
         // Closing the channel stops the writer after its current group; wait for that so the
         // store is closed (and unlocked) once the last handle is gone.
         drop(self.sender.take());
@@ -226,12 +250,20 @@ fn stopped(operation: &'static str) -> Error {
 }
 
 impl EmbeddedBackend {
-    /// Opens (creating if needed) the store in `dir`.
+    /// Opens (creating if needed) the store in `dir` with the default value-log settings.
     ///
     /// Fails if another process (or another open backend in this process) holds the store's
     /// lock file for longer than a second, if the database is from a newer schema version, or
     /// on I/O errors.
     pub fn open(dir: &Path, clock: SharedClock) -> Result<Self> {
+        Self::open_with(dir, clock, ValueLogSettings::default())
+    }
+
+    /// [`Self::open`] with value-log settings.
+    pub fn open_with(dir: &Path, clock: SharedClock, settings: ValueLogSettings) -> Result<Self> {
+        settings
+            .validate()
+            .map_err(|e| Error::InvalidRequest(format!("embedded store settings: {e}")))?;
         std::fs::create_dir_all(dir).map_err(io_error("create its directory"))?;
         let lock_path = dir.join(LOCK_FILE);
         let lock = OpenOptions::new()
@@ -250,6 +282,8 @@ impl EmbeddedBackend {
         File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(io_error("sync its directory"))?;
+        let (vlog, opened) = ValueLog::open(dir, &conn, settings)?;
+        let vlog = Arc::new(vlog);
         let readers = ReaderPool::open(&db_path, READERS)?;
         let checkpointer = checkpoint::Checkpointer::start(&db_path);
         if checkpointer.is_some() {
@@ -260,10 +294,14 @@ impl EmbeddedBackend {
         let (sender, receiver) = mpsc::channel(QUEUE);
         let counters = Arc::new(writer::Counters::default());
         let writer_counters = Arc::clone(&counters);
+        let writer_vlog = Arc::clone(&vlog);
         let writer = std::thread::Builder::new()
             .name("objectstore-embedded-writer".into())
-            .spawn(move || writer::run(conn, receiver, &writer_counters, checkpointer))
+            .spawn(move || {
+                writer::run(conn, receiver, &writer_counters, checkpointer, &writer_vlog);
+            })
             .map_err(io_error("start its writer thread"))?;
+        let compactor = Compactor::start(&vlog, &db_path, sender.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 dir: dir.to_owned(),
@@ -273,6 +311,9 @@ impl EmbeddedBackend {
                 writer: Mutex::new(Some(writer)),
                 counters,
                 bumps: Arc::default(),
+                vlog,
+                compactor: Mutex::new(compactor),
+                opened,
                 _lock: lock,
             }),
         })
@@ -334,11 +375,12 @@ impl EmbeddedBackend {
         let bumps = &self.inner.bumps;
         let pending = bumps.snapshot(&path);
         let read_path = path.clone();
+        let vlog = Arc::clone(&self.inner.vlog);
         let row = self
             .inner
             .readers
             .run_point("read an object", move |c| {
-                sql::read_row(c, &read_path, with_payload)
+                sql::read_row_located(c, &vlog, &read_path, with_payload)
             })
             .await?;
         match row {
@@ -346,6 +388,7 @@ impl EmbeddedBackend {
                 metadata,
                 json,
                 payload,
+                value,
             }) => {
                 let metadata = match pending {
                     Some(p) => p.current(metadata, &json),
@@ -359,6 +402,7 @@ impl EmbeddedBackend {
                     metadata,
                     json,
                     payload,
+                    value,
                 }))
             }
             other => Ok(other),
@@ -373,6 +417,16 @@ impl Component for EmbeddedBackend {
     }
 
     async fn join(&self) {
+        let compactor = self
+            .inner
+            .compactor
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if compactor.is_some() {
+            // Dropping it waits for the move in progress.
+            let _ = tokio::task::spawn_blocking(move || drop(compactor)).await;
+        }
         if let Ok(sender) = self.sender("shut down") {
             // Fails only if the writer already stopped.
             let _ = sender.send(Message::Shutdown).await;

@@ -25,8 +25,9 @@ use crate::error::{Error, Result};
 
 use super::NAME;
 
-/// The current schema version (`PRAGMA user_version`): the number of steps in [`migrate`].
-pub(super) const SCHEMA_VERSION: i64 = 2;
+/// The current schema version (`PRAGMA user_version`): the number of steps in [`migrate`]
+/// (1, the value log's [`SCHEMA_V2`] and [`SCHEMA_V3`], the listing of step 4).
+pub(super) const SCHEMA_VERSION: i64 = 4;
 
 /// Row kind: an inline object.
 pub(super) const KIND_OBJECT: i64 = 0;
@@ -63,6 +64,49 @@ CREATE TABLE leases (
 );
 ";
 
+/// Schema version 2: the value log (see [`super::vlog`] and its `rows` module). Applied by
+/// [`migrate`] to new stores right after version 1 and to version-1 stores on open. Adding
+/// NULL columns rewrites no row, so the migration is instant whatever the size of the store;
+/// rows written before it keep their payload inline and stay readable. Its triggers kept
+/// `vlog_segments.live` exact until version 3.
+pub(super) const SCHEMA_V2: &str = "
+ALTER TABLE objects ADD COLUMN vseg INTEGER;
+ALTER TABLE objects ADD COLUMN voff INTEGER;
+ALTER TABLE objects ADD COLUMN vlen INTEGER;
+CREATE INDEX objects_vseg ON objects (vseg, voff) WHERE vseg IS NOT NULL;
+CREATE TABLE vlog_segments (
+    id   INTEGER NOT NULL PRIMARY KEY,
+    live INTEGER NOT NULL
+);
+CREATE TRIGGER vlog_insert AFTER INSERT ON objects WHEN NEW.vseg IS NOT NULL
+BEGIN
+    INSERT INTO vlog_segments (id, live) VALUES (NEW.vseg, NEW.vlen)
+        ON CONFLICT (id) DO UPDATE SET live = live + excluded.live;
+END;
+CREATE TRIGGER vlog_update AFTER UPDATE OF vseg, voff, vlen ON objects
+    WHEN OLD.vseg IS NOT NEW.vseg OR OLD.voff IS NOT NEW.voff OR OLD.vlen IS NOT NEW.vlen
+BEGIN
+    UPDATE vlog_segments SET live = live - OLD.vlen WHERE id = OLD.vseg;
+    INSERT INTO vlog_segments (id, live) SELECT NEW.vseg, NEW.vlen WHERE NEW.vseg IS NOT NULL
+        ON CONFLICT (id) DO UPDATE SET live = live + excluded.live;
+END;
+CREATE TRIGGER vlog_delete AFTER DELETE ON objects WHEN OLD.vseg IS NOT NULL
+BEGIN
+    UPDATE vlog_segments SET live = live - OLD.vlen WHERE id = OLD.vseg;
+END;
+";
+
+/// Schema version 3: the value-log accounting moves from the triggers of version 2 into
+/// the statements that change a row's pointer (`vlog::rows::account`). The triggers ran a
+/// sub-program with a statement journal on every write of `objects`, inline ones included;
+/// the explicit accounting costs nothing on rows without a pointer. The accounting of a
+/// version-2 store is exact, and stays so.
+pub(super) const SCHEMA_V3: &str = "
+DROP TRIGGER vlog_insert;
+DROP TRIGGER vlog_update;
+DROP TRIGGER vlog_delete;
+";
+
 /// Maps a SQLite failure to a backend error for `operation`.
 pub(super) fn db_error(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
     move |e| Error::backend(NAME, operation, e)
@@ -95,8 +139,9 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "fullfsync", true).map_err(err())?;
     conn.pragma_update(None, "checkpoint_fullfsync", true)
         .map_err(err())?;
-    // Keep the WAL file from growing without bound after large transactions.
-    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
+    // Keep the WAL file from growing without bound after large transactions: truncated to
+    // 16 MiB (the checkpoint backstop) when it restarts.
+    conn.pragma_update(None, "journal_size_limit", 16 * 1024 * 1024)
         .map_err(err())?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
@@ -126,15 +171,18 @@ const READER_CACHE_KIB: i64 = -256;
 
 /// Runs schema step `step` (bringing version `step - 1` to `step`) inside `tx`.
 ///
-/// 1. The tables of version 1 (`SCHEMA_V1`).
-/// 2. The listing columns and index, filled for existing rows
+/// 1. The tables of version 1 ([`SCHEMA_V1`]).
+/// 2. The value log's columns, index and segment table ([`SCHEMA_V2`]).
+/// 3. The value log's explicit accounting ([`SCHEMA_V3`]).
+/// 4. The listing columns and index, filled for existing rows
 ///    ([`super::listing::migrate_listing`]).
 fn run_step(tx: &rusqlite::Transaction<'_>, step: i64) -> Result<()> {
+    let batch = |sql: &str| tx.execute_batch(sql).map_err(db_error("create the schema"));
     match step {
-        1 => tx
-            .execute_batch(SCHEMA_V1)
-            .map_err(db_error("create the schema")),
-        2 => super::listing::migrate_listing(tx),
+        1 => batch(SCHEMA_V1),
+        2 => batch(SCHEMA_V2),
+        3 => batch(SCHEMA_V3),
+        4 => super::listing::migrate_listing(tx),
         other => Err(Error::Internal(format!(
             "the embedded store has no schema step {other}"
         ))),

@@ -23,16 +23,19 @@ use super::schema::{
     KIND_OBJECT, KIND_TOMBSTONE, db_error, decode_metadata, decode_target, encode_metadata,
     expired_below, expires_of, nanos, secs,
 };
+use super::vlog::{self, Pointer, ValueLog};
 
 /// A stored row, decoded.
 #[derive(Debug)]
 pub(super) enum Stored {
-    /// An inline object. `json` is the metadata column exactly as stored (the precondition of
-    /// a TTI bump); `payload` is `None` for metadata-only reads.
+    /// An object. `json` is the metadata column exactly as stored (the precondition of a
+    /// TTI bump); `payload` is `None` for metadata-only reads and for a payload in the value
+    /// log, which `value` then names.
     Object {
         metadata: Metadata,
         json: String,
         payload: Option<Bytes>,
+        value: Option<vlog::Value>,
     },
     /// A redirect tombstone.
     Tombstone(Tombstone),
@@ -45,6 +48,7 @@ fn decode_row(kind: i64, json: &str, target: Option<&str>) -> Result<Stored> {
             metadata,
             json: json.to_owned(),
             payload: None,
+            value: None,
         }),
         KIND_TOMBSTONE => Ok(Stored::Tombstone(Tombstone {
             target: decode_target(target)?,
@@ -64,9 +68,9 @@ pub(super) fn read_row(
 ) -> Result<Option<Stored>> {
     let err = || db_error("read an object");
     let sql = if with_payload {
-        "SELECT kind, metadata, target, payload FROM objects WHERE path = ?1"
+        "SELECT kind, metadata, target, payload, vseg, voff, vlen FROM objects WHERE path = ?1"
     } else {
-        "SELECT kind, metadata, target, NULL FROM objects WHERE path = ?1"
+        "SELECT kind, metadata, target, NULL, NULL, NULL, NULL FROM objects WHERE path = ?1"
     };
     let mut stmt = conn.prepare_cached(sql).map_err(err())?;
     let mut rows = stmt.query([path]).map_err(err())?;
@@ -83,42 +87,109 @@ pub(super) fn read_row(
         .and_then(|v| Ok(v.as_str_or_null()?))
         .map_err(err())?;
     let mut stored = decode_row(kind, json, target)?;
-    if let Stored::Object { payload, .. } = &mut stored
+    if let Stored::Object { payload, value, .. } = &mut stored
         && with_payload
     {
-        let blob = row
-            .get_ref(3)
-            .and_then(|v| Ok(v.as_blob_or_null()?))
-            .map_err(err())?;
-        *payload = Some(Bytes::copy_from_slice(blob.unwrap_or_default()));
+        let pointer = vlog::rows::pointer_of(
+            row.get(4).map_err(err())?,
+            row.get(5).map_err(err())?,
+            row.get(6).map_err(err())?,
+        );
+        if let Some(pointer) = pointer {
+            *value = Some(vlog::Value::unlocated(pointer));
+        } else {
+            let blob = row
+                .get_ref(3)
+                .and_then(|v| Ok(v.as_blob_or_null()?))
+                .map_err(err())?;
+            *payload = Some(Bytes::copy_from_slice(blob.unwrap_or_default()));
+        }
     }
     Ok(Some(stored))
 }
 
-/// The kind of the row and, for a tombstone, its target path, without decoding metadata.
-fn row_state(conn: &Connection, path: &str) -> Result<Option<(i64, Option<String>)>> {
-    conn.prepare_cached("SELECT kind, target FROM objects WHERE path = ?1")
+/// How often a read retries after finding its value's segment deleted.
+const READ_ATTEMPTS: usize = 8;
+
+/// [`read_row`], with a value-log payload located (read protocol of [`super::vlog`], steps
+/// 1 and 2): reads the row again while the payload's segment turns out to be deleted
+/// (compaction moved the value and committed the new pointer before deleting it).
+pub(super) fn read_row_located(
+    conn: &Connection,
+    vlog: &ValueLog,
+    path: &str,
+    with_payload: bool,
+) -> Result<Option<Stored>> {
+    for _ in 0..READ_ATTEMPTS {
+        let mut row = read_row(conn, path, with_payload)?;
+        if let Some(Stored::Object { value: slot, .. }) = &mut row
+            && let Some(value) = slot.take()
+        {
+            match vlog.locate(value) {
+                Some(located) => *slot = Some(located),
+                None => {
+                    tracing::debug!(path, "value-log segment gone; reading the row again");
+                    continue;
+                }
+            }
+        }
+        return Ok(row);
+    }
+    Err(Error::backend(
+        super::NAME,
+        "read a value-log payload",
+        "its segment is missing (run `objectstore check`)",
+    ))
+}
+
+/// What a write needs to know of the row it replaces, read without decoding metadata.
+struct RowState {
+    kind: i64,
+    /// A tombstone's target path.
+    target: Option<String>,
+    /// A value-log object's pointer (the accounting moves off it when the row changes).
+    pointer: Option<Pointer>,
+}
+
+/// The state of the row at `path`, if there is one.
+fn row_state(conn: &Connection, path: &str) -> Result<Option<RowState>> {
+    conn.prepare_cached("SELECT kind, target, vseg, voff, vlen FROM objects WHERE path = ?1")
         .and_then(|mut s| {
-            s.query_row([path], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
+            s.query_row([path], |r| {
+                Ok(RowState {
+                    kind: r.get(0)?,
+                    target: r.get(1)?,
+                    pointer: vlog::rows::pointer_of(r.get(2)?, r.get(3)?, r.get(4)?),
+                })
+            })
+            .optional()
         })
         .map_err(db_error("read a row state"))
 }
 
-/// Stores an inline object (size already set), replacing any row. The listing columns are
-/// set on insert only: they follow from the path, which an update keeps.
+/// Stores an object (size already set), replacing any row (whose value-log pointer, read in
+/// the same job, is `replaced`): inline, or above the value-log threshold appended to the
+/// value log with the row pointing at it. The listing columns are set on insert only: they
+/// follow from the path, which an update keeps.
 pub(super) fn put_object(
     conn: &Connection,
+    vlog: &ValueLog,
     key: &RowKey,
     metadata: &Metadata,
     payload: &[u8],
+    replaced: Option<Pointer>,
 ) -> Result<()> {
     let json = encode_metadata(metadata)?;
+    let pointer = vlog.append(&key.path, payload)?;
+    let inline = pointer.is_none().then_some(payload);
+    let [vseg, voff, vlen] = vlog::rows::columns_of(pointer);
     conn.prepare_cached(
-        "INSERT INTO objects (path, kind, metadata, expires, target, payload, usecase, list_key)
-         VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6, ?7)
+        "INSERT INTO objects (path, kind, metadata, expires, target, payload, vseg, voff, vlen,
+                              usecase, list_key)
+         VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (path) DO UPDATE SET kind = excluded.kind, metadata = excluded.metadata,
-             expires = excluded.expires, target = NULL, payload = excluded.payload",
+             expires = excluded.expires, target = NULL, payload = excluded.payload,
+             vseg = excluded.vseg, voff = excluded.voff, vlen = excluded.vlen",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -126,23 +197,33 @@ pub(super) fn put_object(
             KIND_OBJECT,
             json,
             expires_of(metadata),
-            payload,
+            inline,
+            vseg,
+            voff,
+            vlen,
             key.usecase,
             key.list_key,
         ])
     })
     .map_err(db_error("write an object"))?;
-    Ok(())
+    vlog::rows::account(conn, replaced, pointer)
 }
 
-/// Stores a tombstone, replacing any row (listing columns as in [`put_object`]).
-fn put_tombstone(conn: &Connection, key: &RowKey, tombstone: &Tombstone) -> Result<()> {
+/// Stores a tombstone, replacing any row (whose value-log pointer is `replaced`; listing
+/// columns as in [`put_object`]).
+fn put_tombstone(
+    conn: &Connection,
+    key: &RowKey,
+    tombstone: &Tombstone,
+    replaced: Option<Pointer>,
+) -> Result<()> {
     let json = encode_metadata(&tombstone.metadata)?;
     conn.prepare_cached(
         "INSERT INTO objects (path, kind, metadata, expires, target, payload, usecase, list_key)
          VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7)
          ON CONFLICT (path) DO UPDATE SET kind = excluded.kind, metadata = excluded.metadata,
-             expires = excluded.expires, target = excluded.target, payload = NULL",
+             expires = excluded.expires, target = excluded.target, payload = NULL,
+             vseg = NULL, voff = NULL, vlen = NULL",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -156,15 +237,15 @@ fn put_tombstone(conn: &Connection, key: &RowKey, tombstone: &Tombstone) -> Resu
         ])
     })
     .map_err(db_error("write a tombstone"))?;
-    Ok(())
+    vlog::rows::account(conn, replaced, None)
 }
 
-/// Deletes the row (missing is fine).
-fn delete_row(conn: &Connection, path: &str) -> Result<()> {
+/// Deletes the row (missing is fine; its value-log pointer is `replaced`).
+fn delete_row(conn: &Connection, path: &str, replaced: Option<Pointer>) -> Result<()> {
     conn.prepare_cached("DELETE FROM objects WHERE path = ?1")
         .and_then(|mut s| s.execute([path]))
         .map_err(db_error("delete an object"))?;
-    Ok(())
+    vlog::rows::account(conn, replaced, None)
 }
 
 /// The tombstone stored at `path`, if the row is one.
@@ -178,24 +259,38 @@ fn tombstone_at(conn: &Connection, path: &str) -> Result<Option<Tombstone>> {
 /// `put`: writes unless the row is a tombstone, which it returns.
 pub(super) fn put(
     conn: &Connection,
+    vlog: &ValueLog,
     key: &RowKey,
     metadata: &Metadata,
     payload: &[u8],
 ) -> Result<Option<Tombstone>> {
-    if let Some(t) = tombstone_at(conn, &key.path)? {
-        return Ok(Some(t));
+    let path = key.path.as_str();
+    let state = row_state(conn, path)?;
+    if let Some(RowState {
+        kind: KIND_TOMBSTONE,
+        ..
+    }) = state
+    {
+        return tombstone_at(conn, path);
     }
-    put_object(conn, key, metadata, payload)?;
+    let replaced = state.and_then(|s| s.pointer);
+    put_object(conn, vlog, key, metadata, payload, replaced)?;
     Ok(None)
 }
 
 /// `delete`: deletes unless the row is a tombstone, which it returns.
 pub(super) fn delete(conn: &Connection, path: &str) -> Result<Option<Tombstone>> {
-    if let Some(t) = tombstone_at(conn, path)? {
-        return Ok(Some(t));
+    match row_state(conn, path)? {
+        None => Ok(None),
+        Some(RowState {
+            kind: KIND_TOMBSTONE,
+            ..
+        }) => tombstone_at(conn, path),
+        Some(state) => {
+            delete_row(conn, path, state.pointer)?;
+            Ok(None)
+        }
     }
-    delete_row(conn, path)?;
-    Ok(None)
 }
 
 /// `compare_and_write`: see [`crate::backend::HighVolumeBackend::compare_and_write`].
@@ -203,6 +298,7 @@ pub(super) fn delete(conn: &Connection, path: &str) -> Result<Option<Tombstone>>
 /// too, judged at `now`.
 pub(super) fn compare_and_write(
     conn: &Connection,
+    vlog: &ValueLog,
     key: &RowKey,
     expected: &Expected,
     write: &TieredWrite,
@@ -210,19 +306,21 @@ pub(super) fn compare_and_write(
 ) -> Result<bool> {
     let path = key.path.as_str();
     let current = expected.revision.as_ref().map(ObjectId::as_storage_path);
-    let (state, metadata) = match &expected.precondition {
-        None => (row_state(conn, path)?, None),
-        Some(_) => match read_row(conn, path, false)? {
-            None => (None, None),
-            Some(Stored::Object { metadata, .. }) => (Some((KIND_OBJECT, None)), Some(metadata)),
-            Some(Stored::Tombstone(t)) => (
-                Some((KIND_TOMBSTONE, Some(t.target.as_storage_path()))),
-                Some(t.metadata),
-            ),
+    let state = row_state(conn, path)?;
+    let metadata = match (&expected.precondition, &state) {
+        (Some(_), Some(_)) => match read_row(conn, path, false)? {
+            Some(Stored::Object { metadata, .. }) => Some(metadata),
+            Some(Stored::Tombstone(t)) => Some(t.metadata),
+            None => None,
         },
+        _ => None,
     };
     let stored_target = match &state {
-        Some((KIND_TOMBSTONE, target)) => Some(target.as_deref().unwrap_or_default()),
+        Some(RowState {
+            kind: KIND_TOMBSTONE,
+            target,
+            ..
+        }) => Some(target.as_deref().unwrap_or_default()),
         _ => None,
     };
     let holds = expected
@@ -230,19 +328,22 @@ pub(super) fn compare_and_write(
         .as_ref()
         .is_none_or(|p| p.holds(metadata.as_ref(), now));
     if stored_target == current.as_deref() && holds {
+        let replaced = state.and_then(|s| s.pointer);
         match write {
-            TieredWrite::Object(metadata, payload) => put_object(conn, key, metadata, payload)?,
-            TieredWrite::Tombstone(t) => put_tombstone(conn, key, t)?,
-            TieredWrite::Delete => delete_row(conn, path)?,
+            TieredWrite::Object(metadata, payload) => {
+                put_object(conn, vlog, key, metadata, payload, replaced)?;
+            }
+            TieredWrite::Tombstone(t) => put_tombstone(conn, key, t, replaced)?,
+            TieredWrite::Delete => delete_row(conn, path, replaced)?,
         }
         return Ok(true);
     }
     // Expectation failed: report success if the row already is in the written state.
     let unconditional = expected.precondition.is_none();
-    Ok(match (write, &state) {
+    Ok(match (write, state.map(|s| (s.kind, s.target))) {
         (TieredWrite::Object(..), Some((KIND_OBJECT, _))) => unconditional,
         (TieredWrite::Tombstone(t), Some((KIND_TOMBSTONE, Some(target)))) => {
-            t.target.as_storage_path() == *target
+            t.target.as_storage_path() == target
         }
         (TieredWrite::Delete, None) => unconditional,
         _ => false,
@@ -255,21 +356,26 @@ pub(super) fn delete_if_expired(
     path: &str,
     now: SystemTime,
 ) -> Result<Option<Tombstone>> {
-    let expired: Option<i64> = conn
-        .prepare_cached("SELECT kind FROM objects WHERE path = ?1 AND expires < ?2")
+    let expired: Option<(i64, Option<Pointer>)> = conn
+        .prepare_cached(
+            "SELECT kind, vseg, voff, vlen FROM objects WHERE path = ?1 AND expires < ?2",
+        )
         .and_then(|mut s| {
-            s.query_row(params![path, expired_below(now)], |r| r.get(0))
-                .optional()
+            s.query_row(params![path, expired_below(now)], |r| {
+                let pointer = vlog::rows::pointer_of(r.get(1)?, r.get(2)?, r.get(3)?);
+                Ok((r.get(0)?, pointer))
+            })
+            .optional()
         })
         .map_err(db_error("read an expired row"))?;
-    let Some(kind) = expired else {
+    let Some((kind, pointer)) = expired else {
         return Ok(None);
     };
     let tombstone = match kind {
         KIND_TOMBSTONE => tombstone_at(conn, path)?,
         _ => None,
     };
-    delete_row(conn, path)?;
+    delete_row(conn, path, pointer)?;
     Ok(tombstone)
 }
 

@@ -1,6 +1,7 @@
 //! Tests of the embedded backend: persistence, locking, atomicity of conditional writes,
-//! expiry, TTI and the change log. In `tests/`: the SIGKILL crash test (`durability`), the
-//! group commit's savepoints (`writer`) and the shared conformance suites (`conformance`).
+//! expiry, TTI and the change log. In `tests/`: the SIGKILL crash tests (`durability`), the
+//! group commit's savepoints (`writer`), the shared conformance suites (`conformance`), the
+//! value log (`vlog`) and its crash matrix (`vlog_crash`).
 
 use std::time::{Duration, SystemTime};
 
@@ -21,6 +22,8 @@ use crate::stream;
 mod conformance;
 #[cfg(unix)]
 mod durability;
+mod vlog;
+mod vlog_crash;
 mod writer;
 
 fn id(key: &str) -> ObjectId {

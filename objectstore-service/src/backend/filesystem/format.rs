@@ -18,8 +18,11 @@
 //! storage path lets a scan recover the [`ObjectId`](objectstore_types::ObjectId) from a file
 //! named by a hash. A file whose length disagrees with its header is reported as corrupt.
 //!
-//! A **part file** is `"OSFP"`, version, reserved, the SHA-256 of the part bytes (32 bytes,
-//! patched after streaming), the upload time in Unix seconds (u64 LE), then the bytes.
+//! A **part file** is `"OSFP"`, version (2), reserved, the SHA-256 of the part bytes (32
+//! bytes, patched after streaming), the upload time in Unix seconds (u64 LE), the MD5 of
+//! the part bytes (16 bytes, patched after streaming; the store's own account of the part,
+//! reported to the tiered layer), then the bytes. Version 1 part files (written before the
+//! MD5 was kept) lack the MD5 and are still read.
 //!
 //! An **expiry sidecar** is a small JSON document carrying the deadline (and, after a TTL
 //! extension, the new policy) of exactly one write of its object: it applies only while its
@@ -33,6 +36,8 @@ use std::time::SystemTime;
 use objectstore_types::{ExpirationPolicy, Metadata, time};
 use serde::{Deserialize, Serialize};
 
+use crate::digest::Md5;
+
 const OBJECT_MAGIC: &[u8; 4] = b"OSFO";
 const PART_MAGIC: &[u8; 4] = b"OSFP";
 const VERSION: u16 = 1;
@@ -44,8 +49,12 @@ const PAYLOAD_LEN_OFFSET: u64 = 24;
 const MAX_JSON_LEN: u32 = 4 * 1024 * 1024;
 /// Offset of the digest in a part file.
 const PART_DIGEST_OFFSET: u64 = 8;
+/// Part file version written now (with the MD5).
+const PART_VERSION: u16 = 2;
+/// Length of a version 1 part file's header (without the MD5).
+const PART_HEADER_LEN_V1: u64 = 48;
 /// Length of a part file's header.
-pub(super) const PART_HEADER_LEN: u64 = 48;
+pub(super) const PART_HEADER_LEN: u64 = 64;
 
 /// A random tag identifying one write of an object.
 pub(super) type WriteId = [u8; 16];
@@ -230,6 +239,8 @@ pub(super) struct PartHeader {
     pub last_modified: SystemTime,
     /// Number of part bytes.
     pub size: u64,
+    /// MD5 of the part bytes (`None` in version 1 part files).
+    pub md5: Option<Md5>,
 }
 
 impl PartHeader {
@@ -244,40 +255,53 @@ pub(super) fn etag_of(digest: &[u8; 32]) -> String {
     format!("\"{}\"", hex::encode(&digest[..16]))
 }
 
-/// Writes a part header with a zero digest (patched by [`patch_part_digest`]).
+/// Writes a part header with zero digests (patched by [`patch_part_digest`]).
 pub(super) fn write_part_header(out: &mut impl Write, last_modified: SystemTime) -> io::Result<()> {
     let mut h = Vec::with_capacity(PART_HEADER_LEN as usize);
     h.extend_from_slice(PART_MAGIC);
-    h.extend_from_slice(&VERSION.to_le_bytes());
+    h.extend_from_slice(&PART_VERSION.to_le_bytes());
     h.extend_from_slice(&[0, 0]);
     h.extend_from_slice(&[0u8; 32]);
     h.extend_from_slice(&time::unix_secs(last_modified).to_le_bytes());
+    h.extend_from_slice(&[0u8; 16]);
     out.write_all(&h)
 }
 
-/// Records the digest in a part file written by [`write_part_header`].
-pub(super) fn patch_part_digest(file: &mut File, digest: &[u8; 32]) -> io::Result<()> {
+/// Records the digests in a part file written by [`write_part_header`].
+pub(super) fn patch_part_digest(file: &mut File, digest: &[u8; 32], md5: &Md5) -> io::Result<()> {
     file.seek(SeekFrom::Start(PART_DIGEST_OFFSET))?;
-    file.write_all(digest)
+    file.write_all(digest)?;
+    file.seek(SeekFrom::Start(PART_HEADER_LEN_V1))?;
+    file.write_all(&md5.0)
 }
 
 /// Reads a part file's header; leaves the cursor at the part bytes.
 pub(super) fn read_part_header(file: &mut File) -> io::Result<PartHeader> {
     let file_len = file.metadata()?.len();
     file.seek(SeekFrom::Start(0))?;
-    let mut h = [0u8; PART_HEADER_LEN as usize];
+    let mut h = [0u8; PART_HEADER_LEN_V1 as usize];
     file.read_exact(&mut h)
         .map_err(|_| corrupt("part file shorter than its header"))?;
-    if &h[0..4] != PART_MAGIC || u16::from_le_bytes([h[4], h[5]]) != VERSION {
+    let version = u16::from_le_bytes([h[4], h[5]]);
+    if &h[0..4] != PART_MAGIC || !(VERSION..=PART_VERSION).contains(&version) {
         return Err(corrupt("not a part file"));
     }
     let mut digest = [0u8; 32];
     digest.copy_from_slice(&h[8..40]);
     let secs = u64::from_le_bytes(h[40..48].try_into().map_err(io::Error::other)?);
+    let (md5, header_len) = if version == PART_VERSION {
+        let mut md5 = [0u8; 16];
+        file.read_exact(&mut md5)
+            .map_err(|_| corrupt("part file shorter than its header"))?;
+        (Some(Md5(md5)), PART_HEADER_LEN)
+    } else {
+        (None, PART_HEADER_LEN_V1)
+    };
     Ok(PartHeader {
         digest,
         last_modified: time::from_unix_secs(secs),
-        size: file_len.saturating_sub(PART_HEADER_LEN),
+        size: file_len.saturating_sub(header_len),
+        md5,
     })
 }
 
@@ -287,17 +311,22 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn object_header_round_trips_and_detects_truncation() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f");
-        let mut file = File::options()
+    /// A fresh file, open for reading and writing.
+    fn read_write(path: &std::path::Path) -> File {
+        File::options()
             .create(true)
             .truncate(true)
             .read(true)
             .write(true)
-            .open(&path)
-            .unwrap();
+            .open(path)
+            .unwrap()
+    }
+
+    #[test]
+    fn object_header_round_trips_and_detects_truncation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let mut file = read_write(&path);
         let mut metadata = Metadata {
             origin: Some("o".into()),
             size: Some(99),
@@ -346,6 +375,42 @@ mod tests {
         assert_eq!(buf.get_ref().len() as u64, PART_HEADER_LEN);
         let etag = etag_of(&[0xab; 32]);
         assert_eq!(etag, format!("\"{}\"", "ab".repeat(16)));
+    }
+
+    #[test]
+    fn part_files_keep_their_md5_and_old_ones_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("part");
+        let mut file = read_write(&path);
+        write_part_header(&mut file, time::from_unix_secs(77)).unwrap();
+        file.write_all(b"hello").unwrap();
+        let md5 = Md5::of(b"hello");
+        patch_part_digest(&mut file, &[0xcd; 32], &md5).unwrap();
+        let header = read_part_header(&mut file).unwrap();
+        assert_eq!(
+            (header.size, header.md5, header.digest),
+            (5, Some(md5), [0xcd; 32])
+        );
+        let mut rest = String::new();
+        file.read_to_string(&mut rest).unwrap();
+        assert_eq!(rest, "hello", "the cursor is left at the part bytes");
+
+        // A version 1 part file: 48-byte header, no MD5.
+        let mut v1 = Vec::new();
+        v1.extend_from_slice(PART_MAGIC);
+        v1.extend_from_slice(&1u16.to_le_bytes());
+        v1.extend_from_slice(&[0, 0]);
+        v1.extend_from_slice(&[0xef; 32]);
+        v1.extend_from_slice(&77u64.to_le_bytes());
+        v1.extend_from_slice(b"old part");
+        std::fs::write(&path, &v1).unwrap();
+        let mut file = File::open(&path).unwrap();
+        let header = read_part_header(&mut file).unwrap();
+        assert_eq!((header.size, header.md5), (8, None));
+        assert_eq!(header.etag(), format!("\"{}\"", "ef".repeat(16)));
+        let mut rest = String::new();
+        file.read_to_string(&mut rest).unwrap();
+        assert_eq!(rest, "old part");
     }
 
     #[test]

@@ -34,11 +34,20 @@
 //!    metadata, payload length 0).
 //! 2. Stream the body into it. A stream error → [`Error::ClientStream`]; a file error →
 //!    [`Error::Backend`]; either way the temp file is removed and nothing changed.
-//! 3. Patch the payload length, fsync the file.
+//! 3. Patch the payload length, fsync the file, and read the file's length back from the
+//!    filesystem (`fstat`): the payload size in the receipt is the store's own account of
+//!    what it kept, not the count of bytes handed to it.
 //! 4. Under the object's commit lock: rename over the object file (**commit point**), remove
 //!    the previous write's sidecar, fsync the directory. An error after the rename reports
 //!    `Err` although the new object may be visible (the caller may retry; puts are
 //!    idempotent).
+//!
+//! The receipt reports no MD5 (the store computes none: the tiered layer's own MD5 is the
+//! object's ETag, and a read of a whole object checks it), and the backend stores no ETag:
+//! a standalone filesystem store serves objects without one.
+//!
+//! Part uploads hash the part twice while writing it: SHA-256 (its ETag, unchanged) and MD5
+//! (the store's account the tiered layer compares with its own, before the part's rename).
 //!
 //! # The background sweeper
 //!
@@ -92,10 +101,12 @@ use self::store::{NAME, Store, io_error};
 pub use self::sweeper::SweepStats;
 use crate::backend::{
     Backend, BlobInfo, CompleteRejection, CompletedPart, Component, ExpiryTarget, ExtendOutcome,
-    GetResponse, LongTermBackend, PartsPage, ScanPage,
+    GetResponse, LongTermBackend, PartReceipt, PartsPage, PutReceipt, ScanPage,
 };
 use crate::clock::SharedClock;
+use crate::digest::{BodyDigest, Hasher};
 use crate::error::{Error, Result};
+use crate::integrity;
 use crate::stream::PayloadStream;
 
 /// Chunk size of payload read streams.
@@ -275,28 +286,40 @@ impl Component for FilesystemBackend {
 
 #[async_trait]
 impl Backend for FilesystemBackend {
-    async fn put(&self, id: &ObjectId, metadata: &Metadata, body: PayloadStream) -> Result<()> {
+    async fn put(
+        &self,
+        id: &ObjectId,
+        metadata: &Metadata,
+        body: PayloadStream,
+    ) -> Result<PutReceipt> {
         let (store, path, metadata) = (self.store.clone(), id.as_storage_path(), metadata.clone());
         // 1. Temp file with the header.
-        let (temp, file) = blocking(move || {
+        let (temp, file, header_len) = blocking(move || {
             let (temp, mut file) =
                 TempFile::create(&store.layout).map_err(io_error("write an object"))?;
-            format::write_object_header(&mut file, &format::new_write_id(), &path, &metadata)
-                .map_err(io_error("write an object"))?;
-            Ok((temp, file))
+            let header_len =
+                format::write_object_header(&mut file, &format::new_write_id(), &path, &metadata)
+                    .map_err(io_error("write an object"))?;
+            Ok((temp, file, header_len))
         })
         .await?;
         // 2. The payload.
         let (mut file, len) = stream_into(file, body, "write an object", |_| Ok(())).await?;
-        // 3-4. Length, fsync, commit.
+        // 3-4. Length, fsync, the file's length as the filesystem reports it, commit.
         let (store, name) = (self.store.clone(), layout::object_name(id));
         blocking(move || {
             format::patch_payload_len(&mut file, len).map_err(io_error("write an object"))?;
             file.sync_all().map_err(io_error("write an object"))?;
+            let file_len = file.metadata().map_err(io_error("write an object"))?.len();
             drop(file);
             store
                 .commit(&name, temp)
-                .map_err(io_error("commit an object"))
+                .map_err(io_error("commit an object"))?;
+            Ok(PutReceipt {
+                size: Some(file_len.saturating_sub(header_len)),
+                md5: None,
+                etag: None,
+            })
         })
         .await
     }
@@ -361,44 +384,58 @@ impl LongTermBackend for FilesystemBackend {
         blocking(move || store.initiate(&id, &metadata)).await
     }
 
-    async fn upload_part(
+    async fn upload_part_checked(
         &self,
         id: &ObjectId,
         upload_id: &str,
         part_number: u32,
         content_length: u64,
         body: PayloadStream,
-    ) -> Result<String> {
-        let (store, id, upload) = (self.store.clone(), id.clone(), upload_id.to_owned());
+        sent: Option<BodyDigest>,
+    ) -> Result<PartReceipt> {
+        let (store, path, upload) = (self.store.clone(), id.clone(), upload_id.to_owned());
         // 1. Check the upload, create the temp part.
         let (target, temp, file) =
-            blocking(move || store.begin_part(&id, &upload, part_number)).await?;
-        // 2. Stream, hash, enforce the length.
-        let mut hasher = Sha256::new();
-        let mut seen = 0u64;
+            blocking(move || store.begin_part(&path, &upload, part_number)).await?;
+        // 2. Stream, hash (SHA-256 for the ETag, MD5 as the store's account), enforce the
+        //    length; with a check, only after comparing the whole body with `sent`.
+        let mut sha256 = Sha256::new();
+        let mut md5 = Hasher::new();
+        let checked = sent.is_some();
         let too_long = || {
             Error::InvalidRequest(format!(
                 "part body is longer than its content length {content_length}"
             ))
         };
         let (file, len) = stream_into(file, body, "write a part", |chunk| {
-            seen += chunk.len() as u64;
-            if seen > content_length {
+            if !checked && md5.size() + chunk.len() as u64 > content_length {
                 return Err(too_long());
             }
-            hasher.update(chunk);
+            sha256.update(chunk);
+            md5.update(chunk);
             Ok(())
         })
         .await?;
+        let kept = md5.finish();
+        let path = id.as_storage_path();
+        integrity::check_sent("upload_part", &path, sent.as_ref(), kept.size, kept.md5)
+            .map_err(|e| e.into_error(NAME))?;
         if len != content_length {
             return Err(Error::InvalidRequest(format!(
                 "part body has {len} bytes, content length says {content_length}"
             )));
         }
         // 3. Commit.
-        let digest: [u8; 32] = hasher.finalize().into();
+        let digest: [u8; 32] = sha256.finalize().into();
         let (store, upload) = (self.store.clone(), upload_id.to_owned());
-        blocking(move || store.finish_part(&upload, &target, temp, file, &digest)).await
+        let etag =
+            blocking(move || store.finish_part(&upload, &target, temp, file, &digest, &kept.md5))
+                .await?;
+        Ok(PartReceipt {
+            etag,
+            size: len,
+            md5: Some(kept.md5),
+        })
     }
 
     async fn list_parts(

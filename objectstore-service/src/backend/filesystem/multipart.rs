@@ -7,9 +7,11 @@
 //!    point). A crash before leaves only `tmp/` garbage, removed at the next open.
 //!
 //! **Upload part** (unknown upload, or one of another object → `NotFound`)
-//! 1. Stream the body into a temp part file, hashing it; more or fewer bytes than
-//!    `content_length` → `InvalidRequest`, temp removed, nothing changed.
-//! 2. Record the digest, fsync, rename to `part-<n>` in the staging directory (commit point;
+//! 1. Stream the body into a temp part file, hashing it (SHA-256 and MD5); with the
+//!    caller's digest, bytes that differ from the ones sent → integrity error; more or fewer
+//!    bytes than `content_length` → `InvalidRequest`; either way the temp is removed and
+//!    nothing changed.
+//! 2. Record the digests, fsync, rename to `part-<n>` in the staging directory (commit point;
 //!    replaces an earlier upload of `n`). If the upload was aborted meanwhile, the rename
 //!    fails → `NotFound`.
 //!
@@ -39,6 +41,7 @@ use super::format::{self, PartHeader, UploadJson};
 use super::layout::{self, TempFile, UPLOAD_FILE};
 use super::store::{Store, io_error};
 use crate::backend::{CompleteRejection, CompletedPart, PartInfo, PartsPage};
+use crate::digest::Md5;
 use crate::error::{Error, Result};
 
 fn unknown_upload(upload_id: &str) -> Error {
@@ -145,8 +148,9 @@ impl Store {
         temp: TempFile,
         mut file: File,
         digest: &[u8; 32],
+        md5: &Md5,
     ) -> Result<String> {
-        format::patch_part_digest(&mut file, digest).map_err(io_error("write a part"))?;
+        format::patch_part_digest(&mut file, digest, md5).map_err(io_error("write a part"))?;
         file.sync_all().map_err(io_error("write a part"))?;
         drop(file);
         match temp.persist(target) {
@@ -199,6 +203,7 @@ impl Store {
                 etag: header.etag(),
                 last_modified: header.last_modified,
                 size: header.size,
+                md5: header.md5,
             });
         }
         let next_marker = parts.last().filter(|_| truncated).map(|p| p.part_number);

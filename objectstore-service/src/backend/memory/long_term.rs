@@ -17,9 +17,12 @@ use super::{MemoryBackend, Part, Stored, Upload, etag};
 use crate::backend::inline::{read_body, sized};
 use crate::backend::long_term::check_parts;
 use crate::backend::{
-    BlobInfo, CompleteRejection, CompletedPart, LongTermBackend, PartInfo, PartsPage, ScanPage,
+    BlobInfo, CompleteRejection, CompletedPart, LongTermBackend, PartInfo, PartReceipt, PartsPage,
+    ScanPage,
 };
+use crate::digest::{BodyDigest, Md5};
 use crate::error::{Error, Result};
+use crate::integrity;
 use crate::stream::PayloadStream;
 
 #[async_trait]
@@ -60,19 +63,37 @@ impl LongTermBackend for MemoryBackend {
         Ok(upload_id)
     }
 
-    async fn upload_part(
+    async fn upload_part_checked(
         &self,
         id: &ObjectId,
         upload_id: &str,
         part_number: u32,
         content_length: u64,
         body: PayloadStream,
-    ) -> Result<String> {
+        sent: Option<BodyDigest>,
+    ) -> Result<PartReceipt> {
         if part_number == 0 {
             return Err(Error::InvalidRequest("part numbers start at 1".into()));
         }
         self.check_upload(id, upload_id)?;
-        let bytes = read_body(body, Some(content_length)).await?;
+        // With a check, the whole body first (compared before the length is judged: a
+        // length the store got wrong is its fault, not the client's).
+        let expected = sent.is_none().then_some(content_length);
+        let bytes = read_body(body, expected).await?;
+        let (md5, size) = (Md5::of(&bytes), bytes.len() as u64);
+        integrity::check_sent(
+            "upload_part",
+            &id.as_storage_path(),
+            sent.as_ref(),
+            size,
+            md5,
+        )
+        .map_err(|e| e.into_error(self.name))?;
+        if size != content_length {
+            return Err(Error::InvalidRequest(format!(
+                "the body has {size} bytes but its content length is {content_length}"
+            )));
+        }
         let etag = etag(&bytes);
         let now = self.clock.now();
         let mut state = self.lock();
@@ -81,13 +102,19 @@ impl LongTermBackend for MemoryBackend {
             Some(u) if u.id == *id => u,
             _ => return Err(Self::upload_not_found(id, upload_id)),
         };
+        let receipt = PartReceipt {
+            etag: etag.clone(),
+            size,
+            md5: Some(md5),
+        };
         let part = Part {
             bytes,
-            etag: etag.clone(),
+            etag,
+            md5,
             last_modified: now,
         };
         upload.parts.insert(part_number, part);
-        Ok(etag)
+        Ok(receipt)
     }
 
     async fn list_parts(
@@ -118,6 +145,7 @@ impl LongTermBackend for MemoryBackend {
                 etag: p.etag.clone(),
                 last_modified: p.last_modified,
                 size: p.bytes.len() as u64,
+                md5: Some(p.md5),
             })
             .collect();
         let next_marker = match (remaining.next(), parts.last()) {

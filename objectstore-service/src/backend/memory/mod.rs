@@ -42,6 +42,10 @@
 //! **Multipart** ([`crate::backend::LongTermBackend`]): parts are kept in memory per upload;
 //! ETags are the quoted hex SHA-256 of the part; upload ids are UUID v7 in simple (32 hex
 //! digits) form.
+//!
+//! **Receipts:** like an S3 store, this store hashes what it receives: a put reports the
+//! size and MD5 of the bytes it kept (and stores no ETag of its own), a part its size and
+//! MD5 (checked against the caller's digest before the part is stored).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -57,10 +61,12 @@ use sha2::{Digest, Sha256};
 #[cfg(doc)]
 use super::HighVolumeBackend;
 use super::{
-    Backend, ChangeRecord, Component, ExpiryTarget, ExtendOutcome, GetResponse, Tombstone,
+    Backend, ChangeRecord, Component, ExpiryTarget, ExtendOutcome, GetResponse, PutReceipt,
+    Tombstone,
 };
 use crate::backend::inline::{Access, read_body, sized};
 use crate::clock::SharedClock;
+use crate::digest::Md5;
 use crate::error::{Error, Result};
 use crate::expiry::{ExtendPlan, plan_extension, tti_bump};
 use crate::stream::PayloadStream;
@@ -130,6 +136,7 @@ struct Upload {
 struct Part {
     bytes: Bytes,
     etag: String,
+    md5: Md5,
     last_modified: SystemTime,
 }
 
@@ -355,10 +362,20 @@ impl Component for MemoryBackend {
 
 #[async_trait]
 impl Backend for MemoryBackend {
-    async fn put(&self, id: &ObjectId, metadata: &Metadata, body: PayloadStream) -> Result<()> {
+    async fn put(
+        &self,
+        id: &ObjectId,
+        metadata: &Metadata,
+        body: PayloadStream,
+    ) -> Result<PutReceipt> {
         let bytes = read_body(body, None).await?;
+        let receipt = PutReceipt {
+            size: Some(bytes.len() as u64),
+            md5: Some(Md5::of(&bytes)),
+            etag: None,
+        };
         self.put_row(id, Stored::Object(sized(metadata, bytes.len()), bytes));
-        Ok(())
+        Ok(receipt)
     }
 
     async fn get(&self, id: &ObjectId, range: Option<ByteRange>) -> Result<GetResponse> {

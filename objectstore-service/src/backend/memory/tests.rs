@@ -2,23 +2,14 @@
 
 use std::time::Duration;
 
-use objectstore_types::{ExpirationPolicy, ObjectContext, ObjectKey, Scopes, Usecase};
+use objectstore_types::ExpirationPolicy;
 
 use super::*;
 use crate::backend::Expected;
 use crate::backend::{ChangeLog, Claim, HighVolumeBackend, TieredWrite};
 use crate::clock::{Clock, ManualClock};
+use crate::conformance::id;
 use crate::stream;
-
-fn id(key: &str) -> ObjectId {
-    ObjectId::new(
-        ObjectContext {
-            usecase: Usecase::new("testing").unwrap(),
-            scopes: Scopes::empty(),
-        },
-        ObjectKey::new(key).unwrap(),
-    )
-}
 
 #[tokio::test]
 async fn clones_share_state_and_inspection_sees_raw_rows() {

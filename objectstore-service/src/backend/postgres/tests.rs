@@ -10,13 +10,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use objectstore_types::{ExpirationPolicy, ObjectContext, ObjectKey, Scopes, Usecase};
+use objectstore_types::{ExpirationPolicy, Usecase};
 use sqlx::postgres::PgPoolOptions;
 
 use super::*;
 use crate::backend::{ChangeLog, ChangeRecord, Claim, HighVolumeBackend};
 use crate::clock::{Clock, ManualClock};
-use crate::{conformance, testing};
+use crate::conformance::{self, id};
+use crate::testing;
 
 const URL_VAR: &str = "OS_TEST_POSTGRES_URL";
 
@@ -90,16 +91,6 @@ impl Db {
         }
         pool.close().await;
     }
-}
-
-fn id(key: &str) -> ObjectId {
-    ObjectId::new(
-        ObjectContext {
-            usecase: Usecase::new("testing").unwrap(),
-            scopes: Scopes::parse("org=1").unwrap(),
-        },
-        ObjectKey::new(key).unwrap(),
-    )
 }
 
 // --- Conformance -------------------------------------------------------------------------
@@ -521,14 +512,14 @@ async fn a_version_1_schema_is_migrated_and_listed() {
     let backend = db.on(&prefix, ManualClock::new()).await;
     let page = backend
         .list(&crate::backend::ListQuery::new(
-            Usecase::new("testing").unwrap(),
+            Usecase::new("conformance").unwrap(),
             "",
             10,
         ))
         .await
         .unwrap();
     let keys: Vec<&str> = page.rows.iter().map(|r| r.key.as_str()).collect();
-    assert_eq!(keys, ["org=1/_/a=1/x", "org=1/b"]);
+    assert_eq!(keys, ["org=17/project=42/_/a=1/x", "org=17/project=42/b"]);
     let version: i32 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT version FROM {prefix}schema_version"
     )))

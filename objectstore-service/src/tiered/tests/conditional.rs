@@ -34,6 +34,7 @@ async fn put_if(
     storage
         .put_if(id, metadata, stream::single(body), pre)
         .await
+        .map(|_receipt| ())
 }
 
 /// The current entity tag of `id` (which must exist).
@@ -42,7 +43,7 @@ async fn tag(storage: &TieredStorage, id: &ObjectId) -> String {
 }
 
 #[track_caller]
-fn assert_refused(result: crate::Result<()>) {
+fn assert_refused<T: std::fmt::Debug>(result: crate::Result<T>) {
     match result {
         Err(Error::PreconditionFailed(_)) => {}
         other => panic!("expected PreconditionFailed, got {other:?}"),

@@ -54,13 +54,6 @@ impl Protocol {
     }
 }
 
-fn config() -> TieredConfig {
-    TieredConfig {
-        threshold: 16,
-        ..Env::config()
-    }
-}
-
 fn old_value() -> Vec<u8> {
     payload(64, b'o')
 }
@@ -81,9 +74,8 @@ struct Crashed {
 /// Sets the object up with a healthy instance, then runs `protocol` on an instance whose
 /// calls go through `crash`, including its cleanup and `join`.
 async fn run(protocol: Protocol, crash: &Crash) -> Crashed {
-    let env = Env::new();
-    let key = id("crash");
-    let healthy = env.storage_with(Arc::new(env.hv.clone()), Arc::new(env.lt.clone()), config());
+    let (env, key) = (Env::new(), id("crash"));
+    let healthy = env.tiny_storage();
     let mut upload_state = None;
     match protocol.base() {
         Protocol::LargeWrite | Protocol::MultipartInitiate => {}
@@ -118,7 +110,7 @@ async fn run(protocol: Protocol, crash: &Crash) -> Crashed {
 
     let hv = decorate(&env.hv, crash.clone());
     let lt = decorate(&env.lt, crash.clone());
-    let storage = Arc::new(env.storage_with(hv, lt, config()));
+    let storage = Arc::new(env.storage_with(hv, lt, Env::tiny_threshold()));
     let operation = tokio::spawn({
         let (storage, key, upload_state) = (storage.clone(), key.clone(), upload_state.clone());
         async move {
@@ -127,11 +119,17 @@ async fn run(protocol: Protocol, crash: &Crash) -> Crashed {
                 return match protocol.base() {
                     Protocol::LargeOverwrite => {
                         let body = stream::single(new_value());
-                        storage.put_if(&key, &Metadata::default(), body, tag).await
+                        storage
+                            .put_if(&key, &Metadata::default(), body, tag)
+                            .await
+                            .map(|_receipt| ())
                     }
                     Protocol::SmallOverTombstone => {
                         let body = stream::single(SMALL.to_vec());
-                        storage.put_if(&key, &Metadata::default(), body, tag).await
+                        storage
+                            .put_if(&key, &Metadata::default(), body, tag)
+                            .await
+                            .map(|_receipt| ())
                     }
                     Protocol::Delete => storage.delete_if(&key, tag).await,
                     _ => {
@@ -188,7 +186,7 @@ async fn recover_and_check(protocol: Protocol, crashed: Crashed, label: &str) {
         upload,
     } = crashed;
     let key = id("crash");
-    let storage = env.storage_with(Arc::new(env.hv.clone()), Arc::new(env.lt.clone()), config());
+    let storage = env.tiny_storage();
     env.clock.advance(AFTER_LEASES);
     storage.recover_now(false).await.unwrap();
 

@@ -19,9 +19,7 @@ fn stamped(policy: ExpirationPolicy, env: &Env) -> Metadata {
 
 #[tokio::test]
 async fn expired_tombstone_reads_as_absent() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("ttl");
+    let (env, storage, key) = fresh("ttl");
     let metadata = stamped(ExpirationPolicy::TimeToLive(Duration::from_secs(60)), &env);
     storage
         .put(&key, &metadata, stream::single(payload(LARGE, 1)))
@@ -39,9 +37,7 @@ async fn expired_tombstone_reads_as_absent() {
 
 #[tokio::test]
 async fn reads_bump_a_tti_tombstone_and_report_the_old_deadline() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("tti");
+    let (env, storage, key) = fresh("tti");
     let tti = Duration::from_secs(3600);
     let metadata = stamped(ExpirationPolicy::TimeToIdle(tti), &env);
     storage
@@ -123,8 +119,7 @@ async fn extend_expiry_of_inline_and_large_objects() {
 
 #[tokio::test]
 async fn extend_expiry_of_a_tombstone_reports_a_lost_race_as_conflict() {
-    let env = Env::new();
-    let key = id("extend-conflict");
+    let (env, key) = (Env::new(), id("extend-conflict"));
     let ttl = stamped(ExpirationPolicy::TimeToLive(Duration::from_secs(60)), &env);
     env.storage()
         .put(&key, &ttl, stream::single(payload(LARGE, 1)))

@@ -50,13 +50,6 @@ enum Protocol {
     TtiBump,
 }
 
-fn config() -> TieredConfig {
-    TieredConfig {
-        threshold: 16,
-        ..Env::config()
-    }
-}
-
 /// A value: its fill byte and length, with a content type naming it, so that a mix of two
 /// revisions' bytes and metadata is detected.
 fn value(fill: u8, len: usize) -> (Vec<u8>, String) {
@@ -149,9 +142,8 @@ struct Run {
 }
 
 async fn run(protocol: Protocol, hooks: &Crash) -> Run {
-    let env = Env::new();
-    let key = id("fault");
-    let healthy = env.storage_with(Arc::new(env.hv.clone()), Arc::new(env.lt.clone()), config());
+    let (env, key) = (Env::new(), id("fault"));
+    let healthy = env.tiny_storage();
     let now = env.clock.now();
     let (old_bytes, old_type) = old_value(protocol);
     let policy = match protocol {
@@ -190,7 +182,7 @@ async fn run(protocol: Protocol, hooks: &Crash) -> Run {
 
     let hv = decorate(&env.hv, hooks.clone());
     let lt = decorate(&env.lt, hooks.clone());
-    let storage = env.storage_with(hv, lt, config());
+    let storage = env.storage_with(hv, lt, Env::tiny_threshold());
     let now = env.clock.now();
     let metadata = metadata_for(&new_type, ExpirationPolicy::Manual, now);
     // Inline in the test task: background cleanups cannot start before it returns.
@@ -198,11 +190,10 @@ async fn run(protocol: Protocol, hooks: &Crash) -> Run {
         Protocol::SmallWrite
         | Protocol::LargeWrite
         | Protocol::LargeOverwrite
-        | Protocol::SmallOverTombstone => {
-            storage
-                .put(&key, &metadata, stream::single(new_bytes))
-                .await
-        }
+        | Protocol::SmallOverTombstone => storage
+            .put(&key, &metadata, stream::single(new_bytes))
+            .await
+            .map(drop),
         Protocol::Delete => storage.delete(&key).await,
         Protocol::MultipartComplete => {
             let (upload_id, parts) = upload_state.clone().unwrap_or_default();

@@ -71,11 +71,7 @@ async fn join_waits_for_cleanup_to_complete() {
 async fn dropped_future_during_long_term_write_cleans_up() {
     let env = Env::new();
     let gate = Gate::new();
-    let storage = env.with_lt_around(Faults::new().on(
-        Method::Put,
-        Calls::All,
-        Fault::PauseAfter(gate.clone()),
-    ));
+    let storage = env.with_lt_around(always(Method::Put, Fault::PauseAfter(gate.clone())));
     let key = id("drop-write");
     let body = payload(LARGE, 1);
     tokio::select! {
@@ -96,15 +92,12 @@ async fn dropped_future_during_long_term_write_cleans_up() {
 /// and the cleanup, which waited for it, sees the committed state and keeps the new blob.
 #[tokio::test]
 async fn dropped_future_during_commit_settles_before_cleanup() {
-    let env = Env::new();
-    let key = id("drop-commit");
-    put(&env.storage(), &key, &payload(LARGE, 1)).await.unwrap();
-    let old = env.tombstone_target(&key);
+    let (env, key) = (Env::new(), id("drop-commit"));
+    let old = env.large_at(&key, 1).await;
 
     let gate = Gate::new();
-    let storage = env.with_hv_around(Faults::new().on(
+    let storage = env.with_hv_around(always(
         Method::CompareAndWrite,
-        Calls::All,
         Fault::PauseBefore(gate.clone()),
     ));
     let body = payload(LARGE, 2);
@@ -130,11 +123,7 @@ async fn dropped_future_during_commit_settles_before_cleanup() {
 async fn cleanup_after_lost_commit_response() {
     let env = Env::new();
     let healthy = env.storage();
-    let broken = env.with_hv_around(Faults::new().on(
-        Method::CompareAndWrite,
-        Calls::All,
-        Fault::FailAfterCommit,
-    ));
+    let broken = env.with_hv_around(always(Method::CompareAndWrite, Fault::FailAfterCommit));
     let key = id("obj");
     put(&healthy, &key, &payload(LARGE, 1)).await.unwrap();
     let first = env.tombstone_target(&key);
@@ -168,8 +157,7 @@ async fn cleanup_after_lost_commit_response() {
 /// it (it never claims its own records through the log).
 #[tokio::test]
 async fn failed_cleanup_is_retried_by_the_next_recovery_pass() {
-    let env = Env::new();
-    let key = id("retry");
+    let (env, key) = (Env::new(), id("retry"));
     let faults = Faults::new().on(Method::Delete, Calls::Nth(1), Fault::Fail);
     let storage = env.with_lt_around(faults.clone());
     put(&storage, &key, &payload(LARGE, 1)).await.unwrap();
@@ -191,7 +179,7 @@ async fn failed_cleanup_is_retried_by_the_next_recovery_pass() {
 async fn a_failing_recovery_pass_keeps_the_retry_set() {
     let env = Env::new();
     let hv_faults = Faults::new();
-    let lt_faults = Faults::new().on(Method::Delete, Calls::All, Fault::Fail);
+    let lt_faults = always(Method::Delete, Fault::Fail);
     let storage = env.storage_on(
         decorate(&env.hv, hv_faults.clone()),
         decorate(&env.lt, lt_faults.clone()),
@@ -239,8 +227,7 @@ async fn crashed_overwrite(env: &Env, key: &ObjectId) -> String {
 /// Another instance takes a record over only once the owner's lease expired.
 #[tokio::test]
 async fn records_of_a_live_instance_are_not_recovered() {
-    let env = Env::new();
-    let key = id("lease");
+    let (env, key) = (Env::new(), id("lease"));
     let owner = crashed_overwrite(&env, &key).await;
     assert!(
         env.hv.lease(&owner).is_some(),
@@ -261,8 +248,7 @@ async fn records_of_a_live_instance_are_not_recovered() {
 /// instance's records at once (the previous process is known to be gone).
 #[tokio::test]
 async fn startup_recovery_on_an_exclusive_backend_ignores_leases() {
-    let env = Env::new();
-    let key = id("startup");
+    let (env, key) = (Env::new(), id("startup"));
     crashed_overwrite(&env, &key).await;
     let config = TieredConfig {
         background: true,
@@ -279,17 +265,11 @@ async fn startup_recovery_on_an_exclusive_backend_ignores_leases() {
 /// instance's recovery must not commit afterwards (recovery may have deleted its blob).
 #[tokio::test]
 async fn an_instance_that_lost_its_record_does_not_commit() {
-    let env = Env::new();
-    let key = id("fenced");
-    put(&env.storage(), &key, &payload(LARGE, 1)).await.unwrap();
-    let old = env.tombstone_target(&key);
+    let (env, key) = (Env::new(), id("fenced"));
+    let old = env.large_at(&key, 1).await;
 
     let gate = Gate::new();
-    let slow = env.with_lt_around(Faults::new().on(
-        Method::Put,
-        Calls::All,
-        Fault::PauseAfter(gate.clone()),
-    ));
+    let slow = env.with_lt_around(always(Method::Put, Fault::PauseAfter(gate.clone())));
     let writing = tokio::spawn({
         let slow = Arc::new(slow);
         let key = key.clone();

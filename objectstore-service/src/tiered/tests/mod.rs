@@ -13,6 +13,7 @@
 //!   instance.
 //! * `faults`: every backend call of every protocol fails once, the instance lives on.
 //! * `sweep`: the expiry sweeper.
+//! * `integrity`: ETags, and a long-term store that damages bytes on write or read.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -40,6 +41,7 @@ mod crash_hooks;
 mod expiry;
 mod faults;
 mod guard;
+mod integrity;
 mod multipart;
 mod routing;
 mod sweep;
@@ -86,6 +88,20 @@ impl Env {
         }
     }
 
+    /// [`Env::config`] with a 16-byte threshold: nearly every object is large.
+    fn tiny_threshold() -> TieredConfig {
+        TieredConfig {
+            threshold: 16,
+            ..Self::config()
+        }
+    }
+
+    /// A storage directly on the memory backends, with [`Env::tiny_threshold`].
+    fn tiny_storage(&self) -> TieredStorage {
+        let (hv, lt) = (Arc::new(self.hv.clone()), Arc::new(self.lt.clone()));
+        self.storage_with(hv, lt, Self::tiny_threshold())
+    }
+
     /// A storage directly on the memory backends.
     fn storage(&self) -> TieredStorage {
         self.storage_on(Arc::new(self.hv.clone()), Arc::new(self.lt.clone()))
@@ -118,6 +134,15 @@ impl Env {
         self.storage_on(Arc::new(self.hv.clone()), decorate(&self.lt, around))
     }
 
+    /// Writes a large object filled with `fill` under `key` through a fresh storage; the
+    /// revision its tombstone names.
+    async fn large_at(&self, key: &ObjectId, fill: u8) -> ObjectId {
+        put(&self.storage(), key, &payload(LARGE, fill))
+            .await
+            .unwrap();
+        self.tombstone_target(key)
+    }
+
     fn tombstone_target(&self, id: &ObjectId) -> ObjectId {
         self.hv.entry(id).expect_tombstone().target
     }
@@ -142,6 +167,12 @@ impl Env {
         assert_eq!(self.lt.pending_uploads(), 0, "open multipart uploads");
     }
 
+    /// Waits for `storage`'s background work ([`settle`]), then [`Env::assert_consistent`].
+    async fn settled(&self, storage: &TieredStorage) {
+        settle(storage).await;
+        self.assert_consistent();
+    }
+
     /// [`Env::assert_consistent`] without the check of open uploads.
     #[track_caller]
     fn assert_blobs_and_log_consistent(&self) {
@@ -155,6 +186,13 @@ impl Env {
     }
 }
 
+/// A fresh environment, a storage directly on it and the id of `key`.
+fn fresh(key: &str) -> (Env, TieredStorage, ObjectId) {
+    let env = Env::new();
+    let storage = env.storage();
+    (env, storage, id(key))
+}
+
 fn payload(len: usize, fill: u8) -> Vec<u8> {
     vec![fill; len]
 }
@@ -163,6 +201,7 @@ async fn put(storage: &TieredStorage, id: &ObjectId, body: &[u8]) -> crate::Resu
     storage
         .put(id, &Metadata::default(), stream::single(body.to_vec()))
         .await
+        .map(drop)
 }
 
 /// The whole object through the storage, `None` when absent.
@@ -240,9 +279,14 @@ fn decorate<A: Around>(memory: &MemoryBackend, around: A) -> Arc<Decorated<Memor
     Arc::new(Decorated::new(Arc::new(memory.clone()), around))
 }
 
+/// Faults with one rule: every call of `method` meets `fault`.
+fn always(method: Method, fault: Fault) -> Faults {
+    Faults::new().on(method, Calls::All, fault)
+}
+
 /// Every compare-and-write reports a lost race.
 fn cas_conflict() -> Faults {
-    Faults::new().on(Method::CompareAndWrite, Calls::All, Fault::reply(|| false))
+    always(Method::CompareAndWrite, Fault::reply(|| false))
 }
 
 /// Long enough for any lease of the defaults to expire.

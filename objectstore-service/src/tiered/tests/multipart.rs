@@ -118,9 +118,7 @@ async fn an_upload_id_of_another_object_is_not_found() {
 
 #[tokio::test]
 async fn multipart_single_part_roundtrip() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("mp-single");
+    let (env, storage, key) = fresh("mp-single");
     let mut metadata = Metadata {
         content_type: "application/x-test".into(),
         expiration_policy: ExpirationPolicy::TimeToLive(Duration::from_secs(3600)),
@@ -157,9 +155,7 @@ async fn multipart_single_part_roundtrip() {
 
 #[tokio::test]
 async fn multipart_upload_assembles_parts_in_order() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("multipart");
+    let (_env, storage, key) = fresh("multipart");
     let upload_id = storage
         .initiate_multipart(&key, &Metadata::default())
         .await
@@ -177,9 +173,7 @@ async fn multipart_upload_assembles_parts_in_order() {
 
 #[tokio::test]
 async fn multipart_abort() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("mp-abort");
+    let (env, storage, key) = fresh("mp-abort");
     let (upload_id, _) = upload(&storage, &key, &[payload(100, 1)]).await;
     storage.abort_multipart(&key, &upload_id).await.unwrap();
     env.hv.entry(&key).expect_not_found();
@@ -192,9 +186,7 @@ async fn multipart_abort() {
 
 #[tokio::test]
 async fn multipart_list_parts() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("mp-list");
+    let (_env, storage, key) = fresh("mp-list");
     let (upload_id, _) = upload(&storage, &key, &[payload(100, 1), payload(200, 2)]).await;
     let page = storage
         .list_parts(&key, &upload_id, None, None)
@@ -206,9 +198,7 @@ async fn multipart_list_parts() {
 
 #[tokio::test]
 async fn multipart_overwrites_existing_tombstone() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("mp-overwrite");
+    let (env, storage, key) = fresh("mp-overwrite");
     put(&storage, &key, &payload(LARGE, 0xAA)).await.unwrap();
     let old = env.tombstone_target(&key);
 
@@ -231,9 +221,7 @@ async fn multipart_overwrites_existing_tombstone() {
 /// Backend rejections are proxied; the upload stays open and a correct complete works.
 #[tokio::test]
 async fn rejected_complete_is_proxied_and_retryable() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("mp-reject");
+    let (env, storage, key) = fresh("mp-reject");
     let (upload_id, parts) = upload(&storage, &key, &[payload(100, 1)]).await;
     let wrong = [CompletedPart {
         part_number: 1,
@@ -256,8 +244,7 @@ async fn rejected_complete_is_proxied_and_retryable() {
 /// deadline and grace passed, recovery deletes it and aborts the upload.
 #[tokio::test]
 async fn orphan_of_a_failed_complete_is_cleaned_after_the_deadline() {
-    let env = Env::new();
-    let key = id("mp-orphan");
+    let (env, key) = (Env::new(), id("mp-orphan"));
     let (upload_id, parts) = upload(&env.storage(), &key, &[payload(LARGE, 1)]).await;
     let revision = decode(&key, &upload_id).unwrap().revision;
     let broken = env.with_lt_around(
@@ -293,8 +280,7 @@ async fn orphan_of_a_failed_complete_is_cleaned_after_the_deadline() {
 /// later keeps the committed revision.
 #[tokio::test]
 async fn complete_succeeds_on_retry_after_a_long_term_error() {
-    let env = Env::new();
-    let key = id("mp-retry");
+    let (env, key) = (Env::new(), id("mp-retry"));
     let (upload_id, parts) = upload(&env.storage(), &key, &[payload(LARGE, 1)]).await;
     let storage =
         env.with_lt_around(Faults::new().on(Method::CompleteMultipart, Calls::Nth(1), Fault::Fail));
@@ -314,8 +300,7 @@ async fn complete_succeeds_on_retry_after_a_long_term_error() {
 /// assembled revision (its own complete call fails: the upload is gone) and commits it.
 #[tokio::test]
 async fn complete_succeeds_on_retry_if_the_metadata_read_fails() {
-    let env = Env::new();
-    let key = id("mp-retry-meta");
+    let (env, key) = (Env::new(), id("mp-retry-meta"));
     let (upload_id, parts) = upload(&env.storage(), &key, &[payload(LARGE, 1)]).await;
     let storage = env.with_lt_around(Faults::new().on(Method::Head, Calls::Nth(1), Fault::Fail));
     complete_fails_then_succeeds(&storage, &key, &upload_id, &parts).await;
@@ -329,8 +314,7 @@ async fn complete_succeeds_on_retry_if_the_metadata_read_fails() {
 /// The tombstone swap commits but its response is lost; the retry reports success at once.
 #[tokio::test]
 async fn complete_retry_after_a_lost_commit_response_succeeds() {
-    let env = Env::new();
-    let key = id("mp-lost-response");
+    let (env, key) = (Env::new(), id("mp-lost-response"));
     let (upload_id, parts) = upload(&env.storage(), &key, &[payload(LARGE, 1)]).await;
     let storage = env.with_hv_around(Faults::new().on(
         Method::CompareAndWrite,
@@ -347,9 +331,7 @@ async fn complete_retry_after_a_lost_commit_response_succeeds() {
 /// resurrecting the old revision; the revision's blob waits for its deferred record.
 #[tokio::test]
 async fn retry_after_an_overwrite_reports_success_without_recommitting() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("mp-overwritten");
+    let (env, storage, key) = fresh("mp-overwritten");
     let (upload_id, parts) = upload(&storage, &key, &[payload(LARGE, 1)]).await;
     let revision = decode(&key, &upload_id).unwrap().revision;
     complete(&storage, &key, &upload_id, &parts).await;
@@ -368,8 +350,7 @@ async fn retry_after_an_overwrite_reports_success_without_recommitting() {
 /// same revision again: a legitimate later write whose blob the deferred record kept.
 #[tokio::test]
 async fn retry_without_marker_recommits_the_same_revision_safely() {
-    let env = Env::new();
-    let key = id("mp-no-marker");
+    let (env, key) = (Env::new(), id("mp-no-marker"));
     // Appends: 1 deferred record, 2 guard, 3 marker.
     let storage =
         env.with_hv_around(Faults::new().on(Method::AppendRecord, Calls::Nth(3), Fault::Fail));
@@ -388,9 +369,7 @@ async fn retry_without_marker_recommits_the_same_revision_safely() {
 
 #[tokio::test]
 async fn parts_and_completes_are_refused_after_the_deadline() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("mp-late");
+    let (env, storage, key) = fresh("mp-late");
     let (upload_id, parts) = upload(&storage, &key, &[payload(100, 1)]).await;
     env.clock.advance(Duration::from_secs(24 * 3600 + 1));
     let result = storage
@@ -410,9 +389,7 @@ async fn parts_and_completes_are_refused_after_the_deadline() {
 
 #[tokio::test]
 async fn complete_of_an_unknown_upload_is_not_found() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("mp-unknown");
+    let (env, storage, key) = fresh("mp-unknown");
     let revision = ObjectId::new(
         key.context.clone(),
         key.key.with_revision(&uuid::Uuid::now_v7()),
@@ -431,8 +408,7 @@ async fn complete_of_an_unknown_upload_is_not_found() {
 /// any); meanwhile the client retries and the retry commits. Then the cleanup resumes.
 /// Returns what a read finds afterwards.
 async fn retry_race(naive: bool) -> Option<Vec<u8>> {
-    let env = Env::new();
-    let key = id("race");
+    let (env, key) = (Env::new(), id("race"));
     let gate = Gate::new();
     let hv = decorate(
         &env.hv,
@@ -440,7 +416,7 @@ async fn retry_race(naive: bool) -> Option<Vec<u8>> {
     );
     let lt = decorate(
         &env.lt,
-        Faults::new().on(Method::Delete, Calls::All, Fault::PauseBefore(gate.clone())),
+        always(Method::Delete, Fault::PauseBefore(gate.clone())),
     );
     let storage = env.storage_on(hv, lt);
     storage
@@ -485,15 +461,11 @@ async fn seed_001_race_keeps_the_object_with_deferred_ownership() {
 /// record's due time gives up instead of committing a revision recovery may be deleting.
 #[tokio::test]
 async fn a_complete_that_reaches_its_commit_too_late_does_not_commit() {
-    let env = Env::new();
-    let key = id("mp-too-late");
+    let (env, key) = (Env::new(), id("mp-too-late"));
     let (upload_id, parts) = upload(&env.storage(), &key, &[payload(100, 1)]).await;
     let gate = Gate::new();
-    let storage = Arc::new(env.with_lt_around(Faults::new().on(
-        Method::Head,
-        Calls::All,
-        Fault::PauseAfter(gate.clone()),
-    )));
+    let storage =
+        Arc::new(env.with_lt_around(always(Method::Head, Fault::PauseAfter(gate.clone()))));
     let completing = tokio::spawn({
         let (storage, key) = (storage.clone(), key.clone());
         async move { storage.complete_multipart(&key, &upload_id, &parts).await }

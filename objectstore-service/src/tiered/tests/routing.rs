@@ -10,7 +10,7 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use super::*;
 use crate::Error;
 use crate::backend::Tombstone;
-use crate::backend::around::faults::{Calls, Fault, Faults};
+use crate::backend::around::faults::{Fault, Faults};
 use crate::clock::Clock as _;
 
 // --- Basic behaviour ---
@@ -33,9 +33,7 @@ async fn delete_nonexistent_succeeds() {
 
 #[tokio::test]
 async fn put_small_object_stores_inline() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("small");
+    let (env, storage, key) = fresh("small");
     put(&storage, &key, b"small payload").await.unwrap();
 
     let (metadata, bytes) = env.hv.entry(&key).expect_object();
@@ -48,9 +46,7 @@ async fn put_small_object_stores_inline() {
 
 #[tokio::test]
 async fn put_large_object_creates_tombstone() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("large");
+    let (env, storage, key) = fresh("large");
     let body = payload(LARGE, 0xCD);
     let mut metadata = Metadata {
         content_type: "image/png".into(),
@@ -84,8 +80,7 @@ async fn put_large_object_creates_tombstone() {
     assert_eq!(read(&storage, &key).await.unwrap(), body);
     let head = storage.head(&key).await.unwrap().unwrap();
     assert_eq!(head, tombstone.metadata);
-    settle(&storage).await;
-    env.assert_consistent();
+    env.settled(&storage).await;
 }
 
 #[tokio::test]
@@ -151,9 +146,7 @@ fn routing_by_size_holds_for_any_chunking() {
 
 #[tokio::test]
 async fn reinsert_small_over_large_swaps_to_inline() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("reinsert");
+    let (env, storage, key) = fresh("reinsert");
     put(&storage, &key, &payload(LARGE, 0xAB)).await.unwrap();
     let old = env.tombstone_target(&key);
 
@@ -167,9 +160,7 @@ async fn reinsert_small_over_large_swaps_to_inline() {
 
 #[tokio::test]
 async fn overwrite_large_with_large_replaces_revision() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("overwrite");
+    let (env, storage, key) = fresh("overwrite");
     put(&storage, &key, &payload(LARGE, 0xAA)).await.unwrap();
     let first = env.tombstone_target(&key);
     put(&storage, &key, &payload(LARGE, 0xBB)).await.unwrap();
@@ -185,24 +176,19 @@ async fn overwrite_large_with_large_replaces_revision() {
 
 #[tokio::test]
 async fn overwrite_inline_with_large() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("grow");
+    let (env, storage, key) = fresh("grow");
     put(&storage, &key, b"tiny").await.unwrap();
     put(&storage, &key, &payload(LARGE, 1)).await.unwrap();
     env.hv.entry(&key).expect_tombstone();
     assert_eq!(read(&storage, &key).await.unwrap(), payload(LARGE, 1));
-    settle(&storage).await;
-    env.assert_consistent();
+    env.settled(&storage).await;
 }
 
 // --- Delete ---
 
 #[tokio::test]
 async fn delete_small_object() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("delete-small");
+    let (env, storage, key) = fresh("delete-small");
     put(&storage, &key, b"tiny").await.unwrap();
     storage.delete(&key).await.unwrap();
     env.hv.entry(&key).expect_not_found();
@@ -212,9 +198,7 @@ async fn delete_small_object() {
 
 #[tokio::test]
 async fn delete_large_object_cleans_up_both_backends() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("delete-large");
+    let (env, storage, key) = fresh("delete-large");
     put(&storage, &key, &payload(LARGE, 0)).await.unwrap();
     let target = env.tombstone_target(&key);
     storage.delete(&key).await.unwrap();
@@ -228,14 +212,13 @@ async fn delete_large_object_cleans_up_both_backends() {
 /// and the record stays for recovery, which removes the blob later.
 #[tokio::test]
 async fn delete_succeeds_when_long_term_cleanup_fails() {
-    let env = Env::new();
-    let key = id("fail-delete");
+    let (env, key) = (Env::new(), id("fail-delete"));
     put(&env.storage(), &key, &payload(LARGE, 0xAB))
         .await
         .unwrap();
     let target = env.tombstone_target(&key);
 
-    let broken = env.with_lt_around(Faults::new().on(Method::Delete, Calls::All, Fault::Fail));
+    let broken = env.with_lt_around(always(Method::Delete, Fault::Fail));
     broken.delete(&key).await.unwrap();
     settle(&broken).await;
     env.hv.entry(&key).expect_not_found();
@@ -269,10 +252,8 @@ async fn put_large_cas_conflict_cleans_up_new_blob() {
 /// winner cleans the old blob).
 #[tokio::test]
 async fn put_small_over_tombstone_cas_conflict_succeeds() {
-    let env = Env::new();
-    let key = id("conflict-small");
-    put(&env.storage(), &key, &payload(LARGE, 1)).await.unwrap();
-    let target = env.tombstone_target(&key);
+    let (env, key) = (Env::new(), id("conflict-small"));
+    let target = env.large_at(&key, 1).await;
     let storage = env.with_hv_around(cas_conflict());
     put(&storage, &key, b"tiny").await.unwrap();
     settle(&storage).await;
@@ -287,8 +268,7 @@ async fn put_small_over_tombstone_cas_conflict_succeeds() {
 #[tokio::test]
 async fn no_orphan_when_tombstone_write_fails() {
     let env = Env::new();
-    let storage =
-        env.with_hv_around(Faults::new().on(Method::CompareAndWrite, Calls::All, Fault::Fail));
+    let storage = env.with_hv_around(always(Method::CompareAndWrite, Fault::Fail));
     let result = put(&storage, &id("orphan"), &payload(LARGE, 1)).await;
     assert!(matches!(result, Err(Error::Backend { .. })), "{result:?}");
     settle(&storage).await;
@@ -299,9 +279,7 @@ async fn no_orphan_when_tombstone_write_fails() {
 /// A failing body stream stores nothing and leaves the previous object in place.
 #[tokio::test]
 async fn failing_body_stores_nothing() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("stream-error");
+    let (env, storage, key) = fresh("stream-error");
     put(&storage, &key, &payload(LARGE, 7)).await.unwrap();
     let failing = chunked(3, 600 * 1024)
         .chain(futures::stream::iter([Err(std::io::Error::other(
@@ -315,8 +293,7 @@ async fn failing_body_stores_nothing() {
     assert!(matches!(result, Err(Error::ClientStream(_))), "{result:?}");
 
     assert_eq!(read(&storage, &key).await.unwrap(), payload(LARGE, 7));
-    settle(&storage).await;
-    env.assert_consistent();
+    env.settled(&storage).await;
 }
 
 // --- Orphan tombstones and explicit targets ---
@@ -326,9 +303,7 @@ async fn failing_body_stores_nothing() {
 /// difference from the seed, which probed the long-term tier on HEAD.
 #[tokio::test]
 async fn orphan_tombstone_reads_as_absent() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("orphan-tombstone");
+    let (env, storage, key) = fresh("orphan-tombstone");
     put(&storage, &key, &payload(LARGE, 3)).await.unwrap();
     env.lt.remove(&env.tombstone_target(&key));
     assert_eq!(read(&storage, &key).await, None);
@@ -373,9 +348,7 @@ async fn tombstone_target_is_used_for_reads_and_deletes() {
 
 #[tokio::test]
 async fn multi_chunk_large_object_chains_buffered_and_remaining() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("multi-chunk");
+    let (env, storage, key) = fresh("multi-chunk");
     let (chunks, size) = (4, 512 * 1024);
     storage
         .put(&key, &Metadata::default(), chunked(chunks, size))
@@ -403,9 +376,7 @@ async fn multi_chunk_large_object_chains_buffered_and_remaining() {
 
 #[tokio::test]
 async fn ranges_pass_through_to_the_revision() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("range");
+    let (_env, storage, key) = fresh("range");
     let body: Vec<u8> = (0..LARGE).map(|i| (i % 251) as u8).collect();
     put(&storage, &key, &body).await.unwrap();
 
@@ -440,8 +411,7 @@ async fn ranges_pass_through_to_the_revision() {
 
 #[tokio::test]
 async fn head_of_a_large_object_needs_no_long_term_call() {
-    let env = Env::new();
-    let key = id("head");
+    let (env, key) = (Env::new(), id("head"));
     put(&env.storage(), &key, &payload(LARGE, 1)).await.unwrap();
     let faults = Faults::new();
     let storage = env.with_lt_around(faults.clone());

@@ -59,9 +59,7 @@ async fn sweeps_expired_inline_objects_and_tombstones_with_their_blobs() {
 /// and its blob stays.
 #[tokio::test]
 async fn a_tombstone_that_is_no_longer_expired_is_kept() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("extended");
+    let (env, storage, key) = fresh("extended");
     put_with(&storage, &key, &ttl(&env, 60), payload(LARGE, 1)).await;
     env.clock.advance(Duration::from_secs(61));
     // Simulate an extension racing the sweep: the row is live again at delete time, with
@@ -90,11 +88,10 @@ async fn a_tombstone_that_is_no_longer_expired_is_kept() {
 /// A failing blob delete leaves the record; recovery removes the blob later.
 #[tokio::test]
 async fn failed_blob_cleanup_of_a_swept_tombstone_is_recovered() {
-    let env = Env::new();
-    let key = id("sweep-fail");
+    let (env, key) = (Env::new(), id("sweep-fail"));
     put_with(&env.storage(), &key, &ttl(&env, 60), payload(LARGE, 1)).await;
     env.clock.advance(Duration::from_secs(61));
-    let broken = env.with_lt_around(Faults::new().on(Method::Delete, Calls::All, Fault::Fail));
+    let broken = env.with_lt_around(always(Method::Delete, Fault::Fail));
     broken.sweep_expired().await.unwrap();
     settle(&broken).await;
     assert!(!env.hv.contains(&key));
@@ -157,9 +154,7 @@ async fn the_pass_is_rate_bounded() {
 /// tombstone, the blob waits for the upload's deferred record.
 #[tokio::test]
 async fn an_expired_multipart_object_keeps_its_blob_until_the_upload_is_due() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("mp-expiring");
+    let (env, storage, key) = fresh("mp-expiring");
     let upload_id = storage
         .initiate_multipart(&key, &ttl(&env, 60))
         .await

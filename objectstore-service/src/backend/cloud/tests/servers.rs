@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt, stream};
+use futures::{StreamExt, stream};
 use objectstore_types::{ExpirationPolicy, Metadata};
 use sha2::{Digest, Sha256};
 
@@ -157,17 +157,7 @@ where
         let clock = ManualClock::new();
         let backend = Arc::new(make(clock.clone()).await) as Arc<dyn LongTermBackend>;
         let cx = conformance::Ctx { backend, clock };
-        if let Err(panic) = std::panic::AssertUnwindSafe(check(&cx))
-            .catch_unwind()
-            .await
-        {
-            let why = panic
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("(non-string panic)");
-            panic!("conformance check `{name}` failed: {why}");
-        }
+        conformance::run(name, check(&cx)).await;
     }
 }
 

@@ -5,6 +5,12 @@
 //! after each `Ok`. The parent SIGKILLs it after a number of acknowledgements, while writes
 //! are still in flight, collects every `ACK` line the child managed to print, reopens the
 //! store and checks each acknowledged key holds its exact bytes.
+//!
+//! In the value-log mode ([`CHILD_MODE`] = `vlog`) the child's store has a 4 KiB threshold
+//! (most payloads go to the log), 1 MiB segments and an eager compactor, and the writers
+//! also rewrite earlier keys with the same bytes: the kill lands among appends, syncs,
+//! commits, compaction moves and segment deletions. After the reopen, `check` must find
+//! the value log clean.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
@@ -16,11 +22,13 @@ use sha2::{Digest, Sha256};
 
 use super::{body, id};
 use crate::backend::HighVolumeBackend;
-use crate::backend::embedded::EmbeddedBackend;
+use crate::backend::embedded::{EmbeddedBackend, ValueLogSettings};
 use crate::clock::system;
 
 /// Set (to the store's directory) only in the child process.
 const CHILD_DIR: &str = "OBJECTSTORE_EMBEDDED_CRASH_CHILD_DIR";
+/// `vlog` in the value-log mode (see the module docs).
+const CHILD_MODE: &str = "OBJECTSTORE_EMBEDDED_CRASH_CHILD_MODE";
 /// The child's test name, for `--exact`.
 const CHILD_TEST: &str = "backend::embedded::tests::durability::crash_child";
 /// Acknowledgements to wait for before the kill.
@@ -47,8 +55,13 @@ fn crash_child() {
         .enable_all()
         .build()
         .unwrap();
+    let vlog_mode = std::env::var(CHILD_MODE).is_ok_and(|m| m == "vlog");
     runtime.block_on(async move {
-        let backend = EmbeddedBackend::open(Path::new(&dir), system()).unwrap();
+        let backend = if vlog_mode {
+            EmbeddedBackend::open_with(Path::new(&dir), system(), vlog_settings()).unwrap()
+        } else {
+            EmbeddedBackend::open(Path::new(&dir), system()).unwrap()
+        };
         let give_up = Instant::now() + Duration::from_secs(60);
         let writers: Vec<_> = (0..8)
             .map(|task| {
@@ -58,7 +71,13 @@ fn crash_child() {
                         if Instant::now() > give_up {
                             break;
                         }
-                        let key = format!("w{task}-{n}");
+                        // The value-log mode rewrites every other key once, with the same
+                        // bytes, to give the compactor garbage to reclaim.
+                        let key = if vlog_mode && n % 2 == 1 {
+                            format!("w{task}-{}", n / 2)
+                        } else {
+                            format!("w{task}-{n}")
+                        };
                         let metadata = objectstore_types::Metadata::default();
                         let body = bytes::Bytes::from(payload(&key));
                         backend.put(&id(&key), &metadata, body).await.unwrap();
@@ -89,12 +108,33 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// The value-log mode's settings: most payloads in the log, small segments, a compactor
+/// that is always busy.
+fn vlog_settings() -> ValueLogSettings {
+    ValueLogSettings {
+        value_log_threshold: 4096,
+        value_log_segment_bytes: 1024 * 1024,
+        compaction_bytes_per_second: 1024 * 1024 * 1024,
+        compaction_garbage_ratio: 0.05,
+    }
+}
+
 #[test]
 fn acknowledged_writes_survive_sigkill() {
+    crash_and_verify("inline");
+}
+
+#[test]
+fn acknowledged_value_log_writes_survive_sigkill_during_compaction() {
+    crash_and_verify("vlog");
+}
+
+fn crash_and_verify(mode: &str) {
     let dir = tempfile::tempdir().unwrap();
     let child = Command::new(std::env::current_exe().unwrap())
         .args([CHILD_TEST, "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_DIR, dir.path())
+        .env(CHILD_MODE, mode)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -129,12 +169,24 @@ fn acknowledged_writes_survive_sigkill() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let backend = EmbeddedBackend::open(dir.path(), system()).unwrap();
+        let backend = if mode == "vlog" {
+            EmbeddedBackend::open_with(dir.path(), system(), vlog_settings()).unwrap()
+        } else {
+            EmbeddedBackend::open(dir.path(), system()).unwrap()
+        };
         for key in &acked {
             let response = backend.get(&id(key), None).await.unwrap().into_object();
             let (metadata, bytes) = body(response).await;
             assert_eq!(bytes, payload(key), "{key}");
             assert_eq!(metadata.size, Some(bytes.len() as u64));
+        }
+        let check = backend.check_value_log(false).await.unwrap();
+        assert_eq!(check.problems(), 0, "{check:?}");
+        if mode == "vlog" {
+            assert!(
+                check.values > 0,
+                "payloads above the threshold are in the log"
+            );
         }
     });
 }

@@ -8,21 +8,27 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::backend::embedded::listing::RowKey;
+use crate::backend::embedded::vlog::{ValueLog, ValueLogSettings};
 use crate::backend::embedded::writer::{self, Message, Pending};
 use crate::backend::embedded::{DB_FILE, EmbeddedBackend, schema, sql};
 use crate::error::{Error, Result};
 
 /// A job that writes a row, then fails or panics.
-fn job(key: &'static str, outcome: fn() -> Result<()>) -> (Message, oneshot::Receiver<Result<()>>) {
+fn job(
+    vlog: &Arc<ValueLog>,
+    key: &'static str,
+    outcome: fn() -> Result<()>,
+) -> (Message, oneshot::Receiver<Result<()>>) {
     let (tx, rx) = oneshot::channel();
     let m = Metadata::default();
+    let vlog = Arc::clone(vlog);
     let row = RowKey {
         path: key.to_owned(),
         usecase: "u".to_owned(),
         list_key: None,
     };
     let op = move |c: &Connection| {
-        sql::put_object(c, &row, &m, b"x")?;
+        sql::put_object(c, &vlog, &row, &m, b"x", None)?;
         outcome()
     };
     (Message::Job(Box::new(Pending::new("test", 1, op, tx))), rx)
@@ -34,13 +40,18 @@ fn a_failing_job_does_not_abort_its_group() {
     let path = dir.path().join("db");
     let mut conn = schema::open_writer(&path).unwrap();
     schema::migrate(&mut conn).unwrap();
+    let vlog = Arc::new(
+        ValueLog::open(dir.path(), &conn, ValueLogSettings::default())
+            .unwrap()
+            .0,
+    );
     let (tx, rx) = mpsc::channel(16);
     let jobs = [
-        job("a", || Ok(())),
-        job("b", || Err(Error::Internal("boom".into()))),
-        job("c", || Ok(())),
-        job("d", || panic!("job panics on purpose")),
-        job("e", || Ok(())),
+        job(&vlog, "a", || Ok(())),
+        job(&vlog, "b", || Err(Error::Internal("boom".into()))),
+        job(&vlog, "c", || Ok(())),
+        job(&vlog, "d", || panic!("job panics on purpose")),
+        job(&vlog, "e", || Ok(())),
     ];
     let mut replies = Vec::new();
     // Everything is queued before the writer starts, so it all lands in one group.
@@ -51,7 +62,7 @@ fn a_failing_job_does_not_abort_its_group() {
     tx.try_send(Message::Shutdown).unwrap();
     let counters = Arc::new(writer::Counters::default());
     let stats = Arc::clone(&counters);
-    std::thread::spawn(move || writer::run(conn, rx, &counters, None))
+    std::thread::spawn(move || writer::run(conn, rx, &counters, None, &vlog))
         .join()
         .unwrap();
     // One transaction for all five jobs.
@@ -83,8 +94,17 @@ fn open_refuses_a_newer_schema() {
     assert!(err.to_string().contains("schema version 99"), "{err}");
 }
 
+/// A store of every older schema version (1; 2 and 3 of the value log) opens, migrates to
+/// the listing's version 4, and lists its existing rows: objects and tombstones, in byte
+/// order, other usecases and keys without a listing key left out.
 #[tokio::test]
-async fn a_version_1_store_is_migrated_and_listed() {
+async fn a_store_of_each_older_version_is_migrated_and_listed() {
+    for version in 1..schema::SCHEMA_VERSION {
+        assert_an_old_store_is_migrated_and_listed(version).await;
+    }
+}
+
+async fn assert_an_old_store_is_migrated_and_listed(from: i64) {
     use crate::backend::{HighVolumeBackend, ListQuery};
     use objectstore_types::{ObjectContext, ObjectId, ObjectKey, Scopes, Usecase};
 
@@ -105,8 +125,11 @@ async fn a_version_1_store_is_migrated_and_listed() {
     .unwrap();
     {
         let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
-        conn.execute_batch(schema::SCHEMA_V1).unwrap();
-        conn.pragma_update(None, "user_version", 1).unwrap();
+        let steps = [schema::SCHEMA_V1, schema::SCHEMA_V2, schema::SCHEMA_V3];
+        for step in &steps[..usize::try_from(from).unwrap()] {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.pragma_update(None, "user_version", from).unwrap();
         let rows = [
             (id("u", "org=1", "b"), 0, None),
             (id("u", "_", "a=1/x"), 0, None),
@@ -139,10 +162,10 @@ async fn a_version_1_store_is_migrated_and_listed() {
         .await
         .unwrap();
     let keys: Vec<&str> = page.rows.iter().map(|r| r.key.as_str()).collect();
-    assert_eq!(keys, ["_/a=1/x", "big", "org=1/b"]);
+    assert_eq!(keys, ["_/a=1/x", "big", "org=1/b"], "from version {from}");
     let version: i64 = Connection::open(dir.path().join(DB_FILE))
         .unwrap()
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 4, "from version {from}");
 }
