@@ -1,6 +1,8 @@
 //! Conditional reads (`If-Match`, `If-None-Match`, `If-Modified-Since`,
 //! `If-Unmodified-Since` on GET and HEAD; the `x-amz-copy-source-if-*` conditions of copies),
-//! evaluated against an object's ETag and `Last-Modified` (RFC 9110 section 13.2.2):
+//! evaluated against an object's ETag and `Last-Modified` (RFC 9110 section 13.2.2; the
+//! entity-tag lists by [`objectstore_types::conditional::evaluate`], as on the objectstore
+//! API):
 //!
 //! 1. `If-Match` present and no strong match → 412. Else, when `If-Match` is absent,
 //!    `If-Unmodified-Since` earlier than `Last-Modified` → 412.
@@ -23,6 +25,7 @@
 use std::time::SystemTime;
 
 use objectstore_service::backend::Precondition;
+use objectstore_types::conditional;
 use s3s::dto::{ETag, ETagCondition, Timestamp};
 use s3s::{S3Error, S3ErrorCode, S3Result};
 
@@ -90,11 +93,31 @@ fn timestamp_secs(t: &Timestamp) -> i64 {
     time::OffsetDateTime::from(t.clone()).unix_timestamp()
 }
 
-fn matches(condition: &ETagCondition, etag: &ETag, strong: bool) -> bool {
+/// A condition as the header value it was parsed from, for
+/// [`objectstore_types::conditional::evaluate`] (the one evaluation of entity-tag lists).
+fn header_value(condition: &ETagCondition) -> String {
     match condition {
-        ETagCondition::Any => true,
-        ETagCondition::ETag(wanted) if strong => wanted.strong_cmp(etag),
-        ETagCondition::ETag(wanted) => wanted.weak_cmp(etag),
+        ETagCondition::Any => "*".to_owned(),
+        ETagCondition::ETag(ETag::Strong(tag)) => format!("\"{tag}\""),
+        ETagCondition::ETag(ETag::Weak(tag)) => format!("W/\"{tag}\""),
+    }
+}
+
+/// The entity-tag verdict of `if_match` / `if_none_match` (at most one given) on `etag`.
+fn tag_verdict(
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+    etag: &ETag,
+) -> Verdict {
+    let (m, n) = (if_match.map(header_value), if_none_match.map(header_value));
+    let (m, n): (Vec<&str>, Vec<&str>) = (
+        m.as_deref().into_iter().collect(),
+        n.as_deref().into_iter().collect(),
+    );
+    match conditional::evaluate(&m, &n, Some(etag.value())) {
+        conditional::Precondition::Proceed => Verdict::Proceed,
+        conditional::Precondition::NotModified => Verdict::NotModified,
+        conditional::Precondition::Failed => Verdict::PreconditionFailed,
     }
 }
 
@@ -103,7 +126,9 @@ impl Conditions<'_> {
     pub fn evaluate(&self, etag: &ETag, last_modified: SystemTime) -> Verdict {
         let modified = secs(last_modified);
         match self.if_match {
-            Some(c) if !matches(c, etag, true) => return Verdict::PreconditionFailed,
+            Some(c) if tag_verdict(Some(c), None, etag) == Verdict::PreconditionFailed => {
+                return Verdict::PreconditionFailed;
+            }
             Some(_) => {}
             None => {
                 if self
@@ -115,7 +140,9 @@ impl Conditions<'_> {
             }
         }
         match self.if_none_match {
-            Some(c) if matches(c, etag, false) => return Verdict::NotModified,
+            Some(c) if tag_verdict(None, Some(c), etag) == Verdict::NotModified => {
+                return Verdict::NotModified;
+            }
             Some(_) => {}
             None => {
                 if self

@@ -21,7 +21,7 @@
 //! # The ETag
 //!
 //! One definition for the engine and both APIs
-//! ([`objectstore_service::backend::etag::entity_tag`]): the stored MD5 when the engine
+//! ([`objectstore_service::digest::entity_tag`]): the stored MD5 when the engine
 //! stamped one, else, for objects stored before, a tag derived from the stored metadata,
 //! `"<32 hex>-0"`, which changes with every write of different content or at a different
 //! second and is never 32 bare hex digits, so no tool mistakes it for an MD5 (rclone and
@@ -32,7 +32,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use objectstore_service::backend::etag::entity_tag;
+use objectstore_service::digest::entity_tag;
 use objectstore_types::metadata::{
     HEADER_EXPIRATION, HEADER_FILENAME, HEADER_ORIGIN, HEADER_TIME_EXPIRES, content_disposition,
     decode_free_form, encode_free_form,

@@ -14,6 +14,18 @@
 //!   an ETag back only when it is exactly a quoted or bare 32-hex-digit MD5.
 //! * [`multipart_etag`]: the ETag of an assembled multipart upload,
 //!   `hex(md5(md5(part 1) ‖ … ‖ md5(part N)))-N`, as S3 computes it.
+//! * [`entity_tag`]: the one definition of an object's entity tag, which `If-Match` on a
+//!   conditional write compares ([`crate::backend::Precondition`]) and the S3 API serves:
+//!   the stored [`Metadata::etag`] (the MD5 above, or the multipart tag), else, for an
+//!   object stored before ETags existed, [`derived_tag`]: the first 16 bytes of a SHA-256
+//!   over the stored metadata a write sets (creation time, size, content type,
+//!   compression, policy, origin, filename, custom metadata) as `<32 hex>-0`. It changes
+//!   with every write of different content or at a different second and ends in `-0`, so
+//!   no tool mistakes it for an MD5 (rclone and others treat `-N` tags as "not an MD5"):
+//!   an object never gets a 32-hex tag that is not its MD5. Two writes of the same size
+//!   and metadata within the same second share it. The objectstore API serves no ETag for
+//!   such objects (its `If-Match` then never matches a listed tag); the S3 API must serve
+//!   one, and serves the derived tag.
 
 use std::fmt;
 use std::pin::Pin;
@@ -24,6 +36,9 @@ use bytes::Bytes;
 use futures::Stream;
 use md5::Digest as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use objectstore_types::{Compression, Metadata, time};
+use sha2::Digest as _;
 
 use crate::stream::PayloadStream;
 
@@ -251,6 +266,42 @@ pub fn multipart_etag(parts: &[Md5]) -> String {
     format!("{}-{}", hex::encode(digest), parts.len())
 }
 
+/// The object's entity tag, unquoted (module docs).
+pub fn entity_tag(metadata: &Metadata) -> String {
+    match &metadata.etag {
+        Some(etag) => etag.clone(),
+        None => derived_tag(metadata),
+    }
+}
+
+/// The tag of an object without a stored one (module docs).
+pub fn derived_tag(metadata: &Metadata) -> String {
+    #[derive(Serialize)]
+    struct Revision<'a> {
+        created: Option<u64>,
+        size: Option<u64>,
+        content_type: &'a str,
+        compression: Option<Compression>,
+        policy: String,
+        origin: Option<&'a str>,
+        filename: Option<&'a str>,
+        custom: &'a std::collections::BTreeMap<String, String>,
+    }
+    let revision = Revision {
+        created: metadata.time_created.map(time::unix_secs),
+        size: metadata.size,
+        content_type: &metadata.content_type,
+        compression: metadata.compression,
+        policy: metadata.expiration_policy.to_string(),
+        origin: metadata.origin.as_deref(),
+        filename: metadata.filename.as_deref(),
+        custom: &metadata.custom,
+    };
+    let json = serde_json::to_vec(&revision).unwrap_or_default();
+    let digest = sha2::Sha256::digest(&json);
+    format!("{}-0", hex::encode(&digest[..16]))
+}
+
 #[cfg(test)]
 mod tests {
     use futures::StreamExt;
@@ -347,5 +398,19 @@ mod tests {
         let _ = body.next().await;
         drop(body);
         assert_eq!(digest.get(), None, "the end was never seen");
+    }
+
+    #[test]
+    fn stored_tags_win_and_derived_ones_are_never_bare_md5s() {
+        let mut m = Metadata {
+            size: Some(3),
+            ..Metadata::default()
+        };
+        let derived = entity_tag(&m);
+        assert!(derived.ends_with("-0") && derived.len() == 34, "{derived}");
+        m.custom.insert("k".into(), "v".into());
+        assert_ne!(entity_tag(&m), derived, "custom metadata changes the tag");
+        m.etag = Some("900150983cd24fb0d6963f7d28e17f72".into());
+        assert_eq!(entity_tag(&m), "900150983cd24fb0d6963f7d28e17f72");
     }
 }

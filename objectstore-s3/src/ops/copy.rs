@@ -175,22 +175,19 @@ pub async fn copy_object(
         .check_policy(&dst.context, &metadata.expiration_policy)
         .map_err(invalid_argument)?;
     let body = handler.hooks.meter(&dst.context, body);
-    handler
+    let stored = handler
         .service
-        .put_if(dst.clone(), metadata, body, precondition)
+        .put_if(dst, metadata, body, precondition)
         .await
         .map_err(service_error)?;
-    let written = handler.service.head(dst).await.map_err(service_error)?;
-    let result = written.as_ref().map(|m| {
-        let headers = ObjectHeaders::of(m);
-        CopyObjectResult {
-            e_tag: Some(headers.e_tag),
-            last_modified: headers.last_modified,
-            ..CopyObjectResult::default()
-        }
-    });
+    let headers = ObjectHeaders::of(&stored);
+    let result = CopyObjectResult {
+        e_tag: Some(headers.e_tag),
+        last_modified: headers.last_modified,
+        ..CopyObjectResult::default()
+    };
     Ok(S3Response::new(CopyObjectOutput {
-        copy_object_result: result,
+        copy_object_result: Some(result),
         ..CopyObjectOutput::default()
     }))
 }

@@ -91,16 +91,15 @@ pub mod objects;
 pub mod uploads;
 
 use objectstore_service::stream::PayloadStream;
-use objectstore_types::{ObjectContext, ObjectId};
-use s3s::dto::{ETag, StreamingBlob};
+use objectstore_types::ObjectContext;
+use s3s::dto::StreamingBlob;
 use s3s::{S3Request, S3Result};
 
 use crate::body::payload;
 use crate::checksum::{Algorithm, Computed, ComputedHandle, Expected, Trailers, verify};
 use crate::chunked::OwnTrailers;
-use crate::errors::{not_implemented, service_error};
+use crate::errors::not_implemented;
 use crate::handler::Handler;
-use crate::metadata::etag;
 
 /// Refuses a request that sets an option the engine has no counterpart for (ACLs other
 /// than `private`, storage classes other than `STANDARD`, encryption, tagging, object lock,
@@ -154,13 +153,6 @@ pub fn write_body<T>(
     };
     let (body, computed) = verify(body, expected);
     Ok((handler.hooks.meter(context, body), computed))
-}
-
-/// The ETag of the object just written (phase 1: read back from its metadata; `None` if it
-/// is gone again already).
-pub async fn written_etag(handler: &Handler, id: ObjectId) -> S3Result<Option<ETag>> {
-    let metadata = handler.service.head(id).await.map_err(service_error)?;
-    Ok(metadata.as_ref().map(etag))
 }
 
 /// The response fields of the checksums computed over a body.

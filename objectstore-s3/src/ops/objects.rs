@@ -43,14 +43,14 @@ pub async fn put_object(
         .map_err(invalid_argument)?;
     let blob = req.input.body.take();
     let (body, computed) = super::write_body(handler, &req, blob, &id.context)?;
-    handler
+    let stored = handler
         .service
-        .put_if(id.clone(), metadata, body, precondition)
+        .put_if(id, metadata, body, precondition)
         .await
         .map_err(service_error)?;
     let checksums = ChecksumFields::from(&computed.get());
     Ok(S3Response::new(PutObjectOutput {
-        e_tag: super::written_etag(handler, id).await?,
+        e_tag: Some(crate::metadata::etag(&stored)),
         checksum_crc32: checksums.crc32,
         checksum_crc32c: checksums.crc32c,
         checksum_crc64nvme: checksums.crc64nvme,

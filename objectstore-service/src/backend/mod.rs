@@ -79,7 +79,6 @@ pub mod cloud;
 #[cfg(any(feature = "postgres", feature = "bigtable"))]
 mod duration;
 pub mod embedded;
-pub mod etag;
 pub mod filesystem;
 pub mod high_volume;
 mod inline;

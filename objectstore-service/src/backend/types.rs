@@ -190,7 +190,7 @@ impl TieredMetadata {
 pub enum Precondition {
     /// No live object: the row is absent, or expired (inline object or tombstone alike).
     Absent,
-    /// A live object whose entity tag ([`super::etag::entity_tag`], unquoted) is this one.
+    /// A live object whose entity tag ([`crate::digest::entity_tag`], unquoted) is this one.
     ETagMatches(String),
 }
 
@@ -200,7 +200,7 @@ impl Precondition {
         let live = metadata.filter(|m| !m.is_expired(now));
         match self {
             Self::Absent => live.is_none(),
-            Self::ETagMatches(etag) => live.is_some_and(|m| super::etag::entity_tag(m) == *etag),
+            Self::ETagMatches(etag) => live.is_some_and(|m| crate::digest::entity_tag(m) == *etag),
         }
     }
 }

@@ -13,10 +13,10 @@ use objectstore_types::{ExpirationPolicy, Metadata, ObjectId};
 
 use super::high_volume::{row, tombstone};
 use super::{Ctx, id, stamped, with_size};
-use crate::backend::etag::entity_tag;
 use crate::backend::{
     Expected, HighVolumeBackend, Precondition, TieredMetadata, TieredWrite, Tombstone,
 };
+use crate::digest::entity_tag;
 
 #[allow(
     clippy::unnecessary_wraps,

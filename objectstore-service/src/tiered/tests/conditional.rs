@@ -8,9 +8,9 @@ use objectstore_types::{ExpirationPolicy, Metadata, Usecase};
 
 use super::*;
 use crate::backend::catalog::{Catalog, UploadQuery};
-use crate::backend::etag::entity_tag;
 use crate::backend::{ListQuery, Precondition};
 use crate::clock::Clock as _;
+use crate::digest::entity_tag;
 use crate::error::Error;
 
 fn absent() -> Precondition {

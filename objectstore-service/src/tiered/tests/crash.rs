@@ -103,7 +103,7 @@ async fn run(protocol: Protocol, crash: &Crash) -> Crashed {
     settle(&healthy).await;
     let tag = match healthy.head(&key).await.unwrap() {
         Some(metadata) if protocol.conditional() => Some(
-            crate::backend::Precondition::ETagMatches(crate::backend::etag::entity_tag(&metadata)),
+            crate::backend::Precondition::ETagMatches(crate::digest::entity_tag(&metadata)),
         ),
         _ => None,
     };
