@@ -10,7 +10,7 @@
 //! 4. `StorageService::join` waits for the storage engine's background work (cleanup,
 //!    sweeps), at most `http.shutdown_timeout` (default 5 s); on timeout a warning is logged
 //!    and shutdown proceeds.
-//! 5. [`serve_with_s3`] returns `Ok(())`; the binary exits 0.
+//! 5. `serve_with_s3` returns `Ok(())`; the binary exits 0.
 //!
 //! While running with a config file, [`watch_killswitches`] reloads `killswitches` when the
 //! file changes; every other setting needs a restart.
