@@ -35,7 +35,7 @@ pub fn format(t: SystemTime) -> String {
 /// The length of the wire form `YYYY-MM-DDTHH:MM:SSZ`.
 pub const FORMATTED_LEN: usize = 20;
 
-/// [`format`] into a buffer on the stack (response headers: no `String` per timestamp).
+/// [`format()`] into a buffer on the stack (response headers: no `String` per timestamp).
 pub fn format_into(t: SystemTime, out: &mut [u8; FORMATTED_LEN]) -> &str {
     let clamped = t.clamp(UNIX_EPOCH, UNIX_EPOCH + Duration::from_secs(MAX_UNIX_SECS));
     let secs = unix_secs(ceil_to_second(clamped));
