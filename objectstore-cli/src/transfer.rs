@@ -94,7 +94,7 @@ pub(crate) fn put(args: &PutArgs, out: &Output) -> Result<()> {
                 report_multipart(out, &outcome, size);
                 return Ok(());
             }
-            // A backend without multipart (spec 8): one streamed request instead.
+            // A backend without multipart (docs/http-api.md §9.1): one streamed request instead.
             Err(e) if e.status == Some(501) && !args.upload.resume => {
                 out.note(
                     "note: the server does not support multipart uploads; sending one request",

@@ -7,11 +7,11 @@
 //!   **Invariant:** a value of these types is always valid. Validation happens once, in the
 //!   constructor, so nothing downstream (backends, path builders) ever sees `..`, an empty
 //!   segment or a control character.
-//! * [`metadata`]: [`Metadata`] and its exact HTTP header codec (spec section 6 and 18.2).
+//! * [`metadata`]: [`Metadata`] and its exact HTTP header codec (docs/http-api.md §6).
 //! * [`conditional`]: `If-Match` / `If-None-Match` against an object's ETag.
 //! * [`expiration`]: [`ExpirationPolicy`] and the duration wire syntax (humantime in, `d h m s`
 //!   out).
-//! * [`range`]: `Range` header parsing and resolution against an object size (spec section 5).
+//! * [`range`]: `Range` header parsing and resolution against an object size (§5).
 //! * [`permission`]: the permissions a token or key can grant.
 //! * [`time`]: the timestamp wire format.
 //!

@@ -1,4 +1,4 @@
-//! The timestamp wire format (spec sections 6.1 and 18.2.4).
+//! The timestamp wire format (docs/http-api.md §6.1 and §6.6).
 //!
 //! **Invariant:** instants this system stores and emits are whole seconds (fractions are
 //! rounded *up*, as the newer clients do), within `1970-01-01T00:00:00Z ..=
@@ -35,7 +35,7 @@ pub fn format(t: SystemTime) -> String {
 /// The length of the wire form `YYYY-MM-DDTHH:MM:SSZ`.
 pub const FORMATTED_LEN: usize = 20;
 
-/// [`format`] into a buffer on the stack (response headers: no `String` per timestamp).
+/// [`format()`] into a buffer on the stack (response headers: no `String` per timestamp).
 pub fn format_into(t: SystemTime, out: &mut [u8; FORMATTED_LEN]) -> &str {
     let clamped = t.clamp(UNIX_EPOCH, UNIX_EPOCH + Duration::from_secs(MAX_UNIX_SECS));
     let secs = unix_secs(ceil_to_second(clamped));
