@@ -1,4 +1,4 @@
-//! The claims of a token (spec 9.3) and minting them, as the official clients do.
+//! The claims of a token (docs/http-api.md §11.3) and minting them, as the official clients do.
 //!
 //! A token is a JWT signed with EdDSA (Ed25519) whose header names the key (`kid`) and whose
 //! claims are:

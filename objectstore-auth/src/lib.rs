@@ -3,8 +3,8 @@
 //! failure), the command line signs them (`objectstore-cli`: `keygen`, `token`, `presign`,
 //! and the tokens its client commands mint per request).
 //!
-//! * [`presign`]: the pre-signed URL's canonical string (spec 9.5) and its signature;
-//! * [`jwt`]: the claims of a token (spec 9.3) and minting;
+//! * [`presign`]: the pre-signed URL's canonical string (docs/http-api.md §11.6) and its signature;
+//! * [`jwt`]: the claims of a token (§11.3) and minting;
 //! * [`tools`]: key files (generate a pair, read a private key) and the checked signing of a
 //!   token for a usecase and scopes, or of an object URL.
 //!

@@ -1,4 +1,5 @@
-//! Pre-signed URLs (spec 9.5): the query parameters, the canonical string and the signature.
+//! Pre-signed URLs (docs/http-api.md §11.6): the query parameters, the canonical string and the
+//! signature.
 //!
 //! A pre-signed URL is an object URL with the query
 //! `os_kid=<kid>&os_timestamp=<RFC 3339, UTC>&os_duration=<seconds>&os_sig=<signature>`,

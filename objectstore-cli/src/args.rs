@@ -1,10 +1,10 @@
 //! Command line arguments of the client commands (`put`, `get`, `head`, `rm`), and their
 //! validation into wire values (the signing commands' own are in `tools.rs`).
 //!
-//! Everything a user can get wrong is checked here, before any request is sent, and
-//! reported as a usage error (exit 2): scopes (`--scope org=1`, spec 1.2), custom metadata
-//! names, the expiration policy and content type (parsed with the shared codecs of
-//! `objectstore-types`), ranges and sizes.
+//! Everything a user can get wrong is checked here, before any request is sent, and reported as a
+//! usage error (exit 2): scopes (`--scope org=1`, docs/http-api.md §2.2), custom metadata names,
+//! the expiration policy and content type (parsed with the shared codecs of `objectstore-types`),
+//! ranges and sizes.
 
 use std::path::PathBuf;
 use std::time::Duration;

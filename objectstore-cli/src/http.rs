@@ -1,4 +1,4 @@
-//! The HTTP side of the client: URLs in the layout of spec section 2, credentials, and the
+//! The HTTP side of the client: URLs in the layout of docs/http-api.md §2.5, credentials, and the
 //! translation of error responses into [`ClientError`]s carrying the server's message.
 //!
 //! URLs are `{base}/v1/{route}/{usecase}/{scopes}/{key}`; the key is split on `/` and each
@@ -189,8 +189,8 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
         .map_err(|e| ClientError::other(format!("malformed {what} response: {e}: {text:?}")))
 }
 
-/// Reads an error response: the JSON `detail` and `causes` (spec 3.2), else the plain text
-/// body, else the status reason.
+/// Reads an error response: the JSON `detail` and `causes` (docs/http-api.md §3.2), else the plain
+/// text body, else the status reason.
 fn error_from_response(response: Response) -> ClientError {
     use std::io::Read as _;
 
@@ -213,7 +213,7 @@ fn error_from_response(response: Response) -> ClientError {
     } else {
         format!("server answered {} {reason}: {detail}", status.as_u16())
     };
-    // A missing token is a 400 (spec 9.2), but for a script it is an auth problem.
+    // A missing token is a 400 (docs/http-api.md §11.2), but for a script it is an auth problem.
     let exit = if status.as_u16() == 400 && detail.starts_with("auth error") {
         Exit::Auth
     } else {

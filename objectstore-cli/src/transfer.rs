@@ -2,10 +2,11 @@
 //! files), `get`, `head` and `rm`.
 //!
 //! Bodies are streamed both ways: uploads read the file or stdin as the request is sent
-//! (compressed on the fly with `--compress zstd`), downloads are written as they arrive
-//! (decompressed on the fly when the object is stored as zstd, unless `--raw` or
-//! `--range`). A download to a file goes to a temporary file in the same directory that
-//! replaces the target only once complete.
+//! (files up to 64 KiB are read first, `IN_MEMORY_UPLOAD` says why; compressed on the fly
+//! with `--compress zstd`), downloads are written as they arrive (decompressed on the fly
+//! when the object is stored as zstd, unless `--raw` or `--range`). A download to a file
+//! goes to a temporary file in the same directory that replaces the target only once
+//! complete.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -21,6 +22,13 @@ use crate::http::{Api, read_json};
 use crate::output::{Output, metadata_json, metadata_text, response_metadata};
 use crate::progress::{self, Counter, Metered, RateLimit};
 use crate::upload::{self, Upload};
+
+/// Files up to this size are read before the request is sent. reqwest's blocking client
+/// feeds a streamed body from the calling thread through a channel; when the server answers
+/// before reading the body (a refused token, a missing permission) the channel closes and the
+/// client reports the failed body instead of the answer. A small body sent from memory goes
+/// out with the request head, and the answer is read.
+const IN_MEMORY_UPLOAD: u64 = 64 * 1024;
 
 /// `put`.
 pub(crate) fn put(args: &PutArgs, out: &Output) -> Result<()> {
@@ -86,7 +94,7 @@ pub(crate) fn put(args: &PutArgs, out: &Output) -> Result<()> {
                 report_multipart(out, &outcome, size);
                 return Ok(());
             }
-            // A backend without multipart (spec 8): one streamed request instead.
+            // A backend without multipart (docs/http-api.md §9.1): one streamed request instead.
             Err(e) if e.status == Some(501) && !args.upload.resume => {
                 out.note(
                     "note: the server does not support multipart uploads; sending one request",
@@ -141,6 +149,14 @@ fn single(
             zstd::stream::read::Encoder::new(metered, upload::ZSTD_LEVEL)
                 .map_err(|e| ClientError::other(format!("starting zstd: {e}")))?,
         ),
+        (false, Some(size)) if size <= IN_MEMORY_UPLOAD => {
+            let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+            let mut metered = metered;
+            metered
+                .read_to_end(&mut bytes)
+                .map_err(|e| io_error(args.source.display(), &e))?;
+            Body::from(bytes)
+        }
         (false, Some(size)) => Body::sized(metered, size),
         (false, None) => Body::new(metered),
     };

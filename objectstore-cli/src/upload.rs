@@ -1,4 +1,4 @@
-//! Large-file uploads: multipart (spec section 8) with resume after an interruption.
+//! Large-file uploads: multipart (docs/http-api.md §9) with resume after an interruption.
 //!
 //! Part `n` (1-based) always carries input bytes `[(n-1)·part_size, n·part_size)`; with
 //! `--compress zstd` each part is compressed on its own into one zstd frame (the object is

@@ -3,10 +3,9 @@
 //! ([`admit`]). The logic lives in [`crate::auth`] and [`crate::admission`]; this module
 //! connects it to requests and maps its outcomes to [`ApiError`].
 //!
-//! Order (spec 3.1): authentication runs first (an extractor before the path), then path
-//! parsing and [`admit`] (killswitch 403, bandwidth 429, throughput 429), then in the
-//! endpoint input validation, usecase policy, and [`Auth::require`] with the operation's
-//! permission:
+//! Order (docs/http-api.md §3.1): authentication runs first (an extractor before the path), then
+//! path parsing and [`admit`] (killswitch 403, bandwidth 429, throughput 429), then in the endpoint
+//! input validation, usecase policy, and [`Auth::require`] with the operation's permission:
 //!
 //! | operation | permission |
 //! |---|---|

@@ -1,4 +1,4 @@
-//! The router (spec sections 0 and 18): every route of the wire contract and its handler.
+//! The router (docs/http-api.md §1.2 and §1.3): every route of the wire contract and its handler.
 //!
 //! Route table (the templates are named in `paths.rs`; everything else: 404 with an empty
 //! body; a known path with another method: 405 with `Allow`):

@@ -1,4 +1,4 @@
-//! The `objectstore` command line (spec 12.1):
+//! The `objectstore` command line (docs/http-api.md §15.1):
 //! `objectstore [-c FILE] run [--strict-config] | healthcheck | version | sleep <secs> |
 //! down [secs] | check | config check`.
 //!

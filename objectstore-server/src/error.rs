@@ -1,6 +1,6 @@
 //! The HTTP error type and the one place that maps storage errors to statuses.
 //!
-//! Two body formats exist (spec 3.2 and 3.3):
+//! Two body formats exist (docs/http-api.md §3.2 and §3.3):
 //!
 //! * application errors answer with JSON `{"detail": "...", "causes": [...]}` where `detail`
 //!   is the display text of the top-level error (prefixed `client error:`, `auth error:`,
@@ -115,7 +115,7 @@ pub(crate) fn service_status(error: &ServiceError) -> StatusCode {
     }
 }
 
-/// The JSON error body of spec 3.2.
+/// The JSON error body of docs/http-api.md §3.2.
 #[derive(Debug, Serialize)]
 pub(crate) struct ErrorBody {
     /// Display text of the top-level error.

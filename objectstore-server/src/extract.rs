@@ -131,9 +131,9 @@ impl FromRequestParts<AppState> for ObjectPath {
     }
 }
 
-/// The parsed `Range` header of a GET (`None`: absent or not a single byte range, which
-/// the spec ignores); malformed is a 400. An extractor so that the handler need not clone
-/// the request's whole header map for one header.
+/// The parsed `Range` header of a GET (`None`: absent or not a single byte range, which the
+/// contract ignores, docs/http-api.md §5.1); malformed is a 400. An extractor so that the handler
+/// need not clone the request's whole header map for one header.
 #[derive(Debug)]
 pub(crate) struct RequestedRange(pub Option<ByteRange>);
 

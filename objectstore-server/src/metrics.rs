@@ -1,5 +1,5 @@
 //! Process metrics: the Prometheus exposition of `GET /metrics` and the fixed-format
-//! `/keda` text (spec section 11).
+//! `/keda` text (docs/http-api.md §13.3).
 //!
 //! # `/metrics`
 //!
@@ -21,11 +21,10 @@
 //! # `/keda`
 //!
 //! The HTTP layer keeps the in-flight gauge of object requests, maintained by
-//! `crate::middleware::envelope` (one increment and one decrement per request, the
-//! decrement when the response body is finished or dropped). Request and byte counters come
-//! from the rate limiter, task gauges from the storage service; `KedaSnapshot` gathers
-//! them for `KedaSnapshot::render`. Its format is fixed by the spec and does not change with
-//! `/metrics`.
+//! `crate::middleware::envelope` (one increment and one decrement per request, the decrement when
+//! the response body is finished or dropped). Request and byte counters come from the rate limiter,
+//! task gauges from the storage service; `KedaSnapshot` gathers them for `KedaSnapshot::render`.
+//! Its format is fixed by the contract (§13.3) and does not change with `/metrics`.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,4 +1,4 @@
-//! The route templates of the wire contract (spec section 2), named once for the router
+//! The route templates of the wire contract (docs/http-api.md §1.2), named once for the router
 //! (`app.rs`) and for the `route` label of the request metrics (`metrics/routes.rs`).
 //!
 //! Two routes answer with and without a trailing `/` (POST to a collection, multipart

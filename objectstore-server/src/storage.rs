@@ -1,4 +1,4 @@
-//! Builds the storage engine from `storage.*` (spec 12.4).
+//! Builds the storage engine from `storage.*` (docs/http-api.md §15.4).
 //!
 //! | `storage.type` | engine |
 //! |---|---|

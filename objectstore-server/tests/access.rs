@@ -1,5 +1,5 @@
-//! Authentication, authorization and admission through the HTTP pipeline (spec 3.1, 9, 10):
-//! statuses, body formats and the order of checks.
+//! Authentication, authorization and admission through the HTTP pipeline
+//! (docs/http-api.md §3.1, §11, §12): statuses, body formats and the order of checks.
 
 mod common;
 

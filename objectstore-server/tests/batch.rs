@@ -1,4 +1,4 @@
-//! The batch route through the full request pipeline (spec section 7): routing, the
+//! The batch route through the full request pipeline (docs/http-api.md §8): routing, the
 //! per-operation guard (usecase policy), and framework rejections.
 
 mod common;

@@ -1,4 +1,4 @@
-//! ETags and conditional reads over the HTTP API (docs/http-api.md 4.2-4.4, 4.6 and 6),
+//! ETags and conditional reads over the HTTP API (docs/http-api.md §4.2-§4.4, §4.6 and §6),
 //! against an in-process server over the tiered engine (memory high-volume store, filesystem
 //! long-term store), as the default layout stores objects.
 

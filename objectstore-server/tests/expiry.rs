@@ -1,4 +1,4 @@
-//! PATCH `extend_expiry` (spec 18.4).
+//! PATCH `extend_expiry` (docs/http-api.md §7).
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Multipart uploads (spec section 8), including the streamed complete.
+//! Multipart uploads (docs/http-api.md §9), including the streamed complete.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Object routes (spec sections 0, 1, 4, 6, 18.2): statuses, headers, bodies, keys and
+//! Object routes (docs/http-api.md §1, §2, §4, §6): statuses, headers, bodies, keys and
 //! rejections, against an in-process server over the in-memory backend.
 
 mod common;
@@ -150,11 +150,12 @@ async fn chunked_request_bodies_stream_in() {
     );
 }
 
-/// The keys that must round-trip byte-exactly (spec 1.3), shared with the Python suite.
+/// The keys that must round-trip byte-exactly (docs/http-api.md §2.3), shared with the Python
+/// suite.
 const ROUNDTRIP_KEYS: &str = include_str!("../../tests/roundtrip-keys.json");
 
-/// Spec 1.3: keys the Python suite requires to round-trip byte-exactly, sent the way each
-/// client encodes them.
+/// docs/http-api.md §2.3: keys the Python suite requires to round-trip byte-exactly, sent the way
+/// each client encodes them.
 #[tokio::test]
 async fn unusual_keys_round_trip() {
     let s = Memory::start().await;

@@ -1,5 +1,5 @@
-//! Internal endpoints, the in-flight limit and graceful shutdown, in process (spec 10.1,
-//! 11, 12.1).
+//! Internal endpoints, the in-flight limit and graceful shutdown, in process
+//! (docs/http-api.md §12.1, §13, §15.1).
 
 mod common;
 

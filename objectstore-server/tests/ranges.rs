@@ -1,4 +1,4 @@
-//! Range reads (spec section 5).
+//! Range reads (docs/http-api.md §5).
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Resumable uploads (spec 18.5): classification, the state machine, and rejections.
+//! Resumable uploads (docs/http-api.md §10): classification, the state machine, and rejections.
 
 mod common;
 

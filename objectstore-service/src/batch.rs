@@ -1,5 +1,5 @@
 //! Batch execution: many small operations on one usecase and scopes, run concurrently with a
-//! bounded window, results in completion order (spec section 7).
+//! bounded window, results in completion order (docs/http-api.md §8).
 //!
 //! # How a batch runs
 //!

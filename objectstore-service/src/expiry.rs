@@ -1,4 +1,4 @@
-//! Expiry rules shared by every backend (spec 6.3 and 18.4.2), as pure functions so that
+//! Expiry rules shared by every backend (docs/http-api.md §6.9 and §7.2), as pure functions so that
 //! each backend applies exactly the same arithmetic.
 
 use std::time::SystemTime;
@@ -35,8 +35,8 @@ pub enum ExtendPlan {
     Update(Metadata),
 }
 
-/// Plans an extension (spec 18.4.2 steps 2-6) for `metadata` (`None`: absent) at request time
-/// `now`.
+/// Plans an extension (docs/http-api.md §7.2 steps 3-6) for `metadata` (`None`: absent) at request
+/// time `now`.
 pub fn plan_extension(
     metadata: Option<&Metadata>,
     target: ExpiryTarget,

@@ -1,4 +1,5 @@
-//! The storage service's concurrency limiter: backpressure for backend work (spec 10.4).
+//! The storage service's concurrency limiter: backpressure for backend work
+//! (docs/http-api.md §12.5).
 //!
 //! Every storage operation holds one [`Permit`] while it touches a backend. Permits come from
 //! one pool of `max_concurrency`; when the pool is empty an operation may wait, up to

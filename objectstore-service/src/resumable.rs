@@ -1,4 +1,4 @@
-//! Resumable uploads (spec 18.5) on top of the backend's multipart uploads.
+//! Resumable uploads (docs/http-api.md §10) on top of the backend's multipart uploads.
 //!
 //! A session **is** a multipart upload of the object: chunk `n` (counting from 1) is part `n`,
 //! so the parts, in order, are the bytes received so far. There is no session state besides

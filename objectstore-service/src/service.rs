@@ -12,10 +12,10 @@
 //!   operation only (reads included: their future runs under `catch_unwind`).
 //! * Metadata of every write is stamped here (`time_created`, `time_expires`) from the
 //!   service's clock, once, so all backends agree.
-//! * Every operation holds a [`Permit`] of the service's [`ConcurrencyLimiter`] (spec 10.4)
-//!   while it uses the backend. The permit is acquired *before* the task is spawned (a
-//!   refused or abandoned acquisition spawns nothing) and released when the task ends,
-//!   panics included.
+//! * Every operation holds a [`Permit`] of the service's [`ConcurrencyLimiter`]
+//!   (docs/http-api.md §12.5) while it uses the backend. The permit is acquired *before* the
+//!   task is spawned (a refused or abandoned acquisition spawns nothing) and released when the
+//!   task ends, panics included.
 //!
 //! **GET bodies keep their permit until the body is consumed or dropped.** The limiter
 //! bounds the backend resources in use, and a body stream *is* backend work: it holds an

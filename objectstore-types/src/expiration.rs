@@ -1,4 +1,4 @@
-//! Expiration policies and their wire syntax (spec sections 6.2, 6.3, 18.2.3).
+//! Expiration policies and their wire syntax (docs/http-api.md §6.5, §6.9).
 //!
 //! * Input: `manual`, `ttl:<duration>` or `tti:<duration>`, where the duration is any
 //!   humantime expression (`1 days 3600 seconds`, `30d`, `1h 30m`, `500ms`, ...).

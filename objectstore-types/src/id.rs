@@ -110,7 +110,7 @@ impl fmt::Display for Usecase {
     }
 }
 
-/// Whether `c` may appear in a scope name or value (spec section 1.2).
+/// Whether `c` may appear in a scope name or value (docs/http-api.md §2.2).
 fn is_scope_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '(' | ')' | '$' | '!' | '+' | '\'')
 }
@@ -445,7 +445,8 @@ mod tests {
 
     #[test]
     fn spec_keys_are_accepted() {
-        // The keys every client must round-trip (spec 2.3), shared with the HTTP suites.
+        // The keys every client must round-trip (docs/http-api.md §2.3), shared with the HTTP
+        // suites.
         let roundtrip: Vec<String> =
             serde_json::from_str(include_str!("../../tests/roundtrip-keys.json")).unwrap();
         assert!(roundtrip.iter().any(|k| k == "looks%20encoded"));

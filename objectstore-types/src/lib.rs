@@ -9,11 +9,11 @@
 //!   segment or a control character.
 //! * [`listing`]: the listing key of an object (scopes as leading `name=value` segments, then
 //!   the key): the order listings follow and the key the S3 API uses; a bijection.
-//! * [`metadata`]: [`Metadata`] and its exact HTTP header codec (spec section 6 and 18.2).
+//! * [`metadata`]: [`Metadata`] and its exact HTTP header codec (docs/http-api.md §6).
 //! * [`conditional`]: `If-Match` / `If-None-Match` against an object's ETag.
 //! * [`expiration`]: [`ExpirationPolicy`] and the duration wire syntax (humantime in, `d h m s`
 //!   out).
-//! * [`range`]: `Range` header parsing and resolution against an object size (spec section 5).
+//! * [`range`]: `Range` header parsing and resolution against an object size (§5).
 //! * [`permission`]: the permissions a token or key can grant.
 //! * [`time`]: the timestamp wire format.
 //!

@@ -1,4 +1,4 @@
-//! Object metadata and its HTTP header codec (spec sections 6 and 18.2).
+//! Object metadata and its HTTP header codec (docs/http-api.md §6).
 //!
 //! Reading ([`Metadata::from_headers`]) parses what a client may set: `content-type`,
 //! `content-encoding` (`zstd` or `gzip`), `content-language`, `cache-control`, `expires`,
@@ -238,7 +238,7 @@ pub fn decode_free_form(name: &str, raw: &str) -> Result<String, InvalidMetadata
         .map_err(|_| InvalidMetadata::new(name, "percent-escapes do not decode to valid UTF-8"))
 }
 
-/// Escapes a logical string for a header value (writer rule of spec 18.2.1).
+/// Escapes a logical string for a header value (writer rule of docs/http-api.md §6.3).
 pub fn encode_free_form(value: &str) -> String {
     utf8_percent_encode(value, FREE_FORM_ESCAPES).to_string()
 }
@@ -461,7 +461,7 @@ const ATTR_ESCAPES: &AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'|')
     .remove(b'~');
 
-/// `attachment; filename="…"` for a stored filename (spec 6.4 and 18.2.1): `/` and `\` become
+/// `attachment; filename="…"` for a stored filename (docs/http-api.md §6.8): `/` and `\` become
 /// `-`, an all-dots name has every dot replaced, `"` is escaped, non-ASCII and controls become
 /// `_` in the fallback, and a non-ASCII name adds `filename*=UTF-8''…`.
 pub fn content_disposition(filename: &str) -> Option<HeaderValue> {

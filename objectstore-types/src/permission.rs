@@ -1,4 +1,4 @@
-//! Permissions a token or key can grant (spec section 9.3).
+//! Permissions a token or key can grant (docs/http-api.md §11.4).
 
 use std::fmt;
 use std::str::FromStr;

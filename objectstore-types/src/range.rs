@@ -1,4 +1,4 @@
-//! Byte ranges (spec section 5): parsing the `Range` header and resolving it against the
+//! Byte ranges (docs/http-api.md §5): parsing the `Range` header and resolving it against the
 //! stored size.
 //!
 //! Parsing yields `Ok(None)` for a header that must be ignored (several ranges), an error for

@@ -1,4 +1,4 @@
-//! The timestamp wire format (spec sections 6.1 and 18.2.4).
+//! The timestamp wire format (docs/http-api.md §6.1 and §6.6).
 //!
 //! **Invariant:** instants this system stores and emits are whole seconds (fractions are
 //! rounded *up*, as the newer clients do), within `1970-01-01T00:00:00Z ..=

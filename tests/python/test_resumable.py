@@ -342,7 +342,7 @@ def test_large_chunks(session: Session) -> None:
     finish(session, upload, MIB, payload[MIB:], payload)
 
 
-# -- request classification, required even without resumable support (18.5.2) ---------
+# -- request classification, required even without resumable support (docs/http-api.md §10.2) --
 
 
 def test_creation_does_not_store_an_object(

@@ -1,5 +1,5 @@
 //! The batch workload: N inserts in one `POST /v1/objects:batch/{usecase}/{scopes}/`
-//! request (spec section 7) against the same N inserts as sequential single PUTs, both on one
+//! request (docs/http-api.md §8) against the same N inserts as sequential single PUTs, both on one
 //! connection.
 //!
 //! Each round:

@@ -1,4 +1,4 @@
-//! The multipart workload (spec section 8), one upload at a time on one connection.
+//! The multipart workload (docs/http-api.md §9), one upload at a time on one connection.
 //!
 //! Each round:
 //!

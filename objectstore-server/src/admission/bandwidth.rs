@@ -1,4 +1,4 @@
-//! Bandwidth limits (spec 10.3, config `rate_limits.bandwidth`): bytes per second.
+//! Bandwidth limits (docs/http-api.md §12.4, config `rate_limits.bandwidth`): bytes per second.
 //!
 //! GCRA debt buckets ([`Gcra`]): a global one (`global_bps`), one per usecase
 //! (`global_bps × usecase_pct / 100`) and one per scopes list (`global_bps × scope_pct /

@@ -1,4 +1,4 @@
-//! Killswitches (spec 10.2): configured entries that turn requests away with 403.
+//! Killswitches (docs/http-api.md §12.2): configured entries that turn requests away with 403.
 //!
 //! * **Entry** ([`Killswitch`], config key `killswitches`, a list): `{usecase?, scopes?:
 //!   {name: value}, service?: glob}`. Every given condition must hold: the usecase is equal;

@@ -1,11 +1,11 @@
-//! Admission control: killswitches, rate limits and usecase expiration policies (spec 3.1,
-//! 6.3, 10.2, 10.3, 18.4.2).
+//! Admission control: killswitches, rate limits and usecase expiration policies
+//! (docs/http-api.md §3.1, §6.10, §12.2, §12.3-§12.4, §7.2).
 //!
 //! # How the server uses it
 //!
 //! Build one [`Admission`] at start-up from the `killswitches`, `rate_limits` and `usecases`
 //! config sections ([`Killswitch`], [`RateLimitsConfig`], [`UsecasesConfig`]) and share it in
-//! the app state. Then, in the order of spec 3.1:
+//! the app state. Then, in the order of §3.1:
 //!
 //! 1. (web concurrency limit and authentication happen before, elsewhere)
 //! 2. **After path parsing**, for every object, batch and multipart request:
@@ -20,7 +20,7 @@
 //!    (POST/PUT, batch insert, multipart initiate, resumable create) and
 //!    `Admission::check_extension` for PATCH `extend_expiry`; a `PolicyViolation` is a
 //!    400 JSON `client error: …`.
-//! 5. **Batch**, per operation (spec 7.2): `Admission::admit_batch_op` (throughput only;
+//! 5. **Batch**, per operation (§8.4): `Admission::admit_batch_op` (throughput only;
 //!    → 429 part), permission check, `Admission::check_policy` for inserts (→ 400 part),
 //!    `Admission::charge` / `Admission::meter` for insert and get payloads.
 //! 6. **Reload:** `watch_config` with a closure that re-reads the config file and calls
@@ -120,7 +120,7 @@ impl RateLimiter {
         }
     }
 
-    /// Bandwidth check, then throughput (spec 10.3).
+    /// Bandwidth check, then throughput (docs/http-api.md §12.4, §12.3).
     pub(crate) fn admit(&self, context: &ObjectContext) -> Result<(), Rejection> {
         self.bandwidth.admit(context)?;
         self.throughput.admit(context)
@@ -189,8 +189,8 @@ impl Admission {
         &self.limits
     }
 
-    /// Spec 3.1 step 3 for a whole request: killswitch (403), bandwidth (429), throughput
-    /// (429). `downstream_service` is the raw `x-downstream-service` header.
+    /// docs/http-api.md §3.1 step 5 for a whole request: killswitch (403), bandwidth (429),
+    /// throughput (429). `downstream_service` is the raw `x-downstream-service` header.
     pub fn admit(
         &self,
         context: &ObjectContext,
@@ -200,7 +200,7 @@ impl Admission {
         self.limits.admit(context)
     }
 
-    /// Spec 7.2 step 1 for one batch operation: a throughput token.
+    /// docs/http-api.md §8.4 step 1 for one batch operation: a throughput token.
     pub(crate) fn admit_batch_op(&self, context: &ObjectContext) -> Result<(), Rejection> {
         self.limits.throughput.admit(context)
     }

@@ -1,4 +1,4 @@
-//! The two admission rejections and their exact wire form (spec 3.3, 10.2, 10.3).
+//! The two admission rejections and their exact wire form (docs/http-api.md §3.3, §12.2, §12.3).
 //!
 //! Both are framework-style rejections: plain-text bodies, not the JSON error body.
 //! Unlike the reference, a rate-limit rejection carries a `retry-after` header (whole seconds,

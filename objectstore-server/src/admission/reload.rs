@@ -32,9 +32,9 @@ use tokio::task::JoinHandle;
 pub(crate) struct WatchOptions {
     /// How often the file is re-read. Default: 5 s.
     pub interval: Duration,
-    /// Whether SIGHUP triggers a reload. Default: `false`, because spec 12.1 makes SIGHUP a
-    /// shutdown signal; a deployment that wants reload-on-HUP turns this on and must not also
-    /// shut down on SIGHUP.
+    /// Whether SIGHUP triggers a reload. Default: `false`, because the reference server shuts
+    /// down on SIGHUP (docs/http-api.md §17); the server turns this on, as it reloads on SIGHUP
+    /// (§15.1). Whoever turns it on must not also shut down on SIGHUP.
     pub sighup: bool,
 }
 

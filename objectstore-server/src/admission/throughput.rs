@@ -1,4 +1,5 @@
-//! Throughput limits (spec 10.3, config `rate_limits.throughput`): requests per second.
+//! Throughput limits (docs/http-api.md §12.3, config `rate_limits.throughput`): requests per
+//! second.
 //!
 //! Every admitted request takes one token from each applicable bucket, consulted in this
 //! order:

@@ -1,4 +1,5 @@
-//! Usecase expiration policy limits (spec 6.3, 18.4.2; config `usecases.<name>.expiration`).
+//! Usecase expiration policy limits (docs/http-api.md §6.10, §7.2; config
+//! `usecases.<name>.expiration`).
 //!
 //! * **Inserts** ([`UsecasesConfig::check_policy`], every insert path: POST/PUT, batch insert,
 //!   multipart initiate, resumable create): the policy kind must be allowed for the usecase,

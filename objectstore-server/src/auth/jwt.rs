@@ -1,4 +1,4 @@
-//! JWT verification (spec 9.3); the claims and minting are `objectstore_auth::jwt`.
+//! JWT verification (docs/http-api.md §11.3); the claims and minting are `objectstore_auth::jwt`.
 //!
 //! Verification, in order, with the status each failure maps to:
 //!

@@ -1,4 +1,4 @@
-//! Authentication and authorization (spec section 9).
+//! Authentication and authorization (docs/http-api.md §11).
 //!
 //! `Authenticator::authenticate` turns a request's credentials into a `Grant`;
 //! `Grant::authorize` decides each operation (a batch asks once per part).

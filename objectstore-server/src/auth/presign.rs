@@ -1,4 +1,4 @@
-//! Verification of pre-signed URLs (spec 9.5); their format, the canonical string and
+//! Verification of pre-signed URLs (docs/http-api.md §11.6); their format, the canonical string and
 //! signing are `objectstore_auth::presign`.
 //!
 //! Verification, in order, with the status of each failure:

@@ -1,4 +1,4 @@
-//! The batch endpoint, `POST /v1/objects:batch/{usecase}/{scopes}/` (spec section 7).
+//! The batch endpoint, `POST /v1/objects:batch/{usecase}/{scopes}/` (docs/http-api.md §8).
 //!
 //! A request is a `multipart/form-data` body with one part per operation (get, head, insert,
 //! delete). The response is `200` at once, followed by a streamed `multipart/form-data` body
@@ -41,11 +41,11 @@
 //!
 //! # Keys
 //!
-//! Request key headers are percent-decoded (`%XX`, literal visible ASCII accepted, spec 18.6)
+//! Request key headers are percent-decoded (`%XX`, literal visible ASCII accepted, §8.2)
 //! to UTF-8 and validated as an [`objectstore_types::ObjectKey`]. Response key headers use the
-//! writer rule of spec 18.2.1 plus an escaped space, which both client generations decode.
+//! writer rule of §6.3 plus an escaped space (§8.5), which both client generations decode.
 //!
-//! # Limits (spec 7.1)
+//! # Limits (§8.3)
 //!
 //! | limit | outcome |
 //! |---|---|
@@ -75,7 +75,7 @@ pub(crate) const MAX_INSERT_SIZE: usize = 1024 * 1024;
 /// Largest request body accepted, in bytes (1 GiB).
 pub(crate) const MAX_BODY_SIZE: u64 = 1024 * 1024 * 1024;
 
-/// The limits of spec 7.1 as one value, so tests can shrink them.
+/// The limits of docs/http-api.md §8.3 as one value, so tests can shrink them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Limits {
     /// See [`MAX_OPERATIONS`].
@@ -87,7 +87,7 @@ pub(crate) struct Limits {
 }
 
 impl Limits {
-    /// The limits of the spec.
+    /// The limits of the contract (docs/http-api.md §8.3).
     pub(crate) const SPEC: Self = Self {
         max_operations: MAX_OPERATIONS,
         max_insert_size: MAX_INSERT_SIZE,
@@ -146,7 +146,7 @@ pub(crate) struct OpRejection {
     pub message: String,
 }
 
-/// The per-operation admission check of spec 7.2 (rate limit, permission, usecase
+/// The per-operation admission check of docs/http-api.md §8.4 (rate limit, permission, usecase
 /// expiration policy), called once for every well-formed operation before it executes.
 pub(crate) trait BatchGuard: Send + Sync + 'static {
     /// Admits or rejects one operation. `metadata` is the parsed client metadata of an

@@ -261,8 +261,8 @@ fn parse_headers(headers: &http::HeaderMap) -> Result<PartHeader, String> {
     })
 }
 
-/// Decodes a request key header: `%XX` escapes to bytes (a `%` not followed by two hex digits
-/// stays literal; literal visible ASCII is accepted, spec 18.6), the bytes as UTF-8, then the
+/// Decodes a request key header: `%XX` escapes to bytes (a `%` not followed by two hex digits stays
+/// literal; literal visible ASCII is accepted, docs/http-api.md §8.2), the bytes as UTF-8, then the
 /// key rules of [`ObjectKey::new`].
 pub(super) fn decode_key(raw: &[u8]) -> Result<ObjectKey, String> {
     let decoded = percent_decode(raw)

@@ -1,11 +1,11 @@
 //! The response side of a batch: turns operation results and parser errors into multipart
-//! parts and frames them into the streamed response body (spec 7.3).
+//! parts and frames them into the streamed response body (docs/http-api.md §8.5).
 //!
 //! Framing: each part is `--<boundary>\r\n`, lowercase `name: value\r\n` header lines, a blank
 //! line, the body and `\r\n`; the body ends with `--<boundary>--` (no trailing CRLF). Every
 //! part carries `content-disposition: form-data; name=part`, the operation index and
 //! `<code> <reason>` status; success parts add the key and kind; error parts carry a JSON
-//! body `{"detail", "causes"}` (spec 3.2) and nothing else.
+//! body `{"detail", "causes"}` (§3.2) and nothing else.
 
 use std::io;
 
@@ -23,10 +23,10 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use super::{HEADER_INDEX, HEADER_KEY, HEADER_KIND, HEADER_STATUS, OpKind};
 use crate::error::service_status;
 
-/// Bytes escaped in response key headers: the writer rule of spec 18.2.1 (C0 controls, DEL,
-/// `%`, non-ASCII) plus space, so that a key with a leading or trailing space survives the
-/// whitespace trimming of header parsers. Both client generations percent-decode this header,
-/// so any escaping that decodes to the key is accepted (spec 18.6).
+/// Bytes escaped in response key headers: the writer rule of docs/http-api.md §6.3 (C0 controls,
+/// DEL, `%`, non-ASCII) plus space, so that a key with a leading or trailing space survives the
+/// whitespace trimming of header parsers. Both client generations percent-decode this header, so
+/// any escaping that decodes to the key is accepted (§8.5).
 const KEY_ESCAPES: &AsciiSet = &CONTROLS.add(b'%').add(b' ');
 
 /// A fresh response boundary: `os-boundary-` and 32 lowercase hex digits.

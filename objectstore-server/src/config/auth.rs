@@ -1,5 +1,5 @@
-//! Authentication configuration (`auth.*`, spec 9.1). Verification lives in [`crate::auth`];
-//! this module only describes the keys and when auth is enforced.
+//! Authentication configuration (`auth.*`, docs/http-api.md §11.1). Verification lives in
+//! [`crate::auth`]; this module only describes the keys and when auth is enforced.
 
 use std::collections::BTreeMap;
 
@@ -30,7 +30,8 @@ pub struct AuthConfig {
 }
 
 impl AuthConfig {
-    /// Whether credentials are checked at all (spec 9.1: enforce, or any key configured).
+    /// Whether credentials are checked at all (docs/http-api.md §11.1: enforce, or any key
+    /// configured).
     pub fn is_active(&self) -> bool {
         self.enforce.unwrap_or(false) || !self.keys.is_empty()
     }

@@ -1,4 +1,4 @@
-//! Server configuration (spec section 12): what can be set, its defaults, and how it is
+//! Server configuration (docs/http-api.md §15): what can be set, its defaults, and how it is
 //! loaded.
 //!
 //! # Loading

@@ -1,4 +1,4 @@
-//! Storage layout configuration (`storage.*`, spec 12.4), tagged by `type`.
+//! Storage layout configuration (`storage.*`, docs/http-api.md §15.4), tagged by `type`.
 //!
 //! | `storage.type` | layout | cargo feature |
 //! |---|---|---|

@@ -1,9 +1,9 @@
 //! `POST /v1/objects:batch/{usecase}/{scopes}/`: the HTTP side of the batch endpoint.
 //!
-//! The request pipeline (in-flight limit, authentication, path and admission) runs as for
-//! every object route; then [`crate::batch::handle`] parses and executes the operations.
-//! Each operation passes the [`RequestGuard`] first (spec 7.2): a throughput token (429),
-//! the permission of its kind (403), and for inserts the usecase expiration policy (400).
+//! The request pipeline (in-flight limit, authentication, path and admission) runs as for every
+//! object route; then [`crate::batch::handle`] parses and executes the operations. Each operation
+//! passes the [`RequestGuard`] first (docs/http-api.md §8.4): a throughput token (429), the
+//! permission of its kind (403), and for inserts the usecase expiration policy (400).
 
 use std::sync::Arc;
 

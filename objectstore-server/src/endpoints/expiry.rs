@@ -1,4 +1,4 @@
-//! `PATCH /v1/objects/{usecase}/{scopes}/{*key}`: extend an object's expiry (spec 18.4).
+//! `PATCH /v1/objects/{usecase}/{scopes}/{*key}`: extend an object's expiry (docs/http-api.md §7).
 //!
 //! Body: exactly one member `extend_expiry` holding `{"at": <RFC 3339 UTC>}` or
 //! `{"after": <duration>, "from": "now" | "creation"}`. JSON syntax errors → 400, a body of

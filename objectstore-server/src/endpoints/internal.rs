@@ -1,4 +1,4 @@
-//! Internal endpoints (spec section 11): `/health`, `/ready`, `/keda` and `/metrics`. They
+//! Internal endpoints (docs/http-api.md §13): `/health`, `/ready`, `/keda` and `/metrics`. They
 //! are exempt from the in-flight limit and need no authentication.
 
 use axum::extract::State;

@@ -1,12 +1,12 @@
 //! The endpoints, one module per resource:
 //!
-//! * [`objects`]: insert, read, metadata, delete (spec section 4, ranges of section 5), and
-//!   the dispatch of resumable-upload requests (18.5.2) on the same routes;
-//! * [`expiry`]: PATCH `extend_expiry` (18.4);
-//! * [`resumable`]: resumable-upload classification and operations (18.5);
-//! * [`multipart`]: multipart uploads with the streamed completion (section 8);
-//! * [`batch`]: the batch route's request pipeline and per-operation guard (section 7);
-//! * [`internal`]: `/health`, `/ready`, `/keda`, `/metrics` (section 11).
+//! * [`objects`]: insert, read, metadata, delete (docs/http-api.md §4, ranges §5), and
+//!   the dispatch of resumable-upload requests (§10.2) on the same routes;
+//! * [`expiry`]: PATCH `extend_expiry` (§7);
+//! * [`resumable`]: resumable-upload classification and operations (§10);
+//! * [`multipart`]: multipart uploads with the streamed completion (§9);
+//! * [`batch`]: the batch route's request pipeline and per-operation guard (§8);
+//! * [`internal`]: `/health`, `/ready`, `/keda`, `/metrics` (§13).
 
 use serde::Serialize;
 

@@ -1,7 +1,7 @@
-//! Multipart uploads (spec section 8): initiate, upload part, list parts, abort, and the
+//! Multipart uploads (docs/http-api.md §9): initiate, upload part, list parts, abort, and the
 //! streamed complete. Every operation needs `object.write`.
 //!
-//! # Complete (8.5)
+//! # Complete (§9.6)
 //!
 //! 1. Extraction: `upload_id` query (400 plain text when missing), JSON body (415 without a
 //!    JSON content type, 400 on syntax errors, 422 on a wrong shape or a zero part number,

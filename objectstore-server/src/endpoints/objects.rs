@@ -1,8 +1,8 @@
-//! Object endpoints (spec sections 4, 5 and 18.2): POST/PUT insert, GET (optionally
+//! Object endpoints (docs/http-api.md §4, §5 and §6): POST/PUT insert, GET (optionally
 //! ranged), HEAD, DELETE. Inserts answer with the stored object's `etag`; GET and HEAD
-//! honour `If-Match` (412) and `If-None-Match` (304) against it (docs/http-api.md 4.6).
+//! honour `If-Match` (412) and `If-None-Match` (304) against it (§4.6).
 //!
-//! POST (collection), PUT and DELETE first classify the query (18.5.2): `session` or
+//! POST (collection), PUT and DELETE first classify the query (§10.2): `session` or
 //! `upload_type` turn them into resumable-upload operations, handled by
 //! [`super::resumable`]; only requests with neither are ordinary inserts and deletes, so a
 //! resumable request can never store or delete an object by accident.

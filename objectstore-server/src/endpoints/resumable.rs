@@ -1,6 +1,6 @@
-//! Resumable uploads (spec 18.5): request classification and the four operations.
+//! Resumable uploads (docs/http-api.md §10): request classification and the four operations.
 //!
-//! # Classification (18.5.2), on POST (collection), PUT and DELETE (object)
+//! # Classification (§10.2), on POST (collection), PUT and DELETE (object)
 //!
 //! 1. `session` present → an operation on an existing session (PUT: write a chunk, or
 //!    query the offset when `Upload-Offset: *`; DELETE: cancel). `upload_type` is ignored.

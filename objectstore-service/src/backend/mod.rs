@@ -134,7 +134,7 @@ pub trait Backend: Component {
     /// Deletes the object. Deleting a missing object succeeds.
     async fn delete(&self, id: &ObjectId) -> Result<()>;
 
-    /// Moves the object's deadline to at least the target (spec 18.4.2), atomically with
+    /// Moves the object's deadline to at least the target (docs/http-api.md §7.2), atomically with
     /// respect to concurrent writes: if the object changes between read and write the
     /// outcome is [`ExtendOutcome::Conflict`]. `now` is the request-start time.
     async fn extend_expiry(

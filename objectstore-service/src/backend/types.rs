@@ -95,7 +95,7 @@ impl GetResponse {
     }
 }
 
-/// The deadline a PATCH `extend_expiry` asks for (spec 18.4).
+/// The deadline a PATCH `extend_expiry` asks for (docs/http-api.md §7.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExpiryTarget {
     /// An absolute instant.
@@ -500,7 +500,7 @@ pub struct CompletedPart {
 }
 
 /// Why the backend refused to assemble an upload (reported to the client in the complete
-/// body, spec 8.5).
+/// body, docs/http-api.md §9.6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompleteRejection {
     /// Machine-readable code, e.g. `InvalidPart`.

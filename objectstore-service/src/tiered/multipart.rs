@@ -435,7 +435,7 @@ impl Inner {
         }
         metadata.etag = plan.etag;
         metadata.crc32c = None;
-        // The deadline is fixed at initiation (spec 8.1: metadata is not re-stamped).
+        // The deadline is fixed at initiation (docs/http-api.md §9.1: metadata is not re-stamped).
         metadata.time_expires = metadata
             .expiration_policy
             .duration()

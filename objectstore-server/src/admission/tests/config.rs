@@ -145,7 +145,7 @@ fn a_rule_needs_its_scopes_list() {
     assert!(err.to_string().contains("scopes"), "{err}");
 }
 
-/// Env vars are parsed by figment as TOML-like literals (spec 12.2); this is the value
+/// Env vars are parsed by figment as TOML-like literals (docs/http-api.md §15.2); this is the value
 /// `OS__KILLSWITCHES=...` / `OS__RATE_LIMITS__THROUGHPUT__RULES=...` would produce.
 #[test]
 fn env_literal_forms() {

@@ -1,6 +1,6 @@
 //! Tests of the batch endpoint: [`crate::batch::handle`] driven directly with hand-built
 //! multipart bodies over the in-memory backend; every response is parsed with `multer` and
-//! checked for the framing rules of spec 7.3 (see [`support::parse_response`]).
+//! checked for the framing rules of docs/http-api.md §8.5 (see [`support::parse_response`]).
 
 use std::sync::Arc;
 

@@ -1,5 +1,5 @@
 //! Test support: a service over the in-memory backend, a request body builder and a response
-//! parser that checks the framing rules of spec 7.3 on every response.
+//! parser that checks the framing rules of docs/http-api.md §8.5 on every response.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -67,7 +67,7 @@ impl Op {
         }
     }
 
-    /// A part for a logical key, escaped like the Rust 0.3.0 client (spec 18.2.1).
+    /// A part for a logical key, escaped like the Rust 0.3.0 client (docs/http-api.md §8.2).
     pub fn new(kind: &str, key: &str) -> Self {
         Self::raw(kind, Some(&escape_v3(key)))
     }
@@ -283,7 +283,7 @@ pub async fn run_raw(service: &StorageService, body: Vec<u8>) -> Parts {
     parse_response(response).await
 }
 
-/// Parses a batch response, asserting the framing of spec 7.3: status 200, quoted
+/// Parses a batch response, asserting the framing of docs/http-api.md §8.5: status 200, quoted
 /// `os-boundary-<32 hex>` boundary, lowercase part headers, index and status on every part,
 /// `content-disposition: form-data; name=part`, no index twice, closing delimiter last
 /// without a trailing CRLF.
