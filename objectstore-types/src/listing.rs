@@ -60,6 +60,22 @@ pub const SCOPES_END: &str = "_";
 /// Longest listing key, in bytes (S3's key limit).
 pub const MAX_LISTING_KEY_LEN: usize = 1024;
 
+/// Examples of the listing key, `(scopes, key, listing key)` (those of `docs/s3.md` and the
+/// edge cases), checked by this module's tests and by those of the S3 front that wraps it.
+pub const EXAMPLES: &[(&str, &str, &str)] = &[
+    ("org=1;project=2", "a/b.txt", "org=1/project=2/a/b.txt"),
+    ("_", "a/b.txt", "a/b.txt"),
+    ("_", "year=2024/x", "_/year=2024/x"),
+    ("org=1", "year=2024/x", "org=1/_/year=2024/x"),
+    ("_", "a=b", "a=b"),
+    ("a=b", "c=d", "a=b/c=d"),
+    ("_", "_/plain", "_/plain"),
+    ("_", "_/a=b/c", "_/_/a=b/c"),
+    ("_", "_", "_"),
+    ("_", "_/_", "_/_"),
+    ("_", "a=b=c/d", "a=b=c/d"),
+];
+
 /// A string that is not the listing key of any object.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ListingKeyError {
