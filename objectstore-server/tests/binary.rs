@@ -11,6 +11,16 @@ use common::process::{keygen, objectstore, signal, start};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
 
+/// The stdout of a command that must have succeeded (its stderr shown otherwise).
+fn success_stdout(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// SIGINT to `child`, then its exit status (it must exit within 30 s).
 async fn interrupt(child: &mut Child) -> std::process::ExitStatus {
     signal(child, "INT").await;
@@ -177,12 +187,7 @@ async fn key_token_and_presign_tools() {
         .output()
         .await
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let jwt = String::from_utf8(out.stdout).unwrap();
+    let jwt = success_stdout(out);
     assert_eq!(jwt.trim().split('.').count(), 3, "{jwt}");
 
     let out = objectstore(dir.path())
@@ -191,12 +196,7 @@ async fn key_token_and_presign_tools() {
         .output()
         .await
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let url = String::from_utf8(out.stdout).unwrap();
+    let url = success_stdout(out);
     assert!(
         url.contains("?os_kid=ops&") && url.contains("&os_sig="),
         "{url}"
