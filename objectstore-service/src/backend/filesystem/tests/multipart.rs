@@ -26,6 +26,16 @@ impl Fixture {
             .await
             .unwrap()
     }
+
+    /// How many parts `upload` of `key` holds.
+    async fn part_count(&self, key: &ObjectId, upload: &str) -> usize {
+        self.fs
+            .list_parts(key, upload, None, None)
+            .await
+            .unwrap()
+            .parts
+            .len()
+    }
 }
 
 #[tokio::test]
@@ -144,14 +154,7 @@ async fn complete_rejects_bad_part_lists_and_keeps_the_upload_open() {
         assert_eq!(f.get(&key).await.unwrap().1, b"old", "{list:?}");
         assert_eq!(f.files_under("tmp"), Vec::<PathBuf>::new());
     }
-    assert_eq!(
-        f.fs.list_parts(&key, &upload, None, None)
-            .await
-            .unwrap()
-            .parts
-            .len(),
-        2
-    );
+    assert_eq!(f.part_count(&key, &upload).await, 2);
     // A subset of the parts is fine.
     let done =
         f.fs.complete_multipart(&key, &upload, &parts(&[(2, &e2)]))
@@ -188,14 +191,7 @@ async fn unknown_and_foreign_uploads() {
         f.fs.abort_multipart(k, u).await.unwrap();
     }
     // Aborting through another object's id did not touch the upload.
-    assert_eq!(
-        f.fs.list_parts(&key, &upload, None, None)
-            .await
-            .unwrap()
-            .parts
-            .len(),
-        1
-    );
+    assert_eq!(f.part_count(&key, &upload).await, 1);
     f.fs.abort_multipart(&key, &upload).await.unwrap();
     f.fs.abort_multipart(&key, &upload).await.unwrap();
     assert!(matches!(
