@@ -238,6 +238,21 @@ impl Drop for InFlight {
     }
 }
 
+/// Polls `inner` for its next frame and counts the frame's data bytes (if any) in `bytes`.
+fn poll_counted(
+    inner: Pin<&mut Body>,
+    cx: &mut Context<'_>,
+    bytes: &Counter,
+) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+    let polled = http_body::Body::poll_frame(inner, cx);
+    if let Poll::Ready(Some(Ok(frame))) = &polled
+        && let Some(data) = frame.data_ref()
+    {
+        bytes.increment(data.len() as u64);
+    }
+    polled
+}
+
 /// A request body that counts its data bytes and records when it has been read to its end.
 struct RequestBody {
     inner: Body,
@@ -253,15 +268,10 @@ impl http_body::Body for RequestBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    self.bytes.increment(data.len() as u64);
-                }
-            }
-            Poll::Ready(None) => self.finished.store(true, Ordering::Release),
-            _ => {}
+        let this = &mut *self;
+        let polled = poll_counted(Pin::new(&mut this.inner), cx, &this.bytes);
+        if let Poll::Ready(None) = &polled {
+            self.finished.store(true, Ordering::Release);
         }
         if self.inner.is_end_stream() {
             self.finished.store(true, Ordering::Release);
@@ -294,13 +304,8 @@ impl http_body::Body for ResponseBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &polled
-            && let Some(data) = frame.data_ref()
-        {
-            self.bytes.increment(data.len() as u64);
-        }
-        polled
+        let this = &mut *self;
+        poll_counted(Pin::new(&mut this.inner), cx, &this.bytes)
     }
 
     fn is_end_stream(&self) -> bool {

@@ -9,6 +9,26 @@ use std::time::Duration;
 use common::binary::free_port;
 use common::process::{keygen, objectstore, signal, start};
 use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Child;
+
+/// The stdout of a command that must have succeeded (its stderr shown otherwise).
+fn success_stdout(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// SIGINT to `child`, then its exit status (it must exit within 30 s).
+async fn interrupt(child: &mut Child) -> std::process::ExitStatus {
+    signal(child, "INT").await;
+    tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits after SIGINT")
+        .unwrap()
+}
 
 #[tokio::test]
 async fn zero_config_run_serves_and_exits_0_on_sigint() {
@@ -53,11 +73,7 @@ async fn zero_config_run_serves_and_exits_0_on_sigint() {
     let ready = c.get(format!("{base}/ready")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
 
-    signal(&child, "INT").await;
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .expect("exits after SIGINT")
-        .unwrap();
+    let status = interrupt(&mut child).await;
     assert_eq!(status.code(), Some(0));
 }
 
@@ -145,11 +161,7 @@ async fn configured_filesystem_storage_via_yaml() {
     let parsed: serde_json::Value = serde_json::from_str(&first).expect("JSON log line");
     assert_eq!(parsed["fields"]["backend"], "filesystem");
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    signal(&child, "INT").await;
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let status = interrupt(&mut child).await;
     assert_eq!(status.code(), Some(0));
     assert!(dir.path().join("objects").is_dir());
 }
@@ -157,16 +169,7 @@ async fn configured_filesystem_storage_via_yaml() {
 #[tokio::test]
 async fn key_token_and_presign_tools() {
     let dir = tempfile::tempdir().unwrap();
-    let out = objectstore(dir.path())
-        .args(["keygen", "ops"])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    keygen(dir.path(), "ops").await;
     let private = dir.path().join("ops.private.pem");
     assert!(private.is_file() && dir.path().join("ops.public.pem").is_file());
 
@@ -184,12 +187,7 @@ async fn key_token_and_presign_tools() {
         .output()
         .await
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let jwt = String::from_utf8(out.stdout).unwrap();
+    let jwt = success_stdout(out);
     assert_eq!(jwt.trim().split('.').count(), 3, "{jwt}");
 
     let out = objectstore(dir.path())
@@ -198,12 +196,7 @@ async fn key_token_and_presign_tools() {
         .output()
         .await
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let url = String::from_utf8(out.stdout).unwrap();
+    let url = success_stdout(out);
     assert!(
         url.contains("?os_kid=ops&") && url.contains("&os_sig="),
         "{url}"
@@ -380,11 +373,7 @@ async fn sighup_reloads_killswitches_and_keeps_serving() {
         "SIGHUP must not stop the server"
     );
 
-    signal(&child, "INT").await;
-    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .expect("exits after SIGINT")
-        .unwrap();
+    let exit = interrupt(&mut child).await;
     assert_eq!(exit.code(), Some(0));
 }
 
@@ -405,10 +394,6 @@ async fn sighup_without_a_config_file_is_ignored() {
         child.try_wait().unwrap().is_none(),
         "SIGHUP must not stop the server"
     );
-    signal(&child, "INT").await;
-    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .expect("exits after SIGINT")
-        .unwrap();
+    let exit = interrupt(&mut child).await;
     assert_eq!(exit.code(), Some(0));
 }

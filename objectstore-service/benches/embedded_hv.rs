@@ -10,6 +10,8 @@
 //! What it shows: with durable commits (`synchronous = FULL`), one writer is bound by fsync
 //! latency; group commit lets many concurrent writers share each fsync.
 
+mod support;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -154,14 +156,8 @@ fn main() {
     };
     let length = Duration::from_secs_f64(env("EMBEDDED_HV_BENCH_SECS", 2.0));
     let rounds = env("EMBEDDED_HV_BENCH_ROUNDS", 3.0) as usize;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    // Under target/ rather than /tmp, which may be a RAM disk without real fsyncs.
-    let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-tmp");
-    std::fs::create_dir_all(&base).expect("bench directory");
+    let runtime = support::runtime();
+    let base = support::scratch_dir();
 
     println!(
         "embedded HV backend, {PAYLOAD} B objects, {:.1} s per phase, {rounds} interleaved rounds",

@@ -21,7 +21,9 @@
 //! `cargo test` runs this binary too (without `--bench`): then it only checks that both
 //! layouts work, with 100 puts and gets of 16 KiB objects, unless the knobs say otherwise.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -205,14 +207,8 @@ fn main() {
     let rounds: usize = var("VLOG_BENCH_ROUNDS")
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    // Under target/ rather than /tmp, which may be a RAM disk without real fsyncs.
-    let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-tmp");
-    std::fs::create_dir_all(&base).expect("bench directory");
+    let runtime = support::runtime();
+    let base = support::scratch_dir();
 
     println!(
         "| size | layout | ops | puts/s | put MiB/s | put CPU µs/op | disk bytes / payload byte | group size | commit ms (value-log sync ms) | gets/s | get MiB/s | get CPU µs/op |"

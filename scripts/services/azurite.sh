@@ -27,18 +27,13 @@ if [ ! -x "$DIR/node_modules/.bin/azurite-blob" ]; then
   npm install --prefix "$DIR" --no-audit --no-fund --loglevel=error azurite@3.37.0 >&2
 fi
 
-if pid_alive "$DIR/pid" && [ -f "$DIR/port" ] && wait_port "$(cat "$DIR/port")" 2; then
-  PORT=$(cat "$DIR/port")
-  log "azurite already running (pid $(cat "$DIR/pid"), port $PORT)"
-else
+if ! reuse_running azurite; then
   PORT="${AZURITE_PORT:-$(free_port)}"
   log "starting azurite on 127.0.0.1:$PORT (log: $DIR/server.log)"
   (cd "$DIR" && exec nohup node_modules/.bin/azurite-blob --blobHost 127.0.0.1 \
     --blobPort "$PORT" --inMemoryPersistence --disableTelemetry --skipApiVersionCheck \
     --silent >"$DIR/server.log" 2>&1 </dev/null) &
-  echo $! >"$DIR/pid"
-  echo "$PORT" >"$DIR/port"
-  wait_port "$PORT" 60 "$DIR/pid" || { cat "$DIR/server.log" >&2; die "azurite did not start"; }
+  record_started $! 60 azurite
 fi
 
 ENDPOINT="http://127.0.0.1:$PORT/$ACCOUNT"

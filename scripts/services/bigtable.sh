@@ -34,16 +34,11 @@ if ! CBT=$(find_emulator); then
   exit 0
 fi
 
-if pid_alive "$DIR/pid" && [ -f "$DIR/port" ] && wait_port "$(cat "$DIR/port")" 2; then
-  PORT=$(cat "$DIR/port")
-  log "bigtable emulator already running (pid $(cat "$DIR/pid"), port $PORT)"
-else
+if ! reuse_running "bigtable emulator"; then
   PORT="${BIGTABLE_PORT:-$(free_port)}"
   log "starting the bigtable emulator on 127.0.0.1:$PORT (log: $DIR/server.log)"
   nohup "$CBT" -host 127.0.0.1 -port "$PORT" >"$DIR/server.log" 2>&1 </dev/null &
-  echo $! >"$DIR/pid"
-  echo "$PORT" >"$DIR/port"
-  wait_port "$PORT" 30 "$DIR/pid" || { cat "$DIR/server.log" >&2; die "the bigtable emulator did not start"; }
+  record_started $! 30 "the bigtable emulator"
 fi
 
 echo "export OS_TEST_BIGTABLE_EMULATOR=127.0.0.1:$PORT"

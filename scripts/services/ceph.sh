@@ -37,10 +37,7 @@ if ! command -v radosgw >/dev/null || ! command -v ceph-mon >/dev/null || ! comm
     >"$DIR/apt.log" 2>&1 || { tail -20 "$DIR/apt.log" >&2; die "apt-get failed (see $DIR/apt.log)"; }
 fi
 
-if pid_alive "$DIR/rgw.pid" && [ -f "$DIR/port" ] && wait_port "$(cat "$DIR/port")" 2; then
-  PORT=$(cat "$DIR/port")
-  log "ceph gateway already running (pid $(cat "$DIR/rgw.pid"), port $PORT)"
-else
+if ! reuse_running "ceph gateway" "$DIR/rgw.pid"; then
   stop
   rm -rf "$C"
   mkdir -p "$C/run" "$C/log" "$C/mon.a" "$C/osd.0"

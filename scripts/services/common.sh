@@ -39,3 +39,23 @@ stop_pidfile() {
   fi
   rm -f "$1"
 }
+
+# A script's server is the process in pid file $DIR/pid (or $2) listening on the port kept in
+# $DIR/port. When it still answers: sets PORT, logs that $1 (the server's name) is already
+# running, and succeeds; otherwise fails, and the caller starts one.
+reuse_running() {
+  local name=$1 pidfile=${2:-$DIR/pid}
+  pid_alive "$pidfile" && [ -f "$DIR/port" ] && wait_port "$(cat "$DIR/port")" 2 || return 1
+  PORT=$(cat "$DIR/port")
+  log "$name already running (pid $(cat "$pidfile"), port $PORT)"
+}
+
+# Records the server just started in the background (pid $1, port $PORT) in $DIR and waits up
+# to $2 seconds for its port; when it does not answer, shows $DIR/server.log and dies saying
+# that $3 (the server's name) did not start.
+record_started() {
+  local pid=$1 secs=$2 name=$3
+  echo "$pid" >"$DIR/pid"
+  echo "$PORT" >"$DIR/port"
+  wait_port "$PORT" "$secs" "$DIR/pid" || { cat "$DIR/server.log" >&2; die "$name did not start"; }
+}

@@ -26,18 +26,13 @@ if [ ! -x "$DIR/venv/bin/moto_server" ]; then
   "$DIR/venv/bin/pip" install --quiet 'moto[server]==5.2.5' >&2
 fi
 
-if pid_alive "$DIR/pid" && [ -f "$DIR/port" ] && wait_port "$(cat "$DIR/port")" 2; then
-  PORT=$(cat "$DIR/port")
-  log "moto already running (pid $(cat "$DIR/pid"), port $PORT)"
-else
+if ! reuse_running moto; then
   PORT="${MOTO_PORT:-$(free_port)}"
   log "starting moto on 127.0.0.1:$PORT (log: $DIR/server.log)"
   S3_UPLOAD_PART_MIN_SIZE=1 MOTO_S3_DEFAULT_KEY_BUFFER_SIZE=$((16 << 20)) \
     nohup "$DIR/venv/bin/moto_server" -H 127.0.0.1 -p "$PORT" \
     >"$DIR/server.log" 2>&1 </dev/null &
-  echo $! >"$DIR/pid"
-  echo "$PORT" >"$DIR/port"
-  wait_port "$PORT" 60 "$DIR/pid" || { cat "$DIR/server.log" >&2; die "moto did not start"; }
+  record_started $! 60 moto
 fi
 
 ENDPOINT="http://127.0.0.1:$PORT"

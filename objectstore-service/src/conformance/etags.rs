@@ -11,14 +11,15 @@
 //! * The receipt checks: what a backend reports about a put or a part is what it kept, and
 //!   a part whose bytes differ from the caller's digest is never stored.
 
-use futures::future::BoxFuture;
+use std::any::Any;
+
 use objectstore_types::{ExpirationPolicy, Metadata};
 
 use super::{Ctx, chunked, id, pattern, stamped};
-use crate::backend::around::{Around, Call, with_value};
+use crate::backend::around::Around;
 use crate::backend::{Backend, GetResponse, LongTermBackend};
 use crate::digest::{BodyDigest, Md5, digesting};
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::integrity::IntegrityError;
 use crate::stream;
 
@@ -52,23 +53,16 @@ fn take_etag(metadata: &mut Metadata) {
 }
 
 impl Around for StampedEtags {
-    fn around<'a, T: Send + 'static>(
-        &'a self,
-        call: Call<'a>,
-        inner: BoxFuture<'a, Result<T>>,
-    ) -> impl Future<Output = Result<T>> + Send + 'a {
-        let _ = call;
-        with_value(inner, |value| {
-            if let Some(Some(metadata)) = value.downcast_mut::<Option<Metadata>>() {
-                take_etag(metadata);
-            } else if let Some(response) = value.downcast_mut::<GetResponse>() {
-                match response {
-                    GetResponse::Found { metadata, .. }
-                    | GetResponse::RangeNotSatisfiable(metadata) => take_etag(metadata),
-                    GetResponse::NotFound => {}
-                }
+    fn rewrite(&self, value: &mut dyn Any) {
+        if let Some(Some(metadata)) = value.downcast_mut::<Option<Metadata>>() {
+            take_etag(metadata);
+        } else if let Some(response) = value.downcast_mut::<GetResponse>() {
+            match response {
+                GetResponse::Found { metadata, .. }
+                | GetResponse::RangeNotSatisfiable(metadata) => take_etag(metadata),
+                GetResponse::NotFound => {}
             }
-        })
+        }
     }
 }
 

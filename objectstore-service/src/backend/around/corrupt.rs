@@ -12,17 +12,16 @@
 //! let lt = Decorated::new(Arc::new(memory), Corrupt::new().on_write(Damage::Flip(7)));
 //! ```
 
+use std::any::Any;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use futures::Stream;
-use futures::future::BoxFuture;
 
-use super::{Around, Call, with_value};
+use super::{Around, Call};
 use crate::backend::PutReceipt;
-use crate::error::Result;
 use crate::stream::PayloadStream;
 
 /// What happens to a stream's bytes.
@@ -89,19 +88,13 @@ impl Corrupt {
 }
 
 impl Around for Corrupt {
-    fn around<'a, T: Send + 'static>(
-        &'a self,
-        call: Call<'a>,
-        inner: BoxFuture<'a, Result<T>>,
-    ) -> impl Future<Output = Result<T>> + Send + 'a {
-        let _ = call;
-        let silent = self.lock().silent_receipts;
-        with_value(inner, move |value| {
-            if silent && let Some(receipt) = value.downcast_mut::<PutReceipt>() {
-                receipt.size = None;
-                receipt.md5 = None;
-            }
-        })
+    fn rewrite(&self, value: &mut dyn Any) {
+        if self.lock().silent_receipts
+            && let Some(receipt) = value.downcast_mut::<PutReceipt>()
+        {
+            receipt.size = None;
+            receipt.md5 = None;
+        }
     }
 
     fn body_in(&self, call: &Call<'_>, body: PayloadStream) -> PayloadStream {

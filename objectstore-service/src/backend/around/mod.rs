@@ -74,14 +74,22 @@ pub async fn with_value<T: Send + 'static>(
 
 /// What a decorator does around each backend call. See the module docs.
 pub trait Around: Debug + Send + Sync + 'static {
-    /// Runs one backend call (`inner`, not started yet); the default just awaits it.
+    /// Runs one backend call (`inner`, not started yet); the default awaits it and hands a
+    /// successful value to [`Around::rewrite`].
     fn around<'a, T: Send + 'static>(
         &'a self,
         call: Call<'a>,
         inner: BoxFuture<'a, Result<T>>,
     ) -> impl Future<Output = Result<T>> + Send + 'a {
         let _ = call;
-        inner
+        with_value(inner, |value| self.rewrite(value))
+    }
+
+    /// Looks at or changes the value of a successful call, whatever the call
+    /// (`downcast_mut` to the result types of interest), for a decorator that only rewrites
+    /// results; unchanged by default. Only the default [`Around::around`] calls it.
+    fn rewrite(&self, value: &mut dyn Any) {
+        let _ = value;
     }
 
     /// A payload stream going into the backend (a put or part body); identity by default.

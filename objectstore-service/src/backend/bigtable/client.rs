@@ -293,21 +293,17 @@ pub fn literal_regex(value: &[u8]) -> Vec<u8> {
 
 /// The rows with keys in `[start, end)` (after `start` when `start_open`).
 pub fn range(start: Vec<u8>, start_open: bool, end: Vec<u8>) -> RowSet {
-    RowSet {
-        row_keys: vec![],
-        row_ranges: vec![RowRange {
-            start_key: Some(if start_open {
-                StartKey::StartKeyOpen(start)
-            } else {
-                StartKey::StartKeyClosed(start)
-            }),
-            end_key: Some(EndKey::EndKeyOpen(end)),
-        }],
-    }
+    rows_from(start, start_open, Some(EndKey::EndKeyOpen(end)))
 }
 
 /// The rows from `start` (exclusive when `start_open`) to the end of the table.
 pub fn range_from(start: Vec<u8>, start_open: bool) -> RowSet {
+    rows_from(start, start_open, None)
+}
+
+/// One row range from `start` (exclusive when `start_open`) up to `end_key` (none: the end
+/// of the table).
+fn rows_from(start: Vec<u8>, start_open: bool, end_key: Option<EndKey>) -> RowSet {
     RowSet {
         row_keys: vec![],
         row_ranges: vec![RowRange {
@@ -316,7 +312,7 @@ pub fn range_from(start: Vec<u8>, start_open: bool) -> RowSet {
             } else {
                 StartKey::StartKeyClosed(start)
             }),
-            end_key: None,
+            end_key,
         }],
     }
 }

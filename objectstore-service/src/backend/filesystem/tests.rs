@@ -85,6 +85,27 @@ impl Fixture {
         }
     }
 
+    /// A GET of `id` from its first byte on.
+    async fn get_from_start(&self, id: &ObjectId) -> GetResponse {
+        self.fs.get(id, Some(ByteRange::From(0))).await.unwrap()
+    }
+
+    /// Extends `id`'s expiry to `target`, judged at the clock's now.
+    async fn extend(&self, id: &ObjectId, target: ExpiryTarget) -> ExtendOutcome {
+        self.fs
+            .extend_expiry(id, target, self.clock.now())
+            .await
+            .unwrap()
+    }
+
+    /// Starts a multipart upload of `key` with manual expiry.
+    async fn initiate(&self, key: &ObjectId) -> String {
+        self.fs
+            .initiate_multipart(key, &self.stamped(ExpirationPolicy::Manual))
+            .await
+            .unwrap()
+    }
+
     fn files_under(&self, sub: &str) -> Vec<PathBuf> {
         walk(&self.dir.path().join(sub))
     }
@@ -226,15 +247,11 @@ async fn ranges_follow_the_spec_examples() {
 
     f.put(&id("empty"), ExpirationPolicy::Manual, b"").await;
     assert!(matches!(
-        f.fs.get(&id("empty"), Some(ByteRange::From(0)))
-            .await
-            .unwrap(),
+        f.get_from_start(&id("empty")).await,
         GetResponse::RangeNotSatisfiable(_)
     ));
     assert!(matches!(
-        f.fs.get(&id("missing"), Some(ByteRange::From(0)))
-            .await
-            .unwrap(),
+        f.get_from_start(&id("missing")).await,
         GetResponse::NotFound
     ));
 }
@@ -245,10 +262,7 @@ async fn delete_is_idempotent_and_removes_the_sidecar() {
     f.fs.delete(&id("never")).await.unwrap();
     f.put(&id("k"), ExpirationPolicy::TimeToLive(DAY), b"x")
         .await;
-    let outcome =
-        f.fs.extend_expiry(&id("k"), ExpiryTarget::AfterNow(3 * DAY), f.clock.now())
-            .await
-            .unwrap();
+    let outcome = f.extend(&id("k"), ExpiryTarget::AfterNow(3 * DAY)).await;
     assert_eq!(outcome, ExtendOutcome::Satisfied);
     assert_eq!(f.files_under("objects").len(), 2, "object and sidecar");
     f.fs.delete(&id("k")).await.unwrap();

@@ -16,15 +16,11 @@ async fn expired_objects_read_as_absent_at_once() {
     assert!(f.get(&id("ttl")).await.is_none());
     assert_eq!(f.fs.head(&id("ttl")).await.unwrap(), None);
     assert!(matches!(
-        f.fs.get(&id("ttl"), Some(ByteRange::From(0)))
-            .await
-            .unwrap(),
+        f.get_from_start(&id("ttl")).await,
         GetResponse::NotFound
     ));
     assert_eq!(
-        f.fs.extend_expiry(&id("ttl"), ExpiryTarget::AfterNow(DAY), f.clock.now())
-            .await
-            .unwrap(),
+        f.extend(&id("ttl"), ExpiryTarget::AfterNow(DAY)).await,
         ExtendOutcome::NotFound
     );
 }
@@ -102,15 +98,11 @@ async fn extensions_follow_the_plan_and_never_rewrite_the_payload() {
 
     f.put(&id("manual"), ExpirationPolicy::Manual, b"m").await;
     assert_eq!(
-        f.fs.extend_expiry(&id("manual"), ExpiryTarget::AfterNow(DAY), f.clock.now())
-            .await
-            .unwrap(),
+        f.extend(&id("manual"), ExpiryTarget::AfterNow(DAY)).await,
         ExtendOutcome::Rejected
     );
     assert_eq!(
-        f.fs.extend_expiry(&id("absent"), ExpiryTarget::AfterNow(DAY), f.clock.now())
-            .await
-            .unwrap(),
+        f.extend(&id("absent"), ExpiryTarget::AfterNow(DAY)).await,
         ExtendOutcome::NotFound
     );
 }
@@ -153,9 +145,7 @@ async fn a_sidecar_of_another_write_is_ignored_and_removed_on_overwrite() {
     let key = id("k");
     f.put(&key, ExpirationPolicy::TimeToLive(10 * SEC), b"one")
         .await;
-    f.fs.extend_expiry(&key, ExpiryTarget::AfterNow(DAY), f.clock.now())
-        .await
-        .unwrap();
+    f.extend(&key, ExpiryTarget::AfterNow(DAY)).await;
     let sidecar = f
         .files_under("objects")
         .into_iter()
@@ -194,9 +184,7 @@ async fn the_sweeper_deletes_expired_objects_resuming_where_it_stopped() {
         b"x",
     )
     .await;
-    f.fs.extend_expiry(&id("extended"), ExpiryTarget::AfterNow(DAY), f.clock.now())
-        .await
-        .unwrap();
+    f.extend(&id("extended"), ExpiryTarget::AfterNow(DAY)).await;
     // 6 objects + 1 sidecar = 7 entries.
     f.clock.advance(11 * SEC);
 
@@ -236,9 +224,7 @@ async fn the_sweeper_removes_orphaned_sidecars() {
     let f = fixture();
     f.put(&id("k"), ExpirationPolicy::TimeToLive(DAY), b"x")
         .await;
-    f.fs.extend_expiry(&id("k"), ExpiryTarget::AfterNow(2 * DAY), f.clock.now())
-        .await
-        .unwrap();
+    f.extend(&id("k"), ExpiryTarget::AfterNow(2 * DAY)).await;
     let object = f
         .files_under("objects")
         .into_iter()
@@ -253,10 +239,7 @@ async fn the_sweeper_removes_orphaned_sidecars() {
 #[tokio::test]
 async fn the_sweeper_removes_abandoned_uploads_after_their_age() {
     let f = fixture();
-    let upload =
-        f.fs.initiate_multipart(&id("mp"), &f.stamped(ExpirationPolicy::Manual))
-            .await
-            .unwrap();
+    let upload = f.initiate(&id("mp")).await;
     f.fs.upload_part(&id("mp"), &upload, 1, 3, single("abc"))
         .await
         .unwrap();

@@ -26,6 +26,16 @@ impl Fixture {
             .await
             .unwrap()
     }
+
+    /// How many parts `upload` of `key` holds.
+    async fn part_count(&self, key: &ObjectId, upload: &str) -> usize {
+        self.fs
+            .list_parts(key, upload, None, None)
+            .await
+            .unwrap()
+            .parts
+            .len()
+    }
 }
 
 #[tokio::test]
@@ -34,9 +44,7 @@ async fn multipart_assembles_parts_in_order_with_the_initiation_metadata() {
     let key = id("mp");
     f.put(&key, ExpirationPolicy::TimeToLive(DAY), b"previous")
         .await;
-    f.fs.extend_expiry(&key, ExpiryTarget::AfterNow(3 * DAY), f.clock.now())
-        .await
-        .unwrap();
+    f.extend(&key, ExpiryTarget::AfterNow(3 * DAY)).await;
     let mut meta = f.stamped(ExpirationPolicy::TimeToLive(DAY));
     meta.filename = Some("big.bin".into());
     let upload = f.fs.initiate_multipart(&key, &meta).await.unwrap();
@@ -90,10 +98,7 @@ async fn multipart_assembles_parts_in_order_with_the_initiation_metadata() {
 async fn list_parts_paginates_with_the_last_returned_number() {
     let f = fixture();
     let key = id("mp");
-    let upload =
-        f.fs.initiate_multipart(&key, &f.stamped(ExpirationPolicy::Manual))
-            .await
-            .unwrap();
+    let upload = f.initiate(&key).await;
     for n in [5, 1, 3, 2, 4] {
         f.part(&key, &upload, n, b"p").await;
     }
@@ -127,10 +132,7 @@ async fn complete_rejects_bad_part_lists_and_keeps_the_upload_open() {
     let f = fixture();
     let key = id("mp");
     f.put(&key, ExpirationPolicy::Manual, b"old").await;
-    let upload =
-        f.fs.initiate_multipart(&key, &f.stamped(ExpirationPolicy::Manual))
-            .await
-            .unwrap();
+    let upload = f.initiate(&key).await;
     let e1 = f.part(&key, &upload, 1, b"a").await;
     let e2 = f.part(&key, &upload, 2, b"b").await;
     let bogus = sha_etag(b"something else");
@@ -152,14 +154,7 @@ async fn complete_rejects_bad_part_lists_and_keeps_the_upload_open() {
         assert_eq!(f.get(&key).await.unwrap().1, b"old", "{list:?}");
         assert_eq!(f.files_under("tmp"), Vec::<PathBuf>::new());
     }
-    assert_eq!(
-        f.fs.list_parts(&key, &upload, None, None)
-            .await
-            .unwrap()
-            .parts
-            .len(),
-        2
-    );
+    assert_eq!(f.part_count(&key, &upload).await, 2);
     // A subset of the parts is fine.
     let done =
         f.fs.complete_multipart(&key, &upload, &parts(&[(2, &e2)]))
@@ -173,10 +168,7 @@ async fn complete_rejects_bad_part_lists_and_keeps_the_upload_open() {
 async fn unknown_and_foreign_uploads() {
     let f = fixture();
     let key = id("mp");
-    let upload =
-        f.fs.initiate_multipart(&key, &f.stamped(ExpirationPolicy::Manual))
-            .await
-            .unwrap();
+    let upload = f.initiate(&key).await;
     let e1 = f.part(&key, &upload, 1, b"a").await;
     let other = id("other");
     for (k, u) in [
@@ -199,14 +191,7 @@ async fn unknown_and_foreign_uploads() {
         f.fs.abort_multipart(k, u).await.unwrap();
     }
     // Aborting through another object's id did not touch the upload.
-    assert_eq!(
-        f.fs.list_parts(&key, &upload, None, None)
-            .await
-            .unwrap()
-            .parts
-            .len(),
-        1
-    );
+    assert_eq!(f.part_count(&key, &upload).await, 1);
     f.fs.abort_multipart(&key, &upload).await.unwrap();
     f.fs.abort_multipart(&key, &upload).await.unwrap();
     assert!(matches!(
@@ -223,10 +208,7 @@ async fn unknown_and_foreign_uploads() {
 async fn bad_part_bodies_store_nothing() {
     let f = fixture();
     let key = id("mp");
-    let upload =
-        f.fs.initiate_multipart(&key, &f.stamped(ExpirationPolicy::Manual))
-            .await
-            .unwrap();
+    let upload = f.initiate(&key).await;
     let good = f.part(&key, &upload, 1, b"good").await;
     for (len, body) in [
         (5, single("good")),
@@ -326,19 +308,14 @@ async fn every_file_stays_under_the_root_whatever_the_id() {
         let body = format!("payload {n}");
         f.put(oid, ExpirationPolicy::TimeToIdle(DAY), body.as_bytes())
             .await;
-        let upload =
-            f.fs.initiate_multipart(oid, &f.stamped(ExpirationPolicy::Manual))
-                .await
-                .unwrap();
+        let upload = f.initiate(oid).await;
         f.part(oid, &upload, 1, b"part").await;
     }
     f.clock.advance(DAY / 2);
     for (n, oid) in ids.iter().enumerate() {
         let (_, bytes) = f.get(oid).await.unwrap_or_else(|| panic!("{oid} lost"));
         assert_eq!(bytes, format!("payload {n}").as_bytes(), "{oid}");
-        f.fs.extend_expiry(oid, ExpiryTarget::AfterNow(3 * DAY), f.clock.now())
-            .await
-            .unwrap();
+        f.extend(oid, ExpiryTarget::AfterNow(3 * DAY)).await;
     }
     // Some bogus upload ids must not reach the filesystem.
     for bogus in ["../../objects", "..", "a/b"] {
