@@ -15,7 +15,7 @@ use objectstore_s3::auth::{CredentialConfig, Secret};
 use objectstore_s3::{FrontConfig, Hooks, Refusal, RequestScope};
 use objectstore_service::stream::PayloadStream;
 use objectstore_types::{ExpirationPolicy, ObjectContext, Permission};
-use support::{ACCESS_KEY, Harness, SECRET, error_code, http};
+use support::{ACCESS_KEY, Harness, SECRET, error_code};
 
 fn credential(
     secret: &str,
@@ -80,9 +80,9 @@ async fn signatures_keys_and_permissions() {
     let err = unknown.get(&Path::from("a")).await.unwrap_err().to_string();
     assert!(err.contains("InvalidAccessKeyId"), "{err}");
 
-    let (status, code) = error_code(http().get(h.url("/photos/a")).send().await.unwrap()).await;
+    let (status, code) = error_code(h.get("/photos/a").await).await;
     assert_eq!((status, code.as_str()), (403, "AccessDenied"), "anonymous");
-    let (status, code) = error_code(http().get(h.url("/")).send().await.unwrap()).await;
+    let (status, code) = error_code(h.get("/").await).await;
     assert_eq!(
         (status, code.as_str()),
         (403, "AccessDenied"),
@@ -115,18 +115,15 @@ async fn signatures_keys_and_permissions() {
 async fn a_front_with_credentials_rejects_what_zero_config_accepts() {
     let h = Harness::signed(&[], &["strict"]).await;
     // Zero-config strips any signature; with credentials, a made-up one is checked.
-    let response = http()
-        .put(h.url("/strict/x"))
-        .header(
+    let made_up = [
+        (
             "authorization",
             "AWS4-HMAC-SHA256 Credential=AKTEST/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00",
-        )
-        .header("x-amz-date", "20240101T000000Z")
-        .header("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+        ),
+        ("x-amz-date", "20240101T000000Z"),
+        ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
+    ];
+    let response = h.put_with("/strict/x", &made_up, "x").await;
     let (status, code) = error_code(response).await;
     assert_eq!(status, 403);
     assert!(
@@ -208,28 +205,16 @@ async fn admission_and_metrics_hooks_apply() {
     };
     let h = Harness::start(config, hooks.clone()).await;
     h.create_bucket("open").await;
-    let (status, code) = error_code(http().put(h.url("/limited")).send().await.unwrap()).await;
+    let (status, code) = error_code(h.send(Method::PUT, "/limited").await).await;
     assert_eq!(
         (status, code.as_str()),
         (503, "SlowDown"),
         "CreateBucket is admitted too"
     );
 
-    let ok = http()
-        .put(h.url("/open/k"))
-        .body("12345")
-        .send()
-        .await
-        .unwrap();
+    let ok = h.put("/open/k", "12345").await;
     assert_eq!(ok.status(), 200);
-    let got = http()
-        .get(h.url("/open/k"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let got = h.get("/open/k").await.bytes().await.unwrap();
     assert_eq!(got.as_ref(), b"12345");
     assert_eq!(
         hooks.metered.load(Ordering::SeqCst),
@@ -237,44 +222,24 @@ async fn admission_and_metrics_hooks_apply() {
         "request and response bodies"
     );
 
-    let (status, code) = error_code(
-        http()
-            .put(h.url("/open/blocked=1/k"))
-            .body("x")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, code) = error_code(h.put("/open/blocked=1/k", "x").await).await;
     assert_eq!((status, code.as_str()), (403, "AccessDenied"));
-    let limited = http().get(h.url("/limited/k")).send().await.unwrap();
+    let limited = h.get("/limited/k").await;
     assert_eq!(limited.headers()["retry-after"], "2");
     assert_eq!(error_code(limited).await, (503, "SlowDown".into()));
-    let ttl = http()
-        .put(h.url("/open/ttl"))
-        .header("x-sn-expiration", "ttl:1h")
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+    let ttl = h
+        .put_with("/open/ttl", &[("x-sn-expiration", "ttl:1h")], "x")
+        .await;
     assert_eq!(error_code(ttl).await, (400, "InvalidArgument".into()));
 
     let delete =
         "<Delete><Object><Key>k</Key></Object><Object><Key>blocked=1/k</Key></Object></Delete>";
-    let text = http()
-        .post(h.url("/open?delete"))
-        .body(delete)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = h.post("/open?delete", delete).await.text().await.unwrap();
     assert!(text.contains("<Deleted><Key>k</Key>"), "{text}");
     assert!(text.contains("<Code>AccessDenied</Code>"), "{text}");
 
     hooks.busy.store(true, Ordering::SeqCst);
-    let busy = http().get(h.url("/open/k")).send().await.unwrap();
+    let busy = h.get("/open/k").await;
     assert_eq!(error_code(busy).await, (503, "ServiceUnavailable".into()));
     hooks.busy.store(false, Ordering::SeqCst);
 

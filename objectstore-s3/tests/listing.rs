@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use objectstore_types::{Metadata, ObjectContext, ObjectId, ObjectKey, Scopes, Usecase};
+use reqwest::Method;
 use support::{Harness, error_code, http};
 
 /// The contents of every `<tag>` element of `xml`, in order.
@@ -44,17 +45,8 @@ fn prefixes(xml: &str) -> Vec<String> {
         .collect()
 }
 
-async fn put(h: &Harness, path: &str, body: &'static [u8]) -> reqwest::Response {
-    http()
-        .put(h.url(path))
-        .body(Bytes::from_static(body))
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn get_text(h: &Harness, path: &str) -> String {
-    let response = http().get(h.url(path)).send().await.unwrap();
+    let response = h.get(path).await;
     assert_eq!(response.status(), 200, "GET {path}");
     response.text().await.unwrap()
 }
@@ -70,7 +62,7 @@ async fn bucket_with_keys(h: &Harness, bucket: &str) {
                 .to_string()
                 .replace("%2F", "/")
         );
-        assert_eq!(put(h, &path, b"12345").await.status(), 200, "{key}");
+        assert_eq!(h.put(&path, "12345").await.status(), 200, "{key}");
     }
 }
 
@@ -134,14 +126,7 @@ async fn list_objects_v2() {
         expected.sort();
         assert_eq!(seen, expected, "paging with delimiter {delimiter:?}");
     }
-    let (status, code) = error_code(
-        http()
-            .get(h.url("/lst?list-type=2&continuation-token=%%%"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, code) = error_code(h.get("/lst?list-type=2&continuation-token=%%%").await).await;
     assert_eq!((status, code.as_str()), (400, "InvalidArgument"));
 }
 
@@ -178,15 +163,10 @@ async fn list_objects_v1_pages_by_marker_without_repeats() {
 async fn expired_and_unaddressable_objects_are_never_listed() {
     let h = Harness::open().await;
     h.create_bucket("hidden").await;
-    let short = http()
-        .put(h.url("/hidden/short"))
-        .header("x-sn-expiration", "ttl:30s")
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+    let ttl = [("x-sn-expiration", "ttl:30s")];
+    let short = h.put_with("/hidden/short", &ttl, "x").await;
     assert_eq!(short.status(), 200);
-    assert_eq!(put(&h, "/hidden/long-lived", b"y").await.status(), 200);
+    assert_eq!(h.put("/hidden/long-lived", "y").await.status(), 200);
     // Through the objectstore API: a key that, with its scope, exceeds S3's 1024 bytes.
     let long = ObjectId::new(
         ObjectContext {
@@ -215,30 +195,22 @@ async fn delete_bucket_only_when_empty_and_list_buckets_from_markers() {
     let h = Harness::open().await;
     h.create_bucket("doomed").await;
     h.create_bucket("kept").await;
-    assert_eq!(put(&h, "/doomed/x", b"x").await.status(), 200);
-    let (status, code) = error_code(http().delete(h.url("/doomed")).send().await.unwrap()).await;
+    assert_eq!(h.put("/doomed/x", "x").await.status(), 200);
+    let (status, code) = error_code(h.delete("/doomed").await).await;
     assert_eq!((status, code.as_str()), (409, "BucketNotEmpty"));
     let names = tags(&get_text(&h, "/").await, "Name");
     assert_eq!(names, ["doomed", "kept"]);
 
-    assert_eq!(
-        http()
-            .delete(h.url("/doomed/x"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        204
-    );
-    let deleted = http().delete(h.url("/doomed")).send().await.unwrap();
+    assert_eq!(h.delete("/doomed/x").await.status(), 204);
+    let deleted = h.delete("/doomed").await;
     assert_eq!(deleted.status(), 204);
-    let head = http().head(h.url("/doomed")).send().await.unwrap();
+    let head = h.head("/doomed").await;
     assert_eq!(head.status(), 404);
     assert_eq!(tags(&get_text(&h, "/").await, "Name"), ["kept"]);
-    let (status, code) = error_code(put(&h, "/doomed/y", b"y").await).await;
+    let (status, code) = error_code(h.put("/doomed/y", "y").await).await;
     assert_eq!((status, code.as_str()), (404, "NoSuchBucket"));
     h.create_bucket("doomed").await;
-    assert_eq!(put(&h, "/doomed/y", b"y").await.status(), 200);
+    assert_eq!(h.put("/doomed/y", "y").await.status(), 200);
 }
 
 #[tokio::test]
@@ -247,14 +219,8 @@ async fn list_multipart_uploads_shows_open_uploads_only() {
     h.create_bucket("mpu").await;
     let mut ids = Vec::new();
     for key in ["logs/a", "logs/b", "other"] {
-        let created = http()
-            .post(h.url(&format!("/mpu/{key}?uploads")))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let created = h.post(&format!("/mpu/{key}?uploads"), "").await;
+        let created = created.text().await.unwrap();
         ids.push(tag(&created, "UploadId").expect("an upload id"));
     }
     let listed = get_text(&h, "/mpu?uploads").await;
@@ -276,11 +242,7 @@ async fn list_multipart_uploads_shows_open_uploads_only() {
     .await;
     assert_eq!(tags(&next, "UploadId"), ids[1..]);
 
-    let aborted = http()
-        .delete(h.url(&format!("/mpu/logs/a?uploadId={}", ids[0])))
-        .send()
-        .await
-        .unwrap();
+    let aborted = h.delete(&format!("/mpu/logs/a?uploadId={}", ids[0])).await;
     assert_eq!(aborted.status(), 204);
     let listed = get_text(&h, "/mpu?uploads&prefix=logs/").await;
     assert_eq!(tags(&listed, "UploadId"), [ids[1].clone()]);
@@ -291,9 +253,7 @@ async fn conditional_puts_and_deletes() {
     let h = Harness::open().await;
     h.create_bucket("cond").await;
     let create = || {
-        http()
-            .put(h.url("/cond/lock"))
-            .header("if-none-match", "*")
+        h.request(Method::PUT, "/cond/lock", &[("if-none-match", "*")])
             .body("mine")
     };
     let created = create().send().await.unwrap();
@@ -303,9 +263,7 @@ async fn conditional_puts_and_deletes() {
     assert_eq!((status, code.as_str()), (412, "PreconditionFailed"));
 
     let update = |tag: &str, body: &'static str| {
-        http()
-            .put(h.url("/cond/lock"))
-            .header("if-match", tag)
+        h.request(Method::PUT, "/cond/lock", &[("if-match", tag)])
             .body(body)
     };
     let updated = update(&etag, "mine, longer").send().await.unwrap();
@@ -316,12 +274,11 @@ async fn conditional_puts_and_deletes() {
     assert_eq!((status, code.as_str()), (412, "PreconditionFailed"));
     assert_eq!(get_text(&h, "/cond/lock").await, "mine, longer");
 
-    let delete = |tag: &str| http().delete(h.url("/cond/lock")).header("if-match", tag);
+    let delete = |tag: &str| h.request(Method::DELETE, "/cond/lock", &[("if-match", tag)]);
     let (status, code) = error_code(delete(&etag).send().await.unwrap()).await;
     assert_eq!((status, code.as_str()), (412, "PreconditionFailed"));
     assert_eq!(delete(&new_etag).send().await.unwrap().status(), 204);
-    let head = http().head(h.url("/cond/lock")).send().await.unwrap();
-    assert_eq!(head.status(), 404);
+    assert_eq!(h.head("/cond/lock").await.status(), 404);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

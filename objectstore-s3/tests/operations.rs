@@ -6,90 +6,39 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Harness, error_code, http};
-
-async fn put(h: &Harness, path: &str, body: &'static [u8]) -> reqwest::Response {
-    http().put(h.url(path)).body(body).send().await.unwrap()
-}
-
-/// A PUT written to the socket as is (no client-side path normalization).
-async fn status_of_get(h: &Harness, path: &str) -> u16 {
-    http()
-        .get(h.url(path))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
+use support::{Harness, error_code, first_tag};
 
 #[tokio::test]
 async fn multipart_input_is_checked_before_the_engine() {
     let h = Harness::open().await;
     h.create_bucket("parts").await;
-    let created = http()
-        .post(h.url("/parts/big?uploads"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let upload = created
-        .split("<UploadId>")
-        .nth(1)
-        .and_then(|r| r.split("</UploadId>").next())
-        .expect("an upload id")
-        .to_owned();
+    let created = h.post("/parts/big?uploads", "").await.text().await.unwrap();
+    let upload = first_tag(&created, "UploadId").expect("an upload id");
+    let complete = format!("/parts/big?uploadId={upload}");
     for number in ["0", "10001", "-1", "abc"] {
-        let response = http()
-            .put(h.url(&format!("/parts/big?partNumber={number}&uploadId={upload}")))
-            .body("x")
-            .send()
-            .await
-            .unwrap();
-        let (status, _) = error_code(response).await;
+        let path = format!("/parts/big?partNumber={number}&uploadId={upload}");
+        let (status, _) = error_code(h.put(&path, "x").await).await;
         assert_eq!(status, 400, "part number {number}");
     }
-    let response = http()
-        .put(h.url("/parts/big?partNumber=1&uploadId=not.an.id"))
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+    let response = h
+        .put("/parts/big?partNumber=1&uploadId=not.an.id", "x")
+        .await;
     assert_eq!(error_code(response).await, (404, "NoSuchUpload".into()));
-    let part = http()
-        .put(h.url(&format!("/parts/big?partNumber=1&uploadId={upload}")))
-        .body("part one")
-        .send()
-        .await
-        .unwrap();
+    let part_path = format!("/parts/big?partNumber=1&uploadId={upload}");
+    let part = h.put(&part_path, "part one").await;
     assert_eq!(part.status(), 200);
     let etag = part.headers()["etag"].to_str().unwrap().to_owned();
-    let list = http()
-        .get(h.url(&format!("/parts/big?uploadId={upload}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let list = h.text_of_get(&complete).await;
     assert!(list.contains("<PartNumber>1</PartNumber>"), "{list}");
-    let empty = http()
-        .post(h.url(&format!("/parts/big?uploadId={upload}")))
-        .body("<CompleteMultipartUpload></CompleteMultipartUpload>")
-        .send()
-        .await
-        .unwrap();
+    let empty = h
+        .post(
+            &complete,
+            "<CompleteMultipartUpload></CompleteMultipartUpload>",
+        )
+        .await;
     assert_eq!(error_code(empty).await.0, 400);
     let wrong = "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"0000\"</ETag></Part></CompleteMultipartUpload>";
-    let response = http()
-        .post(h.url(&format!("/parts/big?uploadId={upload}")))
-        .body(wrong)
-        .send()
-        .await
-        .unwrap();
-    let text = response.text().await.unwrap();
+    let text = h.post(&complete, wrong).await.text().await.unwrap();
     assert!(text.contains("<Code>InvalidPart</Code>"), "{text}");
     assert_eq!(
         text.matches("<?xml").count(),
@@ -99,21 +48,11 @@ async fn multipart_input_is_checked_before_the_engine() {
     let right = format!(
         "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{etag}</ETag></Part></CompleteMultipartUpload>"
     );
-    let response = http()
-        .post(h.url(&format!("/parts/big?uploadId={upload}")))
-        .body(right)
-        .send()
-        .await
-        .unwrap();
-    let text = response.text().await.unwrap();
+    let text = h.post(&complete, right).await.text().await.unwrap();
     assert!(text.contains("<ETag>"), "{text}");
-    let stored = http().get(h.url("/parts/big")).send().await.unwrap();
+    let stored = h.get("/parts/big").await;
     assert_eq!(stored.bytes().await.unwrap().as_ref(), b"part one");
-    let abort = http()
-        .delete(h.url(&format!("/parts/other?uploadId={upload}")))
-        .send()
-        .await
-        .unwrap();
+    let abort = h.delete(&format!("/parts/other?uploadId={upload}")).await;
     assert!(
         abort.status().as_u16() < 500,
         "abort of another object's upload"
@@ -124,14 +63,12 @@ async fn multipart_input_is_checked_before_the_engine() {
 async fn conditional_reads_and_ranges() {
     let h = Harness::open().await;
     h.create_bucket("cond").await;
-    let put_response = put(&h, "/cond/obj", b"0123456789").await;
+    let put_response = h.put("/cond/obj", "0123456789").await;
     let etag = put_response.headers()["etag"].to_str().unwrap().to_owned();
     let get = |headers: Vec<(&'static str, String)>| {
-        let mut request = http().get(h.url("/cond/obj"));
-        for (k, v) in headers {
-            request = request.header(k, v);
-        }
-        request.send()
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        h.request(reqwest::Method::GET, "/cond/obj", &headers)
+            .send()
     };
     assert_eq!(
         get(vec![("if-none-match", etag.clone())])
@@ -185,19 +122,21 @@ async fn conditional_reads_and_ranges() {
 async fn metadata_round_trips_and_unsupported_options_are_refused() {
     let h = Harness::open().await;
     h.create_bucket("meta").await;
-    let response = http()
-        .put(h.url("/meta/doc"))
-        .header("content-type", "application/pdf")
-        .header("content-encoding", "gzip")
-        .header("x-amz-meta-Reviewer", "Zoë")
-        .header("x-sn-expiration", "ttl:1h")
-        .header("content-disposition", "attachment; filename=\"report.pdf\"")
-        .body("pdf")
-        .send()
-        .await
-        .unwrap();
+    let response = h
+        .put_with(
+            "/meta/doc",
+            &[
+                ("content-type", "application/pdf"),
+                ("content-encoding", "gzip"),
+                ("x-amz-meta-Reviewer", "Zoë"),
+                ("x-sn-expiration", "ttl:1h"),
+                ("content-disposition", "attachment; filename=\"report.pdf\""),
+            ],
+            "pdf",
+        )
+        .await;
     assert_eq!(response.status(), 200);
-    let head = http().head(h.url("/meta/doc")).send().await.unwrap();
+    let head = h.head("/meta/doc").await;
     let headers = head.headers();
     assert_eq!(headers["content-type"], "application/pdf");
     assert_eq!(headers["content-encoding"], "gzip");
@@ -211,27 +150,18 @@ async fn metadata_round_trips_and_unsupported_options_are_refused() {
     assert!(headers.contains_key("last-modified"));
 
     // The standard headers S3 clients set are stored verbatim and returned.
-    let response = http()
-        .put(h.url("/meta/standard"))
-        .header("cache-control", "no-cache")
-        .header("content-language", "de")
-        .header("content-encoding", "br")
-        .header("content-disposition", "inline")
-        .header("expires", "Wed, 21 Oct 2065 07:28:00 GMT")
-        .body("x")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let head = http().head(h.url("/meta/standard")).send().await.unwrap();
-    let headers = head.headers();
-    for (name, value) in [
+    let standard = [
         ("cache-control", "no-cache"),
         ("content-language", "de"),
         ("content-encoding", "br"),
         ("content-disposition", "inline"),
         ("expires", "Wed, 21 Oct 2065 07:28:00 GMT"),
-    ] {
+    ];
+    let response = h.put_with("/meta/standard", &standard, "x").await;
+    assert_eq!(response.status(), 200);
+    let head = h.head("/meta/standard").await;
+    let headers = head.headers();
+    for (name, value) in standard {
         assert_eq!(headers[name], value, "{name}");
     }
 
@@ -239,27 +169,17 @@ async fn metadata_round_trips_and_unsupported_options_are_refused() {
         ("x-amz-storage-class", "GLACIER"),
         ("x-amz-server-side-encryption", "AES256"),
     ] {
-        let response = http()
-            .put(h.url("/meta/refused"))
-            .header(name, value)
-            .body("x")
-            .send()
-            .await
-            .unwrap();
+        let response = h.put_with("/meta/refused", &[(name, value)], "x").await;
         assert_eq!(
             error_code(response).await,
             (501, "NotImplemented".into()),
             "{name}"
         );
     }
-    assert_eq!(status_of_get(&h, "/meta/refused").await, 404);
-    let bad = http()
-        .put(h.url("/meta/bad"))
-        .header("x-sn-expiration", "sometimes")
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(h.status_of_get("/meta/refused").await, 404);
+    let bad = h
+        .put_with("/meta/bad", &[("x-sn-expiration", "sometimes")], "x")
+        .await;
     assert_eq!(error_code(bad).await, (400, "InvalidArgument".into()));
 }
 
@@ -267,26 +187,13 @@ async fn metadata_round_trips_and_unsupported_options_are_refused() {
 async fn ttl_objects_expire_through_s3() {
     let h = Harness::open().await;
     h.create_bucket("ttl").await;
-    let response = http()
-        .put(h.url("/ttl/short"))
-        .header("x-sn-expiration", "ttl:30s")
-        .body("soon gone")
-        .send()
-        .await
-        .unwrap();
+    let ttl = [("x-sn-expiration", "ttl:30s")];
+    let response = h.put_with("/ttl/short", &ttl, "soon gone").await;
     assert_eq!(response.status(), 200);
-    assert_eq!(status_of_get(&h, "/ttl/short").await, 200);
+    assert_eq!(h.status_of_get("/ttl/short").await, 200);
     h.clock.advance(Duration::from_secs(31));
-    assert_eq!(status_of_get(&h, "/ttl/short").await, 404);
-    assert_eq!(
-        http()
-            .head(h.url("/ttl/short"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    assert_eq!(h.status_of_get("/ttl/short").await, 404);
+    assert_eq!(h.head("/ttl/short").await.status(), 404);
 }
 
 #[tokio::test]
@@ -294,28 +201,17 @@ async fn copy_directives_and_source_conditions() {
     let h = Harness::open().await;
     h.create_bucket("cp1").await;
     h.create_bucket("cp2").await;
-    let response = http()
-        .put(h.url("/cp1/src"))
-        .header("content-type", "text/plain")
-        .header("x-amz-meta-a", "1")
-        .body("copy me")
-        .send()
-        .await
-        .unwrap();
+    let source = [("content-type", "text/plain"), ("x-amz-meta-a", "1")];
+    let response = h.put_with("/cp1/src", &source, "copy me").await;
     let etag = response.headers()["etag"].to_str().unwrap().to_owned();
     let copy = |dst: &str, headers: Vec<(&'static str, &str)>| {
-        let mut request = http()
-            .put(h.url(dst))
-            .header("x-amz-copy-source", "/cp1/src");
-        for (k, v) in headers {
-            request = request.header(k, v.to_owned());
-        }
-        request.send()
+        let request = h.request(reqwest::Method::PUT, dst, &headers);
+        request.header("x-amz-copy-source", "/cp1/src").send()
     };
     let ok = copy("/cp2/dst", vec![]).await.unwrap();
     assert_eq!(ok.status(), 200);
     assert!(ok.text().await.unwrap().contains("<ETag>"));
-    let head = http().head(h.url("/cp2/dst")).send().await.unwrap();
+    let head = h.head("/cp2/dst").await;
     assert_eq!(head.headers()["content-type"], "text/plain");
     assert_eq!(head.headers()["x-amz-meta-a"], "1");
 
@@ -329,7 +225,7 @@ async fn copy_directives_and_source_conditions() {
     .await
     .unwrap();
     assert_eq!(replaced.status(), 200);
-    let head = http().head(h.url("/cp2/replaced")).send().await.unwrap();
+    let head = h.head("/cp2/replaced").await;
     assert_eq!(head.headers()["content-type"], "text/csv");
     assert!(!head.headers().contains_key("x-amz-meta-a"));
 
@@ -344,18 +240,15 @@ async fn copy_directives_and_source_conditions() {
     .await
     .unwrap();
     assert_eq!(error_code(failed).await, (412, "PreconditionFailed".into()));
-    assert_eq!(status_of_get(&h, "/cp2/no").await, 404);
+    assert_eq!(h.status_of_get("/cp2/no").await, 404);
     let onto_itself = copy("/cp1/src", vec![]).await.unwrap();
     assert_eq!(
         error_code(onto_itself).await,
         (400, "InvalidRequest".into())
     );
-    let missing = http()
-        .put(h.url("/cp2/x"))
-        .header("x-amz-copy-source", "/cp1/missing")
-        .send()
-        .await
-        .unwrap();
+    let missing = h
+        .put_with("/cp2/x", &[("x-amz-copy-source", "/cp1/missing")], "")
+        .await;
     assert_eq!(error_code(missing).await, (404, "NoSuchKey".into()));
 }
 
@@ -367,14 +260,9 @@ async fn virtual_hosted_style_with_a_domain() {
     };
     let h = Harness::start(config, std::sync::Arc::new(objectstore_s3::NoHooks)).await;
     h.create_bucket("vhost").await;
-    let put = http()
-        .put(h.url("/dir/key"))
-        .header("host", "vhost.s3.example.test")
-        .body("virtual")
-        .send()
-        .await
-        .unwrap();
+    let host = [("host", "vhost.s3.example.test")];
+    let put = h.put_with("/dir/key", &host, "virtual").await;
     assert_eq!(put.status(), 200);
-    let path_style = http().get(h.url("/vhost/dir/key")).send().await.unwrap();
+    let path_style = h.get("/vhost/dir/key").await;
     assert_eq!(path_style.bytes().await.unwrap().as_ref(), b"virtual");
 }

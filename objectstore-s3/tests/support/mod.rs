@@ -21,6 +21,7 @@ use objectstore_service::backend::filesystem::FilesystemBackend;
 use objectstore_service::clock::{ManualClock, SharedClock};
 use objectstore_service::service::{ServiceConfig, StorageService};
 use objectstore_service::tiered::{TieredConfig, TieredStorage};
+use reqwest::{Body, Method, RequestBuilder, Response};
 use tokio::sync::oneshot;
 
 /// Access key and secret of the credentialed harnesses.
@@ -169,12 +170,69 @@ impl Harness {
 
     /// Creates `bucket` with an unsigned request (zero-config fronts only).
     pub async fn create_bucket(&self, bucket: &str) {
-        let response = http()
-            .put(self.url(&format!("/{bucket}")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "create bucket {bucket}");
+        let response = http().put(self.url(&format!("/{bucket}"))).send().await;
+        assert_eq!(response.unwrap().status(), 200, "create bucket {bucket}");
+    }
+
+    /// An unsigned `method path` request carrying `headers` (not sent yet).
+    pub fn request(&self, method: Method, path: &str, headers: &[(&str, &str)]) -> RequestBuilder {
+        let mut request = http().request(method, self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request
+    }
+
+    /// Sends an unsigned `method path` without a body.
+    pub async fn send(&self, method: Method, path: &str) -> Response {
+        self.request(method, path, &[]).send().await.unwrap()
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> Response {
+        self.send(Method::GET, path).await
+    }
+
+    /// `HEAD path`.
+    pub async fn head(&self, path: &str) -> Response {
+        self.send(Method::HEAD, path).await
+    }
+
+    /// `DELETE path`.
+    pub async fn delete(&self, path: &str) -> Response {
+        self.send(Method::DELETE, path).await
+    }
+
+    /// The status of `GET path`.
+    pub async fn status_of_get(&self, path: &str) -> u16 {
+        self.get(path).await.status().as_u16()
+    }
+
+    /// The body of `GET path` as text, whatever its status.
+    pub async fn text_of_get(&self, path: &str) -> String {
+        self.get(path).await.text().await.unwrap()
+    }
+
+    /// `PUT path` with `body`.
+    pub async fn put(&self, path: &str, body: impl Into<Body>) -> Response {
+        self.put_with(path, &[], body).await
+    }
+
+    /// `PUT path` with `headers` and `body`.
+    pub async fn put_with(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> Response {
+        let request = self.request(Method::PUT, path, headers);
+        request.body(body).send().await.unwrap()
+    }
+
+    /// `POST path` with `body`.
+    pub async fn post(&self, path: &str, body: impl Into<Body>) -> Response {
+        let request = self.request(Method::POST, path, &[]);
+        request.body(body).send().await.unwrap()
     }
 }
 
@@ -194,15 +252,17 @@ pub fn http() -> reqwest::Client {
         .unwrap()
 }
 
-/// An S3 error response's `<Code>`.
-pub async fn error_code(response: reqwest::Response) -> (u16, String) {
+/// An S3 error response's status and `<Code>`.
+pub async fn error_code(response: Response) -> (u16, String) {
     let status = response.status().as_u16();
     let text = response.text().await.unwrap_or_default();
-    let code = text
-        .split("<Code>")
+    (status, first_tag(&text, "Code").unwrap_or_default())
+}
+
+/// The contents of the first `<tag>` element of `xml`.
+pub fn first_tag(xml: &str, tag: &str) -> Option<String> {
+    xml.split(&format!("<{tag}>"))
         .nth(1)
-        .and_then(|rest| rest.split("</Code>").next())
-        .unwrap_or("")
-        .to_owned();
-    (status, code)
+        .and_then(|rest| rest.split(&format!("</{tag}>")).next())
+        .map(str::to_owned)
 }
