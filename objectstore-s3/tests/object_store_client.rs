@@ -32,9 +32,7 @@ fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
 
 #[tokio::test]
 async fn put_get_head_and_ranges() {
-    let h = Harness::open().await;
-    h.create_bucket("things").await;
-    let store = h.store("things");
+    let (_h, store) = Harness::with_bucket("things").await;
     for (name, len) in [
         ("small.bin", 1000usize),
         ("large.bin", 3 * 1024 * 1024 + 17),
@@ -113,9 +111,7 @@ async fn put_get_head_and_ranges() {
 
 #[tokio::test]
 async fn copy_keeps_bytes_and_attributes() {
-    let h = Harness::open().await;
-    h.create_bucket("copies").await;
-    let store = h.store("copies");
+    let (_h, store) = Harness::with_bucket("copies").await;
     let mut attributes = Attributes::new();
     attributes.insert(Attribute::ContentType, "text/csv".into());
     attributes.insert(Attribute::Metadata("origin-team".into()), "storage".into());
@@ -150,9 +146,7 @@ async fn copy_keeps_bytes_and_attributes() {
 
 #[tokio::test]
 async fn standard_attributes_round_trip_and_a_storage_class_is_refused() {
-    let h = Harness::open().await;
-    h.create_bucket("attrs").await;
-    let store = h.store("attrs");
+    let (_h, store) = Harness::with_bucket("attrs").await;
     let mut attributes = Attributes::new();
     attributes.insert(Attribute::CacheControl, "no-cache".into());
     attributes.insert(Attribute::ContentLanguage, "en-GB".into());
@@ -194,9 +188,7 @@ async fn standard_attributes_round_trip_and_a_storage_class_is_refused() {
 
 #[tokio::test]
 async fn bulk_delete_removes_every_key() {
-    let h = Harness::open().await;
-    h.create_bucket("bulk").await;
-    let store = h.store("bulk");
+    let (_h, store) = Harness::with_bucket("bulk").await;
     let mut paths = Vec::new();
     for i in 0..40 {
         let path = Path::from(format!("org={}/item-{i}", i % 3));
@@ -225,9 +217,7 @@ async fn bulk_delete_removes_every_key() {
 /// flight), a manifest with its digest written last, both read back and cross-checked.
 #[tokio::test]
 async fn artifact_transport_pattern() {
-    let h = Harness::open().await;
-    h.create_bucket("artifacts").await;
-    let store = h.store("artifacts");
+    let (_h, store) = Harness::with_bucket("artifacts").await;
     let tar = pseudo_random(3 * 8 * 1024 * 1024 + 123_457, 42);
     let tar_path = Path::from("builds/run-7/artifact.tar");
     let upload = store.put_multipart(&tar_path).await.unwrap();
@@ -267,9 +257,7 @@ async fn artifact_transport_pattern() {
 
 #[tokio::test]
 async fn s3_keys_map_to_scopes_both_ways() {
-    let h = Harness::open().await;
-    h.create_bucket("mapped").await;
-    let store = h.store("mapped");
+    let (h, store) = Harness::with_bucket("mapped").await;
     store
         .put(
             &Path::from("org=1/project=2/a/b.txt"),
@@ -315,9 +303,7 @@ async fn s3_keys_map_to_scopes_both_ways() {
 
 #[tokio::test]
 async fn list_with_delimiter_prefix_and_offset() {
-    let h = Harness::open().await;
-    h.create_bucket("listed").await;
-    let store = h.store("listed");
+    let (_h, store) = Harness::with_bucket("listed").await;
     let names = [
         "a.txt",
         "dir/one",
@@ -373,9 +359,7 @@ async fn list_with_delimiter_prefix_and_offset() {
 
 #[tokio::test]
 async fn conditional_create_update_and_copy() {
-    let h = Harness::open().await;
-    h.create_bucket("cond").await;
-    let store = h.store("cond");
+    let (h, store) = Harness::with_bucket("cond").await;
     let path = Path::from("state.json");
     let create = PutOptions {
         mode: PutMode::Create,

@@ -57,6 +57,14 @@ impl Harness {
         Self::start(FrontConfig::default(), Arc::new(NoHooks)).await
     }
 
+    /// A zero-config front with `bucket` created, and an `object_store` client for it.
+    pub async fn with_bucket(bucket: &str) -> (Self, AmazonS3) {
+        let h = Self::open().await;
+        h.create_bucket(bucket).await;
+        let store = h.store(bucket);
+        (h, store)
+    }
+
     /// A front with one full-access credential ([`ACCESS_KEY`], [`SECRET`]) and more from
     /// `extra`; `buckets` exist from the start (as configured usecases do).
     pub async fn signed(
