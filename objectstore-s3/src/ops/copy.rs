@@ -48,6 +48,23 @@ fn source(copy_source: &CopySource) -> S3Result<(&str, &str)> {
     }
 }
 
+/// Step 1 of the module docs: the source (readable) and the destination (writable), both
+/// validated and admitted.
+async fn source_and_destination<T>(
+    handler: &Handler,
+    req: &S3Request<T>,
+    copy_source: &CopySource,
+    bucket: &str,
+    key: &str,
+) -> S3Result<(ObjectId, ObjectId)> {
+    let (src_bucket, src_key) = source(copy_source)?;
+    let src = handler
+        .object(req, src_bucket, src_key, Permission::Read)
+        .await?;
+    let dst = handler.object(req, bucket, key, Permission::Write).await?;
+    Ok((src, dst))
+}
+
 /// Step 2 of the module docs: the source's metadata and bytes.
 async fn read_source(
     handler: &Handler,
@@ -127,13 +144,9 @@ pub async fn copy_object(
     req: S3Request<CopyObjectInput>,
 ) -> S3Result<S3Response<CopyObjectOutput>> {
     let input = &req.input;
-    let (src_bucket, src_key) = source(&input.copy_source)?;
-    let src = handler
-        .object(&req, src_bucket, src_key, Permission::Read)
-        .await?;
-    let dst = handler
-        .object(&req, &input.bucket, &input.key, Permission::Write)
-        .await?;
+    let (src, dst) =
+        source_and_destination(handler, &req, &input.copy_source, &input.bucket, &input.key)
+            .await?;
     refuse_write_options!(input)?;
     if input.copy_source_sse_customer_algorithm.is_some() || input.tagging_directive.is_some() {
         return Err(not_implemented(
@@ -200,13 +213,9 @@ pub async fn upload_part_copy(
     let input = &req.input;
     let number = part_number(input.part_number)?;
     let upload = upload_id(&input.upload_id)?;
-    let (src_bucket, src_key) = source(&input.copy_source)?;
-    let src = handler
-        .object(&req, src_bucket, src_key, Permission::Read)
-        .await?;
-    let dst = handler
-        .object(&req, &input.bucket, &input.key, Permission::Write)
-        .await?;
+    let (src, dst) =
+        source_and_destination(handler, &req, &input.copy_source, &input.bucket, &input.key)
+            .await?;
     if input.copy_source_sse_customer_algorithm.is_some() || input.sse_customer_algorithm.is_some()
     {
         return Err(not_implemented("server-side encryption is not supported"));
