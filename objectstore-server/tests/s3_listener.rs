@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::binary::{ServerProcess, free_port, objectstore};
+use common::requests::{send, text, with_headers};
 
 struct Both {
     server: ServerProcess,
@@ -55,95 +56,48 @@ async fn one_object_two_apis() {
     let native = |path: &str| format!("{}/v1/objects/{path}", both.server.url);
     let s3 = |path: &str| format!("{}{path}", both.s3);
 
-    assert_eq!(
-        client.put(s3("/photos")).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(send(client.put(s3("/photos"))).await.status(), 200);
 
     // S3 → objectstore API.
-    let put = client
-        .put(s3("/photos/org=1/album/a.txt"))
-        .header("content-type", "text/plain")
-        .header("x-amz-meta-camera", "x100")
-        .body("from S3")
-        .send()
-        .await
-        .unwrap();
+    let headers = [
+        ("content-type", "text/plain"),
+        ("x-amz-meta-camera", "x100"),
+    ];
+    let put = with_headers(client.put(s3("/photos/org=1/album/a.txt")), &headers);
+    let put = send(put.body("from S3")).await;
     assert_eq!(put.status(), 200);
     let etag = put.headers()["etag"].clone();
-    let head = client
-        .head(s3("/photos/org=1/album/a.txt"))
-        .send()
-        .await
-        .unwrap();
+    let head = send(client.head(s3("/photos/org=1/album/a.txt"))).await;
     assert_eq!(head.headers()["etag"], etag);
-    let got = client
-        .get(native("photos/org=1/album/a.txt"))
-        .send()
-        .await
-        .unwrap();
+    let got = send(client.get(native("photos/org=1/album/a.txt"))).await;
     assert_eq!(got.status(), 200);
     assert_eq!(got.headers()["x-snme-camera"], "x100");
     assert_eq!(got.headers()["content-type"], "text/plain");
     assert_eq!(got.text().await.unwrap(), "from S3");
 
     // objectstore API → S3.
-    let put = client
-        .put(native("photos/_/native/b.bin"))
-        .header("x-snme-team", "storage")
-        .header("x-sn-expiration", "ttl:1h")
-        .body("from the objectstore API")
-        .send()
-        .await
-        .unwrap();
+    let headers = [("x-snme-team", "storage"), ("x-sn-expiration", "ttl:1h")];
+    let put = with_headers(client.put(native("photos/_/native/b.bin")), &headers);
+    let put = send(put.body("from the objectstore API")).await;
     assert!(put.status().is_success(), "{}", put.status());
-    let got = client.get(s3("/photos/native/b.bin")).send().await.unwrap();
+    let got = send(client.get(s3("/photos/native/b.bin"))).await;
     assert_eq!(got.status(), 200);
     assert_eq!(got.headers()["x-amz-meta-team"], "storage");
     assert_eq!(got.headers()["x-sn-expiration"], "ttl:1h");
     assert_eq!(got.text().await.unwrap(), "from the objectstore API");
 
     // Deleted by the other API.
-    let deleted = client
-        .delete(s3("/photos/native/b.bin"))
-        .send()
-        .await
-        .unwrap();
+    let deleted = send(client.delete(s3("/photos/native/b.bin"))).await;
     assert_eq!(deleted.status(), 204);
-    assert_eq!(
-        client
-            .get(native("photos/_/native/b.bin"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
-    let deleted = client
-        .delete(native("photos/org=1/album/a.txt"))
-        .send()
-        .await
-        .unwrap();
+    let gone = send(client.get(native("photos/_/native/b.bin"))).await;
+    assert_eq!(gone.status(), 404);
+    let deleted = send(client.delete(native("photos/org=1/album/a.txt"))).await;
     assert!(deleted.status().is_success());
-    assert_eq!(
-        client
-            .get(s3("/photos/org=1/album/a.txt"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    let gone = send(client.get(s3("/photos/org=1/album/a.txt"))).await;
+    assert_eq!(gone.status(), 404);
 
     // Same metrics, route labelled by S3 operation.
-    let metrics = client
-        .get(format!("{}/metrics", both.server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = text(client.get(format!("{}/metrics", both.server.url))).await;
     assert!(metrics.contains("route=\"s3:PutObject\""), "{metrics}");
 
     // One SIGINT stops both listeners, exit 0.
@@ -179,33 +133,16 @@ async fn admission_applies_to_s3() {
     let s3 = format!("http://127.0.0.1:{s3_port}");
     wait_for(&format!("{s3}/")).await;
     let client = reqwest::Client::new();
-    let blocked = client
-        .put(format!("{s3}/blocked/x"))
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+    let blocked = send(client.put(format!("{s3}/blocked/x")).body("x")).await;
     assert_eq!(blocked.status(), 403);
     assert_eq!(code(&blocked.text().await.unwrap()), "AccessDenied");
-    let list = client
-        .get(format!("{s3}/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let list = text(client.get(format!("{s3}/"))).await;
     assert!(
         list.contains("<Name>ttlless</Name>"),
         "configured usecases are buckets: {list}"
     );
-    let ttl = client
-        .put(format!("{s3}/ttlless/x"))
-        .header("x-sn-expiration", "ttl:1h")
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+    let ttl = client.put(format!("{s3}/ttlless/x"));
+    let ttl = send(ttl.header("x-sn-expiration", "ttl:1h").body("x")).await;
     assert_eq!(ttl.status(), 400);
     assert_eq!(code(&ttl.text().await.unwrap()), "InvalidArgument");
     let _ = child.kill();
