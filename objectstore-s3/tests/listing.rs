@@ -161,8 +161,7 @@ async fn list_objects_v1_pages_by_marker_without_repeats() {
 
 #[tokio::test]
 async fn expired_and_unaddressable_objects_are_never_listed() {
-    let h = Harness::open().await;
-    h.create_bucket("hidden").await;
+    let h = Harness::with_buckets(&["hidden"]).await;
     let ttl = [("x-sn-expiration", "ttl:30s")];
     let short = h.put_with("/hidden/short", &ttl, "x").await;
     assert_eq!(short.status(), 200);
@@ -192,9 +191,7 @@ async fn expired_and_unaddressable_objects_are_never_listed() {
 
 #[tokio::test]
 async fn delete_bucket_only_when_empty_and_list_buckets_from_markers() {
-    let h = Harness::open().await;
-    h.create_bucket("doomed").await;
-    h.create_bucket("kept").await;
+    let h = Harness::with_buckets(&["doomed", "kept"]).await;
     assert_eq!(h.put("/doomed/x", "x").await.status(), 200);
     let (status, code) = error_code(h.delete("/doomed").await).await;
     assert_eq!((status, code.as_str()), (409, "BucketNotEmpty"));
@@ -215,8 +212,7 @@ async fn delete_bucket_only_when_empty_and_list_buckets_from_markers() {
 
 #[tokio::test]
 async fn list_multipart_uploads_shows_open_uploads_only() {
-    let h = Harness::open().await;
-    h.create_bucket("mpu").await;
+    let h = Harness::with_buckets(&["mpu"]).await;
     let mut ids = Vec::new();
     for key in ["logs/a", "logs/b", "other"] {
         let created = h.post(&format!("/mpu/{key}?uploads"), "").await;
@@ -250,8 +246,7 @@ async fn list_multipart_uploads_shows_open_uploads_only() {
 
 #[tokio::test]
 async fn conditional_puts_and_deletes() {
-    let h = Harness::open().await;
-    h.create_bucket("cond").await;
+    let h = Harness::with_buckets(&["cond"]).await;
     let create = || {
         h.request(Method::PUT, "/cond/lock", &[("if-none-match", "*")])
             .body("mine")
@@ -283,8 +278,7 @@ async fn conditional_puts_and_deletes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_if_none_match_writers_have_one_winner() {
-    let h = Harness::open().await;
-    h.create_bucket("race").await;
+    let h = Harness::with_buckets(&["race"]).await;
     let url = h.url("/race/once");
     let racers: Vec<_> = (0..16)
         .map(|i| {

@@ -10,8 +10,7 @@ use support::{Harness, error_code, first_tag};
 
 #[tokio::test]
 async fn multipart_input_is_checked_before_the_engine() {
-    let h = Harness::open().await;
-    h.create_bucket("parts").await;
+    let h = Harness::with_buckets(&["parts"]).await;
     let created = h.post("/parts/big?uploads", "").await.text().await.unwrap();
     let upload = first_tag(&created, "UploadId").expect("an upload id");
     let complete = format!("/parts/big?uploadId={upload}");
@@ -61,67 +60,39 @@ async fn multipart_input_is_checked_before_the_engine() {
 
 #[tokio::test]
 async fn conditional_reads_and_ranges() {
-    let h = Harness::open().await;
-    h.create_bucket("cond").await;
+    let h = Harness::with_buckets(&["cond"]).await;
     let put_response = h.put("/cond/obj", "0123456789").await;
     let etag = put_response.headers()["etag"].to_str().unwrap().to_owned();
-    let get = |headers: Vec<(&'static str, String)>| {
-        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        h.request(reqwest::Method::GET, "/cond/obj", &headers)
+    let get = |name: &str, value: &str| {
+        h.request(reqwest::Method::GET, "/cond/obj", &[(name, value)])
             .send()
     };
-    assert_eq!(
-        get(vec![("if-none-match", etag.clone())])
-            .await
-            .unwrap()
-            .status(),
-        304
-    );
-    assert_eq!(
-        get(vec![("if-match", etag.clone())])
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        get(vec![("if-match", "\"other\"".into())])
-            .await
-            .unwrap()
-            .status(),
-        412
-    );
-    let future = "Fri, 01 Jan 2100 00:00:00 GMT".to_owned();
-    let past = "Mon, 01 Jan 2001 00:00:00 GMT".to_owned();
-    assert_eq!(
-        get(vec![("if-modified-since", future.clone())])
-            .await
-            .unwrap()
-            .status(),
-        304
-    );
-    assert_eq!(
-        get(vec![("if-unmodified-since", past)])
-            .await
-            .unwrap()
-            .status(),
-        412
-    );
-    let range = get(vec![("range", "bytes=-3".into())]).await.unwrap();
+    let future = "Fri, 01 Jan 2100 00:00:00 GMT";
+    let past = "Mon, 01 Jan 2001 00:00:00 GMT";
+    for (name, value, expected) in [
+        ("if-none-match", etag.as_str(), 304),
+        ("if-match", etag.as_str(), 200),
+        ("if-match", "\"other\"", 412),
+        ("if-modified-since", future, 304),
+        ("if-unmodified-since", past, 412),
+    ] {
+        let status = get(name, value).await.unwrap().status();
+        assert_eq!(status, expected, "{name}: {value}");
+    }
+    let range = get("range", "bytes=-3").await.unwrap();
     assert_eq!(range.status(), 206);
     assert_eq!(range.headers()["content-range"], "bytes 7-9/10");
     assert_eq!(range.bytes().await.unwrap().as_ref(), b"789");
-    let beyond = get(vec![("range", "bytes=20-30".into())]).await.unwrap();
+    let beyond = get("range", "bytes=20-30").await.unwrap();
     assert_eq!(beyond.status(), 416);
     assert_eq!(beyond.headers()["content-range"], "bytes */10");
-    let (status, code) = error_code(get(vec![("range", "bytes=50-".into())]).await.unwrap()).await;
+    let (status, code) = error_code(get("range", "bytes=50-").await.unwrap()).await;
     assert_eq!((status, code.as_str()), (416, "InvalidRange"));
 }
 
 #[tokio::test]
 async fn metadata_round_trips_and_unsupported_options_are_refused() {
-    let h = Harness::open().await;
-    h.create_bucket("meta").await;
+    let h = Harness::with_buckets(&["meta"]).await;
     let response = h
         .put_with(
             "/meta/doc",
@@ -185,8 +156,7 @@ async fn metadata_round_trips_and_unsupported_options_are_refused() {
 
 #[tokio::test]
 async fn ttl_objects_expire_through_s3() {
-    let h = Harness::open().await;
-    h.create_bucket("ttl").await;
+    let h = Harness::with_buckets(&["ttl"]).await;
     let ttl = [("x-sn-expiration", "ttl:30s")];
     let response = h.put_with("/ttl/short", &ttl, "soon gone").await;
     assert_eq!(response.status(), 200);
@@ -198,9 +168,7 @@ async fn ttl_objects_expire_through_s3() {
 
 #[tokio::test]
 async fn copy_directives_and_source_conditions() {
-    let h = Harness::open().await;
-    h.create_bucket("cp1").await;
-    h.create_bucket("cp2").await;
+    let h = Harness::with_buckets(&["cp1", "cp2"]).await;
     let source = [("content-type", "text/plain"), ("x-amz-meta-a", "1")];
     let response = h.put_with("/cp1/src", &source, "copy me").await;
     let etag = response.headers()["etag"].to_str().unwrap().to_owned();

@@ -54,8 +54,7 @@ async fn buckets_are_created_idempotently_and_listed() {
 
 #[tokio::test]
 async fn invalid_keys_are_refused_and_nothing_is_stored() {
-    let h = Harness::open().await;
-    h.create_bucket("keys").await;
+    let h = Harness::with_buckets(&["keys"]).await;
     // HTTP clients resolve `..` segments themselves; `%2F` keeps them in one segment,
     // which s3s decodes back into the key.
     for key in [
@@ -85,8 +84,7 @@ async fn invalid_keys_are_refused_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn xml_bodies_are_parsed_strictly_and_bounded() {
-    let h = Harness::open().await;
-    h.create_bucket("xml").await;
+    let h = Harness::with_buckets(&["xml"]).await;
     let post = |body: Vec<u8>| h.post("/xml?delete", body);
     let (status, code) = error_code(post(b"<Delete><Object>".to_vec()).await).await;
     assert_eq!((status, code.as_str()), (400, "MalformedXML"));
@@ -118,8 +116,7 @@ async fn xml_bodies_are_parsed_strictly_and_bounded() {
 
 #[tokio::test]
 async fn checksums_are_verified_before_the_write_commits() {
-    let h = Harness::open().await;
-    h.create_bucket("sums").await;
+    let h = Harness::with_buckets(&["sums"]).await;
     assert_eq!(h.put("/sums/obj", "original").await.status(), 200);
     let body: &'static [u8] = b"replacement";
     let put_checked =
@@ -174,8 +171,7 @@ async fn put_chunked(h: &Harness, path: &str, body: Vec<u8>, decoded: usize) -> 
 
 #[tokio::test]
 async fn aws_chunked_bodies_with_trailers() {
-    let h = Harness::open().await;
-    h.create_bucket("chunks").await;
+    let h = Harness::with_buckets(&["chunks"]).await;
     let data = b"streamed with a checksum trailer";
     let good = format!(
         "x-amz-checksum-crc32:{}",
@@ -208,8 +204,7 @@ async fn aws_chunked_bodies_with_trailers() {
 
 #[tokio::test]
 async fn operations_without_a_counterpart_answer_not_implemented() {
-    let h = Harness::open().await;
-    h.create_bucket("later").await;
+    let h = Harness::with_buckets(&["later"]).await;
     for (method, path) in [("GET", "/later?acl"), ("GET", "/later/x?tagging")] {
         let response = h.send(method.parse().unwrap(), path).await;
         assert_eq!(

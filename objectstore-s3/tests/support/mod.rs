@@ -57,10 +57,18 @@ impl Harness {
         Self::start(FrontConfig::default(), Arc::new(NoHooks)).await
     }
 
+    /// A zero-config front with `buckets` created.
+    pub async fn with_buckets(buckets: &[&str]) -> Self {
+        let h = Self::open().await;
+        for bucket in buckets {
+            h.create_bucket(bucket).await;
+        }
+        h
+    }
+
     /// A zero-config front with `bucket` created, and an `object_store` client for it.
     pub async fn with_bucket(bucket: &str) -> (Self, AmazonS3) {
-        let h = Self::open().await;
-        h.create_bucket(bucket).await;
+        let h = Self::with_buckets(&[bucket]).await;
         let store = h.store(bucket);
         (h, store)
     }
