@@ -7,9 +7,9 @@ use std::time::Duration;
 use objectstore_types::{ExpirationPolicy, Metadata, ObjectId};
 
 use super::{CheckOptions, CheckReport, check};
-use crate::backend::memory::{Entry, MemoryBackend};
+use crate::backend::memory::Entry;
 use crate::backend::{Backend, ChangeLog, ChangeRecord, Component, LongTermBackend, Tombstone};
-use crate::clock::{Clock, ManualClock, SharedClock};
+use crate::clock::Clock;
 use crate::conformance::{id, pattern, stamped};
 use crate::stream;
 use crate::tiered::{TieredConfig, TieredStorage};
@@ -17,23 +17,10 @@ use crate::tiered::{TieredConfig, TieredStorage};
 const LARGE: usize = 2 * 1024 * 1024;
 const HOUR: Duration = Duration::from_secs(3600);
 
-struct Env {
-    clock: Arc<ManualClock>,
-    hv: MemoryBackend,
-    lt: MemoryBackend,
-}
+/// The memory tiers the checked storages run on.
+type Env = crate::conformance::MemoryTiers;
 
 impl Env {
-    fn new() -> Self {
-        let clock = ManualClock::new();
-        let shared: SharedClock = clock.clone();
-        Self {
-            hv: MemoryBackend::new("hv", shared.clone()),
-            lt: MemoryBackend::new("lt", shared),
-            clock,
-        }
-    }
-
     fn tiered(&self) -> TieredStorage {
         TieredStorage::new(
             Arc::new(self.hv.clone()),

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use objectstore_types::{ExpirationPolicy, Metadata, ObjectId};
 
 use super::high_volume::{cas, row, tombstone};
-use super::{Ctx, id, stamped, with_size};
+use super::{Ctx, id, stamped, winners, with_size};
 use crate::backend::Expected;
 use crate::backend::{HighVolumeBackend, TieredMetadata, TieredWrite};
 
@@ -281,12 +281,5 @@ pub async fn race(
             })
         })
         .collect();
-    let mut winners = Vec::new();
-    for task in tasks {
-        let (i, won) = task.await.expect("racing task panicked");
-        if won {
-            winners.push(i);
-        }
-    }
-    winners
+    winners(tasks).await
 }

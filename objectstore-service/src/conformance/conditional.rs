@@ -12,7 +12,7 @@ use bytes::Bytes;
 use objectstore_types::{ExpirationPolicy, Metadata, ObjectId};
 
 use super::high_volume::{row, tombstone};
-use super::{Ctx, id, stamped, with_size};
+use super::{Ctx, id, stamped, winners, with_size};
 use crate::backend::{
     Expected, HighVolumeBackend, Precondition, TieredMetadata, TieredWrite, Tombstone,
 };
@@ -188,14 +188,7 @@ pub async fn race_inline(
             })
         })
         .collect();
-    let mut winners = Vec::new();
-    for task in tasks {
-        let (i, won) = task.await.expect("racing task panicked");
-        if won {
-            winners.push(i);
-        }
-    }
-    winners
+    winners(tasks).await
 }
 
 /// Of many `Absent` writers of an absent object exactly one wins, and the row holds its

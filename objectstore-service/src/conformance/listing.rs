@@ -13,7 +13,7 @@ use objectstore_types::{
 use super::high_volume::tombstone;
 use super::{Ctx, stamped, with_size};
 use crate::backend::Expected;
-use crate::backend::{HighVolumeBackend, ListQuery, TieredWrite};
+use crate::backend::{HighVolumeBackend, ListPage, ListQuery, TieredWrite};
 
 /// The usecase the listing checks write to.
 const USECASE: &str = "listing";
@@ -36,6 +36,11 @@ fn object(usecase: &str, scopes: &str, key: &str) -> ObjectId {
 async fn put(b: &dyn HighVolumeBackend, id: &ObjectId, metadata: &Metadata, payload: &[u8]) {
     let r = b.put(id, metadata, Bytes::copy_from_slice(payload)).await;
     assert_eq!(r.expect("put failed"), None, "{id} was a tombstone");
+}
+
+/// The first page of `query`.
+async fn listed(b: &dyn HighVolumeBackend, query: ListQuery) -> ListPage {
+    b.list(&query).await.expect("list failed")
 }
 
 /// Every page of `query` (continued after the last key of each), as listing keys.
@@ -122,10 +127,7 @@ pub async fn list_orders_by_key_bytes(cx: &Ctx<dyn HighVolumeBackend>) {
         "the check's own expectation is not in byte order"
     );
 
-    let page = b
-        .list(&ListQuery::new(usecase(), "", 100))
-        .await
-        .expect("list failed");
+    let page = listed(b, ListQuery::new(usecase(), "", 100)).await;
     assert!(!page.truncated, "one page holds every row");
     let keys: Vec<String> = page.rows.iter().map(|r| r.key.clone()).collect();
     assert_eq!(keys, expected);
@@ -196,24 +198,15 @@ pub async fn list_pages_with_limit(cx: &Ctx<dyn HighVolumeBackend>) {
         let listed = list_all(b, ListQuery::new(usecase(), "page/", limit)).await;
         assert_eq!(listed, keys, "paging with limit {limit}");
     }
-    let exact = b
-        .list(&ListQuery::new(usecase(), "page/", 23))
-        .await
-        .expect("list failed");
+    let exact = listed(b, ListQuery::new(usecase(), "page/", 23)).await;
     assert_eq!(exact.rows.len(), 23);
     assert!(
         !exact.truncated,
         "a page that ends with the last row is not truncated"
     );
-    let short = b
-        .list(&ListQuery::new(usecase(), "page/", 22))
-        .await
-        .expect("list failed");
+    let short = listed(b, ListQuery::new(usecase(), "page/", 22)).await;
     assert!(short.truncated, "one row more than the limit: truncated");
-    let zero = b
-        .list(&ListQuery::new(usecase(), "page/", 0))
-        .await
-        .expect("list failed");
+    let zero = listed(b, ListQuery::new(usecase(), "page/", 0)).await;
     assert_eq!(zero.rows.len(), 1, "a limit of 0 lists one row");
 }
 
@@ -282,10 +275,7 @@ pub async fn list_reports_tombstones_with_their_metadata(cx: &Ctx<dyn HighVolume
         .await
         .expect("compare_and_write failed");
     assert!(written);
-    let page = b
-        .list(&ListQuery::new(usecase(), "org=3/", 10))
-        .await
-        .expect("list failed");
+    let page = listed(b, ListQuery::new(usecase(), "org=3/", 10)).await;
     assert_eq!(page.rows.len(), 1);
     assert_eq!(page.rows[0].key, "org=3/big.mp4");
     assert_eq!(page.rows[0].id, key);
@@ -300,18 +290,12 @@ pub async fn list_reports_tombstones_with_their_metadata(cx: &Ctx<dyn HighVolume
         .await
         .expect("compare_and_write failed");
     assert!(written);
-    let page = b
-        .list(&ListQuery::new(usecase(), "org=3/", 10))
-        .await
-        .expect("list failed");
+    let page = listed(b, ListQuery::new(usecase(), "org=3/", 10)).await;
     assert_eq!(page.rows.len(), 1, "the replaced row is listed once");
     assert_eq!(page.rows[0].metadata, with_size(&m, 5));
 
     let deleted = b.delete(&key).await.expect("delete failed");
     assert_eq!(deleted, None);
-    let page = b
-        .list(&ListQuery::new(usecase(), "org=3/", 10))
-        .await
-        .expect("list failed");
+    let page = listed(b, ListQuery::new(usecase(), "org=3/", 10)).await;
     assert_eq!(page.rows, Vec::new(), "a deleted row is listed");
 }

@@ -30,6 +30,8 @@
 //! * [`shared_store_suite`]: two handles (instances) on one store: compare-and-write races
 //!   and change-log claims across handles ([`shared`]). Every store that several server
 //!   processes share runs it.
+//! * [`MemoryTiers`]: two memory tiers on one manual clock, the set-up of tests that build
+//!   tiered storages on memory backends and inspect the backends.
 //!
 //! **High-volume engines and the plain contract.** A high-volume engine is no [`Backend`]:
 //! it serves objects through the tiered layer. [`tiered_over`] builds a
@@ -92,8 +94,10 @@ pub mod scan;
 pub mod shared;
 #[cfg(test)]
 mod tests;
+pub mod tiers;
 
 pub use shared::shared_store_suite;
+pub use tiers::MemoryTiers;
 
 /// What a check works with: the backend under test and the clock it reads.
 pub struct Ctx<B: ?Sized> {
@@ -483,4 +487,17 @@ async fn read_whole(response: GetResponse) -> Option<(Metadata, Vec<u8>)> {
             Some((metadata, bytes))
         }
     }
+}
+
+/// Awaits every spawned racer (each reports its number and whether it won); the numbers
+/// of those that won, in racer order.
+pub async fn winners(tasks: Vec<tokio::task::JoinHandle<(usize, bool)>>) -> Vec<usize> {
+    let mut winners = Vec::new();
+    for task in tasks {
+        let (i, won) = task.await.expect("racing task panicked");
+        if won {
+            winners.push(i);
+        }
+    }
+    winners
 }

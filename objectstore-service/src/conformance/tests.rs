@@ -15,26 +15,26 @@ fn faulty(clock: SharedClock) -> std::future::Ready<Decorated<MemoryBackend, Fau
     std::future::ready(Decorated::new(Arc::new(inner), Faults::new()))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn memory_backend_suite() {
-    backend_suite(&memory).await;
+/// Every suite on the stores `make` hands out.
+async fn every_suite<B, F, Fut>(make: &F)
+where
+    B: Backend + HighVolumeStore + LongTermBackend,
+    F: Fn(SharedClock) -> Fut,
+    Fut: Future<Output = B>,
+{
+    backend_suite(make).await;
+    high_volume_suite(make).await;
+    long_term_suite(make).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn memory_high_volume_suite() {
-    high_volume_suite(&memory).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn memory_long_term_suite() {
-    long_term_suite(&memory).await;
+async fn memory_passes_every_suite() {
+    every_suite(&memory).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_decorator_passes_every_suite() {
-    backend_suite(&faulty).await;
-    high_volume_suite(&faulty).await;
-    long_term_suite(&faulty).await;
+    every_suite(&faulty).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

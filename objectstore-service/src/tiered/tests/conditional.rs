@@ -52,8 +52,7 @@ fn assert_refused<T: std::fmt::Debug>(result: crate::Result<T>) {
 
 #[tokio::test]
 async fn conditional_puts_judge_inline_and_tombstone_rows() {
-    let env = Env::new();
-    let storage = env.storage();
+    let (env, storage) = env_and_storage();
     for (name, size) in [("small", 10), ("large", LARGE)] {
         let key = id(&format!("cond/{name}"));
         put_if(&storage, &key, &racer(1), payload(size, 1), &absent())
@@ -71,15 +70,12 @@ async fn conditional_puts_judge_inline_and_tombstone_rows() {
         // The tag of the replaced object no longer matches.
         assert_refused(put_if(&storage, &key, &racer(4), payload(size, 4), &current).await);
     }
-    settle(&storage).await;
-    env.assert_consistent();
+    env.settled(&storage).await;
 }
 
 #[tokio::test]
 async fn a_refused_large_put_stores_nothing_and_reads_no_body() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("cond/refused");
+    let (env, storage, key) = fresh("cond/refused");
     put(&storage, &key, &payload(LARGE, 1)).await.unwrap();
     let lt_before = env.lt.ids();
     // A body that fails if read: the refusal comes before it.
@@ -98,8 +94,7 @@ async fn a_refused_large_put_stores_nothing_and_reads_no_body() {
 
 #[tokio::test]
 async fn expired_objects_count_as_absent() {
-    let env = Env::new();
-    let storage = env.storage();
+    let (env, storage) = env_and_storage();
     let mut ttl = Metadata {
         expiration_policy: ExpirationPolicy::TimeToLive(Duration::from_secs(10)),
         ..Metadata::default()
@@ -122,14 +117,12 @@ async fn expired_objects_count_as_absent() {
             .unwrap();
         assert_eq!(read(&storage, &key).await, Some(payload(size, 2)));
     }
-    settle(&storage).await;
-    env.assert_consistent();
+    env.settled(&storage).await;
 }
 
 #[tokio::test]
 async fn conditional_deletes() {
-    let env = Env::new();
-    let storage = env.storage();
+    let (env, storage) = env_and_storage();
     for (name, size) in [("small", 10), ("large", LARGE)] {
         let key = id(&format!("cond/delete/{name}"));
         put(&storage, &key, &payload(size, 1)).await.unwrap();
@@ -141,15 +134,12 @@ async fn conditional_deletes() {
         assert_eq!(read(&storage, &key).await, None);
         assert_refused(storage.delete_if(&key, &current).await);
     }
-    settle(&storage).await;
-    env.assert_consistent();
+    env.settled(&storage).await;
 }
 
 #[tokio::test]
 async fn conditional_completes_leave_a_refused_upload_open() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("cond/multipart");
+    let (env, storage, key) = fresh("cond/multipart");
     put(&storage, &key, b"existing").await.unwrap();
     let (upload_id, parts) = upload(&storage, &key, &[payload(100, 1), payload(50, 2)]).await;
     let refused = storage
@@ -179,8 +169,7 @@ async fn conditional_completes_leave_a_refused_upload_open() {
     env.clock
         .advance(TieredConfig::default().multipart_deadline * 2);
     storage.recover_now(false).await.unwrap();
-    settle(&storage).await;
-    env.assert_consistent();
+    env.settled(&storage).await;
 }
 
 /// Sixteen writers race (writing distinct objects, numbered from `first`); returns how
@@ -229,14 +218,12 @@ async fn racing_conditional_writers_have_exactly_the_allowed_winners() {
         let (won, _, _) = race(&storage, &key, size, &current, 100).await;
         assert_eq!(won, 1, "If-Match {name}");
     }
-    settle(&storage).await;
-    env.assert_consistent();
+    env.settled(&storage).await;
 }
 
 #[tokio::test]
 async fn listing_and_open_uploads() {
-    let env = Env::new();
-    let storage = env.storage();
+    let (_env, storage) = env_and_storage();
     put(&storage, &id("list/a"), b"a").await.unwrap();
     put(&storage, &id("list/b"), &payload(LARGE, 1))
         .await

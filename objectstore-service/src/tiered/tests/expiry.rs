@@ -76,8 +76,7 @@ async fn reads_bump_a_tti_tombstone_and_report_the_old_deadline() {
 
 #[tokio::test]
 async fn extend_expiry_of_inline_and_large_objects() {
-    let env = Env::new();
-    let storage = env.storage();
+    let (env, storage) = env_and_storage();
     let now = env.clock.now();
     let ttl = stamped(ExpirationPolicy::TimeToLive(Duration::from_secs(60)), &env);
     let (small, large) = (id("extend-small"), id("extend-large"));

@@ -54,8 +54,7 @@ async fn read_fails(storage: &TieredStorage, key: &ObjectId, range: Option<ByteR
 
 #[tokio::test]
 async fn every_write_gets_the_md5_of_its_bytes_as_etag() {
-    let env = Env::new();
-    let storage = env.storage();
+    let (env, storage) = env_and_storage();
     let (small, large) = (id("etag/small"), id("etag/large"));
     let large_body = payload(LARGE, 7);
 
@@ -108,15 +107,12 @@ async fn every_write_gets_the_md5_of_its_bytes_as_etag() {
         storage.head(&large).await.unwrap().unwrap().etag,
         Some(Md5::of(&large_body).hex())
     );
-    settle(&storage).await;
-    env.assert_consistent();
+    env.settled(&storage).await;
 }
 
 #[tokio::test]
 async fn objects_stored_before_etags_are_read_without_one() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("etag/old");
+    let (env, storage, key) = fresh("etag/old");
     put(&storage, &key, &payload(LARGE, 1)).await.unwrap();
     // Rewrite the tombstone as an older version stored it: no ETag.
     let mut tombstone = env.hv.entry(&key).expect_tombstone();
@@ -129,9 +125,7 @@ async fn objects_stored_before_etags_are_read_without_one() {
 
 #[tokio::test]
 async fn multipart_parts_are_named_by_their_md5_and_the_object_by_md5_of_md5s() {
-    let env = Env::new();
-    let storage = env.storage();
-    let key = id("etag/multipart");
+    let (env, storage, key) = fresh("etag/multipart");
     let parts = [payload(300, 1), payload(200, 2), payload(100, 3)];
     let (upload_id, completed) = upload(&storage, &key, &parts).await;
     let md5s: Vec<Md5> = parts.iter().map(|p| Md5::of(p)).collect();

@@ -31,7 +31,7 @@ use crate::backend::{
     Backend, CompletedPart, Component, GetResponse, HighVolumeBackend, HighVolumeStore,
     LongTermBackend,
 };
-use crate::clock::{ManualClock, SharedClock};
+use crate::clock::SharedClock;
 use crate::stream::{self, PayloadStream};
 
 mod conditional;
@@ -59,23 +59,9 @@ fn id(key: &str) -> ObjectId {
 
 /// Two shared memory backends and a manual clock: any number of storages (instances) can
 /// be built on them.
-struct Env {
-    clock: Arc<ManualClock>,
-    hv: MemoryBackend,
-    lt: MemoryBackend,
-}
+type Env = crate::conformance::MemoryTiers;
 
 impl Env {
-    fn new() -> Self {
-        let clock = ManualClock::new();
-        let shared: SharedClock = clock.clone();
-        Self {
-            hv: MemoryBackend::new("hv", shared.clone()),
-            lt: MemoryBackend::new("lt", shared),
-            clock,
-        }
-    }
-
     fn shared_clock(&self) -> SharedClock {
         self.clock.clone()
     }
@@ -186,10 +172,16 @@ impl Env {
     }
 }
 
-/// A fresh environment, a storage directly on it and the id of `key`.
-fn fresh(key: &str) -> (Env, TieredStorage, ObjectId) {
+/// A fresh environment and a storage directly on it.
+fn env_and_storage() -> (Env, TieredStorage) {
     let env = Env::new();
     let storage = env.storage();
+    (env, storage)
+}
+
+/// [`env_and_storage`] and the id of `key`.
+fn fresh(key: &str) -> (Env, TieredStorage, ObjectId) {
+    let (env, storage) = env_and_storage();
     (env, storage, id(key))
 }
 

@@ -89,8 +89,7 @@ fn upload_id_roundtrip_and_validation() {
 /// An upload id of object A used on object B fails and writes nothing to B.
 #[tokio::test]
 async fn an_upload_id_of_another_object_is_not_found() {
-    let env = Env::new();
-    let storage = env.storage();
+    let (env, storage) = env_and_storage();
     let (a, b) = (id("a"), id("b"));
     put(&storage, &b, b"b stays").await.unwrap();
     let (upload_id, parts) = upload(&storage, &a, &[payload(100, 1)]).await;

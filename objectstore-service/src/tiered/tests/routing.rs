@@ -17,8 +17,7 @@ use crate::clock::Clock as _;
 
 #[tokio::test]
 async fn get_nonexistent_returns_none() {
-    let env = Env::new();
-    let storage = env.storage();
+    let (_env, storage) = env_and_storage();
     assert_eq!(read(&storage, &id("nope")).await, None);
     assert_eq!(storage.head(&id("nope")).await.unwrap(), None);
 }
@@ -134,8 +133,7 @@ fn routing_by_size_holds_for_any_chunking() {
                 let inline = matches!(env.hv.entry(&key), Entry::Object(..));
                 prop_assert_eq!(inline, whole.len() <= THRESHOLD);
                 prop_assert_eq!(read(&storage, &key).await.unwrap(), whole);
-                settle(&storage).await;
-                env.assert_consistent();
+                env.settled(&storage).await;
                 Ok(())
             })
         })
@@ -314,8 +312,7 @@ async fn orphan_tombstone_reads_as_absent() {
 /// and cleaned up on deletes.
 #[tokio::test]
 async fn tombstone_target_is_used_for_reads_and_deletes() {
-    let env = Env::new();
-    let storage = env.storage();
+    let (env, storage) = env_and_storage();
     let (hv_key, lt_key) = (id("hv-key"), id("lt-key"));
     let bytes = payload(100, 0xAB);
     Backend::put(

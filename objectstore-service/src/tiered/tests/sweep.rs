@@ -26,8 +26,7 @@ async fn put_with(storage: &TieredStorage, key: &ObjectId, metadata: &Metadata, 
 
 #[tokio::test]
 async fn sweeps_expired_inline_objects_and_tombstones_with_their_blobs() {
-    let env = Env::new();
-    let storage = env.storage();
+    let (env, storage) = env_and_storage();
     let short = ttl(&env, 60);
     let long = ttl(&env, 3600);
     put_with(&storage, &id("small-expired"), &short, b"x".to_vec()).await;

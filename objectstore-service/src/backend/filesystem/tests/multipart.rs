@@ -38,6 +38,14 @@ impl Fixture {
     }
 }
 
+/// A fresh fixture with an upload of `mp` started: the fixture, the key and the upload id.
+async fn started() -> (Fixture, ObjectId, String) {
+    let f = fixture();
+    let key = id("mp");
+    let upload = f.initiate(&key).await;
+    (f, key, upload)
+}
+
 #[tokio::test]
 async fn multipart_assembles_parts_in_order_with_the_initiation_metadata() {
     let f = fixture();
@@ -96,9 +104,7 @@ async fn multipart_assembles_parts_in_order_with_the_initiation_metadata() {
 
 #[tokio::test]
 async fn list_parts_paginates_with_the_last_returned_number() {
-    let f = fixture();
-    let key = id("mp");
-    let upload = f.initiate(&key).await;
+    let (f, key, upload) = started().await;
     for n in [5, 1, 3, 2, 4] {
         f.part(&key, &upload, n, b"p").await;
     }
@@ -166,9 +172,7 @@ async fn complete_rejects_bad_part_lists_and_keeps_the_upload_open() {
 
 #[tokio::test]
 async fn unknown_and_foreign_uploads() {
-    let f = fixture();
-    let key = id("mp");
-    let upload = f.initiate(&key).await;
+    let (f, key, upload) = started().await;
     let e1 = f.part(&key, &upload, 1, b"a").await;
     let other = id("other");
     for (k, u) in [
@@ -206,9 +210,7 @@ async fn unknown_and_foreign_uploads() {
 
 #[tokio::test]
 async fn bad_part_bodies_store_nothing() {
-    let f = fixture();
-    let key = id("mp");
-    let upload = f.initiate(&key).await;
+    let (f, key, upload) = started().await;
     let good = f.part(&key, &upload, 1, b"good").await;
     for (len, body) in [
         (5, single("good")),
