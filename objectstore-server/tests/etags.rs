@@ -9,12 +9,9 @@ use std::sync::Arc;
 use common::{client, json};
 use http::StatusCode;
 use objectstore_server::testing::TestServer;
-use objectstore_service::backend::filesystem::{FilesystemBackend, FilesystemConfig};
 use objectstore_service::backend::memory::{Entry, MemoryBackend};
 use objectstore_service::clock::{ManualClock, SharedClock};
 use objectstore_service::digest::{Md5, multipart_etag};
-use objectstore_service::service::{ServiceConfig, StorageService};
-use objectstore_service::tiered::{TieredConfig, TieredStorage};
 use objectstore_types::{Metadata, ObjectContext, ObjectId, ObjectKey, Scopes, Usecase};
 
 struct Tiered {
@@ -26,25 +23,12 @@ struct Tiered {
 
 impl Tiered {
     async fn start() -> Self {
-        let clock = ManualClock::new();
-        let shared: SharedClock = clock;
-        let hv = MemoryBackend::new("hv", shared.clone());
-        let lt_dir = tempfile::tempdir().unwrap();
-        let config = FilesystemConfig {
-            background_sweeper: false,
-            ..FilesystemConfig::default()
-        };
-        let lt =
-            FilesystemBackend::open_with_config(lt_dir.path(), shared.clone(), config).unwrap();
-        let tiered = TieredConfig {
-            background: false,
-            ..TieredConfig::default()
-        };
-        let storage =
-            TieredStorage::new(Arc::new(hv.clone()), Arc::new(lt), shared.clone(), tiered);
-        let service = StorageService::new(Arc::new(storage), shared, ServiceConfig::default());
+        let clock: SharedClock = ManualClock::new();
+        let hv = MemoryBackend::new("hv", clock.clone());
+        let (server, lt_dir) =
+            common::tiered::start(hv.clone(), clock, None, |lt| Arc::new(lt)).await;
         Self {
-            server: TestServer::start(service).await,
+            server,
             hv,
             client: client(),
             _lt_dir: lt_dir,

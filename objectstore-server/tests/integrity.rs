@@ -15,12 +15,9 @@ use http::StatusCode;
 use objectstore_server::testing::TestServer;
 use objectstore_service::backend::around::Decorated;
 use objectstore_service::backend::around::corrupt::{Corrupt, Damage};
-use objectstore_service::backend::filesystem::{FilesystemBackend, FilesystemConfig};
 use objectstore_service::backend::memory::MemoryBackend;
 use objectstore_service::clock::{ManualClock, SharedClock};
 use objectstore_service::digest::Md5;
-use objectstore_service::service::{ServiceConfig, StorageService};
-use objectstore_service::tiered::{TieredConfig, TieredStorage};
 
 /// A server over the tiered engine: memory high-volume store, filesystem long-term store
 /// behind `corrupt`, objects above `threshold` bytes in the long-term store.
@@ -35,23 +32,11 @@ impl Server {
     async fn start(threshold: usize) -> Self {
         let clock: SharedClock = ManualClock::new();
         let hv = MemoryBackend::new("hv", clock.clone());
-        let lt_dir = tempfile::tempdir().unwrap();
-        let config = FilesystemConfig {
-            background_sweeper: false,
-            ..FilesystemConfig::default()
-        };
-        let fs = FilesystemBackend::open_with_config(lt_dir.path(), clock.clone(), config).unwrap();
         let corrupt = Corrupt::new();
-        let lt = Decorated::new(Arc::new(fs), corrupt.clone());
-        let tiered = TieredConfig {
-            threshold,
-            background: false,
-            ..TieredConfig::default()
-        };
-        let storage = TieredStorage::new(Arc::new(hv), Arc::new(lt), clock.clone(), tiered);
-        let service = StorageService::new(Arc::new(storage), clock, ServiceConfig::default());
+        let wrap = |fs| Arc::new(Decorated::new(Arc::new(fs), corrupt.clone())) as _;
+        let (server, lt_dir) = common::tiered::start(hv, clock, Some(threshold), wrap).await;
         Self {
-            server: TestServer::start(service).await,
+            server,
             corrupt,
             client: client(),
             _lt_dir: lt_dir,
