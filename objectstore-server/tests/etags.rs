@@ -10,7 +10,6 @@ use common::{client, json};
 use http::StatusCode;
 use objectstore_server::testing::TestServer;
 use objectstore_service::backend::memory::{Entry, MemoryBackend};
-use objectstore_service::clock::{ManualClock, SharedClock};
 use objectstore_service::digest::{Md5, multipart_etag};
 use objectstore_types::{Metadata, ObjectContext, ObjectId, ObjectKey, Scopes, Usecase};
 
@@ -23,10 +22,7 @@ struct Tiered {
 
 impl Tiered {
     async fn start() -> Self {
-        let clock: SharedClock = ManualClock::new();
-        let hv = MemoryBackend::new("hv", clock.clone());
-        let (server, lt_dir) =
-            common::tiered::start(hv.clone(), clock, None, |lt| Arc::new(lt)).await;
+        let (server, hv, lt_dir) = common::tiered::start(None, |lt| Arc::new(lt)).await;
         Self {
             server,
             hv,

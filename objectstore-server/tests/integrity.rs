@@ -15,8 +15,6 @@ use http::StatusCode;
 use objectstore_server::testing::TestServer;
 use objectstore_service::backend::around::Decorated;
 use objectstore_service::backend::around::corrupt::{Corrupt, Damage};
-use objectstore_service::backend::memory::MemoryBackend;
-use objectstore_service::clock::{ManualClock, SharedClock};
 use objectstore_service::digest::Md5;
 
 /// A server over the tiered engine: memory high-volume store, filesystem long-term store
@@ -30,11 +28,9 @@ struct Server {
 
 impl Server {
     async fn start(threshold: usize) -> Self {
-        let clock: SharedClock = ManualClock::new();
-        let hv = MemoryBackend::new("hv", clock.clone());
         let corrupt = Corrupt::new();
         let wrap = |fs| Arc::new(Decorated::new(Arc::new(fs), corrupt.clone())) as _;
-        let (server, lt_dir) = common::tiered::start(hv, clock, Some(threshold), wrap).await;
+        let (server, _, lt_dir) = common::tiered::start(Some(threshold), wrap).await;
         Self {
             server,
             corrupt,

@@ -1,6 +1,6 @@
 //! An in-process server over the tiered engine as the default layout stores objects: a
 //! memory high-volume store and a filesystem long-term store (no background sweeper) in a
-//! temporary directory, no tiered background tasks.
+//! temporary directory, no tiered background tasks, a manual clock.
 
 use std::sync::Arc;
 
@@ -8,19 +8,20 @@ use objectstore_server::testing::TestServer;
 use objectstore_service::backend::LongTermBackend;
 use objectstore_service::backend::filesystem::{FilesystemBackend, FilesystemConfig};
 use objectstore_service::backend::memory::MemoryBackend;
-use objectstore_service::clock::SharedClock;
+use objectstore_service::clock::{ManualClock, SharedClock};
 use objectstore_service::service::{ServiceConfig, StorageService};
 use objectstore_service::tiered::{TieredConfig, TieredStorage};
 
-/// Starts a server over `hv` and a filesystem long-term store in a new temporary directory,
-/// seen through `wrap_lt`; objects above `threshold` bytes (default: the engine's) go to the
+/// Starts a server on a manual clock over a memory high-volume store (returned, to reach
+/// under the server) and a filesystem long-term store in a new temporary directory, seen
+/// through `wrap_lt`; objects above `threshold` bytes (default: the engine's) go to the
 /// long-term store. The directory is returned: it must live as long as the server.
 pub async fn start(
-    hv: MemoryBackend,
-    clock: SharedClock,
     threshold: Option<usize>,
     wrap_lt: impl FnOnce(FilesystemBackend) -> Arc<dyn LongTermBackend>,
-) -> (TestServer, tempfile::TempDir) {
+) -> (TestServer, MemoryBackend, tempfile::TempDir) {
+    let clock: SharedClock = ManualClock::new();
+    let hv = MemoryBackend::new("hv", clock.clone());
     let lt_dir = tempfile::tempdir().unwrap();
     let config = FilesystemConfig {
         background_sweeper: false,
@@ -33,7 +34,7 @@ pub async fn start(
         background: false,
         ..defaults
     };
-    let storage = TieredStorage::new(Arc::new(hv), wrap_lt(lt), clock.clone(), tiered);
+    let storage = TieredStorage::new(Arc::new(hv.clone()), wrap_lt(lt), clock.clone(), tiered);
     let service = StorageService::new(Arc::new(storage), clock, ServiceConfig::default());
-    (TestServer::start(service).await, lt_dir)
+    (TestServer::start(service).await, hv, lt_dir)
 }
