@@ -79,14 +79,16 @@ pub async fn signal(child: &Child, name: &str) {
 
 /// `objectstore keygen <prefix>` in `dir`, which must succeed.
 pub async fn keygen(dir: &Path, prefix: &str) {
-    let out = objectstore(dir)
-        .args(["keygen", prefix])
-        .output()
-        .await
-        .unwrap();
+    let out = objectstore(dir).args(["keygen", prefix]).output().await;
+    success_stdout(out.unwrap());
+}
+
+/// The stdout of a command that must have succeeded (its stderr shown otherwise).
+pub fn success_stdout(out: std::process::Output) -> String {
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8(out.stdout).unwrap()
 }
