@@ -76,17 +76,11 @@ fn fails(out: &Output, code: i32) -> String {
     stderr
 }
 
-/// Deterministic pseudo-random bytes (xorshift, fixed seed).
-fn noise(len: usize, mut seed: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len);
-    while out.len() < len {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        out.extend_from_slice(&seed.to_le_bytes());
-    }
-    out.truncate(len);
-    out
+/// Deterministic pseudo-random bytes: SHA-256 of `seed` and a block counter, block after
+/// block.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let block = |i: u64| Sha256::digest([seed.to_le_bytes(), i.to_le_bytes()].concat());
+    (0..).flat_map(block).take(len).collect()
 }
 
 fn sha256(bytes: &[u8]) -> Vec<u8> {
