@@ -122,17 +122,13 @@ where
 }
 
 /// Steps 2 to 5 of the module docs.
-async fn handle<F, Fut>(
+async fn handle<Fut: Future<Output = Response>>(
     state: &AppState,
     route: &RouteMetrics,
     started: Instant,
     request: Request,
-    handler: F,
-) -> http::Response<ResponseBody>
-where
-    F: FnOnce(Request) -> Fut,
-    Fut: Future<Output = Response>,
-{
+    handler: impl FnOnce(Request) -> Fut,
+) -> http::Response<ResponseBody> {
     let method = request.method().clone();
     // A bodyless request (most GETs) needs no wrapper: nothing to count, nothing unread.
     let has_body = !http_body::Body::is_end_stream(request.body());
