@@ -122,17 +122,13 @@ where
 }
 
 /// Steps 2 to 5 of the module docs.
-async fn handle<F, Fut>(
+async fn handle<Fut: Future<Output = Response>>(
     state: &AppState,
     route: &RouteMetrics,
     started: Instant,
     request: Request,
-    handler: F,
-) -> http::Response<ResponseBody>
-where
-    F: FnOnce(Request) -> Fut,
-    Fut: Future<Output = Response>,
-{
+    handler: impl FnOnce(Request) -> Fut,
+) -> http::Response<ResponseBody> {
     let method = request.method().clone();
     // A bodyless request (most GETs) needs no wrapper: nothing to count, nothing unread.
     let has_body = !http_body::Body::is_end_stream(request.body());
@@ -161,7 +157,7 @@ where
                 let body = Body::new(RequestBody {
                     inner,
                     bytes,
-                    finished: flag,
+                    companion: flag,
                 });
                 // Outermost, so its timed-out error reaches the handler with its kind (408).
                 if object {
@@ -199,13 +195,13 @@ fn finish(
     response.map(|inner| ResponseBody {
         inner,
         bytes,
-        _gauges: gauges,
+        companion: gauges,
     })
 }
 
 /// The two in-flight gauges of one request: the all-routes metric and, for object routes,
 /// the count behind `http.max_requests` and `/keda`. Both go down when this is dropped.
-struct InFlight {
+pub(crate) struct InFlight {
     http: Gauge,
     object: Option<Arc<Metrics>>,
     /// Object requests in flight before this one.
@@ -238,65 +234,39 @@ impl Drop for InFlight {
     }
 }
 
-/// Polls `inner` for its next frame and counts the frame's data bytes (if any) in `bytes`.
-fn poll_counted(
-    inner: Pin<&mut Body>,
-    cx: &mut Context<'_>,
-    bytes: &Counter,
-) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-    let polled = http_body::Body::poll_frame(inner, cx);
-    if let Poll::Ready(Some(Ok(frame))) = &polled
-        && let Some(data) = frame.data_ref()
-    {
-        bytes.increment(data.len() as u64);
+/// What a [`CountedBody`] carries along with its body: told when the body has reached its
+/// end, dropped with it.
+pub(crate) trait Companion: Send + Unpin + 'static {
+    fn at_end(&self) {}
+}
+
+/// A request body's companion: the flag, read after the handler, saying whether the body
+/// was read to its end.
+impl Companion for Arc<AtomicBool> {
+    fn at_end(&self) {
+        self.store(true, Ordering::Release);
     }
-    polled
+}
+
+/// A response body's companion: the request's in-flight gauges, down when it is dropped.
+impl Companion for InFlight {}
+
+/// A body that counts its data bytes in `bytes` and tells its companion when it has been
+/// read to its end.
+pub(crate) struct CountedBody<C> {
+    inner: Body,
+    bytes: Counter,
+    companion: C,
 }
 
 /// A request body that counts its data bytes and records when it has been read to its end.
-struct RequestBody {
-    inner: Body,
-    bytes: Counter,
-    finished: Arc<AtomicBool>,
-}
-
-impl http_body::Body for RequestBody {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        let this = &mut *self;
-        let polled = poll_counted(Pin::new(&mut this.inner), cx, &this.bytes);
-        if let Poll::Ready(None) = &polled {
-            self.finished.store(true, Ordering::Release);
-        }
-        if self.inner.is_end_stream() {
-            self.finished.store(true, Ordering::Release);
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
+type RequestBody = CountedBody<Arc<AtomicBool>>;
 
 /// A response body that counts its data bytes and keeps its request's in-flight gauges up
 /// until it is finished or dropped.
-pub(crate) struct ResponseBody {
-    inner: Body,
-    bytes: Counter,
-    _gauges: InFlight,
-}
+pub(crate) type ResponseBody = CountedBody<InFlight>;
 
-impl http_body::Body for ResponseBody {
+impl<C: Companion> http_body::Body for CountedBody<C> {
     type Data = Bytes;
     type Error = axum::Error;
 
@@ -305,7 +275,20 @@ impl http_body::Body for ResponseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
         let this = &mut *self;
-        poll_counted(Pin::new(&mut this.inner), cx, &this.bytes)
+        let polled = http_body::Body::poll_frame(Pin::new(&mut this.inner), cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.bytes.increment(data.len() as u64);
+                }
+            }
+            Poll::Ready(None) => this.companion.at_end(),
+            _ => {}
+        }
+        if this.inner.is_end_stream() {
+            this.companion.at_end();
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {

@@ -7,19 +7,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::binary::free_port;
-use common::process::{keygen, objectstore, signal, start};
+use common::process::{keygen, objectstore, signal, start, success_stdout};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
-
-/// The stdout of a command that must have succeeded (its stderr shown otherwise).
-fn success_stdout(out: std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// SIGINT to `child`, then its exit status (it must exit within 30 s).
 async fn interrupt(child: &mut Child) -> std::process::ExitStatus {

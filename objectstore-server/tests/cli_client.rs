@@ -76,17 +76,11 @@ fn fails(out: &Output, code: i32) -> String {
     stderr
 }
 
-/// Deterministic pseudo-random bytes (xorshift, fixed seed).
-fn noise(len: usize, mut seed: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len);
-    while out.len() < len {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        out.extend_from_slice(&seed.to_le_bytes());
-    }
-    out.truncate(len);
-    out
+/// Deterministic pseudo-random bytes: SHA-256 of `seed` and a block counter, block after
+/// block.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let block = |i: u64| Sha256::digest([seed.to_le_bytes(), i.to_le_bytes()].concat());
+    (0..).flat_map(block).take(len).collect()
 }
 
 fn sha256(bytes: &[u8]) -> Vec<u8> {
@@ -460,6 +454,14 @@ fn documented_examples_work_as_written() {
     assert_eq!(http.head(signed.trim()).send().unwrap().status(), 204);
 }
 
+/// A server in a new directory that holds `file` with `payload`.
+fn server_with_file(file: &str, payload: &[u8]) -> (tempfile::TempDir, ServerProcess) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(dir.path(), &[]);
+    std::fs::write(dir.path().join(file), payload).unwrap();
+    (dir, server)
+}
+
 /// The number of parts recorded in the only state file under `dir`, with its upload id.
 fn recorded_parts(dir: &Path) -> Option<(usize, String)> {
     let entry = std::fs::read_dir(dir)
@@ -503,12 +505,9 @@ fn interrupted_put(put: &mut Command, state_dir: &Path) -> (usize, String) {
 
 #[test]
 fn interrupted_large_upload_resumes_where_it_stopped() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let server = ServerProcess::start(d, &[]);
-    let url = &server.url;
     let payload = noise(3 * 1024 * 1024 + 123, 0x5eed);
-    std::fs::write(d.join("big.bin"), &payload).unwrap();
+    let (dir, server) = server_with_file("big.bin", &payload);
+    let (d, url) = (dir.path(), &server.url);
     let state_dir = d.join("state");
     let put = ["put", "big.bin", "big", "-u", "app", "-s", "org=1"];
 
@@ -559,12 +558,9 @@ fn interrupted_large_upload_resumes_where_it_stopped() {
 
 #[test]
 fn a_changed_input_starts_a_new_upload() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let server = ServerProcess::start(d, &[]);
-    let url = &server.url;
     let mut payload = noise(2 * 1024 * 1024, 0xfeed);
-    std::fs::write(d.join("in.bin"), &payload).unwrap();
+    let (dir, server) = server_with_file("in.bin", &payload);
+    let (d, url) = (dir.path(), &server.url);
     let state_dir = d.join("state");
     let (_, upload_id) = interrupted_put(
         cli(d, url)

@@ -6,54 +6,16 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{client, json};
+use common::json;
+use common::tiered::TieredServer;
 use http::StatusCode;
-use objectstore_server::testing::TestServer;
-use objectstore_service::backend::filesystem::{FilesystemBackend, FilesystemConfig};
-use objectstore_service::backend::memory::{Entry, MemoryBackend};
-use objectstore_service::clock::{ManualClock, SharedClock};
+use objectstore_service::backend::memory::Entry;
 use objectstore_service::digest::{Md5, multipart_etag};
-use objectstore_service::service::{ServiceConfig, StorageService};
-use objectstore_service::tiered::{TieredConfig, TieredStorage};
 use objectstore_types::{Metadata, ObjectContext, ObjectId, ObjectKey, Scopes, Usecase};
 
-struct Tiered {
-    server: TestServer,
-    hv: MemoryBackend,
-    client: reqwest::Client,
-    _lt_dir: tempfile::TempDir,
-}
-
-impl Tiered {
-    async fn start() -> Self {
-        let clock = ManualClock::new();
-        let shared: SharedClock = clock;
-        let hv = MemoryBackend::new("hv", shared.clone());
-        let lt_dir = tempfile::tempdir().unwrap();
-        let config = FilesystemConfig {
-            background_sweeper: false,
-            ..FilesystemConfig::default()
-        };
-        let lt =
-            FilesystemBackend::open_with_config(lt_dir.path(), shared.clone(), config).unwrap();
-        let tiered = TieredConfig {
-            background: false,
-            ..TieredConfig::default()
-        };
-        let storage =
-            TieredStorage::new(Arc::new(hv.clone()), Arc::new(lt), shared.clone(), tiered);
-        let service = StorageService::new(Arc::new(storage), shared, ServiceConfig::default());
-        Self {
-            server: TestServer::start(service).await,
-            hv,
-            client: client(),
-            _lt_dir: lt_dir,
-        }
-    }
-
-    fn object(&self, key: &str) -> String {
-        self.server.url(&format!("/v1/objects/app/org=1/{key}"))
-    }
+/// A server over the default tiered layout.
+async fn tiered() -> TieredServer {
+    TieredServer::start(None, |lt| Arc::new(lt)).await
 }
 
 fn quoted(bytes: &[u8]) -> String {
@@ -62,7 +24,7 @@ fn quoted(bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn put_get_and_head_carry_the_md5_of_the_bytes() {
-    let s = Tiered::start().await;
+    let s = tiered().await;
     let large: Vec<u8> = (0..3 * 1024 * 1024 + 5).map(|i| (i % 253) as u8).collect();
     for (key, body) in [("small", b"hello etag".to_vec()), ("large", large)] {
         let url = s.object(key);
@@ -108,7 +70,7 @@ async fn put_get_and_head_carry_the_md5_of_the_bytes() {
 
 #[tokio::test]
 async fn if_none_match_and_if_match_on_get_and_head() {
-    let s = Tiered::start().await;
+    let s = tiered().await;
     let url = s.object("conditional");
     let body = b"conditional body".to_vec();
     s.client.put(&url).body(body.clone()).send().await.unwrap();
@@ -183,7 +145,7 @@ async fn if_none_match_and_if_match_on_get_and_head() {
 
 #[tokio::test]
 async fn objects_stored_before_etags_are_served_without_one() {
-    let s = Tiered::start().await;
+    let s = tiered().await;
     let id = ObjectId::new(
         ObjectContext {
             usecase: Usecase::new("app").unwrap(),
@@ -223,7 +185,7 @@ async fn objects_stored_before_etags_are_served_without_one() {
 
 #[tokio::test]
 async fn multipart_parts_and_objects_get_md5_etags() {
-    let s = Tiered::start().await;
+    let s = tiered().await;
     let init = json(
         s.client
             .put(s.server.url("/v1/objects:multipart/app/org=1/mp"))
@@ -270,7 +232,7 @@ async fn multipart_parts_and_objects_get_md5_etags() {
 
 #[tokio::test]
 async fn standard_headers_round_trip() {
-    let s = Tiered::start().await;
+    let s = tiered().await;
     let url = s.object("headers");
     let put = s
         .client

@@ -10,57 +10,20 @@ mod common;
 use std::sync::Arc;
 
 use common::binary::{ServerProcess, objectstore};
+use common::tiered::TieredServer;
 use common::{client, json};
 use http::StatusCode;
 use objectstore_server::testing::TestServer;
 use objectstore_service::backend::around::Decorated;
 use objectstore_service::backend::around::corrupt::{Corrupt, Damage};
-use objectstore_service::backend::filesystem::{FilesystemBackend, FilesystemConfig};
-use objectstore_service::backend::memory::MemoryBackend;
-use objectstore_service::clock::{ManualClock, SharedClock};
 use objectstore_service::digest::Md5;
-use objectstore_service::service::{ServiceConfig, StorageService};
-use objectstore_service::tiered::{TieredConfig, TieredStorage};
 
-/// A server over the tiered engine: memory high-volume store, filesystem long-term store
-/// behind `corrupt`, objects above `threshold` bytes in the long-term store.
-struct Server {
-    server: TestServer,
-    corrupt: Corrupt,
-    client: reqwest::Client,
-    _lt_dir: tempfile::TempDir,
-}
-
-impl Server {
-    async fn start(threshold: usize) -> Self {
-        let clock: SharedClock = ManualClock::new();
-        let hv = MemoryBackend::new("hv", clock.clone());
-        let lt_dir = tempfile::tempdir().unwrap();
-        let config = FilesystemConfig {
-            background_sweeper: false,
-            ..FilesystemConfig::default()
-        };
-        let fs = FilesystemBackend::open_with_config(lt_dir.path(), clock.clone(), config).unwrap();
-        let corrupt = Corrupt::new();
-        let lt = Decorated::new(Arc::new(fs), corrupt.clone());
-        let tiered = TieredConfig {
-            threshold,
-            background: false,
-            ..TieredConfig::default()
-        };
-        let storage = TieredStorage::new(Arc::new(hv), Arc::new(lt), clock.clone(), tiered);
-        let service = StorageService::new(Arc::new(storage), clock, ServiceConfig::default());
-        Self {
-            server: TestServer::start(service).await,
-            corrupt,
-            client: client(),
-            _lt_dir: lt_dir,
-        }
-    }
-
-    fn object(&self, key: &str) -> String {
-        self.server.url(&format!("/v1/objects/app/org=1/{key}"))
-    }
+/// A server over the tiered engine (memory high-volume store, filesystem long-term store
+/// behind the returned `Corrupt`), objects above `threshold` bytes in the long-term store.
+async fn start(threshold: usize) -> (TieredServer, Corrupt) {
+    let corrupt = Corrupt::new();
+    let wrap = |fs| Arc::new(Decorated::new(Arc::new(fs), corrupt.clone())) as _;
+    (TieredServer::start(Some(threshold), wrap).await, corrupt)
 }
 
 fn body(len: usize, seed: u8) -> Vec<u8> {
@@ -69,7 +32,7 @@ fn body(len: usize, seed: u8) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_write_the_store_keeps_wrong_is_a_500_and_nothing_changes() {
-    let s = Server::start(1024 * 1024).await;
+    let (s, corrupt) = start(1024 * 1024).await;
     let url = s.object("big");
     let old = body(2_000_000, 1);
     assert_eq!(
@@ -84,7 +47,7 @@ async fn a_write_the_store_keeps_wrong_is_a_500_and_nothing_changes() {
     );
     // The filesystem store reports its file's size: a lost or added byte shows.
     for damage in [Damage::Truncate(1), Damage::Pad(1)] {
-        s.corrupt.set_write(Some(damage));
+        corrupt.set_write(Some(damage));
         let put = s
             .client
             .put(&url)
@@ -104,7 +67,7 @@ async fn a_write_the_store_keeps_wrong_is_a_500_and_nothing_changes() {
             "{damage:?}: {text}"
         );
         assert!(text.contains("objects/big/"), "names the object: {text}");
-        s.corrupt.set_write(None);
+        corrupt.set_write(None);
         let get = s.client.get(&url).send().await.unwrap();
         assert_eq!(get.headers()["etag"], Md5::of(&old).quoted());
         assert_eq!(get.bytes().await.unwrap().to_vec(), old, "{damage:?}");
@@ -113,7 +76,7 @@ async fn a_write_the_store_keeps_wrong_is_a_500_and_nothing_changes() {
 
 #[tokio::test]
 async fn a_read_the_store_returns_wrong_never_looks_complete() {
-    let s = Server::start(1024 * 1024).await;
+    let (s, corrupt) = start(1024 * 1024).await;
     let url = s.object("big");
     let stored = body(2_000_000, 3);
     s.client
@@ -127,7 +90,7 @@ async fn a_read_the_store_returns_wrong_never_looks_complete() {
         Damage::Pad(10),
         Damage::Flip(1_500_000),
     ] {
-        s.corrupt.set_read(Some(damage));
+        corrupt.set_read(Some(damage));
         let get = s.client.get(&url).send().await.unwrap();
         // The headers went out with the first chunks; the body must fail.
         assert_eq!(get.status(), StatusCode::OK, "{damage:?}");
@@ -140,7 +103,7 @@ async fn a_read_the_store_returns_wrong_never_looks_complete() {
             ),
         }
     }
-    s.corrupt.set_read(None);
+    corrupt.set_read(None);
     let get = s.client.get(&url).send().await.unwrap();
     assert_eq!(
         get.bytes().await.unwrap().to_vec(),
@@ -152,10 +115,10 @@ async fn a_read_the_store_returns_wrong_never_looks_complete() {
 #[tokio::test]
 async fn a_read_failing_before_the_first_byte_is_a_500() {
     // A 16-byte threshold: a small object lives in the long-term store, read in one chunk.
-    let s = Server::start(16).await;
+    let (s, corrupt) = start(16).await;
     let url = s.object("small");
     s.client.put(&url).body(body(1000, 4)).send().await.unwrap();
-    s.corrupt.set_read(Some(Damage::Truncate(1)));
+    corrupt.set_read(Some(Damage::Truncate(1)));
     let get = s.client.get(&url).send().await.unwrap();
     assert_eq!(get.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let text = json(get).await.to_string();

@@ -5,12 +5,9 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use objectstore_types::Permission;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
 use common::binary::free_port;
 
@@ -32,40 +29,17 @@ async fn json_logs_carry_request_ids_and_never_credentials() {
         "{{kid1={{key_files=[\"{}\"],max_permissions=[\"object.read\",\"object.write\"]}}}}",
         server_keys.public.display()
     );
-    let mut child = common::process::objectstore(dir.path())
-        .env(
-            "RUST_LOG",
-            "info,objectstore_server=trace,objectstore_service=trace",
-        )
-        .env("OS__LOGGING__FORMAT", "json")
-        .env("OS__HTTP_ADDR", format!("127.0.0.1:{port}"))
-        .env("OS__S3__ENABLED", "false")
-        .env("OS__AUTH__KEYS", keys)
-        .env("OS__AUTH__ENFORCE", "true")
-        .arg("run")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut log = Vec::new();
-    let started = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            let listening = line.contains("objectstore listening");
-            log.push(line);
-            if listening {
-                return true;
-            }
-        }
-        false
-    })
-    .await
-    .unwrap();
-    assert!(
-        started,
-        "server exited before listening:\n{}",
-        log.join("\n")
-    );
+    let mut cmd = common::process::objectstore(dir.path());
+    cmd.env(
+        "RUST_LOG",
+        "info,objectstore_server=trace,objectstore_service=trace",
+    )
+    .env("OS__LOGGING__FORMAT", "json")
+    .env("OS__HTTP_ADDR", format!("127.0.0.1:{port}"))
+    .env("OS__S3__ENABLED", "false")
+    .env("OS__AUTH__KEYS", keys)
+    .env("OS__AUTH__ENFORCE", "true");
+    let (mut child, mut lines, mut log) = common::process::spawn_listening(&mut cmd).await;
 
     let base = format!("http://127.0.0.1:{port}");
     let client = common::client();
@@ -91,13 +65,7 @@ async fn json_logs_carry_request_ids_and_never_credentials() {
         presigned.status()
     );
 
-    let pid = child.id().unwrap().to_string();
-    let killed = Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .await
-        .unwrap();
-    assert!(killed.success());
+    common::process::signal(&child, "INT").await;
     tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(line) = lines.next_line().await.unwrap() {
             log.push(line);

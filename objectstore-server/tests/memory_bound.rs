@@ -82,7 +82,7 @@ async fn streaming_large_objects_keeps_the_server_memory_bounded() {
     let client = common::client();
     let idle = status_bytes(pid, "VmRSS");
 
-    let (stop, sampler) = sample_rss(pid);
+    let sampler = RssSampler::start(pid);
 
     let pattern = std::sync::Arc::new(Pattern::new());
     let puts = (0..OBJECTS).map(|n| {
@@ -121,50 +121,63 @@ async fn streaming_large_objects_keeps_the_server_memory_bounded() {
     });
     futures::future::join_all(gets).await;
 
-    let _ = stop.send(());
-    let sampled = sampler.await.unwrap();
-    let peak = status_bytes(pid, "VmHWM");
-    #[allow(
-        clippy::print_stderr,
-        reason = "the measured values, for updating the documented ones"
-    )]
-    {
-        eprintln!(
-            "server RSS: idle {} MiB, sampled max {} MiB, peak (VmHWM) {} MiB",
-            idle >> 20,
-            sampled >> 20,
-            peak >> 20
-        );
-    }
-    assert!(
-        peak.max(sampled) < BOUND,
-        "server peak RSS {} MiB exceeds {} MiB",
-        peak >> 20,
-        BOUND >> 20
-    );
+    sampler
+        .finish(&format!(
+            "with {OBJECTS} large objects (idle {} MiB)",
+            idle >> 20
+        ))
+        .await;
     child.kill().await.unwrap();
 }
 
-/// Samples the `VmRSS` of `pid` every 50 ms until the returned sender fires; the task
-/// yields the largest value seen.
-fn sample_rss(
+/// Samples the `VmRSS` of a process every 50 ms from `start` until `finish`.
+struct RssSampler {
     pid: u32,
-) -> (
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<u64>,
-) {
-    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
-    let sampler = tokio::spawn(async move {
-        let mut max = 0;
-        loop {
-            max = max.max(status_bytes(pid, "VmRSS"));
-            tokio::select! {
-                _ = &mut stopped => return max,
-                () = tokio::time::sleep(Duration::from_millis(50)) => {}
+    stop: tokio::sync::oneshot::Sender<()>,
+    /// Yields the largest value seen.
+    task: tokio::task::JoinHandle<u64>,
+}
+
+impl RssSampler {
+    fn start(pid: u32) -> Self {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let mut max = 0;
+            loop {
+                max = max.max(status_bytes(pid, "VmRSS"));
+                tokio::select! {
+                    _ = &mut stopped => return max,
+                    () = tokio::time::sleep(Duration::from_millis(50)) => {}
+                }
             }
+        });
+        Self { pid, stop, task }
+    }
+
+    /// Stops sampling, prints the sampled maximum and the peak (`VmHWM`) of the process
+    /// (`what`: the load measured), and asserts that neither reaches [`BOUND`].
+    async fn finish(self, what: &str) {
+        let _ = self.stop.send(());
+        let sampled = self.task.await.unwrap();
+        let peak = status_bytes(self.pid, "VmHWM");
+        #[allow(
+            clippy::print_stderr,
+            reason = "the measured values, for updating the documented ones"
+        )]
+        {
+            eprintln!(
+                "server RSS {what}: sampled max {} MiB, peak (VmHWM) {} MiB",
+                sampled >> 20,
+                peak >> 20
+            );
         }
-    });
-    (stop, sampler)
+        assert!(
+            peak.max(sampled) < BOUND,
+            "server peak RSS {} MiB exceeds {} MiB",
+            peak >> 20,
+            BOUND >> 20
+        );
+    }
 }
 
 /// The text of the first `<tag>` element of `xml`.
@@ -192,7 +205,7 @@ async fn s3_multipart_uploads_keep_the_server_memory_bounded() {
     let client = common::client();
     let created = client.put(format!("{s3}/memory")).send().await.unwrap();
     assert_eq!(created.status(), 200);
-    let (stop, sampler) = sample_rss(pid);
+    let sampler = RssSampler::start(pid);
 
     let pattern = std::sync::Arc::new(Pattern::new());
     let uploads = (0..UPLOADS).map(|n| {
@@ -247,25 +260,8 @@ async fn s3_multipart_uploads_keep_the_server_memory_bounded() {
     });
     futures::future::join_all(uploads).await;
 
-    let _ = stop.send(());
-    let sampled = sampler.await.unwrap();
-    let peak = status_bytes(pid, "VmHWM");
-    #[allow(
-        clippy::print_stderr,
-        reason = "the measured values, for updating the documented ones"
-    )]
-    {
-        eprintln!(
-            "server RSS during {UPLOADS} S3 multipart uploads: sampled max {} MiB, peak (VmHWM) {} MiB",
-            sampled >> 20,
-            peak >> 20
-        );
-    }
-    assert!(
-        peak.max(sampled) < BOUND,
-        "server peak RSS {} MiB exceeds {} MiB",
-        peak >> 20,
-        BOUND >> 20
-    );
+    sampler
+        .finish(&format!("during {UPLOADS} S3 multipart uploads"))
+        .await;
     child.kill().await.unwrap();
 }

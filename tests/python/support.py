@@ -424,16 +424,10 @@ class ServerProcess:
         self.proc = None
 
 
-def launch(
-    workdir: Path,
-    *,
-    storage: str = "tiered",
-    auth: Mapping[str, Any] | None = None,
-    extra: Mapping[str, Any] | None = None,
-    env: Mapping[str, str] | None = None,
-) -> ServerProcess:
-    """Start a server, or fail the requesting test/fixture with the reason and output."""
-    server = ServerProcess(workdir, storage=storage, auth=auth, extra=extra, env=env)
+def launch(workdir: Path, **options: Any) -> ServerProcess:
+    """Start a server (`options` as `ServerProcess` takes them), or fail the requesting
+    test/fixture with the reason and output."""
+    server = ServerProcess(workdir, **options)
     try:
         return server.start()
     except (BinaryMissing, ServerStartError) as error:

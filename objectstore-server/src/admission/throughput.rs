@@ -17,9 +17,10 @@
 //! returned. Percentages round down; a percentage without `global_rps` (or a rule with
 //! neither `rps` nor a usable `pct`) imposes no limit.
 
+use std::hash::Hash;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use objectstore_types::{ObjectContext, Scopes, Usecase};
 use serde::{Deserialize, Serialize};
@@ -174,27 +175,12 @@ impl ThroughputLimiter {
         if let Some(global) = &self.global {
             lock(global).try_acquire(now).map_err(limited)?;
         }
-        let burst = self.config.burst;
         if let Some(rps) = self.usecase_rps {
-            self.usecases
-                .with(
-                    &context.usecase,
-                    now,
-                    self.origin,
-                    || Mutex::new(TokenBucket::new(rps, burst, now)),
-                    |b| lock(b).try_acquire(now),
-                )
+            self.acquire_keyed(&self.usecases, &context.usecase, rps, now)
                 .map_err(limited)?;
         }
         if let Some(rps) = self.scope_rps {
-            self.scopes
-                .with(
-                    &context.scopes,
-                    now,
-                    self.origin,
-                    || Mutex::new(TokenBucket::new(rps, burst, now)),
-                    |b| lock(b).try_acquire(now),
-                )
+            self.acquire_keyed(&self.scopes, &context.scopes, rps, now)
                 .map_err(limited)?;
         }
         for (rule, bucket) in &self.rules {
@@ -204,6 +190,19 @@ impl ThroughputLimiter {
         }
         self.admitted.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Takes a token from the bucket of `key` in `buckets`, made full at `rps` if `key` is
+    /// not tracked yet; `Err` is the time until the bucket has a token again.
+    fn acquire_keyed<K: Eq + Hash + Clone>(
+        &self,
+        buckets: &BoundedMap<K, Mutex<TokenBucket>>,
+        key: &K,
+        rps: u64,
+        now: Instant,
+    ) -> Result<(), Duration> {
+        let make = || Mutex::new(TokenBucket::new(rps, self.config.burst, now));
+        buckets.with(key, now, self.origin, make, |b| lock(b).try_acquire(now))
     }
 
     /// Requests admitted so far (`objectstore_requests_total`).

@@ -12,15 +12,22 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local addr").port()
 }
 
-/// `objectstore` with a clean environment for tests, run in `dir`.
-pub fn objectstore(dir: &Path) -> Command {
+/// `objectstore` run in `dir` with a clean environment: no `RUST_LOG`, the down marker
+/// inside `dir`, no stdin. The S3 listener is left at its configured default.
+pub fn clean(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_objectstore"));
     cmd.current_dir(dir)
         .env_remove("RUST_LOG")
         .env("OS__HTTP__DOWN_MARKER", dir.join("down"))
-        // The S3 listener would take the fixed default port 8889 in every test server.
-        .env("OS__S3__ENABLED", "false")
         .stdin(Stdio::null());
+    cmd
+}
+
+/// `objectstore` with a clean environment for tests ([`clean`]), run in `dir`, without the
+/// S3 listener (it would take the fixed default port 8889 in every test server).
+pub fn objectstore(dir: &Path) -> Command {
+    let mut cmd = clean(dir);
+    cmd.env("OS__S3__ENABLED", "false");
     cmd
 }
 

@@ -1,8 +1,8 @@
 //! Shared helpers of the HTTP-level tests: an in-process server over the in-memory backend,
 //! a client and short forms of its requests ([`requests`]), URL encoding like the official
 //! clients, raw HTTP for byte-exact requests, admission set-ups, payloads and files on disk
-//! ([`data`]), and the real binary ([`binary`], [`process`]). Helpers send and read; what a
-//! test asserts stays in the test.
+//! ([`data`]), a server over the tiered engine ([`tiered`]) and the real binary ([`binary`],
+//! [`process`]). Helpers send and read; what a test asserts stays in the test.
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
@@ -271,6 +271,8 @@ pub mod data;
 pub mod process;
 /// Short forms of repeated requests.
 pub mod requests;
+/// An in-process server over the tiered engine.
+pub mod tiered;
 
 #[allow(unused_imports, reason = "each test binary uses a different subset")]
 pub use requests::{send, text};
