@@ -129,10 +129,11 @@ impl<B: ?Sized> Ctx<B> {
 
 /// What the checks get: the backend in the metering decorator, read through
 /// [`etags::StampedEtags`].
-type Checked<B> = Decorated<Decorated<B, Metering>, etags::StampedEtags>;
+pub type Checked<B> = Decorated<Decorated<B, Metering>, etags::StampedEtags>;
 
-/// `backend` wrapped in the metering decorator, read through [`etags::StampedEtags`].
-fn metered<B: Component>(backend: B) -> Arc<Checked<B>> {
+/// `backend` wrapped in the metering decorator, read through [`etags::StampedEtags`]: what
+/// every check gets (also for tests that pick their own checks).
+pub fn metered<B: Component>(backend: B) -> Arc<Checked<B>> {
     let metered = Decorated::new(Arc::new(backend), Metering::new("conformance"));
     Arc::new(Decorated::new(Arc::new(metered), etags::StampedEtags))
 }

@@ -155,7 +155,7 @@ where
     ];
     for (name, check) in checks {
         let clock = ManualClock::new();
-        let backend = Arc::new(make(clock.clone()).await) as Arc<dyn LongTermBackend>;
+        let backend = conformance::metered(make(clock.clone()).await) as Arc<dyn LongTermBackend>;
         let cx = conformance::Ctx { backend, clock };
         conformance::run(name, check(&cx)).await;
     }
