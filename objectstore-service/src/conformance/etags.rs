@@ -17,7 +17,7 @@ use objectstore_types::{ExpirationPolicy, Metadata};
 
 use super::{Ctx, chunked, id, pattern, stamped};
 use crate::backend::around::Around;
-use crate::backend::{Backend, GetResponse, LongTermBackend};
+use crate::backend::{Backend, GetResponse, LongTermBackend, PartUpload};
 use crate::digest::{BodyDigest, Md5, digesting};
 use crate::error::Error;
 use crate::integrity::IntegrityError;
@@ -114,7 +114,16 @@ pub async fn part_receipts_and_checks(cx: &Ctx<dyn LongTermBackend>) {
     let part = pattern(100_000, 3);
     let (body, sent) = digesting(chunked(&part, 16 * 1024));
     let receipt = b
-        .upload_part_checked(&key, &upload_id, 1, part.len() as u64, body, Some(sent))
+        .upload_part_checked(
+            &key,
+            PartUpload {
+                upload_id: &upload_id,
+                part_number: 1,
+                content_length: part.len() as u64,
+                body,
+                sent: Some(sent),
+            },
+        )
         .await
         .expect("a checked part whose bytes match must be stored");
     assert_eq!(receipt.size, part.len() as u64, "part receipt size");
@@ -136,11 +145,13 @@ pub async fn part_receipts_and_checks(cx: &Ctx<dyn LongTermBackend>) {
     let refused = b
         .upload_part_checked(
             &key,
-            &upload_id,
-            2,
-            part.len() as u64,
-            chunked(&part, 16 * 1024),
-            Some(claimed),
+            PartUpload {
+                upload_id: &upload_id,
+                part_number: 2,
+                content_length: part.len() as u64,
+                body: chunked(&part, 16 * 1024),
+                sent: Some(claimed),
+            },
         )
         .await;
     match refused {
@@ -154,11 +165,13 @@ pub async fn part_receipts_and_checks(cx: &Ctx<dyn LongTermBackend>) {
     let refused = b
         .upload_part_checked(
             &key,
-            &upload_id,
-            3,
-            3,
-            stream::single("abc"),
-            Some(BodyDigest::default()),
+            PartUpload {
+                upload_id: &upload_id,
+                part_number: 3,
+                content_length: 3,
+                body: stream::single("abc"),
+                sent: Some(BodyDigest::default()),
+            },
         )
         .await;
     assert!(

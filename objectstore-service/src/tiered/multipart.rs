@@ -22,11 +22,11 @@ use super::routing::long_term_metadata;
 use super::{Inner, TieredStorage};
 use crate::backend::{
     BlobInfo, ChangeRecord, CompleteRejection, CompletedPart, Expected, LongTermBackend, PartInfo,
-    PartReceipt, PartsPage, Precondition, ScanPage, TieredMetadata, TieredWrite, Tombstone,
+    PartReceipt, PartUpload, PartsPage, Precondition, ScanPage, TieredMetadata, TieredWrite,
+    Tombstone,
 };
-use crate::digest::{BodyDigest, Md5, digesting, multipart_etag};
+use crate::digest::{Md5, digesting, multipart_etag};
 use crate::error::{Error, Result};
-use crate::stream::PayloadStream;
 
 /// The JSON inside a tiered upload id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,30 +161,23 @@ impl LongTermBackend for TieredStorage {
     async fn upload_part_checked(
         &self,
         id: &ObjectId,
-        upload_id: &str,
-        part_number: u32,
-        content_length: u64,
-        body: PayloadStream,
-        sent: Option<BodyDigest>,
+        part: PartUpload<'_>,
     ) -> Result<PartReceipt> {
         let inner = &self.inner;
-        let upload = decode(id, upload_id)?;
+        let upload = decode(id, part.upload_id)?;
         inner.check_deadline(&upload)?;
-        let (revision, lt_upload) = (&upload.revision, &upload.lt_upload);
-        let (body, digest) = digesting(body);
+        let revision = &upload.revision;
+        let (body, digest) = digesting(part.body);
         // The store checks against the caller's digest when it gave one (what the caller
         // sent), else against the engine's (what it passed on).
-        let check = sent.unwrap_or_else(|| digest.clone());
-        let stored = (inner.lt)
-            .upload_part_checked(
-                revision,
-                lt_upload,
-                part_number,
-                content_length,
-                body,
-                Some(check),
-            )
-            .await?;
+        let check = part.sent.unwrap_or_else(|| digest.clone());
+        let part = PartUpload {
+            upload_id: &upload.lt_upload,
+            body,
+            sent: Some(check),
+            ..part
+        };
+        let stored = inner.lt.upload_part_checked(revision, part).await?;
         let ours = inner.sent("upload_part", revision, &digest)?;
         inner.verify_part(revision, &ours, &stored)?;
         Ok(PartReceipt {

@@ -13,10 +13,9 @@ use super::{Around, Call, Decorated, Method};
 use crate::backend::{
     Backend, BlobInfo, ChangeLog, ChangeRecord, Claim, CompleteRejection, CompletedPart, Component,
     Expected, ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, GetResponse,
-    HighVolumeBackend, Lease, ListPage, ListQuery, LongTermBackend, PartReceipt, PartsPage,
-    PutReceipt, RowInfo, ScanPage, TieredGet, TieredMetadata, TieredWrite, Tombstone,
+    HighVolumeBackend, Lease, ListPage, ListQuery, LongTermBackend, PartReceipt, PartUpload,
+    PartsPage, PutReceipt, RowInfo, ScanPage, TieredGet, TieredMetadata, TieredWrite, Tombstone,
 };
-use crate::digest::BodyDigest;
 use crate::error::Result;
 use crate::stream::PayloadStream;
 
@@ -118,22 +117,11 @@ impl<B: LongTermBackend + ?Sized, A: Around> LongTermBackend for Decorated<B, A>
     async fn upload_part_checked(
         &self,
         id: &ObjectId,
-        upload_id: &str,
-        part_number: u32,
-        content_length: u64,
-        body: PayloadStream,
-        sent: Option<BodyDigest>,
+        part: PartUpload<'_>,
     ) -> Result<PartReceipt> {
         let call = self.call(Method::UploadPart, Some(id));
-        let body = self.around.body_in(&call, body);
-        let inner = (self.inner).upload_part_checked(
-            id,
-            upload_id,
-            part_number,
-            content_length,
-            body,
-            sent,
-        );
+        let body = self.around.body_in(&call, part.body);
+        let inner = (self.inner).upload_part_checked(id, PartUpload { body, ..part });
         self.around.around(call, inner).await
     }
 

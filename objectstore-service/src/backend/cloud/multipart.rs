@@ -64,8 +64,8 @@ use super::codec::{self, PartEntry, UploadRecord};
 use super::native::{Assembled, Flavor, Native};
 use crate::backend::long_term::check_parts;
 use crate::backend::{
-    BlobInfo, CompleteRejection, CompletedPart, LongTermBackend, PartInfo, PartReceipt, PartsPage,
-    ScanPage,
+    BlobInfo, CompleteRejection, CompletedPart, LongTermBackend, PartInfo, PartReceipt, PartUpload,
+    PartsPage, ScanPage,
 };
 use crate::digest::{BodyDigest, Digest as BodyHash, Hasher, Md5};
 use crate::error::{Error, Result};
@@ -334,12 +334,15 @@ impl LongTermBackend for CloudBackend {
     async fn upload_part_checked(
         &self,
         id: &ObjectId,
-        upload_id: &str,
-        part_number: u32,
-        content_length: u64,
-        body: PayloadStream,
-        sent: Option<BodyDigest>,
+        part: PartUpload<'_>,
     ) -> Result<PartReceipt> {
+        let PartUpload {
+            upload_id,
+            part_number,
+            content_length,
+            body,
+            sent,
+        } = part;
         let native = self.native()?;
         if part_number == 0 || part_number > self.limits.max_part_number {
             return Err(Error::InvalidRequest(format!(

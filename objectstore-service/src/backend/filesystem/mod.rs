@@ -101,10 +101,10 @@ use self::store::{NAME, Store, io_error};
 pub use self::sweeper::SweepStats;
 use crate::backend::{
     Backend, BlobInfo, CompleteRejection, CompletedPart, Component, ExpiryTarget, ExtendOutcome,
-    GetResponse, LongTermBackend, PartReceipt, PartsPage, PutReceipt, ScanPage,
+    GetResponse, LongTermBackend, PartReceipt, PartUpload, PartsPage, PutReceipt, ScanPage,
 };
 use crate::clock::SharedClock;
-use crate::digest::{BodyDigest, Hasher};
+use crate::digest::Hasher;
 use crate::error::{Error, Result};
 use crate::integrity;
 use crate::stream::PayloadStream;
@@ -387,12 +387,15 @@ impl LongTermBackend for FilesystemBackend {
     async fn upload_part_checked(
         &self,
         id: &ObjectId,
-        upload_id: &str,
-        part_number: u32,
-        content_length: u64,
-        body: PayloadStream,
-        sent: Option<BodyDigest>,
+        part: PartUpload<'_>,
     ) -> Result<PartReceipt> {
+        let PartUpload {
+            upload_id,
+            part_number,
+            content_length,
+            body,
+            sent,
+        } = part;
         let (store, path, upload) = (self.store.clone(), id.clone(), upload_id.to_owned());
         // 1. Check the upload, create the temp part.
         let (target, temp, file) =

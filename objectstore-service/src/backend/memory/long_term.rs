@@ -17,13 +17,12 @@ use super::{MemoryBackend, Part, Stored, Upload, etag};
 use crate::backend::inline::{read_body, sized};
 use crate::backend::long_term::check_parts;
 use crate::backend::{
-    BlobInfo, CompleteRejection, CompletedPart, LongTermBackend, PartInfo, PartReceipt, PartsPage,
-    ScanPage,
+    BlobInfo, CompleteRejection, CompletedPart, LongTermBackend, PartInfo, PartReceipt, PartUpload,
+    PartsPage, ScanPage,
 };
-use crate::digest::{BodyDigest, Md5};
+use crate::digest::Md5;
 use crate::error::{Error, Result};
 use crate::integrity;
-use crate::stream::PayloadStream;
 
 #[async_trait]
 impl LongTermBackend for MemoryBackend {
@@ -66,12 +65,15 @@ impl LongTermBackend for MemoryBackend {
     async fn upload_part_checked(
         &self,
         id: &ObjectId,
-        upload_id: &str,
-        part_number: u32,
-        content_length: u64,
-        body: PayloadStream,
-        sent: Option<BodyDigest>,
+        part: PartUpload<'_>,
     ) -> Result<PartReceipt> {
+        let PartUpload {
+            upload_id,
+            part_number,
+            content_length,
+            body,
+            sent,
+        } = part;
         if part_number == 0 {
             return Err(Error::InvalidRequest("part numbers start at 1".into()));
         }
