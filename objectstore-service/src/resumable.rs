@@ -78,7 +78,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use objectstore_types::{Metadata, ObjectId, ObjectKey};
 use sha2::{Digest, Sha256};
 
-use crate::backend::{CompletedPart, LongTermBackend, PartInfo};
+use crate::backend::{CompletedPart, LongTermBackend, PartInfo, PartsQuery};
 use crate::error::{Error, Result};
 use crate::service::StorageService;
 use crate::stream::PayloadStream;
@@ -223,7 +223,10 @@ async fn all_parts(
     let mut marker = None;
     loop {
         let page = backend
-            .list_parts(id, upload_id, None, marker)
+            .list_parts(PartsQuery {
+                marker,
+                ..PartsQuery::all(id, upload_id)
+            })
             .await
             .map_err(session_error)?;
         parts.extend(page.parts);

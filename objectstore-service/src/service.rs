@@ -41,7 +41,7 @@ use objectstore_types::{Metadata, ObjectId};
 use crate::backend::catalog::{UploadPage, UploadQuery};
 use crate::backend::{
     Catalog, CompleteRejection, CompletedPart, ExpiryTarget, ExtendOutcome, GetResponse, ListPage,
-    ListQuery, LongTermBackend, PartsPage, Precondition,
+    ListQuery, LongTermBackend, PartsPage, PartsQuery, Precondition,
 };
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
@@ -363,8 +363,15 @@ impl StorageService {
         max_parts: Option<u32>,
         marker: Option<u32>,
     ) -> Result<PartsPage> {
-        self.spawn(move |b| async move { b.list_parts(&id, &upload_id, max_parts, marker).await })
-            .await
+        self.spawn(move |b| async move {
+            let query = PartsQuery {
+                max_parts,
+                marker,
+                ..PartsQuery::all(&id, &upload_id)
+            };
+            b.list_parts(query).await
+        })
+        .await
     }
 
     /// Aborts an upload; unknown uploads succeed.

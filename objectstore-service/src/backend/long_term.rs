@@ -10,9 +10,9 @@ use async_trait::async_trait;
 use objectstore_types::{Metadata, ObjectId};
 
 use super::{
-    Backend, BlobInfo, CompleteRejection, CompletedPart, PartReceipt, PartsPage, ScanPage,
+    Backend, BlobInfo, CompleteRejection, CompletedPart, PartReceipt, PartUpload, PartsPage,
+    PartsQuery, ScanPage,
 };
-use crate::digest::BodyDigest;
 use crate::error::Result;
 use crate::stream::PayloadStream;
 
@@ -35,37 +35,22 @@ pub trait LongTermBackend: Backend {
         content_length: u64,
         body: PayloadStream,
     ) -> Result<String> {
-        let receipt = self
-            .upload_part_checked(id, upload_id, part_number, content_length, body, None)
-            .await?;
-        Ok(receipt.etag)
+        let part = PartUpload::new(id, upload_id, part_number, content_length, body);
+        Ok(self.upload_part_checked(part).await?.etag)
     }
 
     /// Stores one part like [`LongTermBackend::upload_part`] and answers the backend's own
-    /// account of it (ETag, size, MD5). With `sent` (the caller's digest of the body,
+    /// account of it (ETag, size, MD5). With `part.sent` (the caller's digest of the body,
     /// complete once the body ended, [`crate::digest::digesting`]) the backend reads the
     /// body to its end and, **before the part becomes visible**, compares the bytes it
     /// read (size and MD5) with `sent`: a mismatch stores nothing and fails with an
     /// [`crate::integrity::IntegrityError`] (a part cannot be removed once stored, so this
     /// check cannot wait for the caller).
-    async fn upload_part_checked(
-        &self,
-        id: &ObjectId,
-        upload_id: &str,
-        part_number: u32,
-        content_length: u64,
-        body: PayloadStream,
-        sent: Option<BodyDigest>,
-    ) -> Result<PartReceipt>;
+    async fn upload_part_checked(&self, part: PartUpload<'_>) -> Result<PartReceipt>;
 
-    /// Lists parts with numbers greater than `marker`, at most `max_parts` (all if `None`).
-    async fn list_parts(
-        &self,
-        id: &ObjectId,
-        upload_id: &str,
-        max_parts: Option<u32>,
-        marker: Option<u32>,
-    ) -> Result<PartsPage>;
+    /// Lists the upload's parts with numbers greater than `query.marker`, at most
+    /// `query.max_parts` (all if `None`).
+    async fn list_parts(&self, query: PartsQuery<'_>) -> Result<PartsPage>;
 
     /// Discards the upload and its parts. Unknown uploads succeed.
     async fn abort_multipart(&self, id: &ObjectId, upload_id: &str) -> Result<()>;

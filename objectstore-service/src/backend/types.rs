@@ -12,7 +12,7 @@ use bytes::Bytes;
 use objectstore_types::{ContentRange, Metadata, ObjectId, Usecase};
 use serde::{Deserialize, Serialize};
 
-use crate::digest::Md5;
+use crate::digest::{BodyDigest, Md5};
 use crate::stream::PayloadStream;
 
 /// What a backend says about an object it stored: its own account of the bytes it kept
@@ -29,6 +29,80 @@ pub struct PutReceipt {
     /// The ETag stored with the object's metadata and served on reads (the tiered engine's
     /// MD5); `None` when the backend stores none.
     pub etag: Option<String>,
+}
+
+/// One part to store, as [`LongTermBackend::upload_part_checked`](super::LongTermBackend::upload_part_checked)
+/// takes it: which object, upload and part number, the declared length, the body and, for a
+/// checked upload, the caller's digest of the body.
+pub struct PartUpload<'a> {
+    /// The object the upload assembles.
+    pub id: &'a ObjectId,
+    /// The upload the part belongs to.
+    pub upload_id: &'a str,
+    /// The part's number (from 1); a second upload of the number replaces the first.
+    pub part_number: u32,
+    /// The declared length: the body must be exactly this many bytes.
+    pub content_length: u64,
+    /// The part's bytes.
+    pub body: PayloadStream,
+    /// The caller's digest of `body`, complete once the body ended
+    /// ([`crate::digest::digesting`]); `None` stores the part unchecked.
+    pub sent: Option<BodyDigest>,
+}
+
+impl<'a> PartUpload<'a> {
+    /// A part stored unchecked (`sent` unset; see [`PartUpload::checked`]).
+    pub fn new(
+        id: &'a ObjectId,
+        upload_id: &'a str,
+        part_number: u32,
+        content_length: u64,
+        body: PayloadStream,
+    ) -> Self {
+        Self {
+            id,
+            upload_id,
+            part_number,
+            content_length,
+            body,
+            sent: None,
+        }
+    }
+
+    /// The same part, checked against the caller's digest `sent`.
+    pub fn checked(self, sent: BodyDigest) -> Self {
+        Self {
+            sent: Some(sent),
+            ..self
+        }
+    }
+}
+
+/// Which parts of an upload
+/// [`LongTermBackend::list_parts`](super::LongTermBackend::list_parts) lists: those
+/// numbered above `marker`, at most `max_parts`.
+#[derive(Debug, Clone, Copy)]
+pub struct PartsQuery<'a> {
+    /// The object the upload assembles.
+    pub id: &'a ObjectId,
+    /// The upload.
+    pub upload_id: &'a str,
+    /// At most this many parts (at least 1); all when `None`.
+    pub max_parts: Option<u32>,
+    /// Only parts numbered above this; from the first when `None`.
+    pub marker: Option<u32>,
+}
+
+impl<'a> PartsQuery<'a> {
+    /// Every part of the upload.
+    pub fn all(id: &'a ObjectId, upload_id: &'a str) -> Self {
+        Self {
+            id,
+            upload_id,
+            max_parts: None,
+            marker: None,
+        }
+    }
 }
 
 /// What a long-term backend says about a part it stored

@@ -17,7 +17,7 @@ use objectstore_types::{ExpirationPolicy, Metadata};
 
 use super::{Ctx, chunked, id, pattern, stamped};
 use crate::backend::around::Around;
-use crate::backend::{Backend, GetResponse, LongTermBackend};
+use crate::backend::{Backend, GetResponse, LongTermBackend, PartUpload, PartsQuery};
 use crate::digest::{BodyDigest, Md5, digesting};
 use crate::error::Error;
 use crate::integrity::IntegrityError;
@@ -114,7 +114,9 @@ pub async fn part_receipts_and_checks(cx: &Ctx<dyn LongTermBackend>) {
     let part = pattern(100_000, 3);
     let (body, sent) = digesting(chunked(&part, 16 * 1024));
     let receipt = b
-        .upload_part_checked(&key, &upload_id, 1, part.len() as u64, body, Some(sent))
+        .upload_part_checked(
+            PartUpload::new(&key, &upload_id, 1, part.len() as u64, body).checked(sent),
+        )
         .await
         .expect("a checked part whose bytes match must be stored");
     assert_eq!(receipt.size, part.len() as u64, "part receipt size");
@@ -124,7 +126,7 @@ pub async fn part_receipts_and_checks(cx: &Ctx<dyn LongTermBackend>) {
         receipt.md5
     );
     let listed = b
-        .list_parts(&key, &upload_id, None, None)
+        .list_parts(PartsQuery::all(&key, &upload_id))
         .await
         .expect("list_parts failed");
     assert_eq!(listed.parts.len(), 1);
@@ -135,12 +137,14 @@ pub async fn part_receipts_and_checks(cx: &Ctx<dyn LongTermBackend>) {
     stream::read_to_vec(other).await.expect("drain");
     let refused = b
         .upload_part_checked(
-            &key,
-            &upload_id,
-            2,
-            part.len() as u64,
-            chunked(&part, 16 * 1024),
-            Some(claimed),
+            PartUpload::new(
+                &key,
+                &upload_id,
+                2,
+                part.len() as u64,
+                chunked(&part, 16 * 1024),
+            )
+            .checked(claimed),
         )
         .await;
     match refused {
@@ -153,12 +157,8 @@ pub async fn part_receipts_and_checks(cx: &Ctx<dyn LongTermBackend>) {
     // A digest that never completed: the caller's body was not read to its end.
     let refused = b
         .upload_part_checked(
-            &key,
-            &upload_id,
-            3,
-            3,
-            stream::single("abc"),
-            Some(BodyDigest::default()),
+            PartUpload::new(&key, &upload_id, 3, 3, stream::single("abc"))
+                .checked(BodyDigest::default()),
         )
         .await;
     assert!(
@@ -166,7 +166,7 @@ pub async fn part_receipts_and_checks(cx: &Ctx<dyn LongTermBackend>) {
         "a part with an incomplete digest must be refused"
     );
     let listed = b
-        .list_parts(&key, &upload_id, None, None)
+        .list_parts(PartsQuery::all(&key, &upload_id))
         .await
         .expect("list_parts failed");
     let numbers: Vec<u32> = listed.parts.iter().map(|p| p.part_number).collect();

@@ -39,7 +39,7 @@ async fn upload(
 }
 
 async fn list(b: &dyn LongTermBackend, key: &ObjectId, upload_id: &str) -> PartsPage {
-    b.list_parts(key, upload_id, None, None)
+    b.list_parts(crate::backend::PartsQuery::all(key, upload_id))
         .await
         .expect("list_parts failed")
 }
@@ -158,7 +158,8 @@ pub async fn multipart_round_trip(cx: &Ctx<dyn LongTermBackend>) {
         "metadata must be the initiation's"
     );
     assert_not_found(
-        b.list_parts(&key, &upload_id, None, None).await,
+        b.list_parts(crate::backend::PartsQuery::all(&key, &upload_id))
+            .await,
         "list_parts after complete",
     );
 }
@@ -221,7 +222,11 @@ pub async fn multipart_list_parts_paginates(cx: &Ctx<dyn LongTermBackend>) {
         let (key, upload_id) = (&key, &upload_id);
         async move {
             let p = b
-                .list_parts(key, upload_id, max, marker)
+                .list_parts(crate::backend::PartsQuery {
+                    max_parts: max,
+                    marker,
+                    ..crate::backend::PartsQuery::all(key, upload_id)
+                })
                 .await
                 .expect("list_parts failed");
             let numbers: Vec<u32> = p.parts.iter().map(|p| p.part_number).collect();
@@ -251,7 +256,8 @@ pub async fn multipart_abort(cx: &Ctx<dyn LongTermBackend>) {
         .await
         .expect("abort failed");
     assert_not_found(
-        b.list_parts(&key, &upload_id, None, None).await,
+        b.list_parts(crate::backend::PartsQuery::all(&key, &upload_id))
+            .await,
         "list_parts after abort",
     );
     assert_not_found(
@@ -463,7 +469,11 @@ pub async fn multipart_unknown_upload_is_not_found(cx: &Ctx<dyn LongTermBackend>
         b.upload_part(&key, &ended, 1, 1, stream::single("y")).await,
         "upload_part",
     );
-    assert_not_found(b.list_parts(&key, &ended, None, None).await, "list_parts");
+    assert_not_found(
+        b.list_parts(crate::backend::PartsQuery::all(&key, &ended))
+            .await,
+        "list_parts",
+    );
     // A retried complete may report success (the tiered layer is retry-safe) or
     // `NotFound`, but must not reject the parts or change the object.
     match b.complete_multipart(&key, &ended, &parts).await {
@@ -473,7 +483,10 @@ pub async fn multipart_unknown_upload_is_not_found(cx: &Ctx<dyn LongTermBackend>
     assert_eq!(read_object(b, &key).await.expect("object gone").1, b"x");
     // A made-up id may also be refused as malformed, but never accepted.
     let made_up = "0123456789abcdef0123456789abcdef";
-    match b.list_parts(&key, made_up, None, None).await {
+    match b
+        .list_parts(crate::backend::PartsQuery::all(&key, made_up))
+        .await
+    {
         Err(Error::NotFound(_) | Error::InvalidRequest(_)) => {}
         other => panic!("made-up upload id: {other:?}"),
     }

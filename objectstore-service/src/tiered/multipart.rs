@@ -22,11 +22,11 @@ use super::routing::long_term_metadata;
 use super::{Inner, TieredStorage};
 use crate::backend::{
     BlobInfo, ChangeRecord, CompleteRejection, CompletedPart, Expected, LongTermBackend, PartInfo,
-    PartReceipt, PartsPage, Precondition, ScanPage, TieredMetadata, TieredWrite, Tombstone,
+    PartReceipt, PartUpload, PartsPage, PartsQuery, Precondition, ScanPage, TieredMetadata,
+    TieredWrite, Tombstone,
 };
-use crate::digest::{BodyDigest, Md5, digesting, multipart_etag};
+use crate::digest::{Md5, digesting, multipart_etag};
 use crate::error::{Error, Result};
-use crate::stream::PayloadStream;
 
 /// The JSON inside a tiered upload id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,33 +158,23 @@ impl LongTermBackend for TieredStorage {
     /// Upload part: the part streams to the long-term upload through the MD5 hasher; the
     /// backend compares its own account with it before storing the part, and the receipt
     /// is checked again here. The part's ETag is the quoted MD5 the engine computed.
-    async fn upload_part_checked(
-        &self,
-        id: &ObjectId,
-        upload_id: &str,
-        part_number: u32,
-        content_length: u64,
-        body: PayloadStream,
-        sent: Option<BodyDigest>,
-    ) -> Result<PartReceipt> {
+    async fn upload_part_checked(&self, part: PartUpload<'_>) -> Result<PartReceipt> {
         let inner = &self.inner;
-        let upload = decode(id, upload_id)?;
+        let upload = decode(part.id, part.upload_id)?;
         inner.check_deadline(&upload)?;
-        let (revision, lt_upload) = (&upload.revision, &upload.lt_upload);
-        let (body, digest) = digesting(body);
+        let revision = &upload.revision;
+        let (body, digest) = digesting(part.body);
         // The store checks against the caller's digest when it gave one (what the caller
         // sent), else against the engine's (what it passed on).
-        let check = sent.unwrap_or_else(|| digest.clone());
-        let stored = (inner.lt)
-            .upload_part_checked(
-                revision,
-                lt_upload,
-                part_number,
-                content_length,
-                body,
-                Some(check),
-            )
-            .await?;
+        let check = part.sent.unwrap_or_else(|| digest.clone());
+        let part = PartUpload {
+            id: revision,
+            upload_id: &upload.lt_upload,
+            body,
+            sent: Some(check),
+            ..part
+        };
+        let stored = inner.lt.upload_part_checked(part).await?;
         let ours = inner.sent("upload_part", revision, &digest)?;
         inner.verify_part(revision, &ours, &stored)?;
         Ok(PartReceipt {
@@ -194,18 +184,16 @@ impl LongTermBackend for TieredStorage {
         })
     }
 
-    async fn list_parts(
-        &self,
-        id: &ObjectId,
-        upload_id: &str,
-        max_parts: Option<u32>,
-        marker: Option<u32>,
-    ) -> Result<PartsPage> {
+    async fn list_parts(&self, query: PartsQuery<'_>) -> Result<PartsPage> {
         let inner = &self.inner;
-        let upload = decode(id, upload_id)?;
+        let upload = decode(query.id, query.upload_id)?;
         let mut page = inner
             .lt
-            .list_parts(&upload.revision, &upload.lt_upload, max_parts, marker)
+            .list_parts(PartsQuery {
+                id: &upload.revision,
+                upload_id: &upload.lt_upload,
+                ..query
+            })
             .await?;
         for part in &mut page.parts {
             part.etag = client_etag(part);
@@ -580,7 +568,10 @@ impl Inner {
         let mut marker = None;
         loop {
             let page = (self.lt)
-                .list_parts(&upload.revision, &upload.lt_upload, None, marker)
+                .list_parts(PartsQuery {
+                    marker,
+                    ..PartsQuery::all(&upload.revision, &upload.lt_upload)
+                })
                 .await?;
             parts.extend(page.parts);
             match page.next_marker {

@@ -13,10 +13,10 @@ use super::{Around, Call, Decorated, Method};
 use crate::backend::{
     Backend, BlobInfo, ChangeLog, ChangeRecord, Claim, CompleteRejection, CompletedPart, Component,
     Expected, ExpiredRow, ExpiryCursor, ExpiryTarget, ExtendOutcome, GetResponse,
-    HighVolumeBackend, Lease, ListPage, ListQuery, LongTermBackend, PartReceipt, PartsPage,
-    PutReceipt, RowInfo, ScanPage, TieredGet, TieredMetadata, TieredWrite, Tombstone,
+    HighVolumeBackend, Lease, ListPage, ListQuery, LongTermBackend, PartReceipt, PartUpload,
+    PartsPage, PartsQuery, PutReceipt, RowInfo, ScanPage, TieredGet, TieredMetadata, TieredWrite,
+    Tombstone,
 };
-use crate::digest::BodyDigest;
 use crate::error::Result;
 use crate::stream::PayloadStream;
 
@@ -115,37 +115,16 @@ impl<B: LongTermBackend + ?Sized, A: Around> LongTermBackend for Decorated<B, A>
         self.around.around(call, inner).await
     }
 
-    async fn upload_part_checked(
-        &self,
-        id: &ObjectId,
-        upload_id: &str,
-        part_number: u32,
-        content_length: u64,
-        body: PayloadStream,
-        sent: Option<BodyDigest>,
-    ) -> Result<PartReceipt> {
-        let call = self.call(Method::UploadPart, Some(id));
-        let body = self.around.body_in(&call, body);
-        let inner = (self.inner).upload_part_checked(
-            id,
-            upload_id,
-            part_number,
-            content_length,
-            body,
-            sent,
-        );
+    async fn upload_part_checked(&self, part: PartUpload<'_>) -> Result<PartReceipt> {
+        let call = self.call(Method::UploadPart, Some(part.id));
+        let body = self.around.body_in(&call, part.body);
+        let inner = (self.inner).upload_part_checked(PartUpload { body, ..part });
         self.around.around(call, inner).await
     }
 
-    async fn list_parts(
-        &self,
-        id: &ObjectId,
-        upload_id: &str,
-        max_parts: Option<u32>,
-        marker: Option<u32>,
-    ) -> Result<PartsPage> {
-        let inner = self.inner.list_parts(id, upload_id, max_parts, marker);
-        self.run(Method::ListParts, Some(id), inner).await
+    async fn list_parts(&self, query: PartsQuery<'_>) -> Result<PartsPage> {
+        let inner = self.inner.list_parts(query);
+        self.run(Method::ListParts, Some(query.id), inner).await
     }
 
     async fn abort_multipart(&self, id: &ObjectId, upload_id: &str) -> Result<()> {

@@ -267,6 +267,8 @@ async fn metering_forwards_results_and_errors_unchanged() {
     let metered = Decorated::new(Arc::new(memory), Metering::new("standalone"));
     assert_eq!(metered.name(), "memory");
     assert_eq!(Backend::head(&metered, &id("k")).await.expect("head"), None);
-    let missing = metered.list_parts(&id("k"), "nope", None, None).await;
+    let missing = metered
+        .list_parts(crate::backend::PartsQuery::all(&id("k"), "nope"))
+        .await;
     assert!(matches!(missing, Err(Error::NotFound(_))), "{missing:?}");
 }

@@ -64,8 +64,8 @@ use super::codec::{self, PartEntry, UploadRecord};
 use super::native::{Assembled, Flavor, Native};
 use crate::backend::long_term::check_parts;
 use crate::backend::{
-    BlobInfo, CompleteRejection, CompletedPart, LongTermBackend, PartInfo, PartReceipt, PartsPage,
-    ScanPage,
+    BlobInfo, CompleteRejection, CompletedPart, LongTermBackend, PartInfo, PartReceipt, PartUpload,
+    PartsPage, PartsQuery, ScanPage,
 };
 use crate::digest::{BodyDigest, Digest as BodyHash, Hasher, Md5};
 use crate::error::{Error, Result};
@@ -331,34 +331,26 @@ impl LongTermBackend for CloudBackend {
         Ok(upload_id)
     }
 
-    async fn upload_part_checked(
-        &self,
-        id: &ObjectId,
-        upload_id: &str,
-        part_number: u32,
-        content_length: u64,
-        body: PayloadStream,
-        sent: Option<BodyDigest>,
-    ) -> Result<PartReceipt> {
+    async fn upload_part_checked(&self, part: PartUpload<'_>) -> Result<PartReceipt> {
         let native = self.native()?;
-        if part_number == 0 || part_number > self.limits.max_part_number {
+        if part.part_number == 0 || part.part_number > self.limits.max_part_number {
             return Err(Error::InvalidRequest(format!(
                 "part numbers range from 1 to {} on the {} backend",
                 self.limits.max_part_number, self.name
             )));
         }
-        if content_length > self.uploads.max_api_part_size {
+        if part.content_length > self.uploads.max_api_part_size {
             return Err(Error::TooLarge(format!(
                 "parts are limited to {} bytes",
                 self.uploads.max_api_part_size
             )));
         }
-        let record = self.load_upload(id, upload_id).await?;
+        let record = self.load_upload(part.id, part.upload_id).await?;
         let (payload, sha256, read) = self
-            .read_part(id, body, content_length, sent.as_ref())
+            .read_part(part.id, part.body, part.content_length, part.sent.as_ref())
             .await?;
-        let path = codec::object_path(id)?;
-        let idx = part_number as usize - 1;
+        let path = codec::object_path(part.id)?;
+        let idx = part.part_number as usize - 1;
         let PartId { content_id } = match native
             .multipart
             .put_part(&path, &record.native_id, idx, payload)
@@ -366,22 +358,22 @@ impl LongTermBackend for CloudBackend {
         {
             Ok(part) => part,
             Err(object_store::Error::NotFound { .. }) => {
-                return Err(Self::upload_not_found(id, upload_id));
+                return Err(Self::upload_not_found(part.id, part.upload_id));
             }
             Err(e) => return Err(self.fail("upload a part", e)),
         };
         if native.flavor == Flavor::S3 {
-            self.check_native_etag(id, &content_id, &read.md5)?;
+            self.check_native_etag(part.id, &content_id, &read.md5)?;
         }
         let entry = PartEntry {
-            part_number,
+            part_number: part.part_number,
             uploaded: self.clock.now(),
-            size: content_length,
+            size: part.content_length,
             sha256,
             native: content_id,
             md5: Some(read.md5),
         };
-        let dir = codec::part_dir(upload_id, part_number)?;
+        let dir = codec::part_dir(part.upload_id, part.part_number)?;
         let entry_path = dir.clone().join(entry.file_name());
         self.store
             .put(&entry_path, PutPayload::new())
@@ -399,7 +391,7 @@ impl LongTermBackend for CloudBackend {
             .collect();
         self.delete_all(others).await?;
         // The upload may have ended while the part was sent: do not leave the entry behind.
-        if let Err(e) = self.load_upload(id, upload_id).await {
+        if let Err(e) = self.load_upload(part.id, part.upload_id).await {
             self.delete_all(vec![entry_path]).await?;
             return Err(e);
         }
@@ -410,23 +402,17 @@ impl LongTermBackend for CloudBackend {
         })
     }
 
-    async fn list_parts(
-        &self,
-        id: &ObjectId,
-        upload_id: &str,
-        max_parts: Option<u32>,
-        marker: Option<u32>,
-    ) -> Result<PartsPage> {
+    async fn list_parts(&self, query: PartsQuery<'_>) -> Result<PartsPage> {
         self.native()?;
-        if max_parts == Some(0) {
+        if query.max_parts == Some(0) {
             return Err(Error::InvalidRequest("max_parts must be at least 1".into()));
         }
-        self.load_upload(id, upload_id).await?;
-        let latest = self.latest_parts(upload_id).await?;
-        let max = max_parts.map_or(usize::MAX, |n| n as usize);
+        self.load_upload(query.id, query.upload_id).await?;
+        let latest = self.latest_parts(query.upload_id).await?;
+        let max = query.max_parts.map_or(usize::MAX, |n| n as usize);
         let mut remaining = latest
             .into_values()
-            .filter(|p| marker.is_none_or(|m| p.part_number > m));
+            .filter(|p| query.marker.is_none_or(|m| p.part_number > m));
         let parts: Vec<PartInfo> = remaining
             .by_ref()
             .take(max)

@@ -101,10 +101,11 @@ use self::store::{NAME, Store, io_error};
 pub use self::sweeper::SweepStats;
 use crate::backend::{
     Backend, BlobInfo, CompleteRejection, CompletedPart, Component, ExpiryTarget, ExtendOutcome,
-    GetResponse, LongTermBackend, PartReceipt, PartsPage, PutReceipt, ScanPage,
+    GetResponse, LongTermBackend, PartReceipt, PartUpload, PartsPage, PartsQuery, PutReceipt,
+    ScanPage,
 };
 use crate::clock::SharedClock;
-use crate::digest::{BodyDigest, Hasher};
+use crate::digest::Hasher;
 use crate::error::{Error, Result};
 use crate::integrity;
 use crate::stream::PayloadStream;
@@ -384,31 +385,28 @@ impl LongTermBackend for FilesystemBackend {
         blocking(move || store.initiate(&id, &metadata)).await
     }
 
-    async fn upload_part_checked(
-        &self,
-        id: &ObjectId,
-        upload_id: &str,
-        part_number: u32,
-        content_length: u64,
-        body: PayloadStream,
-        sent: Option<BodyDigest>,
-    ) -> Result<PartReceipt> {
-        let (store, path, upload) = (self.store.clone(), id.clone(), upload_id.to_owned());
+    async fn upload_part_checked(&self, part: PartUpload<'_>) -> Result<PartReceipt> {
+        let (store, path, upload) = (
+            self.store.clone(),
+            part.id.clone(),
+            part.upload_id.to_owned(),
+        );
         // 1. Check the upload, create the temp part.
         let (target, temp, file) =
-            blocking(move || store.begin_part(&path, &upload, part_number)).await?;
+            blocking(move || store.begin_part(&path, &upload, part.part_number)).await?;
         // 2. Stream, hash (SHA-256 for the ETag, MD5 as the store's account), enforce the
-        //    length; with a check, only after comparing the whole body with `sent`.
+        //    length; with a check, only after comparing the whole body with `part.sent`.
         let mut sha256 = Sha256::new();
         let mut md5 = Hasher::new();
-        let checked = sent.is_some();
+        let checked = part.sent.is_some();
         let too_long = || {
             Error::InvalidRequest(format!(
-                "part body is longer than its content length {content_length}"
+                "part body is longer than its content length {}",
+                part.content_length
             ))
         };
-        let (file, len) = stream_into(file, body, "write a part", |chunk| {
-            if !checked && md5.size() + chunk.len() as u64 > content_length {
+        let (file, len) = stream_into(file, part.body, "write a part", |chunk| {
+            if !checked && md5.size() + chunk.len() as u64 > part.content_length {
                 return Err(too_long());
             }
             sha256.update(chunk);
@@ -417,17 +415,24 @@ impl LongTermBackend for FilesystemBackend {
         })
         .await?;
         let kept = md5.finish();
-        let path = id.as_storage_path();
-        integrity::check_sent("upload_part", &path, sent.as_ref(), kept.size, kept.md5)
-            .map_err(|e| e.into_error(NAME))?;
-        if len != content_length {
+        let path = part.id.as_storage_path();
+        integrity::check_sent(
+            "upload_part",
+            &path,
+            part.sent.as_ref(),
+            kept.size,
+            kept.md5,
+        )
+        .map_err(|e| e.into_error(NAME))?;
+        if len != part.content_length {
             return Err(Error::InvalidRequest(format!(
-                "part body has {len} bytes, content length says {content_length}"
+                "part body has {len} bytes, content length says {}",
+                part.content_length
             )));
         }
         // 3. Commit.
         let digest: [u8; 32] = sha256.finalize().into();
-        let (store, upload) = (self.store.clone(), upload_id.to_owned());
+        let (store, upload) = (self.store.clone(), part.upload_id.to_owned());
         let etag =
             blocking(move || store.finish_part(&upload, &target, temp, file, &digest, &kept.md5))
                 .await?;
@@ -438,14 +443,13 @@ impl LongTermBackend for FilesystemBackend {
         })
     }
 
-    async fn list_parts(
-        &self,
-        id: &ObjectId,
-        upload_id: &str,
-        max_parts: Option<u32>,
-        marker: Option<u32>,
-    ) -> Result<PartsPage> {
-        let (store, id, upload) = (self.store.clone(), id.clone(), upload_id.to_owned());
+    async fn list_parts(&self, query: PartsQuery<'_>) -> Result<PartsPage> {
+        let (store, id, upload) = (
+            self.store.clone(),
+            query.id.clone(),
+            query.upload_id.to_owned(),
+        );
+        let (max_parts, marker) = (query.max_parts, query.marker);
         blocking(move || store.list_parts(&id, &upload, max_parts, marker)).await
     }
 

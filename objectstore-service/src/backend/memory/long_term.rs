@@ -17,13 +17,12 @@ use super::{MemoryBackend, Part, Stored, Upload, etag};
 use crate::backend::inline::{read_body, sized};
 use crate::backend::long_term::check_parts;
 use crate::backend::{
-    BlobInfo, CompleteRejection, CompletedPart, LongTermBackend, PartInfo, PartReceipt, PartsPage,
-    ScanPage,
+    BlobInfo, CompleteRejection, CompletedPart, LongTermBackend, PartInfo, PartReceipt, PartUpload,
+    PartsPage, PartsQuery, ScanPage,
 };
-use crate::digest::{BodyDigest, Md5};
+use crate::digest::Md5;
 use crate::error::{Error, Result};
 use crate::integrity;
-use crate::stream::PayloadStream;
 
 #[async_trait]
 impl LongTermBackend for MemoryBackend {
@@ -63,80 +62,67 @@ impl LongTermBackend for MemoryBackend {
         Ok(upload_id)
     }
 
-    async fn upload_part_checked(
-        &self,
-        id: &ObjectId,
-        upload_id: &str,
-        part_number: u32,
-        content_length: u64,
-        body: PayloadStream,
-        sent: Option<BodyDigest>,
-    ) -> Result<PartReceipt> {
-        if part_number == 0 {
+    async fn upload_part_checked(&self, part: PartUpload<'_>) -> Result<PartReceipt> {
+        if part.part_number == 0 {
             return Err(Error::InvalidRequest("part numbers start at 1".into()));
         }
-        self.check_upload(id, upload_id)?;
+        self.check_upload(part.id, part.upload_id)?;
         // With a check, the whole body first (compared before the length is judged: a
         // length the store got wrong is its fault, not the client's).
-        let expected = sent.is_none().then_some(content_length);
-        let bytes = read_body(body, expected).await?;
+        let expected = part.sent.is_none().then_some(part.content_length);
+        let bytes = read_body(part.body, expected).await?;
         let (md5, size) = (Md5::of(&bytes), bytes.len() as u64);
         integrity::check_sent(
             "upload_part",
-            &id.as_storage_path(),
-            sent.as_ref(),
+            &part.id.as_storage_path(),
+            part.sent.as_ref(),
             size,
             md5,
         )
         .map_err(|e| e.into_error(self.name))?;
-        if size != content_length {
+        if size != part.content_length {
             return Err(Error::InvalidRequest(format!(
-                "the body has {size} bytes but its content length is {content_length}"
+                "the body has {size} bytes but its content length is {}",
+                part.content_length
             )));
         }
         let etag = etag(&bytes);
         let now = self.clock.now();
         let mut state = self.lock();
         // The upload may have been aborted or completed while the body streamed.
-        let upload = match state.uploads.get_mut(upload_id) {
-            Some(u) if u.id == *id => u,
-            _ => return Err(Self::upload_not_found(id, upload_id)),
+        let upload = match state.uploads.get_mut(part.upload_id) {
+            Some(u) if u.id == *part.id => u,
+            _ => return Err(Self::upload_not_found(part.id, part.upload_id)),
         };
         let receipt = PartReceipt {
             etag: etag.clone(),
             size,
             md5: Some(md5),
         };
-        let part = Part {
+        let stored = Part {
             bytes,
             etag,
             md5,
             last_modified: now,
         };
-        upload.parts.insert(part_number, part);
+        upload.parts.insert(part.part_number, stored);
         Ok(receipt)
     }
 
-    async fn list_parts(
-        &self,
-        id: &ObjectId,
-        upload_id: &str,
-        max_parts: Option<u32>,
-        marker: Option<u32>,
-    ) -> Result<PartsPage> {
-        if max_parts == Some(0) {
+    async fn list_parts(&self, query: PartsQuery<'_>) -> Result<PartsPage> {
+        if query.max_parts == Some(0) {
             return Err(Error::InvalidRequest("max_parts must be at least 1".into()));
         }
         let state = self.lock();
-        let upload = match state.uploads.get(upload_id) {
-            Some(u) if u.id == *id => u,
-            _ => return Err(Self::upload_not_found(id, upload_id)),
+        let upload = match state.uploads.get(query.upload_id) {
+            Some(u) if u.id == *query.id => u,
+            _ => return Err(Self::upload_not_found(query.id, query.upload_id)),
         };
-        let max = max_parts.map_or(usize::MAX, |n| n as usize);
+        let max = query.max_parts.map_or(usize::MAX, |n| n as usize);
         let mut remaining = upload
             .parts
             .iter()
-            .filter(|(n, _)| marker.is_none_or(|m| **n > m));
+            .filter(|(n, _)| query.marker.is_none_or(|m| **n > m));
         let parts: Vec<PartInfo> = remaining
             .by_ref()
             .take(max)

@@ -133,7 +133,7 @@ async fn multipart_parts_are_named_by_their_md5_and_the_object_by_md5_of_md5s() 
         assert_eq!(part.etag, md5.quoted(), "part {}", part.part_number);
     }
     let listed = storage
-        .list_parts(&key, &upload_id, None, None)
+        .list_parts(crate::backend::PartsQuery::all(&key, &upload_id))
         .await
         .unwrap();
     let listed: Vec<&str> = listed.parts.iter().map(|p| p.etag.as_str()).collect();
@@ -146,7 +146,10 @@ async fn multipart_parts_are_named_by_their_md5_and_the_object_by_md5_of_md5s() 
     // The store's own ETag of a part is not what a client knows it by.
     let upload = crate::tiered::multipart::decode(&key, &upload_id).unwrap();
     let store_parts = (env.lt)
-        .list_parts(&upload.revision, &upload.lt_upload, None, None)
+        .list_parts(crate::backend::PartsQuery::all(
+            &upload.revision,
+            &upload.lt_upload,
+        ))
         .await
         .unwrap();
     let store_etag = store_parts.parts[0].etag.clone();
@@ -345,7 +348,7 @@ async fn a_part_the_store_keeps_wrong_is_refused_and_not_stored() {
             "{damage:?}: {check:?}"
         );
         let listed = healthy
-            .list_parts(&key, &upload_id, None, None)
+            .list_parts(crate::backend::PartsQuery::all(&key, &upload_id))
             .await
             .unwrap();
         assert!(

@@ -100,7 +100,9 @@ async fn an_upload_id_of_another_object_is_not_found() {
     assert!(matches!(result, Err(Error::NotFound(_))), "{result:?}");
     let result = storage.complete_multipart(&b, &upload_id, &parts).await;
     assert!(matches!(result, Err(Error::NotFound(_))), "{result:?}");
-    let result = storage.list_parts(&b, &upload_id, None, None).await;
+    let result = storage
+        .list_parts(crate::backend::PartsQuery::all(&b, &upload_id))
+        .await;
     assert!(matches!(result, Err(Error::NotFound(_))), "{result:?}");
     // Aborting it through B is a no-op (unknown upload of B): A's upload stays open.
     storage.abort_multipart(&b, &upload_id).await.unwrap();
@@ -188,7 +190,7 @@ async fn multipart_list_parts() {
     let (_env, storage, key) = fresh("mp-list");
     let (upload_id, _) = upload(&storage, &key, &[payload(100, 1), payload(200, 2)]).await;
     let page = storage
-        .list_parts(&key, &upload_id, None, None)
+        .list_parts(crate::backend::PartsQuery::all(&key, &upload_id))
         .await
         .unwrap();
     let seen: Vec<(u32, u64)> = page.parts.iter().map(|p| (p.part_number, p.size)).collect();

@@ -373,7 +373,7 @@ where
     let hour = Duration::from_secs(3600);
     assert_eq!(b.cleanup_abandoned_uploads(hour).await.unwrap(), 0);
     assert_eq!(
-        b.list_parts(&key, &upload, None, None)
+        b.list_parts(crate::backend::PartsQuery::all(&key, &upload))
             .await
             .unwrap()
             .parts
@@ -387,7 +387,9 @@ where
     // Two hours later (by the backend's clock; the store's own clock dates the upload).
     clock.advance(2 * hour);
     assert_eq!(b.cleanup_abandoned_uploads(hour).await.unwrap(), 2);
-    let gone = b.list_parts(&key, &upload, None, None).await;
+    let gone = b
+        .list_parts(crate::backend::PartsQuery::all(&key, &upload))
+        .await;
     assert!(matches!(gone, Err(Error::NotFound(_))), "{gone:?}");
     assert!(conformance::read_object(&b, &key).await.is_none());
     let left: Vec<_> = b
@@ -421,12 +423,17 @@ where
         .expect("a native store runs the cleanup");
     // Young uploads survive passes (several run while this one is checked).
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(b.list_parts(&key, &upload, None, None).await.is_ok());
+    assert!(
+        b.list_parts(crate::backend::PartsQuery::all(&key, &upload))
+            .await
+            .is_ok()
+    );
     clock.advance(Duration::from_secs(2 * 3600));
     let mut gone = false;
     for _ in 0..200 {
         if matches!(
-            b.list_parts(&key, &upload, None, None).await,
+            b.list_parts(crate::backend::PartsQuery::all(&key, &upload))
+                .await,
             Err(Error::NotFound(_))
         ) {
             gone = true;

@@ -248,7 +248,7 @@ async fn the_sweeper_removes_abandoned_uploads_after_their_age() {
     f.clock.advance(2 * DAY);
     assert_eq!(f.fs.sweep_once(100).await.unwrap().uploads_removed, 1);
     let err =
-        f.fs.list_parts(&id("mp"), &upload, None, None)
+        f.fs.list_parts(crate::backend::PartsQuery::all(&id("mp"), &upload))
             .await
             .unwrap_err();
     assert!(matches!(err, Error::NotFound(_)), "{err:?}");

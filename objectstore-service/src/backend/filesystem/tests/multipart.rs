@@ -30,7 +30,7 @@ impl Fixture {
     /// How many parts `upload` of `key` holds.
     async fn part_count(&self, key: &ObjectId, upload: &str) -> usize {
         self.fs
-            .list_parts(key, upload, None, None)
+            .list_parts(crate::backend::PartsQuery::all(key, upload))
             .await
             .unwrap()
             .parts
@@ -65,7 +65,10 @@ async fn multipart_assembles_parts_in_order_with_the_initiation_metadata() {
     assert_eq!(e1, sha_etag(b"hello "));
     assert_ne!(first_e2, e2, "re-upload replaces and changes the etag");
 
-    let page = f.fs.list_parts(&key, &upload, None, None).await.unwrap();
+    let page =
+        f.fs.list_parts(crate::backend::PartsQuery::all(&key, &upload))
+            .await
+            .unwrap();
     let listed: Vec<_> = page
         .parts
         .iter()
@@ -96,7 +99,7 @@ async fn multipart_assembles_parts_in_order_with_the_initiation_metadata() {
     assert_eq!(f.files_under("objects").len(), 1, "old sidecar removed");
     assert_eq!(f.files_under("tmp"), Vec::<PathBuf>::new());
     let err =
-        f.fs.list_parts(&key, &upload, None, None)
+        f.fs.list_parts(crate::backend::PartsQuery::all(&key, &upload))
             .await
             .unwrap_err();
     assert!(matches!(err, Error::NotFound(_)), "{err:?}");
@@ -108,7 +111,13 @@ async fn list_parts_paginates_with_the_last_returned_number() {
     for n in [5, 1, 3, 2, 4] {
         f.part(&key, &upload, n, b"p").await;
     }
-    let page = |max, marker| f.fs.list_parts(&key, &upload, max, marker);
+    let page = |max, marker| {
+        f.fs.list_parts(crate::backend::PartsQuery {
+            max_parts: max,
+            marker,
+            ..crate::backend::PartsQuery::all(&key, &upload)
+        })
+    };
     let numbers = |p: &PartsPage| p.parts.iter().map(|p| p.part_number).collect::<Vec<_>>();
 
     let p = page(Some(2), None).await.unwrap();
@@ -185,7 +194,9 @@ async fn unknown_and_foreign_uploads() {
             f.fs.upload_part(k, u, 1, 1, single("x")).await.unwrap_err()
         ));
         assert!(is_not_found(
-            f.fs.list_parts(k, u, None, None).await.unwrap_err()
+            f.fs.list_parts(crate::backend::PartsQuery::all(k, u))
+                .await
+                .unwrap_err()
         ));
         assert!(is_not_found(
             f.fs.complete_multipart(k, u, &parts(&[(1, &e1)]))
@@ -234,7 +245,10 @@ async fn bad_part_bodies_store_nothing() {
             .unwrap_err();
     assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
 
-    let page = f.fs.list_parts(&key, &upload, None, None).await.unwrap();
+    let page =
+        f.fs.list_parts(crate::backend::PartsQuery::all(&key, &upload))
+            .await
+            .unwrap();
     assert_eq!(page.parts.len(), 1);
     assert_eq!(
         (page.parts[0].etag.as_str(), page.parts[0].size),
