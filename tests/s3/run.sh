@@ -15,25 +15,10 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO="$(cd "$HERE/../.." && pwd)"
-VENV="${VENV:-$REPO/target/s3venv}"
-PYTHON="${PYTHON:-python3}"
-REQUIREMENTS="$HERE/requirements.txt"
+# shellcheck source=../venv.sh
+source "$HERE/../venv.sh"
 
-die() { echo "run.sh: error: $*" >&2; exit 2; }
-
-if [[ ! -x "$VENV/bin/python" ]]; then
-  command -v "$PYTHON" >/dev/null || die "'$PYTHON' not found (set PYTHON=...)"
-  mkdir -p "$(dirname "$VENV")"
-  "$PYTHON" -m venv "$VENV" || die "could not create virtualenv at $VENV"
-fi
-STAMP="$VENV/.objectstore-requirements.sha256"
-WANT="$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)"
-if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$WANT" ]]; then
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS" \
-    || die "pip install -r $REQUIREMENTS failed"
-  echo "$WANT" > "$STAMP"
-fi
+ensure_venv "${VENV:=$REPO/target/s3venv}" "${PYTHON:-python3}" "$HERE/requirements.txt"
 
 if ! command -v rclone >/dev/null; then
   if [[ "$(id -u)" = 0 ]] && command -v apt-get >/dev/null; then
@@ -51,14 +36,4 @@ export OBJECTSTORE_BIN="$BIN"
 # The aws cli of the venv, not whatever `aws` is on PATH.
 export PATH="$VENV/bin:$PATH"
 
-has_path=false
-for arg in "$@"; do
-  case "$arg" in
-    -*) ;;
-    *) [[ -e "${arg%%::*}" ]] && has_path=true ;;
-  esac
-done
-if $has_path; then
-  exec "$VENV/bin/python" -m pytest -q "$@"
-fi
-exec "$VENV/bin/python" -m pytest -q "$HERE" "$@"
+run_pytest "$VENV" "$HERE" "$@"

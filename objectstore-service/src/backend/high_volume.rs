@@ -52,7 +52,7 @@ pub trait HighVolumeBackend: Component {
     async fn put(
         &self,
         id: &ObjectId,
-        metadata: &Metadata,
+        meta: &Metadata,
         payload: Bytes,
     ) -> Result<Option<Tombstone>>;
 

@@ -118,12 +118,7 @@ pub trait Backend: Component {
     /// Stores the object, replacing any previous one (payload and all metadata). The
     /// metadata is already stamped by the caller; the backend sets `size` (and `etag` if it
     /// stamps one). Answers the store's account of what it kept (contract 8).
-    async fn put(
-        &self,
-        id: &ObjectId,
-        metadata: &Metadata,
-        body: PayloadStream,
-    ) -> Result<PutReceipt>;
+    async fn put(&self, id: &ObjectId, meta: &Metadata, body: PayloadStream) -> Result<PutReceipt>;
 
     /// Reads the object, or a range of it.
     async fn get(&self, id: &ObjectId, range: Option<ByteRange>) -> Result<GetResponse>;

@@ -95,13 +95,8 @@ impl Backend for TieredStorage {
     /// PUT: routes by size while streaming; the MD5 (the ETag) is computed in the same
     /// pass (over the buffered prefix as it arrives, then over the rest on its way to the
     /// long-term store).
-    async fn put(
-        &self,
-        id: &ObjectId,
-        metadata: &Metadata,
-        body: PayloadStream,
-    ) -> Result<PutReceipt> {
-        self.inner.put(id, metadata, body, None).await
+    async fn put(&self, id: &ObjectId, meta: &Metadata, body: PayloadStream) -> Result<PutReceipt> {
+        self.inner.put(id, meta, body, None).await
     }
 
     /// GET: one high-volume lookup; a live tombstone is followed to its revision.

@@ -55,15 +55,10 @@ impl<B: Component + ?Sized, A: Around> Component for Decorated<B, A> {
 #[async_trait]
 #[deny(clippy::missing_trait_methods)]
 impl<B: Backend + ?Sized, A: Around> Backend for Decorated<B, A> {
-    async fn put(
-        &self,
-        id: &ObjectId,
-        metadata: &Metadata,
-        body: PayloadStream,
-    ) -> Result<PutReceipt> {
+    async fn put(&self, id: &ObjectId, meta: &Metadata, body: PayloadStream) -> Result<PutReceipt> {
         let call = self.call(Method::Put, Some(id));
         let body = self.around.body_in(&call, body);
-        let inner = self.inner.put(id, metadata, body);
+        let inner = self.inner.put(id, meta, body);
         self.around.around(call, inner).await
     }
 
@@ -164,10 +159,10 @@ impl<B: HighVolumeBackend + ?Sized, A: Around> HighVolumeBackend for Decorated<B
     async fn put(
         &self,
         id: &ObjectId,
-        metadata: &Metadata,
+        meta: &Metadata,
         payload: Bytes,
     ) -> Result<Option<Tombstone>> {
-        let inner = self.inner.put(id, metadata, payload);
+        let inner = self.inner.put(id, meta, payload);
         self.run(Method::Put, Some(id), inner).await
     }
 

@@ -27,15 +27,15 @@ impl HighVolumeBackend for BigtableBackend {
     async fn put(
         &self,
         id: &ObjectId,
-        metadata: &Metadata,
+        meta: &Metadata,
         payload: Bytes,
     ) -> Result<Option<Tombstone>> {
         check_inline(payload.len(), NAME)?;
         let path = id.as_storage_path();
-        let metadata = sized(metadata, payload.len());
-        self.index(&path, &metadata).await?;
+        let meta = sized(meta, payload.len());
+        self.index(&path, &meta).await?;
         self.list_index(id).await?;
-        let write = || rows::object_mutations(&metadata, &payload, rows::new_state(&metadata));
+        let write = || rows::object_mutations(&meta, &payload, rows::new_state(&meta));
         self.unless_tombstone(&path, write, "write an object").await
     }
 

@@ -430,12 +430,12 @@ impl Backend for CloudBackend {
     async fn put(
         &self,
         id: &ObjectId,
-        metadata: &Metadata,
+        meta: &Metadata,
         mut body: PayloadStream,
     ) -> Result<PutReceipt> {
         let path = codec::object_path(id)?;
         let attributes =
-            codec::encode_attributes(metadata, &codec::new_revision(), self.limits.metadata_bytes)?;
+            codec::encode_attributes(meta, &codec::new_revision(), self.limits.metadata_bytes)?;
         // Read up to one part: a body that ends before is one PUT.
         let mut head = Vec::new();
         let mut buffered = 0;

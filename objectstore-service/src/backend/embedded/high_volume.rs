@@ -50,15 +50,15 @@ impl HighVolumeBackend for EmbeddedBackend {
     async fn put(
         &self,
         id: &ObjectId,
-        metadata: &Metadata,
+        meta: &Metadata,
         payload: Bytes,
     ) -> Result<Option<Tombstone>> {
         check_inline(payload.len(), NAME)?;
-        let metadata = sized(metadata, payload.len());
+        let meta = sized(meta, payload.len());
         let key = RowKey::of(id);
         let vlog = Arc::clone(&self.inner.vlog);
         self.write_weighted("write an object", payload.len(), move |c| {
-            sql::put(c, &vlog, &key, &metadata, &payload)
+            sql::put(c, &vlog, &key, &meta, &payload)
         })
         .await
     }

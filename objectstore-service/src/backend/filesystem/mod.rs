@@ -287,19 +287,14 @@ impl Component for FilesystemBackend {
 
 #[async_trait]
 impl Backend for FilesystemBackend {
-    async fn put(
-        &self,
-        id: &ObjectId,
-        metadata: &Metadata,
-        body: PayloadStream,
-    ) -> Result<PutReceipt> {
-        let (store, path, metadata) = (self.store.clone(), id.as_storage_path(), metadata.clone());
+    async fn put(&self, id: &ObjectId, meta: &Metadata, body: PayloadStream) -> Result<PutReceipt> {
+        let (store, path, meta) = (self.store.clone(), id.as_storage_path(), meta.clone());
         // 1. Temp file with the header.
         let (temp, file, header_len) = blocking(move || {
             let (temp, mut file) =
                 TempFile::create(&store.layout).map_err(io_error("write an object"))?;
             let header_len =
-                format::write_object_header(&mut file, &format::new_write_id(), &path, &metadata)
+                format::write_object_header(&mut file, &format::new_write_id(), &path, &meta)
                     .map_err(io_error("write an object"))?;
             Ok((temp, file, header_len))
         })

@@ -32,7 +32,7 @@ impl HighVolumeBackend for MemoryBackend {
     async fn put(
         &self,
         id: &ObjectId,
-        metadata: &Metadata,
+        meta: &Metadata,
         payload: Bytes,
     ) -> Result<Option<Tombstone>> {
         check_inline(payload.len(), self.name)?;
@@ -45,7 +45,7 @@ impl HighVolumeBackend for MemoryBackend {
         {
             return Ok(Some(t.clone()));
         }
-        let value = Stored::Object(sized(metadata, payload.len()), payload);
+        let value = Stored::Object(sized(meta, payload.len()), payload);
         state.insert(id, value, now);
         Ok(None)
     }

@@ -362,19 +362,14 @@ impl Component for MemoryBackend {
 
 #[async_trait]
 impl Backend for MemoryBackend {
-    async fn put(
-        &self,
-        id: &ObjectId,
-        metadata: &Metadata,
-        body: PayloadStream,
-    ) -> Result<PutReceipt> {
+    async fn put(&self, id: &ObjectId, meta: &Metadata, body: PayloadStream) -> Result<PutReceipt> {
         let bytes = read_body(body, None).await?;
         let receipt = PutReceipt {
             size: Some(bytes.len() as u64),
             md5: Some(Md5::of(&bytes)),
             etag: None,
         };
-        self.put_row(id, Stored::Object(sized(metadata, bytes.len()), bytes));
+        self.put_row(id, Stored::Object(sized(meta, bytes.len()), bytes));
         Ok(receipt)
     }
 

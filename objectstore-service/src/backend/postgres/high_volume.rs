@@ -44,12 +44,12 @@ impl HighVolumeBackend for PostgresBackend {
     async fn put(
         &self,
         id: &ObjectId,
-        metadata: &Metadata,
+        meta: &Metadata,
         payload: Bytes,
     ) -> Result<Option<Tombstone>> {
         check_inline(payload.len(), NAME)?;
         let path = id.as_storage_path();
-        let row = WriteRow::object(metadata, &payload)?;
+        let row = WriteRow::object(meta, &payload)?;
         let listing = ListingColumns::of(id);
         let after = Self::bind_row(&self.sql.put, &path, &row, &listing)
             .fetch_one(&self.pool)
