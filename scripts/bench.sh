@@ -243,7 +243,10 @@ soak_duration=${BENCH_SOAK_DURATION:-300}
 if [ "$soak_duration" != 0 ]; then
   soak_port=$("$bench_bin" free-port)
   mkdir -p "$work/soak"
-  OS__HTTP_ADDR="127.0.0.1:$soak_port" OS__STORAGE__HIGH_VOLUME__PATH="$work/soak/hv" \
+  # Without the S3 listener: the first server holds its port, and the soak speaks the
+  # objectstore API only.
+  OS__HTTP_ADDR="127.0.0.1:$soak_port" OS__S3__ENABLED=false \
+    OS__STORAGE__HIGH_VOLUME__PATH="$work/soak/hv" \
     OS__STORAGE__LONG_TERM__PATH="$work/soak/lt" \
     "$server_bin" -c "$work/objectstore.yaml" run 2>"$work/soak.log" &
   soak_pid=$!
