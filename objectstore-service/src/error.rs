@@ -91,6 +91,23 @@ impl Error {
         }
     }
 
+    /// A failed body stream: the client's fault ([`Error::ClientStream`]), unless the stream
+    /// is a read of our own long-term store that failed its integrity check (the source of a
+    /// copy), which is the server's: a backend failure of the long-term store (HTTP 500).
+    pub fn body(error: io::Error) -> Self {
+        if crate::integrity::IntegrityError::find(&error).is_none() {
+            return Self::ClientStream(error);
+        }
+        match error
+            .into_inner()
+            .map(|inner| inner.downcast::<crate::integrity::IntegrityError>())
+        {
+            Some(Ok(integrity)) => integrity.into_error("long_term"),
+            Some(Err(other)) => Self::backend("long_term", "return an object intact", other),
+            None => Self::Internal("a body stream failed its integrity check".into()),
+        }
+    }
+
     /// Whether retrying the same call may succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(

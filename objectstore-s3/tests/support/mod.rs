@@ -16,6 +16,9 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use objectstore_s3::{FrontConfig, Hooks, NoHooks};
+use objectstore_service::backend::LongTermBackend;
+use objectstore_service::backend::around::Decorated;
+use objectstore_service::backend::around::corrupt::Corrupt;
 use objectstore_service::backend::embedded::EmbeddedBackend;
 use objectstore_service::backend::filesystem::FilesystemBackend;
 use objectstore_service::clock::{ManualClock, SharedClock};
@@ -40,14 +43,22 @@ pub struct Harness {
 
 /// Tiered storage over an embedded store and a filesystem store in `dir`, on `clock`.
 pub fn tiered_service(dir: &std::path::Path, clock: SharedClock) -> StorageService {
+    tiered_service_over(dir, clock, None)
+}
+
+/// The same, with the filesystem store behind `corrupt` when given.
+fn tiered_service_over(
+    dir: &std::path::Path,
+    clock: SharedClock,
+    corrupt: Option<Corrupt>,
+) -> StorageService {
     let hv = EmbeddedBackend::open(&dir.join("hv"), clock.clone()).expect("embedded store");
     let lt = FilesystemBackend::open(&dir.join("lt"), clock.clone()).expect("filesystem store");
-    let tiered = TieredStorage::new(
-        Arc::new(hv),
-        Arc::new(lt),
-        clock.clone(),
-        TieredConfig::default(),
-    );
+    let lt: Arc<dyn LongTermBackend> = match corrupt {
+        Some(corrupt) => Arc::new(Decorated::new(Arc::new(lt), corrupt)),
+        None => Arc::new(lt),
+    };
+    let tiered = TieredStorage::new(Arc::new(hv), lt, clock.clone(), TieredConfig::default());
     StorageService::with_catalog(Arc::new(tiered), clock, ServiceConfig::default())
 }
 
@@ -96,11 +107,33 @@ impl Harness {
         Self::start(config, Arc::new(NoHooks)).await
     }
 
+    /// A zero-config front whose long-term store is behind the returned [`Corrupt`], with
+    /// `bucket` created.
+    pub async fn corrupting(bucket: &str) -> (Self, Corrupt) {
+        let corrupt = Corrupt::new();
+        let h = Self::start_over(
+            FrontConfig::default(),
+            Arc::new(NoHooks),
+            Some(corrupt.clone()),
+        )
+        .await;
+        h.create_bucket(bucket).await;
+        (h, corrupt)
+    }
+
     /// A front with `config` and `hooks`, over fresh tiered storage on a manual clock.
     pub async fn start(config: FrontConfig, hooks: Arc<dyn Hooks>) -> Self {
+        Self::start_over(config, hooks, None).await
+    }
+
+    async fn start_over(
+        config: FrontConfig,
+        hooks: Arc<dyn Hooks>,
+        corrupt: Option<Corrupt>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let clock = ManualClock::new();
-        let service = tiered_service(dir.path(), clock.clone());
+        let service = tiered_service_over(dir.path(), clock.clone(), corrupt);
         let front = objectstore_s3::build(service.clone(), hooks, &config).expect("front builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

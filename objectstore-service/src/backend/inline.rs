@@ -102,7 +102,7 @@ pub(crate) async fn read_body(
 
     let mut out = bytes::BytesMut::new();
     while let Some(chunk) = body.next().await {
-        out.extend_from_slice(&chunk.map_err(Error::ClientStream)?);
+        out.extend_from_slice(&chunk.map_err(Error::body)?);
         if let Some(n) = expected
             && out.len() as u64 > n
         {

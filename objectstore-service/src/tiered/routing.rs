@@ -69,7 +69,7 @@ async fn read_prefix(mut body: PayloadStream, threshold: usize) -> Result<Prefix
     let mut len = 0;
     let mut hasher = Hasher::new();
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(Error::ClientStream)?;
+        let chunk = chunk.map_err(Error::body)?;
         len += chunk.len();
         hasher.update(&chunk);
         chunks.push(chunk);

@@ -335,7 +335,7 @@ impl CloudBackend {
             }
             match body.next().await {
                 Some(Ok(chunk)) => writer.put(chunk),
-                Some(Err(e)) => break Error::ClientStream(e),
+                Some(Err(e)) => break Error::body(e),
                 None => {
                     return writer
                         .finish()
@@ -445,7 +445,7 @@ impl Backend for CloudBackend {
                     buffered += chunk.len();
                     head.push(chunk);
                 }
-                Some(Err(e)) => return Err(Error::ClientStream(e)),
+                Some(Err(e)) => return Err(Error::body(e)),
                 None => {
                     let options = PutOptions {
                         attributes,

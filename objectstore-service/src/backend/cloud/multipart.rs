@@ -203,7 +203,7 @@ impl CloudBackend {
             ))
         };
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(Error::ClientStream)?;
+            let chunk = chunk.map_err(Error::body)?;
             md5.update(&chunk);
             if md5.size() > length {
                 if sent.is_none() {

@@ -174,7 +174,7 @@ async fn stream_into(
     let mut file = tokio::fs::File::from_std(file);
     let mut written = 0u64;
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(Error::ClientStream)?;
+        let chunk = chunk.map_err(Error::body)?;
         inspect(&chunk)?;
         file.write_all(&chunk).await.map_err(io_error(operation))?;
         written += chunk.len() as u64;
