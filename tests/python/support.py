@@ -504,12 +504,17 @@ def raw_request(
     """Send one request with http.client, the path going on the wire verbatim.
 
     A `bytes` body is sent with Content-Length; an iterable of bytes is sent with
-    `Transfer-Encoding: chunked`.
+    `Transfer-Encoding: chunked`. A server may answer before it read the body (a refused
+    request) and close the connection; the rest of the body then meets a closed socket, and
+    the answer already sent is read all the same.
     """
     parts = urlsplit(base_url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     try:
-        conn.request(method, path, body=body, headers=dict(headers or {}))
+        try:
+            conn.request(method, path, body=body, headers=dict(headers or {}))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
         resp = conn.getresponse()
         data = resp.read()
         return RawResponse(resp.status, resp.reason, list(resp.getheaders()), data)
