@@ -4,8 +4,9 @@
 #   scripts/profile-requests.sh [WORKLOAD...]        (default: get:1KiB put:1KiB)
 #
 # For each workload (an `objectstore-bench` workload name such as get:1KiB, head:1KiB,
-# put:1KiB), on the release server in the default layout of `scripts/bench.sh` (tiered:
-# embedded high-volume + filesystem long-term store, auth off, logging at WARN):
+# put:1KiB, s3-get:1KiB), on the release server in the default layout of `scripts/bench.sh` (tiered:
+# embedded high-volume + filesystem long-term store, auth off, logging at WARN; the S3
+# listener with the bench's credential, so `s3-*` workloads are SigV4-verified as there):
 #
 # 1. **Instructions and allocations** (callgrind, user space). The server runs under
 #    `valgrind --tool=callgrind`, instrumented from its first request. The workload runs
@@ -71,9 +72,15 @@ start_server() { # $1 = name, then the wrapper command (may be empty)
   local name=$1 port
   shift
   port=$("$bench_bin" free-port)
+  s3_port=$("$bench_bin" free-port)
   mkdir -p "$work/$name"
   cat >"$work/$name/objectstore.yaml" <<EOF
 http_addr: "127.0.0.1:$port"
+s3:
+  addr: "127.0.0.1:$s3_port"
+  credentials:
+    bench:
+      secret_access_key: "bench-secret"
 storage:
   type: tiered
   high_volume:
@@ -103,6 +110,7 @@ stop_server() {
 
 run_workload() { # $1 = workload, $2 = requests, $3 = connections
   "$bench_bin" run --target "objectstore=$server_url" --keys 50 --connections "$3" \
+    --s3-target "http://127.0.0.1:$s3_port" --s3-access-key bench --s3-secret-key bench-secret \
     --requests "$2" --duration 600 "$1" >"$work/bench.out" 2>&1 \
     || { say "workload $1 failed:"; cat "$work/bench.out" >&2; exit 1; }
   if awk '$4 ~ /^[0-9]+$/ && $6 ~ /^[0-9]+$/ && $6 != 0 { bad = 1 } END { exit !bad }' "$work/bench.out"; then

@@ -20,6 +20,9 @@
 //!   removes signatures before s3s sees them). Only allowed on a loopback address; the server
 //!   says so in its start-up log.
 //!
+//! Plain `GET`/`HEAD` requests signed in their headers may be verified before s3s sees them
+//! ([`sigv4`], for [`crate::fast`]); that check only accepts, s3s decides everything else.
+//!
 //! **Secrets are never logged:** [`Secret`] and s3s's `SecretKey` print as redacted, errors
 //! name the access key id and the file, never the value.
 
@@ -112,6 +115,7 @@ pub enum CredentialError {
 #[derive(Debug)]
 pub struct Grant {
     secret: SecretKey,
+    keys: sigv4::KeyCache,
     usecases: Option<BTreeSet<String>>,
     permissions: Permissions,
 }
@@ -191,6 +195,7 @@ impl Authority {
                 id.clone(),
                 Grant {
                     secret: SecretKey::from(secret),
+                    keys: sigv4::KeyCache::default(),
                     usecases,
                     permissions,
                 },
@@ -333,6 +338,8 @@ pub fn check_sigv2_date(headers: &http::HeaderMap, now: SystemTime) -> S3Result<
     }
     Ok(())
 }
+
+pub mod sigv4;
 
 #[cfg(test)]
 mod tests;

@@ -84,14 +84,14 @@ pub fn build(
     let open = authority.is_open();
     let configured = config.buckets.iter().filter(|b| is_bucket_name(b)).cloned();
     let handler = Handler {
-        registry: Registry::new(service.clone(), configured),
+        registry: Arc::new(Registry::new(service.clone(), configured)),
         service,
         hooks: hooks.clone(),
         authority: authority.clone(),
         region: config.region.clone(),
         verify_payload_sha256: open,
     };
-    let mut builder = S3ServiceBuilder::new(handler);
+    let mut builder = S3ServiceBuilder::new(handler.clone());
     let mut s3s_config = S3Config::default();
     s3s_config.xml_max_body_size = config.max_xml_body;
     s3s_config.post_object_max_file_size = 0;
@@ -107,5 +107,11 @@ pub fn build(
             s3s::host::SingleDomain::new(domain).map_err(|_| BuildError::Domain(domain.clone()))?;
         builder.set_host(host);
     }
-    Ok(S3Front::from_parts(builder.build(), hooks, open, config))
+    Ok(S3Front::from_parts(
+        builder.build(),
+        handler,
+        hooks,
+        open,
+        config,
+    ))
 }

@@ -9,7 +9,8 @@
 //!    metrics scope.
 //! 3. The request body is counted and fails once silent for `body_timeout`
 //!    ([`IdleBody`], 400 `RequestTimeout`).
-//! 4. Before s3s: browser `POST` uploads (`multipart/form-data`) are refused with
+//! 4. A plain `GET` or `HEAD` of an object is served here, without s3s
+//!    ([`crate::fast`]); everything else goes on. Before s3s: browser `POST` uploads (`multipart/form-data`) are refused with
 //!    `NotImplemented` before s3s would buffer them; without credentials signatures are
 //!    removed and aws-chunked bodies decoded ([`crate::normalize`]); with credentials a SigV2
 //!    header's date is checked ([`crate::auth::check_sigv2_date`]).
@@ -35,6 +36,8 @@ use s3s::{S3Error, S3ErrorCode, StdError};
 use tracing::Instrument as _;
 
 use crate::body::IdleBody;
+use crate::fast::PlainRead;
+use crate::handler::Handler;
 use crate::hooks::{Hooks, OperationSlot, RequestScope};
 
 /// The S3 listener's service (module docs). Cheap to clone.
@@ -45,6 +48,7 @@ pub struct S3Front {
 
 struct Inner {
     s3s: S3Service,
+    handler: Handler,
     hooks: Arc<dyn Hooks>,
     open: bool,
     body_timeout: Duration,
@@ -66,6 +70,7 @@ const SERVER: &str = concat!("objectstore/", env!("CARGO_PKG_VERSION"));
 impl S3Front {
     pub(crate) fn from_parts(
         s3s: S3Service,
+        handler: Handler,
         hooks: Arc<dyn Hooks>,
         open: bool,
         config: &crate::FrontConfig,
@@ -73,6 +78,7 @@ impl S3Front {
         Self {
             inner: Arc::new(Inner {
                 s3s,
+                handler,
                 hooks,
                 open,
                 body_timeout: config.body_timeout,
@@ -130,6 +136,20 @@ impl S3Front {
             }
         };
         let (mut parts, body) = req.into_parts();
+        let plain = PlainRead::of(
+            &parts,
+            &self.inner.handler.authority,
+            self.inner.path_style_only,
+            SystemTime::now(),
+        );
+        if let Some(plain) = plain {
+            slot.set(plain.operation());
+            let response = plain
+                .serve(&self.inner.handler, parts)
+                .await
+                .unwrap_or_else(error_response);
+            return finish(response, Some(scope), &slot, started, &request_id, read);
+        }
         parts.extensions.insert(slot.clone());
         let body = Counted {
             inner: IdleBody::new(body, self.inner.body_timeout),

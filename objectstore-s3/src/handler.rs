@@ -30,7 +30,9 @@ use crate::registry::Registry;
 /// The header naming the calling service, for killswitches.
 pub const DOWNSTREAM_SERVICE_HEADER: &str = "x-downstream-service";
 
-/// The S3 operations (module docs).
+/// The S3 operations (module docs). Cheap to clone: s3s holds one, the plain-read path
+/// ([`crate::fast`]) another.
+#[derive(Clone)]
 pub struct Handler {
     /// The storage engine.
     pub service: StorageService,
@@ -39,7 +41,7 @@ pub struct Handler {
     /// Credentials and permissions.
     pub authority: Authority,
     /// Which buckets exist.
-    pub registry: Registry,
+    pub registry: Arc<Registry>,
     /// The region reported to clients.
     pub region: String,
     /// Whether hex `x-amz-content-sha256` headers are verified here (s3s does when it

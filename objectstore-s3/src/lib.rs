@@ -11,6 +11,7 @@
 //!
 //! ```text
 //! front        request id, in-flight limit + metrics (Hooks), idle body timeout,
+//!              plain GET/HEAD of an object: served without s3s (fast),
 //!              zero-config: strip signatures, decode aws-chunked (normalize, chunked)
 //! s3s          routing (path style; virtual-hosted with a domain), SigV4/SigV2 checks
 //!              (auth::SecretStore), XML, access check (auth::AccessCheck)
@@ -54,6 +55,7 @@ pub mod conditions;
 pub mod config;
 pub mod dispatch;
 pub mod errors;
+pub mod fast;
 pub mod front;
 pub mod handler;
 pub mod hooks;
