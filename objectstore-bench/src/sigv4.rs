@@ -27,19 +27,46 @@ pub struct Signer {
     secret_key: String,
     region: String,
     /// `(yyyymmdd, signing key)` of the last day used.
-    key: Mutex<Option<(String, Vec<u8>)>>,
+    key: Mutex<Option<(String, [u8; 32])>>,
 }
 
-fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
+fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     // HMAC accepts keys of any length: `new_from_slice` cannot fail.
     let mut mac = HmacSha256::new_from_slice(key).unwrap_or_else(|_| unreachable!());
     mac.update(data);
-    mac.finalize().into_bytes().to_vec()
+    mac.finalize().into_bytes().into()
 }
 
-/// `(yyyymmdd, yyyymmddThhmmssZ)` of `t` in UTC.
+/// Lower-case hex of a 32-byte digest, without allocating.
+fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    hex::encode_to_slice(bytes, &mut out).unwrap_or_else(|_| unreachable!("64 digits"));
+    out
+}
+
+fn ascii(hex: &[u8; 64]) -> &str {
+    std::str::from_utf8(hex).unwrap_or_else(|_| unreachable!("hex digits are ASCII"))
+}
+
+thread_local! {
+    /// The last second formatted on this thread and its `amz_dates`.
+    static DATES: std::cell::RefCell<(u64, String, String)> =
+        const { std::cell::RefCell::new((u64::MAX, String::new(), String::new())) };
+}
+
+/// `(yyyymmdd, yyyymmddThhmmssZ)` of `t` in UTC (formatted once per second and thread).
 pub fn amz_dates(t: SystemTime) -> (String, String) {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    DATES.with_borrow_mut(|(second, date, stamp)| {
+        if *second != secs {
+            (*date, *stamp) = format_dates(secs);
+            *second = secs;
+        }
+        (date.clone(), stamp.clone())
+    })
+}
+
+fn format_dates(secs: u64) -> (String, String) {
     let days = i64::try_from(secs / 86_400).unwrap_or(0);
     let rest = secs % 86_400;
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -116,7 +143,7 @@ impl Signer {
         }
     }
 
-    fn signing_key(&self, date: &str) -> Vec<u8> {
+    fn signing_key(&self, date: &str) -> [u8; 32] {
         let mut cached = self
             .key
             .lock()
@@ -124,7 +151,7 @@ impl Signer {
         if let Some((day, key)) = cached.as_ref()
             && day == date
         {
-            return key.clone();
+            return *key;
         }
         let k_date = hmac(
             format!("AWS4{}", self.secret_key).as_bytes(),
@@ -133,7 +160,7 @@ impl Signer {
         let k_region = hmac(&k_date, self.region.as_bytes());
         let k_service = hmac(&k_region, b"s3");
         let key = hmac(&k_service, b"aws4_request");
-        *cached = Some((date.to_owned(), key.clone()));
+        *cached = Some((date.to_owned(), key));
         key
     }
 
@@ -144,28 +171,47 @@ impl Signer {
             .headers()
             .get(http::header::HOST)
             .and_then(|h| h.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+            .unwrap_or_default();
+        let raw_path = req.uri().path();
+        let path = if raw_path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/'))
+        {
+            // Nothing to decode or encode (the generator's own keys).
+            std::borrow::Cow::Borrowed(raw_path)
+        } else {
+            uri_encode(
+                &percent_encoding::percent_decode_str(raw_path).decode_utf8_lossy(),
+                true,
+            )
+            .into()
+        };
         let canonical = format!(
             "{method}\n{path}\n{query}\nhost:{host}\nx-amz-content-sha256:{UNSIGNED_PAYLOAD}\n\
              x-amz-date:{stamp}\n\nhost;x-amz-content-sha256;x-amz-date\n{UNSIGNED_PAYLOAD}",
             method = req.method(),
-            path = uri_encode(
-                &percent_encoding::percent_decode_str(req.uri().path()).decode_utf8_lossy(),
-                true
-            ),
             query = canonical_query(req.uri().query()),
         );
         let scope = format!("{date}/{}/s3/aws4_request", self.region);
-        let to_sign = format!(
-            "AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{}",
-            hex::encode(Sha256::digest(canonical.as_bytes()))
-        );
-        let signature = hex::encode(hmac(&self.signing_key(&date), to_sign.as_bytes()));
+        let digest = hex32(&Sha256::digest(canonical.as_bytes()).into());
+        let mut mac =
+            HmacSha256::new_from_slice(&self.signing_key(&date)).unwrap_or_else(|_| unreachable!());
+        for part in [
+            "AWS4-HMAC-SHA256\n",
+            &stamp,
+            "\n",
+            &scope,
+            "\n",
+            ascii(&digest),
+        ] {
+            mac.update(part.as_bytes());
+        }
+        let signature = hex32(&mac.finalize().into_bytes().into());
         let authorization = format!(
             "AWS4-HMAC-SHA256 Credential={}/{scope}, \
-             SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature={signature}",
-            self.access_key
+             SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature={}",
+            self.access_key,
+            ascii(&signature),
         );
         let headers = req.headers_mut();
         for (name, value) in [
