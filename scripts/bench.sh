@@ -179,9 +179,6 @@ cat >"$work/objectstore.yaml" <<EOF
 http_addr: "127.0.0.1:$server_port"
 s3:
   addr: "127.0.0.1:$s3_port"
-  credentials:
-    bench:
-      secret_access_key: "bench-secret"
 storage:
   type: tiered
   high_volume:
@@ -234,8 +231,59 @@ say "running workloads: $workloads"
   --note "Date (UTC): $date_utc. Commit: \`$commit\`. Produced by \`scripts/bench.sh\`." \
   --note "Machine: $(nproc) cores ($cpu), $mem RAM, Linux $(uname -r). The load generator, nginx and the server share these cores. Filesystem of the data, static files and fio: $(df --output=fstype "$work" | tail -1 | tr -d ' ')." \
   --note "Reference: $nginx_version serving static files /<bytes>.bin (sendfile on, keep-alive, access log off, worker_processes 2). Disk baseline: $fio_version, sequential write of the large size in 1 MiB blocks with \`--end_fsync=1\` (one fsync at the end: what a durable streamed PUT has to do; the PUT target is measured against it) and with \`--fsync=1\` (for information), then a buffered sequential read." \
-  --note "Server: $server_desc, default layout (tiered: embedded high-volume store + filesystem long-term store, both in the temporary directory), auth off, logging at WARN; the S3 listener with one credential (every S3 request SigV4-signed in its headers with an unsigned payload, as SDKs do over TLS, and verified). Load: $connections keep-alive connections (TCP_NODELAY) for the small-object workloads, ${duration} s each; the whole set ran $rounds times; $large_connections concurrent streams of $large_size bytes for the large ones; batch and multipart on one connection." \
+  --note "Server: $server_desc, default layout (tiered: embedded high-volume store + filesystem long-term store, both in the temporary directory), auth off, logging at WARN; the S3 listener in its zero-config mode, like the objectstore API with auth off: every S3 request is SigV4-signed in its headers with an unsigned payload, as SDKs do over TLS, and served without verifying the signature (the section S3 with SigV4 verification measures a server that verifies). Load: $connections keep-alive connections (TCP_NODELAY) for the small-object workloads, ${duration} s each; the whole set ran $rounds times; $large_connections concurrent streams of $large_size bytes for the large ones; batch and multipart on one connection." \
   $workloads
+
+# --- 4b. S3 with SigV4 verification ----------------------------------------------------------
+# A second server with one S3 credential (signatures verified), same layout on a fresh data
+# directory: the S3 and native small-object workloads again, their S3 target rows appended.
+case " $workloads " in
+  *" s3 "*)
+    verified_port=$("$bench_bin" free-port)
+    verified_s3_port=$("$bench_bin" free-port)
+    mkdir -p "$work/verified"
+    cat >"$work/verified/objectstore.yaml" <<EOF
+http_addr: "127.0.0.1:$verified_port"
+s3:
+  addr: "127.0.0.1:$verified_s3_port"
+  credentials:
+    bench:
+      secret_access_key: "bench-secret"
+storage:
+  type: tiered
+  high_volume:
+    type: embedded
+    path: "$work/verified/hv"
+  long_term:
+    type: filesystem
+    path: "$work/verified/lt"
+logging:
+  level: WARN
+EOF
+    "$server_bin" -c "$work/verified/objectstore.yaml" run 2>"$work/verified.log" &
+    verified_pid=$!
+    pids+=("$verified_pid")
+    "$bench_bin" wait "http://127.0.0.1:$verified_port/health" --timeout 60
+    say "S3 with SigV4 verification"
+    "$bench_bin" run --target "objectstore=http://127.0.0.1:$verified_port" --pid "$verified_pid" \
+      --s3-target "http://127.0.0.1:$verified_s3_port" --s3-access-key bench \
+      --s3-secret-key bench-secret --connections "$connections" --duration "$duration" \
+      --rounds "$rounds" --report "$work/verified.md" \
+      get:1KiB s3-get:1KiB put:1KiB s3-put:1KiB get:100KiB s3-get:100KiB put:100KiB s3-put:100KiB \
+      >/dev/null
+    {
+      echo
+      echo "## S3 with SigV4 verification"
+      echo
+      echo "A second server, the same build and layout on a fresh data directory, with one S3 credential: every S3 request's signature is verified (plain GET and HEAD requests by the front itself, the others by s3s; see docs/s3.md, Performance). Its S3 workloads against its own native ones, $rounds rounds, ratios as above:"
+      echo
+      awk '/^## Targets/ { on = 1; next } /^## / { on = 0 } on' "$work/verified.md" \
+        | grep -E '^\| (workload|---|S3 )' || true
+    } >>"$report"
+    kill -TERM "$verified_pid" 2>/dev/null || true
+    wait "$verified_pid" 2>/dev/null || true
+    ;;
+esac
 
 # --- 5. soak ---------------------------------------------------------------------------------
 # A second server on a fresh data directory, so that everything in it belongs to the soak.

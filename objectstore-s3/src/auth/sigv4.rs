@@ -26,6 +26,7 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use hmac::{Hmac, Mac};
+use http::HeaderName;
 use http::request::Parts;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use s3s::auth::Credentials;
@@ -34,6 +35,9 @@ use sha2::{Digest, Sha256};
 use super::{Authority, MAX_SKEW};
 
 type HmacSha256 = Hmac<Sha256>;
+
+const X_AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
+const X_AMZ_CONTENT_SHA256: HeaderName = HeaderName::from_static("x-amz-content-sha256");
 
 /// The payload hash of a request whose body is not signed.
 const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
@@ -48,9 +52,16 @@ const PATH: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~')
     .remove(b'/');
 
-/// The signing key of one access key for the last date and region it signed with.
-#[derive(Debug, Default)]
-pub struct KeyCache(Mutex<Option<(String, String, [u8; 32])>>);
+/// The signing key of one access key for the last date and region it signed with, as a
+/// keyed HMAC (its padded-key blocks already hashed: cloning it saves two SHA-256 blocks).
+#[derive(Default)]
+pub struct KeyCache(Mutex<Option<(String, String, HmacSha256)>>);
+
+impl std::fmt::Debug for KeyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyCache([redacted])")
+    }
+}
 
 fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     // HMAC takes keys of any length.
@@ -60,23 +71,25 @@ fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
 }
 
 impl KeyCache {
-    fn signing_key(&self, secret: &str, date: &str, region: &str) -> [u8; 32] {
+    /// An HMAC keyed with the signing key of `date` and `region`.
+    fn signer(&self, secret: &str, date: &str, region: &str) -> HmacSha256 {
         let mut cached = self
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((d, r, key)) = cached.as_ref()
+        if let Some((d, r, mac)) = cached.as_ref()
             && d == date
             && r == region
         {
-            return *key;
+            return mac.clone();
         }
         let k_date = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
         let k_region = hmac(&k_date, region.as_bytes());
         let k_service = hmac(&k_region, b"s3");
         let key = hmac(&k_service, b"aws4_request");
-        *cached = Some((date.to_owned(), region.to_owned(), key));
-        key
+        let mac = HmacSha256::new_from_slice(&key).unwrap_or_else(|_| unreachable!());
+        *cached = Some((date.to_owned(), region.to_owned(), mac.clone()));
+        mac
     }
 }
 
@@ -158,7 +171,13 @@ fn parse_amz_date(value: &str) -> Option<i64> {
 /// A header's values as SigV4 canonicalizes them (step 5), or `None` when it is missing or
 /// not visible ASCII.
 fn canonical_value(parts: &Parts, name: &str, out: &mut String) -> Option<()> {
-    let mut values = parts.headers.get_all(name).iter().peekable();
+    let values = match name {
+        "host" => parts.headers.get_all(http::header::HOST),
+        "x-amz-date" => parts.headers.get_all(X_AMZ_DATE),
+        "x-amz-content-sha256" => parts.headers.get_all(X_AMZ_CONTENT_SHA256),
+        other => parts.headers.get_all(other),
+    };
+    let mut values = values.iter().peekable();
     values.peek()?;
     let mut first = true;
     for value in values {
@@ -187,10 +206,10 @@ impl Authority {
         if parts.version != http::Version::HTTP_11 || parts.uri.query().is_some() {
             return None;
         }
-        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-        let auth = parse_authorization(header("authorization")?)?;
+        let header = |name: &HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let auth = parse_authorization(header(&http::header::AUTHORIZATION)?)?;
         // Step 2.
-        let stamp = header("x-amz-date")?;
+        let stamp = header(&X_AMZ_DATE)?;
         if stamp.get(..8) != Some(auth.date) {
             return None;
         }
@@ -200,15 +219,15 @@ impl Authority {
             return None;
         }
         // Step 3.
-        let payload = header("x-amz-content-sha256")?;
+        let payload = header(&X_AMZ_CONTENT_SHA256)?;
         if payload != UNSIGNED_PAYLOAD && payload != EMPTY_SHA256 {
             return None;
         }
         // Step 4.
         let grant = self.grant(auth.access_key)?;
-        let key = grant
+        let mut mac = grant
             .keys
-            .signing_key(grant.secret.expose(), auth.date, auth.region);
+            .signer(grant.secret.expose(), auth.date, auth.region);
         // Step 5.
         let raw = parts.uri.path();
         let mut canonical = String::with_capacity(256);
@@ -240,7 +259,6 @@ impl Authority {
         let mut digest = [0u8; 64];
         hex::encode_to_slice(Sha256::digest(canonical.as_bytes()), &mut digest)
             .unwrap_or_else(|_| unreachable!("64 hex digits of 32 bytes"));
-        let mut mac = HmacSha256::new_from_slice(&key).unwrap_or_else(|_| unreachable!());
         for part in [
             "AWS4-HMAC-SHA256\n",
             stamp,
