@@ -265,12 +265,16 @@ EOF
     pids+=("$verified_pid")
     "$bench_bin" wait "http://127.0.0.1:$verified_port/health" --timeout 60
     say "S3 with SigV4 verification"
-    "$bench_bin" run --target "objectstore=http://127.0.0.1:$verified_port" --pid "$verified_pid" \
-      --s3-target "http://127.0.0.1:$verified_s3_port" --s3-access-key bench \
-      --s3-secret-key bench-secret --connections "$connections" --duration "$duration" \
-      --rounds "$rounds" --report "$work/verified.md" \
+    if ! "$bench_bin" run --target "objectstore=http://127.0.0.1:$verified_port" \
+      --pid "$verified_pid" --s3-target "http://127.0.0.1:$verified_s3_port" \
+      --s3-access-key bench --s3-secret-key bench-secret --connections "$connections" \
+      --duration "$duration" --rounds "$rounds" --report "$work/verified.md" \
       get:1KiB s3-get:1KiB put:1KiB s3-put:1KiB get:100KiB s3-get:100KiB put:100KiB s3-put:100KiB \
-      >/dev/null
+      >"$work/verified.out" 2>&1; then
+      say "the S3 run with verification failed:"; tail -5 "$work/verified.out" >&2
+      say "its server's log:"; tail -50 "$work/verified.log" >&2
+      exit 1
+    fi
     {
       echo
       echo "## S3 with SigV4 verification"
