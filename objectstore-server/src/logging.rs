@@ -19,7 +19,7 @@ use tracing_subscriber::EnvFilter;
 use crate::config::{LogFormat, LoggingConfig};
 
 /// Installs the global `tracing` subscriber. `RUST_LOG`, when set, overrides
-/// `logging.level`. Logs go to stderr.
+/// `logging.level`. Logs go to stderr; lines that cannot be written are dropped.
 pub(crate) fn init(config: &LoggingConfig) -> anyhow::Result<()> {
     let filter = match std::env::var("RUST_LOG") {
         Ok(directives) if !directives.is_empty() => EnvFilter::try_new(directives),
@@ -32,9 +32,14 @@ pub(crate) fn init(config: &LoggingConfig) -> anyhow::Result<()> {
         LogFormat::Auto => LogFormat::Simplified,
         other => other,
     };
+    // A log line that cannot be written (stderr on a full disk) is dropped. The subscriber
+    // would otherwise report it with `eprintln!`, which panics when stderr fails: every
+    // request would lose its connection, and a thread that logs while unwinding would abort
+    // the process.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false);
     let result = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Pretty => builder.pretty().try_init(),

@@ -127,3 +127,59 @@ async fn shed_requests_are_logged_with_their_request_fields() {
     assert_eq!(span["path"], "/v1/objects/shed-u/_/k", "{line}");
     assert_eq!(line["fields"]["status"], 503, "{line}");
 }
+
+/// A server whose stderr cannot be written (a full disk: `/dev/full` answers every write
+/// with `ENOSPC`) keeps serving, even logging every request at debug level: log lines are
+/// dropped, requests are answered, the process stays up.
+#[tokio::test]
+async fn an_unwritable_log_loses_lines_not_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let mut child = common::process::objectstore(dir.path())
+        .env("RUST_LOG", "debug")
+        .env("OS__HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("OS__S3__ENABLED", "false")
+        .arg("run")
+        .stdout(std::process::Stdio::null())
+        .stderr(full)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn objectstore run");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = common::client();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = client.get(format!("{base}/health")).send().await
+            && r.status().is_success()
+        {
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the server exited");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for i in 0..20 {
+        let url = format!("{base}/v1/objects/full-log/_/k{i}");
+        let put = client.put(&url).body(format!("v{i}")).send().await.unwrap();
+        assert_eq!(put.status(), 200);
+        let get = client.get(&url).send().await.unwrap();
+        assert_eq!(get.status(), 200);
+        assert_eq!(get.text().await.unwrap(), format!("v{i}"));
+        let missing = client.get(format!("{url}-missing")).send().await.unwrap();
+        assert_eq!(missing.status(), 404);
+    }
+    assert!(child.try_wait().unwrap().is_none(), "the server exited");
+    common::process::signal(&child, "INT").await;
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
