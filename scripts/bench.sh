@@ -234,9 +234,23 @@ say "running workloads: $workloads"
   --note "Server: $server_desc, default layout (tiered: embedded high-volume store + filesystem long-term store, both in the temporary directory), auth off, logging at WARN; the S3 listener in its zero-config mode, like the objectstore API with auth off: every S3 request is SigV4-signed in its headers with an unsigned payload, as SDKs do over TLS, and served without verifying the signature (the section S3 with SigV4 verification measures a server that verifies). Load: $connections keep-alive connections (TCP_NODELAY) for the small-object workloads, ${duration} s each; the whole set ran $rounds times; $large_connections concurrent streams of $large_size bytes for the large ones; batch and multipart on one connection." \
   $workloads
 
+# The run above leaves tens of GiB in the server's data directory (every large upload of every
+# round). The next steps need none of it: the server starts again on an empty directory, so
+# the servers below never share the disk with it.
+kill -TERM "$server_pid" 2>/dev/null || true
+wait "$server_pid" 2>/dev/null || true
+rm -rf "$work/data" && mkdir -p "$work/data"
+"$server_bin" -c "$work/objectstore.yaml" run 2>>"$work/objectstore.log" &
+server_pid=$!
+pids+=("$server_pid")
+if ! "$bench_bin" wait "http://127.0.0.1:$server_port/health" --timeout 60; then
+  say "objectstore did not start again; its log:"; tail -50 "$work/objectstore.log" >&2; exit 1
+fi
+
 # --- 4b. S3 with SigV4 verification ----------------------------------------------------------
 # A second server with one S3 credential (signatures verified), same layout on a fresh data
-# directory: the S3 and native small-object workloads again, their S3 target rows appended.
+# directory: the S3 and native small-object workloads again, their S3 target rows appended;
+# its data is removed afterwards.
 case " $workloads " in
   *" s3 "*)
     verified_port=$("$bench_bin" free-port)
@@ -286,6 +300,7 @@ EOF
     } >>"$report"
     kill -TERM "$verified_pid" 2>/dev/null || true
     wait "$verified_pid" 2>/dev/null || true
+    rm -rf "$work/verified"
     ;;
 esac
 
