@@ -38,6 +38,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+# shellcheck source=server-config.sh
+source "$root/scripts/server-config.sh"
 
 duration=${BENCH_DURATION:-5}
 rounds=${BENCH_ROUNDS:-3}
@@ -175,23 +177,7 @@ pids+=($!)
 
 server_port=$("$bench_bin" free-port)
 s3_port=$("$bench_bin" free-port)
-cat >"$work/objectstore.yaml" <<EOF
-http_addr: "127.0.0.1:$server_port"
-s3:
-  addr: "127.0.0.1:$s3_port"
-storage:
-  type: tiered
-  high_volume:
-    type: embedded
-    path: "$work/data/hv"
-  long_term:
-    type: filesystem
-    path: "$work/data/lt"
-http:
-  down_marker: "$work/down"
-logging:
-  level: WARN
-EOF
+write_server_config "$work/objectstore.yaml" "$work/data" "$server_port" "$s3_port"
 say "starting objectstore on 127.0.0.1:$server_port"
 "$server_bin" -c "$work/objectstore.yaml" run 2>"$work/objectstore.log" &
 server_pid=$!
@@ -256,24 +242,8 @@ case " $workloads " in
     verified_port=$("$bench_bin" free-port)
     verified_s3_port=$("$bench_bin" free-port)
     mkdir -p "$work/verified"
-    cat >"$work/verified/objectstore.yaml" <<EOF
-http_addr: "127.0.0.1:$verified_port"
-s3:
-  addr: "127.0.0.1:$verified_s3_port"
-  credentials:
-    bench:
-      secret_access_key: "bench-secret"
-storage:
-  type: tiered
-  high_volume:
-    type: embedded
-    path: "$work/verified/hv"
-  long_term:
-    type: filesystem
-    path: "$work/verified/lt"
-logging:
-  level: WARN
-EOF
+    write_server_config "$work/verified/objectstore.yaml" "$work/verified" "$verified_port" \
+      "$verified_s3_port" credential
     "$server_bin" -c "$work/verified/objectstore.yaml" run 2>"$work/verified.log" &
     verified_pid=$!
     pids+=("$verified_pid")
@@ -296,7 +266,7 @@ EOF
       echo "A second server, the same build and layout on a fresh data directory, with one S3 credential: every S3 request's signature is verified (plain GET and HEAD requests by the front itself, the others by s3s; see docs/s3.md, Performance). Its S3 workloads against its own native ones, $rounds rounds, ratios as above:"
       echo
       awk '/^## Targets/ { on = 1; next } /^## / { on = 0 } on' "$work/verified.md" \
-        | grep -E '^\| (workload|---|S3 )' || true
+        | grep -E '^\|( workload|---| S3 )' || true
     } >>"$report"
     kill -TERM "$verified_pid" 2>/dev/null || true
     wait "$verified_pid" 2>/dev/null || true

@@ -32,6 +32,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+# shellcheck source=server-config.sh
+source "$root/scripts/server-config.sh"
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 requests=${PROFILE_REQUESTS:-2000}
 warmup=${PROFILE_WARMUP:-500}
@@ -74,26 +76,7 @@ start_server() { # $1 = name, then the wrapper command (may be empty)
   port=$("$bench_bin" free-port)
   s3_port=$("$bench_bin" free-port)
   mkdir -p "$work/$name"
-  cat >"$work/$name/objectstore.yaml" <<EOF
-http_addr: "127.0.0.1:$port"
-s3:
-  addr: "127.0.0.1:$s3_port"
-  credentials:
-    bench:
-      secret_access_key: "bench-secret"
-storage:
-  type: tiered
-  high_volume:
-    type: embedded
-    path: "$work/$name/hv"
-  long_term:
-    type: filesystem
-    path: "$work/$name/lt"
-http:
-  down_marker: "$work/$name/down"
-logging:
-  level: WARN
-EOF
+  write_server_config "$work/$name/objectstore.yaml" "$work/$name" "$port" "$s3_port" credential
   "$@" "$server_bin" -c "$work/$name/objectstore.yaml" run 2>"$work/$name/server.log" &
   server_pid=$!
   pids+=("$server_pid")

@@ -315,15 +315,10 @@ mod tests {
     fn amz_dates_are_utc_seconds() {
         assert_eq!(parse_amz_date("20130524T000000Z"), Some(1_369_353_600));
         assert_eq!(parse_amz_date("20000229T235959Z"), Some(951_868_799));
-        for bad in [
-            "20130524T000000",
-            "2013-05-24T00:00",
-            "20130230T000000Z",
-            "20130524T250000Z",
-            "2013052+T000000Z",
-        ] {
-            assert_eq!(parse_amz_date(bad), None, "{bad}");
-        }
+        let bad =
+            "20130524T000000 2013-05-24T00:00 20130230T000000Z 20130524T250000Z 2013052+T000000Z";
+        let parsed: Vec<_> = bad.split(' ').filter_map(parse_amz_date).collect();
+        assert!(parsed.is_empty(), "{parsed:?}");
     }
 
     fn authority() -> Authority {
