@@ -55,38 +55,45 @@ fn receipt(sent: &Digest, etag: String) -> PutReceipt {
 
 /// The first bytes of a body: all of it (`rest` is `None`) when it fits the threshold.
 struct Prefix {
-    chunks: Vec<Bytes>,
-    len: usize,
-    /// The digest of `chunks` so far.
+    /// The bytes read so far, in one buffer.
+    data: Bytes,
+    /// Their digest.
     hasher: Hasher,
     rest: Option<PayloadStream>,
 }
 
 /// Reads chunks until the body ends or exceeds `threshold` bytes (so at most `threshold`
-/// bytes plus the chunk that crosses it are held), hashing them as they arrive.
+/// bytes plus the chunk that crosses it are held), hashing them as they arrive. A body of
+/// one chunk is kept as it came; the chunks of a longer one are copied into one buffer as
+/// they arrive and dropped at once, so the prefix is held once, not twice, and the
+/// connection's read buffers are not pinned by it.
 async fn read_prefix(mut body: PayloadStream, threshold: usize) -> Result<Prefix> {
-    let mut chunks = Vec::new();
-    let mut len = 0;
+    let mut first: Option<Bytes> = None;
+    let mut joined = BytesMut::new();
     let mut hasher = Hasher::new();
+    let mut rest = None;
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(Error::body)?;
-        len += chunk.len();
         hasher.update(&chunk);
-        chunks.push(chunk);
+        match first.take() {
+            None if joined.is_empty() => first = Some(chunk),
+            earlier => {
+                if let Some(earlier) = earlier {
+                    joined.extend_from_slice(&earlier);
+                }
+                joined.extend_from_slice(&chunk);
+            }
+        }
+        let len = first.as_ref().map_or(joined.len(), Bytes::len);
         if len > threshold {
-            return Ok(Prefix {
-                chunks,
-                len,
-                hasher,
-                rest: Some(body),
-            });
+            rest = Some(body);
+            break;
         }
     }
     Ok(Prefix {
-        chunks,
-        len,
+        data: first.unwrap_or_else(|| joined.freeze()),
         hasher,
-        rest: None,
+        rest,
     })
 }
 
@@ -210,20 +217,15 @@ impl Inner {
         let prefix = read_prefix(body, self.config.threshold).await?;
         match prefix.rest {
             None => {
-                let mut payload = BytesMut::with_capacity(prefix.len);
-                for chunk in prefix.chunks {
-                    payload.extend_from_slice(&chunk);
-                }
                 metrics::counter!("objectstore_tiered_writes_total", "tier" => "high_volume")
                     .increment(1);
                 let sent = prefix.hasher.finish();
-                self.put_small(id, metadata, payload.freeze(), &sent, pre)
-                    .await
+                self.put_small(id, metadata, prefix.data, &sent, pre).await
             }
             Some(rest) => {
                 // The rest is hashed on its way to the long-term store, after the prefix.
                 let (rest, digest) = digesting_after(prefix.hasher, rest);
-                let head = futures::stream::iter(prefix.chunks.into_iter().map(Ok));
+                let head = futures::stream::once(futures::future::ready(Ok(prefix.data)));
                 metrics::counter!("objectstore_tiered_writes_total", "tier" => "long_term")
                     .increment(1);
                 self.put_large(id, metadata, head.chain(rest).boxed(), digest, pre)
