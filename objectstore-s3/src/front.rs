@@ -10,10 +10,11 @@
 //! 3. The request body is counted and fails once silent for `body_timeout`
 //!    ([`IdleBody`], 400 `RequestTimeout`).
 //! 4. A plain `GET` or `HEAD` of an object is served here, without s3s
-//!    ([`crate::fast`]); everything else goes on. Before s3s: browser `POST` uploads (`multipart/form-data`) are refused with
-//!    `NotImplemented` before s3s would buffer them; without credentials signatures are
-//!    removed and aws-chunked bodies decoded ([`crate::normalize`]); with credentials a SigV2
-//!    header's date is checked ([`crate::auth::check_sigv2_date`]).
+//!    ([`crate::fast`]); everything else goes on. Before s3s: browser `POST` uploads
+//!    (`multipart/form-data`) are refused with `NotImplemented` before s3s would buffer
+//!    them; without credentials signatures are removed and aws-chunked bodies decoded
+//!    ([`crate::normalize`]); with credentials a SigV2 header's date is checked
+//!    ([`crate::auth::check_sigv2_date`]).
 //! 5. s3s: routing, signature checks, XML, then the operation ([`crate::handler`]). The
 //!    operation's name is recorded in an [`OperationSlot`] for the metrics.
 //! 6. Response: `server` and `x-amz-request-id`; metrics once the head is ready
