@@ -6,7 +6,8 @@
 # For each workload (an `objectstore-bench` workload name such as get:1KiB, head:1KiB,
 # put:1KiB, s3-get:1KiB), on the release server in the default layout of `scripts/bench.sh` (tiered:
 # embedded high-volume + filesystem long-term store, auth off, logging at WARN; the S3
-# listener with the bench's credential, so `s3-*` workloads are SigV4-verified as there):
+# listener with the bench's credential, so `s3-*` workloads are SigV4-verified as in the
+# bench's verified section; PROFILE_S3_AUTH=open profiles the zero-config listener instead):
 #
 # 1. **Instructions and allocations** (callgrind, user space). The server runs under
 #    `valgrind --tool=callgrind`, instrumented from its first request. The workload runs
@@ -28,7 +29,7 @@
 # PROFILE_REQUESTS (2000), PROFILE_WARMUP (500), PROFILE_CONNECTIONS (8),
 # PROFILE_CPU_REQUESTS (20000), PROFILE_CPU_ROUNDS (3), PROFILE_SKIP (space-separated
 # steps to skip: callgrind, strace, cpu), PROFILE_KEEP (a directory to keep the callgrind
-# dumps and strace tables in).
+# dumps and strace tables in), PROFILE_S3_AUTH (`credential`, the default, or `open`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -38,6 +39,11 @@ target_dir=${CARGO_TARGET_DIR:-$root/target}
 requests=${PROFILE_REQUESTS:-2000}
 warmup=${PROFILE_WARMUP:-500}
 connections=${PROFILE_CONNECTIONS:-8}
+case ${PROFILE_S3_AUTH:-credential} in
+  credential) s3_auth=credential ;;
+  open) s3_auth= ;;
+  *) echo "PROFILE_S3_AUTH must be credential or open" >&2; exit 2 ;;
+esac
 cpu_requests=${PROFILE_CPU_REQUESTS:-20000}
 cpu_rounds=${PROFILE_CPU_ROUNDS:-3}
 skip=" ${PROFILE_SKIP:-} "
@@ -76,7 +82,7 @@ start_server() { # $1 = name, then the wrapper command (may be empty)
   port=$("$bench_bin" free-port)
   s3_port=$("$bench_bin" free-port)
   mkdir -p "$work/$name"
-  write_server_config "$work/$name/objectstore.yaml" "$work/$name" "$port" "$s3_port" credential
+  write_server_config "$work/$name/objectstore.yaml" "$work/$name" "$port" "$s3_port" $s3_auth
   "$@" "$server_bin" -c "$work/$name/objectstore.yaml" run 2>"$work/$name/server.log" &
   server_pid=$!
   pids+=("$server_pid")

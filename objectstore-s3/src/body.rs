@@ -6,6 +6,8 @@
 //! * [`blob`]: an engine body as the `Sync` stream s3s wants for a response, with its exact
 //!   length, without buffering.
 //! * [`IdleBody`]: a request body that fails once it sent nothing for `http.body_timeout`.
+//! * [`Outgoing`]: a response body, either s3s's or, for the plain reads of
+//!   [`crate::fast`], the engine's stream itself with its exact length.
 //!
 //! **Invariant:** nothing here buffers: every chunk is passed on as it arrives.
 
@@ -67,6 +69,57 @@ impl ByteStream for SyncPayload {
         usize::try_from(self.remaining)
             .map(RemainingLength::new_exact)
             .unwrap_or_else(|_| RemainingLength::unknown())
+    }
+}
+
+/// A response body: s3s's, or an engine stream of `remaining` bytes (module docs).
+pub enum Outgoing {
+    /// Written by s3s (its XML, or a body s3s wrapped).
+    S3s(s3s::Body),
+    /// The engine's stream, exactly `remaining` more bytes.
+    Engine {
+        /// The bytes.
+        stream: PayloadStream,
+        /// How many are still to come.
+        remaining: u64,
+    },
+}
+
+impl http_body::Body for Outgoing {
+    type Data = Bytes;
+    type Error = StdError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, StdError>>> {
+        match self.get_mut() {
+            Self::S3s(body) => Pin::new(body).poll_frame(cx),
+            Self::Engine { stream, remaining } => match ready!(stream.poll_next_unpin(cx)) {
+                Some(Ok(chunk)) => {
+                    *remaining = remaining.saturating_sub(chunk.len() as u64);
+                    Poll::Ready(Some(Ok(Frame::data(chunk))))
+                }
+                Some(Err(e)) => Poll::Ready(Some(Err(Box::new(e)))),
+                None => Poll::Ready(None),
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::S3s(body) => http_body::Body::is_end_stream(body),
+            // Polled to its end even when every byte was counted: the engine's stream checks
+            // what it read (CRC-32C) when it ends.
+            Self::Engine { .. } => false,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::S3s(body) => http_body::Body::size_hint(body),
+            Self::Engine { remaining, .. } => SizeHint::with_exact(*remaining),
+        }
     }
 }
 

@@ -16,36 +16,41 @@
 //! 4. zero-config (no credentials: served whatever it is signed with, as through s3s), or
 //!    signed in its headers and accepted by [`Authority::verify_plain_v4`].
 //!
-//! A plain read runs the same operation code as through s3s
-//! ([`crate::ops::objects::get_object`] / [`crate::ops::objects::head_object`], with an input
-//! of only the bucket and key), and its output becomes the headers s3s writes for those
-//! fields. Every other request, including one whose signature this path cannot accept, goes
-//! through s3s unchanged, so errors are named the same way. The tests in
-//! `tests/fast_path.rs` compare the two paths' responses.
+//! A plain read runs the same engine code as through s3s ([`crate::ops::objects::read`],
+//! without a range or conditions), and writes the headers s3s writes for the same
+//! `GetObjectOutput` / `HeadObjectOutput` fields straight from the object's
+//! [`crate::metadata::ObjectHeaders`]; a GET's body is the engine's stream itself
+//! ([`crate::body::Outgoing::Engine`]). Every other request, including one whose signature
+//! this path cannot accept, goes through s3s unchanged, so errors are named the same way. The
+//! tests in `tests/fast_path.rs` compare the two paths' responses.
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
 use base64::Engine as _;
 use http::request::Parts;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
-use s3s::dto::{GetObjectInput, HeadObjectInput, Timestamp};
-use s3s::{S3Request, S3Result};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, header};
+use s3s::S3Result;
+use s3s::auth::Credentials;
 
 use crate::auth::Authority;
-use crate::handler::Handler;
+use crate::body::Outgoing;
+use crate::conditions::Conditions;
+use crate::handler::{Caller, DOWNSTREAM_SERVICE_HEADER, Handler};
 use crate::mapping::is_bucket_name;
-use crate::ops::objects::{get_object, head_object};
+use crate::ops::objects::{Served, read};
 
 /// Longest S3 key (bytes).
 const MAX_KEY: usize = 1024;
 
-/// A plain read (module docs), ready to run.
+/// A plain read (module docs), ready to run; borrows the request's head.
 #[derive(Debug)]
-pub struct PlainRead {
+pub struct PlainRead<'a> {
     head: bool,
-    bucket: String,
-    key: String,
-    credentials: Option<s3s::auth::Credentials>,
+    bucket: &'a str,
+    key: Cow<'a, str>,
+    credentials: Option<Credentials>,
+    downstream_service: Option<&'a str>,
 }
 
 /// Whether a header leaves a read plain (step 3).
@@ -62,17 +67,17 @@ fn neutral_header(name: &HeaderName) -> bool {
 }
 
 fn has_body(parts: &Parts) -> bool {
-    parts.headers.contains_key(http::header::TRANSFER_ENCODING)
+    parts.headers.contains_key(header::TRANSFER_ENCODING)
         || parts
             .headers
-            .get(http::header::CONTENT_LENGTH)
+            .get(header::CONTENT_LENGTH)
             .is_some_and(|v| v.as_bytes() != b"0")
 }
 
-impl PlainRead {
+impl<'a> PlainRead<'a> {
     /// The request as a plain read, or `None` when s3s has to handle it (module docs).
     pub fn of(
-        parts: &Parts,
+        parts: &'a Parts,
         authority: &Authority,
         path_style_only: bool,
         now: SystemTime,
@@ -106,11 +111,16 @@ impl PlainRead {
         } else {
             Some(authority.verify_plain_v4(parts, now)?)
         };
+        let downstream_service = parts
+            .headers
+            .get(DOWNSTREAM_SERVICE_HEADER)
+            .and_then(|v| v.to_str().ok());
         Some(Self {
             head,
-            bucket: bucket.to_owned(),
-            key: key.into_owned(),
+            bucket,
+            key,
             credentials,
+            downstream_service,
         })
     }
 
@@ -119,141 +129,87 @@ impl PlainRead {
         if self.head { "HeadObject" } else { "GetObject" }
     }
 
-    /// Runs the operation; the response as s3s would have written it.
-    pub async fn serve(self, handler: &Handler, parts: Parts) -> S3Result<Response<s3s::Body>> {
-        let Self {
-            head,
-            bucket,
-            key,
-            credentials,
-        } = self;
-        let request = S3Request {
-            input: (),
-            method: parts.method,
-            uri: parts.uri,
-            headers: parts.headers,
-            extensions: http::Extensions::new(),
-            credentials,
-            region: None,
-            service: None,
-            trailing_headers: None,
+    /// Runs the operation ([`crate::ops::objects::read`], as s3s's path does); the
+    /// response as s3s would have written it.
+    pub async fn serve(&self, handler: &Handler) -> S3Result<Response<Outgoing>> {
+        let caller = Caller {
+            credentials: self.credentials.as_ref(),
+            downstream_service: self.downstream_service,
         };
-        if head {
-            let input = |()| HeadObjectInput {
-                bucket,
-                key,
-                ..HeadObjectInput::default()
-            };
-            let output = head_object(handler, request.map_input(input)).await?;
-            let mut response = Response::new(s3s::Body::empty());
-            write_head(&mut response, fields!(output.output))?;
-            Ok(finish(response, output.status, output.headers))
-        } else {
-            let input = |()| GetObjectInput {
-                bucket,
-                key,
-                ..GetObjectInput::default()
-            };
-            let mut output = get_object(handler, request.map_input(input)).await?;
-            let body = output.output.body.take().map(s3s::Body::from);
-            let mut response = Response::new(body.unwrap_or_default());
-            write_head(&mut response, fields!(output.output))?;
-            Ok(finish(response, output.status, output.headers))
-        }
+        let id = handler
+            .object_for(
+                caller,
+                self.bucket,
+                &self.key,
+                objectstore_types::Permission::Read,
+            )
+            .await?;
+        let served = read(handler, id, None, &Conditions::default(), !self.head).await?;
+        respond(served)
     }
 }
-
-/// The response headers of a read's output (the same fields for `GetObject` and
-/// `HeadObject`).
-#[derive(Clone, Copy)]
-struct Fields<'a> {
-    accept_ranges: Option<&'a str>,
-    cache_control: Option<&'a str>,
-    content_disposition: Option<&'a str>,
-    content_encoding: Option<&'a str>,
-    content_language: Option<&'a str>,
-    content_length: Option<i64>,
-    content_range: Option<&'a str>,
-    content_type: Option<&'a str>,
-    e_tag: Option<&'a s3s::dto::ETag>,
-    last_modified: Option<&'a Timestamp>,
-    metadata: Option<&'a std::collections::HashMap<String, String>>,
-}
-
-macro_rules! fields {
-    ($output:expr) => {
-        Fields {
-            accept_ranges: $output.accept_ranges.as_deref(),
-            cache_control: $output.cache_control.as_deref(),
-            content_disposition: $output.content_disposition.as_deref(),
-            content_encoding: $output.content_encoding.as_deref(),
-            content_language: $output.content_language.as_deref(),
-            content_length: $output.content_length,
-            content_range: $output.content_range.as_deref(),
-            content_type: $output.content_type.as_deref(),
-            e_tag: $output.e_tag.as_ref(),
-            last_modified: $output.last_modified.as_ref(),
-            metadata: $output.metadata.as_ref(),
-        }
-    };
-}
-use fields;
 
 fn internal(e: impl std::error::Error + Send + Sync + 'static) -> s3s::S3Error {
     s3s::S3Error::internal_error(e)
 }
 
-fn write_head(response: &mut Response<s3s::Body>, f: Fields<'_>) -> S3Result<()> {
-    if f.content_range.is_some() {
-        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
-    }
-    let headers = response.headers_mut();
-    let mut text = |name: HeaderName, value: Option<&str>| -> S3Result<()> {
+/// The response s3s writes for a `GetObjectOutput` / `HeadObjectOutput` with these fields:
+/// the same headers, one by one, then the operation's extra headers.
+fn respond(served: Served) -> S3Result<Response<Outgoing>> {
+    let Served {
+        headers: object,
+        content_range,
+        length,
+        body,
+    } = served;
+    let mut headers = HeaderMap::with_capacity(16);
+    let mut text = |name: HeaderName, value: Option<String>| -> S3Result<()> {
         if let Some(value) = value {
-            headers.insert(name, HeaderValue::from_str(value).map_err(internal)?);
+            headers.insert(name, HeaderValue::try_from(value).map_err(internal)?);
         }
         Ok(())
     };
-    use http::header;
-    text(header::ACCEPT_RANGES, f.accept_ranges)?;
-    text(header::CACHE_CONTROL, f.cache_control)?;
-    text(header::CONTENT_DISPOSITION, f.content_disposition)?;
-    text(header::CONTENT_ENCODING, f.content_encoding)?;
-    text(header::CONTENT_LANGUAGE, f.content_language)?;
-    text(header::CONTENT_RANGE, f.content_range)?;
-    text(header::CONTENT_TYPE, f.content_type)?;
-    if let Some(length) = f.content_length {
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-    }
-    if let Some(tag) = f.e_tag {
-        headers.insert(header::ETAG, tag.to_http_header().map_err(internal)?);
-    }
-    if let Some(t) = f.last_modified {
+    text(header::CACHE_CONTROL, object.cache_control)?;
+    text(header::CONTENT_DISPOSITION, object.content_disposition)?;
+    text(header::CONTENT_ENCODING, object.content_encoding)?;
+    text(header::CONTENT_LANGUAGE, object.content_language)?;
+    text(header::CONTENT_RANGE, content_range.map(|r| r.to_string()))?;
+    text(header::CONTENT_TYPE, Some(object.content_type))?;
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(
+        header::ETAG,
+        object.e_tag.to_http_header().map_err(internal)?,
+    );
+    if let Some(t) = object.last_modified {
         // The IMF-fixdate s3s writes, of a whole-second time (`Metadata::time_created`).
-        let time = SystemTime::from(time::OffsetDateTime::from(t.clone()));
+        let time = SystemTime::from(time::OffsetDateTime::from(t));
         let value = HeaderValue::from_str(&httpdate::fmt_http_date(time)).map_err(internal)?;
         headers.insert(header::LAST_MODIFIED, value);
     }
-    for (name, value) in f.metadata.into_iter().flatten() {
+    for (name, value) in object.metadata.into_iter().flatten() {
         let name =
             HeaderName::from_bytes(format!("x-amz-meta-{name}").as_bytes()).map_err(internal)?;
-        let value = HeaderValue::from_str(&encoded_word(value)).map_err(internal)?;
+        let value = HeaderValue::from_str(&encoded_word(&value)).map_err(internal)?;
         headers.insert(name, value);
     }
-    Ok(())
-}
-
-/// The operation's own status and extra headers, as s3s applies them.
-fn finish(
-    mut response: Response<s3s::Body>,
-    status: Option<StatusCode>,
-    extra: HeaderMap,
-) -> Response<s3s::Body> {
-    response.headers_mut().extend(extra);
-    if let Some(status) = status {
-        *response.status_mut() = status;
+    headers.extend(object.extra);
+    let body = match body {
+        // A GET: hyper writes `Content-Length` from the body's exact size.
+        Some(stream) => Outgoing::Engine {
+            stream,
+            remaining: length,
+        },
+        None => {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+            Outgoing::S3s(s3s::Body::empty())
+        }
+    };
+    let mut response = Response::new(body);
+    *response.headers_mut() = headers;
+    if content_range.is_some() {
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
     }
-    response
+    Ok(response)
 }
 
 /// A metadata value as s3s writes it: verbatim when it is printable ASCII, else as RFC 2047
@@ -298,7 +254,7 @@ mod tests {
 
     fn plain(p: &Parts) -> Option<(bool, String, String)> {
         PlainRead::of(p, &Authority::Open, true, SystemTime::now())
-            .map(|r| (r.head, r.bucket, r.key))
+            .map(|r| (r.head, r.bucket.to_owned(), r.key.into_owned()))
     }
 
     #[test]

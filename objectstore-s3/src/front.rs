@@ -7,14 +7,13 @@
 //!    (`request_id`, `method`, `path`; never the query, which may hold a signature).
 //! 2. [`Hooks::request`]: the server's in-flight limit (503 `ServiceUnavailable`) and
 //!    metrics scope.
-//! 3. The request body is counted and fails once silent for `body_timeout`
-//!    ([`IdleBody`], 400 `RequestTimeout`).
-//! 4. A plain `GET` or `HEAD` of an object is served here, without s3s
-//!    ([`crate::fast`]); everything else goes on. Before s3s: browser `POST` uploads
-//!    (`multipart/form-data`) are refused with `NotImplemented` before s3s would buffer
-//!    them; without credentials signatures are removed and aws-chunked bodies decoded
-//!    ([`crate::normalize`]); with credentials a SigV2 header's date is checked
-//!    ([`crate::auth::check_sigv2_date`]).
+//! 3. A plain `GET` or `HEAD` of an object (no body) is served here, without s3s
+//!    ([`crate::fast`]), and goes to step 6; everything else goes on.
+//! 4. The request body is counted and fails once silent for `body_timeout` ([`IdleBody`],
+//!    400 `RequestTimeout`). Before s3s: browser `POST` uploads (`multipart/form-data`) are
+//!    refused with `NotImplemented` before s3s would buffer them; without credentials
+//!    signatures are removed and aws-chunked bodies decoded ([`crate::normalize`]); with
+//!    credentials a SigV2 header's date is checked ([`crate::auth::check_sigv2_date`]).
 //! 5. s3s: routing, signature checks, XML, then the operation ([`crate::handler`]). The
 //!    operation's name is recorded in an [`OperationSlot`] for the metrics.
 //! 6. Response: `server` and `x-amz-request-id`; metrics once the head is ready
@@ -36,7 +35,7 @@ use s3s::service::S3Service;
 use s3s::{S3Error, S3ErrorCode, StdError};
 use tracing::Instrument as _;
 
-use crate::body::IdleBody;
+use crate::body::{IdleBody, Outgoing};
 use crate::fast::PlainRead;
 use crate::handler::Handler;
 use crate::hooks::{Hooks, OperationSlot, RequestScope};
@@ -102,16 +101,18 @@ impl S3Front {
     {
         let started = Instant::now();
         // From the thread's generator: `Uuid::new_v4` would ask the kernel on every request.
-        let request_id = uuid::Builder::from_random_bytes(rand::random())
+        let mut id = [0u8; uuid::fmt::Simple::LENGTH];
+        let id = uuid::Builder::from_random_bytes(rand::random())
             .into_uuid()
             .simple()
-            .to_string();
+            .encode_lower(&mut id);
         let span = tracing::info_span!(
             "s3",
-            request_id = %request_id,
+            request_id = %id,
             method = %req.method(),
             path = %req.uri().path(),
         );
+        let request_id = HeaderValue::from_str(id).ok();
         self.respond(req, started, request_id)
             .instrument(span)
             .await
@@ -121,19 +122,21 @@ impl S3Front {
         &self,
         req: Request<B>,
         started: Instant,
-        request_id: String,
+        request_id: Option<HeaderValue>,
     ) -> Response<FrontBody>
     where
         B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<StdError>,
     {
-        let read = Arc::new(AtomicU64::new(0));
-        let slot = OperationSlot::default();
+        let done = Done {
+            started,
+            request_id,
+        };
         let scope = match self.inner.hooks.request(req.method()) {
             Ok(scope) => scope,
             Err(refusal) => {
                 let response = error_response(refusal.into());
-                return finish(response, None, &slot, started, &request_id, read);
+                return done.finish(response.map(Outgoing::S3s), None, "unknown", None);
             }
         };
         let (mut parts, body) = req.into_parts();
@@ -144,13 +147,14 @@ impl S3Front {
             SystemTime::now(),
         );
         if let Some(plain) = plain {
-            slot.set(plain.operation());
             let response = plain
-                .serve(&self.inner.handler, parts)
+                .serve(&self.inner.handler)
                 .await
-                .unwrap_or_else(error_response);
-            return finish(response, Some(scope), &slot, started, &request_id, read);
+                .unwrap_or_else(|e| error_response(e).map(Outgoing::S3s));
+            return done.finish(response, Some(scope), plain.operation(), None);
         }
+        let read = Arc::new(AtomicU64::new(0));
+        let slot = OperationSlot::default();
         parts.extensions.insert(slot.clone());
         let body = Counted {
             inner: IdleBody::new(body, self.inner.body_timeout),
@@ -170,7 +174,8 @@ impl S3Front {
                 }
             },
         };
-        finish(response, Some(scope), &slot, started, &request_id, read)
+        let response = response.map(Outgoing::S3s);
+        done.finish(response, Some(scope), slot.get(), Some(read))
     }
 
     /// Step 4 of the module docs.
@@ -256,55 +261,64 @@ fn error_response(error: S3Error) -> Response<s3s::Body> {
     })
 }
 
-/// Step 6 of the module docs.
-fn finish(
-    response: Response<s3s::Body>,
-    scope: Option<Box<dyn RequestScope>>,
-    slot: &OperationSlot,
+/// The request's start and id, for step 6 of the module docs.
+struct Done {
     started: Instant,
-    request_id: &str,
-    read: Arc<AtomicU64>,
-) -> Response<FrontBody> {
-    let (mut parts, body) = response.into_parts();
-    parts
-        .headers
-        .insert(http::header::SERVER, HeaderValue::from_static(SERVER));
-    if let Ok(id) = HeaderValue::from_str(request_id) {
-        parts.headers.insert("x-amz-request-id", id);
+    request_id: Option<HeaderValue>,
+}
+
+impl Done {
+    /// Step 6 of the module docs: `Server` and `x-amz-request-id`, the log line, the
+    /// metrics of `operation`, and the body wrapped to count its bytes (`read`: the request
+    /// body's bytes as s3s read them; `None` when nothing read one).
+    fn finish(
+        self,
+        response: Response<Outgoing>,
+        scope: Option<Box<dyn RequestScope>>,
+        operation: &str,
+        read: Option<Arc<AtomicU64>>,
+    ) -> Response<FrontBody> {
+        let (mut parts, body) = response.into_parts();
+        parts
+            .headers
+            .insert(http::header::SERVER, HeaderValue::from_static(SERVER));
+        if let Some(id) = self.request_id {
+            parts.headers.insert("x-amz-request-id", id);
+        }
+        let status = parts.status;
+        let elapsed = self.started.elapsed();
+        if status.is_server_error() {
+            tracing::warn!(
+                status = status.as_u16(),
+                ?elapsed,
+                operation,
+                "S3 request failed"
+            );
+        } else {
+            tracing::debug!(
+                status = status.as_u16(),
+                ?elapsed,
+                operation,
+                "S3 request served"
+            );
+        }
+        let mut scope = scope;
+        if let Some(scope) = &mut scope {
+            scope.responded(operation, status, elapsed);
+        }
+        let repeated_declaration =
+            status == http::StatusCode::OK && operation == "CompleteMultipartUpload";
+        Response::from_parts(
+            parts,
+            FrontBody {
+                inner: body,
+                scope,
+                read,
+                repeated_declaration,
+                sent_data: false,
+            },
+        )
     }
-    let status = parts.status;
-    let elapsed = started.elapsed();
-    if status.is_server_error() {
-        tracing::warn!(
-            status = status.as_u16(),
-            ?elapsed,
-            operation = slot.get(),
-            "S3 request failed"
-        );
-    } else {
-        tracing::debug!(
-            status = status.as_u16(),
-            ?elapsed,
-            operation = slot.get(),
-            "S3 request served"
-        );
-    }
-    let mut scope = scope;
-    if let Some(scope) = &mut scope {
-        scope.responded(slot.get(), status, elapsed);
-    }
-    let repeated_declaration =
-        status == http::StatusCode::OK && slot.get() == "CompleteMultipartUpload";
-    Response::from_parts(
-        parts,
-        FrontBody {
-            inner: body,
-            scope,
-            read,
-            repeated_declaration,
-            sent_data: false,
-        },
-    )
 }
 
 /// A request body that counts its bytes.
@@ -352,9 +366,9 @@ where
 /// parser accepts (boto3 then reports an unparsable 500 instead of `InvalidPart`). The
 /// second declaration is dropped.
 pub struct FrontBody {
-    inner: s3s::Body,
+    inner: Outgoing,
     scope: Option<Box<dyn RequestScope>>,
-    read: Arc<AtomicU64>,
+    read: Option<Arc<AtomicU64>>,
     repeated_declaration: bool,
     sent_data: bool,
 }
@@ -408,8 +422,8 @@ impl http_body::Body for FrontBody {
 
 impl Drop for FrontBody {
     fn drop(&mut self) {
-        if let Some(scope) = &mut self.scope {
-            scope.request_bytes(self.read.load(Ordering::Relaxed));
+        if let (Some(scope), Some(read)) = (&mut self.scope, &self.read) {
+            scope.request_bytes(read.load(Ordering::Relaxed));
         }
     }
 }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use objectstore_service::service::StorageService;
 use objectstore_types::{ObjectContext, ObjectId, Permission, Scopes, Usecase};
+use s3s::auth::Credentials;
 use s3s::{S3Request, S3Result};
 
 use crate::auth::Authority;
@@ -92,12 +93,38 @@ impl Handler {
         key: &str,
         permission: Permission,
     ) -> S3Result<ObjectId> {
+        let caller = Caller {
+            credentials: req.credentials.as_ref(),
+            downstream_service: downstream_service(req),
+        };
+        self.object_for(caller, bucket, key, permission).await
+    }
+
+    /// [`Handler::object`] for a caller known without an [`S3Request`] (the plain-read
+    /// path, [`crate::fast`]).
+    pub async fn object_for(
+        &self,
+        caller: Caller<'_>,
+        bucket: &str,
+        key: &str,
+        permission: Permission,
+    ) -> S3Result<ObjectId> {
         let usecase = bucket_usecase(bucket).map_err(name_error)?;
         self.authority
-            .authorize(req.credentials.as_ref(), &usecase, permission)?;
+            .authorize(caller.credentials, &usecase, permission)?;
         self.registry.require(bucket).await?;
         let id = object_id(&usecase, key).map_err(name_error)?;
-        self.hooks.admit(&id.context, downstream_service(req))?;
+        self.hooks.admit(&id.context, caller.downstream_service)?;
         Ok(id)
     }
+}
+
+/// Who asks: the verified credentials (none when anonymous or zero-config) and the
+/// `x-downstream-service` header.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    /// The credentials the request was verified with.
+    pub credentials: Option<&'a Credentials>,
+    /// The raw `x-downstream-service` header.
+    pub downstream_service: Option<&'a str>,
 }

@@ -381,6 +381,7 @@ pub(crate) struct Metrics {
     in_flight: AtomicUsize,
     http_in_flight: metrics::Gauge,
     routes: routes::RouteTable,
+    s3_routes: routes::RouteTable,
 }
 
 impl Default for Metrics {
@@ -390,6 +391,7 @@ impl Default for Metrics {
             in_flight: AtomicUsize::new(0),
             http_in_flight: metrics::gauge!(HTTP_IN_FLIGHT),
             routes: routes::RouteTable::default(),
+            s3_routes: routes::RouteTable::with_prefix("s3:"),
         }
     }
 }
@@ -403,6 +405,11 @@ impl Metrics {
     /// The request metric handles of a route template (`None`: no route matched).
     pub(crate) fn route(&self, template: Option<&str>) -> Arc<RouteMetrics> {
         self.routes.get(template)
+    }
+
+    /// The request metric handles of an S3 operation (label `s3:<operation>`).
+    pub(crate) fn s3_route(&self, operation: &str) -> Arc<RouteMetrics> {
+        self.s3_routes.get(Some(operation))
     }
 
     /// Increments the in-flight gauge; returns the value before.

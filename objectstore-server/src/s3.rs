@@ -123,7 +123,7 @@ impl Scope {
 
 impl RequestScope for Scope {
     fn responded(&mut self, operation: &str, status: StatusCode, elapsed: Duration) {
-        let route = self.state.metrics.route(Some(&format!("s3:{operation}")));
+        let route = self.state.metrics.s3_route(operation);
         let outcome = route.outcome(&self.method, status);
         outcome.requests.increment(1);
         outcome.duration.record(elapsed.as_secs_f64());

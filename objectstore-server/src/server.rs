@@ -47,10 +47,14 @@ pub(crate) async fn serve_with_s3(
             let s3_addr = s3
                 .local_addr()
                 .context("S3 listener has no local address")?;
-            let app = axum::Router::new().fallback_service(front);
             tracing::info!(addr = %s3_addr, "S3 API listening");
             let stopped = stop.clone().cancelled_owned();
-            Some(tokio::spawn(accept_loop(s3, app, header_timeout, stopped)))
+            Some(tokio::spawn(accept_loop(
+                s3,
+                front,
+                header_timeout,
+                stopped,
+            )))
         }
         None => None,
     };
@@ -85,7 +89,7 @@ pub(crate) async fn serve_with_s3(
 /// HTTP/1 request heads must arrive within `header_timeout` (a client that trickles or
 /// stalls its headers is disconnected instead of holding the connection, and shutdown,
 /// forever); `0s` disables it. `app` is any service of HTTP responses (the object API's
-/// [`crate::app::App`], or an axum router).
+/// [`crate::app::App`], or the S3 front).
 async fn accept_loop<S, B>(
     listener: TcpListener,
     app: S,

@@ -13,14 +13,15 @@
 //!   stream from the engine, metered. `partNumber` needs stored part boundaries: refused.
 
 use objectstore_service::backend::GetResponse;
+use objectstore_service::stream::PayloadStream;
 use objectstore_types::range::ByteRange;
-use objectstore_types::{ContentRange, Metadata, Permission};
+use objectstore_types::{ContentRange, Metadata, ObjectId, Permission};
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
 use super::{ChecksumFields, check_version};
 use crate::body::blob;
-use crate::conditions::write_precondition;
+use crate::conditions::{Conditions, write_precondition};
 use crate::errors::{invalid_argument, not_implemented, service_error};
 use crate::handler::Handler;
 use crate::metadata::{ObjectHeaders, last_modified};
@@ -107,22 +108,54 @@ fn refuse_read_options(
     Ok(())
 }
 
-/// `GET /<bucket>/<key>`.
-pub async fn get_object(
+/// What a GET or HEAD serves, before it becomes an S3 output: the stored object's
+/// headers, the served range (when a `Range` was given), the length of what is served and,
+/// for a GET, the body (metered).
+pub struct Served {
+    /// The object's response headers.
+    pub headers: ObjectHeaders,
+    /// The served range, when the request had a `Range`.
+    pub content_range: Option<ContentRange>,
+    /// Bytes served: the range's length, else the object's size.
+    pub length: u64,
+    /// The body of a GET; `None` for a HEAD.
+    pub body: Option<PayloadStream>,
+}
+
+/// The engine side of `GetObject` (`with_body`) and `HeadObject`, shared by s3s's path and
+/// the plain-read path ([`crate::fast`]): the read, then the conditions, then the range, as
+/// RFC 9110 orders them.
+pub async fn read(
     handler: &Handler,
-    req: S3Request<GetObjectInput>,
-) -> S3Result<S3Response<GetObjectOutput>> {
-    let input = &req.input;
-    refuse_read_options(
-        input.part_number,
-        input.version_id.as_ref(),
-        input.sse_customer_algorithm.is_some(),
-    )?;
-    let id = handler
-        .object(&req, &input.bucket, &input.key, Permission::Read)
-        .await?;
-    let conditions = conditions!(read input);
-    let range = input.range.as_ref().map(byte_range);
+    id: ObjectId,
+    range: Option<ByteRange>,
+    conditions: &Conditions<'_>,
+    with_body: bool,
+) -> S3Result<Served> {
+    if !with_body {
+        let metadata: Metadata = handler
+            .service
+            .head(id)
+            .await
+            .map_err(service_error)?
+            .ok_or_else(no_such_key)?;
+        let headers = ObjectHeaders::of(&metadata);
+        conditions.check_read(&headers.e_tag, last_modified(&metadata))?;
+        let content_range = match range {
+            None => None,
+            Some(r) => Some(
+                r.resolve(headers.size)
+                    .ok_or_else(|| range_not_satisfiable(headers.size))?,
+            ),
+        };
+        let length = content_range.map_or(headers.size, |r| r.len());
+        return Ok(Served {
+            headers,
+            content_range,
+            length,
+            body: None,
+        });
+    }
     let context = id.context.clone();
     let response = handler
         .service
@@ -145,10 +178,39 @@ pub async fn get_object(
     let headers = ObjectHeaders::of(&metadata);
     conditions.check_read(&headers.e_tag, last_modified(&metadata))?;
     let length = content_range.map_or(headers.size, |r| r.len());
-    let body = handler.hooks.meter(&context, body);
+    Ok(Served {
+        headers,
+        content_range,
+        length,
+        body: Some(handler.hooks.meter(&context, body)),
+    })
+}
+
+/// `GET /<bucket>/<key>`.
+pub async fn get_object(
+    handler: &Handler,
+    req: S3Request<GetObjectInput>,
+) -> S3Result<S3Response<GetObjectOutput>> {
+    let input = &req.input;
+    refuse_read_options(
+        input.part_number,
+        input.version_id.as_ref(),
+        input.sse_customer_algorithm.is_some(),
+    )?;
+    let id = handler
+        .object(&req, &input.bucket, &input.key, Permission::Read)
+        .await?;
+    let range = input.range.as_ref().map(byte_range);
+    let served = read(handler, id, range, &conditions!(read input), true).await?;
+    let Served {
+        headers,
+        content_range,
+        length,
+        body,
+    } = served;
     let output = GetObjectOutput {
         accept_ranges: Some("bytes".into()),
-        body: Some(blob(body, length)),
+        body: body.map(|body| blob(body, length)),
         content_length: i64::try_from(length).ok(),
         content_range: content_range.map(|r| r.to_string()),
         content_type: Some(headers.content_type),
@@ -180,23 +242,14 @@ pub async fn head_object(
     let id = handler
         .object(&req, &input.bucket, &input.key, Permission::Read)
         .await?;
-    let metadata: Metadata = handler
-        .service
-        .head(id)
-        .await
-        .map_err(service_error)?
-        .ok_or_else(no_such_key)?;
-    let headers = ObjectHeaders::of(&metadata);
-    conditions!(read input).check_read(&headers.e_tag, last_modified(&metadata))?;
-    let content_range: Option<ContentRange> = match &input.range {
-        None => None,
-        Some(r) => Some(
-            byte_range(r)
-                .resolve(headers.size)
-                .ok_or_else(|| range_not_satisfiable(headers.size))?,
-        ),
-    };
-    let length = content_range.map_or(headers.size, |r| r.len());
+    let range = input.range.as_ref().map(byte_range);
+    let served = read(handler, id, range, &conditions!(read input), false).await?;
+    let Served {
+        headers,
+        content_range,
+        length,
+        body: _,
+    } = served;
     let output = HeadObjectOutput {
         accept_ranges: Some("bytes".into()),
         content_length: i64::try_from(length).ok(),

@@ -24,10 +24,21 @@ use super::{
 /// The handles of every route seen so far.
 #[derive(Debug, Default)]
 pub(super) struct RouteTable {
+    /// Put before a template to make its label (`s3:` for the S3 operations); looked up
+    /// without it, so a request does not build the label.
+    prefix: &'static str,
     routes: RwLock<HashMap<Box<str>, Arc<RouteMetrics>>>,
 }
 
 impl RouteTable {
+    /// A table whose labels are `prefix` and the template.
+    pub(super) fn with_prefix(prefix: &'static str) -> Self {
+        Self {
+            prefix,
+            routes: RwLock::default(),
+        }
+    }
+
     /// The handles of `template` (`None`: no route matched), under its label
     /// ([`crate::paths::metric_label`]: the `/` form of a route counts as the route).
     pub(super) fn get(&self, template: Option<&str>) -> Arc<RouteMetrics> {
@@ -38,7 +49,7 @@ impl RouteTable {
         let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
         routes
             .entry(template.into())
-            .or_insert_with(|| Arc::new(RouteMetrics::new(template)))
+            .or_insert_with(|| Arc::new(RouteMetrics::new(&format!("{}{template}", self.prefix))))
             .clone()
     }
 }
