@@ -6,6 +6,10 @@
 //! * `peak_rss_kib`: the largest `VmRSS` seen by a sampler thread polling
 //!   `/proc/<pid>/status` every [`SAMPLE_INTERVAL`] while the workload ran. It belongs to
 //!   that workload alone.
+//! * `peak_anon_kib` and `peak_file_kib`: the largest `RssAnon` (heap, stacks: the memory a
+//!   workload costs, which the memory bounds apply to) and `RssFile` (file-backed pages
+//!   mapped in: the executable's code and any mapped data, which the kernel can drop and
+//!   read again) seen by the same sampler.
 //! * `hwm_kib`: `VmHWM` read when the workload ended: the kernel's exact peak, but over the
 //!   process's whole life (so it includes earlier workloads).
 //! * `cpu_ms`: user + system CPU time spent during the workload (`utime + stime` of
@@ -29,7 +33,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// How often the sampler reads `VmRSS`.
+/// How often the sampler reads `/proc/<pid>/status`.
 pub const SAMPLE_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Length of a `/proc/<pid>/stat` time tick (USER_HZ = 100).
@@ -40,6 +44,13 @@ const TICK_MS: u64 = 10;
 pub struct ProcessFigures {
     /// Largest sampled `VmRSS` during the workload, KiB.
     pub peak_rss_kib: u64,
+    /// Largest sampled `RssAnon` during the workload, KiB (0 in figures from before it was
+    /// sampled).
+    #[serde(default)]
+    pub peak_anon_kib: u64,
+    /// Largest sampled `RssFile` during the workload, KiB.
+    #[serde(default)]
+    pub peak_file_kib: u64,
     /// `VmHWM` at the end of the workload (process lifetime peak), KiB.
     pub hwm_kib: u64,
     /// CPU time used during the workload, ms.
@@ -48,20 +59,35 @@ pub struct ProcessFigures {
     pub runqueue_wait_ms: u64,
 }
 
-/// `(VmRSS, VmHWM)` of `pid` in KiB.
-pub fn read_status(pid: u32) -> Option<(u64, u64)> {
+/// Memory figures of `/proc/<pid>/status`, KiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Status {
+    /// `VmRSS`: resident memory, anonymous, file-backed and shared.
+    pub rss: u64,
+    /// `VmHWM`: the process's peak `VmRSS`.
+    pub hwm: u64,
+    /// `RssAnon`: resident anonymous memory.
+    pub anon: u64,
+    /// `RssFile`: resident file-backed pages.
+    pub file: u64,
+}
+
+/// The memory figures of `pid`.
+pub fn read_status(pid: u32) -> Option<Status> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     parse_status(&text)
 }
 
-/// `(VmRSS, VmHWM)` in KiB from the text of a `/proc/<pid>/status` file.
+/// The memory figures from the text of a `/proc/<pid>/status` file.
 ///
 /// ```
-/// use objectstore_bench::process::parse_status;
-/// let text = "Name:\tx\nVmHWM:\t   20480 kB\nVmRSS:\t   10240 kB\n";
-/// assert_eq!(parse_status(text), Some((10240, 20480)));
+/// use objectstore_bench::process::{Status, parse_status};
+/// let text = "Name:\tx\nVmHWM:\t   20480 kB\nVmRSS:\t   10240 kB\n\
+///             RssAnon:\t    4096 kB\nRssFile:\t    6144 kB\n";
+/// let status = Status { rss: 10240, hwm: 20480, anon: 4096, file: 6144 };
+/// assert_eq!(parse_status(text), Some(status));
 /// ```
-pub fn parse_status(text: &str) -> Option<(u64, u64)> {
+pub fn parse_status(text: &str) -> Option<Status> {
     let field = |name: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(name))
@@ -73,7 +99,12 @@ pub fn parse_status(text: &str) -> Option<(u64, u64)> {
                     .ok()
             })
     };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
+    Some(Status {
+        rss: field("VmRSS:")?,
+        hwm: field("VmHWM:")?,
+        anon: field("RssAnon:")?,
+        file: field("RssFile:")?,
+    })
 }
 
 /// `utime + stime` in ms from the text of a `/proc/<pid>/stat` file.
@@ -116,7 +147,7 @@ fn waits(pid: u32) -> HashMap<String, u64> {
 pub struct Sampler {
     pids: Vec<u32>,
     stop: Arc<AtomicBool>,
-    peak: Arc<AtomicU64>,
+    peak: Arc<Peaks>,
     cpu_start: Vec<Option<u64>>,
     wait_start: Vec<HashMap<String, u64>>,
     thread: Option<JoinHandle<()>>,
@@ -126,19 +157,14 @@ impl Sampler {
     /// Starts sampling `pids` (their figures are summed).
     pub fn start(pids: &[u32]) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
-        let peak = Arc::new(AtomicU64::new(0));
+        let peak = Arc::new(Peaks::default());
         let thread = {
             let (stop, peak, pids) = (stop.clone(), peak.clone(), pids.to_vec());
             std::thread::Builder::new()
                 .name("rss-sampler".to_owned())
                 .spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
-                        let rss: u64 = pids
-                            .iter()
-                            .filter_map(|&p| read_status(p))
-                            .map(|(rss, _)| rss)
-                            .sum();
-                        peak.fetch_max(rss, Ordering::Relaxed);
+                        peak.record(&sum(pids.iter().filter_map(|&p| read_status(p))));
                         std::thread::sleep(SAMPLE_INTERVAL);
                     }
                 })
@@ -162,19 +188,21 @@ impl Sampler {
         }
         let mut figures = ProcessFigures {
             peak_rss_kib: 0,
+            peak_anon_kib: 0,
+            peak_file_kib: 0,
             hwm_kib: 0,
             cpu_ms: 0,
             runqueue_wait_ms: 0,
         };
         let mut any = false;
-        let mut rss_now = 0;
+        let mut now = Vec::new();
         for (i, &pid) in self.pids.iter().enumerate() {
-            let Some((rss, hwm)) = read_status(pid) else {
+            let Some(status) = read_status(pid) else {
                 continue;
             };
             any = true;
-            rss_now += rss;
-            figures.hwm_kib += hwm;
+            now.push(status);
+            figures.hwm_kib += status.hwm;
             if let (Some(Some(start)), Some(end)) = (self.cpu_start.get(i), cpu_ms(pid)) {
                 figures.cpu_ms += end.saturating_sub(*start);
             }
@@ -186,8 +214,37 @@ impl Sampler {
                 figures.runqueue_wait_ms += waited / 1_000_000;
             }
         }
-        figures.peak_rss_kib = self.peak.load(Ordering::Relaxed).max(rss_now);
+        self.peak.record(&sum(now.into_iter()));
+        figures.peak_rss_kib = self.peak.rss.load(Ordering::Relaxed);
+        figures.peak_anon_kib = self.peak.anon.load(Ordering::Relaxed);
+        figures.peak_file_kib = self.peak.file.load(Ordering::Relaxed);
         any.then_some(figures)
+    }
+}
+
+/// The sum of several processes' figures.
+fn sum(statuses: impl Iterator<Item = Status>) -> Status {
+    statuses.fold(Status::default(), |a, b| Status {
+        rss: a.rss + b.rss,
+        hwm: a.hwm + b.hwm,
+        anon: a.anon + b.anon,
+        file: a.file + b.file,
+    })
+}
+
+/// The largest figures seen so far, each on its own.
+#[derive(Debug, Default)]
+struct Peaks {
+    rss: AtomicU64,
+    anon: AtomicU64,
+    file: AtomicU64,
+}
+
+impl Peaks {
+    fn record(&self, status: &Status) {
+        self.rss.fetch_max(status.rss, Ordering::Relaxed);
+        self.anon.fetch_max(status.anon, Ordering::Relaxed);
+        self.file.fetch_max(status.file, Ordering::Relaxed);
     }
 }
 
@@ -202,8 +259,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parse_requires_both_fields() {
+    fn parse_requires_every_field() {
         assert_eq!(parse_status("VmRSS:\t1 kB\n"), None);
+        assert_eq!(
+            parse_status("VmHWM:\t2 kB\nVmRSS:\t1 kB\nRssAnon:\t1 kB\n"),
+            None
+        );
         assert_eq!(parse_status("VmHWM:\tx kB\nVmRSS:\t1 kB\n"), None);
         assert_eq!(parse_cpu_ms("1 (x) S 1 2"), None);
     }
@@ -220,6 +281,10 @@ mod tests {
         let figures = sampler.finish().unwrap();
         assert!(figures.peak_rss_kib > 0);
         assert!(figures.hwm_kib >= figures.peak_rss_kib / 2);
+        assert!(figures.peak_anon_kib > 0 && figures.peak_file_kib > 0);
+        // Each peak is the largest of its own samples: they need not add up, but neither
+        // part exceeds the whole's peak by more than the sampling gap allows.
+        assert!(figures.peak_anon_kib <= figures.peak_rss_kib + 1024);
     }
 
     #[test]

@@ -135,7 +135,7 @@ pub fn text_table(report: &RunReport) -> String {
         "p99 ms",
         "max ms",
         "vs ref",
-        "RSS MiB",
+        "anon MiB",
         "CPU us/rq"
     );
     let several = report.results.iter().any(|r| r.round > 0);
@@ -150,7 +150,7 @@ pub fn text_table(report: &RunReport) -> String {
                 .map_or_else(|| "-".to_owned(), |x| format!("{x:.2}x"));
             let rss = r.process.map_or_else(
                 || "-".to_owned(),
-                |m| format!("{:.1}", m.peak_rss_kib as f64 / 1024.0),
+                |m| format!("{:.1}", m.peak_anon_kib as f64 / 1024.0),
             );
             let cpu = r
                 .cpu_us_per_request()

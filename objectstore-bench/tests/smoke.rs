@@ -299,12 +299,10 @@ async fn runs_every_workload_against_a_mini_server_and_reports_fields() {
         assert!(result(&json, "put:1KiB", false)["process"][field].is_u64());
         assert!(reference["process"][field].is_u64());
     }
-    assert!(
-        result(&json, "put:1KiB", false)["process"]["peak_rss_kib"]
-            .as_u64()
-            .unwrap()
-            > 0
-    );
+    for field in ["peak_rss_kib", "peak_anon_kib", "peak_file_kib"] {
+        let kib = result(&json, "put:1KiB", false)["process"][field].as_u64();
+        assert!(kib.is_some_and(|k| k > 0), "{field}: {kib:?}");
+    }
 
     for needle in [
         "smoke run",
@@ -315,7 +313,7 @@ async fn runs_every_workload_against_a_mini_server_and_reports_fields() {
         "100 KiB PUT",
         "2MiB PUT, streamed",
         "batch of 5 x 1KiB inserts",
-        "server peak RSS, small-object workloads",
+        "server peak anonymous RSS, small-object workloads",
         "## Server CPU per request",
         "fio sequential write",
         "### get-large",

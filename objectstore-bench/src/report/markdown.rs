@@ -161,8 +161,10 @@ fn workload_section(out: &mut String, report: &RunReport) {
     let _ = writeln!(
         out,
         "Latencies in ms; \"vs ref\" is ops/s divided by the reference GET of the same size in \
-         the same round; RSS is the server's peak sampled VmRSS during the workload (VmHWM, \
-         the process-lifetime peak, in brackets); CPU µs/req is the server's user + system CPU \
+         the same round; RSS is the server's peak sampled anonymous memory (`RssAnon`: heap and \
+         stacks, which the memory bounds apply to) + file-backed pages (`RssFile`: the \
+         executable's code and other mapped files, which the kernel can drop and read again) \
+         during the workload, and VmHWM, the process-lifetime peak of the whole, in brackets; CPU µs/req is the server's user + system CPU \
          time during the workload divided by its requests; run-queue wait is the time the \
          server's threads were runnable but found no free CPU (large values mean the machine \
          was oversubscribed and throughput measures its load as much as the server).\n"
@@ -178,7 +180,7 @@ fn workload_section(out: &mut String, report: &RunReport) {
         let _ = writeln!(out, "\n### {workload}\n");
         let _ = writeln!(
             out,
-            "| round | target | op | conns | count | errors | ops/s | MiB/s | p50 | p90 | p99 | max | vs ref | RSS MiB | CPU µs/req | run-queue wait ms |"
+            "| round | target | op | conns | count | errors | ops/s | MiB/s | p50 | p90 | p99 | max | vs ref | RSS MiB, anon + file (VmHWM) | CPU µs/req | run-queue wait ms |"
         );
         let _ = writeln!(
             out,
@@ -210,8 +212,9 @@ fn workload_rows(out: &mut String, report: &RunReport, r: &WorkloadResult) {
         let vs = ratio(&report.results, r, &o.op).map_or("-".to_owned(), |x| format!("{x:.2}"));
         let rss = r.process.map_or("-".to_owned(), |m| {
             format!(
-                "{:.1} ({:.1})",
-                m.peak_rss_kib as f64 / 1024.0,
+                "{:.1} + {:.1} ({:.1})",
+                m.peak_anon_kib as f64 / 1024.0,
+                m.peak_file_kib as f64 / 1024.0,
                 m.hwm_kib as f64 / 1024.0
             )
         });
