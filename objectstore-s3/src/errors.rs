@@ -23,6 +23,7 @@
 //! | in-flight limit (503 on the objectstore API) | `ServiceUnavailable` | 503 |
 //! | killswitch | `AccessDenied` | 403 |
 //! | usecase expiration policy | `InvalidArgument` | 400 |
+//! | `StorageFull` (the server's disk or quota is full; nothing stored) | `InsufficientStorage` | 507 |
 //! | `Backend`, `Internal` | `InternalError` | 500 |
 //!
 //! `SlowDown` keeps S3's status 503, the one S3 clients back off on.
@@ -226,6 +227,18 @@ pub fn service_error(error: ServiceError) -> S3Error {
             S3ErrorCode::SlowDown,
             "the storage service is at its concurrency limit; retry later",
         ),
+        ServiceError::StorageFull { .. } => {
+            tracing::error!(
+                error = &error as &dyn std::error::Error,
+                "S3 request failed: no space left"
+            );
+            let mut e = S3Error::with_message(
+                S3ErrorCode::Custom("InsufficientStorage".into()),
+                "the server has no space left to store this; nothing was stored",
+            );
+            e.set_status_code(http::StatusCode::INSUFFICIENT_STORAGE);
+            e
+        }
         _ => {
             tracing::error!(
                 error = &error as &dyn std::error::Error,
@@ -298,6 +311,22 @@ mod tests {
             Some("internal error"),
             "details stay in the log"
         );
+    }
+
+    #[test]
+    fn a_full_disk_is_insufficient_storage() {
+        let enospc = std::io::Error::from_raw_os_error(28);
+        let full = service_error(ServiceError::backend("embedded", "commit", enospc));
+        assert_eq!(
+            *full.code(),
+            S3ErrorCode::Custom("InsufficientStorage".into())
+        );
+        assert_eq!(
+            full.status_code(),
+            Some(http::StatusCode::INSUFFICIENT_STORAGE)
+        );
+        let response = full.to_http_response().unwrap();
+        assert_eq!(response.status(), http::StatusCode::INSUFFICIENT_STORAGE);
     }
 
     #[test]

@@ -108,6 +108,7 @@ pub(crate) fn service_status(error: &ServiceError) -> StatusCode {
         ServiceError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
         ServiceError::Unsupported { .. } => StatusCode::NOT_IMPLEMENTED,
         ServiceError::Overloaded => StatusCode::TOO_MANY_REQUESTS,
+        ServiceError::StorageFull { .. } => StatusCode::INSUFFICIENT_STORAGE,
         ServiceError::Backend { .. } | ServiceError::Internal(_) => {
             StatusCode::INTERNAL_SERVER_ERROR
         }
@@ -194,5 +195,21 @@ impl IntoResponse for ApiError {
                 .insert(crate::logging::ErrorLogged);
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_507_and_any_other_backend_failure_500() {
+        let full =
+            || ServiceError::backend("embedded", "commit", std::io::Error::from_raw_os_error(28));
+        assert_eq!(service_status(&full()), StatusCode::INSUFFICIENT_STORAGE);
+        let response = ApiError::from(full()).into_response();
+        assert_eq!(response.status(), StatusCode::INSUFFICIENT_STORAGE);
+        let failed = ServiceError::backend("embedded", "commit", std::io::Error::other("EIO"));
+        assert_eq!(service_status(&failed), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

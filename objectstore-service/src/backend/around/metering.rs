@@ -41,6 +41,7 @@ pub fn error_kind(error: &Error) -> &'static str {
         Error::Unsupported { .. } => "unsupported",
         Error::Overloaded => "overloaded",
         Error::Backend { .. } => "backend",
+        Error::StorageFull { .. } => "storage_full",
         Error::Internal(_) => "internal",
     }
 }

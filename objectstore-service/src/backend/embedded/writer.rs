@@ -166,7 +166,7 @@ where
         let result = match (self.outcome, commit) {
             (Some(Err(e)), _) => Err(e),
             (Some(Ok(v)), Ok(())) => Ok(v),
-            (_, Err(e)) => Err(Error::backend(NAME, self.operation, e.to_string())),
+            (_, Err(e)) => Err(e.restated(NAME, self.operation)),
             (None, Ok(())) => Err(Error::Internal(format!(
                 "the embedded store skipped a request to {}",
                 self.operation
@@ -332,5 +332,5 @@ fn commit_group(
 }
 
 fn clone_error(e: &Error) -> Error {
-    Error::backend(NAME, "commit a group of writes", e.to_string())
+    e.restated(NAME, "commit a group of writes")
 }

@@ -19,6 +19,16 @@ fn job(
     key: &'static str,
     outcome: fn() -> Result<()>,
 ) -> (Message, oneshot::Receiver<Result<()>>) {
+    sized_job(vlog, key, b"x", outcome)
+}
+
+/// [`job`] with a payload.
+fn sized_job(
+    vlog: &Arc<ValueLog>,
+    key: &'static str,
+    payload: &'static [u8],
+    outcome: fn() -> Result<()>,
+) -> (Message, oneshot::Receiver<Result<()>>) {
     let (tx, rx) = oneshot::channel();
     let m = Metadata::default();
     let vlog = Arc::clone(vlog);
@@ -28,7 +38,7 @@ fn job(
         list_key: None,
     };
     let op = move |c: &Connection| {
-        sql::put_object(c, &vlog, &row, &m, b"x", None)?;
+        sql::put_object(c, &vlog, &row, &m, payload, None)?;
         outcome()
     };
     (Message::Job(Box::new(Pending::new("test", 1, op, tx))), rx)
@@ -82,6 +92,52 @@ fn a_failing_job_does_not_abort_its_group() {
         .unwrap();
     keys.sort();
     assert_eq!(keys, ["a", "c", "e"]);
+}
+
+/// A database that cannot grow (SQLite's `max_page_count`: what a full disk does to it)
+/// fails the writes that need a page with [`Error::StorageFull`], which the HTTP layer
+/// answers with 507, while a write that fits still succeeds.
+#[test]
+fn a_database_that_cannot_grow_fails_writes_as_storage_full() {
+    static INLINE: [u8; 6000] = [7; 6000];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let mut conn = schema::open_writer(&path).unwrap();
+    schema::migrate(&mut conn).unwrap();
+    let vlog = Arc::new(
+        ValueLog::open(dir.path(), &conn, ValueLogSettings::default())
+            .unwrap()
+            .0,
+    );
+    let pages: i64 = conn
+        .pragma_query_value(None, "page_count", |r| r.get(0))
+        .unwrap();
+    conn.pragma_update(None, "max_page_count", pages).unwrap();
+    let (tx, rx) = mpsc::channel(16);
+    let mut replies = Vec::new();
+    for (message, reply) in [
+        sized_job(&vlog, "big", &INLINE, || Ok(())),
+        job(&vlog, "small", || Ok(())),
+    ] {
+        tx.try_send(message).unwrap();
+        replies.push(reply);
+    }
+    tx.try_send(Message::Shutdown).unwrap();
+    let counters = Arc::new(writer::Counters::default());
+    std::thread::spawn(move || writer::run(conn, rx, &counters, None, &vlog))
+        .join()
+        .unwrap();
+    let mut replies = replies.into_iter().map(|r| r.blocking_recv().unwrap());
+    let big = replies.next().unwrap();
+    assert!(
+        matches!(big, Err(Error::StorageFull { .. })),
+        "a row that needs overflow pages: {big:?}"
+    );
+    let small = replies.next().unwrap();
+    assert!(
+        small.is_ok(),
+        "a row that fits the existing page: {small:?}"
+    );
 }
 
 #[test]
