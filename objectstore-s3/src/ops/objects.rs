@@ -186,46 +186,63 @@ pub async fn read(
     })
 }
 
+/// The steps `GetObject` and `HeadObject` share on their inputs' fields: the options
+/// refused, the object's id, then [`read`].
+macro_rules! serve_read {
+    ($handler:expr, $req:expr, $with_body:expr) => {{
+        let input = &$req.input;
+        refuse_read_options(
+            input.part_number,
+            input.version_id.as_ref(),
+            input.sse_customer_algorithm.is_some(),
+        )?;
+        let id = $handler
+            .object(&$req, &input.bucket, &input.key, Permission::Read)
+            .await?;
+        let range = input.range.as_ref().map(byte_range);
+        read($handler, id, range, &conditions!(read input), $with_body).await?
+    }};
+}
+
+/// The S3 response of a read: the fields `GetObjectOutput` and `HeadObjectOutput` share
+/// (plus `$field: $value`), the extra headers beside them.
+macro_rules! read_response {
+    ($output:ident, $served:expr $(, $field:ident: $value:expr)*) => {{
+        let Served {
+            headers,
+            content_range,
+            length,
+            ..
+        } = $served;
+        let output = $output {
+            accept_ranges: Some("bytes".into()),
+            content_length: i64::try_from(length).ok(),
+            content_range: content_range.map(|r| r.to_string()),
+            content_type: Some(headers.content_type),
+            content_encoding: headers.content_encoding,
+            content_disposition: headers.content_disposition,
+            content_language: headers.content_language,
+            cache_control: headers.cache_control,
+            e_tag: Some(headers.e_tag),
+            last_modified: headers.last_modified,
+            metadata: headers.metadata,
+            $($field: $value,)*
+            ..$output::default()
+        };
+        let mut response = S3Response::new(output);
+        response.headers = headers.extra;
+        response
+    }};
+}
+
 /// `GET /<bucket>/<key>`.
 pub async fn get_object(
     handler: &Handler,
     req: S3Request<GetObjectInput>,
 ) -> S3Result<S3Response<GetObjectOutput>> {
-    let input = &req.input;
-    refuse_read_options(
-        input.part_number,
-        input.version_id.as_ref(),
-        input.sse_customer_algorithm.is_some(),
-    )?;
-    let id = handler
-        .object(&req, &input.bucket, &input.key, Permission::Read)
-        .await?;
-    let range = input.range.as_ref().map(byte_range);
-    let served = read(handler, id, range, &conditions!(read input), true).await?;
-    let Served {
-        headers,
-        content_range,
-        length,
-        body,
-    } = served;
-    let output = GetObjectOutput {
-        accept_ranges: Some("bytes".into()),
-        body: body.map(|body| blob(body, length)),
-        content_length: i64::try_from(length).ok(),
-        content_range: content_range.map(|r| r.to_string()),
-        content_type: Some(headers.content_type),
-        content_encoding: headers.content_encoding,
-        content_disposition: headers.content_disposition,
-        content_language: headers.content_language,
-        cache_control: headers.cache_control,
-        e_tag: Some(headers.e_tag),
-        last_modified: headers.last_modified,
-        metadata: headers.metadata,
-        ..GetObjectOutput::default()
-    };
-    let mut response = S3Response::new(output);
-    response.headers = headers.extra;
-    Ok(response)
+    let mut served = serve_read!(handler, req, true);
+    let body = served.body.take().map(|body| blob(body, served.length));
+    Ok(read_response!(GetObjectOutput, served, body: body))
 }
 
 /// `HEAD /<bucket>/<key>` (a `Range` is honoured as S3 does: 206 with `Content-Range`).
@@ -233,40 +250,10 @@ pub async fn head_object(
     handler: &Handler,
     req: S3Request<HeadObjectInput>,
 ) -> S3Result<S3Response<HeadObjectOutput>> {
-    let input = &req.input;
-    refuse_read_options(
-        input.part_number,
-        input.version_id.as_ref(),
-        input.sse_customer_algorithm.is_some(),
-    )?;
-    let id = handler
-        .object(&req, &input.bucket, &input.key, Permission::Read)
-        .await?;
-    let range = input.range.as_ref().map(byte_range);
-    let served = read(handler, id, range, &conditions!(read input), false).await?;
-    let Served {
-        headers,
-        content_range,
-        length,
-        body: _,
-    } = served;
-    let output = HeadObjectOutput {
-        accept_ranges: Some("bytes".into()),
-        content_length: i64::try_from(length).ok(),
-        content_range: content_range.map(|r| r.to_string()),
-        content_type: Some(headers.content_type),
-        content_encoding: headers.content_encoding,
-        content_disposition: headers.content_disposition,
-        content_language: headers.content_language,
-        cache_control: headers.cache_control,
-        e_tag: Some(headers.e_tag),
-        last_modified: headers.last_modified,
-        metadata: headers.metadata,
-        ..HeadObjectOutput::default()
-    };
-    let mut response = S3Response::new(output);
-    response.headers = headers.extra;
-    if content_range.is_some() {
+    let served = serve_read!(handler, req, false);
+    let partial = served.content_range.is_some();
+    let mut response = read_response!(HeadObjectOutput, served);
+    if partial {
         response.status = Some(http::StatusCode::PARTIAL_CONTENT);
     }
     Ok(response)

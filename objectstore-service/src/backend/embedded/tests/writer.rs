@@ -44,17 +44,23 @@ fn sized_job(
     (Message::Job(Box::new(Pending::new("test", 1, op, tx))), rx)
 }
 
-#[test]
-fn a_failing_job_does_not_abort_its_group() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db");
+/// A migrated database in `dir`, its writer connection and its value log.
+fn writer_store(dir: &std::path::Path) -> (std::path::PathBuf, Connection, Arc<ValueLog>) {
+    let path = dir.join("db");
     let mut conn = schema::open_writer(&path).unwrap();
     schema::migrate(&mut conn).unwrap();
     let vlog = Arc::new(
-        ValueLog::open(dir.path(), &conn, ValueLogSettings::default())
+        ValueLog::open(dir, &conn, ValueLogSettings::default())
             .unwrap()
             .0,
     );
+    (path, conn, vlog)
+}
+
+#[test]
+fn a_failing_job_does_not_abort_its_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, conn, vlog) = writer_store(dir.path());
     let (tx, rx) = mpsc::channel(16);
     let jobs = [
         job(&vlog, "a", || Ok(())),
@@ -101,14 +107,7 @@ fn a_failing_job_does_not_abort_its_group() {
 fn a_database_that_cannot_grow_fails_writes_as_storage_full() {
     static INLINE: [u8; 6000] = [7; 6000];
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db");
-    let mut conn = schema::open_writer(&path).unwrap();
-    schema::migrate(&mut conn).unwrap();
-    let vlog = Arc::new(
-        ValueLog::open(dir.path(), &conn, ValueLogSettings::default())
-            .unwrap()
-            .0,
-    );
+    let (_, conn, vlog) = writer_store(dir.path());
     let pages: i64 = conn
         .pragma_query_value(None, "page_count", |r| r.get(0))
         .unwrap();
