@@ -96,9 +96,24 @@ async fn one_object_two_apis() {
     let gone = send(client.get(s3("/photos/org=1/album/a.txt"))).await;
     assert_eq!(gone.status(), 404);
 
-    // Same metrics, route labelled by S3 operation.
+    // Same metrics, route labelled by S3 operation, plain reads (served without s3s)
+    // included, with the bytes they sent.
     let metrics = text(client.get(format!("{}/metrics", both.server.url))).await;
-    assert!(metrics.contains("route=\"s3:PutObject\""), "{metrics}");
+    for route in ["s3:PutObject", "s3:GetObject", "s3:HeadObject"] {
+        assert!(metrics.contains(&format!("route=\"{route}\"")), "{route}: {metrics}");
+    }
+    let sent: f64 = metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("objectstore_http_response_bytes_total")
+                && l.contains("route=\"s3:GetObject\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(
+        sent >= "from the objectstore API".len() as f64,
+        "GetObject response bytes: {sent}"
+    );
 
     // One SIGINT stops both listeners, exit 0.
     let status = both.server.interrupt();
@@ -134,6 +149,10 @@ async fn admission_applies_to_s3() {
     wait_for(&format!("{s3}/")).await;
     let client = reqwest::Client::new();
     let blocked = send(client.put(format!("{s3}/blocked/x")).body("x")).await;
+    assert_eq!(blocked.status(), 403);
+    assert_eq!(code(&blocked.text().await.unwrap()), "AccessDenied");
+    // A plain read (served without s3s) passes the same admission.
+    let blocked = send(client.get(format!("{s3}/blocked/x"))).await;
     assert_eq!(blocked.status(), 403);
     assert_eq!(code(&blocked.text().await.unwrap()), "AccessDenied");
     let list = text(client.get(format!("{s3}/"))).await;
