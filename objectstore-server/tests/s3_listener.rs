@@ -100,7 +100,10 @@ async fn one_object_two_apis() {
     // included, with the bytes they sent.
     let metrics = text(client.get(format!("{}/metrics", both.server.url))).await;
     for route in ["s3:PutObject", "s3:GetObject", "s3:HeadObject"] {
-        assert!(metrics.contains(&format!("route=\"{route}\"")), "{route}: {metrics}");
+        assert!(
+            metrics.contains(&format!("route=\"{route}\"")),
+            "{route}: {metrics}"
+        );
     }
     let sent: f64 = metrics
         .lines()

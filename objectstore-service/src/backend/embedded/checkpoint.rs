@@ -20,6 +20,10 @@
 //!   checkpointer's last run left to copy.
 //! * The writer thread starts the checkpointer and joins it before it exits, so a joined
 //!   writer means every connection that writes is closed.
+//! * A failing checkpoint is logged when the failures start, after 10, 100, 1000, … in a
+//!   row ([`worth_logging`]), and once when one succeeds again: a full disk fails every
+//!   checkpoint (tens per second under load) until space returns, and must not flood the
+//!   log.
 
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
@@ -108,9 +112,28 @@ impl Drop for Checkpointer {
 
 /// Runs a passive checkpoint per signal until the writer drops its sender.
 fn run(conn: Connection, wake: &Receiver<()>) {
+    let mut failures: u64 = 0;
     while wake.recv().is_ok() {
-        if let Err(e) = checkpoint(&conn) {
-            tracing::warn!(error = %e, "embedded store: background checkpoint failed");
+        match checkpoint(&conn) {
+            Ok(()) if failures > 0 => {
+                tracing::info!(
+                    failures,
+                    "embedded store: background checkpoints work again"
+                );
+                failures = 0;
+            }
+            Ok(()) => {}
+            Err(e) => {
+                failures += 1;
+                if worth_logging(failures) {
+                    tracing::warn!(
+                        error = %e,
+                        failures,
+                        "embedded store: background checkpoint failed (logged again after \
+                         10, 100, 1000, ... failures in a row)"
+                    );
+                }
+            }
         }
     }
     if let Err((_, e)) = conn.close() {
@@ -118,7 +141,28 @@ fn run(conn: Connection, wake: &Receiver<()>) {
     }
 }
 
+/// Whether the `failures`-th failure in a row is logged: the first, then the 10th, 100th,
+/// 1000th, … (a power of ten).
+fn worth_logging(failures: u64) -> bool {
+    let mut n = failures;
+    while n >= 10 && n.is_multiple_of(10) {
+        n /= 10;
+    }
+    n == 1
+}
+
 fn checkpoint(conn: &Connection) -> Result<()> {
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
         .map_err(db_error("checkpoint the WAL"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worth_logging;
+
+    #[test]
+    fn repeated_failures_are_logged_at_powers_of_ten() {
+        let logged: Vec<u64> = (0..=20_000).filter(|&n| worth_logging(n)).collect();
+        assert_eq!(logged, [1, 10, 100, 1000, 10_000]);
+    }
 }
