@@ -96,15 +96,22 @@ fn generated_id() -> http::HeaderValue {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ErrorLogged;
 
-/// Displays an error followed by its source chain: `outer: cause: root cause`.
+/// Displays an error followed by its source chain: `outer: cause: root cause`. A cause whose
+/// text the previous one already ends with (a wrapper that prints its source, such as
+/// `service error: {0}`) is not repeated.
 pub(crate) struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
 
 impl std::fmt::Display for ErrorChain<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
+        let mut previous = self.0.to_string();
+        f.write_str(&previous)?;
         let mut source = self.0.source();
         while let Some(cause) = source {
-            write!(f, ": {cause}")?;
+            let text = cause.to_string();
+            if !previous.ends_with(&text) {
+                write!(f, ": {text}")?;
+            }
+            previous = text;
             source = cause.source();
         }
         Ok(())
@@ -116,6 +123,25 @@ mod tests {
     use http::{HeaderMap, HeaderValue};
 
     use super::*;
+
+    #[test]
+    fn an_error_chain_names_each_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        enum Wrapper {
+            #[error("service error: {0}")]
+            Service(#[source] objectstore_service::Error),
+        }
+        let inner = objectstore_service::Error::backend(
+            "embedded",
+            "commit",
+            std::io::Error::other("disk on fire"),
+        );
+        let wrapped = Wrapper::Service(inner);
+        assert_eq!(
+            ErrorChain(&wrapped).to_string(),
+            "service error: embedded backend failed to commit: disk on fire"
+        );
+    }
 
     fn id_for(value: &[u8]) -> String {
         let mut headers = HeaderMap::new();
