@@ -186,39 +186,37 @@ impl Sampler {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        let mut figures = ProcessFigures {
-            peak_rss_kib: 0,
-            peak_anon_kib: 0,
-            peak_file_kib: 0,
-            hwm_kib: 0,
-            cpu_ms: 0,
-            runqueue_wait_ms: 0,
-        };
-        let mut any = false;
+        let (mut cpu_total, mut runqueue_wait_ms) = (0, 0);
         let mut now = Vec::new();
         for (i, &pid) in self.pids.iter().enumerate() {
             let Some(status) = read_status(pid) else {
                 continue;
             };
-            any = true;
             now.push(status);
-            figures.hwm_kib += status.hwm;
             if let (Some(Some(start)), Some(end)) = (self.cpu_start.get(i), cpu_ms(pid)) {
-                figures.cpu_ms += end.saturating_sub(*start);
+                cpu_total += end.saturating_sub(*start);
             }
             if let Some(start) = self.wait_start.get(i) {
                 let waited: u64 = waits(pid)
                     .into_iter()
                     .filter_map(|(tid, end)| Some(end.saturating_sub(*start.get(&tid)?)))
                     .sum();
-                figures.runqueue_wait_ms += waited / 1_000_000;
+                runqueue_wait_ms += waited / 1_000_000;
             }
         }
-        self.peak.record(&sum(now.into_iter()));
-        figures.peak_rss_kib = self.peak.rss.load(Ordering::Relaxed);
-        figures.peak_anon_kib = self.peak.anon.load(Ordering::Relaxed);
-        figures.peak_file_kib = self.peak.file.load(Ordering::Relaxed);
-        any.then_some(figures)
+        if now.is_empty() {
+            return None;
+        }
+        let total = sum(now.into_iter());
+        self.peak.record(&total);
+        Some(ProcessFigures {
+            peak_rss_kib: self.peak.rss.load(Ordering::Relaxed),
+            peak_anon_kib: self.peak.anon.load(Ordering::Relaxed),
+            peak_file_kib: self.peak.file.load(Ordering::Relaxed),
+            hwm_kib: total.hwm,
+            cpu_ms: cpu_total,
+            runqueue_wait_ms,
+        })
     }
 }
 
